@@ -1,0 +1,166 @@
+// Command voxbind keeps the SIP-registration bindings of a Voximplant account
+// equal to a YAML spec kept in git. See README.md and CONTRACT.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Globals are the flags every command accepts, before or after its name.
+type Globals struct {
+	Credentials string `help:"Service-account key file {account_email, account_id, key_id, private_key}." env:"VOXIMPLANT_CREDENTIALS" placeholder:"FILE"`
+	Endpoint    string `help:"Management API base URL; plain http:// only for loopback hosts." env:"VOXIMPLANT_ENDPOINT" default:"https://api.voximplant.com/platform_api/" placeholder:"URL"`
+	AccountID   int64  `name:"account-id" help:"Act on this child account (the parent's key signs)." env:"VOXIMPLANT_ACCOUNT_ID" placeholder:"ID"`
+	Sandbox     string `help:"Talk to the built-in emulator backed by STATEFILE instead of Voximplant (no network, no credentials)." placeholder:"STATEFILE"`
+	NoColor     bool   `name:"no-color" help:"Never colour output (also: NO_COLOR set to anything)."`
+	Debug       bool   `help:"Trace every API request on stderr (tokens and keys are never shown)."`
+}
+
+// Stdio is where a command reads and writes; tests replace it.
+type Stdio struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// CLI is voxbind's command line: one struct per command, each with Run.
+type CLI struct {
+	Globals
+
+	Version VersionCmd `cmd:"" help:"Print voxbind's version."`
+}
+
+// VersionCmd prints the version.
+type VersionCmd struct{}
+
+// Run prints the version.
+func (VersionCmd) Run(stdio *Stdio) error {
+	_, err := fmt.Fprintf(stdio.Out, "voxbind %s\n", version)
+	return err
+}
+
+// exitError carries an exit code other than 1 up to main.
+type exitError struct {
+	code int
+	err  error // nil: nothing more to print
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// ExitCode is the process exit status the error asks for.
+func (e *exitError) ExitCode() int { return e.code }
+
+// exitCode returns err wrapped so that main exits with code; a nil err
+// means that nothing more is printed.
+func exitCode(code int, err error) error { return &exitError{code: code, err: err} }
+
+func main() {
+	os.Exit(run(os.Args[1:], &Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
+}
+
+// run parses args, runs the command and returns the exit status.
+func run(args []string, stdio *Stdio) int {
+	ctx, stop := signalContext()
+	defer stop()
+
+	var cli CLI
+	parser, err := kong.New(&cli,
+		kong.Name("voxbind"),
+		kong.Description("Keep the SIP-registration bindings of a Voximplant account equal to a YAML spec."),
+		kong.UsageOnError(),
+		kong.Writers(stdio.Out, stdio.Err),
+		kong.Exit(func(code int) { panic(kongExit(code)) }),
+		kong.BindTo(ctx, (*context.Context)(nil)),
+		kong.Bind(stdio),
+	)
+	if err != nil {
+		fmt.Fprintf(stdio.Err, "voxbind: internal error: %v\n", err)
+		return 1
+	}
+	kctx, code, done := parseArgs(parser, args, stdio)
+	if done {
+		return code
+	}
+	if _, ok := os.LookupEnv("NO_COLOR"); ok {
+		cli.NoColor = true
+	}
+	err = kctx.Run(&cli.Globals)
+	if ctx.Err() != nil {
+		// Interrupted: the command has printed its summary.
+		if err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(stdio.Err, "voxbind: %v\n", err)
+		}
+		return 130
+	}
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(stdio.Err, "voxbind: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stdio.Err, "voxbind: %v\n", err)
+	return 1
+}
+
+// kongExit is what kong.Exit panics with so that --help and usage errors
+// return to run instead of ending the process (tests call run directly).
+type kongExit int
+
+func parseArgs(parser *kong.Kong, args []string, stdio *Stdio) (kctx *kong.Context, code int, done bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c, ok := r.(kongExit)
+			if !ok {
+				panic(r)
+			}
+			kctx, code, done = nil, int(c), true
+		}
+	}()
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stdio.Err, "voxbind: %v (see voxbind --help)\n", err)
+		return nil, 1, true
+	}
+	return kctx, 0, false
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
+// ends the process at once with status 130.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		<-ch
+		os.Exit(130)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}

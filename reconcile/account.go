@@ -1,0 +1,96 @@
+// Package reconcile turns a desired spec and the observed account into a
+// plan of BindSipRegistration calls, renders it, and applies it.
+//
+// The planner is pure: it takes values and returns a Plan. Reading the
+// account and writing to it go through the Account interface, which the
+// Voximplant client implements.
+package reconcile
+
+import "context"
+
+// Account is the part of a Voximplant account that voxbind reads and writes.
+// The Voximplant HTTP client implements it; tests use an in-memory fake.
+type Account interface {
+	// Info returns the id and name of the account acted on.
+	Info(ctx context.Context) (AccountInfo, error)
+	// Registrations returns every SIP registration of the account.
+	Registrations(ctx context.Context) ([]Registration, error)
+	// Applications returns every application of the account, full names.
+	Applications(ctx context.Context) ([]Application, error)
+	// Rules returns every rule of one application.
+	Rules(ctx context.Context, applicationID int64) ([]Rule, error)
+	// Users returns every user of one application.
+	Users(ctx context.Context, applicationID int64) ([]User, error)
+	// Bind makes one BindSipRegistration call: with a target it sends
+	// bind=true and the target's ids; with nil it sends bind=false.
+	Bind(ctx context.Context, registrationID int64, target *Target) error
+}
+
+// AccountInfo identifies the account acted on.
+type AccountInfo struct {
+	ID   int64
+	Name string // account_name; full application names end in .<Name>.voximplant.com
+}
+
+// Ref names one object (application, rule or user) by id and name.
+type Ref struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+// Target is what a registration is bound to. A nil *Target means unbound.
+type Target struct {
+	Application Ref  `json:"application"`
+	Rule        *Ref `json:"rule"`
+	User        *Ref `json:"user"`
+}
+
+// Equal reports whether two targets (either may be nil) are the same binding.
+// Only ids are compared: names are for people.
+func (t *Target) Equal(o *Target) bool {
+	if t == nil || o == nil {
+		return t == nil && o == nil
+	}
+	return t.Application.ID == o.Application.ID && refID(t.Rule) == refID(o.Rule) && refID(t.User) == refID(o.User)
+}
+
+func refID(r *Ref) int64 {
+	if r == nil {
+		return 0
+	}
+	return r.ID
+}
+
+// RegistrationRef identifies a SIP registration in plans and messages.
+type RegistrationRef struct {
+	ID          int64  `json:"id"`
+	SIPUsername string `json:"sip_username"`
+	Proxy       string `json:"proxy"`
+}
+
+// Registration is one SIP registration as observed.
+type Registration struct {
+	RegistrationRef
+	Deactivated bool    // frozen: voxbind never writes it
+	Target      *Target // nil when unbound
+}
+
+// Application is an application of the account; Name is the full name.
+type Application struct {
+	ID   int64
+	Name string
+}
+
+// Rule is a rule of one application.
+type Rule struct {
+	ID            int64
+	ApplicationID int64
+	Name          string
+}
+
+// User is a user of one application.
+type User struct {
+	ID            int64
+	ApplicationID int64
+	Name          string
+}

@@ -1,0 +1,87 @@
+package reconcile
+
+// FormatVersion is the format_version of plan JSON this voxbind reads and writes.
+const FormatVersion = 1
+
+// Action is what one step does to a registration.
+type Action string
+
+// The three actions of CONTRACT §4.
+const (
+	ActionBind   Action = "bind"   // an unbound registration gets a target
+	ActionRebind Action = "rebind" // a bound registration gets a different target
+	ActionUnbind Action = "unbind" // a bound registration loses its target
+)
+
+// Reason says why a step is in the plan.
+type Reason string
+
+// Reasons for a step.
+const (
+	ReasonSpec  Reason = "spec"  // an entry of the spec asked for it
+	ReasonPrune Reason = "prune" // prune: true and no entry lists the registration
+)
+
+// Plan is the typed result of planning: ordered steps, their side effects,
+// what is blocked, and the counts. It is what plan renders, plan --out saves
+// and apply executes.
+type Plan struct {
+	FormatVersion int          `json:"format_version"`
+	AccountID     int64        `json:"account_id"`
+	Changes       []Step       `json:"changes"`
+	SideEffects   []SideEffect `json:"side_effects"`
+	Blocked       []Blocked    `json:"blocked"`
+	Summary       Summary      `json:"summary"`
+}
+
+// Step is one BindSipRegistration call.
+type Step struct {
+	Step         int             `json:"step"` // 1-based, the order steps are shown in
+	Action       Action          `json:"action"`
+	Registration RegistrationRef `json:"registration"`
+	Before       *Target         `json:"before"`
+	After        *Target         `json:"after"`
+	Reason       Reason          `json:"reason"`
+	Source       string          `json:"source"` // "file:line" of the entry; "" for prune
+	// DependsOn lists the steps that must succeed before this one may run
+	// (a registration must leave a user before another arrives).
+	DependsOn []int `json:"depends_on,omitempty"`
+	// Precondition is what the step was computed from; saved by plan --out
+	// and checked by apply --plan.
+	Precondition *Precondition `json:"precondition,omitempty"`
+}
+
+// Precondition is the observed state a step relies on.
+type Precondition struct {
+	Target *Target `json:"target"` // the registration's observed target
+	// UserHolder is the registration that held the user this step binds to,
+	// nil when the step binds no user or the user was free.
+	UserHolder *RegistrationRef `json:"user_holder"`
+}
+
+// SideEffect is a displacement the API will perform: binding a registration
+// to a user silently takes that user away from its previous holder.
+type SideEffect struct {
+	Registration RegistrationRef `json:"registration"`
+	LosesUser    Ref             `json:"loses_user"`
+	CausedByStep int             `json:"caused_by_step"`
+}
+
+// Blocked is a change the spec asks for that voxbind will not make.
+type Blocked struct {
+	Registration RegistrationRef `json:"registration"`
+	Reason       string          `json:"reason"` // "frozen"
+	Source       string          `json:"source,omitempty"`
+}
+
+// Summary counts the plan.
+type Summary struct {
+	Bind      int `json:"bind"`
+	Rebind    int `json:"rebind"`
+	Unbind    int `json:"unbind"`
+	Unchanged int `json:"unchanged"`
+	Unmanaged int `json:"unmanaged"`
+}
+
+// Empty reports whether the plan makes no calls.
+func (p *Plan) Empty() bool { return len(p.Changes) == 0 }
