@@ -94,3 +94,14 @@ type User struct {
 	ApplicationID int64
 	Name          string
 }
+
+// Current is the observed account that the planner diffs the spec against.
+type Current struct {
+	Account       AccountInfo
+	Registrations []Registration
+	Applications  []Application
+	// Rules and Users of the applications that were read, by application
+	// id. An application missing from the map was not read.
+	Rules map[int64][]Rule
+	Users map[int64][]User
+}

@@ -1,0 +1,102 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// fakeAccount is an in-memory Account that follows the write rules of
+// voximplant-api.md §9.1–9.3 and logs every Bind call. Tests that need the
+// HTTP path use the sandbox instead.
+type fakeAccount struct {
+	mu      sync.Mutex
+	current Current
+	calls   []fakeCall
+	// fail, when set, is asked before each Bind; a non-nil error is returned
+	// without changing anything.
+	fail func(registrationID int64, target *Target) error
+}
+
+// fakeCall is one Bind as the fake received it.
+type fakeCall struct {
+	RegistrationID int64
+	Target         *Target
+}
+
+func newFakeAccount(c Current) *fakeAccount {
+	c.Registrations = slices.Clone(c.Registrations)
+	return &fakeAccount{current: c}
+}
+
+func (f *fakeAccount) Info(context.Context) (AccountInfo, error) { return f.current.Account, nil }
+
+func (f *fakeAccount) Registrations(context.Context) ([]Registration, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Registration, len(f.current.Registrations))
+	for i, r := range f.current.Registrations {
+		out[i] = r
+		out[i].Target = cloneTarget(r.Target)
+	}
+	return out, nil
+}
+
+func (f *fakeAccount) Applications(context.Context) ([]Application, error) {
+	return slices.Clone(f.current.Applications), nil
+}
+
+func (f *fakeAccount) Rules(_ context.Context, app int64) ([]Rule, error) {
+	return slices.Clone(f.current.Rules[app]), nil
+}
+
+func (f *fakeAccount) Users(_ context.Context, app int64) ([]User, error) {
+	return slices.Clone(f.current.Users[app]), nil
+}
+
+// Bind applies §9.1 (bind sets exactly the target), §9.2 (binding to a user
+// fully unbinds its previous holder) and §9.3 (unbind clears everything).
+func (f *fakeAccount) Bind(_ context.Context, id int64, target *Target) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fakeCall{id, cloneTarget(target)})
+	if f.fail != nil {
+		if err := f.fail(id, target); err != nil {
+			return err
+		}
+	}
+	i := slices.IndexFunc(f.current.Registrations, func(r Registration) bool { return r.ID == id })
+	if i < 0 {
+		return fmt.Errorf("fake: api error 275: invalid sip_registration_id %d", id)
+	}
+	if f.current.Registrations[i].Deactivated {
+		return fmt.Errorf("fake: api error 496: registration %d is deactivated", id)
+	}
+	if target != nil && target.User != nil {
+		for j := range f.current.Registrations {
+			r := &f.current.Registrations[j]
+			if j != i && r.Target != nil && r.Target.User != nil && r.Target.User.ID == target.User.ID {
+				r.Target = nil
+			}
+		}
+	}
+	f.current.Registrations[i].Target = cloneTarget(target)
+	return nil
+}
+
+func cloneTarget(t *Target) *Target {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	if t.Rule != nil {
+		r := *t.Rule
+		c.Rule = &r
+	}
+	if t.User != nil {
+		u := *t.User
+		c.User = &u
+	}
+	return &c
+}
