@@ -1,0 +1,349 @@
+package reconcile
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
+)
+
+// demoCurrent is the sandbox demo account (see sandbox init) as observed.
+func demoCurrent() Current {
+	const domain = ".demo.voximplant.com"
+	support := Ref{ID: 10, Name: "support" + domain}
+	sales := Ref{ID: 11, Name: "sales" + domain}
+	fax := Ref{ID: 12, Name: "fax" + domain}
+	inboundMain := &Ref{ID: 100, Name: "inbound-main"}
+	inboundSales := &Ref{ID: 102, Name: "inbound-sales"}
+	faxIn := &Ref{ID: 103, Name: "fax-in"}
+	user := func(id int64, name string) *Ref { return &Ref{ID: id, Name: name} }
+	reg := func(id int64, u, proxy string, t *Target) Registration {
+		return Registration{RegistrationRef: RegistrationRef{ID: id, SIPUsername: u, Proxy: proxy}, Target: t}
+	}
+	old := reg(3012, "old", "pbx.example.com", &Target{Application: sales, Rule: inboundSales})
+	old.Deactivated = true
+	return Current{
+		Account:      AccountInfo{ID: 1000001, Name: "demo"},
+		Applications: []Application{{10, support.Name}, {11, sales.Name}, {12, fax.Name}},
+		Rules: map[int64][]Rule{
+			10: {{100, 10, "inbound-main"}, {101, 10, "after-hours"}},
+			11: {{102, 11, "inbound-sales"}},
+			12: {{103, 12, "fax-in"}},
+		},
+		Users: map[int64][]User{
+			10: {{200, 10, "alice"}, {201, 10, "bob"}, {202, 10, "carol"}},
+			11: {{203, 11, "dave"}, {204, 11, "erin"}},
+			12: nil,
+		},
+		Registrations: []Registration{
+			reg(3001, "alice", "pbx.example.com", &Target{Application: support, User: user(200, "alice")}),
+			reg(3002, "bob", "pbx.example.com", &Target{Application: support, User: user(201, "bob")}),
+			reg(3003, "carol", "pbx.example.com", nil),
+			reg(3004, "dave", "pbx.example.com", &Target{Application: sales, User: user(203, "dave")}),
+			reg(3005, "erin", "pbx.example.com", nil),
+			reg(3006, "frontdesk", "pbx.example.com", &Target{Application: support, Rule: inboundMain}),
+			reg(3007, "fax", "fax.example.net", &Target{Application: fax, Rule: faxIn}),
+			reg(3008, "trunk1", "sip.carrier.example", &Target{Application: sales, Rule: inboundSales}),
+			reg(3009, "trunk2", "sip.carrier.example", nil),
+			reg(3010, "lobby", "pbx.example.com", nil),
+			reg(3011, "conf", "pbx.example.com", &Target{Application: support}),
+			old,
+		},
+	}
+}
+
+const demoExport = `# Exported by voxbind from account 1000001 (demo): every SIP registration
+# and its current binding. ` + "`voxbind plan` on this file shows `No changes.`" + `
+version: 1
+account_id: 1000001 # guard: plan and apply refuse to act on another account
+# Every registration is listed below, so prune changes nothing today.
+# Set it to true to have apply unbind registrations that no entry lists
+# (for example ones added to the account later).
+prune: false
+bindings:
+  # registration 3007
+  - registration: fax@fax.example.net
+    application: fax
+    rule: fax-in
+  # registration 3001
+  - registration: alice@pbx.example.com
+    application: support
+    user: alice
+  # registration 3002
+  - registration: bob@pbx.example.com
+    application: support
+    user: bob
+  # registration 3003
+  - registration: carol@pbx.example.com
+    unbound: true
+  # registration 3011
+  - registration: conf@pbx.example.com
+    application: support
+  # registration 3004
+  - registration: dave@pbx.example.com
+    application: sales
+    user: dave
+  # registration 3005
+  - registration: erin@pbx.example.com
+    unbound: true
+  # registration 3006
+  - registration: frontdesk@pbx.example.com
+    application: support
+    rule: inbound-main
+  # registration 3010
+  - registration: lobby@pbx.example.com
+    unbound: true
+  # registration 3012 (frozen: deactivated, voxbind never changes it)
+  - registration: old@pbx.example.com
+    application: sales
+    rule: inbound-sales
+  # registration 3008
+  - registration: trunk1@sip.carrier.example
+    application: sales
+    rule: inbound-sales
+  # registration 3009
+  - registration: trunk2@sip.carrier.example
+    unbound: true
+`
+
+func TestExportDemo(t *testing.T) {
+	c := demoCurrent()
+	var out bytes.Buffer
+	if err := Export(&out, &c); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(demoExport, out.String()); diff != "" {
+		t.Errorf("Export(demo) mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// exportedSpec is what Export wrote, read back with plain yaml.v3 so that
+// the test checks names and quoting independently of the spec loader.
+type exportedSpec struct {
+	Version   int              `yaml:"version"`
+	AccountID int64            `yaml:"account_id"`
+	Prune     bool             `yaml:"prune"`
+	Bindings  []map[string]any `yaml:"bindings"`
+}
+
+func exportAndRead(t *testing.T, c *Current) exportedSpec {
+	t.Helper()
+	var out bytes.Buffer
+	if err := Export(&out, c); err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	var got exportedSpec
+	dec := yaml.NewDecoder(&out)
+	dec.KnownFields(true)
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("read back the export: %v\n%s", err, out.String())
+	}
+	return got
+}
+
+func TestExportNames(t *testing.T) {
+	app := func(id int64, name string) Application { return Application{ID: id, Name: name} }
+	reg := func(id int64, u, proxy string, t *Target) Registration {
+		return Registration{RegistrationRef: RegistrationRef{ID: id, SIPUsername: u, Proxy: proxy}, Target: t}
+	}
+	to := func(a Application) *Target { return &Target{Application: Ref{a.ID, a.Name}} }
+	toUser := func(a Application, id int64, name string) *Target {
+		t := to(a)
+		t.User = &Ref{id, name}
+		return t
+	}
+	toRule := func(a Application, id int64, name string) *Target {
+		t := to(a)
+		t.Rule = &Ref{id, name}
+		return t
+	}
+	type entry = map[string]any
+	tests := []struct {
+		name    string
+		current Current
+		want    []entry
+	}{{
+		name: "short name shared case-insensitively: full name",
+		current: Current{
+			Applications: []Application{app(1, "support.acme.voximplant.com"), app(2, "Support.other.voximplant.com")},
+			Registrations: []Registration{
+				reg(11, "a", "p", to(app(1, "support.acme.voximplant.com"))),
+				reg(12, "b", "p", to(app(2, "Support.other.voximplant.com"))),
+			},
+		},
+		want: []entry{
+			{"registration": "a@p", "application": "support.acme.voximplant.com"},
+			{"registration": "b@p", "application": "Support.other.voximplant.com"},
+		},
+	}, {
+		name: "full names clash case-insensitively: application_id",
+		current: Current{
+			Applications: []Application{app(1, "x.acme.voximplant.com"), app(2, "X.ACME.voximplant.com")},
+			Registrations: []Registration{
+				reg(11, "a", "p", to(app(1, "x.acme.voximplant.com"))),
+			},
+		},
+		want: []entry{{"registration": "a@p", "application_id": 1}},
+	}, {
+		name: "a short name equal to another application's full name: full name",
+		current: Current{
+			Applications: []Application{app(1, "sales"), app(2, "sales.acme.voximplant.com")},
+			Registrations: []Registration{
+				reg(11, "a", "p", to(app(2, "sales.acme.voximplant.com"))),
+			},
+		},
+		want: []entry{{"registration": "a@p", "application": "sales.acme.voximplant.com"}},
+	}, {
+		name: "unknown application: application_id",
+		current: Current{
+			Registrations: []Registration{reg(11, "a", "p", to(app(9, "gone.acme.voximplant.com")))},
+		},
+		want: []entry{{"registration": "a@p", "application_id": 9}},
+	}, {
+		name: "rule and user names shared case-insensitively: ids; unique ones by name",
+		current: Current{
+			Applications: []Application{app(1, "s.acme.voximplant.com")},
+			Rules:        map[int64][]Rule{1: {{101, 1, "In"}, {102, 1, "in"}, {103, 1, "other"}}},
+			Users:        map[int64][]User{1: {{201, 1, "Bob"}, {202, 1, "bob"}, {203, 1, "carol"}}},
+			Registrations: []Registration{
+				reg(11, "a", "p", toRule(app(1, "s.acme.voximplant.com"), 101, "In")),
+				reg(12, "b", "p", toRule(app(1, "s.acme.voximplant.com"), 103, "other")),
+				reg(13, "c", "p", toUser(app(1, "s.acme.voximplant.com"), 202, "bob")),
+				reg(14, "d", "p", toUser(app(1, "s.acme.voximplant.com"), 203, "carol")),
+			},
+		},
+		want: []entry{
+			{"registration": "a@p", "application": "s", "rule_id": 101},
+			{"registration": "b@p", "application": "s", "rule": "other"},
+			{"registration": "c@p", "application": "s", "user_id": 202},
+			{"registration": "d@p", "application": "s", "user": "carol"},
+		},
+	}, {
+		name: "rule and user lists not read: ids",
+		current: Current{
+			Applications: []Application{app(1, "s.acme.voximplant.com")},
+			Registrations: []Registration{
+				reg(11, "a", "p", toRule(app(1, "s.acme.voximplant.com"), 101, "in")),
+				reg(12, "b", "p", toUser(app(1, "s.acme.voximplant.com"), 201, "bob")),
+			},
+		},
+		want: []entry{
+			{"registration": "a@p", "application": "s", "rule_id": 101},
+			{"registration": "b@p", "application": "s", "user_id": 201},
+		},
+	}, {
+		name: "registrations sharing sip_username@proxy case-insensitively: registration_id",
+		current: Current{
+			Registrations: []Registration{
+				reg(12, "Alice", "PBX.example.com", nil),
+				reg(11, "alice", "pbx.example.com", nil),
+				reg(13, "alice", "other.example.com", nil),
+				reg(14, "", "pbx.example.com", nil),
+				reg(15, "x", "odd@proxy", nil),
+			},
+		},
+		want: []entry{
+			{"registration_id": 15, "unbound": true},
+			{"registration": "alice@other.example.com", "unbound": true},
+			{"registration_id": 14, "unbound": true},
+			{"registration_id": 12, "unbound": true}, // "PBX" sorts before "pbx"
+			{"registration_id": 11, "unbound": true},
+		},
+	}, {
+		name: "names that look like other YAML types stay strings",
+		current: Current{
+			Applications: []Application{app(1, "1001.acme.voximplant.com"), app(2, "true"), app(3, "null"), app(4, "~")},
+			Users:        map[int64][]User{1: {{201, 1, "1001"}, {202, 1, "0x1F"}, {203, 1, "1e3"}, {204, 1, "yes"}, {205, 1, " padded "}, {206, 1, "a: b # c"}, {207, 1, "-"}, {208, 1, "'q\""}}},
+			Rules:        map[int64][]Rule{2: {{101, 2, "on"}}, 3: {{102, 3, "[x]"}}},
+			Registrations: []Registration{
+				reg(1, "1", "1001", toUser(app(1, "1001.acme.voximplant.com"), 201, "1001")),
+				reg(2, "2", "1001", toUser(app(1, "1001.acme.voximplant.com"), 202, "0x1F")),
+				reg(3, "3", "1001", toUser(app(1, "1001.acme.voximplant.com"), 203, "1e3")),
+				reg(4, "4", "1001", toUser(app(1, "1001.acme.voximplant.com"), 204, "yes")),
+				reg(5, "5", "1001", toUser(app(1, "1001.acme.voximplant.com"), 205, " padded ")),
+				reg(6, "6", "1001", toUser(app(1, "1001.acme.voximplant.com"), 206, "a: b # c")),
+				reg(7, "7", "1001", toUser(app(1, "1001.acme.voximplant.com"), 207, "-")),
+				reg(8, "8", "1001", toUser(app(1, "1001.acme.voximplant.com"), 208, "'q\"")),
+				reg(9, "9", "1001", toRule(app(2, "true"), 101, "on")),
+				reg(10, "10", "1001", toRule(app(3, "null"), 102, "[x]")),
+				reg(11, "11", "1001", to(app(4, "~"))),
+			},
+		},
+		want: []entry{
+			{"registration": "1@1001", "application": "1001", "user": "1001"},
+			{"registration": "10@1001", "application": "null", "rule": "[x]"},
+			{"registration": "11@1001", "application": "~"},
+			{"registration": "2@1001", "application": "1001", "user": "0x1F"},
+			{"registration": "3@1001", "application": "1001", "user": "1e3"},
+			{"registration": "4@1001", "application": "1001", "user": "yes"},
+			{"registration": "5@1001", "application": "1001", "user": " padded "},
+			{"registration": "6@1001", "application": "1001", "user": "a: b # c"},
+			{"registration": "7@1001", "application": "1001", "user": "-"},
+			{"registration": "8@1001", "application": "1001", "user": "'q\""},
+			{"registration": "9@1001", "application": "true", "rule": "on"},
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := exportAndRead(t, &tt.current)
+			if diff := cmp.Diff(tt.want, got.Bindings); diff != "" {
+				t.Errorf("bindings mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestExportHeader(t *testing.T) {
+	c := Current{Account: AccountInfo{ID: 42, Name: "acme"}}
+	got := exportAndRead(t, &c)
+	want := exportedSpec{Version: 1, AccountID: 42, Prune: false, Bindings: []map[string]any{}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("export of an empty account mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestExportFrozenComment(t *testing.T) {
+	c := demoCurrent()
+	var out bytes.Buffer
+	if err := Export(&out, &c); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"  # registration 3012 (frozen: deactivated, voxbind never changes it)\n  - registration: old@pbx.example.com\n",
+		"  # registration 3001\n  - registration: alice@pbx.example.com\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("export lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestExportRuleAndUserIsAnError(t *testing.T) {
+	c := Current{
+		Applications: []Application{{1, "s.acme.voximplant.com"}},
+		Registrations: []Registration{{
+			RegistrationRef: RegistrationRef{ID: 7, SIPUsername: "a", Proxy: "p"},
+			Target:          &Target{Application: Ref{1, "s.acme.voximplant.com"}, Rule: &Ref{2, "r"}, User: &Ref{3, "u"}},
+		}},
+	}
+	err := Export(io.Discard, &c)
+	if err == nil || !strings.Contains(err.Error(), "registration 7 (a@p)") {
+		t.Errorf("Export(rule and user) = %v, want an error naming registration 7 (a@p)", err)
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestExportWriteError(t *testing.T) {
+	c := demoCurrent()
+	err := Export(failingWriter{}, &c)
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("Export(failing writer) = %v, want the write error", err)
+	}
+}
