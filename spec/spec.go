@@ -3,7 +3,7 @@
 // be checked without the live account.
 package spec
 
-import "fmt"
+import "strconv"
 
 // Pos is a place in a spec file.
 type Pos struct {
@@ -12,11 +12,25 @@ type Pos struct {
 	Col  int
 }
 
-// String formats the position as file:line:col.
-func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+// String formats the position as file:line:col; a position without a line
+// (a file that cannot be read) is just the file name.
+func (p Pos) String() string {
+	switch {
+	case p.Line <= 0:
+		return p.File
+	case p.Col <= 0:
+		return p.File + ":" + strconv.Itoa(p.Line)
+	}
+	return p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col)
+}
 
 // Short formats the position as file:line, the form plans show.
-func (p Pos) Short() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
+func (p Pos) Short() string {
+	if p.Line <= 0 {
+		return p.File
+	}
+	return p.File + ":" + strconv.Itoa(p.Line)
+}
 
 // Spec is the desired state: every file of a run merged, in load order.
 type Spec struct {
@@ -25,6 +39,7 @@ type Spec struct {
 	AccountID    int64
 	AccountIDPos Pos
 	Prune        bool
+	PrunePos     Pos // zero when no file sets prune
 	Bindings     []Binding
 	Files        []string // the files read, in order
 }

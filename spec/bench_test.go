@@ -1,0 +1,73 @@
+package spec
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// bigSpec is a valid spec of n entries in the shapes bulk specs use: by
+// name with a user, by id with a rule, and unbound.
+func bigSpec(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString("version: 1\naccount_id: 1234567\nbindings:\n")
+	for i := range n {
+		s := strconv.Itoa(100000 + i)
+		switch i % 4 {
+		case 0, 1:
+			b.WriteString("  - registration: " + s + "@pbx.example.com\n    application: support\n    user: agent-" + s + "\n")
+		case 2:
+			b.WriteString("  - registration_id: " + s + "\n    application_id: 77\n    rule_id: 12\n")
+		case 3:
+			b.WriteString("  - registration: trunk" + s + "@sip.carrier.example\n    unbound: true\n")
+		}
+	}
+	return b.Bytes()
+}
+
+func writeBig(b *testing.B) (string, []byte) {
+	data := bigSpec(100_000)
+	path := filepath.Join(b.TempDir(), "big.yaml")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path, data
+}
+
+// BenchmarkLoad100k loads a 100,000-entry spec from disk: read, parse, walk,
+// check. Compare with BenchmarkYAMLNode100k, the yaml.v3 parse alone.
+func BenchmarkLoad100k(b *testing.B) {
+	path, data := writeBig(b)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := Load([]string{path})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(s.Bindings) != 100_000 {
+			b.Fatalf("got %d bindings", len(s.Bindings))
+		}
+	}
+}
+
+// BenchmarkYAMLNode100k decodes the same bytes into a bare yaml.Node.
+func BenchmarkYAMLNode100k(b *testing.B) {
+	path, data := writeBig(b)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var n yaml.Node
+		if err := yaml.Unmarshal(raw, &n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

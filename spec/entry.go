@@ -1,0 +1,237 @@
+package spec
+
+import (
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+var entryKeys = []string{
+	"registration", "registration_id",
+	"application", "application_id",
+	"rule", "rule_id", "user", "user_id",
+	"unbound",
+}
+
+// entry reads one item of `bindings` and checks it alone and against the
+// entries read before it.
+func (w *walker) entry(item *yaml.Node) {
+	e := deref(item)
+	if e.Kind != yaml.MappingNode {
+		w.errorf(item, "a binding entry is a mapping such as {registration: alice@pbx.example.com, application: support}, not "+describe(e))
+		return
+	}
+	w.entryBuf = w.fields(e, w.entryBuf, 0)
+	b := Binding{Pos: w.pos(item), KeyPos: make(map[string]Pos, len(w.entryBuf))}
+	ok := true // every value of the entry read without error
+	var unboundKey *yaml.Node
+	for _, p := range w.entryBuf {
+		k, v := p.key, deref(p.val)
+		var good bool
+		switch k.Value {
+		case "registration":
+			if b.Registration, good = w.nameValue("registration", v); good {
+				good = w.checkRegistration(v)
+			}
+		case "registration_id":
+			b.RegistrationID, good = w.intValue("registration_id", v)
+		case "application":
+			b.Application, good = w.nameValue("application", v)
+		case "application_id":
+			b.ApplicationID, good = w.intValue("application_id", v)
+		case "rule":
+			b.Rule, good = w.nameValue("rule", v)
+		case "rule_id":
+			b.RuleID, good = w.intValue("rule_id", v)
+		case "user":
+			b.User, good = w.nameValue("user", v)
+		case "user_id":
+			b.UserID, good = w.intValue("user_id", v)
+		case "unbound":
+			// unbound: false is the same as no unbound key.
+			b.Unbound, good = w.boolValue("unbound", v)
+			unboundKey = k
+		default:
+			if strings.HasPrefix(k.Value, "x-") {
+				continue
+			}
+			w.unknownKey(k, entryKeys, topKeys, "in a binding entry", "is a top-level key: move it out of \"bindings:\" to the top of the file")
+			ok = false
+			continue
+		}
+		b.KeyPos[k.Value] = w.pos(k)
+		ok = ok && good
+	}
+	ok = w.checkPairs(&b, unboundKey) && ok
+	w.l.spec.Bindings = append(w.l.spec.Bindings, b)
+	if ok {
+		w.l.checkDuplicates(&b)
+	}
+}
+
+// checkRegistration checks the sip_username@proxy form, split at the last '@'.
+func (w *walker) checkRegistration(v *yaml.Node) bool {
+	user, proxy := splitRegistration(v.Value)
+	if len(user) == len(v.Value) {
+		w.errorf(v, "registration "+strconv.Quote(v.Value)+" has no '@': write sip_username@proxy, or give registration_id")
+		return false
+	}
+	if user == "" || proxy == "" {
+		w.errorf(v, "registration "+strconv.Quote(v.Value)+" needs both parts of sip_username@proxy (split at the last '@'); or give registration_id")
+		return false
+	}
+	return true
+}
+
+// checkPairs enforces CONTRACT §1's one-of rules for one entry.
+func (w *walker) checkPairs(b *Binding, unboundKey *yaml.Node) bool {
+	ok := true
+	has := func(k string) bool { _, set := b.KeyPos[k]; return set }
+	later := func(a, c string) (string, string) {
+		pa, pc := b.KeyPos[a], b.KeyPos[c]
+		if pa.Line > pc.Line || (pa.Line == pc.Line && pa.Col > pc.Col) {
+			return a, c
+		}
+		return c, a
+	}
+	both := func(a, c string) {
+		second, first := later(a, c)
+		w.l.errorf(b.KeyPos[second], second+" and "+first+" are both set (also at "+b.KeyPos[first].String()+"): keep one of the two")
+		ok = false
+	}
+
+	switch {
+	case has("registration") && has("registration_id"):
+		both("registration", "registration_id")
+	case !has("registration") && !has("registration_id"):
+		w.l.errorf(b.Pos, "entry has no registration: add registration: sip_username@proxy, or registration_id: ID")
+		ok = false
+	}
+
+	var targets []string
+	for _, k := range entryKeys[2:8] {
+		if has(k) {
+			targets = append(targets, k)
+		}
+	}
+	if b.Unbound {
+		if len(targets) > 0 {
+			w.l.errorf(w.pos(unboundKey), "unbound: true together with "+joinAnd(targets)+": an unbound registration has no target; remove unbound, or remove "+joinAnd(targets))
+			ok = false
+		}
+		return ok
+	}
+
+	var sub []string // rule, rule_id, user, user_id as written
+	for _, k := range entryKeys[4:8] {
+		if has(k) {
+			sub = append(sub, k)
+		}
+	}
+	switch {
+	case has("application") && has("application_id"):
+		both("application", "application_id")
+	case !has("application") && !has("application_id"):
+		if len(sub) > 0 {
+			w.l.errorf(b.KeyPos[sub[0]], sub[0]+" needs the application it belongs to: add application (or application_id)")
+		} else {
+			w.l.errorf(b.Pos, "entry has no target: add application (or application_id), or unbound: true")
+		}
+		ok = false
+	}
+
+	switch len(sub) {
+	case 0, 1:
+	case 2:
+		second, first := later(sub[0], sub[1])
+		msg := second + " and " + first + " are both set (also at " + b.KeyPos[first].String() + "): "
+		if strings.TrimSuffix(sub[0], "_id") == strings.TrimSuffix(sub[1], "_id") {
+			msg += "keep one of the two"
+		} else {
+			msg += "a registration goes to a rule or to a user, not both; keep one"
+		}
+		w.l.errorf(b.KeyPos[second], msg)
+		ok = false
+	default:
+		w.l.errorf(b.Pos, joinAnd(sub)+" are all set: a registration goes to one rule or one user; keep one")
+		ok = false
+	}
+	return ok
+}
+
+func joinAnd(s []string) string {
+	if len(s) == 1 {
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// checkDuplicates reports an entry that lists a registration, or targets a
+// user, that an earlier entry (in this or an earlier file) already does.
+// Registrations compare by sip_username exactly and proxy ASCII
+// case-insensitively; users by application and user name ASCII
+// case-insensitively, or by the same ids. A name and an id cannot be
+// compared offline: the planner checks those against the account.
+func (l *loader) checkDuplicates(b *Binding) {
+	if b.Registration != "" {
+		key := registrationKey(b.Registration)
+		pos := b.KeyPos["registration"]
+		if first, dup := l.regs[key]; dup {
+			l.errorf(pos, "registration "+b.Registration+" is listed twice (first at "+first.String()+"): remove one of the two entries")
+		} else {
+			l.regs[key] = pos
+		}
+	} else {
+		pos := b.KeyPos["registration_id"]
+		if first, dup := l.regIDs[b.RegistrationID]; dup {
+			l.errorf(pos, "registration_id "+strconv.FormatInt(b.RegistrationID, 10)+" is listed twice (first at "+first.String()+"): remove one of the two entries")
+		} else {
+			l.regIDs[b.RegistrationID] = pos
+		}
+	}
+	if b.Unbound || (b.User == "" && b.UserID == 0) {
+		return
+	}
+	k := userKey{app: lowerASCII(b.Application), appID: b.ApplicationID, user: lowerASCII(b.User), userID: b.UserID}
+	userField := "user"
+	who := b.User
+	if b.User == "" {
+		userField, who = "user_id", strconv.FormatInt(b.UserID, 10)
+	}
+	app := "application " + b.Application
+	if b.Application == "" {
+		app = "application_id " + strconv.FormatInt(b.ApplicationID, 10)
+	}
+	pos := b.KeyPos[userField]
+	if first, dup := l.users[k]; dup {
+		l.errorf(pos, userField+" "+who+" of "+app+" is the target of another entry too (at "+first.String()+"): a user holds one registration; remove one of the two entries or pick another user")
+	} else {
+		l.users[k] = pos
+	}
+}
+
+// registrationKey is the form two `registration` values are compared in:
+// the proxy part lower-cased, the SIP username as written.
+func registrationKey(reg string) string {
+	at := strings.LastIndexByte(reg, '@')
+	if proxy := lowerASCII(reg[at+1:]); proxy != reg[at+1:] {
+		return reg[:at+1] + proxy
+	}
+	return reg
+}
+
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}

@@ -1,0 +1,318 @@
+package spec
+
+import (
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// walker reads one file's node tree in a single pass. It avoids fmt and
+// reflection on the path a valid entry takes: bulk specs have 100,000
+// entries.
+type walker struct {
+	l    *loader
+	file string
+
+	entryBuf []pair
+	// merged caches the resolved fields of every mapping used as a merge
+	// source, so that defaults merged into many entries are read once; a nil
+	// value marks a mapping being resolved (an anchor that merges itself).
+	merged map[*yaml.Node][]pair
+}
+
+type pair struct{ key, val *yaml.Node }
+
+func (w *walker) pos(n *yaml.Node) Pos {
+	return Pos{File: w.file, Line: max(n.Line, 1), Col: max(n.Column, 1)}
+}
+
+func (w *walker) errorf(n *yaml.Node, msg string) { w.l.errorf(w.pos(n), msg) }
+
+// deref follows an alias to the node it names.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 8; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge"
+}
+
+// fields lists the keys of mapping m with their values, in the order
+// written, followed by the keys merge keys bring in that m does not set
+// itself (YAML merge: explicit keys win, and among several merged mappings
+// the first wins). A key written twice is reported with both places and its
+// second value ignored. out is reused.
+func (w *walker) fields(m *yaml.Node, out []pair, depth int) []pair {
+	out = out[:0]
+	var index map[string]int // only for large mappings; small ones scan
+	large := len(m.Content) > 64
+	if large {
+		index = make(map[string]int, len(m.Content)/2)
+	}
+	find := func(key string) int {
+		if large {
+			if i, ok := index[key]; ok {
+				return i
+			}
+			return -1
+		}
+		for i := range out {
+			if out[i].key.Value == key {
+				return i
+			}
+		}
+		return -1
+	}
+	var merges []*yaml.Node
+	var firstMerge *yaml.Node
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := deref(m.Content[i]), m.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			w.errorf(m.Content[i], "a key must be a plain name, not "+describe(k))
+			continue
+		}
+		if isMergeKey(k) {
+			if firstMerge != nil {
+				w.errorf(k, "duplicate merge key \"<<\" (first at "+w.pos(firstMerge).String()+"): merge several mappings with one key, <<: [*a, *b]")
+				continue
+			}
+			firstMerge = k
+			merges = append(merges, v)
+			continue
+		}
+		if j := find(k.Value); j >= 0 {
+			w.errorf(k, "duplicate key \""+k.Value+"\" (first at "+w.pos(out[j].key).String()+"): remove one of the two")
+			continue
+		}
+		if large {
+			index[k.Value] = len(out)
+		}
+		out = append(out, pair{k, v})
+	}
+	for _, v := range merges {
+		for _, src := range w.mergeSources(v) {
+			for _, p := range w.mergedFields(src, depth) {
+				if find(p.key.Value) < 0 {
+					if large {
+						index[p.key.Value] = len(out)
+					}
+					out = append(out, p)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// mergeSources lists the mappings a merge key's value names: a mapping, an
+// alias of one, or a list of those.
+func (w *walker) mergeSources(v *yaml.Node) []*yaml.Node {
+	d := deref(v)
+	switch d.Kind {
+	case yaml.MappingNode:
+		return []*yaml.Node{d}
+	case yaml.SequenceNode:
+		var out []*yaml.Node
+		for _, item := range d.Content {
+			if m := deref(item); m.Kind == yaml.MappingNode {
+				out = append(out, m)
+			} else {
+				w.errorf(item, "a merge key \"<<\" lists mappings, not "+describe(m)+": write <<: [*a, *b] with each anchor on a mapping")
+			}
+		}
+		return out
+	}
+	w.errorf(v, "a merge key \"<<\" needs a mapping, not "+describe(d)+": write <<: *defaults with &defaults on a mapping")
+	return nil
+}
+
+func (w *walker) mergedFields(m *yaml.Node, depth int) []pair {
+	if w.merged == nil {
+		w.merged = make(map[*yaml.Node][]pair)
+	}
+	if ps, ok := w.merged[m]; ok {
+		if ps == nil {
+			w.errorf(m, "this mapping merges itself (through \"<<\"): remove the merge key that names its own anchor")
+		}
+		return ps
+	}
+	if depth > 32 {
+		w.errorf(m, "merge keys nested more than 32 deep: flatten the defaults")
+		return nil
+	}
+	w.merged[m] = nil
+	ps := w.fields(m, nil, depth+1)
+	if ps == nil {
+		ps = []pair{}
+	}
+	w.merged[m] = ps
+	return ps
+}
+
+// describe names the kind of a node for "must be X, not Y" messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.DocumentNode:
+		return "a document"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	switch n.ShortTag() {
+	case "!!str":
+		return strconv.Quote(n.Value) + " (a string)"
+	case "!!int":
+		return n.Value + " (an integer)"
+	case "!!float":
+		return n.Value + " (a number)"
+	case "!!bool":
+		return n.Value
+	case "!!null":
+		return "an empty value"
+	}
+	return strconv.Quote(n.Value)
+}
+
+var topKeys = []string{"version", "account_id", "prune", "bindings"}
+
+// top reads a file's root mapping.
+func (w *walker) top(root *yaml.Node) {
+	l := w.l
+	if root.Kind != yaml.MappingNode {
+		w.errorf(root, "a spec is a mapping with \"version: 1\" and \"bindings:\", not "+describe(root))
+		return
+	}
+	haveVersion := false
+	for _, p := range w.fields(root, nil, 0) {
+		k, v := p.key, deref(p.val)
+		switch k.Value {
+		case "version":
+			haveVersion = true
+			if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!int" && v.Value == "1" {
+				l.spec.Version = 1
+				continue
+			}
+			if v.Kind == yaml.ScalarNode && (v.ShortTag() == "!!int" || v.ShortTag() == "!!float" || v.ShortTag() == "!!str") {
+				w.errorf(v, "unsupported version "+describe(v)+": only version 1 exists; write \"version: 1\"")
+			} else {
+				w.errorf(v, "version must be 1, not "+describe(v)+"; write \"version: 1\"")
+			}
+		case "account_id":
+			id, ok := w.intValue("account_id", v)
+			if !ok {
+				continue
+			}
+			pos := w.pos(v)
+			if l.spec.AccountIDPos.Line == 0 {
+				l.spec.AccountID, l.spec.AccountIDPos = id, pos
+			} else if l.spec.AccountID != id {
+				l.errorf(pos, "account_id "+strconv.FormatInt(id, 10)+" disagrees with account_id "+strconv.FormatInt(l.spec.AccountID, 10)+" at "+l.spec.AccountIDPos.String()+": set the same account_id in every file, or in one file only")
+			}
+		case "prune":
+			b, ok := w.boolValue("prune", v)
+			if !ok {
+				continue
+			}
+			pos := w.pos(v)
+			if l.spec.PrunePos.Line == 0 {
+				l.spec.Prune, l.spec.PrunePos = b, pos
+			} else if l.spec.Prune != b {
+				l.errorf(pos, "prune: "+strconv.FormatBool(b)+" disagrees with prune: "+strconv.FormatBool(l.spec.Prune)+" at "+l.spec.PrunePos.String()+": set the same prune in every file, or in one file only")
+			}
+		case "bindings":
+			switch {
+			case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null":
+			case v.Kind == yaml.SequenceNode:
+				if cap(l.spec.Bindings)-len(l.spec.Bindings) < len(v.Content) {
+					grown := make([]Binding, len(l.spec.Bindings), len(l.spec.Bindings)+len(v.Content))
+					copy(grown, l.spec.Bindings)
+					l.spec.Bindings = grown
+				}
+				for _, item := range v.Content {
+					w.entry(item)
+				}
+			default:
+				w.errorf(v, "bindings must be a list of entries, each starting with \"- \", not "+describe(v))
+			}
+		default:
+			if strings.HasPrefix(k.Value, "x-") {
+				continue // extension keys hold anchors and notes
+			}
+			w.unknownKey(k, topKeys, entryKeys, "at the top of the spec", "belongs in an entry under \"bindings:\"")
+		}
+	}
+	if !haveVersion {
+		w.errorf(root, "missing version: add \"version: 1\" at the top of the file")
+	}
+}
+
+func (w *walker) unknownKey(k *yaml.Node, known, other []string, where, otherWhere string) {
+	for _, o := range other {
+		if k.Value == o {
+			w.errorf(k, "\""+k.Value+"\" "+otherWhere)
+			return
+		}
+	}
+	msg := "unknown key \"" + k.Value + "\" " + where
+	if s := suggest(k.Value, known); s != "" {
+		msg += ": did you mean \"" + s + "\"?"
+	} else {
+		msg += ": the keys are " + strings.Join(known, ", ") + " (and x-* for your own notes and anchors)"
+	}
+	w.errorf(k, msg)
+}
+
+// intValue reads an id: a YAML integer of 1 or more.
+func (w *walker) intValue(key string, v *yaml.Node) (int64, bool) {
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!int" {
+		n, err := strconv.ParseInt(v.Value, 0, 64)
+		if err == nil && n > 0 {
+			return n, true
+		}
+		w.errorf(v, key+" must be a positive integer, not "+v.Value)
+		return 0, false
+	}
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" {
+		if n, err := strconv.ParseInt(v.Value, 10, 64); err == nil && n > 0 {
+			w.errorf(v, key+" must be an integer, not the string "+strconv.Quote(v.Value)+": write "+v.Value+" without quotes")
+			return 0, false
+		}
+		msg := key + " must be an integer id, not " + describe(v)
+		if strings.HasSuffix(key, "_id") && key != "account_id" {
+			msg += ": to give a name, use " + strings.TrimSuffix(key, "_id") + " instead"
+		}
+		w.errorf(v, msg)
+		return 0, false
+	}
+	w.errorf(v, key+" must be an integer id, not "+describe(v))
+	return 0, false
+}
+
+func (w *walker) boolValue(key string, v *yaml.Node) (bool, bool) {
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!bool" {
+		return strings.EqualFold(v.Value, "true"), true
+	}
+	w.errorf(v, key+" must be true or false (unquoted), not "+describe(v))
+	return false, false
+}
+
+// nameValue reads a name. YAML numbers and booleans under a name key are
+// names too, by their literal text: "user: 1001" is the user named 1001.
+func (w *walker) nameValue(key string, v *yaml.Node) (string, bool) {
+	if v.Kind != yaml.ScalarNode {
+		w.errorf(v, key+" must be a name, not "+describe(v))
+		return "", false
+	}
+	if v.Value == "" || (v.ShortTag() == "!!null" && v.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0) {
+		w.errorf(v, key+" has no value: write the name, or remove the key")
+		return "", false
+	}
+	return v.Value, true
+}
