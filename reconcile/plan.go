@@ -32,6 +32,10 @@ type Plan struct {
 	SideEffects   []SideEffect `json:"side_effects"`
 	Blocked       []Blocked    `json:"blocked"`
 	Summary       Summary      `json:"summary"`
+	// FrozenLeftByPrune counts the bound frozen registrations that prune
+	// leaves alone (they are also in Summary.Unmanaged); text output notes
+	// them. Not part of plan JSON.
+	FrozenLeftByPrune int `json:"-"`
 }
 
 // Step is one BindSipRegistration call.

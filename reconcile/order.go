@@ -1,0 +1,189 @@
+package reconcile
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// orderPlan orders the drafts under the one-registration-per-user rule,
+// numbers them, and fills p's changes, side effects and blocked changes.
+//
+// A draft that binds registration R to user U, where U is held by H ≠ R:
+//   - H has a draft (it moves off U): R's draft depends on it, so H leaves
+//     before R arrives and nothing is displaced;
+//   - H is frozen: the API would write to H by displacing it, so R's change
+//     is blocked instead;
+//   - otherwise H is unmanaged: the API displaces it, a side effect.
+//
+// Each draft binds at most one user and each user is wanted by at most one
+// draft, so every draft depends on at most one other and has at most one
+// dependent: the dependencies form chains and simple cycles. A block spreads
+// along a chain (the holder stays, so whoever waits for it would displace
+// it). Each cycle is broken by one displacement, the fewest possible: its
+// draft whose registration sorts first goes first and displaces its holder.
+// Steps are numbered chain by chain, chains in registration order (proxy,
+// sip_username, id), so that a move and the moves it allows read together.
+func orderPlan(p *Plan, current *Current, drafts []planDraft, blocked []planBlocked) {
+	regs := current.Registrations
+	slices.SortFunc(drafts, func(a, b planDraft) int {
+		return planCompareRegs(&regs[a.reg].RegistrationRef, &regs[b.reg].RegistrationRef)
+	})
+
+	stepOf := make([]int32, len(regs))
+	for i := range stepOf {
+		stepOf[i] = -1
+	}
+	for i := range drafts {
+		d := &drafts[i]
+		d.dep, d.dependent, d.displaces = -1, -1, -1
+		stepOf[d.reg] = int32(i)
+	}
+	holder := make(map[int64]int32)
+	for i := range regs {
+		if t := regs[i].Target; t != nil && t.User != nil {
+			holder[t.User.ID] = int32(i)
+		}
+	}
+
+	var roots []int32 // drafts blocked by a frozen holder
+	for i := range drafts {
+		d := &drafts[i]
+		h := planHolder(holder, d)
+		if h < 0 {
+			continue
+		}
+		switch j := stepOf[h]; {
+		case j >= 0 && drafts[j].dependent < 0:
+			d.dep = j
+			drafts[j].dependent = int32(i)
+		case regs[h].Deactivated:
+			d.blocked = fmt.Sprintf("displaces frozen registration %d (%s)", regs[h].ID, planRegName(&regs[h].RegistrationRef))
+			roots = append(roots, int32(i))
+		default:
+			d.displaces = h
+		}
+	}
+	for _, i := range roots {
+		for k := drafts[i].dependent; k >= 0 && drafts[k].blocked == ""; k = drafts[k].dependent {
+			h := &regs[drafts[drafts[k].dep].reg].RegistrationRef
+			drafts[k].blocked = fmt.Sprintf("waits for registration %d (%s), whose change is blocked", h.ID, planRegName(h))
+		}
+	}
+
+	planBreakCycles(drafts)
+
+	n := 0
+	for i := range drafts {
+		if drafts[i].blocked != "" || drafts[i].dep >= 0 {
+			continue
+		}
+		for k := int32(i); k >= 0; k = drafts[k].dependent {
+			n++
+			drafts[k].number = n
+		}
+	}
+
+	p.Changes = make([]Step, n)
+	for i := range drafts {
+		d := &drafts[i]
+		reg := &regs[d.reg]
+		if d.blocked != "" {
+			blocked = append(blocked, planBlocked{reg: d.reg, reason: d.blocked, entry: d.entry})
+			continue
+		}
+		s := &p.Changes[d.number-1]
+		*s = Step{
+			Step:         d.number,
+			Action:       planAction(reg.Target, d.after),
+			Registration: reg.RegistrationRef,
+			Before:       reg.Target,
+			After:        d.after,
+			Reason:       d.reason,
+			Source:       planSource(d.entry),
+			Precondition: &Precondition{Target: reg.Target},
+		}
+		if d.dep >= 0 {
+			s.DependsOn = []int{drafts[d.dep].number}
+		}
+		if h := planHolder(holder, d); h >= 0 {
+			ref := regs[h].RegistrationRef
+			s.Precondition.UserHolder = &ref
+		}
+		switch s.Action {
+		case ActionBind:
+			p.Summary.Bind++
+		case ActionRebind:
+			p.Summary.Rebind++
+		case ActionUnbind:
+			p.Summary.Unbind++
+		}
+	}
+	for i := range drafts {
+		d := &drafts[i]
+		if d.blocked != "" || d.displaces < 0 {
+			continue
+		}
+		p.SideEffects = append(p.SideEffects, SideEffect{
+			Registration: regs[d.displaces].RegistrationRef,
+			LosesUser:    *regs[d.displaces].Target.User,
+			CausedByStep: d.number,
+		})
+	}
+	slices.SortFunc(p.SideEffects, func(a, b SideEffect) int { return cmp.Compare(a.CausedByStep, b.CausedByStep) })
+
+	slices.SortFunc(blocked, func(a, b planBlocked) int {
+		return planCompareRegs(&regs[a.reg].RegistrationRef, &regs[b.reg].RegistrationRef)
+	})
+	for _, b := range blocked {
+		p.Blocked = append(p.Blocked, Blocked{Registration: regs[b.reg].RegistrationRef, Reason: b.reason, Source: planSource(b.entry)})
+	}
+}
+
+// planHolder is the registration that holds the user d binds to, or -1 when
+// d binds no user, the user is free, or d's registration holds it already.
+func planHolder(holder map[int64]int32, d *planDraft) int32 {
+	if d.after == nil || d.after.User == nil {
+		return -1
+	}
+	h, ok := holder[d.after.User.ID]
+	if !ok || h == d.reg {
+		return -1
+	}
+	return h
+}
+
+// planBreakCycles finds every cycle of dependencies among the drafts that
+// are not blocked and breaks it at the draft that sorts first (drafts are
+// sorted): that draft runs first and displaces the holder it waited for.
+func planBreakCycles(drafts []planDraft) {
+	seen := make([]int32, len(drafts)) // 0: not yet; else the walk that reached it
+	for i := range drafts {
+		if seen[i] != 0 || drafts[i].blocked != "" {
+			continue
+		}
+		walk := int32(i + 1)
+		j := int32(i)
+		for j >= 0 && seen[j] == 0 {
+			seen[j] = walk
+			j = drafts[j].dep
+		}
+		if j < 0 || seen[j] != walk {
+			continue // reached a root, or a chain walked before
+		}
+		first := j
+		for k := drafts[j].dep; k != j; k = drafts[k].dep {
+			first = min(first, k)
+		}
+		h := drafts[first].dep
+		drafts[first].displaces = drafts[h].reg
+		drafts[first].dep = -1
+		drafts[h].dependent = -1
+	}
+}
+
+// planCompareRegs orders registrations by proxy, sip_username, then id: the
+// order plans list them in.
+func planCompareRegs(a, b *RegistrationRef) int {
+	return cmp.Or(cmp.Compare(a.Proxy, b.Proxy), cmp.Compare(a.SIPUsername, b.SIPUsername), cmp.Compare(a.ID, b.ID))
+}

@@ -1,0 +1,413 @@
+package reconcile
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/voxbind/voxbind/spec"
+)
+
+// resolvedBinding is what one spec entry asks of one registration, once its
+// names are resolved against the observed account.
+type resolvedBinding struct {
+	entry  *spec.Binding // nil: the registration is not listed
+	target *Target       // desired target; nil = unbound
+}
+
+// specResolver turns spec references into registrations and targets. Its
+// indexes are built once per Diff, keyed by id and by lower-cased name, so
+// that resolution costs one map lookup per reference.
+type specResolver struct {
+	current *Current
+
+	regByID   map[int64]int32
+	regByName map[resolveRegKey]int32 // -1: several registrations share the name
+
+	appByID   map[int64]int32
+	appByName map[string]int32 // lower-cased full and short names; -1: ambiguous
+
+	ruleByID  map[int64]*Rule
+	userByID  map[int64]*User
+	ruleNames map[int64]map[string]*Rule // by application id, built on demand
+	userNames map[int64]map[string]*User
+
+	errs spec.Errors
+}
+
+type resolveRegKey struct{ username, proxy string }
+
+func newSpecResolver(current *Current) *specResolver {
+	r := &specResolver{
+		current:   current,
+		regByID:   make(map[int64]int32, len(current.Registrations)),
+		regByName: make(map[resolveRegKey]int32, len(current.Registrations)),
+		appByID:   make(map[int64]int32, len(current.Applications)),
+		appByName: make(map[string]int32, 2*len(current.Applications)),
+		ruleByID:  make(map[int64]*Rule),
+		userByID:  make(map[int64]*User),
+		ruleNames: make(map[int64]map[string]*Rule),
+		userNames: make(map[int64]map[string]*User),
+	}
+	for i := range current.Registrations {
+		reg := &current.Registrations[i]
+		r.regByID[reg.ID] = int32(i)
+		k := resolveRegKey{resolveFoldASCII(reg.SIPUsername), resolveFoldASCII(reg.Proxy)}
+		if _, dup := r.regByName[k]; dup {
+			r.regByName[k] = -1
+		} else {
+			r.regByName[k] = int32(i)
+		}
+	}
+	for i, app := range current.Applications {
+		r.appByID[app.ID] = int32(i)
+		full := resolveFoldASCII(app.Name)
+		r.addAppName(full, int32(i))
+		if short := planShortAppName(full); short != full {
+			r.addAppName(short, int32(i))
+		}
+	}
+	for _, rules := range current.Rules {
+		for i := range rules {
+			r.ruleByID[rules[i].ID] = &rules[i]
+		}
+	}
+	for _, users := range current.Users {
+		for i := range users {
+			r.userByID[users[i].ID] = &users[i]
+		}
+	}
+	return r
+}
+
+func (r *specResolver) addAppName(name string, i int32) {
+	if j, dup := r.appByName[name]; dup && j != i {
+		r.appByName[name] = -1
+		return
+	}
+	r.appByName[name] = i
+}
+
+// resolve checks the account_id guard and resolves every entry of desired.
+// The result has one element per observed registration, in the order of
+// current.Registrations. All problems come back together as spec.Errors.
+func resolve(desired *spec.Spec, current *Current) ([]resolvedBinding, error) {
+	r := newSpecResolver(current)
+	if desired.AccountID != 0 && desired.AccountID != current.Account.ID {
+		r.errorf(desired.AccountIDPos,
+			"account_id %d does not match account %d, the one the credentials act on: pass --account-id %d to act on that child account, use that account's key file, or change account_id in the spec",
+			desired.AccountID, current.Account.ID, desired.AccountID)
+	}
+	out := make([]resolvedBinding, len(current.Registrations))
+	userOwner := make(map[int64]*spec.Binding)
+	for i := range desired.Bindings {
+		b := &desired.Bindings[i]
+		reg, regOK := r.registration(b)
+		var target *Target
+		targetOK := true
+		if !b.Unbound {
+			target, targetOK = r.target(b)
+		}
+		if !regOK || !targetOK {
+			continue
+		}
+		if prev := out[reg].entry; prev != nil {
+			ref := &current.Registrations[reg].RegistrationRef
+			r.errorf(b.Pos, "registration %d (%s) is already listed at %s; list each registration once",
+				ref.ID, planRegName(ref), prev.Pos.Short())
+			continue
+		}
+		if target != nil && target.User != nil {
+			if prev, dup := userOwner[target.User.ID]; dup {
+				r.errorf(b.Pos, "user %s (%d) of application %s is also the target of the entry at %s; a user holds one registration at a time",
+					target.User.Name, target.User.ID, target.Application.Name, prev.Pos.Short())
+				continue
+			}
+			userOwner[target.User.ID] = b
+		}
+		out[reg] = resolvedBinding{entry: b, target: target}
+	}
+	if len(r.errs) > 0 {
+		return nil, r.errs.Err()
+	}
+	return out, nil
+}
+
+func (r *specResolver) errorf(pos spec.Pos, format string, args ...any) {
+	r.errs = append(r.errs, spec.Errorf(pos, format, args...))
+}
+
+// keyPos is where key was written in b, or the entry itself.
+func resolveKeyPos(b *spec.Binding, key string) spec.Pos {
+	if p, ok := b.KeyPos[key]; ok {
+		return p
+	}
+	return b.Pos
+}
+
+func (r *specResolver) registration(b *spec.Binding) (int32, bool) {
+	if b.RegistrationID != 0 {
+		i, ok := r.regByID[b.RegistrationID]
+		if !ok {
+			r.errorf(resolveKeyPos(b, "registration_id"), "registration_id %d not found in account %d (voxbind export lists the registrations)",
+				b.RegistrationID, r.current.Account.ID)
+		}
+		return i, ok
+	}
+	k := resolveRegKey{resolveFoldASCII(b.SIPUsername()), resolveFoldASCII(b.Proxy())}
+	i, ok := r.regByName[k]
+	switch {
+	case !ok:
+		r.errorf(resolveKeyPos(b, "registration"), "registration %q not found in account %d: no registration has that sip_username and proxy (voxbind export lists them)",
+			b.Registration, r.current.Account.ID)
+		return 0, false
+	case i < 0:
+		var ids []string
+		for _, reg := range r.current.Registrations {
+			if resolveFoldASCII(reg.SIPUsername) == k.username && resolveFoldASCII(reg.Proxy) == k.proxy {
+				ids = append(ids, strconv.FormatInt(reg.ID, 10))
+			}
+		}
+		r.errorf(resolveKeyPos(b, "registration"), "registration %q is ambiguous: registrations %s share that sip_username and proxy; use registration_id instead",
+			b.Registration, strings.Join(ids, ", "))
+		return 0, false
+	}
+	return i, true
+}
+
+// target resolves the application, rule and user of b. The names in the
+// result are spelled as the account spells them, the application's full.
+func (r *specResolver) target(b *spec.Binding) (*Target, bool) {
+	app, ok := r.application(b)
+	if !ok {
+		return nil, false
+	}
+	t := &Target{Application: Ref{ID: app.ID, Name: app.Name}}
+	switch {
+	case b.Rule != "" || b.RuleID != 0:
+		rule, ok := r.rule(b, app)
+		if !ok {
+			return nil, false
+		}
+		t.Rule = &Ref{ID: rule.ID, Name: rule.Name}
+	case b.User != "" || b.UserID != 0:
+		user, ok := r.user(b, app)
+		if !ok {
+			return nil, false
+		}
+		t.User = &Ref{ID: user.ID, Name: user.Name}
+	}
+	return t, true
+}
+
+func (r *specResolver) application(b *spec.Binding) (*Application, bool) {
+	if b.ApplicationID != 0 {
+		i, ok := r.appByID[b.ApplicationID]
+		if !ok {
+			r.errorf(resolveKeyPos(b, "application_id"), "application_id %d not found in account %d%s",
+				b.ApplicationID, r.current.Account.ID, r.knownApplications())
+			return nil, false
+		}
+		return &r.current.Applications[i], true
+	}
+	i, ok := r.appByName[resolveFoldASCII(b.Application)]
+	switch {
+	case !ok:
+		r.errorf(resolveKeyPos(b, "application"), "application %q not found in account %d%s",
+			b.Application, r.current.Account.ID, r.knownApplications())
+		return nil, false
+	case i < 0:
+		var ids []string
+		name := resolveFoldASCII(b.Application)
+		for _, app := range r.current.Applications {
+			full := resolveFoldASCII(app.Name)
+			if full == name || planShortAppName(full) == name {
+				ids = append(ids, fmt.Sprintf("%d (%s)", app.ID, app.Name))
+			}
+		}
+		r.errorf(resolveKeyPos(b, "application"), "application %q is ambiguous: it names applications %s; use application_id or the full name",
+			b.Application, strings.Join(ids, ", "))
+		return nil, false
+	}
+	return &r.current.Applications[i], true
+}
+
+// knownApplications lists the account's applications for an error message
+// when there are few enough to read.
+func (r *specResolver) knownApplications() string {
+	apps := r.current.Applications
+	if len(apps) == 0 {
+		return " (the account has no applications)"
+	}
+	if len(apps) > 10 {
+		return ""
+	}
+	names := make([]string, len(apps))
+	for i, a := range apps {
+		names[i] = planShortAppName(a.Name)
+	}
+	slices.Sort(names)
+	return " (it has: " + strings.Join(names, ", ") + ")"
+}
+
+func (r *specResolver) rule(b *spec.Binding, app *Application) (*Rule, bool) {
+	rules, read := r.current.Rules[app.ID]
+	if !read {
+		r.errorf(resolveKeyPos(b, resolveWhich(b.Rule != "", "rule", "rule_id")), "rules of application %s were not read from the account", planAppLabel(app))
+		return nil, false
+	}
+	if b.RuleID != 0 {
+		rule, ok := r.ruleByID[b.RuleID]
+		if ok && rule.ApplicationID == app.ID {
+			return rule, true
+		}
+		if ok {
+			r.errorf(resolveKeyPos(b, "rule_id"), "rule_id %d (%s) belongs to application %s, not %s",
+				b.RuleID, rule.Name, r.planAppLabelByID(rule.ApplicationID), planAppLabel(app))
+		} else {
+			r.errorf(resolveKeyPos(b, "rule_id"), "rule_id %d not found in application %s", b.RuleID, planAppLabel(app))
+		}
+		return nil, false
+	}
+	names, ok := r.ruleNames[app.ID]
+	if !ok {
+		names = make(map[string]*Rule, len(rules))
+		for i := range rules {
+			names[resolveFoldASCII(rules[i].Name)] = &rules[i]
+		}
+		r.ruleNames[app.ID] = names
+	}
+	name := resolveFoldASCII(b.Rule)
+	if rule, ok := names[name]; ok {
+		return rule, true
+	}
+	for other, rules := range resolveSortedByApp(r.current.Rules) {
+		if other == app.ID {
+			continue
+		}
+		for _, rule := range rules {
+			if resolveFoldASCII(rule.Name) == name {
+				r.errorf(resolveKeyPos(b, "rule"), "rule %q belongs to application %s, not %s", b.Rule, r.planAppLabelByID(other), planAppLabel(app))
+				return nil, false
+			}
+		}
+	}
+	r.errorf(resolveKeyPos(b, "rule"), "rule %q not found in application %s", b.Rule, planAppLabel(app))
+	return nil, false
+}
+
+func (r *specResolver) user(b *spec.Binding, app *Application) (*User, bool) {
+	users, read := r.current.Users[app.ID]
+	if !read {
+		r.errorf(resolveKeyPos(b, resolveWhich(b.User != "", "user", "user_id")), "users of application %s were not read from the account", planAppLabel(app))
+		return nil, false
+	}
+	if b.UserID != 0 {
+		user, ok := r.userByID[b.UserID]
+		if ok && user.ApplicationID == app.ID {
+			return user, true
+		}
+		if ok {
+			r.errorf(resolveKeyPos(b, "user_id"), "user_id %d (%s) belongs to application %s, not %s",
+				b.UserID, user.Name, r.planAppLabelByID(user.ApplicationID), planAppLabel(app))
+		} else {
+			r.errorf(resolveKeyPos(b, "user_id"), "user_id %d not found in application %s", b.UserID, planAppLabel(app))
+		}
+		return nil, false
+	}
+	names, ok := r.userNames[app.ID]
+	if !ok {
+		names = make(map[string]*User, len(users))
+		for i := range users {
+			names[resolveFoldASCII(users[i].Name)] = &users[i]
+		}
+		r.userNames[app.ID] = names
+	}
+	name := resolveFoldASCII(b.User)
+	if user, ok := names[name]; ok {
+		return user, true
+	}
+	for other, users := range resolveSortedByApp(r.current.Users) {
+		if other == app.ID {
+			continue
+		}
+		for _, user := range users {
+			if resolveFoldASCII(user.Name) == name {
+				r.errorf(resolveKeyPos(b, "user"), "user %q belongs to application %s, not %s", b.User, r.planAppLabelByID(other), planAppLabel(app))
+				return nil, false
+			}
+		}
+	}
+	r.errorf(resolveKeyPos(b, "user"), "user %q not found in application %s", b.User, planAppLabel(app))
+	return nil, false
+}
+
+func resolveWhich(first bool, a, b string) string {
+	if first {
+		return a
+	}
+	return b
+}
+
+// resolveSortedByApp iterates a per-application map in application id order, so
+// that error messages do not depend on map order.
+func resolveSortedByApp[T any](m map[int64][]T) func(yield func(int64, []T) bool) {
+	return func(yield func(int64, []T) bool) {
+		ids := make([]int64, 0, len(m))
+		for id := range m {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			if !yield(id, m[id]) {
+				return
+			}
+		}
+	}
+}
+
+func (r *specResolver) planAppLabelByID(id int64) string {
+	if i, ok := r.appByID[id]; ok {
+		return planAppLabel(&r.current.Applications[i])
+	}
+	return strconv.FormatInt(id, 10)
+}
+
+// appLabel names an application the way messages do: "support
+// (support.acme.voximplant.com)", or just the name when it has no dot.
+func planAppLabel(app *Application) string {
+	if short := planShortAppName(app.Name); short != app.Name {
+		return short + " (" + app.Name + ")"
+	}
+	return app.Name
+}
+
+// planShortAppName is the part of a full application name before its
+// first dot, the name people use.
+func planShortAppName(full string) string {
+	if i := strings.IndexByte(full, '.'); i >= 0 {
+		return full[:i]
+	}
+	return full
+}
+
+// registrationName is "sip_username@proxy".
+func planRegName(r *RegistrationRef) string { return r.SIPUsername + "@" + r.Proxy }
+
+// resolveFoldASCII lower-cases ASCII letters only (CONTRACT §1: names match
+// ASCII case-insensitively) and returns s itself when it has none to fold.
+func resolveFoldASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
