@@ -22,6 +22,7 @@ func (w *walker) entry(item *yaml.Node) {
 		w.errorf(item, "a binding entry is a mapping such as {registration: alice@pbx.example.com, application: support}, not "+describe(e))
 		return
 	}
+	before := len(w.l.errs)
 	w.entryBuf = w.fields(e, w.entryBuf, 0)
 	b := Binding{Pos: w.pos(item), KeyPos: make(map[string]Pos, len(w.entryBuf))}
 	ok := true // every value of the entry read without error
@@ -63,7 +64,9 @@ func (w *walker) entry(item *yaml.Node) {
 		b.KeyPos[k.Value] = w.pos(k)
 		ok = ok && good
 	}
-	ok = w.checkPairs(&b, unboundKey) && ok
+	// A missing key is often one that was misspelled or mistyped above:
+	// "entry has no ..." only when the entry has no other problem.
+	ok = w.checkPairs(&b, unboundKey, len(w.l.errs) == before) && ok
 	w.l.spec.Bindings = append(w.l.spec.Bindings, b)
 	if ok {
 		w.l.checkDuplicates(&b)
@@ -85,7 +88,8 @@ func (w *walker) checkRegistration(v *yaml.Node) bool {
 }
 
 // checkPairs enforces CONTRACT §1's one-of rules for one entry.
-func (w *walker) checkPairs(b *Binding, unboundKey *yaml.Node) bool {
+// Missing keys are reported only when reportMissing is set.
+func (w *walker) checkPairs(b *Binding, unboundKey *yaml.Node, reportMissing bool) bool {
 	ok := true
 	has := func(k string) bool { _, set := b.KeyPos[k]; return set }
 	later := func(a, c string) (string, string) {
@@ -105,7 +109,9 @@ func (w *walker) checkPairs(b *Binding, unboundKey *yaml.Node) bool {
 	case has("registration") && has("registration_id"):
 		both("registration", "registration_id")
 	case !has("registration") && !has("registration_id"):
-		w.l.errorf(b.Pos, "entry has no registration: add registration: sip_username@proxy, or registration_id: ID")
+		if reportMissing {
+			w.l.errorf(b.Pos, "entry has no registration: add registration: sip_username@proxy, or registration_id: ID")
+		}
 		ok = false
 	}
 
@@ -135,7 +141,7 @@ func (w *walker) checkPairs(b *Binding, unboundKey *yaml.Node) bool {
 	case !has("application") && !has("application_id"):
 		if len(sub) > 0 {
 			w.l.errorf(b.KeyPos[sub[0]], sub[0]+" needs the application it belongs to: add application (or application_id)")
-		} else {
+		} else if reportMissing {
 			w.l.errorf(b.Pos, "entry has no target: add application (or application_id), or unbound: true")
 		}
 		ok = false

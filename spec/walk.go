@@ -199,7 +199,9 @@ func (w *walker) top(root *yaml.Node) {
 				l.spec.Version = 1
 				continue
 			}
-			if v.Kind == yaml.ScalarNode && (v.ShortTag() == "!!int" || v.ShortTag() == "!!float" || v.ShortTag() == "!!str") {
+			if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" && v.Value == "1" {
+				w.errorf(v, "version must be the integer 1, not the string \"1\": write version: 1 without quotes")
+			} else if v.Kind == yaml.ScalarNode && (v.ShortTag() == "!!int" || v.ShortTag() == "!!float" || v.ShortTag() == "!!str") {
 				w.errorf(v, "unsupported version "+describe(v)+": only version 1 exists; write \"version: 1\"")
 			} else {
 				w.errorf(v, "version must be 1, not "+describe(v)+"; write \"version: 1\"")

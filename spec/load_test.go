@@ -1,0 +1,330 @@
+package spec
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/spec/bad")
+
+const (
+	goodDir = "../testdata/spec/good"
+	badDir  = "../testdata/spec/bad"
+)
+
+// cases lists the spec cases of dir: every *.yaml file and every directory.
+func cases(t testing.TB, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() || strings.HasSuffix(e.Name(), ".yaml") {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		t.Fatalf("no cases in %s", dir)
+	}
+	return names
+}
+
+// TestBad loads every bad case and compares the rendered errors with the
+// case's golden file (refresh with go test ./spec -update). Paths in the
+// messages are relative to testdata/spec/bad.
+func TestBad(t *testing.T) {
+	for _, name := range cases(t, badDir) {
+		t.Run(name, func(t *testing.T) {
+			t.Chdir(badDir)
+			s, err := Load([]string{name})
+			if err == nil {
+				t.Fatalf("Load(%s) = %+v, want errors", name, s)
+			}
+			if s != nil {
+				t.Errorf("Load returned a spec along with errors")
+			}
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error is %T, want spec.Errors: %v", err, err)
+			}
+			for i, e := range errs {
+				if e.Pos.File == "" {
+					t.Errorf("error without a file: %v", e)
+				}
+				if e.Pos.Line < 1 && name != "empty_dir" {
+					t.Errorf("error without a line: %v", e)
+				}
+				if i > 0 && errs.Less(i, i-1) {
+					t.Errorf("errors not sorted: %v before %v", errs[i-1], e)
+				}
+			}
+			got := err.Error() + "\n"
+			golden := filepath.Join(strings.TrimSuffix(name, ".yaml") + ".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (create it with go test ./spec -update)", err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("errors differ from %s (-want +got):\n%s", golden, diff)
+			}
+		})
+	}
+}
+
+// ignorePos compares bindings by value: positions differ after a rewrite.
+var ignorePos = cmpopts.IgnoreFields(Binding{}, "Pos", "KeyPos")
+
+// TestGoodRoundTrip loads every good case, writes it with Write and loads the
+// output again: the same values must come back, and writing them again must
+// give the same bytes.
+func TestGoodRoundTrip(t *testing.T) {
+	for _, name := range cases(t, goodDir) {
+		t.Run(name, func(t *testing.T) {
+			s, err := Load([]string{filepath.Join(goodDir, name)})
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			for _, b := range s.Bindings {
+				if b.Pos.Line < 1 || len(b.KeyPos) == 0 {
+					t.Errorf("binding without positions: %+v", b)
+				}
+				for k, p := range b.KeyPos {
+					if p.Line < 1 || p.Col < 1 || p.File == "" {
+						t.Errorf("key %s at %v", k, p)
+					}
+				}
+			}
+			var out bytes.Buffer
+			if err := Write(&out, s); err != nil {
+				t.Fatal(err)
+			}
+			again, err := loadBytes("rewritten.yaml", out.Bytes())
+			if err != nil {
+				t.Fatalf("loading the rewritten spec: %v\n%s", err, out.String())
+			}
+			if diff := cmp.Diff(s.Bindings, again.Bindings, ignorePos, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("bindings changed in the round trip (-want +got):\n%s", diff)
+			}
+			if s.Prune != again.Prune || s.AccountID != again.AccountID || again.Version != 1 {
+				t.Errorf("settings changed: %+v -> %+v", s, again)
+			}
+			var out2 bytes.Buffer
+			if err := Write(&out2, again); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(out.String(), out2.String()); diff != "" {
+				t.Errorf("Write is not stable (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	tests := []struct {
+		name string
+		want *Spec
+	}{
+		{"contract.yaml", &Spec{
+			Version: 1, AccountID: 1234567, Prune: false,
+			Bindings: []Binding{
+				{Registration: "alice@pbx.example.com", Application: "support", User: "alice"},
+				{RegistrationID: 3321, ApplicationID: 77, Rule: "inbound-main"},
+				{Registration: "fax@pbx.example.com", Unbound: true},
+			},
+		}},
+		{"merge.yaml", &Spec{
+			Version: 1,
+			Bindings: []Binding{
+				{Registration: "frontdesk@pbx.example.com", Application: "support", Rule: "inbound-main"},
+				{Registration: "lobby@pbx.example.com", Application: "sales", Rule: "after-hours"},
+				{Registration: "conf@pbx.example.com", Application: "sales", Rule: "inbound-sales"},
+				{Registration: "dave@pbx.example.com", Application: "support", User: "dave"},
+				{Registration: "trunk1@sip.carrier.example", Application: "sales"},
+				{Registration: "trunk2@sip.carrier.example", Application: "fax"},
+				{Registration: "fax@fax.example.net", Application: "fax", Rule: "fax-in"},
+			},
+		}},
+		{"numeric_names.yaml", &Spec{
+			Version: 1,
+			Bindings: []Binding{
+				{Registration: "1001@pbx.example.com", Application: "2024", User: "1001"},
+				{Registration: "007@pbx.example.com", Application: "support", User: "007"},
+				{Registration: "yes@pbx.example.com", Application: "support", Rule: "true"},
+				{Registration: "f@pbx.example.com", Application: "support", Rule: "1.50"},
+				{RegistrationID: 16, ApplicationID: 1000, UserID: 9},
+			},
+		}},
+		{"flow.yaml", &Spec{
+			Version: 1,
+			Bindings: []Binding{
+				{Registration: "alice@pbx.example.com", Application: "support", User: "alice"},
+				{Registration: "weird@name@pbx.example.com", Application: "support.demo.voximplant.com", Rule: "inbound main"},
+				{RegistrationID: 12, Unbound: true},
+			},
+		}},
+		{"unbound_false.yaml", &Spec{
+			Version:  1,
+			Bindings: []Binding{{Registration: "alice@pbx.example.com", Application: "support"}},
+		}},
+		{"multi", &Spec{
+			Version: 1, AccountID: 1234567, Prune: true,
+			Bindings: []Binding{
+				{Registration: "alice@pbx.example.com", Application: "support", User: "alice"},
+				{Registration: "dave@pbx.example.com", Application: "sales", User: "dave"},
+			},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Load([]string{filepath.Join(goodDir, tt.name)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := cmp.Options{ignorePos, cmpopts.IgnoreFields(Spec{}, "Files", "AccountIDPos", "PrunePos")}
+			if diff := cmp.Diff(tt.want, got, opts); diff != "" {
+				t.Errorf("Load(%s) (-want +got):\n%s", tt.name, diff)
+			}
+		})
+	}
+}
+
+func TestLoadPositions(t *testing.T) {
+	s, err := Load([]string{filepath.Join(goodDir, "contract.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(goodDir, "contract.yaml")
+	b := s.Bindings[1]
+	if want := (Pos{File: file, Line: 9, Col: 5}); b.Pos != want {
+		t.Errorf("Pos = %v, want %v", b.Pos, want)
+	}
+	if want := (Pos{File: file, Line: 11, Col: 5}); b.KeyPos["rule"] != want {
+		t.Errorf("KeyPos[rule] = %v, want %v", b.KeyPos["rule"], want)
+	}
+	if want := (Pos{File: file, Line: 3, Col: 13}); s.AccountIDPos != want {
+		t.Errorf("AccountIDPos = %v, want %v", s.AccountIDPos, want)
+	}
+	if got := s.Bindings[0].SIPUsername() + " " + s.Bindings[0].Proxy(); got != "alice pbx.example.com" {
+		t.Errorf("split = %q", got)
+	}
+}
+
+// TestLoadFiles covers how -f arguments become files: directories in name
+// order (dot files, other extensions and subdirectories skipped), a file
+// named twice read once, and missing paths reported with everything else.
+func TestLoadFiles(t *testing.T) {
+	multi := filepath.Join(goodDir, "multi")
+	s, err := Load([]string{multi, filepath.Join(multi, "20-support.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		filepath.Join(multi, "10-base.yaml"),
+		filepath.Join(multi, "20-support.yaml"),
+		filepath.Join(multi, "30-sales.yml"),
+	}
+	if diff := cmp.Diff(want, s.Files); diff != "" {
+		t.Errorf("Files (-want +got):\n%s", diff)
+	}
+
+	_, err = Load([]string{"no-such.yaml", filepath.Join(badDir, "empty_dir"), filepath.Join(badDir, "missing_version.yaml")})
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("err = %v, want Errors", err)
+	}
+	var got []string
+	for _, e := range errs {
+		got = append(got, e.Pos.String())
+	}
+	wantPos := []string{
+		filepath.Join(badDir, "empty_dir"),
+		filepath.Join(badDir, "missing_version.yaml") + ":2:1",
+		"no-such.yaml",
+	}
+	if diff := cmp.Diff(wantPos, got); diff != "" {
+		t.Errorf("error positions (-want +got):\n%s\n%v", diff, err)
+	}
+
+	if _, err := Load(nil); err == nil || !strings.Contains(err.Error(), "-f") {
+		t.Errorf("Load(nil) = %v, want an error that mentions -f", err)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	if err := (Errors{}).Err(); err != nil {
+		t.Errorf("empty Errors.Err() = %v, want nil", err)
+	}
+	var none Errors
+	if none.Err() != nil {
+		t.Errorf("nil Errors.Err() is not nil")
+	}
+	errs := Errors{
+		Errorf(Pos{File: "b.yaml", Line: 1, Col: 1}, "unknown user %q", "x"),
+		Errorf(Pos{File: "a.yaml", Line: 10, Col: 3}, "ten"),
+		Errorf(Pos{File: "a.yaml", Line: 2, Col: 9}, "two"),
+		Errorf(Pos{File: "a.yaml", Line: 10, Col: 3}, "ten"),
+	}
+	err := errs.Err()
+	want := "a.yaml:2:9: two\na.yaml:10:3: ten\nb.yaml:1:1: unknown user \"x\""
+	if err == nil || err.Error() != want {
+		t.Errorf("Err() = %q, want %q", err, want)
+	}
+	if errs[0].Pos.File != "b.yaml" {
+		t.Errorf("Err() reordered its receiver")
+	}
+	for _, tt := range []struct {
+		pos         Pos
+		long, short string
+	}{
+		{Pos{File: "a.yaml", Line: 3, Col: 7}, "a.yaml:3:7", "a.yaml:3"},
+		{Pos{File: "a.yaml", Line: 3}, "a.yaml:3", "a.yaml:3"},
+		{Pos{File: "dir"}, "dir", "dir"},
+	} {
+		if got := tt.pos.String(); got != tt.long {
+			t.Errorf("String() = %q, want %q", got, tt.long)
+		}
+		if got := tt.pos.Short(); got != tt.short {
+			t.Errorf("Short() = %q, want %q", got, tt.short)
+		}
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	for key, want := range map[string]string{
+		"aplication":       "application",
+		"Application":      "application",
+		"usr":              "user",
+		"users":            "user",
+		"user_name":        "user",
+		"application-id":   "application_id",
+		"app":              "application",
+		"registraton_id":   "registration_id",
+		"regist":           "registration",
+		"unbund":           "unbound",
+		"colour":           "",
+		"x":                "",
+		"sip_registration": "registration",
+	} {
+		if got := suggest(key, entryKeys); got != want {
+			t.Errorf("suggest(%q) = %q, want %q", key, got, want)
+		}
+	}
+	if got := suggest("bindngs", topKeys); got != "bindings" {
+		t.Errorf("suggest(bindngs) = %q", got)
+	}
+}
