@@ -1,0 +1,217 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/voxbind/voxbind/spec"
+)
+
+// observeParallel bounds the concurrent reads of rules and users.
+const observeParallel = 4
+
+// Observe reads what Diff needs from the account: its info, every
+// registration, every application, and the rules and users of each
+// application that desired names together with a rule or a user. When a
+// named rule or user is missing from its application, Observe also reads
+// the other applications' rules or users, so that Diff can say where it
+// belongs. With a nil desired it reads no rules and no users (apply --plan
+// and export need none).
+func Observe(ctx context.Context, acct Account, desired *spec.Spec) (*Current, error) {
+	c := &Current{Rules: map[int64][]Rule{}, Users: map[int64][]User{}}
+	var wg sync.WaitGroup
+	var errInfo, errRegs, errApps error
+	wg.Go(func() { c.Account, errInfo = acct.Info(ctx) })
+	wg.Go(func() { c.Registrations, errRegs = acct.Registrations(ctx) })
+	wg.Go(func() { c.Applications, errApps = acct.Applications(ctx) })
+	wg.Wait()
+	switch {
+	case errInfo != nil:
+		return nil, fmt.Errorf("read account info: %w", errInfo)
+	case errRegs != nil:
+		return nil, fmt.Errorf("read sip registrations: %w", errRegs)
+	case errApps != nil:
+		return nil, fmt.Errorf("read applications: %w", errApps)
+	}
+	if desired == nil {
+		return c, nil
+	}
+
+	apps := observeAppIndex(c.Applications)
+	var needRules, needUsers []int64
+	for i := range desired.Bindings {
+		b := &desired.Bindings[i]
+		if b.Rule != "" || b.RuleID != 0 {
+			needRules = append(needRules, apps.lookup(b)...)
+		}
+		if b.User != "" || b.UserID != 0 {
+			needUsers = append(needUsers, apps.lookup(b)...)
+		}
+	}
+	if err := observeFetch(ctx, acct, c, needRules, needUsers); err != nil {
+		return nil, err
+	}
+
+	// A rule or user not found where the spec says: read the others too.
+	var missingRule, missingUser bool
+	for i := range desired.Bindings {
+		b := &desired.Bindings[i]
+		for _, app := range apps.lookup(b) {
+			if (b.Rule != "" || b.RuleID != 0) && !slices.ContainsFunc(c.Rules[app], func(r Rule) bool {
+				return r.ID == b.RuleID || b.RuleID == 0 && resolveFoldASCII(r.Name) == resolveFoldASCII(b.Rule)
+			}) {
+				missingRule = true
+			}
+			if (b.User != "" || b.UserID != 0) && !slices.ContainsFunc(c.Users[app], func(u User) bool {
+				return u.ID == b.UserID || b.UserID == 0 && resolveFoldASCII(u.Name) == resolveFoldASCII(b.User)
+			}) {
+				missingUser = true
+			}
+		}
+	}
+	if !missingRule && !missingUser {
+		return c, nil
+	}
+	needRules, needUsers = nil, nil
+	for _, app := range c.Applications {
+		if _, read := c.Rules[app.ID]; missingRule && !read {
+			needRules = append(needRules, app.ID)
+		}
+		if _, read := c.Users[app.ID]; missingUser && !read {
+			needUsers = append(needUsers, app.ID)
+		}
+	}
+	if err := observeFetch(ctx, acct, c, needRules, needUsers); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// observeApps finds the applications a spec entry names, the way resolve
+// does (id, or full or short name ASCII case-insensitively).
+type observeApps struct {
+	byID   map[int64]bool
+	byName map[string][]int64
+}
+
+func observeAppIndex(apps []Application) observeApps {
+	x := observeApps{byID: make(map[int64]bool, len(apps)), byName: make(map[string][]int64, 2*len(apps))}
+	for _, a := range apps {
+		x.byID[a.ID] = true
+		full := resolveFoldASCII(a.Name)
+		x.byName[full] = append(x.byName[full], a.ID)
+		if short := planShortAppName(full); short != full {
+			x.byName[short] = append(x.byName[short], a.ID)
+		}
+	}
+	return x
+}
+
+func (x observeApps) lookup(b *spec.Binding) []int64 {
+	if b.ApplicationID != 0 {
+		if x.byID[b.ApplicationID] {
+			return []int64{b.ApplicationID}
+		}
+		return nil
+	}
+	if b.Application == "" {
+		return nil
+	}
+	return x.byName[resolveFoldASCII(b.Application)]
+}
+
+// observeFetch reads the rules of the applications in rules and the users
+// of those in users, at most observeParallel at a time, into c. The first
+// error (in the order asked) wins and cancels the rest.
+func observeFetch(ctx context.Context, acct Account, c *Current, rules, users []int64) error {
+	type job struct {
+		app   int64
+		users bool
+	}
+	var jobs []job
+	for _, app := range observeUnique(rules) {
+		if _, read := c.Rules[app]; !read {
+			jobs = append(jobs, job{app, false})
+		}
+	}
+	for _, app := range observeUnique(users) {
+		if _, read := c.Users[app]; !read {
+			jobs = append(jobs, job{app, true})
+		}
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	names := make(map[int64]string, len(c.Applications))
+	for _, a := range c.Applications {
+		names[a.ID] = a.Name
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(jobs))
+	gotRules := make([][]Rule, len(jobs))
+	gotUsers := make([][]User, len(jobs))
+	sem := make(chan struct{}, observeParallel)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Go(func() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			if j.users {
+				gotUsers[i], errs[i] = acct.Users(ctx, j.app)
+				if errs[i] != nil {
+					errs[i] = fmt.Errorf("read users of application %d (%s): %w", j.app, names[j.app], errs[i])
+				}
+			} else {
+				gotRules[i], errs[i] = acct.Rules(ctx, j.app)
+				if errs[i] != nil {
+					errs[i] = fmt.Errorf("read rules of application %d (%s): %w", j.app, names[j.app], errs[i])
+				}
+			}
+			if errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	// Prefer a real error to the cancellations it caused.
+	var first error
+	for _, err := range errs {
+		if err != nil && (first == nil || errors.Is(first, context.Canceled) && !errors.Is(err, context.Canceled)) {
+			first = err
+		}
+	}
+	if first != nil {
+		return first
+	}
+	for i, j := range jobs {
+		if j.users {
+			c.Users[j.app] = observeNonNil(gotUsers[i])
+		} else {
+			c.Rules[j.app] = observeNonNil(gotRules[i])
+		}
+	}
+	return nil
+}
+
+func observeUnique(ids []int64) []int64 {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// observeNonNil keeps "read, and empty" apart from "not read" in the maps.
+func observeNonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

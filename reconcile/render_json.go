@@ -1,0 +1,31 @@
+package reconcile
+
+import (
+	"encoding/json"
+	"io"
+)
+
+// RenderJSON writes the plan as the JSON document of CONTRACT §4, indented,
+// with empty lists as [] and unbound targets as null. withPreconditions
+// adds each step's precondition: plan --out saves them for apply --plan;
+// -o json leaves them out.
+func RenderJSON(w io.Writer, p *Plan, withPreconditions bool) error {
+	out := *p
+	out.Changes = make([]Step, len(p.Changes))
+	copy(out.Changes, p.Changes)
+	if !withPreconditions {
+		for i := range out.Changes {
+			out.Changes[i].Precondition = nil
+		}
+	}
+	if out.SideEffects == nil {
+		out.SideEffects = []SideEffect{}
+	}
+	if out.Blocked == nil {
+		out.Blocked = []Blocked{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(&out)
+}

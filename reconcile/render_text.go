@@ -1,0 +1,151 @@
+package reconcile
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// ANSI colours for RenderText; the caller decides whether to use them.
+const (
+	renderGreen  = "\x1b[32m"
+	renderYellow = "\x1b[33m"
+	renderRed    = "\x1b[31m"
+	renderBold   = "\x1b[1m"
+	renderReset  = "\x1b[0m"
+)
+
+// RenderText writes the plan for a person at a terminal (CONTRACT §4): one
+// block per change marked + bind, ~ rebind, - unbind, then side effects,
+// blocked changes, notes and the summary line. color adds ANSI colours; the
+// caller decides (a terminal, and no --no-color or NO_COLOR).
+func RenderText(w io.Writer, p *Plan, color bool) error {
+	bw := bufio.NewWriter(w)
+	paint := func(code, s string) string {
+		if !color {
+			return s
+		}
+		return code + s + renderReset
+	}
+	fmt.Fprintf(bw, "%s\n", paint(renderBold, "voxbind plan for account "+strconv.FormatInt(p.AccountID, 10)))
+	if len(p.Changes) > 0 {
+		bw.WriteString("\n")
+	}
+	for _, s := range p.Changes {
+		mark, code := renderMark(s.Action)
+		fmt.Fprintf(bw, "  %s %s\n", paint(code, mark+" ["+strconv.Itoa(s.Step)+"]"),
+			paint(code, renderReg(&s.Registration)))
+		fmt.Fprintf(bw, "        %s -> %s\n", renderTarget(s.Before), renderTarget(s.After))
+		where := s.Source
+		if s.Reason == ReasonPrune {
+			where = "prune: not in the spec"
+		}
+		if len(s.DependsOn) > 0 {
+			where += " (after step " + renderSteps(s.DependsOn) + ")"
+		}
+		fmt.Fprintf(bw, "        %s\n", where)
+	}
+	if len(p.SideEffects) > 0 {
+		fmt.Fprintf(bw, "\nSide effects (binding a user takes it from the registration that holds it):\n")
+		for _, e := range p.SideEffects {
+			fmt.Fprintf(bw, "  %s %s loses user %s — caused by step %d\n",
+				paint(renderYellow, "!"), renderReg(&e.Registration), e.LosesUser.Name, e.CausedByStep)
+		}
+	}
+	if len(p.Blocked) > 0 {
+		fmt.Fprintf(bw, "\nBlocked (apply refuses this plan until they are resolved):\n")
+		for _, b := range p.Blocked {
+			fmt.Fprintf(bw, "  %s %s: %s", paint(renderRed, "x"), renderReg(&b.Registration), renderBlockedReason(b.Reason))
+			if b.Source != "" {
+				fmt.Fprintf(bw, " (%s)", b.Source)
+			}
+			bw.WriteString("\n")
+		}
+	}
+	bw.WriteString("\n")
+	if n := p.FrozenLeftByPrune; n > 0 {
+		fmt.Fprintf(bw, "prune leaves %d frozen %s alone.\n", n, renderPlural(n, "registration", "registrations"))
+	}
+	if n := p.Summary.Unmanaged; n > 0 {
+		fmt.Fprintf(bw, "%d %s left alone.\n", n, renderPlural(n, "registration not in the spec is", "registrations not in the spec are"))
+	}
+	if n := len(p.Blocked); n > 0 {
+		fmt.Fprintf(bw, "%s\n", paint(renderRed, fmt.Sprintf("%d %s blocked: apply refuses this plan.", n, renderPlural(n, "change is", "changes are"))))
+	}
+	fmt.Fprintf(bw, "%s\n", paint(renderBold, renderSummary(p)))
+	return bw.Flush()
+}
+
+// renderSummary is the summary line of CONTRACT §4.
+func renderSummary(p *Plan) string {
+	if p.Empty() {
+		return "No changes."
+	}
+	s := p.Summary
+	return fmt.Sprintf("Plan: %d to bind, %d to rebind, %d to unbind, %d unchanged.", s.Bind, s.Rebind, s.Unbind, s.Unchanged)
+}
+
+func renderMark(a Action) (mark, color string) {
+	switch a {
+	case ActionBind:
+		return "+", renderGreen
+	case ActionUnbind:
+		return "-", renderRed
+	}
+	return "~", renderYellow
+}
+
+// renderReg is "sip_username@proxy (id)".
+func renderReg(r *RegistrationRef) string {
+	return planRegName(r) + " (" + strconv.FormatInt(r.ID, 10) + ")"
+}
+
+// renderTarget names a target the short way people say it:
+// "support / user alice", "(unbound)".
+func renderTarget(t *Target) string {
+	if t == nil {
+		return "(unbound)"
+	}
+	s := planShortAppName(t.Application.Name)
+	if s == "" {
+		s = "application " + strconv.FormatInt(t.Application.ID, 10)
+	}
+	switch {
+	case t.Rule != nil:
+		s += " / rule " + renderName(*t.Rule)
+	case t.User != nil:
+		s += " / user " + renderName(*t.User)
+	}
+	return s
+}
+
+func renderName(r Ref) string {
+	if r.Name == "" {
+		return strconv.FormatInt(r.ID, 10)
+	}
+	return r.Name
+}
+
+func renderSteps(steps []int) string {
+	parts := make([]string, len(steps))
+	for i, s := range steps {
+		parts[i] = strconv.Itoa(s)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func renderBlockedReason(reason string) string {
+	if reason == BlockedFrozen {
+		return "frozen (deactivated: its subscription lapsed); voxbind never writes it"
+	}
+	return reason
+}
+
+func renderPlural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
