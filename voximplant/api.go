@@ -1,0 +1,376 @@
+package voximplant
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync"
+
+	"github.com/voxbind/voxbind/reconcile"
+)
+
+// pageSize is the count voxbind asks for. The real maximum is not
+// documented; a server that returns fewer rows is paged correctly anyway.
+const pageSize = 1000
+
+var _ reconcile.Account = (*Client)(nil)
+
+// GetAccountInfo returns the id and name of the account acted on.
+func (c *Client) GetAccountInfo(ctx context.Context) (*AccountInfo, error) {
+	a, err := call[objectAnswer[AccountInfo]](ctx, c, "GetAccountInfo", url.Values{})
+	if err != nil {
+		return nil, err
+	}
+	if a.Result.AccountID == 0 {
+		return nil, errors.New("GetAccountInfo: the answer has no account_id")
+	}
+	return &a.Result, nil
+}
+
+// GetSipRegistrations returns every SIP registration of the account. The
+// method gives no total, so pages are read one after the other until an
+// empty one.
+func (c *Client) GetSipRegistrations(ctx context.Context) ([]SIPRegistration, error) {
+	return list(ctx, c, "GetSipRegistrations", url.Values{}, func(r *SIPRegistration) int64 { return r.ID })
+}
+
+// GetApplications returns every application of the account.
+func (c *Client) GetApplications(ctx context.Context) ([]ApplicationInfo, error) {
+	return list(ctx, c, "GetApplications", url.Values{}, func(a *ApplicationInfo) int64 { return a.ID })
+}
+
+// GetRules returns every rule of one application.
+func (c *Client) GetRules(ctx context.Context, applicationID int64) ([]RuleInfo, error) {
+	rules, err := list(ctx, c, "GetRules", appParams(applicationID), func(r *RuleInfo) int64 { return r.ID })
+	if err != nil {
+		return nil, fmt.Errorf("read rules of application %d: %w", applicationID, err)
+	}
+	for i := range rules {
+		if rules[i].ApplicationID == 0 {
+			rules[i].ApplicationID = applicationID
+		}
+	}
+	return rules, nil
+}
+
+// GetUsers returns every user of one application.
+func (c *Client) GetUsers(ctx context.Context, applicationID int64) ([]UserInfo, error) {
+	users, err := list(ctx, c, "GetUsers", appParams(applicationID), func(u *UserInfo) int64 { return u.ID })
+	if err != nil {
+		return nil, fmt.Errorf("read users of application %d: %w", applicationID, err)
+	}
+	for i := range users {
+		// A user belongs to the one application it was listed under.
+		users[i].ApplicationID = applicationID
+	}
+	return users, nil
+}
+
+func appParams(id int64) url.Values {
+	return url.Values{"application_id": {strconv.FormatInt(id, 10)}}
+}
+
+// BindSipRegistration makes one BindSipRegistration call with ids only
+// (names are resolved by the caller: the API matches fragments and its
+// reading of short application names is undocumented).
+func (c *Client) BindSipRegistration(ctx context.Context, r BindRequest) error {
+	if r.RegistrationID <= 0 {
+		return fmt.Errorf("BindSipRegistration: registration id %d: must be positive", r.RegistrationID)
+	}
+	p := url.Values{
+		"sip_registration_id": {strconv.FormatInt(r.RegistrationID, 10)},
+		"bind":                {strconv.FormatBool(r.Bind)},
+	}
+	if r.Bind {
+		switch {
+		case r.ApplicationID <= 0:
+			return fmt.Errorf("BindSipRegistration: bind registration %d: an application id is required", r.RegistrationID)
+		case r.RuleID != 0 && r.UserID != 0:
+			return fmt.Errorf("BindSipRegistration: bind registration %d: a rule and a user together are not allowed", r.RegistrationID)
+		}
+		p.Set("application_id", strconv.FormatInt(r.ApplicationID, 10))
+		if r.RuleID != 0 {
+			p.Set("rule_id", strconv.FormatInt(r.RuleID, 10))
+		}
+		if r.UserID != 0 {
+			p.Set("user_id", strconv.FormatInt(r.UserID, 10))
+		}
+	} else if r.ApplicationID != 0 || r.RuleID != 0 || r.UserID != 0 {
+		return fmt.Errorf("BindSipRegistration: unbind registration %d: takes no target", r.RegistrationID)
+	}
+	a, err := call[rawAnswer](ctx, c, "BindSipRegistration", p)
+	if err != nil {
+		return err
+	}
+	if res := bytes.TrimSpace(a.Result); bytes.Equal(res, []byte("0")) || bytes.Equal(res, []byte("false")) {
+		return fmt.Errorf("BindSipRegistration: registration %d: the API answered result %s", r.RegistrationID, res)
+	}
+	return nil
+}
+
+// Info implements reconcile.Account.
+func (c *Client) Info(ctx context.Context) (reconcile.AccountInfo, error) {
+	a, err := c.GetAccountInfo(ctx)
+	if err != nil {
+		return reconcile.AccountInfo{}, err
+	}
+	return reconcile.AccountInfo{ID: a.AccountID, Name: a.AccountName}, nil
+}
+
+// Registrations implements reconcile.Account.
+func (c *Client) Registrations(ctx context.Context) ([]reconcile.Registration, error) {
+	regs, err := c.GetSipRegistrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]reconcile.Registration, len(regs))
+	for i := range regs {
+		out[i] = regs[i].registration()
+	}
+	return out, nil
+}
+
+// registration maps the wire type: bound when application_id is non-zero.
+func (r *SIPRegistration) registration() reconcile.Registration {
+	reg := reconcile.Registration{
+		RegistrationRef: reconcile.RegistrationRef{ID: r.ID, SIPUsername: r.SIPUsername, Proxy: r.Proxy},
+		Deactivated:     r.Deactivated,
+	}
+	if r.ApplicationID != 0 {
+		t := &reconcile.Target{Application: reconcile.Ref{ID: r.ApplicationID, Name: r.ApplicationName}}
+		if r.RuleID != 0 {
+			t.Rule = &reconcile.Ref{ID: r.RuleID, Name: r.RuleName}
+		}
+		if r.UserID != 0 {
+			t.User = &reconcile.Ref{ID: r.UserID, Name: r.UserName}
+		}
+		reg.Target = t
+	}
+	return reg
+}
+
+// Applications implements reconcile.Account.
+func (c *Client) Applications(ctx context.Context) ([]reconcile.Application, error) {
+	apps, err := c.GetApplications(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]reconcile.Application, len(apps))
+	for i, a := range apps {
+		out[i] = reconcile.Application{ID: a.ID, Name: a.Name}
+	}
+	return out, nil
+}
+
+// Rules implements reconcile.Account.
+func (c *Client) Rules(ctx context.Context, applicationID int64) ([]reconcile.Rule, error) {
+	rules, err := c.GetRules(ctx, applicationID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]reconcile.Rule, len(rules))
+	for i, r := range rules {
+		out[i] = reconcile.Rule{ID: r.ID, ApplicationID: r.ApplicationID, Name: r.Name}
+	}
+	return out, nil
+}
+
+// Users implements reconcile.Account.
+func (c *Client) Users(ctx context.Context, applicationID int64) ([]reconcile.User, error) {
+	users, err := c.GetUsers(ctx, applicationID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]reconcile.User, len(users))
+	for i, u := range users {
+		out[i] = reconcile.User{ID: u.ID, ApplicationID: u.ApplicationID, Name: u.Name}
+	}
+	return out, nil
+}
+
+// Bind implements reconcile.Account: one BindSipRegistration call, ids only.
+func (c *Client) Bind(ctx context.Context, registrationID int64, target *reconcile.Target) error {
+	r := BindRequest{RegistrationID: registrationID}
+	if target != nil {
+		r.Bind = true
+		r.ApplicationID = target.Application.ID
+		if target.Rule != nil {
+			r.RuleID = target.Rule.ID
+		}
+		if target.User != nil {
+			r.UserID = target.User.ID
+		}
+	}
+	return c.BindSipRegistration(ctx, r)
+}
+
+// page reads the rows at offset.
+func page[T any](ctx context.Context, c *Client, method string, base url.Values, offset int) (*listAnswer[T], error) {
+	p := make(url.Values, len(base)+2)
+	for k, v := range base {
+		p[k] = v
+	}
+	p.Set("count", strconv.Itoa(pageSize))
+	p.Set("offset", strconv.Itoa(offset))
+	return call[listAnswer[T]](ctx, c, method, p)
+}
+
+// list reads every row of a list method (voximplant-api.md §5): offsets
+// advance by the rows actually returned, and reading stops at an empty page
+// or once total_count rows are in. The answer's count is never used: servers
+// differ on whether it counts the page or the whole list. With a total, the
+// pages after the first are read concurrently, assuming the first page's
+// size; pages that come back shorter leave gaps, which are then read one
+// after the other. Rows are deduplicated by id, first seen wins.
+func list[T any](ctx context.Context, c *Client, method string, base url.Values, id func(*T) int64) ([]T, error) {
+	first, err := page[T](ctx, c, method, base, 0)
+	if err != nil {
+		return nil, err
+	}
+	if first.TotalCount == nil {
+		return sequential(ctx, c, method, base, id, first.Result)
+	}
+	total := int(*first.TotalCount)
+	step := len(first.Result)
+	if step == 0 || step >= total {
+		return dedupe(first.Result, id), nil
+	}
+	rows := make([]T, total)
+	have := make([]bool, total)
+	var extra []T // rows past total: the list grew while it was read
+	place := func(off int, got []T) {
+		for i := range got {
+			if off+i < total {
+				rows[off+i], have[off+i] = got[i], true
+			} else {
+				extra = append(extra, got[i])
+			}
+		}
+	}
+	place(0, first.Result)
+
+	var offsets []int
+	for off := step; off < total; off += step {
+		offsets = append(offsets, off)
+	}
+	pages, err := concurrentPages[T](ctx, c, method, base, offsets)
+	if err != nil {
+		return nil, err
+	}
+	for i, off := range offsets {
+		place(off, pages[i])
+	}
+	// Fill the gaps that short pages left.
+	for i := 0; i < total; i++ {
+		if have[i] {
+			continue
+		}
+		a, err := page[T](ctx, c, method, base, i)
+		if err != nil {
+			return nil, err
+		}
+		if len(a.Result) == 0 {
+			break // the list shrank while it was read
+		}
+		place(i, a.Result)
+	}
+	out := make([]T, 0, total+len(extra))
+	for i := range rows {
+		if have[i] {
+			out = append(out, rows[i])
+		}
+	}
+	return dedupe(append(out, extra...), id), nil
+}
+
+// sequential reads pages after the first one until an empty page.
+func sequential[T any](ctx context.Context, c *Client, method string, base url.Values, id func(*T) int64, rows []T) ([]T, error) {
+	if len(rows) == 0 {
+		return rows, nil
+	}
+	seen := make(map[int64]struct{}, len(rows))
+	out := rows[:0]
+	add := func(got []T) (fresh int) {
+		for i := range got {
+			k := id(&got[i])
+			if _, ok := seen[k]; ok {
+				continue
+			}
+			seen[k] = struct{}{}
+			out = append(out, got[i])
+			fresh++
+		}
+		return fresh
+	}
+	add(rows)
+	for offset := len(rows); ; {
+		a, err := page[T](ctx, c, method, base, offset)
+		if err != nil {
+			return nil, err
+		}
+		if len(a.Result) == 0 {
+			return out, nil
+		}
+		if add(a.Result) == 0 {
+			return nil, fmt.Errorf("%s: the page at offset %d repeats rows already read; the server does not honour offset", method, offset)
+		}
+		offset += len(a.Result)
+	}
+}
+
+// concurrentPages reads the pages at offsets with bounded parallelism; the
+// first error cancels the rest.
+func concurrentPages[T any](ctx context.Context, c *Client, method string, base url.Values, offsets []int) ([][]T, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := make([][]T, len(offsets))
+	sem := make(chan struct{}, max(1, c.pageParallelism))
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	for i, off := range offsets {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			a, err := page[T](ctx, c, method, base, off)
+			if err != nil {
+				once.Do(func() { firstErr = err; cancel() })
+				return
+			}
+			out[i] = a.Result
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	return out, nil
+}
+
+func dedupe[T any](rows []T, id func(*T) int64) []T {
+	seen := make(map[int64]struct{}, len(rows))
+	out := rows[:0]
+	for i := range rows {
+		k := id(&rows[i])
+		if _, ok := seen[k]; ok {
+			continue
+		}
+		seen[k] = struct{}{}
+		out = append(out, rows[i])
+	}
+	return out
+}

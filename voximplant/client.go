@@ -1,0 +1,399 @@
+// Package voximplant is a client of the Voximplant Management API: JWT
+// service-account authentication, paging, retries of transient failures and
+// an adaptive rate limit. *Client implements reconcile.Account.
+//
+// It is built to the facts in voximplant-api.md and stays correct under the
+// behaviour those facts leave open (see README "The API client").
+package voximplant
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultEndpoint is the Management API of Voximplant's cloud.
+const DefaultEndpoint = "https://api.voximplant.com/platform_api/"
+
+// Options configure a Client.
+type Options struct {
+	Endpoint    string       // base URL, "" = DefaultEndpoint; http:// only for loopback hosts
+	Credentials *Credentials // the service-account key that signs
+	AccountID   int64        // child account to act on; 0 = the key's account
+	Rate        float64      // ceiling in requests per second; 0 = none
+	Debug       io.Writer    // one trace line per HTTP attempt; nil = off
+	HTTPClient  *http.Client // nil = a client with its own connection pool
+	UserAgent   string       // full User-Agent; "" = "voxbind"
+	Timeout     time.Duration
+	RetryBudget time.Duration // total time one call may spend retrying; 0 = 2m
+}
+
+// Stats counts a client's traffic since New.
+type Stats struct {
+	Calls       int64   // API calls made (each may take several attempts)
+	Requests    int64   // HTTP attempts sent
+	Retries     int64   // attempts that repeated an earlier one
+	RateLimited int64   // rate-limit answers (API error 340, HTTP 429)
+	Transient   int64   // transient failures of any kind, rate limits included
+	Rate        float64 // the adaptive limiter's current rate in req/s; 0 = unlimited
+}
+
+// Client talks to the Management API for one account. It is safe for
+// concurrent use; all goroutines share one rate limiter.
+type Client struct {
+	endpoint string
+	account  int64
+	http     *http.Client
+	tokens   *tokenSource
+	ua       string
+	timeout  time.Duration
+	budget   time.Duration
+	limiter  *adaptiveLimiter
+
+	debugMu sync.Mutex
+	debug   io.Writer
+
+	// Backoff between attempts: full jitter over base·2^attempt, capped.
+	backoffBase, backoffCap time.Duration
+	now                     func() time.Time
+	sleep                   func(ctx context.Context, d time.Duration) error
+	jitter                  func(max time.Duration) time.Duration
+	pageParallelism         int
+
+	calls, requests, retries, rateLimited, transient atomic.Int64
+}
+
+// New checks the options and returns a client. It makes no request.
+func New(o Options) (*Client, error) {
+	if err := o.Credentials.Validate(); err != nil {
+		return nil, fmt.Errorf("voximplant client: credentials: %w", err)
+	}
+	endpoint, err := checkEndpoint(o.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if o.AccountID < 0 {
+		return nil, fmt.Errorf("voximplant client: account id %d: must be positive", o.AccountID)
+	}
+	if o.Rate < 0 {
+		return nil, fmt.Errorf("voximplant client: rate %g: must be positive (0 = no ceiling)", o.Rate)
+	}
+	account := o.Credentials.AccountID
+	if o.AccountID != 0 {
+		account = o.AccountID
+	}
+	c := &Client{
+		endpoint:        endpoint,
+		account:         account,
+		http:            o.HTTPClient,
+		tokens:          newTokenSource(o.Credentials, account),
+		ua:              o.UserAgent,
+		timeout:         o.Timeout,
+		budget:          o.RetryBudget,
+		limiter:         newAdaptiveLimiter(o.Rate),
+		debug:           o.Debug,
+		backoffBase:     100 * time.Millisecond,
+		backoffCap:      5 * time.Second,
+		now:             time.Now,
+		sleep:           sleepCtx,
+		jitter:          func(max time.Duration) time.Duration { return rand.N(max + 1) },
+		pageParallelism: 4,
+	}
+	if c.http == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 32
+		c.http = &http.Client{Transport: t}
+	}
+	if c.ua == "" {
+		c.ua = "voxbind"
+	}
+	if c.timeout <= 0 {
+		c.timeout = 30 * time.Second
+	}
+	if c.budget <= 0 {
+		c.budget = 2 * time.Minute
+	}
+	return c, nil
+}
+
+// checkEndpoint normalises the base URL and refuses plain http to anything
+// but a loopback host: the bearer token would travel in clear.
+func checkEndpoint(s string) (string, error) {
+	if s == "" {
+		s = DefaultEndpoint
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("endpoint %q: not a URL: %w", s, err)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("endpoint %q: no host; expected a URL such as %s", s, DefaultEndpoint)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !loopbackHost(u.Hostname()) {
+			return "", fmt.Errorf("endpoint %q: plain http:// is refused for non-loopback host %q (the token would travel in clear); use https://", s, u.Hostname())
+		}
+	default:
+		return "", fmt.Errorf("endpoint %q: scheme %q: use https:// (http:// only for a loopback host)", s, u.Scheme)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("endpoint %q: must not have a query or fragment", s)
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+		if u.RawPath != "" {
+			u.RawPath += "/"
+		}
+	}
+	return u.String(), nil
+}
+
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// AccountID is the id of the account the client acts on (the JWT iss).
+func (c *Client) AccountID() int64 { return c.account }
+
+// Stats returns the counters since New.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Calls:       c.calls.Load(),
+		Requests:    c.requests.Load(),
+		Retries:     c.retries.Load(),
+		RateLimited: c.rateLimited.Load(),
+		Transient:   c.transient.Load(),
+		Rate:        c.limiter.Rate(),
+	}
+}
+
+// call sends one API call, retrying transient failures, and decodes the
+// answer into a new A.
+func call[A any, PA interface {
+	*A
+	answer
+}](ctx context.Context, c *Client, method string, params url.Values) (*A, error) {
+	c.calls.Add(1)
+	start := c.now()
+	form := params.Encode()
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			c.retries.Add(1)
+		}
+		out := PA(new(A))
+		res := c.attempt(ctx, method, form, attempt, out)
+		if res.err == nil {
+			return (*A)(out), nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: %w", method, ctx.Err())
+		}
+		if !res.transient {
+			return nil, res.err
+		}
+		c.transient.Add(1)
+		wait := c.jitter(min(c.backoffCap, c.backoffBase<<min(attempt, 20)))
+		if res.hint > wait {
+			wait = res.hint
+		}
+		if elapsed := c.now().Sub(start); elapsed+wait > c.budget {
+			return nil, fmt.Errorf("gave up after %d attempts in %s (retry budget %s): %w",
+				attempt+1, elapsed.Round(time.Millisecond), c.budget, res.err)
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("%s: %w (while retrying after: %v)", method, err, res.err)
+		}
+	}
+}
+
+// result is how one attempt ended.
+type result struct {
+	err       error
+	transient bool
+	hint      time.Duration // the server's "retry after"
+}
+
+// attempt makes one HTTP request. The answer is parsed whatever the HTTP
+// status (voximplant-api.md §1).
+func (c *Client) attempt(ctx context.Context, method, form string, try int, out answer) (res result) {
+	sentAt, err := c.limiter.Wait(ctx)
+	if err != nil {
+		return result{err: fmt.Errorf("%s: %w", method, err)}
+	}
+	c.requests.Add(1)
+	status, code := 0, 0
+	defer func() {
+		if c.debug != nil {
+			c.trace(method, form, status, code, res.err, c.now().Sub(sentAt), try)
+		}
+	}()
+
+	token, err := c.tokens.Token()
+	if err != nil {
+		return result{err: err}
+	}
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, c.endpoint+method, strings.NewReader(form))
+	if err != nil {
+		return result{err: fmt.Errorf("%s: %w", method, err)}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.ua)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.networkError(ctx, actx, method, err)
+	}
+	defer resp.Body.Close()
+	status = resp.StatusCode
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody)); err != nil {
+		return c.networkError(ctx, actx, method, err)
+	}
+	body := buf.Bytes()
+	hint := retryAfter(resp.Header.Get("Retry-After"), c.now())
+
+	decodeErr := json.Unmarshal(body, out)
+	if decodeErr == nil {
+		if f := out.failure(); f != nil {
+			code = f.Code
+			apiErr := &APIError{Method: method, Code: f.Code, Msg: f.Msg}
+			if !apiErr.Temporary() {
+				c.limiter.Accepted()
+				return result{err: apiErr}
+			}
+			if f.Code == CodeRateLimited {
+				c.rateLimited.Add(1)
+				c.limiter.RateLimited(sentAt)
+			} else {
+				c.limiter.Accepted()
+			}
+			return result{err: apiErr, transient: true, hint: max(hint, retryHint(f.Msg))}
+		}
+	}
+	if status < 200 || status > 299 {
+		herr := &HTTPError{Method: method, Status: status, Body: snippet(body)}
+		if status == http.StatusTooManyRequests {
+			c.rateLimited.Add(1)
+			c.limiter.RateLimited(sentAt)
+		}
+		return result{err: herr, transient: herr.Temporary(), hint: hint}
+	}
+	c.limiter.Accepted()
+	if decodeErr != nil {
+		return result{err: fmt.Errorf("%s: the answer is not the expected JSON (%v): %s", method, decodeErr, snippet(body))}
+	}
+	return result{}
+}
+
+// networkError classifies a failed exchange: the caller's cancellation ends
+// the call; anything else (timeouts, resets, dropped connections) is
+// transient — every write voxbind makes is idempotent (§7), so repeating one
+// whose answer was lost is safe.
+func (c *Client) networkError(ctx, actx context.Context, method string, err error) result {
+	if ctx.Err() != nil {
+		return result{err: fmt.Errorf("%s: %w", method, ctx.Err())}
+	}
+	if actx.Err() != nil {
+		return result{err: fmt.Errorf("%s: no answer within %s", method, c.timeout), transient: true}
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err // the URL is the endpoint; the method already names it
+	}
+	return result{err: fmt.Errorf("%s: %w", method, err), transient: true}
+}
+
+const maxBody = 64 << 20
+
+// bufPool holds answer buffers: json.Unmarshal copies what it keeps, so a
+// buffer is reused once the answer is decoded.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// snippet is the start of a body for an error message, on one line.
+func snippet(b []byte) string {
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// retryAfter reads a Retry-After header: seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// trace writes one debug line. Parameters are ids and flags; the
+// Authorization header is never written.
+func (c *Client) trace(method, form string, status, code int, err error, d time.Duration, try int) {
+	var b strings.Builder
+	b.WriteString("voximplant: ")
+	b.WriteString(method)
+	if form != "" {
+		b.WriteByte(' ')
+		b.WriteString(strings.ReplaceAll(form, "&", " "))
+	}
+	b.WriteString(" -> ")
+	if status == 0 {
+		b.WriteString("status=-")
+	} else {
+		fmt.Fprintf(&b, "status=%d", status)
+	}
+	if code != 0 {
+		fmt.Fprintf(&b, " code=%d", code)
+	}
+	fmt.Fprintf(&b, " time=%s retry=%d", d.Round(100*time.Microsecond), try)
+	if err != nil && code == 0 {
+		fmt.Fprintf(&b, " err=%q", err.Error())
+	}
+	b.WriteByte('\n')
+	c.debugMu.Lock()
+	defer c.debugMu.Unlock()
+	io.WriteString(c.debug, b.String())
+}

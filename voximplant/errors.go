@@ -1,0 +1,108 @@
+package voximplant
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// APIError is an error answer of the Management API: {"error": {"code",
+// "msg"}}. Callers test Code with errors.As.
+type APIError struct {
+	Method string // API method, e.g. BindSipRegistration
+	Code   int
+	Msg    string
+}
+
+func (e *APIError) Error() string {
+	s := fmt.Sprintf("%s: api error %d: %s", e.Method, e.Code, e.Msg)
+	if h := e.Hint(); h != "" {
+		s += " (" + h + ")"
+	}
+	return s
+}
+
+// Hint says what to check for the authentication and authorization codes,
+// and "" for every other code.
+func (e *APIError) Hint() string {
+	switch e.Code {
+	case CodeAuthFailed:
+		return "authorization failed: check that the key file belongs to this account, that --account-id names a child of that account, and that the key was not revoked"
+	case CodeForbidden:
+		return "the service account lacks a role for " + e.Method + ": BindSipRegistration needs Owner, Admin or Developer; reads also allow Supervisor, Accountant or Support"
+	case CodeInvalidKeyID:
+		return "the key_id is unknown: the key was deleted, or the key file is not the one Voximplant issued for this account"
+	case CodeInvalidToken:
+		return "the token was malformed: check that the key file holds the complete private_key"
+	case CodeTokenTooLong:
+		return "the token lifetime exceeds one hour: this is a voxbind bug, please report it"
+	case CodeTokenFuture:
+		return "the token was issued in the future: this machine's clock is ahead; sync it with NTP"
+	case CodeTokenExpired:
+		return "the token has expired: this machine's clock is behind; sync it with NTP"
+	}
+	return ""
+}
+
+// Temporary reports whether the same request may succeed later (the codes
+// voximplant-api.md §6 lists under "retry later").
+func (e *APIError) Temporary() bool { return transientCode(e.Code) }
+
+// Error codes voxbind treats specially (voximplant-api.md §2 and §6).
+const (
+	CodeAuthFailed     = 100
+	CodeForbidden      = 104
+	CodeTryLater       = 162
+	CodeRateLimited    = 340
+	CodeRepeatAfter    = 416
+	CodeInvalidKeyID   = 433
+	CodeInvalidToken   = 447
+	CodeTokenTooLong   = 454
+	CodeTokenFuture    = 455
+	CodeTokenExpired   = 456
+	CodeProbableResend = 484
+	CodeDoneRecently   = 515
+)
+
+func transientCode(code int) bool {
+	switch code {
+	case CodeRateLimited, CodeRepeatAfter, CodeTryLater, CodeProbableResend, CodeDoneRecently:
+		return true
+	}
+	return false
+}
+
+// HTTPError is an answer without a JSON body: a proxy's error page, a bare
+// 502. 429 and 5xx are retried; the others are returned at once.
+type HTTPError struct {
+	Method string
+	Status int
+	Body   string // the start of the body, for the message
+}
+
+func (e *HTTPError) Error() string {
+	s := fmt.Sprintf("%s: http status %d", e.Method, e.Status)
+	if e.Body != "" {
+		s += ": " + e.Body
+	}
+	return s
+}
+
+// Temporary reports whether the status means "try again".
+func (e *HTTPError) Temporary() bool { return e.Status == 429 || e.Status >= 500 }
+
+var afterSeconds = regexp.MustCompile(`(?i)after\s+(\d+)\s*sec`)
+
+// retryHint extracts "repeat after N seconds" from an API message.
+func retryHint(msg string) time.Duration {
+	m := afterSeconds.FindStringSubmatch(msg)
+	if m == nil {
+		return 0
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil || n < 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
+}

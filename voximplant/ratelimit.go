@@ -1,0 +1,138 @@
+package voximplant
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// The adaptive limiter is AIMD, as TCP congestion control: Voximplant
+// publishes no request rate, so the client learns it. On a rate-limit answer
+// the rate drops to a little below the rate the server accepted over the
+// last second; every accepted answer raises it a little, so that it hovers
+// just under the server's limit.
+const (
+	rateWindow   = time.Second
+	rateDecrease = 0.9  // new rate = decrease × accepted rate
+	rateIncrease = 0.02 // per second of accepted answers: +2 % (at least +1 req/s)
+	rateMin      = 1.0  // req/s: the floor after decreases
+	minSpan      = 10 * time.Millisecond
+)
+
+// adaptiveLimiter paces every request of one client. It is safe for
+// concurrent use.
+type adaptiveLimiter struct {
+	lim     *rate.Limiter
+	ceiling float64 // req/s; 0 = none
+	now     func() time.Time
+
+	mu           sync.Mutex
+	limit        float64     // current rate; 0 = unlimited
+	accepted     []time.Time // times of accepted answers, the last rateWindow
+	start        time.Time   // first request sent
+	lastDecrease time.Time
+}
+
+func newAdaptiveLimiter(ceiling float64) *adaptiveLimiter {
+	a := &adaptiveLimiter{ceiling: ceiling, limit: ceiling, now: time.Now}
+	a.lim = rate.NewLimiter(a.rateLimit(), 1)
+	return a
+}
+
+func (a *adaptiveLimiter) rateLimit() rate.Limit {
+	if a.limit <= 0 {
+		return rate.Inf
+	}
+	return rate.Limit(a.limit)
+}
+
+// Wait blocks until one request may be sent and returns when it was let go.
+func (a *adaptiveLimiter) Wait(ctx context.Context) (time.Time, error) {
+	if err := a.lim.Wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return time.Time{}, ctx.Err()
+		}
+		return time.Time{}, err
+	}
+	now := a.now()
+	a.mu.Lock()
+	if a.start.IsZero() {
+		a.start = now
+	}
+	a.mu.Unlock()
+	return now, nil
+}
+
+// Accepted records an answer that was not a rate-limit refusal and climbs
+// the rate additively.
+func (a *adaptiveLimiter) Accepted() {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.prune(now)
+	a.accepted = append(a.accepted, now)
+	if a.limit <= 0 {
+		return
+	}
+	// One accepted answer is 1/limit of a second at this rate.
+	step := math.Max(1/a.limit, rateIncrease)
+	a.limit += step
+	if a.ceiling > 0 && a.limit > a.ceiling {
+		a.limit = a.ceiling
+	}
+	a.lim.SetLimitAt(now, a.rateLimit())
+}
+
+// RateLimited records a rate-limit refusal of a request let go at sentAt and
+// lowers the rate, once per round: refusals of requests sent before the
+// last decrease say nothing new. It reports whether the rate was lowered.
+func (a *adaptiveLimiter) RateLimited(sentAt time.Time) bool {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.lastDecrease.IsZero() && sentAt.Before(a.lastDecrease) {
+		return false
+	}
+	a.prune(now)
+	n := float64(len(a.accepted))
+	span := now.Sub(a.start)
+	if span > rateWindow {
+		span = rateWindow
+	}
+	if span < minSpan {
+		span = minSpan
+	}
+	est := n / span.Seconds()
+	if a.limit > 0 && (est > a.limit || n == 0) {
+		est = a.limit
+	}
+	next := math.Max(rateMin, rateDecrease*est)
+	if a.ceiling > 0 && next > a.ceiling {
+		next = a.ceiling
+	}
+	a.limit = next
+	a.lastDecrease = now
+	a.lim.SetLimitAt(now, a.rateLimit())
+	return true
+}
+
+// Rate is the current rate in requests per second; 0 = unlimited.
+func (a *adaptiveLimiter) Rate() float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.limit
+}
+
+func (a *adaptiveLimiter) prune(now time.Time) {
+	cut := now.Add(-rateWindow)
+	i := 0
+	for i < len(a.accepted) && !a.accepted[i].After(cut) {
+		i++
+	}
+	if i > 0 {
+		a.accepted = append(a.accepted[:0], a.accepted[i:]...)
+	}
+}

@@ -1,0 +1,101 @@
+package voximplant
+
+import "encoding/json"
+
+// Wire types: the parts of the Management API's answers that voxbind reads
+// (voximplant-api.md §4). Unknown fields are ignored.
+
+// AccountInfo is the result of GetAccountInfo.
+type AccountInfo struct {
+	AccountID   int64  `json:"account_id"`
+	AccountName string `json:"account_name"`
+}
+
+// SIPRegistration is a SIPRegistrationType; the application, rule and user
+// fields are set only when the registration is bound.
+type SIPRegistration struct {
+	ID              int64  `json:"sip_registration_id"`
+	SIPUsername     string `json:"sip_username"`
+	Proxy           string `json:"proxy"`
+	Deactivated     bool   `json:"deactivated"`
+	ApplicationID   int64  `json:"application_id,omitempty"`
+	ApplicationName string `json:"application_name,omitempty"`
+	RuleID          int64  `json:"rule_id,omitempty"`
+	RuleName        string `json:"rule_name,omitempty"`
+	UserID          int64  `json:"user_id,omitempty"`
+	UserName        string `json:"user_name,omitempty"`
+}
+
+// ApplicationInfo is an ApplicationInfoType; Name is the full name
+// (<app>.<account>.voximplant.com).
+type ApplicationInfo struct {
+	ID   int64  `json:"application_id"`
+	Name string `json:"application_name"`
+}
+
+// RuleInfo is a RuleInfoType.
+type RuleInfo struct {
+	ID            int64  `json:"rule_id"`
+	Name          string `json:"rule_name"`
+	ApplicationID int64  `json:"application_id"`
+}
+
+// UserInfo is a UserInfoType.
+type UserInfo struct {
+	ID            int64  `json:"user_id"`
+	Name          string `json:"user_name"`
+	ApplicationID int64  `json:"application_id,omitempty"`
+}
+
+// BindRequest is one BindSipRegistration call, ids only. Bind false with a
+// RegistrationID unbinds that registration; Bind true needs ApplicationID
+// and at most one of RuleID and UserID.
+type BindRequest struct {
+	RegistrationID int64
+	Bind           bool
+	ApplicationID  int64
+	RuleID         int64
+	UserID         int64
+}
+
+// wireError is the body of an error answer.
+type wireError struct {
+	Code int    `json:"code"`
+	Msg  string `json:"msg"`
+}
+
+// status is the error part every answer may carry; answers embed it.
+type status struct {
+	Error  *wireError  `json:"error"`
+	Errors []wireError `json:"errors"`
+}
+
+func (s *status) failure() *wireError {
+	if s.Error != nil {
+		return s.Error
+	}
+	if len(s.Errors) > 0 {
+		return &s.Errors[0]
+	}
+	return nil
+}
+
+// answer is implemented by every answer type through the embedded status.
+type answer interface{ failure() *wireError }
+
+// listAnswer is one page of a Get* method. Count is not used: its meaning
+// (rows in the page or the total) differs between servers (§5).
+type listAnswer[T any] struct {
+	status
+	Result     []T    `json:"result"`
+	TotalCount *int64 `json:"total_count"`
+}
+
+// objectAnswer is the answer of a method returning one object or a scalar.
+type objectAnswer[T any] struct {
+	status
+	Result T `json:"result"`
+}
+
+// rawAnswer keeps the result undecoded.
+type rawAnswer = objectAnswer[json.RawMessage]
