@@ -1,0 +1,204 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"gopkg.in/yaml.v3"
+)
+
+const modeline = "# yaml-language-server: $schema=../spec/voxbind.schema.json\n"
+
+// schemaCannotJudge lists the testdata cases the JSON Schema cannot decide,
+// and why. Every other case must get the same verdict from the schema and
+// from Load.
+var schemaCannotJudge = map[string]string{
+	"bad/tabs.yaml":                   "invalid YAML: there is no data for the schema to check",
+	"bad/invalid_yaml.yaml":           "invalid YAML: there is no data for the schema to check",
+	"bad/duplicate_key.yaml":          "duplicate keys: JSON data has none; the YAML decoder rejects them before a schema sees the data",
+	"bad/multiple_documents.yaml":     "a schema checks one document; the second one is never seen",
+	"bad/bad_merge.yaml":              "merge keys are resolved (or rejected) by the YAML decoder before a schema sees the data",
+	"bad/duplicate_registration.yaml": "the same registration in two entries: a schema checks values, not relations between array items",
+	"bad/duplicate_user.yaml":         "the same user in two entries: a schema checks values, not relations between array items",
+	"bad/duplicate_across_files":      "duplicates across files: a schema sees one file at a time",
+	"bad/disagree_account_id":         "account_id across files: a schema sees one file at a time",
+	"bad/disagree_prune":              "prune across files: a schema sees one file at a time",
+	"bad/empty_dir":                   "a directory without spec files: there is no document at all",
+}
+
+func compileSchema(t testing.TB) *jsonschema.Schema {
+	t.Helper()
+	f, err := os.Open("voxbind.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatalf("voxbind.schema.json: %v", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	if err := c.AddResource("voxbind.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("voxbind.schema.json")
+	if err != nil {
+		t.Fatalf("compile voxbind.schema.json: %v", err)
+	}
+	return sch
+}
+
+// schemaCheck validates one YAML file against the schema the way an editor
+// does: decode the YAML, then check the data. judged is false when the YAML
+// decoder rejects the file, so that the schema never sees it.
+func schemaCheck(sch *jsonschema.Schema, data []byte) (judged bool, err error) {
+	var v any
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		return false, err
+	}
+	raw, err := json.Marshal(jsonValue(v))
+	if err != nil {
+		return false, err
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return false, err
+	}
+	return true, sch.Validate(inst)
+}
+
+// jsonValue turns what yaml.v3 decodes into data encoding/json can write.
+func jsonValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			v[k] = jsonValue(x)
+		}
+		return v
+	case map[any]any:
+		m := make(map[string]any, len(v))
+		for k, x := range v {
+			m[fmt.Sprint(k)] = jsonValue(x)
+		}
+		return m
+	case []any:
+		for i, x := range v {
+			v[i] = jsonValue(x)
+		}
+		return v
+	}
+	return v
+}
+
+// caseFiles lists the YAML files a case stands for, as Load would read them.
+func caseFiles(t *testing.T, path string) []string {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fi.IsDir() {
+		return []string{path}
+	}
+	files, _ := expand([]string{path})
+	return files
+}
+
+// TestSchemaAgreesWithLoad checks every good and bad case with both the
+// JSON Schema and Load: where the schema can judge, the verdicts match.
+func TestSchemaAgreesWithLoad(t *testing.T) {
+	sch := compileSchema(t)
+	seen := make(map[string]bool)
+	for _, group := range []string{"good", "bad"} {
+		dir := filepath.Join("../testdata/spec", group)
+		for _, name := range cases(t, dir) {
+			id := group + "/" + name
+			seen[id] = true
+			t.Run(id, func(t *testing.T) {
+				path := filepath.Join(dir, name)
+				_, loadErr := Load([]string{path})
+				files := caseFiles(t, path)
+				judged := len(files) > 0
+				var schemaErrs []string
+				for _, f := range files {
+					data, err := os.ReadFile(f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ok, err := schemaCheck(sch, data)
+					if !ok {
+						judged = false
+						break
+					}
+					if err != nil {
+						schemaErrs = append(schemaErrs, f+": "+err.Error())
+					}
+				}
+				why, excluded := schemaCannotJudge[id]
+				if excluded {
+					// Still true to its word: an excluded case the schema
+					// rejects would be one it can judge after all.
+					if judged && len(schemaErrs) > 0 {
+						t.Errorf("listed as beyond the schema (%s), but the schema rejects it:\n%s", why, strings.Join(schemaErrs, "\n"))
+					}
+					if loadErr == nil {
+						t.Errorf("listed as beyond the schema, but Load accepts it")
+					}
+					return
+				}
+				if !judged {
+					t.Fatalf("the schema cannot judge this case: list it in schemaCannotJudge with the reason")
+				}
+				switch schemaOK := len(schemaErrs) == 0; {
+				case schemaOK && loadErr != nil:
+					t.Errorf("the schema accepts what Load rejects:\n%v", loadErr)
+				case !schemaOK && loadErr == nil:
+					t.Errorf("Load accepts what the schema rejects:\n%s", strings.Join(schemaErrs, "\n"))
+				}
+			})
+		}
+	}
+	for id := range schemaCannotJudge {
+		if !seen[id] {
+			t.Errorf("schemaCannotJudge lists %s, which is not a testdata case", id)
+		}
+	}
+}
+
+// TestExamples checks every example: it starts with the editor modeline and
+// both the loader and the schema accept it.
+func TestExamples(t *testing.T) {
+	sch := compileSchema(t)
+	files, err := filepath.Glob("../examples/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples found: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.HasPrefix(data, []byte(modeline)) {
+				t.Errorf("does not start with %q", modeline)
+			}
+			s, err := Load([]string{f})
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if judged, err := schemaCheck(sch, data); !judged || err != nil {
+				t.Errorf("schema: judged=%v, %v", judged, err)
+			}
+			if filepath.Base(f) == "bulk.yaml" && len(s.Bindings) < 500 {
+				t.Errorf("bulk.yaml has %d bindings, want at least 500", len(s.Bindings))
+			}
+		})
+	}
+}
