@@ -1,0 +1,563 @@
+package sandbox
+
+import (
+	"fmt"
+	"strings"
+)
+
+// methods are the API methods the sandbox answers. Each runs with the
+// request authenticated and returns the whole answer body or an API error.
+var methods = map[string]func(*Server, params) (any, *apiError){
+	"GetAccountInfo":      (*Server).getAccountInfo,
+	"GetSipRegistrations": (*Server).getSipRegistrations,
+	"GetApplications":     (*Server).getApplications,
+	"GetRules":            (*Server).getRules,
+	"GetUsers":            (*Server).getUsers,
+	"BindSipRegistration": (*Server).bindSipRegistration,
+}
+
+// index finds records by id (positions in the state's slices) and which
+// registration holds each user.
+type index struct {
+	regs, apps, rules, users map[int64]int
+	appByName                map[string]int64 // lower-case short name → id
+	holder                   map[int64]int    // user id → registration position
+}
+
+func buildIndex(st *State) index {
+	ix := index{
+		regs: map[int64]int{}, apps: map[int64]int{}, rules: map[int64]int{}, users: map[int64]int{},
+		appByName: map[string]int64{}, holder: map[int64]int{},
+	}
+	for i, r := range st.Registrations {
+		ix.regs[r.ID] = i
+		if r.UserID != 0 {
+			ix.holder[r.UserID] = i
+		}
+	}
+	for i, a := range st.Applications {
+		ix.apps[a.ID] = i
+		ix.appByName[strings.ToLower(a.Name)] = a.ID
+	}
+	for i, r := range st.Rules {
+		ix.rules[r.ID] = i
+	}
+	for i, u := range st.Users {
+		ix.users[u.ID] = i
+	}
+	return ix
+}
+
+// fullName is an application's full name, as the API shows it.
+func (s *Server) fullName(a ApplicationRecord) string {
+	return a.Name + "." + s.state.Account.Name + ".voximplant.com"
+}
+
+type list struct {
+	Result     any  `json:"result"`
+	TotalCount *int `json:"total_count,omitempty"`
+	Count      int  `json:"count"`
+}
+
+func (s *Server) getAccountInfo(params) (any, *apiError) {
+	a := s.Account()
+	return map[string]any{"result": map[string]any{
+		"account_id":    a.ID,
+		"account_name":  a.Name,
+		"account_email": a.Email,
+		"active":        true,
+		"frozen":        false,
+	}}, nil
+}
+
+// sipRegistrationType is a registration as GetSipRegistrations shows it.
+type sipRegistrationType struct {
+	ID                      int64  `json:"sip_registration_id"`
+	SIPUsername             string `json:"sip_username"`
+	Proxy                   string `json:"proxy"`
+	LastUpdated             int64  `json:"last_updated"`
+	AuthUser                string `json:"auth_user,omitempty"`
+	OutboundProxy           string `json:"outbound_proxy,omitempty"`
+	Successful              bool   `json:"successful"`
+	StatusCode              int    `json:"status_code,omitempty"`
+	ErrorMessage            string `json:"error_message,omitempty"`
+	Deactivated             bool   `json:"deactivated"`
+	NextSubscriptionRenewal string `json:"next_subscription_renewal,omitempty"`
+	PurchaseDate            string `json:"purchase_date,omitempty"`
+	SubscriptionPrice       string `json:"subscription_price,omitempty"`
+	IsPersistent            bool   `json:"is_persistent"`
+	ApplicationID           int64  `json:"application_id,omitempty"`
+	ApplicationName         string `json:"application_name,omitempty"`
+	RuleID                  int64  `json:"rule_id,omitempty"`
+	RuleName                string `json:"rule_name,omitempty"`
+	UserID                  int64  `json:"user_id,omitempty"`
+	UserName                string `json:"user_name,omitempty"`
+}
+
+func (s *Server) show(r Registration) sipRegistrationType {
+	out := sipRegistrationType{
+		ID: r.ID, SIPUsername: r.SIPUsername, Proxy: r.Proxy, LastUpdated: r.LastUpdated,
+		AuthUser: r.AuthUser, OutboundProxy: r.OutboundProxy, Successful: r.Successful,
+		StatusCode: r.StatusCode, ErrorMessage: r.ErrorMessage, Deactivated: r.Deactivated,
+		NextSubscriptionRenewal: r.NextSubscriptionRenewal, PurchaseDate: r.PurchaseDate,
+		SubscriptionPrice: r.SubscriptionPrice, IsPersistent: r.IsPersistent,
+	}
+	if r.ApplicationID != 0 {
+		out.ApplicationID = r.ApplicationID
+		out.ApplicationName = s.fullName(s.state.Applications[s.index.apps[r.ApplicationID]])
+	}
+	if r.RuleID != 0 {
+		out.RuleID = r.RuleID
+		out.RuleName = s.state.Rules[s.index.rules[r.RuleID]].Name
+	}
+	if r.UserID != 0 {
+		out.UserID = r.UserID
+		out.UserName = s.state.Users[s.index.users[r.UserID]].Name
+	}
+	return out
+}
+
+// getSipRegistrations filters by sip_registration_id (exact),
+// sip_username (fragment), proxy (fragment; several separated by ';'),
+// deactivated, application_id and is_bound_to_application. The answer has
+// no total_count; count is the number of rows in the page.
+func (s *Server) getSipRegistrations(p params) (any, *apiError) {
+	offset, count, e := p.page()
+	if e != nil {
+		return nil, e
+	}
+	id, hasID, e := p.id("sip_registration_id")
+	if e != nil {
+		return nil, e
+	}
+	appID, hasApp, e := p.id("application_id")
+	if e != nil {
+		return nil, e
+	}
+	deactivated, hasDeactivated, e := p.boolean("deactivated", false)
+	if e != nil {
+		return nil, e
+	}
+	isBound, hasBound, e := p.boolean("is_bound_to_application", false)
+	if e != nil {
+		return nil, e
+	}
+	username := p.get("sip_username")
+	var proxies []string
+	for px := range strings.SplitSeq(p.get("proxy"), ";") {
+		if px = strings.TrimSpace(px); px != "" {
+			proxies = append(proxies, px)
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var rows []sipRegistrationType
+	for _, r := range s.state.Registrations {
+		switch {
+		case hasID && r.ID != id,
+			hasApp && r.ApplicationID != appID,
+			hasDeactivated && r.Deactivated != deactivated,
+			hasBound && r.bound() != isBound,
+			username != "" && !fragment(r.SIPUsername, username),
+			len(proxies) > 0 && !anyFragment(r.Proxy, proxies):
+			continue
+		}
+		rows = append(rows, s.show(r))
+	}
+	rows = pageOf(rows, offset, count)
+	return list{Result: rows, Count: len(rows)}, nil
+}
+
+func anyFragment(name string, filters []string) bool {
+	for _, f := range filters {
+		if fragment(name, f) {
+			return true
+		}
+	}
+	return false
+}
+
+type applicationInfoType struct {
+	ID   int64  `json:"application_id"`
+	Name string `json:"application_name"`
+}
+
+// getApplications filters by application_id and application_name (a
+// fragment of the full name) and shows full names.
+func (s *Server) getApplications(p params) (any, *apiError) {
+	offset, count, e := p.page()
+	if e != nil {
+		return nil, e
+	}
+	id, hasID, e := p.id("application_id")
+	if e != nil {
+		return nil, e
+	}
+	name := p.get("application_name")
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rows := []applicationInfoType{}
+	for _, a := range s.state.Applications {
+		full := s.fullName(a)
+		if (hasID && a.ID != id) || (name != "" && !fragment(full, name)) {
+			continue
+		}
+		rows = append(rows, applicationInfoType{ID: a.ID, Name: full})
+	}
+	total := len(rows)
+	rows = pageOf(rows, offset, count)
+	return list{Result: rows, TotalCount: &total, Count: len(rows)}, nil
+}
+
+type ruleInfoType struct {
+	ID            int64  `json:"rule_id"`
+	Name          string `json:"rule_name"`
+	ApplicationID int64  `json:"application_id"`
+	RulePattern   string `json:"rule_pattern"`
+}
+
+// getRules needs application_id or application_name (short or full, exact)
+// and filters by rule_id and rule_name (fragment).
+func (s *Server) getRules(p params) (any, *apiError) {
+	offset, count, e := p.page()
+	if e != nil {
+		return nil, e
+	}
+	id, hasID, e := p.id("rule_id")
+	if e != nil {
+		return nil, e
+	}
+	name := p.get("rule_name")
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	app, e := s.requireApplication(p)
+	if e != nil {
+		return nil, e
+	}
+	rows := []ruleInfoType{}
+	for _, r := range s.state.Rules {
+		if r.ApplicationID != app.ID || (hasID && r.ID != id) || (name != "" && !fragment(r.Name, name)) {
+			continue
+		}
+		rows = append(rows, ruleInfoType{ID: r.ID, Name: r.Name, ApplicationID: r.ApplicationID, RulePattern: ".*"})
+	}
+	total := len(rows)
+	rows = pageOf(rows, offset, count)
+	return list{Result: rows, TotalCount: &total, Count: len(rows)}, nil
+}
+
+type userInfoType struct {
+	ID           int64                 `json:"user_id"`
+	Name         string                `json:"user_name"`
+	DisplayName  string                `json:"user_display_name"`
+	Active       bool                  `json:"user_active"`
+	Frozen       bool                  `json:"frozen"`
+	Applications []applicationInfoType `json:"applications"`
+}
+
+// getUsers needs application_id or application_name (short or full, exact)
+// and filters by user_id and user_name (fragment).
+func (s *Server) getUsers(p params) (any, *apiError) {
+	offset, count, e := p.page()
+	if e != nil {
+		return nil, e
+	}
+	id, hasID, e := p.id("user_id")
+	if e != nil {
+		return nil, e
+	}
+	name := p.get("user_name")
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	app, e := s.requireApplication(p)
+	if e != nil {
+		return nil, e
+	}
+	rows := []userInfoType{}
+	for _, u := range s.state.Users {
+		if u.ApplicationID != app.ID || (hasID && u.ID != id) || (name != "" && !fragment(u.Name, name)) {
+			continue
+		}
+		rows = append(rows, userInfoType{
+			ID: u.ID, Name: u.Name, DisplayName: u.Name, Active: true,
+			Applications: []applicationInfoType{{ID: app.ID, Name: s.fullName(app)}},
+		})
+	}
+	total := len(rows)
+	rows = pageOf(rows, offset, count)
+	return list{Result: rows, TotalCount: &total, Count: len(rows)}, nil
+}
+
+// requireApplication resolves the application_id or application_name that
+// GetRules and GetUsers need. The caller holds s.mu.
+func (s *Server) requireApplication(p params) (ApplicationRecord, *apiError) {
+	app, has, e := s.application(p)
+	if e != nil {
+		return ApplicationRecord{}, e
+	}
+	if !has {
+		return ApplicationRecord{}, errorf(485, "specify the 'application_id' or 'application_name' parameter")
+	}
+	return app, nil
+}
+
+// application resolves application_id (unknown: 116) or application_name,
+// short or full, ASCII case-insensitive (unknown: 558); both: 458. The
+// caller holds s.mu.
+func (s *Server) application(p params) (ApplicationRecord, bool, *apiError) {
+	id, hasID, e := p.id("application_id")
+	if e != nil {
+		return ApplicationRecord{}, false, e
+	}
+	name := p.get("application_name")
+	switch {
+	case hasID && name != "":
+		return ApplicationRecord{}, false, errorf(458, "specify only one of 'application_id' and 'application_name'")
+	case hasID:
+		i, ok := s.index.apps[id]
+		if !ok {
+			return ApplicationRecord{}, false, errorf(116, "invalid application_id: application %d does not exist", id)
+		}
+		return s.state.Applications[i], true, nil
+	case name != "":
+		short := strings.ToLower(name)
+		short = strings.TrimSuffix(short, "."+strings.ToLower(s.state.Account.Name)+".voximplant.com")
+		id, ok := s.index.appByName[short]
+		if !ok {
+			return ApplicationRecord{}, false, errorf(558, "application %q not found", name)
+		}
+		return s.state.Applications[s.index.apps[id]], true, nil
+	}
+	return ApplicationRecord{}, false, nil
+}
+
+// bindSipRegistration follows voximplant-api.md §3 and §9.1–9.4.
+//
+// bind=true (the default) sets the registration's application, rule and
+// user to exactly the values given and takes the user away from whichever
+// other registration held it (§9.2; that one becomes fully unbound, even if
+// it is frozen: the rule protects the registration named in the call).
+//
+// bind=false unbinds, by the first form that applies (§9.3): with
+// sip_registration_id, that registration; with a user (user_id alone, or
+// user_name with the application), the registration holding it (none: no
+// change); with an application and a rule, the application's registrations
+// bound to that rule; with only an application, all its registrations.
+// The two last forms skip frozen registrations; the first two answer 496
+// for one. Nothing to select by: 485.
+func (s *Server) bindSipRegistration(p params) (any, *apiError) {
+	regID, hasReg, e := p.id("sip_registration_id")
+	if e != nil {
+		return nil, e
+	}
+	ruleID, hasRuleID, e := p.id("rule_id")
+	if e != nil {
+		return nil, e
+	}
+	userID, hasUserID, e := p.id("user_id")
+	if e != nil {
+		return nil, e
+	}
+	if _, _, e := p.id("application_id"); e != nil {
+		return nil, e
+	}
+	bind, _, e := p.boolean("bind", true)
+	if e != nil {
+		return nil, e
+	}
+	ruleName, userName := p.get("rule_name"), p.get("user_name")
+	hasApp := p.has("application_id") || p.has("application_name")
+	hasRule, hasUser := hasRuleID || ruleName != "", hasUserID || userName != ""
+	switch {
+	case p.has("application_id") && p.has("application_name"):
+		return nil, errorf(458, "specify only one of 'application_id' and 'application_name'")
+	case hasRuleID && ruleName != "":
+		return nil, errorf(458, "specify only one of 'rule_id' and 'rule_name'")
+	case hasUserID && userName != "":
+		return nil, errorf(458, "specify only one of 'user_id' and 'user_name'")
+	case hasRule && hasUser:
+		return nil, errorf(458, "specify only one of a rule ('rule_id', 'rule_name') and a user ('user_id', 'user_name'): a registration goes to a rule or to a user")
+	case bind && !hasReg:
+		return nil, errorf(485, "specify the 'sip_registration_id' parameter")
+	case bind && !hasApp:
+		return nil, errorf(485, "specify the 'application_id' or 'application_name' parameter")
+	case hasRule && !hasApp:
+		return nil, errorf(485, "specify the 'application_id' or 'application_name' parameter: a rule belongs to an application")
+	case userName != "" && !hasApp:
+		return nil, errorf(485, "specify the 'application_id' or 'application_name' parameter: user names are unique only within an application")
+	case !bind && !hasReg && !hasUser && !hasApp:
+		return nil, errorf(485, "specify the 'sip_registration_id', a user or an application to unbind")
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	reg := -1 // position of the named registration
+	if hasReg {
+		i, ok := s.index.regs[regID]
+		if !ok {
+			return nil, errorf(275, "invalid sip_registration_id: SIP registration %d does not exist", regID)
+		}
+		reg = i
+	}
+	app, _, e := s.application(p)
+	if e != nil {
+		return nil, e
+	}
+	var rule RuleRecord
+	switch {
+	case hasRuleID:
+		i, ok := s.index.rules[ruleID]
+		if !ok || s.state.Rules[i].ApplicationID != app.ID {
+			return nil, errorf(147, "invalid rule_id: application %d has no rule %d", app.ID, ruleID)
+		}
+		rule = s.state.Rules[i]
+	case ruleName != "":
+		i := indexOf(s.state.Rules, func(r RuleRecord) bool {
+			return r.ApplicationID == app.ID && strings.EqualFold(r.Name, ruleName)
+		})
+		if i < 0 {
+			return nil, errorf(156, "invalid rule_name: application %d has no rule %q", app.ID, ruleName)
+		}
+		rule = s.state.Rules[i]
+	}
+	var user UserRecord
+	switch {
+	case hasUserID:
+		i, ok := s.index.users[userID]
+		if !ok {
+			return nil, errorf(117, "invalid user_id: user %d does not exist", userID)
+		}
+		user = s.state.Users[i]
+		if hasApp && user.ApplicationID != app.ID {
+			return nil, errorf(393, "user %d is not bound to application %d", userID, app.ID)
+		}
+	case userName != "":
+		i := indexOf(s.state.Users, func(u UserRecord) bool {
+			return u.ApplicationID == app.ID && strings.EqualFold(u.Name, userName)
+		})
+		if i < 0 {
+			if indexOf(s.state.Users, func(u UserRecord) bool { return strings.EqualFold(u.Name, userName) }) >= 0 {
+				return nil, errorf(393, "user %q is not bound to application %d", userName, app.ID)
+			}
+			return nil, errorf(117, "invalid user_name: application %d has no user %q", app.ID, userName)
+		}
+		user = s.state.Users[i]
+	}
+
+	tx := s.begin()
+	switch {
+	case bind:
+		if e := s.writable(reg); e != nil {
+			return nil, e
+		}
+		if user.ID != 0 {
+			if h, held := s.index.holder[user.ID]; held && h != reg {
+				tx.set(h, 0, 0, 0) // §9.2: the previous holder loses everything
+			}
+		}
+		tx.set(reg, app.ID, rule.ID, user.ID)
+	case hasReg:
+		if e := s.writable(reg); e != nil {
+			return nil, e
+		}
+		tx.set(reg, 0, 0, 0)
+	case hasUser:
+		if h, held := s.index.holder[user.ID]; held {
+			if e := s.writable(h); e != nil {
+				return nil, e
+			}
+			tx.set(h, 0, 0, 0)
+		}
+	default:
+		for i, r := range s.state.Registrations {
+			if r.ApplicationID == app.ID && (!hasRule || r.RuleID == rule.ID) && !r.Deactivated {
+				tx.set(i, 0, 0, 0)
+			}
+		}
+	}
+	if err := tx.commit(); err != nil {
+		return internalError{err}, nil
+	}
+	return map[string]int{"result": 1}, nil
+}
+
+// writable answers 496 for a frozen registration. The caller holds s.mu.
+func (s *Server) writable(i int) *apiError {
+	r := s.state.Registrations[i]
+	if r.Deactivated {
+		return errorf(496, "the 'sip_registration_id' parameter is invalid: SIP registration %d (%s@%s) is deactivated (its subscription lapsed)", r.ID, r.SIPUsername, r.Proxy)
+	}
+	return nil
+}
+
+func indexOf[T any](s []T, f func(T) bool) int {
+	for i, v := range s {
+		if f(v) {
+			return i
+		}
+	}
+	return -1
+}
+
+// tx is one BindSipRegistration's changes: applied at once in memory, saved
+// on commit, undone if saving fails. The caller holds s.mu throughout.
+type tx struct {
+	s    *Server
+	undo map[int]Registration // position → the registration before
+}
+
+func (s *Server) begin() *tx { return &tx{s: s, undo: map[int]Registration{}} }
+
+// set binds registration i to app/rule/user (zeros: unbound), keeping the
+// user index right.
+func (t *tx) set(i int, app, rule, user int64) {
+	s := t.s
+	r := &s.state.Registrations[i]
+	if r.ApplicationID == app && r.RuleID == rule && r.UserID == user {
+		return // §7: setting what is already there changes nothing
+	}
+	if _, seen := t.undo[i]; !seen {
+		t.undo[i] = *r
+	}
+	if r.UserID != 0 {
+		delete(s.index.holder, r.UserID)
+	}
+	r.ApplicationID, r.RuleID, r.UserID = app, rule, user
+	r.LastUpdated = s.now().Unix()
+	if user != 0 {
+		s.index.holder[user] = i
+	}
+}
+
+// commit saves a changed state; on failure it restores the state before.
+func (t *tx) commit() error {
+	s := t.s
+	if len(t.undo) == 0 {
+		return nil
+	}
+	if s.path != "" {
+		if err := s.save(); err != nil {
+			for i, r := range t.undo {
+				s.state.Registrations[i] = r
+			}
+			s.index.holder = buildIndex(s.state).holder
+			return fmt.Errorf("sandbox: cannot save the state, nothing changed: %w", err)
+		}
+	}
+	s.stats.writes.Add(1)
+	return nil
+}
+
+// save writes the state file atomically. The caller holds s.mu.
+func (s *Server) save() error {
+	data, err := s.state.Marshal()
+	if err != nil {
+		return err
+	}
+	return writeAtomic(s.path, data)
+}

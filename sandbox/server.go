@@ -1,0 +1,372 @@
+package sandbox
+
+import (
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Options are the faults a Server injects; the zero value injects none.
+type Options struct {
+	// Latency delays every API request by this much before it is handled.
+	Latency time.Duration
+	// Rate is how many requests per second the server accepts (a token
+	// bucket holding one second's worth, at least 1 and at most 10); the
+	// excess is answered with API error 340 and HTTP 200. 0 = no limit.
+	Rate float64
+	// FailRate is the fraction of requests, 0 to 1, that fail. A failure is
+	// one of three kinds, equally likely: HTTP 502 or 503 with a non-JSON
+	// body; the connection dropped before the request is handled; the
+	// connection dropped after it was handled (for BindSipRegistration:
+	// after the change took effect and was saved).
+	FailRate float64
+	// Seed seeds the choice of failures, so that a run can be repeated.
+	// Every value, 0 included, is a seed.
+	Seed int64
+}
+
+// Validate reports options that make no sense.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Latency < 0 {
+		errs = append(errs, fmt.Errorf("latency %v is negative", o.Latency))
+	}
+	if o.Rate < 0 || math.IsNaN(o.Rate) || math.IsInf(o.Rate, 0) {
+		errs = append(errs, fmt.Errorf("rate %v must be 0 (no limit) or a positive number of requests per second", o.Rate))
+	}
+	if !(o.FailRate >= 0 && o.FailRate <= 1) {
+		errs = append(errs, fmt.Errorf("fail rate %v must be between 0 and 1", o.FailRate))
+	}
+	return errors.Join(errs...)
+}
+
+// Stats counts what a Server received and which faults it injected.
+type Stats struct {
+	Requests      int64 // API requests received
+	Answered      int64 // answered with a JSON body (results and API errors)
+	APIErrors     int64 // answered with an API error, 340 included
+	RateLimited   int64 // answered with API error 340
+	HTTPErrors    int64 // injected HTTP 502/503
+	DroppedBefore int64 // connections dropped before handling
+	DroppedAfter  int64 // connections dropped after handling
+	Writes        int64 // BindSipRegistration calls that changed the state
+}
+
+type counters struct {
+	requests, answered, apiErrors, rateLimited, httpErrors, droppedBefore, droppedAfter, writes atomic.Int64
+}
+
+// Server emulates the Management API over one State. It is an http.Handler
+// for the paths under /platform_api; use it with httptest in tests, or
+// through Open/Start with a state file.
+type Server struct {
+	opts    Options
+	now     func() time.Time
+	limiter *rate.Limiter // nil: no limit
+
+	keysMu sync.RWMutex
+	keys   map[string]*rsa.PublicKey
+
+	mu    sync.Mutex // guards everything below
+	state *State
+	index index
+	path  string    // the state file every change is saved to; "" = memory only
+	lock  *fileLock // held while the server serves path
+
+	faultMu sync.Mutex
+	rng     *rand.Rand
+
+	stats counters
+}
+
+// New returns a Server for a copy of state, kept in memory only. It is meant
+// for tests; it panics if state does not validate (Load and Open return the
+// error instead).
+func New(state *State, opts Options) *Server {
+	s, err := newServer(state, opts)
+	if err != nil {
+		panic("sandbox.New: " + err.Error())
+	}
+	return s
+}
+
+func newServer(state *State, opts Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("sandbox options: %w", err)
+	}
+	if err := state.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:  opts,
+		now:   time.Now,
+		keys:  map[string]*rsa.PublicKey{},
+		state: state.Clone(),
+		rng:   rand.New(rand.NewPCG(uint64(opts.Seed), 0x766f7862696e64)), // "voxbind"
+	}
+	for _, k := range state.Keys {
+		pub, _ := ParsePublicKey(k.PublicKey) // validated above
+		s.keys[k.KeyID] = pub
+	}
+	if opts.Rate > 0 {
+		burst := int(math.Ceil(opts.Rate))
+		burst = max(1, min(burst, 10))
+		s.limiter = rate.NewLimiter(rate.Limit(opts.Rate), burst)
+	}
+	s.index = buildIndex(s.state)
+	return s, nil
+}
+
+// Open locks the state file at path (see Close), loads it and returns a
+// Server that saves every change back to it atomically. A second Open of the
+// same file, in this process or another, fails until Close.
+func Open(path string, opts Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("sandbox options: %w", err)
+	}
+	lock, err := lockState(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := Load(path)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	s, err := newServer(st, opts)
+	if err != nil {
+		lock.release()
+		return nil, fmt.Errorf("sandbox state %s: %w", path, err)
+	}
+	s.path, s.lock = path, lock
+	return s, nil
+}
+
+// Close releases the state file's lock; the server must no longer serve.
+// Every change is already saved. Close of a server from New does nothing.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lock == nil {
+		return nil
+	}
+	err := s.lock.release()
+	s.lock = nil
+	s.path = ""
+	return err
+}
+
+// AddKey makes the server accept JWTs signed by pub under keyID as well. The
+// key lives in memory only and is never saved to the state file.
+func (s *Server) AddKey(keyID string, pub *rsa.PublicKey) {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	s.keys[keyID] = pub
+}
+
+// Account returns the emulated account.
+func (s *Server) Account() AccountRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.Account
+}
+
+// State returns a copy of the current state.
+func (s *Server) State() *State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.Clone()
+}
+
+// Stats returns what the server has received and injected so far.
+func (s *Server) Stats() Stats {
+	c := &s.stats
+	return Stats{
+		Requests:      c.requests.Load(),
+		Answered:      c.answered.Load(),
+		APIErrors:     c.apiErrors.Load(),
+		RateLimited:   c.rateLimited.Load(),
+		HTTPErrors:    c.httpErrors.Load(),
+		DroppedBefore: c.droppedBefore.Load(),
+		DroppedAfter:  c.droppedAfter.Load(),
+		Writes:        c.writes.Load(),
+	}
+}
+
+// apiError is an API failure, answered as {"error": {"code", "msg"}} with
+// HTTP 200 (voximplant-api.md §9.5).
+type apiError struct {
+	Code int    `json:"code"`
+	Msg  string `json:"msg"`
+}
+
+func errorf(code int, format string, args ...any) *apiError {
+	return &apiError{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+type fault int
+
+const (
+	noFault fault = iota
+	faultHTTP
+	faultDropBefore
+	faultDropAfter
+)
+
+func (s *Server) pickFault() (fault, int) {
+	if s.opts.FailRate <= 0 {
+		return noFault, 0
+	}
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	if s.rng.Float64() >= s.opts.FailRate {
+		return noFault, 0
+	}
+	kind := fault(1 + s.rng.IntN(3))
+	status := http.StatusBadGateway
+	if s.rng.IntN(2) == 1 {
+		status = http.StatusServiceUnavailable
+	}
+	return kind, status
+}
+
+const apiPrefix = "/platform_api"
+
+// ServeHTTP answers /platform_api/<Method> and /platform_api[/] with a cmd
+// parameter, by GET (query) or POST (urlencoded or multipart form).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
+	if !ok || (rest != "" && !strings.HasPrefix(rest, "/")) || strings.Count(rest, "/") > 1 {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	s.stats.requests.Add(1)
+
+	if s.opts.Latency > 0 {
+		t := time.NewTimer(s.opts.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	kind, status := s.pickFault()
+	switch kind {
+	case faultHTTP:
+		s.stats.httpErrors.Add(1)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, "<html><body><h1>%d %s</h1><p>injected by the voxbind sandbox</p></body></html>\n", status, http.StatusText(status))
+		return
+	case faultDropBefore:
+		s.stats.droppedBefore.Add(1)
+		drop(w)
+		return
+	}
+	var body any
+	if s.limiter != nil && !s.limiter.Allow() {
+		s.stats.rateLimited.Add(1)
+		body = errorBody(errorf(340, "rate limit exceeded: the sandbox accepts %g requests per second", s.opts.Rate))
+	} else {
+		body = s.handle(r, strings.TrimPrefix(rest, "/"))
+	}
+	if kind == faultDropAfter {
+		s.stats.droppedAfter.Add(1)
+		drop(w)
+		return
+	}
+	if ie, ok := body.(internalError); ok {
+		http.Error(w, ie.err.Error(), http.StatusInternalServerError)
+		return
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		http.Error(w, "sandbox: encode answer: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	s.stats.answered.Add(1)
+	if _, isErr := body.(map[string]*apiError); isErr {
+		s.stats.apiErrors.Add(1)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Write(append(data, '\n'))
+}
+
+// internalError is a failure of the sandbox itself (it could not save the
+// state file), answered with HTTP 500 and a plain-text body.
+type internalError struct{ err error }
+
+func errorBody(e *apiError) map[string]*apiError { return map[string]*apiError{"error": e} }
+
+// handle parses, authenticates and runs one API call and returns the body
+// to answer with.
+func (s *Server) handle(r *http.Request, method string) any {
+	p, e := parseParams(r)
+	if e != nil {
+		return errorBody(e)
+	}
+	if method == "" {
+		method = p.get("cmd")
+		if method == "" {
+			return errorBody(errorf(101, "invalid arguments: name the method in the path (/platform_api/<Method>) or in the 'cmd' parameter"))
+		}
+	}
+	if e := s.authenticate(r.Header.Get("Authorization")); e != nil {
+		return errorBody(e)
+	}
+	m, ok := methods[method]
+	if !ok {
+		return errorBody(errorf(101, "invalid arguments: unknown method %q; the sandbox knows GetAccountInfo, GetSipRegistrations, GetApplications, GetRules, GetUsers and BindSipRegistration", method))
+	}
+	result, e := m(s, p)
+	if e != nil {
+		return errorBody(e)
+	}
+	return result
+}
+
+// maxForm bounds a request body; the API's requests are tiny.
+const maxForm = 1 << 20
+
+func parseParams(r *http.Request) (params, *apiError) {
+	r.Body = http.MaxBytesReader(nil, r.Body, maxForm)
+	var err error
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		err = r.ParseMultipartForm(maxForm)
+	} else {
+		err = r.ParseForm()
+	}
+	if err != nil {
+		return params{}, errorf(101, "invalid arguments: cannot read the request parameters: %v", err)
+	}
+	return params{r.Form}, nil
+}
+
+// drop closes the connection without an answer. Where the connection cannot
+// be taken over (HTTP/2), the handler aborts, which resets the stream.
+func drop(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}

@@ -1,0 +1,344 @@
+// Package sandbox emulates the part of the Voximplant Management API that
+// voxbind uses, following /work/shared/voximplant-api.md and the choices of
+// its §9 for what Voximplant leaves undocumented. It serves a JSON state
+// file over HTTP, checks JWTs against the public keys recorded there,
+// persists every change atomically and can inject latency, rate limiting
+// and failures, so that first runs, examples, tests and CI exercise the
+// real HTTP client with no account and no network.
+package sandbox
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+)
+
+// State is the emulated account, as stored in a sandbox state file. The file
+// is JSON with exactly these keys (unknown keys are refused):
+//
+//	{
+//	  "account": {"id": 1000001, "name": "demo", "email": "demo@example.com"},
+//	  "keys": [{"key_id": "…", "public_key": "-----BEGIN PUBLIC KEY-----\n…"}],
+//	  "applications": [{"id": 10, "name": "support"}],
+//	  "rules": [{"id": 100, "application_id": 10, "name": "inbound-main"}],
+//	  "users": [{"id": 200, "application_id": 10, "name": "alice"}],
+//	  "registrations": [{
+//	    "sip_registration_id": 3001, "sip_username": "alice", "proxy": "pbx.example.com",
+//	    "auth_user": "alice", "outbound_proxy": "", "successful": true,
+//	    "status_code": 200, "error_message": "", "deactivated": false,
+//	    "last_updated": 1767225600, "next_subscription_renewal": "2027-01-01",
+//	    "purchase_date": "2026-01-01 00:00:00", "subscription_price": "0.99",
+//	    "is_persistent": true,
+//	    "application_id": 10, "rule_id": 0, "user_id": 200}]
+//	}
+//
+// Applications are stored by their short name (no dots); the API shows the
+// full name <name>.<account name>.voximplant.com. A registration's binding is
+// stored as ids only (0 or absent = none) and the API adds the names. Public
+// keys are PEM, either "PUBLIC KEY" (PKIX) or "RSA PUBLIC KEY" (PKCS #1);
+// the key of a credentials file written by Init is recorded here. Load
+// refuses duplicate ids, dangling references, a rule or user outside the
+// registration's application, a registration bound to both a rule and a
+// user, and a user bound to two registrations. Several registrations may
+// share sip_username@proxy (the real API allows it).
+type State struct {
+	Account       AccountRecord       `json:"account"`
+	Keys          []KeyRecord         `json:"keys"`
+	Applications  []ApplicationRecord `json:"applications"`
+	Rules         []RuleRecord        `json:"rules"`
+	Users         []UserRecord        `json:"users"`
+	Registrations []Registration      `json:"registrations"`
+}
+
+// AccountRecord is the emulated account.
+type AccountRecord struct {
+	ID    int64  `json:"id"`
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// KeyRecord is a service-account key the sandbox accepts JWTs from.
+type KeyRecord struct {
+	KeyID     string `json:"key_id"`
+	PublicKey string `json:"public_key"`
+}
+
+// ApplicationRecord is an application; Name is the short name.
+type ApplicationRecord struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+// RuleRecord is a rule of one application.
+type RuleRecord struct {
+	ID            int64  `json:"id"`
+	ApplicationID int64  `json:"application_id"`
+	Name          string `json:"name"`
+}
+
+// UserRecord is a user of one application.
+type UserRecord struct {
+	ID            int64  `json:"id"`
+	ApplicationID int64  `json:"application_id"`
+	Name          string `json:"name"`
+}
+
+// Registration is a SIP registration with the SIPRegistrationType fields
+// that matter; the binding is kept as ids (0 = none).
+type Registration struct {
+	ID                      int64  `json:"sip_registration_id"`
+	SIPUsername             string `json:"sip_username"`
+	Proxy                   string `json:"proxy"`
+	AuthUser                string `json:"auth_user,omitempty"`
+	OutboundProxy           string `json:"outbound_proxy,omitempty"`
+	Successful              bool   `json:"successful"`
+	StatusCode              int    `json:"status_code,omitempty"`
+	ErrorMessage            string `json:"error_message,omitempty"`
+	Deactivated             bool   `json:"deactivated"`
+	LastUpdated             int64  `json:"last_updated,omitempty"`              // unix seconds
+	NextSubscriptionRenewal string `json:"next_subscription_renewal,omitempty"` // YYYY-MM-DD
+	PurchaseDate            string `json:"purchase_date,omitempty"`             // YYYY-MM-DD HH:mm:ss
+	SubscriptionPrice       string `json:"subscription_price,omitempty"`
+	IsPersistent            bool   `json:"is_persistent"`
+	ApplicationID           int64  `json:"application_id,omitempty"`
+	RuleID                  int64  `json:"rule_id,omitempty"`
+	UserID                  int64  `json:"user_id,omitempty"`
+}
+
+// bound reports whether the registration is bound to an application.
+func (r *Registration) bound() bool { return r.ApplicationID != 0 }
+
+// unbind clears the registration's application, rule and user.
+func (r *Registration) unbind() { r.ApplicationID, r.RuleID, r.UserID = 0, 0, 0 }
+
+// Load reads and validates a state file.
+func Load(path string) (*State, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read sandbox state: %w", err)
+	}
+	st, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox state %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// Parse decodes and validates the JSON of a state file.
+func Parse(data []byte) (*State, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var st State
+	if err := dec.Decode(&st); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("invalid JSON: more than one value")
+	}
+	if err := st.Validate(); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Marshal encodes the state as an indented state file.
+func (st *State) Marshal() ([]byte, error) {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+// Clone returns a deep copy of the state.
+func (st *State) Clone() *State {
+	c := *st
+	c.Keys = slices.Clone(st.Keys)
+	c.Applications = slices.Clone(st.Applications)
+	c.Rules = slices.Clone(st.Rules)
+	c.Users = slices.Clone(st.Users)
+	c.Registrations = slices.Clone(st.Registrations)
+	return &c
+}
+
+// Validate checks the state's internal consistency and reports every problem
+// found, one per line.
+func (st *State) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if st.Account.ID <= 0 {
+		bad("account: id must be a positive number")
+	}
+	if st.Account.Name == "" || strings.ContainsAny(st.Account.Name, ". \t") {
+		bad("account: name %q must be non-empty, without dots or spaces", st.Account.Name)
+	}
+
+	keyIDs := map[string]bool{}
+	for i, k := range st.Keys {
+		switch {
+		case k.KeyID == "":
+			bad("keys[%d]: key_id is empty", i)
+		case keyIDs[k.KeyID]:
+			bad("keys[%d]: duplicate key_id %q", i, k.KeyID)
+		}
+		keyIDs[k.KeyID] = true
+		if _, err := ParsePublicKey(k.PublicKey); err != nil {
+			bad("keys[%d] (%s): public_key: %w", i, k.KeyID, err)
+		}
+	}
+
+	apps := map[int64]bool{}
+	appNames := map[string]int64{}
+	for i, a := range st.Applications {
+		if a.ID <= 0 {
+			bad("applications[%d]: id must be a positive number", i)
+		} else if apps[a.ID] {
+			bad("applications[%d]: duplicate id %d", i, a.ID)
+		}
+		apps[a.ID] = true
+		if a.Name == "" || strings.ContainsAny(a.Name, ". \t") {
+			bad("applications[%d] (id %d): name %q must be a short name: non-empty, without dots or spaces", i, a.ID, a.Name)
+		}
+		if other, dup := appNames[strings.ToLower(a.Name)]; dup {
+			bad("applications[%d] (id %d): name %q is also the name of application %d", i, a.ID, a.Name, other)
+		}
+		appNames[strings.ToLower(a.Name)] = a.ID
+	}
+
+	type scoped struct {
+		app  int64
+		name string
+	}
+	rules := map[int64]RuleRecord{}
+	ruleNames := map[scoped]int64{}
+	for i, r := range st.Rules {
+		if r.ID <= 0 {
+			bad("rules[%d]: id must be a positive number", i)
+		} else if _, dup := rules[r.ID]; dup {
+			bad("rules[%d]: duplicate id %d", i, r.ID)
+		}
+		rules[r.ID] = r
+		if !apps[r.ApplicationID] {
+			bad("rules[%d] (id %d): application %d does not exist", i, r.ID, r.ApplicationID)
+		}
+		if r.Name == "" {
+			bad("rules[%d] (id %d): name is empty", i, r.ID)
+		}
+		k := scoped{r.ApplicationID, strings.ToLower(r.Name)}
+		if other, dup := ruleNames[k]; dup {
+			bad("rules[%d] (id %d): name %q is also the name of rule %d of the same application", i, r.ID, r.Name, other)
+		}
+		ruleNames[k] = r.ID
+	}
+
+	users := map[int64]UserRecord{}
+	userNames := map[scoped]int64{}
+	for i, u := range st.Users {
+		if u.ID <= 0 {
+			bad("users[%d]: id must be a positive number", i)
+		} else if _, dup := users[u.ID]; dup {
+			bad("users[%d]: duplicate id %d", i, u.ID)
+		}
+		users[u.ID] = u
+		if !apps[u.ApplicationID] {
+			bad("users[%d] (id %d): application %d does not exist", i, u.ID, u.ApplicationID)
+		}
+		if u.Name == "" {
+			bad("users[%d] (id %d): name is empty", i, u.ID)
+		}
+		k := scoped{u.ApplicationID, strings.ToLower(u.Name)}
+		if other, dup := userNames[k]; dup {
+			bad("users[%d] (id %d): name %q is also the name of user %d of the same application", i, u.ID, u.Name, other)
+		}
+		userNames[k] = u.ID
+	}
+
+	regs := map[int64]bool{}
+	holders := map[int64]int64{} // user id → registration id
+	for i, r := range st.Registrations {
+		where := fmt.Sprintf("registrations[%d] (id %d)", i, r.ID)
+		if r.ID <= 0 {
+			bad("registrations[%d]: sip_registration_id must be a positive number", i)
+		} else if regs[r.ID] {
+			bad("%s: duplicate sip_registration_id", where)
+		}
+		regs[r.ID] = true
+		if r.SIPUsername == "" || r.Proxy == "" {
+			bad("%s: sip_username and proxy must both be set", where)
+		}
+		if r.ApplicationID == 0 {
+			if r.RuleID != 0 || r.UserID != 0 {
+				bad("%s: rule_id or user_id set without application_id", where)
+			}
+			continue
+		}
+		if !apps[r.ApplicationID] {
+			bad("%s: application %d does not exist", where, r.ApplicationID)
+		}
+		if r.RuleID != 0 && r.UserID != 0 {
+			bad("%s: bound to both rule %d and user %d; a registration goes to a rule or to a user", where, r.RuleID, r.UserID)
+		}
+		if r.RuleID != 0 {
+			if rule, ok := rules[r.RuleID]; !ok {
+				bad("%s: rule %d does not exist", where, r.RuleID)
+			} else if rule.ApplicationID != r.ApplicationID {
+				bad("%s: rule %d belongs to application %d, not %d", where, r.RuleID, rule.ApplicationID, r.ApplicationID)
+			}
+		}
+		if r.UserID != 0 {
+			if user, ok := users[r.UserID]; !ok {
+				bad("%s: user %d does not exist", where, r.UserID)
+			} else if user.ApplicationID != r.ApplicationID {
+				bad("%s: user %d belongs to application %d, not %d", where, r.UserID, user.ApplicationID, r.ApplicationID)
+			}
+			if other, dup := holders[r.UserID]; dup {
+				bad("%s: user %d is also bound to registration %d; a user holds at most one registration", where, r.UserID, other)
+			}
+			holders[r.UserID] = r.ID
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ParsePublicKey decodes a PEM RSA public key, PKIX ("PUBLIC KEY") or
+// PKCS #1 ("RSA PUBLIC KEY").
+func ParsePublicKey(s string) (*rsa.PublicKey, error) {
+	block, _ := pem.Decode([]byte(s))
+	if block == nil {
+		return nil, errors.New("not PEM")
+	}
+	switch block.Type {
+	case "RSA PUBLIC KEY":
+		return x509.ParsePKCS1PublicKey(block.Bytes)
+	case "PUBLIC KEY":
+		k, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		rk, ok := k.(*rsa.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("a %T, not an RSA key", k)
+		}
+		return rk, nil
+	default:
+		return nil, fmt.Errorf("PEM block %q, want \"PUBLIC KEY\"", block.Type)
+	}
+}
+
+// EncodePublicKey encodes an RSA public key as a PKIX PEM block, the form
+// the state file records.
+func EncodePublicKey(pub *rsa.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
+}
