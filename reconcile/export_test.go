@@ -2,13 +2,20 @@ package reconcile
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
+
+	"github.com/voxbind/voxbind/spec"
 )
 
 // demoCurrent is the sandbox demo account (see sandbox init) as observed.
@@ -345,5 +352,164 @@ func TestExportWriteError(t *testing.T) {
 	err := Export(failingWriter{}, &c)
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("Export(failing writer) = %v, want the write error", err)
+	}
+}
+
+// randomAccount builds an account whose names collide on purpose: short
+// names shared across applications, names differing only in case, names
+// that look like numbers or booleans, registrations sharing
+// sip_username@proxy, frozen and unbound registrations, and rules and users
+// used as targets. Each user holds at most one registration, as the API
+// guarantees.
+func randomAccount(rng *rand.Rand) Current {
+	pick := func(s []string) string { return s[rng.IntN(len(s))] }
+	appShort := []string{"support", "Support", "sales", "1001", "true", "fax", "null"}
+	accounts := []string{"acme", "ACME", "other"}
+	names := []string{"alice", "Alice", "bob", "1001", "007", "yes", "on", "a b", "x: y", "#tag", "-", "inbound-main"}
+	users := []string{"alice", "bob", "Bob", "carol", "1001", "2e3", "yes", "null"}
+	proxies := []string{"pbx.example.com", "PBX.example.com", "sip.carrier.example", "10.0.0.1:5060", "1001"}
+
+	c := Current{
+		Account: AccountInfo{ID: 1 + rng.Int64N(1e6), Name: pick(accounts)},
+		Rules:   map[int64][]Rule{},
+		Users:   map[int64][]User{},
+	}
+	var nextID int64 = 1
+	id := func() int64 { nextID++; return nextID }
+	for range 1 + rng.IntN(5) {
+		name := pick(appShort)
+		if rng.IntN(5) > 0 {
+			name += "." + pick(accounts) + ".voximplant.com"
+		}
+		app := Application{ID: id(), Name: name}
+		c.Applications = append(c.Applications, app)
+		for range rng.IntN(4) {
+			c.Rules[app.ID] = append(c.Rules[app.ID], Rule{ID: id(), ApplicationID: app.ID, Name: pick(names)})
+		}
+		for range rng.IntN(5) {
+			c.Users[app.ID] = append(c.Users[app.ID], User{ID: id(), ApplicationID: app.ID, Name: pick(users)})
+		}
+	}
+	held := map[int64]bool{}
+	for range rng.IntN(25) {
+		r := Registration{
+			RegistrationRef: RegistrationRef{ID: id(), SIPUsername: pick(names[:6]), Proxy: pick(proxies)},
+			Deactivated:     rng.IntN(6) == 0,
+		}
+		if rng.IntN(4) > 0 {
+			app := c.Applications[rng.IntN(len(c.Applications))]
+			r.Target = &Target{Application: Ref{app.ID, app.Name}}
+			switch rng.IntN(3) {
+			case 1:
+				if rules := c.Rules[app.ID]; len(rules) > 0 {
+					x := rules[rng.IntN(len(rules))]
+					r.Target.Rule = &Ref{x.ID, x.Name}
+				}
+			case 2:
+				if us := c.Users[app.ID]; len(us) > 0 {
+					if x := us[rng.IntN(len(us))]; !held[x.ID] {
+						held[x.ID] = true
+						r.Target.User = &Ref{x.ID, x.Name}
+					}
+				}
+			}
+		}
+		c.Registrations = append(c.Registrations, r)
+	}
+	return c
+}
+
+// TestExportRoundTrip: for random accounts, the exported spec loads, and
+// planning it against the account (as observed in full, and as Observe
+// reads it for that spec) gives no changes.
+func TestExportRoundTrip(t *testing.T) {
+	n := 300
+	if testing.Short() {
+		n = 50
+	}
+	dir := t.TempDir()
+	for seed := range n {
+		rng := rand.New(rand.NewPCG(uint64(seed), 7))
+		current := randomAccount(rng)
+		var out bytes.Buffer
+		if err := Export(&out, &current); err != nil {
+			t.Fatalf("seed %d: Export: %v", seed, err)
+		}
+		path := filepath.Join(dir, fmt.Sprintf("export-%d.yaml", seed))
+		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		desired, err := spec.Load([]string{path})
+		if err != nil {
+			t.Fatalf("seed %d: the export does not load:\n%v\n%s", seed, err, out.String())
+		}
+		observed, err := Observe(context.Background(), newFakeAccount(current), desired)
+		if err != nil {
+			t.Fatalf("seed %d: Observe: %v", seed, err)
+		}
+		for what, c := range map[string]*Current{"full account": &current, "observed": observed} {
+			p, err := Diff(desired, c)
+			if err != nil {
+				t.Fatalf("seed %d: Diff against the %s: %v\n%s", seed, what, err, out.String())
+			}
+			if len(p.Changes)+len(p.Blocked)+len(p.SideEffects) > 0 || p.Summary.Unmanaged != 0 {
+				t.Fatalf("seed %d: planning the export against the %s is not empty: %+v\n%s", seed, what, p, out.String())
+			}
+			if p.Summary.Unchanged != len(current.Registrations) {
+				t.Errorf("seed %d: %d unchanged, want every registration (%d)", seed, p.Summary.Unchanged, len(current.Registrations))
+			}
+		}
+	}
+}
+
+// TestExportDemoRoundTrip is the same check on the sandbox demo account.
+func TestExportDemoRoundTrip(t *testing.T) {
+	current := demoCurrent()
+	path := filepath.Join(t.TempDir(), "voxbind.yaml")
+	var out bytes.Buffer
+	if err := Export(&out, &current); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	desired, err := spec.Load([]string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if desired.AccountID != current.Account.ID || desired.Prune {
+		t.Errorf("export guard and prune = %d, %v; want %d, false", desired.AccountID, desired.Prune, current.Account.ID)
+	}
+	p, err := Diff(desired, &current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Empty() || len(p.Blocked) > 0 {
+		t.Errorf("plan of the demo export is not empty: %+v", p)
+	}
+}
+
+func BenchmarkExport(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var current Current
+	for current = randomAccount(rng); len(current.Registrations) < 20; current = randomAccount(rng) {
+	}
+	// Scale to a large account: 5000 registrations.
+	base := current.Registrations
+	current.Registrations = nil
+	for i := 0; len(current.Registrations) < 5000; i++ {
+		r := base[i%len(base)]
+		r.ID = int64(100000 + i)
+		r.SIPUsername = fmt.Sprintf("%s%d", r.SIPUsername, i)
+		if r.Target != nil && r.Target.User != nil {
+			r.Target = &Target{Application: r.Target.Application}
+		}
+		current.Registrations = append(current.Registrations, r)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Export(io.Discard, &current); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
