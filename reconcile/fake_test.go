@@ -14,9 +14,19 @@ type fakeAccount struct {
 	mu      sync.Mutex
 	current Current
 	calls   []fakeCall
+	// displaced logs every registration that lost its user because another
+	// was bound to it (§9.2), in the order it happened.
+	displaced []fakeDisplacement
 	// fail, when set, is asked before each Bind; a non-nil error is returned
 	// without changing anything.
 	fail func(registrationID int64, target *Target) error
+}
+
+// fakeDisplacement is one registration losing its user to a Bind call.
+type fakeDisplacement struct {
+	Call           int // index into calls
+	RegistrationID int64
+	User           Ref
 }
 
 // fakeCall is one Bind as the fake received it.
@@ -77,6 +87,7 @@ func (f *fakeAccount) Bind(_ context.Context, id int64, target *Target) error {
 		for j := range f.current.Registrations {
 			r := &f.current.Registrations[j]
 			if j != i && r.Target != nil && r.Target.User != nil && r.Target.User.ID == target.User.ID {
+				f.displaced = append(f.displaced, fakeDisplacement{len(f.calls) - 1, r.ID, *r.Target.User})
 				r.Target = nil
 			}
 		}

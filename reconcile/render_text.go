@@ -57,22 +57,29 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 	if len(p.Blocked) > 0 {
 		fmt.Fprintf(bw, "\nBlocked (apply refuses this plan until they are resolved):\n")
 		for _, b := range p.Blocked {
-			fmt.Fprintf(bw, "  %s %s: %s", paint(renderRed, "x"), renderReg(&b.Registration), renderBlockedReason(b.Reason))
+			where := ""
 			if b.Source != "" {
-				fmt.Fprintf(bw, " (%s)", b.Source)
+				where = " at " + b.Source
 			}
-			bw.WriteString("\n")
+			fmt.Fprintf(bw, "  %s %s%s: %s\n", paint(renderRed, "x"), renderReg(&b.Registration), where, renderBlockedReason(b.Reason))
 		}
 	}
 	bw.WriteString("\n")
+	notes := false
 	if n := p.FrozenLeftByPrune; n > 0 {
 		fmt.Fprintf(bw, "prune leaves %d frozen %s alone.\n", n, renderPlural(n, "registration", "registrations"))
+		notes = true
 	}
 	if n := p.Summary.Unmanaged; n > 0 {
 		fmt.Fprintf(bw, "%d %s left alone.\n", n, renderPlural(n, "registration not in the spec is", "registrations not in the spec are"))
+		notes = true
 	}
 	if n := len(p.Blocked); n > 0 {
 		fmt.Fprintf(bw, "%s\n", paint(renderRed, fmt.Sprintf("%d %s blocked: apply refuses this plan.", n, renderPlural(n, "change is", "changes are"))))
+		notes = true
+	}
+	if notes {
+		bw.WriteString("\n")
 	}
 	fmt.Fprintf(bw, "%s\n", paint(renderBold, renderSummary(p)))
 	return bw.Flush()

@@ -1,0 +1,443 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rogpeppe/go-internal/txtar"
+
+	"github.com/voxbind/voxbind/spec"
+)
+
+// -update rewrites the expected plans under testdata/plan and the golden
+// files under testdata/render. Another test file of the package may
+// register the same flag; whoever comes first owns it.
+func init() {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite expected plans and golden files")
+	}
+}
+
+func planUpdating() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+// planCaseAccount is the current.json of a planner case: the account with
+// every application's rules and users, and registrations whose targets are
+// given by ids (names are filled in from the lists).
+type planCaseAccount struct {
+	Account struct {
+		ID   int64  `json:"id"`
+		Name string `json:"name"`
+	} `json:"account"`
+	Applications []struct {
+		ID   int64  `json:"id"`
+		Name string `json:"name"`
+	} `json:"applications"`
+	Rules []struct {
+		ID            int64  `json:"id"`
+		ApplicationID int64  `json:"application_id"`
+		Name          string `json:"name"`
+	} `json:"rules"`
+	Users []struct {
+		ID            int64  `json:"id"`
+		ApplicationID int64  `json:"application_id"`
+		Name          string `json:"name"`
+	} `json:"users"`
+	Registrations []struct {
+		ID          int64  `json:"id"`
+		SIPUsername string `json:"sip_username"`
+		Proxy       string `json:"proxy"`
+		Deactivated bool   `json:"deactivated"`
+		Target      *struct {
+			Application int64 `json:"application"`
+			Rule        int64 `json:"rule"`
+			User        int64 `json:"user"`
+		} `json:"target"`
+	} `json:"registrations"`
+}
+
+func planCaseCurrent(t *testing.T, data []byte) Current {
+	t.Helper()
+	var a planCaseAccount
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil {
+		t.Fatalf("current.json: %v", err)
+	}
+	c := Current{
+		Account: AccountInfo{ID: a.Account.ID, Name: a.Account.Name},
+		Rules:   map[int64][]Rule{},
+		Users:   map[int64][]User{},
+	}
+	names := map[int64]string{}
+	for _, app := range a.Applications {
+		c.Applications = append(c.Applications, Application{ID: app.ID, Name: app.Name})
+		c.Rules[app.ID] = []Rule{}
+		c.Users[app.ID] = []User{}
+	}
+	for _, r := range a.Rules {
+		c.Rules[r.ApplicationID] = append(c.Rules[r.ApplicationID], Rule{ID: r.ID, ApplicationID: r.ApplicationID, Name: r.Name})
+		names[r.ID] = r.Name
+	}
+	for _, u := range a.Users {
+		c.Users[u.ApplicationID] = append(c.Users[u.ApplicationID], User{ID: u.ID, ApplicationID: u.ApplicationID, Name: u.Name})
+		names[u.ID] = u.Name
+	}
+	for _, app := range c.Applications {
+		names[app.ID] = app.Name
+	}
+	for _, r := range a.Registrations {
+		reg := Registration{RegistrationRef: RegistrationRef{ID: r.ID, SIPUsername: r.SIPUsername, Proxy: r.Proxy}, Deactivated: r.Deactivated}
+		if r.Target != nil {
+			reg.Target = &Target{Application: Ref{ID: r.Target.Application, Name: names[r.Target.Application]}}
+			if r.Target.Rule != 0 {
+				reg.Target.Rule = &Ref{ID: r.Target.Rule, Name: names[r.Target.Rule]}
+			}
+			if r.Target.User != 0 {
+				reg.Target.User = &Ref{ID: r.Target.User, Name: names[r.Target.User]}
+			}
+		}
+		c.Registrations = append(c.Registrations, reg)
+	}
+	return c
+}
+
+// planCase is one loaded testdata/plan case, planned.
+type planCase struct {
+	desired  *spec.Spec
+	fake     *fakeAccount
+	observed *Current
+	plan     *Plan
+	err      error
+}
+
+// loadPlanCase loads the spec of a case (from a temporary directory, so
+// that locations read spec.yaml:LINE), builds the fake account, observes
+// it and plans.
+func loadPlanCase(t *testing.T, ar *txtar.Archive) planCase {
+	t.Helper()
+	files := map[string][]byte{}
+	for _, f := range ar.Files {
+		files[f.Name] = f.Data
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "spec.yaml"), files["spec.yaml"], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	desired, err := spec.Load([]string{"spec.yaml"})
+	if err != nil {
+		t.Fatalf("spec.yaml does not load: %v", err)
+	}
+	var pc planCase
+	pc.desired = desired
+	pc.fake = newFakeAccount(planCaseCurrent(t, files["current.json"]))
+	pc.observed, err = Observe(context.Background(), pc.fake, desired)
+	if err != nil {
+		t.Fatalf("observe: %v", err)
+	}
+	pc.plan, pc.err = Diff(desired, pc.observed)
+	return pc
+}
+
+// TestPlanCases runs every planner case of testdata/plan: the plan (or the
+// errors) must be the expected one, follow the plan invariants, reach the
+// desired state when executed against the fake with exactly the listed
+// side effects, and planning again afterwards must give no changes.
+func TestPlanCases(t *testing.T) {
+	paths, err := filepath.Glob("../testdata/plan/*.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) < 25 {
+		t.Fatalf("%d planner cases in testdata/plan, want at least 25", len(paths))
+	}
+	for _, path := range paths {
+		path, err := filepath.Abs(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txtar"), func(t *testing.T) {
+			ar, err := txtar.ParseFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc := loadPlanCase(t, ar)
+			want, expectErrors := planCaseSection(ar, "errors.txt")
+			if !expectErrors {
+				want, _ = planCaseSection(ar, "plan.json")
+			}
+			var got []byte
+			if expectErrors {
+				if pc.err == nil {
+					t.Fatalf("Diff succeeded, want errors:\n%s", want)
+				}
+				var errs spec.Errors
+				if !errors.As(pc.err, &errs) {
+					t.Fatalf("Diff error %T is not spec.Errors: %v", pc.err, pc.err)
+				}
+				got = []byte(pc.err.Error() + "\n")
+			} else {
+				if pc.err != nil {
+					t.Fatalf("Diff: %v", pc.err)
+				}
+				var buf bytes.Buffer
+				if err := RenderJSON(&buf, pc.plan, false); err != nil {
+					t.Fatal(err)
+				}
+				got = buf.Bytes()
+			}
+			if planUpdating() {
+				planCaseSetSection(ar, map[bool]string{true: "errors.txt", false: "plan.json"}[expectErrors], got)
+				if err := os.WriteFile(path, txtar.Format(ar), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				want = got
+			}
+			if expectErrors {
+				if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")); diff != "" {
+					t.Fatalf("errors (-want +got):\n%s", diff)
+				}
+				return
+			}
+			var wantV, gotV any
+			if err := json.Unmarshal(want, &wantV); err != nil {
+				t.Fatalf("plan.json: %v (write it with go test ./reconcile -update)", err)
+			}
+			if err := json.Unmarshal(got, &gotV); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(wantV, gotV); diff != "" {
+				t.Errorf("plan (-want +got):\n%s", diff)
+			}
+			planCheckInvariants(t, pc.observed, pc.plan)
+			planCheckDeterministic(t, pc.desired, pc.observed, pc.plan)
+			planExecute(t, pc.fake, pc.plan)
+			planAgainstItself(t, pc.desired, pc.fake, pc.plan)
+		})
+	}
+}
+
+func planCaseSection(ar *txtar.Archive, name string) ([]byte, bool) {
+	for _, f := range ar.Files {
+		if f.Name == name {
+			return f.Data, true
+		}
+	}
+	return nil, false
+}
+
+func planCaseSetSection(ar *txtar.Archive, name string, data []byte) {
+	for i := range ar.Files {
+		if ar.Files[i].Name == name {
+			ar.Files[i].Data = data
+			return
+		}
+	}
+	ar.Files = append(ar.Files, txtar.File{Name: name, Data: data})
+}
+
+// planCheckInvariants checks what every plan must satisfy whatever its
+// inputs: numbering, dependencies, preconditions, actions and counts.
+func planCheckInvariants(t *testing.T, current *Current, p *Plan) {
+	t.Helper()
+	if p.FormatVersion != FormatVersion || p.AccountID != current.Account.ID {
+		t.Errorf("format_version %d, account_id %d; want %d, %d", p.FormatVersion, p.AccountID, FormatVersion, current.Account.ID)
+	}
+	regs := map[int64]*Registration{}
+	holder := map[int64]int64{}
+	for i := range current.Registrations {
+		r := &current.Registrations[i]
+		regs[r.ID] = r
+		if r.Target != nil && r.Target.User != nil {
+			holder[r.Target.User.ID] = r.ID
+		}
+	}
+	var sum Summary
+	seen := map[int64]bool{}
+	for i, s := range p.Changes {
+		if s.Step != i+1 {
+			t.Errorf("change %d is numbered %d", i+1, s.Step)
+		}
+		if len(s.DependsOn) > 1 {
+			t.Errorf("step %d depends on %v: at most one expected", s.Step, s.DependsOn)
+		}
+		for _, d := range s.DependsOn {
+			if d < 1 || d >= s.Step {
+				t.Errorf("step %d depends on step %d, which does not run before it", s.Step, d)
+			}
+		}
+		reg, ok := regs[s.Registration.ID]
+		if !ok || reg.RegistrationRef != s.Registration {
+			t.Errorf("step %d: registration %+v is not the observed one", s.Step, s.Registration)
+			continue
+		}
+		if seen[reg.ID] {
+			t.Errorf("step %d: registration %d has two steps", s.Step, reg.ID)
+		}
+		seen[reg.ID] = true
+		if reg.Deactivated {
+			t.Errorf("step %d writes frozen registration %d", s.Step, reg.ID)
+		}
+		if !s.Before.Equal(reg.Target) || s.Precondition == nil || !s.Precondition.Target.Equal(reg.Target) {
+			t.Errorf("step %d: before/precondition target differ from the observed one", s.Step)
+		}
+		if s.Before.Equal(s.After) {
+			t.Errorf("step %d changes nothing", s.Step)
+		}
+		if want := planAction(s.Before, s.After); s.Action != want {
+			t.Errorf("step %d: action %s, want %s", s.Step, s.Action, want)
+		}
+		var wantHolder *RegistrationRef
+		if s.After != nil && s.After.User != nil {
+			if h, ok := holder[s.After.User.ID]; ok && h != reg.ID {
+				wantHolder = &regs[h].RegistrationRef
+			}
+		}
+		if s.Precondition != nil {
+			if diff := cmp.Diff(wantHolder, s.Precondition.UserHolder); diff != "" {
+				t.Errorf("step %d: precondition user holder (-want +got):\n%s", s.Step, diff)
+			}
+		}
+		if (s.Reason == ReasonPrune) != (s.Source == "") || s.Reason == ReasonPrune && s.After != nil {
+			t.Errorf("step %d: reason %q with source %q and after %v", s.Step, s.Reason, s.Source, s.After)
+		}
+		switch s.Action {
+		case ActionBind:
+			sum.Bind++
+		case ActionRebind:
+			sum.Rebind++
+		case ActionUnbind:
+			sum.Unbind++
+		}
+	}
+	for _, b := range p.Blocked {
+		if seen[b.Registration.ID] {
+			t.Errorf("registration %d is both blocked and a step", b.Registration.ID)
+		}
+	}
+	sum.Unchanged, sum.Unmanaged = p.Summary.Unchanged, p.Summary.Unmanaged
+	if sum != p.Summary {
+		t.Errorf("summary %+v, steps count %+v", p.Summary, sum)
+	}
+	if n := len(p.Changes) + len(p.Blocked) + p.Summary.Unchanged + p.Summary.Unmanaged; n != len(current.Registrations) {
+		t.Errorf("changes+blocked+unchanged+unmanaged = %d, want the %d registrations", n, len(current.Registrations))
+	}
+}
+
+// planCheckDeterministic plans again from the registrations in reverse
+// order and wants the same bytes.
+func planCheckDeterministic(t *testing.T, desired *spec.Spec, current *Current, p *Plan) {
+	t.Helper()
+	shuffled := *current
+	shuffled.Registrations = slices.Clone(current.Registrations)
+	slices.Reverse(shuffled.Registrations)
+	again, err := Diff(desired, &shuffled)
+	if err != nil {
+		t.Fatalf("Diff with registrations reversed: %v", err)
+	}
+	var a, b bytes.Buffer
+	if err := RenderJSON(&a, p, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := RenderJSON(&b, again, true); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Errorf("plan depends on the order of the registrations:\n%s\nvs\n%s", a.Bytes(), b.Bytes())
+	}
+}
+
+// planDisplacement is one registration losing a user, and the step whose
+// call made it happen.
+type planDisplacement struct {
+	Registration int64
+	User         int64
+	Step         int
+}
+
+// planExecute runs the steps in order against the fake (the API's write
+// rules, voximplant-api.md §9.1–9.3): one call per step, never two
+// registrations on one user, and the displacements that happen are exactly
+// the listed side effects.
+func planExecute(t *testing.T, f *fakeAccount, p *Plan) {
+	t.Helper()
+	calls0, displaced0 := len(f.calls), len(f.displaced)
+	for _, s := range p.Changes {
+		if err := f.Bind(context.Background(), s.Registration.ID, s.After); err != nil {
+			t.Fatalf("step %d: %v", s.Step, err)
+		}
+		users := map[int64]int64{}
+		for _, r := range f.current.Registrations {
+			if r.Target != nil && r.Target.User != nil {
+				if other, dup := users[r.Target.User.ID]; dup {
+					t.Fatalf("after step %d user %d is on registrations %d and %d", s.Step, r.Target.User.ID, other, r.ID)
+				}
+				users[r.Target.User.ID] = r.ID
+			}
+		}
+	}
+	if n := len(f.calls) - calls0; n != len(p.Changes) {
+		t.Errorf("%d calls for %d steps", n, len(p.Changes))
+	}
+	got := []planDisplacement{}
+	for _, d := range f.displaced[displaced0:] {
+		got = append(got, planDisplacement{d.RegistrationID, d.User.ID, p.Changes[d.Call-calls0].Step})
+	}
+	want := []planDisplacement{}
+	for _, e := range p.SideEffects {
+		want = append(want, planDisplacement{e.Registration.ID, e.LosesUser.ID, e.CausedByStep})
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("displacements (-side effects +happened):\n%s", diff)
+	}
+}
+
+// planAgainstItself re-observes the fake after the plan ran and plans the
+// same spec again: nothing may be left to do, and what was blocked stays
+// blocked.
+func planAgainstItself(t *testing.T, desired *spec.Spec, f *fakeAccount, p *Plan) {
+	t.Helper()
+	observed, err := Observe(context.Background(), f, desired)
+	if err != nil {
+		t.Fatalf("observe after apply: %v", err)
+	}
+	again, err := Diff(desired, observed)
+	if err != nil {
+		t.Fatalf("plan after apply: %v", err)
+	}
+	if len(again.Changes) != 0 || len(again.SideEffects) != 0 {
+		var buf bytes.Buffer
+		RenderText(&buf, again, false)
+		t.Errorf("planning again after the plan ran is not empty:\n%s", buf.String())
+	}
+	var wantBlocked, gotBlocked []int64
+	for _, b := range p.Blocked {
+		wantBlocked = append(wantBlocked, b.Registration.ID)
+	}
+	for _, b := range again.Blocked {
+		gotBlocked = append(gotBlocked, b.Registration.ID)
+	}
+	if diff := cmp.Diff(wantBlocked, gotBlocked); diff != "" {
+		t.Errorf("blocked after the plan ran (-before +after):\n%s", diff)
+	}
+}
+
+// planFmt is a short description of a plan for failure messages.
+func planFmt(p *Plan) string {
+	var buf bytes.Buffer
+	RenderText(&buf, p, false)
+	return fmt.Sprint(buf.String())
+}

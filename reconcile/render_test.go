@@ -1,0 +1,221 @@
+package reconcile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rogpeppe/go-internal/txtar"
+)
+
+// renderGoldenAll are the planner cases rendered in every format; every
+// other good case is rendered as plain text only.
+var renderGoldenAll = map[string]bool{"mixed": true, "blocked-cascade": true, "noop-all-unchanged": true, "prune-leaves-frozen": true}
+
+// TestRenderGolden renders the plans of the testdata/plan cases and
+// compares them with testdata/render (refresh with go test ./reconcile
+// -update).
+func TestRenderGolden(t *testing.T) {
+	paths, err := filepath.Glob("../testdata/plan/*.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, err := filepath.Abs("../testdata/render")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range paths {
+		path, _ := filepath.Abs(path)
+		name := strings.TrimSuffix(filepath.Base(path), ".txtar")
+		ar, err := txtar.ParseFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, isError := planCaseSection(ar, "errors.txt"); isError {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			pc := loadPlanCase(t, ar)
+			if pc.err != nil {
+				t.Fatal(pc.err)
+			}
+			renders := map[string]func(*bytes.Buffer) error{
+				".txt": func(b *bytes.Buffer) error { return RenderText(b, pc.plan, false) },
+			}
+			if renderGoldenAll[name] {
+				renders[".color.txt"] = func(b *bytes.Buffer) error { return RenderText(b, pc.plan, true) }
+				renders[".md"] = func(b *bytes.Buffer) error { return RenderMarkdown(b, pc.plan) }
+				renders[".json"] = func(b *bytes.Buffer) error { return RenderJSON(b, pc.plan, false) }
+				renders[".out.json"] = func(b *bytes.Buffer) error { return RenderJSON(b, pc.plan, true) }
+			}
+			for ext, render := range renders {
+				var got bytes.Buffer
+				if err := render(&got); err != nil {
+					t.Fatal(err)
+				}
+				file := filepath.Join(golden, name+ext)
+				renderCompareGolden(t, file, got.Bytes())
+			}
+		})
+	}
+}
+
+func renderCompareGolden(t *testing.T, file string, got []byte) {
+	t.Helper()
+	if planUpdating() {
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (create it with go test ./reconcile -update)", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", filepath.Base(file), diff)
+	}
+}
+
+// TestRenderTextColor checks that colour appears only when asked for.
+func TestRenderTextColor(t *testing.T) {
+	p := renderBigPlan(3)
+	var plain, color bytes.Buffer
+	if err := RenderText(&plain, p, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := RenderText(&color, p, true); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(plain.Bytes(), []byte("\x1b[")) {
+		t.Errorf("plain text has escape codes:\n%q", plain.String())
+	}
+	if !bytes.Contains(color.Bytes(), []byte(renderGreen+"+ [1]")) {
+		t.Errorf("coloured text has no green bind marker:\n%q", color.String())
+	}
+}
+
+// renderBigPlan is a plan of n binds with side effects and blocked changes,
+// built directly.
+func renderBigPlan(n int) *Plan {
+	p := &Plan{FormatVersion: 1, AccountID: 42, Changes: []Step{}, SideEffects: []SideEffect{}, Blocked: []Blocked{}}
+	app := Ref{ID: 1, Name: "support.acme.voximplant.com"}
+	for i := 1; i <= n; i++ {
+		reg := RegistrationRef{ID: int64(100000 + i), SIPUsername: fmt.Sprintf("user%06d", i), Proxy: "pbx.example.com"}
+		p.Changes = append(p.Changes, Step{Step: i, Action: ActionBind, Registration: reg,
+			After:  &Target{Application: app, User: &Ref{ID: int64(i), Name: fmt.Sprintf("user%06d", i)}},
+			Reason: ReasonSpec, Source: fmt.Sprintf("voxbind.yaml:%d", 3*i)})
+		if i%10 == 0 {
+			p.SideEffects = append(p.SideEffects, SideEffect{Registration: RegistrationRef{ID: int64(900000 + i), SIPUsername: "old", Proxy: "pbx.example.com"},
+				LosesUser: Ref{ID: int64(i), Name: fmt.Sprintf("user%06d", i)}, CausedByStep: i})
+			p.Blocked = append(p.Blocked, Blocked{Registration: RegistrationRef{ID: int64(800000 + i), SIPUsername: "frozen", Proxy: "pbx.example.com"},
+				Reason: BlockedFrozen, Source: fmt.Sprintf("voxbind.yaml:%d", 3*i+1)})
+		}
+	}
+	p.Summary.Bind = n
+	return p
+}
+
+// TestRenderMarkdownCap renders a huge plan: it stays under the cap, the
+// summary comes first, and the changes degrade to one line each, then to a
+// count that adds up.
+func TestRenderMarkdownCap(t *testing.T) {
+	const n = 20000
+	p := renderBigPlan(n)
+	var b bytes.Buffer
+	if err := RenderMarkdown(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if len(out) >= markdownCap {
+		t.Fatalf("markdown is %d characters, want < %d", len(out), markdownCap)
+	}
+	if !strings.HasPrefix(out, "#### voxbind plan for account 42\n\n**Plan: 20000 to bind, 0 to rebind, 0 to unbind, 0 unchanged.**\n") {
+		t.Errorf("summary does not come first:\n%.300s", out)
+	}
+	rows := strings.Count(out, "\n| ") - 1 // minus the header row
+	oneLine := strings.Count(out, " + user") // "- 123 + user000123@…": a one-line change
+	var more int
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "- …and ") && strings.Contains(l, "more changes") {
+			fmt.Sscanf(l, "- …and %d", &more)
+		}
+	}
+	if rows <= 0 || oneLine <= 0 || more <= 0 {
+		t.Fatalf("rows %d, one-line changes %d, counted %d: want all three tiers", rows, oneLine, more)
+	}
+	if got := rows + oneLine + more; got != n {
+		t.Errorf("table rows + one-line changes + count = %d, want %d", got, n)
+	}
+	if !strings.Contains(out, "more blocked") || !strings.Contains(out, "more side effects") {
+		t.Errorf("blocked or side effects are not capped")
+	}
+}
+
+// TestRenderMarkdownEscapes keeps hostile names from breaking the table or
+// injecting HTML.
+func TestRenderMarkdownEscapes(t *testing.T) {
+	p := renderBigPlan(1)
+	p.Changes[0].Registration.SIPUsername = "a|b<script>`x`"
+	var b bytes.Buffer
+	if err := RenderMarkdown(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "<script>") || !strings.Contains(b.String(), `a\|b&lt;script&gt;`) {
+		t.Errorf("name not escaped:\n%s", b.String())
+	}
+}
+
+// TestRenderJSONEmptyLists: empty lists are [] and a nil plan list too.
+func TestRenderJSONEmptyLists(t *testing.T) {
+	var b bytes.Buffer
+	if err := RenderJSON(&b, &Plan{FormatVersion: 1, AccountID: 7}, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"changes": []`, `"side_effects": []`, `"blocked": []`} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %s in\n%s", want, b.String())
+		}
+	}
+}
+
+// TestRenderJSONPreconditions: only plan --out saves preconditions.
+func TestRenderJSONPreconditions(t *testing.T) {
+	p := renderBigPlan(1)
+	p.Changes[0].Precondition = &Precondition{UserHolder: &RegistrationRef{ID: 5}}
+	var with, without bytes.Buffer
+	RenderJSON(&with, p, true)
+	RenderJSON(&without, p, false)
+	if !strings.Contains(with.String(), `"precondition"`) || strings.Contains(without.String(), `"precondition"`) {
+		t.Errorf("with:\n%s\nwithout:\n%s", with.String(), without.String())
+	}
+	if p.Changes[0].Precondition == nil {
+		t.Error("RenderJSON changed the plan")
+	}
+}
+
+type renderFailingWriter struct{}
+
+func (renderFailingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+// TestRenderWriteErrors: a failing writer is reported by every renderer.
+func TestRenderWriteErrors(t *testing.T) {
+	p := renderBigPlan(2)
+	for name, err := range map[string]error{
+		"text":     RenderText(renderFailingWriter{}, p, false),
+		"markdown": RenderMarkdown(renderFailingWriter{}, p),
+		"json":     RenderJSON(renderFailingWriter{}, p, false),
+	} {
+		if err == nil {
+			t.Errorf("%s: no error from a failing writer", name)
+		}
+	}
+}
