@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -92,42 +93,60 @@ func (a answer) code() int {
 }
 
 // call POSTs an urlencoded form to /platform_api/<method>; args are
-// name, value pairs.
+// name, value pairs. It fails the test unless the answer is JSON with
+// HTTP 200.
 func (e *env) call(method string, args ...string) answer {
 	e.t.Helper()
+	a, err := e.tryCall(method, args...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+// tryCall is call for goroutines other than the test's.
+func (e *env) tryCall(method string, args ...string) (answer, error) {
 	form := url.Values{}
 	for i := 0; i+1 < len(args); i += 2 {
 		form.Add(args[i], args[i+1])
 	}
 	req, err := http.NewRequest(http.MethodPost, e.ts.URL+"/platform_api/"+method, strings.NewReader(form.Encode()))
 	if err != nil {
-		e.t.Fatal(err)
+		return answer{}, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "Bearer "+e.token)
-	return e.do(req)
+	return e.tryDo(req)
 }
 
 // do sends req and decodes a JSON answer with HTTP 200.
 func (e *env) do(req *http.Request) answer {
 	e.t.Helper()
-	resp, err := e.ts.Client().Do(req)
+	a, err := e.tryDo(req)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	return a
+}
+
+func (e *env) tryDo(req *http.Request) (answer, error) {
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		return answer{}, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		e.t.Fatalf("%s %s: HTTP %d: %s", req.Method, req.URL.Path, resp.StatusCode, body)
+		return answer{}, fmt.Errorf("%s %s: HTTP %d: %s", req.Method, req.URL.Path, resp.StatusCode, body)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		e.t.Errorf("Content-Type %q, want application/json", ct)
+		return answer{}, fmt.Errorf("Content-Type %q, want application/json", ct)
 	}
 	var a answer
 	if err := json.Unmarshal(body, &a); err != nil {
-		e.t.Fatalf("answer is not JSON: %v: %s", err, body)
+		return answer{}, fmt.Errorf("answer is not JSON: %v: %s", err, body)
 	}
-	return a
+	return a, nil
 }
 
 // multipartRequest builds a multipart POST like the Go, Java and PHP

@@ -1,0 +1,164 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawCall POSTs one call with a fresh connection and reports the HTTP
+// status and body, or the transport error.
+func (e *env) rawCall(client *http.Client, method string, form url.Values) (int, []byte, error) {
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/platform_api/"+method, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+// noRetryClient does not reuse connections, so that a dropped connection
+// shows as an error of that request and is not retried by the transport.
+func noRetryClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+}
+
+// TestFailRate sends sequential calls through a server failing a third of
+// them and checks that every kind of failure happens, that the client sees
+// exactly what the server counts, and that a seed repeats a run.
+func TestFailRate(t *testing.T) {
+	run := func() Stats {
+		e := newEnv(t, demoState(t), Options{FailRate: 0.3, Seed: 42})
+		client := noRetryClient()
+		var ok, apiErr, http5xx, dropped int64
+		for range 300 {
+			status, body, err := e.rawCall(client, "GetAccountInfo", nil)
+			switch {
+			case err != nil:
+				dropped++
+			case status == http.StatusBadGateway || status == http.StatusServiceUnavailable:
+				http5xx++
+				if json.Valid(body) {
+					t.Errorf("HTTP %d with a JSON body %s; injected failures are not JSON", status, body)
+				}
+			case status == http.StatusOK:
+				var a answer
+				if err := json.Unmarshal(body, &a); err != nil {
+					t.Fatalf("HTTP 200 without JSON: %s", body)
+				}
+				if a.Error != nil {
+					apiErr++
+				} else {
+					ok++
+				}
+			default:
+				t.Fatalf("unexpected HTTP %d: %s", status, body)
+			}
+		}
+		s := e.srv.Stats()
+		if s.Requests != 300 || s.Answered != ok+apiErr || s.HTTPErrors != http5xx || s.DroppedBefore+s.DroppedAfter != dropped {
+			t.Errorf("server counted %+v; client saw %d ok, %d api errors, %d HTTP 5xx, %d dropped", s, ok, apiErr, http5xx, dropped)
+		}
+		if s.HTTPErrors == 0 || s.DroppedBefore == 0 || s.DroppedAfter == 0 {
+			t.Errorf("some kind of failure never happened: %+v", s)
+		}
+		if failed := s.HTTPErrors + s.DroppedBefore + s.DroppedAfter; failed < 60 || failed > 120 {
+			t.Errorf("%d of 300 failed at fail rate 0.3", failed)
+		}
+		return s
+	}
+	if a, b := run(), run(); a != b {
+		t.Errorf("the same seed gave different runs:\n%+v\n%+v", a, b)
+	}
+}
+
+// TestDropAfterWrite checks that some dropped binds took effect and others
+// did not, each as the server counted: the client cannot know which, and
+// must verify by reading back.
+func TestDropAfterWrite(t *testing.T) {
+	e := newEnv(t, demoState(t), Options{FailRate: 0.5, Seed: 7})
+	client := noRetryClient()
+	var applied, notApplied int64
+	for range 200 {
+		bound := e.srv.State().Registrations[2].bound() // 3003, carol
+		form := url.Values{"sip_registration_id": {"3003"}, "application_id": {"10"}, "user_id": {"202"}}
+		if bound {
+			form = url.Values{"sip_registration_id": {"3003"}, "bind": {"false"}}
+		}
+		_, _, err := e.rawCall(client, "BindSipRegistration", form)
+		if err == nil {
+			continue
+		}
+		if e.srv.State().Registrations[2].bound() != bound {
+			applied++
+		} else {
+			notApplied++
+		}
+	}
+	s := e.srv.Stats()
+	if applied != s.DroppedAfter || notApplied != s.DroppedBefore {
+		t.Errorf("dropped binds: %d applied, %d not; server counted %+v", applied, notApplied, s)
+	}
+	if applied == 0 || notApplied == 0 {
+		t.Errorf("want drops both before and after the write: %d applied, %d not", applied, notApplied)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	e := newEnv(t, demoState(t), Options{Rate: 2})
+	var accepted, limited int
+	for range 20 {
+		a := e.call("GetAccountInfo") // fails the test unless HTTP 200 + JSON
+		switch a.code() {
+		case 0:
+			accepted++
+		case 340:
+			limited++
+		default:
+			t.Fatalf("unexpected error %+v", a.Error)
+		}
+	}
+	// A burst of 2 passes, then about 2 per second: 20 quick calls see
+	// at least 10 refusals unless the machine stalls for seconds.
+	if accepted < 2 || limited < 10 {
+		t.Errorf("%d accepted, %d refused with 340; want ≥2 and ≥10", accepted, limited)
+	}
+	if s := e.srv.Stats(); s.RateLimited != int64(limited) || s.APIErrors != int64(limited) {
+		t.Errorf("stats %+v, want %d rate limited", s, limited)
+	}
+}
+
+func TestLatency(t *testing.T) {
+	e := newEnv(t, demoState(t), Options{Latency: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.ts.URL+"/platform_api/GetAccountInfo", nil)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := e.ts.Client().Do(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("answered at once with an hour of latency")
+	}
+	// ts.Close (cleanup) returns only when the handler has given up the
+	// wait, which it does when the client goes away.
+}
+
+func TestOptionsValidate(t *testing.T) {
+	for _, o := range []Options{{Latency: -1}, {Rate: -1}, {FailRate: 1.5}, {FailRate: -0.1}} {
+		if o.Validate() == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+	if err := (Options{Latency: time.Second, Rate: 5, FailRate: 1, Seed: -3}).Validate(); err != nil {
+		t.Error(err)
+	}
+}

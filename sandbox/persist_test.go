@@ -1,0 +1,147 @@
+package sandbox
+
+import (
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeState writes the demo account to a new state file.
+func writeState(t *testing.T) string {
+	t.Helper()
+	data, err := demoState(t).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "account.json")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// openEnv serves a state file through Open.
+func openEnv(t *testing.T, path string) *env {
+	t.Helper()
+	srv, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	e := newEnv(t, demoState(t), Options{})
+	e.srv = srv
+	e.ts = httptest.NewServer(srv)
+	t.Cleanup(e.ts.Close)
+	return e
+}
+
+func TestEveryChangeIsSaved(t *testing.T) {
+	path := writeState(t)
+	e := openEnv(t, path)
+	mustOK(t, e.call("BindSipRegistration", "sip_registration_id", "3003", "application_id", "10", "user_id", "200"))
+
+	st, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := bindings(st)
+	if got[3003] != (binding{10, 0, 200}) || got[3001] != (binding{}) {
+		t.Errorf("saved state: 3003 %+v, 3001 %+v", got[3003], got[3001])
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("state file mode %v, want the original 0600 kept", fi.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	for _, en := range entries {
+		if en.Name() != "account.json" && en.Name() != "account.json.lock" {
+			t.Errorf("left behind: %s", en.Name())
+		}
+	}
+
+	// A change of nothing does not rewrite the file.
+	before, _ := os.Stat(path)
+	mustOK(t, e.call("BindSipRegistration", "sip_registration_id", "3003", "application_id", "10", "user_id", "200"))
+	after, _ := os.Stat(path)
+	if !os.SameFile(before, after) {
+		t.Error("an unchanged state was rewritten")
+	}
+}
+
+// TestFailedSaveChangesNothing: when the file cannot be written the call
+// fails with HTTP 500 and memory keeps the state the file has.
+func TestFailedSaveChangesNothing(t *testing.T) {
+	path := writeState(t)
+	e := openEnv(t, path)
+	e.srv.mu.Lock()
+	e.srv.path = filepath.Join(t.TempDir(), "missing-dir", "account.json")
+	e.srv.mu.Unlock()
+
+	status, body, err := e.rawCall(noRetryClient(), "BindSipRegistration", map[string][]string{
+		"sip_registration_id": {"3003"}, "application_id": {"10"}, "user_id": {"200"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != 500 || !strings.Contains(string(body), "cannot save") {
+		t.Errorf("HTTP %d %s; want 500 saying the state cannot be saved", status, body)
+	}
+	if diff := bindings(e.srv.State()); diff[3003] != (binding{}) || diff[3001] != (binding{10, 0, 200}) {
+		t.Errorf("memory changed after a failed save: 3003 %+v, 3001 %+v", diff[3003], diff[3001])
+	}
+	if err := e.srv.State().Validate(); err != nil {
+		t.Error(err)
+	}
+	// The user index was restored too: displacing alice still works.
+	e.srv.mu.Lock()
+	e.srv.path = path
+	e.srv.mu.Unlock()
+	mustOK(t, e.call("BindSipRegistration", "sip_registration_id", "3005", "application_id", "10", "user_id", "200"))
+	if got := bindings(e.srv.State()); got[3001] != (binding{}) {
+		t.Errorf("3001 still holds alice: %+v", got[3001])
+	}
+}
+
+func TestSecondServerOfOneFileIsRefused(t *testing.T) {
+	path := writeState(t)
+	first, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(path, Options{})
+	if err == nil {
+		t.Fatal("a second Open of the same state file succeeded")
+	}
+	if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "another voxbind is serving it") {
+		t.Errorf("error %q does not name the file and say it is in use", err)
+	}
+	if _, err := Start(path, Options{}); err == nil {
+		t.Error("Start of a served state file succeeded")
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	again.Close()
+}
+
+func TestOpenRefusesBadFilesAndReleasesTheLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(path, []byte(`{"account": {"id": 0, "name": "x"}}`), 0o644)
+	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), "bad.json") {
+		t.Fatalf("Open(bad) = %v", err)
+	}
+	if _, err := Open(path, Options{}); err == nil || strings.Contains(err.Error(), "another voxbind") {
+		t.Errorf("the failed Open kept the lock: %v", err)
+	}
+	if _, err := Open(writeState(t), Options{FailRate: 2}); err == nil {
+		t.Error("bad options accepted")
+	}
+}
