@@ -38,6 +38,8 @@ type Stdio struct {
 type CLI struct {
 	Globals
 
+	Validate ValidateCmd `cmd:"" help:"Check spec files offline: every problem at once, with file:line:col."`
+
 	Version VersionCmd `cmd:"" help:"Print voxbind's version."`
 }
 

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/voxbind/voxbind/spec"
+)
+
+// ValidateCmd checks spec files offline: it reads no credentials and opens
+// no connection, so it fits a pre-commit hook or the first CI step.
+type ValidateCmd struct {
+	Files []string `name:"file" short:"f" sep:"none" default:"voxbind.yaml" placeholder:"PATH" help:"Spec file, or a directory of *.yaml/*.yml files; repeat for several."`
+}
+
+// Run loads the spec. Success prints one summary line on stdout; problems
+// are printed on stderr, every one of them, one per line, and exit 1.
+func (c *ValidateCmd) Run(stdio *Stdio) error {
+	s, err := spec.Load(c.Files)
+	if err != nil {
+		var errs spec.Errors
+		if !errors.As(err, &errs) {
+			return err
+		}
+		for _, e := range errs {
+			fmt.Fprintln(stdio.Err, e.Error())
+		}
+		return exitCode(1, fmt.Errorf("%s in the spec", plural(len(errs), "problem")))
+	}
+	where := plural(len(s.Files), "file")
+	if len(s.Files) == 1 {
+		where = s.Files[0]
+	}
+	var notes string
+	if s.AccountID != 0 {
+		notes += ", account_id " + strconv.FormatInt(s.AccountID, 10)
+	}
+	if s.Prune {
+		notes += ", prune: true"
+	}
+	_, err = fmt.Fprintf(stdio.Out, "%s: %s OK%s\n", where, plural(len(s.Bindings), "binding"), notes)
+	return err
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}

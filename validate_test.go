@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// runCLI runs voxbind with args and returns its exit status and output.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, &Stdio{In: strings.NewReader(""), Out: &out, Err: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+func TestValidate(t *testing.T) {
+	// validate must need neither credentials nor an endpoint.
+	t.Setenv("VOXIMPLANT_CREDENTIALS", filepath.Join(t.TempDir(), "missing.json"))
+	t.Setenv("VOXIMPLANT_ENDPOINT", "http://192.0.2.1:1/platform_api/")
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		stdout     string
+		stderrHave []string
+	}{
+		{
+			name:   "quickstart",
+			args:   []string{"validate", "-f", "examples/quickstart.yaml"},
+			stdout: "examples/quickstart.yaml: 8 bindings OK\n",
+		},
+		{
+			name:   "global flags before and after, long flag",
+			args:   []string{"--credentials", "/nonexistent/key.json", "validate", "--file", "examples/bulk.yaml", "--no-color"},
+			stdout: "examples/bulk.yaml: 520 bindings OK\n",
+		},
+		{
+			name:   "directory and file",
+			args:   []string{"validate", "-f", "testdata/spec/good/multi", "-f", "testdata/spec/good/numeric_names.yaml"},
+			stdout: "4 files: 7 bindings OK, account_id 1234567, prune: true\n",
+		},
+		{
+			name: "every problem, one per line",
+			args: []string{"validate", "-f", "testdata/spec/bad/rule_and_user.yaml", "-f", "testdata/spec/bad/registration_pair.yaml"},
+			code: 1,
+			stderrHave: []string{
+				"testdata/spec/bad/registration_pair.yaml:4:5: registration_id and registration are both set",
+				"testdata/spec/bad/registration_pair.yaml:6:5: entry has no registration",
+				"testdata/spec/bad/rule_and_user.yaml:6:5: user and rule are both set",
+				"testdata/spec/bad/rule_and_user.yaml:10:5: rule_id and rule are both set",
+				"testdata/spec/bad/rule_and_user.yaml:11:5: rule_id, user and user_id are all set",
+				"voxbind: 5 problems in the spec",
+			},
+		},
+		{
+			name:       "missing file",
+			args:       []string{"validate", "-f", "testdata/spec/nope.yaml"},
+			code:       1,
+			stderrHave: []string{"testdata/spec/nope.yaml: no such file or directory", "voxbind: 1 problem in the spec"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit status %d, want %d\nstderr:\n%s", code, tt.code, stderr)
+			}
+			if diff := cmp.Diff(tt.stdout, stdout); diff != "" {
+				t.Errorf("stdout (-want +got):\n%s", diff)
+			}
+			if tt.stderrHave == nil && stderr != "" {
+				t.Errorf("stderr = %q, want nothing", stderr)
+			}
+			lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+			if tt.stderrHave != nil && len(lines) != len(tt.stderrHave) {
+				t.Errorf("stderr has %d lines, want %d:\n%s", len(lines), len(tt.stderrHave), stderr)
+			}
+			for i, want := range tt.stderrHave {
+				if i >= len(lines) || !strings.HasPrefix(lines[i], want) {
+					t.Errorf("stderr line %d does not start with %q:\n%s", i+1, want, stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestValidateDefaultFile checks that -f defaults to voxbind.yaml in the
+// current directory, and that a comma in a file name does not split it.
+func TestValidateDefaultFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if code, _, stderr := runCLI(t, "validate"); code != 1 || !strings.HasPrefix(stderr, "voxbind.yaml: no such file") {
+		t.Errorf("without voxbind.yaml: exit %d, stderr %q", code, stderr)
+	}
+	spec := []byte("version: 1\nbindings:\n  - registration: alice@pbx.example.com\n    unbound: true\n")
+	for _, name := range []string{"voxbind.yaml", "a,b.yaml"} {
+		if err := os.WriteFile(filepath.Join(dir, name), spec, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, stdout, stderr := runCLI(t, "validate"); code != 0 || stdout != "voxbind.yaml: 1 binding OK\n" {
+		t.Errorf("with voxbind.yaml: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if code, stdout, stderr := runCLI(t, "validate", "-f", "a,b.yaml"); code != 0 || stdout != "a,b.yaml: 1 binding OK\n" {
+		t.Errorf("a,b.yaml: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
