@@ -141,7 +141,7 @@ func TestRenderMarkdownCap(t *testing.T) {
 	if !strings.HasPrefix(out, "#### voxbind plan for account 42\n\n**Plan: 20000 to bind, 0 to rebind, 0 to unbind, 0 unchanged.**\n") {
 		t.Errorf("summary does not come first:\n%.300s", out)
 	}
-	rows := strings.Count(out, "\n| ") - 1 // minus the header row
+	rows := strings.Count(out, "\n| ") - 1   // minus the header row
 	oneLine := strings.Count(out, " + user") // "- 123 + user000123@…": a one-line change
 	var more int
 	for _, l := range strings.Split(out, "\n") {
