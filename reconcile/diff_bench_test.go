@@ -1,0 +1,209 @@
+package reconcile
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/voxbind/voxbind/spec"
+)
+
+// The benchmark account: 100,000 registrations, 20,000 users in 20
+// applications, and a spec that lists every registration.
+const (
+	benchRegs  = 100000
+	benchUsers = 20000
+	benchApps  = 20
+	benchRules = 5 // per application
+)
+
+// benchAccount builds the account: registration i is bound to user i for
+// i < 20,000, to a rule for i < 60,000, to an application only for
+// i < 80,000, and unbound above.
+func benchAccount() *Current {
+	c := &Current{Account: AccountInfo{ID: 1, Name: "acme"}, Rules: map[int64][]Rule{}, Users: map[int64][]User{}}
+	for a := range benchApps {
+		app := Application{ID: int64(1 + a), Name: fmt.Sprintf("app%02d.acme.voximplant.com", a)}
+		c.Applications = append(c.Applications, app)
+		for r := range benchRules {
+			c.Rules[app.ID] = append(c.Rules[app.ID], Rule{ID: int64(100 + a*benchRules + r), ApplicationID: app.ID, Name: fmt.Sprintf("rule%d", r)})
+		}
+	}
+	for u := range benchUsers {
+		app := int64(1 + u%benchApps)
+		c.Users[app] = append(c.Users[app], User{ID: int64(10000 + u), ApplicationID: app, Name: fmt.Sprintf("user%05d", u)})
+	}
+	c.Registrations = make([]Registration, benchRegs)
+	for i := range c.Registrations {
+		reg := &c.Registrations[i]
+		reg.RegistrationRef = RegistrationRef{ID: int64(1000000 + i), SIPUsername: fmt.Sprintf("sip%06d", i), Proxy: "pbx.example.com"}
+		app := c.Applications[i%benchApps]
+		switch {
+		case i < benchUsers:
+			u := c.Users[app.ID][i/benchApps]
+			reg.Target = &Target{Application: Ref{app.ID, app.Name}, User: &Ref{u.ID, u.Name}}
+		case i < 60000:
+			r := c.Rules[app.ID][i%benchRules]
+			reg.Target = &Target{Application: Ref{app.ID, app.Name}, Rule: &Ref{r.ID, r.Name}}
+		case i < 80000:
+			reg.Target = &Target{Application: Ref{app.ID, app.Name}}
+		}
+	}
+	return c
+}
+
+// benchSpec lists every registration by name: users move on by one within
+// their application (a chain or cycle per application), half the rule
+// bindings change rule, the rest stay, the unbound ones get bound.
+func benchSpec(c *Current) *spec.Spec {
+	s := &spec.Spec{Version: 1, AccountID: 1, Files: []string{"voxbind.yaml"}, Bindings: make([]spec.Binding, benchRegs)}
+	for i := range s.Bindings {
+		b := &s.Bindings[i]
+		b.Pos = spec.Pos{File: "voxbind.yaml", Line: 4 + 3*i, Col: 5}
+		b.Registration = fmt.Sprintf("sip%06d@pbx.example.com", i)
+		app := c.Applications[i%benchApps]
+		b.Application = planShortAppName(app.Name)
+		switch {
+		case i < benchUsers:
+			users := c.Users[app.ID]
+			b.User = users[(i/benchApps+1)%len(users)].Name
+		case i < 60000:
+			b.Rule = c.Rules[app.ID][(i+i%2)%benchRules].Name
+		case i >= 80000:
+			b.Rule = c.Rules[app.ID][0].Name
+		}
+	}
+	return s
+}
+
+// BenchmarkDiff100k plans the 100,000-entry spec against the account.
+// Compare with BenchmarkDecodeAccountJSON100k: planning should cost no more
+// than decoding the registrations from the API.
+func BenchmarkDiff100k(b *testing.B) {
+	c := benchAccount()
+	s := benchSpec(c)
+	p, err := Diff(s, c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(len(p.Changes)), "steps")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := Diff(s, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchSIPRegistration mirrors SIPRegistrationType as GetSipRegistrations
+// returns it (voximplant-api.md §4). It is local: package voximplant
+// imports reconcile.
+type benchSIPRegistration struct {
+	SIPRegistrationID       int64  `json:"sip_registration_id"`
+	SIPUsername             string `json:"sip_username"`
+	Proxy                   string `json:"proxy"`
+	LastUpdated             int64  `json:"last_updated"`
+	AuthUser                string `json:"auth_user"`
+	OutboundProxy           string `json:"outbound_proxy"`
+	Successful              bool   `json:"successful"`
+	StatusCode              int    `json:"status_code"`
+	ErrorMessage            string `json:"error_message"`
+	Deactivated             bool   `json:"deactivated"`
+	NextSubscriptionRenewal string `json:"next_subscription_renewal"`
+	PurchaseDate            string `json:"purchase_date"`
+	SubscriptionPrice       string `json:"subscription_price"`
+	IsPersistent            bool   `json:"is_persistent"`
+	ApplicationID           int64  `json:"application_id,omitempty"`
+	ApplicationName         string `json:"application_name,omitempty"`
+	RuleID                  int64  `json:"rule_id,omitempty"`
+	RuleName                string `json:"rule_name,omitempty"`
+	UserID                  int64  `json:"user_id,omitempty"`
+	UserName                string `json:"user_name,omitempty"`
+}
+
+type benchSIPPage struct {
+	Result []benchSIPRegistration `json:"result"`
+	Count  int                    `json:"count"`
+}
+
+// benchAccountPages renders the benchmark account as GetSipRegistrations
+// answers of 1,000 rows each.
+func benchAccountPages(c *Current) [][]byte {
+	var pages [][]byte
+	for start := 0; start < len(c.Registrations); start += 1000 {
+		page := benchSIPPage{}
+		for _, reg := range c.Registrations[start:min(start+1000, len(c.Registrations))] {
+			r := benchSIPRegistration{
+				SIPRegistrationID: reg.ID, SIPUsername: reg.SIPUsername, Proxy: reg.Proxy,
+				LastUpdated: 1764201600, AuthUser: reg.SIPUsername, OutboundProxy: "",
+				Successful: true, StatusCode: 200, Deactivated: reg.Deactivated,
+				NextSubscriptionRenewal: "2026-12-27", PurchaseDate: "2025-12-27 10:00:00",
+				SubscriptionPrice: "0.5000", IsPersistent: true,
+			}
+			if t := reg.Target; t != nil {
+				r.ApplicationID, r.ApplicationName = t.Application.ID, t.Application.Name
+				if t.Rule != nil {
+					r.RuleID, r.RuleName = t.Rule.ID, t.Rule.Name
+				}
+				if t.User != nil {
+					r.UserID, r.UserName = t.User.ID, t.User.Name
+				}
+			}
+			page.Result = append(page.Result, r)
+		}
+		page.Count = len(page.Result)
+		data, err := json.Marshal(page)
+		if err != nil {
+			panic(err)
+		}
+		pages = append(pages, data)
+	}
+	return pages
+}
+
+// BenchmarkDecodeAccountJSON100k decodes the benchmark account's
+// registrations as the API sends them: the yardstick for BenchmarkDiff100k.
+func BenchmarkDecodeAccountJSON100k(b *testing.B) {
+	pages := benchAccountPages(benchAccount())
+	var size int
+	for _, p := range pages {
+		size += len(p)
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		for _, data := range pages {
+			var page benchSIPPage
+			if err := json.Unmarshal(data, &page); err != nil {
+				b.Fatal(err)
+			}
+			n += len(page.Result)
+		}
+		if n != benchRegs {
+			b.Fatalf("decoded %d registrations", n)
+		}
+	}
+}
+
+// TestBenchSpecPlans keeps the benchmark honest: its spec resolves, and the
+// plan has the chains, cycles and unchanged entries it is meant to have.
+func TestBenchSpecPlans(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100k registrations")
+	}
+	c := benchAccount()
+	p, err := Diff(benchSpec(c), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 20,000 user moves, 20,000 rule changes, 20,000 binds.
+	if p.Summary.Rebind != 40000 || p.Summary.Bind != 20000 || p.Summary.Unchanged != 40000 || p.Summary.Unbind != 0 {
+		t.Errorf("summary %+v", p.Summary)
+	}
+	if len(p.SideEffects) != benchApps {
+		t.Errorf("%d side effects, want one per application's cycle (%d)", len(p.SideEffects), benchApps)
+	}
+}
