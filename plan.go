@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/term"
+
+	"github.com/voxbind/voxbind/reconcile"
+	"github.com/voxbind/voxbind/spec"
+)
+
+// PlanCmd shows the BindSipRegistration calls that would make the account
+// equal the spec, and writes nothing to the account.
+type PlanCmd struct {
+	Files            []string `name:"file" short:"f" sep:"none" default:"voxbind.yaml" placeholder:"PATH" help:"Spec file, or a directory of *.yaml/*.yml files; repeat for several."`
+	Out              string   `placeholder:"FILE" help:"Also save the plan as JSON with each step's precondition, for 'apply --plan FILE'. Not written when a change is blocked."`
+	DetailedExitcode bool     `name:"detailed-exitcode" help:"Exit 2 when there are changes (0: none, 1: error)."`
+	Output           string   `short:"o" enum:"text,json,markdown" default:"text" placeholder:"FORMAT" help:"Output format: text, json or markdown."`
+	Rate             float64  `placeholder:"N" help:"Never send more than N requests per second (default: no ceiling)."`
+}
+
+// Run plans and prints the plan on stdout. Spec and resolution problems go
+// to stderr, all at once, and exit 1; so do blocked changes, after the
+// plan is printed (with -o json stdout still holds the one plan document).
+func (c *PlanCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
+	if c.Rate < 0 {
+		return fmt.Errorf("--rate %g: give a positive number of requests per second, or 0 for no ceiling", c.Rate)
+	}
+	p, err := makePlan(ctx, g, c.Files, c.Rate, stdio.Err)
+	if err != nil {
+		return err
+	}
+	if err := planRender(stdio.Out, p, c.Output, !g.NoColor && planIsTerminal(stdio.Out)); err != nil {
+		return fmt.Errorf("write the plan: %w", err)
+	}
+	if n := len(p.Blocked); n > 0 {
+		msg := "1 change is blocked: apply refuses this plan until it is resolved"
+		if n > 1 {
+			msg = fmt.Sprintf("%d changes are blocked: apply refuses this plan until they are resolved", n)
+		}
+		if c.Out != "" {
+			msg += "; " + c.Out + " was not written"
+		}
+		return exitCode(1, errors.New(msg))
+	}
+	if c.Out != "" {
+		if err := planSave(c.Out, p); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdio.Err, "Saved the plan to %s; apply exactly it with: voxbind apply --plan %s\n", c.Out, c.Out)
+	}
+	if c.DetailedExitcode && !p.Empty() {
+		return exitCode(2, nil)
+	}
+	return nil
+}
+
+// makePlan loads the spec, reads the account and plans. Spec problems are
+// printed on stderr before anything is contacted; resolution problems
+// after the account is read; both return an exit-1 error.
+func makePlan(ctx context.Context, g *Globals, files []string, rate float64, stderr io.Writer) (*reconcile.Plan, error) {
+	desired, err := spec.Load(files)
+	if err != nil {
+		return nil, planPrintSpecErrors(stderr, err)
+	}
+	acct, closeAccount, err := g.openAccount(ctx, rate, stderr)
+	if err != nil {
+		return nil, err
+	}
+	// plan writes nothing, so a failure to close (the sandbox saving its
+	// state, say) cannot spoil the plan: a warning, not an error.
+	defer func() {
+		if cerr := closeAccount(); cerr != nil {
+			fmt.Fprintf(stderr, "voxbind: warning: close the account: %v\n", cerr)
+		}
+	}()
+	current, err := reconcile.Observe(ctx, acct, desired)
+	if err != nil {
+		return nil, err
+	}
+	p, err := reconcile.Diff(desired, current)
+	if err != nil {
+		return nil, planPrintSpecErrors(stderr, err)
+	}
+	return p, nil
+}
+
+// planPrintSpecErrors prints spec.Errors one per line (file:line:col: message)
+// and returns the error that makes the command exit 1; other errors are
+// returned as they are.
+func planPrintSpecErrors(stderr io.Writer, err error) error {
+	var errs spec.Errors
+	if !errors.As(err, &errs) {
+		return err
+	}
+	for _, e := range errs {
+		fmt.Fprintln(stderr, e.Error())
+	}
+	return exitCode(1, fmt.Errorf("%s in the spec", plural(len(errs), "problem")))
+}
+
+// planRender writes p in the format -o asks for.
+func planRender(w io.Writer, p *reconcile.Plan, format string, color bool) error {
+	switch format {
+	case "json":
+		return reconcile.RenderJSON(w, p, false)
+	case "markdown":
+		return reconcile.RenderMarkdown(w, p)
+	}
+	return reconcile.RenderText(w, p, color)
+}
+
+// planIsTerminal reports whether w is a terminal (colour and progress
+// lines are for people, never for pipes and files).
+func planIsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// planSave writes the plan with preconditions to path atomically: a
+// temporary file in the same directory, renamed over path, mode 0644.
+func planSave(path string, p *reconcile.Plan) error {
+	var buf bytes.Buffer
+	if err := reconcile.RenderJSON(&buf, p, true); err != nil {
+		return fmt.Errorf("save the plan to %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("save the plan to %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	_, err = tmp.Write(buf.Bytes())
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("save the plan to %s: %w", path, err)
+	}
+	return nil
+}
