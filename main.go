@@ -39,6 +39,7 @@ type CLI struct {
 	Globals
 
 	Validate ValidateCmd `cmd:"" help:"Check spec files offline: every problem at once, with file:line:col."`
+	Plan     PlanCmd     `cmd:"" help:"Show the calls that would make the account equal the spec; writes nothing."`
 
 	Version VersionCmd `cmd:"" help:"Print voxbind's version."`
 }
