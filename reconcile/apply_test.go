@@ -1,0 +1,389 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/voxbind/voxbind/spec"
+)
+
+// applyTestApp is the one application of the executor tests' accounts.
+var applyTestApp = Ref{ID: 1, Name: "support.acme.voximplant.com"}
+
+// applyTestCurrent is an account with n unbound registrations (ids 101…)
+// and n users of one application (ids 1001…).
+func applyTestCurrent(n int) Current {
+	c := Current{
+		Account:      AccountInfo{ID: 42, Name: "acme"},
+		Applications: []Application{{ID: applyTestApp.ID, Name: applyTestApp.Name}},
+		Rules:        map[int64][]Rule{applyTestApp.ID: {}},
+		Users:        map[int64][]User{applyTestApp.ID: {}},
+	}
+	for i := range n {
+		c.Registrations = append(c.Registrations, Registration{
+			RegistrationRef: RegistrationRef{ID: int64(101 + i), SIPUsername: fmt.Sprintf("r%03d", i), Proxy: "pbx.example.com"},
+		})
+		c.Users[applyTestApp.ID] = append(c.Users[applyTestApp.ID], User{ID: int64(1001 + i), ApplicationID: applyTestApp.ID, Name: fmt.Sprintf("u%03d", i)})
+	}
+	return c
+}
+
+func applyUserTarget(user int64) *Target {
+	return &Target{Application: applyTestApp, User: &Ref{ID: user, Name: fmt.Sprintf("u%03d", user-1001)}}
+}
+
+// applyRecorder wraps an Account and records, for every Bind, when it
+// started and finished on one shared clock (a counter), how many calls
+// were in flight at most, and whether the call's context was cancelled.
+// delay slows each call down so that calls overlap; fail, when set, makes
+// a call fail for good without reaching the account; gate, when set, holds
+// every call until it is closed.
+type applyRecorder struct {
+	Account
+	delay time.Duration
+	fail  func(id int64) error
+	gate  chan struct{}
+
+	mu          sync.Mutex
+	clock       int
+	started     map[int64]int // registration id → clock at start
+	finished    map[int64]int // registration id → clock at finish
+	inFlight    int
+	maxInFlight int
+	cancelled   int // calls whose context was cancelled when they ended
+	startedCh   chan int64
+}
+
+func newApplyRecorder(acct Account) *applyRecorder {
+	return &applyRecorder{Account: acct, started: map[int64]int{}, finished: map[int64]int{}, startedCh: make(chan int64, 10000)}
+}
+
+func (r *applyRecorder) Bind(ctx context.Context, id int64, target *Target) error {
+	r.mu.Lock()
+	r.clock++
+	r.started[id] = r.clock
+	r.inFlight++
+	r.maxInFlight = max(r.maxInFlight, r.inFlight)
+	r.mu.Unlock()
+	r.startedCh <- id
+
+	if r.gate != nil {
+		<-r.gate
+	}
+	time.Sleep(r.delay)
+	var err error
+	if r.fail != nil {
+		err = r.fail(id)
+	}
+	if err == nil {
+		err = r.Account.Bind(ctx, id, target)
+	}
+
+	r.mu.Lock()
+	r.clock++
+	r.finished[id] = r.clock
+	r.inFlight--
+	if ctx.Err() != nil {
+		r.cancelled++
+	}
+	r.mu.Unlock()
+	return err
+}
+
+// applyChainSpec makes an account and a spec whose plan is made of chains
+// and cycles of user moves: registrations hold users, and the spec moves
+// each user to another registration of its group, so that most steps must
+// wait for another.
+func applyChainSpec(rng *rand.Rand, n int) (Current, *spec.Spec) {
+	c := applyTestCurrent(n)
+	desired := &spec.Spec{Version: 1}
+	for i := 0; i < n; {
+		size := 1 + rng.IntN(6)
+		size = min(size, n-i)
+		cycle := rng.IntN(3) == 0
+		for k := range size {
+			reg := i + k
+			if k > 0 || cycle {
+				c.Registrations[reg].Target = applyUserTarget(int64(1001 + reg))
+			}
+			next := i + (k+1)%size
+			if !cycle && k == size-1 {
+				desired.Bindings = append(desired.Bindings, spec.Binding{RegistrationID: int64(101 + reg), Unbound: true})
+				continue
+			}
+			desired.Bindings = append(desired.Bindings, spec.Binding{
+				RegistrationID: int64(101 + reg), ApplicationID: applyTestApp.ID, UserID: int64(1001 + next),
+			})
+		}
+		i += size
+	}
+	return c, desired
+}
+
+func TestApplyRespectsDependencies(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	current, desired := applyChainSpec(rng, 300)
+	p, err := Diff(desired, &current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := 0
+	for _, s := range p.Changes {
+		deps += len(s.DependsOn)
+	}
+	if deps < 50 {
+		t.Fatalf("the test plan has only %d dependencies; it should exercise ordering", deps)
+	}
+
+	fake := newFakeAccount(current)
+	rec := newApplyRecorder(fake)
+	rec.delay = 200 * time.Microsecond
+	var events []StepEvent
+	res := Apply(context.Background(), rec, p, ApplyOptions{Parallelism: 8, Progress: func(ev StepEvent) { events = append(events, ev) }})
+
+	if !res.OK() || res.Applied != len(p.Changes) {
+		t.Fatalf("apply: %d applied, %d failed, %d skipped, %d not started; want all %d applied",
+			res.Applied, res.Failed, res.Skipped, res.NotStarted, len(p.Changes))
+	}
+	regOf := map[int]int64{}
+	for _, s := range p.Changes {
+		regOf[s.Step] = s.Registration.ID
+	}
+	for _, s := range p.Changes {
+		for _, d := range s.DependsOn {
+			if start, depDone := rec.started[s.Registration.ID], rec.finished[regOf[d]]; start < depDone {
+				t.Errorf("step %d started at %d, before step %d (which it depends on) finished at %d", s.Step, start, d, depDone)
+			}
+		}
+	}
+	if rec.maxInFlight > 8 {
+		t.Errorf("%d calls in flight at once; parallelism is 8", rec.maxInFlight)
+	}
+	if rec.maxInFlight < 2 {
+		t.Errorf("at most %d call in flight: the steps did not run in parallel", rec.maxInFlight)
+	}
+	if len(fake.calls) != len(p.Changes) {
+		t.Errorf("%d Bind calls for %d steps", len(fake.calls), len(p.Changes))
+	}
+
+	// The account is now what the spec asks, and the only displacements
+	// are the planned side effects.
+	after, err := Observe(context.Background(), fake, desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms := Verify(p, after); len(ms) != 0 {
+		t.Errorf("verify after apply: %v", ms)
+	}
+	if again, err := Diff(desired, after); err != nil || !again.Empty() {
+		t.Errorf("planning again after apply: %v, %d changes; want none", err, len(again.Changes))
+	}
+	type disp struct{ Reg, User int64 }
+	var gotDisp, wantDisp []disp
+	for _, d := range fake.displaced {
+		gotDisp = append(gotDisp, disp{d.RegistrationID, d.User.ID})
+	}
+	for _, e := range p.SideEffects {
+		wantDisp = append(wantDisp, disp{e.Registration.ID, e.LosesUser.ID})
+	}
+	cmpDisp := func(a, b disp) int { return int(a.Reg - b.Reg) }
+	slices.SortFunc(gotDisp, cmpDisp)
+	slices.SortFunc(wantDisp, cmpDisp)
+	if diff := cmp.Diff(wantDisp, gotDisp); diff != "" {
+		t.Errorf("displacements (-planned side effects +happened):\n%s", diff)
+	}
+
+	// Progress heard of every step once, with running counts.
+	if len(events) != len(p.Changes) {
+		t.Fatalf("%d progress events for %d steps", len(events), len(p.Changes))
+	}
+	seen := map[int]bool{}
+	for i, ev := range events {
+		if ev.Done != i+1 || ev.Total != len(p.Changes) || ev.Applied != i+1 || seen[ev.Step.Step] {
+			t.Errorf("event %d: step %d done %d/%d applied %d (seen before: %v)", i, ev.Step.Step, ev.Done, ev.Total, ev.Applied, seen[ev.Step.Step])
+		}
+		seen[ev.Step.Step] = true
+	}
+}
+
+// applyHandPlan is a plan on applyTestCurrent(n) from steps given as
+// (registration index, user index or -1 for unbind, depends on).
+func applyHandPlan(steps ...applyHandStep) *Plan {
+	p := &Plan{FormatVersion: FormatVersion, AccountID: 42}
+	for i, h := range steps {
+		s := Step{Step: i + 1, Action: ActionBind, Registration: RegistrationRef{ID: int64(101 + h.reg), SIPUsername: fmt.Sprintf("r%03d", h.reg), Proxy: "pbx.example.com"},
+			Reason: ReasonSpec, DependsOn: h.deps, Precondition: &Precondition{}}
+		if h.user >= 0 {
+			s.After = applyUserTarget(int64(1001 + h.user))
+		} else {
+			s.Action = ActionUnbind
+		}
+		p.Changes = append(p.Changes, s)
+	}
+	return p
+}
+
+type applyHandStep struct {
+	reg, user int
+	deps      []int
+}
+
+func applyStatuses(res ApplyResult) []string {
+	var out []string
+	for _, o := range res.Outcomes {
+		s := fmt.Sprintf("%d %s", o.Step, o.Status)
+		if o.Status == StepSkipped {
+			s += fmt.Sprintf(" (cause %d: %s)", o.Cause, o.Why)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestApplyFailureSkipsDependentsOnly(t *testing.T) {
+	// 1 ← 2 ← 3 ← 4 is a chain, 5 and 6 stand alone, 7 waits for 5 and 2.
+	p := applyHandPlan(
+		applyHandStep{0, 0, nil},
+		applyHandStep{1, 1, []int{1}},
+		applyHandStep{2, 2, []int{2}},
+		applyHandStep{3, 3, []int{3}},
+		applyHandStep{4, 4, nil},
+		applyHandStep{5, -1, nil},
+		applyHandStep{6, 6, []int{2, 5}},
+	)
+	fake := newFakeAccount(applyTestCurrent(7))
+	permanent := errors.New("BindSipRegistration: api error 393: user not bound to the application")
+	fake.fail = func(id int64, _ *Target) error {
+		if id == 102 {
+			return permanent
+		}
+		return nil
+	}
+	res := Apply(context.Background(), fake, p, ApplyOptions{Parallelism: 3})
+
+	want := []string{
+		"1 applied",
+		"2 failed",
+		"3 skipped (cause 2: step 2 failed)",
+		"4 skipped (cause 2: step 2 failed)",
+		"5 applied",
+		"6 applied",
+		"7 skipped (cause 2: step 2 failed)",
+	}
+	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	if res.Applied != 3 || res.Failed != 1 || res.Skipped != 3 || res.NotStarted != 0 || res.Interrupted || res.OK() {
+		t.Errorf("counts: %+v", res)
+	}
+	err := res.Outcomes[1].Err
+	if !errors.Is(err, permanent) || !strings.Contains(err.Error(), "step 2: bind registration 102 (r001@pbx.example.com): BindSipRegistration: api error 393") {
+		t.Errorf("step 2 error = %v; want it to name the step, the registration and the API error", err)
+	}
+	var called []int64
+	for _, c := range fake.calls {
+		called = append(called, c.RegistrationID)
+	}
+	slices.Sort(called)
+	if diff := cmp.Diff([]int64{101, 102, 105, 106}, called); diff != "" {
+		t.Errorf("Bind calls (-want +got):\n%s", diff)
+	}
+
+	// Only the applied steps are verified; the failed one is reported as failed.
+	got, _ := fake.Registrations(context.Background())
+	current := applyTestCurrent(7)
+	current.Registrations = got
+	applied := res.AppliedPlan(p)
+	if ms := Verify(applied, &current); len(ms) != 0 {
+		t.Errorf("verify the applied steps: %v", ms)
+	}
+	if n := VerifiedSteps(applied, nil); n != 3 {
+		t.Errorf("verified %d steps, want 3", n)
+	}
+}
+
+func TestApplyCancelLetsCallsInFlightFinish(t *testing.T) {
+	p := applyHandPlan(
+		applyHandStep{0, 0, nil},
+		applyHandStep{1, 1, nil},
+		applyHandStep{2, 2, nil},
+		applyHandStep{3, 3, []int{1}},
+		applyHandStep{4, 4, nil},
+	)
+	fake := newFakeAccount(applyTestCurrent(5))
+	rec := newApplyRecorder(fake)
+	rec.gate = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan ApplyResult)
+	go func() { done <- Apply(ctx, rec, p, ApplyOptions{Parallelism: 2}) }()
+	<-rec.startedCh
+	<-rec.startedCh
+	cancel()        // the first SIGINT
+	close(rec.gate) // the two calls in flight now finish
+	res := <-done
+
+	want := []string{"1 applied", "2 applied", "3 not started", "4 not started", "5 not started"}
+	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	if !res.Interrupted || res.NotStarted != 3 || res.Applied != 2 {
+		t.Errorf("counts: %+v", res)
+	}
+	if len(fake.calls) != 2 {
+		t.Errorf("%d Bind calls after cancelling with 2 in flight; want 2", len(fake.calls))
+	}
+	if rec.cancelled != 0 {
+		t.Errorf("%d calls in flight saw their context cancelled; a write must not be abandoned", rec.cancelled)
+	}
+}
+
+func TestApplyCancelledBeforeStartWritesNothing(t *testing.T) {
+	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, nil})
+	fake := newFakeAccount(applyTestCurrent(2))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := Apply(ctx, fake, p, ApplyOptions{})
+	if len(fake.calls) != 0 || res.NotStarted != 2 || !res.Interrupted {
+		t.Errorf("%d calls, result %+v; want no call and 2 not started", len(fake.calls), res)
+	}
+}
+
+func TestApplyImpossibleDependencies(t *testing.T) {
+	p := applyHandPlan(
+		applyHandStep{0, 0, []int{99}}, // not in the plan
+		applyHandStep{1, 1, []int{3}},  // a cycle with step 3
+		applyHandStep{2, 2, []int{2}},
+		applyHandStep{3, 3, nil},      // independent
+		applyHandStep{4, 4, []int{1}}, // waits for the impossible step 1
+	)
+	fake := newFakeAccount(applyTestCurrent(5))
+	res := Apply(context.Background(), fake, p, ApplyOptions{})
+	want := []string{
+		"1 skipped (cause 0: it depends on a step that is not in the plan (depends on 99))",
+		"2 skipped (cause 0: it is in, or waits for, a cycle of dependencies among steps 2, 3)",
+		"3 skipped (cause 0: it is in, or waits for, a cycle of dependencies among steps 2, 3)",
+		"4 applied",
+		"5 skipped (cause 0: it depends on a step that is not in the plan (depends on 99))",
+	}
+	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	if len(fake.calls) != 1 {
+		t.Errorf("%d calls; want only the independent step", len(fake.calls))
+	}
+}
+
+func TestApplyEmptyPlan(t *testing.T) {
+	res := Apply(context.Background(), newFakeAccount(applyTestCurrent(0)), &Plan{}, ApplyOptions{})
+	if !res.OK() || len(res.Outcomes) != 0 {
+		t.Errorf("empty plan: %+v", res)
+	}
+}

@@ -1,0 +1,96 @@
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The default unbind limit (CONTRACT §4): 10, or 25 % of the registrations
+// currently bound, whichever is larger. 25 % is rounded up, so that a
+// quarter of 41 bound registrations allows 11.
+const (
+	guardMinUnbind     = 10
+	guardPercentUnbind = 25
+)
+
+// ErrTooManyUnbinds is wrapped by CheckUnbind's refusal.
+var ErrTooManyUnbinds = errors.New("too many unbinds")
+
+// UnbindLimit is the most registrations a plan may unbind without --force:
+// maxUnbind when it is 0 or more (--max-unbind N), else the default of
+// CONTRACT §4, max(10, ⌈25 % of the registrations bound now⌉).
+func UnbindLimit(current *Current, maxUnbind int) int {
+	if maxUnbind >= 0 {
+		return maxUnbind
+	}
+	bound := guardBound(current)
+	return max(guardMinUnbind, (bound*guardPercentUnbind+99)/100)
+}
+
+// Unbinds counts the registrations p leaves without a target: its unbind
+// steps, and the registrations that lose their user to a side effect and
+// that no step of p binds again (the API unbinds a displaced registration
+// completely, voximplant-api.md §9.2).
+func Unbinds(p *Plan) (steps, displaced int) {
+	changed := make(map[int64]bool, len(p.Changes))
+	for _, s := range p.Changes {
+		changed[s.Registration.ID] = true
+		if s.Action == ActionUnbind {
+			steps++
+		}
+	}
+	for _, e := range p.SideEffects {
+		if !changed[e.Registration.ID] {
+			displaced++
+		}
+	}
+	return steps, displaced
+}
+
+// CheckUnbind is the mass-unbind guard of CONTRACT §4: it refuses a plan
+// that unbinds more registrations than the limit (see UnbindLimit; a
+// negative maxUnbind means the default) unless force is set. The error says
+// what tripped, the numbers, and how to override.
+func CheckUnbind(p *Plan, current *Current, maxUnbind int, force bool) error {
+	if force {
+		return nil
+	}
+	steps, displaced := Unbinds(p)
+	n := steps + displaced
+	limit := UnbindLimit(current, maxUnbind)
+	if n <= limit {
+		return nil
+	}
+	what := fmt.Sprintf("%d %s", n, guardPlural(n, "registration", "registrations"))
+	if displaced > 0 {
+		what += fmt.Sprintf(" (%d by unbind steps, %d displaced by side effects)", steps, displaced)
+	}
+	var why string
+	if maxUnbind >= 0 {
+		why = fmt.Sprintf("the limit set by --max-unbind %d", maxUnbind)
+	} else {
+		bound := guardBound(current)
+		why = fmt.Sprintf("the default limit of %d (10, or 25%% of the %d bound %s, whichever is larger)",
+			limit, bound, guardPlural(bound, "registration", "registrations"))
+	}
+	return fmt.Errorf("%w: the plan unbinds %s, more than %s; nothing was changed. "+
+		"If that is what you want (an emptied spec with prune: true unbinds everything), check the plan, then run again with --max-unbind %d or --force",
+		ErrTooManyUnbinds, what, why, n)
+}
+
+func guardBound(current *Current) int {
+	n := 0
+	for _, r := range current.Registrations {
+		if r.Target != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func guardPlural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,254 @@
+package reconcile
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+)
+
+// Mismatch is a registration that does not hold what an applied plan said
+// it would.
+type Mismatch struct {
+	// Step is the step that set the registration's target; 0 when the
+	// registration has no step and only had to lose a user (a side effect).
+	Step         int
+	Registration RegistrationRef
+	Problem      string // what is wrong, in words
+}
+
+func (m Mismatch) String() string {
+	if m.Step == 0 {
+		return renderReg(&m.Registration) + ": " + m.Problem
+	}
+	return "step " + strconv.Itoa(m.Step) + ": " + renderReg(&m.Registration) + ": " + m.Problem
+}
+
+// Verify compares the account read after an apply with the plan that was
+// applied: every registration a step touched must have exactly that step's
+// After target, and every registration a side effect named must no longer
+// hold the user it lost. It returns each difference, in step order, side
+// effects last. After a partial apply, pass ApplyResult.AppliedPlan.
+func Verify(p *Plan, current *Current) []Mismatch {
+	regs := verifyRegIndex(current)
+	var out []Mismatch
+	stepOf := make(map[int64]bool, len(p.Changes))
+	for _, s := range p.Changes {
+		stepOf[s.Registration.ID] = true
+		r, ok := regs[s.Registration.ID]
+		switch {
+		case !ok:
+			out = append(out, Mismatch{s.Step, s.Registration, "the registration no longer exists"})
+		case !r.Target.Equal(s.After):
+			out = append(out, Mismatch{s.Step, s.Registration,
+				"want " + renderTarget(s.After) + ", found " + renderTarget(r.Target)})
+		}
+	}
+	for _, e := range p.SideEffects {
+		r, ok := regs[e.Registration.ID]
+		if !ok || r.Target == nil || r.Target.User == nil || r.Target.User.ID != e.LosesUser.ID {
+			continue // gone, or it lost the user as planned
+		}
+		if stepOf[e.Registration.ID] {
+			continue // its own step says where it ends up; checked above
+		}
+		out = append(out, Mismatch{0, e.Registration, fmt.Sprintf("still holds user %s, which step %d should have taken from it",
+			renderName(e.LosesUser), e.CausedByStep)})
+	}
+	return out
+}
+
+// VerifiedSteps counts the steps of p whose registration matched: the
+// steps that no mismatch names.
+func VerifiedSteps(p *Plan, mismatches []Mismatch) int {
+	bad := make(map[int]bool, len(mismatches))
+	for _, m := range mismatches {
+		if m.Step != 0 {
+			bad[m.Step] = true
+		}
+	}
+	n := 0
+	for _, s := range p.Changes {
+		if !bad[s.Step] {
+			n++
+		}
+	}
+	return n
+}
+
+// StaleStep is a step of a saved plan whose precondition no longer holds.
+type StaleStep struct {
+	Step         int
+	Registration RegistrationRef
+	Changed      string // what changed since the plan was made, in words
+}
+
+func (s StaleStep) String() string {
+	return "step " + strconv.Itoa(s.Step) + " (" + renderReg(&s.Registration) + "): " + s.Changed
+}
+
+// Stale checks every step of a saved plan against the account as it is now
+// and returns the steps whose precondition no longer holds, in step order:
+// the registration is gone or frozen, its target is no longer the one the
+// plan was computed from, or the user the step binds is now held by a
+// registration other than the one recorded (or by none, or by one when it
+// was free). A step may be named more than once, once per change.
+func Stale(p *Plan, current *Current) []StaleStep {
+	regs := verifyRegIndex(current)
+	holder := make(map[int64]*Registration)
+	for i := range current.Registrations {
+		r := &current.Registrations[i]
+		if r.Target != nil && r.Target.User != nil {
+			holder[r.Target.User.ID] = r
+		}
+	}
+	var out []StaleStep
+	for _, s := range p.Changes {
+		stale := func(format string, args ...any) {
+			out = append(out, StaleStep{s.Step, s.Registration, fmt.Sprintf(format, args...)})
+		}
+		pre := s.Precondition
+		if pre == nil {
+			stale("the plan records no precondition for it; write plans for apply --plan with voxbind plan --out")
+			continue
+		}
+		r, ok := regs[s.Registration.ID]
+		if !ok {
+			stale("the registration no longer exists")
+			continue
+		}
+		if r.Deactivated {
+			stale("the registration is now frozen (deactivated: its subscription lapsed); voxbind never writes it")
+		}
+		if !r.Target.Equal(pre.Target) {
+			stale("its target changed: %s when planned, now %s", renderTarget(pre.Target), renderTarget(r.Target))
+		}
+		if s.After == nil || s.After.User == nil {
+			continue
+		}
+		u := s.After.User
+		var was, now *RegistrationRef
+		if pre.UserHolder != nil && pre.UserHolder.ID != s.Registration.ID {
+			was = pre.UserHolder
+		}
+		if h := holder[u.ID]; h != nil && h.ID != s.Registration.ID {
+			now = &h.RegistrationRef
+		}
+		switch {
+		case was == nil && now != nil:
+			stale("user %s was free when planned, now registration %s holds it", renderName(*u), renderReg(now))
+		case was != nil && now == nil:
+			stale("user %s was held by registration %s when planned, now no other registration holds it", renderName(*u), renderReg(was))
+		case was != nil && was.ID != now.ID:
+			stale("user %s was held by registration %s when planned, now by %s", renderName(*u), renderReg(was), renderReg(now))
+		}
+	}
+	return out
+}
+
+func verifyRegIndex(current *Current) map[int64]*Registration {
+	m := make(map[int64]*Registration, len(current.Registrations))
+	for i := range current.Registrations {
+		m[current.Registrations[i].ID] = &current.Registrations[i]
+	}
+	return m
+}
+
+// ErrPlanFormat is wrapped by ReadPlan's errors about the file itself (not
+// JSON, another format_version, missing preconditions, inconsistent steps).
+var ErrPlanFormat = errors.New("not a plan that apply --plan can use")
+
+// ReadPlan decodes a plan saved by plan --out and checks that apply can
+// execute it: format_version 1, an account id, a precondition on every
+// step, steps numbered once each, dependencies on earlier steps only, at
+// most one step per registration, and each action consistent with its
+// targets. Every problem found is reported, one per line.
+func ReadPlan(data []byte) (*Plan, error) {
+	var probe struct {
+		FormatVersion *int `json:"format_version"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, fmt.Errorf("%w: invalid JSON (%v); write one with voxbind plan --out FILE", ErrPlanFormat, err)
+	}
+	switch {
+	case probe.FormatVersion == nil:
+		return nil, fmt.Errorf("%w: no format_version; write one with voxbind plan --out FILE", ErrPlanFormat)
+	case *probe.FormatVersion != FormatVersion:
+		return nil, fmt.Errorf("%w: format_version %d, but this voxbind reads format_version %d; make the plan again with this voxbind's plan --out",
+			ErrPlanFormat, *probe.FormatVersion, FormatVersion)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var p Plan
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
+	}
+
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(format, args...))
+	}
+	if p.AccountID <= 0 {
+		bad("account_id %d: must be the positive id of the account the plan was made for", p.AccountID)
+	}
+	seen := make(map[int]bool, len(p.Changes))
+	byReg := make(map[int64]int, len(p.Changes))
+	missingPre := 0
+	for i, s := range p.Changes {
+		at := "step " + strconv.Itoa(s.Step)
+		if s.Step <= 0 {
+			at = "change " + strconv.Itoa(i+1)
+			bad("%s: step number %d: must be positive", at, s.Step)
+		} else if seen[s.Step] {
+			bad("%s: the step number is used twice", at)
+		}
+		seen[s.Step] = true
+		if s.Registration.ID <= 0 {
+			bad("%s: registration id %d: must be positive", at, s.Registration.ID)
+		} else if prev, dup := byReg[s.Registration.ID]; dup {
+			bad("%s: registration %d is also changed by step %d; a plan changes a registration once", at, s.Registration.ID, prev)
+		} else {
+			byReg[s.Registration.ID] = s.Step
+		}
+		switch s.Action {
+		case ActionBind, ActionRebind:
+			if s.After == nil || s.After.Application.ID <= 0 {
+				bad("%s: a %s needs an after target with an application id", at, s.Action)
+			} else if s.After.Rule != nil && s.After.User != nil {
+				bad("%s: the after target has both a rule and a user", at)
+			}
+		case ActionUnbind:
+			if s.After != nil {
+				bad("%s: an unbind must have after: null", at)
+			}
+		default:
+			bad("%s: action %q: must be bind, rebind or unbind", at, s.Action)
+		}
+		for _, d := range s.DependsOn {
+			if d <= 0 || d >= s.Step || !slices.ContainsFunc(p.Changes[:i], func(o Step) bool { return o.Step == d }) {
+				bad("%s: depends on step %d, which is not an earlier step of the plan", at, d)
+			}
+		}
+		if s.Precondition == nil {
+			missingPre++
+		}
+	}
+	if missingPre > 0 {
+		bad("%d of %d steps have no precondition: apply --plan needs the file written by voxbind plan --out FILE (plan -o json leaves preconditions out)",
+			missingPre, len(p.Changes))
+	}
+	for _, e := range p.SideEffects {
+		if !seen[e.CausedByStep] {
+			bad("side effect on registration %d: caused_by_step %d is not a step of the plan", e.Registration.ID, e.CausedByStep)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w:\n%w", ErrPlanFormat, errors.Join(errs...))
+	}
+	if p.Changes == nil {
+		p.Changes = []Step{}
+	}
+	return &p, nil
+}

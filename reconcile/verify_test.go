@@ -1,0 +1,354 @@
+package reconcile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// verifyCurrent is applyTestCurrent(4) with registration 101 on user 1001
+// and 102 on user 1002.
+func verifyCurrent() Current {
+	c := applyTestCurrent(4)
+	c.Registrations[0].Target = applyUserTarget(1001)
+	c.Registrations[1].Target = applyUserTarget(1002)
+	return c
+}
+
+func verifyRef(i int) RegistrationRef {
+	return RegistrationRef{ID: int64(101 + i), SIPUsername: fmt.Sprintf("r%03d", i), Proxy: "pbx.example.com"}
+}
+
+// verifyPlan moves user 1001 from 101 to 103 (step 2 after step 1 unbinds
+// 101) and binds 104 to user 1002, displacing 102 (a side effect).
+func verifyPlan() *Plan {
+	r0, r1 := verifyRef(0), verifyRef(1)
+	return &Plan{
+		FormatVersion: 1, AccountID: 42,
+		Changes: []Step{
+			{Step: 1, Action: ActionUnbind, Registration: verifyRef(0), Before: applyUserTarget(1001), After: nil, Reason: ReasonSpec,
+				Precondition: &Precondition{Target: applyUserTarget(1001)}},
+			{Step: 2, Action: ActionBind, Registration: verifyRef(2), After: applyUserTarget(1001), Reason: ReasonSpec, DependsOn: []int{1},
+				Precondition: &Precondition{UserHolder: &r0}},
+			{Step: 3, Action: ActionBind, Registration: verifyRef(3), After: applyUserTarget(1002), Reason: ReasonSpec,
+				Precondition: &Precondition{UserHolder: &r1}},
+		},
+		SideEffects: []SideEffect{{Registration: r1, LosesUser: Ref{ID: 1002, Name: "u001"}, CausedByStep: 3}},
+		Blocked:     []Blocked{},
+	}
+}
+
+func verifyStrings[T fmt.Stringer](list []T) []string {
+	out := []string{}
+	for _, x := range list {
+		out = append(out, x.String())
+	}
+	return out
+}
+
+func TestStale(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(c *Current)
+		want   []string
+	}{
+		{"unchanged", func(*Current) {}, []string{}},
+		{"registration gone", func(c *Current) { c.Registrations = c.Registrations[1:] }, []string{
+			"step 1 (r000@pbx.example.com (101)): the registration no longer exists",
+			"step 2 (r002@pbx.example.com (103)): user u000 was held by registration r000@pbx.example.com (101) when planned, now no other registration holds it",
+		}},
+		{"target changed", func(c *Current) { c.Registrations[2].Target = &Target{Application: applyTestApp} }, []string{
+			"step 2 (r002@pbx.example.com (103)): its target changed: (unbound) when planned, now support",
+		}},
+		{"frozen", func(c *Current) { c.Registrations[3].Deactivated = true }, []string{
+			"step 3 (r003@pbx.example.com (104)): the registration is now frozen (deactivated: its subscription lapsed); voxbind never writes it",
+		}},
+		{"user now held by another", func(c *Current) {
+			c.Registrations[1].Target = nil
+			c.Registrations[2].Target = applyUserTarget(1002)
+		}, []string{
+			"step 2 (r002@pbx.example.com (103)): its target changed: (unbound) when planned, now support / user u001",
+			"step 3 (r003@pbx.example.com (104)): user u001 was held by registration r001@pbx.example.com (102) when planned, now by r002@pbx.example.com (103)",
+		}},
+		{"holders let go of the users", func(c *Current) {
+			c.Registrations[0].Target = nil
+			c.Registrations[1].Target = nil
+		}, []string{
+			"step 1 (r000@pbx.example.com (101)): its target changed: support / user u000 when planned, now (unbound)",
+			"step 2 (r002@pbx.example.com (103)): user u000 was held by registration r000@pbx.example.com (101) when planned, now no other registration holds it",
+			"step 3 (r003@pbx.example.com (104)): user u001 was held by registration r001@pbx.example.com (102) when planned, now no other registration holds it",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := verifyCurrent()
+			tt.change(&c)
+			got := verifyStrings(Stale(verifyPlan(), &c))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("stale steps (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	t.Run("user taken while free at planning", func(t *testing.T) {
+		c := applyTestCurrent(3)
+		p := &Plan{Changes: []Step{{Step: 1, Action: ActionBind, Registration: verifyRef(0), After: applyUserTarget(1002), Precondition: &Precondition{}}}}
+		c.Registrations[2].Target = applyUserTarget(1002)
+		want := []string{"step 1 (r000@pbx.example.com (101)): user u001 was free when planned, now registration r002@pbx.example.com (103) holds it"}
+		if diff := cmp.Diff(want, verifyStrings(Stale(p, &c))); diff != "" {
+			t.Errorf("stale steps (-want +got):\n%s", diff)
+		}
+		p.Changes[0].Precondition = nil
+		if got := Stale(p, &c); len(got) != 1 || !strings.Contains(got[0].Changed, "plan --out") {
+			t.Errorf("a step without precondition: %v; want it named, pointing at plan --out", got)
+		}
+	})
+}
+
+// verifyApplied is verifyCurrent after verifyPlan ran as planned.
+func verifyApplied() Current {
+	c := verifyCurrent()
+	c.Registrations[0].Target = nil
+	c.Registrations[1].Target = nil
+	c.Registrations[2].Target = applyUserTarget(1001)
+	c.Registrations[3].Target = applyUserTarget(1002)
+	return c
+}
+
+func TestVerify(t *testing.T) {
+	tests := []struct {
+		name     string
+		change   func(c *Current)
+		want     []string
+		verified int
+	}{
+		{"as planned", func(*Current) {}, []string{}, 3},
+		{"other target", func(c *Current) {
+			c.Registrations[2].Target = &Target{Application: applyTestApp, Rule: &Ref{ID: 5, Name: "main"}}
+		}, []string{
+			"step 2: r002@pbx.example.com (103): want support / user u000, found support / rule main",
+		}, 2},
+		{"not unbound", func(c *Current) { c.Registrations[0].Target = &Target{Application: applyTestApp} }, []string{
+			"step 1: r000@pbx.example.com (101): want (unbound), found support",
+		}, 2},
+		{"gone", func(c *Current) { c.Registrations = c.Registrations[:3] }, []string{
+			"step 3: r003@pbx.example.com (104): the registration no longer exists",
+		}, 2},
+		{"side effect did not happen", func(c *Current) {
+			c.Registrations[1].Target = applyUserTarget(1002)
+			c.Registrations[3].Target = applyUserTarget(1002)
+		}, []string{
+			"r001@pbx.example.com (102): still holds user u001, which step 3 should have taken from it",
+		}, 3},
+		{"displaced registration kept its application", func(c *Current) {
+			c.Registrations[1].Target = &Target{Application: applyTestApp}
+		}, []string{}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := verifyApplied()
+			tt.change(&c)
+			p := verifyPlan()
+			ms := Verify(p, &c)
+			if diff := cmp.Diff(tt.want, verifyStrings(ms)); diff != "" {
+				t.Errorf("mismatches (-want +got):\n%s", diff)
+			}
+			if n := VerifiedSteps(p, ms); n != tt.verified {
+				t.Errorf("verified %d steps, want %d", n, tt.verified)
+			}
+		})
+	}
+}
+
+func TestUnbindGuard(t *testing.T) {
+	bound := func(n, unbound int) *Current {
+		c := applyTestCurrent(n + unbound)
+		for i := range n {
+			c.Registrations[i].Target = applyUserTarget(int64(1001 + i))
+		}
+		return &c
+	}
+	unbinds := func(n int) *Plan {
+		p := &Plan{}
+		for i := range n {
+			p.Changes = append(p.Changes, Step{Step: i + 1, Action: ActionUnbind, Registration: verifyRef(i)})
+		}
+		return p
+	}
+	limits := []struct{ bound, max, want int }{
+		{0, -1, 10}, {20, -1, 10}, {40, -1, 10}, {41, -1, 11}, {44, -1, 11}, {45, -1, 12}, {400, -1, 100},
+		{400, 0, 0}, {3, 7, 7},
+	}
+	for _, l := range limits {
+		if got := UnbindLimit(bound(l.bound, 5), l.max); got != l.want {
+			t.Errorf("UnbindLimit(%d bound, max-unbind %d) = %d, want %d", l.bound, l.max, got, l.want)
+		}
+	}
+
+	c := bound(60, 0) // limit 15
+	if err := CheckUnbind(unbinds(15), c, -1, false); err != nil {
+		t.Errorf("15 unbinds with a limit of 15: %v", err)
+	}
+	err := CheckUnbind(unbinds(16), c, -1, false)
+	if !errors.Is(err, ErrTooManyUnbinds) {
+		t.Fatalf("16 unbinds with a limit of 15: %v; want ErrTooManyUnbinds", err)
+	}
+	for _, want := range []string{"unbinds 16 registrations", "default limit of 15", "25% of the 60 bound registrations", "--max-unbind 16", "--force", "nothing was changed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("guard message %q does not say %q", err, want)
+		}
+	}
+	if err := CheckUnbind(unbinds(16), c, -1, true); err != nil {
+		t.Errorf("--force: %v", err)
+	}
+	if err := CheckUnbind(unbinds(16), c, 16, false); err != nil {
+		t.Errorf("--max-unbind 16: %v", err)
+	}
+	err = CheckUnbind(unbinds(3), c, 2, false)
+	if err == nil || !strings.Contains(err.Error(), "the limit set by --max-unbind 2") || !strings.Contains(err.Error(), "--max-unbind 3") {
+		t.Errorf("--max-unbind 2 with 3 unbinds: %v", err)
+	}
+
+	// Side effects that leave a registration unbound count; a displaced
+	// registration that the plan binds again does not.
+	p := unbinds(10)
+	p.SideEffects = []SideEffect{
+		{Registration: verifyRef(20), LosesUser: Ref{ID: 1021}, CausedByStep: 1},
+		{Registration: verifyRef(5), LosesUser: Ref{ID: 1006}, CausedByStep: 1},
+	}
+	if s, d := Unbinds(p); s != 10 || d != 1 {
+		t.Errorf("Unbinds = %d steps, %d displaced; want 10, 1", s, d)
+	}
+	err = CheckUnbind(p, bound(8, 0), -1, false)
+	if err == nil || !strings.Contains(err.Error(), "11 registrations (10 by unbind steps, 1 displaced by side effects)") {
+		t.Errorf("with a side effect: %v", err)
+	}
+}
+
+func TestReadPlan(t *testing.T) {
+	var saved bytes.Buffer
+	if err := RenderJSON(&saved, verifyPlan(), true); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ReadPlan(saved.Bytes())
+	if err != nil {
+		t.Fatalf("read a saved plan: %v", err)
+	}
+	if diff := cmp.Diff(verifyPlan(), p); diff != "" {
+		t.Errorf("saved plan read back (-want +got):\n%s", diff)
+	}
+
+	var noPre bytes.Buffer
+	if err := RenderJSON(&noPre, verifyPlan(), false); err != nil {
+		t.Fatal(err)
+	}
+	edit := func(f func(p *Plan)) string {
+		p := verifyPlan()
+		f(p)
+		var b bytes.Buffer
+		RenderJSON(&b, p, true)
+		return b.String()
+	}
+	bad := []struct{ name, data, want string }{
+		{"not json", "Plan: 1 to bind", "invalid JSON"},
+		{"yaml", "version: 1\n", "invalid JSON"},
+		{"no version", `{"account_id": 42, "changes": []}`, "no format_version"},
+		{"other version", `{"format_version": 2, "account_id": 42, "changes": []}`, "format_version 2, but this voxbind reads format_version 1"},
+		{"unknown key", `{"format_version": 1, "account_id": 42, "changes": [], "extra": 1}`, `unknown field "extra"`},
+		{"plan -o json", noPre.String(), "3 of 3 steps have no precondition: apply --plan needs the file written by voxbind plan --out FILE"},
+		{"no account", edit(func(p *Plan) { p.AccountID = 0 }), "account_id 0"},
+		{"step twice", edit(func(p *Plan) { p.Changes[1].Step = 1; p.Changes[1].DependsOn = nil }), "step 1: the step number is used twice"},
+		{"later dependency", edit(func(p *Plan) { p.Changes[0].DependsOn = []int{2} }), "step 1: depends on step 2, which is not an earlier step"},
+		{"registration twice", edit(func(p *Plan) { p.Changes[2].Registration = verifyRef(2) }), "step 3: registration 103 is also changed by step 2"},
+		{"bind without target", edit(func(p *Plan) { p.Changes[2].After = nil }), "step 3: a bind needs an after target"},
+		{"unbind with target", edit(func(p *Plan) { p.Changes[0].After = applyUserTarget(1003) }), "step 1: an unbind must have after: null"},
+		{"bad action", edit(func(p *Plan) { p.Changes[0].Action = "delete" }), `action "delete"`},
+		{"side effect of no step", edit(func(p *Plan) { p.SideEffects[0].CausedByStep = 9 }), "caused_by_step 9 is not a step"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadPlan([]byte(tt.data))
+			if !errors.Is(err, ErrPlanFormat) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ReadPlan = %v; want ErrPlanFormat saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestProgressWriter(t *testing.T) {
+	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, []int{1}}, applyHandStep{2, 2, nil})
+	fake := newFakeAccount(applyTestCurrent(3))
+	fake.fail = func(id int64, _ *Target) error {
+		if id == 101 {
+			return errors.New("BindSipRegistration: api error 117: invalid user_id")
+		}
+		return nil
+	}
+
+	var plain bytes.Buffer
+	pw := NewProgressWriter(&plain, false)
+	res := Apply(t.Context(), fake, p, ApplyOptions{Parallelism: 1, Progress: pw.Step})
+	pw.Finish()
+	want := "step 1: bind r000@pbx.example.com (101): failed: BindSipRegistration: api error 117: invalid user_id\n" +
+		"step 2: bind r001@pbx.example.com (102): skipped because step 1 failed\n" +
+		"step 3: bind r002@pbx.example.com (103): applied\n"
+	if diff := cmp.Diff(want, plain.String()); diff != "" {
+		t.Errorf("plain progress (-want +got):\n%s", diff)
+	}
+
+	var tty bytes.Buffer
+	fake = newFakeAccount(applyTestCurrent(3))
+	fake.fail = func(id int64, _ *Target) error {
+		if id == 101 {
+			return errors.New("BindSipRegistration: api error 117: invalid user_id")
+		}
+		return nil
+	}
+	pw = NewProgressWriter(&tty, true)
+	Apply(t.Context(), fake, p, ApplyOptions{Parallelism: 1, Progress: pw.Step})
+	pw.Finish()
+	want = "step 1: bind r000@pbx.example.com (101): failed: BindSipRegistration: api error 117: invalid user_id\n" +
+		"[1/3] applied 0, failed 1, skipped 0" +
+		"\r\x1b[K[2/3] applied 0, failed 1, skipped 1" +
+		"\r\x1b[K[3/3] applied 1, failed 1, skipped 1\n"
+	if diff := cmp.Diff(want, tty.String()); diff != "" {
+		t.Errorf("terminal progress (-want +got):\n%s", diff)
+	}
+
+	var sum bytes.Buffer
+	applied := res.AppliedPlan(p)
+	if err := RenderApplySummary(&sum, p, &res, applied, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	want = "Apply: 1 applied, 1 failed, 1 skipped, 1 verified.\n" +
+		"  step 1: bind r000@pbx.example.com (101): failed: BindSipRegistration: api error 117: invalid user_id\n" +
+		"  step 2: bind r001@pbx.example.com (102): skipped because step 1 failed\n"
+	if diff := cmp.Diff(want, sum.String()); diff != "" {
+		t.Errorf("summary (-want +got):\n%s", diff)
+	}
+
+	interrupted := ApplyResult{Outcomes: []StepOutcome{{Step: 1, Status: StepApplied}, {Step: 2, Status: StepNotStarted}, {Step: 3, Status: StepNotStarted}},
+		Applied: 1, NotStarted: 2, Interrupted: true}
+	sum.Reset()
+	RenderApplySummary(&sum, p, &interrupted, interrupted.AppliedPlan(p), nil, false)
+	want = "Apply interrupted: 1 applied, 0 failed, 0 skipped, 2 not started; not verified.\n" +
+		"  not started (interrupted): steps 2, 3\n"
+	if diff := cmp.Diff(want, sum.String()); diff != "" {
+		t.Errorf("interrupted summary (-want +got):\n%s", diff)
+	}
+
+	sum.Reset()
+	ms := []Mismatch{{Step: 3, Registration: verifyRef(2), Problem: "want support / user u002, found (unbound)"}}
+	ok := ApplyResult{Outcomes: []StepOutcome{{Step: 1, Status: StepApplied}, {Step: 2, Status: StepApplied}, {Step: 3, Status: StepApplied}}, Applied: 3}
+	RenderApplySummary(&sum, p, &ok, p, ms, true)
+	want = "Apply: 3 applied, 0 failed, 0 skipped, 2 verified.\n" +
+		"Verification found 1 difference:\n" +
+		"  step 3: r002@pbx.example.com (103): want support / user u002, found (unbound)\n"
+	if diff := cmp.Diff(want, sum.String()); diff != "" {
+		t.Errorf("summary with a mismatch (-want +got):\n%s", diff)
+	}
+}
