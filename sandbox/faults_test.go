@@ -162,3 +162,24 @@ func TestOptionsValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestLogNamesCallsButNeverTheToken(t *testing.T) {
+	var log strings.Builder
+	e := newEnv(t, demoState(t), Options{Log: &log})
+	mustOK(t, e.call("BindSipRegistration", "sip_registration_id", "3003", "application_id", "10"))
+	e.call("BindSipRegistration", "sip_registration_id", "3012", "bind", "false")
+	e.do(e.multipartRequest("/platform_api/", "cmd", "GetAccountInfo"))
+	got := log.String()
+	for _, want := range []string{
+		"sandbox: BindSipRegistration application_id=10&sip_registration_id=3003 → ok",
+		"sandbox: BindSipRegistration bind=false&sip_registration_id=3012 → error 496",
+		"sandbox: GetAccountInfo cmd=GetAccountInfo → ok",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, e.token[:20]) || strings.Contains(got, "Bearer") {
+		t.Errorf("the log shows the token:\n%s", got)
+	}
+}

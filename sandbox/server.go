@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"mime"
@@ -34,6 +35,9 @@ type Options struct {
 	// Seed seeds the choice of failures, so that a run can be repeated.
 	// Every value, 0 included, is a seed.
 	Seed int64
+	// Log, when set, gets one line per API request: the method, its
+	// parameters and the answer. Headers (the token) are never logged.
+	Log io.Writer
 }
 
 // Validate reports options that make no sense.
@@ -88,6 +92,8 @@ type Server struct {
 	rng     *rand.Rand
 
 	stats counters
+
+	logMu sync.Mutex
 }
 
 // New returns a Server for a copy of state, kept in memory only. It is meant
@@ -257,6 +263,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.stats.requests.Add(1)
+	start := s.now()
+	name := strings.TrimPrefix(rest, "/")
 
 	if s.opts.Latency > 0 {
 		t := time.NewTimer(s.opts.Latency)
@@ -274,9 +282,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(status)
 		fmt.Fprintf(w, "<html><body><h1>%d %s</h1><p>injected by the voxbind sandbox</p></body></html>\n", status, http.StatusText(status))
+		s.logf(name, r, start, "injected HTTP %d", status)
 		return
 	case faultDropBefore:
 		s.stats.droppedBefore.Add(1)
+		s.logf(name, r, start, "injected: connection dropped before handling")
 		drop(w)
 		return
 	}
@@ -287,11 +297,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		body = s.handle(r, strings.TrimPrefix(rest, "/"))
 	}
+	if name == "" {
+		name = r.Form.Get("cmd")
+	}
 	if kind == faultDropAfter {
 		s.stats.droppedAfter.Add(1)
+		s.logf(name, r, start, "%s, then injected: connection dropped", outcome(body))
 		drop(w)
 		return
 	}
+	s.logf(name, r, start, "%s", outcome(body))
 	if ie, ok := body.(internalError); ok {
 		http.Error(w, ie.err.Error(), http.StatusInternalServerError)
 		return
@@ -312,6 +327,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // internalError is a failure of the sandbox itself (it could not save the
 // state file), answered with HTTP 500 and a plain-text body.
 type internalError struct{ err error }
+
+// outcome says in a few words how a request was answered.
+func outcome(body any) string {
+	switch b := body.(type) {
+	case map[string]*apiError:
+		return fmt.Sprintf("error %d: %s", b["error"].Code, b["error"].Msg)
+	case internalError:
+		return "HTTP 500: " + b.err.Error()
+	}
+	return "ok"
+}
+
+// logf writes one line about a request to Options.Log.
+func (s *Server) logf(method string, r *http.Request, start time.Time, format string, args ...any) {
+	if s.opts.Log == nil {
+		return
+	}
+	if method == "" {
+		method = "?"
+	}
+	form := r.Form
+	if form == nil {
+		form = r.URL.Query()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "sandbox: %s", method)
+	if q := form.Encode(); q != "" {
+		b.WriteString(" " + q)
+	}
+	fmt.Fprintf(&b, " → %s (%v)\n", fmt.Sprintf(format, args...), s.now().Sub(start).Round(10*time.Microsecond))
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	io.WriteString(s.opts.Log, b.String())
+}
 
 func errorBody(e *apiError) map[string]*apiError { return map[string]*apiError{"error": e} }
 

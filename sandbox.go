@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/voxbind/voxbind/sandbox"
+)
+
+// SandboxCmd is the built-in emulator of the Voximplant Management API
+// (CONTRACT §5): a demo account to try voxbind on, and a server for tests
+// and CI.
+type SandboxCmd struct {
+	Init  SandboxInitCmd  `cmd:"" help:"Write DIR/credentials.json (a fresh key) and DIR/account.json (a demo account); existing files are never overwritten."`
+	Serve SandboxServeCmd `cmd:"" help:"Serve a sandbox state file on a loopback address until interrupted, saving every change to it."`
+}
+
+// SandboxInitCmd writes a demo account and a key for it.
+type SandboxInitCmd struct {
+	Dir string `arg:"" name:"DIR" help:"Directory to write into; created if missing."`
+}
+
+// Run writes the files and says what to do next on stderr.
+func (c *SandboxInitCmd) Run(stdio *Stdio) error {
+	if err := sandbox.Init(c.Dir); err != nil {
+		return err
+	}
+	state := filepath.Join(c.Dir, sandbox.StateFile)
+	creds := filepath.Join(c.Dir, sandbox.CredentialsFile)
+	_, err := fmt.Fprintf(stdio.Err, `sandbox: wrote %s (a new RSA-2048 key, mode 0600) and %s (demo account %d "%s")
+Try it in-process, no credentials needed:
+  voxbind --sandbox %s export
+Or serve it over HTTP and talk to it with the key:
+  voxbind sandbox serve --state %s
+  voxbind --credentials %s --endpoint http://127.0.0.1:8080/platform_api/ export
+`, creds, state, sandbox.DemoAccountID, sandbox.DemoAccountName, state, state, creds)
+	return err
+}
+
+// SandboxServeCmd serves a state file over HTTP on loopback.
+type SandboxServeCmd struct {
+	State    string        `required:"" placeholder:"FILE" help:"Sandbox state file (see 'voxbind sandbox init'); every change is saved to it."`
+	Addr     string        `default:"127.0.0.1:8080" placeholder:"HOST:PORT" help:"Loopback address to listen on (127.0.0.1, ::1 or localhost; port 0 picks a free one)."`
+	Latency  time.Duration `placeholder:"DUR" help:"Delay every request by this much (e.g. 200ms)."`
+	Rate     float64       `placeholder:"N" help:"Accept at most N requests per second; answer the excess with API error 340 (0 = no limit)."`
+	FailRate float64       `name:"fail-rate" placeholder:"P" help:"Fail this fraction (0 to 1) of requests: HTTP 502/503, or the connection dropped before or after handling."`
+	Seed     int64         `default:"1" help:"Seed of the --fail-rate choices, to repeat a run."`
+}
+
+// Run serves until ctx is cancelled (SIGINT/SIGTERM), then shuts down:
+// requests in flight finish, the lock is released, and voxbind exits 130
+// like any interrupted command. With --debug every request is logged.
+func (c *SandboxServeCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
+	addr, err := loopbackAddr(c.Addr)
+	if err != nil {
+		return err
+	}
+	opts := sandbox.Options{Latency: c.Latency, Rate: c.Rate, FailRate: c.FailRate, Seed: c.Seed}
+	if err := opts.Validate(); err != nil {
+		return fmt.Errorf("sandbox serve: %w", err)
+	}
+	if g.Debug {
+		opts.Log = stdio.Err
+	}
+	srv, err := sandbox.Open(c.State, opts)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("sandbox serve: listen on %s: %w (is another server using the port? try --addr 127.0.0.1:0)", addr, err)
+	}
+	acct := srv.Account()
+	fmt.Fprintf(stdio.Err, "sandbox: serving account %d (%s) at http://%s/platform_api/ from %s\n", acct.ID, acct.Name, ln.Addr(), c.State)
+	if faults := describeFaults(opts); faults != "" {
+		fmt.Fprintf(stdio.Err, "sandbox: injecting %s\n", faults)
+	}
+	fmt.Fprintln(stdio.Err, "sandbox: press Ctrl-C to stop")
+
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("sandbox serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil {
+		hs.Close()
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("sandbox serve: %w", err)
+	}
+	s := srv.Stats()
+	fmt.Fprintf(stdio.Err, "sandbox: stopped after %d requests, %d changes saved\n", s.Requests, s.Writes)
+	return srv.Close()
+}
+
+// loopbackAddr checks that addr is on a loopback interface: the sandbox
+// accepts any key recorded in its state file, so it must not be reachable
+// from other machines.
+func loopbackAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("sandbox serve: --addr %q: %w; want HOST:PORT such as 127.0.0.1:8080", addr, err)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return net.JoinHostPort("127.0.0.1", port), nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return addr, nil
+	}
+	return "", fmt.Errorf("sandbox serve: --addr %q is not a loopback address: the sandbox accepts any key in its state file and must not be reachable from other machines; use 127.0.0.1, ::1 or localhost", addr)
+}
+
+func describeFaults(o sandbox.Options) string {
+	var parts []string
+	if o.Latency > 0 {
+		parts = append(parts, fmt.Sprintf("%v latency", o.Latency))
+	}
+	if o.Rate > 0 {
+		parts = append(parts, fmt.Sprintf("a limit of %g requests/s (error 340)", o.Rate))
+	}
+	if o.FailRate > 0 {
+		parts = append(parts, fmt.Sprintf("%g%% failures (seed %d)", o.FailRate*100, o.Seed))
+	}
+	return strings.Join(parts, ", ")
+}

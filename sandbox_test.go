@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voxbind/voxbind/reconcile"
+	"github.com/voxbind/voxbind/sandbox"
+	"github.com/voxbind/voxbind/voximplant"
+)
+
+// initSandbox runs `voxbind sandbox init` into a new directory.
+func initSandbox(t *testing.T) (dir string) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "sbx")
+	var out, errb bytes.Buffer
+	if code := run([]string{"sandbox", "init", dir}, &Stdio{In: strings.NewReader(""), Out: &out, Err: &errb}); code != 0 {
+		t.Fatalf("sandbox init: exit %d: %s", code, errb.String())
+	}
+	return dir
+}
+
+func TestSandboxInitCommand(t *testing.T) {
+	dir := initSandbox(t)
+	var out, errb bytes.Buffer
+	code := run([]string{"sandbox", "init", dir}, &Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
+	if code != 1 || !strings.Contains(errb.String(), "already exists") {
+		t.Errorf("second init: exit %d, stderr %q; want 1 and a refusal", code, errb.String())
+	}
+	if _, err := sandbox.Load(filepath.Join(dir, "account.json")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestSandboxServeRefusesNonLoopback(t *testing.T) {
+	dir := initSandbox(t)
+	for _, addr := range []string{"0.0.0.0:8080", ":8080", "192.0.2.1:8080", "example.com:80", "nonsense"} {
+		var errb bytes.Buffer
+		code := run([]string{"sandbox", "serve", "--state", filepath.Join(dir, "account.json"), "--addr", addr}, &Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &errb})
+		if code != 1 || !strings.Contains(errb.String(), addr) {
+			t.Errorf("--addr %s: exit %d, stderr %q; want 1 naming the address", addr, code, errb.String())
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:0", "localhost:0", "[::1]:0"} {
+		if _, err := loopbackAddr(addr); err != nil {
+			t.Errorf("%s refused: %v", addr, err)
+		}
+	}
+}
+
+// TestSandboxServe serves an initialised directory, talks to it with the
+// key that init wrote, and stops it as SIGINT would.
+func TestSandboxServe(t *testing.T) {
+	dir := initSandbox(t)
+	state := filepath.Join(dir, "account.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	cmd := &SandboxServeCmd{State: state, Addr: "127.0.0.1:0", Seed: 1}
+	done := make(chan error, 1)
+	go func() {
+		done <- cmd.Run(ctx, &Stdio{Err: pw}, &Globals{})
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	if !lines.Scan() {
+		t.Fatalf("serve printed nothing; error: %v", <-done)
+	}
+	first := lines.Text()
+	go io.Copy(io.Discard, pr)
+	m := regexp.MustCompile(`^sandbox: serving account 1000001 \(demo\) at (http://127\.0\.0\.1:\d+/platform_api/) from (.*)$`).FindStringSubmatch(first)
+	if m == nil || m[2] != state {
+		t.Fatalf("first line %q", first)
+	}
+	creds, err := voximplant.LoadCredentials(filepath.Join(dir, "credentials.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := voximplant.New(voximplant.Options{Endpoint: m[1], Credentials: creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Bind(ctx, 3003, &reconcile.Target{Application: reconcile.Ref{ID: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sandbox.Open(state, sandbox.Options{}); err == nil || !strings.Contains(err.Error(), "another voxbind") {
+		t.Errorf("a second server of the file: %v", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop when its context was cancelled")
+	}
+	st, err := sandbox.Load(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := st.Registrations[2]; r.ID != 3003 || r.ApplicationID != 10 {
+		t.Errorf("the bind was not saved: %+v", r)
+	}
+	s, err := sandbox.Open(state, sandbox.Options{})
+	if err != nil {
+		t.Fatalf("the lock outlived serve: %v", err)
+	}
+	s.Close()
+}
+
+func TestOpenAccountWithSandbox(t *testing.T) {
+	dir := initSandbox(t)
+	state := filepath.Join(dir, "account.json")
+	ctx := context.Background()
+	g := &Globals{Sandbox: state, Credentials: "/nonexistent/ignored.json"}
+	client, closeAccount, err := g.openAccount(ctx, 0, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	regs, err := client.Registrations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(regs) != 12 {
+		t.Errorf("%d registrations, want the demo's 12", len(regs))
+	}
+	if err := client.Bind(ctx, 3005, &reconcile.Target{Application: reconcile.Ref{ID: 11}, User: &reconcile.Ref{ID: 203}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := closeAccount(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sandbox.Load(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := st.Registrations[4]; r.ID != 3005 || r.UserID != 203 {
+		t.Errorf("registration 3005 saved as %+v", r)
+	}
+	if r := st.Registrations[3]; r.ID != 3004 || r.ApplicationID != 0 {
+		t.Errorf("registration 3004 (displaced) saved as %+v", r)
+	}
+	if len(st.Keys) != 1 {
+		t.Errorf("the ephemeral key was saved: %d keys", len(st.Keys))
+	}
+
+	g.AccountID = 42
+	if _, _, err := g.openAccount(ctx, 0, io.Discard); err == nil || !strings.Contains(err.Error(), "--account-id 42") {
+		t.Errorf("child account with --sandbox: %v", err)
+	}
+	g.AccountID = sandbox.DemoAccountID
+	_, closeAccount, err = g.openAccount(ctx, 0, io.Discard)
+	if err != nil {
+		t.Fatalf("--account-id of the sandbox's own account: %v", err)
+	}
+	closeAccount()
+}
+
+func TestOpenAccountWithCredentials(t *testing.T) {
+	dir := initSandbox(t)
+	running, err := sandbox.Start(filepath.Join(dir, "account.json"), sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Close()
+	g := &Globals{Credentials: filepath.Join(dir, "credentials.json"), Endpoint: running.Endpoint}
+	client, closeAccount, err := g.openAccount(context.Background(), 5, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAccount()
+	info, err := client.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.ID != sandbox.DemoAccountID {
+		t.Errorf("info %+v", info)
+	}
+
+	_, _, err = (&Globals{}).openAccount(context.Background(), 0, io.Discard)
+	for _, want := range []string{"--credentials", "VOXIMPLANT_CREDENTIALS", "--sandbox"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("no credentials: %v; want it to mention %s", err, want)
+		}
+	}
+}
