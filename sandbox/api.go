@@ -152,20 +152,33 @@ func (s *Server) getSipRegistrations(p params) (any, *apiError) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var rows []sipRegistrationType
-	for _, r := range s.state.Registrations {
+	regs := s.state.Registrations
+	if hasID {
+		// A lookup, not a scan: the client reads back single registrations.
+		i, ok := s.index.regs[id]
+		if !ok {
+			return list{Result: []sipRegistrationType{}}, nil
+		}
+		regs = s.state.Registrations[i : i+1]
+	}
+	var matches []*Registration
+	for i := range regs {
+		r := &regs[i]
 		switch {
-		case hasID && r.ID != id,
-			hasApp && r.ApplicationID != appID,
+		case hasApp && r.ApplicationID != appID,
 			hasDeactivated && r.Deactivated != deactivated,
 			hasBound && r.bound() != isBound,
 			username != "" && !fragment(r.SIPUsername, username),
 			len(proxies) > 0 && !anyFragment(r.Proxy, proxies):
 			continue
 		}
-		rows = append(rows, s.show(r))
+		matches = append(matches, r)
 	}
-	rows = pageOf(rows, offset, count)
+	matches = pageOf(matches, offset, count)
+	rows := make([]sipRegistrationType, len(matches))
+	for i, r := range matches {
+		rows[i] = s.show(*r)
+	}
 	return list{Result: rows, Count: len(rows)}, nil
 }
 
