@@ -52,9 +52,10 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 	}
 	if len(p.SideEffects) > 0 {
 		b.WriteString("\n**Side effects** (binding a user takes it from the registration that holds it)\n\n")
+		later := renderLaterSteps(p)
 		for i, e := range p.SideEffects {
-			line := fmt.Sprintf("- %s loses user %s — caused by step %d\n",
-				markdownReg(&e.Registration), markdownEscape(e.LosesUser.Name), e.CausedByStep)
+			line := fmt.Sprintf("- %s loses user %s — caused by step %d%s\n",
+				markdownReg(&e.Registration), markdownEscape(e.LosesUser.Name), e.CausedByStep, markdownEscape(later[e.Registration.ID]))
 			if b.Len()+len(line) > markdownEffectsEnd {
 				fmt.Fprintf(&b, "- …and %d more side effects\n", len(p.SideEffects)-i)
 				break

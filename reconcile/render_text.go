@@ -49,9 +49,10 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 	}
 	if len(p.SideEffects) > 0 {
 		fmt.Fprintf(bw, "\nSide effects (binding a user takes it from the registration that holds it):\n")
+		later := renderLaterSteps(p)
 		for _, e := range p.SideEffects {
-			fmt.Fprintf(bw, "  %s %s loses user %s — caused by step %d\n",
-				paint(renderYellow, "!"), renderReg(&e.Registration), e.LosesUser.Name, e.CausedByStep)
+			fmt.Fprintf(bw, "  %s %s loses user %s — caused by step %d%s\n",
+				paint(renderYellow, "!"), renderReg(&e.Registration), e.LosesUser.Name, e.CausedByStep, later[e.Registration.ID])
 		}
 	}
 	if len(p.Blocked) > 0 {
@@ -83,6 +84,25 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 	}
 	fmt.Fprintf(bw, "%s\n", paint(renderBold, renderSummary(p)))
 	return bw.Flush()
+}
+
+// renderLaterSteps says, for each displaced registration that has a step
+// of its own (a broken cycle), which step then gives it its target.
+func renderLaterSteps(p *Plan) map[int64]string {
+	later := map[int64]string{}
+	if len(p.SideEffects) == 0 {
+		return later
+	}
+	victims := map[int64]bool{}
+	for _, e := range p.SideEffects {
+		victims[e.Registration.ID] = true
+	}
+	for _, s := range p.Changes {
+		if victims[s.Registration.ID] {
+			later[s.Registration.ID] = fmt.Sprintf("; step %d then binds it to %s", s.Step, renderTarget(s.After))
+		}
+	}
+	return later
 }
 
 // renderSummary is the summary line of CONTRACT §4.

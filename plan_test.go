@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/creack/pty"
+
+	"github.com/voxbind/voxbind/reconcile"
+	"github.com/voxbind/voxbind/sandbox"
+)
+
+// planTestSandbox makes a fresh sandbox account and a spec file in a
+// temporary directory and returns the state file and the spec's path.
+func planTestSandbox(t *testing.T, specText string) (state, specFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := sandbox.Init(filepath.Join(dir, "sb")); err != nil {
+		t.Fatal(err)
+	}
+	specFile = filepath.Join(dir, "voxbind.yaml")
+	if err := os.WriteFile(specFile, []byte(specText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "sb", sandbox.StateFile), specFile
+}
+
+const planTestSwap = `version: 1
+bindings:
+  - registration: bob@pbx.example.com
+    application: support
+    user: alice
+  - registration: alice@pbx.example.com
+    application: support
+    user: bob
+`
+
+const planTestFrozen = `version: 1
+bindings:
+  - registration: old@pbx.example.com
+    unbound: true
+  - registration: lobby@pbx.example.com
+    application: support
+`
+
+// TestPlanCmdOut: --out saves the plan with preconditions, mode 0644,
+// atomically over an existing file; --detailed-exitcode gives 2.
+func TestPlanCmdOut(t *testing.T) {
+	state, specFile := planTestSandbox(t, planTestSwap)
+	out := filepath.Join(filepath.Dir(specFile), "plan.json")
+	if err := os.WriteFile(out, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "--sandbox", state, "plan", "-f", specFile, "--out", out, "--detailed-exitcode")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2; stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, "Plan: 0 to bind, 2 to rebind, 0 to unbind, 0 unchanged.") ||
+		!strings.Contains(stdout, "loses user bob — caused by step 1") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o644 {
+		t.Errorf("%s has mode %#o, want 0644", out, fi.Mode().Perm())
+	}
+	data, _ := os.ReadFile(out)
+	var p reconcile.Plan
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+	if p.FormatVersion != 1 || len(p.Changes) != 2 || len(p.SideEffects) != 1 {
+		t.Fatalf("saved plan: %s", data)
+	}
+	for _, s := range p.Changes {
+		if s.Precondition == nil || s.Precondition.Target == nil || s.Precondition.UserHolder == nil {
+			t.Errorf("step %d: precondition %+v, want the observed target and the user's holder", s.Step, s.Precondition)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Dir(out))
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+}
+
+// TestPlanCmdBlocked: a blocked change exits 1 after printing the plan;
+// -o json still prints exactly one document, and --out writes nothing.
+func TestPlanCmdBlocked(t *testing.T) {
+	state, specFile := planTestSandbox(t, planTestFrozen)
+	out := filepath.Join(filepath.Dir(specFile), "plan.json")
+	code, stdout, stderr := runCLI(t, "--sandbox", state, "plan", "-f", specFile, "-o", "json", "--out", out, "--detailed-exitcode")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
+	}
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	var p reconcile.Plan
+	if err := dec.Decode(&p); err != nil {
+		t.Fatalf("stdout is not a plan: %v\n%s", err, stdout)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		t.Errorf("more than one JSON document on stdout:\n%s", stdout)
+	}
+	if len(p.Blocked) != 1 || p.Blocked[0].Reason != "frozen" || len(p.Changes) != 1 {
+		t.Errorf("plan: %+v", p)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("--out was written for a plan with blocked changes (%v)", err)
+	}
+	if !strings.Contains(stderr, "blocked") || !strings.Contains(stderr, "was not written") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+}
+
+// TestPlanCmdSpecErrors: spec problems are all printed, with locations, and
+// nothing is contacted (the state file does not even exist).
+func TestPlanCmdSpecErrors(t *testing.T) {
+	dir := t.TempDir()
+	specFile := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(specFile, []byte("version: 1\nbindings:\n  - registration: a@b\n    aplication: x\n  - registration_id: 1\n"), 0o644)
+	code, stdout, stderr := runCLI(t, "--sandbox", filepath.Join(dir, "missing.json"), "plan", "-f", specFile)
+	if code != 1 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q; want 1 and nothing", code, stdout)
+	}
+	if strings.Count(stderr, "bad.yaml:") < 2 || strings.Contains(stderr, "missing.json") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+}
+
+// TestPlanCmdResolutionErrors: names unknown to the account are all
+// reported with their locations, and the plan is not printed.
+func TestPlanCmdResolutionErrors(t *testing.T) {
+	state, specFile := planTestSandbox(t, `version: 1
+bindings:
+  - registration: nobody@pbx.example.com
+    application: support
+  - registration: bob@pbx.example.com
+    application: nosuchapp
+`)
+	code, stdout, stderr := runCLI(t, "--sandbox", state, "plan", "-f", specFile, "-o", "json")
+	if code != 1 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	for _, want := range []string{"voxbind.yaml:3:5: registration \"nobody@pbx.example.com\" not found", "voxbind.yaml:6:5: application \"nosuchapp\" not found", "voxbind: 2 problems in the spec"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+// TestPlanCmdColor: colour on a terminal only, and never with --no-color
+// or NO_COLOR.
+func TestPlanCmdColor(t *testing.T) {
+	state, specFile := planTestSandbox(t, planTestSwap)
+	plan := func(env string, args ...string) string {
+		t.Helper()
+		t.Setenv("NO_COLOR", env) // restored after the test
+		if env == "" {
+			os.Unsetenv("NO_COLOR")
+		}
+		ptmx, tty, err := pty.Open()
+		if err != nil {
+			t.Skipf("no pty: %v", err)
+		}
+		defer ptmx.Close()
+		var out bytes.Buffer
+		done := make(chan struct{})
+		go func() { io.Copy(&out, ptmx); close(done) }()
+		var errOut bytes.Buffer
+		code := run(append([]string{"--sandbox", state, "plan", "-f", specFile}, args...), &Stdio{In: strings.NewReader(""), Out: tty, Err: &errOut})
+		tty.Close()
+		<-done
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut.String())
+		}
+		return out.String()
+	}
+	if got := plan(""); !strings.Contains(got, "\x1b[") {
+		t.Errorf("no colour on a terminal:\n%q", got)
+	}
+	if got := plan("", "--no-color"); strings.Contains(got, "\x1b[") {
+		t.Errorf("colour with --no-color:\n%q", got)
+	}
+	if got := plan("1"); strings.Contains(got, "\x1b[") {
+		t.Errorf("colour with NO_COLOR:\n%q", got)
+	}
+	if got := plan("", "-o", "markdown"); strings.Contains(got, "\x1b[") {
+		t.Errorf("colour in markdown:\n%q", got)
+	}
+}
