@@ -14,6 +14,18 @@ var entryKeys = []string{
 	"unbound",
 }
 
+// keySet holds the entry keys written, as bits indexed like entryKeys.
+type keySet uint16
+
+func keyIndex(key string) int {
+	for i, k := range entryKeys {
+		if k == key {
+			return i
+		}
+	}
+	panic("spec: not an entry key: " + key)
+}
+
 // entry reads one item of `bindings` and checks it alone and against the
 // entries read before it.
 func (w *walker) entry(item *yaml.Node) {
@@ -27,6 +39,7 @@ func (w *walker) entry(item *yaml.Node) {
 	b := Binding{Pos: w.pos(item), KeyPos: make(map[string]Pos, len(w.entryBuf))}
 	ok := true // every value of the entry read without error
 	var unboundKey *yaml.Node
+	var present keySet
 	for _, p := range w.entryBuf {
 		k, v := p.key, deref(p.val)
 		var good bool
@@ -62,11 +75,12 @@ func (w *walker) entry(item *yaml.Node) {
 			continue
 		}
 		b.KeyPos[k.Value] = w.pos(k)
+		present |= 1 << keyIndex(k.Value)
 		ok = ok && good
 	}
 	// A missing key is often one that was misspelled or mistyped above:
 	// "entry has no ..." only when the entry has no other problem.
-	ok = w.checkPairs(&b, unboundKey, len(w.l.errs) == before) && ok
+	ok = w.checkPairs(&b, present, unboundKey, len(w.l.errs) == before) && ok
 	w.l.spec.Bindings = append(w.l.spec.Bindings, b)
 	if ok {
 		w.l.checkDuplicates(&b)
@@ -89,9 +103,9 @@ func (w *walker) checkRegistration(v *yaml.Node) bool {
 
 // checkPairs enforces CONTRACT §1's one-of rules for one entry.
 // Missing keys are reported only when reportMissing is set.
-func (w *walker) checkPairs(b *Binding, unboundKey *yaml.Node, reportMissing bool) bool {
+func (w *walker) checkPairs(b *Binding, present keySet, unboundKey *yaml.Node, reportMissing bool) bool {
 	ok := true
-	has := func(k string) bool { _, set := b.KeyPos[k]; return set }
+	has := func(k string) bool { return present&(1<<keyIndex(k)) != 0 }
 	later := func(a, c string) (string, string) {
 		pa, pc := b.KeyPos[a], b.KeyPos[c]
 		if pa.Line > pc.Line || (pa.Line == pc.Line && pa.Col > pc.Col) {

@@ -13,7 +13,12 @@ type Error struct {
 }
 
 // Error formats the problem as file:line:col: message.
-func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+func (e *Error) Error() string {
+	if e.Pos == (Pos{}) {
+		return e.Msg
+	}
+	return e.Pos.String() + ": " + e.Msg
+}
 
 // Errorf makes an Error at pos. Packages that find problems only with the
 // live account (unknown names, ambiguous registrations) use it so that their
@@ -26,10 +31,14 @@ func Errorf(pos Pos, format string, args ...any) *Error {
 // Collect with append, then return Err().
 type Errors []*Error
 
-// Error prints one problem per line, in the order of the slice (Err sorts).
+// Error prints one problem per line, sorted by file, line and column
+// (whether or not Err made e).
 func (e Errors) Error() string {
+	s := make(Errors, len(e))
+	copy(s, e)
+	sort.Stable(s)
 	var b strings.Builder
-	for i, err := range e {
+	for i, err := range s {
 		if i > 0 {
 			b.WriteByte('\n')
 		}

@@ -328,3 +328,14 @@ func TestSuggest(t *testing.T) {
 		t.Errorf("suggest(bindngs) = %q", got)
 	}
 }
+
+func TestErrorsErrorSorts(t *testing.T) {
+	errs := Errors{
+		Errorf(Pos{File: "a.yaml", Line: 9, Col: 1}, "nine"),
+		Errorf(Pos{File: "a.yaml", Line: 2, Col: 1}, "two"),
+		Errorf(Pos{}, "no place"),
+	}
+	if got, want := errs.Error(), "no place\na.yaml:2:1: two\na.yaml:9:1: nine"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}

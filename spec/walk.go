@@ -232,6 +232,9 @@ func (w *walker) top(root *yaml.Node) {
 			switch {
 			case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null":
 			case v.Kind == yaml.SequenceNode:
+				if len(l.regs) == 0 && len(l.regIDs) == 0 {
+					l.regs = make(map[string]Pos, len(v.Content))
+				}
 				if cap(l.spec.Bindings)-len(l.spec.Bindings) < len(v.Content) {
 					grown := make([]Binding, len(l.spec.Bindings), len(l.spec.Bindings)+len(v.Content))
 					copy(grown, l.spec.Bindings)
