@@ -20,6 +20,22 @@ type fakeAccount struct {
 	// fail, when set, is asked before each Bind; a non-nil error is returned
 	// without changing anything.
 	fail func(registrationID int64, target *Target) error
+	// reads logs every read ("info", "registrations", "applications",
+	// "rules 77", "users 77"); failRead, when set, is asked before each
+	// and a non-nil error is returned instead of the data.
+	reads    []string
+	failRead func(read string) error
+}
+
+// read logs one read and asks failRead.
+func (f *fakeAccount) read(what string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads = append(f.reads, what)
+	if f.failRead != nil {
+		return f.failRead(what)
+	}
+	return nil
 }
 
 // fakeDisplacement is one registration losing its user to a Bind call.
@@ -40,9 +56,17 @@ func newFakeAccount(c Current) *fakeAccount {
 	return &fakeAccount{current: c}
 }
 
-func (f *fakeAccount) Info(context.Context) (AccountInfo, error) { return f.current.Account, nil }
+func (f *fakeAccount) Info(context.Context) (AccountInfo, error) {
+	if err := f.read("info"); err != nil {
+		return AccountInfo{}, err
+	}
+	return f.current.Account, nil
+}
 
 func (f *fakeAccount) Registrations(context.Context) ([]Registration, error) {
+	if err := f.read("registrations"); err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]Registration, len(f.current.Registrations))
@@ -54,14 +78,23 @@ func (f *fakeAccount) Registrations(context.Context) ([]Registration, error) {
 }
 
 func (f *fakeAccount) Applications(context.Context) ([]Application, error) {
+	if err := f.read("applications"); err != nil {
+		return nil, err
+	}
 	return slices.Clone(f.current.Applications), nil
 }
 
 func (f *fakeAccount) Rules(_ context.Context, app int64) ([]Rule, error) {
+	if err := f.read(fmt.Sprintf("rules %d", app)); err != nil {
+		return nil, err
+	}
 	return slices.Clone(f.current.Rules[app]), nil
 }
 
 func (f *fakeAccount) Users(_ context.Context, app int64) ([]User, error) {
+	if err := f.read(fmt.Sprintf("users %d", app)); err != nil {
+		return nil, err
+	}
 	return slices.Clone(f.current.Users[app]), nil
 }
 

@@ -1,0 +1,148 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/voxbind/voxbind/spec"
+)
+
+func observeTestAccount() Current {
+	return Current{
+		Account:      AccountInfo{ID: 1, Name: "acme"},
+		Applications: []Application{{77, "support.acme.voximplant.com"}, {78, "sales.acme.voximplant.com"}, {79, "fax.acme.voximplant.com"}},
+		Rules: map[int64][]Rule{
+			77: {{5, 77, "inbound-main"}},
+			78: {{6, 78, "sales-in"}},
+			79: {},
+		},
+		Users: map[int64][]User{
+			77: {{9, 77, "alice"}},
+			78: {{12, 78, "dave"}},
+			79: {},
+		},
+		Registrations: []Registration{{RegistrationRef: RegistrationRef{101, "alice", "pbx.example.com"}}},
+	}
+}
+
+// observeReads are the reads beyond info, registrations and applications,
+// sorted (they run concurrently).
+func observeReads(f *fakeAccount) []string {
+	var out []string
+	for _, r := range f.reads {
+		if strings.HasPrefix(r, "rules ") || strings.HasPrefix(r, "users ") {
+			out = append(out, r)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestObserveReadsWhatTheSpecNames: rules and users only of the
+// applications named together with a rule or user, found by short name
+// (any case), full name or id.
+func TestObserveReadsWhatTheSpecNames(t *testing.T) {
+	f := newFakeAccount(observeTestAccount())
+	desired := &spec.Spec{Version: 1, Bindings: []spec.Binding{
+		{Registration: "alice@pbx.example.com", Application: "SUPPORT", Rule: "inbound-main"},
+		{Registration: "alice@pbx.example.com", ApplicationID: 78, User: "dave"},
+		{Registration: "alice@pbx.example.com", Application: "fax.acme.voximplant.com"}, // no rule or user: nothing to read
+	}}
+	c, err := Observe(context.Background(), f, desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"rules 77", "users 78"}, observeReads(f)); diff != "" {
+		t.Errorf("reads (-want +got):\n%s", diff)
+	}
+	if _, ok := c.Rules[77]; !ok {
+		t.Error("rules of 77 not in Current")
+	}
+	if _, ok := c.Users[77]; ok {
+		t.Error("users of 77 in Current, never read")
+	}
+	if c.Account.ID != 1 || len(c.Registrations) != 1 || len(c.Applications) != 3 {
+		t.Errorf("current: %+v", c)
+	}
+}
+
+// TestObserveNilSpec reads no rules and no users.
+func TestObserveNilSpec(t *testing.T) {
+	f := newFakeAccount(observeTestAccount())
+	c, err := Observe(context.Background(), f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := observeReads(f); len(r) != 0 || len(c.Rules) != 0 || len(c.Users) != 0 {
+		t.Errorf("reads %v, rules %v, users %v", r, c.Rules, c.Users)
+	}
+}
+
+// TestObserveReadsOthersWhenMissing: a user not found in its application
+// makes Observe read the other applications' users, so that Diff can say
+// where it belongs.
+func TestObserveReadsOthersWhenMissing(t *testing.T) {
+	f := newFakeAccount(observeTestAccount())
+	desired := &spec.Spec{Version: 1, Bindings: []spec.Binding{
+		{Pos: spec.Pos{File: "v.yaml", Line: 3, Col: 5}, Registration: "alice@pbx.example.com", Application: "support", User: "dave"},
+	}}
+	c, err := Observe(context.Background(), f, desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"users 77", "users 78", "users 79"}, observeReads(f)); diff != "" {
+		t.Errorf("reads (-want +got):\n%s", diff)
+	}
+	_, err = Diff(desired, c)
+	want := `v.yaml:3:5: user "dave" belongs to application sales (sales.acme.voximplant.com), not support (support.acme.voximplant.com)`
+	if err == nil || err.Error() != want {
+		t.Errorf("Diff: %v\nwant %s", err, want)
+	}
+}
+
+// TestObserveErrors: a failed read names what was being read and wraps
+// the cause.
+func TestObserveErrors(t *testing.T) {
+	cause := errors.New("api error 100: authorization failed")
+	for read, want := range map[string]string{
+		"info":          "read account info: ",
+		"registrations": "read sip registrations: ",
+		"applications":  "read applications: ",
+		"users 78":      "read users of application 78 (sales.acme.voximplant.com): ",
+		"rules 77":      "read rules of application 77 (support.acme.voximplant.com): ",
+	} {
+		f := newFakeAccount(observeTestAccount())
+		f.failRead = func(r string) error {
+			if r == read {
+				return cause
+			}
+			return nil
+		}
+		desired := &spec.Spec{Version: 1, Bindings: []spec.Binding{
+			{Registration: "alice@pbx.example.com", Application: "support", Rule: "inbound-main"},
+			{Registration: "alice@pbx.example.com", Application: "sales", User: "dave"},
+		}}
+		_, err := Observe(context.Background(), f, desired)
+		if !errors.Is(err, cause) || err.Error() != want+cause.Error() {
+			t.Errorf("failing %s: %v, want %s…", read, err, want)
+		}
+	}
+}
+
+// TestObserveCancelled stops at a cancelled context.
+func TestObserveCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := newFakeAccount(observeTestAccount())
+	f.failRead = func(r string) error {
+		cancel()
+		return ctx.Err()
+	}
+	if _, err := Observe(ctx, f, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}
