@@ -83,7 +83,9 @@ func (w *walker) entry(item *yaml.Node) {
 	ok = w.checkPairs(&b, present, unboundKey, len(w.l.errs) == before) && ok
 	w.l.spec.Bindings = append(w.l.spec.Bindings, b)
 	if ok {
-		w.l.checkDuplicates(&b)
+		// An entry written as an alias (- *entry) is reported where the
+		// alias stands, not where its anchor does.
+		w.l.checkDuplicates(&b, item.Kind == yaml.AliasNode)
 	}
 }
 
@@ -193,17 +195,23 @@ func joinAnd(s []string) string {
 // case-insensitively; users by application and user name ASCII
 // case-insensitively, or by the same ids. A name and an id cannot be
 // compared offline: the planner checks those against the account.
-func (l *loader) checkDuplicates(b *Binding) {
+func (l *loader) checkDuplicates(b *Binding, atEntry bool) {
+	at := func(key string) Pos {
+		if atEntry {
+			return b.Pos
+		}
+		return b.KeyPos[key]
+	}
 	if b.Registration != "" {
 		key := registrationKey(b.Registration)
-		pos := b.KeyPos["registration"]
+		pos := at("registration")
 		if first, dup := l.regs[key]; dup {
 			l.errorf(pos, "registration "+b.Registration+" is listed twice (first at "+first.String()+"): remove one of the two entries")
 		} else {
 			l.regs[key] = pos
 		}
 	} else {
-		pos := b.KeyPos["registration_id"]
+		pos := at("registration_id")
 		if first, dup := l.regIDs[b.RegistrationID]; dup {
 			l.errorf(pos, "registration_id "+strconv.FormatInt(b.RegistrationID, 10)+" is listed twice (first at "+first.String()+"): remove one of the two entries")
 		} else {
@@ -223,7 +231,7 @@ func (l *loader) checkDuplicates(b *Binding) {
 	if b.Application == "" {
 		app = "application_id " + strconv.FormatInt(b.ApplicationID, 10)
 	}
-	pos := b.KeyPos[userField]
+	pos := at(userField)
 	if first, dup := l.users[k]; dup {
 		l.errorf(pos, userField+" "+who+" of "+app+" is the target of another entry too (at "+first.String()+"): a user holds one registration; remove one of the two entries or pick another user")
 	} else {

@@ -63,7 +63,8 @@ type Binding struct {
 
 	// KeyPos holds the position of each key written in the entry, by key
 	// name ("registration", "user_id", ...), for errors that point at one
-	// value rather than the entry.
+	// value rather than the entry. A key brought in by a merge key
+	// (<<: *defaults) is where the anchored mapping writes it.
 	KeyPos map[string]Pos
 }
 
