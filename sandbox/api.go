@@ -572,5 +572,5 @@ func (s *Server) save() error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(s.path, data)
+	return writeAtomic(s.path, data, s.lock)
 }

@@ -14,7 +14,7 @@ import (
 type fileLock struct{ path string }
 
 func lockState(statePath string) (*fileLock, error) {
-	path := lockPath(statePath)
+	path := statePath + ".lock"
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
@@ -25,5 +25,9 @@ func lockState(statePath string) (*fileLock, error) {
 	f.Close()
 	return &fileLock{path: path}, nil
 }
+
+func (l *fileLock) adopt(*os.File) error { return nil }
+
+func (l *fileLock) swap(tmp *os.File) { tmp.Close() }
 
 func (l *fileLock) release() error { return os.Remove(l.path) }

@@ -10,7 +10,9 @@ import (
 // either the old file or the new one, never a mix: it writes a temporary
 // file in the same directory, syncs it, renames it over path and syncs the
 // directory. The file keeps the mode of the one it replaces (0644 if new).
-func writeAtomic(path string, data []byte) (err error) {
+// With a lock, the new file is locked before the rename and becomes the
+// lock, so that the state file is never unlocked while served.
+func writeAtomic(path string, data []byte, lock *fileLock) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -38,10 +40,17 @@ func writeAtomic(path string, data []byte) (err error) {
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if lock != nil {
+		if err := lock.adopt(tmp); err != nil {
+			return fmt.Errorf("write %s: lock the new file: %w", path, err)
+		}
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if lock != nil {
+		lock.swap(tmp)
+	} else if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if d, err := os.Open(dir); err == nil {
@@ -50,8 +59,3 @@ func writeAtomic(path string, data []byte) (err error) {
 	}
 	return nil
 }
-
-// lockPath is the lock file that keeps a second voxbind from serving the
-// same state file. The state file itself cannot carry the lock: every write
-// replaces it with a new file.
-func lockPath(statePath string) string { return statePath + ".lock" }

@@ -59,7 +59,7 @@ func TestEveryChangeIsSaved(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(filepath.Dir(path))
 	for _, en := range entries {
-		if en.Name() != "account.json" && en.Name() != "account.json.lock" {
+		if en.Name() != "account.json" {
 			t.Errorf("left behind: %s", en.Name())
 		}
 	}
@@ -121,6 +121,15 @@ func TestSecondServerOfOneFileIsRefused(t *testing.T) {
 	}
 	if _, err := Start(path, Options{}); err == nil {
 		t.Error("Start of a served state file succeeded")
+	}
+	// Every save replaces the file: the lock must move with it.
+	e := newEnv(t, demoState(t), Options{})
+	e.ts.Config.Handler = first
+	for _, user := range []string{"200", "201"} {
+		mustOK(t, e.call("BindSipRegistration", "sip_registration_id", "3003", "application_id", "10", "user_id", user))
+		if _, err := Open(path, Options{}); err == nil {
+			t.Fatal("a second Open succeeded after the first server saved a change")
+		}
 	}
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
