@@ -79,6 +79,9 @@ func (c *SandboxServeCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) err
 	}
 	acct := srv.Account()
 	fmt.Fprintf(stdio.Err, "sandbox: serving account %d (%s) at http://%s/platform_api/ from %s\n", acct.ID, acct.Name, ln.Addr(), c.State)
+	if len(srv.State().Keys) == 0 {
+		fmt.Fprintf(stdio.Err, "sandbox: warning: %s records no keys, so every request will be refused (error 433); 'voxbind sandbox init DIR' writes a key and a state file that accepts it\n", c.State)
+	}
 	if faults := describeFaults(opts); faults != "" {
 		fmt.Fprintf(stdio.Err, "sandbox: injecting %s\n", faults)
 	}
@@ -101,7 +104,7 @@ func (c *SandboxServeCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) err
 		return fmt.Errorf("sandbox serve: %w", err)
 	}
 	s := srv.Stats()
-	fmt.Fprintf(stdio.Err, "sandbox: stopped after %d requests, %d changes saved\n", s.Requests, s.Writes)
+	fmt.Fprintf(stdio.Err, "sandbox: stopped after %s, %s saved\n", plural(int(s.Requests), "request"), plural(int(s.Writes), "change"))
 	return srv.Close()
 }
 
