@@ -50,7 +50,7 @@ func Diff(desired *spec.Spec, current *Current) (*Plan, error) {
 		case desired.Prune && reg.Target != nil && !reg.Deactivated:
 			drafts = append(drafts, planDraft{reg: int32(i), reason: ReasonPrune})
 		default:
-			p.Summary.Unmanaged++
+			p.Summary.Unmanaged++ // less those that orderPlan finds displaced
 			if desired.Prune && reg.Target != nil {
 				p.FrozenLeftByPrune++
 			}

@@ -332,8 +332,14 @@ func planCheckInvariants(t *testing.T, current *Current, p *Plan) {
 	if sum != p.Summary {
 		t.Errorf("summary %+v, steps count %+v", p.Summary, sum)
 	}
-	if n := len(p.Changes) + len(p.Blocked) + p.Summary.Unchanged + p.Summary.Unmanaged; n != len(current.Registrations) {
-		t.Errorf("changes+blocked+unchanged+unmanaged = %d, want the %d registrations", n, len(current.Registrations))
+	displacedUnmanaged := 0
+	for _, e := range p.SideEffects {
+		if !seen[e.Registration.ID] {
+			displacedUnmanaged++
+		}
+	}
+	if n := len(p.Changes) + len(p.Blocked) + p.Summary.Unchanged + p.Summary.Unmanaged + displacedUnmanaged; n != len(current.Registrations) {
+		t.Errorf("changes+blocked+unchanged+unmanaged+displaced = %d, want the %d registrations", n, len(current.Registrations))
 	}
 }
 

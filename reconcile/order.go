@@ -124,6 +124,10 @@ func orderPlan(p *Plan, current *Current, drafts []planDraft, blocked []planBloc
 		if d.blocked != "" || d.displaces < 0 {
 			continue
 		}
+		if stepOf[d.displaces] < 0 {
+			// Not listed and no step of its own, but not left alone either.
+			p.Summary.Unmanaged--
+		}
 		p.SideEffects = append(p.SideEffects, SideEffect{
 			Registration: regs[d.displaces].RegistrationRef,
 			LosesUser:    *regs[d.displaces].Target.User,
