@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/voxbind/voxbind/voximplant"
@@ -25,6 +26,22 @@ type Running struct {
 
 	http *http.Server
 	done chan error
+
+	// fresh holds connections that have not sent a request yet. Shutdown
+	// counts them as idle only after 5 s, and the client often dials one
+	// it then does not need; Close closes them at once.
+	mu    sync.Mutex
+	fresh map[net.Conn]bool
+}
+
+func (r *Running) connState(c net.Conn, state http.ConnState) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if state == http.StateNew {
+		r.fresh[c] = true
+	} else {
+		delete(r.fresh, c)
+	}
 }
 
 // Start opens the state file (locking it, see Open), makes an ephemeral
@@ -54,7 +71,9 @@ func Start(statePath string, opts Options) (*Running, error) {
 		Server:      srv,
 		http:        &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second},
 		done:        make(chan error, 1),
+		fresh:       map[net.Conn]bool{},
 	}
+	r.http.ConnState = r.connState
 	go func() { r.done <- r.http.Serve(ln) }()
 	return r, nil
 }
@@ -64,6 +83,11 @@ func Start(statePath string, opts Options) (*Running, error) {
 func (r *Running) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	r.mu.Lock()
+	for c := range r.fresh {
+		c.Close()
+	}
+	r.mu.Unlock()
 	err := r.http.Shutdown(ctx)
 	if err != nil {
 		r.http.Close()
