@@ -22,19 +22,17 @@ const observeParallel = 4
 // and export need none).
 func Observe(ctx context.Context, acct Account, desired *spec.Spec) (*Current, error) {
 	c := &Current{Rules: map[int64][]Rule{}, Users: map[int64][]User{}}
-	var wg sync.WaitGroup
-	var errInfo, errRegs, errApps error
-	wg.Go(func() { c.Account, errInfo = acct.Info(ctx) })
-	wg.Go(func() { c.Registrations, errRegs = acct.Registrations(ctx) })
-	wg.Go(func() { c.Applications, errApps = acct.Applications(ctx) })
-	wg.Wait()
-	switch {
-	case errInfo != nil:
-		return nil, fmt.Errorf("read account info: %w", errInfo)
-	case errRegs != nil:
-		return nil, fmt.Errorf("read sip registrations: %w", errRegs)
-	case errApps != nil:
-		return nil, fmt.Errorf("read applications: %w", errApps)
+	// These three are read one after the other: the registrations are
+	// paged and dominate, and the others are one request each.
+	var err error
+	if c.Account, err = acct.Info(ctx); err != nil {
+		return nil, fmt.Errorf("read account info: %w", err)
+	}
+	if c.Applications, err = acct.Applications(ctx); err != nil {
+		return nil, fmt.Errorf("read applications: %w", err)
+	}
+	if c.Registrations, err = acct.Registrations(ctx); err != nil {
+		return nil, fmt.Errorf("read sip registrations: %w", err)
 	}
 	if desired == nil {
 		return c, nil
