@@ -1,0 +1,479 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/google/go-cmp/cmp"
+	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/voxbind/voxbind/reconcile"
+	"gopkg.in/yaml.v3"
+)
+
+// TestMain lets the testscript scripts run `voxbind` as a real process: the
+// test binary re-executes itself as the command.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"voxbind": func() { os.Exit(run(os.Args[1:], &Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})) },
+	})
+}
+
+// TestScripts runs the end-to-end scripts in testdata/script against the
+// built-in sandbox. One script: go test -run 'TestScripts/^plan_json$' .
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"filemode":  cmdFilemode,
+			"jsonvalid": cmdJSONValid,
+			"jsonpath":  cmdJSONPath,
+			"exitcode":  cmdExitcode,
+			"freeport":  cmdFreeport,
+			"waitport":  cmdWaitport,
+		},
+	})
+}
+
+// cmdFilemode checks a file's permission bits: filemode FILE 0600.
+func cmdFilemode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: filemode FILE MODE")
+	}
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	ts.Check(err)
+	fi, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if got := fi.Mode().Perm(); got != os.FileMode(want) {
+		ts.Fatalf("%s has mode %#o, want %#o", args[0], got, want)
+	}
+}
+
+// cmdJSONValid checks that a file (or stdout/stderr) holds exactly one JSON
+// document and nothing else but white space: jsonvalid stdout.
+func cmdJSONValid(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: [!] jsonvalid FILE")
+	}
+	err := oneJSONDocument(ts.ReadFile(args[0]))
+	switch {
+	case neg && err == nil:
+		ts.Fatalf("%s holds one JSON document", args[0])
+	case !neg && err != nil:
+		ts.Fatalf("%s: %v", args[0], err)
+	}
+}
+
+func oneJSONDocument(s string) error {
+	dec := json.NewDecoder(strings.NewReader(s))
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return fmt.Errorf("not a JSON document: %w", err)
+	}
+	if err := dec.Decode(&v); err != io.EOF {
+		return errors.New("more than one JSON document, or text after it")
+	}
+	return nil
+}
+
+// cmdJSONPath checks one value of a JSON document: jsonpath FILE PATH REGEXP.
+// PATH is dot-separated object keys and array indexes (summary.bind,
+// changes.0.action); `@len` as the last element is the array's length. The
+// value, encoded as compact JSON, must match REGEXP in full.
+func cmdJSONPath(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: [!] jsonpath FILE PATH REGEXP")
+	}
+	var v any
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &v))
+	got, err := jsonLookup(v, args[1])
+	if err != nil {
+		if neg {
+			return
+		}
+		ts.Fatalf("%s: %v", args[0], err)
+	}
+	re, err := regexp.Compile(`\A(?:` + args[2] + `)\z`)
+	ts.Check(err)
+	ok := re.MatchString(got)
+	switch {
+	case neg && ok:
+		ts.Fatalf("%s: %s = %s matches %s", args[0], args[1], got, args[2])
+	case !neg && !ok:
+		ts.Fatalf("%s: %s = %s, want a match for %s", args[0], args[1], got, args[2])
+	}
+}
+
+func jsonLookup(v any, path string) (string, error) {
+	for _, key := range strings.Split(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = x[key]; !ok {
+				return "", fmt.Errorf("%s: no key %q", path, key)
+			}
+		case []any:
+			if key == "@len" {
+				v = len(x)
+				continue
+			}
+			i, err := strconv.Atoi(key)
+			if err != nil || i < 0 || i >= len(x) {
+				return "", fmt.Errorf("%s: no element %q in an array of %d", path, key, len(x))
+			}
+			v = x[i]
+		default:
+			return "", fmt.Errorf("%s: %q: not an object or array", path, key)
+		}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), nil
+}
+
+// cmdFreeport sets an environment variable to a loopback TCP port that was
+// free a moment ago: freeport PORT.
+func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport VAR")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	port := l.Addr().(*net.TCPAddr).Port
+	ts.Check(l.Close())
+	ts.Setenv(args[0], strconv.Itoa(port))
+}
+
+// cmdWaitport waits up to 20 s until something listens on a loopback
+// port: waitport 8080. For a server started in the background with `&`.
+func cmdWaitport(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitport PORT")
+	}
+	addr := net.JoinHostPort("127.0.0.1", args[0])
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("nothing listens on %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cmdExitcode runs a command and checks its exact exit status (the built-in
+// `! exec` accepts any failure): exitcode 2 voxbind plan --detailed-exitcode.
+// stdout and stderr are kept for the following checks.
+func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode CODE COMMAND [ARG]...")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+	}
+}
+
+// TestCIExamplesUseRealFlags keeps examples/ci honest: every voxbind
+// command line in the workflows parses with voxbind's own command line
+// definition, and the workflows do the jobs the README promises.
+func TestCIExamplesUseRealFlags(t *testing.T) {
+	for _, file := range []string{"examples/ci/github-actions.yml", "examples/ci/gitlab-ci.yml"} {
+		t.Run(file, func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc yaml.Node
+			if err := yaml.Unmarshal(data, &doc); err != nil {
+				t.Fatalf("%s is not valid YAML: %v", file, err)
+			}
+			var lines [][]string
+			collectVoxbindCommands(&doc, &lines)
+			seen := map[string]bool{}
+			for _, args := range lines {
+				if err := parseOnly(args); err != nil {
+					t.Errorf("%s: voxbind %s: %v", file, strings.Join(args, " "), err)
+				}
+				cmd := args[0]
+				for _, a := range args[1:] {
+					if strings.HasPrefix(a, "--") || a == "-o" {
+						seen[cmd+" "+a] = true
+					}
+				}
+				seen[cmd] = true
+			}
+			for _, want := range []string{"validate", "plan --out", "plan -o", "plan --detailed-exitcode", "apply --plan"} {
+				if !seen[want] {
+					t.Errorf("%s runs no `voxbind %s`", file, want)
+				}
+			}
+		})
+	}
+}
+
+// collectVoxbindCommands finds `voxbind ...` command lines in the shell
+// scripts of a CI file (GitHub's run:, GitLab's script:, before_script: and
+// after_script:) and appends their arguments, shell variables replaced by
+// "1" (a value every flag accepts).
+func collectVoxbindCommands(n *yaml.Node, out *[][]string) {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			switch n.Content[i].Value {
+			case "run", "script", "before_script", "after_script":
+				collectFromScript(n.Content[i+1], out)
+			}
+		}
+	}
+	for _, c := range n.Content {
+		collectVoxbindCommands(c, out)
+	}
+}
+
+func collectFromScript(n *yaml.Node, out *[][]string) {
+	if n.Kind == yaml.SequenceNode {
+		for _, c := range n.Content {
+			collectFromScript(c, out)
+		}
+		return
+	}
+	if n.Kind != yaml.ScalarNode {
+		return
+	}
+	script := strings.ReplaceAll(n.Value, "\\\n", " ")
+	for _, line := range strings.Split(script, "\n") {
+		words := shellWords(line)
+		for i, w := range words {
+			if w != "voxbind" || i > 0 && !commandStart[words[i-1]] {
+				continue
+			}
+			var args []string
+			for _, a := range words[i+1:] {
+				if strings.ContainsAny(a[:1], "><|&;)") || len(a) > 1 && a[0] >= '0' && a[0] <= '9' && a[1] == '>' {
+					break
+				}
+				if strings.Contains(a, "$") {
+					a = "1"
+				}
+				args = append(args, a)
+			}
+			if len(args) > 0 {
+				*out = append(*out, args)
+			}
+		}
+	}
+}
+
+// commandStart holds the shell words after which a command name stands.
+var commandStart = map[string]bool{"&&": true, "||": true, "|": true, ";": true, "then": true, "else": true, "do": true, "!": true}
+
+// shellWords splits a shell line at blanks, honouring quotes; enough for
+// the simple command lines of the examples.
+func shellWords(line string) []string {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	var quote byte
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			} else {
+				cur.WriteByte(c)
+			}
+		case c == '\'' || c == '"':
+			quote, inWord = c, true
+		case c == ' ' || c == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '#' && !inWord:
+			return words
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+// parseOnly parses args with voxbind's command line definition without
+// running anything.
+func parseOnly(args []string) (err error) {
+	var cli CLI
+	parser, err := kong.New(&cli, kong.Name("voxbind"),
+		kong.Writers(io.Discard, io.Discard),
+		kong.Exit(func(code int) { panic(kongExit(code)) }))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("kong exited with %v", r)
+		}
+	}()
+	_, err = parser.Parse(args)
+	return err
+}
+
+// exportAccount is an in-memory reconcile.Account for observeForExport:
+// it records which rules and users lists were read and can fail one.
+type exportAccount struct {
+	current   reconcile.Current
+	mu        sync.Mutex
+	readRules []int64
+	readUsers []int64
+	failUsers int64 // application whose Users fails; 0 = none
+}
+
+func (a *exportAccount) Info(context.Context) (reconcile.AccountInfo, error) {
+	return a.current.Account, nil
+}
+func (a *exportAccount) Registrations(context.Context) ([]reconcile.Registration, error) {
+	return a.current.Registrations, nil
+}
+func (a *exportAccount) Applications(context.Context) ([]reconcile.Application, error) {
+	return a.current.Applications, nil
+}
+func (a *exportAccount) Rules(_ context.Context, app int64) ([]reconcile.Rule, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.readRules = append(a.readRules, app)
+	return a.current.Rules[app], nil
+}
+func (a *exportAccount) Users(ctx context.Context, app int64) ([]reconcile.User, error) {
+	a.mu.Lock()
+	a.readUsers = append(a.readUsers, app)
+	a.mu.Unlock()
+	if app == a.failUsers {
+		return nil, errors.New("api error 117: invalid user_id")
+	}
+	return a.current.Users[app], nil
+}
+func (a *exportAccount) Bind(context.Context, int64, *reconcile.Target) error {
+	return errors.New("export must not write")
+}
+
+func exportTestAccount() *exportAccount {
+	app := func(id int64) reconcile.Ref {
+		return reconcile.Ref{ID: id, Name: fmt.Sprintf("app%d.acme.voximplant.com", id)}
+	}
+	reg := func(id int64, t *reconcile.Target) reconcile.Registration {
+		return reconcile.Registration{RegistrationRef: reconcile.RegistrationRef{ID: id, SIPUsername: fmt.Sprint("r", id), Proxy: "p"}, Target: t}
+	}
+	return &exportAccount{current: reconcile.Current{
+		Account:      reconcile.AccountInfo{ID: 5, Name: "acme"},
+		Applications: []reconcile.Application{{ID: 1, Name: app(1).Name}, {ID: 2, Name: app(2).Name}, {ID: 3, Name: app(3).Name}},
+		Rules:        map[int64][]reconcile.Rule{1: {{ID: 11, ApplicationID: 1, Name: "in"}}},
+		Users:        map[int64][]reconcile.User{2: {{ID: 21, ApplicationID: 2, Name: "bob"}}, 1: {{ID: 12, ApplicationID: 1, Name: "al"}}},
+		Registrations: []reconcile.Registration{
+			reg(101, &reconcile.Target{Application: app(1), Rule: &reconcile.Ref{ID: 11, Name: "in"}}),
+			reg(102, &reconcile.Target{Application: app(2), User: &reconcile.Ref{ID: 21, Name: "bob"}}),
+			reg(103, &reconcile.Target{Application: app(3)}),
+			reg(104, nil),
+			reg(105, &reconcile.Target{Application: app(1), Rule: &reconcile.Ref{ID: 11, Name: "in"}}),
+		},
+	}}
+}
+
+// TestObserveForExportReadsOnlyWhatIsNeeded: the rules of applications with
+// rule-bound registrations, the users of those with user-bound ones, each
+// once.
+func TestObserveForExportReadsOnlyWhatIsNeeded(t *testing.T) {
+	acct := exportTestAccount()
+	current, err := observeForExport(context.Background(), acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int64{1}, acct.readRules); diff != "" {
+		t.Errorf("rules read (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int64{2}, acct.readUsers); diff != "" {
+		t.Errorf("users read (-want +got):\n%s", diff)
+	}
+	var out strings.Builder
+	if err := reconcile.Export(&out, current); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"application: app1\n    rule: in\n", "application: app2\n    user: bob\n", "account_id: 5"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("export lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestObserveForExportError(t *testing.T) {
+	acct := exportTestAccount()
+	acct.failUsers = 2
+	_, err := observeForExport(context.Background(), acct)
+	if err == nil || !strings.Contains(err.Error(), "read users of application 2: api error 117") {
+		t.Errorf("observeForExport = %v, want the users error naming application 2", err)
+	}
+}
+
+func TestExportWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "voxbind.yaml")
+	if err := os.WriteFile(path, []byte("old\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := exportWriteFile(path, []byte("new\n")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || string(got) != "new\n" {
+		t.Errorf("after exportWriteFile: %q, %v; want \"new\\n\"", got, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode = %v, %v; want 0644", fi.Mode(), err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want only the spec (no temporary file left)", len(entries))
+	}
+	err = exportWriteFile(filepath.Join(dir, "no", "such", "x.yaml"), []byte("x"))
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "no", "such", "x.yaml")) {
+		t.Errorf("exportWriteFile into a missing directory = %v, want an error naming the file", err)
+	}
+}
