@@ -3,9 +3,12 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -145,4 +148,50 @@ func TestObserveCancelled(t *testing.T) {
 	if _, err := Observe(ctx, f, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
+}
+
+// TestObserveBounded: rules and users of many applications are read
+// concurrently, never more than observeParallel at a time.
+func TestObserveBounded(t *testing.T) {
+	c := observeTestAccount()
+	desired := &spec.Spec{Version: 1}
+	for i := range 12 {
+		app := Application{ID: int64(200 + i), Name: fmt.Sprintf("app%d.acme.voximplant.com", i)}
+		c.Applications = append(c.Applications, app)
+		c.Users[app.ID] = []User{{int64(300 + i), app.ID, "u"}}
+		desired.Bindings = append(desired.Bindings, spec.Binding{Registration: "alice@pbx.example.com", ApplicationID: app.ID, User: "u"})
+	}
+	f := newFakeAccount(c)
+	var inFlight, most atomic.Int32
+	f.failRead = func(string) error { return nil }
+	acct := &observeSlowAccount{fakeAccount: f, inFlight: &inFlight, most: &most}
+	if _, err := Observe(context.Background(), acct, desired); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(observeReads(f)); n != 12 {
+		t.Errorf("%d reads of users, want 12", n)
+	}
+	if m := most.Load(); m > observeParallel {
+		t.Errorf("%d reads at once, want at most %d", m, observeParallel)
+	}
+}
+
+// observeSlowAccount holds each Users call for a moment and records how
+// many run at once.
+type observeSlowAccount struct {
+	*fakeAccount
+	inFlight, most *atomic.Int32
+}
+
+func (a *observeSlowAccount) Users(ctx context.Context, app int64) ([]User, error) {
+	n := a.inFlight.Add(1)
+	defer a.inFlight.Add(-1)
+	for {
+		m := a.most.Load()
+		if n <= m || a.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	time.Sleep(2 * time.Millisecond) // let the others overlap
+	return a.fakeAccount.Users(ctx, app)
 }
