@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/voxbind/voxbind/reconcile"
+	"github.com/voxbind/voxbind/spec"
+	"github.com/voxbind/voxbind/voximplant"
+)
+
+// ApplyCmd makes the account equal the spec (CONTRACT §4): it plans, shows
+// the plan, asks, executes the steps in parallel, reads the account back
+// and verifies. With --plan it executes a saved plan instead, after
+// checking that the account still is what the plan was made from.
+type ApplyCmd struct {
+	Files       []string `name:"file" short:"f" sep:"none" xor:"source" placeholder:"PATH" help:"Spec file, or a directory of *.yaml/*.yml files; repeat for several (default: voxbind.yaml)."`
+	Plan        string   `name:"plan" xor:"source" placeholder:"FILE" help:"Apply exactly this plan, saved by 'voxbind plan --out FILE', without asking; refused if the account changed since."`
+	AutoApprove bool     `name:"auto-approve" help:"Apply without asking (needed when stdin is not a terminal)."`
+	Parallelism int      `default:"4" placeholder:"N" help:"Run at most N steps at once (at least 1)."`
+	MaxUnbind   *int     `name:"max-unbind" xor:"unbind" placeholder:"N" help:"Refuse a plan that unbinds more than N registrations (default: 10, or 25% of the bound registrations, whichever is larger)."`
+	Force       bool     `xor:"unbind" help:"Apply however many registrations the plan unbinds."`
+	Rate        float64  `placeholder:"N" help:"Never send more than N requests per second (default: no ceiling)."`
+}
+
+// applyStdinIsTerminal reports whether the confirmation can be asked on r;
+// tests replace it.
+var applyStdinIsTerminal = func(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// applyStderrIsTerminal decides between the progress line and plain
+// lines; tests replace it.
+var applyStderrIsTerminal = planIsTerminal
+
+// Run plans (or reads --plan), refuses what must be refused, asks, applies,
+// verifies and prints the summary. Interrupted, it returns ctx's error and
+// main exits 130.
+func (c *ApplyCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
+	switch {
+	case c.Parallelism < 1:
+		return fmt.Errorf("--parallelism %d: give at least 1 (the number of steps run at once)", c.Parallelism)
+	case c.Rate < 0:
+		return fmt.Errorf("--rate %g: give a positive number of requests per second, or 0 for no ceiling", c.Rate)
+	case c.MaxUnbind != nil && *c.MaxUnbind < 0:
+		return fmt.Errorf("--max-unbind %d: give 0 or more registrations", *c.MaxUnbind)
+	}
+	if c.Plan != "" {
+		return c.runSaved(ctx, stdio, g)
+	}
+	return c.runSpec(ctx, stdio, g)
+}
+
+// maxUnbind is --max-unbind, or -1 for the default limit.
+func (c *ApplyCmd) maxUnbind() int {
+	if c.MaxUnbind == nil {
+		return -1
+	}
+	return *c.MaxUnbind
+}
+
+// runSpec applies the plan made from the spec files.
+func (c *ApplyCmd) runSpec(ctx context.Context, stdio *Stdio, g *Globals) error {
+	files := c.Files
+	if len(files) == 0 {
+		files = []string{"voxbind.yaml"}
+	}
+	desired, err := spec.Load(files)
+	if err != nil {
+		return planPrintSpecErrors(stdio.Err, err)
+	}
+	acct, closeAccount, err := g.openAccount(ctx, c.Rate, stdio.Err)
+	if err != nil {
+		return err
+	}
+	defer applyClose(closeAccount, stdio.Err)
+	current, err := reconcile.Observe(ctx, acct, desired)
+	if err != nil {
+		return err
+	}
+	p, err := reconcile.Diff(desired, current)
+	if err != nil {
+		return planPrintSpecErrors(stdio.Err, err)
+	}
+	if err := reconcile.RenderText(stdio.Out, p, !g.NoColor && planIsTerminal(stdio.Out)); err != nil {
+		return fmt.Errorf("write the plan: %w", err)
+	}
+	if err := applyRefuseBlocked(p); err != nil {
+		return err
+	}
+	if p.Empty() {
+		return nil // RenderText said "No changes."
+	}
+	if err := reconcile.CheckUnbind(p, current, c.maxUnbind(), c.Force); err != nil {
+		return exitCode(1, err)
+	}
+	if !c.AutoApprove {
+		if err := applyConfirm(ctx, stdio, p); err != nil {
+			return err
+		}
+	}
+	return c.execute(ctx, stdio, acct, p)
+}
+
+// runSaved applies a plan saved by plan --out, if the account still is
+// what the plan was made from.
+func (c *ApplyCmd) runSaved(ctx context.Context, stdio *Stdio, g *Globals) error {
+	data, err := os.ReadFile(c.Plan)
+	if err != nil {
+		return fmt.Errorf("read the plan: %w", err)
+	}
+	p, err := reconcile.ReadPlan(data)
+	if err != nil {
+		return fmt.Errorf("plan %s: %w", c.Plan, err)
+	}
+	if err := applyRefuseBlocked(p); err != nil {
+		return fmt.Errorf("plan %s: %w", c.Plan, err)
+	}
+	acct, closeAccount, err := g.openAccount(ctx, c.Rate, stdio.Err)
+	if err != nil {
+		return err
+	}
+	defer applyClose(closeAccount, stdio.Err)
+	current, err := reconcile.Observe(ctx, acct, nil)
+	if err != nil {
+		return err
+	}
+	if p.AccountID != current.Account.ID {
+		return fmt.Errorf("plan %s was made for account %d, but voxbind acts on account %d (--account-id, or the key file's account_id); nothing was changed",
+			c.Plan, p.AccountID, current.Account.ID)
+	}
+	if err := reconcile.RenderText(stdio.Out, p, !g.NoColor && planIsTerminal(stdio.Out)); err != nil {
+		return fmt.Errorf("write the plan: %w", err)
+	}
+	if stale := reconcile.Stale(p, current); len(stale) > 0 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "plan %s is stale: the account changed since it was made, so %s no longer %s; nothing was changed:",
+			c.Plan, plural(len(stale), "precondition"), applyPluralVerb(len(stale), "holds", "hold"))
+		for _, s := range stale {
+			b.WriteString("\n  ")
+			b.WriteString(s.String())
+		}
+		b.WriteString("\nmake a new plan with voxbind plan --out FILE, check it, and apply that")
+		return exitCode(1, errors.New(b.String()))
+	}
+	if p.Empty() {
+		return nil
+	}
+	if err := reconcile.CheckUnbind(p, current, c.maxUnbind(), c.Force); err != nil {
+		return exitCode(1, err)
+	}
+	return c.execute(ctx, stdio, acct, p)
+}
+
+// execute runs the plan, verifies it and prints the summary.
+func (c *ApplyCmd) execute(ctx context.Context, stdio *Stdio, acct *voximplant.Client, p *reconcile.Plan) error {
+	fmt.Fprintf(stdio.Err, "Applying %s to account %d, %d at a time.\n", plural(len(p.Changes), "change"), p.AccountID, c.Parallelism)
+	progress := reconcile.NewProgressWriter(stdio.Err, applyStderrIsTerminal(stdio.Err))
+	res := reconcile.Apply(ctx, acct, p, reconcile.ApplyOptions{Parallelism: c.Parallelism, Progress: progress.Step})
+	progress.Finish()
+
+	applied := res.AppliedPlan(p)
+	var mismatches []reconcile.Mismatch
+	verified := false
+	var readErr error
+	if ctx.Err() == nil {
+		current, err := reconcile.Observe(ctx, acct, nil)
+		if err == nil {
+			mismatches = reconcile.Verify(applied, current)
+			verified = true
+		} else {
+			readErr = err
+		}
+	}
+	if err := reconcile.RenderApplySummary(stdio.Err, p, &res, applied, mismatches, verified); err != nil {
+		return err
+	}
+	if s := acct.Stats(); s.Retries > 0 {
+		fmt.Fprintf(stdio.Err, "The API was slow or busy: %d of %d requests were repeats (%d rate-limit answers).\n", s.Retries, s.Requests, s.RateLimited)
+	}
+
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err() // main exits 130; the summary says what was done
+	case readErr != nil:
+		return fmt.Errorf("verify: read the account back: %w", readErr)
+	case !res.OK():
+		return exitCode(1, fmt.Errorf("apply incomplete: %d of %d steps applied, %d failed, %d skipped", res.Applied, len(p.Changes), res.Failed, res.Skipped))
+	case len(mismatches) > 0:
+		return exitCode(1, fmt.Errorf("verification failed: %d %s not as planned after apply", len(mismatches), applyPluralVerb(len(mismatches), "registration is", "registrations are")))
+	}
+	return nil
+}
+
+// applyRefuseBlocked refuses a plan with blocked changes (CONTRACT §4).
+func applyRefuseBlocked(p *reconcile.Plan) error {
+	n := len(p.Blocked)
+	if n == 0 {
+		return nil
+	}
+	return exitCode(1, fmt.Errorf("%s blocked (see the plan): apply refuses this plan until %s resolved; nothing was changed",
+		plural(n, "change"), applyPluralVerb(n, "it is", "they are")))
+}
+
+// applyConfirm asks on the terminal; anything but "yes" cancels. Without a
+// terminal on stdin it refuses: a script must say --auto-approve.
+func applyConfirm(ctx context.Context, stdio *Stdio, p *reconcile.Plan) error {
+	if !applyStdinIsTerminal(stdio.In) {
+		return exitCode(1, errors.New("stdin is not a terminal, so voxbind cannot ask for confirmation; nothing was changed. "+
+			"Check the plan above and run again with --auto-approve, or save it with 'voxbind plan --out FILE' and run 'voxbind apply --plan FILE'"))
+	}
+	fmt.Fprintf(stdio.Err, "Type 'yes' to apply %d changes to account %d: ", len(p.Changes), p.AccountID)
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdio.In).ReadString('\n')
+		answer <- strings.TrimSpace(line)
+	}()
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdio.Err)
+		return ctx.Err()
+	case a := <-answer:
+		if a != "yes" {
+			return exitCode(1, errors.New("apply cancelled; nothing was changed"))
+		}
+	}
+	return nil
+}
+
+// applyClose closes the account. Every write is complete by then (the
+// sandbox saves each change as it makes it), so a failure to close is a
+// warning, as for plan.
+func applyClose(closeAccount func() error, stderr io.Writer) {
+	if err := closeAccount(); err != nil {
+		fmt.Fprintf(stderr, "voxbind: warning: close the account: %v\n", err)
+	}
+}
+
+func applyPluralVerb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

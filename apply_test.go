@@ -1,0 +1,493 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/voxbind/voxbind/reconcile"
+	"github.com/voxbind/voxbind/sandbox"
+	"github.com/voxbind/voxbind/voximplant"
+)
+
+// applyRun runs voxbind in-process with stdin and returns its exit status
+// and output.
+func applyRun(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, &Stdio{In: strings.NewReader(stdin), Out: &out, Err: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+// applyFakeTerminal replaces the terminal checks for one test.
+func applyFakeTerminal(t *testing.T, stdin, stderr bool) {
+	t.Helper()
+	oldIn, oldErr := applyStdinIsTerminal, applyStderrIsTerminal
+	applyStdinIsTerminal = func(io.Reader) bool { return stdin }
+	applyStderrIsTerminal = func(io.Writer) bool { return stderr }
+	t.Cleanup(func() { applyStdinIsTerminal, applyStderrIsTerminal = oldIn, oldErr })
+}
+
+func applyWrite(t *testing.T, path, text string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func applyRead(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// applyMoveSpec moves user alice from alice@ to lobby@ (after alice@ takes
+// carol) and unbinds conf@: three steps, one of them waiting for another.
+const applyMoveSpec = `version: 1
+bindings:
+  - registration: alice@pbx.example.com
+    application: support
+    user: carol
+  - registration: lobby@pbx.example.com
+    application: support
+    user: alice
+  - registration: conf@pbx.example.com
+    unbound: true
+`
+
+func TestApplyFlags(t *testing.T) {
+	dir := t.TempDir()
+	spec := applyWrite(t, filepath.Join(dir, "voxbind.yaml"), applyMoveSpec)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"apply", "-f", spec, "--plan", "plan.json"}, "can't be used together"},
+		{[]string{"apply", "-f", spec, "--max-unbind", "3", "--force"}, "can't be used together"},
+		{[]string{"apply", "-f", spec, "--parallelism", "0"}, "--parallelism 0: give at least 1"},
+		{[]string{"apply", "-f", spec, "--max-unbind=-1"}, "--max-unbind -1: give 0 or more"},
+		{[]string{"apply", "-f", spec, "--rate=-2"}, "--rate -2: give a positive number"},
+	}
+	for _, tt := range tests {
+		code, stdout, stderr := applyRun(t, "", tt.args...)
+		if code != 1 || !strings.Contains(stderr, tt.want) || stdout != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want 1 and %q", tt.args, code, stderr, stdout, tt.want)
+		}
+	}
+}
+
+// TestApplyConfirmation drives the prompt with the terminal check faked:
+// without a terminal apply refuses, anything but "yes" cancels, "yes"
+// applies, and then there is nothing left to do.
+func TestApplyConfirmation(t *testing.T) {
+	dir := initSandbox(t)
+	state := filepath.Join(dir, sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	before := applyRead(t, state)
+
+	applyFakeTerminal(t, false, false)
+	code, stdout, stderr := applyRun(t, "yes\n", "--sandbox", state, "apply", "-f", spec)
+	if code != 1 || !strings.Contains(stderr, "stdin is not a terminal") || !strings.Contains(stderr, "--auto-approve") {
+		t.Errorf("no terminal: exit %d, stderr %q; want 1 and a refusal naming --auto-approve", code, stderr)
+	}
+	if !strings.Contains(stdout, "Plan: 1 to bind, 1 to rebind, 1 to unbind, 0 unchanged.") {
+		t.Errorf("the plan was not printed before refusing:\n%s", stdout)
+	}
+
+	applyFakeTerminal(t, true, false)
+	for _, answer := range []string{"no\n", "y\n", "YES\n", "", "yes please\n"} {
+		code, _, stderr = applyRun(t, answer, "--sandbox", state, "apply", "-f", spec)
+		if code != 1 || !strings.Contains(stderr, "Type 'yes' to apply 3 changes to account 1000001: ") ||
+			!strings.Contains(stderr, "apply cancelled; nothing was changed") {
+			t.Errorf("answer %q: exit %d, stderr %q; want 1, the prompt and a cancellation", answer, code, stderr)
+		}
+	}
+	if applyRead(t, state) != before {
+		t.Fatal("the state changed although apply was refused")
+	}
+
+	code, _, stderr = applyRun(t, "yes\n", "--sandbox", state, "apply", "-f", spec, "--parallelism", "2")
+	if code != 0 {
+		t.Fatalf("yes: exit %d:\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		"Applying 3 changes to account 1000001, 2 at a time.\n",
+		"rebind alice@pbx.example.com (3001): applied\n",
+		"bind lobby@pbx.example.com (3010): applied\n",
+		"unbind conf@pbx.example.com (3011): applied\n",
+		"Apply: 3 applied, 0 failed, 0 skipped, 3 verified.\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr after yes does not say %q:\n%s", want, stderr)
+		}
+	}
+	code, stdout, _ = applyRun(t, "", "--sandbox", state, "apply", "-f", spec)
+	if code != 0 || !strings.Contains(stdout, "No changes.") {
+		t.Errorf("apply again: exit %d, stdout %q; want 0 and No changes. without a prompt", code, stdout)
+	}
+}
+
+func TestApplyProgressLineOnTerminal(t *testing.T) {
+	dir := initSandbox(t)
+	state := filepath.Join(dir, sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	applyFakeTerminal(t, false, true)
+	code, _, stderr := applyRun(t, "", "--sandbox", state, "apply", "-f", spec, "--auto-approve")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "[1/3] applied 1, failed 0, skipped 0\r\x1b[K[2/3] applied 2, failed 0, skipped 0\r\x1b[K[3/3] applied 3, failed 0, skipped 0\n") {
+		t.Errorf("no rewritten progress line on a terminal:\n%q", stderr)
+	}
+	if strings.Contains(stderr, "step 1:") {
+		t.Errorf("plain step lines on a terminal:\n%q", stderr)
+	}
+}
+
+// applySavePlan runs plan --out and returns the saved plan's path.
+func applySavePlan(t *testing.T, state, spec string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "plan.json")
+	if code, _, stderr := applyRun(t, "", "--sandbox", state, "plan", "-f", spec, "--out", out); code != 0 {
+		t.Fatalf("plan --out: exit %d:\n%s", code, stderr)
+	}
+	return out
+}
+
+// applyBind changes the sandbox account behind voxbind's back, through the
+// client.
+func applyBind(t *testing.T, state string, reg int64, target *reconcile.Target) {
+	t.Helper()
+	running, err := sandbox.Start(state, sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Close()
+	c, err := voximplant.New(voximplant.Options{Endpoint: running.Endpoint, Credentials: running.Credentials})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Bind(context.Background(), reg, target); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestApplyStalePlan saves a plan, changes the account, and applies the
+// plan: refused, naming the stale steps and what changed, nothing written.
+func TestApplyStalePlan(t *testing.T) {
+	dir := initSandbox(t)
+	state := filepath.Join(dir, sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	planFile := applySavePlan(t, state, spec)
+
+	// Someone binds conf@ to the fax application, and takes carol for bob@.
+	applyBind(t, state, 3011, &reconcile.Target{Application: reconcile.Ref{ID: 12}})
+	applyBind(t, state, 3002, &reconcile.Target{Application: reconcile.Ref{ID: 10}, User: &reconcile.Ref{ID: 202}})
+	before := applyRead(t, state)
+
+	code, _, stderr := applyRun(t, "", "--sandbox", state, "apply", "--plan", planFile)
+	if code != 1 {
+		t.Fatalf("stale plan: exit %d; want 1:\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		"is stale: the account changed since it was made, so 2 preconditions no longer hold; nothing was changed",
+		"(alice@pbx.example.com (3001)): user carol was free when planned, now registration bob@pbx.example.com (3002) holds it",
+		"(conf@pbx.example.com (3011)): its target changed: support when planned, now fax",
+		"voxbind plan --out",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+	if applyRead(t, state) != before {
+		t.Error("a stale plan changed the state")
+	}
+}
+
+// TestApplySavedPlanWithAFailingStep applies a saved plan in which one
+// step names a user that does not exist: that step fails with the API's
+// code and message, the step waiting for it is skipped, the independent
+// one is applied and verified, and apply exits 1.
+func TestApplySavedPlanWithAFailingStep(t *testing.T) {
+	dir := initSandbox(t)
+	state := filepath.Join(dir, sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	planFile := applySavePlan(t, state, spec)
+	p, err := reconcile.ReadPlan([]byte(applyRead(t, planFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := 0
+	for i := range p.Changes {
+		if s := &p.Changes[i]; s.Registration.ID == 3001 {
+			s.After.User.ID = 999
+			failing = s.Step
+		}
+	}
+	var buf bytes.Buffer
+	if err := reconcile.RenderJSON(&buf, p, true); err != nil {
+		t.Fatal(err)
+	}
+	applyWrite(t, planFile, buf.String())
+
+	code, _, stderr := applyRun(t, "", "--sandbox", state, "apply", "--plan", planFile, "--parallelism", "1")
+	if code != 1 {
+		t.Fatalf("exit %d; want 1:\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("step %d: rebind alice@pbx.example.com (3001): failed: BindSipRegistration: api error 117: ", failing),
+		fmt.Sprintf("bind lobby@pbx.example.com (3010): skipped because step %d failed", failing),
+		"unbind conf@pbx.example.com (3011): applied",
+		"Apply: 1 applied, 1 failed, 1 skipped, 1 verified.\n",
+		"voxbind: apply incomplete: 1 of 3 steps applied, 1 failed, 1 skipped",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+	st, err := sandbox.Load(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range st.Registrations {
+		switch r.ID {
+		case 3001:
+			if r.UserID != 200 {
+				t.Errorf("alice@ changed although its step failed: %+v", r)
+			}
+		case 3010:
+			if r.ApplicationID != 0 {
+				t.Errorf("lobby@ changed although its step was skipped: %+v", r)
+			}
+		case 3011:
+			if r.ApplicationID != 0 {
+				t.Errorf("conf@ was not unbound: %+v", r)
+			}
+		}
+	}
+}
+
+// applyBinary builds voxbind into a temporary directory for the tests
+// that run it as a real process (signals, terminals).
+func applyBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: builds and runs the voxbind binary")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go tool to build voxbind with: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "voxbind")
+	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestApplyPromptOnPseudoTerminal answers the real prompt on a
+// pseudo-terminal: "no" cancels with nothing written, "yes" applies.
+func TestApplyPromptOnPseudoTerminal(t *testing.T) {
+	bin := applyBinary(t)
+	dir := initSandbox(t)
+	state := filepath.Join(dir, sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	before := applyRead(t, state)
+
+	answer := func(line string) (int, string) {
+		ptmx, tty, err := pty.Open()
+		if err != nil {
+			t.Skipf("no pseudo-terminal: %v", err)
+		}
+		defer ptmx.Close()
+		cmd := exec.Command(bin, "--sandbox", state, "apply", "-f", spec)
+		var stderr bytes.Buffer
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, io.Discard, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		tty.Close()
+		go io.Copy(io.Discard, ptmx) // the terminal's echo
+		if _, err := ptmx.Write([]byte(line + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		err = cmd.Wait()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, stderr.String()
+	}
+
+	code, stderr := answer("no")
+	if code != 1 || !strings.Contains(stderr, "Type 'yes' to apply 3 changes to account 1000001: ") || !strings.Contains(stderr, "apply cancelled; nothing was changed") {
+		t.Errorf("no: exit %d, stderr %q; want 1, the prompt and a cancellation", code, stderr)
+	}
+	if applyRead(t, state) != before {
+		t.Fatal("the state changed although the answer was no")
+	}
+	code, stderr = answer("yes")
+	if code != 0 || !strings.Contains(stderr, "Apply: 3 applied, 0 failed, 0 skipped, 3 verified.") {
+		t.Errorf("yes: exit %d, stderr %q; want 0 and 3 applied", code, stderr)
+	}
+	if applyRead(t, state) == before {
+		t.Error("the state did not change after yes")
+	}
+}
+
+// applyBigSandbox writes a sandbox state of the demo account plus n
+// unbound registrations and n users of one application, and a spec that
+// binds each registration to its user: n independent changes.
+func applyBigSandbox(t *testing.T, n int) (dir, state, spec string) {
+	t.Helper()
+	dir = initSandbox(t)
+	state = filepath.Join(dir, sandbox.StateFile)
+	st, err := sandbox.Load(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Applications = append(st.Applications, sandbox.ApplicationRecord{ID: 50, Name: "bulk"})
+	var b strings.Builder
+	b.WriteString("version: 1\nbindings:\n")
+	for i := range n {
+		st.Users = append(st.Users, sandbox.UserRecord{ID: int64(50000 + i), ApplicationID: 50, Name: fmt.Sprintf("agent%04d", i)})
+		st.Registrations = append(st.Registrations, sandbox.Registration{ID: int64(500000 + i), SIPUsername: fmt.Sprintf("ext%04d", i), Proxy: "bulk.example.com", Successful: true})
+		fmt.Fprintf(&b, "  - registration: ext%04d@bulk.example.com\n    application: bulk\n    user: agent%04d\n", i, i)
+	}
+	data, err := st.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyWrite(t, state, string(data))
+	spec = applyWrite(t, filepath.Join(dir, "voxbind.yaml"), b.String())
+	return dir, state, spec
+}
+
+// TestApplyInterrupt runs apply as a real process against `sandbox serve`
+// with latency, sends SIGINT once the first step is reported, and checks
+// that apply stops: exit 130, a summary on stderr, and a state file that
+// is valid, has no user on two registrations, and holds exactly the steps
+// the summary counts as applied.
+func TestApplyInterrupt(t *testing.T) {
+	bin := applyBinary(t)
+	const n = 200
+	dir, state, spec := applyBigSandbox(t, n)
+
+	serve := exec.Command(bin, "sandbox", "serve", "--state", state, "--addr", "127.0.0.1:0", "--latency", "50ms")
+	serveErr, err := serve.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	serving := bufio.NewScanner(serveErr)
+	var endpoint string
+	for endpoint == "" && serving.Scan() {
+		if m := regexp.MustCompile(`at (http://\S+/platform_api/)`).FindStringSubmatch(serving.Text()); m != nil {
+			endpoint = m[1]
+		}
+	}
+	if endpoint == "" {
+		serve.Process.Kill()
+		serve.Wait()
+		t.Fatal("sandbox serve did not say where it serves")
+	}
+	go io.Copy(io.Discard, serveErr)
+	stopServe := func() {
+		serve.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- serve.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			serve.Process.Kill()
+			<-done
+		}
+	}
+	defer func() {
+		if serve.ProcessState == nil {
+			stopServe()
+		}
+	}()
+
+	apply := exec.Command(bin, "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", endpoint,
+		"apply", "-f", spec, "--auto-approve", "--parallelism", "2")
+	pr, pw := io.Pipe()
+	var stderr bytes.Buffer
+	apply.Stderr = io.MultiWriter(&stderr, pw)
+	apply.Stdout = io.Discard
+	if err := apply.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- apply.Wait(); pw.Close() }()
+	lines := bufio.NewScanner(pr)
+	signalled := false
+	for lines.Scan() {
+		if strings.HasPrefix(lines.Text(), "step ") {
+			if err := apply.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			signalled = true
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	var werr error
+	select {
+	case werr = <-waited:
+	case <-time.After(60 * time.Second):
+		apply.Process.Kill()
+		t.Fatalf("apply did not stop within a minute of SIGINT:\n%s", stderr.String())
+	}
+	if !signalled {
+		t.Fatalf("apply reported no step:\n%s", stderr.String())
+	}
+	if ee, ok := werr.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("apply after SIGINT: %v; want exit 130:\n%s", werr, stderr.String())
+	}
+	m := regexp.MustCompile(`Apply interrupted: (\d+) applied, 0 failed, 0 skipped, (\d+) not started; not verified\.\n`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no interrupted summary on stderr:\n%s", stderr.String())
+	}
+	applied, _ := strconv.Atoi(m[1])
+	notStarted, _ := strconv.Atoi(m[2])
+	if applied+notStarted != n || notStarted == 0 {
+		t.Errorf("summary: %d applied + %d not started; want %d in all, some not started", applied, notStarted, n)
+	}
+
+	stopServe()
+	st, err := sandbox.Load(state) // validates: one registration per user, among others
+	if err != nil {
+		t.Fatalf("state after the interrupted apply: %v", err)
+	}
+	bound := 0
+	for _, r := range st.Registrations {
+		if r.ID >= 500000 && r.UserID != 0 {
+			bound++
+		}
+	}
+	if bound != applied {
+		t.Errorf("%d registrations bound in the state, but the summary says %d applied", bound, applied)
+	}
+}

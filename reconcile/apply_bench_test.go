@@ -1,0 +1,251 @@
+package reconcile_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"fmt"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/voxbind/voxbind/reconcile"
+	"github.com/voxbind/voxbind/sandbox"
+	"github.com/voxbind/voxbind/spec"
+	"github.com/voxbind/voxbind/voximplant"
+)
+
+// These tests and the benchmark run Apply through the real HTTP client
+// against the sandbox, with the sandbox's faults.
+
+const (
+	applyBigApp   = 50     // the application of the added registrations
+	applyBigUser0 = 50000  // first added user id
+	applyBigReg0  = 500000 // first added registration id
+)
+
+// applyKey is one RSA key for every test of the file (generating one is slow).
+var applyKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
+// applyBigState is the demo account plus application "bulk" with n users
+// and n registrations. bound(i) says which user registration i holds at
+// first (-1: none).
+func applyBigState(tb testing.TB, n int, bound func(i int) int) *sandbox.State {
+	tb.Helper()
+	st, err := sandbox.DemoState(&applyKey().PublicKey, "bench-key")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st.Applications = append(st.Applications, sandbox.ApplicationRecord{ID: applyBigApp, Name: "bulk"})
+	for i := range n {
+		st.Users = append(st.Users, sandbox.UserRecord{ID: int64(applyBigUser0 + i), ApplicationID: applyBigApp, Name: fmt.Sprintf("agent%04d", i)})
+		r := sandbox.Registration{ID: int64(applyBigReg0 + i), SIPUsername: fmt.Sprintf("ext%04d", i), Proxy: "bulk.example.com",
+			Successful: true, IsPersistent: true}
+		if u := bound(i); u >= 0 {
+			r.ApplicationID, r.UserID = applyBigApp, int64(applyBigUser0+u)
+		}
+		st.Registrations = append(st.Registrations, r)
+	}
+	if err := st.Validate(); err != nil {
+		tb.Fatal(err)
+	}
+	return st
+}
+
+// applySandbox serves st with opts over httptest and returns the server
+// and a new client for it.
+func applySandbox(tb testing.TB, st *sandbox.State, opts sandbox.Options) (*sandbox.Server, func() *voximplant.Client) {
+	tb.Helper()
+	srv := sandbox.New(st, opts)
+	ts := httptest.NewServer(srv)
+	tb.Cleanup(ts.Close)
+	return srv, func() *voximplant.Client {
+		c, err := voximplant.New(voximplant.Options{
+			Endpoint:    ts.URL + "/platform_api/",
+			Credentials: voximplant.NewCredentials(sandbox.DemoAccountEmail, sandbox.DemoAccountID, "bench-key", applyKey()),
+			Timeout:     5 * time.Second,
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return c
+	}
+}
+
+// applySnapshot is every registration's binding, by id.
+func applySnapshot(st *sandbox.State) map[int64][3]int64 {
+	m := make(map[int64][3]int64, len(st.Registrations))
+	for _, r := range st.Registrations {
+		m[r.ID] = [3]int64{r.ApplicationID, r.RuleID, r.UserID}
+	}
+	return m
+}
+
+// TestApplyConvergesThroughFaults applies a plan of a few hundred changes,
+// chains of user moves among them, while the sandbox fails 20 % of the
+// requests (HTTP 5xx, connections dropped before and after the write) and
+// rate-limits: every step is applied, verification passes, the account is
+// exactly the expected one, and no write took effect twice.
+func TestApplyConvergesThroughFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a few seconds of retries")
+	}
+	const n = 300
+	// Users move one registration down, in groups of 5: ext0 → agent1,
+	// ext1 → agent2, …; the last of each group is unbound, so each group is
+	// a chain of 4 steps that must run in order, plus one unbind.
+	st := applyBigState(t, n, func(i int) int { return i })
+	desired := &spec.Spec{Version: 1}
+	for i := range n {
+		b := spec.Binding{RegistrationID: int64(applyBigReg0 + i)}
+		if i%5 == 4 {
+			b.Unbound = true
+		} else {
+			b.ApplicationID, b.UserID = applyBigApp, int64(applyBigUser0+i+1)
+		}
+		desired.Bindings = append(desired.Bindings, b)
+	}
+	// Registrations 250… also take users of the demo application support,
+	// displacing the demo's holders: planned side effects.
+	for i, u := range []int64{200, 201} {
+		desired.Bindings[250+i] = spec.Binding{RegistrationID: int64(applyBigReg0 + 250 + i), ApplicationID: 10, UserID: u}
+	}
+
+	srv, client := applySandbox(t, st, sandbox.Options{FailRate: 0.2, Rate: 150, Seed: 7})
+	acct := client()
+	ctx := context.Background()
+	current, err := reconcile.Observe(ctx, acct, desired)
+	if err != nil {
+		t.Fatalf("observe through faults: %v", err)
+	}
+	p, err := reconcile.Diff(desired, current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := 0
+	for _, s := range p.Changes {
+		deps += len(s.DependsOn)
+	}
+	if len(p.Changes) != n || deps < n/2 || len(p.SideEffects) != 2 {
+		t.Fatalf("plan: %d changes, %d dependencies, %d side effects; the test wants %d changes, chains and 2 side effects", len(p.Changes), deps, len(p.SideEffects), n)
+	}
+
+	before := applySnapshot(srv.State())
+	writes0 := srv.Stats().Writes
+	res := reconcile.Apply(ctx, acct, p, reconcile.ApplyOptions{Parallelism: 8})
+	if !res.OK() {
+		for _, o := range res.Outcomes {
+			if o.Status != reconcile.StepApplied {
+				t.Errorf("step %d %s: %v %s", o.Step, o.Status, o.Err, o.Why)
+			}
+		}
+		t.Fatalf("apply through faults: %d applied, %d failed, %d skipped", res.Applied, res.Failed, res.Skipped)
+	}
+
+	after, err := reconcile.Observe(ctx, acct, desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms := reconcile.Verify(p, after); len(ms) != 0 {
+		t.Errorf("verify: %v", ms)
+	}
+	if again, err := reconcile.Diff(desired, after); err != nil || !again.Empty() {
+		t.Errorf("planning again: %v; want no changes", err)
+	}
+
+	// Exactly the planned effects: the steps' targets, the side effects'
+	// registrations unbound (§9.2), everything else as it was.
+	want := before
+	for _, s := range p.Changes {
+		var b [3]int64
+		if s.After != nil {
+			b[0] = s.After.Application.ID
+			if s.After.Rule != nil {
+				b[1] = s.After.Rule.ID
+			}
+			if s.After.User != nil {
+				b[2] = s.After.User.ID
+			}
+		}
+		want[s.Registration.ID] = b
+	}
+	for _, e := range p.SideEffects {
+		want[e.Registration.ID] = [3]int64{}
+	}
+	if diff := cmp.Diff(want, applySnapshot(srv.State())); diff != "" {
+		t.Errorf("account after apply (-want +got):\n%s", diff)
+	}
+
+	// One change of state per step: a write repeated after a lost answer
+	// changed nothing the second time.
+	stats := srv.Stats()
+	if got := stats.Writes - writes0; got != int64(len(p.Changes)) {
+		t.Errorf("%d writes changed the state for %d steps", got, len(p.Changes))
+	}
+	if stats.HTTPErrors == 0 || stats.DroppedBefore == 0 || stats.DroppedAfter == 0 || stats.RateLimited == 0 {
+		t.Errorf("the sandbox did not inject every kind of fault: %+v", stats)
+	}
+	cs := acct.Stats()
+	t.Logf("sandbox: %+v; client: %+v", stats, cs)
+}
+
+// BenchmarkApply1000 applies 1,000 independent changes against the sandbox
+// with 20 ms of latency and a limit of 100 requests per second that the
+// client is not told. The ideal is 10 s (1,000 calls at 100/s); it reports
+// efficiency = 10 s / wall time and the rate-limit answers (340) received.
+//
+//	go test -run '^$' -bench BenchmarkApply1000 -benchtime 1x ./reconcile/
+func BenchmarkApply1000(b *testing.B) {
+	const n = 1000
+	for _, par := range []int{4, 8, 16} {
+		b.Run(fmt.Sprintf("parallelism=%d", par), func(b *testing.B) {
+			var rateLimited, requests int64
+			var wall time.Duration
+			for range b.N {
+				b.StopTimer()
+				st := applyBigState(b, n, func(int) int { return -1 })
+				desired := &spec.Spec{Version: 1}
+				for i := range n {
+					desired.Bindings = append(desired.Bindings, spec.Binding{RegistrationID: int64(applyBigReg0 + i), ApplicationID: applyBigApp, UserID: int64(applyBigUser0 + i)})
+				}
+				_, client := applySandbox(b, st, sandbox.Options{Latency: 20 * time.Millisecond, Rate: 100})
+				current, err := reconcile.Observe(context.Background(), client(), desired)
+				if err != nil {
+					b.Fatal(err)
+				}
+				p, err := reconcile.Diff(desired, current)
+				if err != nil || len(p.Changes) != n {
+					b.Fatalf("plan: %v, %d changes", err, len(p.Changes))
+				}
+				time.Sleep(time.Second) // let the server's bucket refill after the reads
+				acct := client()        // a fresh client: its limiter knows nothing
+				b.StartTimer()
+
+				start := time.Now()
+				res := reconcile.Apply(context.Background(), acct, p, reconcile.ApplyOptions{Parallelism: par})
+				wall += time.Since(start)
+
+				b.StopTimer()
+				if !res.OK() {
+					b.Fatalf("apply: %d applied, %d failed", res.Applied, res.Failed)
+				}
+				s := acct.Stats()
+				rateLimited += s.RateLimited
+				requests += s.Requests
+			}
+			perOp := wall / time.Duration(b.N)
+			b.ReportMetric(perOp.Seconds(), "wall-s/op")
+			b.ReportMetric((10*time.Second).Seconds()/perOp.Seconds(), "efficiency")
+			b.ReportMetric(float64(rateLimited)/float64(b.N), "340s/op")
+			b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+		})
+	}
+}
