@@ -40,6 +40,7 @@ type CLI struct {
 
 	Validate ValidateCmd `cmd:"" help:"Check spec files offline: every problem at once, with file:line:col."`
 	Plan     PlanCmd     `cmd:"" help:"Show the calls that would make the account equal the spec; writes nothing."`
+	Apply    ApplyCmd    `cmd:"" help:"Make the account equal the spec: show the plan, ask, apply in parallel, verify."`
 
 	SandboxCmd SandboxCmd `cmd:"" name:"sandbox" help:"Run the built-in Voximplant API emulator: a demo account for first use, examples and tests."`
 
