@@ -16,7 +16,7 @@ import (
 // ExportCmd writes a spec that asks for exactly the account's current
 // bindings: the starting point for adopting voxbind on an existing account.
 type ExportCmd struct {
-	Out  string  `help:"Write the spec to FILE instead of stdout. FILE is replaced atomically (a complete old or new file, never half of one)." placeholder:"FILE" type:"path"`
+	Out  string  `help:"Write the spec to FILE instead of stdout. FILE is replaced atomically (a complete old or new file, never half of one)." placeholder:"FILE"`
 	Rate float64 `help:"Never send more than N requests per second (default: no ceiling)." placeholder:"N"`
 }
 

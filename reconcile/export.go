@@ -218,7 +218,14 @@ func intNode(v int64) *yaml.Node {
 }
 
 // strNode is a string scalar; the encoder quotes it when its plain form
-// would read back as something else (1001, true, null, 1e3, ...).
+// would read back as something else (1001, true, null, 1e3, ...). Words
+// that YAML 1.1 reads as booleans (yes, off, ...) are quoted too: yaml.v3
+// keeps them strings, but other tools that read the spec may not.
 func strNode(s string) *yaml.Node {
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+	switch strings.ToLower(s) {
+	case "y", "n", "yes", "no", "on", "off":
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	return n
 }

@@ -513,3 +513,25 @@ func BenchmarkExport(b *testing.B) {
 		}
 	}
 }
+
+// TestExportQuotesYAML11Booleans: yaml.v3 reads yes/off as strings, but a
+// YAML 1.1 tool would not, so they are quoted anyway.
+func TestExportQuotesYAML11Booleans(t *testing.T) {
+	c := Current{
+		Applications: []Application{{1, "on.acme.voximplant.com"}},
+		Users:        map[int64][]User{1: {{2, 1, "Yes"}}},
+		Registrations: []Registration{{
+			RegistrationRef: RegistrationRef{ID: 7, SIPUsername: "a", Proxy: "p"},
+			Target:          &Target{Application: Ref{1, "on.acme.voximplant.com"}, User: &Ref{2, "Yes"}},
+		}},
+	}
+	var out bytes.Buffer
+	if err := Export(&out, &c); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`application: "on"` + "\n", `user: "Yes"` + "\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("export lacks %q:\n%s", want, out.String())
+		}
+	}
+}
