@@ -277,7 +277,7 @@ func collectFromScript(n *yaml.Node, out *[][]string) {
 	for _, line := range strings.Split(script, "\n") {
 		words := shellWords(line)
 		for i, w := range words {
-			if w != "voxbind" || i > 0 && !commandStart[words[i-1]] {
+			if w != "voxbind" || i > 0 && !commandStart[words[i-1]] && !strings.HasSuffix(words[i-1], ";") {
 				continue
 			}
 			var args []string
@@ -285,10 +285,15 @@ func collectFromScript(n *yaml.Node, out *[][]string) {
 				if strings.ContainsAny(a[:1], "><|&;)") || len(a) > 1 && a[0] >= '0' && a[0] <= '9' && a[1] == '>' {
 					break
 				}
+				last := strings.HasSuffix(a, ";")
+				a = strings.TrimSuffix(a, ";")
 				if strings.Contains(a, "$") {
 					a = "1"
 				}
 				args = append(args, a)
+				if last {
+					break
+				}
 			}
 			if len(args) > 0 {
 				*out = append(*out, args)
@@ -475,5 +480,48 @@ func TestExportWriteFile(t *testing.T) {
 	err = exportWriteFile(filepath.Join(dir, "no", "such", "x.yaml"), []byte("x"))
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "no", "such", "x.yaml")) {
 		t.Errorf("exportWriteFile into a missing directory = %v, want an error naming the file", err)
+	}
+}
+
+// TestCollectVoxbindCommands checks the checker: it finds command lines in
+// run:/script: blocks only, cuts them at redirections, and a flag that does
+// not exist fails to parse.
+func TestCollectVoxbindCommands(t *testing.T) {
+	const ci = `
+jobs:
+  x:
+    name: voxbind plan
+    steps:
+      - run: |
+          echo "voxbind plan --bogus"   # quoted: not a command
+          voxbind plan -f "$SPEC" -o markdown --out plan.json > plan.md 2> err
+          set +e; voxbind apply --plan plan.json \
+            --max-unbind 3 && voxbind version; echo done
+job:
+  script:
+    - voxbind plan --frobnicate
+`
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(ci), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var got [][]string
+	collectVoxbindCommands(&doc, &got)
+	want := [][]string{
+		{"plan", "-f", "1", "-o", "markdown", "--out", "plan.json"},
+		{"apply", "--plan", "plan.json", "--max-unbind", "3"},
+		{"version"},
+		{"plan", "--frobnicate"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("commands found (-want +got):\n%s", diff)
+	}
+	for _, args := range want[:3] {
+		if err := parseOnly(args); err != nil {
+			t.Errorf("parseOnly(%q) = %v, want nil", args, err)
+		}
+	}
+	if err := parseOnly(want[3]); err == nil {
+		t.Errorf("parseOnly(%q) = nil, want an unknown-flag error", want[3])
 	}
 }
