@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -382,6 +383,115 @@ func applyBigSandbox(t *testing.T, n int) (dir, state, spec string) {
 	return dir, state, spec
 }
 
+// applyServe runs `voxbind sandbox serve` on a free loopback port with
+// latency and returns its endpoint and a func that stops it (SIGINT, as a
+// user would) and waits; the test's cleanup kills it if still running.
+func applyServe(t *testing.T, bin, state, latency string) (endpoint string, stop func()) {
+	t.Helper()
+	serve := exec.Command(bin, "sandbox", "serve", "--state", state, "--addr", "127.0.0.1:0", "--latency", latency)
+	serveErr, err := serve.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			serve.Process.Signal(os.Interrupt)
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				serve.Process.Kill()
+				<-done
+			}
+		})
+	}
+	serving := bufio.NewScanner(serveErr)
+	for endpoint == "" && serving.Scan() {
+		if m := regexp.MustCompile(`at (http://\S+/platform_api/)`).FindStringSubmatch(serving.Text()); m != nil {
+			endpoint = m[1]
+		}
+	}
+	go func() {
+		io.Copy(io.Discard, serveErr)
+		serve.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		once.Do(func() { serve.Process.Kill(); <-done })
+	})
+	if endpoint == "" {
+		stop()
+		t.Fatal("sandbox serve did not say where it serves")
+	}
+	return endpoint, stop
+}
+
+// applyStart starts `voxbind apply` against endpoint with the sandbox's
+// key, and returns a channel of its stderr lines (closed when it ends),
+// all of its stderr once it has ended, and its exit status.
+func applyStart(t *testing.T, bin, dir, endpoint string, args ...string) (cmd *exec.Cmd, lines <-chan string, wait func() (int, string)) {
+	t.Helper()
+	cmd = exec.Command(bin, append([]string{"--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", endpoint, "apply"}, args...)...)
+	pr, pw := io.Pipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = io.MultiWriter(&stderr, pw)
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan string, 1000)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			select {
+			case ch <- sc.Text():
+			default: // nobody is listening any more
+			}
+		}
+		close(ch)
+	}()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait(); pw.Close() }()
+	wait = func() (int, string) {
+		var err error
+		select {
+		case err = <-waited:
+		case <-time.After(60 * time.Second):
+			cmd.Process.Kill()
+			<-waited
+			t.Fatalf("apply did not end within a minute:\n%s", stderr.String())
+		}
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), stderr.String()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0, stderr.String()
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-waited
+		}
+	})
+	return cmd, ch, wait
+}
+
+// applyWaitStep waits for the first "step N: ..." line apply prints.
+func applyWaitStep(t *testing.T, lines <-chan string) {
+	t.Helper()
+	for line := range lines {
+		if strings.HasPrefix(line, "step ") {
+			return
+		}
+	}
+	t.Fatal("apply ended without reporting a step")
+}
+
 // TestApplyInterrupt runs apply as a real process against `sandbox serve`
 // with latency, sends SIGINT once the first step is reported, and checks
 // that apply stops: exit 130, a summary on stderr, and a state file that
@@ -391,84 +501,20 @@ func TestApplyInterrupt(t *testing.T) {
 	bin := applyBinary(t)
 	const n = 200
 	dir, state, spec := applyBigSandbox(t, n)
+	endpoint, stopServe := applyServe(t, bin, state, "50ms")
 
-	serve := exec.Command(bin, "sandbox", "serve", "--state", state, "--addr", "127.0.0.1:0", "--latency", "50ms")
-	serveErr, err := serve.StderrPipe()
-	if err != nil {
+	apply, lines, wait := applyStart(t, bin, dir, endpoint, "-f", spec, "--auto-approve", "--parallelism", "2")
+	applyWaitStep(t, lines)
+	if err := apply.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
+	code, stderr := wait()
+	if code != 130 {
+		t.Fatalf("apply after SIGINT: exit %d; want 130:\n%s", code, stderr)
 	}
-	serving := bufio.NewScanner(serveErr)
-	var endpoint string
-	for endpoint == "" && serving.Scan() {
-		if m := regexp.MustCompile(`at (http://\S+/platform_api/)`).FindStringSubmatch(serving.Text()); m != nil {
-			endpoint = m[1]
-		}
-	}
-	if endpoint == "" {
-		serve.Process.Kill()
-		serve.Wait()
-		t.Fatal("sandbox serve did not say where it serves")
-	}
-	go io.Copy(io.Discard, serveErr)
-	stopServe := func() {
-		serve.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- serve.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			serve.Process.Kill()
-			<-done
-		}
-	}
-	defer func() {
-		if serve.ProcessState == nil {
-			stopServe()
-		}
-	}()
-
-	apply := exec.Command(bin, "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", endpoint,
-		"apply", "-f", spec, "--auto-approve", "--parallelism", "2")
-	pr, pw := io.Pipe()
-	var stderr bytes.Buffer
-	apply.Stderr = io.MultiWriter(&stderr, pw)
-	apply.Stdout = io.Discard
-	if err := apply.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waited := make(chan error, 1)
-	go func() { waited <- apply.Wait(); pw.Close() }()
-	lines := bufio.NewScanner(pr)
-	signalled := false
-	for lines.Scan() {
-		if strings.HasPrefix(lines.Text(), "step ") {
-			if err := apply.Process.Signal(syscall.SIGINT); err != nil {
-				t.Fatal(err)
-			}
-			signalled = true
-			break
-		}
-	}
-	go io.Copy(io.Discard, pr)
-	var werr error
-	select {
-	case werr = <-waited:
-	case <-time.After(60 * time.Second):
-		apply.Process.Kill()
-		t.Fatalf("apply did not stop within a minute of SIGINT:\n%s", stderr.String())
-	}
-	if !signalled {
-		t.Fatalf("apply reported no step:\n%s", stderr.String())
-	}
-	if ee, ok := werr.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
-		t.Fatalf("apply after SIGINT: %v; want exit 130:\n%s", werr, stderr.String())
-	}
-	m := regexp.MustCompile(`Apply interrupted: (\d+) applied, 0 failed, 0 skipped, (\d+) not started; not verified\.\n`).FindStringSubmatch(stderr.String())
+	m := regexp.MustCompile(`Apply interrupted: (\d+) applied, 0 failed, 0 skipped, (\d+) not started; not verified\.\n`).FindStringSubmatch(stderr)
 	if m == nil {
-		t.Fatalf("no interrupted summary on stderr:\n%s", stderr.String())
+		t.Fatalf("no interrupted summary on stderr:\n%s", stderr)
 	}
 	applied, _ := strconv.Atoi(m[1])
 	notStarted, _ := strconv.Atoi(m[2])
@@ -489,5 +535,32 @@ func TestApplyInterrupt(t *testing.T) {
 	}
 	if bound != applied {
 		t.Errorf("%d registrations bound in the state, but the summary says %d applied", bound, applied)
+	}
+}
+
+// TestApplySecondSignal interrupts apply twice while its calls are in
+// flight (each takes 600 ms): the second signal ends the process at once,
+// exit 130, without waiting for the calls or printing the summary.
+func TestApplySecondSignal(t *testing.T) {
+	bin := applyBinary(t)
+	dir, state, spec := applyBigSandbox(t, 20)
+	planFile := applySavePlan(t, state, spec)
+	endpoint, _ := applyServe(t, bin, state, "600ms")
+	apply, lines, wait := applyStart(t, bin, dir, endpoint, "--plan", planFile, "--parallelism", "2")
+	for line := range lines {
+		if strings.HasPrefix(line, "Applying ") {
+			break
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the first calls are on their way
+	apply.Process.Signal(syscall.SIGINT)
+	time.Sleep(100 * time.Millisecond)
+	apply.Process.Signal(syscall.SIGINT)
+	code, stderr := wait()
+	if code != 130 {
+		t.Errorf("exit %d after two signals; want 130:\n%s", code, stderr)
+	}
+	if strings.Contains(stderr, "applied,") {
+		t.Errorf("the second signal waited for the calls in flight and printed the summary:\n%s", stderr)
 	}
 }
