@@ -24,7 +24,7 @@ type ApplyCmd struct {
 	Files       []string `name:"file" short:"f" sep:"none" xor:"source" placeholder:"PATH" help:"Spec file, or a directory of *.yaml/*.yml files; repeat for several (default: voxbind.yaml)."`
 	Plan        string   `name:"plan" xor:"source" placeholder:"FILE" help:"Apply exactly this plan, saved by 'voxbind plan --out FILE', without asking; refused if the account changed since."`
 	AutoApprove bool     `name:"auto-approve" help:"Apply without asking (needed when stdin is not a terminal)."`
-	Parallelism int      `default:"4" placeholder:"N" help:"Run at most N steps at once (at least 1)."`
+	Parallelism int      `default:"4" placeholder:"N" help:"Run at most N steps at once (at least 1; default: 4)."`
 	MaxUnbind   *int     `name:"max-unbind" xor:"unbind" placeholder:"N" help:"Refuse a plan that unbinds more than N registrations (default: 10, or 25% of the bound registrations, whichever is larger)."`
 	Force       bool     `xor:"unbind" help:"Apply however many registrations the plan unbinds."`
 	Rate        float64  `placeholder:"N" help:"Never send more than N requests per second (default: no ceiling)."`

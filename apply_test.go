@@ -304,14 +304,18 @@ func applyBinary(t *testing.T) string {
 }
 
 // TestApplyPromptOnPseudoTerminal answers the real prompt on a
-// pseudo-terminal: "no" cancels with nothing written, "yes" applies.
+// pseudo-terminal: "no" cancels with nothing written, Ctrl-C at the prompt
+// exits 130 with nothing written, "yes" applies.
 func TestApplyPromptOnPseudoTerminal(t *testing.T) {
 	bin := applyBinary(t)
 	dir := initSandbox(t)
 	state := filepath.Join(dir, sandbox.StateFile)
 	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
 	before := applyRead(t, state)
+	const prompt = "Type 'yes' to apply 3 changes to account 1000001: "
 
+	// answer runs apply on a pseudo-terminal, waits for the prompt, and
+	// then types line, or sends SIGINT when line is "^C".
 	answer := func(line string) (int, string) {
 		ptmx, tty, err := pty.Open()
 		if err != nil {
@@ -319,16 +323,32 @@ func TestApplyPromptOnPseudoTerminal(t *testing.T) {
 		}
 		defer ptmx.Close()
 		cmd := exec.Command(bin, "--sandbox", state, "apply", "-f", spec)
-		var stderr bytes.Buffer
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, io.Discard, &stderr
+		stderrPipe, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdin, cmd.Stdout = tty, io.Discard
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		tty.Close()
 		go io.Copy(io.Discard, ptmx) // the terminal's echo
-		if _, err := ptmx.Write([]byte(line + "\n")); err != nil {
+		var stderr bytes.Buffer
+		buf := make([]byte, 4096)
+		for !strings.Contains(stderr.String(), prompt) {
+			n, err := stderrPipe.Read(buf)
+			stderr.Write(buf[:n])
+			if err != nil {
+				cmd.Wait()
+				t.Fatalf("no prompt: %v:\n%s", err, stderr.String())
+			}
+		}
+		if line == "^C" {
+			cmd.Process.Signal(syscall.SIGINT)
+		} else if _, err := ptmx.Write([]byte(line + "\n")); err != nil {
 			t.Fatal(err)
 		}
+		io.Copy(&stderr, stderrPipe)
 		err = cmd.Wait()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -340,11 +360,15 @@ func TestApplyPromptOnPseudoTerminal(t *testing.T) {
 	}
 
 	code, stderr := answer("no")
-	if code != 1 || !strings.Contains(stderr, "Type 'yes' to apply 3 changes to account 1000001: ") || !strings.Contains(stderr, "apply cancelled; nothing was changed") {
-		t.Errorf("no: exit %d, stderr %q; want 1, the prompt and a cancellation", code, stderr)
+	if code != 1 || !strings.Contains(stderr, "apply cancelled; nothing was changed") {
+		t.Errorf("no: exit %d, stderr %q; want 1 and a cancellation", code, stderr)
+	}
+	code, stderr = answer("^C")
+	if code != 130 || strings.Contains(stderr, "Applying") {
+		t.Errorf("Ctrl-C at the prompt: exit %d, stderr %q; want 130 and nothing applied", code, stderr)
 	}
 	if applyRead(t, state) != before {
-		t.Fatal("the state changed although the answer was no")
+		t.Fatal("the state changed although the answer was no, or an interrupt")
 	}
 	code, stderr = answer("yes")
 	if code != 0 || !strings.Contains(stderr, "Apply: 3 applied, 0 failed, 0 skipped, 3 verified.") {
