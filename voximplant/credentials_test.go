@@ -88,7 +88,9 @@ func TestParseCredentialsErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pemOf := func(typ string, der []byte) string { return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})) }
+	pemOf := func(typ string, der []byte) string {
+		return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
+	}
 	good := string(keyFile(t, nil))
 	tests := []struct {
 		name string

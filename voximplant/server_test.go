@@ -90,15 +90,16 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 	if f.latency > 0 {
 		time.Sleep(f.latency)
 	}
-	if f.fault != nil && f.fault(n, method, w, r) {
-		return
-	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
 		writeJSON(w, map[string]any{"error": map[string]any{"code": 101, "msg": "bad content type " + ct}})
 		return
 	}
 	if err := r.ParseForm(); err != nil {
 		writeJSON(w, map[string]any{"error": map[string]any{"code": 101, "msg": err.Error()}})
+		return
+	}
+	// The body is read: the server now notices a client that goes away.
+	if f.fault != nil && f.fault(n, method, w, r) {
 		return
 	}
 	if code, msg := f.auth(r); code != 0 {

@@ -1,0 +1,585 @@
+package voximplant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/voxbind/voxbind/reconcile"
+)
+
+func TestEndpoint(t *testing.T) {
+	tests := []struct {
+		in, want, err string
+	}{
+		{"", DefaultEndpoint, ""},
+		{"https://api.voximplant.com/platform_api", DefaultEndpoint, ""},
+		{"http://127.0.0.1:8080/platform_api/", "http://127.0.0.1:8080/platform_api/", ""},
+		{"http://127.9.9.9/x", "http://127.9.9.9/x/", ""},
+		{"http://localhost:8080/platform_api", "http://localhost:8080/platform_api/", ""},
+		{"http://[::1]:8080/", "http://[::1]:8080/", ""},
+		{"http://api.voximplant.com/platform_api/", "", `plain http:// is refused for non-loopback host "api.voximplant.com"`},
+		{"http://10.0.0.1/", "", "plain http:// is refused"},
+		{"http://localhost.evil.com/", "", "plain http:// is refused"},
+		{"ftp://api.voximplant.com/", "", `scheme "ftp"`},
+		{"api.voximplant.com/platform_api/", "", "no host"},
+		{"https://api.voximplant.com/platform_api/?cmd=x", "", "query"},
+	}
+	for _, tt := range tests {
+		got, err := checkEndpoint(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("checkEndpoint(%q) error = %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("checkEndpoint(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestNewRefuses(t *testing.T) {
+	for name, o := range map[string]Options{
+		"no credentials": {},
+		"no key":         {Credentials: &Credentials{AccountID: 1, KeyID: "k"}},
+		"bad endpoint":   {Credentials: testCredentials(), Endpoint: "http://example.com/"},
+		"negative rate":  {Credentials: testCredentials(), Rate: -1},
+		"negative child": {Credentials: testCredentials(), AccountID: -4},
+	} {
+		if _, err := New(o); err == nil {
+			t.Errorf("%s: New accepted %+v", name, o)
+		}
+	}
+}
+
+func TestRequestShape(t *testing.T) {
+	f := newFakeServer(t)
+	var got *http.Request
+	f.fault = func(_ int64, _ string, _ http.ResponseWriter, r *http.Request) bool {
+		got = r.Clone(context.Background())
+		return false
+	}
+	c, trace := testClient(t, f, func(o *Options) { o.UserAgent = "voxbind/1.2.3" })
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(reconcile.AccountInfo{ID: testAccount, Name: "acme"}, info); diff != "" {
+		t.Errorf("Info (-want +got):\n%s", diff)
+	}
+	if got.Method != http.MethodPost || got.URL.Path != "/platform_api/GetAccountInfo" {
+		t.Errorf("request %s %s", got.Method, got.URL.Path)
+	}
+	if ua := got.UserAgent(); ua != "voxbind/1.2.3" {
+		t.Errorf("User-Agent %q", ua)
+	}
+	if len(f.claims) != 1 {
+		t.Fatalf("server verified %d tokens", len(f.claims))
+	}
+	line := trace.String()
+	if !regexp.MustCompile(`^voximplant: GetAccountInfo -> status=200 time=\S+ retry=0\n$`).MatchString(line) {
+		t.Errorf("trace line %q", line)
+	}
+}
+
+func TestDefaultUserAgent(t *testing.T) {
+	f := newFakeServer(t)
+	c, _ := testClient(t, f, func(o *Options) { o.UserAgent = "" })
+	if _, err := c.Info(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if f.agents[0] != "voxbind" {
+		t.Errorf("default User-Agent %q", f.agents[0])
+	}
+}
+
+func apiError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, map[string]any{"error": map[string]any{"code": code, "msg": msg}})
+}
+
+// TestTransientRetried fails the first attempt in each transient way and
+// checks that the call succeeds on the next attempt.
+func TestTransientRetried(t *testing.T) {
+	tests := []struct {
+		name        string
+		fail        func(w http.ResponseWriter)
+		rateLimited int64
+	}{
+		{"api 340", func(w http.ResponseWriter) { apiError(w, 340, "Rate limit exceeded") }, 1},
+		{"api 416", func(w http.ResponseWriter) { apiError(w, 416, "Repeat after 0 seconds") }, 0},
+		{"api 162", func(w http.ResponseWriter) { apiError(w, 162, "Try later") }, 0},
+		{"api 484", func(w http.ResponseWriter) { apiError(w, 484, "The request was rejected as a probable resend") }, 0},
+		{"api 515", func(w http.ResponseWriter) { apiError(w, 515, "The same operation was performed recently") }, 0},
+		{"api 340 with http 503", func(w http.ResponseWriter) {
+			w.WriteHeader(503)
+			writeJSON(w, map[string]any{"error": map[string]any{"code": 340, "msg": "Rate limit"}})
+		}, 1},
+		{"http 429", func(w http.ResponseWriter) { http.Error(w, "slow down", 429) }, 1},
+		{"http 500", func(w http.ResponseWriter) { w.WriteHeader(500) }, 0},
+		{"http 502 html", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(502)
+			fmt.Fprint(w, "<html><body>Bad Gateway</body></html>")
+		}, 0},
+		{"http 503 json without error", func(w http.ResponseWriter) { w.WriteHeader(503); fmt.Fprint(w, "{}") }, 0},
+		{"dropped connection", drop, 0},
+		{"truncated body", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Length", "100")
+			fmt.Fprint(w, `{"result": {"account_id"`)
+		}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeServer(t)
+			f.fault = func(n int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+				if n == 1 {
+					tt.fail(w)
+					return true
+				}
+				return false
+			}
+			c, trace := testClient(t, f, nil)
+			info, err := c.Info(context.Background())
+			if err != nil {
+				t.Fatalf("not retried: %v", err)
+			}
+			if info.ID != testAccount {
+				t.Errorf("info %+v", info)
+			}
+			st := c.Stats()
+			if st.Requests != 2 || st.Retries != 1 || st.Transient != 1 || st.RateLimited != tt.rateLimited || st.Calls != 1 {
+				t.Errorf("stats %+v, want 2 requests, 1 retry, 1 transient, %d rate-limited", st, tt.rateLimited)
+			}
+			if n := strings.Count(trace.String(), "\n"); n != 2 {
+				t.Errorf("trace has %d lines, want one per attempt:\n%s", n, trace)
+			}
+			if !strings.Contains(trace.String(), "retry=1") {
+				t.Errorf("trace does not number the retry:\n%s", trace)
+			}
+		})
+	}
+}
+
+func TestTimeoutRetried(t *testing.T) {
+	f := newFakeServer(t)
+	release := make(chan struct{})
+	defer close(release)
+	f.fault = func(n int64, _ string, _ http.ResponseWriter, r *http.Request) bool {
+		if n == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return true
+		}
+		return false
+	}
+	c, trace := testClient(t, f, func(o *Options) { o.Timeout = 100 * time.Millisecond })
+	if _, err := c.Info(context.Background()); err != nil {
+		t.Fatalf("timeout not retried: %v", err)
+	}
+	if !strings.Contains(trace.String(), `err="GetAccountInfo: no answer within 100ms"`) {
+		t.Errorf("trace does not show the timeout:\n%s", trace)
+	}
+}
+
+func TestPermanentErrorsNotRetried(t *testing.T) {
+	tests := []struct {
+		name string
+		fail func(w http.ResponseWriter)
+		want string
+		code int
+	}{
+		{"api 101", func(w http.ResponseWriter) { apiError(w, 101, "Invalid arguments") }, "GetAccountInfo: api error 101: Invalid arguments", 101},
+		{"api 275 with http 400", func(w http.ResponseWriter) {
+			w.WriteHeader(400)
+			writeJSON(w, map[string]any{"error": map[string]any{"code": 275, "msg": "Invalid sip_registration_id"}})
+		}, "GetAccountInfo: api error 275: Invalid sip_registration_id", 275},
+		{"errors array", func(w http.ResponseWriter) {
+			writeJSON(w, map[string]any{"errors": []any{map[string]any{"code": 116, "msg": "Invalid application_id"}}})
+		}, "api error 116", 116},
+		{"http 403 html", func(w http.ResponseWriter) { w.WriteHeader(403); fmt.Fprint(w, "<h1>Forbidden</h1>") }, "GetAccountInfo: http status 403: <h1>Forbidden</h1>", 0},
+		{"http 404", func(w http.ResponseWriter) { w.WriteHeader(404) }, "http status 404", 0},
+		{"200 not json", func(w http.ResponseWriter) { fmt.Fprint(w, "<html>captive portal</html>") }, "the answer is not the expected JSON", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeServer(t)
+			f.fault = func(n int64, _ string, w http.ResponseWriter, _ *http.Request) bool { tt.fail(w); return true }
+			c, _ := testClient(t, f, nil)
+			_, err := c.Info(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+			var apiErr *APIError
+			if got := errors.As(err, &apiErr); got != (tt.code != 0) || (got && apiErr.Code != tt.code) {
+				t.Errorf("errors.As(APIError) = %v %+v, want code %d", got, apiErr, tt.code)
+			}
+			if st := c.Stats(); st.Requests != 1 || st.Retries != 0 {
+				t.Errorf("stats %+v: a permanent error was retried", st)
+			}
+		})
+	}
+}
+
+func TestAuthHints(t *testing.T) {
+	want := map[int]string{
+		100: "check that the key file belongs to this account, that --account-id names a child",
+		104: "lacks a role for BindSipRegistration: BindSipRegistration needs Owner, Admin or Developer",
+		433: "the key_id is unknown: the key was deleted",
+		447: "the token was malformed",
+		454: "token lifetime exceeds one hour: this is a voxbind bug",
+		455: "clock is ahead; sync it with NTP",
+		456: "clock is behind; sync it with NTP",
+	}
+	for code, hint := range want {
+		f := newFakeServer(t)
+		f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+			apiError(w, code, "Authorization failed")
+			return true
+		}
+		c, _ := testClient(t, f, nil)
+		err := c.Bind(context.Background(), 1, nil)
+		if err == nil {
+			t.Fatalf("code %d: no error", code)
+		}
+		wantPrefix := fmt.Sprintf("BindSipRegistration: api error %d: Authorization failed (", code)
+		if !strings.HasPrefix(err.Error(), wantPrefix) || !strings.Contains(err.Error(), hint) {
+			t.Errorf("code %d: error %q, want %q… with %q", code, err, wantPrefix, hint)
+		}
+		if c.Stats().Requests != 1 {
+			t.Errorf("code %d: auth error retried", code)
+		}
+	}
+}
+
+// TestRealServerRejectsOtherIss runs the fake's real JWT check against a
+// client acting on a child account the server does not serve.
+func TestWrongAccountRejected(t *testing.T) {
+	f := newFakeServer(t)
+	c, _ := testClient(t, f, func(o *Options) { o.AccountID = 99 })
+	_, err := c.Info(context.Background())
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != 100 {
+		t.Fatalf("error %v, want api error 100", err)
+	}
+	f.account = 99
+	if _, err := c.Info(context.Background()); err != nil {
+		t.Errorf("child account: %v", err)
+	}
+}
+
+// fakeClock is advanced by the client's sleeps, so that retry delays and the
+// retry budget are checked without waiting.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	slept  []time.Duration
+	cancel func() // called at the first sleep when set
+}
+
+func (fc *fakeClock) Now() time.Time {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return fc.now
+}
+
+func (fc *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	fc.mu.Lock()
+	fc.slept = append(fc.slept, d)
+	fc.now = fc.now.Add(d)
+	cancel := fc.cancel
+	fc.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	return ctx.Err()
+}
+
+func withFakeClock(c *Client) *fakeClock {
+	fc := &fakeClock{now: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)}
+	c.now, c.sleep = fc.Now, fc.Sleep
+	return fc
+}
+
+func TestRetryHints(t *testing.T) {
+	tests := []struct {
+		name string
+		fail func(w http.ResponseWriter)
+		want time.Duration
+	}{
+		{"Retry-After seconds", func(w http.ResponseWriter) { w.Header().Set("Retry-After", "3"); w.WriteHeader(429) }, 3 * time.Second},
+		{"Retry-After on api 340", func(w http.ResponseWriter) {
+			w.Header().Set("Retry-After", "2")
+			apiError(w, 340, "Rate limit exceeded")
+		}, 2 * time.Second},
+		{"repeat after N seconds", func(w http.ResponseWriter) { apiError(w, 416, "Repeat after 7 seconds") }, 7 * time.Second},
+		{"try again after N seconds", func(w http.ResponseWriter) { apiError(w, 162, "Try again after 12 seconds") }, 12 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeServer(t)
+			f.fault = func(n int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+				if n == 1 {
+					tt.fail(w)
+					return true
+				}
+				return false
+			}
+			c, _ := testClient(t, f, nil)
+			fc := withFakeClock(c)
+			if _, err := c.Info(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if len(fc.slept) != 1 || fc.slept[0] != tt.want {
+				t.Errorf("slept %v, want [%v]", fc.slept, tt.want)
+			}
+		})
+	}
+}
+
+func TestBackoffAndBudget(t *testing.T) {
+	f := newFakeServer(t)
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool { w.WriteHeader(503); return true }
+	c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = 20 * time.Second })
+	c.backoffBase, c.backoffCap = 100*time.Millisecond, 5*time.Second
+	fc := withFakeClock(c)
+	c.jitter = func(max time.Duration) time.Duration { return max } // the ceiling of each full-jitter draw
+	_, err := c.Info(context.Background())
+	var herr *HTTPError
+	if !errors.As(err, &herr) || herr.Status != 503 {
+		t.Fatalf("error %v, want the last http 503", err)
+	}
+	if !strings.Contains(err.Error(), "gave up after") || !strings.Contains(err.Error(), "retry budget 20s") {
+		t.Errorf("error %q does not say the budget ran out", err)
+	}
+	ms := time.Millisecond
+	want := []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, 1600 * ms, 3200 * ms, 5000 * ms, 5000 * ms}
+	if diff := cmp.Diff(want, fc.slept); diff != "" {
+		t.Errorf("backoff delays (-want +got):\n%s", diff)
+	}
+	var total time.Duration
+	for _, d := range fc.slept {
+		total += d
+	}
+	if total > 20*time.Second {
+		t.Errorf("slept %v, more than the budget", total)
+	}
+}
+
+func TestFullJitter(t *testing.T) {
+	c, err := New(Options{Credentials: testCredentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[time.Duration]bool{}
+	for range 200 {
+		d := c.jitter(time.Second)
+		if d < 0 || d > time.Second {
+			t.Fatalf("jitter %v outside [0, 1s]", d)
+		}
+		seen[d/(100*time.Millisecond)] = true
+	}
+	if len(seen) < 8 {
+		t.Errorf("jitter covers only %d of 10 tenths of the range", len(seen))
+	}
+}
+
+func TestCancelInFlight(t *testing.T) {
+	f := newFakeServer(t)
+	started := make(chan struct{})
+	f.fault = func(_ int64, _ string, _ http.ResponseWriter, r *http.Request) bool {
+		close(started)
+		<-r.Context().Done()
+		return true
+	}
+	c, _ := testClient(t, f, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-started; cancel() }()
+	_, err := c.Registrations(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if st := c.Stats(); st.Retries != 0 {
+		t.Errorf("cancelled call retried: %+v", st)
+	}
+}
+
+func TestCancelDuringBackoff(t *testing.T) {
+	f := newFakeServer(t)
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		apiError(w, 416, "Repeat after 3600 seconds")
+		return true
+	}
+	c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = 2 * time.Hour })
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	done := make(chan error)
+	go func() { done <- c.Bind(ctx, 1, nil) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("error %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("cancellation did not stop the wait for a retry")
+	}
+}
+
+func TestCancelWhileRateLimited(t *testing.T) {
+	f := newFakeServer(t)
+	c, _ := testClient(t, f, func(o *Options) { o.Rate = 0.01 }) // one request per 100 s
+	if _, err := c.Info(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if _, err := c.Info(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+}
+
+func TestHintInMessage(t *testing.T) {
+	for msg, want := range map[string]time.Duration{
+		"Repeat after 5 seconds":            5 * time.Second,
+		"repeat the request after 1 sec":    time.Second,
+		"Rate limit exceeded":               0,
+		"Please try again after 30 seconds": 30 * time.Second,
+	} {
+		if got := retryHint(msg); got != want {
+			t.Errorf("retryHint(%q) = %v, want %v", msg, got, want)
+		}
+	}
+}
+
+// TestWriteDroppedAfterApplied loses the answer of a write the server has
+// applied; the retry repeats it (writes are idempotent, §7), and the
+// account ends in the desired state with one effect.
+func TestWriteDroppedAfterApplied(t *testing.T) {
+	f := newFakeServer(t)
+	f.regs = []SIPRegistration{{ID: 101, SIPUsername: "alice", Proxy: "pbx.example.com"}}
+	f.after = func(n int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		if n == 1 {
+			drop(w)
+			return true
+		}
+		return false
+	}
+	c, trace := testClient(t, f, nil)
+	target := &reconcile.Target{Application: reconcile.Ref{ID: 77}, User: &reconcile.Ref{ID: 9}}
+	if err := c.Bind(context.Background(), 101, target); err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+	want := []SIPRegistration{{ID: 101, SIPUsername: "alice", Proxy: "pbx.example.com", ApplicationID: 77, ApplicationName: "app77.acme.voximplant.com", UserID: 9, UserName: "user9"}}
+	if diff := cmp.Diff(want, f.regs); diff != "" {
+		t.Errorf("server state (-want +got):\n%s", diff)
+	}
+	if f.effects != 1 || f.calls["BindSipRegistration"] != 2 {
+		t.Errorf("%d effects in %d calls, want 1 effect in 2 calls", f.effects, f.calls["BindSipRegistration"])
+	}
+	if !strings.Contains(trace.String(), "BindSipRegistration application_id=77 bind=true sip_registration_id=101 user_id=9 -> status=- ") {
+		t.Errorf("trace does not show the dropped attempt:\n%s", trace)
+	}
+}
+
+func TestBindParameters(t *testing.T) {
+	f := newFakeServer(t)
+	f.regs = []SIPRegistration{{ID: 101}, {ID: 102}}
+	c, _ := testClient(t, f, nil)
+	ctx := context.Background()
+	steps := []struct {
+		id     int64
+		target *reconcile.Target
+	}{
+		{101, &reconcile.Target{Application: reconcile.Ref{ID: 77, Name: "support"}, User: &reconcile.Ref{ID: 9, Name: "alice"}}},
+		{102, &reconcile.Target{Application: reconcile.Ref{ID: 77, Name: "support"}, Rule: &reconcile.Ref{ID: 5, Name: "inbound"}}},
+		{101, nil},
+		{102, &reconcile.Target{Application: reconcile.Ref{ID: 78}}},
+	}
+	for _, s := range steps {
+		if err := c.Bind(ctx, s.id, s.target); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{
+		"BindSipRegistration application_id=77&bind=true&sip_registration_id=101&user_id=9",
+		"BindSipRegistration application_id=77&bind=true&rule_id=5&sip_registration_id=102",
+		"BindSipRegistration bind=false&sip_registration_id=101",
+		"BindSipRegistration application_id=78&bind=true&sip_registration_id=102",
+	}
+	if diff := cmp.Diff(want, f.forms); diff != "" {
+		t.Errorf("forms sent (-want +got):\n%s", diff)
+	}
+	for _, bad := range []BindRequest{
+		{RegistrationID: 0, Bind: false},
+		{RegistrationID: 1, Bind: true},
+		{RegistrationID: 1, Bind: true, ApplicationID: 7, RuleID: 1, UserID: 2},
+		{RegistrationID: 1, Bind: false, ApplicationID: 7},
+	} {
+		if err := c.BindSipRegistration(ctx, bad); err == nil {
+			t.Errorf("BindSipRegistration(%+v) sent", bad)
+		}
+	}
+	if len(f.forms) != len(want) {
+		t.Errorf("invalid requests reached the server")
+	}
+}
+
+func TestBindResultZero(t *testing.T) {
+	f := newFakeServer(t)
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		writeJSON(w, map[string]any{"result": 0})
+		return true
+	}
+	c, _ := testClient(t, f, nil)
+	if err := c.Bind(context.Background(), 5, nil); err == nil || !strings.Contains(err.Error(), "answered result 0") {
+		t.Errorf("error %v", err)
+	}
+}
+
+// TestConcurrentUse runs reads and writes from many goroutines (run with
+// -race): one token is signed and shared, every call succeeds.
+func TestConcurrentUse(t *testing.T) {
+	f := newFakeServer(t)
+	for i := range 50 {
+		f.regs = append(f.regs, SIPRegistration{ID: int64(100 + i)})
+	}
+	f.fault = func(n int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		if n%7 == 3 {
+			apiError(w, 340, "Rate limit exceeded")
+			return true
+		}
+		return false
+	}
+	c, _ := testClient(t, f, nil)
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			if err := c.Bind(context.Background(), int64(100+i), &reconcile.Target{Application: reconcile.Ref{ID: 7}}); err != nil {
+				t.Error(err)
+			}
+			if _, err := c.Registrations(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	tokens := map[string]bool{}
+	for _, cl := range f.claims {
+		tokens[fmt.Sprint(cl["iat"], cl["exp"])] = true
+	}
+	if len(tokens) != 1 {
+		t.Errorf("%d different tokens for one client", len(tokens))
+	}
+	if st := c.Stats(); st.RateLimited == 0 || st.Requests != st.Calls+st.Retries {
+		t.Errorf("stats %+v", st)
+	}
+}
