@@ -150,6 +150,10 @@ func TestOpenRefusesBadFilesAndReleasesTheLock(t *testing.T) {
 	if _, err := Open(path, Options{}); err == nil || strings.Contains(err.Error(), "another voxbind") {
 		t.Errorf("the failed Open kept the lock: %v", err)
 	}
+	missing := filepath.Join(t.TempDir(), "nope.json")
+	if _, err := Open(missing, Options{}); err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "sandbox init") {
+		t.Errorf("Open(missing) = %v, want it named and 'sandbox init' suggested", err)
+	}
 	if _, err := Open(writeState(t), Options{FailRate: 2}); err == nil {
 		t.Error("bad options accepted")
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"mime"
@@ -142,6 +143,9 @@ func Open(path string, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("sandbox options: %w", err)
 	}
 	lock, err := lockState(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("sandbox state %s does not exist; 'voxbind sandbox init DIR' writes DIR/%s, a demo account to start from", path, StateFile)
+	}
 	if err != nil {
 		return nil, err
 	}
