@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -337,5 +338,31 @@ func TestErrorsErrorSorts(t *testing.T) {
 	}
 	if got, want := errs.Error(), "no place\na.yaml:2:1: two\na.yaml:9:1: nine"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+// TestHeavyMerge merges a 1,000-key mapping with unknown keys into 5,000
+// entries: each problem is reported once, where it is written, and the
+// work stays linear (this test would take minutes otherwise).
+func TestHeavyMerge(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("version: 1\nx-defaults: &d\n  application: support\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "  k%d: v\n", i)
+	}
+	b.WriteString("bindings:\n")
+	for i := range 5000 {
+		fmt.Fprintf(&b, "  - {registration: r%d@pbx.example.com, <<: *d}\n", i)
+	}
+	_, err := loadBytes("heavy.yaml", []byte(b.String()))
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("err = %v, want Errors", err)
+	}
+	if len(errs) != 1000 {
+		t.Errorf("%d errors, want 1000 (one per unknown key); first: %v", len(errs), errs[0])
+	}
+	if want := "heavy.yaml:4:3: unknown key \"k0\""; !strings.HasPrefix(errs[0].Error(), want) {
+		t.Errorf("first error %q, want prefix %q", errs[0], want)
 	}
 }

@@ -18,7 +18,8 @@ type walker struct {
 	// merged caches the resolved fields of every mapping used as a merge
 	// source, so that defaults merged into many entries are read once; a nil
 	// value marks a mapping being resolved (an anchor that merges itself).
-	merged map[*yaml.Node][]pair
+	merged   map[*yaml.Node][]pair
+	reported map[nodeMsg]bool
 }
 
 type pair struct{ key, val *yaml.Node }
@@ -27,7 +28,24 @@ func (w *walker) pos(n *yaml.Node) Pos {
 	return Pos{File: w.file, Line: max(n.Line, 1), Col: max(n.Column, 1)}
 }
 
-func (w *walker) errorf(n *yaml.Node, msg string) { w.l.errorf(w.pos(n), msg) }
+// errorf reports a problem at n, once: defaults merged into many entries
+// would otherwise repeat their problems for every entry.
+func (w *walker) errorf(n *yaml.Node, msg string) {
+	k := nodeMsg{n, msg}
+	if w.reported[k] {
+		return
+	}
+	if w.reported == nil {
+		w.reported = make(map[nodeMsg]bool)
+	}
+	w.reported[k] = true
+	w.l.errorf(w.pos(n), msg)
+}
+
+type nodeMsg struct {
+	n   *yaml.Node
+	msg string
+}
 
 // deref follows an alias to the node it names.
 func deref(n *yaml.Node) *yaml.Node {
@@ -48,13 +66,17 @@ func isMergeKey(k *yaml.Node) bool {
 // second value ignored. out is reused.
 func (w *walker) fields(m *yaml.Node, out []pair, depth int) []pair {
 	out = out[:0]
-	var index map[string]int // only for large mappings; small ones scan
-	large := len(m.Content) > 64
-	if large {
-		index = make(map[string]int, len(m.Content)/2)
-	}
+	// Small mappings (every real entry) are scanned; past 32 keys an index
+	// keeps huge or heavily merged mappings linear.
+	var index map[string]int
 	find := func(key string) int {
-		if large {
+		if index == nil && len(out) > 32 {
+			index = make(map[string]int, 2*len(out))
+			for i, p := range out {
+				index[p.key.Value] = i
+			}
+		}
+		if index != nil {
 			if i, ok := index[key]; ok {
 				return i
 			}
@@ -66,6 +88,12 @@ func (w *walker) fields(m *yaml.Node, out []pair, depth int) []pair {
 			}
 		}
 		return -1
+	}
+	add := func(p pair) {
+		if index != nil {
+			index[p.key.Value] = len(out)
+		}
+		out = append(out, p)
 	}
 	var merges []*yaml.Node
 	var firstMerge *yaml.Node
@@ -88,24 +116,36 @@ func (w *walker) fields(m *yaml.Node, out []pair, depth int) []pair {
 			w.errorf(k, "duplicate key \""+k.Value+"\" (first at "+w.pos(out[j].key).String()+"): remove one of the two")
 			continue
 		}
-		if large {
-			index[k.Value] = len(out)
-		}
-		out = append(out, pair{k, v})
+		add(pair{k, v})
 	}
+	explicit := len(out)
 	for _, v := range merges {
-		for _, src := range w.mergeSources(v) {
+		for i, src := range w.mergeSources(v) {
 			for _, p := range w.mergedFields(src, depth) {
-				if find(p.key.Value) < 0 {
-					if large {
-						index[p.key.Value] = len(out)
+				// The first source's keys are distinct already: they
+				// only need checking against the keys written here.
+				if i == 0 && index == nil {
+					if !written(out[:explicit], p.key.Value) {
+						out = append(out, p)
 					}
-					out = append(out, p)
+					continue
+				}
+				if find(p.key.Value) < 0 {
+					add(p)
 				}
 			}
 		}
 	}
 	return out
+}
+
+func written(ps []pair, key string) bool {
+	for i := range ps {
+		if ps[i].key.Value == key {
+			return true
+		}
+	}
+	return false
 }
 
 // mergeSources lists the mappings a merge key's value names: a mapping, an
@@ -259,6 +299,13 @@ func (w *walker) top(root *yaml.Node) {
 }
 
 func (w *walker) unknownKey(k *yaml.Node, known, other []string, where, otherWhere string) {
+	if w.reported[nodeMsg{k, ""}] {
+		return // a merged key already reported for an earlier entry
+	}
+	if w.reported == nil {
+		w.reported = make(map[nodeMsg]bool)
+	}
+	w.reported[nodeMsg{k, ""}] = true
 	for _, o := range other {
 		if k.Value == o {
 			w.errorf(k, "\""+k.Value+"\" "+otherWhere)
