@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -187,7 +188,7 @@ func pageOf[T any](f *fakeServer, r *http.Request, rows []T, withTotal bool) map
 	limit = min(limit, cap)
 	page := []T{}
 	if offset < len(rows) {
-		page = rows[offset:min(len(rows), offset+limit)]
+		page = slices.Clone(rows[offset:min(len(rows), offset+limit)]) // encoded after the lock is released
 	}
 	out := map[string]any{"result": page, "count": len(page)}
 	if f.countIsTotal {

@@ -1,0 +1,220 @@
+package voximplant
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/voxbind/voxbind/reconcile"
+)
+
+// fillServer gives f n rows of every kind; application 7 has the rules
+// and users.
+func fillServer(f *fakeServer, n int) {
+	f.regs, f.apps, f.rules[7], f.users[7] = nil, nil, nil, nil
+	for i := range n {
+		id := int64(1000 + i)
+		f.regs = append(f.regs, SIPRegistration{ID: id, SIPUsername: fmt.Sprintf("u%d", i), Proxy: "pbx.example.com"})
+		f.apps = append(f.apps, ApplicationInfo{ID: id, Name: fmt.Sprintf("app%d.acme.voximplant.com", i)})
+		f.rules[7] = append(f.rules[7], RuleInfo{ID: id, Name: fmt.Sprintf("rule%d", i), ApplicationID: 7})
+		f.users[7] = append(f.users[7], UserInfo{ID: id, Name: fmt.Sprintf("user%d", i)})
+	}
+}
+
+// TestPagingMatrix reads every list under page caps from 1 to 1000, both
+// meanings of the answer's count, with and without total_count, and pages
+// that come back shorter than the cap.
+func TestPagingMatrix(t *testing.T) {
+	for _, n := range []int{0, 1, 57, 1003} {
+		for _, pageCap := range []int{1, 3, 20, 999, 1000} {
+			if pageCap == 1 && n > 100 {
+				continue // one request per row: covered by the smaller lists
+			}
+			for _, countIsTotal := range []bool{false, true} {
+				for _, variant := range []string{"plain", "no total", "short pages"} {
+					name := fmt.Sprintf("rows=%d/cap=%d/countIsTotal=%v/%s", n, pageCap, countIsTotal, variant)
+					t.Run(name, func(t *testing.T) {
+						f := newFakeServer(t)
+						fillServer(f, n)
+						f.pageCap, f.countIsTotal = pageCap, countIsTotal
+						f.noTotal = variant == "no total"
+						f.shortPages = variant == "short pages"
+						c, _ := testClient(t, f, nil)
+						c.debug = nil // thousands of lines; redaction is tested elsewhere
+						checkLists(t, c, f, n)
+					})
+				}
+			}
+		}
+	}
+}
+
+func checkLists(t *testing.T, c *Client, f *fakeServer, n int) {
+	t.Helper()
+	ctx := context.Background()
+	regs, err := c.Registrations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := c.Applications(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := c.Rules(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := c.Users(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(get func(i int) int64, m int) []int64 {
+		out := make([]int64, m)
+		for i := range out {
+			out[i] = get(i)
+		}
+		return out
+	}
+	want := ids(func(i int) int64 { return int64(1000 + i) }, n)
+	for name, got := range map[string][]int64{
+		"registrations": ids(func(i int) int64 { return regs[i].ID }, len(regs)),
+		"applications":  ids(func(i int) int64 { return apps[i].ID }, len(apps)),
+		"rules":         ids(func(i int) int64 { return rules[i].ID }, len(rules)),
+		"users":         ids(func(i int) int64 { return users[i].ID }, len(users)),
+	} {
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+	if n > 0 && (users[n-1].ApplicationID != 7 || rules[n-1].ApplicationID != 7) {
+		t.Errorf("rules and users must carry their application id")
+	}
+	// Registrations have no total: the minimum is every non-empty page
+	// plus the empty one that ends the list.
+	pageCap := f.pageCap
+	if pageCap == 0 {
+		pageCap = 1000
+	}
+	if f.shortPages {
+		pageCap = pageCap/2 + 1
+	}
+	if max := (n+pageCap-1)/pageCap*2 + 1; f.calls["GetSipRegistrations"] > max {
+		t.Errorf("GetSipRegistrations called %d times for %d rows at %d per page", f.calls["GetSipRegistrations"], n, f.pageCap)
+	}
+}
+
+func TestPagingConcurrentWithTotal(t *testing.T) {
+	f := newFakeServer(t)
+	fillServer(f, 2500)
+	f.pageCap = 100
+	c, trace := testClient(t, f, nil)
+	apps, err := c.GetApplications(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) != 2500 {
+		t.Fatalf("%d applications, want 2500", len(apps))
+	}
+	// With total_count known, exactly one request per page: no empty page.
+	if got := f.calls["GetApplications"]; got != 25 {
+		t.Errorf("%d GetApplications calls, want 25", got)
+	}
+	if !strings.Contains(trace.String(), "GetApplications count=1000 offset=2400 ") {
+		t.Errorf("pages not stepped by the server's page size:\n%s", trace)
+	}
+}
+
+// TestPagingOffsetIgnored stops with an error instead of looping forever
+// when a server answers every offset with the first page.
+func TestPagingOffsetIgnored(t *testing.T) {
+	f := newFakeServer(t)
+	fillServer(f, 30)
+	f.pageCap = 10
+	f.fault = func(_ int64, method string, w http.ResponseWriter, r *http.Request) bool {
+		if method == "GetSipRegistrations" {
+			writeJSON(w, map[string]any{"result": f.regs[:10], "count": 10})
+			return true
+		}
+		return false
+	}
+	c, _ := testClient(t, f, nil)
+	_, err := c.GetSipRegistrations(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "does not honour offset") {
+		t.Errorf("error %v", err)
+	}
+}
+
+// TestPagingListChanges reads a list whose total grows between pages: no
+// row is lost or doubled.
+func TestPagingListGrows(t *testing.T) {
+	f := newFakeServer(t)
+	fillServer(f, 50)
+	f.pageCap = 10
+	f.fault = func(n int64, method string, _ http.ResponseWriter, _ *http.Request) bool {
+		if n == 2 { // after the first page: a row appears at the end
+			f.mu.Lock()
+			f.apps = append(f.apps, ApplicationInfo{ID: 5000, Name: "late.acme.voximplant.com"})
+			f.mu.Unlock()
+		}
+		return false
+	}
+	c, _ := testClient(t, f, func(o *Options) {})
+	apps, err := c.GetApplications(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]int{}
+	for _, a := range apps {
+		seen[a.ID]++
+	}
+	for id, k := range seen {
+		if k > 1 {
+			t.Errorf("application %d listed %d times", id, k)
+		}
+	}
+	if len(seen) < 50 {
+		t.Errorf("%d applications, want at least the 50 that were there throughout", len(seen))
+	}
+}
+
+func TestRegistrationMapping(t *testing.T) {
+	f := newFakeServer(t)
+	f.regs = []SIPRegistration{
+		{ID: 1, SIPUsername: "alice", Proxy: "pbx.example.com"},
+		{ID: 2, SIPUsername: "bob", Proxy: "pbx.example.com", Deactivated: true, ApplicationID: 77, ApplicationName: "support.acme.voximplant.com", UserID: 9, UserName: "bob"},
+		{ID: 3, SIPUsername: "fax", Proxy: "pbx.example.com", ApplicationID: 77, ApplicationName: "support.acme.voximplant.com", RuleID: 5, RuleName: "inbound"},
+	}
+	c, _ := testClient(t, f, nil)
+	got, err := c.Registrations(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	support := reconcile.Ref{ID: 77, Name: "support.acme.voximplant.com"}
+	want := []reconcile.Registration{
+		{RegistrationRef: reconcile.RegistrationRef{ID: 1, SIPUsername: "alice", Proxy: "pbx.example.com"}},
+		{RegistrationRef: reconcile.RegistrationRef{ID: 2, SIPUsername: "bob", Proxy: "pbx.example.com"}, Deactivated: true,
+			Target: &reconcile.Target{Application: support, User: &reconcile.Ref{ID: 9, Name: "bob"}}},
+		{RegistrationRef: reconcile.RegistrationRef{ID: 3, SIPUsername: "fax", Proxy: "pbx.example.com"},
+			Target: &reconcile.Target{Application: support, Rule: &reconcile.Ref{ID: 5, Name: "inbound"}}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Registrations (-want +got):\n%s", diff)
+	}
+}
+
+// TestReadsSendNoNames: every read lists all rows and leaves name matching
+// to the caller, so the API's fragment filters are never used.
+func TestReadsSendNoNames(t *testing.T) {
+	f := newFakeServer(t)
+	fillServer(f, 3)
+	c, _ := testClient(t, f, nil)
+	checkLists(t, c, f, 3)
+	for _, form := range f.forms {
+		if strings.Contains(form, "_name=") {
+			t.Errorf("a read filtered by name: %s", form)
+		}
+	}
+}
