@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
@@ -87,21 +85,8 @@ func (c *SandboxServeCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) err
 	}
 	fmt.Fprintln(stdio.Err, "sandbox: press Ctrl-C to stop")
 
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("sandbox serve: %w", err)
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(shutdown); err != nil {
-		hs.Close()
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("sandbox serve: %w", err)
+	if err := sandbox.Serve(ctx, ln, srv); err != nil {
+		return err
 	}
 	s := srv.Stats()
 	fmt.Fprintf(stdio.Err, "sandbox: stopped after %s, %s saved\n", plural(int(s.Requests), "request"), plural(int(s.Writes), "change"))

@@ -24,24 +24,8 @@ type Running struct {
 	// Server is the emulator, for its Stats and State.
 	Server *Server
 
-	http *http.Server
+	stop context.CancelFunc
 	done chan error
-
-	// fresh holds connections that have not sent a request yet. Shutdown
-	// counts them as idle only after 5 s, and the client often dials one
-	// it then does not need; Close closes them at once.
-	mu    sync.Mutex
-	fresh map[net.Conn]bool
-}
-
-func (r *Running) connState(c net.Conn, state http.ConnState) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if state == http.StateNew {
-		r.fresh[c] = true
-	} else {
-		delete(r.fresh, c)
-	}
 }
 
 // Start opens the state file (locking it, see Open), makes an ephemeral
@@ -64,36 +48,82 @@ func Start(statePath string, opts Options) (*Running, error) {
 		srv.Close()
 		return nil, fmt.Errorf("sandbox: listen on loopback: %w", err)
 	}
+	ctx, stop := context.WithCancel(context.Background())
 	acct := srv.Account()
 	r := &Running{
 		Endpoint:    "http://" + ln.Addr().String() + "/platform_api/",
 		Credentials: voximplant.NewCredentials(acct.Email, acct.ID, keyID, key),
 		Server:      srv,
-		http:        &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second},
+		stop:        stop,
 		done:        make(chan error, 1),
-		fresh:       map[net.Conn]bool{},
 	}
-	r.http.ConnState = r.connState
-	go func() { r.done <- r.http.Serve(ln) }()
+	go func() { r.done <- Serve(ctx, ln, srv) }()
 	return r, nil
 }
 
 // Close stops serving, waits for requests in flight (at most a few
 // seconds), and releases the state file. Every change is already saved.
 func (r *Running) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	r.mu.Lock()
-	for c := range r.fresh {
+	r.stop()
+	err := <-r.done
+	return errors.Join(err, r.Server.Close())
+}
+
+// shutdownGrace bounds how long a stopping server waits for requests in
+// flight before it closes their connections.
+const shutdownGrace = 5 * time.Second
+
+// Serve answers requests on ln with srv until ctx is cancelled, then stops:
+// it closes ln, lets requests in flight finish (at most a few seconds) and
+// returns nil. It returns early only if serving fails. It does not Close
+// srv.
+func Serve(ctx context.Context, ln net.Listener, srv *Server) error {
+	// fresh holds connections that have not sent a request yet. Shutdown
+	// counts them as idle only after 5 s, and a client often dials one it
+	// then does not need; stopping closes them at once. No request has
+	// been read from them, so nothing is lost.
+	// A connection accepted after stopping began is closed as it appears.
+	var mu sync.Mutex
+	fresh := map[net.Conn]bool{}
+	stopping := false
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ConnState: func(c net.Conn, state http.ConnState) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case state == http.StateNew && stopping:
+				c.Close()
+			case state == http.StateNew:
+				fresh[c] = true
+			default:
+				delete(fresh, c)
+			}
+		},
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("sandbox: serve: %w", err)
+	case <-ctx.Done():
+	}
+	mu.Lock()
+	stopping = true
+	for c := range fresh {
 		c.Close()
 	}
-	r.mu.Unlock()
-	err := r.http.Shutdown(ctx)
+	mu.Unlock()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
 	if err != nil {
-		r.http.Close()
+		hs.Close()
+		err = fmt.Errorf("sandbox: requests still in flight after %v were cut off: %w", shutdownGrace, err)
 	}
-	if serr := <-r.done; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("sandbox: serve: %w", serr))
 	}
-	return errors.Join(err, r.Server.Close())
+	return err
 }

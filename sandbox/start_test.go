@@ -1,7 +1,9 @@
 package sandbox
 
 import (
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -55,4 +57,23 @@ func TestStart(t *testing.T) {
 		t.Fatalf("the lock outlived Close: %v", err)
 	}
 	s.Close()
+}
+
+// TestCloseDoesNotWaitForIdleDials: a connection dialed but never used
+// (the client's pool does that) must not hold Close up: Shutdown would
+// count it idle only after 5 s and Close would report a timeout.
+func TestCloseDoesNotWaitForIdleDials(t *testing.T) {
+	r, err := Start(writeState(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(r.Endpoint)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := r.Close(); err != nil {
+		t.Fatalf("Close with an idle dial: %v", err)
+	}
 }
