@@ -210,7 +210,13 @@ func call[A any, PA interface {
 			return nil, res.err
 		}
 		c.transient.Add(1)
-		wait := c.jitter(min(c.backoffCap, c.backoffBase<<min(attempt, 20)))
+		base := c.backoffBase
+		if res.rateLimited {
+			// The adaptive limiter paces these; a long backoff would only
+			// starve it of the answers it measures the server's rate by.
+			base /= 10
+		}
+		wait := c.jitter(min(c.backoffCap, base<<min(attempt, 20)))
 		if res.hint > wait {
 			wait = res.hint
 		}
@@ -226,9 +232,10 @@ func call[A any, PA interface {
 
 // result is how one attempt ended.
 type result struct {
-	err       error
-	transient bool
-	hint      time.Duration // the server's "retry after"
+	err         error
+	transient   bool
+	hint        time.Duration // the server's "retry after"
+	rateLimited bool          // API error 340 or HTTP 429
 }
 
 // attempt makes one HTTP request. The answer is parsed whatever the HTTP
@@ -290,7 +297,7 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 			} else {
 				c.limiter.Accepted()
 			}
-			return result{err: apiErr, transient: true, hint: max(hint, retryHint(f.Msg))}
+			return result{err: apiErr, transient: true, hint: max(hint, retryHint(f.Msg)), rateLimited: f.Code == CodeRateLimited}
 		}
 	}
 	if status < 200 || status > 299 {
@@ -299,7 +306,7 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 			c.rateLimited.Add(1)
 			c.limiter.RateLimited(sentAt)
 		}
-		return result{err: herr, transient: herr.Temporary(), hint: hint}
+		return result{err: herr, transient: herr.Temporary(), hint: hint, rateLimited: status == http.StatusTooManyRequests}
 	}
 	c.limiter.Accepted()
 	if decodeErr != nil {

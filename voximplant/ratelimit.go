@@ -13,11 +13,16 @@ import (
 // publishes no request rate, so the client learns it. On a rate-limit answer
 // the rate drops to a little below the rate the server accepted over the
 // last second; every accepted answer raises it a little, so that it hovers
-// just under the server's limit.
+// just under the server's limit. The constants were tuned with
+// BenchmarkApplyRateLimited against token buckets (bursts 1, 10, 100) and a
+// fixed window.
 const (
 	rateWindow   = time.Second
-	rateDecrease = 0.9  // new rate = decrease × accepted rate
-	rateIncrease = 0.02 // per second of accepted answers: +2 % (at least +1 req/s)
+	rateDecrease = 0.95 // new rate = decrease × accepted rate
+	rateIncrease = 0.02 // per second of accepted answers: +2 % (at least +1 req/s),
+	maxSpeedup   = 5    // growing by 2 % more each second since the last decrease, up to 5×
+	minSamples   = 5    // accepted answers needed to estimate a rate from scratch
+	probeGrowth  = 0.25 // per second while probing: after an estimate from less than a second
 	rateMin      = 1.0  // req/s: the floor after decreases
 	minSpan      = 10 * time.Millisecond
 )
@@ -32,8 +37,13 @@ type adaptiveLimiter struct {
 	mu           sync.Mutex
 	limit        float64     // current rate; 0 = unlimited
 	accepted     []time.Time // times of accepted answers, the last rateWindow
-	start        time.Time   // first request sent
+	start        time.Time   // first request of the current busy period
+	lastSent     time.Time
 	lastDecrease time.Time
+	// probing: the last estimate came from less than a second of traffic,
+	// so it may be far too low; climb fast until the next refusal (TCP's
+	// slow start).
+	probing bool
 }
 
 func newAdaptiveLimiter(ceiling float64) *adaptiveLimiter {
@@ -59,9 +69,10 @@ func (a *adaptiveLimiter) Wait(ctx context.Context) (time.Time, error) {
 	}
 	now := a.now()
 	a.mu.Lock()
-	if a.start.IsZero() {
-		a.start = now
+	if a.start.IsZero() || now.Sub(a.lastSent) > rateWindow {
+		a.start = now // a busy period begins: rates are measured from here
 	}
+	a.lastSent = now
 	a.mu.Unlock()
 	return now, nil
 }
@@ -77,8 +88,14 @@ func (a *adaptiveLimiter) Accepted() {
 	if a.limit <= 0 {
 		return
 	}
-	// One accepted answer is 1/limit of a second at this rate.
-	step := math.Max(1/a.limit, rateIncrease)
+	// One accepted answer is 1/limit of a second at this rate. The climb
+	// speeds up the longer no refusal came (a rate estimated too low
+	// recovers in seconds, one just under the limit creeps).
+	growth := rateIncrease * math.Min(1+now.Sub(a.lastDecrease).Seconds(), maxSpeedup)
+	if a.probing {
+		growth = probeGrowth
+	}
+	step := math.Max(1/a.limit, growth)
 	a.limit += step
 	if a.ceiling > 0 && a.limit > a.ceiling {
 		a.limit = a.ceiling
@@ -105,16 +122,28 @@ func (a *adaptiveLimiter) RateLimited(sentAt time.Time) bool {
 	if span < minSpan {
 		span = minSpan
 	}
-	est := n / span.Seconds()
-	if a.limit > 0 && (est > a.limit || n == 0) {
-		est = a.limit
+	var next float64
+	switch {
+	case n < minSamples && a.limit <= 0:
+		return false // too little accepted to go by; backoff paces the retry
+	case n == 0:
+		next = rateDecrease * a.limit // refused for a whole second
+	default:
+		// Not compounded with the current rate: while the server stays
+		// refused (a fixed window used up), repeated refusals must not
+		// drive the rate far below what it accepted.
+		next = rateDecrease * n / span.Seconds()
+		if a.limit > 0 && next > a.limit {
+			next = a.limit
+		}
 	}
-	next := math.Max(rateMin, rateDecrease*est)
+	next = math.Max(rateMin, next)
 	if a.ceiling > 0 && next > a.ceiling {
 		next = a.ceiling
 	}
 	a.limit = next
 	a.lastDecrease = now
+	a.probing = span < rateWindow
 	a.lim.SetLimitAt(now, a.rateLimit())
 	return true
 }

@@ -1,0 +1,118 @@
+package voximplant
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+)
+
+func TestAdaptiveLimiterAIMD(t *testing.T) {
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	a := newAdaptiveLimiter(0)
+	a.now = func() time.Time { return now }
+	if a.Rate() != 0 {
+		t.Fatalf("starts at %g req/s, want unlimited", a.Rate())
+	}
+	a.start = now
+	// The server accepts 100 requests over one second, then refuses.
+	for range 100 {
+		now = now.Add(10 * time.Millisecond)
+		a.Accepted()
+	}
+	if a.Rate() != 0 {
+		t.Fatalf("accepted answers limited an unlimited client to %g", a.Rate())
+	}
+	sent := now
+	now = now.Add(time.Millisecond)
+	if !a.RateLimited(sent) {
+		t.Fatal("first refusal did not lower the rate")
+	}
+	want := 100 * rateDecrease
+	if got := a.Rate(); math.Abs(got-want) > 1 {
+		t.Errorf("after a refusal at 100 accepted/s the rate is %g, want about %g", got, want)
+	}
+	// Refusals of requests sent before the decrease change nothing.
+	if a.RateLimited(sent) || math.Abs(a.Rate()-want) > 1 {
+		t.Errorf("a refusal from the same round lowered the rate again to %g", a.Rate())
+	}
+	// One second of accepted answers climbs 2-4 %; the next second faster.
+	before := a.Rate()
+	for range 95 {
+		now = now.Add(time.Second / 95)
+		a.Accepted()
+	}
+	second := a.Rate()
+	if second < before+1 || second > before*1.04+0.5 {
+		t.Errorf("after a second of success the rate is %g, want %g + 2-4 %%", second, before)
+	}
+	for range 95 {
+		now = now.Add(time.Second / 95)
+		a.Accepted()
+	}
+	if got := a.Rate(); got-second <= second-before {
+		t.Errorf("the climb did not speed up: %g → %g → %g", before, second, got)
+	}
+	// A refusal in a quiet second: the rate only falls, and never below 1.
+	now = now.Add(5 * time.Second)
+	for range 20 {
+		a.RateLimited(now)
+		now = now.Add(time.Millisecond)
+	}
+	if got := a.Rate(); got < rateMin || got >= before {
+		t.Errorf("after repeated refusals the rate is %g", got)
+	}
+}
+
+func TestAdaptiveLimiterYoungWindow(t *testing.T) {
+	// A refusal 50 ms into the run, after 5 accepted answers: the estimate
+	// scales to the time observed (100/s), not to a full second (5/s).
+	// Fewer answers are too few to go by.
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	a := newAdaptiveLimiter(0)
+	a.now = func() time.Time { return now }
+	a.start = now
+	for i := range minSamples {
+		now = now.Add(10 * time.Millisecond)
+		a.Accepted()
+		if i < minSamples-1 && a.RateLimited(now) {
+			t.Fatalf("lowered the rate to %g after %d accepted answers", a.Rate(), i+1)
+		}
+	}
+	a.RateLimited(now)
+	if got, want := a.Rate(), 100*rateDecrease; math.Abs(got-want) > 1 {
+		t.Errorf("rate %g, want about %g", got, want)
+	}
+}
+
+func TestAdaptiveLimiterCeiling(t *testing.T) {
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	a := newAdaptiveLimiter(20)
+	a.now = func() time.Time { return now }
+	a.start = now
+	if a.Rate() != 20 {
+		t.Fatalf("starts at %g, want the ceiling 20", a.Rate())
+	}
+	for range 1000 {
+		now = now.Add(time.Millisecond)
+		a.Accepted()
+	}
+	if a.Rate() != 20 {
+		t.Errorf("climbed to %g, above the ceiling 20", a.Rate())
+	}
+}
+
+func TestRateCeilingPaces(t *testing.T) {
+	f := newFakeServer(t)
+	c, _ := testClient(t, f, func(o *Options) { o.Rate = 50 })
+	start := time.Now()
+	for range 6 {
+		if _, err := c.Info(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Six requests at 50/s with a burst of one take at least 5 × 20 ms.
+	if d := time.Since(start); d < 90*time.Millisecond {
+		t.Errorf("6 requests at --rate 50 took %v", d)
+	}
+}
