@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -339,9 +340,14 @@ const maxBody = 64 << 20
 // buffer is reused once the answer is decoded.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// snippet is the start of a body for an error message, on one line.
+// jwtLike matches a JWT, in case a proxy's error page echoes the request.
+var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_\-.]*`)
+
+// snippet is the start of a body for an error message, on one line, with
+// anything that looks like a token cut out.
 func snippet(b []byte) string {
 	s := strings.Join(strings.Fields(string(b)), " ")
+	s = jwtLike.ReplaceAllString(s, "[token]")
 	if len(s) > 200 {
 		s = s[:200] + "…"
 	}

@@ -208,6 +208,10 @@ func TestPermanentErrorsNotRetried(t *testing.T) {
 		}, "api error 116", 116},
 		{"http 403 html", func(w http.ResponseWriter) { w.WriteHeader(403); fmt.Fprint(w, "<h1>Forbidden</h1>") }, "GetAccountInfo: http status 403: <h1>Forbidden</h1>", 0},
 		{"http 404", func(w http.ResponseWriter) { w.WriteHeader(404) }, "http status 404", 0},
+		{"http 401 echoing the token", func(w http.ResponseWriter) {
+			w.WriteHeader(401)
+			fmt.Fprint(w, "<p>rejected Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOjF9.c2ln</p>")
+		}, "http status 401: <p>rejected Authorization: Bearer [token]</p>", 0},
 		{"200 not json", func(w http.ResponseWriter) { fmt.Fprint(w, "<html>captive portal</html>") }, "the answer is not the expected JSON", 0},
 	}
 	for _, tt := range tests {
@@ -223,6 +227,7 @@ func TestPermanentErrorsNotRetried(t *testing.T) {
 			if got := errors.As(err, &apiErr); got != (tt.code != 0) || (got && apiErr.Code != tt.code) {
 				t.Errorf("errors.As(APIError) = %v %+v, want code %d", got, apiErr, tt.code)
 			}
+			assertNoSecrets(t, "error", err.Error())
 			if st := c.Stats(); st.Requests != 1 || st.Retries != 0 {
 				t.Errorf("stats %+v: a permanent error was retried", st)
 			}
@@ -255,6 +260,7 @@ func TestAuthHints(t *testing.T) {
 		if !strings.HasPrefix(err.Error(), wantPrefix) || !strings.Contains(err.Error(), hint) {
 			t.Errorf("code %d: error %q, want %q… with %q", code, err, wantPrefix, hint)
 		}
+		assertNoSecrets(t, "error", err.Error())
 		if c.Stats().Requests != 1 {
 			t.Errorf("code %d: auth error retried", code)
 		}
@@ -358,6 +364,7 @@ func TestBackoffAndBudget(t *testing.T) {
 	if !errors.As(err, &herr) || herr.Status != 503 {
 		t.Fatalf("error %v, want the last http 503", err)
 	}
+	assertNoSecrets(t, "error", err.Error())
 	if !strings.Contains(err.Error(), "gave up after") || !strings.Contains(err.Error(), "retry budget 20s") {
 		t.Errorf("error %q does not say the budget ran out", err)
 	}
