@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/voxbind/voxbind/reconcile"
@@ -216,5 +218,36 @@ func TestReadsSendNoNames(t *testing.T) {
 		if strings.Contains(form, "_name=") {
 			t.Errorf("a read filtered by name: %s", form)
 		}
+	}
+}
+
+// TestPagingErrorStopsAll: a page that fails for good fails the whole
+// list, names the method, and the other pages stop.
+func TestPagingErrorStopsAll(t *testing.T) {
+	f := newFakeServer(t)
+	fillServer(f, 100)
+	f.pageCap = 10
+	var requests atomic.Int64
+	f.fault = func(_ int64, method string, w http.ResponseWriter, r *http.Request) bool {
+		requests.Add(1)
+		switch r.PostForm.Get("offset") {
+		case "0":
+		case "30":
+			apiError(w, 116, "Invalid application_id")
+			return true
+		default:
+			time.Sleep(50 * time.Millisecond) // the failure comes first
+		}
+		return false
+	}
+	c, _ := testClient(t, f, nil)
+	_, err := c.Users(context.Background(), 7)
+	if err == nil || !strings.Contains(err.Error(), "read users of application 7: GetUsers: api error 116: Invalid application_id") {
+		t.Fatalf("error %v", err)
+	}
+	// The first page, then at most the 4 pages in flight when one failed;
+	// without cancellation all 10 pages would be asked for.
+	if n := requests.Load(); n > 5 {
+		t.Errorf("%d pages asked for, want at most 5: the failure did not stop the others", n)
 	}
 }
