@@ -3,7 +3,7 @@
 // an adaptive rate limit. *Client implements reconcile.Account.
 //
 // It is built to the facts in voximplant-api.md and stays correct under the
-// behaviour those facts leave open (see README "The API client").
+// behaviour those facts leave open (see README, "Talking to Voximplant").
 package voximplant
 
 import (
@@ -222,6 +222,9 @@ func call[A any, PA interface {
 			wait = res.hint
 		}
 		if elapsed := c.now().Sub(start); elapsed+wait > c.budget {
+			if res.hint > 0 && res.hint == wait {
+				return nil, fmt.Errorf("gave up: the server asks to retry after %s, past the retry budget of %s: %w", wait, c.budget, res.err)
+			}
 			return nil, fmt.Errorf("gave up after %d attempts in %s (retry budget %s): %w",
 				attempt+1, elapsed.Round(time.Millisecond), c.budget, res.err)
 		}

@@ -382,6 +382,24 @@ func TestBackoffAndBudget(t *testing.T) {
 	}
 }
 
+func TestHintPastBudget(t *testing.T) {
+	f := newFakeServer(t)
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		apiError(w, 416, "Repeat after 600 seconds")
+		return true
+	}
+	c, _ := testClient(t, f, nil)
+	fc := withFakeClock(c)
+	err := c.Bind(context.Background(), 1, nil)
+	want := "gave up: the server asks to retry after 10m0s, past the retry budget of 2m0s: BindSipRegistration: api error 416: Repeat after 600 seconds"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v\nwant  %s", err, want)
+	}
+	if len(fc.slept) != 0 || c.Stats().Requests != 1 {
+		t.Errorf("waited %v and sent %d requests; want no wait past the budget", fc.slept, c.Stats().Requests)
+	}
+}
+
 func TestFullJitter(t *testing.T) {
 	c, err := New(Options{Credentials: testCredentials()})
 	if err != nil {
