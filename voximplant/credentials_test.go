@@ -216,3 +216,28 @@ func TestCredentialsFormatting(t *testing.T) {
 		assertNoSecrets(t, "formatted credentials", s)
 	}
 }
+
+// FuzzParseCredentials: no input panics, and no error quotes the input's
+// key material.
+func FuzzParseCredentials(f *testing.F) {
+	good, err := EncodeKeyFile(testCredentials())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`{"account_email":"a","account_id":1,"key_id":"k","private_key":"-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n"}`))
+	f.Add([]byte(`{"account_id": 1e3}`))
+	f.Add([]byte(`[`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseCredentials(data)
+		if err == nil {
+			if c.Validate() != nil {
+				t.Errorf("parsed credentials that do not validate: %v", c.Validate())
+			}
+			return
+		}
+		if strings.Contains(err.Error(), "MII") || strings.Contains(err.Error(), "PRIVATE KEY") {
+			t.Errorf("error quotes the key: %q", err)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package voximplant
 import (
 	"context"
 	"math"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -114,5 +115,36 @@ func TestRateCeilingPaces(t *testing.T) {
 	// Six requests at 50/s with a burst of one take at least 5 × 20 ms.
 	if d := time.Since(start); d < 90*time.Millisecond {
 		t.Errorf("6 requests at --rate 50 took %v", d)
+	}
+}
+
+// TestRateLimitAnswersLowerTheRate checks the wiring: 340 and 429 answers
+// reach the limiter, other errors do not.
+func TestRateLimitAnswersLowerTheRate(t *testing.T) {
+	for name, refuse := range map[string]func(w http.ResponseWriter){
+		"api 340":  func(w http.ResponseWriter) { apiError(w, 340, "Rate limit exceeded") },
+		"http 429": func(w http.ResponseWriter) { w.WriteHeader(429) },
+		"api 162":  func(w http.ResponseWriter) { apiError(w, 162, "Try later") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeServer(t)
+			f.fault = func(n int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+				if n == 21 {
+					refuse(w)
+					return true
+				}
+				return false
+			}
+			c, _ := testClient(t, f, nil)
+			for range 21 {
+				if _, err := c.Info(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st := c.Stats()
+			if limited := st.Rate > 0; limited != (name != "api 162") {
+				t.Errorf("after one %s the rate is %g (0 = unlimited)", name, st.Rate)
+			}
+		})
 	}
 }
