@@ -16,6 +16,9 @@ import (
 // documented; a server that returns fewer rows is paged correctly anyway.
 const pageSize = 1000
 
+// maxTotal bounds the total_count voxbind believes before allocating for it.
+const maxTotal = 10_000_000
+
 var _ reconcile.Account = (*Client)(nil)
 
 // GetAccountInfo returns the id and name of the account acted on.
@@ -230,8 +233,11 @@ func list[T any](ctx context.Context, c *Client, method string, base url.Values,
 	if err != nil {
 		return nil, err
 	}
-	if first.TotalCount == nil {
+	if first.TotalCount == nil || *first.TotalCount < 0 {
 		return sequential(ctx, c, method, base, id, first.Result)
+	}
+	if *first.TotalCount > maxTotal {
+		return nil, fmt.Errorf("%s: implausible total_count %d (more than %d rows)", method, *first.TotalCount, maxTotal)
 	}
 	total := int(*first.TotalCount)
 	step := len(first.Result)

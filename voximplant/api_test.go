@@ -251,3 +251,15 @@ func TestPagingErrorStopsAll(t *testing.T) {
 		t.Errorf("%d pages asked for, want at most 5: the failure did not stop the others", n)
 	}
 }
+
+func TestPagingImplausibleTotal(t *testing.T) {
+	f := newFakeServer(t)
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		writeJSON(w, map[string]any{"result": []any{map[string]any{"application_id": 1}}, "total_count": int64(1) << 40})
+		return true
+	}
+	c, _ := testClient(t, f, nil)
+	if _, err := c.GetApplications(context.Background()); err == nil || !strings.Contains(err.Error(), "implausible total_count") {
+		t.Errorf("error %v", err)
+	}
+}
