@@ -361,7 +361,7 @@ func parseOnly(args []string) (err error) {
 	return err
 }
 
-// exportAccount is an in-memory reconcile.Account for observeForExport:
+// exportAccount is an in-memory reconcile.Account for the reads of export:
 // it records which rules and users lists were read and can fail one.
 type exportAccount struct {
 	current   reconcile.Current
@@ -421,12 +421,12 @@ func exportTestAccount() *exportAccount {
 	}}
 }
 
-// TestObserveForExportReadsOnlyWhatIsNeeded: the rules of applications with
+// TestObserveBoundReadsOnlyWhatIsNeeded: the rules of applications with
 // rule-bound registrations, the users of those with user-bound ones, each
 // once.
-func TestObserveForExportReadsOnlyWhatIsNeeded(t *testing.T) {
+func TestObserveBoundReadsOnlyWhatIsNeeded(t *testing.T) {
 	acct := exportTestAccount()
-	current, err := observeForExport(context.Background(), acct)
+	current, err := reconcile.ObserveBound(context.Background(), acct)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,27 +447,27 @@ func TestObserveForExportReadsOnlyWhatIsNeeded(t *testing.T) {
 	}
 }
 
-func TestObserveForExportError(t *testing.T) {
+func TestObserveBoundError(t *testing.T) {
 	acct := exportTestAccount()
 	acct.failUsers = 2
-	_, err := observeForExport(context.Background(), acct)
-	if err == nil || !strings.Contains(err.Error(), "read users of application 2: api error 117") {
-		t.Errorf("observeForExport = %v, want the users error naming application 2", err)
+	_, err := reconcile.ObserveBound(context.Background(), acct)
+	if err == nil || !strings.Contains(err.Error(), "read users of application 2 (app2.acme.voximplant.com): api error 117") {
+		t.Errorf("ObserveBound = %v, want the users error naming application 2", err)
 	}
 }
 
-func TestExportWriteFile(t *testing.T) {
+func TestWriteFileAtomic(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "voxbind.yaml")
 	if err := os.WriteFile(path, []byte("old\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := exportWriteFile(path, []byte("new\n")); err != nil {
+	if err := writeFileAtomic(path, []byte("new\n")); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(path)
 	if err != nil || string(got) != "new\n" {
-		t.Errorf("after exportWriteFile: %q, %v; want \"new\\n\"", got, err)
+		t.Errorf("after writeFileAtomic: %q, %v; want \"new\\n\"", got, err)
 	}
 	fi, err := os.Stat(path)
 	if err != nil || fi.Mode().Perm() != 0o644 {
@@ -477,9 +477,9 @@ func TestExportWriteFile(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("directory holds %d entries, want only the spec (no temporary file left)", len(entries))
 	}
-	err = exportWriteFile(filepath.Join(dir, "no", "such", "x.yaml"), []byte("x"))
+	err = writeFileAtomic(filepath.Join(dir, "no", "such", "x.yaml"), []byte("x"))
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "no", "such", "x.yaml")) {
-		t.Errorf("exportWriteFile into a missing directory = %v, want an error naming the file", err)
+		t.Errorf("writeFileAtomic into a missing directory = %v, want an error naming the file", err)
 	}
 }
 

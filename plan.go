@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"golang.org/x/term"
 
@@ -123,33 +122,11 @@ func planIsTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// planSave writes the plan with preconditions to path atomically: a
-// temporary file in the same directory, renamed over path, mode 0644.
+// planSave writes the plan with preconditions to path atomically.
 func planSave(path string, p *reconcile.Plan) error {
 	var buf bytes.Buffer
 	if err := reconcile.RenderJSON(&buf, p, true); err != nil {
 		return fmt.Errorf("save the plan to %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("save the plan to %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	_, err = tmp.Write(buf.Bytes())
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("save the plan to %s: %w", path, err)
-	}
-	return nil
+	return writeFileAtomic(path, buf.Bytes())
 }

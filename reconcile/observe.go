@@ -88,6 +88,30 @@ func Observe(ctx context.Context, acct Account, desired *spec.Spec) (*Current, e
 	return c, nil
 }
 
+// ObserveBound reads the account as Observe does with no spec, plus the
+// rules (users) of every application that some registration is bound to
+// with a rule (user): what export needs to tell names from ids.
+func ObserveBound(ctx context.Context, acct Account) (*Current, error) {
+	c, err := Observe(ctx, acct, nil)
+	if err != nil {
+		return nil, err
+	}
+	var needRules, needUsers []int64
+	for _, r := range c.Registrations {
+		switch t := r.Target; {
+		case t == nil:
+		case t.Rule != nil:
+			needRules = append(needRules, t.Application.ID)
+		case t.User != nil:
+			needUsers = append(needUsers, t.Application.ID)
+		}
+	}
+	if err := observeFetch(ctx, acct, c, needRules, needUsers); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // observeApps finds the applications a spec entry names, the way resolve
 // does (id, or full or short name ASCII case-insensitively).
 type observeApps struct {
