@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -110,7 +111,7 @@ func run(args []string, stdio *Stdio) int {
 	if _, ok := os.LookupEnv("NO_COLOR"); ok {
 		cli.NoColor = true
 	}
-	err = kctx.Run(&cli.Globals)
+	err = runCommand(kctx, &cli.Globals)
 	if ctx.Err() != nil {
 		// Interrupted: the command has printed its summary.
 		if err != nil && !errors.Is(err, context.Canceled) {
@@ -130,6 +131,21 @@ func run(args []string, stdio *Stdio) int {
 	}
 	fmt.Fprintf(stdio.Err, "voxbind: %v\n", err)
 	return 1
+}
+
+// runCommand runs the parsed command and turns a panic into an error, so
+// that a bug ends in one clear line rather than a stack dump (--debug
+// keeps the stack).
+func runCommand(kctx *kong.Context, g *Globals) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if g.Debug {
+				fmt.Fprintf(os.Stderr, "%s\n", debug.Stack())
+			}
+			err = fmt.Errorf("internal error: %v (a bug in voxbind %s: please report it with the command you ran)", r, version)
+		}
+	}()
+	return kctx.Run(g)
 }
 
 // kongExit is what kong.Exit panics with so that --help and usage errors
