@@ -39,15 +39,12 @@ type Stdio struct {
 type CLI struct {
 	Globals
 
-	Validate ValidateCmd `cmd:"" help:"Check spec files offline: every problem at once, with file:line:col."`
-	Plan     PlanCmd     `cmd:"" help:"Show the calls that would make the account equal the spec; writes nothing."`
-	Apply    ApplyCmd    `cmd:"" help:"Make the account equal the spec: show the plan, ask, apply in parallel, verify."`
-
-	SandboxCmd SandboxCmd `cmd:"" name:"sandbox" help:"Run the built-in Voximplant API emulator: a demo account for first use, examples and tests."`
-
-	Export ExportCmd `cmd:"" help:"Write a spec of the account's current bindings (to stdout or --out FILE)."`
-
-	Version VersionCmd `cmd:"" help:"Print voxbind's version."`
+	Validate   ValidateCmd `cmd:"" help:"Check spec files offline: every problem at once, with file:line:col."`
+	Plan       PlanCmd     `cmd:"" help:"Show the calls that would make the account equal the spec; writes nothing."`
+	Apply      ApplyCmd    `cmd:"" help:"Make the account equal the spec: show the plan, ask, apply in parallel, verify."`
+	Export     ExportCmd   `cmd:"" help:"Write a spec of the account's current bindings (to stdout or --out FILE)."`
+	SandboxCmd SandboxCmd  `cmd:"" name:"sandbox" help:"Run the built-in Voximplant API emulator: a demo account for first use, examples and tests."`
+	Version    VersionCmd  `cmd:"" help:"Print voxbind's version."`
 }
 
 // VersionCmd prints the version.
