@@ -28,10 +28,7 @@ type specResolver struct {
 	appByID   map[int64]int32
 	appByName map[string]int32 // lower-cased full and short names; -1: ambiguous
 
-	ruleByID  map[int64]*Rule
-	userByID  map[int64]*User
-	ruleNames map[int64]map[string]*Rule // by application id, built on demand
-	userNames map[int64]map[string]*User
+	rules, users *resolveMembers
 
 	errs spec.Errors
 }
@@ -45,10 +42,8 @@ func newSpecResolver(current *Current) *specResolver {
 		regByName: make(map[resolveRegKey]int32, len(current.Registrations)),
 		appByID:   make(map[int64]int32, len(current.Applications)),
 		appByName: make(map[string]int32, 2*len(current.Applications)),
-		ruleByID:  make(map[int64]*Rule),
-		userByID:  make(map[int64]*User),
-		ruleNames: make(map[int64]map[string]*Rule),
-		userNames: make(map[int64]map[string]*User),
+		rules:     newResolveMembers("rule", current.Rules),
+		users:     newResolveMembers("user", current.Users),
 	}
 	for i := range current.Registrations {
 		reg := &current.Registrations[i]
@@ -66,16 +61,6 @@ func newSpecResolver(current *Current) *specResolver {
 		r.addAppName(full, int32(i))
 		if short := planShortAppName(full); short != full {
 			r.addAppName(short, int32(i))
-		}
-	}
-	for _, rules := range current.Rules {
-		for i := range rules {
-			r.ruleByID[rules[i].ID] = &rules[i]
-		}
-	}
-	for _, users := range current.Users {
-		for i := range users {
-			r.userByID[users[i].ID] = &users[i]
 		}
 	}
 	return r
@@ -186,17 +171,17 @@ func (r *specResolver) target(b *spec.Binding) (*Target, bool) {
 	t := &Target{Application: Ref{ID: app.ID, Name: app.Name}}
 	switch {
 	case b.Rule != "" || b.RuleID != 0:
-		rule, ok := r.rule(b, app)
+		rule, ok := r.member(b, app, r.rules, b.RuleID, b.Rule)
 		if !ok {
 			return nil, false
 		}
-		t.Rule = &Ref{ID: rule.ID, Name: rule.Name}
+		t.Rule = &rule
 	case b.User != "" || b.UserID != 0:
-		user, ok := r.user(b, app)
+		user, ok := r.member(b, app, r.users, b.UserID, b.User)
 		if !ok {
 			return nil, false
 		}
-		t.User = &Ref{ID: user.ID, Name: user.Name}
+		t.User = &user
 	}
 	return t, true
 }
@@ -251,96 +236,87 @@ func (r *specResolver) knownApplications() string {
 	return " (it has: " + strings.Join(names, ", ") + ")"
 }
 
-func (r *specResolver) rule(b *spec.Binding, app *Application) (*Rule, bool) {
-	rules, read := r.current.Rules[app.ID]
-	if !read {
-		r.errorf(resolveKeyPos(b, resolveWhich(b.Rule != "", "rule", "rule_id")), "rules of application %s were not read from the account", planAppLabel(app))
-		return nil, false
-	}
-	if b.RuleID != 0 {
-		rule, ok := r.ruleByID[b.RuleID]
-		if ok && rule.ApplicationID == app.ID {
-			return rule, true
-		}
-		if ok {
-			r.errorf(resolveKeyPos(b, "rule_id"), "rule_id %d (%s) belongs to application %s, not %s",
-				b.RuleID, rule.Name, r.planAppLabelByID(rule.ApplicationID), planAppLabel(app))
-		} else {
-			r.errorf(resolveKeyPos(b, "rule_id"), "rule_id %d not found in application %s", b.RuleID, planAppLabel(app))
-		}
-		return nil, false
-	}
-	names, ok := r.ruleNames[app.ID]
-	if !ok {
-		names = make(map[string]*Rule, len(rules))
-		for i := range rules {
-			names[resolveFoldASCII(rules[i].Name)] = &rules[i]
-		}
-		r.ruleNames[app.ID] = names
-	}
-	name := resolveFoldASCII(b.Rule)
-	if rule, ok := names[name]; ok {
-		return rule, true
-	}
-	for other, rules := range resolveSortedByApp(r.current.Rules) {
-		if other == app.ID {
-			continue
-		}
-		for _, rule := range rules {
-			if resolveFoldASCII(rule.Name) == name {
-				r.errorf(resolveKeyPos(b, "rule"), "rule %q belongs to application %s, not %s", b.Rule, r.planAppLabelByID(other), planAppLabel(app))
-				return nil, false
-			}
-		}
-	}
-	r.errorf(resolveKeyPos(b, "rule"), "rule %q not found in application %s", b.Rule, planAppLabel(app))
-	return nil, false
+// resolveMember is a rule or a user: both are named members of one
+// application, resolved the same way.
+type resolveMember struct {
+	ID            int64
+	ApplicationID int64
+	Name          string
 }
 
-func (r *specResolver) user(b *spec.Binding, app *Application) (*User, bool) {
-	users, read := r.current.Users[app.ID]
-	if !read {
-		r.errorf(resolveKeyPos(b, resolveWhich(b.User != "", "user", "user_id")), "users of application %s were not read from the account", planAppLabel(app))
-		return nil, false
+// resolveMembers indexes the rules, or the users, that were read.
+type resolveMembers struct {
+	kind  string                    // "rule" or "user": the spec's key
+	read  map[int64][]resolveMember // by application id; absent: not read
+	byID  map[int64]*resolveMember
+	names map[int64]map[string]*resolveMember // by application id, built on demand
+}
+
+func newResolveMembers[T Rule | User](kind string, read map[int64][]T) *resolveMembers {
+	m := &resolveMembers{
+		kind:  kind,
+		read:  make(map[int64][]resolveMember, len(read)),
+		byID:  make(map[int64]*resolveMember),
+		names: make(map[int64]map[string]*resolveMember),
 	}
-	if b.UserID != 0 {
-		user, ok := r.userByID[b.UserID]
-		if ok && user.ApplicationID == app.ID {
-			return user, true
+	for app, list := range read {
+		members := make([]resolveMember, len(list))
+		for i, x := range list {
+			members[i] = resolveMember(x)
+			m.byID[members[i].ID] = &members[i]
+		}
+		m.read[app] = members
+	}
+	return m
+}
+
+// member resolves the rule or user that b names by id or by name within
+// app, and records an error saying where it is when it is not there.
+func (r *specResolver) member(b *spec.Binding, app *Application, m *resolveMembers, id int64, name string) (Ref, bool) {
+	idKey, nameKey := m.kind+"_id", m.kind
+	if _, read := m.read[app.ID]; !read {
+		r.errorf(resolveKeyPos(b, resolveWhich(name != "", nameKey, idKey)), "%ss of application %s were not read from the account", m.kind, planAppLabel(app))
+		return Ref{}, false
+	}
+	if id != 0 {
+		x, ok := m.byID[id]
+		if ok && x.ApplicationID == app.ID {
+			return Ref{ID: x.ID, Name: x.Name}, true
 		}
 		if ok {
-			r.errorf(resolveKeyPos(b, "user_id"), "user_id %d (%s) belongs to application %s, not %s",
-				b.UserID, user.Name, r.planAppLabelByID(user.ApplicationID), planAppLabel(app))
+			r.errorf(resolveKeyPos(b, idKey), "%s %d (%s) belongs to application %s, not %s",
+				idKey, id, x.Name, r.planAppLabelByID(x.ApplicationID), planAppLabel(app))
 		} else {
-			r.errorf(resolveKeyPos(b, "user_id"), "user_id %d not found in application %s", b.UserID, planAppLabel(app))
+			r.errorf(resolveKeyPos(b, idKey), "%s %d not found in application %s", idKey, id, planAppLabel(app))
 		}
-		return nil, false
+		return Ref{}, false
 	}
-	names, ok := r.userNames[app.ID]
+	names, ok := m.names[app.ID]
 	if !ok {
-		names = make(map[string]*User, len(users))
-		for i := range users {
-			names[resolveFoldASCII(users[i].Name)] = &users[i]
+		members := m.read[app.ID]
+		names = make(map[string]*resolveMember, len(members))
+		for i := range members {
+			names[resolveFoldASCII(members[i].Name)] = &members[i]
 		}
-		r.userNames[app.ID] = names
+		m.names[app.ID] = names
 	}
-	name := resolveFoldASCII(b.User)
-	if user, ok := names[name]; ok {
-		return user, true
+	folded := resolveFoldASCII(name)
+	if x, ok := names[folded]; ok {
+		return Ref{ID: x.ID, Name: x.Name}, true
 	}
-	for other, users := range resolveSortedByApp(r.current.Users) {
+	for other, members := range resolveSortedByApp(m.read) {
 		if other == app.ID {
 			continue
 		}
-		for _, user := range users {
-			if resolveFoldASCII(user.Name) == name {
-				r.errorf(resolveKeyPos(b, "user"), "user %q belongs to application %s, not %s", b.User, r.planAppLabelByID(other), planAppLabel(app))
-				return nil, false
+		for _, x := range members {
+			if resolveFoldASCII(x.Name) == folded {
+				r.errorf(resolveKeyPos(b, nameKey), "%s %q belongs to application %s, not %s", m.kind, name, r.planAppLabelByID(other), planAppLabel(app))
+				return Ref{}, false
 			}
 		}
 	}
-	r.errorf(resolveKeyPos(b, "user"), "user %q not found in application %s", b.User, planAppLabel(app))
-	return nil, false
+	r.errorf(resolveKeyPos(b, nameKey), "%s %q not found in application %s", m.kind, name, planAppLabel(app))
+	return Ref{}, false
 }
 
 func resolveWhich(first bool, a, b string) string {
