@@ -129,27 +129,9 @@ func (n *namer) entry(r Registration) (*yaml.Node, error) {
 	}
 	switch {
 	case t.Rule != nil:
-		rules := n.current.Rules[appID]
-		names := make([]named, len(rules))
-		for i, x := range rules {
-			names[i] = named{x.ID, x.Name}
-		}
-		if name, ok := uniqueName(names, t.Rule.ID); ok {
-			addPair(m, "rule", strNode(name))
-		} else {
-			addPair(m, "rule_id", intNode(t.Rule.ID))
-		}
+		exportMember(m, "rule", n.current.Rules[appID], t.Rule.ID)
 	case t.User != nil:
-		users := n.current.Users[appID]
-		names := make([]named, len(users))
-		for i, x := range users {
-			names[i] = named{x.ID, x.Name}
-		}
-		if name, ok := uniqueName(names, t.User.ID); ok {
-			addPair(m, "user", strNode(name))
-		} else {
-			addPair(m, "user_id", intNode(t.User.ID))
-		}
+		exportMember(m, "user", n.current.Users[appID], t.User.ID)
 	}
 	return m, nil
 }
@@ -187,22 +169,31 @@ func shortName(full string) string {
 	return short
 }
 
-type named struct {
-	id   int64
-	name string
+// exportMember adds `kind: name` for the rule or user id of list, or
+// `kind_id: id` when its name is not unique there (ASCII
+// case-insensitively), is empty, or the list was not read.
+func exportMember[T Rule | User](m *yaml.Node, kind string, list []T, id int64) {
+	if name, ok := uniqueName(list, id); ok {
+		addPair(m, kind, strNode(name))
+	} else {
+		addPair(m, kind+"_id", intNode(id))
+	}
 }
 
 // uniqueName is the name of id in list when no other entry shares it
 // ASCII case-insensitively; false when id is not in list or its name is
 // empty or shared.
-func uniqueName(list []named, id int64) (string, bool) {
-	i := slices.IndexFunc(list, func(x named) bool { return x.id == id })
-	if i < 0 || list[i].name == "" {
+func uniqueName[T Rule | User](list []T, id int64) (string, bool) {
+	i := slices.IndexFunc(list, func(x T) bool { return resolveMember(x).ID == id })
+	if i < 0 {
 		return "", false
 	}
-	name := list[i].name
+	name := resolveMember(list[i]).Name
+	if name == "" {
+		return "", false
+	}
 	for j, x := range list {
-		if j != i && strings.EqualFold(x.name, name) {
+		if j != i && strings.EqualFold(resolveMember(x).Name, name) {
 			return "", false
 		}
 	}
