@@ -213,53 +213,8 @@ func (st *State) Validate() error {
 		appNames[strings.ToLower(a.Name)] = a.ID
 	}
 
-	type scoped struct {
-		app  int64
-		name string
-	}
-	rules := map[int64]RuleRecord{}
-	ruleNames := map[scoped]int64{}
-	for i, r := range st.Rules {
-		if r.ID <= 0 {
-			bad("rules[%d]: id must be a positive number", i)
-		} else if _, dup := rules[r.ID]; dup {
-			bad("rules[%d]: duplicate id %d", i, r.ID)
-		}
-		rules[r.ID] = r
-		if !apps[r.ApplicationID] {
-			bad("rules[%d] (id %d): application %d does not exist", i, r.ID, r.ApplicationID)
-		}
-		if r.Name == "" {
-			bad("rules[%d] (id %d): name is empty", i, r.ID)
-		}
-		k := scoped{r.ApplicationID, strings.ToLower(r.Name)}
-		if other, dup := ruleNames[k]; dup {
-			bad("rules[%d] (id %d): name %q is also the name of rule %d of the same application", i, r.ID, r.Name, other)
-		}
-		ruleNames[k] = r.ID
-	}
-
-	users := map[int64]UserRecord{}
-	userNames := map[scoped]int64{}
-	for i, u := range st.Users {
-		if u.ID <= 0 {
-			bad("users[%d]: id must be a positive number", i)
-		} else if _, dup := users[u.ID]; dup {
-			bad("users[%d]: duplicate id %d", i, u.ID)
-		}
-		users[u.ID] = u
-		if !apps[u.ApplicationID] {
-			bad("users[%d] (id %d): application %d does not exist", i, u.ID, u.ApplicationID)
-		}
-		if u.Name == "" {
-			bad("users[%d] (id %d): name is empty", i, u.ID)
-		}
-		k := scoped{u.ApplicationID, strings.ToLower(u.Name)}
-		if other, dup := userNames[k]; dup {
-			bad("users[%d] (id %d): name %q is also the name of user %d of the same application", i, u.ID, u.Name, other)
-		}
-		userNames[k] = u.ID
-	}
+	rules := checkMembers("rule", st.Rules, apps, bad)
+	users := checkMembers("user", st.Users, apps, bad)
 
 	regs := map[int64]bool{}
 	holders := map[int64]int64{} // user id → registration id
@@ -341,4 +296,45 @@ func EncodePublicKey(pub *rsa.PublicKey) (string, error) {
 		return "", err
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
+}
+
+// member is a rule or a user record: both are named members of one
+// application and are checked the same way.
+type member struct {
+	ID            int64
+	ApplicationID int64
+	Name          string
+}
+
+// checkMembers checks the rules, or the users, of a state (kind is "rule"
+// or "user") and returns them by id: ids positive and unique, the
+// application existing, names non-empty and unique within it.
+func checkMembers[T RuleRecord | UserRecord](kind string, list []T, apps map[int64]bool, bad func(format string, args ...any)) map[int64]T {
+	type scoped struct {
+		app  int64
+		name string
+	}
+	byID := make(map[int64]T, len(list))
+	names := map[scoped]int64{}
+	for i, x := range list {
+		m := member(x)
+		if m.ID <= 0 {
+			bad("%ss[%d]: id must be a positive number", kind, i)
+		} else if _, dup := byID[m.ID]; dup {
+			bad("%ss[%d]: duplicate id %d", kind, i, m.ID)
+		}
+		byID[m.ID] = x
+		if !apps[m.ApplicationID] {
+			bad("%ss[%d] (id %d): application %d does not exist", kind, i, m.ID, m.ApplicationID)
+		}
+		if m.Name == "" {
+			bad("%ss[%d] (id %d): name is empty", kind, i, m.ID)
+		}
+		k := scoped{m.ApplicationID, strings.ToLower(m.Name)}
+		if other, dup := names[k]; dup {
+			bad("%ss[%d] (id %d): name %q is also the name of %s %d of the same application", kind, i, m.ID, m.Name, kind, other)
+		}
+		names[k] = m.ID
+	}
+	return byID
 }
