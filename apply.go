@@ -16,7 +16,7 @@ import (
 	"github.com/voxbind/voxbind/voximplant"
 )
 
-// ApplyCmd makes the account equal the spec (CONTRACT §4): it plans, shows
+// ApplyCmd makes the account equal the spec: it plans, shows
 // the plan, asks, executes the steps in parallel, reads the account back
 // and verifies. With --plan it executes a saved plan instead, after
 // checking that the account still is what the plan was made from.
@@ -203,7 +203,8 @@ func (c *ApplyCmd) execute(ctx context.Context, stdio *Stdio, acct *voximplant.C
 	return nil
 }
 
-// applyRefuseBlocked refuses a plan with blocked changes (CONTRACT §4).
+// applyRefuseBlocked refuses a plan with blocked changes: apply never
+// writes part of a plan that the spec cannot have in full.
 func applyRefuseBlocked(p *reconcile.Plan) error {
 	n := len(p.Blocked)
 	if n == 0 {

@@ -1,5 +1,5 @@
 // Command voxbind keeps the SIP-registration bindings of a Voximplant account
-// equal to a YAML spec kept in git. See README.md and CONTRACT.md.
+// equal to a YAML spec kept in git. See README.md and docs/.
 package main
 
 import (

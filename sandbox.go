@@ -11,9 +11,8 @@ import (
 	"github.com/voxbind/voxbind/sandbox"
 )
 
-// SandboxCmd is the built-in emulator of the Voximplant Management API
-// (CONTRACT §5): a demo account to try voxbind on, and a server for tests
-// and CI.
+// SandboxCmd is the built-in emulator of the Voximplant Management API: a
+// demo account to try voxbind on, and a server for tests and CI.
 type SandboxCmd struct {
 	Init  SandboxInitCmd  `cmd:"" help:"Write DIR/credentials.json (a fresh key) and DIR/account.json (a demo account); existing files are never overwritten."`
 	Serve SandboxServeCmd `cmd:"" help:"Serve a sandbox state file on a loopback address until interrupted, saving every change to it."`

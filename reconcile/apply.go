@@ -7,7 +7,7 @@ import (
 )
 
 // DefaultParallelism is how many steps Apply runs at once when
-// ApplyOptions.Parallelism is 0 (CONTRACT §2: --parallelism, default 4).
+// ApplyOptions.Parallelism is 0 (the default of --parallelism).
 const DefaultParallelism = 4
 
 // ApplyOptions tune Apply.

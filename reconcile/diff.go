@@ -9,7 +9,7 @@ import (
 
 // Diff is the planner: it compares the desired spec with the observed
 // account and returns the calls that make the account equal the spec, in an
-// order that respects the one-registration-per-user rule (CONTRACT §4).
+// order that respects the one-registration-per-user rule.
 //
 // Diff is pure: no I/O, no clock, and the same inputs give the same plan
 // whatever the order of current.Registrations. Spec references that do not

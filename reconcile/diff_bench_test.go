@@ -97,7 +97,7 @@ func BenchmarkDiff100k(b *testing.B) {
 }
 
 // benchSIPRegistration mirrors SIPRegistrationType as GetSipRegistrations
-// returns it (voximplant-api.md §4). It is local: package voximplant
+// returns it (docs/voximplant-api.md). It is local: package voximplant
 // imports reconcile.
 type benchSIPRegistration struct {
 	SIPRegistrationID       int64  `json:"sip_registration_id"`

@@ -11,7 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Export writes a spec (CONTRACT §1) that asks for exactly the bindings of
+// Export writes a spec that asks for exactly the bindings of
 // current: every registration, sorted by proxy then username then id, each
 // under a comment with its id, bound ones to their current target and
 // unbound ones with `unbound: true`. Planning the written spec against

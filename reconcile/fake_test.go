@@ -8,7 +8,7 @@ import (
 )
 
 // fakeAccount is an in-memory Account that follows the write rules of
-// voximplant-api.md §9.1–9.3 and logs every Bind call. Tests that need the
+// docs/voximplant-api.md and logs every Bind call. Tests that need the
 // HTTP path use the sandbox instead.
 type fakeAccount struct {
 	mu      sync.Mutex

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// The default unbind limit (CONTRACT §4): 10, or 25 % of the registrations
+// The default unbind limit: 10, or 25 % of the registrations
 // currently bound, whichever is larger. 25 % is rounded up, so that a
 // quarter of 41 bound registrations allows 11.
 const (
@@ -18,7 +18,7 @@ var ErrTooManyUnbinds = errors.New("too many unbinds")
 
 // UnbindLimit is the most registrations a plan may unbind without --force:
 // maxUnbind when it is 0 or more (--max-unbind N), else the default of
-// CONTRACT §4, max(10, ⌈25 % of the registrations bound now⌉).
+// max(10, ⌈25 % of the registrations bound now⌉).
 func UnbindLimit(current *Current, maxUnbind int) int {
 	if maxUnbind >= 0 {
 		return maxUnbind
@@ -30,7 +30,7 @@ func UnbindLimit(current *Current, maxUnbind int) int {
 // Unbinds counts the registrations p leaves without a target: its unbind
 // steps, and the registrations that lose their user to a side effect and
 // that no step of p binds again (the API unbinds a displaced registration
-// completely, voximplant-api.md §9.2).
+// completely).
 func Unbinds(p *Plan) (steps, displaced int) {
 	changed := make(map[int64]bool, len(p.Changes))
 	for _, s := range p.Changes {
@@ -47,7 +47,7 @@ func Unbinds(p *Plan) (steps, displaced int) {
 	return steps, displaced
 }
 
-// CheckUnbind is the mass-unbind guard of CONTRACT §4: it refuses a plan
+// CheckUnbind is the mass-unbind guard: it refuses a plan
 // that unbinds more registrations than the limit (see UnbindLimit; a
 // negative maxUnbind means the default) unless force is set. The error says
 // what tripped, the numbers, and how to override.

@@ -6,7 +6,7 @@ const FormatVersion = 1
 // Action is what one step does to a registration.
 type Action string
 
-// The three actions of CONTRACT §4.
+// The three actions a step can take.
 const (
 	ActionBind   Action = "bind"   // an unbound registration gets a target
 	ActionRebind Action = "rebind" // a bound registration gets a different target

@@ -5,7 +5,7 @@ import (
 	"io"
 )
 
-// RenderJSON writes the plan as the JSON document of CONTRACT §4, indented,
+// RenderJSON writes the plan as the plan JSON document (docs/plans.md), indented,
 // with empty lists as [] and unbound targets as null. withPreconditions
 // adds each step's precondition: plan --out saves them for apply --plan;
 // -o json leaves them out.

@@ -8,7 +8,7 @@ import (
 )
 
 // Markdown size limits: a GitHub comment holds 65,536 characters and
-// CONTRACT §4 asks for less than 65,000. Sections stop at their budget and
+// A GitHub comment holds 65,536 characters; this stays under 65,000. Sections stop at their budget and
 // say how many items they left out.
 const (
 	markdownCap        = 65000

@@ -81,7 +81,7 @@ func progressErr(err error) string {
 	return err.Error()
 }
 
-// RenderApplySummary writes the end of an apply (CONTRACT §4):
+// RenderApplySummary writes the end of an apply:
 //
 //	Apply: 118 applied, 1 failed, 1 skipped, 118 verified.
 //

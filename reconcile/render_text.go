@@ -17,7 +17,7 @@ const (
 	renderReset  = "\x1b[0m"
 )
 
-// RenderText writes the plan for a person at a terminal (CONTRACT §4): one
+// RenderText writes the plan for a person at a terminal: one
 // block per change marked + bind, ~ rebind, - unbind, then side effects,
 // blocked changes, notes and the summary line. color adds ANSI colours; the
 // caller decides (a terminal, and no --no-color or NO_COLOR).
@@ -105,7 +105,7 @@ func renderLaterSteps(p *Plan) map[int64]string {
 	return later
 }
 
-// renderSummary is the summary line of CONTRACT §4.
+// renderSummary is the summary line of a plan.
 func renderSummary(p *Plan) string {
 	if p.Empty() {
 		return "No changes."

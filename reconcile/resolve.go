@@ -371,7 +371,7 @@ func planShortAppName(full string) string {
 // registrationName is "sip_username@proxy".
 func planRegName(r *RegistrationRef) string { return r.SIPUsername + "@" + r.Proxy }
 
-// resolveFoldASCII lower-cases ASCII letters only (CONTRACT §1: names match
+// resolveFoldASCII lower-cases ASCII letters only (names match
 // ASCII case-insensitively) and returns s itself when it has none to fold.
 func resolveFoldASCII(s string) string {
 	for i := 0; i < len(s); i++ {

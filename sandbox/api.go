@@ -348,7 +348,7 @@ func (s *Server) application(p params) (ApplicationRecord, bool, *apiError) {
 	return ApplicationRecord{}, false, nil
 }
 
-// bindSipRegistration follows voximplant-api.md §3 and §9.1–9.4.
+// bindSipRegistration follows the rules in docs/voximplant-api.md (binding, and the emulator's choices).
 //
 // bind=true (the default) sets the registration's application, rule and
 // user to exactly the values given and takes the user away from whichever

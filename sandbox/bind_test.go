@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestBindSipRegistration covers every rule of voximplant-api.md §3 and
+// TestBindSipRegistration covers every binding rule of docs/voximplant-api.md and
 // §9.1–9.4: each case starts from the demo account, makes one call, and
 // checks the answer and exactly which registrations changed.
 func TestBindSipRegistration(t *testing.T) {

@@ -41,7 +41,7 @@ func (p params) boolean(name string, def bool) (bool, bool, *apiError) {
 	return false, false, errorf(101, "invalid arguments: the '%s' parameter must be true or false, not %q", name, s)
 }
 
-// Paging of voximplant-api.md §9.6.
+// Paging as the sandbox does it (docs/voximplant-api.md).
 const (
 	defaultCount = 20
 	maxCount     = 1000

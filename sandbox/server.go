@@ -215,7 +215,7 @@ func (s *Server) Stats() Stats {
 }
 
 // apiError is an API failure, answered as {"error": {"code", "msg"}} with
-// HTTP 200 (voximplant-api.md §9.5).
+// HTTP 200, as the sandbox chooses (docs/voximplant-api.md).
 type apiError struct {
 	Code int    `json:"code"`
 	Msg  string `json:"msg"`

@@ -1,6 +1,6 @@
 // Package sandbox emulates the part of the Voximplant Management API that
-// voxbind uses, following /work/shared/voximplant-api.md and the choices of
-// its §9 for what Voximplant leaves undocumented. It serves a JSON state
+// voxbind uses, following docs/voximplant-api.md: Voximplant's documented
+// behaviour, and fixed choices where it documents nothing. It serves a JSON state
 // file over HTTP, checks JWTs against the public keys recorded there,
 // persists every change atomically and can inject latency, rate limiting
 // and failures, so that first runs, examples, tests and CI exercise the

@@ -103,7 +103,7 @@ func (w *walker) checkRegistration(v *yaml.Node) bool {
 	return true
 }
 
-// checkPairs enforces CONTRACT §1's one-of rules for one entry.
+// checkPairs enforces the spec's one-of rules for one entry.
 // Missing keys are reported only when reportMissing is set.
 func (w *walker) checkPairs(b *Binding, present keySet, unboundKey *yaml.Node, reportMissing bool) bool {
 	ok := true

@@ -13,7 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Load reads the spec files named by paths (CONTRACT §1): each path is a
+// Load reads the spec files named by paths: each path is a
 // file, or a directory standing for every *.yaml and *.yml file directly
 // inside it, in name order (dot files are skipped, as a shell glob would).
 // A file named twice is read once. It checks everything that needs no live

@@ -1,4 +1,4 @@
-// Package spec loads voxbind spec files (CONTRACT §1) into typed values that
+// Package spec loads voxbind spec files (docs/spec.md) into typed values that
 // remember where each value was written, and validates everything that can
 // be checked without the live account.
 package spec

@@ -221,7 +221,7 @@ func page[T any](ctx context.Context, c *Client, method string, base url.Values,
 	return call[listAnswer[T]](ctx, c, method, p)
 }
 
-// list reads every row of a list method (voximplant-api.md §5): offsets
+// list reads every row of a list method (docs/voximplant-api.md, paging): offsets
 // advance by the rows actually returned, and reading stops at an empty page
 // or once total_count rows are in. The answer's count is never used: servers
 // differ on whether it counts the page or the whole list. With a total, the

@@ -9,7 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Token timing (voximplant-api.md §2): iat is back-dated for clock skew, the
+// Token timing: iat is back-dated for clock skew, the
 // lifetime stays under the one-hour maximum, and a token is replaced a
 // minute before it expires so that none expires in flight.
 const (

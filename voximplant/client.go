@@ -2,8 +2,8 @@
 // service-account authentication, paging, retries of transient failures and
 // an adaptive rate limit. *Client implements reconcile.Account.
 //
-// It is built to the facts in voximplant-api.md and stays correct under the
-// behaviour those facts leave open (see README, "Talking to Voximplant").
+// It is built to what Voximplant documents and stays correct under the
+// behaviour that leaves open (docs/voximplant-api.md).
 package voximplant
 
 import (
@@ -243,7 +243,7 @@ type result struct {
 }
 
 // attempt makes one HTTP request. The answer is parsed whatever the HTTP
-// status (voximplant-api.md §1).
+// status: Voximplant does not document the status of a failure.
 func (c *Client) attempt(ctx context.Context, method, form string, try int, out answer) (res result) {
 	sentAt, err := c.limiter.Wait(ctx)
 	if err != nil {

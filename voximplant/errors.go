@@ -46,10 +46,10 @@ func (e *APIError) Hint() string {
 }
 
 // Temporary reports whether the same request may succeed later (the codes
-// voximplant-api.md §6 lists under "retry later").
+// Voximplant documents as "try again later").
 func (e *APIError) Temporary() bool { return transientCode(e.Code) }
 
-// Error codes voxbind treats specially (voximplant-api.md §2 and §6).
+// Error codes voxbind treats specially (docs/voximplant-api.md).
 const (
 	CodeAuthFailed     = 100
 	CodeForbidden      = 104
