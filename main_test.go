@@ -209,7 +209,7 @@ func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
 
 // TestCIExamplesUseRealFlags keeps examples/ci honest: every voxbind
 // command line in the workflows parses with voxbind's own command line
-// definition, and the workflows do the jobs the README promises.
+// definition, and the workflows do the jobs docs/ci.md promises.
 func TestCIExamplesUseRealFlags(t *testing.T) {
 	for _, file := range []string{"examples/ci/github-actions.yml", "examples/ci/gitlab-ci.yml"} {
 		t.Run(file, func(t *testing.T) {

@@ -1,0 +1,365 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/alecthomas/kong"
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestCLIReferenceListsEveryCommandAndFlag keeps docs/cli.md complete:
+// every command that --help lists has a section headed `voxbind PATH`, and
+// every flag, short flag, environment variable and argument that the
+// command's --help shows is named in that section (global flags in the
+// section "Global flags"). A new command or flag fails here until it is
+// documented.
+func TestCLIReferenceListsEveryCommandAndFlag(t *testing.T) {
+	doc, err := os.ReadFile("docs/cli.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, miss := range undocumentedCLI(cliModel(t, &CLI{}), string(doc)) {
+		t.Errorf("docs/cli.md: %s", miss)
+	}
+}
+
+// TestUndocumentedCLI checks the checker on a small command line and a
+// reference that forgets a command, a flag, a short flag, an environment
+// variable and an argument, and puts a command's flag in another section.
+func TestUndocumentedCLI(t *testing.T) {
+	var cli struct {
+		Verbose bool   `short:"v"`
+		Token   string `env:"X_TOKEN"`
+		Hidden  bool   `hidden:""`
+		Run     struct {
+			Fast  bool   `short:"F"`
+			Slow  bool   ``
+			Where string `arg:"" name:"WHERE"`
+		} `cmd:""`
+		Group struct {
+			Leaf struct {
+				Depth int `name:"depth"`
+			} `cmd:""`
+			Gone struct{} `cmd:""`
+		} `cmd:""`
+		Secret struct{} `cmd:"" hidden:""`
+	}
+	doc := "# Reference\n\n## Global flags\n\n`-v, --verbose`, `--token` (no variable)\n\n" +
+		"## `voxbind run`\n\n`--fast` only; `--depth` is not this command's\n\n" +
+		"## `voxbind group leaf`\n\nNothing here.\n"
+	got := undocumentedCLI(cliModel(t, &cli), doc)
+	want := []string{
+		`global flags: no "--help"`,
+		`global flags: no "-h"`,
+		`global flags: no "X_TOKEN"`,
+		`voxbind run: no "-F"`,
+		`voxbind run: no "--slow"`,
+		`voxbind run: no "WHERE"`,
+		`voxbind group leaf: no "--depth"`,
+		"no section headed `voxbind group gone`",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("undocumentedCLI (-want +got):\n%s", diff)
+	}
+}
+
+func cliModel(t *testing.T, grammar any) *kong.Application {
+	t.Helper()
+	parser, err := kong.New(grammar, kong.Name("voxbind"), kong.Writers(io.Discard, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parser.Model
+}
+
+// undocumentedCLI lists what the command line has and the reference doc
+// does not name, in the order --help shows it. Hidden commands and flags
+// are skipped.
+func undocumentedCLI(app *kong.Application, doc string) []string {
+	sections := markdownSections(doc)
+	var missing []string
+	check := func(where, body string, flags []*kong.Flag, args []*kong.Positional) {
+		for _, f := range flags {
+			if f.Hidden {
+				continue
+			}
+			names := []string{"--" + f.Name}
+			if f.Short != 0 {
+				names = append(names, "-"+string(f.Short))
+			}
+			names = append(names, f.Envs...)
+			for _, name := range names {
+				if !containsWord(body, name) {
+					missing = append(missing, fmt.Sprintf("%s: no %q", where, name))
+				}
+			}
+		}
+		for _, a := range args {
+			if !containsWord(strings.ToUpper(body), strings.ToUpper(a.Name)) {
+				missing = append(missing, fmt.Sprintf("%s: no %q", where, a.Name))
+			}
+		}
+	}
+	global, _ := sectionHeaded(sections, func(h string) bool { return strings.EqualFold(h, "Global flags") })
+	check("global flags", global, app.Flags, nil)
+	_ = kong.Visit(app.Node, func(v kong.Visitable, next kong.Next) error {
+		n, ok := v.(*kong.Node)
+		if !ok || n.Type != kong.CommandNode || n.Hidden {
+			return next(nil)
+		}
+		path := commandPath(n)
+		if len(n.Children) > 0 && len(n.Flags) == 0 && len(n.Positional) == 0 {
+			return next(nil) // a group: its commands have the sections
+		}
+		heading := "`voxbind " + path + "`"
+		body, ok := sectionHeaded(sections, func(h string) bool { return strings.Contains(h, heading) })
+		if !ok {
+			missing = append(missing, "no section headed "+heading)
+			return next(nil)
+		}
+		check("voxbind "+path, body, n.Flags, n.Positional)
+		return next(nil)
+	})
+	return missing
+}
+
+// commandPath is a command's name after its parents' names: "sandbox serve".
+func commandPath(n *kong.Node) string {
+	var parts []string
+	for ; n != nil && n.Type == kong.CommandNode; n = n.Parent {
+		parts = append(parts, n.Name)
+	}
+	slices.Reverse(parts)
+	return strings.Join(parts, " ")
+}
+
+// containsWord reports whether s holds word with no name character
+// (letter, digit, '-' or '_') right before or after it, so that "--out"
+// is not found in "--output".
+func containsWord(s, word string) bool {
+	nameChar := func(r rune) bool { return r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }
+	for i := 0; ; {
+		j := strings.Index(s[i:], word)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(word)
+		before := start == 0 || !nameChar(rune(s[start-1]))
+		after := end == len(s) || !nameChar(rune(s[end]))
+		if before && after {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+// markdownSection is a heading and the text up to the next heading of the
+// same or a higher level (subsections included).
+type markdownSection struct {
+	level   int
+	heading string
+	body    string
+}
+
+// markdownSections splits a markdown document at its ATX headings,
+// ignoring lines inside fenced code blocks.
+func markdownSections(doc string) []markdownSection {
+	type heading struct {
+		level int
+		text  string
+		line  int
+	}
+	lines := strings.Split(doc, "\n")
+	var heads []heading
+	inFence := false
+	for i, line := range lines {
+		if strings.HasPrefix(strings.TrimLeft(line, " "), "```") {
+			inFence = !inFence
+			continue
+		}
+		if inFence {
+			continue
+		}
+		if level, text, ok := atxHeading(line); ok {
+			heads = append(heads, heading{level, text, i})
+		}
+	}
+	var out []markdownSection
+	for k, h := range heads {
+		end := len(lines)
+		for _, next := range heads[k+1:] {
+			if next.level <= h.level {
+				end = next.line
+				break
+			}
+		}
+		out = append(out, markdownSection{h.level, h.text, strings.Join(lines[h.line+1:end], "\n")})
+	}
+	return out
+}
+
+// atxHeading parses "## Text" (at most three leading spaces).
+func atxHeading(line string) (level int, text string, ok bool) {
+	trimmed := strings.TrimLeft(line, " ")
+	if len(line)-len(trimmed) > 3 {
+		return 0, "", false
+	}
+	for level < len(trimmed) && trimmed[level] == '#' {
+		level++
+	}
+	if level == 0 || level > 6 || level < len(trimmed) && trimmed[level] != ' ' {
+		return 0, "", false
+	}
+	return level, strings.TrimSpace(strings.TrimRight(strings.TrimSpace(trimmed[level:]), "#")), true
+}
+
+func sectionHeaded(sections []markdownSection, match func(string) bool) (string, bool) {
+	for _, s := range sections {
+		if match(s.heading) {
+			return s.body, true
+		}
+	}
+	return "", false
+}
+
+// TestDocLinksResolve: every relative link in README.md and docs/*.md
+// names a file or directory of the repository, and a #fragment names a
+// heading of the linked markdown file (as GitHub makes anchors).
+func TestDocLinksResolve(t *testing.T) {
+	files, err := filepath.Glob("docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append([]string{"README.md"}, files...)
+	for _, file := range files {
+		for _, problem := range brokenLinks(file) {
+			t.Errorf("%s", problem)
+		}
+	}
+}
+
+// TestBrokenLinks checks the checker on a page with good and bad links.
+func TestBrokenLinks(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("other.md", "# Other\n\n## `voxbind plan`: the --out flag\n\n## Twice\n\n## Twice\n")
+	write("page.md", "# Page\n\n"+
+		"[ok](other.md) [ok](other.md#voxbind-plan-the---out-flag) [ok](other.md#twice-1) [ok](#page)\n"+
+		"[web](https://example.com/x.md) `[code](missing.md)`\n"+
+		"```\n[fenced](missing.md)\n```\n"+
+		"[gone](missing.md) [bad anchor](other.md#nope) [bad self](#nope) [dir](./)\n")
+	got := brokenLinks(filepath.Join(dir, "page.md"))
+	page := filepath.Join(dir, "page.md")
+	want := []string{
+		page + ":8: link missing.md: no such file or directory",
+		page + ":8: link other.md#nope: other.md has no heading with anchor #nope",
+		page + ":8: link #nope: page.md has no heading with anchor #nope",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("brokenLinks (-want +got):\n%s", diff)
+	}
+}
+
+var (
+	markdownLink = regexp.MustCompile(`\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)`)
+	inlineCode   = regexp.MustCompile("`[^`]*`")
+	urlScheme    = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*:`)
+)
+
+// brokenLinks returns one line per relative link of a markdown file that
+// does not resolve. Links in code (fenced or inline) are not links.
+func brokenLinks(file string) []string {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var problems []string
+	inFence := false
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(strings.TrimLeft(line, " "), "```") {
+			inFence = !inFence
+			continue
+		}
+		if inFence {
+			continue
+		}
+		for _, m := range markdownLink.FindAllStringSubmatch(inlineCode.ReplaceAllString(line, ""), -1) {
+			target := m[1]
+			if urlScheme.MatchString(target) {
+				continue
+			}
+			path, fragment, _ := strings.Cut(target, "#")
+			resolved := file
+			if path != "" {
+				resolved = filepath.Join(filepath.Dir(file), filepath.FromSlash(path))
+				if _, err := os.Stat(resolved); err != nil {
+					problems = append(problems, fmt.Sprintf("%s:%d: link %s: no such file or directory", file, i+1, target))
+					continue
+				}
+			}
+			if fragment == "" || !strings.HasSuffix(resolved, ".md") {
+				continue
+			}
+			text, err := os.ReadFile(resolved)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s:%d: link %s: %v", file, i+1, target, err))
+				continue
+			}
+			if !slices.Contains(headingAnchors(string(text)), fragment) {
+				problems = append(problems, fmt.Sprintf("%s:%d: link %s: %s has no heading with anchor #%s", file, i+1, target, filepath.Base(resolved), fragment))
+			}
+		}
+	}
+	return problems
+}
+
+// headingAnchors returns the anchors GitHub gives a document's headings:
+// lower case, punctuation other than '-' and '_' dropped, spaces turned
+// into '-', and "-1", "-2", ... added to repeats.
+func headingAnchors(doc string) []string {
+	seen := map[string]int{}
+	var out []string
+	for _, s := range markdownSections(doc) {
+		var b strings.Builder
+		for _, r := range strings.ToLower(s.heading) {
+			switch {
+			case r == ' ':
+				b.WriteByte('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+			}
+		}
+		anchor := b.String()
+		if n := seen[anchor]; n > 0 {
+			out = append(out, fmt.Sprintf("%s-%d", anchor, n))
+		} else {
+			out = append(out, anchor)
+		}
+		seen[anchor]++
+	}
+	return out
+}
+
+// TestReadmeIsAFrontDoor: the README stays short; the reference belongs in
+// docs/.
+func TestReadmeIsAFrontDoor(t *testing.T) {
+	data, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(data), "\n"); n > 250 {
+		t.Errorf("README.md has %d lines, more than 250: move the reference into docs/ and link to it", n)
+	}
+}
