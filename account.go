@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/voxbind/voxbind/sandbox"
 	"github.com/voxbind/voxbind/voximplant"
@@ -31,11 +33,11 @@ func (g *Globals) openAccount(ctx context.Context, rate float64, stderr io.Write
 		if err != nil {
 			return nil, nil, err
 		}
-		if acct := running.Credentials.AccountID; g.AccountID != 0 && g.AccountID != acct {
+		if err := sandboxAccountID(running, g.AccountID, g.Sandbox); err != nil {
 			running.Close()
-			return nil, nil, fmt.Errorf("--account-id %d with --sandbox: the sandbox in %s has only account %d", g.AccountID, g.Sandbox, acct)
+			return nil, nil, err
 		}
-		opts.Endpoint, opts.Credentials = running.Endpoint, running.Credentials
+		opts.Endpoint, opts.Credentials, opts.AccountID = running.Endpoint, running.Credentials, g.AccountID
 		client, err := voximplant.New(opts)
 		if err != nil {
 			running.Close()
@@ -57,4 +59,27 @@ func (g *Globals) openAccount(ctx context.Context, rate float64, stderr io.Write
 		return nil, nil, err
 	}
 	return client, func() error { return nil }, nil
+}
+
+// sandboxAccountID checks that --account-id, when given, names the
+// sandbox's account or one of its child accounts.
+func sandboxAccountID(running *sandbox.Running, id int64, path string) error {
+	top := running.Credentials.AccountID
+	if id == 0 || id == top {
+		return nil
+	}
+	var children []string
+	for _, c := range running.Server.State().Children {
+		if c.Account.ID == id {
+			return nil
+		}
+		children = append(children, strconv.FormatInt(c.Account.ID, 10))
+	}
+	if len(children) == 0 {
+		return fmt.Errorf("--account-id %d with --sandbox: the sandbox in %s has only account %d and no child accounts ('voxbind sandbox init --children N DIR' makes some)", id, path, top)
+	}
+	if len(children) > 5 {
+		children = append(children[:5], fmt.Sprintf("… (%d in all)", len(children)))
+	}
+	return fmt.Errorf("--account-id %d with --sandbox: account %d in %s has no such child account; its children are %s", id, top, path, strings.Join(children, ", "))
 }

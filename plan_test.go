@@ -20,7 +20,7 @@ import (
 func planTestSandbox(t *testing.T, specText string) (state, specFile string) {
 	t.Helper()
 	dir := t.TempDir()
-	if err := sandbox.Init(filepath.Join(dir, "sb")); err != nil {
+	if err := sandbox.Init(filepath.Join(dir, "sb"), 0); err != nil {
 		t.Fatal(err)
 	}
 	specFile = filepath.Join(dir, "voxbind.yaml")

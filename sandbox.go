@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -20,34 +21,42 @@ type SandboxCmd struct {
 
 // SandboxInitCmd writes a demo account and a key for it.
 type SandboxInitCmd struct {
-	Dir string `arg:"" name:"DIR" help:"Directory to write into; created if missing."`
+	Dir      string `arg:"" name:"DIR" help:"Directory to write into; created if missing."`
+	Children int    `placeholder:"N" help:"Also make N child accounts of the demo account, each with its own demo data; the key acts on them with --account-id."`
 }
 
 // Run writes the files and says what to do next on stderr.
 func (c *SandboxInitCmd) Run(stdio *Stdio) error {
-	if err := sandbox.Init(c.Dir); err != nil {
+	if err := sandbox.Init(c.Dir, c.Children); err != nil {
 		return err
 	}
 	state := filepath.Join(c.Dir, sandbox.StateFile)
 	creds := filepath.Join(c.Dir, sandbox.CredentialsFile)
-	_, err := fmt.Fprintf(stdio.Err, `sandbox: wrote %s (a new RSA-2048 key, mode 0600) and %s (demo account %d "%s")
+	var children string
+	if c.Children > 0 {
+		children = fmt.Sprintf(" with %s (ids %d to %d; act on one with --account-id ID)",
+			plural(c.Children, "child account"), sandbox.DemoAccountID+1, sandbox.DemoAccountID+c.Children)
+	}
+	_, err := fmt.Fprintf(stdio.Err, `sandbox: wrote %s (a new RSA-2048 key, mode 0600) and %s (demo account %d "%s"%s)
 Try it in-process, no credentials needed:
   voxbind --sandbox %s export
 Or serve it over HTTP and talk to it with the key:
   voxbind sandbox serve --state %s
   voxbind --credentials %s --endpoint http://127.0.0.1:8080/platform_api/ export
-`, creds, state, sandbox.DemoAccountID, sandbox.DemoAccountName, state, state, creds)
+`, creds, state, sandbox.DemoAccountID, sandbox.DemoAccountName, children, state, state, creds)
 	return err
 }
 
 // SandboxServeCmd serves a state file over HTTP on loopback.
 type SandboxServeCmd struct {
-	State    string        `required:"" placeholder:"FILE" help:"Sandbox state file (see 'voxbind sandbox init'); every change is saved to it."`
-	Addr     string        `default:"127.0.0.1:8080" placeholder:"HOST:PORT" help:"Loopback address to listen on (127.0.0.1, ::1 or localhost; port 0 picks a free one)."`
-	Latency  time.Duration `placeholder:"DUR" help:"Delay every request by this much (e.g. 200ms)."`
-	Rate     float64       `placeholder:"N" help:"Accept at most N requests per second; answer the excess with API error 340 (0 = no limit)."`
-	FailRate float64       `name:"fail-rate" placeholder:"P" help:"Fail this fraction (0 to 1) of requests: HTTP 502/503, or the connection dropped before or after handling."`
-	Seed     int64         `default:"1" help:"Seed of the --fail-rate choices, to repeat a run."`
+	State     string        `required:"" placeholder:"FILE" help:"Sandbox state file (see 'voxbind sandbox init'); every change is saved to it."`
+	Addr      string        `default:"127.0.0.1:8080" placeholder:"HOST:PORT" help:"Loopback address to listen on (127.0.0.1, ::1 or localhost; port 0 picks a free one)."`
+	Latency   time.Duration `placeholder:"DUR" help:"Delay every request by this much (e.g. 200ms)."`
+	Rate      float64       `placeholder:"N" help:"Accept at most N requests per second from each account; answer the excess with API error 340 (0 = no limit)."`
+	FailRate  float64       `name:"fail-rate" placeholder:"P" help:"Fail this fraction (0 to 1) of requests: HTTP 502/503, or the connection dropped before or after handling."`
+	Seed      int64         `default:"1" help:"Seed of the --fail-rate choices, to repeat a run."`
+	ClockSkew time.Duration `name:"clock-skew" placeholder:"DUR" help:"Run the server's clock this far off (e.g. 5m or -5m): its Date header and its token checks, to test clients' clock handling."`
+	TLS       bool          `name:"tls" help:"Serve https with a fresh self-signed certificate, written beside the state file (its path is printed), for clients that only speak https."`
 }
 
 // Run serves until ctx is cancelled (SIGINT/SIGTERM), then shuts down:
@@ -58,7 +67,7 @@ func (c *SandboxServeCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) err
 	if err != nil {
 		return err
 	}
-	opts := sandbox.Options{Latency: c.Latency, Rate: c.Rate, FailRate: c.FailRate, Seed: c.Seed}
+	opts := sandbox.Options{Latency: c.Latency, Rate: c.Rate, FailRate: c.FailRate, Seed: c.Seed, ClockSkew: c.ClockSkew}
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("sandbox serve: %w", err)
 	}
@@ -74,8 +83,23 @@ func (c *SandboxServeCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) err
 	if err != nil {
 		return fmt.Errorf("sandbox serve: listen on %s: %w (is another server using the port? try --addr 127.0.0.1:0)", addr, err)
 	}
+	scheme := "http"
+	if c.TLS {
+		cert := sandbox.CertPath(c.State)
+		cfg, err := sandbox.SelfSignedTLS(cert)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, cfg)
+		scheme = "https"
+		fmt.Fprintf(stdio.Err, "sandbox: TLS certificate (self-signed, new each start) in %s; trust it with SSL_CERT_FILE=%s for voxbind, NODE_EXTRA_CA_CERTS=%s for Node.js\n", cert, cert, cert)
+	}
 	acct := srv.Account()
-	fmt.Fprintf(stdio.Err, "sandbox: serving account %d (%s) at http://%s/platform_api/ from %s\n", acct.ID, acct.Name, ln.Addr(), c.State)
+	fmt.Fprintf(stdio.Err, "sandbox: serving account %d (%s) at %s://%s/platform_api/ from %s\n", acct.ID, acct.Name, scheme, ln.Addr(), c.State)
+	if n := len(srv.State().Children); n > 0 {
+		fmt.Fprintf(stdio.Err, "sandbox: and its %s (its keys act on them with --account-id)\n", plural(n, "child account"))
+	}
 	if len(srv.State().Keys) == 0 {
 		fmt.Fprintf(stdio.Err, "sandbox: warning: %s records no keys, so every request will be refused (error 433); 'voxbind sandbox init DIR' writes a key and a state file that accepts it\n", c.State)
 	}
@@ -119,6 +143,9 @@ func describeFaults(o sandbox.Options) string {
 	}
 	if o.FailRate > 0 {
 		parts = append(parts, fmt.Sprintf("%g%% failures (seed %d)", o.FailRate*100, o.Seed))
+	}
+	if o.ClockSkew != 0 {
+		parts = append(parts, fmt.Sprintf("a clock %v off", o.ClockSkew))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -1,19 +1,22 @@
 package sandbox
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 )
 
 // methods are the API methods the sandbox answers. Each runs with the
 // request authenticated and returns the whole answer body or an API error.
-var methods = map[string]func(*Server, params) (any, *apiError){
-	"GetAccountInfo":      (*Server).getAccountInfo,
-	"GetSipRegistrations": (*Server).getSipRegistrations,
-	"GetApplications":     (*Server).getApplications,
-	"GetRules":            (*Server).getRules,
-	"GetUsers":            (*Server).getUsers,
-	"BindSipRegistration": (*Server).bindSipRegistration,
+var methods = map[string]func(*account, params) (any, *apiError){
+	"GetAccountInfo":      (*account).getAccountInfo,
+	"GetSipRegistrations": (*account).getSipRegistrations,
+	"GetApplications":     (*account).getApplications,
+	"GetRules":            (*account).getRules,
+	"GetUsers":            (*account).getUsers,
+	"GetChildrenAccounts": (*account).getChildrenAccounts,
+	"BindSipRegistration": (*account).bindSipRegistration,
 }
 
 // index finds records by id (positions in the state's slices) and which
@@ -49,7 +52,7 @@ func buildIndex(st *State) index {
 }
 
 // fullName is an application's full name, as the API shows it.
-func (s *Server) fullName(a ApplicationRecord) string {
+func (s *account) fullName(a ApplicationRecord) string {
 	return a.Name + "." + s.state.Account.Name + ".voximplant.com"
 }
 
@@ -59,15 +62,10 @@ type list struct {
 	Count      int  `json:"count"`
 }
 
-func (s *Server) getAccountInfo(params) (any, *apiError) {
-	a := s.Account()
-	return map[string]any{"result": map[string]any{
-		"account_id":    a.ID,
-		"account_name":  a.Name,
-		"account_email": a.Email,
-		"active":        true,
-		"frozen":        false,
-	}}, nil
+func (s *account) getAccountInfo(params) (any, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return map[string]any{"result": showAccount(s.state.Account)}, nil
 }
 
 // sipRegistrationType is a registration as GetSipRegistrations shows it.
@@ -94,7 +92,7 @@ type sipRegistrationType struct {
 	UserName                string `json:"user_name,omitempty"`
 }
 
-func (s *Server) show(r Registration) sipRegistrationType {
+func (s *account) show(r Registration) sipRegistrationType {
 	out := sipRegistrationType{
 		ID: r.ID, SIPUsername: r.SIPUsername, Proxy: r.Proxy, LastUpdated: r.LastUpdated,
 		AuthUser: r.AuthUser, OutboundProxy: r.OutboundProxy, Successful: r.Successful,
@@ -117,45 +115,32 @@ func (s *Server) show(r Registration) sipRegistrationType {
 	return out
 }
 
-// getSipRegistrations filters by sip_registration_id (exact),
-// sip_username (fragment), proxy (fragment; several separated by ';'),
-// deactivated, application_id and is_bound_to_application. The answer has
-// no total_count; count is the number of rows in the page.
-func (s *Server) getSipRegistrations(p params) (any, *apiError) {
+// getSipRegistrations answers with the registrations that pass every
+// filter given: sip_registration_id (exact); sip_username (fragment);
+// proxy (fragments, ';'-separated); deactivated, successful,
+// is_persistent, in_progress and is_bound_to_application; application_id,
+// rule_id and user_id (';'-separated ids, or any: bound to some
+// application, rule or user); application_name (short or full), rule_name
+// and user_name (';'-separated exact names, ASCII case-insensitive);
+// status_code (';'-separated codes and code:code ranges). An id and a name
+// of the same kind together: 458. The answer has no total_count; count is
+// the number of rows in the page.
+func (s *account) getSipRegistrations(p params) (any, *apiError) {
 	offset, count, e := p.page()
 	if e != nil {
 		return nil, e
 	}
-	id, hasID, e := p.id("sip_registration_id")
+	f, e := parseRegistrationFilter(p)
 	if e != nil {
 		return nil, e
-	}
-	appID, hasApp, e := p.id("application_id")
-	if e != nil {
-		return nil, e
-	}
-	deactivated, hasDeactivated, e := p.boolean("deactivated", false)
-	if e != nil {
-		return nil, e
-	}
-	isBound, hasBound, e := p.boolean("is_bound_to_application", false)
-	if e != nil {
-		return nil, e
-	}
-	username := p.get("sip_username")
-	var proxies []string
-	for px := range strings.SplitSeq(p.get("proxy"), ";") {
-		if px = strings.TrimSpace(px); px != "" {
-			proxies = append(proxies, px)
-		}
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	regs := s.state.Registrations
-	if hasID {
+	if f.id != 0 {
 		// A lookup, not a scan: the client reads back single registrations.
-		i, ok := s.index.regs[id]
+		i, ok := s.index.regs[f.id]
 		if !ok {
 			return list{Result: []sipRegistrationType{}}, nil
 		}
@@ -163,16 +148,9 @@ func (s *Server) getSipRegistrations(p params) (any, *apiError) {
 	}
 	var matches []*Registration
 	for i := range regs {
-		r := &regs[i]
-		switch {
-		case hasApp && r.ApplicationID != appID,
-			hasDeactivated && r.Deactivated != deactivated,
-			hasBound && r.bound() != isBound,
-			username != "" && !fragment(r.SIPUsername, username),
-			len(proxies) > 0 && !anyFragment(r.Proxy, proxies):
-			continue
+		if r := &regs[i]; s.matches(r, &f) {
+			matches = append(matches, r)
 		}
-		matches = append(matches, r)
 	}
 	matches = pageOf(matches, offset, count)
 	rows := make([]sipRegistrationType, len(matches))
@@ -192,18 +170,24 @@ func anyFragment(name string, filters []string) bool {
 }
 
 type applicationInfoType struct {
-	ID   int64  `json:"application_id"`
-	Name string `json:"application_name"`
+	ID    int64          `json:"application_id"`
+	Name  string         `json:"application_name"`
+	Rules []ruleInfoType `json:"rules,omitempty"`
 }
 
 // getApplications filters by application_id and application_name (a
-// fragment of the full name) and shows full names.
-func (s *Server) getApplications(p params) (any, *apiError) {
+// fragment of the full name) and shows full names; with_rules adds each
+// application's rules.
+func (s *account) getApplications(p params) (any, *apiError) {
 	offset, count, e := p.page()
 	if e != nil {
 		return nil, e
 	}
 	id, hasID, e := p.id("application_id")
+	if e != nil {
+		return nil, e
+	}
+	withRules, _, e := p.boolean("with_rules", false)
 	if e != nil {
 		return nil, e
 	}
@@ -221,25 +205,47 @@ func (s *Server) getApplications(p params) (any, *apiError) {
 	}
 	total := len(rows)
 	rows = pageOf(rows, offset, count)
+	if withRules {
+		for i := range rows {
+			rows[i].Rules = s.rulesOf(rows[i].ID, boolFilter{})
+		}
+	}
 	return list{Result: rows, TotalCount: &total, Count: len(rows)}, nil
 }
 
 type ruleInfoType struct {
-	ID            int64  `json:"rule_id"`
-	Name          string `json:"rule_name"`
-	ApplicationID int64  `json:"application_id"`
-	RulePattern   string `json:"rule_pattern"`
+	ID              int64  `json:"rule_id"`
+	Name            string `json:"rule_name"`
+	ApplicationID   int64  `json:"application_id"`
+	RulePattern     string `json:"rule_pattern"`
+	VideoConference bool   `json:"video_conference"`
+}
+
+// rulesOf shows the rules of one application; no sandbox rule is a video
+// conference. The caller holds s.mu.
+func (s *account) rulesOf(appID int64, video boolFilter) []ruleInfoType {
+	out := []ruleInfoType{}
+	for _, r := range s.state.Rules {
+		if r.ApplicationID == appID && video.pass(false) {
+			out = append(out, ruleInfoType{ID: r.ID, Name: r.Name, ApplicationID: r.ApplicationID, RulePattern: ".*"})
+		}
+	}
+	return out
 }
 
 // getRules needs application_id or application_name (short or full, exact)
-// and filters by rule_id and rule_name (fragment).
-func (s *Server) getRules(p params) (any, *apiError) {
+// and filters by rule_id, rule_name (fragment) and video_conference.
+func (s *account) getRules(p params) (any, *apiError) {
 	offset, count, e := p.page()
 	if e != nil {
 		return nil, e
 	}
 	id, hasID, e := p.id("rule_id")
 	if e != nil {
+		return nil, e
+	}
+	var video boolFilter
+	if video.want, video.set, e = p.boolean("video_conference", false); e != nil {
 		return nil, e
 	}
 	name := p.get("rule_name")
@@ -251,11 +257,11 @@ func (s *Server) getRules(p params) (any, *apiError) {
 		return nil, e
 	}
 	rows := []ruleInfoType{}
-	for _, r := range s.state.Rules {
-		if r.ApplicationID != app.ID || (hasID && r.ID != id) || (name != "" && !fragment(r.Name, name)) {
+	for _, r := range s.rulesOf(app.ID, video) {
+		if (hasID && r.ID != id) || (name != "" && !fragment(r.Name, name)) {
 			continue
 		}
-		rows = append(rows, ruleInfoType{ID: r.ID, Name: r.Name, ApplicationID: r.ApplicationID, RulePattern: ".*"})
+		rows = append(rows, r)
 	}
 	total := len(rows)
 	rows = pageOf(rows, offset, count)
@@ -271,9 +277,12 @@ type userInfoType struct {
 	Applications []applicationInfoType `json:"applications"`
 }
 
-// getUsers needs application_id or application_name (short or full, exact)
-// and filters by user_id and user_name (fragment).
-func (s *Server) getUsers(p params) (any, *apiError) {
+// getUsers filters by application_id or application_name (short or full,
+// exact; neither: the users of every application), user_id, user_name and
+// user_display_name (fragments; a sandbox user's display name is its
+// name) and user_active, and sorts by order_by: user_id (the default),
+// user_name or user_display_name.
+func (s *account) getUsers(p params) (any, *apiError) {
 	offset, count, e := p.page()
 	if e != nil {
 		return nil, e
@@ -282,32 +291,57 @@ func (s *Server) getUsers(p params) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	name := p.get("user_name")
+	var active boolFilter
+	if active.want, active.set, e = p.boolean("user_active", false); e != nil {
+		return nil, e
+	}
+	name, display := p.get("user_name"), p.get("user_display_name")
+	byName := false
+	switch order := p.get("order_by"); order {
+	case "", "user_id":
+	case "user_name", "user_display_name":
+		byName = true
+	default:
+		return nil, errorf(496, "the 'order_by' parameter is invalid: %q; use user_id, user_name or user_display_name", order)
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	app, e := s.requireApplication(p)
+	app, hasApp, e := s.application(p)
 	if e != nil {
 		return nil, e
 	}
-	rows := []userInfoType{}
+	var users []UserRecord
 	for _, u := range s.state.Users {
-		if u.ApplicationID != app.ID || (hasID && u.ID != id) || (name != "" && !fragment(u.Name, name)) {
+		if (hasApp && u.ApplicationID != app.ID) || (hasID && u.ID != id) || !active.pass(u.active()) ||
+			(name != "" && !fragment(u.Name, name)) || (display != "" && !fragment(u.Name, display)) {
 			continue
 		}
+		users = append(users, u)
+	}
+	slices.SortStableFunc(users, func(x, y UserRecord) int {
+		if byName {
+			if c := strings.Compare(strings.ToLower(x.Name), strings.ToLower(y.Name)); c != 0 {
+				return c
+			}
+		}
+		return cmp.Compare(x.ID, y.ID)
+	})
+	total := len(users)
+	rows := []userInfoType{}
+	for _, u := range pageOf(users, offset, count) {
+		a := s.state.Applications[s.index.apps[u.ApplicationID]]
 		rows = append(rows, userInfoType{
-			ID: u.ID, Name: u.Name, DisplayName: u.Name, Active: true,
-			Applications: []applicationInfoType{{ID: app.ID, Name: s.fullName(app)}},
+			ID: u.ID, Name: u.Name, DisplayName: u.Name, Active: u.active(),
+			Applications: []applicationInfoType{{ID: a.ID, Name: s.fullName(a)}},
 		})
 	}
-	total := len(rows)
-	rows = pageOf(rows, offset, count)
 	return list{Result: rows, TotalCount: &total, Count: len(rows)}, nil
 }
 
 // requireApplication resolves the application_id or application_name that
 // GetRules and GetUsers need. The caller holds s.mu.
-func (s *Server) requireApplication(p params) (ApplicationRecord, *apiError) {
+func (s *account) requireApplication(p params) (ApplicationRecord, *apiError) {
 	app, has, e := s.application(p)
 	if e != nil {
 		return ApplicationRecord{}, e
@@ -321,7 +355,7 @@ func (s *Server) requireApplication(p params) (ApplicationRecord, *apiError) {
 // application resolves application_id (unknown: 116) or application_name,
 // short or full, ASCII case-insensitive (unknown: 558); both: 458. The
 // caller holds s.mu.
-func (s *Server) application(p params) (ApplicationRecord, bool, *apiError) {
+func (s *account) application(p params) (ApplicationRecord, bool, *apiError) {
 	id, hasID, e := p.id("application_id")
 	if e != nil {
 		return ApplicationRecord{}, false, e
@@ -362,7 +396,7 @@ func (s *Server) application(p params) (ApplicationRecord, bool, *apiError) {
 // bound to that rule; with only an application, all its registrations.
 // The two last forms skip frozen registrations; the first two answer 496
 // for one. Nothing to select by: 485.
-func (s *Server) bindSipRegistration(p params) (any, *apiError) {
+func (s *account) bindSipRegistration(p params) (any, *apiError) {
 	regID, hasReg, e := p.id("sip_registration_id")
 	if e != nil {
 		return nil, e
@@ -500,7 +534,7 @@ func (s *Server) bindSipRegistration(p params) (any, *apiError) {
 }
 
 // writable answers 496 for a frozen registration. The caller holds s.mu.
-func (s *Server) writable(i int) *apiError {
+func (s *account) writable(i int) *apiError {
 	r := s.state.Registrations[i]
 	if r.Deactivated {
 		return errorf(496, "the 'sip_registration_id' parameter is invalid: SIP registration %d (%s@%s) is deactivated (its subscription lapsed)", r.ID, r.SIPUsername, r.Proxy)
@@ -520,11 +554,11 @@ func indexOf[T any](s []T, f func(T) bool) int {
 // tx is one BindSipRegistration's changes: applied at once in memory, saved
 // on commit, undone if saving fails. The caller holds s.mu throughout.
 type tx struct {
-	s    *Server
+	s    *account
 	undo map[int]Registration // position → the registration before
 }
 
-func (s *Server) begin() *tx { return &tx{s: s, undo: map[int]Registration{}} }
+func (s *account) begin() *tx { return &tx{s: s, undo: map[int]Registration{}} }
 
 // set binds registration i to app/rule/user (zeros: unbound), keeping the
 // user index right.

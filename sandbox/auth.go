@@ -21,24 +21,29 @@ const (
 // says, in this order: no bearer token 100; not a JWT (three base64url
 // parts, JSON header and claims, numeric iat and exp) 447; unknown kid 433;
 // a signature that is not RS256 by that key 100; exp - iat > 3600 s 454;
-// iat more than 30 s ahead 455; expired 456; iss other than the account 100.
-// iss may be a JSON number or a decimal string.
-func (s *Server) authenticate(header string) *apiError {
+// iat more than 30 s ahead 455; expired 456; iss neither the key's account
+// nor one of its children 100. iss may be a JSON number or a decimal
+// string. It returns the account the request acts on and the key's roles
+// (nil: every role). Times are the server's clock.
+func (s *Server) authenticate(header string) (*account, []string, *apiError) {
+	fail := func(code int, format string, args ...any) (*account, []string, *apiError) {
+		return nil, nil, errorf(code, format, args...)
+	}
 	token, ok := strings.CutPrefix(header, "Bearer ")
 	token = strings.TrimSpace(token)
 	if !ok || token == "" {
-		return errorf(100, "authorization failed: send 'Authorization: Bearer <JWT>'")
+		return fail(100, "authorization failed: send 'Authorization: Bearer <JWT>'")
 	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return errorf(447, "invalid token format: a JWT has three dot-separated parts")
+		return fail(447, "invalid token format: a JWT has three dot-separated parts")
 	}
 	var hdr struct {
 		Alg string `json:"alg"`
 		Kid string `json:"kid"`
 	}
 	if err := decodeSegment(parts[0], &hdr); err != nil {
-		return errorf(447, "invalid token format: header: %v", err)
+		return fail(447, "invalid token format: header: %v", err)
 	}
 	var claims struct {
 		Iss json.RawMessage `json:"iss"`
@@ -46,48 +51,55 @@ func (s *Server) authenticate(header string) *apiError {
 		Exp *json.Number    `json:"exp"`
 	}
 	if err := decodeSegment(parts[1], &claims); err != nil {
-		return errorf(447, "invalid token format: claims: %v", err)
+		return fail(447, "invalid token format: claims: %v", err)
 	}
 	if claims.Iat == nil || claims.Exp == nil {
-		return errorf(447, "invalid token format: the claims need numeric 'iat' and 'exp'")
+		return fail(447, "invalid token format: the claims need numeric 'iat' and 'exp'")
 	}
 	iat, err1 := claims.Iat.Float64()
 	exp, err2 := claims.Exp.Float64()
 	if err1 != nil || err2 != nil {
-		return errorf(447, "invalid token format: 'iat' and 'exp' must be numbers")
+		return fail(447, "invalid token format: 'iat' and 'exp' must be numbers")
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
 	if err != nil {
-		return errorf(447, "invalid token format: signature: %v", err)
+		return fail(447, "invalid token format: signature: %v", err)
 	}
 
 	s.keysMu.RLock()
-	pub, known := s.keys[hdr.Kid]
+	key, known := s.keys[hdr.Kid]
 	s.keysMu.RUnlock()
 	if !known {
-		return errorf(433, "invalid key id %q", hdr.Kid)
+		return fail(433, "invalid key id %q", hdr.Kid)
 	}
 	if hdr.Alg != "RS256" {
-		return errorf(100, "authorization failed: the token must be signed with RS256, not %q", hdr.Alg)
+		return fail(100, "authorization failed: the token must be signed with RS256, not %q", hdr.Alg)
 	}
-	if err := jwt.SigningMethodRS256.Verify(parts[0]+"."+parts[1], sig, pub); err != nil {
-		return errorf(100, "authorization failed: bad token signature")
+	if err := jwt.SigningMethodRS256.Verify(parts[0]+"."+parts[1], sig, key.pub); err != nil {
+		return fail(100, "authorization failed: bad token signature")
 	}
 
 	now := float64(s.now().Unix())
 	if exp-iat > maxTokenLifetime.Seconds() {
-		return errorf(454, "token lifetime too long: exp - iat is %gs, at most %gs", exp-iat, maxTokenLifetime.Seconds())
+		return fail(454, "token lifetime too long: exp - iat is %gs, at most %gs", exp-iat, maxTokenLifetime.Seconds())
 	}
 	if iat > now+maxClockSkew.Seconds() {
-		return errorf(455, "token issued in the future: iat is %gs ahead of the server's clock", iat-now)
+		return fail(455, "token issued in the future: iat is %gs ahead of the server's clock", iat-now)
 	}
 	if exp <= now {
-		return errorf(456, "token expired %gs ago", now-exp)
+		return fail(456, "token expired %gs ago", now-exp)
 	}
-	if iss, ok := parseIssuer(claims.Iss); !ok || iss != s.state.Account.ID {
-		return errorf(100, "authorization failed: the token's iss %s is not account %d", string(claims.Iss), s.state.Account.ID)
+	iss, ok := parseIssuer(claims.Iss)
+	if !ok {
+		return fail(100, "authorization failed: the token's iss %s is not an account id", string(claims.Iss))
 	}
-	return nil
+	s.mu.Lock()
+	acct, ok := s.actingOn(key.owner, iss)
+	s.mu.Unlock()
+	if !ok {
+		return fail(100, "authorization failed: the key of account %d cannot act on account %d (the token's iss): only on its own account and its child accounts", key.owner, iss)
+	}
+	return acct, key.roles, nil
 }
 
 func decodeSegment(seg string, v any) error {

@@ -95,3 +95,43 @@ func TestAddedKeyIsAccepted(t *testing.T) {
 		t.Errorf("state has %d keys after AddKey, want 1: added keys live in memory only", n)
 	}
 }
+
+// TestClockSkew: --clock-skew moves the server's clock, both what its Date
+// header says and what its token checks compare with.
+func TestClockSkew(t *testing.T) {
+	for _, skew := range []time.Duration{5 * time.Minute, -5 * time.Minute} {
+		t.Run(skew.String(), func(t *testing.T) {
+			e := newEnv(t, demoState(t), Options{ClockSkew: skew})
+			now := time.Now()
+			// A token on this machine's time, valid for two minutes.
+			e.token = sign(t, testKeys()[0], testKeyID, jwt.MapClaims{"iss": DemoAccountID, "iat": now.Unix() - 5, "exp": now.Unix() + 120})
+			req, err := http.NewRequest(http.MethodPost, e.ts.URL+"/platform_api/GetAccountInfo", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+e.token)
+			resp, err := e.ts.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			date, err := http.ParseTime(resp.Header.Get("Date"))
+			if err != nil {
+				t.Fatalf("Date header %q: %v", resp.Header.Get("Date"), err)
+			}
+			if off := date.Sub(now); off < skew-5*time.Second || off > skew+5*time.Second {
+				t.Errorf("Date header is %v off this machine's clock, want about %v", off, skew)
+			}
+			want := 456 // the server's clock is past the token's exp
+			if skew < 0 {
+				want = 455 // the token was issued in the server's future
+			}
+			if got := e.call("GetAccountInfo").code(); got != want {
+				t.Errorf("a token on this machine's time: code %d, want %d", got, want)
+			}
+			// A token on the server's time is accepted.
+			e.token = sign(t, testKeys()[0], testKeyID, jwt.MapClaims{"iss": DemoAccountID, "iat": date.Unix() - 5, "exp": date.Unix() + 120})
+			mustOK(t, e.call("GetAccountInfo"))
+		})
+	}
+}

@@ -81,7 +81,8 @@ func TestBindSipRegistration(t *testing.T) {
 		{"485 unbind a rule without application", []string{"rule_id", "100", "bind", "false"}, 485, nil},
 		{"485 unbind a user name without application", []string{"user_name", "alice", "bind", "false"}, 485, nil},
 		{"101 malformed id", []string{"sip_registration_id", "abc", "application_id", "10"}, 101, nil},
-		{"101 zero id", []string{"sip_registration_id", "0", "application_id", "10"}, 101, nil},
+		{"485 zero id counts as absent", []string{"sip_registration_id", "0", "application_id", "10"}, 485, nil},
+		{"101 negative id", []string{"sip_registration_id", "-3", "application_id", "10"}, 101, nil},
 		{"101 malformed bind", []string{"sip_registration_id", "3003", "application_id", "10", "bind", "yes"}, 101, nil},
 
 		// Unknown objects (§9.4).

@@ -19,15 +19,23 @@ const (
 	StateFile       = "account.json"
 )
 
+// MaxDemoChildren bounds the child accounts Init makes (each has the whole
+// demo account's data).
+const MaxDemoChildren = 10000
+
 // keyBits is the size of the RSA keys the sandbox makes, as Voximplant's.
 const keyBits = 2048
 
 // Init writes DIR/credentials.json (mode 0600: a fresh RSA-2048 service-
 // account key in the real key-file format) and DIR/account.json (the demo
-// account of DemoState, which accepts that key). DIR is created if missing.
-// Existing files are never overwritten: if either file exists, Init writes
-// nothing and says which.
-func Init(dir string) error {
+// account of DemoState, which accepts that key, with children demo child
+// accounts of AddDemoChildren that the key may act on too). DIR is created
+// if missing. Existing files are never overwritten: if either file exists,
+// Init writes nothing and says which.
+func Init(dir string, children int) error {
+	if children < 0 || children > MaxDemoChildren {
+		return fmt.Errorf("sandbox init: --children %d: give 0 to %d child accounts", children, MaxDemoChildren)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("sandbox init: %w", err)
 	}
@@ -46,6 +54,9 @@ func Init(dir string) error {
 	keyID := newKeyID()
 	st, err := DemoState(&key.PublicKey, keyID)
 	if err != nil {
+		return fmt.Errorf("sandbox init: %w", err)
+	}
+	if err := AddDemoChildren(st, children); err != nil {
 		return fmt.Errorf("sandbox init: %w", err)
 	}
 	keyFile, err := voximplant.EncodeKeyFile(voximplant.NewCredentials(st.Account.Email, st.Account.ID, keyID, key))

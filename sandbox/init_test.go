@@ -11,7 +11,7 @@ import (
 
 func TestInit(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new", "dir")
-	if err := Init(dir); err != nil {
+	if err := Init(dir, 0); err != nil {
 		t.Fatal(err)
 	}
 	credPath, statePath := filepath.Join(dir, "credentials.json"), filepath.Join(dir, "account.json")
@@ -56,7 +56,7 @@ func TestInit(t *testing.T) {
 
 	// Existing files are never overwritten, and nothing else is written.
 	before := mustRead(t, credPath)
-	err = Init(dir)
+	err = Init(dir, 0)
 	if err == nil || !strings.Contains(err.Error(), credPath) {
 		t.Fatalf("second Init = %v, want an error naming %s", err, credPath)
 	}
@@ -64,7 +64,7 @@ func TestInit(t *testing.T) {
 		t.Error("credentials.json was overwritten")
 	}
 	os.Remove(credPath)
-	err = Init(dir)
+	err = Init(dir, 0)
 	if err == nil || !strings.Contains(err.Error(), statePath) {
 		t.Fatalf("Init with account.json present = %v, want an error naming it", err)
 	}

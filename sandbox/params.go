@@ -14,10 +14,11 @@ func (p params) get(name string) string { return strings.TrimSpace(p.v.Get(name)
 
 func (p params) has(name string) bool { return p.get(name) != "" }
 
-// id reads a positive decimal id.
+// id reads a positive decimal id. 0 counts as absent: the official Go
+// client sends application_id=0 when it names the application instead.
 func (p params) id(name string) (int64, bool, *apiError) {
 	s := p.get(name)
-	if s == "" {
+	if s == "" || s == "0" {
 		return 0, false, nil
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
@@ -25,6 +26,42 @@ func (p params) id(name string) (int64, bool, *apiError) {
 		return 0, false, errorf(101, "invalid arguments: the '%s' parameter must be a positive decimal id, not %q", name, s)
 	}
 	return n, true, nil
+}
+
+// idList reads a ';'-separated list of positive ids, or, where anyOK,
+// the word any (isAny). A lone 0 counts as absent, as for id.
+func (p params) idList(name string, anyOK bool) (ids []int64, isAny, has bool, e *apiError) {
+	s := p.get(name)
+	switch {
+	case s == "" || s == "0":
+		return nil, false, false, nil
+	case anyOK && strings.EqualFold(s, "any"):
+		return nil, true, true, nil
+	}
+	for _, f := range strings.Split(s, ";") {
+		f = strings.TrimSpace(f)
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || n <= 0 {
+			want := "positive decimal ids separated by ';'"
+			if anyOK {
+				want += ", or any"
+			}
+			return nil, false, false, errorf(101, "invalid arguments: the '%s' parameter must be %s, not %q", name, want, s)
+		}
+		ids = append(ids, n)
+	}
+	return ids, false, true, nil
+}
+
+// names reads a ';'-separated list of names (empty items dropped).
+func (p params) names(name string) []string {
+	var out []string
+	for f := range strings.SplitSeq(p.get(name), ";") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // boolean reads true/false (also 1/0, any case).

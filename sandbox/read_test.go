@@ -167,11 +167,11 @@ func TestGetApplications(t *testing.T) {
 		want      []app
 		wantTotal int
 	}{
-		{"all, full names", nil, []app{{10, "support.demo.voximplant.com"}, {11, "sales.demo.voximplant.com"}, {12, "fax.demo.voximplant.com"}}, 3},
-		{"by id", []string{"application_id", "11"}, []app{{11, "sales.demo.voximplant.com"}}, 1},
-		{"name fragment, any case", []string{"application_name", "SA"}, []app{{11, "sales.demo.voximplant.com"}}, 1},
-		{"fragment of the full name", []string{"application_name", "demo.vox"}, []app{{10, "support.demo.voximplant.com"}, {11, "sales.demo.voximplant.com"}, {12, "fax.demo.voximplant.com"}}, 3},
-		{"page", []string{"count", "1", "offset", "1"}, []app{{11, "sales.demo.voximplant.com"}}, 3},
+		{"all, full names", nil, []app{{ID: 10, Name: "support.demo.voximplant.com"}, {ID: 11, Name: "sales.demo.voximplant.com"}, {ID: 12, Name: "fax.demo.voximplant.com"}}, 3},
+		{"by id", []string{"application_id", "11"}, []app{{ID: 11, Name: "sales.demo.voximplant.com"}}, 1},
+		{"name fragment, any case", []string{"application_name", "SA"}, []app{{ID: 11, Name: "sales.demo.voximplant.com"}}, 1},
+		{"fragment of the full name", []string{"application_name", "demo.vox"}, []app{{ID: 10, Name: "support.demo.voximplant.com"}, {ID: 11, Name: "sales.demo.voximplant.com"}, {ID: 12, Name: "fax.demo.voximplant.com"}}, 3},
+		{"page", []string{"count", "1", "offset", "1"}, []app{{ID: 11, Name: "sales.demo.voximplant.com"}}, 3},
 		{"no match", []string{"application_name", "nope"}, []app{}, 0},
 	}
 	for _, tt := range tests {
@@ -219,7 +219,9 @@ func TestGetRulesAndUsers(t *testing.T) {
 		{"users by name fragment", "GetUsers", []string{"application_id", "10", "user_name", "A"}, []int64{200, 202}, 0},
 		{"users by id", "GetUsers", []string{"application_id", "11", "user_id", "204"}, []int64{204}, 0},
 		{"no users", "GetUsers", []string{"application_name", "fax"}, []int64{}, 0},
-		{"users need an application", "GetUsers", []string{"user_id", "200"}, nil, 485},
+		{"users of every application", "GetUsers", nil, []int64{200, 201, 202, 203, 204}, 0},
+		{"a user without its application", "GetUsers", []string{"user_id", "203"}, []int64{203}, 0},
+		{"application_id=0 is no application", "GetUsers", []string{"application_id", "0", "user_name", "AV"}, []int64{203}, 0},
 		{"users of an unknown application id", "GetUsers", []string{"application_id", "99"}, nil, 116},
 		{"users of an unknown application name", "GetUsers", []string{"application_name", "nope"}, nil, 558},
 		{"bad user id", "GetUsers", []string{"application_id", "10", "user_id", "x"}, nil, 101},

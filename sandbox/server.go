@@ -7,26 +7,30 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Options are the faults a Server injects; the zero value injects none.
 type Options struct {
 	// Latency delays every API request by this much before it is handled.
 	Latency time.Duration
-	// Rate is how many requests per second the server accepts (a token
-	// bucket holding one second's worth, at least 1 and at most 10); the
-	// excess is answered with API error 340 and HTTP 200. 0 = no limit.
+	// Rate is how many requests per second the server accepts for each
+	// account (a token bucket per account holding one second's worth, at
+	// least 1 and at most 10); the excess is answered with API error 340
+	// and HTTP 200. 0 = no limit.
 	Rate float64
+	// ClockSkew runs the server's clock this far off the machine's: its
+	// Date header and its token checks use the skewed time.
+	ClockSkew time.Duration
 	// FailRate is the fraction of requests, 0 to 1, that fail. A failure is
 	// one of three kinds, equally likely: HTTP 502 or 503 with a non-JSON
 	// body; the connection dropped before the request is handled; the
@@ -76,18 +80,18 @@ type counters struct {
 // for the paths under /platform_api; use it with httptest in tests, or
 // through Open/Start with a state file.
 type Server struct {
-	opts    Options
-	now     func() time.Time
-	limiter *rate.Limiter // nil: no limit
+	opts Options
+	now  func() time.Time
 
 	keysMu sync.RWMutex
-	keys   map[string]*rsa.PublicKey
+	keys   map[string]keyInfo
 
-	mu    sync.Mutex // guards everything below
-	state *State
-	index index
-	path  string    // the state file every change is saved to; "" = memory only
-	lock  *fileLock // held while the server serves path
+	mu       sync.Mutex // guards everything below
+	state    *State     // the top account and, inside it, its children
+	accounts map[int64]*account
+	top      *account
+	path     string    // the state file every change is saved to; "" = memory only
+	lock     *fileLock // held while the server serves path
 
 	faultMu sync.Mutex
 	rng     *rand.Rand
@@ -117,21 +121,12 @@ func newServer(state *State, opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts:  opts,
-		now:   time.Now,
-		keys:  map[string]*rsa.PublicKey{},
+		now:   func() time.Time { return time.Now().Add(opts.ClockSkew) },
+		keys:  map[string]keyInfo{},
 		state: state.Clone(),
 		rng:   rand.New(rand.NewPCG(uint64(opts.Seed), 0x766f7862696e64)), // "voxbind"
 	}
-	for _, k := range state.Keys {
-		pub, _ := ParsePublicKey(k.PublicKey) // validated above
-		s.keys[k.KeyID] = pub
-	}
-	if opts.Rate > 0 {
-		burst := int(math.Ceil(opts.Rate))
-		burst = max(1, min(burst, 10))
-		s.limiter = rate.NewLimiter(rate.Limit(opts.Rate), burst)
-	}
-	s.index = buildIndex(s.state)
+	s.buildAccounts()
 	return s, nil
 }
 
@@ -177,12 +172,13 @@ func (s *Server) Close() error {
 	return err
 }
 
-// AddKey makes the server accept JWTs signed by pub under keyID as well. The
-// key lives in memory only and is never saved to the state file.
+// AddKey makes the server accept JWTs signed by pub under keyID as well, as
+// a key of the top account with every role. The key lives in memory only
+// and is never saved to the state file.
 func (s *Server) AddKey(keyID string, pub *rsa.PublicKey) {
 	s.keysMu.Lock()
 	defer s.keysMu.Unlock()
-	s.keys[keyID] = pub
+	s.keys[keyID] = keyInfo{pub: pub, owner: s.top.state.Account.ID}
 }
 
 // Account returns the emulated account.
@@ -279,6 +275,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Every answer tells the server's time, which ClockSkew may put off.
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 	kind, status := s.pickFault()
 	switch kind {
 	case faultHTTP:
@@ -294,13 +292,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		drop(w)
 		return
 	}
-	var body any
-	if s.limiter != nil && !s.limiter.Allow() {
-		s.stats.rateLimited.Add(1)
-		body = errorBody(errorf(340, "rate limit exceeded: the sandbox accepts %g requests per second", s.opts.Rate))
-	} else {
-		body = s.handle(r, strings.TrimPrefix(rest, "/"))
-	}
+	body := s.handle(r, strings.TrimPrefix(rest, "/"))
 	if name == "" {
 		name = r.Form.Get("cmd")
 	}
@@ -381,14 +373,25 @@ func (s *Server) handle(r *http.Request, method string) any {
 			return errorBody(errorf(101, "invalid arguments: name the method in the path (/platform_api/<Method>) or in the 'cmd' parameter"))
 		}
 	}
-	if e := s.authenticate(r.Header.Get("Authorization")); e != nil {
+	acct, roles, e := s.authenticate(r.Header.Get("Authorization"))
+	if e != nil {
 		return errorBody(e)
+	}
+	if acct.limit != nil && !acct.limit.Allow() {
+		s.stats.rateLimited.Add(1)
+		return errorBody(errorf(340, "rate limit exceeded: the sandbox accepts %g requests per second for each account", s.opts.Rate))
 	}
 	m, ok := methods[method]
 	if !ok {
-		return errorBody(errorf(101, "invalid arguments: unknown method %q; the sandbox knows GetAccountInfo, GetSipRegistrations, GetApplications, GetRules, GetUsers and BindSipRegistration", method))
+		return errorBody(errorf(101, "invalid arguments: unknown method %q; the sandbox knows %s", method, strings.Join(slices.Sorted(maps.Keys(methods)), ", ")))
 	}
-	result, e := m(s, p)
+	if e := allowed(method, roles); e != nil {
+		return errorBody(e)
+	}
+	if e := checkParams(method, p); e != nil {
+		return errorBody(e)
+	}
+	result, e := m(acct, p)
 	if e != nil {
 		return errorBody(e)
 	}

@@ -25,7 +25,7 @@ import (
 //
 //	{
 //	  "account": {"id": 1000001, "name": "demo", "email": "demo@example.com"},
-//	  "keys": [{"key_id": "…", "public_key": "-----BEGIN PUBLIC KEY-----\n…"}],
+//	  "keys": [{"key_id": "…", "public_key": "-----BEGIN PUBLIC KEY-----\n…", "roles": ["Owner"]}],
 //	  "applications": [{"id": 10, "name": "support"}],
 //	  "rules": [{"id": 100, "application_id": 10, "name": "inbound-main"}],
 //	  "users": [{"id": 200, "application_id": 10, "name": "alice"}],
@@ -35,19 +35,30 @@ import (
 //	    "status_code": 200, "error_message": "", "deactivated": false,
 //	    "last_updated": 1767225600, "next_subscription_renewal": "2027-01-01",
 //	    "purchase_date": "2026-01-01 00:00:00", "subscription_price": "0.99",
-//	    "is_persistent": true,
-//	    "application_id": 10, "rule_id": 0, "user_id": 200}]
+//	    "is_persistent": true, "in_progress": false,
+//	    "application_id": 10, "rule_id": 0, "user_id": 200}],
+//	  "children": [{"account": {"id": 1000002, "name": "demo-child1", …}, "applications": […], …}]
 //	}
 //
 // Applications are stored by their short name (no dots); the API shows the
 // full name <name>.<account name>.voximplant.com. A registration's binding is
 // stored as ids only (0 or absent = none) and the API adds the names. Public
 // keys are PEM, either "PUBLIC KEY" (PKIX) or "RSA PUBLIC KEY" (PKCS #1);
-// the key of a credentials file written by Init is recorded here. Load
-// refuses duplicate ids, dangling references, a rule or user outside the
+// the key of a credentials file written by Init is recorded here. A key
+// without "roles" has every role. An account or a user without "active" is
+// active.
+//
+// Each entry of "children" is a child account with the same keys as the
+// top level: the parent's keys may act on it (a JWT whose iss is the
+// child's id), and a child's own keys act on it and on its own children.
+// Account ids, account names and key ids are unique across the whole file;
+// the ids of applications, rules, users and registrations only within
+// their account.
+//
+// Load refuses duplicate ids, dangling references, a rule or user outside the
 // registration's application, a registration bound to both a rule and a
-// user, and a user bound to two registrations. Several registrations may
-// share sip_username@proxy (the real API allows it).
+// user, a user bound to two registrations, and unknown roles. Several
+// registrations may share sip_username@proxy (the real API allows it).
 type State struct {
 	Account       AccountRecord       `json:"account"`
 	Keys          []KeyRecord         `json:"keys"`
@@ -55,19 +66,26 @@ type State struct {
 	Rules         []RuleRecord        `json:"rules"`
 	Users         []UserRecord        `json:"users"`
 	Registrations []Registration      `json:"registrations"`
+	Children      []State             `json:"children,omitempty"`
 }
 
 // AccountRecord is the emulated account.
 type AccountRecord struct {
-	ID    int64  `json:"id"`
-	Name  string `json:"name"`
-	Email string `json:"email"`
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Email  string `json:"email"`
+	Active *bool  `json:"active,omitempty"` // nil = active
+	Frozen bool   `json:"frozen,omitempty"`
 }
+
+// active reports whether the account is active (the default).
+func (a AccountRecord) active() bool { return a.Active == nil || *a.Active }
 
 // KeyRecord is a service-account key the sandbox accepts JWTs from.
 type KeyRecord struct {
-	KeyID     string `json:"key_id"`
-	PublicKey string `json:"public_key"`
+	KeyID     string   `json:"key_id"`
+	PublicKey string   `json:"public_key"`
+	Roles     []string `json:"roles,omitempty"` // none = every role
 }
 
 // ApplicationRecord is an application; Name is the short name.
@@ -88,7 +106,12 @@ type UserRecord struct {
 	ID            int64  `json:"id"`
 	ApplicationID int64  `json:"application_id"`
 	Name          string `json:"name"`
+	Active        *bool  `json:"active,omitempty"` // nil = active
 }
+
+// active reports whether the user is active (the default): inactive users
+// cannot log in to applications.
+func (u UserRecord) active() bool { return u.Active == nil || *u.Active }
 
 // Registration is a SIP registration with the SIPRegistrationType fields
 // that matter; the binding is kept as ids (0 = none).
@@ -107,6 +130,7 @@ type Registration struct {
 	PurchaseDate            string `json:"purchase_date,omitempty"`             // YYYY-MM-DD HH:mm:ss
 	SubscriptionPrice       string `json:"subscription_price,omitempty"`
 	IsPersistent            bool   `json:"is_persistent"`
+	InProgress              bool   `json:"in_progress,omitempty"` // registering: no answer from the proxy yet
 	ApplicationID           int64  `json:"application_id,omitempty"`
 	RuleID                  int64  `json:"rule_id,omitempty"`
 	UserID                  int64  `json:"user_id,omitempty"`
@@ -165,14 +189,39 @@ func (st *State) Clone() *State {
 	c.Rules = slices.Clone(st.Rules)
 	c.Users = slices.Clone(st.Users)
 	c.Registrations = slices.Clone(st.Registrations)
+	if st.Children != nil {
+		c.Children = make([]State, len(st.Children))
+		for i := range st.Children {
+			c.Children[i] = *st.Children[i].Clone()
+		}
+	}
 	return &c
 }
 
-// Validate checks the state's internal consistency and reports every problem
-// found, one per line.
+// Validate checks the state's internal consistency, child accounts
+// included, and reports every problem found, one per line.
 func (st *State) Validate() error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	st.validate("", &treeNames{accounts: map[int64]string{}, names: map[string]string{}, keys: map[string]string{}}, &errs)
+	return errors.Join(errs...)
+}
+
+// treeNames are what must be unique across the whole file: account ids,
+// account names and key ids, each with where it was first seen.
+type treeNames struct {
+	accounts map[int64]string
+	names    map[string]string
+	keys     map[string]string
+}
+
+// roles are the service-account roles the sandbox knows (Voximplant's
+// role names).
+var roles = []string{"Owner", "Admin", "Developer", "Supervisor", "Accountant", "Support"}
+
+// validate checks one account of the tree, at its path ("" for the top
+// account, "children[0]." for its first child), and then its children.
+func (st *State) validate(at string, tree *treeNames, errs *[]error) {
+	bad := func(format string, args ...any) { *errs = append(*errs, fmt.Errorf(at+format, args...)) }
 
 	if st.Account.ID <= 0 {
 		bad("account: id must be a positive number")
@@ -180,18 +229,30 @@ func (st *State) Validate() error {
 	if st.Account.Name == "" || strings.ContainsAny(st.Account.Name, ". \t") {
 		bad("account: name %q must be non-empty, without dots or spaces", st.Account.Name)
 	}
+	if other, dup := tree.accounts[st.Account.ID]; dup && st.Account.ID > 0 {
+		bad("account: duplicate account id %d (also %s)", st.Account.ID, other)
+	}
+	tree.accounts[st.Account.ID] = at + "account"
+	if other, dup := tree.names[strings.ToLower(st.Account.Name)]; dup && st.Account.Name != "" {
+		bad("account: duplicate account name %q (also %s)", st.Account.Name, other)
+	}
+	tree.names[strings.ToLower(st.Account.Name)] = at + "account"
 
-	keyIDs := map[string]bool{}
 	for i, k := range st.Keys {
-		switch {
+		switch other, dup := tree.keys[k.KeyID]; {
 		case k.KeyID == "":
 			bad("keys[%d]: key_id is empty", i)
-		case keyIDs[k.KeyID]:
-			bad("keys[%d]: duplicate key_id %q", i, k.KeyID)
+		case dup:
+			bad("keys[%d]: duplicate key_id %q (also %s)", i, k.KeyID, other)
 		}
-		keyIDs[k.KeyID] = true
+		tree.keys[k.KeyID] = fmt.Sprintf("%skeys[%d]", at, i)
 		if _, err := ParsePublicKey(k.PublicKey); err != nil {
 			bad("keys[%d] (%s): public_key: %w", i, k.KeyID, err)
+		}
+		for _, r := range k.Roles {
+			if !slices.Contains(roles, r) {
+				bad("keys[%d] (%s): unknown role %q; the roles are %s", i, k.KeyID, r, strings.Join(roles, ", "))
+			}
 		}
 	}
 
@@ -260,7 +321,9 @@ func (st *State) Validate() error {
 			holders[r.UserID] = r.ID
 		}
 	}
-	return errors.Join(errs...)
+	for i := range st.Children {
+		st.Children[i].validate(fmt.Sprintf("%schildren[%d].", at, i), tree, errs)
+	}
 }
 
 // ParsePublicKey decodes a PEM RSA public key, PKIX ("PUBLIC KEY") or
@@ -306,10 +369,16 @@ type member struct {
 	Name          string
 }
 
+func (r RuleRecord) member() member { return member{r.ID, r.ApplicationID, r.Name} }
+func (u UserRecord) member() member { return member{u.ID, u.ApplicationID, u.Name} }
+
 // checkMembers checks the rules, or the users, of a state (kind is "rule"
 // or "user") and returns them by id: ids positive and unique, the
 // application existing, names non-empty and unique within it.
-func checkMembers[T RuleRecord | UserRecord](kind string, list []T, apps map[int64]bool, bad func(format string, args ...any)) map[int64]T {
+func checkMembers[T interface {
+	RuleRecord | UserRecord
+	member() member
+}](kind string, list []T, apps map[int64]bool, bad func(format string, args ...any)) map[int64]T {
 	type scoped struct {
 		app  int64
 		name string
@@ -317,7 +386,7 @@ func checkMembers[T RuleRecord | UserRecord](kind string, list []T, apps map[int
 	byID := make(map[int64]T, len(list))
 	names := map[scoped]int64{}
 	for i, x := range list {
-		m := member(x)
+		m := x.member()
 		if m.ID <= 0 {
 			bad("%ss[%d]: id must be a positive number", kind, i)
 		} else if _, dup := byID[m.ID]; dup {

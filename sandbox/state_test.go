@@ -12,7 +12,7 @@ func TestDemoStateIsTheDocumentedAccount(t *testing.T) {
 	if err := st.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if st.Account != (AccountRecord{1000001, "demo", "demo@example.com"}) {
+	if st.Account != (AccountRecord{ID: 1000001, Name: "demo", Email: "demo@example.com"}) {
 		t.Errorf("account = %+v", st.Account)
 	}
 	if len(st.Applications) < 3 || len(st.Registrations) < 12 {
