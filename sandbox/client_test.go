@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/voxbind/voxbind/reconcile"
@@ -292,5 +294,78 @@ func TestClientConvergesUnderRateLimit(t *testing.T) {
 	}
 	if cs := c.Stats(); cs.RateLimited == 0 || cs.Calls != 25 {
 		t.Errorf("client stats %+v: want 25 calls and some rate-limit answers", cs)
+	}
+}
+
+// TestClientCorrectsClockSkew: against a server whose clock is minutes
+// off, the client's first token may be refused (455, or 456 when the
+// server is over an hour ahead); it takes the server's time from that
+// answer's Date header, retries once with a token on the server's time,
+// and every later call goes through at once. --debug says so.
+func TestClientCorrectsClockSkew(t *testing.T) {
+	for _, tt := range []struct {
+		skew      time.Duration
+		refused   bool // the first token is refused
+		debugWord string
+	}{
+		{-5 * time.Minute, true, "ahead of"},
+		{-90 * time.Minute, true, "ahead of"},
+		{5 * time.Minute, false, "behind"}, // an hour-long token is still valid on the server's clock
+		{90 * time.Minute, true, "behind"},
+		{20 * time.Second, false, "behind"}, // accepted, but corrected from the Date header
+		{2 * time.Second, false, ""},        // within tolerance: nothing to correct
+	} {
+		t.Run(tt.skew.String(), func(t *testing.T) {
+			key := clientKey()
+			st, err := sandbox.DemoState(&key.PublicKey, "client-test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := sandbox.New(st, sandbox.Options{ClockSkew: tt.skew})
+			ts := httptest.NewServer(srv)
+			t.Cleanup(ts.Close)
+			var debug strings.Builder
+			c, err := voximplant.New(voximplant.Options{
+				Endpoint:    ts.URL + "/platform_api/",
+				Credentials: voximplant.NewCredentials(st.Account.Email, st.Account.ID, "client-test", key),
+				Debug:       &debug,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if _, err := c.Info(ctx); err != nil {
+				t.Fatalf("first call: %v\n%s", err, debug.String())
+			}
+			wantRequests := int64(1)
+			if tt.refused {
+				wantRequests = 2
+			}
+			if got := c.Stats().Requests; got != wantRequests {
+				t.Errorf("first call took %d requests, want %d\n%s", got, wantRequests, debug.String())
+			}
+			if tt.debugWord == "" {
+				if c.ClockOffset() != 0 || strings.Contains(debug.String(), "clock") {
+					t.Errorf("corrected a %v skew: offset %v\n%s", tt.skew, c.ClockOffset(), debug.String())
+				}
+			} else {
+				if off := c.ClockOffset(); off < tt.skew-2*time.Second || off > tt.skew+2*time.Second {
+					t.Errorf("clock offset %v, want about %v", off, tt.skew)
+				}
+				if !strings.Contains(debug.String(), "clock is") || !strings.Contains(debug.String(), tt.debugWord) {
+					t.Errorf("--debug does not say the clock is %s the server's:\n%s", tt.debugWord, debug.String())
+				}
+			}
+			// Reads and a write now go through without refusals.
+			if err := c.Bind(ctx, 3003, targetOf(10, 0, 0)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Registrations(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if s := srv.Stats(); s.APIErrors > wantRequests-1 {
+				t.Errorf("%d API errors, want %d", s.APIErrors, wantRequests-1)
+			}
+		})
 	}
 }

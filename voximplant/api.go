@@ -80,6 +80,9 @@ func appParams(id int64) url.Values {
 // (names are resolved by the caller: the API matches fragments and its
 // reading of short application names is undocumented).
 func (c *Client) BindSipRegistration(ctx context.Context, r BindRequest) error {
+	if c.readOnly {
+		return fmt.Errorf("BindSipRegistration: registration %d: refused, this client is read-only", r.RegistrationID)
+	}
 	if r.RegistrationID <= 0 {
 		return fmt.Errorf("BindSipRegistration: registration id %d: must be positive", r.RegistrationID)
 	}
@@ -218,7 +221,59 @@ func page[T any](ctx context.Context, c *Client, method string, base url.Values,
 	}
 	p.Set("count", strconv.Itoa(pageSize))
 	p.Set("offset", strconv.Itoa(offset))
-	return call[listAnswer[T]](ctx, c, method, p)
+	a, err := call[listAnswer[T]](ctx, c, method, p)
+	if err == nil {
+		c.paging.record(len(a.Result), a.Count, a.TotalCount)
+	}
+	return a, err
+}
+
+// Paging is what the server's list answers showed of the paging that
+// voxbind relies on: how large a page it returns for the count asked,
+// and what the count in its answers meant. voxbind pages correctly
+// whatever they show; 'voxbind doctor' reports them.
+type Paging struct {
+	Asked       int // the count voxbind asks for
+	LargestPage int // the most rows one page brought
+	Pages       int // pages read
+	// Answers by what their count said: the rows in that page, the size
+	// of the whole list (its total_count), something else, or nothing.
+	// A page that holds the whole list says both, and counts as neither.
+	CountIsPage, CountIsTotal, CountOther, CountAbsent int
+}
+
+// pagingStats collects Paging; it is safe for concurrent use.
+type pagingStats struct {
+	mu sync.Mutex
+	p  Paging
+}
+
+func (s *pagingStats) record(rows int, count, total *int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.p.Pages++
+	s.p.LargestPage = max(s.p.LargestPage, rows)
+	switch {
+	case count == nil:
+		s.p.CountAbsent++
+	case total != nil && *count == *total && *total == int64(rows):
+		// the whole list in one page: says nothing
+	case *count == int64(rows):
+		s.p.CountIsPage++
+	case total != nil && *count == *total:
+		s.p.CountIsTotal++
+	default:
+		s.p.CountOther++
+	}
+}
+
+// Paging returns what the list answers so far showed.
+func (c *Client) Paging() Paging {
+	c.paging.mu.Lock()
+	defer c.paging.mu.Unlock()
+	p := c.paging.p
+	p.Asked = pageSize
+	return p
 }
 
 // list reads every row of a list method (docs/voximplant-api.md, paging): offsets

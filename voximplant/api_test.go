@@ -263,3 +263,50 @@ func TestPagingImplausibleTotal(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// TestPagingReport: the client records how the server paged, for
+// 'voxbind doctor' to report: the largest page, and what count meant.
+func TestPagingReport(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		countIsTotal bool
+		want         Paging
+	}{
+		// 700 registrations in pages of 300: 300, 300, 100, then an empty
+		// page; 700 applications in 3 pages with total_count.
+		{"count is the page", false, Paging{Asked: 1000, LargestPage: 300, Pages: 7, CountIsPage: 7}},
+		{"count is the total", true, Paging{Asked: 1000, LargestPage: 300, Pages: 7, CountIsTotal: 3, CountOther: 4}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeServer(t)
+			fillServer(f, 700)
+			f.pageCap, f.countIsTotal = 300, tt.countIsTotal
+			c, _ := testClient(t, f, nil)
+			ctx := context.Background()
+			if _, err := c.Registrations(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Applications(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, c.Paging()); diff != "" {
+				t.Errorf("Paging (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestReadOnlyClientNeverBinds: a read-only client refuses
+// BindSipRegistration without sending anything.
+func TestReadOnlyClientNeverBinds(t *testing.T) {
+	f := newFakeServer(t)
+	fillServer(f, 3)
+	c, _ := testClient(t, f, func(o *Options) { o.ReadOnly = true })
+	err := c.Bind(context.Background(), 1000, &reconcile.Target{Application: reconcile.Ref{ID: 1000}})
+	if err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("Bind = %v, want a read-only refusal", err)
+	}
+	if n := f.n.Load(); n != 0 {
+		t.Errorf("the server got %d requests", n)
+	}
+}

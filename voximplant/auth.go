@@ -3,6 +3,7 @@ package voximplant
 import (
 	"crypto/rsa"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -18,8 +19,19 @@ const (
 	tokenRenew    = time.Minute
 )
 
+// clockTolerance is how far this machine's clock may be off the server's
+// before tokens are issued on the server's time instead.
+const clockTolerance = 5 * time.Second
+
 // tokenSource signs JWTs for one key and account and reuses each until
 // shortly before it expires. It is safe for concurrent use.
+//
+// Tokens are checked against the server's clock, so a machine whose clock
+// is more than 30 s off has every call refused. The source therefore
+// keeps the offset of the server's clock, learnt from the Date header of
+// its answers, and issues tokens on the server's time once the offset
+// passes clockTolerance, or at once when the server refused a token as
+// issued in the future or expired.
 type tokenSource struct {
 	keyID   string
 	key     *rsa.PrivateKey
@@ -28,7 +40,8 @@ type tokenSource struct {
 
 	mu     sync.Mutex
 	token  string
-	expiry time.Time
+	expiry time.Time     // on the server's time
+	offset time.Duration // the server's clock minus this machine's, as used
 }
 
 func newTokenSource(c *Credentials, account int64) *tokenSource {
@@ -39,7 +52,7 @@ func newTokenSource(c *Credentials, account int64) *tokenSource {
 func (s *tokenSource) Token() (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	now := s.now().Add(s.offset)
 	if s.token != "" && now.Before(s.expiry.Add(-tokenRenew)) {
 		return s.token, nil
 	}
@@ -58,4 +71,42 @@ func (s *tokenSource) Token() (string, error) {
 	}
 	s.token, s.expiry = signed, exp
 	return signed, nil
+}
+
+// observe takes the server's clock from an answer's Date header, just
+// received. refused says the server refused the token as
+// issued in the future or expired (455, 456): then the server's time is
+// adopted whatever the offset. It returns the new offset and whether it
+// changed; a change drops the token in use, so that the next one is
+// signed on the server's time. A missing or garbled header is ignored
+// (ok false).
+func (s *tokenSource) observe(date string, refused bool) (offset time.Duration, changed, ok bool) {
+	server, err := http.ParseTime(date)
+	if err != nil {
+		return 0, false, false
+	}
+	received := s.now()
+	// Date has whole seconds: the server's time lies in [server, server+1s),
+	// so the estimate is the middle, at most half a second off.
+	diff := server.Add(time.Second / 2).Sub(received).Round(time.Millisecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	drift := (diff - s.offset).Abs()
+	if drift <= clockTolerance && !(refused && drift > 0) {
+		return s.offset, false, true
+	}
+	if !refused && diff.Abs() <= clockTolerance {
+		diff = 0 // back within tolerance: this machine's own time again
+	}
+	s.offset = diff
+	s.token = ""
+	return diff, true, true
+}
+
+// clockOffset returns the offset in use: how far the server's clock is
+// ahead of this machine's (negative: behind).
+func (s *tokenSource) clockOffset() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.offset
 }

@@ -3,6 +3,8 @@ package voximplant
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -125,5 +127,52 @@ func TestTokenConcurrent(t *testing.T) {
 		if tok != toks[0] {
 			t.Fatal("concurrent callers got different tokens: one should be signed and shared")
 		}
+	}
+}
+
+// TestTokenSourceFollowsTheServersClock: offsets within 5 s are left
+// alone, larger ones are adopted (and drop the token in use), a refusal
+// adopts any offset, and a garbled Date header changes nothing.
+func TestTokenSourceFollowsTheServersClock(t *testing.T) {
+	local := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	date := func(d time.Duration) string { return local.Add(d).Format(http.TimeFormat) }
+	const half = 500 * time.Millisecond // Date has whole seconds: the estimate is the middle
+	s := newTokenSource(testCredentials(), testAccount)
+	s.now = func() time.Time { return local }
+	first, err := s.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		date        string
+		refused     bool
+		wantOffset  time.Duration
+		wantChanged bool
+	}{
+		{date(3 * time.Second), false, 0, false},
+		{"not a date", false, 0, false},
+		{date(5 * time.Minute), false, 5*time.Minute + half, true},
+		{date(5*time.Minute + 2*time.Second), false, 5*time.Minute + half, false},
+		{date(-time.Minute), false, -time.Minute + half, true},
+		{date(2 * time.Second), false, 0, true}, // back within tolerance
+		{date(3 * time.Second), true, 3*time.Second + half, true},
+	}
+	for i, st := range steps {
+		offset, changed, _ := s.observe(st.date, st.refused)
+		if offset != st.wantOffset || changed != st.wantChanged {
+			t.Errorf("step %d (%s, refused %v): offset %v changed %v, want %v %v", i, st.date, st.refused, offset, changed, st.wantOffset, st.wantChanged)
+		}
+	}
+	s.observe(date(10*time.Minute), false)
+	tok, err := s.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok == first {
+		t.Fatal("the token signed before the correction is still in use")
+	}
+	_, claims := parseToken(t, tok)
+	if got, want := string(claims["iat"]), fmt.Sprint(local.Add(10*time.Minute+half-tokenBackdate).Truncate(time.Second).Unix()); got != want {
+		t.Errorf("iat %s, want %s (the server's time, back-dated)", got, want)
 	}
 }

@@ -36,6 +36,7 @@ type Options struct {
 	Rate        float64      // ceiling in requests per second; 0 = none
 	Debug       io.Writer    // one trace line per HTTP attempt; nil = off
 	HTTPClient  *http.Client // nil = a client with its own connection pool
+	ReadOnly    bool         // refuse BindSipRegistration without sending it
 	UserAgent   string       // full User-Agent; "" = "voxbind"
 	Timeout     time.Duration
 	RetryBudget time.Duration // total time one call may spend retrying; 0 = 2m
@@ -62,6 +63,8 @@ type Client struct {
 	timeout  time.Duration
 	budget   time.Duration
 	limiter  *adaptiveLimiter
+	readOnly bool
+	paging   pagingStats
 
 	debugMu sync.Mutex
 	debug   io.Writer
@@ -104,6 +107,7 @@ func New(o Options) (*Client, error) {
 		timeout:         o.Timeout,
 		budget:          o.RetryBudget,
 		limiter:         newAdaptiveLimiter(o.Rate),
+		readOnly:        o.ReadOnly,
 		debug:           o.Debug,
 		backoffBase:     100 * time.Millisecond,
 		backoffCap:      5 * time.Second,
@@ -195,6 +199,7 @@ func call[A any, PA interface {
 	c.calls.Add(1)
 	start := c.now()
 	form := params.Encode()
+	resynced := false
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			c.retries.Add(1)
@@ -208,6 +213,10 @@ func call[A any, PA interface {
 			return nil, fmt.Errorf("%s: %w", method, ctx.Err())
 		}
 		if !res.transient {
+			if res.clockRefused && !resynced {
+				resynced = true // a token on the server's time, once
+				continue
+			}
 			return nil, res.err
 		}
 		c.transient.Add(1)
@@ -236,10 +245,11 @@ func call[A any, PA interface {
 
 // result is how one attempt ended.
 type result struct {
-	err         error
-	transient   bool
-	hint        time.Duration // the server's "retry after"
-	rateLimited bool          // API error 340 or HTTP 429
+	err          error
+	transient    bool
+	hint         time.Duration // the server's "retry after"
+	rateLimited  bool          // API error 340 or HTTP 429
+	clockRefused bool          // 455/456 with a Date header to correct the clock by
 }
 
 // attempt makes one HTTP request. The answer is parsed whatever the HTTP
@@ -277,6 +287,8 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	}
 	defer resp.Body.Close()
 	status = resp.StatusCode
+	date := resp.Header.Get("Date")
+	c.observeClock(date, false)
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
@@ -293,7 +305,8 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 			apiErr := &APIError{Method: method, Code: f.Code, Msg: f.Msg}
 			if !apiErr.Temporary() {
 				c.limiter.Accepted()
-				return result{err: apiErr}
+				refused := (f.Code == CodeTokenFuture || f.Code == CodeTokenExpired) && c.observeClock(date, true)
+				return result{err: apiErr, clockRefused: refused}
 			}
 			if f.Code == CodeRateLimited {
 				c.rateLimited.Add(1)
@@ -318,6 +331,35 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	}
 	return result{}
 }
+
+// observeClock hands an answer's Date header to the token source (refused:
+// the answer was 455 or 456) and, with --debug, says when tokens move to
+// the server's time. It reports whether the header told the server's time:
+// then a refused call is worth one more try, with a token on that time
+// (this answer, or one that came in meanwhile, set it).
+func (c *Client) observeClock(date string, refused bool) bool {
+	offset, changed, ok := c.tokens.observe(date, refused)
+	if changed && c.debug != nil {
+		var msg string
+		switch {
+		case offset == 0:
+			msg = "this machine's clock agrees with the server's again; tokens are issued on this machine's time"
+		case offset > 0:
+			msg = fmt.Sprintf("this machine's clock is %s behind the server's (its Date header); tokens are now issued on the server's time", offset)
+		default:
+			msg = fmt.Sprintf("this machine's clock is %s ahead of the server's (its Date header); tokens are now issued on the server's time", -offset)
+		}
+		c.debugMu.Lock()
+		fmt.Fprintf(c.debug, "voximplant: %s\n", msg)
+		c.debugMu.Unlock()
+	}
+	return ok
+}
+
+// ClockOffset is how far the server's clock is ahead of this machine's
+// (negative: behind), as the client corrects its tokens for; 0 until an
+// answer showed more than 5 s of difference.
+func (c *Client) ClockOffset() time.Duration { return c.tokens.clockOffset() }
 
 // networkError classifies a failed exchange: the caller's cancellation ends
 // the call; anything else (timeouts, resets, dropped connections) is

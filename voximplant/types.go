@@ -83,12 +83,14 @@ func (s *status) failure() *wireError {
 // answer is implemented by every answer type through the embedded status.
 type answer interface{ failure() *wireError }
 
-// listAnswer is one page of a Get* method. Count is not used: its meaning
-// (rows in the page or the total) differs between servers (§5).
+// listAnswer is one page of a Get* method. Count is never used for
+// paging: its meaning (rows in the page or the total) differs between
+// servers; it is only recorded for 'voxbind doctor' to report.
 type listAnswer[T any] struct {
 	status
 	Result     []T    `json:"result"`
 	TotalCount *int64 `json:"total_count"`
+	Count      *int64 `json:"count"`
 }
 
 // objectAnswer is the answer of a method returning one object or a scalar.
