@@ -55,7 +55,7 @@ type SandboxServeCmd struct {
 	Rate      float64       `placeholder:"N" help:"Accept at most N requests per second from each account; answer the excess with API error 340 (0 = no limit)."`
 	FailRate  float64       `name:"fail-rate" placeholder:"P" help:"Fail this fraction (0 to 1) of requests: HTTP 502/503, or the connection dropped before or after handling."`
 	Seed      int64         `default:"1" help:"Seed of the --fail-rate choices, to repeat a run."`
-	ClockSkew time.Duration `name:"clock-skew" placeholder:"DUR" help:"Run the server's clock this far off (e.g. 5m or -5m): its Date header and its token checks, to test clients' clock handling."`
+	ClockSkew time.Duration `name:"clock-skew" placeholder:"DUR" help:"Run the server's clock this far off (5m: ahead; --clock-skew=-5m: behind): its Date header and its token checks, to test clients' clock handling."`
 	TLS       bool          `name:"tls" help:"Serve https with a fresh self-signed certificate, written beside the state file (its path is printed), for clients that only speak https."`
 }
 
