@@ -40,6 +40,7 @@ type CLI struct {
 	Globals
 
 	Validate   ValidateCmd `cmd:"" help:"Check spec files offline: every problem at once, with file:line:col."`
+	Doctor     DoctorCmd   `cmd:"" help:"Check, without writing anything, that voxbind can work with the account: key, endpoint, clock, roles, size, spec."`
 	Plan       PlanCmd     `cmd:"" help:"Show the calls that would make the account equal the spec; writes nothing."`
 	Apply      ApplyCmd    `cmd:"" help:"Make the account equal the spec: show the plan, ask, apply in parallel, verify."`
 	Export     ExportCmd   `cmd:"" help:"Write a spec of the account's current bindings (to stdout or --out FILE)."`

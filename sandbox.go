@@ -79,21 +79,24 @@ func (c *SandboxServeCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) err
 		return err
 	}
 	defer srv.Close()
+	// The certificate is written before the port opens: a client that
+	// waits for the port finds it.
+	var tlsConfig *tls.Config
+	if c.TLS {
+		cert := sandbox.CertPath(c.State)
+		if tlsConfig, err = sandbox.SelfSignedTLS(cert); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdio.Err, "sandbox: TLS certificate (self-signed, new each start) in %s; trust it with SSL_CERT_FILE=%s for voxbind, NODE_EXTRA_CA_CERTS=%s for Node.js\n", cert, cert, cert)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("sandbox serve: listen on %s: %w (is another server using the port? try --addr 127.0.0.1:0)", addr, err)
 	}
 	scheme := "http"
-	if c.TLS {
-		cert := sandbox.CertPath(c.State)
-		cfg, err := sandbox.SelfSignedTLS(cert)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		ln = tls.NewListener(ln, cfg)
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
 		scheme = "https"
-		fmt.Fprintf(stdio.Err, "sandbox: TLS certificate (self-signed, new each start) in %s; trust it with SSL_CERT_FILE=%s for voxbind, NODE_EXTRA_CA_CERTS=%s for Node.js\n", cert, cert, cert)
 	}
 	acct := srv.Account()
 	fmt.Fprintf(stdio.Err, "sandbox: serving account %d (%s) at %s://%s/platform_api/ from %s\n", acct.ID, acct.Name, scheme, ln.Addr(), c.State)

@@ -145,6 +145,16 @@ func (x observeApps) lookup(b *spec.Binding) []int64 {
 	return x.byName[resolveFoldASCII(b.Application)]
 }
 
+// ObserveMembers reads the rules and users of every application of c that
+// were not read yet ('voxbind doctor' counts them).
+func ObserveMembers(ctx context.Context, acct Account, c *Current) error {
+	apps := make([]int64, len(c.Applications))
+	for i, a := range c.Applications {
+		apps[i] = a.ID
+	}
+	return observeFetch(ctx, acct, c, apps, apps)
+}
+
 // observeFetch reads the rules of the applications in rules and the users
 // of those in users, at most observeParallel at a time, into c. The first
 // error (in the order asked) wins and cancels the rest.

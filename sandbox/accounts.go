@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/time/rate"
+
+	"github.com/voxbind/voxbind/voximplant"
 )
 
 // account is one account of the state tree as the API methods see it: the
@@ -75,25 +77,11 @@ func (s *Server) actingOn(owner, iss int64) (*account, bool) {
 	return nil, false
 }
 
-// methodRoles are the roles that may call each method. Voximplant
-// documents them for BindSipRegistration (Owner, Admin, Developer) and
-// GetSipRegistrations (those, Supervisor, Accountant and Support); the
-// sandbox lets the roles that work with applications read applications,
-// rules and users, and the roles that see the account's money read its
-// child accounts. GetAccountInfo is open to every key.
-var methodRoles = map[string][]string{
-	"GetSipRegistrations": {"Owner", "Admin", "Developer", "Supervisor", "Accountant", "Support"},
-	"GetApplications":     {"Owner", "Admin", "Developer", "Supervisor", "Support"},
-	"GetRules":            {"Owner", "Admin", "Developer", "Supervisor", "Support"},
-	"GetUsers":            {"Owner", "Admin", "Developer", "Supervisor", "Support"},
-	"GetChildrenAccounts": {"Owner", "Admin", "Accountant"},
-	"BindSipRegistration": {"Owner", "Admin", "Developer"},
-}
-
 // allowed answers 104 unless a key with roles (nil: every role) may call
-// method.
+// method. The roles each method needs are voxbind's (voximplant.MethodRoles);
+// GetAccountInfo is open to every key.
 func allowed(method string, roles []string) *apiError {
-	need, limited := methodRoles[method]
+	need, limited := voximplant.MethodRoles[method]
 	if roles == nil || !limited || slices.ContainsFunc(roles, func(r string) bool { return slices.Contains(need, r) }) {
 		return nil
 	}

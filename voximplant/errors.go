@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -30,7 +31,10 @@ func (e *APIError) Hint() string {
 	case CodeAuthFailed:
 		return "authorization failed: check that the key file belongs to this account, that --account-id names a child of that account, and that the key was not revoked"
 	case CodeForbidden:
-		return "the service account lacks a role for " + e.Method + ": BindSipRegistration needs Owner, Admin or Developer; reads also allow Supervisor, Accountant or Support"
+		if roles := MethodRoles[e.Method]; roles != nil {
+			return "the service account lacks a role for " + e.Method + ": " + e.Method + " needs " + OneOf(roles)
+		}
+		return "the service account lacks a role for " + e.Method
 	case CodeInvalidKeyID:
 		return "the key_id is unknown: the key was deleted, or the key file is not the one Voximplant issued for this account"
 	case CodeInvalidToken:
@@ -43,6 +47,31 @@ func (e *APIError) Hint() string {
 		return "the token has expired: this machine's clock is behind; sync it with NTP"
 	}
 	return ""
+}
+
+// MethodRoles are the service-account roles that may call each method
+// voxbind uses. Voximplant documents them for BindSipRegistration and
+// GetSipRegistrations; for the others these are the roles that work with
+// applications (reading the account's money is for Accountant), and the
+// sandbox enforces exactly these. GetAccountInfo is open to every key.
+var MethodRoles = map[string][]string{
+	"GetSipRegistrations": {"Owner", "Admin", "Developer", "Supervisor", "Accountant", "Support"},
+	"GetApplications":     {"Owner", "Admin", "Developer", "Supervisor", "Support"},
+	"GetRules":            {"Owner", "Admin", "Developer", "Supervisor", "Support"},
+	"GetUsers":            {"Owner", "Admin", "Developer", "Supervisor", "Support"},
+	"GetChildrenAccounts": {"Owner", "Admin", "Accountant"},
+	"BindSipRegistration": {"Owner", "Admin", "Developer"},
+}
+
+// OneOf joins names as "A, B or C".
+func OneOf(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // Temporary reports whether the same request may succeed later (the codes

@@ -1,0 +1,550 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/voxbind/voxbind/reconcile"
+	"github.com/voxbind/voxbind/sandbox"
+	"github.com/voxbind/voxbind/spec"
+	"github.com/voxbind/voxbind/voximplant"
+)
+
+// DoctorCmd checks, without writing anything, that voxbind can work with
+// the account: the key file, the endpoint, the clock, authentication, the
+// roles that plan and export need, the account's size, and the spec.
+type DoctorCmd struct {
+	Files  []string `name:"file" short:"f" sep:"none" placeholder:"PATH" help:"Spec file or directory to check against the account too (default: voxbind.yaml when it exists); repeat for several."`
+	Output string   `short:"o" enum:"text,json" default:"text" placeholder:"FORMAT" help:"Output format: text, or json to paste into a bug report (it holds nothing secret)."`
+}
+
+// Limits of a doctor run: a wrong endpoint must not keep it waiting for
+// the retry budget of plan and apply.
+const (
+	doctorTimeout     = 20 * time.Second
+	doctorRetryBudget = 30 * time.Second
+)
+
+// Clock thresholds: past doctorClockWarn the clock is worth fixing, past
+// doctorClockFail the server refuses tokens made on this machine's time.
+const (
+	doctorClockWarn = 10 * time.Second
+	doctorClockFail = 30 * time.Second
+)
+
+// doctorCheck is one line of the report; its JSON is what bug reports
+// carry, so it holds nothing secret.
+type doctorCheck struct {
+	Name   string `json:"name"`
+	Status string `json:"status"` // ok, warn or fail
+	Detail string `json:"detail"`
+	Fix    string `json:"fix"`
+}
+
+// doctor collects the checks of one run.
+type doctor struct {
+	g      *Globals
+	stderr io.Writer
+	checks []doctorCheck
+	spec   []doctorCheck // the spec's own check: reported next to the others about the spec
+}
+
+func (d *doctor) add(status, name, detail, fix string) {
+	d.checks = append(d.checks, doctorCheck{Name: name, Status: status, Detail: detail, Fix: fix})
+}
+func (d *doctor) ok(name, detail string)        { d.add("ok", name, detail, "") }
+func (d *doctor) warn(name, detail, fix string) { d.add("warn", name, detail, fix) }
+func (d *doctor) fail(name, detail, fix string) { d.add("fail", name, detail, fix) }
+
+func (d *doctor) count(status string) int {
+	n := 0
+	for _, c := range d.checks {
+		if c.Status == status {
+			n++
+		}
+	}
+	return n
+}
+
+// Run checks and prints the report on stdout. It exits 1 when a check
+// failed (warnings are allowed). It never writes to the account: the
+// client it uses is read-only.
+func (c *DoctorCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
+	d := &doctor{g: g, stderr: stdio.Err}
+	desired := d.checkSpec(c.Files)
+	creds, endpoint, closeAccount := d.checkKey(g)
+	defer closeAccount()
+	if endpoint != "" && d.checkEndpoint(ctx, endpoint) && creds != nil {
+		d.checkAccount(ctx, creds, endpoint, desired)
+	}
+	d.flushSpec()
+	if err := d.render(stdio.Out, c.Output); err != nil {
+		return fmt.Errorf("write the report: %w", err)
+	}
+	if d.count("fail") > 0 {
+		return exitCode(1, nil)
+	}
+	return nil
+}
+
+// flushSpec reports the spec's own check, once, where it stands.
+func (d *doctor) flushSpec() {
+	d.checks = append(d.checks, d.spec...)
+	d.spec = nil
+}
+
+// checkSpec loads the spec given with -f, or voxbind.yaml when it exists;
+// the guard and the names are checked against the account later. Its
+// check is reported with those (flushSpec).
+func (d *doctor) checkSpec(files []string) *spec.Spec {
+	defer func(n int) {
+		d.spec = append(d.spec, d.checks[n:]...)
+		d.checks = d.checks[:n]
+	}(len(d.checks))
+	if len(files) == 0 {
+		if _, err := os.Stat("voxbind.yaml"); err != nil {
+			return nil
+		}
+		files = []string{"voxbind.yaml"}
+	}
+	desired, err := spec.Load(files)
+	if err != nil {
+		var errs spec.Errors
+		if errors.As(err, &errs) && len(errs) > 0 {
+			d.fail("spec", fmt.Sprintf("%s in %s; the first: %v", plural(len(errs), "problem"), strings.Join(files, ", "), errs[0]),
+				"run 'voxbind validate "+fileArgs(files)+"' to see every problem with its file:line:col")
+		} else {
+			d.fail("spec", err.Error(), "check the -f paths")
+		}
+		return nil
+	}
+	d.ok("spec", fmt.Sprintf("%s: %s, valid", strings.Join(desired.Files, ", "), plural(len(desired.Bindings), "binding")))
+	return desired
+}
+
+func fileArgs(files []string) string {
+	var b strings.Builder
+	for i, f := range files {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("-f " + f)
+	}
+	return b.String()
+}
+
+// checkKey checks the key file (or starts the sandbox for --sandbox) and
+// returns the credentials (nil when unusable), the endpoint to use ("" when
+// there is none to check) and a func that releases what it started.
+func (d *doctor) checkKey(g *Globals) (*voximplant.Credentials, string, func()) {
+	none := func() {}
+	if g.Sandbox != "" {
+		running, err := sandbox.Start(g.Sandbox, sandbox.Options{})
+		if err != nil {
+			d.fail("key file", "--sandbox "+g.Sandbox+": "+err.Error(), "check the state file given to --sandbox")
+			return nil, "", none
+		}
+		closeSandbox := func() { running.Close() }
+		if err := sandboxAccountID(running, g.AccountID, g.Sandbox); err != nil {
+			d.fail("key file", err.Error(), "pass an --account-id the sandbox has, or none")
+			return nil, running.Endpoint, closeSandbox
+		}
+		d.ok("key file", fmt.Sprintf("--sandbox %s: an in-memory key made for this run (no key file needed)", g.Sandbox))
+		return running.Credentials, running.Endpoint, closeSandbox
+	}
+
+	path, source := g.Credentials, "--credentials"
+	if path != "" && os.Getenv(voximplant.CredentialsEnv) == path {
+		source = "$" + voximplant.CredentialsEnv
+	}
+	const getKey = "create a key for a service account in the Voximplant control panel, save the JSON file it offers unchanged, and pass it with --credentials FILE or VOXIMPLANT_CREDENTIALS=FILE"
+	if path == "" {
+		d.fail("key file", "no key file: neither --credentials nor "+voximplant.CredentialsEnv+" is set",
+			getKey+"; to try voxbind without an account, use --sandbox (see 'voxbind sandbox init')")
+		return nil, g.Endpoint, none
+	}
+	where := path + " (" + source + ")"
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		d.fail("key file", where+" does not exist", "check the path; "+getKey)
+		return nil, g.Endpoint, none
+	case err != nil:
+		d.fail("key file", where+": "+err.Error(), "check the path and its directories' permissions")
+		return nil, g.Endpoint, none
+	case fi.IsDir():
+		d.fail("key file", where+" is a directory", "pass the key file itself, not its directory")
+		return nil, g.Endpoint, none
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		d.fail("key file", where+": cannot read it: "+unwrapPathError(err), "make it readable by the user that runs voxbind (and by no one else: chmod 600)")
+		return nil, g.Endpoint, none
+	}
+	creds, err := voximplant.ParseCredentials(data)
+	if err != nil {
+		// ParseCredentials names the field at fault and never quotes the key.
+		d.fail("key file", where+": "+err.Error(), "the file must be the JSON key file Voximplant gave, unchanged; "+getKey)
+		return nil, g.Endpoint, none
+	}
+	detail := fmt.Sprintf("%s: key %s of account %d (%s), RSA %d-bit", where, creds.KeyID, creds.AccountID, creds.AccountEmail, creds.PrivateKey.N.BitLen())
+	if bits := creds.PrivateKey.N.BitLen(); bits < 2048 {
+		d.warn("key file", detail, "the key is shorter than the 2048 bits Voximplant issues: create a new key")
+	} else {
+		d.ok("key file", detail)
+	}
+	if runtime.GOOS != "windows" {
+		if mode := fi.Mode().Perm(); mode&0o044 != 0 {
+			d.warn("key file mode", fmt.Sprintf("mode %04o: group or others may read the private key", mode), "chmod 600 "+path)
+		} else {
+			d.ok("key file mode", fmt.Sprintf("mode %04o: only its owner may read it", mode))
+		}
+	}
+	return creds, g.Endpoint, none
+}
+
+func unwrapPathError(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// checkEndpoint checks the URL, the proxy, reachability, TLS and the
+// clock with one request without credentials. It reports whether the
+// endpoint answers as the Management API.
+func (d *doctor) checkEndpoint(ctx context.Context, endpoint string) bool {
+	const fixURL = "use the Management API's base URL: https://api.voximplant.com/platform_api/ (the default), set with --endpoint or VOXIMPLANT_ENDPOINT; plain http:// only for a loopback host such as the sandbox"
+	if _, err := voximplant.CheckEndpoint(endpoint); err != nil {
+		d.fail("endpoint", err.Error(), fixURL)
+		return false
+	}
+	pctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	defer cancel()
+	p := voximplant.Probe(pctx, endpoint, nil)
+	if p.Proxy != nil {
+		d.ok("proxy", "through "+p.Proxy.Redacted()+" (from HTTPS_PROXY/HTTP_PROXY; NO_PROXY does not exempt this host)")
+	} else {
+		d.ok("proxy", "none: a direct connection (no HTTPS_PROXY/HTTP_PROXY applies to this host)")
+	}
+	if p.Err != nil {
+		if cerr := p.TLSError(); cerr != nil {
+			d.fail("endpoint", p.URL+": the server answered, but its TLS certificate is not valid", "see the tls check")
+			d.fail("tls", "certificate verification failed: "+cerr.Err.Error(),
+				"check that --endpoint names Voximplant's host; if a proxy inspects TLS, trust its certificate authority (SSL_CERT_FILE=ca.pem); for 'sandbox serve --tls', SSL_CERT_FILE=its .cert.pem")
+			return false
+		}
+		d.fail("endpoint", fmt.Sprintf("%s: no answer: %v", p.URL, p.Err), fixURL+"; check the network and the proxy settings")
+		return false
+	}
+	if !p.APIAnswer {
+		detail := fmt.Sprintf("%s answers HTTP %d, but not as the Management API", p.URL, p.Status)
+		if p.Body != "" {
+			detail += ": " + p.Body
+		}
+		d.fail("endpoint", detail, fixURL)
+		return false
+	}
+	d.ok("endpoint", fmt.Sprintf("%s answers as the Management API (in %s)", p.URL, p.Received.Sub(p.Sent).Round(time.Millisecond)))
+	d.checkTLS(p.TLS)
+	d.checkClock(p)
+	return true
+}
+
+func (d *doctor) checkTLS(cs *tls.ConnectionState) {
+	if cs == nil {
+		d.ok("tls", "not used: plain http to a loopback host")
+		return
+	}
+	if len(cs.PeerCertificates) == 0 {
+		d.ok("tls", tls.VersionName(cs.Version))
+		return
+	}
+	cert := cs.PeerCertificates[0]
+	detail := fmt.Sprintf("%s, certificate for %s issued by %s, valid until %s", tls.VersionName(cs.Version),
+		cert.Subject.CommonName, cert.Issuer.CommonName, cert.NotAfter.UTC().Format("2006-01-02"))
+	if left := time.Until(cert.NotAfter); left < 14*24*time.Hour {
+		d.warn("tls", detail, "the certificate expires in less than two weeks; nothing to do on this side unless a proxy serves it")
+		return
+	}
+	d.ok("tls", detail)
+}
+
+func (d *doctor) checkClock(p voximplant.ProbeResult) {
+	offset, ok := p.Offset()
+	if !ok {
+		d.warn("clock", "the server sent no Date header: cannot compare the clocks", "check that this machine's clock is synchronised (NTP)")
+		return
+	}
+	var detail string
+	switch {
+	case offset.Abs() <= time.Second:
+		detail = "this machine's clock agrees with the server's (within 1 s)"
+	case offset > 0:
+		detail = fmt.Sprintf("this machine's clock is %s behind the server's (its Date header)", offset)
+	default:
+		detail = fmt.Sprintf("this machine's clock is %s ahead of the server's (its Date header)", -offset)
+	}
+	const fix = "synchronise this machine's clock (NTP: 'timedatectl set-ntp true', or 'chronyc makestep')"
+	switch {
+	case offset.Abs() > doctorClockFail:
+		d.fail("clock", detail+"; past 30 s the server refuses tokens made on this machine's time (455, 456)",
+			fix+"; voxbind corrects its own tokens by the server's Date header, but other tools using this key are refused")
+	case offset.Abs() > doctorClockWarn:
+		d.warn("clock", detail, fix+"; at 30 s the server starts refusing tokens made on this machine's time")
+	default:
+		d.ok("clock", detail)
+	}
+}
+
+// checkAccount authenticates, reads what plan and export read, and
+// reports the account's size, the spec's fit and what the API showed of
+// its behaviour.
+func (d *doctor) checkAccount(ctx context.Context, creds *voximplant.Credentials, endpoint string, desired *spec.Spec) {
+	var debug io.Writer
+	if d.g.Debug {
+		debug = d.stderr
+	}
+	client, err := voximplant.New(voximplant.Options{
+		Endpoint: endpoint, Credentials: creds, AccountID: d.g.AccountID, ReadOnly: true,
+		Debug: debug, UserAgent: "voxbind/" + version, Timeout: doctorTimeout, RetryBudget: doctorRetryBudget,
+	})
+	if err != nil {
+		d.fail("account", err.Error(), "see the key file and endpoint checks")
+		return
+	}
+	child := d.g.AccountID != 0 && d.g.AccountID != creds.AccountID
+	info, err := client.GetAccountInfo(ctx)
+	if err != nil {
+		var apiErr *voximplant.APIError
+		if child && errors.As(err, &apiErr) && apiErr.Code == voximplant.CodeAuthFailed {
+			d.fail("account", fmt.Sprintf("the key of account %d cannot act on account %d: %v", creds.AccountID, d.g.AccountID, err),
+				"--account-id must name the key's own account or one of its child accounts; check the id, or use that account's own key")
+			return
+		}
+		d.fail("account", err.Error(), apiFix(err, "run again with --debug to see each request"))
+		return
+	}
+	d.ok("account", fmt.Sprintf("account %d (%s): GetAccountInfo works with key %s", info.AccountID, info.AccountName, creds.KeyID))
+	if child {
+		d.ok("child account", fmt.Sprintf("the key of account %d may act on its child account %d", creds.AccountID, info.AccountID))
+	}
+
+	cur := &reconcile.Current{Account: reconcile.AccountInfo{ID: info.AccountID, Name: info.AccountName}, Rules: map[int64][]reconcile.Rule{}, Users: map[int64][]reconcile.User{}}
+	start := client.Stats()
+	regs, errRegs := client.Registrations(ctx)
+	d.read("GetSipRegistrations", errRegs, fmt.Sprintf("%s read", plural(len(regs), "registration")))
+	apps, errApps := client.Applications(ctx)
+	d.read("GetApplications", errApps, fmt.Sprintf("%s read", plural(len(apps), "application")))
+	listing := client.Stats()
+	cur.Registrations, cur.Applications = regs, apps
+	readMembers := errApps == nil
+	for _, m := range []struct {
+		method string
+		read   func(context.Context, int64) error
+	}{
+		{"GetRules", func(ctx context.Context, app int64) error { _, err := client.Rules(ctx, app); return err }},
+		{"GetUsers", func(ctx context.Context, app int64) error { _, err := client.Users(ctx, app); return err }},
+	} {
+		switch {
+		case errApps != nil:
+			d.warn("read "+m.method, "not checked: GetApplications failed, so there is no application to read from", "fix GetApplications, then run voxbind doctor again")
+		case len(apps) == 0:
+			d.ok("read "+m.method, "nothing to read: the account has no applications")
+		default:
+			err := m.read(ctx, apps[0].ID)
+			d.read(m.method, err, fmt.Sprintf("answers (application %d, %s)", apps[0].ID, apps[0].Name))
+			readMembers = readMembers && err == nil
+		}
+	}
+	if errRegs != nil || !readMembers {
+		d.apiBehaviour(client)
+		return
+	}
+	if err := reconcile.ObserveMembers(ctx, client, cur); err != nil {
+		d.fail("account size", "reading every application's rules and users failed: "+err.Error(), apiFix(err, "run again with --debug to see each request"))
+		d.apiBehaviour(client)
+		return
+	}
+	d.ok("account size", describeSize(cur))
+	d.flushSpec()
+	d.checkPlan(ctx, client, cur, desired, listing.Calls-start.Calls, listing.Requests-start.Requests)
+	d.apiBehaviour(client)
+}
+
+// read records the check of one read method.
+func (d *doctor) read(method string, err error, detail string) {
+	name := "read " + method
+	if err == nil {
+		d.ok(name, detail)
+		return
+	}
+	var apiErr *voximplant.APIError
+	if errors.As(err, &apiErr) && apiErr.Code == voximplant.CodeForbidden {
+		d.fail(name, fmt.Sprintf("forbidden (error 104): the service account may not call %s, which plan and export need", method),
+			fmt.Sprintf("give the service account one of the roles %s (control panel: service accounts, roles)", voximplant.OneOf(voximplant.MethodRoles[method])))
+		return
+	}
+	d.fail(name, err.Error(), apiFix(err, "run again with --debug to see each request"))
+}
+
+// apiFix is the hint an API error carries, else fallback.
+func apiFix(err error, fallback string) string {
+	var apiErr *voximplant.APIError
+	if errors.As(err, &apiErr) {
+		if h := apiErr.Hint(); h != "" {
+			return h
+		}
+	}
+	return fallback
+}
+
+func describeSize(c *reconcile.Current) string {
+	var bound, frozen, rules, users int
+	for _, r := range c.Registrations {
+		if r.Target != nil {
+			bound++
+		}
+		if r.Deactivated {
+			frozen++
+		}
+	}
+	for _, rs := range c.Rules {
+		rules += len(rs)
+	}
+	for _, us := range c.Users {
+		users += len(us)
+	}
+	return fmt.Sprintf("%s (%d bound, %d frozen), %s, %s, %s", plural(len(c.Registrations), "registration"), bound, frozen,
+		plural(len(c.Applications), "application"), plural(rules, "rule"), plural(users, "user"))
+}
+
+// checkPlan reports the calls a plan makes, and with a spec, its guard
+// and whether it resolves against the account. listCalls and
+// listRequests are what reading the registrations and applications took.
+func (d *doctor) checkPlan(ctx context.Context, client *voximplant.Client, cur *reconcile.Current, desired *spec.Spec, listCalls, listRequests int64) {
+	const perChange = "then one BindSipRegistration call per change"
+	if desired == nil {
+		d.ok("plan reads", fmt.Sprintf("a plan reads the account in %d calls (%d HTTP requests), plus the rules or users of each application the spec binds with a rule or user, %s",
+			listCalls+1, listRequests+1, perChange))
+		return
+	}
+	if desired.AccountID != 0 && desired.AccountID != cur.Account.ID {
+		d.fail("spec guard", fmt.Sprintf("the spec's account_id %d is not account %d, the one these credentials act on", desired.AccountID, cur.Account.ID),
+			fmt.Sprintf("use the key of account %d, add --account-id %d if it is a child of the key's account, or correct account_id in the spec", desired.AccountID, desired.AccountID))
+		return
+	}
+	if desired.AccountID == 0 {
+		d.ok("spec guard", "the spec has no account_id guard (adding 'account_id: "+fmt.Sprint(cur.Account.ID)+"' makes plan and apply refuse any other account)")
+	} else {
+		d.ok("spec guard", fmt.Sprintf("account_id %d is the account acted on", desired.AccountID))
+	}
+	before := client.Stats()
+	observed, err := reconcile.Observe(ctx, client, desired)
+	if err != nil {
+		d.fail("plan reads", err.Error(), apiFix(err, "run again with --debug to see each request"))
+		return
+	}
+	after := client.Stats()
+	d.ok("plan reads", fmt.Sprintf("a plan of this spec reads the account in %d calls (%d HTTP requests), %s",
+		after.Calls-before.Calls, after.Requests-before.Requests, perChange))
+	p, err := reconcile.Diff(desired, observed)
+	if err != nil {
+		var errs spec.Errors
+		if errors.As(err, &errs) && len(errs) > 0 {
+			d.fail("spec plan", fmt.Sprintf("%s when the spec meets the account; the first: %v", plural(len(errs), "problem"), errs[0]),
+				"run 'voxbind plan' to see every problem with its file:line")
+			return
+		}
+		d.fail("spec plan", err.Error(), "run 'voxbind plan' for details")
+		return
+	}
+	d.ok("spec plan", planSummary(p))
+}
+
+// planSummary is a plan's summary in words.
+func planSummary(p *reconcile.Plan) string {
+	if p.Empty() {
+		return "the spec resolves against the account: no changes"
+	}
+	s := fmt.Sprintf("the spec resolves against the account: %d to bind, %d to rebind, %d to unbind", p.Summary.Bind, p.Summary.Rebind, p.Summary.Unbind)
+	if n := len(p.Blocked); n > 0 {
+		s += fmt.Sprintf(", %d blocked", n)
+	}
+	return s
+}
+
+// apiBehaviour reports what voxbind observed of the API's behaviour that
+// it relies on: the pages the server returned, what count meant in its
+// answers, and rate-limit answers.
+func (d *doctor) apiBehaviour(client *voximplant.Client) {
+	pg, st := client.Paging(), client.Stats()
+	if pg.Pages > 0 {
+		var meant []string
+		for _, m := range []struct {
+			n    int
+			what string
+		}{
+			{pg.CountIsPage, "the rows in the page"},
+			{pg.CountIsTotal, "the whole list's size"},
+			{pg.CountOther, "neither the page's rows nor total_count"},
+			{pg.CountAbsent, "nothing (no count)"},
+		} {
+			if m.n > 0 {
+				meant = append(meant, fmt.Sprintf("%s in %s", m.what, plural(m.n, "answer")))
+			}
+		}
+		if whole := pg.Pages - pg.CountIsPage - pg.CountIsTotal - pg.CountOther - pg.CountAbsent; whole > 0 {
+			meant = append(meant, fmt.Sprintf("both in %s that held a whole list", plural(whole, "answer")))
+		}
+		d.ok("api paging", fmt.Sprintf("%s read; the largest held %d rows (voxbind asks for %d); count meant %s (voxbind pages by the rows it gets, whatever count says)",
+			plural(pg.Pages, "page"), pg.LargestPage, pg.Asked, strings.Join(meant, ", ")))
+	}
+	if st.RateLimited == 0 {
+		d.ok("api rate limit", fmt.Sprintf("no rate-limit answers (error 340, HTTP 429) in %s", plural(int(st.Requests), "request")))
+		return
+	}
+	d.ok("api rate limit", fmt.Sprintf("%s in %s; voxbind slowed down by itself to %.0f requests/s",
+		plural(int(st.RateLimited), "rate-limit answer"), plural(int(st.Requests), "request"), st.Rate))
+}
+
+// render writes the report as text (one line per check, a fix under each
+// failure or warning, a summary) or as one JSON document.
+func (d *doctor) render(w io.Writer, format string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(struct {
+			Checks []doctorCheck `json:"checks"`
+		}{d.checks})
+	}
+	width := 0
+	for _, c := range d.checks {
+		width = max(width, len(c.Name))
+	}
+	var b strings.Builder
+	for _, c := range d.checks {
+		status := c.Status
+		if status == "fail" {
+			status = "FAIL"
+		}
+		fmt.Fprintf(&b, "%-4s  %-*s  %s\n", status, width, c.Name, c.Detail)
+		if c.Fix != "" {
+			fmt.Fprintf(&b, "%-4s  %-*s  fix: %s\n", "", width, "", c.Fix)
+		}
+	}
+	fmt.Fprintf(&b, "\n%s: %d ok, %s, %d failed.\n", plural(len(d.checks), "check"), d.count("ok"), plural(d.count("warn"), "warning"), d.count("fail"))
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,369 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voxbind/voxbind/sandbox"
+)
+
+// doctorServer is a sandbox behind an httptest server that records the
+// method of every request, so that a test can check that doctor never
+// writes.
+type doctorServer struct {
+	dir, creds, endpoint string
+
+	mu      sync.Mutex
+	methods []string
+}
+
+// newDoctorServer initialises a sandbox directory (with children child
+// accounts), lets mutate change its state, and serves it with opts.
+func newDoctorServer(t *testing.T, children int, mutate func(*sandbox.State), opts sandbox.Options) *doctorServer {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "sbx")
+	if err := sandbox.Init(dir, children); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sandbox.Load(filepath.Join(dir, sandbox.StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(st)
+	}
+	srv := sandbox.New(st, opts)
+	d := &doctorServer{dir: dir, creds: filepath.Join(dir, sandbox.CredentialsFile)}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		method := r.URL.Path
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/platform_api"); ok {
+			method = strings.TrimPrefix(rest, "/")
+			if method == "" {
+				r.ParseMultipartForm(1 << 20)
+				method = r.FormValue("cmd")
+			}
+		}
+		d.mu.Lock()
+		d.methods = append(d.methods, method)
+		d.mu.Unlock()
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	d.endpoint = ts.URL + "/platform_api/"
+	t.Cleanup(func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, m := range d.methods {
+			if strings.Contains(strings.ToLower(m), "bind") {
+				t.Errorf("doctor sent %s: it must only read", m)
+			}
+		}
+	})
+	return d
+}
+
+// doctorReport runs voxbind doctor -o json with args and returns the exit
+// code and the checks by name.
+func doctorReport(t *testing.T, args ...string) (int, map[string]doctorCheck) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(append([]string{"doctor", "-o", "json"}, args...), &Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
+	var rep struct {
+		Checks []doctorCheck `json:"checks"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("doctor -o json: not one JSON document (%v):\n%s\nstderr:\n%s", err, out.String(), errb.String())
+	}
+	checks := map[string]doctorCheck{}
+	for _, c := range rep.Checks {
+		if _, dup := checks[c.Name]; dup {
+			t.Errorf("two checks named %q", c.Name)
+		}
+		if c.Status != "ok" && c.Status != "warn" && c.Status != "fail" {
+			t.Errorf("check %q has status %q", c.Name, c.Status)
+		}
+		if c.Status != "ok" && c.Fix == "" {
+			t.Errorf("check %q (%s) says nothing to do: %s", c.Name, c.Status, c.Detail)
+		}
+		checks[c.Name] = c
+	}
+	for _, secret := range []string{"PRIVATE KEY", "eyJ", "Bearer"} {
+		if strings.Contains(out.String(), secret) || strings.Contains(errb.String(), secret) {
+			t.Errorf("the report holds %q", secret)
+		}
+	}
+	if t.Failed() {
+		t.Logf("report:\n%s", out.String())
+	}
+	return code, checks
+}
+
+// wantStatus checks the status of named checks; "-" means absent.
+func wantStatus(t *testing.T, checks map[string]doctorCheck, want map[string]string) {
+	t.Helper()
+	for name, status := range want {
+		c, ok := checks[name]
+		switch {
+		case status == "-" && ok:
+			t.Errorf("check %q ran (%s: %s); it should not", name, c.Status, c.Detail)
+		case status != "-" && !ok:
+			t.Errorf("no check %q", name)
+		case ok && c.Status != status:
+			t.Errorf("check %q is %s (%s; fix: %s), want %s", name, c.Status, c.Detail, c.Fix, status)
+		}
+	}
+}
+
+var allReads = map[string]string{
+	"read GetSipRegistrations": "ok", "read GetApplications": "ok", "read GetRules": "ok", "read GetUsers": "ok",
+}
+
+func TestDoctorGood(t *testing.T) {
+	s := newDoctorServer(t, 0, nil, sandbox.Options{})
+	code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint)
+	if code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+	for name, c := range checks {
+		if c.Status != "ok" {
+			t.Errorf("check %q is %s: %s", name, c.Status, c.Detail)
+		}
+	}
+	wantStatus(t, checks, allReads)
+	wantStatus(t, checks, map[string]string{
+		"key file": "ok", "key file mode": "ok", "endpoint": "ok", "proxy": "ok", "tls": "ok", "clock": "ok",
+		"account": "ok", "account size": "ok", "plan reads": "ok", "api paging": "ok", "api rate limit": "ok",
+	})
+	for name, want := range map[string]string{
+		"key file":     "RSA 2048-bit",
+		"account":      "account 1000001 (demo)",
+		"account size": "12 registrations (8 bound, 1 frozen), 3 applications, 4 rules, 5 users",
+		"plan reads":   "4 calls",
+		"api paging":   "the largest held 12 rows (voxbind asks for 1000); count meant the rows in the page",
+	} {
+		if !strings.Contains(checks[name].Detail, want) {
+			t.Errorf("%s: %q does not say %q", name, checks[name].Detail, want)
+		}
+	}
+}
+
+func TestDoctorKeyFileProblems(t *testing.T) {
+	s := newDoctorServer(t, 0, nil, sandbox.Options{})
+	t.Setenv("VOXIMPLANT_CREDENTIALS", "")
+	loose := filepath.Join(t.TempDir(), "loose.json")
+	data, err := os.ReadFile(s.creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(loose, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(loose, 0o644)
+	garbled := filepath.Join(t.TempDir(), "garbled.json")
+	os.WriteFile(garbled, []byte(`{"account_email": "a@b", "account_id": 1, "key_id": "k"}`), 0o600)
+
+	for _, tt := range []struct {
+		name      string
+		args      []string
+		wantCode  int
+		want      map[string]string
+		wantInFix string
+	}{
+		{"no key file at all", nil, 1, map[string]string{"key file": "fail", "endpoint": "ok", "clock": "ok", "account": "-"}, "VOXIMPLANT_CREDENTIALS"},
+		{"missing key file", []string{"--credentials", filepath.Join(s.dir, "nope.json")}, 1, map[string]string{"key file": "fail", "endpoint": "ok", "account": "-"}, "check the path"},
+		{"not a key file", []string{"--credentials", garbled}, 1, map[string]string{"key file": "fail", "account": "-"}, "unchanged"},
+		{"readable by others", []string{"--credentials", loose}, 0, map[string]string{"key file": "ok", "key file mode": "warn", "account": "ok"}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, checks := doctorReport(t, append(tt.args, "--endpoint", s.endpoint)...)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d", code, tt.wantCode)
+			}
+			wantStatus(t, checks, tt.want)
+			if tt.wantInFix != "" && !strings.Contains(checks["key file"].Fix, tt.wantInFix) {
+				t.Errorf("fix %q does not say %q", checks["key file"].Fix, tt.wantInFix)
+			}
+		})
+	}
+	if _, checks := doctorReport(t, "--credentials", loose, "--endpoint", s.endpoint); !strings.Contains(checks["key file mode"].Fix, "chmod 600") {
+		t.Errorf("key file mode fix = %q", checks["key file mode"].Fix)
+	}
+}
+
+func TestDoctorUnknownKeyID(t *testing.T) {
+	s := newDoctorServer(t, 0, func(st *sandbox.State) { st.Keys[0].KeyID = "another-key" }, sandbox.Options{})
+	code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	wantStatus(t, checks, map[string]string{"key file": "ok", "endpoint": "ok", "account": "fail", "read GetApplications": "-"})
+	if c := checks["account"]; !strings.Contains(c.Detail, "433") || !strings.Contains(c.Fix, "key_id is unknown") {
+		t.Errorf("account check = %+v", c)
+	}
+}
+
+func TestDoctorWrongEndpoint(t *testing.T) {
+	s := newDoctorServer(t, 0, nil, sandbox.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String() + "/platform_api/"
+	ln.Close()
+	for name, endpoint := range map[string]string{
+		"not the API's path": strings.TrimSuffix(s.endpoint, "platform_api/") + "api/v2/",
+		"nothing listens":    closed,
+		"plain http far off": "http://api.example.com/platform_api/",
+		"not a URL":          "api.voximplant.com",
+	} {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", endpoint)
+			if code != 1 {
+				t.Errorf("exit %d, want 1", code)
+			}
+			wantStatus(t, checks, map[string]string{"key file": "ok", "endpoint": "fail", "clock": "-", "account": "-"})
+			if !strings.Contains(checks["endpoint"].Fix, "platform_api/") {
+				t.Errorf("endpoint fix %q does not name the right URL", checks["endpoint"].Fix)
+			}
+			if d := time.Since(start); d > 40*time.Second {
+				t.Errorf("took %v: a wrong endpoint must fail fast", d)
+			}
+		})
+	}
+}
+
+func TestDoctorClock(t *testing.T) {
+	for _, tt := range []struct {
+		skew     time.Duration
+		status   string
+		wantCode int
+		word     string
+	}{
+		{20 * time.Second, "warn", 0, "behind"},
+		{-20 * time.Second, "warn", 0, "ahead of"},
+		{60 * time.Second, "fail", 1, "behind"},
+		{-60 * time.Second, "fail", 1, "ahead of"},
+	} {
+		t.Run(tt.skew.String(), func(t *testing.T) {
+			s := newDoctorServer(t, 0, nil, sandbox.Options{ClockSkew: tt.skew})
+			code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d", code, tt.wantCode)
+			}
+			// voxbind corrects its own tokens, so the account still answers.
+			wantStatus(t, checks, map[string]string{"clock": tt.status, "account": "ok"})
+			wantStatus(t, checks, allReads)
+			if c := checks["clock"]; !strings.Contains(c.Detail, tt.word) || !strings.Contains(c.Fix, "NTP") {
+				t.Errorf("clock check = %+v", c)
+			}
+		})
+	}
+}
+
+func TestDoctorRoleWithoutReads(t *testing.T) {
+	s := newDoctorServer(t, 0, func(st *sandbox.State) { st.Keys[0].Roles = []string{"Accountant"} }, sandbox.Options{})
+	code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	wantStatus(t, checks, map[string]string{
+		"account": "ok", "read GetSipRegistrations": "ok", "read GetApplications": "fail",
+		"read GetRules": "warn", "read GetUsers": "warn", "account size": "-",
+	})
+	if fix := checks["read GetApplications"].Fix; !strings.Contains(fix, "Owner, Admin, Developer, Supervisor or Support") {
+		t.Errorf("fix %q does not name the roles that may read applications", fix)
+	}
+}
+
+func TestDoctorChildAccount(t *testing.T) {
+	s := newDoctorServer(t, 2, nil, sandbox.Options{})
+	code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "--account-id", "1000002")
+	if code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+	wantStatus(t, checks, map[string]string{"account": "ok", "child account": "ok"})
+	if d := checks["account"].Detail; !strings.Contains(d, "1000002 (demo-child1)") {
+		t.Errorf("account = %q", d)
+	}
+	code, checks = doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "--account-id", "4242")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	wantStatus(t, checks, map[string]string{"account": "fail", "child account": "-"})
+	if c := checks["account"]; !strings.Contains(c.Detail, "cannot act on account 4242") || !strings.Contains(c.Fix, "child") {
+		t.Errorf("account = %+v", c)
+	}
+}
+
+func TestDoctorSpec(t *testing.T) {
+	s := newDoctorServer(t, 0, nil, sandbox.Options{})
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", "version: 1\naccount_id: 1000001\nbindings:\n  - registration: lobby@pbx.example.com\n    application: fax\n")
+	other := write("other.yaml", "version: 1\naccount_id: 42\nbindings: []\n")
+	unknown := write("unknown.yaml", "version: 1\nbindings:\n  - registration: nobody@pbx.example.com\n    application: fax\n")
+	broken := write("broken.yaml", "version: 1\nbindngs: []\n")
+	for _, tt := range []struct {
+		file string
+		code int
+		want map[string]string
+		say  string
+	}{
+		{good, 0, map[string]string{"spec": "ok", "spec guard": "ok", "plan reads": "ok", "spec plan": "ok"}, "1 to bind"},
+		{other, 1, map[string]string{"spec": "ok", "spec guard": "fail", "spec plan": "-"}, "account_id 42"},
+		{unknown, 1, map[string]string{"spec": "ok", "spec guard": "ok", "spec plan": "fail"}, "nobody@pbx.example.com"},
+		{broken, 1, map[string]string{"spec": "fail", "account": "ok", "spec guard": "-"}, "bindngs"},
+	} {
+		t.Run(filepath.Base(tt.file), func(t *testing.T) {
+			code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", tt.file)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d", code, tt.code)
+			}
+			wantStatus(t, checks, tt.want)
+			var all strings.Builder
+			for _, c := range checks {
+				all.WriteString(c.Detail + "\n")
+			}
+			if !strings.Contains(all.String(), tt.say) {
+				t.Errorf("the report does not say %q", tt.say)
+			}
+		})
+	}
+}
+
+// TestDoctorNeverWrites runs doctor in every set-up above and under
+// injected failures and rate limits: the server must never see
+// BindSipRegistration (newDoctorServer checks), and doctor must end with
+// a report, whatever happens.
+func TestDoctorNeverWrites(t *testing.T) {
+	for _, opts := range []sandbox.Options{
+		{FailRate: 0.3, Seed: 1},
+		{FailRate: 0.3, Seed: 2},
+		{Rate: 20},
+	} {
+		s := newDoctorServer(t, 0, nil, opts)
+		code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", filepath.Join("examples", "quickstart.yaml"))
+		if code != 0 && code != 1 {
+			t.Errorf("%+v: exit %d", opts, code)
+		}
+		if len(checks) == 0 {
+			t.Errorf("%+v: no checks", opts)
+		}
+	}
+}
