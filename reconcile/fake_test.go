@@ -15,7 +15,7 @@ type fakeAccount struct {
 	current Current
 	calls   []fakeCall
 	// displaced logs every registration that lost its user because another
-	// was bound to it (§9.2), in the order it happened.
+	// was bound to it (docs/voximplant-api.md, choice 2), in the order it happened.
 	displaced []fakeDisplacement
 	// fail, when set, is asked before each Bind; a non-nil error is returned
 	// without changing anything.
@@ -98,8 +98,9 @@ func (f *fakeAccount) Users(_ context.Context, app int64) ([]User, error) {
 	return slices.Clone(f.current.Users[app]), nil
 }
 
-// Bind applies §9.1 (bind sets exactly the target), §9.2 (binding to a user
-// fully unbinds its previous holder) and §9.3 (unbind clears everything).
+// Bind applies the choices of docs/voximplant-api.md: bind sets exactly the
+// target (choice 1), binding to a user fully unbinds its previous holder
+// (choice 2) and unbind clears everything (choice 3).
 func (f *fakeAccount) Bind(_ context.Context, id int64, target *Target) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -382,14 +382,15 @@ func (s *account) application(p params) (ApplicationRecord, bool, *apiError) {
 	return ApplicationRecord{}, false, nil
 }
 
-// bindSipRegistration follows the rules in docs/voximplant-api.md (binding, and the emulator's choices).
+// bindSipRegistration follows the rules in docs/voximplant-api.md (binding,
+// and the choices where Voximplant documents nothing).
 //
 // bind=true (the default) sets the registration's application, rule and
 // user to exactly the values given and takes the user away from whichever
-// other registration held it (§9.2; that one becomes fully unbound, even if
-// it is frozen: the rule protects the registration named in the call).
+// other registration held it (choice 2; that one becomes fully unbound, even
+// if it is frozen: the rule protects the registration named in the call).
 //
-// bind=false unbinds, by the first form that applies (§9.3): with
+// bind=false unbinds, by the first form that applies (choice 3): with
 // sip_registration_id, that registration; with a user (user_id alone, or
 // user_name with the application), the registration holding it (none: no
 // change); with an application and a rule, the application's registrations
@@ -504,7 +505,7 @@ func (s *account) bindSipRegistration(p params) (any, *apiError) {
 		}
 		if user.ID != 0 {
 			if h, held := s.index.holder[user.ID]; held && h != reg {
-				tx.set(h, 0, 0, 0) // §9.2: the previous holder loses everything
+				tx.set(h, 0, 0, 0) // choice 2: the previous holder loses everything
 			}
 		}
 		tx.set(reg, app.ID, rule.ID, user.ID)
@@ -566,7 +567,7 @@ func (t *tx) set(i int, app, rule, user int64) {
 	s := t.s
 	r := &s.state.Registrations[i]
 	if r.ApplicationID == app && r.RuleID == rule && r.UserID == user {
-		return // §7: setting what is already there changes nothing
+		return // writes are idempotent: setting what is already there changes nothing
 	}
 	if _, seen := t.undo[i]; !seen {
 		t.undo[i] = *r

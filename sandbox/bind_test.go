@@ -8,9 +8,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestBindSipRegistration covers every binding rule of docs/voximplant-api.md and
-// §9.1–9.4: each case starts from the demo account, makes one call, and
-// checks the answer and exactly which registrations changed.
+// TestBindSipRegistration covers every binding rule of docs/voximplant-api.md
+// and its choices 1 to 4: each case starts from the demo account, makes one
+// call, and checks the answer and exactly which registrations changed.
 func TestBindSipRegistration(t *testing.T) {
 	none := binding{}
 	tests := []struct {
@@ -19,7 +19,7 @@ func TestBindSipRegistration(t *testing.T) {
 		code    int
 		changed map[int64]binding // registrations whose binding changes
 	}{
-		// bind=true sets exactly the target given (§9.1).
+		// bind=true sets exactly the target given (choice 1).
 		{"bind to a user", []string{"sip_registration_id", "3003", "application_id", "10", "user_id", "202"}, 0,
 			map[int64]binding{3003: {10, 0, 202}}},
 		{"bind by names, any case, full application name", []string{"sip_registration_id", "3003", "application_name", "SUPPORT.demo.voximplant.com", "user_name", "Carol"}, 0,
@@ -40,7 +40,7 @@ func TestBindSipRegistration(t *testing.T) {
 		{"bind=true spelled 1", []string{"sip_registration_id", "3003", "application_id", "10", "bind", "1"}, 0,
 			map[int64]binding{3003: {10, 0, 0}}},
 
-		// One registration per user: the previous holder is fully unbound (§9.2).
+		// One registration per user: the previous holder is fully unbound (choice 2).
 		{"displacement", []string{"sip_registration_id", "3003", "application_id", "10", "user_id", "200"}, 0,
 			map[int64]binding{3003: {10, 0, 200}, 3001: none}},
 		{"displacement by user name", []string{"sip_registration_id", "3005", "application_name", "sales", "user_name", "dave"}, 0,
@@ -48,7 +48,7 @@ func TestBindSipRegistration(t *testing.T) {
 		{"swap a bound registration onto another's user", []string{"sip_registration_id", "3002", "application_id", "10", "user_id", "200"}, 0,
 			map[int64]binding{3002: {10, 0, 200}, 3001: none}},
 
-		// Unbind forms (§9.3).
+		// Unbind forms (choice 3).
 		{"unbind by registration", []string{"sip_registration_id", "3001", "bind", "false"}, 0,
 			map[int64]binding{3001: none}},
 		{"unbind by registration ignores other parameters", []string{"sip_registration_id", "3007", "application_id", "10", "bind", "false"}, 0,
@@ -85,7 +85,7 @@ func TestBindSipRegistration(t *testing.T) {
 		{"101 negative id", []string{"sip_registration_id", "-3", "application_id", "10"}, 101, nil},
 		{"101 malformed bind", []string{"sip_registration_id", "3003", "application_id", "10", "bind", "yes"}, 101, nil},
 
-		// Unknown objects (§9.4).
+		// Unknown objects (choice 4).
 		{"275 unknown registration", []string{"sip_registration_id", "9999", "application_id", "10"}, 275, nil},
 		{"275 unknown registration on unbind", []string{"sip_registration_id", "9999", "bind", "false"}, 275, nil},
 		{"116 unknown application id", []string{"sip_registration_id", "3003", "application_id", "99"}, 116, nil},
@@ -103,7 +103,7 @@ func TestBindSipRegistration(t *testing.T) {
 		{"393 user name of another application", []string{"sip_registration_id", "3003", "application_id", "10", "user_name", "dave"}, 393, nil},
 		{"393 unbind a user of another application", []string{"application_id", "12", "user_id", "200", "bind", "false"}, 393, nil},
 
-		// Frozen registrations are never written (§9.4).
+		// Frozen registrations are never written (choice 4).
 		{"496 bind a frozen registration", []string{"sip_registration_id", "3012", "application_id", "11", "rule_id", "102"}, 496, nil},
 		{"496 unbind a frozen registration", []string{"sip_registration_id", "3012", "bind", "false"}, 496, nil},
 	}

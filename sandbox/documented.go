@@ -84,8 +84,8 @@ func checkParams(method string, p params) *apiError {
 			continue
 		}
 		if what, ok := doc.unmodelled[name]; ok {
-			if off, isFlag, _ := p.boolean(name, false); isFlag && !off && flagLike(name) {
-				continue
+			if on, given, _ := p.boolean(name, false); flagLike(name) && given && !on {
+				continue // a switch turned off asks for nothing
 			}
 			return errorf(101, "invalid arguments: the sandbox does not emulate %s, so it cannot honour '%s' in %s; leave it out", what, name, method)
 		}
