@@ -311,6 +311,24 @@ func (d *doctor) checkClock(p voximplant.ProbeResult) {
 // reports the account's size, the spec's fit and what the API showed of
 // its behaviour.
 func (d *doctor) checkAccount(ctx context.Context, creds *voximplant.Credentials, endpoint string, desired *spec.Spec) {
+	client, info, ok := d.authenticate(ctx, creds, endpoint)
+	if !ok {
+		return
+	}
+	defer d.apiBehaviour(client)
+	listing, ok := d.checkReads(ctx, client, info)
+	d.flushSpec()
+	if desired != nil && !d.checkGuard(desired, info) {
+		return
+	}
+	if ok {
+		d.checkPlan(ctx, client, desired, listing)
+	}
+}
+
+// authenticate makes the read-only client and checks GetAccountInfo (and,
+// with --account-id, that the key may act on that account).
+func (d *doctor) authenticate(ctx context.Context, creds *voximplant.Credentials, endpoint string) (*voximplant.Client, *voximplant.AccountInfo, bool) {
 	var debug io.Writer
 	if d.g.Debug {
 		debug = d.stderr
@@ -321,7 +339,7 @@ func (d *doctor) checkAccount(ctx context.Context, creds *voximplant.Credentials
 	})
 	if err != nil {
 		d.fail("account", err.Error(), "see the key file and endpoint checks")
-		return
+		return nil, nil, false
 	}
 	child := d.g.AccountID != 0 && d.g.AccountID != creds.AccountID
 	info, err := client.GetAccountInfo(ctx)
@@ -330,25 +348,36 @@ func (d *doctor) checkAccount(ctx context.Context, creds *voximplant.Credentials
 		if child && errors.As(err, &apiErr) && apiErr.Code == voximplant.CodeAuthFailed {
 			d.fail("account", fmt.Sprintf("the key of account %d cannot act on account %d: %v", creds.AccountID, d.g.AccountID, err),
 				"--account-id must name the key's own account or one of its child accounts; check the id, or use that account's own key")
-			return
+			return nil, nil, false
 		}
 		d.fail("account", err.Error(), apiFix(err, "run again with --debug to see each request"))
-		return
+		return nil, nil, false
 	}
 	d.ok("account", fmt.Sprintf("account %d (%s): GetAccountInfo works with key %s", info.AccountID, info.AccountName, creds.KeyID))
 	if child {
 		d.ok("child account", fmt.Sprintf("the key of account %d may act on its child account %d", creds.AccountID, info.AccountID))
 	}
+	return client, info, true
+}
 
-	cur := &reconcile.Current{Account: reconcile.AccountInfo{ID: info.AccountID, Name: info.AccountName}, Rules: map[int64][]reconcile.Rule{}, Users: map[int64][]reconcile.User{}}
+// checkReads calls each read method plan and export use, then, when all
+// answer, reads every application's rules and users for the account's
+// size. It returns the traffic that reading the registrations and
+// applications took, and whether everything was read.
+func (d *doctor) checkReads(ctx context.Context, client *voximplant.Client, info *voximplant.AccountInfo) (voximplant.Stats, bool) {
+	cur := &reconcile.Current{
+		Account: reconcile.AccountInfo{ID: info.AccountID, Name: info.AccountName},
+		Rules:   map[int64][]reconcile.Rule{}, Users: map[int64][]reconcile.User{},
+	}
 	start := client.Stats()
 	regs, errRegs := client.Registrations(ctx)
 	d.read("GetSipRegistrations", errRegs, fmt.Sprintf("%s read", plural(len(regs), "registration")))
 	apps, errApps := client.Applications(ctx)
 	d.read("GetApplications", errApps, fmt.Sprintf("%s read", plural(len(apps), "application")))
-	listing := client.Stats()
+	end := client.Stats()
+	listing := voximplant.Stats{Calls: end.Calls - start.Calls, Requests: end.Requests - start.Requests}
 	cur.Registrations, cur.Applications = regs, apps
-	readMembers := errApps == nil
+	ok := errRegs == nil && errApps == nil
 	for _, m := range []struct {
 		method string
 		read   func(context.Context, int64) error
@@ -364,22 +393,34 @@ func (d *doctor) checkAccount(ctx context.Context, creds *voximplant.Credentials
 		default:
 			err := m.read(ctx, apps[0].ID)
 			d.read(m.method, err, fmt.Sprintf("answers (application %d, %s)", apps[0].ID, apps[0].Name))
-			readMembers = readMembers && err == nil
+			ok = ok && err == nil
 		}
 	}
-	if errRegs != nil || !readMembers {
-		d.apiBehaviour(client)
-		return
+	if !ok {
+		return listing, false
 	}
 	if err := reconcile.ObserveMembers(ctx, client, cur); err != nil {
 		d.fail("account size", "reading every application's rules and users failed: "+err.Error(), apiFix(err, "run again with --debug to see each request"))
-		d.apiBehaviour(client)
-		return
+		return listing, false
 	}
 	d.ok("account size", describeSize(cur))
-	d.flushSpec()
-	d.checkPlan(ctx, client, cur, desired, listing.Calls-start.Calls, listing.Requests-start.Requests)
-	d.apiBehaviour(client)
+	return listing, true
+}
+
+// checkGuard checks the spec's account_id guard against the account acted
+// on, and reports whether it holds.
+func (d *doctor) checkGuard(desired *spec.Spec, info *voximplant.AccountInfo) bool {
+	switch id := desired.AccountID; {
+	case id != 0 && id != info.AccountID:
+		d.fail("spec guard", fmt.Sprintf("the spec's account_id %d is not account %d, the one these credentials act on", id, info.AccountID),
+			fmt.Sprintf("use the key of account %d, add --account-id %d if it is a child of the key's account, or correct account_id in the spec", id, id))
+		return false
+	case id == 0:
+		d.ok("spec guard", fmt.Sprintf("the spec has no account_id guard (adding 'account_id: %d' makes plan and apply refuse any other account)", info.AccountID))
+	default:
+		d.ok("spec guard", fmt.Sprintf("account_id %d is the account acted on", id))
+	}
+	return true
 }
 
 // read records the check of one read method.
@@ -429,25 +470,15 @@ func describeSize(c *reconcile.Current) string {
 		plural(len(c.Applications), "application"), plural(rules, "rule"), plural(users, "user"))
 }
 
-// checkPlan reports the calls a plan makes, and with a spec, its guard
-// and whether it resolves against the account. listCalls and
-// listRequests are what reading the registrations and applications took.
-func (d *doctor) checkPlan(ctx context.Context, client *voximplant.Client, cur *reconcile.Current, desired *spec.Spec, listCalls, listRequests int64) {
+// checkPlan reports the calls a plan makes, and with a spec, whether it
+// resolves against the account. listing is the traffic that reading the
+// registrations and applications took.
+func (d *doctor) checkPlan(ctx context.Context, client *voximplant.Client, desired *spec.Spec, listing voximplant.Stats) {
 	const perChange = "then one BindSipRegistration call per change"
 	if desired == nil {
 		d.ok("plan reads", fmt.Sprintf("a plan reads the account in %d calls (%d HTTP requests), plus the rules or users of each application the spec binds with a rule or user, %s",
-			listCalls+1, listRequests+1, perChange))
+			listing.Calls+1, listing.Requests+1, perChange))
 		return
-	}
-	if desired.AccountID != 0 && desired.AccountID != cur.Account.ID {
-		d.fail("spec guard", fmt.Sprintf("the spec's account_id %d is not account %d, the one these credentials act on", desired.AccountID, cur.Account.ID),
-			fmt.Sprintf("use the key of account %d, add --account-id %d if it is a child of the key's account, or correct account_id in the spec", desired.AccountID, desired.AccountID))
-		return
-	}
-	if desired.AccountID == 0 {
-		d.ok("spec guard", "the spec has no account_id guard (adding 'account_id: "+fmt.Sprint(cur.Account.ID)+"' makes plan and apply refuse any other account)")
-	} else {
-		d.ok("spec guard", fmt.Sprintf("account_id %d is the account acted on", desired.AccountID))
 	}
 	before := client.Stats()
 	observed, err := reconcile.Observe(ctx, client, desired)

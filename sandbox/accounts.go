@@ -65,7 +65,8 @@ func newLimiter(perSecond float64) *rate.Limiter {
 
 // actingOn returns the account a key of owner may act on as iss: the
 // owner itself or one of its direct children (a child of a child is not
-// reachable with its grandparent's key).
+// reachable with its grandparent's key). The accounts never change after
+// the server is made, so no lock is needed.
 func (s *Server) actingOn(owner, iss int64) (*account, bool) {
 	a, ok := s.accounts[iss]
 	if !ok {

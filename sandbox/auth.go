@@ -93,9 +93,7 @@ func (s *Server) authenticate(header string) (*account, []string, *apiError) {
 	if !ok {
 		return fail(100, "authorization failed: the token's iss %s is not an account id", string(claims.Iss))
 	}
-	s.mu.Lock()
 	acct, ok := s.actingOn(key.owner, iss)
-	s.mu.Unlock()
 	if !ok {
 		return fail(100, "authorization failed: the key of account %d cannot act on account %d (the token's iss): only on its own account and its child accounts", key.owner, iss)
 	}

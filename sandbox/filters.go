@@ -128,10 +128,10 @@ func (s *account) matches(r *Registration, f *registrationFilter) bool {
 		appOK = f.application.pass(r.ApplicationID, a.Name) || f.application.pass(r.ApplicationID, s.fullName(a))
 	}
 	var rule, user string
-	if r.RuleID != 0 {
+	if r.RuleID != 0 && len(f.rule.names) > 0 {
 		rule = s.state.Rules[s.index.rules[r.RuleID]].Name
 	}
-	if r.UserID != 0 {
+	if r.UserID != 0 && len(f.user.names) > 0 {
 		user = s.state.Users[s.index.users[r.UserID]].Name
 	}
 	return appOK && f.rule.pass(r.RuleID, rule) && f.user.pass(r.UserID, user)

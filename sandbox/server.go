@@ -86,12 +86,16 @@ type Server struct {
 	keysMu sync.RWMutex
 	keys   map[string]keyInfo
 
-	mu       sync.Mutex // guards everything below
-	state    *State     // the top account and, inside it, its children
+	// accounts index every account of the state tree by id; built by
+	// newServer, never changed after (the records they point into are
+	// guarded by mu).
 	accounts map[int64]*account
 	top      *account
-	path     string    // the state file every change is saved to; "" = memory only
-	lock     *fileLock // held while the server serves path
+
+	mu    sync.Mutex // guards everything below
+	state *State     // the top account and, inside it, its children
+	path  string     // the state file every change is saved to; "" = memory only
+	lock  *fileLock  // held while the server serves path
 
 	faultMu sync.Mutex
 	rng     *rand.Rand
