@@ -363,8 +363,8 @@ func (c *Client) ClockOffset() time.Duration { return c.tokens.clockOffset() }
 
 // networkError classifies a failed exchange: the caller's cancellation ends
 // the call; anything else (timeouts, resets, dropped connections) is
-// transient — every write voxbind makes is idempotent (§7), so repeating one
-// whose answer was lost is safe.
+// transient — every write voxbind makes is idempotent (docs/voximplant-api.md,
+// retries), so repeating one whose answer was lost is safe.
 func (c *Client) networkError(ctx, actx context.Context, method string, err error) result {
 	if ctx.Err() != nil {
 		return result{err: fmt.Errorf("%s: %w", method, ctx.Err())}

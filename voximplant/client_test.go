@@ -491,7 +491,7 @@ func TestHintInMessage(t *testing.T) {
 }
 
 // TestWriteDroppedAfterApplied loses the answer of a write the server has
-// applied; the retry repeats it (writes are idempotent, §7), and the
+// applied; the retry repeats it (writes are idempotent), and the
 // account ends in the desired state with one effect.
 func TestWriteDroppedAfterApplied(t *testing.T) {
 	f := newFakeServer(t)
