@@ -15,9 +15,6 @@ import (
 	"github.com/alecthomas/kong"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 // Globals are the flags every command accepts, before or after its name.
 type Globals struct {
 	Credentials string `help:"Service-account key file {account_email, account_id, key_id, private_key}." env:"VOXIMPLANT_CREDENTIALS" placeholder:"FILE"`
@@ -26,6 +23,9 @@ type Globals struct {
 	Sandbox     string `help:"Talk to the built-in emulator backed by STATEFILE instead of Voximplant (no network, no credentials)." placeholder:"STATEFILE"`
 	NoColor     bool   `name:"no-color" help:"Never colour output (also: NO_COLOR set to anything)."`
 	Debug       bool   `help:"Trace every API request on stderr (tokens and keys are never shown)."`
+
+	// ShowVersion is --version: it ends voxbind before any command runs.
+	ShowVersion versionFlag `name:"version" help:"Print voxbind's version and exit."`
 }
 
 // Stdio is where a command reads and writes; tests replace it.
@@ -45,16 +45,7 @@ type CLI struct {
 	Apply      ApplyCmd    `cmd:"" help:"Make the account equal the spec: show the plan, ask, apply in parallel, verify."`
 	Export     ExportCmd   `cmd:"" help:"Write a spec of the account's current bindings (to stdout or --out FILE)."`
 	SandboxCmd SandboxCmd  `cmd:"" name:"sandbox" help:"Run the built-in Voximplant API emulator: a demo account for first use, examples and tests."`
-	Version    VersionCmd  `cmd:"" help:"Print voxbind's version."`
-}
-
-// VersionCmd prints the version.
-type VersionCmd struct{}
-
-// Run prints the version.
-func (VersionCmd) Run(stdio *Stdio) error {
-	_, err := fmt.Fprintf(stdio.Out, "voxbind %s\n", version)
-	return err
+	Version    VersionCmd  `cmd:"" help:"Print voxbind's version, the commit it was built from, and the Go version."`
 }
 
 // exitError carries an exit code other than 1 up to main.
