@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -44,7 +47,51 @@ Or serve it over HTTP and talk to it with the key:
   voxbind sandbox serve --state %s
   voxbind --credentials %s --endpoint http://127.0.0.1:8080/platform_api/ export
 `, creds, state, sandbox.DemoAccountID, sandbox.DemoAccountName, children, state, state, creds)
-	return err
+	if err != nil {
+		return err
+	}
+	warnUnignoredKey(stdio.Err, creds)
+	return nil
+}
+
+// warnUnignoredKey warns when the key file just written lies inside a git
+// work tree that does not ignore it, where one 'git add .' would commit a
+// private key. Without git, or outside a work tree, it says nothing: the
+// warning is a courtesy, never a reason to fail.
+func warnUnignoredKey(w io.Writer, keyFile string) {
+	git, err := exec.LookPath("git")
+	if err != nil {
+		return
+	}
+	dir, name := filepath.Split(keyFile)
+	if dir == "" {
+		dir = "."
+	}
+	// check-ignore exits 0 when the path is ignored, 1 when it is not, and
+	// 128 outside a work tree or on any other error.
+	check := exec.Command(git, "-C", dir, "check-ignore", "--quiet", "--", name)
+	var ee *exec.ExitError
+	if err := check.Run(); !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		return
+	}
+	top, err := exec.Command(git, "-C", dir, "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		return
+	}
+	root := strings.TrimSpace(string(top))
+	fix := "add its directory to .gitignore"
+	if abs, err := filepath.Abs(dir); err == nil {
+		abs, _ = filepath.EvalSymlinks(abs)
+		realRoot, _ := filepath.EvalSymlinks(root)
+		if rel, err := filepath.Rel(realRoot, abs); err == nil && !strings.HasPrefix(rel, "..") {
+			line := "/" + name
+			if rel != "." {
+				line = "/" + filepath.ToSlash(rel) + "/"
+			}
+			fix = fmt.Sprintf("add the line %s to %s", line, filepath.Join(root, ".gitignore"))
+		}
+	}
+	fmt.Fprintf(w, "sandbox: warning: %s holds a private key and lies in the git work tree %s, which does not ignore it: %s, or use a directory outside the work tree\n", keyFile, root, fix)
 }
 
 // SandboxServeCmd serves a state file over HTTP on loopback.

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +191,36 @@ func TestOpenAccountWithCredentials(t *testing.T) {
 	for _, want := range []string{"--credentials", "VOXIMPLANT_CREDENTIALS", "--sandbox"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("no credentials: %v; want it to mention %s", err, want)
+		}
+	}
+}
+
+// TestSandboxInitWithoutGit: with no git on PATH, init inside what could
+// be a work tree still succeeds, silently.
+func TestSandboxInitWithoutGit(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	dir := filepath.Join(t.TempDir(), "sb")
+	var errb bytes.Buffer
+	if code := run([]string{"sandbox", "init", dir}, &Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &errb}); code != 0 {
+		t.Fatalf("sandbox init: exit %d: %s", code, errb.String())
+	}
+	if strings.Contains(errb.String(), "warning") {
+		t.Errorf("stderr warns without git:\n%s", errb.String())
+	}
+}
+
+// TestGitignoreCoversKeysAndJournals: the sandbox directory the docs use
+// (it holds a private key) and apply's journal directory are never
+// committed from a checkout by accident.
+func TestGitignoreCoversKeysAndJournals(t *testing.T) {
+	data, err := os.ReadFile(".gitignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	for _, want := range []string{"/sandbox-demo/", ".voxbind/"} {
+		if !slices.Contains(lines, want) {
+			t.Errorf(".gitignore lacks the line %s", want)
 		}
 	}
 }
