@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"net/http"
@@ -120,9 +121,12 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	if err != nil {
 		t.Skip("git is not installed")
 	}
+	if err := exec.Command(gitPath, "rev-parse", "--is-inside-work-tree").Run(); err != nil {
+		t.Skip("not in a git work tree: the module's files are not known")
+	}
 	goPath := filepath.Join(runtime.GOROOT(), "bin", "go")
 	repo := t.TempDir()
-	copyModule(t, ".", repo)
+	copyModule(t, gitPath, repo)
 	const when = "2026-01-02T03:04:05Z"
 	runIn(t, repo, nil, gitPath, "init", "--quiet")
 	runIn(t, repo, nil, gitPath, "add", ".")
@@ -159,36 +163,30 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	}
 }
 
-// copyModule copies the module's Go sources (no tests, no testdata, no dot
-// directories) and go.mod/go.sum from src to dst.
-func copyModule(t *testing.T, src, dst string) {
+// copyModule copies the module's files that git tracks or would track (so
+// not dist/ or a sandbox directory), without tests and testdata, from the
+// work tree to dst.
+func copyModule(t *testing.T, gitPath, dst string) {
 	t.Helper()
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		name := d.Name()
-		if d.IsDir() {
-			if path != src && (strings.HasPrefix(name, ".") || name == "testdata") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !(strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") || path == "go.mod" || path == "go.sum") {
-			return nil
+	list := runIn(t, ".", nil, gitPath, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+	for _, path := range strings.Split(strings.TrimSuffix(list, "\x00"), "\x00") {
+		if strings.HasSuffix(path, "_test.go") || strings.HasPrefix(path, "testdata/") || strings.Contains(path, "/testdata/") {
+			continue
 		}
 		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted in the work tree, not yet in the index
+		}
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		target := filepath.Join(dst, path)
+		target := filepath.Join(dst, filepath.FromSlash(path))
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
+			t.Fatal(err)
 		}
-		return os.WriteFile(target, data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
+		if err := os.WriteFile(target, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
