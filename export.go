@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
+	"unicode"
 
 	"github.com/voxbind/voxbind/reconcile"
 )
@@ -13,12 +15,18 @@ import (
 type ExportCmd struct {
 	Out  string  `help:"Write the spec to FILE instead of stdout. FILE is replaced atomically (a complete old or new file, never half of one)." placeholder:"FILE"`
 	Rate float64 `help:"Never send more than N requests per second (default: no ceiling)." placeholder:"N"`
+
+	// Schema is for editors: yaml-language-server reads the modeline.
+	Schema string `help:"Start the spec with the modeline '# yaml-language-server: $schema=REF', so that editors check it against the schema at REF (a URL, or a path relative to the spec)." placeholder:"REF"`
 }
 
 // Run reads the whole account and writes the spec.
 func (c *ExportCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 	if c.Rate < 0 {
 		return fmt.Errorf("--rate %v: must be 0 (no ceiling) or more", c.Rate)
+	}
+	if strings.ContainsFunc(c.Schema, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return fmt.Errorf("--schema %q: a modeline ends at the first blank, so REF cannot hold blanks or control characters; percent-encode them (%%20 for a space)", c.Schema)
 	}
 	acct, closeAccount, err := g.openAccount(ctx, c.Rate, stdio.Err)
 	if err != nil {
@@ -31,6 +39,9 @@ func (c *ExportCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 		return err
 	}
 	var buf bytes.Buffer
+	if c.Schema != "" {
+		fmt.Fprintf(&buf, "# yaml-language-server: $schema=%s\n", c.Schema)
+	}
 	if err := reconcile.Export(&buf, current); err != nil {
 		return err
 	}

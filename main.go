@@ -44,6 +44,7 @@ type CLI struct {
 	Plan       PlanCmd     `cmd:"" help:"Show the calls that would make the account equal the spec; writes nothing."`
 	Apply      ApplyCmd    `cmd:"" help:"Make the account equal the spec: show the plan, ask, apply in parallel, verify."`
 	Export     ExportCmd   `cmd:"" help:"Write a spec of the account's current bindings (to stdout or --out FILE)."`
+	Schema     SchemaCmd   `cmd:"" help:"Print the JSON Schema of the spec format, for editors."`
 	SandboxCmd SandboxCmd  `cmd:"" name:"sandbox" help:"Run the built-in Voximplant API emulator: a demo account for first use, examples and tests."`
 	Version    VersionCmd  `cmd:"" help:"Print voxbind's version, the commit it was built from, and the Go version."`
 }

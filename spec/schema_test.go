@@ -34,7 +34,20 @@ var schemaCannotJudge = map[string]string{
 	"bad/empty_dir":                   "a directory without spec files: there is no document at all",
 }
 
-func compileSchema(t testing.TB) *jsonschema.Schema {
+// schemaDrafts are the JSON Schema drafts the schema must mean the same
+// under: draft-07, what yaml-language-server 1.x (the VS Code YAML
+// extension for years) implements, and 2020-12, the current one.
+var schemaDrafts = []struct {
+	name  string
+	draft *jsonschema.Draft
+}{
+	{"draft-07", jsonschema.Draft7},
+	{"2020-12", jsonschema.Draft2020},
+}
+
+// compileSchema compiles voxbind.schema.json as the given draft defines
+// JSON Schema, whatever draft its $schema names.
+func compileSchema(t testing.TB, draft *jsonschema.Draft) *jsonschema.Schema {
 	t.Helper()
 	f, err := os.Open("voxbind.schema.json")
 	if err != nil {
@@ -45,8 +58,9 @@ func compileSchema(t testing.TB) *jsonschema.Schema {
 	if err != nil {
 		t.Fatalf("voxbind.schema.json: %v", err)
 	}
+	delete(doc.(map[string]any), "$schema")
 	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
+	c.DefaultDraft(draft)
 	if err := c.AddResource("voxbind.schema.json", doc); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +130,12 @@ func caseFiles(t *testing.T, path string) []string {
 // TestSchemaAgreesWithLoad checks every good and bad case with both the
 // JSON Schema and Load: where the schema can judge, the verdicts match.
 func TestSchemaAgreesWithLoad(t *testing.T) {
-	sch := compileSchema(t)
+	for _, d := range schemaDrafts {
+		t.Run(d.name, func(t *testing.T) { schemaAgreesWithLoad(t, compileSchema(t, d.draft)) })
+	}
+}
+
+func schemaAgreesWithLoad(t *testing.T, sch *jsonschema.Schema) {
 	seen := make(map[string]bool)
 	for _, group := range []string{"good", "bad"} {
 		dir := filepath.Join("../testdata/spec", group)
@@ -177,7 +196,10 @@ func TestSchemaAgreesWithLoad(t *testing.T) {
 // TestExamples checks every example: it starts with the editor modeline and
 // both the loader and the schema accept it.
 func TestExamples(t *testing.T) {
-	sch := compileSchema(t)
+	schemas := map[string]*jsonschema.Schema{}
+	for _, d := range schemaDrafts {
+		schemas[d.name] = compileSchema(t, d.draft)
+	}
 	files, err := filepath.Glob("../examples/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no examples found: %v", err)
@@ -195,12 +217,108 @@ func TestExamples(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			if judged, err := schemaCheck(sch, data); !judged || err != nil {
-				t.Errorf("schema: judged=%v, %v", judged, err)
+			for _, d := range schemaDrafts {
+				if judged, err := schemaCheck(schemas[d.name], data); !judged || err != nil {
+					t.Errorf("schema (%s): judged=%v, %v", d.name, judged, err)
+				}
 			}
 			if filepath.Base(f) == "bulk.yaml" && len(s.Bindings) < 500 {
 				t.Errorf("bulk.yaml has %d bindings, want at least 500", len(s.Bindings))
 			}
 		})
 	}
+}
+
+// TestSchemaEntryRules checks the rules between an entry's keys one at a
+// time, under every draft, against a verdict written here, and checks that
+// Load agrees: each exclusion must be flagged by an editor that implements
+// only draft-07.
+func TestSchemaEntryRules(t *testing.T) {
+	tests := []struct {
+		entry string
+		ok    bool
+	}{
+		{"{registration: a@p, application: app}", true},
+		{"{registration_id: 1, application_id: 2}", true},
+		{"{registration: a@p, application: app, rule: r}", true},
+		{"{registration: a@p, application: app, rule_id: 3}", true},
+		{"{registration: a@p, application_id: 2, user: u}", true},
+		{"{registration: a@p, application: app, user_id: 4}", true},
+		{"{registration: a@p, unbound: true}", true},
+		{"{registration: a@p, unbound: false, application: app}", true},
+		{"{registration: a@p, registration_id: 1, application: app}", false},
+		{"{application: app}", false},
+		{"{registration: a@p}", false},
+		{"{registration: a@p, unbound: false}", false},
+		{"{registration: a@p, application: app, application_id: 2}", false},
+		{"{registration: a@p, rule: r}", false},
+		{"{registration: a@p, user_id: 4}", false},
+		{"{registration: a@p, unbound: true, application: app}", false},
+		{"{registration: a@p, unbound: true, application_id: 2}", false},
+		{"{registration: a@p, unbound: true, rule: r}", false},
+		{"{registration: a@p, unbound: true, user_id: 4}", false},
+		{"{registration: a@p, application: app, rule: r, user: u}", false},
+		{"{registration: a@p, application: app, rule: r, user_id: 4}", false},
+		{"{registration: a@p, application: app, rule_id: 3, user: u}", false},
+		{"{registration: a@p, application: app, rule_id: 3, user_id: 4}", false},
+		{"{registration: a@p, application: app, rule: r, rule_id: 3}", false},
+		{"{registration: a@p, application: app, user: u, user_id: 4}", false},
+	}
+	for _, d := range schemaDrafts {
+		sch := compileSchema(t, d.draft)
+		for _, tt := range tests {
+			t.Run(d.name+"/"+tt.entry, func(t *testing.T) {
+				data := []byte("version: 1\nbindings:\n  - " + tt.entry + "\n")
+				judged, err := schemaCheck(sch, data)
+				if !judged {
+					t.Fatalf("the schema could not judge it: %v", err)
+				}
+				if (err == nil) != tt.ok {
+					t.Errorf("schema: %v, want valid %v", err, tt.ok)
+				}
+				if _, err := loadBytes("entry.yaml", data); (err == nil) != tt.ok {
+					t.Errorf("Load: %v, want valid %v", err, tt.ok)
+				}
+			})
+		}
+	}
+}
+
+// TestSchemaIsDraftIndependent keeps out the keywords that some drafts lack
+// or read differently, so that editors on any draft from 07 to 2020-12
+// check the same rules: if/then/else (draft-07 only), dependentSchemas and
+// dependentRequired (2019-09 on), $defs, const (draft-06 on), and $ref next
+// to other keywords (ignored before 2019-09).
+func TestSchemaIsDraftIndependent(t *testing.T) {
+	data, err := os.ReadFile("voxbind.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	banned := map[string]bool{"if": true, "then": true, "else": true, "dependentSchemas": true, "dependentRequired": true,
+		"dependencies": true, "$defs": true, "const": true, "unevaluatedProperties": true, "prefixItems": true, "$dynamicRef": true}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			_, isRef := v["$ref"]
+			for k, x := range v {
+				if banned[k] && !strings.HasSuffix(path, "/properties") {
+					t.Errorf("%s: keyword %q does not mean the same in every draft", path, k)
+				}
+				if isRef && k != "$ref" {
+					t.Errorf("%s: %q next to $ref, which draft-07 ignores", path, k)
+				}
+				walk(path+"/"+k, x)
+			}
+		case []any:
+			for i, x := range v {
+				walk(fmt.Sprintf("%s/%d", path, i), x)
+			}
+		}
+	}
+	walk("#", doc)
 }
