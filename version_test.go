@@ -149,6 +149,7 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // three links at once: the slowest part of the suite
 			bin := filepath.Join(t.TempDir(), "voxbind")
 			args := append([]string{"build", "-o", bin}, tt.flags...)
 			runIn(t, repo, []string{"GOFLAGS=-buildvcs=false"}, goPath, append(args, ".")...)
