@@ -116,7 +116,8 @@ func writeVersion(w io.Writer, format string) error {
 }
 
 // versionFlag is --version: it prints what 'voxbind version' prints and
-// ends voxbind with status 0, whatever else the command line says.
+// ends voxbind with status 0 before the command runs or its flags are
+// checked (a flag kong does not know is still a usage error).
 type versionFlag bool
 
 // BeforeReset runs while the command line is parsed, before any
