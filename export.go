@@ -28,6 +28,10 @@ func (c *ExportCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 	if strings.ContainsFunc(c.Schema, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 		return fmt.Errorf("--schema %q: a modeline ends at the first blank, so REF cannot hold blanks or control characters; percent-encode them (%%20 for a space)", c.Schema)
 	}
+	reads := g.reads()
+	if err := checkOut(c.Out, reads); err != nil {
+		return err
+	}
 	acct, closeAccount, err := g.openAccount(ctx, c.Rate, stdio.Err)
 	if err != nil {
 		return err
@@ -49,7 +53,7 @@ func (c *ExportCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 		_, err := stdio.Out.Write(buf.Bytes())
 		return err
 	}
-	if err := writeFileAtomic(c.Out, buf.Bytes()); err != nil {
+	if err := writeOut(c.Out, buf.Bytes(), reads); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdio.Err, "Wrote %d registrations of account %d to %s.\n", len(current.Registrations), current.Account.ID, c.Out)

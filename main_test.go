@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -41,6 +40,7 @@ func TestScripts(t *testing.T) {
 		RequireExplicitExec: true,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"filemode":  cmdFilemode,
+			"islink":    cmdIsLink,
 			"jsonvalid": cmdJSONValid,
 			"jsonpath":  cmdJSONPath,
 			"exitcode":  cmdExitcode,
@@ -61,6 +61,19 @@ func cmdFilemode(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	if got := fi.Mode().Perm(); got != os.FileMode(want) {
 		ts.Fatalf("%s has mode %#o, want %#o", args[0], got, want)
+	}
+}
+
+// cmdIsLink checks that a path is a symbolic link (not replaced by a
+// regular file): [!] islink FILE.
+func cmdIsLink(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: [!] islink FILE")
+	}
+	fi, err := os.Lstat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if link := fi.Mode()&os.ModeSymlink != 0; link == neg {
+		ts.Fatalf("%s: symbolic link = %v", args[0], link)
 	}
 }
 
@@ -453,33 +466,6 @@ func TestObserveBoundError(t *testing.T) {
 	_, err := reconcile.ObserveBound(context.Background(), acct)
 	if err == nil || !strings.Contains(err.Error(), "read users of application 2 (app2.acme.voximplant.com): api error 117") {
 		t.Errorf("ObserveBound = %v, want the users error naming application 2", err)
-	}
-}
-
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "voxbind.yaml")
-	if err := os.WriteFile(path, []byte("old\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeFileAtomic(path, []byte("new\n")); err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(path)
-	if err != nil || string(got) != "new\n" {
-		t.Errorf("after writeFileAtomic: %q, %v; want \"new\\n\"", got, err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm() != 0o644 {
-		t.Errorf("mode = %v, %v; want 0644", fi.Mode(), err)
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("directory holds %d entries, want only the spec (no temporary file left)", len(entries))
-	}
-	err = writeFileAtomic(filepath.Join(dir, "no", "such", "x.yaml"), []byte("x"))
-	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "no", "such", "x.yaml")) {
-		t.Errorf("writeFileAtomic into a missing directory = %v, want an error naming the file", err)
 	}
 }
 

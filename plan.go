@@ -31,7 +31,15 @@ func (c *PlanCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 	if c.Rate < 0 {
 		return fmt.Errorf("--rate %g: give a positive number of requests per second, or 0 for no ceiling", c.Rate)
 	}
-	p, err := makePlan(ctx, g, c.Files, c.Rate, stdio.Err)
+	desired, err := spec.Load(c.Files)
+	if err != nil {
+		return planPrintSpecErrors(stdio.Err, err)
+	}
+	reads := g.reads(desired.Files...)
+	if err := checkOut(c.Out, reads); err != nil {
+		return err
+	}
+	p, err := makePlan(ctx, g, desired, c.Rate, stdio.Err)
 	if err != nil {
 		return err
 	}
@@ -49,7 +57,7 @@ func (c *PlanCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 		return exitCode(1, errors.New(msg))
 	}
 	if c.Out != "" {
-		if err := planSave(c.Out, p); err != nil {
+		if err := planSave(c.Out, p, reads); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdio.Err, "Saved the plan to %s; apply exactly it with: voxbind apply --plan %s\n", c.Out, c.Out)
@@ -60,14 +68,9 @@ func (c *PlanCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 	return nil
 }
 
-// makePlan loads the spec, reads the account and plans. Spec problems are
-// printed on stderr before anything is contacted; resolution problems
-// after the account is read; both return an exit-1 error.
-func makePlan(ctx context.Context, g *Globals, files []string, rate float64, stderr io.Writer) (*reconcile.Plan, error) {
-	desired, err := spec.Load(files)
-	if err != nil {
-		return nil, planPrintSpecErrors(stderr, err)
-	}
+// makePlan reads the account and plans. Resolution problems are printed
+// on stderr and return an exit-1 error.
+func makePlan(ctx context.Context, g *Globals, desired *spec.Spec, rate float64, stderr io.Writer) (*reconcile.Plan, error) {
 	acct, closeAccount, err := g.openAccount(ctx, rate, stderr)
 	if err != nil {
 		return nil, err
@@ -123,10 +126,10 @@ func planIsTerminal(w io.Writer) bool {
 }
 
 // planSave writes the plan with preconditions to path atomically.
-func planSave(path string, p *reconcile.Plan) error {
+func planSave(path string, p *reconcile.Plan, reads []readFile) error {
 	var buf bytes.Buffer
 	if err := reconcile.RenderJSON(&buf, p, true); err != nil {
 		return fmt.Errorf("save the plan to %s: %w", path, err)
 	}
-	return writeFileAtomic(path, buf.Bytes())
+	return writeOut(path, buf.Bytes(), reads)
 }

@@ -48,8 +48,9 @@ bindings:
     application: support
 `
 
-// TestPlanCmdOut: --out saves the plan with preconditions, mode 0644,
-// atomically over an existing file; --detailed-exitcode gives 2.
+// TestPlanCmdOut: --out saves the plan with preconditions atomically over
+// an existing file, keeping that file's mode (a private 0600 file stays
+// private); --detailed-exitcode gives 2.
 func TestPlanCmdOut(t *testing.T) {
 	state, specFile := planTestSandbox(t, planTestSwap)
 	out := filepath.Join(filepath.Dir(specFile), "plan.json")
@@ -68,8 +69,8 @@ func TestPlanCmdOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.Mode().Perm() != 0o644 {
-		t.Errorf("%s has mode %#o, want 0644", out, fi.Mode().Perm())
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %#o, want its own 0600 kept", out, fi.Mode().Perm())
 	}
 	data, _ := os.ReadFile(out)
 	var p reconcile.Plan

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/voxbind/voxbind/internal/atomicfile"
 )
 
 // methods are the API methods the sandbox answers. Each runs with the
@@ -529,7 +531,7 @@ func (s *account) bindSipRegistration(p params) (any, *apiError) {
 		}
 	}
 	if err := tx.commit(); err != nil {
-		return internalError{err}, nil
+		return nil, errorf(CodeStateNotSaved, "%v", err)
 	}
 	return map[string]int{"result": 1}, nil
 }
@@ -594,18 +596,26 @@ func (t *tx) commit() error {
 				s.state.Registrations[i] = r
 			}
 			s.index.holder = buildIndex(s.state).holder
-			return fmt.Errorf("sandbox: cannot save the state, nothing changed: %w", err)
+			return fmt.Errorf("sandbox: cannot save the state, nothing changed (fix the cause, then run again): %w", err)
 		}
 	}
 	s.stats.writes.Add(1)
 	return nil
 }
 
-// save writes the state file atomically. The caller holds s.mu.
+// save writes the state file atomically (through a symbolic link to the
+// file it names). The new file is locked before it is renamed into place
+// and becomes the lock, so that the state file is never unlocked while
+// served. The caller holds s.mu.
 func (s *Server) save() error {
 	data, err := s.state.Marshal()
 	if err != nil {
 		return err
 	}
-	return writeAtomic(s.path, data, s.lock)
+	kept, err := atomicfile.Write(s.path, data, atomicfile.Options{Perm: 0o644, Adopt: s.lock.adopt})
+	if err != nil {
+		return err
+	}
+	s.lock.swap(kept)
+	return nil
 }

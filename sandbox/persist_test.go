@@ -74,7 +74,8 @@ func TestEveryChangeIsSaved(t *testing.T) {
 }
 
 // TestFailedSaveChangesNothing: when the file cannot be written the call
-// fails with HTTP 500 and memory keeps the state the file has.
+// fails with an API error that is not "try again later", naming the
+// cause, and memory keeps the state the file has.
 func TestFailedSaveChangesNothing(t *testing.T) {
 	path := writeState(t)
 	e := openEnv(t, path)
@@ -87,8 +88,9 @@ func TestFailedSaveChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if status != 500 || !strings.Contains(string(body), "cannot save") {
-		t.Errorf("HTTP %d %s; want 500 saying the state cannot be saved", status, body)
+	if status != 200 || !strings.Contains(string(body), `"code":900`) || !strings.Contains(string(body), "cannot save") ||
+		!strings.Contains(string(body), "no such file or directory") {
+		t.Errorf("HTTP %d %s; want API error 900 saying the state cannot be saved and why", status, body)
 	}
 	if diff := bindings(e.srv.State()); diff[3003] != (binding{}) || diff[3001] != (binding{10, 0, 200}) {
 		t.Errorf("memory changed after a failed save: 3003 %+v, 3001 %+v", diff[3003], diff[3001])

@@ -307,10 +307,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logf(name, r, start, "%s", outcome(body))
-	if ie, ok := body.(internalError); ok {
-		http.Error(w, ie.err.Error(), http.StatusInternalServerError)
-		return
-	}
 	data, err := json.Marshal(body)
 	if err != nil {
 		http.Error(w, "sandbox: encode answer: "+err.Error(), http.StatusInternalServerError)
@@ -324,17 +320,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(append(data, '\n'))
 }
 
-// internalError is a failure of the sandbox itself (it could not save the
-// state file), answered with HTTP 500 and a plain-text body.
-type internalError struct{ err error }
+// CodeStateNotSaved is the API error the sandbox answers when it cannot
+// save its state file (a read-only file or directory, a full disk): the
+// change is undone and the message names the cause. It is not one of the
+// "try again later" codes, so a client does not retry what cannot succeed
+// until someone fixes the file.
+const CodeStateNotSaved = 900
 
 // outcome says in a few words how a request was answered.
 func outcome(body any) string {
 	switch b := body.(type) {
 	case map[string]*apiError:
 		return fmt.Sprintf("error %d: %s", b["error"].Code, b["error"].Msg)
-	case internalError:
-		return "HTTP 500: " + b.err.Error()
 	}
 	return "ok"
 }

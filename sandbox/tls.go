@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/voxbind/voxbind/internal/atomicfile"
 )
 
 // CertPath is where 'sandbox serve --tls' writes the certificate of a
@@ -56,7 +58,7 @@ func SelfSignedTLS(certPath string) (*tls.Config, error) {
 		return nil, fmt.Errorf("sandbox tls: create certificate: %w", err)
 	}
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := writeAtomic(certPath, certPEM, nil); err != nil {
+	if err := atomicfile.WriteFile(certPath, certPEM, 0o644); err != nil {
 		return nil, fmt.Errorf("sandbox tls: %w", err)
 	}
 	return &tls.Config{
