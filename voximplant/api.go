@@ -16,9 +16,6 @@ import (
 // documented; a server that returns fewer rows is paged correctly anyway.
 const pageSize = 1000
 
-// maxTotal bounds the total_count voxbind believes before allocating for it.
-const maxTotal = 10_000_000
-
 var _ reconcile.Account = (*Client)(nil)
 
 // GetAccountInfo returns the id and name of the account acted on.
@@ -117,11 +114,22 @@ func (c *Client) BindSipRegistration(ctx context.Context, r BindRequest) error {
 	return nil
 }
 
-// Info implements reconcile.Account.
+// ErrWrongAccount is wrapped by Info's error when the API answers for an
+// account other than the one the client acts on.
+var ErrWrongAccount = errors.New("the API answered for another account")
+
+// Info implements reconcile.Account. The account acted on is the client's
+// (--account-id, else the key file's account_id); an answer naming
+// another account is an error, so that nothing, the spec's account_id
+// guard included, relies on an account the key did not ask for.
 func (c *Client) Info(ctx context.Context) (reconcile.AccountInfo, error) {
 	a, err := c.GetAccountInfo(ctx)
 	if err != nil {
 		return reconcile.AccountInfo{}, err
+	}
+	if a.AccountID != c.account {
+		return reconcile.AccountInfo{}, fmt.Errorf("GetAccountInfo: %w: voxbind acts on account %d (%s), but the API answered for account %d; nothing was changed: check that --endpoint is the Voximplant API and that the key file is this account's",
+			ErrWrongAccount, c.account, c.accountSource(), a.AccountID)
 	}
 	return reconcile.AccountInfo{ID: a.AccountID, Name: a.AccountName}, nil
 }
@@ -276,13 +284,25 @@ func (c *Client) Paging() Paging {
 	return p
 }
 
+// Bounds on what one list read may cost, whatever the server answers: a
+// server that lies in total_count, or never answers an empty page, must not
+// make voxbind allocate or request without end. Real accounts are far
+// below both (docs/voximplant-api.md, paging). Client.maxRows and
+// Client.maxPages hold them; tests lower them.
+const (
+	defaultMaxRows  = 2_000_000 // rows of one list
+	defaultMaxPages = 20_000    // requests for one list
+)
+
 // list reads every row of a list method (docs/voximplant-api.md, paging): offsets
 // advance by the rows actually returned, and reading stops at an empty page
 // or once total_count rows are in. The answer's count is never used: servers
 // differ on whether it counts the page or the whole list. With a total, the
 // pages after the first are read concurrently, assuming the first page's
 // size; pages that come back shorter leave gaps, which are then read one
-// after the other. Rows are deduplicated by id, first seen wins.
+// after the other. Rows past the total (the list grew while it was read)
+// are kept. Rows are deduplicated by id, first seen wins. Memory grows with
+// the rows received, never with the total the server claims.
 func list[T any](ctx context.Context, c *Client, method string, base url.Values, id func(*T) int64) ([]T, error) {
 	first, err := page[T](ctx, c, method, base, 0)
 	if err != nil {
@@ -291,60 +311,50 @@ func list[T any](ctx context.Context, c *Client, method string, base url.Values,
 	if first.TotalCount == nil || *first.TotalCount < 0 {
 		return sequential(ctx, c, method, base, id, first.Result)
 	}
-	if *first.TotalCount > maxTotal {
-		return nil, fmt.Errorf("%s: implausible total_count %d (more than %d rows)", method, *first.TotalCount, maxTotal)
-	}
-	total := int(*first.TotalCount)
-	step := len(first.Result)
+	total, step := *first.TotalCount, int64(len(first.Result))
 	if step == 0 || step >= total {
 		return dedupe(first.Result, id), nil
 	}
-	rows := make([]T, total)
-	have := make([]bool, total)
-	var extra []T // rows past total: the list grew while it was read
-	place := func(off int, got []T) {
-		for i := range got {
-			if off+i < total {
-				rows[off+i], have[off+i] = got[i], true
-			} else {
-				extra = append(extra, got[i])
-			}
-		}
+	if total > c.maxRows {
+		return nil, fmt.Errorf("%s: implausible total_count %d (more than %d rows); the server's answer cannot be trusted", method, total, c.maxRows)
 	}
-	place(0, first.Result)
-
+	if pages := (total + step - 1) / step; pages > c.maxPages {
+		return nil, fmt.Errorf("%s: total_count %d in pages of %d rows would take %d requests, more than the bound of %d; the server's answer cannot be trusted",
+			method, total, step, pages, c.maxPages)
+	}
 	var offsets []int
 	for off := step; off < total; off += step {
-		offsets = append(offsets, off)
+		offsets = append(offsets, int(off))
 	}
 	pages, err := concurrentPages[T](ctx, c, method, base, offsets)
 	if err != nil {
 		return nil, err
 	}
+	requests := int64(1 + len(offsets))
+	out := first.Result
+	next := len(out) // rows [0, next) are in out
 	for i, off := range offsets {
-		place(off, pages[i])
-	}
-	// Fill the gaps that short pages left.
-	for i := 0; i < total; i++ {
-		if have[i] {
-			continue
+		// A short page left a gap before off: read it one page at a time.
+		for next < off {
+			if requests++; requests > c.maxPages {
+				return nil, fmt.Errorf("%s: more than %d requests to read the list; the server's answers cannot be trusted", method, c.maxPages)
+			}
+			a, err := page[T](ctx, c, method, base, next)
+			if err != nil {
+				return nil, err
+			}
+			if len(a.Result) == 0 {
+				break // the list shrank while it was read
+			}
+			out = append(out, a.Result...)
+			next += len(a.Result)
 		}
-		a, err := page[T](ctx, c, method, base, i)
-		if err != nil {
-			return nil, err
-		}
-		if len(a.Result) == 0 {
-			break // the list shrank while it was read
-		}
-		place(i, a.Result)
-	}
-	out := make([]T, 0, total+len(extra))
-	for i := range rows {
-		if have[i] {
-			out = append(out, rows[i])
+		if end := off + len(pages[i]); end > next {
+			out = append(out, pages[i][max(0, next-off):]...)
+			next = end
 		}
 	}
-	return dedupe(append(out, extra...), id), nil
+	return dedupe(out, id), nil
 }
 
 // sequential reads pages after the first one until an empty page.
@@ -367,7 +377,10 @@ func sequential[T any](ctx context.Context, c *Client, method string, base url.V
 		return fresh
 	}
 	add(rows)
-	for offset := len(rows); ; {
+	for offset, requests := len(rows), int64(1); ; requests++ {
+		if requests >= c.maxPages || int64(len(out)) > c.maxRows {
+			return nil, fmt.Errorf("%s: still no empty page after %d requests and %d rows; the server does not end the list", method, requests, len(out))
+		}
 		a, err := page[T](ctx, c, method, base, offset)
 		if err != nil {
 			return nil, err

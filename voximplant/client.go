@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +56,7 @@ type Stats struct {
 type Client struct {
 	endpoint string
 	account  int64
+	childOf  int64 // the key's account when acting on a child (--account-id), else 0
 	http     *http.Client
 	tokens   *tokenSource
 	ua       string
@@ -75,6 +75,7 @@ type Client struct {
 	sleep                   func(ctx context.Context, d time.Duration) error
 	jitter                  func(max time.Duration) time.Duration
 	pageParallelism         int
+	maxRows, maxPages       int64 // bounds on one list read
 
 	calls, requests, retries, rateLimited, transient atomic.Int64
 }
@@ -94,13 +95,14 @@ func New(o Options) (*Client, error) {
 	if o.Rate < 0 {
 		return nil, fmt.Errorf("voximplant client: rate %g: must be positive (0 = no ceiling)", o.Rate)
 	}
-	account := o.Credentials.AccountID
-	if o.AccountID != 0 {
-		account = o.AccountID
+	account, childOf := o.Credentials.AccountID, int64(0)
+	if o.AccountID != 0 && o.AccountID != account {
+		account, childOf = o.AccountID, account
 	}
 	c := &Client{
 		endpoint:        endpoint,
 		account:         account,
+		childOf:         childOf,
 		http:            o.HTTPClient,
 		tokens:          newTokenSource(o.Credentials, account),
 		ua:              o.UserAgent,
@@ -115,12 +117,18 @@ func New(o Options) (*Client, error) {
 		sleep:           sleepCtx,
 		jitter:          func(max time.Duration) time.Duration { return rand.N(max + 1) },
 		pageParallelism: 4,
+		maxRows:         defaultMaxRows,
+		maxPages:        defaultMaxPages,
 	}
 	if c.http == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 32
 		c.http = &http.Client{Transport: t}
+	} else {
+		hc := *c.http // the caller's client keeps its own redirect policy
+		c.http = &hc
 	}
+	c.http.CheckRedirect = refuseRedirect
 	if c.ua == "" {
 		c.ua = "voxbind"
 	}
@@ -177,6 +185,14 @@ func loopbackHost(h string) bool {
 
 // AccountID is the id of the account the client acts on (the JWT iss).
 func (c *Client) AccountID() int64 { return c.account }
+
+// accountSource says where the account acted on comes from, for messages.
+func (c *Client) accountSource() string {
+	if c.childOf != 0 {
+		return fmt.Sprintf("--account-id, with the key of account %d", c.childOf)
+	}
+	return "the key file's account_id"
+}
 
 // Stats returns the counters since New.
 func (c *Client) Stats() Stats {
@@ -289,6 +305,9 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	status = resp.StatusCode
 	date := resp.Header.Get("Date")
 	c.observeClock(date, false)
+	if status >= 300 && status <= 399 {
+		return result{err: redirectError(method, resp)}
+	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
@@ -379,20 +398,34 @@ func (c *Client) networkError(ctx, actx context.Context, method string, err erro
 	return result{err: fmt.Errorf("%s: %w", method, err), transient: true}
 }
 
+// refuseRedirect stops the HTTP client at a redirect: the Management API
+// never redirects, and following one would send the bearer token (Go keeps
+// Authorization for the same host name, even over plain http or another
+// port) or take another server's answers for the account's. The redirect
+// answer itself comes back and attempt turns it into redirectError.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// redirectError names where a redirect pointed, without its query (which
+// may carry anything).
+func redirectError(method string, resp *http.Response) error {
+	where := "no Location"
+	if loc, err := resp.Location(); err == nil {
+		loc.RawQuery, loc.Fragment, loc.User = "", "", nil
+		where = "Location " + loc.String()
+	}
+	return fmt.Errorf("%s: the server answered HTTP %d, a redirect (%s); the Management API never redirects, so voxbind does not follow it: check --endpoint", method, resp.StatusCode, where)
+}
+
 const maxBody = 64 << 20
 
 // bufPool holds answer buffers: json.Unmarshal copies what it keeps, so a
 // buffer is reused once the answer is decoded.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// jwtLike matches a JWT, in case a proxy's error page echoes the request.
-var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_\-.]*`)
-
 // snippet is the start of a body for an error message, on one line, with
-// anything that looks like a token cut out.
+// anything that looks like a token or a key cut out.
 func snippet(b []byte) string {
-	s := strings.Join(strings.Fields(string(b)), " ")
-	s = jwtLike.ReplaceAllString(s, "[token]")
+	s := redact(strings.Join(strings.Fields(string(b)), " "))
 	if len(s) > 200 {
 		s = s[:200] + "…"
 	}

@@ -211,7 +211,7 @@ func TestPermanentErrorsNotRetried(t *testing.T) {
 		{"http 401 echoing the token", func(w http.ResponseWriter) {
 			w.WriteHeader(401)
 			fmt.Fprint(w, "<p>rejected Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOjF9.c2ln</p>")
-		}, "http status 401: <p>rejected Authorization: Bearer [token]</p>", 0},
+		}, "http status 401: <p>rejected Authorization: Bearer [redacted]</p>", 0},
 		{"200 not json", func(w http.ResponseWriter) { fmt.Fprint(w, "<html>captive portal</html>") }, "the answer is not the expected JSON", 0},
 	}
 	for _, tt := range tests {

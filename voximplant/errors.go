@@ -121,6 +121,29 @@ func (e *HTTPError) Error() string {
 // Temporary reports whether the status means "try again".
 func (e *HTTPError) Temporary() bool { return e.Status == 429 || e.Status >= 500 }
 
+// Secrets a server (or a proxy's error page) may echo back: the JWT of
+// the request, its Authorization header, a PEM key, or any long base64
+// run (a token's signature, the key's DER). Error messages and traces
+// show "[redacted]" instead.
+var (
+	pemBlock   = regexp.MustCompile(`-----BEGIN[^-]*-----[\s\S]*?(-----END[^-]*-----|$)`)
+	bearer     = regexp.MustCompile(`(?i)\bbearer\s+[A-Za-z0-9._~+/\-]+=*`)
+	jwtLike    = regexp.MustCompile(`eyJ[A-Za-z0-9_\-.]*`)
+	longBase64 = regexp.MustCompile(`[A-Za-z0-9+/_\-]{40,}=*`)
+)
+
+// redact cuts anything secret-looking out of text that came from the
+// server, before it reaches an error message, a trace or a journal.
+func redact(s string) string {
+	if !strings.Contains(s, "-----BEGIN") && !strings.Contains(s, "eyJ") && !strings.Contains(strings.ToLower(s), "bearer") && !longBase64.MatchString(s) {
+		return s
+	}
+	s = pemBlock.ReplaceAllString(s, "[redacted]")
+	s = bearer.ReplaceAllString(s, "Bearer [redacted]")
+	s = jwtLike.ReplaceAllString(s, "[redacted]")
+	return longBase64.ReplaceAllString(s, "[redacted]")
+}
+
 var afterSeconds = regexp.MustCompile(`(?i)after\s+(\d+)\s*sec`)
 
 // retryHint extracts "repeat after N seconds" from an API message.

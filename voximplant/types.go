@@ -70,14 +70,19 @@ type status struct {
 	Errors []wireError `json:"errors"`
 }
 
+// failure is the answer's error, its message redacted: a server may echo
+// the request's token or anything else secret in it.
 func (s *status) failure() *wireError {
-	if s.Error != nil {
-		return s.Error
+	var e *wireError
+	switch {
+	case s.Error != nil:
+		e = s.Error
+	case len(s.Errors) > 0:
+		e = &s.Errors[0]
+	default:
+		return nil
 	}
-	if len(s.Errors) > 0 {
-		return &s.Errors[0]
-	}
-	return nil
+	return &wireError{Code: e.Code, Msg: redact(e.Msg)}
 }
 
 // answer is implemented by every answer type through the embedded status.

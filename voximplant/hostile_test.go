@@ -1,0 +1,275 @@
+package voximplant
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// catcher is a server that must never be reached: it counts requests and
+// remembers whether one carried an Authorization header.
+type catcher struct {
+	srv        *httptest.Server
+	hits, auth atomic.Int64
+}
+
+func newCatcher(t *testing.T) *catcher {
+	c := &catcher{}
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.hits.Add(1)
+		if r.Header.Get("Authorization") != "" {
+			c.auth.Add(1)
+		}
+		writeJSON(w, map[string]any{"result": map[string]any{"account_id": testAccount, "account_name": "evil"}})
+	}))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+// TestRedirectRefused: a redirect is never followed, whatever its target
+// (plain http on the same host, another port, another host), also with a
+// caller's own http.Client; the error names the Location and the call is
+// not retried.
+func TestRedirectRefused(t *testing.T) {
+	evil := newCatcher(t)
+	sameHostOtherPort := evil.srv.URL + "/platform_api/GetAccountInfo"
+	otherHost := strings.Replace(evil.srv.URL, "127.0.0.1", "localhost", 1) + "/platform_api/GetAccountInfo"
+
+	for _, tc := range []struct {
+		name, location string
+		status         int
+		own            bool
+	}{
+		{"same host, other port", sameHostOtherPort, http.StatusFound, false},
+		{"other host", otherHost, http.StatusMovedPermanently, false},
+		{"307 keeps the body", sameHostOtherPort, http.StatusTemporaryRedirect, false},
+		{"caller's own client", sameHostOtherPort, http.StatusPermanentRedirect, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeServer(t)
+			var requests atomic.Int64
+			f.fault = func(_ int64, _ string, w http.ResponseWriter, r *http.Request) bool {
+				requests.Add(1)
+				http.Redirect(w, r, tc.location+"?token=x", tc.status)
+				return true
+			}
+			var own *http.Client
+			c, trace := testClient(t, f, func(o *Options) {
+				if tc.own {
+					own = &http.Client{}
+					o.HTTPClient = own
+				}
+			})
+			_, err := c.GetAccountInfo(context.Background())
+			if err == nil {
+				t.Fatal("GetAccountInfo followed a redirect and succeeded")
+			}
+			for _, want := range []string{"redirect", "Location " + tc.location, "check --endpoint"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+			if strings.Contains(err.Error(), "token=x") {
+				t.Errorf("error %q shows the Location's query", err)
+			}
+			if n := requests.Load(); n != 1 {
+				t.Errorf("%d requests to the endpoint, want 1: a redirect is not retried", n)
+			}
+			if own != nil && own.CheckRedirect != nil {
+				t.Error("the caller's http.Client was changed")
+			}
+			assertNoSecrets(t, "error", err.Error())
+			assertNoSecrets(t, "trace", trace.String())
+		})
+	}
+	if evil.hits.Load() != 0 || evil.auth.Load() != 0 {
+		t.Errorf("the redirect target got %d requests (%d with a token); want none", evil.hits.Load(), evil.auth.Load())
+	}
+}
+
+// TestRedirectFromHTTPSToHTTP: an https endpoint redirecting to plain http
+// on the same host must not hand over the token in clear.
+func TestRedirectFromHTTPSToHTTP(t *testing.T) {
+	evil := newCatcher(t)
+	f := newFakeServer(t)
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, evil.srv.URL+r.URL.Path, http.StatusFound)
+	}))
+	t.Cleanup(tlsSrv.Close)
+	c, _ := testClient(t, f, func(o *Options) {
+		o.Endpoint = tlsSrv.URL + "/platform_api/"
+		o.HTTPClient = tlsSrv.Client()
+	})
+	_, err := c.GetAccountInfo(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "Location "+evil.srv.URL+"/platform_api/GetAccountInfo") {
+		t.Errorf("error %v, want the redirect refused naming its Location", err)
+	}
+	if evil.hits.Load() != 0 {
+		t.Errorf("the plain-http target got %d requests (%d with a token)", evil.hits.Load(), evil.auth.Load())
+	}
+}
+
+// TestAPIErrorMessageRedacted: a JSON error that echoes the request's token
+// and a private key is shown without either, in the error and the trace.
+func TestAPIErrorMessageRedacted(t *testing.T) {
+	f := newFakeServer(t)
+	der, err := x509.MarshalPKCS8PrivateKey(testKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE" + " KEY", Bytes: der}))
+	var token atomic.Value
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, r *http.Request) bool {
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		token.Store(tok)
+		parts := strings.Split(tok, ".")
+		apiError(w, 101, fmt.Sprintf("invalid request: Authorization: Bearer %s; token %s; signature %s; payload %s.%s; key %s",
+			tok, tok, parts[2], parts[1], parts[2], keyPEM))
+		return true
+	}
+	c, trace := testClient(t, f, nil)
+	_, err = c.GetAccountInfo(context.Background())
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != 101 {
+		t.Fatalf("error %v, want API error 101", err)
+	}
+	tok := token.Load().(string)
+	parts := strings.Split(tok, ".")
+	b64DER := base64.StdEncoding.EncodeToString(der)
+	threePart := regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
+	for what, s := range map[string]string{"error": err.Error(), "message": apiErr.Msg, "trace": trace.String()} {
+		for _, secret := range append(parts, tok, "PRIVATE KEY", b64DER[100:140], b64DER[len(b64DER)-60:len(b64DER)-20]) {
+			if strings.Contains(s, secret) {
+				t.Errorf("%s contains a secret (%.12q…): %s", what, secret, s)
+			}
+		}
+		if m := threePart.FindString(s); m != "" {
+			t.Errorf("%s contains a JWT-shaped string %q", what, m)
+		}
+	}
+	if !strings.Contains(apiErr.Msg, "invalid request") {
+		t.Errorf("message %q lost its text", apiErr.Msg)
+	}
+}
+
+func TestRedactKeepsOrdinaryText(t *testing.T) {
+	for _, s := range []string{
+		"Invalid application_id",
+		"SIP registration 3005 (alice@pbx.example.com) is deactivated",
+		"application support.acme.voximplant.com not found",
+		"repeat after 5 seconds",
+	} {
+		if got := redact(s); got != s {
+			t.Errorf("redact(%q) = %q, want it unchanged", s, got)
+		}
+	}
+}
+
+// TestPagingGrowsPastTotal: the last page holds more rows than total_count
+// said (rows were added while reading): every row is kept, none twice.
+func TestPagingGrowsPastTotal(t *testing.T) {
+	f := newFakeServer(t)
+	fillServer(f, 30)
+	f.pageCap = 10
+	f.fault = func(_ int64, method string, w http.ResponseWriter, r *http.Request) bool {
+		if method != "GetApplications" {
+			return false
+		}
+		page := f.pageOf(r, f.apps, true)
+		page["total_count"] = 21 // as it was when the read began
+		writeJSON(w, page)
+		return true
+	}
+	c, _ := testClient(t, f, nil)
+	apps, err := c.GetApplications(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	for _, a := range apps {
+		if seen[a.ID] {
+			t.Errorf("application %d listed twice", a.ID)
+		}
+		seen[a.ID] = true
+	}
+	if len(apps) != 30 {
+		t.Errorf("%d applications, want all 30", len(apps))
+	}
+}
+
+// TestPagingLyingTotal: a total_count that would take more requests than
+// the bound is refused after the first page, with nothing allocated for it.
+func TestPagingLyingTotal(t *testing.T) {
+	f := newFakeServer(t)
+	var requests atomic.Int64
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		requests.Add(1)
+		writeJSON(w, map[string]any{"result": []any{map[string]any{"application_id": 1}}, "total_count": 1_000_000})
+		return true
+	}
+	c, _ := testClient(t, f, nil)
+	_, err := c.GetApplications(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "would take 1000000 requests, more than the bound of 20000") {
+		t.Errorf("error %v, want the page bound named", err)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("%d requests, want only the first page", n)
+	}
+}
+
+// TestPagingEndless: a server that never answers an empty page (without
+// total_count) is given up on after the page bound.
+func TestPagingEndless(t *testing.T) {
+	f := newFakeServer(t)
+	var requests atomic.Int64
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, r *http.Request) bool {
+		n := requests.Add(1)
+		writeJSON(w, map[string]any{"result": []any{map[string]any{"sip_registration_id": n, "sip_username": "u", "proxy": "p"}}})
+		return true
+	}
+	c, _ := testClient(t, f, nil)
+	c.maxPages = 50
+	_, err := c.GetSipRegistrations(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "does not end the list") {
+		t.Errorf("error %v, want the endless list refused", err)
+	}
+	if n := requests.Load(); n != 50 {
+		t.Errorf("%d requests, want the bound of 50", n)
+	}
+}
+
+// TestInfoOtherAccount: GetAccountInfo answering another account than the
+// key (or --account-id) acts on is an error naming both.
+func TestInfoOtherAccount(t *testing.T) {
+	for _, child := range []int64{0, 7654321} {
+		f := newFakeServer(t)
+		if child != 0 {
+			f.account = child
+		}
+		f.fault = func(_ int64, method string, w http.ResponseWriter, _ *http.Request) bool {
+			if method != "GetAccountInfo" {
+				return false
+			}
+			writeJSON(w, map[string]any{"result": map[string]any{"account_id": 999, "account_name": "other"}})
+			return true
+		}
+		c, _ := testClient(t, f, func(o *Options) { o.AccountID = child })
+		_, err := c.Info(context.Background())
+		want := fmt.Sprintf("voxbind acts on account %d (the key file's account_id), but the API answered for account 999", testAccount)
+		if child != 0 {
+			want = fmt.Sprintf("voxbind acts on account %d (--account-id, with the key of account %d), but the API answered for account 999", child, testAccount)
+		}
+		if !errors.Is(err, ErrWrongAccount) || !strings.Contains(err.Error(), want) {
+			t.Errorf("child %d: Info = %v, want ErrWrongAccount saying %q", child, err, want)
+		}
+	}
+}
