@@ -3,12 +3,15 @@ package spec
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -23,15 +26,49 @@ func Load(paths []string) (*Spec, error) {
 	files, errs := expand(paths)
 	l := newLoader()
 	l.errs = errs
+	var total int64
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		data, err := readLimited(f, min(MaxFileSize, MaxTotalSize-total))
 		if err != nil {
-			l.errs = append(l.errs, &Error{Pos: Pos{File: f}, Msg: "cannot read the file: " + cause(err).Error()})
+			l.errs = append(l.errs, &Error{Pos: Pos{File: f}, Msg: err.Error()})
 			continue
 		}
+		total += int64(len(data))
 		l.file(f, data)
 	}
 	return l.result()
+}
+
+// Size limits of a spec: a bulk spec of 100,000 entries is about 8 MB, and
+// a spec many times larger is a mistake (a wrong file, a device such as
+// /dev/zero) that must not take the machine's memory.
+const (
+	MaxFileSize  = 32 << 20 // bytes of one spec file
+	MaxTotalSize = 64 << 20 // bytes of all the files of one run
+)
+
+// readLimited reads a spec file of at most limit bytes. A non-regular file
+// (a pipe, /dev/stdin) is read too, up to the limit.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, errors.New("cannot read the file: " + cause(err).Error())
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return nil, errors.New("is a directory where a spec file was expected")
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, errors.New("cannot read the file: " + cause(err).Error())
+	}
+	if int64(len(data)) > limit {
+		if limit < MaxFileSize {
+			return nil, fmt.Errorf("the spec files together are larger than %d MiB, voxbind's limit: split the run, or check that -f names the files you meant", MaxTotalSize>>20)
+		}
+		return nil, fmt.Errorf("larger than %d MiB, voxbind's limit for a spec file: check that -f names a spec file, or split it into several", MaxFileSize>>20)
+	}
+	return data, nil
 }
 
 // loadBytes loads one file's contents; the fuzz target and benchmarks use it.
@@ -87,17 +124,21 @@ func expand(paths []string) (files []string, errs Errors) {
 		n := 0
 		for _, e := range entries {
 			name := e.Name()
-			if strings.HasPrefix(name, ".") || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
+			yamlFile := strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
+			if strings.HasPrefix(name, ".") || !(yamlFile || strings.HasSuffix(name, ".csv")) {
 				continue
 			}
 			full := filepath.Join(p, name)
-			if e.IsDir() {
+			// An entry that looks like a spec but cannot be read is an
+			// error, never skipped: with prune: true in another file, a
+			// skipped file would unbind every registration it lists.
+			skip, msg := unreadableEntry(full)
+			if msg != "" {
+				errs = append(errs, &Error{Pos: Pos{File: full}, Msg: msg})
 				continue
 			}
-			if e.Type()&fs.ModeSymlink != 0 {
-				if st, err := os.Stat(full); err != nil || st.IsDir() {
-					continue
-				}
+			if skip || !yamlFile {
+				continue // *.csv: readable; CSV specs are not read yet
 			}
 			add(full)
 			n++
@@ -107,6 +148,31 @@ func expand(paths []string) (files []string, errs Errors) {
 		}
 	}
 	return files, errs
+}
+
+// unreadableEntry says why a directory entry named like a spec cannot be
+// read as one (a dangling or looping link, a device or pipe, no
+// permission). A directory, or a link to one, is skipped: -f DIR reads the
+// files directly inside DIR.
+func unreadableEntry(path string) (skip bool, msg string) {
+	const risk = " (a spec file that is skipped could make prune unbind what it lists)"
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil && errors.Is(err, fs.ErrNotExist):
+		return false, "a symbolic link to a file that does not exist: fix or remove the link" + risk
+	case err != nil:
+		return false, "cannot read: " + cause(err).Error() + ": fix or remove it" + risk
+	case fi.IsDir():
+		return true, ""
+	case !fi.Mode().IsRegular():
+		return false, "not a regular file (" + fi.Mode().Type().String() + "): a spec directory holds spec files only"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, "cannot read: " + cause(err).Error() + ": fix its permissions or remove it" + risk
+	}
+	f.Close()
+	return false, ""
 }
 
 // loader collects the files of one run and the checks that span entries
@@ -155,13 +221,74 @@ func (l *loader) errorf(pos Pos, msg string) {
 // file loads one file's bytes into the spec.
 func (l *loader) file(name string, data []byte) {
 	l.spec.Files = append(l.spec.Files, name)
+	if pos, msg := checkUTF8(name, data); msg != "" {
+		l.errorf(pos, msg)
+		return
+	}
 	root, errs := parseYAML(name, data)
 	if errs != nil {
 		l.errs = append(l.errs, errs...)
 		return
 	}
+	// A file holding a key or a token is reported without reading it
+	// further: every other message could echo the value.
+	if errs := secrets(name, root); errs != nil {
+		l.errs = append(l.errs, errs...)
+		return
+	}
 	w := walker{l: l, file: name}
 	w.top(root)
+}
+
+// checkUTF8 finds the first byte that is not UTF-8 and says where it is
+// (yaml.v3 reports such a byte at 1:1). UTF-16 files, which YAML allows
+// with a byte-order mark, are left to the parser.
+func checkUTF8(name string, data []byte) (Pos, string) {
+	if utf8.Valid(data) || bytes.HasPrefix(data, []byte{0xFE, 0xFF}) || bytes.HasPrefix(data, []byte{0xFF, 0xFE}) {
+		return Pos{}, ""
+	}
+	line, start := 1, 0
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 {
+			col := utf8.RuneCount(data[start:i]) + 1
+			return Pos{File: name, Line: line, Col: col}, fmt.Sprintf("invalid UTF-8 (byte 0x%02X): spec files are UTF-8 text; re-save the file as UTF-8", data[i])
+		}
+		if r == '\n' {
+			line, start = line+1, i+1
+		}
+		i += size
+	}
+	return Pos{}, ""
+}
+
+// secretLike matches what must never be in a spec: a PEM block (the
+// service account's private key) or a JWT (an API token).
+var secretLike = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]+-----|eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
+
+// secrets reports every key or value of the tree that looks like a private
+// key or a token, by position only: the value is never shown.
+func secrets(name string, root *yaml.Node) Errors {
+	var errs Errors
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode {
+			if m := secretLike.FindString(n.Value); m != "" {
+				what := "a JWT, an API token"
+				if strings.HasPrefix(m, "-----BEGIN") {
+					what = "a PEM key or certificate"
+				}
+				errs = append(errs, &Error{Pos: Pos{File: name, Line: max(n.Line, 1), Col: max(n.Column, 1)},
+					Msg: "this value looks like " + what + " (not shown): a spec never holds keys or tokens; remove it, and replace the key or token if the file was shared"})
+			}
+			return
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(root)
+	return errs
 }
 
 // parseYAML decodes one file into its root node, turning yaml.v3's errors

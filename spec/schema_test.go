@@ -32,6 +32,11 @@ var schemaCannotJudge = map[string]string{
 	"bad/disagree_prune":              "prune across files: a schema sees one file at a time",
 	"bad/float_id.yaml":               "JSON has one number type: to a schema 3321.0 is the integer 3321, to YAML it is a float",
 	"bad/empty_dir":                   "a directory without spec files: there is no document at all",
+	"bad/nondecimal_id.yaml":          "a schema sees the number YAML decoded (0x12D687 is 1234567), not how it was written",
+	"bad/secret_pem.yaml":             "a schema checks types and keys; whether a string holds a key is voxbind's check",
+	"bad/secret_jwt.yaml":             "a schema checks types and keys; whether a string holds a token is voxbind's check",
+	"bad/invalid_utf8.yaml":           "not UTF-8: the YAML decoder rejects it before a schema sees the data",
+	"bad/unreadable_entries":          "links that cannot be read: there is no document to check",
 }
 
 // schemaDrafts are the JSON Schema drafts the schema must mean the same

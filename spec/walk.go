@@ -321,12 +321,18 @@ func (w *walker) unknownKey(k *yaml.Node, known, other []string, where, otherWhe
 	w.errorf(k, msg)
 }
 
-// intValue reads an id: a YAML integer of 1 or more.
+// intValue reads an id: a plain decimal integer of 1 or more. YAML also
+// reads 0x1F, 0o17, 1_000 and (as YAML 1.1 did) 05671 as integers; an id
+// written so is an error, never silently another registration.
 func (w *walker) intValue(key string, v *yaml.Node) (int64, bool) {
 	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!int" {
-		n, err := strconv.ParseInt(v.Value, 0, 64)
-		if err == nil && n > 0 {
-			return n, true
+		if plainDecimal(v.Value) {
+			if n, err := strconv.ParseInt(v.Value, 10, 64); err == nil && n > 0 {
+				return n, true
+			}
+		} else if msg := notDecimal(v.Value); msg != "" {
+			w.errorf(v, key+" "+v.Value+" is not a plain decimal number: "+msg)
+			return 0, false
 		}
 		w.errorf(v, key+" must be a positive integer, not "+v.Value)
 		return 0, false
@@ -345,6 +351,37 @@ func (w *walker) intValue(key string, v *yaml.Node) (int64, bool) {
 	}
 	w.errorf(v, key+" must be an integer id, not "+describe(v))
 	return 0, false
+}
+
+// plainDecimal reports whether s is digits only, without a leading zero.
+func plainDecimal(s string) bool {
+	if s == "" || s[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// notDecimal says how to write an integer YAML accepted in another form
+// as a decimal id, or "" when it is no positive integer at all.
+func notDecimal(s string) string {
+	digits := strings.TrimLeft(strings.ReplaceAll(strings.TrimPrefix(s, "+"), "_", ""), "0")
+	if plainDecimal(digits) && digits != strings.TrimPrefix(s, "+") {
+		// Leading zeros, underscores or a plus sign: YAML 1.1 reads a
+		// leading zero as octal, so say both.
+		if n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 0, 64); err == nil && n > 0 && strconv.FormatInt(n, 10) != digits {
+			return "write " + digits + " (some YAML readers take " + s + " as the octal number " + strconv.FormatInt(n, 10) + ")"
+		}
+		return "write " + digits
+	}
+	if n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 0, 64); err == nil && n > 0 {
+		return "write it in decimal: " + strconv.FormatInt(n, 10)
+	}
+	return ""
 }
 
 func (w *walker) boolValue(key string, v *yaml.Node) (bool, bool) {
