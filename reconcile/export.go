@@ -50,7 +50,7 @@ func Export(w io.Writer, current *Current) error {
 	doc.HeadComment = fmt.Sprintf(
 		"Exported by voxbind from account %d (%s): every SIP registration\n"+
 			"and its current binding. `voxbind plan` on this file shows `No changes.`",
-		current.Account.ID, current.Account.Name)
+		current.Account.ID, Printable(current.Account.Name))
 	addPair(doc, "version", intNode(1))
 	guard := intNode(current.Account.ID)
 	guard.LineComment = "guard: plan and apply refuse to act on another account"

@@ -55,7 +55,7 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 		later := renderLaterSteps(p)
 		for i, e := range p.SideEffects {
 			line := fmt.Sprintf("- %s loses user %s — caused by step %d%s\n",
-				markdownReg(&e.Registration), markdownEscape(e.LosesUser.Name), e.CausedByStep, markdownEscape(later[e.Registration.ID]))
+				markdownReg(&e.Registration), markdownEscape(renderName(e.LosesUser)), e.CausedByStep, markdownEscape(later[e.Registration.ID]))
 			if b.Len()+len(line) > markdownEffectsEnd {
 				fmt.Fprintf(&b, "- …and %d more side effects\n", len(p.SideEffects)-i)
 				break
@@ -106,11 +106,32 @@ func markdownReg(r *RegistrationRef) string {
 	return markdownEscape(planRegName(r)) + " (" + strconv.FormatInt(r.ID, 10) + ")"
 }
 
-// markdownEscape keeps names from being read as markdown or HTML, or from
-// breaking a table row.
+// markdownEscape keeps names from being read as markdown or HTML, from
+// breaking a table row, from acting on a terminal (see Printable), and
+// from notifying anyone: an @ that GitHub would read as a mention (at the
+// start, or after a character that is not a letter, digit or _) gets a
+// zero-width space after it, so "@org/team" shows as typed but pings no
+// one. "alice@pbx.example.com" is no mention and is left alone.
 var markdownReplacer = strings.NewReplacer(
 	`\`, `\\`, "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`,
-	"<", "&lt;", ">", "&gt;", "|", `\|`, "~", `\~`, "\n", " ", "\r", " ",
+	"<", "&lt;", ">", "&gt;", "|", `\|`, "~", `\~`,
 )
 
-func markdownEscape(s string) string { return markdownReplacer.Replace(s) }
+func markdownEscape(s string) string {
+	s = markdownReplacer.Replace(Printable(s))
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteByte(s[i])
+		if s[i] == '@' && (i == 0 || !markdownWordByte(s[i-1])) {
+			b.WriteString("\u200b")
+		}
+	}
+	return b.String()
+}
+
+func markdownWordByte(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}

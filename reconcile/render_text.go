@@ -38,7 +38,7 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 		fmt.Fprintf(bw, "  %s %s\n", paint(code, mark+" ["+strconv.Itoa(s.Step)+"]"),
 			paint(code, renderReg(&s.Registration)))
 		fmt.Fprintf(bw, "        %s -> %s\n", renderTarget(s.Before), renderTarget(s.After))
-		where := s.Source
+		where := Printable(s.Source)
 		if s.Reason == ReasonPrune {
 			where = "prune: not in the spec"
 		}
@@ -52,7 +52,7 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 		later := renderLaterSteps(p)
 		for _, e := range p.SideEffects {
 			fmt.Fprintf(bw, "  %s %s loses user %s — caused by step %d%s\n",
-				paint(renderYellow, "!"), renderReg(&e.Registration), e.LosesUser.Name, e.CausedByStep, later[e.Registration.ID])
+				paint(renderYellow, "!"), renderReg(&e.Registration), renderName(e.LosesUser), e.CausedByStep, later[e.Registration.ID])
 		}
 	}
 	if len(p.Blocked) > 0 {
@@ -60,7 +60,7 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 		for _, b := range p.Blocked {
 			where := ""
 			if b.Source != "" {
-				where = " at " + b.Source
+				where = " at " + Printable(b.Source)
 			}
 			fmt.Fprintf(bw, "  %s %s%s: %s\n", paint(renderRed, "x"), renderReg(&b.Registration), where, renderBlockedReason(b.Reason))
 		}
@@ -135,7 +135,7 @@ func renderTarget(t *Target) string {
 	if t == nil {
 		return "(unbound)"
 	}
-	s := planShortAppName(t.Application.Name)
+	s := Printable(planShortAppName(t.Application.Name))
 	if s == "" {
 		s = "application " + strconv.FormatInt(t.Application.ID, 10)
 	}
@@ -152,7 +152,7 @@ func renderName(r Ref) string {
 	if r.Name == "" {
 		return strconv.FormatInt(r.ID, 10)
 	}
-	return r.Name
+	return Printable(r.Name)
 }
 
 func renderSteps(steps []int) string {

@@ -106,7 +106,7 @@ func resolve(desired *spec.Spec, current *Current) ([]resolvedBinding, error) {
 		if target != nil && target.User != nil {
 			if prev, dup := userOwner[target.User.ID]; dup {
 				r.errorf(b.Pos, "user %s (%d) of application %s is also the target of the entry at %s; a user holds one registration at a time",
-					target.User.Name, target.User.ID, target.Application.Name, prev.Pos.Short())
+					Printable(target.User.Name), target.User.ID, Printable(target.Application.Name), prev.Pos.Short())
 				continue
 			}
 			userOwner[target.User.ID] = b
@@ -208,7 +208,7 @@ func (r *specResolver) application(b *spec.Binding) (*Application, bool) {
 		for _, app := range r.current.Applications {
 			full := resolveFoldASCII(app.Name)
 			if full == name || planShortAppName(full) == name {
-				ids = append(ids, fmt.Sprintf("%d (%s)", app.ID, app.Name))
+				ids = append(ids, fmt.Sprintf("%d (%s)", app.ID, Printable(app.Name)))
 			}
 		}
 		r.errorf(resolveKeyPos(b, "application"), "application %q is ambiguous: it names applications %s; use application_id or the full name",
@@ -230,7 +230,7 @@ func (r *specResolver) knownApplications() string {
 	}
 	names := make([]string, len(apps))
 	for i, a := range apps {
-		names[i] = planShortAppName(a.Name)
+		names[i] = Printable(planShortAppName(a.Name))
 	}
 	slices.Sort(names)
 	return " (it has: " + strings.Join(names, ", ") + ")"
@@ -285,7 +285,7 @@ func (r *specResolver) member(b *spec.Binding, app *Application, m *resolveMembe
 		}
 		if ok {
 			r.errorf(resolveKeyPos(b, idKey), "%s %d (%s) belongs to application %s, not %s",
-				idKey, id, x.Name, r.planAppLabelByID(x.ApplicationID), planAppLabel(app))
+				idKey, id, Printable(x.Name), r.planAppLabelByID(x.ApplicationID), planAppLabel(app))
 		} else {
 			r.errorf(resolveKeyPos(b, idKey), "%s %d not found in application %s", idKey, id, planAppLabel(app))
 		}
@@ -354,9 +354,9 @@ func (r *specResolver) planAppLabelByID(id int64) string {
 // (support.acme.voximplant.com)", or just the name when it has no dot.
 func planAppLabel(app *Application) string {
 	if short := planShortAppName(app.Name); short != app.Name {
-		return short + " (" + app.Name + ")"
+		return Printable(short + " (" + app.Name + ")")
 	}
-	return app.Name
+	return Printable(app.Name)
 }
 
 // planShortAppName is the part of a full application name before its
@@ -369,7 +369,7 @@ func planShortAppName(full string) string {
 }
 
 // registrationName is "sip_username@proxy".
-func planRegName(r *RegistrationRef) string { return r.SIPUsername + "@" + r.Proxy }
+func planRegName(r *RegistrationRef) string { return Printable(r.SIPUsername + "@" + r.Proxy) }
 
 // resolveFoldASCII lower-cases ASCII letters only (names match
 // ASCII case-insensitively) and returns s itself when it has none to fold.

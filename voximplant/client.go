@@ -22,6 +22,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/voxbind/voxbind/reconcile"
 )
 
 // DefaultEndpoint is the Management API of Voximplant's cloud.
@@ -425,7 +427,7 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // snippet is the start of a body for an error message, on one line, with
 // anything that looks like a token or a key cut out.
 func snippet(b []byte) string {
-	s := redact(strings.Join(strings.Fields(string(b)), " "))
+	s := reconcile.Printable(redact(strings.Join(strings.Fields(string(b)), " ")))
 	if len(s) > 200 {
 		s = s[:200] + "…"
 	}

@@ -132,7 +132,7 @@ func TestAPIErrorMessageRedacted(t *testing.T) {
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		token.Store(tok)
 		parts := strings.Split(tok, ".")
-		apiError(w, 101, fmt.Sprintf("invalid request: Authorization: Bearer %s; token %s; signature %s; payload %s.%s; key %s",
+		apiError(w, 101, fmt.Sprintf("invalid request\x1b[2J\n: Authorization: Bearer %s; token %s; signature %s; payload %s.%s; key %s",
 			tok, tok, parts[2], parts[1], parts[2], keyPEM))
 		return true
 	}
@@ -156,8 +156,8 @@ func TestAPIErrorMessageRedacted(t *testing.T) {
 			t.Errorf("%s contains a JWT-shaped string %q", what, m)
 		}
 	}
-	if !strings.Contains(apiErr.Msg, "invalid request") {
-		t.Errorf("message %q lost its text", apiErr.Msg)
+	if !strings.HasPrefix(apiErr.Msg, `invalid request\x1b[2J\n: `) {
+		t.Errorf("message %q lost its text, or shows control characters raw", apiErr.Msg)
 	}
 }
 

@@ -1,6 +1,10 @@
 package voximplant
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/voxbind/voxbind/reconcile"
+)
 
 // Wire types: the parts of the Management API's answers that voxbind reads
 // (docs/voximplant-api.md). Unknown fields are ignored.
@@ -70,8 +74,9 @@ type status struct {
 	Errors []wireError `json:"errors"`
 }
 
-// failure is the answer's error, its message redacted: a server may echo
-// the request's token or anything else secret in it.
+// failure is the answer's error, its message redacted (a server may echo
+// the request's token or anything else secret in it) and with control
+// characters escaped.
 func (s *status) failure() *wireError {
 	var e *wireError
 	switch {
@@ -82,7 +87,7 @@ func (s *status) failure() *wireError {
 	default:
 		return nil
 	}
-	return &wireError{Code: e.Code, Msg: redact(e.Msg)}
+	return &wireError{Code: e.Code, Msg: reconcile.Printable(redact(e.Msg))}
 }
 
 // answer is implemented by every answer type through the embedded status.
