@@ -113,9 +113,9 @@ func (c *ApplyCmd) runSpec(ctx context.Context, stdio *Stdio, g *Globals) error 
 // runSaved applies a plan saved by plan --out, if the account still is
 // what the plan was made from.
 func (c *ApplyCmd) runSaved(ctx context.Context, stdio *Stdio, g *Globals) error {
-	data, err := os.ReadFile(c.Plan)
+	data, err := applyReadPlanFile(c.Plan)
 	if err != nil {
-		return fmt.Errorf("read the plan: %w", err)
+		return err
 	}
 	p, err := reconcile.ReadPlan(data)
 	if err != nil {
@@ -129,7 +129,7 @@ func (c *ApplyCmd) runSaved(ctx context.Context, stdio *Stdio, g *Globals) error
 		return err
 	}
 	defer applyClose(closeAccount, stdio.Err)
-	current, err := reconcile.Observe(ctx, acct, nil)
+	current, err := reconcile.ObservePlan(ctx, acct, p)
 	if err != nil {
 		return err
 	}
@@ -142,8 +142,8 @@ func (c *ApplyCmd) runSaved(ctx context.Context, stdio *Stdio, g *Globals) error
 	}
 	if stale := reconcile.Stale(p, current); len(stale) > 0 {
 		var b strings.Builder
-		fmt.Fprintf(&b, "plan %s is stale: the account changed since it was made, so %s no longer %s; nothing was changed:",
-			c.Plan, plural(len(stale), "precondition"), applyPluralVerb(len(stale), "holds", "hold"))
+		fmt.Fprintf(&b, "plan %s is stale or was edited: %s no longer %s the account (it changed since the plan was made, or the file was changed by hand); nothing was changed:",
+			c.Plan, plural(len(stale), "record"), applyPluralVerb(len(stale), "matches", "match"))
 		for _, s := range stale {
 			b.WriteString("\n  ")
 			b.WriteString(s.String())
@@ -158,6 +158,24 @@ func (c *ApplyCmd) runSaved(ctx context.Context, stdio *Stdio, g *Globals) error
 		return exitCode(1, err)
 	}
 	return c.execute(ctx, stdio, acct, p)
+}
+
+// applyReadPlanFile reads a saved plan, refusing one larger than any plan
+// voxbind writes before reading it whole.
+func applyReadPlanFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the plan: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, reconcile.MaxPlanSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read the plan: %w", err)
+	}
+	if len(data) > reconcile.MaxPlanSize {
+		return nil, fmt.Errorf("plan %s is larger than %d MiB, more than any plan voxbind writes: give the file written by voxbind plan --out", path, reconcile.MaxPlanSize>>20)
+	}
+	return data, nil
 }
 
 // execute runs the plan, verifies it and prints the summary.

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -208,7 +210,7 @@ func TestApplyStalePlan(t *testing.T) {
 		t.Fatalf("stale plan: exit %d; want 1:\n%s", code, stderr)
 	}
 	for _, want := range []string{
-		"is stale: the account changed since it was made, so 2 preconditions no longer hold; nothing was changed",
+		"is stale or was edited: 2 records no longer match the account (it changed since the plan was made, or the file was changed by hand); nothing was changed",
 		"(alice@pbx.example.com (3001)): user carol was free when planned, now registration bob@pbx.example.com (3002) holds it",
 		"(conf@pbx.example.com (3011)): its target changed: support when planned, now fax",
 		"voxbind plan --out",
@@ -222,10 +224,69 @@ func TestApplyStalePlan(t *testing.T) {
 	}
 }
 
-// TestApplySavedPlanWithAFailingStep applies a saved plan in which one
-// step names a user that does not exist: that step fails with the API's
-// code and message, the step waiting for it is skipped, the independent
-// one is applied and verified, and apply exits 1.
+// TestApplyTamperedPlan edits a saved plan the ways a reviewer would not
+// notice: the registration shown is another one's name, the before target
+// is not the account's, a target name is changed. apply --plan refuses,
+// naming the step and what does not match, and writes nothing.
+func TestApplyTamperedPlan(t *testing.T) {
+	dir := initSandbox(t)
+	state := filepath.Join(dir, sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	planFile := applySavePlan(t, state, spec)
+	before := applyRead(t, state)
+	for _, tc := range []struct {
+		name string
+		edit func(s *reconcile.Step)
+		want string
+	}{
+		{"registration name", func(s *reconcile.Step) { s.Registration.SIPUsername = "carol" },
+			"(carol@pbx.example.com (3001)): the plan names it carol@pbx.example.com, but registration 3001 is alice@pbx.example.com in the account"},
+		{"before ids", func(s *reconcile.Step) { s.Before = nil; s.Action = reconcile.ActionBind },
+			"(alice@pbx.example.com (3001)): the plan shows it before as (unbound), but its precondition records support / user alice: the plan was edited"},
+		{"before names", func(s *reconcile.Step) { s.Before.User.Name = "dave"; s.Precondition.Target.User.Name = "dave" },
+			"(alice@pbx.example.com (3001)): the plan shows it before as support / user dave, but the account names that target support / user alice"},
+		{"after user name", func(s *reconcile.Step) { s.After.User.Name = "dave" },
+			"(alice@pbx.example.com (3001)): the plan names user 202 dave, but the account names it carol"},
+		{"after application name", func(s *reconcile.Step) { s.After.Application.Name = "sales.acme.voximplant.com" },
+			"the plan names application 10 sales.acme.voximplant.com, but the account names it support."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := reconcile.ReadPlan([]byte(applyRead(t, planFile)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			step := 0
+			for i := range p.Changes {
+				if s := &p.Changes[i]; s.Registration.ID == 3001 {
+					tc.edit(s)
+					step = s.Step
+				}
+			}
+			var buf bytes.Buffer
+			if err := reconcile.RenderJSON(&buf, p, true); err != nil {
+				t.Fatal(err)
+			}
+			edited := applyWrite(t, filepath.Join(t.TempDir(), "plan.json"), buf.String())
+			code, _, stderr := applyRun(t, "", "--sandbox", state, "apply", "--plan", edited)
+			if code != 1 {
+				t.Fatalf("exit %d; want 1:\n%s", code, stderr)
+			}
+			for _, want := range []string{"is stale or was edited", fmt.Sprintf("step %d ", step), tc.want, "nothing was changed"} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr does not say %q:\n%s", want, stderr)
+				}
+			}
+			if applyRead(t, state) != before {
+				t.Error("a tampered plan changed the state")
+			}
+		})
+	}
+}
+
+// TestApplySavedPlanWithAFailingStep applies a saved plan against a
+// server that refuses one step (the user was deleted just then): that step
+// fails with the API's code and message, the step waiting for it is
+// skipped, the independent one is applied and verified, and apply exits 1.
 func TestApplySavedPlanWithAFailingStep(t *testing.T) {
 	dir := initSandbox(t)
 	state := filepath.Join(dir, sandbox.StateFile)
@@ -236,22 +297,32 @@ func TestApplySavedPlanWithAFailingStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	failing := 0
-	for i := range p.Changes {
-		if s := &p.Changes[i]; s.Registration.ID == 3001 {
-			s.After.User.ID = 999
+	for _, s := range p.Changes {
+		if s.Registration.ID == 3001 {
 			failing = s.Step
 		}
 	}
-	var buf bytes.Buffer
-	if err := reconcile.RenderJSON(&buf, p, true); err != nil {
+	srv, err := sandbox.Open(state, sandbox.Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	applyWrite(t, planFile, buf.String())
+	defer srv.Close()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		if strings.HasSuffix(r.URL.Path, "/BindSipRegistration") && r.Form.Get("sip_registration_id") == "3001" {
+			w.Write([]byte(`{"error":{"code":117,"msg":"Invalid user_id"}}`))
+			return
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
 
-	code, _, stderr := applyRun(t, "", "--sandbox", state, "apply", "--plan", planFile, "--parallelism", "1")
+	code, _, stderr := applyRun(t, "", "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", ts.URL+"/platform_api/",
+		"apply", "--plan", planFile, "--parallelism", "1")
 	if code != 1 {
 		t.Fatalf("exit %d; want 1:\n%s", code, stderr)
 	}
+	srv.Close()
 	for _, want := range []string{
 		fmt.Sprintf("step %d: rebind alice@pbx.example.com (3001): failed: BindSipRegistration: api error 117: ", failing),
 		fmt.Sprintf("bind lobby@pbx.example.com (3010): skipped because step %d failed", failing),

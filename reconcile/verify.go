@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
+	"io"
 	"strconv"
+	"strings"
 )
 
 // Mismatch is a registration that does not hold what an applied plan said
@@ -94,9 +95,14 @@ func (s StaleStep) String() string {
 // the registration is gone or frozen, its target is no longer the one the
 // plan was computed from, or the user the step binds is now held by a
 // registration other than the one recorded (or by none, or by one when it
-// was free). A step may be named more than once, once per change.
+// was free). It also returns the steps whose recorded names or before
+// target do not match the account (an edited plan), and side effects that
+// no longer hold; read current with ObservePlan so that rule and user
+// names can be checked. A step may be named more than once, once per
+// problem.
 func Stale(p *Plan, current *Current) []StaleStep {
-	regs := verifyRegIndex(current)
+	x := newSavedIndex(current)
+	regs := x.regs
 	holder := make(map[int64]*Registration)
 	for i := range current.Registrations {
 		r := &current.Registrations[i]
@@ -122,6 +128,7 @@ func Stale(p *Plan, current *Current) []StaleStep {
 		if r.Deactivated {
 			stale("the registration is now frozen (deactivated: its subscription lapsed); voxbind never writes it")
 		}
+		x.recorded(&s, r, stale)
 		if !r.Target.Equal(pre.Target) {
 			stale("its target changed: %s when planned, now %s", renderTarget(pre.Target), renderTarget(r.Target))
 		}
@@ -145,7 +152,7 @@ func Stale(p *Plan, current *Current) []StaleStep {
 			stale("user %s was held by registration %s when planned, now by %s", renderName(*u), renderReg(was), renderReg(now))
 		}
 	}
-	return out
+	return append(out, x.sideEffects(p)...)
 }
 
 func verifyRegIndex(current *Current) map[int64]*Registration {
@@ -166,6 +173,9 @@ var ErrPlanFormat = errors.New("not a plan that apply --plan can use")
 // most one step per registration, and each action consistent with its
 // targets. Every problem found is reported, one per line.
 func ReadPlan(data []byte) (*Plan, error) {
+	if len(data) > MaxPlanSize {
+		return nil, fmt.Errorf("%w: larger than %d MiB, more than any plan voxbind writes", ErrPlanFormat, MaxPlanSize>>20)
+	}
 	var probe struct {
 		FormatVersion *int `json:"format_version"`
 	}
@@ -178,6 +188,9 @@ func ReadPlan(data []byte) (*Plan, error) {
 	case *probe.FormatVersion != FormatVersion:
 		return nil, fmt.Errorf("%w: format_version %d, but this voxbind reads format_version %d; make the plan again with this voxbind's plan --out",
 			ErrPlanFormat, *probe.FormatVersion, FormatVersion)
+	}
+	if err := planKeysExact(data); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -194,6 +207,8 @@ func ReadPlan(data []byte) (*Plan, error) {
 		bad("account_id %d: must be the positive id of the account the plan was made for", p.AccountID)
 	}
 	seen := make(map[int]bool, len(p.Changes))
+	earlier := make(map[int]bool, len(p.Changes)) // steps listed before the one checked
+	byStep := make(map[int]*Step, len(p.Changes))
 	byReg := make(map[int64]int, len(p.Changes))
 	missingPre := 0
 	for i, s := range p.Changes {
@@ -226,22 +241,35 @@ func ReadPlan(data []byte) (*Plan, error) {
 		default:
 			bad("%s: action %q: must be bind, rebind or unbind", at, s.Action)
 		}
+		if s.Action == ActionBind && s.Before != nil || (s.Action == ActionRebind || s.Action == ActionUnbind) && s.Before == nil {
+			bad("%s: a %s with before %s: the action does not match its targets", at, s.Action, renderTarget(s.Before))
+		}
 		for _, d := range s.DependsOn {
-			if d <= 0 || d >= s.Step || !slices.ContainsFunc(p.Changes[:i], func(o Step) bool { return o.Step == d }) {
+			if d <= 0 || d >= s.Step || !earlier[d] {
 				bad("%s: depends on step %d, which is not an earlier step of the plan", at, d)
 			}
+		}
+		if s.Step > 0 {
+			earlier[s.Step] = true
 		}
 		if s.Precondition == nil {
 			missingPre++
 		}
+		byStep[s.Step] = &p.Changes[i]
 	}
 	if missingPre > 0 {
 		bad("%d of %d steps have no precondition: apply --plan needs the file written by voxbind plan --out FILE (plan -o json leaves preconditions out)",
 			missingPre, len(p.Changes))
 	}
 	for _, e := range p.SideEffects {
-		if !seen[e.CausedByStep] {
+		s := byStep[e.CausedByStep]
+		switch {
+		case s == nil:
 			bad("side effect on registration %d: caused_by_step %d is not a step of the plan", e.Registration.ID, e.CausedByStep)
+		case s.After == nil || s.After.User == nil || s.After.User.ID != e.LosesUser.ID || s.After.User.Name != e.LosesUser.Name:
+			bad("side effect on registration %d: it loses user %s, but step %d binds %s", e.Registration.ID, renderName(e.LosesUser), e.CausedByStep, renderTarget(s.After))
+		case s.Precondition != nil && (s.Precondition.UserHolder == nil || s.Precondition.UserHolder.ID != e.Registration.ID):
+			bad("side effect on registration %d: step %d records another holder of user %s", e.Registration.ID, e.CausedByStep, renderName(e.LosesUser))
 		}
 	}
 	if len(errs) > 0 {
@@ -250,5 +278,64 @@ func ReadPlan(data []byte) (*Plan, error) {
 	if p.Changes == nil {
 		p.Changes = []Step{}
 	}
+	if p.SideEffects == nil {
+		p.SideEffects = []SideEffect{}
+	}
+	if p.Blocked == nil {
+		p.Blocked = []Blocked{}
+	}
 	return &p, nil
+}
+
+// planKeysExact refuses what encoding/json would quietly accept in a plan:
+// a key written twice in one object (the last one wins, so a reviewer and
+// apply would read different values) and a key in another case
+// ("Account_ID" decodes as account_id). Every key voxbind writes is lower
+// case.
+func planKeysExact(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	type frame struct {
+		object bool
+		key    bool // the next string token is a key
+		seen   map[string]bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if k, isKey := tok.(string); isKey && top != nil && top.object && top.key {
+			if k != strings.ToLower(k) {
+				return fmt.Errorf("key %q: keys are lower case (%q)", k, strings.ToLower(k))
+			}
+			if top.seen[k] {
+				return fmt.Errorf("key %q is written twice in one object", k)
+			}
+			top.seen[k] = true
+			top.key = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, key: true, seen: map[string]bool{}})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: in an object, a key comes next.
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].key = true
+		}
+	}
 }

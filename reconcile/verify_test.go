@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -268,6 +270,15 @@ func TestReadPlan(t *testing.T) {
 		{"unbind with target", edit(func(p *Plan) { p.Changes[0].After = applyUserTarget(1003) }), "step 1: an unbind must have after: null"},
 		{"bad action", edit(func(p *Plan) { p.Changes[0].Action = "delete" }), `action "delete"`},
 		{"side effect of no step", edit(func(p *Plan) { p.SideEffects[0].CausedByStep = 9 }), "caused_by_step 9 is not a step"},
+		{"bind of a bound registration", edit(func(p *Plan) { p.Changes[2].Before = applyUserTarget(1003) }), "step 3: a bind with before support / user u002: the action does not match"},
+		{"rebind of an unbound one", edit(func(p *Plan) { p.Changes[2].Action = ActionRebind }), "step 3: a rebind with before (unbound)"},
+		{"side effect loses another user", edit(func(p *Plan) { p.SideEffects[0].LosesUser = Ref{ID: 1003, Name: "u002"} }),
+			"side effect on registration 102: it loses user u002, but step 3 binds support / user u001"},
+		{"side effect on another registration", edit(func(p *Plan) { p.SideEffects[0].Registration = verifyRef(0) }),
+			"side effect on registration 101: step 3 records another holder of user u001"},
+		{"key twice", `{"format_version": 1, "account_id": 42, "account_id": 43, "changes": []}`, `key "account_id" is written twice`},
+		{"key in another case", `{"format_version": 1, "Account_ID": 42, "changes": []}`, `key "Account_ID": keys are lower case`},
+		{"too large", `{"format_version": 1, "account_id": 42, "changes": [], "x": "` + strings.Repeat("a", MaxPlanSize) + `"}`, "larger than 128 MiB"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,6 +288,119 @@ func TestReadPlan(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStaleEdited: a saved plan whose recorded names or before target do
+// not match the account is refused step by step, as a stale one is.
+func TestStaleEdited(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(p *Plan)
+		want []string
+	}{
+		{"registration name", func(p *Plan) { p.Changes[1].Registration.SIPUsername = "carol" }, []string{
+			"step 2 (carol@pbx.example.com (103)): the plan names it carol@pbx.example.com, but registration 103 is r002@pbx.example.com in the account",
+		}},
+		{"before not the precondition", func(p *Plan) { p.Changes[0].Before = applyUserTarget(1003) }, []string{
+			"step 1 (r000@pbx.example.com (101)): the plan shows it before as support / user u002, but its precondition records support / user u000: the plan was edited",
+		}},
+		{"before names", func(p *Plan) {
+			p.Changes[0].Before.User.Name = "carol"
+			p.Changes[0].Precondition.Target.User.Name = "carol"
+		}, []string{
+			"step 1 (r000@pbx.example.com (101)): the plan shows it before as support / user carol, but the account names that target support / user u000",
+		}},
+		{"after names", func(p *Plan) {
+			p.Changes[1].After.User.Name = "carol"
+			p.Changes[2].After.Application.Name = "sales.acme.voximplant.com"
+		}, []string{
+			"step 2 (r002@pbx.example.com (103)): the plan names user 1001 carol, but the account names it u000",
+			"step 3 (r003@pbx.example.com (104)): the plan names application 1 sales.acme.voximplant.com, but the account names it support.acme.voximplant.com",
+		}},
+		{"after user of no application", func(p *Plan) { p.Changes[1].After.User.ID = 999 }, []string{
+			"step 2 (r002@pbx.example.com (103)): user 999 of its target is not in application support (support.acme.voximplant.com)",
+			"step 2 (r002@pbx.example.com (103)): user u000 was held by registration r000@pbx.example.com (101) when planned, now no other registration holds it",
+		}},
+		{"holder name", func(p *Plan) { p.Changes[2].Precondition.UserHolder.Proxy = "evil.example.com" }, []string{
+			"step 3 (r003@pbx.example.com (104)): the plan names the user's holder r001@evil.example.com, but registration 102 is r001@pbx.example.com in the account",
+		}},
+		{"side effect name", func(p *Plan) { p.SideEffects[0].Registration.SIPUsername = "boss" }, []string{
+			"step 3 (boss@pbx.example.com (102)): side effect: the plan names it boss@pbx.example.com, but registration 102 is r001@pbx.example.com in the account",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := verifyPlan()
+			p.Changes[0].Precondition.Target = applyUserTarget(1001) // its own copy
+			r1 := verifyRef(1)
+			p.Changes[2].Precondition.UserHolder = &r1
+			tt.edit(p)
+			c := verifyCurrent()
+			got := verifyStrings(Stale(p, &c))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("stale steps (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// FuzzReadPlan feeds the saved-plan reader arbitrary bytes, starting from
+// real saved plans: it never panics, and a plan it accepts is consistent
+// (positive unique steps, dependencies on earlier steps, one step per
+// registration, actions matching targets) and reads back the same after
+// being written again. The seeds run in every go test.
+func FuzzReadPlan(f *testing.F) {
+	var saved bytes.Buffer
+	RenderJSON(&saved, verifyPlan(), true)
+	f.Add(saved.Bytes())
+	for _, name := range []string{"mixed.out.json", "blocked-cascade.out.json", "noop-all-unchanged.out.json"} {
+		data, err := os.ReadFile(filepath.Join("../testdata/render", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(`{"format_version":1,"account_id":1,"changes":[],"side_effects":[],"blocked":[],"summary":{}}`))
+	f.Add([]byte(`{"format_version":1,"account_id":1,"changes":[{"step":1,"action":"bind","registration":{"id":1},"before":null,"after":{"application":{"id":1,"name":"a"},"rule":null,"user":{"id":2,"name":"u"}},"depends_on":[1],"precondition":{"target":null,"user_holder":null}}]}`))
+	f.Add([]byte(`{"format_version":1e400}`))
+	f.Add([]byte(`{"format_version":1,"changes":null,"side_effects":[{"caused_by_step":0}]}`))
+	f.Add([]byte("\xff\xfe{"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ReadPlan(data)
+		if err != nil {
+			if !errors.Is(err, ErrPlanFormat) {
+				t.Fatalf("error %v is not ErrPlanFormat", err)
+			}
+			return
+		}
+		steps := map[int]bool{}
+		regs := map[int64]bool{}
+		for _, s := range p.Changes {
+			if s.Step <= 0 || steps[s.Step] || s.Registration.ID <= 0 || regs[s.Registration.ID] || s.Precondition == nil {
+				t.Fatalf("accepted an inconsistent step: %+v", s)
+			}
+			for _, d := range s.DependsOn {
+				if !steps[d] {
+					t.Fatalf("step %d depends on %d, not an earlier step", s.Step, d)
+				}
+			}
+			if planAction(s.Before, s.After) != s.Action {
+				t.Fatalf("step %d: action %s with before %v after %v", s.Step, s.Action, s.Before, s.After)
+			}
+			steps[s.Step], regs[s.Registration.ID] = true, true
+		}
+		var again bytes.Buffer
+		if err := RenderJSON(&again, p, true); err != nil {
+			t.Fatal(err)
+		}
+		q, err := ReadPlan(again.Bytes())
+		if err != nil {
+			t.Fatalf("a plan read and written again is refused: %v\n%s", err, again.String())
+		}
+		if diff := cmp.Diff(p, q); diff != "" {
+			t.Fatalf("plan changed when written and read again (-first +second):\n%s", diff)
+		}
+	})
 }
 
 func TestProgressWriter(t *testing.T) {
