@@ -54,18 +54,17 @@ func Observe(ctx context.Context, acct Account, desired *spec.Spec) (*Current, e
 	}
 
 	// A rule or user not found where the spec says: read the others too.
+	// Each application's members are indexed once, so that this costs one
+	// lookup per binding, not a scan of the application's users.
+	rules, users := observeMembers(c.Rules), observeMembers(c.Users)
 	var missingRule, missingUser bool
 	for i := range desired.Bindings {
 		b := &desired.Bindings[i]
 		for _, app := range apps.lookup(b) {
-			if (b.Rule != "" || b.RuleID != 0) && !slices.ContainsFunc(c.Rules[app], func(r Rule) bool {
-				return r.ID == b.RuleID || b.RuleID == 0 && resolveFoldASCII(r.Name) == resolveFoldASCII(b.Rule)
-			}) {
+			if (b.Rule != "" || b.RuleID != 0) && !rules.has(app, b.RuleID, b.Rule) {
 				missingRule = true
 			}
-			if (b.User != "" || b.UserID != 0) && !slices.ContainsFunc(c.Users[app], func(u User) bool {
-				return u.ID == b.UserID || b.UserID == 0 && resolveFoldASCII(u.Name) == resolveFoldASCII(b.User)
-			}) {
+			if (b.User != "" || b.UserID != 0) && !users.has(app, b.UserID, b.User) {
 				missingUser = true
 			}
 		}
@@ -110,6 +109,37 @@ func ObserveBound(ctx context.Context, acct Account) (*Current, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// observeMemberIndex tells whether an application has a rule (or user)
+// with an id or a name (ASCII case-insensitively); each application's
+// index is built on first use.
+type observeMemberIndex[T Rule | User] struct {
+	read  map[int64][]T
+	ids   map[int64]map[int64]bool
+	names map[int64]map[string]bool
+}
+
+func observeMembers[T Rule | User](read map[int64][]T) *observeMemberIndex[T] {
+	return &observeMemberIndex[T]{read: read, ids: map[int64]map[int64]bool{}, names: map[int64]map[string]bool{}}
+}
+
+func (x *observeMemberIndex[T]) has(app, id int64, name string) bool {
+	ids, ok := x.ids[app]
+	if !ok {
+		list := x.read[app]
+		ids, x.names[app] = make(map[int64]bool, len(list)), make(map[string]bool, len(list))
+		for _, m := range list {
+			r := resolveMember(m)
+			ids[r.ID] = true
+			x.names[app][resolveFoldASCII(r.Name)] = true
+		}
+		x.ids[app] = ids
+	}
+	if id != 0 {
+		return ids[id]
+	}
+	return x.names[app][resolveFoldASCII(name)]
 }
 
 // observeApps finds the applications a spec entry names, the way resolve

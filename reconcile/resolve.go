@@ -85,7 +85,7 @@ func resolve(desired *spec.Spec, current *Current) ([]resolvedBinding, error) {
 			desired.AccountID, current.Account.ID, desired.AccountID)
 	}
 	out := make([]resolvedBinding, len(current.Registrations))
-	userOwner := make(map[int64]*spec.Binding)
+	userOwner := make(map[int64]*spec.Binding, len(desired.Bindings))
 	for i := range desired.Bindings {
 		b := &desired.Bindings[i]
 		reg, regOK := r.registration(b)
