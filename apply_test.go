@@ -659,3 +659,43 @@ func TestApplySecondSignal(t *testing.T) {
 		t.Errorf("the second signal waited for the calls in flight and printed the summary:\n%s", stderr)
 	}
 }
+
+// TestGuardAccountFromKey: "the account" is the key's account (or
+// --account-id), not whatever GetAccountInfo answers. A server that
+// answers for another account, the one the spec's account_id names, is
+// refused by plan and apply, nothing written.
+func TestGuardAccountFromKey(t *testing.T) {
+	dir := initSandbox(t)
+	state := filepath.Join(dir, sandbox.StateFile)
+	srv, err := sandbox.Open(state, sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/GetAccountInfo") {
+			w.Write([]byte(`{"result":{"account_id":424242,"account_name":"other"}}`))
+			return
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), "version: 1\naccount_id: 424242\nbindings:\n  - registration: lobby@pbx.example.com\n    application: support\n")
+	before := applyRead(t, state)
+	creds := filepath.Join(dir, sandbox.CredentialsFile)
+	for _, cmd := range [][]string{{"plan", "-f", spec}, {"apply", "-f", spec, "--auto-approve"}} {
+		args := append([]string{"--credentials", creds, "--endpoint", ts.URL + "/platform_api/"}, cmd...)
+		code, stdout, stderr := applyRun(t, "", args...)
+		if code != 1 {
+			t.Fatalf("%s: exit %d, want 1:\n%s", cmd[0], code, stderr)
+		}
+		want := fmt.Sprintf("voxbind acts on account %d (the key file's account_id), but the API answered for account 424242; nothing was changed", sandbox.DemoAccountID)
+		if !strings.Contains(stderr, want) || stdout != "" {
+			t.Errorf("%s: stderr does not say %q (stdout %q):\n%s", cmd[0], want, stdout, stderr)
+		}
+	}
+	srv.Close()
+	if applyRead(t, state) != before {
+		t.Error("the account changed")
+	}
+}
