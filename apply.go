@@ -168,11 +168,18 @@ func applyReadPlanFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("read the plan: %w", err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, reconcile.MaxPlanSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read the plan: %w", err)
+	tooLarge := false
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > reconcile.MaxPlanSize {
+		tooLarge = true
 	}
-	if len(data) > reconcile.MaxPlanSize {
+	var data []byte
+	if !tooLarge {
+		data, err = io.ReadAll(io.LimitReader(f, reconcile.MaxPlanSize+1))
+		if err != nil {
+			return nil, fmt.Errorf("read the plan: %w", err)
+		}
+	}
+	if tooLarge || len(data) > reconcile.MaxPlanSize {
 		return nil, fmt.Errorf("plan %s is larger than %d MiB, more than any plan voxbind writes: give the file written by voxbind plan --out", path, reconcile.MaxPlanSize>>20)
 	}
 	return data, nil

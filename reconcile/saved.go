@@ -6,8 +6,11 @@ import (
 )
 
 // MaxPlanSize is the largest plan file apply --plan reads: a plan of
-// 100,000 steps with preconditions is about 60 MB.
-const MaxPlanSize = 128 << 20
+// 100,000 steps that bind users, with preconditions, is about 90 MB.
+const MaxPlanSize = 256 << 20
+
+// maxPlanSize is what ReadPlan enforces; tests lower it.
+var maxPlanSize = MaxPlanSize
 
 // ObservePlan reads the account as Observe does with no spec, plus the
 // rules and users of every application that a step of p names together

@@ -173,8 +173,8 @@ var ErrPlanFormat = errors.New("not a plan that apply --plan can use")
 // most one step per registration, and each action consistent with its
 // targets. Every problem found is reported, one per line.
 func ReadPlan(data []byte) (*Plan, error) {
-	if len(data) > MaxPlanSize {
-		return nil, fmt.Errorf("%w: larger than %d MiB, more than any plan voxbind writes", ErrPlanFormat, MaxPlanSize>>20)
+	if len(data) > maxPlanSize {
+		return nil, fmt.Errorf("%w: larger than %d MiB, more than any plan voxbind writes", ErrPlanFormat, maxPlanSize>>20)
 	}
 	var probe struct {
 		FormatVersion *int `json:"format_version"`

@@ -278,8 +278,10 @@ func TestReadPlan(t *testing.T) {
 			"side effect on registration 101: step 3 records another holder of user u001"},
 		{"key twice", `{"format_version": 1, "account_id": 42, "account_id": 43, "changes": []}`, `key "account_id" is written twice`},
 		{"key in another case", `{"format_version": 1, "Account_ID": 42, "changes": []}`, `key "Account_ID": keys are lower case`},
-		{"too large", `{"format_version": 1, "account_id": 42, "changes": [], "x": "` + strings.Repeat("a", MaxPlanSize) + `"}`, "larger than 128 MiB"},
+		{"too large", `{"format_version": 1, "account_id": 42, "changes": [], "x": "` + strings.Repeat("a", 2<<20) + `"}`, "larger than 2 MiB"},
 	}
+	defer func(old int) { maxPlanSize = old }(maxPlanSize)
+	maxPlanSize = 2 << 20
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ReadPlan([]byte(tt.data))
