@@ -123,7 +123,7 @@ func (e *HTTPError) Temporary() bool { return e.Status == 429 || e.Status >= 500
 
 // Secrets a server (or a proxy's error page) may echo back: the JWT of
 // the request, its Authorization header, a PEM key, or any long base64
-// run (a token's signature, the key's DER). Error messages and traces
+// run that mixes cases and digits (a token's signature, the key's DER). Error messages and traces
 // show "[redacted]" instead.
 var (
 	pemBlock   = regexp.MustCompile(`-----BEGIN[^-]*-----[\s\S]*?(-----END[^-]*-----|$)`)
@@ -141,7 +141,14 @@ func redact(s string) string {
 	s = pemBlock.ReplaceAllString(s, "[redacted]")
 	s = bearer.ReplaceAllString(s, "Bearer [redacted]")
 	s = jwtLike.ReplaceAllString(s, "[redacted]")
-	return longBase64.ReplaceAllString(s, "[redacted]")
+	return longBase64.ReplaceAllStringFunc(s, func(run string) string {
+		// Random base64 mixes upper case, lower case and digits; a long
+		// name such as "support-team-of-the-north-east-region-office" does not.
+		if strings.ContainsAny(run, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") && strings.ContainsAny(run, "abcdefghijklmnopqrstuvwxyz") && strings.ContainsAny(run, "0123456789") {
+			return "[redacted]"
+		}
+		return run
+	})
 }
 
 var afterSeconds = regexp.MustCompile(`(?i)after\s+(\d+)\s*sec`)
