@@ -6,7 +6,10 @@
 // Voximplant client implements.
 package reconcile
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // Account is the part of a Voximplant account that voxbind reads and writes.
 // The Voximplant HTTP client implements it; tests use an in-memory fake.
@@ -23,8 +26,18 @@ type Account interface {
 	Users(ctx context.Context, applicationID int64) ([]User, error)
 	// Bind makes one BindSipRegistration call: with a target it sends
 	// bind=true and the target's ids; with nil it sends bind=false.
+	// Cancelling ctx stops retries, but a request already sent may run to
+	// its answer: a write is not abandoned half-way (Apply bounds that
+	// wait). An error that matches ErrOutcomeUnknown says that the call
+	// may have taken effect although no answer said so.
 	Bind(ctx context.Context, registrationID int64, target *Target) error
 }
+
+// ErrOutcomeUnknown is matched (errors.Is) by a Bind error when the request
+// may have reached the account but its answer was lost and no retry
+// settled it: the step is neither applied nor failed, and the next plan
+// shows which.
+var ErrOutcomeUnknown = errors.New("the outcome is unknown: the answer was lost")
 
 // AccountInfo identifies the account acted on.
 type AccountInfo struct {

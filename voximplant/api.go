@@ -27,7 +27,7 @@ func (c *Client) GetAccountInfo(ctx context.Context) (*AccountInfo, error) {
 	if a.Result.AccountID == 0 {
 		return nil, errors.New("GetAccountInfo: the answer has no account_id")
 	}
-	return &a.Result, nil
+	return a.Result, nil
 }
 
 // GetSipRegistrations returns every SIP registration of the account. The
@@ -104,11 +104,11 @@ func (c *Client) BindSipRegistration(ctx context.Context, r BindRequest) error {
 	} else if r.ApplicationID != 0 || r.RuleID != 0 || r.UserID != 0 {
 		return fmt.Errorf("BindSipRegistration: unbind registration %d: takes no target", r.RegistrationID)
 	}
-	a, err := call[rawAnswer](ctx, c, "BindSipRegistration", p)
+	a, err := write[rawAnswer](ctx, c, "BindSipRegistration", p)
 	if err != nil {
 		return err
 	}
-	if res := bytes.TrimSpace(a.Result); bytes.Equal(res, []byte("0")) || bytes.Equal(res, []byte("false")) {
+	if res := bytes.TrimSpace(*a.Result); bytes.Equal(res, []byte("0")) || bytes.Equal(res, []byte("false")) {
 		return fmt.Errorf("BindSipRegistration: registration %d: the API answered result %s", r.RegistrationID, res)
 	}
 	return nil

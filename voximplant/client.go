@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -31,16 +30,20 @@ const DefaultEndpoint = "https://api.voximplant.com/platform_api/"
 
 // Options configure a Client.
 type Options struct {
-	Endpoint    string       // base URL, "" = DefaultEndpoint; http:// only for loopback hosts
-	Credentials *Credentials // the service-account key that signs
-	AccountID   int64        // child account to act on; 0 = the key's account
-	Rate        float64      // ceiling in requests per second; 0 = none
-	Debug       io.Writer    // one trace line per HTTP attempt; nil = off
-	HTTPClient  *http.Client // nil = a client with its own connection pool
-	ReadOnly    bool         // refuse BindSipRegistration without sending it
-	UserAgent   string       // full User-Agent; "" = "voxbind"
-	Timeout     time.Duration
-	RetryBudget time.Duration // total time one call may spend retrying; 0 = 2m
+	Endpoint    string        // base URL, "" = DefaultEndpoint; http:// only for loopback hosts
+	Credentials *Credentials  // the service-account key that signs
+	AccountID   int64         // child account to act on; 0 = the key's account
+	Rate        float64       // ceiling in requests per second; 0 = none
+	Debug       io.Writer     // one trace line per HTTP attempt; nil = off
+	HTTPClient  *http.Client  // nil = a client with its own connection pool
+	ReadOnly    bool          // refuse BindSipRegistration without sending it
+	UserAgent   string        // full User-Agent; "" = "voxbind"
+	Timeout     time.Duration // for one attempt's answer; 0 = DefaultTimeout
+	RetryBudget time.Duration // total time one call may spend retrying; 0 = DefaultRetryBudget
+	// OnRetry, when set, hears of every failed attempt that the client is
+	// about to repeat, before the wait. It is called from the goroutine
+	// making the call, so it must be safe for concurrent use, and quick.
+	OnRetry func(RetryEvent)
 }
 
 // Stats counts a client's traffic since New.
@@ -67,6 +70,15 @@ type Client struct {
 	limiter  *adaptiveLimiter
 	readOnly bool
 	paging   pagingStats
+	onRetry  func(RetryEvent)
+
+	// Until the API first answers, calls use the shorter first-contact
+	// limits. failingSince is when the current run of transport-level
+	// failures began (zero: the API answers).
+	firstBudget, firstTimeout time.Duration
+	answered                  atomic.Bool
+	healthMu                  sync.Mutex
+	failingSince              time.Time
 
 	debugMu sync.Mutex
 	debug   io.Writer
@@ -112,6 +124,9 @@ func New(o Options) (*Client, error) {
 		budget:          o.RetryBudget,
 		limiter:         newAdaptiveLimiter(o.Rate),
 		readOnly:        o.ReadOnly,
+		onRetry:         o.OnRetry,
+		firstBudget:     FirstContactBudget,
+		firstTimeout:    FirstContactTimeout,
 		debug:           o.Debug,
 		backoffBase:     100 * time.Millisecond,
 		backoffCap:      5 * time.Second,
@@ -135,10 +150,10 @@ func New(o Options) (*Client, error) {
 		c.ua = "voxbind"
 	}
 	if c.timeout <= 0 {
-		c.timeout = 30 * time.Second
+		c.timeout = DefaultTimeout
 	}
 	if c.budget <= 0 {
-		c.budget = 2 * time.Minute
+		c.budget = DefaultRetryBudget
 	}
 	return c, nil
 }
@@ -208,73 +223,128 @@ func (c *Client) Stats() Stats {
 	}
 }
 
-// call sends one API call, retrying transient failures, and decodes the
-// answer into a new A.
+// call makes one read call, retrying transient failures, and decodes the
+// answer into a new A. Cancelling ctx abandons the attempt in flight.
 func call[A any, PA interface {
 	*A
 	answer
 }](ctx context.Context, c *Client, method string, params url.Values) (*A, error) {
+	return send[A, PA](ctx, c, method, params, false)
+}
+
+// write makes one write call like call, except that cancelling ctx only
+// stops further attempts: the attempt in flight runs to its answer or its
+// timeout, so that whether the write took effect is known when it can be.
+// When it cannot (an answer was lost and no later attempt settled it), the
+// error matches reconcile.ErrOutcomeUnknown.
+func write[A any, PA interface {
+	*A
+	answer
+}](ctx context.Context, c *Client, method string, params url.Values) (*A, error) {
+	return send[A, PA](ctx, c, method, params, true)
+}
+
+func send[A any, PA interface {
+	*A
+	answer
+}](ctx context.Context, c *Client, method string, params url.Values, isWrite bool) (*A, error) {
 	c.calls.Add(1)
 	start := c.now()
 	form := params.Encode()
+	lost := false // an attempt may have taken effect unanswered, and no answer since settled it
 	resynced := false
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			c.retries.Add(1)
 		}
 		out := PA(new(A))
-		res := c.attempt(ctx, method, form, attempt, out)
+		res := c.attempt(ctx, method, form, attempt, out, isWrite)
 		if res.err == nil {
 			return (*A)(out), nil
 		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w", method, ctx.Err())
-		}
-		if !res.transient {
-			if res.clockRefused && !resynced {
-				resynced = true // a token on the server's time, once
+		lost = res.lost || lost && !res.answered
+		err := res.err
+		switch {
+		case res.clockRefused && !resynced && ctx.Err() == nil:
+			resynced = true // a token on the server's time, once
+			continue
+		case res.cancelled:
+		case ctx.Err() != nil:
+			err = fmt.Errorf("%s: %w; not retried after: %v", method, context.Cause(ctx), res.err)
+		case res.transient:
+			if err = c.retry(ctx, start, method, attempt, res); err == nil {
 				continue
 			}
-			return nil, res.err
 		}
-		c.transient.Add(1)
-		base := c.backoffBase
-		if res.rateLimited {
-			// The adaptive limiter paces these; a long backoff would only
-			// starve it of the answers it measures the server's rate by.
-			base /= 10
+		if isWrite && lost {
+			err = &lostError{err}
 		}
-		wait := c.jitter(min(c.backoffCap, base<<min(attempt, 20)))
-		if res.hint > wait {
-			wait = res.hint
-		}
-		if elapsed := c.now().Sub(start); elapsed+wait > c.budget {
-			if res.hint > 0 && res.hint == wait {
-				return nil, fmt.Errorf("gave up: the server asks to retry after %s, past the retry budget of %s: %w", wait, c.budget, res.err)
-			}
-			return nil, fmt.Errorf("gave up after %d attempts in %s (retry budget %s): %w",
-				attempt+1, elapsed.Round(time.Millisecond), c.budget, res.err)
-		}
-		if err := c.sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("%s: %w (while retrying after: %v)", method, err, res.err)
-		}
+		return nil, err
 	}
+}
+
+// retry waits before the next attempt after a transient failure, or says
+// why there is none: the retry budget is spent, or ctx was cancelled
+// during the wait.
+func (c *Client) retry(ctx context.Context, start time.Time, method string, attempt int, res result) error {
+	c.transient.Add(1)
+	base := c.backoffBase
+	if res.rateLimited {
+		// The adaptive limiter paces these; a long backoff would only
+		// starve it of the answers it measures the server's rate by.
+		base /= 10
+	}
+	wait := c.jitter(min(c.backoffCap, base<<min(attempt, 20)))
+	if res.hint > wait {
+		wait = res.hint
+	}
+	budget, _ := c.retryLimits()
+	if elapsed := c.now().Sub(start); elapsed+wait > budget {
+		if res.hint > 0 && res.hint == wait {
+			return fmt.Errorf("gave up: the server asks to retry after %s, past the retry budget of %s: %w", wait, budget, res.err)
+		}
+		var first string
+		if !c.answered.Load() {
+			first = ", short because the API has not answered yet in this run"
+		}
+		return fmt.Errorf("gave up after %d attempts in %s (retry budget %s%s): %w",
+			attempt+1, elapsed.Round(time.Millisecond), budget, first, res.err)
+	}
+	if c.onRetry != nil {
+		c.onRetry(RetryEvent{Method: method, Cause: res.cause, Detail: res.detail, Err: res.err, Attempt: attempt + 1, Wait: wait, Budget: budget})
+	}
+	if err := c.sleep(ctx, wait); err != nil {
+		return fmt.Errorf("%s: %w; not retried after: %v", method, context.Cause(ctx), res.err)
+	}
+	return nil
 }
 
 // result is how one attempt ended.
 type result struct {
-	err          error
-	transient    bool
-	hint         time.Duration // the server's "retry after"
-	rateLimited  bool          // API error 340 or HTTP 429
-	clockRefused bool          // 455/456 with a Date header to correct the clock by
+	err         error
+	transient   bool
+	hint        time.Duration // the server's "retry after"
+	rateLimited bool          // API error 340 or HTTP 429
+	cause       Cause         // the kind of a transient failure
+	detail      string        // a transient failure in a few words
+	cancelled   bool          // ctx ended the attempt, or kept it from starting
+	// clockRefused: 455/456 with a Date header to correct the clock by.
+	clockRefused bool
+	// lost: the request may have reached the API and taken effect, but no
+	// answer says so. answered: an answer came that settles an earlier
+	// lost attempt (the API's own, or a refusal on the way).
+	lost, answered bool
 }
 
 // attempt makes one HTTP request. The answer is parsed whatever the HTTP
-// status: Voximplant does not document the status of a failure.
-func (c *Client) attempt(ctx context.Context, method, form string, try int, out answer) (res result) {
+// status: Voximplant does not document the status of a failure. A write's
+// request is not tied to ctx (see write).
+func (c *Client) attempt(ctx context.Context, method, form string, try int, out answer, isWrite bool) (res result) {
 	sentAt, err := c.limiter.Wait(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return result{err: fmt.Errorf("%s: %w", method, context.Cause(ctx)), cancelled: true}
+		}
 		return result{err: fmt.Errorf("%s: %w", method, err)}
 	}
 	c.requests.Add(1)
@@ -289,7 +359,12 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	if err != nil {
 		return result{err: err}
 	}
-	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	_, timeout := c.retryLimits()
+	base := ctx
+	if isWrite {
+		base = context.WithoutCancel(ctx)
+	}
+	actx, cancel := context.WithTimeout(base, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, c.endpoint+method, strings.NewReader(form))
 	if err != nil {
@@ -301,7 +376,7 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.networkError(ctx, actx, method, err)
+		return c.networkError(ctx, actx, method, err, timeout)
 	}
 	defer resp.Body.Close()
 	status = resp.StatusCode
@@ -314,7 +389,7 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	buf.Reset()
 	defer bufPool.Put(buf)
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody)); err != nil {
-		return c.networkError(ctx, actx, method, err)
+		return c.networkError(ctx, actx, method, err, timeout)
 	}
 	body := buf.Bytes()
 	hint := retryAfter(resp.Header.Get("Retry-After"), c.now())
@@ -323,34 +398,51 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	if decodeErr == nil {
 		if f := out.failure(); f != nil {
 			code = f.Code
-			apiErr := &APIError{Method: method, Code: f.Code, Msg: f.Msg}
-			if !apiErr.Temporary() {
-				c.limiter.Accepted()
-				refused := (f.Code == CodeTokenFuture || f.Code == CodeTokenExpired) && c.observeClock(date, true)
-				return result{err: apiErr, clockRefused: refused}
-			}
-			if f.Code == CodeRateLimited {
-				c.rateLimited.Add(1)
-				c.limiter.RateLimited(sentAt)
-			} else {
-				c.limiter.Accepted()
-			}
-			return result{err: apiErr, transient: true, hint: max(hint, retryHint(f.Msg)), rateLimited: f.Code == CodeRateLimited}
+			return c.apiFailure(method, f, hint, sentAt, date)
 		}
 	}
 	if status < 200 || status > 299 {
 		herr := &HTTPError{Method: method, Status: status, Body: snippet(body)}
-		if status == http.StatusTooManyRequests {
+		switch {
+		case status >= 500:
+			c.noteFailure()
+			return result{err: herr, transient: true, hint: hint, lost: true, cause: CauseServerError, detail: fmt.Sprintf("http status %d", status)}
+		case status == http.StatusTooManyRequests:
+			c.noteAnswer()
 			c.rateLimited.Add(1)
 			c.limiter.RateLimited(sentAt)
+			return result{err: herr, transient: true, hint: hint, rateLimited: true, answered: true, cause: CauseRateLimited, detail: "http status 429"}
 		}
-		return result{err: herr, transient: herr.Temporary(), hint: hint, rateLimited: status == http.StatusTooManyRequests}
+		return result{err: herr, answered: true}
 	}
 	c.limiter.Accepted()
-	if decodeErr != nil {
-		return result{err: fmt.Errorf("%s: the answer is not the expected JSON (%v): %s", method, decodeErr, snippet(body))}
+	if decodeErr != nil || !out.hasResult() {
+		return result{err: notAPIAnswer(method, status, resp.Header.Get("Content-Type"), body, decodeErr), answered: true}
 	}
+	c.noteAnswer()
 	return result{}
+}
+
+// apiFailure is the result of an error answer of the API: the codes that
+// mean "try again later" are transient, every other one is final.
+func (c *Client) apiFailure(method string, f *wireError, hint time.Duration, sentAt time.Time, date string) result {
+	c.noteAnswer()
+	apiErr := &APIError{Method: method, Code: f.Code, Msg: f.Msg}
+	if !apiErr.Temporary() {
+		c.limiter.Accepted()
+		refused := (f.Code == CodeTokenFuture || f.Code == CodeTokenExpired) && c.observeClock(date, true)
+		return result{err: apiErr, answered: true, clockRefused: refused}
+	}
+	res := result{err: apiErr, transient: true, hint: max(hint, retryHint(f.Msg)), answered: true,
+		cause: CauseTryLater, detail: fmt.Sprintf("api error %d", f.Code)}
+	if f.Code == CodeRateLimited {
+		c.rateLimited.Add(1)
+		c.limiter.RateLimited(sentAt)
+		res.rateLimited, res.cause = true, CauseRateLimited
+	} else {
+		c.limiter.Accepted()
+	}
+	return res
 }
 
 // observeClock hands an answer's Date header to the token source (refused:
@@ -382,22 +474,24 @@ func (c *Client) observeClock(date string, refused bool) bool {
 // answer showed more than 5 s of difference.
 func (c *Client) ClockOffset() time.Duration { return c.tokens.clockOffset() }
 
-// networkError classifies a failed exchange: the caller's cancellation ends
-// the call; anything else (timeouts, resets, dropped connections) is
-// transient — every write voxbind makes is idempotent (docs/voximplant-api.md,
-// retries), so repeating one whose answer was lost is safe.
-func (c *Client) networkError(ctx, actx context.Context, method string, err error) result {
-	if ctx.Err() != nil {
-		return result{err: fmt.Errorf("%s: %w", method, ctx.Err())}
+// notAPIAnswer is the error for a successful HTTP answer that is not one
+// of the Management API: an HTML page (a captive portal, a proxy's login,
+// a web site at the wrong URL), or JSON of another shape.
+func notAPIAnswer(method string, status int, contentType string, body []byte, decodeErr error) *EndpointError {
+	e := &EndpointError{Method: method, Err: decodeErr, Fix: checkEndpointURL}
+	trimmed := bytes.TrimSpace(body)
+	switch {
+	case decodeErr == nil:
+		e.Problem = fmt.Sprintf(`the endpoint answered JSON that is not a Management API answer (neither "result" nor "error"): %s`, snippet(body))
+	case json.Valid(trimmed):
+		e.Problem = fmt.Sprintf("the endpoint answered JSON that is not a Management API answer (%v): %s", decodeErr, snippet(body))
+	case strings.Contains(contentType, "html") || bytes.HasPrefix(trimmed, []byte("<")):
+		e.Problem = fmt.Sprintf("the endpoint answered an HTML page, not the Management API (http status %d: %s)", status, snippet(body))
+		e.Fix += "; a captive portal or a proxy's login page answers like this too"
+	default:
+		e.Problem = fmt.Sprintf("the endpoint's answer is not JSON, so not the Management API (http status %d: %s)", status, snippet(body))
 	}
-	if actx.Err() != nil {
-		return result{err: fmt.Errorf("%s: no answer within %s", method, c.timeout), transient: true}
-	}
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err // the URL is the endpoint; the method already names it
-	}
-	return result{err: fmt.Errorf("%s: %w", method, err), transient: true}
+	return e
 }
 
 // refuseRedirect stops the HTTP client at a redirect: the Management API

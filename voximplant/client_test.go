@@ -212,7 +212,11 @@ func TestPermanentErrorsNotRetried(t *testing.T) {
 			w.WriteHeader(401)
 			fmt.Fprint(w, "<p>rejected Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOjF9.c2ln</p>")
 		}, "http status 401: <p>rejected Authorization: Bearer [redacted]</p>", 0},
-		{"200 not json", func(w http.ResponseWriter) { fmt.Fprint(w, "<html>captive portal</html>") }, "the answer is not the expected JSON", 0},
+		{"200 html", func(w http.ResponseWriter) { fmt.Fprint(w, "<html>captive portal</html>") }, "GetAccountInfo: the endpoint answered an HTML page, not the Management API (http status 200: <html>captive portal</html>); check the endpoint URL", 0},
+		{"200 not json", func(w http.ResponseWriter) { fmt.Fprint(w, "OK") }, "GetAccountInfo: the endpoint's answer is not JSON, so not the Management API (http status 200: OK); check the endpoint URL", 0},
+		{"200 json of another shape", func(w http.ResponseWriter) { fmt.Fprint(w, `{"status": "ok"}`) }, `GetAccountInfo: the endpoint answered JSON that is not a Management API answer (neither "result" nor "error"): {"status": "ok"}`, 0},
+		{"200 null result", func(w http.ResponseWriter) { fmt.Fprint(w, `{"result": null}`) }, `neither "result" nor "error"`, 0},
+		{"200 json of a wrong type", func(w http.ResponseWriter) { fmt.Fprint(w, `{"result": "yes"}`) }, "GetAccountInfo: the endpoint answered JSON that is not a Management API answer (json: cannot unmarshal string", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -362,6 +366,7 @@ func TestBackoffAndBudget(t *testing.T) {
 	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool { w.WriteHeader(503); return true }
 	c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = 20 * time.Second })
 	c.backoffBase, c.backoffCap = 100*time.Millisecond, 5*time.Second
+	c.answered.Store(true) // the API answered earlier in the run: the full budget applies
 	fc := withFakeClock(c)
 	c.jitter = func(max time.Duration) time.Duration { return max } // the ceiling of each full-jitter draw
 	_, err := c.Info(context.Background())

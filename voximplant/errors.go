@@ -115,6 +115,11 @@ func (e *HTTPError) Error() string {
 	if e.Body != "" {
 		s += ": " + e.Body
 	}
+	if e.Status >= 400 && e.Status < 500 && e.Status != 429 {
+		// The API answers its own errors in JSON; this came from
+		// something else on the way, or the URL is not the API's.
+		s += " (not an answer of the Management API: check the endpoint URL, and any proxy in between)"
+	}
 	return s
 }
 

@@ -90,8 +90,14 @@ func (s *status) failure() *wireError {
 	return &wireError{Code: e.Code, Msg: reconcile.Printable(redact(e.Msg))}
 }
 
-// answer is implemented by every answer type through the embedded status.
-type answer interface{ failure() *wireError }
+// answer is implemented by every answer type: failure through the
+// embedded status, hasResult by each.
+type answer interface {
+	failure() *wireError
+	// hasResult reports whether the answer had a non-null "result": one
+	// with neither a result nor an error is not a Management API answer.
+	hasResult() bool
+}
 
 // listAnswer is one page of a Get* method. Count is never used for
 // paging: its meaning (rows in the page or the total) differs between
@@ -103,11 +109,16 @@ type listAnswer[T any] struct {
 	Count      *int64 `json:"count"`
 }
 
-// objectAnswer is the answer of a method returning one object or a scalar.
+func (a *listAnswer[T]) hasResult() bool { return a.Result != nil }
+
+// objectAnswer is the answer of a method returning one object or a
+// scalar. Result is never nil in an answer that call returns.
 type objectAnswer[T any] struct {
 	status
-	Result T `json:"result"`
+	Result *T `json:"result"`
 }
+
+func (a *objectAnswer[T]) hasResult() bool { return a.Result != nil }
 
 // rawAnswer keeps the result undecoded.
 type rawAnswer = objectAnswer[json.RawMessage]

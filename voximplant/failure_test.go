@@ -1,0 +1,381 @@
+package voximplant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voxbind/voxbind/reconcile"
+)
+
+// retryLog collects the events OnRetry hears.
+type retryLog struct {
+	mu     sync.Mutex
+	events []RetryEvent
+}
+
+func (l *retryLog) add(e RetryEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+}
+
+func (l *retryLog) all() []RetryEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]RetryEvent(nil), l.events...)
+}
+
+// closedPort is a loopback address where nothing listens.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// TestRetryEvents fails the first attempt in each transient way and checks
+// the one event OnRetry hears: its cause, its words and the budget.
+func TestRetryEvents(t *testing.T) {
+	// Nothing had answered before each first call: the short budget holds
+	// until the API itself answers, even with an error.
+	tests := []struct {
+		name   string
+		fail   func(w http.ResponseWriter)
+		cause  Cause
+		reason string
+		budget time.Duration
+	}{
+		{"http 503", func(w http.ResponseWriter) { w.WriteHeader(503) }, CauseServerError, "the API is failing (http status 503)", FirstContactBudget},
+		{"api 340", func(w http.ResponseWriter) { apiError(w, 340, "Rate limit exceeded") }, CauseRateLimited, "the API is limiting the request rate (api error 340)", DefaultRetryBudget},
+		{"http 429", func(w http.ResponseWriter) { w.WriteHeader(429) }, CauseRateLimited, "the API is limiting the request rate (http status 429)", DefaultRetryBudget},
+		{"api 416", func(w http.ResponseWriter) { apiError(w, 416, "Repeat after 0 seconds") }, CauseTryLater, "the API asks to try again later (api error 416)", DefaultRetryBudget},
+		{"dropped", drop, CauseUnreachable, "the API is not reachable (connection closed before the answer)", FirstContactBudget},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeServer(t)
+			f.fault = func(n int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+				if n == 1 {
+					tt.fail(w)
+					return true
+				}
+				return false
+			}
+			var log retryLog
+			c, _ := testClient(t, f, func(o *Options) { o.OnRetry = log.add })
+			if _, err := c.Info(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			ev := log.all()
+			if len(ev) != 1 {
+				t.Fatalf("%d events, want 1: %+v", len(ev), ev)
+			}
+			e := ev[0]
+			if e.Method != "GetAccountInfo" || e.Cause != tt.cause || e.Reason() != tt.reason || e.Attempt != 1 || e.Err == nil {
+				t.Errorf("event %+v (reason %q), want cause %q, reason %q, attempt 1", e, e.Reason(), tt.cause, tt.reason)
+			}
+			if e.Budget != tt.budget {
+				t.Errorf("budget %v, want %v", e.Budget, tt.budget)
+			}
+		})
+	}
+}
+
+// TestRetryEventConnectionRefused: a port where nothing listens is
+// "not reachable (connection refused)", and retried.
+func TestRetryEventConnectionRefused(t *testing.T) {
+	var log retryLog
+	c, err := New(Options{Endpoint: "http://" + closedPort(t) + "/platform_api/", Credentials: testCredentials(), OnRetry: log.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.firstBudget = 300 * time.Millisecond
+	c.backoffBase, c.backoffCap = time.Millisecond, 20*time.Millisecond
+	_, err = c.Info(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "gave up after") || !strings.Contains(err.Error(), "short because the API has not answered yet") {
+		t.Fatalf("error %v, want it to give up on the short first-contact budget", err)
+	}
+	ev := log.all()
+	if len(ev) < 2 {
+		t.Fatalf("%d events, want one per retry", len(ev))
+	}
+	if r := ev[0].Reason(); r != "the API is not reachable (connection refused)" {
+		t.Errorf("reason %q", r)
+	}
+	if since, ok := c.Unreachable(); !ok || since.IsZero() {
+		t.Errorf("Unreachable() = %v, %v after refused connections; want true", since, ok)
+	}
+}
+
+// TestFirstContactBudget: until the API has answered, a call retries
+// for the short budget; after one answer, for the full one.
+func TestFirstContactBudget(t *testing.T) {
+	f := newFakeServer(t)
+	failing := true
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		if failing {
+			w.WriteHeader(503)
+		}
+		return failing
+	}
+	c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = time.Minute })
+	fc := withFakeClock(c)
+	c.backoffBase, c.backoffCap = 100*time.Millisecond, 5*time.Second
+	c.jitter = func(max time.Duration) time.Duration { return max }
+	if _, err := c.Info(context.Background()); err == nil {
+		t.Fatal("no error from a server that always fails")
+	}
+	if total := fc.total(); total > FirstContactBudget {
+		t.Errorf("retried for %v before the API ever answered; want at most %v", total, FirstContactBudget)
+	}
+	if _, ok := c.Unreachable(); !ok {
+		t.Error("Unreachable() = false after 503s only")
+	}
+
+	failing = false
+	if _, err := c.Info(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Unreachable(); ok {
+		t.Error("Unreachable() = true after an answer")
+	}
+	failing = true
+	fc.slept = nil
+	if err := c.Bind(context.Background(), 1, nil); err == nil {
+		t.Fatal("no error from a server that always fails")
+	}
+	if total := fc.total(); total < 2*FirstContactBudget || total > time.Minute {
+		t.Errorf("retried for %v after the API had answered; want nearly the full budget (1m)", total)
+	}
+}
+
+func (fc *fakeClock) total() time.Duration {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	var d time.Duration
+	for _, s := range fc.slept {
+		d += s
+	}
+	return d
+}
+
+// TestFirstContactTimeout: an endpoint that accepts and never answers
+// costs the short attempt timeout before the first answer.
+func TestFirstContactTimeout(t *testing.T) {
+	f := newFakeServer(t)
+	f.fault = func(_ int64, _ string, _ http.ResponseWriter, r *http.Request) bool {
+		<-r.Context().Done()
+		return true
+	}
+	c, _ := testClient(t, f, nil)
+	c.firstTimeout, c.firstBudget = 50*time.Millisecond, 120*time.Millisecond
+	start := time.Now()
+	_, err := c.Info(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "GetAccountInfo: no answer within 50ms") {
+		t.Fatalf("error %v, want no answer within 50ms", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
+// TestFailFast: what no retry can heal fails on the first attempt, with
+// what is wrong and what to do.
+func TestFailFast(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"result":{}}`) }))
+	t.Cleanup(tlsSrv.Close)
+	plainSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"result":{}}`) }))
+	t.Cleanup(plainSrv.Close)
+	tests := []struct {
+		name     string
+		endpoint string
+		want     []string
+	}{
+		{"tls certificate", tlsSrv.URL + "/platform_api/", []string{
+			"GetAccountInfo: the endpoint's TLS certificate does not verify (x509: certificate signed by unknown authority)",
+			"check the endpoint URL", "add its CA certificate to this machine's trust store",
+		}},
+		{"not tls", strings.Replace(plainSrv.URL, "http://", "https://", 1) + "/platform_api/", []string{
+			"GetAccountInfo: the endpoint does not speak TLS", "check the endpoint URL",
+		}},
+	}
+	if dnsAnswersNotFound() {
+		tests = append(tests, struct {
+			name     string
+			endpoint string
+			want     []string
+		}{"dns", "https://voxbind-test.invalid/platform_api/", []string{
+			`GetAccountInfo: the endpoint's host "voxbind-test.invalid" does not exist (DNS: no such host); check the endpoint URL`,
+		}})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log retryLog
+			c, err := New(Options{Endpoint: tt.endpoint, Credentials: testCredentials(), OnRetry: log.add})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Info(context.Background())
+			var eerr *EndpointError
+			if !errors.As(err, &eerr) {
+				t.Fatalf("error %v (%T), want an *EndpointError", err, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\nlacks %q", err, w)
+				}
+			}
+			if n := len(log.all()); n != 0 || c.Stats().Requests != 1 {
+				t.Errorf("%d retries, %d requests; want one request, no retry", n, c.Stats().Requests)
+			}
+		})
+	}
+}
+
+// dnsAnswersNotFound reports whether this machine's resolver answers "no
+// such host" for a .invalid name (RFC 6761); without a resolver it may
+// time out instead, which is transient.
+func dnsAnswersNotFound() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := net.DefaultResolver.LookupHost(ctx, "voxbind-test.invalid")
+	var dns *net.DNSError
+	return errors.As(err, &dns) && dns.IsNotFound
+}
+
+// TestWriteOutcomeUnknown: a write whose answers are all lost is unknown;
+// one that never reached the server (refused) or was answered is not; a
+// read never is.
+func TestWriteOutcomeUnknown(t *testing.T) {
+	f := newFakeServer(t)
+	f.regs = []SIPRegistration{{ID: 101}}
+	f.after = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool { drop(w); return true }
+	c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = 100 * time.Millisecond })
+	err := c.Bind(context.Background(), 101, nil)
+	if !errors.Is(err, reconcile.ErrOutcomeUnknown) {
+		t.Errorf("every answer lost: error %v, want it to match ErrOutcomeUnknown", err)
+	}
+
+	// Lost, then a final API error: the last answer settles it.
+	f.after = nil
+	f.fault = func(n int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		if n%2 == 1 {
+			drop(w)
+		} else {
+			apiError(w, 275, "Invalid sip_registration_id")
+		}
+		return true
+	}
+	err = c.Bind(context.Background(), 101, nil)
+	if err == nil || errors.Is(err, reconcile.ErrOutcomeUnknown) {
+		t.Errorf("lost then refused: error %v, want a plain failure", err)
+	}
+
+	refused, err := New(Options{Endpoint: "http://" + closedPort(t) + "/platform_api/", Credentials: testCredentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused.firstBudget = 100 * time.Millisecond
+	refused.backoffBase = time.Millisecond
+	if err := refused.Bind(context.Background(), 101, nil); err == nil || errors.Is(err, reconcile.ErrOutcomeUnknown) {
+		t.Errorf("connection refused: error %v, want a plain failure (nothing was sent)", err)
+	}
+
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool { drop(w); return true }
+	if _, err := c.Registrations(context.Background()); err == nil || errors.Is(err, reconcile.ErrOutcomeUnknown) {
+		t.Errorf("read: error %v, want a plain failure", err)
+	}
+}
+
+// TestWriteRunsToItsAnswerAfterCancel: cancelling a write's context stops
+// retries but lets the attempt in flight get its answer; a read's attempt
+// is abandoned at once.
+func TestWriteRunsToItsAnswerAfterCancel(t *testing.T) {
+	f := newFakeServer(t)
+	f.regs = []SIPRegistration{{ID: 101}}
+	arrived := make(chan struct{}, 10)
+	release := make(chan struct{})
+	f.fault = func(_ int64, _ string, _ http.ResponseWriter, _ *http.Request) bool {
+		arrived <- struct{}{}
+		<-release
+		return false
+	}
+	c, _ := testClient(t, f, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Bind(ctx, 101, &reconcile.Target{Application: reconcile.Ref{ID: 77}}) }()
+	<-arrived
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("the write returned (%v) while its request was still being answered", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Errorf("write answered after cancel: %v, want success", err)
+	}
+	if f.regs[0].ApplicationID != 77 {
+		t.Errorf("registration %+v, want bound to 77", f.regs[0])
+	}
+
+	// A transient failure after the cancel is not retried, and the write
+	// whose request may have taken effect is unknown.
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		arrived <- struct{}{}
+		w.WriteHeader(503)
+		return true
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	before := c.Stats().Requests
+	err := c.Bind(ctx, 101, nil)
+	if !errors.Is(err, context.Canceled) || c.Stats().Requests != before {
+		t.Errorf("write with a cancelled context: %v after %d requests; want context.Canceled and no request", err, c.Stats().Requests-before)
+	}
+}
+
+// TestStoppedWriteNotRetried: a transient failure of the attempt in flight
+// when ctx is cancelled ends the call, unknown, without another attempt.
+func TestStoppedWriteNotRetried(t *testing.T) {
+	f := newFakeServer(t)
+	f.regs = []SIPRegistration{{ID: 101}}
+	arrived := make(chan struct{})
+	release := make(chan struct{})
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		close(arrived)
+		<-release
+		w.WriteHeader(503)
+		return true
+	}
+	c, _ := testClient(t, f, nil)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stop := errors.New("interrupted")
+	done := make(chan error, 1)
+	go func() { done <- c.Bind(ctx, 101, nil) }()
+	<-arrived
+	cancel(stop)
+	close(release)
+	err := <-done
+	if !errors.Is(err, stop) || !errors.Is(err, reconcile.ErrOutcomeUnknown) {
+		t.Errorf("error %v; want the stop's cause, unknown outcome", err)
+	}
+	if !strings.Contains(err.Error(), "BindSipRegistration: interrupted; not retried after: BindSipRegistration: http status 503") {
+		t.Errorf("error %q does not say it was not retried and why", err)
+	}
+	if n := c.Stats().Requests; n != 1 {
+		t.Errorf("%d requests; want 1 (no retry after the stop)", n)
+	}
+}
