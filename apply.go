@@ -191,9 +191,6 @@ func (c *ApplyCmd) execute(ctx context.Context, stdio *Stdio, acct *voximplant.C
 	progress := reconcile.NewProgressWriter(stdio.Err, applyStderrIsTerminal(stdio.Err))
 	res := reconcile.Apply(ctx, acct, p, reconcile.ApplyOptions{Parallelism: c.Parallelism, Progress: progress.Step})
 	progress.Finish()
-	if ctx.Err() != nil {
-		res.Interrupted = true // also when the signal came after the last step started
-	}
 
 	applied := res.AppliedPlan(p)
 	var mismatches []reconcile.Mismatch

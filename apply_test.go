@@ -135,7 +135,7 @@ func TestApplyConfirmation(t *testing.T) {
 		"rebind alice@pbx.example.com (3001): applied\n",
 		"bind lobby@pbx.example.com (3010): applied\n",
 		"unbind conf@pbx.example.com (3011): applied\n",
-		"Apply: 3 applied, 0 failed, 0 skipped, 3 verified.\n",
+		"Apply: 3 applied, 0 failed, 0 skipped, 0 not started, 0 unknown; 3 verified.\n",
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr after yes does not say %q:\n%s", want, stderr)
@@ -327,7 +327,7 @@ func TestApplySavedPlanWithAFailingStep(t *testing.T) {
 		fmt.Sprintf("step %d: rebind alice@pbx.example.com (3001): failed: BindSipRegistration: api error 117: ", failing),
 		fmt.Sprintf("bind lobby@pbx.example.com (3010): skipped because step %d failed", failing),
 		"unbind conf@pbx.example.com (3011): applied",
-		"Apply: 1 applied, 1 failed, 1 skipped, 1 verified.\n",
+		"Apply: 1 applied, 1 failed, 1 skipped, 0 not started, 0 unknown; 1 verified.\n",
 		"voxbind: apply incomplete: 1 of 3 steps applied, 1 failed, 1 skipped",
 	} {
 		if !strings.Contains(stderr, want) {
@@ -442,7 +442,7 @@ func TestApplyPromptOnPseudoTerminal(t *testing.T) {
 		t.Fatal("the state changed although the answer was no, or an interrupt")
 	}
 	code, stderr = answer("yes")
-	if code != 0 || !strings.Contains(stderr, "Apply: 3 applied, 0 failed, 0 skipped, 3 verified.") {
+	if code != 0 || !strings.Contains(stderr, "Apply: 3 applied, 0 failed, 0 skipped, 0 not started, 0 unknown; 3 verified.") {
 		t.Errorf("yes: exit %d, stderr %q; want 0 and 3 applied", code, stderr)
 	}
 	if applyRead(t, state) == before {
@@ -607,7 +607,7 @@ func TestApplyInterrupt(t *testing.T) {
 	if code != 130 {
 		t.Fatalf("apply after SIGINT: exit %d; want 130:\n%s", code, stderr)
 	}
-	m := regexp.MustCompile(`Apply interrupted: (\d+) applied, 0 failed, 0 skipped, (\d+) not started; not verified\.\n`).FindStringSubmatch(stderr)
+	m := regexp.MustCompile(`Apply interrupted: (\d+) applied, 0 failed, 0 skipped, (\d+) not started, 0 unknown; not verified\.\n`).FindStringSubmatch(stderr)
 	if m == nil {
 		t.Fatalf("no interrupted summary on stderr:\n%s", stderr)
 	}

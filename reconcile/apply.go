@@ -2,22 +2,57 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
-// DefaultParallelism is how many steps Apply runs at once when
-// ApplyOptions.Parallelism is 0 (the default of --parallelism).
-const DefaultParallelism = 4
+// Defaults of ApplyOptions.
+const (
+	// DefaultParallelism is how many steps Apply runs at once (the
+	// default of --parallelism).
+	DefaultParallelism = 4
+	// DefaultGrace is how long Apply, once it stops early, waits for the
+	// calls in flight.
+	DefaultGrace = 10 * time.Second
+	// DefaultBreakerPeriod is how long every call may fail at transport
+	// level before Apply stops starting steps.
+	DefaultBreakerPeriod = 30 * time.Second
+)
 
-// ApplyOptions tune Apply.
+// ApplyOptions tune Apply. The hooks (BeforeCall, Progress, Stopping) are
+// called from Apply's own goroutine, one at a time, so they need no
+// locking; a slow hook delays the steps.
 type ApplyOptions struct {
 	// Parallelism bounds the steps in flight; 0 means DefaultParallelism.
 	Parallelism int
-	// Progress, when set, is told about every step that ends (applied,
-	// failed or skipped). Apply calls it from one goroutine at a time, in
-	// the order the steps end, so it needs no locking.
+	// BeforeCall, when set, is called before each step's call is sent. An
+	// error stops Apply before that call: the step and every step not
+	// started yet end not started, and the error is ApplyResult.Stopped.
+	// (An apply journal writes its intent here.)
+	BeforeCall func(Step) error
+	// Progress, when set, is told about every step that ends: applied,
+	// failed, unknown or skipped as it happens, in the order the steps
+	// end, and not started at the end.
 	Progress func(StepEvent)
+	// Stopping, when set, is told once when Apply stops starting steps
+	// before the end: why (ApplyResult.Stopped), and how many calls are in
+	// flight, which Apply then waits for (at most Grace).
+	Stopping func(cause error, inFlight int)
+	// Unreachable, when set, says since when every call to the account
+	// has failed at transport level (ok false: it answers). When that
+	// lasts BreakerPeriod (0 means DefaultBreakerPeriod), Apply stops with
+	// an *UnreachableError: the circuit breaker.
+	Unreachable   func() (since time.Time, ok bool)
+	BreakerPeriod time.Duration
+	// Grace bounds the wait for the calls in flight once Apply stops
+	// early; 0 means DefaultGrace. A call still in flight then ends
+	// unknown.
+	Grace time.Duration
+	// Quit, when closed, ends that wait at once (a second Ctrl-C): the
+	// calls in flight end unknown.
+	Quit <-chan struct{}
 }
 
 // StepStatus is how a step of an apply ended.
@@ -27,18 +62,19 @@ type StepStatus string
 const (
 	StepApplied    StepStatus = "applied"     // its Bind call succeeded
 	StepFailed     StepStatus = "failed"      // its Bind call failed for good
+	StepUnknown    StepStatus = "unknown"     // its call may have taken effect, but no answer said so
 	StepSkipped    StepStatus = "skipped"     // a step it depends on did not succeed
-	StepNotStarted StepStatus = "not started" // apply was interrupted before it started
+	StepNotStarted StepStatus = "not started" // apply stopped before it started
 )
 
 // StepOutcome is how one step ended.
 type StepOutcome struct {
 	Step   int // the step's number
 	Status StepStatus
-	// Err is the error of a failed step, a *StepError.
+	// Err is the error of a failed or unknown step, a *StepError.
 	Err error
-	// Cause is, for a skipped step, the failed step that made it
-	// impossible (directly or through other skipped steps); 0 when the
+	// Cause is, for a skipped step, the failed or unknown step that made
+	// it impossible (directly or through other skipped steps); 0 when the
 	// dependency itself is missing from the plan or circular (see Why).
 	Cause int
 	// Why says in words why a step was skipped.
@@ -66,24 +102,40 @@ type StepEvent struct {
 	// Done counts the steps that have ended so far, this one included;
 	// Total is the number of steps in the plan.
 	Done, Total int
-	// Applied, Failed and Skipped are the running counts, this step included.
-	Applied, Failed, Skipped int
+	// The running counts, this step included.
+	Applied, Failed, Unknown, Skipped, NotStarted int
 }
 
 // ApplyResult is what Apply did: the outcome of every step, in plan order,
 // and the counts.
 type ApplyResult struct {
-	Outcomes    []StepOutcome // one per plan step, in plan order
-	Applied     int
-	Failed      int
-	Skipped     int
-	NotStarted  int
-	Interrupted bool // ctx was cancelled before every step had started
+	Outcomes   []StepOutcome // one per plan step, in plan order
+	Applied    int
+	Failed     int
+	Unknown    int
+	Skipped    int
+	NotStarted int
+	// Stopped is why Apply stopped early: the cause of ctx (an interrupt,
+	// a deadline), an *UnreachableError from the breaker, or BeforeCall's
+	// error. It is set too when ctx ended after the last step had started.
+	// nil: Apply ran to the end.
+	Stopped error
 }
 
-// OK reports whether every step was applied.
+// OK reports whether every step was applied and nothing stopped Apply.
 func (r *ApplyResult) OK() bool {
-	return r.Failed == 0 && r.Skipped == 0 && r.NotStarted == 0
+	return r.Stopped == nil && r.Failed == 0 && r.Unknown == 0 && r.Skipped == 0 && r.NotStarted == 0
+}
+
+// UnreachableError is why Apply stopped when every call had failed at
+// transport level for the breaker period.
+type UnreachableError struct {
+	Since  time.Time     // when the failures began
+	Period time.Duration // the breaker period
+}
+
+func (e *UnreachableError) Error() string {
+	return "the API is unreachable since " + e.Since.Format("15:04:05")
 }
 
 // AppliedPlan returns the part of p that Apply carried out: the applied steps
@@ -116,168 +168,308 @@ func (r *ApplyResult) AppliedPlan(p *Plan) *Plan {
 // Apply executes the steps of p against acct, one Bind call per step, at
 // most opts.Parallelism at a time. A step starts only once every step in
 // its DependsOn has been applied, so the order that the one-user rule needs
-// is never broken. A step that fails is reported with its error; the steps
-// that depend on it, directly or not, are skipped; independent steps go on.
-// Apply does not retry: the client does, within its own time budget.
+// is never broken. A step that fails is reported with its error, one whose
+// answer was lost (ErrOutcomeUnknown) as unknown; the steps that depend on
+// either, directly or not, are skipped; independent steps go on. Apply
+// does not retry: the client does, within its own time budget.
 //
-// When ctx is cancelled Apply starts no new step, lets the calls in flight
-// finish (each Bind runs without ctx's cancellation, so that a write is
-// never abandoned half-way), and returns with the remaining steps marked
-// not started.
+// Apply stops early when ctx ends (an interrupt, a deadline), when the
+// breaker trips (opts.Unreachable), or when opts.BeforeCall fails. It then
+// starts no new step and cancels the context of the calls in flight,
+// which tells them to stop retrying; a call's request already sent may run
+// to its answer (Account.Bind), for at most opts.Grace, or until opts.Quit
+// is closed; calls still in flight then are unknown. The steps that never
+// started are not started, and ApplyResult.Stopped says why.
 //
 // Apply checks nothing about the plan's preconditions or the unbind guard:
 // callers do that first (Stale, CheckUnbind).
 func Apply(ctx context.Context, acct Account, p *Plan, opts ApplyOptions) ApplyResult {
-	par := opts.Parallelism
-	if par <= 0 {
-		par = DefaultParallelism
+	a := newApplier(acct, p, opts)
+	a.run(ctx)
+	a.finish(ctx)
+	return a.res
+}
+
+// applier is the state of one Apply.
+type applier struct {
+	acct Account
+	p    *Plan
+	opts ApplyOptions
+	res  ApplyResult
+
+	index      map[int]int // step number → index in p.Changes
+	waiting    []int       // waiting[i]: dependencies of step i not yet applied
+	dependents [][]int     // dependents[i]: the steps that wait for step i
+	ended      []bool
+	inFlight   []bool
+	running    int
+	ready      []int // indexes, kept sorted so steps start in plan order
+	done       int   // steps ended so far
+	results    chan applyFinished
+	notified   bool // opts.Stopping was called
+}
+
+// applyFinished is a call's end, sent by its goroutine.
+type applyFinished struct {
+	i   int
+	err error
+}
+
+// newApplier builds the dependency graph, skips the steps whose
+// dependencies are not in the plan, and queues the steps that wait for
+// nothing.
+func newApplier(acct Account, p *Plan, opts ApplyOptions) *applier {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = DefaultParallelism
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultGrace
+	}
+	if opts.BreakerPeriod <= 0 {
+		opts.BreakerPeriod = DefaultBreakerPeriod
 	}
 	n := len(p.Changes)
-	res := ApplyResult{Outcomes: make([]StepOutcome, n)}
-	index := make(map[int]int, n) // step number → index in p.Changes
+	a := &applier{
+		acct: acct, p: p, opts: opts,
+		res:        ApplyResult{Outcomes: make([]StepOutcome, n)},
+		index:      make(map[int]int, n),
+		waiting:    make([]int, n),
+		dependents: make([][]int, n),
+		ended:      make([]bool, n),
+		inFlight:   make([]bool, n),
+		results:    make(chan applyFinished, opts.Parallelism),
+	}
 	for i, s := range p.Changes {
-		index[s.Step] = i
-		res.Outcomes[i].Step = s.Step
+		a.index[s.Step] = i
+		a.res.Outcomes[i].Step = s.Step
 	}
-
-	// waiting[i] counts the dependencies of step i not yet applied;
-	// dependents[i] lists the steps that wait for step i.
-	waiting := make([]int, n)
-	dependents := make([][]int, n)
-	ended := make([]bool, n)
-	var ready []int // indexes, kept sorted so steps start in plan order
-	done := 0
-	emit := func(i int) {
-		done++
-		o := res.Outcomes[i]
-		switch o.Status {
-		case StepApplied:
-			res.Applied++
-		case StepFailed:
-			res.Failed++
-		case StepSkipped:
-			res.Skipped++
-		}
-		if opts.Progress != nil {
-			opts.Progress(StepEvent{Step: p.Changes[i], Outcome: o, Done: done, Total: n,
-				Applied: res.Applied, Failed: res.Failed, Skipped: res.Skipped})
-		}
-	}
-	// skip marks step i and everything waiting on it as skipped, unless
-	// they have ended already.
-	var skip func(i, cause int, why string)
-	skip = func(i, cause int, why string) {
-		if ended[i] {
-			return
-		}
-		ended[i] = true
-		res.Outcomes[i].Status, res.Outcomes[i].Cause, res.Outcomes[i].Why = StepSkipped, cause, why
-		emit(i)
-		for _, d := range dependents[i] {
-			skip(d, cause, why)
-		}
-	}
-
 	var missing []int // steps with a dependency that is not in the plan
 	for i, s := range p.Changes {
 		for _, dep := range s.DependsOn {
-			j, ok := index[dep]
+			j, ok := a.index[dep]
 			if !ok || j == i {
 				missing = append(missing, i)
 				continue
 			}
-			waiting[i]++
-			dependents[j] = append(dependents[j], i)
+			a.waiting[i]++
+			a.dependents[j] = append(a.dependents[j], i)
 		}
 	}
 	for _, i := range missing {
-		s := p.Changes[i]
-		skip(i, 0, fmt.Sprintf("it depends on a step that is not in the plan (depends on %s)", renderSteps(s.DependsOn)))
+		a.skip(i, 0, fmt.Sprintf("it depends on a step that is not in the plan (depends on %s)", renderSteps(p.Changes[i].DependsOn)))
 	}
 	for i := range p.Changes {
-		if !ended[i] && waiting[i] == 0 {
-			ready = append(ready, i)
+		if !a.ended[i] && a.waiting[i] == 0 {
+			a.ready = append(a.ready, i)
 		}
 	}
+	return a
+}
 
-	type finished struct {
-		i   int
-		err error
+// run starts steps as they become ready and settles them as they end,
+// until none is in flight and none can start, or Apply stops and its
+// grace ends.
+func (a *applier) run(ctx context.Context) {
+	calls, cancelCalls := context.WithCancelCause(ctx)
+	defer cancelCalls(nil)
+	done := ctx.Done()
+	tick, stopTicks := a.breakerTicks()
+	defer stopTicks()
+	var grace <-chan time.Time
+	for {
+		if a.res.Stopped == nil {
+			a.startReady(ctx, calls)
+		}
+		if a.res.Stopped != nil && grace == nil {
+			cancelCalls(a.res.Stopped) // the calls in flight stop retrying
+			a.notifyStopping()
+			grace = time.After(a.opts.Grace)
+			done, tick = nil, nil
+		}
+		if a.running == 0 {
+			return
+		}
+		select {
+		case r := <-a.results:
+			a.settle(r)
+		case <-done:
+			a.res.Stopped = context.Cause(ctx)
+		case <-tick:
+			if since, ok := a.opts.Unreachable(); ok && time.Since(since) >= a.opts.BreakerPeriod {
+				a.res.Stopped = &UnreachableError{Since: since, Period: a.opts.BreakerPeriod}
+			}
+		case <-grace:
+			a.abandon(fmt.Errorf("no answer within %s after apply stopped: %w", a.opts.Grace, ErrOutcomeUnknown))
+			return
+		case <-a.opts.Quit:
+			if a.res.Stopped == nil {
+				a.res.Stopped = context.Cause(ctx)
+			}
+			if a.res.Stopped == nil {
+				a.res.Stopped = errors.New("told to quit")
+			}
+			a.notifyStopping()
+			a.abandon(fmt.Errorf("still in flight when voxbind quit: %w", ErrOutcomeUnknown))
+			return
+		}
 	}
-	results := make(chan finished, par)
-	running := 0
-	start := func(i int) {
-		running++
-		s := &p.Changes[i]
-		// The write must not be abandoned half-way: the client bounds
-		// its own retries, and cancellation only stops new steps.
-		bctx := context.WithoutCancel(ctx)
+}
+
+// breakerTicks is how often the breaker looks at opts.Unreachable: a
+// nil channel when there is nothing to look at.
+func (a *applier) breakerTicks() (<-chan time.Time, func()) {
+	if a.opts.Unreachable == nil {
+		return nil, func() {}
+	}
+	t := time.NewTicker(min(time.Second, a.opts.BreakerPeriod/4))
+	return t.C, t.Stop
+}
+
+// startReady starts ready steps up to the parallelism, unless ctx has
+// ended or BeforeCall refuses, which stops Apply.
+func (a *applier) startReady(ctx, calls context.Context) {
+	for a.running < a.opts.Parallelism && len(a.ready) > 0 {
+		if ctx.Err() != nil {
+			a.res.Stopped = context.Cause(ctx)
+			return
+		}
+		i := a.ready[0]
+		s := &a.p.Changes[i]
+		if a.opts.BeforeCall != nil {
+			if err := a.opts.BeforeCall(*s); err != nil {
+				a.res.Stopped = fmt.Errorf("before the call of step %d: %w", s.Step, err)
+				return
+			}
+		}
+		a.ready = a.ready[1:]
+		a.running++
+		a.inFlight[i] = true
 		go func() {
 			var err error
-			if berr := acct.Bind(bctx, s.Registration.ID, s.After); berr != nil {
+			if berr := a.acct.Bind(calls, s.Registration.ID, s.After); berr != nil {
 				err = &StepError{Step: s.Step, Action: s.Action, Registration: s.Registration, Err: berr}
 			}
-			results <- finished{i, err}
+			a.results <- applyFinished{i, err}
 		}()
 	}
+}
 
-	for {
-		for running < par && len(ready) > 0 && ctx.Err() == nil {
-			i := ready[0]
-			ready = ready[1:]
-			start(i)
-		}
-		if running == 0 {
-			break
-		}
-		r := <-results
-		running--
-		ended[r.i] = true
-		if r.err != nil {
-			res.Outcomes[r.i].Status, res.Outcomes[r.i].Err = StepFailed, r.err
-			emit(r.i)
-			step := p.Changes[r.i].Step
-			for _, d := range dependents[r.i] {
-				skip(d, step, fmt.Sprintf("step %d failed", step))
+func (a *applier) notifyStopping() {
+	if a.notified {
+		return
+	}
+	a.notified = true
+	if a.opts.Stopping != nil {
+		a.opts.Stopping(a.res.Stopped, a.running)
+	}
+}
+
+// settle records how a call ended and releases or skips its dependents.
+func (a *applier) settle(r applyFinished) {
+	a.running--
+	a.inFlight[r.i] = false
+	step := a.p.Changes[r.i].Step
+	switch {
+	case r.err == nil:
+		a.end(r.i, StepOutcome{Status: StepApplied})
+		for _, d := range a.dependents[r.i] {
+			if a.waiting[d]--; a.waiting[d] == 0 && !a.ended[d] {
+				a.ready = applyInsertSorted(a.ready, d)
 			}
+		}
+	case errors.Is(r.err, ErrOutcomeUnknown):
+		a.end(r.i, StepOutcome{Status: StepUnknown, Err: r.err})
+		a.skipDependents(r.i, step, fmt.Sprintf("the outcome of step %d is unknown", step))
+	default:
+		a.end(r.i, StepOutcome{Status: StepFailed, Err: r.err})
+		a.skipDependents(r.i, step, fmt.Sprintf("step %d failed", step))
+	}
+}
+
+// abandon ends the calls still in flight as unknown, with err.
+func (a *applier) abandon(err error) {
+	for i, in := range a.inFlight {
+		if !in {
 			continue
 		}
-		res.Outcomes[r.i].Status = StepApplied
-		emit(r.i)
-		for _, d := range dependents[r.i] {
-			if waiting[d]--; waiting[d] == 0 && !ended[d] {
-				ready = applyInsertSorted(ready, d)
-			}
-		}
+		s := &a.p.Changes[i]
+		a.inFlight[i] = false
+		a.running--
+		a.end(i, StepOutcome{Status: StepUnknown, Err: &StepError{Step: s.Step, Action: s.Action, Registration: s.Registration, Err: err}})
+		a.skipDependents(i, s.Step, fmt.Sprintf("the outcome of step %d is unknown", s.Step))
 	}
+}
 
-	// What is left never started: either ctx was cancelled, or its
-	// dependencies form a cycle, which no order can satisfy.
+// finish ends the steps that never started: not started when Apply
+// stopped, skipped when their dependencies form a cycle, which no order
+// can satisfy.
+func (a *applier) finish(ctx context.Context) {
+	if a.res.Stopped == nil && ctx.Err() != nil {
+		a.res.Stopped = context.Cause(ctx) // ended after the last step started
+	}
 	var left []int
-	for i := range p.Changes {
-		if !ended[i] {
+	for i := range a.p.Changes {
+		if !a.ended[i] {
 			left = append(left, i)
 		}
 	}
 	if len(left) == 0 {
-		return res
+		return
 	}
-	if ctx.Err() != nil {
+	if a.res.Stopped != nil {
 		for _, i := range left {
-			res.Outcomes[i].Status = StepNotStarted
+			a.end(i, StepOutcome{Status: StepNotStarted})
 		}
-		res.NotStarted, res.Interrupted = len(left), true
-		return res
+		return
 	}
 	steps := make([]int, len(left))
 	for k, i := range left {
-		steps[k] = p.Changes[i].Step
+		steps[k] = a.p.Changes[i].Step
 	}
 	why := "it is in, or waits for, a cycle of dependencies among steps " + renderSteps(steps)
 	for _, i := range left {
-		skip(i, 0, why)
+		a.skip(i, 0, why)
 	}
-	return res
+}
+
+// end records step i's outcome, counts it and tells opts.Progress.
+func (a *applier) end(i int, o StepOutcome) {
+	o.Step = a.p.Changes[i].Step
+	a.ended[i] = true
+	a.res.Outcomes[i] = o
+	a.done++
+	switch o.Status {
+	case StepApplied:
+		a.res.Applied++
+	case StepFailed:
+		a.res.Failed++
+	case StepUnknown:
+		a.res.Unknown++
+	case StepSkipped:
+		a.res.Skipped++
+	case StepNotStarted:
+		a.res.NotStarted++
+	}
+	if a.opts.Progress != nil {
+		a.opts.Progress(StepEvent{Step: a.p.Changes[i], Outcome: o, Done: a.done, Total: len(a.p.Changes),
+			Applied: a.res.Applied, Failed: a.res.Failed, Unknown: a.res.Unknown, Skipped: a.res.Skipped, NotStarted: a.res.NotStarted})
+	}
+}
+
+// skip marks step i and everything waiting on it as skipped, unless they
+// have ended already.
+func (a *applier) skip(i, cause int, why string) {
+	if a.ended[i] {
+		return
+	}
+	a.end(i, StepOutcome{Status: StepSkipped, Cause: cause, Why: why})
+	a.skipDependents(i, cause, why)
+}
+
+func (a *applier) skipDependents(i, cause int, why string) {
+	for _, d := range a.dependents[i] {
+		a.skip(d, cause, why)
+	}
 }
 
 // applyInsertSorted inserts i into the sorted slice s.

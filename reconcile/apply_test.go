@@ -59,7 +59,16 @@ type applyRecorder struct {
 	inFlight    int
 	maxInFlight int
 	cancelled   int // calls whose context was cancelled when they ended
-	startedCh   chan int64
+	// cancelledSeen counts calls that saw their context end while held
+	// at the gate.
+	cancelledSeen int
+	startedCh     chan int64
+}
+
+func (r *applyRecorder) cancelledNow() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cancelledSeen
 }
 
 func newApplyRecorder(acct Account) *applyRecorder {
@@ -76,7 +85,14 @@ func (r *applyRecorder) Bind(ctx context.Context, id int64, target *Target) erro
 	r.startedCh <- id
 
 	if r.gate != nil {
-		<-r.gate
+		select {
+		case <-r.gate:
+		case <-ctx.Done():
+			r.mu.Lock()
+			r.cancelledSeen++
+			r.mu.Unlock()
+			<-r.gate
+		}
 	}
 	time.Sleep(r.delay)
 	var err error
@@ -281,7 +297,7 @@ func TestApplyFailureSkipsDependentsOnly(t *testing.T) {
 	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" {
 		t.Errorf("outcomes (-want +got):\n%s", diff)
 	}
-	if res.Applied != 3 || res.Failed != 1 || res.Skipped != 3 || res.NotStarted != 0 || res.Interrupted || res.OK() {
+	if res.Applied != 3 || res.Failed != 1 || res.Skipped != 3 || res.NotStarted != 0 || res.Stopped != nil || res.OK() {
 		t.Errorf("counts: %+v", res)
 	}
 	err := res.Outcomes[1].Err
@@ -323,25 +339,40 @@ func TestApplyCancelLetsCallsInFlightFinish(t *testing.T) {
 	rec.gate = make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan ApplyResult)
-	go func() { done <- Apply(ctx, rec, p, ApplyOptions{Parallelism: 2}) }()
+	var stopping []string
+	go func() {
+		done <- Apply(ctx, rec, p, ApplyOptions{Parallelism: 2, Grace: time.Hour,
+			Stopping: func(cause error, n int) { stopping = append(stopping, fmt.Sprintf("%v, %d in flight", cause, n)) }})
+	}()
 	<-rec.startedCh
 	<-rec.startedCh
-	cancel()        // the first SIGINT
-	close(rec.gate) // the two calls in flight now finish
+	cancel() // the first SIGINT
+	// The calls in flight are told to stop retrying (their context ends),
+	// and their answers are still awaited: both finish, applied.
+	for range 100 {
+		if rec.cancelledNow() == 2 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(rec.gate)
 	res := <-done
 
 	want := []string{"1 applied", "2 applied", "3 not started", "4 not started", "5 not started"}
 	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" {
 		t.Errorf("outcomes (-want +got):\n%s", diff)
 	}
-	if !res.Interrupted || res.NotStarted != 3 || res.Applied != 2 {
+	if !errors.Is(res.Stopped, context.Canceled) || res.NotStarted != 3 || res.Applied != 2 || res.OK() {
 		t.Errorf("counts: %+v", res)
 	}
 	if len(fake.calls) != 2 {
 		t.Errorf("%d Bind calls after cancelling with 2 in flight; want 2", len(fake.calls))
 	}
-	if rec.cancelled != 0 {
-		t.Errorf("%d calls in flight saw their context cancelled; a write must not be abandoned", rec.cancelled)
+	if rec.cancelled != 2 {
+		t.Errorf("%d calls in flight saw their context cancelled; want 2 (told to stop retrying)", rec.cancelled)
+	}
+	if diff := cmp.Diff([]string{"context canceled, 2 in flight"}, stopping); diff != "" {
+		t.Errorf("Stopping (-want +got):\n%s", diff)
 	}
 }
 
@@ -351,7 +382,7 @@ func TestApplyCancelledBeforeStartWritesNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	res := Apply(ctx, fake, p, ApplyOptions{})
-	if len(fake.calls) != 0 || res.NotStarted != 2 || !res.Interrupted {
+	if len(fake.calls) != 0 || res.NotStarted != 2 || !errors.Is(res.Stopped, context.Canceled) {
 		t.Errorf("%d calls, result %+v; want no call and 2 not started", len(fake.calls), res)
 	}
 }

@@ -145,3 +145,10 @@ func cloneTarget(t *Target) *Target {
 	}
 	return &c
 }
+
+// callCount is the number of Bind calls so far.
+func (f *fakeAccount) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -450,19 +451,21 @@ func TestProgressWriter(t *testing.T) {
 	if err := RenderApplySummary(&sum, p, &res, applied, nil, true); err != nil {
 		t.Fatal(err)
 	}
-	want = "Apply: 1 applied, 1 failed, 1 skipped, 1 verified.\n" +
+	want = "Not applied:\n" +
 		"  step 1: bind r000@pbx.example.com (101): failed: BindSipRegistration: api error 117: invalid user_id\n" +
-		"  step 2: bind r001@pbx.example.com (102): skipped because step 1 failed\n"
+		"  step 2: bind r001@pbx.example.com (102): skipped because step 1 failed\n" +
+		"Apply: 1 applied, 1 failed, 1 skipped, 0 not started, 0 unknown; 1 verified.\n"
 	if diff := cmp.Diff(want, sum.String()); diff != "" {
 		t.Errorf("summary (-want +got):\n%s", diff)
 	}
 
 	interrupted := ApplyResult{Outcomes: []StepOutcome{{Step: 1, Status: StepApplied}, {Step: 2, Status: StepNotStarted}, {Step: 3, Status: StepNotStarted}},
-		Applied: 1, NotStarted: 2, Interrupted: true}
+		Applied: 1, NotStarted: 2, Stopped: context.Canceled}
 	sum.Reset()
 	RenderApplySummary(&sum, p, &interrupted, interrupted.AppliedPlan(p), nil, false)
-	want = "Apply interrupted: 1 applied, 0 failed, 0 skipped, 2 not started; not verified.\n" +
-		"  not started (interrupted): steps 2, 3\n"
+	want = "Not applied:\n" +
+		"  not started (interrupted): steps 2, 3\n" +
+		"Apply interrupted: 1 applied, 0 failed, 0 skipped, 2 not started, 0 unknown; not verified.\n"
 	if diff := cmp.Diff(want, sum.String()); diff != "" {
 		t.Errorf("interrupted summary (-want +got):\n%s", diff)
 	}
@@ -471,9 +474,9 @@ func TestProgressWriter(t *testing.T) {
 	ms := []Mismatch{{Step: 3, Registration: verifyRef(2), Problem: "want support / user u002, found (unbound)"}}
 	ok := ApplyResult{Outcomes: []StepOutcome{{Step: 1, Status: StepApplied}, {Step: 2, Status: StepApplied}, {Step: 3, Status: StepApplied}}, Applied: 3}
 	RenderApplySummary(&sum, p, &ok, p, ms, true)
-	want = "Apply: 3 applied, 0 failed, 0 skipped, 2 verified.\n" +
-		"Verification found 1 difference:\n" +
-		"  step 3: r002@pbx.example.com (103): want support / user u002, found (unbound)\n"
+	want = "Verification found 1 difference:\n" +
+		"  step 3: r002@pbx.example.com (103): want support / user u002, found (unbound)\n" +
+		"Apply: 3 applied, 0 failed, 0 skipped, 0 not started, 0 unknown; 2 verified, 1 differs.\n"
 	if diff := cmp.Diff(want, sum.String()); diff != "" {
 		t.Errorf("summary with a mismatch (-want +got):\n%s", diff)
 	}

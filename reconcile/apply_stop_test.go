@@ -1,0 +1,353 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// stuckAccount is an Account whose Bind calls for the registrations in
+// stuck never answer until released; the others go to the fake. It
+// records each Bind's context, to see what the calls were told.
+type stuckAccount struct {
+	*fakeAccount
+	stuck   map[int64]bool
+	release chan struct{}
+	started chan int64
+
+	mu    sync.Mutex
+	ctxOf map[int64]context.Context
+}
+
+func newStuckAccount(n int, stuck ...int64) *stuckAccount {
+	a := &stuckAccount{fakeAccount: newFakeAccount(applyTestCurrent(n)), stuck: map[int64]bool{},
+		release: make(chan struct{}), started: make(chan int64, 100), ctxOf: map[int64]context.Context{}}
+	for _, id := range stuck {
+		a.stuck[id] = true
+	}
+	return a
+}
+
+func (a *stuckAccount) Bind(ctx context.Context, id int64, t *Target) error {
+	a.mu.Lock()
+	a.ctxOf[id] = ctx
+	a.mu.Unlock()
+	a.started <- id
+	if a.stuck[id] {
+		<-a.release
+	}
+	return a.fakeAccount.Bind(ctx, id, t)
+}
+
+func (a *stuckAccount) ctx(id int64) context.Context {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ctxOf[id]
+}
+
+// applyAsync runs Apply in the background.
+func applyAsync(ctx context.Context, acct Account, p *Plan, opts ApplyOptions) <-chan ApplyResult {
+	done := make(chan ApplyResult, 1)
+	go func() { done <- Apply(ctx, acct, p, opts) }()
+	return done
+}
+
+func applyWait(t *testing.T, done <-chan ApplyResult) ApplyResult {
+	t.Helper()
+	select {
+	case res := <-done:
+		return res
+	case <-time.After(30 * time.Second):
+		t.Fatal("Apply did not return within 30 s")
+	}
+	return ApplyResult{}
+}
+
+// TestApplyStopWaitsAtMostGrace: after an interrupt, a call that never
+// answers is given up after the grace period and counted unknown; what
+// depends on it is skipped, what had not started is not started.
+func TestApplyStopWaitsAtMostGrace(t *testing.T) {
+	p := applyHandPlan(
+		applyHandStep{0, 0, nil},
+		applyHandStep{1, 1, nil},
+		applyHandStep{2, 2, []int{1}},
+		applyHandStep{3, 3, nil},
+	)
+	acct := newStuckAccount(4, 101)
+	ctx, cancel := context.WithCancel(context.Background())
+	var events []string
+	done := applyAsync(ctx, acct, p, ApplyOptions{Parallelism: 2, Grace: 100 * time.Millisecond,
+		Progress: func(ev StepEvent) { events = append(events, fmt.Sprintf("%d %s", ev.Step.Step, ev.Outcome.Status)) }})
+	<-acct.started
+	<-acct.started
+	// Step 2 (registration 102) answers; step 1 hangs. Interrupt once
+	// step 2 has ended, so that step 1 is the only call in flight.
+	for range 1000 {
+		if acct.fakeAccount.callCount() == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	res := applyWait(t, done)
+	defer close(acct.release)
+
+	want := []string{
+		"1 unknown",
+		"2 applied",
+		"3 skipped (cause 1: the outcome of step 1 is unknown)",
+		"4 not started",
+	}
+	// Step 4 may have started before the interrupt, when step 2 ended.
+	if res.Outcomes[3].Status == StepApplied {
+		want[3] = "4 applied"
+	}
+	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	if err := res.Outcomes[0].Err; !errors.Is(err, ErrOutcomeUnknown) || !strings.Contains(err.Error(), "no answer within 100ms after apply stopped") {
+		t.Errorf("step 1: %v; want no answer within the grace, unknown", err)
+	}
+	if !errors.Is(res.Stopped, context.Canceled) || res.Unknown != 1 || res.OK() {
+		t.Errorf("result %+v; want stopped by the cancel, 1 unknown, not OK", res)
+	}
+	if len(events) != 4 {
+		t.Errorf("Progress heard %v; want every step once, not started included", events)
+	}
+}
+
+// TestApplyQuitEndsTheWaitAtOnce: a second signal does not wait for the
+// grace period.
+func TestApplyQuitEndsTheWaitAtOnce(t *testing.T) {
+	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, nil})
+	acct := newStuckAccount(2, 101)
+	defer close(acct.release)
+	ctx, cancel := context.WithCancel(context.Background())
+	quit := make(chan struct{})
+	done := applyAsync(ctx, acct, p, ApplyOptions{Parallelism: 1, Grace: time.Hour, Quit: quit})
+	<-acct.started
+	cancel()
+	close(quit)
+	res := applyWait(t, done)
+	want := []string{"1 unknown", "2 not started"}
+	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	if !errors.Is(res.Outcomes[0].Err, ErrOutcomeUnknown) {
+		t.Errorf("step 1: %v", res.Outcomes[0].Err)
+	}
+}
+
+// TestApplyBreaker: once the account has been unreachable for the
+// breaker period, no step starts, the calls in flight are told to stop
+// (their context ends with the reason), and the rest is not started.
+func TestApplyBreaker(t *testing.T) {
+	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, nil}, applyHandStep{2, 2, nil}, applyHandStep{3, 3, nil})
+	acct := newStuckAccount(4, 101, 102)
+	var mu sync.Mutex
+	var since time.Time // zero: reachable
+	unreachable := func() (time.Time, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		return since, !since.IsZero()
+	}
+	var stopping []string
+	done := applyAsync(context.Background(), acct, p, ApplyOptions{Parallelism: 2, Grace: time.Hour,
+		Unreachable: unreachable, BreakerPeriod: 40 * time.Millisecond,
+		Stopping: func(cause error, n int) { stopping = append(stopping, fmt.Sprintf("%v; %d in flight", cause, n)) }})
+	<-acct.started
+	<-acct.started
+	failing := time.Date(2026, 11, 28, 3, 12, 9, 0, time.Local)
+	mu.Lock()
+	since = failing
+	mu.Unlock()
+	// The calls in flight hear the stop through their context and end.
+	for _, id := range []int64{101, 102} {
+		select {
+		case <-acct.ctx(id).Done():
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the call of registration %d was not told to stop", id)
+		}
+		var ue *UnreachableError
+		if cause := context.Cause(acct.ctx(id)); !errors.As(cause, &ue) || !ue.Since.Equal(failing) {
+			t.Errorf("cause %v; want the breaker's *UnreachableError since %v", cause, failing)
+		}
+	}
+	close(acct.release)
+	res := applyWait(t, done)
+
+	want := []string{"1 applied", "2 applied", "3 not started", "4 not started"}
+	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	if res.Stopped == nil || res.Stopped.Error() != "the API is unreachable since 03:12:09" || res.OK() {
+		t.Errorf("stopped %v; want the API is unreachable since 03:12:09", res.Stopped)
+	}
+	if diff := cmp.Diff([]string{"the API is unreachable since 03:12:09; 2 in flight"}, stopping); diff != "" {
+		t.Errorf("Stopping (-want +got):\n%s", diff)
+	}
+	if n := acct.fakeAccount.callCount(); n != 2 {
+		t.Errorf("%d calls; want only the 2 started before the breaker tripped", n)
+	}
+}
+
+// TestApplyBreakerNotTrippedByShortOutage: an outage shorter than the
+// period, or none, stops nothing.
+func TestApplyBreakerNotTrippedByShortOutage(t *testing.T) {
+	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, nil})
+	acct := newStuckAccount(2, 101)
+	start := time.Now()
+	done := applyAsync(context.Background(), acct, p, ApplyOptions{Parallelism: 2, BreakerPeriod: time.Hour,
+		Unreachable: func() (time.Time, bool) { return start, true }})
+	<-acct.started
+	<-acct.started
+	time.Sleep(50 * time.Millisecond) // a few looks at the breaker
+	close(acct.release)
+	res := applyWait(t, done)
+	if !res.OK() {
+		t.Errorf("result %+v; want every step applied", res)
+	}
+}
+
+// TestApplyUnknownOutcome: a Bind error that matches ErrOutcomeUnknown
+// makes the step unknown, not failed, and its dependents skipped.
+func TestApplyUnknownOutcome(t *testing.T) {
+	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, []int{1}}, applyHandStep{2, 2, nil})
+	fake := newFakeAccount(applyTestCurrent(3))
+	fake.fail = func(id int64, _ *Target) error {
+		if id == 101 {
+			return fmt.Errorf("BindSipRegistration: connection reset: %w", ErrOutcomeUnknown)
+		}
+		return nil
+	}
+	res := Apply(context.Background(), fake, p, ApplyOptions{})
+	want := []string{"1 unknown", "2 skipped (cause 1: the outcome of step 1 is unknown)", "3 applied"}
+	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	if res.Unknown != 1 || res.Failed != 0 || res.Stopped != nil || res.OK() {
+		t.Errorf("result %+v; want 1 unknown, 0 failed, not stopped, not OK", res)
+	}
+}
+
+// TestApplyBeforeCall: the hook runs before each call is sent, once per
+// started step; its error stops Apply before that call.
+func TestApplyBeforeCall(t *testing.T) {
+	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, []int{1}}, applyHandStep{2, 2, nil}, applyHandStep{3, 3, nil})
+	fake := newFakeAccount(applyTestCurrent(4))
+	var log []string
+	full := errors.New("journal: no space left on device")
+	var mu sync.Mutex
+	res := Apply(context.Background(), fake, p, ApplyOptions{
+		Parallelism: 1,
+		BeforeCall: func(s Step) error {
+			mu.Lock()
+			defer mu.Unlock()
+			log = append(log, fmt.Sprintf("before %d (calls so far %d)", s.Step, fake.callCount()))
+			if s.Step == 3 {
+				return full
+			}
+			return nil
+		},
+		Progress: func(ev StepEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			log = append(log, fmt.Sprintf("%d %s", ev.Step.Step, ev.Outcome.Status))
+		},
+	})
+	want := []string{
+		"before 1 (calls so far 0)", "1 applied",
+		"before 2 (calls so far 1)", "2 applied",
+		"before 3 (calls so far 2)",
+		"3 not started", "4 not started",
+	}
+	if diff := cmp.Diff(want, log); diff != "" {
+		t.Errorf("hooks (-want +got):\n%s", diff)
+	}
+	if !errors.Is(res.Stopped, full) || !strings.Contains(res.Stopped.Error(), "before the call of step 3") {
+		t.Errorf("stopped %v; want the hook's error, naming step 3", res.Stopped)
+	}
+	if len(fake.calls) != 2 {
+		t.Errorf("%d calls; want 2 (none after the hook failed)", len(fake.calls))
+	}
+}
+
+// TestApplySatisfiedAndMissingDependency: a step that depends on one step
+// of the plan and on one that is not in it is skipped at once, and stays
+// skipped (never called) when the step in the plan is applied.
+func TestApplySatisfiedAndMissingDependency(t *testing.T) {
+	p := applyHandPlan(
+		applyHandStep{0, 0, nil},
+		applyHandStep{1, 1, []int{1, 99}},
+		applyHandStep{2, 2, []int{99, 1}},
+	)
+	fake := newFakeAccount(applyTestCurrent(3))
+	var events []int
+	res := Apply(context.Background(), fake, p, ApplyOptions{Parallelism: 1, Progress: func(ev StepEvent) { events = append(events, ev.Step.Step) }})
+	want := []string{
+		"1 applied",
+		"2 skipped (cause 0: it depends on a step that is not in the plan (depends on 1, 99))",
+		"3 skipped (cause 0: it depends on a step that is not in the plan (depends on 99, 1))",
+	}
+	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	if len(fake.calls) != 1 || fake.calls[0].RegistrationID != 101 {
+		t.Errorf("calls %+v; want only step 1's", fake.calls)
+	}
+	slices.Sort(events)
+	if diff := cmp.Diff([]int{1, 2, 3}, events); diff != "" {
+		t.Errorf("each step ends once (-want +got):\n%s", diff)
+	}
+}
+
+// TestApplyInterruptedIsNotOK: an interrupt that comes after the last
+// step started still makes the apply interrupted, not OK, even though
+// every step was applied.
+func TestApplyInterruptedIsNotOK(t *testing.T) {
+	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, nil})
+	acct := newStuckAccount(2, 101, 102)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := applyAsync(ctx, acct, p, ApplyOptions{Parallelism: 2, Grace: time.Hour})
+	<-acct.started
+	<-acct.started
+	cancel()
+	close(acct.release)
+	res := applyWait(t, done)
+	if res.Applied != 2 || res.NotStarted != 0 {
+		t.Fatalf("result %+v; want both steps applied", res)
+	}
+	if res.OK() || !errors.Is(res.Stopped, context.Canceled) {
+		t.Errorf("OK() = %v, stopped %v; want false and the interrupt", res.OK(), res.Stopped)
+	}
+	if (&ApplyResult{Applied: 2, Stopped: context.Canceled}).OK() {
+		t.Error("OK() of an interrupted result with every step applied = true")
+	}
+}
+
+// TestProgressWriterNoteAndUnknown: an unknown step is printed above the
+// progress line like a failure, and a note clears the line first.
+func TestProgressWriterNoteAndUnknown(t *testing.T) {
+	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, nil})
+	var tty strings.Builder
+	pw := NewProgressWriter(&tty, true)
+	unknown := &StepError{Step: 1, Action: ActionBind, Registration: p.Changes[0].Registration, Err: fmt.Errorf("BindSipRegistration: connection reset: %w", ErrOutcomeUnknown)}
+	pw.Step(StepEvent{Step: p.Changes[1], Outcome: StepOutcome{Step: 2, Status: StepApplied}, Done: 1, Total: 2, Applied: 1})
+	pw.Note("Interrupted: waiting for 1 call in flight (at most 10s)")
+	pw.Step(StepEvent{Step: p.Changes[0], Outcome: StepOutcome{Step: 1, Status: StepUnknown, Err: unknown}, Done: 2, Total: 2, Applied: 1, Unknown: 1})
+	pw.Finish()
+	want := "[1/2] applied 1, failed 0, skipped 0" +
+		"\r\x1b[KInterrupted: waiting for 1 call in flight (at most 10s)\n" +
+		"step 1: bind r000@pbx.example.com (101): unknown: BindSipRegistration: connection reset: the outcome is unknown: the answer was lost\n" +
+		"[2/2] applied 1, failed 0, skipped 0, unknown 1\n"
+	if diff := cmp.Diff(want, tty.String()); diff != "" {
+		t.Errorf("terminal progress (-want +got):\n%s", diff)
+	}
+}
