@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
@@ -21,13 +22,14 @@ import (
 // and verifies. With --plan it executes a saved plan instead, after
 // checking that the account still is what the plan was made from.
 type ApplyCmd struct {
-	Files       []string `name:"file" short:"f" sep:"none" xor:"source" placeholder:"PATH" help:"Spec file, or a directory of *.yaml/*.yml files; repeat for several (default: voxbind.yaml)."`
-	Plan        string   `name:"plan" xor:"source" placeholder:"FILE" help:"Apply exactly this plan, saved by 'voxbind plan --out FILE', without asking; refused if the account changed since."`
-	AutoApprove bool     `name:"auto-approve" help:"Apply without asking (needed when stdin is not a terminal)."`
-	Parallelism int      `default:"4" placeholder:"N" help:"Run at most N steps at once (at least 1; default: 4)."`
-	MaxUnbind   *int     `name:"max-unbind" xor:"unbind" placeholder:"N" help:"Refuse a plan that unbinds more than N registrations (default: 10, or 25% of the bound registrations, whichever is larger)."`
-	Force       bool     `xor:"unbind" help:"Apply however many registrations the plan unbinds."`
-	Rate        float64  `placeholder:"N" help:"Never send more than N requests per second (default: no ceiling)."`
+	Files       []string      `name:"file" short:"f" sep:"none" xor:"source" placeholder:"PATH" help:"Spec file, or a directory of *.yaml/*.yml files; repeat for several (default: voxbind.yaml)."`
+	Plan        string        `name:"plan" xor:"source" placeholder:"FILE" help:"Apply exactly this plan, saved by 'voxbind plan --out FILE', without asking; refused if the account changed since."`
+	AutoApprove bool          `name:"auto-approve" help:"Apply without asking (needed when stdin is not a terminal)."`
+	Parallelism int           `default:"4" placeholder:"N" help:"Run at most N steps at once (at least 1; default: 4)."`
+	MaxUnbind   *int          `name:"max-unbind" xor:"unbind" placeholder:"N" help:"Refuse a plan that unbinds more than N registrations (default: 10, or 25% of the bound registrations, whichever is larger)."`
+	Force       bool          `xor:"unbind" help:"Apply however many registrations the plan unbinds."`
+	Rate        float64       `placeholder:"N" help:"Never send more than N requests per second (default: no ceiling)."`
+	Timeout     time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 10m): then no new step starts, calls in flight get up to 10s, the summary is printed, exit 1 (default: no limit)."`
 }
 
 // applyStdinIsTerminal reports whether the confirmation can be asked on r;
@@ -42,9 +44,8 @@ var applyStdinIsTerminal = func(r io.Reader) bool {
 var applyStderrIsTerminal = planIsTerminal
 
 // Run plans (or reads --plan), refuses what must be refused, asks, applies,
-// verifies and prints the summary. Interrupted, it returns ctx's error and
-// main exits 130.
-func (c *ApplyCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
+// verifies and prints the summary. Interrupted, it exits 130.
+func (c *ApplyCmd) Run(ctx context.Context, stdio *Stdio, g *Globals, intr *interrupts) error {
 	switch {
 	case c.Parallelism < 1:
 		return fmt.Errorf("--parallelism %d: give at least 1 (the number of steps run at once)", c.Parallelism)
@@ -53,10 +54,15 @@ func (c *ApplyCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 	case c.MaxUnbind != nil && *c.MaxUnbind < 0:
 		return fmt.Errorf("--max-unbind %d: give 0 or more registrations", *c.MaxUnbind)
 	}
-	if c.Plan != "" {
-		return c.runSaved(ctx, stdio, g)
+	ctx, cancel, err := withTimeout(ctx, c.Timeout)
+	if err != nil {
+		return err
 	}
-	return c.runSpec(ctx, stdio, g)
+	defer cancel()
+	if c.Plan != "" {
+		return c.runSaved(ctx, stdio, g, intr)
+	}
+	return c.runSpec(ctx, stdio, g, intr)
 }
 
 // maxUnbind is --max-unbind, or -1 for the default limit.
@@ -68,7 +74,7 @@ func (c *ApplyCmd) maxUnbind() int {
 }
 
 // runSpec applies the plan made from the spec files.
-func (c *ApplyCmd) runSpec(ctx context.Context, stdio *Stdio, g *Globals) error {
+func (c *ApplyCmd) runSpec(ctx context.Context, stdio *Stdio, g *Globals, intr *interrupts) error {
 	files := c.Files
 	if len(files) == 0 {
 		files = []string{"voxbind.yaml"}
@@ -107,12 +113,12 @@ func (c *ApplyCmd) runSpec(ctx context.Context, stdio *Stdio, g *Globals) error 
 			return err
 		}
 	}
-	return c.execute(ctx, stdio, acct, p)
+	return c.execute(ctx, stdio, intr, acct, p)
 }
 
 // runSaved applies a plan saved by plan --out, if the account still is
 // what the plan was made from.
-func (c *ApplyCmd) runSaved(ctx context.Context, stdio *Stdio, g *Globals) error {
+func (c *ApplyCmd) runSaved(ctx context.Context, stdio *Stdio, g *Globals, intr *interrupts) error {
 	data, err := applyReadPlanFile(c.Plan)
 	if err != nil {
 		return err
@@ -157,7 +163,7 @@ func (c *ApplyCmd) runSaved(ctx context.Context, stdio *Stdio, g *Globals) error
 	if err := reconcile.CheckUnbind(p, current, c.maxUnbind(), c.Force); err != nil {
 		return exitCode(1, err)
 	}
-	return c.execute(ctx, stdio, acct, p)
+	return c.execute(ctx, stdio, intr, acct, p)
 }
 
 // applyReadPlanFile reads a saved plan, refusing one larger than any plan
@@ -185,42 +191,53 @@ func applyReadPlanFile(path string) ([]byte, error) {
 	return data, nil
 }
 
-// execute runs the plan, verifies it and prints the summary.
-func (c *ApplyCmd) execute(ctx context.Context, stdio *Stdio, acct *voximplant.Client, p *reconcile.Plan) error {
+// execute runs the plan, verifies it and prints the summary, whose last
+// line counts every outcome. It exits 0 when every step was applied and
+// verified, 130 when interrupted, and 1 otherwise: a failed, skipped or
+// unknown step, a difference, or a stop by --timeout or the breaker.
+func (c *ApplyCmd) execute(ctx context.Context, stdio *Stdio, intr *interrupts, acct *voximplant.Client, p *reconcile.Plan) error {
 	fmt.Fprintf(stdio.Err, "Applying %s to account %d, %d at a time.\n", plural(len(p.Changes), "change"), p.AccountID, c.Parallelism)
 	progress := reconcile.NewProgressWriter(stdio.Err, applyStderrIsTerminal(stdio.Err))
-	res := reconcile.Apply(ctx, acct, p, reconcile.ApplyOptions{Parallelism: c.Parallelism, Progress: progress.Step})
+	res := reconcile.Apply(ctx, acct, p, reconcile.ApplyOptions{
+		Parallelism: c.Parallelism,
+		Progress:    progress.Step,
+		Stopping:    func(cause error, inFlight int) { progress.Note(stoppingLine(cause, inFlight)) },
+		Unreachable: acct.Unreachable,
+		Quit:        intr.quit,
+	})
 	progress.Finish()
 
+	// An apply that stopped is not verified: the API is gone, time is
+	// up, or the user wants out; the next plan shows what is left.
 	applied := res.AppliedPlan(p)
 	var mismatches []reconcile.Mismatch
 	verified := false
 	var readErr error
-	if ctx.Err() == nil {
+	if res.Stopped == nil {
 		current, err := reconcile.Observe(ctx, acct, nil)
 		if err == nil {
 			mismatches = reconcile.Verify(applied, current)
 			verified = true
-		} else {
+		} else if ctx.Err() == nil {
 			readErr = err
 		}
+	}
+	if res.Stopped == nil && ctx.Err() != nil {
+		res.Stopped = context.Cause(ctx) // during verification
+	}
+	if s := acct.Stats(); s.Retries > 0 {
+		fmt.Fprintf(stdio.Err, "The API was slow, busy or unreachable: %d of %d requests were repeats (%d rate-limit answers).\n", s.Retries, s.Requests, s.RateLimited)
 	}
 	if err := reconcile.RenderApplySummary(stdio.Err, p, &res, applied, mismatches, verified); err != nil {
 		return err
 	}
-	if s := acct.Stats(); s.Retries > 0 {
-		fmt.Fprintf(stdio.Err, "The API was slow or busy: %d of %d requests were repeats (%d rate-limit answers).\n", s.Retries, s.Requests, s.RateLimited)
-	}
-
 	switch {
-	case ctx.Err() != nil:
-		return ctx.Err() // main exits 130; the summary says what was done
+	case errors.Is(res.Stopped, errInterrupted):
+		return exitCode(130, nil)
 	case readErr != nil:
 		return fmt.Errorf("verify: read the account back: %w", readErr)
-	case !res.OK():
-		return exitCode(1, fmt.Errorf("apply incomplete: %d of %d steps applied, %d failed, %d skipped", res.Applied, len(p.Changes), res.Failed, res.Skipped))
-	case len(mismatches) > 0:
-		return exitCode(1, fmt.Errorf("verification failed: %d %s not as planned after apply", len(mismatches), applyPluralVerb(len(mismatches), "registration is", "registrations are")))
+	case !res.OK() || len(mismatches) > 0:
+		return exitCode(1, nil) // the summary's last line says what
 	}
 	return nil
 }

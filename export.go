@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/voxbind/voxbind/reconcile"
@@ -13,8 +14,9 @@ import (
 // ExportCmd writes a spec that asks for exactly the account's current
 // bindings: the starting point for adopting voxbind on an existing account.
 type ExportCmd struct {
-	Out  string  `help:"Write the spec to FILE instead of stdout. FILE is replaced atomically (a complete old or new file, never half of one)." placeholder:"FILE"`
-	Rate float64 `help:"Never send more than N requests per second (default: no ceiling)." placeholder:"N"`
+	Out     string        `help:"Write the spec to FILE instead of stdout. FILE is replaced atomically (a complete old or new file, never half of one)." placeholder:"FILE"`
+	Rate    float64       `help:"Never send more than N requests per second (default: no ceiling)." placeholder:"N"`
+	Timeout time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 5m), then stop with exit 1 (default: no limit)."`
 
 	// Schema is for editors: yaml-language-server reads the modeline.
 	Schema string `help:"Start the spec with the modeline '# yaml-language-server: $schema=REF', so that editors check it against the schema at REF (a URL, or a path relative to the spec)." placeholder:"REF"`
@@ -32,6 +34,11 @@ func (c *ExportCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 	if err := checkOut(c.Out, reads); err != nil {
 		return err
 	}
+	ctx, cancel, err := withTimeout(ctx, c.Timeout)
+	if err != nil {
+		return err
+	}
+	defer cancel()
 	acct, closeAccount, err := g.openAccount(ctx, c.Rate, stdio.Err)
 	if err != nil {
 		return err

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/alecthomas/kong"
 )
@@ -77,8 +75,11 @@ func main() {
 
 // run parses args, runs the command and returns the exit status.
 func run(args []string, stdio *Stdio) int {
-	ctx, stop := signalContext()
+	ctx, intr, stop := signalContext()
 	defer stop()
+	// Progress, notices from the API client's goroutines and the summary
+	// all write to stderr.
+	stdio = &Stdio{In: stdio.In, Out: stdio.Out, Err: &lockedWriter{w: stdio.Err}}
 
 	var cli CLI
 	parser, err := kong.New(&cli,
@@ -88,7 +89,7 @@ func run(args []string, stdio *Stdio) int {
 		kong.Writers(stdio.Out, stdio.Err),
 		kong.Exit(func(code int) { panic(kongExit(code)) }),
 		kong.BindTo(ctx, (*context.Context)(nil)),
-		kong.Bind(stdio),
+		kong.Bind(stdio, intr),
 	)
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "voxbind: internal error: %v\n", err)
@@ -103,11 +104,7 @@ func run(args []string, stdio *Stdio) int {
 	}
 	err = runCommand(kctx, &cli.Globals)
 	if ctx.Err() != nil {
-		// Interrupted: the command has printed its summary.
-		if err != nil && !errors.Is(err, context.Canceled) {
-			fmt.Fprintf(stdio.Err, "voxbind: %v\n", err)
-		}
-		return 130
+		return interrupted(stdio.Err, err)
 	}
 	if err == nil {
 		return 0
@@ -158,23 +155,4 @@ func parseArgs(parser *kong.Kong, args []string, stdio *Stdio) (kctx *kong.Conte
 		return nil, 1, true
 	}
 	return kctx, 0, false
-}
-
-// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
-// ends the process at once with status 130.
-func signalContext() (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		select {
-		case <-ch:
-			cancel()
-		case <-ctx.Done():
-			return
-		}
-		<-ch
-		os.Exit(130)
-	}()
-	return ctx, func() { signal.Stop(ch); cancel() }
 }

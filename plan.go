@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"golang.org/x/term"
 
@@ -17,11 +18,12 @@ import (
 // PlanCmd shows the BindSipRegistration calls that would make the account
 // equal the spec, and writes nothing to the account.
 type PlanCmd struct {
-	Files            []string `name:"file" short:"f" sep:"none" default:"voxbind.yaml" placeholder:"PATH" help:"Spec file, or a directory of *.yaml/*.yml files; repeat for several."`
-	Out              string   `placeholder:"FILE" help:"Also save the plan as JSON with each step's precondition, for 'apply --plan FILE'. Not written when a change is blocked."`
-	DetailedExitcode bool     `name:"detailed-exitcode" help:"Exit 2 when there are changes (0: none, 1: error)."`
-	Output           string   `short:"o" enum:"text,json,markdown" default:"text" placeholder:"FORMAT" help:"Output format: text, json or markdown."`
-	Rate             float64  `placeholder:"N" help:"Never send more than N requests per second (default: no ceiling)."`
+	Files            []string      `name:"file" short:"f" sep:"none" default:"voxbind.yaml" placeholder:"PATH" help:"Spec file, or a directory of *.yaml/*.yml files; repeat for several."`
+	Out              string        `placeholder:"FILE" help:"Also save the plan as JSON with each step's precondition, for 'apply --plan FILE'. Not written when a change is blocked."`
+	DetailedExitcode bool          `name:"detailed-exitcode" help:"Exit 2 when there are changes (0: none, 1: error)."`
+	Output           string        `short:"o" enum:"text,json,markdown" default:"text" placeholder:"FORMAT" help:"Output format: text, json or markdown."`
+	Rate             float64       `placeholder:"N" help:"Never send more than N requests per second (default: no ceiling)."`
+	Timeout          time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 5m), then stop with exit 1 (default: no limit)."`
 }
 
 // Run plans and prints the plan on stdout. Spec and resolution problems go
@@ -31,6 +33,11 @@ func (c *PlanCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 	if c.Rate < 0 {
 		return fmt.Errorf("--rate %g: give a positive number of requests per second, or 0 for no ceiling", c.Rate)
 	}
+	ctx, cancel, err := withTimeout(ctx, c.Timeout)
+	if err != nil {
+		return err
+	}
+	defer cancel()
 	desired, err := spec.Load(c.Files)
 	if err != nil {
 		return planPrintSpecErrors(stdio.Err, err)
@@ -121,6 +128,9 @@ func planRender(w io.Writer, p *reconcile.Plan, format string, color bool) error
 // planIsTerminal reports whether w is a terminal (colour and progress
 // lines are for people, never for pipes and files).
 func planIsTerminal(w io.Writer) bool {
+	if l, ok := w.(*lockedWriter); ok {
+		w = l.w
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

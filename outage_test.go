@@ -1,0 +1,465 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/voxbind/voxbind/sandbox"
+)
+
+// Tests of voxbind in the field: an API that goes away, hangs, is not
+// the API, and an operator who presses Ctrl-C. Wall-time bounds are
+// generous: they tell seconds from minutes, not one second from two.
+
+// hangingEndpoint is an endpoint that accepts connections and never
+// answers; accepted gets a value for each connection.
+func hangingEndpoint(t *testing.T) (endpoint string, accepted <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan struct{}, 100)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String() + "/platform_api/", ch
+}
+
+// sandboxHTTP serves a sandbox state file over HTTP from this process.
+// With hold set, every BindSipRegistration is held unanswered until the
+// client goes away; writes gets a value as each one arrives.
+type sandboxHTTP struct {
+	*httptest.Server
+	hold   atomic.Bool
+	writes chan struct{}
+}
+
+func newSandboxHTTP(t *testing.T, state string, opts sandbox.Options) *sandboxHTTP {
+	t.Helper()
+	srv, err := sandbox.Open(state, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sandboxHTTP{writes: make(chan struct{}, 1000)}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/BindSipRegistration") {
+			select {
+			case s.writes <- struct{}{}:
+			default:
+			}
+			if s.hold.Load() {
+				// With the body read, the server notices the client
+				// going away, which ends the request's context.
+				io.Copy(io.Discard, r.Body)
+				<-r.Context().Done()
+				return
+			}
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		s.CloseClientConnections()
+		s.Close()
+		srv.Close()
+	})
+	return s
+}
+
+func (s *sandboxHTTP) endpoint() string { return s.URL + "/platform_api/" }
+
+// waitLine waits for a stderr line starting with prefix and returns it.
+func waitLine(t *testing.T, lines <-chan string, prefix string) string {
+	t.Helper()
+	for line := range lines {
+		if strings.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	t.Fatalf("no line starting with %q", prefix)
+	return ""
+}
+
+func waitWrites(t *testing.T, s *sandboxHTTP, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-s.writes:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("fewer than %d writes reached the server", n)
+		}
+	}
+}
+
+// lastLine is the last line of s, without its newline.
+func lastLine(s string) string {
+	s = strings.TrimSuffix(s, "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// TestApplyServerKilled kills `sandbox serve` (SIGKILL) under a running
+// apply: voxbind says at once that the API is not reachable, the breaker
+// stops apply within its period plus the grace, the summary counts every
+// step, and a later plan shows what is left.
+func TestApplyServerKilled(t *testing.T) {
+	bin := applyBinary(t)
+	t.Parallel()
+	const n = 300
+	dir, state, spec := applyBigSandbox(t, n)
+	endpoint, serve, _ := applyServeProcess(t, bin, state, "20ms")
+	_, lines, wait := applyStart(t, bin, dir, endpoint, "-f", spec, "--auto-approve")
+	applyWaitStep(t, lines)
+	if err := serve.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	code, stderr := wait()
+	took := time.Since(killed)
+	if code != 1 {
+		t.Fatalf("exit %d; want 1:\n%s", code, stderr)
+	}
+	// Breaker period 30 s, then at most 10 s for the calls in flight (they
+	// stop at once here: they are waiting to retry): well under a minute,
+	// not the 2-minute retry budget per call.
+	if took > 45*time.Second {
+		t.Errorf("apply took %v after the server died; want the breaker period (30s) plus the grace (10s) at most", took)
+	}
+	notice := regexp.MustCompile(`(?m)^voxbind: the API is not reachable \([a-z ]+\); retrying for up to 2m0s — Ctrl-C to stop$`)
+	if got := len(notice.FindAllString(stderr, -1)); got != 1 {
+		t.Errorf("%d notices that the API is not reachable; want exactly 1:\n%s", got, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^voxbind: stopped: the API is unreachable since \d\d:\d\d:\d\d; no more steps start`).MatchString(stderr) {
+		t.Errorf("no line saying apply stopped because the API is unreachable:\n%s", stderr)
+	}
+	m := regexp.MustCompile(`^Apply stopped \(the API is unreachable since \d\d:\d\d:\d\d\): (\d+) applied, (\d+) failed, 0 skipped, (\d+) not started, (\d+) unknown; not verified\.$`).FindStringSubmatch(lastLine(stderr))
+	if m == nil {
+		t.Fatalf("the last line is not the stopped summary:\n%s", stderr)
+	}
+	var counts [4]int
+	for i := range counts {
+		counts[i], _ = strconv.Atoi(m[i+1])
+	}
+	applied, notStarted, unknown := counts[0], counts[2], counts[3]
+	if sum := counts[0] + counts[1] + counts[2] + counts[3]; sum != n || notStarted == 0 {
+		t.Errorf("summary counts %v add up to %d; want %d, some not started", counts, sum, n)
+	}
+	if !strings.Contains(stderr, "not started (stopped: the API is unreachable since ") {
+		t.Errorf("the summary does not list the steps not started:\n%s", stderr)
+	}
+
+	// A later plan, against the server back up, shows what is left.
+	st, err := sandbox.Load(state)
+	if err != nil {
+		t.Fatalf("state after the kill: %v", err)
+	}
+	bound := 0
+	for _, r := range st.Registrations {
+		if r.ID >= 500000 && r.UserID != 0 {
+			bound++
+		}
+	}
+	if bound < applied || bound > applied+unknown {
+		t.Errorf("%d registrations bound; the summary says %d applied and %d unknown", bound, applied, unknown)
+	}
+	endpoint, _ = applyServe(t, bin, state, "0s")
+	code, stdout, stderr := applyRun(t, "", "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", endpoint, "plan", "-f", spec)
+	if want := fmt.Sprintf("Plan: %d to bind, 0 to rebind, 0 to unbind, ", n-bound); code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("plan after the outage: exit %d, want %q in:\n%s%s", code, want, stdout, stderr)
+	}
+}
+
+// TestApplyInterruptDuringOutage presses Ctrl-C while every call is
+// retrying against a dead server: retries stop, apply says what it waits
+// for, ends in seconds with its summary, and exits 130.
+func TestApplyInterruptDuringOutage(t *testing.T) {
+	bin := applyBinary(t)
+	t.Parallel()
+	const n = 100
+	dir, state, spec := applyBigSandbox(t, n)
+	endpoint, serve, _ := applyServeProcess(t, bin, state, "20ms")
+	apply, lines, wait := applyStart(t, bin, dir, endpoint, "-f", spec, "--auto-approve")
+	applyWaitStep(t, lines)
+	if err := serve.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, lines, "voxbind: the API is not reachable (")
+	if err := apply.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	code, stderr := wait()
+	if took := time.Since(sent); took > 8*time.Second {
+		t.Errorf("apply took %v after Ctrl-C; the calls were only waiting to retry, so it should end at once", took)
+	}
+	if code != 130 {
+		t.Errorf("exit %d; want 130:\n%s", code, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^Interrupted: waiting for [1-4] calls? in flight \(at most 10s\); press Ctrl-C again to quit now$`).MatchString(stderr) {
+		t.Errorf("no line saying what the interrupt waits for:\n%s", stderr)
+	}
+	m := regexp.MustCompile(`^Apply interrupted: (\d+) applied, (\d+) failed, 0 skipped, (\d+) not started, (\d+) unknown; not verified\.$`).FindStringSubmatch(lastLine(stderr))
+	if m == nil {
+		t.Fatalf("the last line is not the interrupted summary:\n%s", stderr)
+	}
+	sum := 0
+	for _, s := range m[1:] {
+		k, _ := strconv.Atoi(s)
+		sum += k
+	}
+	if sum != n {
+		t.Errorf("summary counts add up to %d; want %d", sum, n)
+	}
+}
+
+// TestApplySecondSignal holds every write unanswered: the first Ctrl-C
+// says what it waits for, the second ends the wait at once, the summary
+// counts the calls in flight as unknown, and the exit status is 130.
+func TestApplySecondSignal(t *testing.T) {
+	bin := applyBinary(t)
+	t.Parallel()
+	dir, state, spec := applyBigSandbox(t, 20)
+	planFile := applySavePlan(t, state, spec)
+	srv := newSandboxHTTP(t, state, sandbox.Options{})
+	srv.hold.Store(true)
+	apply, lines, wait := applyStart(t, bin, dir, srv.endpoint(), "--plan", planFile, "--parallelism", "2")
+	waitWrites(t, srv, 2)
+	apply.Process.Signal(syscall.SIGINT)
+	if line := waitLine(t, lines, "Interrupted: "); line != "Interrupted: waiting for 2 calls in flight (at most 10s); press Ctrl-C again to quit now" {
+		t.Errorf("first signal: %q", line)
+	}
+	second := time.Now()
+	apply.Process.Signal(syscall.SIGINT)
+	code, stderr := wait()
+	if d := time.Since(second); d > 3*time.Second {
+		t.Errorf("apply took %v to end after the second signal; want at once (the grace is 10 s)", d)
+	}
+	if code != 130 {
+		t.Errorf("exit %d after two signals; want 130:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "unknown: still in flight when voxbind quit") {
+		t.Errorf("the calls in flight are not reported unknown:\n%s", stderr)
+	}
+	if got, want := lastLine(stderr), "Apply interrupted: 0 applied, 0 failed, 0 skipped, 18 not started, 2 unknown; not verified."; got != want {
+		t.Errorf("last line %q\nwant      %q", got, want)
+	}
+}
+
+// TestApplyInterruptWaitsForCallsInFlight: after one Ctrl-C, calls that
+// never answer are waited for 10 s, then counted unknown.
+func TestApplyInterruptWaitsForCallsInFlight(t *testing.T) {
+	bin := applyBinary(t)
+	t.Parallel()
+	dir, state, spec := applyBigSandbox(t, 5)
+	planFile := applySavePlan(t, state, spec)
+	srv := newSandboxHTTP(t, state, sandbox.Options{})
+	srv.hold.Store(true)
+	apply, lines, wait := applyStart(t, bin, dir, srv.endpoint(), "--plan", planFile, "--parallelism", "2")
+	waitWrites(t, srv, 2)
+	apply.Process.Signal(syscall.SIGINT)
+	sent := time.Now()
+	waitLine(t, lines, "Interrupted: waiting for 2 calls in flight (at most 10s)")
+	code, stderr := wait()
+	if took := time.Since(sent); took < 9*time.Second || took > 25*time.Second {
+		t.Errorf("apply ended %v after Ctrl-C; want after the 10 s grace", took)
+	}
+	if code != 130 || !strings.Contains(stderr, "unknown: no answer within 10s after apply stopped") {
+		t.Errorf("exit %d; want 130 and the calls in flight unknown:\n%s", code, stderr)
+	}
+	if got, want := lastLine(stderr), "Apply interrupted: 0 applied, 0 failed, 0 skipped, 3 not started, 2 unknown; not verified."; got != want {
+		t.Errorf("last line %q\nwant      %q", got, want)
+	}
+}
+
+// dnsAnswersNotFound reports whether this machine's resolver says "no
+// such host" for a .invalid name (RFC 6761); a machine without one may
+// time out instead, which is transient.
+func dnsAnswersNotFound() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := net.DefaultResolver.LookupHost(ctx, "voxbind-test.invalid")
+	var dns *net.DNSError
+	return errors.As(err, &dns) && dns.IsNotFound
+}
+
+// TestPlanFailsFast: what no retry can heal ends the plan on the first
+// answer, with what is wrong and what to do, in seconds.
+func TestPlanFailsFast(t *testing.T) {
+	t.Parallel()
+	dir := initSandbox(t)
+	creds := filepath.Join(dir, sandbox.CredentialsFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"result":{}}`) }))
+	t.Cleanup(tlsSrv.Close)
+	htmlSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, "<!doctype html><html><head><title>Welcome</title></head><body>Sign in to the guest Wi-Fi</body></html>")
+	}))
+	t.Cleanup(htmlSrv.Close)
+	jsonSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"status":"ok","version":"2.1"}`) }))
+	t.Cleanup(jsonSrv.Close)
+	tests := []struct {
+		name, endpoint, want string
+	}{
+		{"tls", tlsSrv.URL + "/platform_api/", "voxbind: read account info: GetAccountInfo: the endpoint's TLS certificate does not verify (x509: certificate signed by unknown authority); check the endpoint URL (--endpoint or VOXIMPLANT_ENDPOINT; Voximplant's is https://api.voximplant.com/platform_api/); if a proxy on your network inspects TLS, add its CA certificate to this machine's trust store (or name it in SSL_CERT_FILE)\n"},
+		{"html", htmlSrv.URL + "/platform_api/", "voxbind: read account info: GetAccountInfo: the endpoint answered an HTML page, not the Management API (http status 200: <!doctype html><html><head><title>Welcome</title></head><body>Sign in to the guest Wi-Fi</body></html>); check the endpoint URL"},
+		{"json of another API", jsonSrv.URL + "/platform_api/", `GetAccountInfo: the endpoint answered JSON that is not a Management API answer (neither "result" nor "error"): {"status":"ok","version":"2.1"}; check the endpoint URL`},
+	}
+	if dnsAnswersNotFound() {
+		tests = append(tests, struct{ name, endpoint, want string }{"dns", "https://voxbind-test.invalid/platform_api/",
+			`voxbind: read account info: GetAccountInfo: the endpoint's host "voxbind-test.invalid" does not exist (DNS: no such host); check the endpoint URL`})
+	}
+	for _, tt := range tests {
+		start := time.Now()
+		code, stdout, stderr := applyRun(t, "", "--credentials", creds, "--endpoint", tt.endpoint, "plan", "-f", spec)
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("%s: took %v; want the first answer to end it", tt.name, took)
+		}
+		if code != 1 || stdout != "" || !strings.Contains(stderr, tt.want) || strings.Contains(stderr, "retrying") {
+			t.Errorf("%s: exit %d, stdout %q, stderr:\n%s\nwant exit 1, no retry, and %q", tt.name, code, stdout, stderr, tt.want)
+		}
+	}
+}
+
+// TestPlanHangingServer: an endpoint that accepts and never answers ends
+// the plan in about 20 s (two attempts of 10 s while nothing has answered
+// yet), with one notice when the first attempt is repeated.
+func TestPlanHangingServer(t *testing.T) {
+	t.Parallel()
+	dir := initSandbox(t)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	endpoint, _ := hangingEndpoint(t)
+	start := time.Now()
+	code, _, stderr := applyRun(t, "", "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", endpoint, "plan", "-f", spec)
+	if took := time.Since(start); took > 45*time.Second {
+		t.Errorf("plan took %v against a server that never answers; want about 20 s", took)
+	}
+	for _, want := range []string{
+		"voxbind: the API does not answer (no answer within 10s); retrying for up to 15s — Ctrl-C to stop\n",
+		"voxbind: read account info: gave up after 2 attempts in ",
+		"(retry budget 15s, short because the API has not answered yet in this run): GetAccountInfo: no answer within 10s\n",
+	} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("exit %d, stderr:\n%s\nwant 1 and %q", code, stderr, want)
+		}
+	}
+}
+
+// TestTimeout: --timeout bounds a plan against a server that never
+// answers, and an apply, which then stops like an interrupt but exits 1.
+func TestTimeout(t *testing.T) {
+	t.Parallel()
+	dir, state, spec := applyBigSandbox(t, 200)
+	creds := filepath.Join(dir, sandbox.CredentialsFile)
+
+	hanging, _ := hangingEndpoint(t)
+	start := time.Now()
+	code, _, stderr := applyRun(t, "", "--credentials", creds, "--endpoint", hanging, "plan", "-f", spec, "--timeout", "1s")
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("plan --timeout 1s took %v", took)
+	}
+	if code != 1 || !strings.Contains(stderr, "voxbind: read account info: GetAccountInfo: the --timeout of 1s has passed\n") {
+		t.Errorf("plan --timeout 1s: exit %d, stderr:\n%s", code, stderr)
+	}
+	code, _, stderr = applyRun(t, "", "plan", "--timeout=-1s")
+	if code != 1 || !strings.Contains(stderr, "--timeout -1s: give a positive duration") {
+		t.Errorf("plan --timeout -1s: exit %d, stderr:\n%s", code, stderr)
+	}
+
+	// 200 writes of 100 ms, two at a time, take 10 s; the timeout stops
+	// the apply after 3 s (the plan's reads included).
+	srv := newSandboxHTTP(t, state, sandbox.Options{Latency: 100 * time.Millisecond})
+	start = time.Now()
+	code, _, stderr = applyRun(t, "", "--credentials", creds, "--endpoint", srv.endpoint(), "apply", "-f", spec, "--auto-approve", "--parallelism", "2", "--timeout", "3s")
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("apply --timeout 3s took %v", took)
+	}
+	if code != 1 || !regexp.MustCompile(`(?m)^voxbind: stopped: the --timeout of 3s has passed; no more steps start`).MatchString(stderr) {
+		t.Errorf("apply --timeout 3s: exit %d; want 1 and a line saying why it stopped:\n%s", code, stderr)
+	}
+	if !regexp.MustCompile(`^Apply stopped \(the --timeout of 3s has passed\): \d+ applied, 0 failed, 0 skipped, \d+ not started, 0 unknown; not verified\.$`).MatchString(lastLine(stderr)) {
+		t.Errorf("last line %q; want the stopped summary", lastLine(stderr))
+	}
+}
+
+// TestTimeoutFromEnvironment: VOXBIND_TIMEOUT is --timeout.
+func TestTimeoutFromEnvironment(t *testing.T) {
+	dir := initSandbox(t)
+	hanging, _ := hangingEndpoint(t)
+	t.Setenv("VOXBIND_TIMEOUT", "500ms")
+	code, _, stderr := applyRun(t, "", "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", hanging, "export")
+	if code != 1 || !strings.Contains(stderr, "the --timeout of 500ms has passed") {
+		t.Errorf("export with VOXBIND_TIMEOUT=500ms: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// TestPlanInterrupted: Ctrl-C during a plan's reads ends it at once with
+// "Interrupted." and exit 130.
+func TestPlanInterrupted(t *testing.T) {
+	bin := applyBinary(t)
+	t.Parallel()
+	dir := initSandbox(t)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	endpoint, accepted := hangingEndpoint(t)
+	code, stderr := interruptWhen(t, accepted, bin, "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", endpoint, "plan", "-f", spec)
+	if code != 130 || stderr != "Interrupted.\n" {
+		t.Errorf("exit %d, stderr %q; want 130 and Interrupted.", code, stderr)
+	}
+}
+
+// interruptWhen runs voxbind with args, sends SIGINT once ready has a
+// value, and returns its exit status and stderr; it must end within 5 s
+// of the signal.
+func interruptWhen(t *testing.T, ready <-chan struct{}, bin string, args ...string) (int, string) {
+	t.Helper()
+	cmd, _, wait := applyStartCmd(t, bin, args...)
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("voxbind never got ready to be interrupted")
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	code, stderr := wait()
+	if took := time.Since(sent); took > 5*time.Second {
+		t.Errorf("voxbind took %v to end after Ctrl-C", took)
+	}
+	return code, stderr
+}
