@@ -477,6 +477,24 @@ func applyBigSandbox(t *testing.T, n int) (dir, state, spec string) {
 	return dir, state, spec
 }
 
+// applyBulkBound loads the state that applyBigSandbox wrote, which
+// validates it (one registration per user, among others), and counts its
+// bulk registrations bound.
+func applyBulkBound(t *testing.T, state string) int {
+	t.Helper()
+	st, err := sandbox.Load(state)
+	if err != nil {
+		t.Fatalf("state after the apply: %v", err)
+	}
+	bound := 0
+	for _, r := range st.Registrations {
+		if r.ID >= 500000 && r.UserID != 0 {
+			bound++
+		}
+	}
+	return bound
+}
+
 // applyServe runs `voxbind sandbox serve` on a free loopback port with
 // latency and returns its endpoint and a func that stops it (SIGINT, as a
 // user would) and waits; the test's cleanup kills it if still running.
@@ -631,17 +649,7 @@ func TestApplyInterrupt(t *testing.T) {
 	}
 
 	stopServe()
-	st, err := sandbox.Load(state) // validates: one registration per user, among others
-	if err != nil {
-		t.Fatalf("state after the interrupted apply: %v", err)
-	}
-	bound := 0
-	for _, r := range st.Registrations {
-		if r.ID >= 500000 && r.UserID != 0 {
-			bound++
-		}
-	}
-	if bound != applied {
+	if bound := applyBulkBound(t, state); bound != applied {
 		t.Errorf("%d registrations bound in the state, but the summary says %d applied", bound, applied)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -133,23 +134,40 @@ func lastLine(s string) string {
 	return s[strings.LastIndexByte(s, '\n')+1:]
 }
 
+// outageRun is an apply running as a process against `sandbox serve`,
+// which has been killed.
+type outageRun struct {
+	bin, dir, state, spec string
+	apply                 *exec.Cmd
+	lines                 <-chan string
+	wait                  func() (int, string)
+}
+
+// killServerUnderApply starts applying n independent changes through
+// `sandbox serve` and kills the server (SIGKILL) once a step has ended.
+func killServerUnderApply(t *testing.T, n int) *outageRun {
+	t.Helper()
+	o := &outageRun{bin: applyBinary(t)}
+	t.Parallel()
+	o.dir, o.state, o.spec = applyBigSandbox(t, n)
+	endpoint, serve, _ := applyServeProcess(t, o.bin, o.state, "20ms")
+	o.apply, o.lines, o.wait = applyStart(t, o.bin, o.dir, endpoint, "-f", o.spec, "--auto-approve")
+	applyWaitStep(t, o.lines)
+	if err := serve.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
 // TestApplyServerKilled kills `sandbox serve` (SIGKILL) under a running
 // apply: voxbind says at once that the API is not reachable, the breaker
 // stops apply within its period plus the grace, the summary counts every
 // step, and a later plan shows what is left.
 func TestApplyServerKilled(t *testing.T) {
-	bin := applyBinary(t)
-	t.Parallel()
 	const n = 300
-	dir, state, spec := applyBigSandbox(t, n)
-	endpoint, serve, _ := applyServeProcess(t, bin, state, "20ms")
-	_, lines, wait := applyStart(t, bin, dir, endpoint, "-f", spec, "--auto-approve")
-	applyWaitStep(t, lines)
-	if err := serve.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	o := killServerUnderApply(t, n)
 	killed := time.Now()
-	code, stderr := wait()
+	code, stderr := o.wait()
 	took := time.Since(killed)
 	if code != 1 {
 		t.Fatalf("exit %d; want 1:\n%s", code, stderr)
@@ -184,21 +202,12 @@ func TestApplyServerKilled(t *testing.T) {
 	}
 
 	// A later plan, against the server back up, shows what is left.
-	st, err := sandbox.Load(state)
-	if err != nil {
-		t.Fatalf("state after the kill: %v", err)
-	}
-	bound := 0
-	for _, r := range st.Registrations {
-		if r.ID >= 500000 && r.UserID != 0 {
-			bound++
-		}
-	}
+	bound := applyBulkBound(t, o.state)
 	if bound < applied || bound > applied+unknown {
 		t.Errorf("%d registrations bound; the summary says %d applied and %d unknown", bound, applied, unknown)
 	}
-	endpoint, _ = applyServe(t, bin, state, "0s")
-	code, stdout, stderr := applyRun(t, "", "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", endpoint, "plan", "-f", spec)
+	endpoint, _ := applyServe(t, o.bin, o.state, "0s")
+	code, stdout, stderr := applyRun(t, "", "--credentials", filepath.Join(o.dir, sandbox.CredentialsFile), "--endpoint", endpoint, "plan", "-f", o.spec)
 	if want := fmt.Sprintf("Plan: %d to bind, 0 to rebind, 0 to unbind, ", n-bound); code != 0 || !strings.Contains(stdout, want) {
 		t.Errorf("plan after the outage: exit %d, want %q in:\n%s%s", code, want, stdout, stderr)
 	}
@@ -208,22 +217,14 @@ func TestApplyServerKilled(t *testing.T) {
 // retrying against a dead server: retries stop, apply says what it waits
 // for, ends in seconds with its summary, and exits 130.
 func TestApplyInterruptDuringOutage(t *testing.T) {
-	bin := applyBinary(t)
-	t.Parallel()
 	const n = 100
-	dir, state, spec := applyBigSandbox(t, n)
-	endpoint, serve, _ := applyServeProcess(t, bin, state, "20ms")
-	apply, lines, wait := applyStart(t, bin, dir, endpoint, "-f", spec, "--auto-approve")
-	applyWaitStep(t, lines)
-	if err := serve.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	waitLine(t, lines, "voxbind: the API is not reachable (")
-	if err := apply.Process.Signal(syscall.SIGINT); err != nil {
+	o := killServerUnderApply(t, n)
+	waitLine(t, o.lines, "voxbind: the API is not reachable (")
+	if err := o.apply.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	sent := time.Now()
-	code, stderr := wait()
+	code, stderr := o.wait()
 	if took := time.Since(sent); took > 8*time.Second {
 		t.Errorf("apply took %v after Ctrl-C; the calls were only waiting to retry, so it should end at once", took)
 	}
@@ -247,19 +248,30 @@ func TestApplyInterruptDuringOutage(t *testing.T) {
 	}
 }
 
+// interruptHeldApply applies n independent changes, two at a time, to a
+// server that holds every write unanswered, and sends SIGINT once the
+// two first writes have arrived.
+func interruptHeldApply(t *testing.T, n int) (apply *exec.Cmd, lines <-chan string, wait func() (int, string)) {
+	t.Helper()
+	bin := applyBinary(t)
+	t.Parallel()
+	dir, state, spec := applyBigSandbox(t, n)
+	planFile := applySavePlan(t, state, spec)
+	srv := newSandboxHTTP(t, state, sandbox.Options{})
+	srv.hold.Store(true)
+	apply, lines, wait = applyStart(t, bin, dir, srv.endpoint(), "--plan", planFile, "--parallelism", "2")
+	waitWrites(t, srv, 2)
+	if err := apply.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	return apply, lines, wait
+}
+
 // TestApplySecondSignal holds every write unanswered: the first Ctrl-C
 // says what it waits for, the second ends the wait at once, the summary
 // counts the calls in flight as unknown, and the exit status is 130.
 func TestApplySecondSignal(t *testing.T) {
-	bin := applyBinary(t)
-	t.Parallel()
-	dir, state, spec := applyBigSandbox(t, 20)
-	planFile := applySavePlan(t, state, spec)
-	srv := newSandboxHTTP(t, state, sandbox.Options{})
-	srv.hold.Store(true)
-	apply, lines, wait := applyStart(t, bin, dir, srv.endpoint(), "--plan", planFile, "--parallelism", "2")
-	waitWrites(t, srv, 2)
-	apply.Process.Signal(syscall.SIGINT)
+	apply, lines, wait := interruptHeldApply(t, 20)
 	if line := waitLine(t, lines, "Interrupted: "); line != "Interrupted: waiting for 2 calls in flight (at most 10s); press Ctrl-C again to quit now" {
 		t.Errorf("first signal: %q", line)
 	}
@@ -283,15 +295,7 @@ func TestApplySecondSignal(t *testing.T) {
 // TestApplyInterruptWaitsForCallsInFlight: after one Ctrl-C, calls that
 // never answer are waited for 10 s, then counted unknown.
 func TestApplyInterruptWaitsForCallsInFlight(t *testing.T) {
-	bin := applyBinary(t)
-	t.Parallel()
-	dir, state, spec := applyBigSandbox(t, 5)
-	planFile := applySavePlan(t, state, spec)
-	srv := newSandboxHTTP(t, state, sandbox.Options{})
-	srv.hold.Store(true)
-	apply, lines, wait := applyStart(t, bin, dir, srv.endpoint(), "--plan", planFile, "--parallelism", "2")
-	waitWrites(t, srv, 2)
-	apply.Process.Signal(syscall.SIGINT)
+	_, lines, wait := interruptHeldApply(t, 5)
 	sent := time.Now()
 	waitLine(t, lines, "Interrupted: waiting for 2 calls in flight (at most 10s)")
 	code, stderr := wait()
