@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,12 +129,14 @@ func TestRetryEventConnectionRefused(t *testing.T) {
 // for the short budget; after one answer, for the full one.
 func TestFirstContactBudget(t *testing.T) {
 	f := newFakeServer(t)
-	failing := true
+	var failing atomic.Bool
+	failing.Store(true)
 	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
-		if failing {
+		if failing.Load() {
 			w.WriteHeader(503)
+			return true
 		}
-		return failing
+		return false
 	}
 	c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = time.Minute })
 	fc := withFakeClock(c)
@@ -149,15 +152,17 @@ func TestFirstContactBudget(t *testing.T) {
 		t.Error("Unreachable() = false after 503s only")
 	}
 
-	failing = false
+	failing.Store(false)
 	if _, err := c.Info(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := c.Unreachable(); ok {
 		t.Error("Unreachable() = true after an answer")
 	}
-	failing = true
+	failing.Store(true)
+	fc.mu.Lock()
 	fc.slept = nil
+	fc.mu.Unlock()
 	if err := c.Bind(context.Background(), 1, nil); err == nil {
 		t.Fatal("no error from a server that always fails")
 	}
@@ -245,27 +250,37 @@ func TestFailFast(t *testing.T) {
 // one that never reached the server (refused) or was answered is not; a
 // read never is.
 func TestWriteOutcomeUnknown(t *testing.T) {
-	f := newFakeServer(t)
-	f.regs = []SIPRegistration{{ID: 101}}
-	f.after = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool { drop(w); return true }
-	c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = 100 * time.Millisecond })
-	err := c.Bind(context.Background(), 101, nil)
-	if !errors.Is(err, reconcile.ErrOutcomeUnknown) {
+	// server returns a client of a new server whose requests all go
+	// through handle (true: it answered): writes after they took effect,
+	// reads before they are served.
+	server := func(handle func(n int64, w http.ResponseWriter) bool) *Client {
+		f := newFakeServer(t)
+		f.regs = []SIPRegistration{{ID: 101}}
+		f.after = func(n int64, _ string, w http.ResponseWriter, _ *http.Request) bool { return handle(n, w) }
+		f.fault = func(n int64, method string, w http.ResponseWriter, _ *http.Request) bool {
+			return method != "BindSipRegistration" && handle(n, w)
+		}
+		c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = 100 * time.Millisecond })
+		return c
+	}
+	c := server(func(_ int64, w http.ResponseWriter) bool { drop(w); return true })
+	if err := c.Bind(context.Background(), 101, nil); !errors.Is(err, reconcile.ErrOutcomeUnknown) {
 		t.Errorf("every answer lost: error %v, want it to match ErrOutcomeUnknown", err)
+	}
+	if _, err := c.Registrations(context.Background()); err == nil || errors.Is(err, reconcile.ErrOutcomeUnknown) {
+		t.Errorf("read, every answer lost: error %v, want a plain failure", err)
 	}
 
 	// Lost, then a final API error: the last answer settles it.
-	f.after = nil
-	f.fault = func(n int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
-		if n%2 == 1 {
+	c = server(func(n int64, w http.ResponseWriter) bool {
+		if n == 1 {
 			drop(w)
 		} else {
 			apiError(w, 275, "Invalid sip_registration_id")
 		}
 		return true
-	}
-	err = c.Bind(context.Background(), 101, nil)
-	if err == nil || errors.Is(err, reconcile.ErrOutcomeUnknown) {
+	})
+	if err := c.Bind(context.Background(), 101, nil); err == nil || errors.Is(err, reconcile.ErrOutcomeUnknown) {
 		t.Errorf("lost then refused: error %v, want a plain failure", err)
 	}
 
@@ -277,11 +292,6 @@ func TestWriteOutcomeUnknown(t *testing.T) {
 	refused.backoffBase = time.Millisecond
 	if err := refused.Bind(context.Background(), 101, nil); err == nil || errors.Is(err, reconcile.ErrOutcomeUnknown) {
 		t.Errorf("connection refused: error %v, want a plain failure (nothing was sent)", err)
-	}
-
-	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool { drop(w); return true }
-	if _, err := c.Registrations(context.Background()); err == nil || errors.Is(err, reconcile.ErrOutcomeUnknown) {
-		t.Errorf("read: error %v, want a plain failure", err)
 	}
 }
 
