@@ -361,8 +361,9 @@ func TestPlanFailsFast(t *testing.T) {
 }
 
 // TestPlanHangingServer: an endpoint that accepts and never answers ends
-// the plan in about 20 s (two attempts of 10 s while nothing has answered
-// yet), with one notice when the first attempt is repeated.
+// the plan within the 15 s first-contact budget (an attempt of 10 s, then
+// one of the 5 s left), with one notice when the first attempt is
+// repeated.
 func TestPlanHangingServer(t *testing.T) {
 	t.Parallel()
 	dir := initSandbox(t)
@@ -370,13 +371,13 @@ func TestPlanHangingServer(t *testing.T) {
 	endpoint, _ := hangingEndpoint(t)
 	start := time.Now()
 	code, _, stderr := applyRun(t, "", "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", endpoint, "plan", "-f", spec)
-	if took := time.Since(start); took > 45*time.Second {
-		t.Errorf("plan took %v against a server that never answers; want about 20 s", took)
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("plan took %v against a server that never answers; want about 15 s", took)
 	}
 	for _, want := range []string{
 		"voxbind: the API does not answer (no answer within 10s); retrying for up to 15s — Ctrl-C to stop\n",
 		"voxbind: read account info: gave up after 2 attempts in ",
-		"(retry budget 15s, short because the API has not answered yet in this run): GetAccountInfo: no answer within 10s\n",
+		"(retry budget 15s, short because the API has not answered yet in this run): GetAccountInfo: no answer within ",
 	} {
 		if code != 1 || !strings.Contains(stderr, want) {
 			t.Errorf("exit %d, stderr:\n%s\nwant 1 and %q", code, stderr, want)

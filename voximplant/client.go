@@ -258,7 +258,7 @@ func send[A any, PA interface {
 			c.retries.Add(1)
 		}
 		out := PA(new(A))
-		res := c.attempt(ctx, method, form, attempt, out, isWrite)
+		res := c.attempt(ctx, method, form, attempt, out, isWrite, start)
 		if res.err == nil {
 			return (*A)(out), nil
 		}
@@ -298,7 +298,7 @@ func (c *Client) retry(ctx context.Context, start time.Time, method string, atte
 	if res.hint > wait {
 		wait = res.hint
 	}
-	budget, _ := c.retryLimits()
+	budget := c.retryBudget()
 	if elapsed := c.now().Sub(start); elapsed+wait > budget {
 		if res.hint > 0 && res.hint == wait {
 			return fmt.Errorf("gave up: the server asks to retry after %s, past the retry budget of %s: %w", wait, budget, res.err)
@@ -339,7 +339,7 @@ type result struct {
 // attempt makes one HTTP request. The answer is parsed whatever the HTTP
 // status: Voximplant does not document the status of a failure. A write's
 // request is not tied to ctx (see write).
-func (c *Client) attempt(ctx context.Context, method, form string, try int, out answer, isWrite bool) (res result) {
+func (c *Client) attempt(ctx context.Context, method, form string, try int, out answer, isWrite bool, callStart time.Time) (res result) {
 	sentAt, err := c.limiter.Wait(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -359,7 +359,7 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	if err != nil {
 		return result{err: err}
 	}
-	_, timeout := c.retryLimits()
+	timeout := c.attemptTimeout(callStart)
 	base := ctx
 	if isWrite {
 		base = context.WithoutCancel(ctx)

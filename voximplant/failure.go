@@ -116,8 +116,9 @@ func (c *Client) networkError(ctx, actx context.Context, method string, err erro
 	}
 	if errors.Is(actx.Err(), context.DeadlineExceeded) {
 		c.noteFailure()
-		return result{err: fmt.Errorf("%s: no answer within %s", method, timeout), transient: true, lost: true,
-			cause: CauseNoAnswer, detail: "no answer within " + timeout.String()}
+		within := timeout.Round(time.Millisecond).String()
+		return result{err: fmt.Errorf("%s: no answer within %s", method, within), transient: true, lost: true,
+			cause: CauseNoAnswer, detail: "no answer within " + within}
 	}
 	if eerr := endpointError(method, err); eerr != nil {
 		return result{err: eerr}
@@ -227,11 +228,24 @@ func (c *Client) Unreachable() (since time.Time, ok bool) {
 	return c.failingSince, !c.failingSince.IsZero()
 }
 
-// retryLimits are the budget of a call and the timeout of an attempt,
-// shorter while the API has not answered yet.
-func (c *Client) retryLimits() (budget, timeout time.Duration) {
+// retryBudget is how long a call may keep retrying: short while the API
+// has not answered yet.
+func (c *Client) retryBudget() time.Duration {
 	if c.answered.Load() {
-		return c.budget, c.timeout
+		return c.budget
 	}
-	return min(c.budget, c.firstBudget), min(c.timeout, c.firstTimeout)
+	return min(c.budget, c.firstBudget)
+}
+
+// attemptTimeout is how long an attempt of a call begun at start waits for
+// its answer. While the API has not answered yet, it is short, and the
+// call ends within its budget: an endpoint that never answers costs 15 s,
+// not 15 s plus a last attempt.
+func (c *Client) attemptTimeout(start time.Time) time.Duration {
+	if c.answered.Load() {
+		return c.timeout
+	}
+	t := min(c.timeout, c.firstTimeout)
+	left := min(c.budget, c.firstBudget) - c.now().Sub(start)
+	return max(min(t, left), t/10)
 }
