@@ -70,12 +70,12 @@ func signalContext() (ctx context.Context, intr *interrupts, stop func()) {
 }
 
 // interrupted is the exit status of a run whose first signal came: 130.
-// A command that printed how it ended (apply's summary) returns nil or
-// exit status 130; for the others, say so.
+// A command that printed how it ended (apply's summary) returns nil or an
+// exit status with nothing more to say; for the others, say so.
 func interrupted(stderr io.Writer, err error) int {
 	var ee *exitError
 	switch {
-	case err == nil || errors.As(err, &ee) && ee.code == 130:
+	case err == nil || errors.As(err, &ee) && (ee.code == 130 || ee.err == nil):
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "Interrupted.")
 	default:

@@ -468,3 +468,25 @@ func interruptWhen(t *testing.T, ready <-chan struct{}, bin string, args ...stri
 	}
 	return code, stderr
 }
+
+// TestInterruptedSaysSoOnce: after the first signal, the exit status is
+// 130, and "Interrupted." is printed unless the command printed how it
+// ended (apply's summary).
+func TestInterruptedSaysSoOnce(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{exitCode(130, nil), ""},
+		{exitCode(1, nil), ""}, // the breaker stopped apply, then Ctrl-C
+		{fmt.Errorf("read account info: GetAccountInfo: %w", errInterrupted), "Interrupted.\n"},
+		{errors.New("write the plan: broken pipe"), "voxbind: write the plan: broken pipe\nInterrupted.\n"},
+	}
+	for _, tt := range tests {
+		var b strings.Builder
+		if code := interrupted(&b, tt.err); code != 130 || b.String() != tt.want {
+			t.Errorf("interrupted(%v) = %d, %q; want 130, %q", tt.err, code, b.String(), tt.want)
+		}
+	}
+}

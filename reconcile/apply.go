@@ -284,7 +284,10 @@ func (a *applier) run(ctx context.Context) {
 			cancelCalls(a.res.Stopped) // the calls in flight stop retrying
 			a.notifyStopping()
 			grace = time.After(a.opts.Grace)
-			done, tick = nil, nil
+			tick = nil
+			if ctx.Err() != nil {
+				done = nil // ctx itself stopped Apply: only Quit ends the wait
+			}
 		}
 		if a.running == 0 {
 			return
@@ -293,7 +296,14 @@ func (a *applier) run(ctx context.Context) {
 		case r := <-a.results:
 			a.settle(r)
 		case <-done:
-			a.res.Stopped = context.Cause(ctx)
+			if a.res.Stopped == nil {
+				a.res.Stopped = context.Cause(ctx)
+				break
+			}
+			// Stopped already (the breaker, BeforeCall): an interrupt
+			// now ends the wait, as a second one would.
+			a.abandon(fmt.Errorf("still in flight when %v: %w", context.Cause(ctx), ErrOutcomeUnknown))
+			return
 		case <-tick:
 			if since, ok := a.opts.Unreachable(); ok && time.Since(since) >= a.opts.BreakerPeriod {
 				a.res.Stopped = &UnreachableError{Since: since, Period: a.opts.BreakerPeriod}

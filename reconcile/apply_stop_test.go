@@ -351,3 +351,30 @@ func TestProgressWriterNoteAndUnknown(t *testing.T) {
 		t.Errorf("terminal progress (-want +got):\n%s", diff)
 	}
 }
+
+// TestApplyInterruptDuringBreakerGrace: once the breaker has stopped
+// Apply, an interrupt ends the wait for the calls in flight at once.
+func TestApplyInterruptDuringBreakerGrace(t *testing.T) {
+	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, nil})
+	acct := newStuckAccount(2, 101)
+	defer close(acct.release)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	done := applyAsync(ctx, acct, p, ApplyOptions{Parallelism: 1, Grace: time.Hour, BreakerPeriod: 40 * time.Millisecond,
+		Unreachable: func() (time.Time, bool) { return time.Now().Add(-time.Hour), true },
+		Stopping:    func(error, int) { close(stopped) }})
+	<-stopped
+	cancel()
+	res := applyWait(t, done)
+	want := []string{"1 unknown", "2 not started"}
+	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	var ue *UnreachableError
+	if !errors.As(res.Stopped, &ue) {
+		t.Errorf("stopped %v; want the breaker's reason kept", res.Stopped)
+	}
+	if err := res.Outcomes[0].Err; err == nil || !strings.Contains(err.Error(), "still in flight when context canceled") {
+		t.Errorf("step 1: %v", err)
+	}
+}
