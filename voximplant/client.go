@@ -416,7 +416,7 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 		return result{err: herr, answered: true}
 	}
 	c.limiter.Accepted()
-	if decodeErr != nil || !out.hasResult() {
+	if decodeErr != nil || !out.hasResult(body) {
 		return result{err: notAPIAnswer(method, status, resp.Header.Get("Content-Type"), body, decodeErr), answered: true}
 	}
 	c.noteAnswer()

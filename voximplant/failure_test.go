@@ -380,3 +380,21 @@ func TestStoppedWriteNotRetried(t *testing.T) {
 		t.Errorf("%d requests; want 1 (no retry after the stop)", n)
 	}
 }
+
+// TestNullListIsEmpty: a list page whose result is null is an empty page
+// (a server may encode an empty list so), not an answer of another API.
+func TestNullListIsEmpty(t *testing.T) {
+	f := newFakeServer(t)
+	f.fault = func(_ int64, method string, w http.ResponseWriter, _ *http.Request) bool {
+		if method == "GetSipRegistrations" {
+			fmt.Fprint(w, `{"result": null, "count": 0}`)
+			return true
+		}
+		return false
+	}
+	c, _ := testClient(t, f, nil)
+	regs, err := c.Registrations(context.Background())
+	if err != nil || len(regs) != 0 {
+		t.Errorf("Registrations = %v, %v; want none, no error", regs, err)
+	}
+}

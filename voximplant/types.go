@@ -94,9 +94,10 @@ func (s *status) failure() *wireError {
 // embedded status, hasResult by each.
 type answer interface {
 	failure() *wireError
-	// hasResult reports whether the answer had a non-null "result": one
-	// with neither a result nor an error is not a Management API answer.
-	hasResult() bool
+	// hasResult reports whether body, decoded into the answer, had a
+	// result: one with neither a result nor an error is not a Management
+	// API answer.
+	hasResult(body []byte) bool
 }
 
 // listAnswer is one page of a Get* method. Count is never used for
@@ -109,7 +110,17 @@ type listAnswer[T any] struct {
 	Count      *int64 `json:"count"`
 }
 
-func (a *listAnswer[T]) hasResult() bool { return a.Result != nil }
+// hasResult of a list accepts "result": null as an empty page: a server
+// may well encode an empty list that way.
+func (a *listAnswer[T]) hasResult(body []byte) bool {
+	if a.Result != nil {
+		return true
+	}
+	var probe struct {
+		Result json.RawMessage `json:"result"`
+	}
+	return json.Unmarshal(body, &probe) == nil && probe.Result != nil
+}
 
 // objectAnswer is the answer of a method returning one object or a
 // scalar. Result is never nil in an answer that call returns.
@@ -118,7 +129,7 @@ type objectAnswer[T any] struct {
 	Result *T `json:"result"`
 }
 
-func (a *objectAnswer[T]) hasResult() bool { return a.Result != nil }
+func (a *objectAnswer[T]) hasResult([]byte) bool { return a.Result != nil }
 
 // rawAnswer keeps the result undecoded.
 type rawAnswer = objectAnswer[json.RawMessage]
