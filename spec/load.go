@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -21,10 +22,35 @@ import (
 // inside it, in name order (dot files are skipped, as a shell glob would).
 // A file named twice is read once. It checks everything that needs no live
 // account and returns every problem at once as Errors, sorted, with a nil
-// Spec; on success the bindings of all files are in load order.
+// Spec; on success the bindings of all files are in load order. Ignore
+// entries are judged on the current UTC day; commands that also plan use
+// LoadWith, so that loading and planning judge them on the same day.
 func Load(paths []string) (*Spec, error) {
+	return LoadWith(paths, Options{Today: time.Now()})
+}
+
+// Options are what Load decides besides the files.
+type Options struct {
+	// Today is the day (its UTC date counts) that ignore entries are judged
+	// on: an until more than 366 days after it is an error, and an until
+	// before it has expired. The zero time skips both checks.
+	Today time.Time
+	// Strict makes an expired ignore entry an error (validate --strict).
+	Strict bool
+}
+
+// MaxIgnoreDays is how far ahead an ignore entry may end: exceptions are
+// temporary, and a year is the longest anyone should go without a review.
+const MaxIgnoreDays = 366
+
+// LoadWith is Load with the day and strictness given.
+func LoadWith(paths []string, opts Options) (*Spec, error) {
 	files, errs := expand(paths)
 	l := newLoader()
+	l.opts = opts
+	if !opts.Today.IsZero() {
+		l.opts.Today = Day(opts.Today)
+	}
 	l.errs = errs
 	var total int64
 	for _, f := range files {
@@ -180,6 +206,7 @@ func unreadableEntry(path string) (skip bool, msg string) {
 type loader struct {
 	spec Spec
 	errs Errors
+	opts Options // Today is a Day, or zero
 
 	regs   map[string]Pos // "sip_username@proxy" (proxy lower-cased) → where first listed
 	regIDs map[int64]Pos

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -40,6 +41,10 @@ func cases(t testing.TB, dir string) []string {
 	return names
 }
 
+// testToday is the day the bad cases are judged on, so that messages
+// naming today do not change with the calendar.
+var testToday = time.Date(2026, 11, 28, 15, 4, 5, 0, time.UTC)
+
 // TestBad loads every bad case and compares the rendered errors with the
 // case's golden file (refresh with go test ./spec -update). Paths in the
 // messages are relative to testdata/spec/bad.
@@ -47,7 +52,7 @@ func TestBad(t *testing.T) {
 	for _, name := range cases(t, badDir) {
 		t.Run(name, func(t *testing.T) {
 			t.Chdir(badDir)
-			s, err := Load([]string{name})
+			s, err := LoadWith([]string{name}, Options{Today: testToday})
 			if err == nil {
 				t.Fatalf("Load(%s) = %+v, want errors", name, s)
 			}
@@ -120,6 +125,9 @@ func TestGoodRoundTrip(t *testing.T) {
 			}
 			if diff := cmp.Diff(s.Bindings, again.Bindings, ignorePos, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("bindings changed in the round trip (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(s.Ignores, again.Ignores, cmpopts.IgnoreFields(Ignore{}, "Pos", "KeyPos"), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("ignore entries changed in the round trip (-want +got):\n%s", diff)
 			}
 			if s.Prune != again.Prune || s.AccountID != again.AccountID || again.Version != 1 {
 				t.Errorf("settings changed: %+v -> %+v", s, again)
@@ -416,5 +424,74 @@ func TestDuplicateFirstKey(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
 		}
+	}
+}
+
+// TestIgnoreDays checks the rules that depend on the day a spec is loaded:
+// until may be at most 366 days after today, an exception holds through
+// its until day (UTC) and has expired the day after, and Strict makes an
+// expired exception an error at its until.
+func TestIgnoreDays(t *testing.T) {
+	spec := func(until string) []byte {
+		return []byte("version: 1\nignore:\n  - registration: lab-*@pbx.example.com\n    reason: re-patched by hand\n    until: " + until + "\n")
+	}
+	// 23:59 UTC on 2026-11-28 is already 2026-11-29 east of UTC: the UTC
+	// day counts, whatever the zone of the time given.
+	today := time.Date(2026, 11, 29, 8, 59, 0, 0, time.FixedZone("JST", 9*3600))
+	tests := []struct {
+		until   string
+		strict  bool
+		err     string // "" when it loads
+		inForce bool
+	}{
+		{until: "2026-11-28", inForce: true},
+		{until: "2026-11-27", inForce: false},
+		{until: "2026-11-27", strict: true, err: "x.yaml:5:12: this exception ended with 2026-11-27 (its until) and no longer applies: remove the entry, or give a later until if it is still needed"},
+		{until: "2026-11-28", strict: true, inForce: true},
+		{until: "2027-11-29", inForce: true}, // 366 days after 2026-11-28 (no February 29th between)
+		{until: "2027-11-30", err: "x.yaml:5:12: until 2027-11-30 is more than 366 days after today (2026-11-28): exceptions are temporary; give 2027-11-29 or earlier, and renew the entry if it is still needed then"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/strict=%v", tt.until, tt.strict), func(t *testing.T) {
+			l := newLoader()
+			l.opts = Options{Today: Day(today), Strict: tt.strict}
+			l.file("x.yaml", spec(tt.until))
+			s, err := l.result()
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("error %v, want %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ig := s.Ignores[0]
+			if got := ig.InForce(today); got != tt.inForce {
+				t.Errorf("InForce = %v, want %v", got, tt.inForce)
+			}
+			if n := len(s.Expired(today)); n != map[bool]int{true: 0, false: 1}[tt.inForce] {
+				t.Errorf("Expired lists %d entries; in force: %v", n, tt.inForce)
+			}
+			if ig.Pos.Short() != "x.yaml:3" {
+				t.Errorf("entry at %s, want x.yaml:3", ig.Pos.Short())
+			}
+		})
+	}
+}
+
+// TestLoadWithoutDay: the zero day skips the checks that need one, so that
+// a spec can be read without a calendar (the fuzz target does).
+func TestLoadWithoutDay(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.yaml")
+	if err := os.WriteFile(path, []byte("version: 1\nignore:\n  - {registration_id: 4, reason: r, until: 9999-12-31}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadWith([]string{path}, Options{}); err != nil {
+		t.Errorf("LoadWith without a day: %v", err)
+	}
+	if _, err := Load([]string{path}); err == nil {
+		t.Errorf("Load judges on today: 9999-12-31 is too far, but it loaded")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
@@ -37,6 +38,8 @@ var schemaCannotJudge = map[string]string{
 	"bad/secret_jwt.yaml":             "a schema checks types and keys; whether a string holds a token is voxbind's check",
 	"bad/invalid_utf8.yaml":           "not UTF-8: the YAML decoder rejects it before a schema sees the data",
 	"bad/unreadable_entries":          "links that cannot be read: there is no document to check",
+	"bad/ignore_until_text.yaml":      "to an editor (YAML 1.2) an unquoted date is text as a quoted one is, and a pattern cannot tell February 30th from a day",
+	"bad/ignore_until_far.yaml":       "how far ahead an until is depends on today, which a schema does not know",
 }
 
 // schemaDrafts are the JSON Schema drafts the schema must mean the same
@@ -96,8 +99,15 @@ func schemaCheck(sch *jsonschema.Schema, data []byte) (judged bool, err error) {
 }
 
 // jsonValue turns what yaml.v3 decodes into data encoding/json can write.
+// A YAML date (yaml.v3 decodes it as a time) becomes the text an editor
+// sees, 2026-12-31: to YAML 1.2, which editors implement, it is a string.
 func jsonValue(v any) any {
 	switch v := v.(type) {
+	case time.Time:
+		if v.Equal(Day(v)) {
+			return DayString(v)
+		}
+		return v.Format(time.RFC3339Nano)
 	case map[string]any:
 		for k, x := range v {
 			v[k] = jsonValue(x)
@@ -282,6 +292,52 @@ func TestSchemaEntryRules(t *testing.T) {
 					t.Errorf("schema: %v, want valid %v", err, tt.ok)
 				}
 				if _, err := loadBytes("entry.yaml", data); (err == nil) != tt.ok {
+					t.Errorf("Load: %v, want valid %v", err, tt.ok)
+				}
+			})
+		}
+	}
+}
+
+// TestSchemaIgnoreRules checks the rules of an ignore entry one at a time,
+// under every draft, against a verdict written here, and checks that Load
+// (on a fixed day) agrees.
+func TestSchemaIgnoreRules(t *testing.T) {
+	tests := []struct {
+		entry string
+		ok    bool
+	}{
+		{"{registration: lab-*@pbx.example.com, reason: r, until: 2026-12-31}", true},
+		{"{registration_id: 3, reason: r, owner: noc@example.com, until: 2026-1-5}", true},
+		{"{registration: '*@*', reason: 1001, until: 2026-12-31, x-ticket: OPS-1}", true},
+		{"{registration: a@p, registration_id: 3, reason: r, until: 2026-12-31}", false},
+		{"{reason: r, until: 2026-12-31}", false},
+		{"{registration: a@p, until: 2026-12-31}", false},
+		{"{registration: a@p, reason: r}", false},
+		{"{registration: a@p, reason: r, until: soon}", false},
+		{"{registration: a@p, reason: r, until: 20261231}", false},
+		{"{registration: a@p, reason: r, until: 2026-12-31T10:00:00Z}", false},
+		{"{registration: lab-*, reason: r, until: 2026-12-31}", false},
+		{"{registration: a@p, reason: r, until: 2026-12-31, application: support}", false},
+		{"{registration: a@p, reason: '', until: 2026-12-31}", false},
+		{"{registration: a@p, reason: r, owner: [a, b], until: 2026-12-31}", false},
+	}
+	for _, d := range schemaDrafts {
+		sch := compileSchema(t, d.draft)
+		for _, tt := range tests {
+			t.Run(d.name+"/"+tt.entry, func(t *testing.T) {
+				data := []byte("version: 1\nignore:\n  - " + tt.entry + "\n")
+				judged, err := schemaCheck(sch, data)
+				if !judged {
+					t.Fatalf("the schema could not judge it: %v", err)
+				}
+				if (err == nil) != tt.ok {
+					t.Errorf("schema: %v, want valid %v", err, tt.ok)
+				}
+				l := newLoader()
+				l.opts.Today = Day(testToday)
+				l.file("entry.yaml", data)
+				if _, err := l.result(); (err == nil) != tt.ok {
 					t.Errorf("Load: %v, want valid %v", err, tt.ok)
 				}
 			})

@@ -3,7 +3,10 @@
 // be checked without the live account.
 package spec
 
-import "strconv"
+import (
+	"strconv"
+	"time"
+)
 
 // Pos is a place in a spec file.
 type Pos struct {
@@ -41,8 +44,53 @@ type Spec struct {
 	Prune        bool
 	PrunePos     Pos // zero when no file sets prune
 	Bindings     []Binding
-	Files        []string // the files read, in order
+	// Ignores are the entries of `ignore`, in load order, expired ones
+	// included (see Expired and Ignore.InForce).
+	Ignores []Ignore
+	Files   []string // the files read, in order
 }
+
+// Ignore is one entry of `ignore`: a temporary exception that keeps plans
+// from touching the registrations it matches, through the day Until (UTC).
+// Exactly one of Registration and RegistrationID is set.
+type Ignore struct {
+	Pos Pos // the entry's first key
+
+	// Registration is a pattern of sip_username@proxy in which * matches
+	// any run of characters and ? one character.
+	Registration   string
+	RegistrationID int64
+	Reason         string
+	Owner          string    // "" when not given
+	Until          time.Time // a day, at 00:00 UTC: the last day the exception holds
+
+	KeyPos map[string]Pos // as in Binding
+}
+
+// InForce reports whether the exception holds on the UTC day of today.
+func (ig *Ignore) InForce(today time.Time) bool { return !Day(today).After(ig.Until) }
+
+// Expired lists the ignore entries that no longer hold on the UTC day of
+// today, in load order.
+func (s *Spec) Expired(today time.Time) []Ignore {
+	var out []Ignore
+	for _, ig := range s.Ignores {
+		if !ig.InForce(today) {
+			out = append(out, ig)
+		}
+	}
+	return out
+}
+
+// Day is the UTC calendar day of t, at 00:00 UTC: the form of Ignore.Until
+// and of the "today" that exceptions are judged on.
+func Day(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// DayString formats a day as YAML and plans write it: 2026-12-31.
+func DayString(t time.Time) string { return t.Format(time.DateOnly) }
 
 // Binding is one entry of `bindings`. Exactly one of Registration and
 // RegistrationID is set; either Unbound is true or exactly one of

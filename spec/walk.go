@@ -220,7 +220,7 @@ func describe(n *yaml.Node) string {
 	return strconv.Quote(n.Value)
 }
 
-var topKeys = []string{"version", "account_id", "prune", "bindings"}
+var topKeys = []string{"version", "account_id", "prune", "bindings", "ignore"}
 
 // top reads a file's root mapping.
 func (w *walker) top(root *yaml.Node) {
@@ -285,6 +285,16 @@ func (w *walker) top(root *yaml.Node) {
 				}
 			default:
 				w.errorf(v, "bindings must be a list of entries, each starting with \"- \", not "+describe(v))
+			}
+		case "ignore":
+			switch {
+			case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null":
+			case v.Kind == yaml.SequenceNode:
+				for _, item := range v.Content {
+					w.ignore(item)
+				}
+			default:
+				w.errorf(v, "ignore must be a list of exceptions, each starting with \"- \", not "+describe(v))
 			}
 		default:
 			if strings.HasPrefix(k.Value, "x-") {

@@ -8,8 +8,9 @@ import (
 )
 
 // Write prints s as a spec file in the canonical form Load reads back to
-// the same bindings: version, account_id and prune (when set), then one
-// block per binding with its keys in a fixed order. Names are quoted when
+// the same bindings and ignore entries: version, account_id and prune
+// (when set), then one block per binding and one per ignore entry, with
+// their keys in a fixed order. Names are quoted when
 // YAML would read them as something other than text.
 func Write(w io.Writer, s *Spec) error {
 	bw := bufio.NewWriter(w)
@@ -22,6 +23,7 @@ func Write(w io.Writer, s *Spec) error {
 	}
 	if len(s.Bindings) == 0 {
 		bw.WriteString("bindings: []\n")
+		writeIgnores(bw, s.Ignores)
 		return bw.Flush()
 	}
 	bw.WriteString("bindings:\n")
@@ -55,7 +57,28 @@ func Write(w io.Writer, s *Spec) error {
 		name("user", b.User)
 		id("user_id", b.UserID)
 	}
+	writeIgnores(bw, s.Ignores)
 	return bw.Flush()
+}
+
+// writeIgnores prints the ignore entries, keys in a fixed order.
+func writeIgnores(bw *bufio.Writer, ignores []Ignore) {
+	if len(ignores) == 0 {
+		return
+	}
+	bw.WriteString("ignore:\n")
+	for _, ig := range ignores {
+		if ig.Registration != "" {
+			bw.WriteString("  - registration: " + yamlName(ig.Registration) + "\n")
+		} else {
+			bw.WriteString("  - registration_id: " + strconv.FormatInt(ig.RegistrationID, 10) + "\n")
+		}
+		bw.WriteString("    reason: " + yamlName(ig.Reason) + "\n")
+		if ig.Owner != "" {
+			bw.WriteString("    owner: " + yamlName(ig.Owner) + "\n")
+		}
+		bw.WriteString("    until: " + DayString(ig.Until) + "\n")
+	}
 }
 
 // yamlName writes a name plain when that is safe and double-quoted
