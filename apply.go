@@ -13,7 +13,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/voxbind/voxbind/reconcile"
-	"github.com/voxbind/voxbind/spec"
 	"github.com/voxbind/voxbind/voximplant"
 )
 
@@ -30,6 +29,7 @@ type ApplyCmd struct {
 	Force       bool          `xor:"unbind" help:"Apply however many registrations the plan unbinds."`
 	Rate        float64       `placeholder:"N" help:"Never send more than N requests per second (default: no ceiling)."`
 	Timeout     time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 10m): then no new step starts, calls in flight get up to 10s, the summary is printed, exit 1 (default: no limit)."`
+	Scope       scopeFlags    `embed:""`
 }
 
 // applyStdinIsTerminal reports whether the confirmation can be asked on r;
@@ -53,6 +53,8 @@ func (c *ApplyCmd) Run(ctx context.Context, stdio *Stdio, g *Globals, intr *inte
 		return fmt.Errorf("--rate %g: give a positive number of requests per second, or 0 for no ceiling", c.Rate)
 	case c.MaxUnbind != nil && *c.MaxUnbind < 0:
 		return fmt.Errorf("--max-unbind %d: give 0 or more registrations", *c.MaxUnbind)
+	case c.Plan != "" && c.Scope.given():
+		return fmt.Errorf("--only and --except choose what a new plan covers, but --plan %s applies exactly the steps saved in it (with the selection it was made with): leave them out, or make the plan again with them", c.Plan)
 	}
 	ctx, cancel, err := withTimeout(ctx, c.Timeout)
 	if err != nil {
@@ -79,7 +81,12 @@ func (c *ApplyCmd) runSpec(ctx context.Context, stdio *Stdio, g *Globals, intr *
 	if len(files) == 0 {
 		files = []string{"voxbind.yaml"}
 	}
-	desired, err := spec.Load(files)
+	sel, err := c.Scope.selection()
+	if err != nil {
+		return err
+	}
+	today := runDay()
+	desired, err := loadSpec(files, today, stdio.Err)
 	if err != nil {
 		return planPrintSpecErrors(stdio.Err, err)
 	}
@@ -92,7 +99,7 @@ func (c *ApplyCmd) runSpec(ctx context.Context, stdio *Stdio, g *Globals, intr *
 	if err != nil {
 		return err
 	}
-	p, err := reconcile.Diff(desired, current)
+	p, err := reconcile.Diff(desired, current, reconcile.Options{Selection: sel, Today: today})
 	if err != nil {
 		return planPrintSpecErrors(stdio.Err, err)
 	}

@@ -56,6 +56,7 @@ type doctor struct {
 	stderr io.Writer
 	checks []doctorCheck
 	spec   []doctorCheck // the spec's own check: reported next to the others about the spec
+	today  time.Time     // the day ignore entries are judged on
 }
 
 func (d *doctor) add(status, name, detail, fix string) {
@@ -79,7 +80,7 @@ func (d *doctor) count(status string) int {
 // failed (warnings are allowed). It never writes to the account: the
 // client it uses is read-only.
 func (c *DoctorCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
-	d := &doctor{g: g, stderr: stdio.Err}
+	d := &doctor{g: g, stderr: stdio.Err, today: runDay()}
 	desired := d.checkSpec(c.Files)
 	creds, endpoint, closeAccount := d.checkKey(g)
 	defer closeAccount()
@@ -116,7 +117,7 @@ func (d *doctor) checkSpec(files []string) *spec.Spec {
 		}
 		files = []string{"voxbind.yaml"}
 	}
-	desired, err := spec.Load(files)
+	desired, err := spec.LoadWith(files, spec.Options{Today: d.today})
 	if err != nil {
 		var errs spec.Errors
 		if errors.As(err, &errs) && len(errs) > 0 {
@@ -128,6 +129,11 @@ func (d *doctor) checkSpec(files []string) *spec.Spec {
 		return nil
 	}
 	d.ok("spec", fmt.Sprintf("%s: %s, valid", strings.Join(desired.Files, ", "), plural(len(desired.Bindings), "binding")))
+	if expired := desired.Expired(d.today); len(expired) > 0 {
+		d.warn("spec ignore", fmt.Sprintf("%s ended and no longer %s; the first at %s ended with %s",
+			plural(len(expired), "exception"), applyPluralVerb(len(expired), "applies", "apply"), expired[0].Pos.Short(), spec.DayString(expired[0].Until)),
+			"remove the entries that ended, or give them a later until ('voxbind validate' lists them)")
+	}
 	return desired
 }
 
@@ -489,7 +495,7 @@ func (d *doctor) checkPlan(ctx context.Context, client *voximplant.Client, desir
 	after := client.Stats()
 	d.ok("plan reads", fmt.Sprintf("a plan of this spec reads the account in %d calls (%d HTTP requests), %s",
 		after.Calls-before.Calls, after.Requests-before.Requests, perChange))
-	p, err := reconcile.Diff(desired, observed)
+	p, err := reconcile.Diff(desired, observed, reconcile.Options{Today: d.today})
 	if err != nil {
 		var errs spec.Errors
 		if errors.As(err, &errs) && len(errs) > 0 {

@@ -20,6 +20,8 @@ type ExportCmd struct {
 
 	// Schema is for editors: yaml-language-server reads the modeline.
 	Schema string `help:"Start the spec with the modeline '# yaml-language-server: $schema=REF', so that editors check it against the schema at REF (a URL, or a path relative to the spec)." placeholder:"REF"`
+
+	Scope scopeFlags `embed:""`
 }
 
 // Run reads the whole account and writes the spec.
@@ -29,6 +31,10 @@ func (c *ExportCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 	}
 	if strings.ContainsFunc(c.Schema, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 		return fmt.Errorf("--schema %q: a modeline ends at the first blank, so REF cannot hold blanks or control characters; percent-encode them (%%20 for a space)", c.Schema)
+	}
+	sel, err := c.Scope.selection()
+	if err != nil {
+		return err
 	}
 	reads := g.reads()
 	if err := checkOut(c.Out, reads); err != nil {
@@ -53,7 +59,7 @@ func (c *ExportCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 	if c.Schema != "" {
 		fmt.Fprintf(&buf, "# yaml-language-server: $schema=%s\n", c.Schema)
 	}
-	if err := reconcile.Export(&buf, current); err != nil {
+	if err := reconcile.ExportSelection(&buf, current, sel); err != nil {
 		return err
 	}
 	if c.Out == "" {
@@ -63,6 +69,10 @@ func (c *ExportCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 	if err := writeOut(c.Out, buf.Bytes(), reads); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdio.Err, "Wrote %d registrations of account %d to %s.\n", len(current.Registrations), current.Account.ID, c.Out)
+	what := fmt.Sprintf("%d registrations", len(current.Registrations))
+	if !sel.Empty() {
+		what = "the selected registrations"
+	}
+	fmt.Fprintf(stdio.Err, "Wrote %s of account %d to %s.\n", what, current.Account.ID, c.Out)
 	return nil
 }

@@ -20,10 +20,11 @@ import (
 type PlanCmd struct {
 	Files            []string      `name:"file" short:"f" sep:"none" default:"voxbind.yaml" placeholder:"PATH" help:"Spec file, or a directory of *.yaml/*.yml files; repeat for several."`
 	Out              string        `placeholder:"FILE" help:"Also save the plan as JSON with each step's precondition, for 'apply --plan FILE'. Not written when a change is blocked."`
-	DetailedExitcode bool          `name:"detailed-exitcode" help:"Exit 2 when there are changes (0: none, 1: error)."`
+	DetailedExitcode bool          `name:"detailed-exitcode" help:"Exit 2 when there are changes (0: none, 1: error); text and markdown end with a Drift: line."`
 	Output           string        `short:"o" enum:"text,json,markdown" default:"text" placeholder:"FORMAT" help:"Output format: text, json or markdown."`
 	Rate             float64       `placeholder:"N" help:"Never send more than N requests per second (default: no ceiling)."`
 	Timeout          time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 5m), then stop with exit 1 (default: no limit)."`
+	Scope            scopeFlags    `embed:""`
 }
 
 // Run plans and prints the plan on stdout. Spec and resolution problems go
@@ -38,7 +39,12 @@ func (c *PlanCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 		return err
 	}
 	defer cancel()
-	desired, err := spec.Load(c.Files)
+	sel, err := c.Scope.selection()
+	if err != nil {
+		return err
+	}
+	today := runDay()
+	desired, err := loadSpec(c.Files, today, stdio.Err)
 	if err != nil {
 		return planPrintSpecErrors(stdio.Err, err)
 	}
@@ -46,12 +52,17 @@ func (c *PlanCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 	if err := checkOut(c.Out, reads); err != nil {
 		return err
 	}
-	p, err := makePlan(ctx, g, desired, c.Rate, stdio.Err)
+	p, err := makePlan(ctx, g, desired, reconcile.Options{Selection: sel, Today: today}, c.Rate, stdio.Err)
 	if err != nil {
 		return err
 	}
 	if err := planRender(stdio.Out, p, c.Output, !g.NoColor && planIsTerminal(stdio.Out)); err != nil {
 		return fmt.Errorf("write the plan: %w", err)
+	}
+	if c.DetailedExitcode && c.Output != "json" {
+		if err := planDriftLine(stdio.Out, p, c.Output == "markdown"); err != nil {
+			return fmt.Errorf("write the plan: %w", err)
+		}
 	}
 	if n := len(p.Blocked); n > 0 {
 		msg := "1 change is blocked: apply refuses this plan until it is resolved"
@@ -77,7 +88,7 @@ func (c *PlanCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 
 // makePlan reads the account and plans. Resolution problems are printed
 // on stderr and return an exit-1 error.
-func makePlan(ctx context.Context, g *Globals, desired *spec.Spec, rate float64, stderr io.Writer) (*reconcile.Plan, error) {
+func makePlan(ctx context.Context, g *Globals, desired *spec.Spec, opts reconcile.Options, rate float64, stderr io.Writer) (*reconcile.Plan, error) {
 	acct, closeAccount, err := g.openAccount(ctx, rate, stderr)
 	if err != nil {
 		return nil, err
@@ -93,11 +104,22 @@ func makePlan(ctx context.Context, g *Globals, desired *spec.Spec, rate float64,
 	if err != nil {
 		return nil, err
 	}
-	p, err := reconcile.Diff(desired, current)
+	p, err := reconcile.Diff(desired, current, opts)
 	if err != nil {
 		return nil, planPrintSpecErrors(stderr, err)
 	}
 	return p, nil
+}
+
+// planDriftLine ends a text or markdown plan with the line a scheduled
+// drift check reads (plan --detailed-exitcode).
+func planDriftLine(w io.Writer, p *reconcile.Plan, markdown bool) error {
+	lead := ""
+	if markdown {
+		lead = "\n"
+	}
+	_, err := fmt.Fprintf(w, "%s%s\n", lead, reconcile.DriftLine(p))
+	return err
 }
 
 // planPrintSpecErrors prints spec.Errors one per line (file:line:col: message)

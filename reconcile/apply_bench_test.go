@@ -126,7 +126,7 @@ func TestApplyConvergesThroughFaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("observe through faults: %v", err)
 	}
-	p, err := reconcile.Diff(desired, current)
+	p, err := reconcile.Diff(desired, current, reconcile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestApplyConvergesThroughFaults(t *testing.T) {
 	if ms := reconcile.Verify(p, after); len(ms) != 0 {
 		t.Errorf("verify: %v", ms)
 	}
-	if again, err := reconcile.Diff(desired, after); err != nil || !again.Empty() {
+	if again, err := reconcile.Diff(desired, after, reconcile.Options{}); err != nil || !again.Empty() {
 		t.Errorf("planning again: %v; want no changes", err)
 	}
 
@@ -221,7 +221,7 @@ func BenchmarkApply1000(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				p, err := reconcile.Diff(desired, current)
+				p, err := reconcile.Diff(desired, current, reconcile.Options{})
 				if err != nil || len(p.Changes) != n {
 					b.Fatalf("plan: %v, %d changes", err, len(p.Changes))
 				}

@@ -147,7 +147,7 @@ func applyChainSpec(rng *rand.Rand, n int) (Current, *spec.Spec) {
 func TestApplyRespectsDependencies(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	current, desired := applyChainSpec(rng, 300)
-	p, err := Diff(desired, &current)
+	p, err := Diff(desired, &current, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestApplyRespectsDependencies(t *testing.T) {
 	if ms := Verify(p, after); len(ms) != 0 {
 		t.Errorf("verify after apply: %v", ms)
 	}
-	if again, err := Diff(desired, after); err != nil || !again.Empty() {
+	if again, err := Diff(desired, after, Options{}); err != nil || !again.Empty() {
 		t.Errorf("planning again after apply: %v, %d changes; want none", err, len(again.Changes))
 	}
 	type disp struct{ Reg, User int64 }

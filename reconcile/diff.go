@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 
 	"github.com/voxbind/voxbind/spec"
@@ -11,53 +12,108 @@ import (
 // account and returns the calls that make the account equal the spec, in an
 // order that respects the one-registration-per-user rule.
 //
+// opts limits the plan to a selection of registrations and gives the day
+// that the spec's ignore entries are judged on. Registrations outside the
+// selection get no step, unless a step in it must wait for one of them to
+// leave a user (that step is then included, and says which step needs it);
+// registrations that an ignore entry in force holds get no step at all,
+// and a step that would take a user from one is blocked.
+//
 // Diff is pure: no I/O, no clock, and the same inputs give the same plan
 // whatever the order of current.Registrations. Spec references that do not
 // resolve against current come back all at once as spec.Errors, each with
-// its location. current must hold the rules and users of every application
-// that the spec names together with a rule or user (Observe reads them).
-func Diff(desired *spec.Spec, current *Current) (*Plan, error) {
+// its location; a selector that matches no registration is an error
+// wrapping ErrSelectsNothing. current must hold the rules and users of
+// every application that the spec names together with a rule or user
+// (Observe reads them).
+func Diff(desired *spec.Spec, current *Current, opts Options) (*Plan, error) {
 	if desired == nil || current == nil {
 		return nil, errors.New("diff: no spec or no observed account")
+	}
+	if len(desired.Ignores) > 0 && opts.Today.IsZero() {
+		return nil, errors.New("diff: the spec has ignore entries, but no day was given to judge them on")
 	}
 	want, err := resolve(desired, current)
 	if err != nil {
 		return nil, err
 	}
+	outside, err := opts.Selection.outside(current, func(i int) *Target { return want[i].target })
+	if err != nil {
+		return nil, err
+	}
+	scope := &planScope{outside: outside, ignored: scopeIgnored(desired.Ignores, opts.Today, current.Registrations)}
 	p := &Plan{
 		FormatVersion: FormatVersion,
 		AccountID:     current.Account.ID,
 		Changes:       []Step{},
 		SideEffects:   []SideEffect{},
 		Blocked:       []Blocked{},
+		Selection:     opts.Selection.summary(),
 	}
+	drafts, blocked := diffClassify(p, desired, current, want, scope)
+	orderPlan(p, current, drafts, blocked, scope)
+	return p, nil
+}
+
+// diffClassify sorts every registration into one of: a draft (a step to
+// order), a blocked change, unchanged, unmanaged, ignored, or outside the
+// selection, and counts them in p. Drafts of registrations outside the
+// selection are returned too, marked, for orderPlan to include or drop.
+func diffClassify(p *Plan, desired *spec.Spec, current *Current, want []resolvedBinding, scope *planScope) ([]planDraft, []planBlocked) {
 	var drafts []planDraft
 	var blocked []planBlocked
+	outside := 0
 	for i := range current.Registrations {
 		reg := &current.Registrations[i]
 		w := want[i]
+		out := scope.outsideAt(int32(i))
+		pruned := desired.Prune && w.entry == nil && reg.Target != nil
+		if ig := scope.ignoredAt(int32(i)); ig != nil {
+			if !out {
+				drift := w.entry != nil && !reg.Target.Equal(w.target) || pruned && !reg.Deactivated
+				p.Ignored = append(p.Ignored, diffIgnored(reg, ig, drift))
+			}
+			continue
+		}
 		switch {
-		case w.entry != nil:
-			if reg.Target.Equal(w.target) {
+		case w.entry != nil && reg.Target.Equal(w.target):
+			if !out {
 				p.Summary.Unchanged++
-				continue
 			}
-			if reg.Deactivated {
+		case w.entry != nil && reg.Deactivated:
+			if out {
+				outside++
+			} else {
 				blocked = append(blocked, planBlocked{reg: int32(i), reason: BlockedFrozen, entry: w.entry})
-				continue
 			}
-			drafts = append(drafts, planDraft{reg: int32(i), after: w.target, reason: ReasonSpec, entry: w.entry})
-		case desired.Prune && reg.Target != nil && !reg.Deactivated:
-			drafts = append(drafts, planDraft{reg: int32(i), reason: ReasonPrune})
-		default:
+		case w.entry != nil:
+			drafts = append(drafts, planDraft{reg: int32(i), after: w.target, reason: ReasonSpec, entry: w.entry, outside: out})
+		case pruned && !reg.Deactivated:
+			drafts = append(drafts, planDraft{reg: int32(i), reason: ReasonPrune, outside: out})
+		case !out:
 			p.Summary.Unmanaged++ // less those that orderPlan finds displaced
-			if desired.Prune && reg.Target != nil {
+			if pruned {
 				p.FrozenLeftByPrune++
 			}
 		}
 	}
-	orderPlan(p, current, drafts, blocked)
-	return p, nil
+	if p.Selection != nil {
+		p.Selection.Outside = outside // plus the drafts orderPlan drops
+	}
+	slices.SortFunc(p.Ignored, func(a, b Ignored) int { return planCompareRegs(&a.Registration, &b.Registration) })
+	return drafts, blocked
+}
+
+// diffIgnored is the plan's record of a registration an exception holds.
+func diffIgnored(reg *Registration, ig *spec.Ignore, drift bool) Ignored {
+	return Ignored{
+		Registration: reg.RegistrationRef,
+		Reason:       ig.Reason,
+		Owner:        ig.Owner,
+		Until:        spec.DayString(ig.Until),
+		Drift:        drift,
+		Source:       ig.Pos.Short(),
+	}
 }
 
 // BlockedFrozen is the reason of a change asked of a frozen registration.
@@ -70,11 +126,14 @@ type planDraft struct {
 	reason Reason
 	entry  *spec.Binding // nil for prune
 
-	dep       int32  // the draft that must run first, -1 for none
-	dependent int32  // the draft that waits for this one, -1 for none
-	displaces int32  // registration this draft takes a user from, -1 for none
-	blocked   string // non-empty: not a step but a blocked change
-	number    int    // step number, once numbered
+	outside bool // the registration is outside the selection
+
+	dep         int32  // the draft that must run first, -1 for none
+	dependent   int32  // the draft that waits for this one, -1 for none
+	displaces   int32  // registration this draft takes a user from, -1 for none
+	includedFor int32  // outside the selection, but this draft waits for it; -1 for none
+	blocked     string // non-empty: not a step but a blocked change
+	number      int    // step number, once numbered
 }
 
 // planBlocked is a blocked change before it is sorted into the plan.

@@ -84,14 +84,14 @@ func benchSpec(c *Current) *spec.Spec {
 func BenchmarkDiff100k(b *testing.B) {
 	c := benchAccount()
 	s := benchSpec(c)
-	p, err := Diff(s, c)
+	p, err := Diff(s, c, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := Diff(s, c); err != nil {
+		if _, err := Diff(s, c, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -197,7 +197,7 @@ func TestBenchSpecPlans(t *testing.T) {
 		t.Skip("100k registrations")
 	}
 	c := benchAccount()
-	p, err := Diff(benchSpec(c), c)
+	p, err := Diff(benchSpec(c), c, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func benchPlanUsers(b *testing.B, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		p, err := Diff(s, current)
+		p, err := Diff(s, current, Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -290,7 +290,7 @@ func TestPlanUsersLinear(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Diff(s, current)
+	p, err := Diff(s, current, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -164,7 +164,7 @@ func TestPlanProperties(t *testing.T) {
 		if err != nil {
 			t.Fatalf("run %d: observe: %v", run, err)
 		}
-		p, err := Diff(desired, observed)
+		p, err := Diff(desired, observed, Options{})
 		if err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}

@@ -148,7 +148,7 @@ func loadPlanCase(t *testing.T, ar *txtar.Archive) planCase {
 	if err != nil {
 		t.Fatalf("observe: %v", err)
 	}
-	pc.plan, pc.err = Diff(desired, pc.observed)
+	pc.plan, pc.err = Diff(desired, pc.observed, Options{})
 	return pc
 }
 
@@ -350,7 +350,7 @@ func planCheckDeterministic(t *testing.T, desired *spec.Spec, current *Current, 
 	shuffled := *current
 	shuffled.Registrations = slices.Clone(current.Registrations)
 	slices.Reverse(shuffled.Registrations)
-	again, err := Diff(desired, &shuffled)
+	again, err := Diff(desired, &shuffled, Options{})
 	if err != nil {
 		t.Fatalf("Diff with registrations reversed: %v", err)
 	}
@@ -420,7 +420,7 @@ func planAgainstItself(t *testing.T, desired *spec.Spec, f *fakeAccount, p *Plan
 	if err != nil {
 		t.Fatalf("observe after apply: %v", err)
 	}
-	again, err := Diff(desired, observed)
+	again, err := Diff(desired, observed, Options{})
 	if err != nil {
 		t.Fatalf("plan after apply: %v", err)
 	}

@@ -24,9 +24,27 @@ import (
 // a registration is bound to with a rule or a user; a missing list makes
 // the rule or user appear by id. Export does no I/O other than writing w.
 func Export(w io.Writer, current *Current) error {
+	return ExportSelection(w, current, Selection{})
+}
+
+// ExportSelection is Export limited to the registrations in sel (app=
+// picks what the account binds to that application). Names are still
+// chosen against the whole account, so that a name the selection happens
+// to hold once, but the account twice, is written as an id. A selector
+// that matches no registration is an error wrapping ErrSelectsNothing.
+func ExportSelection(w io.Writer, current *Current, sel Selection) error {
+	outside, err := sel.outside(current, nil)
+	if err != nil {
+		return err
+	}
 	n := newNamer(current)
 
-	regs := slices.Clone(current.Registrations)
+	var regs []Registration
+	for i, r := range current.Registrations {
+		if outside == nil || !outside[i] {
+			regs = append(regs, r)
+		}
+	}
 	slices.SortFunc(regs, func(a, b Registration) int {
 		return cmp.Or(
 			cmp.Compare(strings.ToLower(a.Proxy), strings.ToLower(b.Proxy)),
@@ -51,6 +69,13 @@ func Export(w io.Writer, current *Current) error {
 		"Exported by voxbind from account %d (%s): every SIP registration\n"+
 			"and its current binding. `voxbind plan` on this file shows `No changes.`",
 		current.Account.ID, Printable(current.Account.Name))
+	if !sel.Empty() {
+		doc.HeadComment = fmt.Sprintf(
+			"Exported by voxbind from account %d (%s): the SIP registrations\n"+
+				"selected by %s (%d of %d), and their current bindings.\n"+
+				"`voxbind plan` on this file shows `No changes.`",
+			current.Account.ID, Printable(current.Account.Name), renderSelection(&Plan{Selection: sel.summary()}), len(regs), len(current.Registrations))
+	}
 	addPair(doc, "version", intNode(1))
 	guard := intNode(current.Account.ID)
 	guard.LineComment = "guard: plan and apply refuse to act on another account"
@@ -61,6 +86,11 @@ func Export(w io.Writer, current *Current) error {
 		"Every registration is listed below, so prune changes nothing today.\n" +
 			"Set it to true to have apply unbind registrations that no entry lists\n" +
 			"(for example ones added to the account later)."
+	if !sel.Empty() {
+		doc.Content[len(doc.Content)-2].HeadComment =
+			"Only the selected registrations are listed below: with prune: true,\n" +
+				"apply would unbind every other bound registration of the account."
+	}
 	addPair(doc, "bindings", bindings)
 
 	enc := yaml.NewEncoder(w)

@@ -448,7 +448,7 @@ func TestExportRoundTrip(t *testing.T) {
 			t.Fatalf("seed %d: Observe: %v", seed, err)
 		}
 		for what, c := range map[string]*Current{"full account": &current, "observed": observed} {
-			p, err := Diff(desired, c)
+			p, err := Diff(desired, c, Options{})
 			if err != nil {
 				t.Fatalf("seed %d: Diff against the %s: %v\n%s", seed, what, err, out.String())
 			}
@@ -480,7 +480,7 @@ func TestExportDemoRoundTrip(t *testing.T) {
 	if desired.AccountID != current.Account.ID || desired.Prune {
 		t.Errorf("export guard and prune = %d, %v; want %d, false", desired.AccountID, desired.Prune, current.Account.ID)
 	}
-	p, err := Diff(desired, &current)
+	p, err := Diff(desired, &current, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

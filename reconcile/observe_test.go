@@ -101,7 +101,7 @@ func TestObserveReadsOthersWhenMissing(t *testing.T) {
 	if diff := cmp.Diff([]string{"users 77", "users 78", "users 79"}, observeReads(f)); diff != "" {
 		t.Errorf("reads (-want +got):\n%s", diff)
 	}
-	_, err = Diff(desired, c)
+	_, err = Diff(desired, c, Options{})
 	want := `v.yaml:3:5: user "dave" belongs to application sales (sales.acme.voximplant.com), not support (support.acme.voximplant.com)`
 	if err == nil || err.Error() != want {
 		t.Errorf("Diff: %v\nwant %s", err, want)

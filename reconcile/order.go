@@ -4,40 +4,40 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+
+	"github.com/voxbind/voxbind/spec"
 )
 
 // orderPlan orders the drafts under the one-registration-per-user rule,
 // numbers them, and fills p's changes, side effects and blocked changes.
 //
 // A draft that binds registration R to user U, where U is held by H ≠ R:
+//   - H is held by an exception in force (scope): the API would write to H
+//     by displacing it, so R's change is blocked;
 //   - H has a draft (it moves off U): R's draft depends on it, so H leaves
 //     before R arrives and nothing is displaced;
-//   - H is frozen: the API would write to H by displacing it, so R's change
-//     is blocked instead;
+//   - H is frozen: blocked, as for an exception;
 //   - otherwise H is unmanaged: the API displaces it, a side effect.
 //
 // Each draft binds at most one user and each user is wanted by at most one
 // draft, so every draft depends on at most one other and has at most one
-// dependent: the dependencies form chains and simple cycles. A block spreads
-// along a chain (the holder stays, so whoever waits for it would displace
-// it). Each cycle is broken by one displacement, the fewest possible: its
-// draft whose registration sorts first goes first and displaces its holder.
-// Steps are numbered chain by chain, chains in registration order (proxy,
-// sip_username, id), so that a move and the moves it allows read together.
-func orderPlan(p *Plan, current *Current, drafts []planDraft, blocked []planBlocked) {
+// dependent: the dependencies form chains and simple cycles. Drafts outside
+// the selection (scope) are dropped, except those that a kept draft
+// depends on, directly or along its chain: those are included. A block
+// spreads along a chain (the holder stays, so whoever waits for it would
+// displace it). Each cycle is broken by one displacement, the fewest
+// possible: its draft whose registration sorts first goes first and
+// displaces its holder. Steps are numbered chain by chain, chains in
+// registration order (proxy, sip_username, id), so that a move and the
+// moves it allows read together.
+func orderPlan(p *Plan, current *Current, drafts []planDraft, blocked []planBlocked, scope *planScope) {
 	regs := current.Registrations
 	slices.SortFunc(drafts, func(a, b planDraft) int {
 		return planCompareRegs(&regs[a.reg].RegistrationRef, &regs[b.reg].RegistrationRef)
 	})
-
-	stepOf := make([]int32, len(regs))
-	for i := range stepOf {
-		stepOf[i] = -1
-	}
 	for i := range drafts {
 		d := &drafts[i]
-		d.dep, d.dependent, d.displaces = -1, -1, -1
-		stepOf[d.reg] = int32(i)
+		d.dep, d.dependent, d.displaces, d.includedFor = -1, -1, -1, -1
 	}
 	holder := make(map[int64]int32)
 	for i := range regs {
@@ -46,7 +46,25 @@ func orderPlan(p *Plan, current *Current, drafts []planDraft, blocked []planBloc
 		}
 	}
 
-	var roots []int32 // drafts blocked by a frozen holder
+	roots := planLink(drafts, regs, holder, scope)
+	drafts, roots = planSelect(p, drafts, roots)
+	planSpreadBlocks(drafts, roots, regs)
+	planBreakCycles(drafts)
+	planNumber(drafts)
+	planFill(p, current, drafts, blocked, holder, scope)
+}
+
+// planLink finds, for each draft, the holder of the user it binds, and
+// links it to the holder's draft, blocks it, or records the displacement.
+// It returns the drafts blocked by their holder, from which blocks spread.
+func planLink(drafts []planDraft, regs []Registration, holder map[int64]int32, scope *planScope) (roots []int32) {
+	stepOf := make([]int32, len(regs))
+	for i := range stepOf {
+		stepOf[i] = -1
+	}
+	for i := range drafts {
+		stepOf[drafts[i].reg] = int32(i)
+	}
 	for i := range drafts {
 		d := &drafts[i]
 		h := planHolder(holder, d)
@@ -54,6 +72,9 @@ func orderPlan(p *Plan, current *Current, drafts []planDraft, blocked []planBloc
 			continue
 		}
 		switch j := stepOf[h]; {
+		case scope.ignoredAt(h) != nil:
+			d.blocked = planIgnoredHolder(&regs[h].RegistrationRef, scope.ignoredAt(h))
+			roots = append(roots, int32(i))
 		case j >= 0 && drafts[j].dependent < 0:
 			d.dep = j
 			drafts[j].dependent = int32(i)
@@ -64,15 +85,91 @@ func orderPlan(p *Plan, current *Current, drafts []planDraft, blocked []planBloc
 			d.displaces = h
 		}
 	}
+	return roots
+}
+
+// planIgnoredHolder is the reason of a change blocked because it would
+// take the user of a registration that an exception holds.
+func planIgnoredHolder(h *RegistrationRef, ig *spec.Ignore) string {
+	return fmt.Sprintf("displaces registration %d (%s), which the ignore entry at %s holds until %s",
+		h.ID, planRegName(h), Printable(ig.Pos.Short()), spec.DayString(ig.Until))
+}
+
+// planSelect keeps the drafts in the selection and, along each one's chain
+// of dependencies, the drafts outside it that it waits for (each marked
+// with the draft that needs it); it drops the rest and counts them in
+// p.Selection. It returns the kept drafts, in the same order, and the kept
+// roots, with every index renumbered.
+func planSelect(p *Plan, drafts []planDraft, roots []int32) ([]planDraft, []int32) {
+	if !slices.ContainsFunc(drafts, func(d planDraft) bool { return d.outside }) {
+		return drafts, roots
+	}
+	keep := make([]bool, len(drafts))
+	for i := range drafts {
+		keep[i] = !drafts[i].outside
+	}
+	for i := range drafts {
+		if drafts[i].outside {
+			continue
+		}
+		for k := int32(i); drafts[k].dep >= 0 && !keep[drafts[k].dep]; k = drafts[k].dep {
+			j := drafts[k].dep
+			keep[j] = true
+			drafts[j].includedFor = k
+		}
+	}
+	index := make([]int32, len(drafts)) // old index → new, -1 when dropped
+	n := int32(0)
+	for i := range drafts {
+		index[i] = -1
+		if keep[i] {
+			index[i] = n
+			n++
+		}
+	}
+	renumber := func(i int32) int32 {
+		if i < 0 {
+			return -1
+		}
+		return index[i]
+	}
+	kept := drafts[:0]
+	for i := range drafts {
+		if !keep[i] {
+			if p.Selection != nil {
+				p.Selection.Outside++
+			}
+			continue
+		}
+		d := drafts[i]
+		// A kept draft depends only on kept drafts; one that waited for it
+		// may be dropped, and then nothing waits.
+		d.dep, d.dependent, d.includedFor = renumber(d.dep), renumber(d.dependent), renumber(d.includedFor)
+		kept = append(kept, d)
+	}
+	keptRoots := roots[:0]
+	for _, r := range roots {
+		if index[r] >= 0 {
+			keptRoots = append(keptRoots, index[r])
+		}
+	}
+	return kept, keptRoots
+}
+
+// planSpreadBlocks blocks every draft that waits, along its chain, for a
+// blocked one.
+func planSpreadBlocks(drafts []planDraft, roots []int32, regs []Registration) {
 	for _, i := range roots {
 		for k := drafts[i].dependent; k >= 0 && drafts[k].blocked == ""; k = drafts[k].dependent {
 			h := &regs[drafts[drafts[k].dep].reg].RegistrationRef
 			drafts[k].blocked = fmt.Sprintf("waits for registration %d (%s), whose change is blocked", h.ID, planRegName(h))
 		}
 	}
+}
 
-	planBreakCycles(drafts)
-
+// planNumber numbers the drafts that are steps, chain by chain from the
+// draft that waits for nothing.
+func planNumber(drafts []planDraft) {
 	n := 0
 	for i := range drafts {
 		if drafts[i].blocked != "" || drafts[i].dep >= 0 {
@@ -83,13 +180,31 @@ func orderPlan(p *Plan, current *Current, drafts []planDraft, blocked []planBloc
 			drafts[k].number = n
 		}
 	}
+}
 
+// planFill turns the numbered drafts into p's steps, side effects and
+// blocked changes, and counts them.
+func planFill(p *Plan, current *Current, drafts []planDraft, blocked []planBlocked, holder map[int64]int32, scope *planScope) {
+	regs := current.Registrations
+	n := 0
+	for i := range drafts {
+		if drafts[i].blocked == "" {
+			n++
+		}
+	}
 	p.Changes = make([]Step, n)
+	hasStep := make([]bool, len(regs))
 	for i := range drafts {
 		d := &drafts[i]
 		reg := &regs[d.reg]
+		hasStep[d.reg] = true
 		if d.blocked != "" {
-			blocked = append(blocked, planBlocked{reg: d.reg, reason: d.blocked, entry: d.entry})
+			reason := d.blocked
+			if d.includedFor >= 0 {
+				h := &regs[drafts[d.includedFor].reg].RegistrationRef
+				reason += fmt.Sprintf("; it is outside the selection, included because registration %d (%s) waits for it", h.ID, planRegName(h))
+			}
+			blocked = append(blocked, planBlocked{reg: d.reg, reason: reason, entry: d.entry})
 			continue
 		}
 		s := &p.Changes[d.number-1]
@@ -105,6 +220,9 @@ func orderPlan(p *Plan, current *Current, drafts []planDraft, blocked []planBloc
 		}
 		if d.dep >= 0 {
 			s.DependsOn = []int{drafts[d.dep].number}
+		}
+		if d.includedFor >= 0 {
+			s.IncludedFor = drafts[d.includedFor].number
 		}
 		if h := planHolder(holder, d); h >= 0 {
 			ref := regs[h].RegistrationRef
@@ -124,8 +242,8 @@ func orderPlan(p *Plan, current *Current, drafts []planDraft, blocked []planBloc
 		if d.blocked != "" || d.displaces < 0 {
 			continue
 		}
-		if stepOf[d.displaces] < 0 {
-			// Not listed and no step of its own, but not left alone either.
+		if !hasStep[d.displaces] && !scope.outsideAt(d.displaces) {
+			// Counted as left alone, but it is not: it loses its user.
 			p.Summary.Unmanaged--
 		}
 		p.SideEffects = append(p.SideEffects, SideEffect{

@@ -31,7 +31,14 @@ type Plan struct {
 	Changes       []Step       `json:"changes"`
 	SideEffects   []SideEffect `json:"side_effects"`
 	Blocked       []Blocked    `json:"blocked"`
-	Summary       Summary      `json:"summary"`
+	// Ignored lists the registrations in the selection that an ignore
+	// entry in force holds: they get no step.
+	Ignored []Ignored `json:"ignored,omitempty"`
+	Summary Summary   `json:"summary"`
+	// Selection is present when the plan was limited with --only or
+	// --except: the selectors, and how many changes outside them were not
+	// planned.
+	Selection *PlanSelection `json:"selection,omitempty"`
 	// FrozenLeftByPrune counts the bound frozen registrations that prune
 	// leaves alone (they are also in Summary.Unmanaged); text output notes
 	// them. Not part of plan JSON.
@@ -50,6 +57,10 @@ type Step struct {
 	// DependsOn lists the steps that must succeed before this one may run
 	// (a registration must leave a user before another arrives).
 	DependsOn []int `json:"depends_on,omitempty"`
+	// IncludedFor is set on the step of a registration outside the
+	// selection that an in-selection step waits for (it must leave a user
+	// first): the number of the step that needs it.
+	IncludedFor int `json:"included_for_step,omitempty"`
 	// Precondition is what the step was computed from; saved by plan --out
 	// and checked by apply --plan.
 	Precondition *Precondition `json:"precondition,omitempty"`
@@ -78,7 +89,31 @@ type Blocked struct {
 	Source       string          `json:"source,omitempty"`
 }
 
-// Summary counts the plan.
+// Ignored is a registration that an ignore entry of the spec keeps the
+// plan from touching.
+type Ignored struct {
+	Registration RegistrationRef `json:"registration"`
+	Reason       string          `json:"reason"`
+	Owner        string          `json:"owner"` // "" when the entry names none
+	Until        string          `json:"until"` // YYYY-MM-DD, the last day it holds
+	// Drift is true when, without the exception, the plan would change the
+	// registration: the exception hides drift now.
+	Drift  bool   `json:"drift"`
+	Source string `json:"source"` // "file:line" of the ignore entry
+}
+
+// PlanSelection records the --only and --except selectors a plan was
+// made with.
+type PlanSelection struct {
+	Only   []string `json:"only"`
+	Except []string `json:"except"`
+	// Outside counts the changes the spec asks of registrations outside
+	// the selection, which the plan leaves out.
+	Outside int `json:"outside"`
+}
+
+// Summary counts the plan. With a selection, Unchanged and Unmanaged
+// count the registrations in it.
 type Summary struct {
 	Bind      int `json:"bind"`
 	Rebind    int `json:"rebind"`

@@ -7,13 +7,14 @@ import (
 	"strings"
 )
 
-// Markdown size limits: a GitHub comment holds 65,536 characters and
-// A GitHub comment holds 65,536 characters; this stays under 65,000. Sections stop at their budget and
-// say how many items they left out.
+// Markdown size limits: a GitHub comment holds 65,536 characters; this
+// stays under 65,000. Sections stop at their budget and say how many items
+// they left out.
 const (
 	markdownCap        = 65000
 	markdownBlockedEnd = 12000 // blocked changes stop here
 	markdownEffectsEnd = 24000 // side effects stop here
+	markdownIgnoredEnd = 32000 // ignored registrations stop here
 	markdownTableEnd   = 52000 // full table rows stop here, then one line each
 	markdownLinesEnd   = 64000 // one-line changes stop here, then only a count
 )
@@ -25,6 +26,12 @@ const (
 func RenderMarkdown(w io.Writer, p *Plan) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#### voxbind plan for account %d\n\n**%s**\n", p.AccountID, renderSummary(p))
+	if sel := renderSelection(p); sel != "" {
+		fmt.Fprintf(&b, "\nSelection: %s\n", markdownEscape(sel))
+	}
+	if line := renderOutside(p); line != "" {
+		fmt.Fprintf(&b, "\n%s\n", line)
+	}
 	if n := len(p.Blocked); n > 0 {
 		fmt.Fprintf(&b, "\n**%d %s blocked: apply refuses this plan.**\n", n, renderPlural(n, "change is", "changes are"))
 	}
@@ -63,6 +70,17 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 			b.WriteString(line)
 		}
 	}
+	if len(p.Ignored) > 0 {
+		b.WriteString("\n**Ignored** (exceptions in the spec: no step until they end)\n\n")
+		for i, x := range p.Ignored {
+			line := "- " + markdownReg(&x.Registration) + " " + markdownEscape(renderIgnored(&x)) + "\n"
+			if b.Len()+len(line) > markdownIgnoredEnd {
+				fmt.Fprintf(&b, "- …and %d more ignored\n", len(p.Ignored)-i)
+				break
+			}
+			b.WriteString(line)
+		}
+	}
 	if len(p.Changes) > 0 {
 		b.WriteString("\n| step | change | registration | before | after | source |\n|---:|---|---|---|---|---|\n")
 		i := 0
@@ -73,8 +91,8 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 			if s.Reason == ReasonPrune {
 				source = "prune"
 			}
-			if len(s.DependsOn) > 0 {
-				source += ", after step " + renderSteps(s.DependsOn)
+			if notes := renderStepNotes(s); notes != "" {
+				source += ", " + notes
 			}
 			row := fmt.Sprintf("| %d | %s %s | %s | %s | %s | %s |\n", s.Step, mark, s.Action,
 				markdownReg(&s.Registration), markdownEscape(renderTarget(s.Before)),

@@ -30,6 +30,9 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 		return code + s + renderReset
 	}
 	fmt.Fprintf(bw, "%s\n", paint(renderBold, "voxbind plan for account "+strconv.FormatInt(p.AccountID, 10)))
+	if sel := renderSelection(p); sel != "" {
+		fmt.Fprintf(bw, "Selection: %s\n", sel)
+	}
 	if len(p.Changes) > 0 {
 		bw.WriteString("\n")
 	}
@@ -42,8 +45,8 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 		if s.Reason == ReasonPrune {
 			where = "prune: not in the spec"
 		}
-		if len(s.DependsOn) > 0 {
-			where += " (after step " + renderSteps(s.DependsOn) + ")"
+		if notes := renderStepNotes(&s); notes != "" {
+			where += " (" + notes + ")"
 		}
 		fmt.Fprintf(bw, "        %s\n", where)
 	}
@@ -65,6 +68,12 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 			fmt.Fprintf(bw, "  %s %s%s: %s\n", paint(renderRed, "x"), renderReg(&b.Registration), where, renderBlockedReason(b.Reason))
 		}
 	}
+	if len(p.Ignored) > 0 {
+		fmt.Fprintf(bw, "\nIgnored (exceptions in the spec: no step until they end):\n")
+		for _, x := range p.Ignored {
+			fmt.Fprintf(bw, "  = %s %s\n", renderReg(&x.Registration), renderIgnored(&x))
+		}
+	}
 	bw.WriteString("\n")
 	notes := false
 	if n := p.FrozenLeftByPrune; n > 0 {
@@ -83,7 +92,86 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 		bw.WriteString("\n")
 	}
 	fmt.Fprintf(bw, "%s\n", paint(renderBold, renderSummary(p)))
+	if line := renderOutside(p); line != "" {
+		fmt.Fprintf(bw, "%s\n", line)
+	}
 	return bw.Flush()
+}
+
+// renderSelection is the selection a plan was made with, as flags
+// ("--only reg=lab-*@pbx.example.com --except id=3005"), or "".
+func renderSelection(p *Plan) string {
+	if p.Selection == nil {
+		return ""
+	}
+	var parts []string
+	for _, s := range p.Selection.Only {
+		parts = append(parts, "--only "+Printable(s))
+	}
+	for _, s := range p.Selection.Except {
+		parts = append(parts, "--except "+Printable(s))
+	}
+	return strings.Join(parts, " ")
+}
+
+// renderOutside is the sentence about the changes a selection left out,
+// or "" when it left out none.
+func renderOutside(p *Plan) string {
+	if p.Selection == nil || p.Selection.Outside == 0 {
+		return ""
+	}
+	n := p.Selection.Outside
+	return fmt.Sprintf("%d %s not planned.", n, renderPlural(n, "change outside the selection is", "changes outside the selection are"))
+}
+
+// renderStepNotes says what a step waits for and why a step outside the
+// selection is in the plan: "after step 2; included: step 3 needs it".
+func renderStepNotes(s *Step) string {
+	var notes []string
+	if len(s.DependsOn) > 0 {
+		notes = append(notes, "after step "+renderSteps(s.DependsOn))
+	}
+	if s.IncludedFor > 0 {
+		notes = append(notes, "included: step "+strconv.Itoa(s.IncludedFor)+" needs it")
+	}
+	return strings.Join(notes, "; ")
+}
+
+// renderIgnored describes an ignored registration after its name:
+// "until 2026-12-31, drift hidden: REASON (owner OWNER; spec.yaml:14)".
+func renderIgnored(x *Ignored) string {
+	drift := "no drift"
+	if x.Drift {
+		drift = "drift hidden"
+	}
+	where := Printable(x.Source)
+	if x.Owner != "" {
+		where = "owner " + Printable(x.Owner) + "; " + where
+	}
+	return "until " + Printable(x.Until) + ", " + drift + ": " + Printable(x.Reason) + " (" + where + ")"
+}
+
+// DriftLine is the line a scheduled drift check reads (plan
+// --detailed-exitcode ends text and markdown with it): the changes
+// planned, the drift that exceptions hide, and when the soonest of those
+// exceptions ends, e.g. "Drift: 3 to change, 12 ignored (soonest
+// exception ends 2026-12-31)."
+func DriftLine(p *Plan) string {
+	ignored, soonest := 0, ""
+	for _, x := range p.Ignored {
+		if !x.Drift {
+			continue
+		}
+		ignored++
+		if soonest == "" || x.Until < soonest {
+			soonest = x.Until
+		}
+	}
+	line := fmt.Sprintf("Drift: %d to change, %d ignored", len(p.Changes), ignored)
+	if ignored > 0 {
+		line += " (soonest exception ends " + Printable(soonest) + ")"
+	}
+	return line + "."
 }
 
 // renderLaterSteps says, for each displaced registration that has a step

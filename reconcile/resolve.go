@@ -221,7 +221,10 @@ func (r *specResolver) application(b *spec.Binding) (*Application, bool) {
 // knownApplications lists the account's applications for an error message
 // when there are few enough to read.
 func (r *specResolver) knownApplications() string {
-	apps := r.current.Applications
+	return resolveKnownApplications(r.current.Applications)
+}
+
+func resolveKnownApplications(apps []Application) string {
 	if len(apps) == 0 {
 		return " (the account has no applications)"
 	}

@@ -261,6 +261,14 @@ func ReadPlan(data []byte) (*Plan, error) {
 		bad("%d of %d steps have no precondition: apply --plan needs the file written by voxbind plan --out FILE (plan -o json leaves preconditions out)",
 			missingPre, len(p.Changes))
 	}
+	for _, s := range p.Changes {
+		if n := s.IncludedFor; n != 0 && (n == s.Step || byStep[n] == nil) {
+			bad("step %d: included_for_step %d is not another step of the plan", s.Step, n)
+		}
+	}
+	if sel := p.Selection; sel != nil && sel.Outside < 0 {
+		bad("selection: outside %d: must be 0 or more", sel.Outside)
+	}
 	for _, e := range p.SideEffects {
 		s := byStep[e.CausedByStep]
 		switch {

@@ -1,0 +1,354 @@
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/voxbind/voxbind/spec"
+)
+
+// Options are the inputs of a plan besides the spec and the account.
+type Options struct {
+	// Selection limits the plan to some registrations (--only, --except).
+	Selection Selection
+	// Today is the day (its UTC date counts) the spec's ignore entries are
+	// judged on: an entry is in force through its until day. The planner
+	// reads no clock; the command passes the current time. Required when
+	// the spec has ignore entries.
+	Today time.Time
+}
+
+// SelectorForms names the accepted selector forms, for messages.
+const SelectorForms = "id=N (a registration id), reg=PATTERN (sip_username@proxy with * and ?, such as reg=lab-*@pbx.example.com) or app=NAME (an application's short or full name)"
+
+// Selector picks registrations for --only and --except: by id, by a
+// pattern of sip_username@proxy, or by the application the spec or the
+// account binds them to. Make one with ParseSelector.
+type Selector struct {
+	text string // as given
+	kind selectorKind
+	id   int64
+	pat  regPattern
+	app  string // ASCII lower-cased
+}
+
+type selectorKind uint8
+
+const (
+	selectID selectorKind = iota + 1
+	selectReg
+	selectApp
+)
+
+// ParseSelector reads id=N, reg=PATTERN or app=NAME. The error names the
+// accepted forms.
+func ParseSelector(s string) (Selector, error) {
+	key, value, ok := strings.Cut(s, "=")
+	sel := Selector{text: s}
+	switch {
+	case !ok:
+		return sel, fmt.Errorf("selector %q has no '=': write %s", s, SelectorForms)
+	case value == "":
+		return sel, fmt.Errorf("selector %q has nothing after '=': write %s", s, SelectorForms)
+	}
+	switch key {
+	case "id":
+		id, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || id <= 0 || strconv.FormatInt(id, 10) != value {
+			return sel, fmt.Errorf("selector %q: id= takes a registration id, a positive decimal number such as id=3321", s)
+		}
+		sel.kind, sel.id = selectID, id
+	case "reg":
+		user, proxy := scopeSplit(value)
+		if len(user) == len(value) || user == "" || proxy == "" {
+			return sel, fmt.Errorf("selector %q: reg= takes a pattern of sip_username@proxy (split at the last '@', both parts non-empty; * matches any characters, ? one), such as reg=lab-*@pbx.example.com or reg=*@pbx.example.com", s)
+		}
+		sel.kind, sel.pat = selectReg, newRegPattern(value)
+	case "app":
+		sel.kind, sel.app = selectApp, resolveFoldASCII(value)
+	default:
+		return sel, fmt.Errorf("selector %q: unknown kind %q: write %s", s, key, SelectorForms)
+	}
+	return sel, nil
+}
+
+// String is the selector as it was given.
+func (s Selector) String() string { return s.text }
+
+// matches reports whether s picks reg, which the spec binds to want (nil:
+// not listed, or listed as unbound).
+func (s *Selector) matches(reg *Registration, want *Target) bool {
+	switch s.kind {
+	case selectID:
+		return reg.ID == s.id
+	case selectReg:
+		return s.pat.match(&reg.RegistrationRef)
+	case selectApp:
+		return scopeAppIs(reg.Target, s.app) || scopeAppIs(want, s.app)
+	}
+	return false
+}
+
+func scopeAppIs(t *Target, folded string) bool {
+	if t == nil {
+		return false
+	}
+	full := resolveFoldASCII(t.Application.Name)
+	return full == folded || planShortAppName(full) == folded
+}
+
+// Selection is a plan's --only and --except selectors. A registration is
+// in the selection when it matches some Only selector (or Only is empty)
+// and no Except selector. The zero Selection selects everything.
+type Selection struct {
+	Only, Except []Selector
+}
+
+// Empty reports whether the selection selects everything.
+func (s Selection) Empty() bool { return len(s.Only) == 0 && len(s.Except) == 0 }
+
+// summary is the selection as plans record it; Outside is filled in later.
+func (s Selection) summary() *PlanSelection {
+	if s.Empty() {
+		return nil
+	}
+	texts := func(sels []Selector) []string {
+		out := make([]string, len(sels))
+		for i, x := range sels {
+			out[i] = x.text
+		}
+		return out
+	}
+	return &PlanSelection{Only: texts(s.Only), Except: texts(s.Except)}
+}
+
+// ErrSelectsNothing is wrapped by the error of a selector that matches no
+// registration of the account: a typo must not silently select nothing.
+var ErrSelectsNothing = errors.New("a selector matches no registration")
+
+// outside decides, for every registration of current, whether it is
+// outside the selection; want(i) is what the spec binds registration i to
+// (nil when nothing). It returns nil when the selection is empty, and an
+// error naming every selector that matches no registration at all.
+func (s Selection) outside(current *Current, want func(i int) *Target) ([]bool, error) {
+	if s.Empty() {
+		return nil, nil
+	}
+	matchedOnly := make([]bool, len(s.Only))
+	matchedExcept := make([]bool, len(s.Except))
+	out := make([]bool, len(current.Registrations))
+	for i := range current.Registrations {
+		reg := &current.Registrations[i]
+		var w *Target
+		if want != nil {
+			w = want(i)
+		}
+		in := len(s.Only) == 0
+		for k := range s.Only {
+			if s.Only[k].matches(reg, w) {
+				in, matchedOnly[k] = true, true
+			}
+		}
+		for k := range s.Except {
+			if s.Except[k].matches(reg, w) {
+				in, matchedExcept[k] = false, true
+			}
+		}
+		out[i] = !in
+	}
+	var problems []string
+	for k, ok := range matchedOnly {
+		if !ok {
+			problems = append(problems, s.unmatched("--only", &s.Only[k], current))
+		}
+	}
+	for k, ok := range matchedExcept {
+		if !ok {
+			problems = append(problems, s.unmatched("--except", &s.Except[k], current))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, &SelectionError{Problems: problems}
+	}
+	return out, nil
+}
+
+// SelectionError names every selector that matches no registration, and
+// why. It wraps ErrSelectsNothing.
+type SelectionError struct {
+	Problems []string // one per selector: "--only reg=... matches ...; hint"
+}
+
+func (e *SelectionError) Error() string {
+	if len(e.Problems) == 1 {
+		return e.Problems[0]
+	}
+	return fmt.Sprintf("%d selectors match no registration:\n  %s", len(e.Problems), strings.Join(e.Problems, "\n  "))
+}
+
+func (e *SelectionError) Unwrap() error { return ErrSelectsNothing }
+
+// unmatched says why a selector picked nothing and what to do.
+func (s Selection) unmatched(flag string, sel *Selector, current *Current) string {
+	what := "no registration of account " + strconv.FormatInt(current.Account.ID, 10)
+	hint := "check it against the account: voxbind export lists every registration"
+	if sel.kind == selectApp {
+		known := false
+		for _, a := range current.Applications {
+			full := resolveFoldASCII(a.Name)
+			known = known || full == sel.app || planShortAppName(full) == sel.app
+		}
+		if known {
+			what = "no registration: neither the spec nor the account binds one to that application"
+		} else {
+			hint = "the account has no application of that name" + resolveKnownApplications(current.Applications)
+		}
+	}
+	return flag + " " + Printable(sel.text) + " matches " + what + "; " + hint
+}
+
+// regPattern matches registrations by sip_username@proxy: * matches any
+// run of characters and ? one character; the username part is compared
+// exactly, the proxy part ASCII case-insensitively.
+type regPattern struct {
+	user, proxy string // the proxy part lower-cased
+	literal     bool   // no wildcard: compare for equality
+}
+
+func newRegPattern(p string) regPattern {
+	user, proxy := scopeSplit(p)
+	return regPattern{user: user, proxy: resolveFoldASCII(proxy), literal: !strings.ContainsAny(p, "*?")}
+}
+
+func (p regPattern) match(r *RegistrationRef) bool {
+	if p.literal {
+		return r.SIPUsername == p.user && resolveFoldASCII(r.Proxy) == p.proxy
+	}
+	return scopeGlob(p.user, r.SIPUsername) && scopeGlob(p.proxy, resolveFoldASCII(r.Proxy))
+}
+
+// scopeSplit splits sip_username@proxy at the last '@'; without one, the
+// whole string is the username.
+func scopeSplit(s string) (user, proxy string) {
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		return s[:i], s[i+1:]
+	}
+	return s, ""
+}
+
+// scopeGlob reports whether s matches pattern, in which * matches any run
+// of characters (none included) and ? exactly one; nothing else is
+// special. It backtracks only to the last *, so it takes at most
+// len(pattern)·len(s) steps.
+func scopeGlob(pattern, s string) bool {
+	p, n := []rune(pattern), []rune(s)
+	pi, ni := 0, 0
+	star, mark := -1, 0
+	for ni < len(n) {
+		switch {
+		case pi < len(p) && (p[pi] == '?' || p[pi] == n[ni]):
+			pi++
+			ni++
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, ni
+			pi++
+		case star >= 0:
+			pi = star + 1
+			mark++
+			ni = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}
+
+// planScope is what a selection and the spec's exceptions make of the
+// account: for each registration (by index into current.Registrations),
+// whether it is outside the selection and which exception in force holds
+// it. A nil *planScope, or nil slices, mean "everything in, nothing
+// ignored".
+type planScope struct {
+	outside []bool
+	ignored []*spec.Ignore
+}
+
+func (s *planScope) outsideAt(i int32) bool {
+	return s != nil && s.outside != nil && s.outside[i]
+}
+
+func (s *planScope) ignoredAt(i int32) *spec.Ignore {
+	if s == nil || s.ignored == nil {
+		return nil
+	}
+	return s.ignored[i]
+}
+
+// scopeIgnored finds, for every registration, the first ignore entry (in
+// spec order) in force on today that matches it, or nil; it returns nil
+// when no entry is in force. Entries by id and by a pattern without
+// wildcards are looked up; only patterns with wildcards are tried one by
+// one, so that many exact entries cost no more than one.
+func scopeIgnored(ignores []spec.Ignore, today time.Time, regs []Registration) []*spec.Ignore {
+	type exact struct{ user, proxy string }
+	byID := map[int64]int{}
+	byName := map[exact]int{}
+	type glob struct {
+		pat regPattern
+		at  int
+	}
+	var globs []glob
+	for k := range ignores {
+		ig := &ignores[k]
+		if !ig.InForce(today) {
+			continue
+		}
+		if ig.RegistrationID != 0 {
+			if _, dup := byID[ig.RegistrationID]; !dup {
+				byID[ig.RegistrationID] = k
+			}
+			continue
+		}
+		pat := newRegPattern(ig.Registration)
+		if !pat.literal {
+			globs = append(globs, glob{pat, k})
+			continue
+		}
+		if _, dup := byName[exact{pat.user, pat.proxy}]; !dup {
+			byName[exact{pat.user, pat.proxy}] = k
+		}
+	}
+	if len(byID)+len(byName)+len(globs) == 0 {
+		return nil
+	}
+	out := make([]*spec.Ignore, len(regs))
+	for i := range regs {
+		reg := &regs[i].RegistrationRef
+		first := len(ignores)
+		if k, ok := byID[reg.ID]; ok {
+			first = k
+		}
+		if k, ok := byName[exact{reg.SIPUsername, resolveFoldASCII(reg.Proxy)}]; ok {
+			first = min(first, k)
+		}
+		for _, g := range globs {
+			if g.at >= first {
+				break
+			}
+			if g.pat.match(reg) {
+				first = g.at
+				break
+			}
+		}
+		if first < len(ignores) {
+			out[i] = &ignores[first]
+		}
+	}
+	return out
+}

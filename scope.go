@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/voxbind/voxbind/reconcile"
+	"github.com/voxbind/voxbind/spec"
+)
+
+// scopeFlags are --only and --except, which plan, apply and export take:
+// they limit a run to some registrations.
+type scopeFlags struct {
+	Only   []string `sep:"none" placeholder:"SELECTOR" help:"Limit the run to the registrations this selector matches: id=N, reg=PATTERN (sip_username@proxy with * and ?) or app=NAME; repeat for several."`
+	Except []string `sep:"none" placeholder:"SELECTOR" help:"Leave out the registrations this selector matches (forms as --only); repeat for several."`
+}
+
+// selection parses the selectors; a bad one is an error naming the
+// accepted forms, before anything is read.
+func (f *scopeFlags) selection() (reconcile.Selection, error) {
+	var sel reconcile.Selection
+	for _, group := range []struct {
+		flag string
+		args []string
+		into *[]reconcile.Selector
+	}{{"--only", f.Only, &sel.Only}, {"--except", f.Except, &sel.Except}} {
+		for _, a := range group.args {
+			s, err := reconcile.ParseSelector(a)
+			if err != nil {
+				return sel, fmt.Errorf("%s: %w", group.flag, err)
+			}
+			*group.into = append(*group.into, s)
+		}
+	}
+	return sel, nil
+}
+
+// given reports whether --only or --except was given.
+func (f *scopeFlags) given() bool { return len(f.Only)+len(f.Except) > 0 }
+
+// runDay is the day a command judges ignore entries on: the current UTC
+// date, read once per run so that loading the spec and planning agree.
+func runDay() time.Time { return spec.Day(time.Now()) }
+
+// loadSpec loads the spec files as of today and warns on stderr about
+// each ignore entry that has ended: its drift is planned again. Spec
+// problems come back as spec.Errors (see planPrintSpecErrors).
+func loadSpec(files []string, today time.Time, stderr io.Writer) (*spec.Spec, error) {
+	desired, err := spec.LoadWith(files, spec.Options{Today: today})
+	if err != nil {
+		return nil, err
+	}
+	warnExpired(stderr, desired, today)
+	return desired, nil
+}
+
+// warnExpired prints one warning per ignore entry that has ended.
+func warnExpired(stderr io.Writer, desired *spec.Spec, today time.Time) {
+	for _, ig := range desired.Expired(today) {
+		what := ig.Registration
+		if what == "" {
+			what = fmt.Sprintf("registration_id %d", ig.RegistrationID)
+		}
+		fmt.Fprintf(stderr, "voxbind: warning: %s: the ignore entry for %s ended with %s (its until) and no longer applies: its drift is planned as usual; remove the entry, or give a later until\n",
+			ig.Pos.Short(), reconcile.Printable(what), spec.DayString(ig.Until))
+	}
+}
