@@ -170,7 +170,7 @@ func TestPlanProperties(t *testing.T) {
 		}
 		ok := t.Run(fmt.Sprint(run), func(t *testing.T) {
 			planCheckInvariants(t, observed, p)
-			planCheckDeterministic(t, desired, observed, p)
+			planCheckDeterministic(t, desired, observed, Options{}, p)
 
 			// Which registrations change: listed ones whose target differs,
 			// and with prune the bound unlisted ones, unless frozen or blocked.
@@ -227,7 +227,7 @@ func TestPlanProperties(t *testing.T) {
 					t.Errorf("registration %d ends on %+v, want %+v", reg.ID, reg.Target, end)
 				}
 			}
-			planAgainstItself(t, desired, f, p)
+			planAgainstItself(t, desired, f, Options{}, p)
 		})
 		if !ok {
 			t.Fatalf("run %d failed; plan:\n%s", run, planFmt(p))

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rogpeppe/go-internal/txtar"
@@ -117,15 +118,21 @@ func planCaseCurrent(t *testing.T, data []byte) Current {
 // planCase is one loaded testdata/plan case, planned.
 type planCase struct {
 	desired  *spec.Spec
+	opts     Options
+	oracle   planOracle
 	fake     *fakeAccount
 	observed *Current
 	plan     *Plan
 	err      error
 }
 
+// planCaseToday is the day the planner cases judge ignore entries on,
+// unless their options section says otherwise.
+var planCaseToday = time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
+
 // loadPlanCase loads the spec of a case (from a temporary directory, so
 // that locations read spec.yaml:LINE), builds the fake account, observes
-// it and plans.
+// it and plans with the case's options.
 func loadPlanCase(t *testing.T, ar *txtar.Archive) planCase {
 	t.Helper()
 	files := map[string][]byte{}
@@ -137,19 +144,56 @@ func loadPlanCase(t *testing.T, ar *txtar.Archive) planCase {
 		t.Fatal(err)
 	}
 	t.Chdir(dir)
-	desired, err := spec.Load([]string{"spec.yaml"})
+	var pc planCase
+	pc.opts, pc.oracle = planCaseOptions(t, files["options"])
+	desired, err := spec.LoadWith([]string{"spec.yaml"}, spec.Options{Today: pc.opts.Today})
 	if err != nil {
 		t.Fatalf("spec.yaml does not load: %v", err)
 	}
-	var pc planCase
 	pc.desired = desired
 	pc.fake = newFakeAccount(planCaseCurrent(t, files["current.json"]))
 	pc.observed, err = Observe(context.Background(), pc.fake, desired)
 	if err != nil {
 		t.Fatalf("observe: %v", err)
 	}
-	pc.plan, pc.err = Diff(desired, pc.observed, Options{})
+	pc.plan, pc.err = Diff(desired, pc.observed, pc.opts)
 	return pc
+}
+
+// planCaseOptions reads the options section of a case, one setting a
+// line: "today YYYY-MM-DD", "only SELECTOR", "except SELECTOR".
+func planCaseOptions(t *testing.T, data []byte) (Options, planOracle) {
+	t.Helper()
+	opts := Options{Today: planCaseToday}
+	var oracle planOracle
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		key, value, _ := strings.Cut(strings.TrimSpace(line), " ")
+		switch key {
+		case "":
+		case "today":
+			d, err := time.Parse(time.DateOnly, value)
+			if err != nil {
+				t.Fatalf("options: %v", err)
+			}
+			opts.Today = d
+		case "only", "except":
+			sel, err := ParseSelector(value)
+			if err != nil {
+				t.Fatalf("options: %v", err)
+			}
+			if key == "only" {
+				opts.Selection.Only = append(opts.Selection.Only, sel)
+				oracle.only = append(oracle.only, value)
+			} else {
+				opts.Selection.Except = append(opts.Selection.Except, sel)
+				oracle.except = append(oracle.except, value)
+			}
+		default:
+			t.Fatalf("options: unknown setting %q", line)
+		}
+	}
+	oracle.today = opts.Today
+	return opts, oracle
 }
 
 // TestPlanCases runs every planner case of testdata/plan: the plan (or the
@@ -185,8 +229,8 @@ func TestPlanCases(t *testing.T) {
 					t.Fatalf("Diff succeeded, want errors:\n%s", want)
 				}
 				var errs spec.Errors
-				if !errors.As(pc.err, &errs) {
-					t.Fatalf("Diff error %T is not spec.Errors: %v", pc.err, pc.err)
+				if !errors.As(pc.err, &errs) && !errors.Is(pc.err, ErrSelectsNothing) {
+					t.Fatalf("Diff error %T is neither spec.Errors nor a selection error: %v", pc.err, pc.err)
 				}
 				got = []byte(pc.err.Error() + "\n")
 			} else {
@@ -223,9 +267,10 @@ func TestPlanCases(t *testing.T) {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
 			planCheckInvariants(t, pc.observed, pc.plan)
-			planCheckDeterministic(t, pc.desired, pc.observed, pc.plan)
+			planCheckScope(t, pc.observed, pc.plan, pc.oracle.scope(pc.observed, pc.desired))
+			planCheckDeterministic(t, pc.desired, pc.observed, pc.opts, pc.plan)
 			planExecute(t, pc.fake, pc.plan)
-			planAgainstItself(t, pc.desired, pc.fake, pc.plan)
+			planAgainstItself(t, pc.desired, pc.fake, pc.opts, pc.plan)
 		})
 	}
 }
@@ -338,19 +383,22 @@ func planCheckInvariants(t *testing.T, current *Current, p *Plan) {
 			displacedUnmanaged++
 		}
 	}
-	if n := len(p.Changes) + len(p.Blocked) + p.Summary.Unchanged + p.Summary.Unmanaged + displacedUnmanaged; n != len(current.Registrations) {
-		t.Errorf("changes+blocked+unchanged+unmanaged+displaced = %d, want the %d registrations", n, len(current.Registrations))
+	// With a selection, the registrations outside it are in no count
+	// (planCheckScope counts them).
+	n := len(p.Changes) + len(p.Blocked) + p.Summary.Unchanged + p.Summary.Unmanaged + displacedUnmanaged + len(p.Ignored)
+	if p.Selection == nil && n != len(current.Registrations) || n > len(current.Registrations) {
+		t.Errorf("changes+blocked+unchanged+unmanaged+displaced+ignored = %d, want the %d registrations", n, len(current.Registrations))
 	}
 }
 
 // planCheckDeterministic plans again from the registrations in reverse
 // order and wants the same bytes.
-func planCheckDeterministic(t *testing.T, desired *spec.Spec, current *Current, p *Plan) {
+func planCheckDeterministic(t *testing.T, desired *spec.Spec, current *Current, opts Options, p *Plan) {
 	t.Helper()
 	shuffled := *current
 	shuffled.Registrations = slices.Clone(current.Registrations)
 	slices.Reverse(shuffled.Registrations)
-	again, err := Diff(desired, &shuffled, Options{})
+	again, err := Diff(desired, &shuffled, opts)
 	if err != nil {
 		t.Fatalf("Diff with registrations reversed: %v", err)
 	}
@@ -412,15 +460,15 @@ func planExecute(t *testing.T, f *fakeAccount, p *Plan) {
 }
 
 // planAgainstItself re-observes the fake after the plan ran and plans the
-// same spec again: nothing may be left to do, and what was blocked stays
-// blocked.
-func planAgainstItself(t *testing.T, desired *spec.Spec, f *fakeAccount, p *Plan) {
+// same spec again, with the same options: nothing may be left to do, and
+// what was blocked stays blocked.
+func planAgainstItself(t *testing.T, desired *spec.Spec, f *fakeAccount, opts Options, p *Plan) {
 	t.Helper()
 	observed, err := Observe(context.Background(), f, desired)
 	if err != nil {
 		t.Fatalf("observe after apply: %v", err)
 	}
-	again, err := Diff(desired, observed, Options{})
+	again, err := Diff(desired, observed, opts)
 	if err != nil {
 		t.Fatalf("plan after apply: %v", err)
 	}
