@@ -27,7 +27,7 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#### voxbind plan for account %d\n\n**%s**\n", p.AccountID, renderSummary(p))
 	if sel := renderSelection(p); sel != "" {
-		fmt.Fprintf(&b, "\nSelection: %s\n", markdownEscape(sel))
+		fmt.Fprintf(&b, "\nSelection: %s\n", markdownCode(sel))
 	}
 	if line := renderOutside(p); line != "" {
 		fmt.Fprintf(&b, "\n%s\n", line)
@@ -118,6 +118,16 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// markdownCode shows s as typed, in a code span (where nothing is markup
+// and no @ mentions anyone); text with a backtick is escaped instead.
+func markdownCode(s string) string {
+	s = Printable(s)
+	if strings.ContainsAny(s, "`\n") {
+		return markdownEscape(s)
+	}
+	return "`" + s + "`"
 }
 
 func markdownReg(r *RegistrationRef) string {

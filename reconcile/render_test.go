@@ -15,7 +15,8 @@ import (
 
 // renderGoldenAll are the planner cases rendered in every format; every
 // other good case is rendered as plain text only.
-var renderGoldenAll = map[string]bool{"mixed": true, "blocked-cascade": true, "noop-all-unchanged": true, "prune-leaves-frozen": true}
+var renderGoldenAll = map[string]bool{"mixed": true, "blocked-cascade": true, "noop-all-unchanged": true, "prune-leaves-frozen": true,
+	"select-chain-both-ways": true, "ignore-prune": true}
 
 // TestRenderGolden renders the plans of the testdata/plan cases and
 // compares them with testdata/render (refresh with go test ./reconcile
@@ -118,6 +119,8 @@ func renderBigPlan(n int) *Plan {
 				LosesUser: Ref{ID: int64(i), Name: fmt.Sprintf("user%06d", i)}, CausedByStep: i})
 			p.Blocked = append(p.Blocked, Blocked{Registration: RegistrationRef{ID: int64(800000 + i), SIPUsername: "frozen", Proxy: "pbx.example.com"},
 				Reason: BlockedFrozen, Source: fmt.Sprintf("voxbind.yaml:%d", 3*i+1)})
+			p.Ignored = append(p.Ignored, Ignored{Registration: RegistrationRef{ID: int64(700000 + i), SIPUsername: "lab", Proxy: "pbx.example.com"},
+				Reason: "re-patched by hand", Owner: "noc@example.com", Until: "2026-12-31", Drift: i%20 == 0, Source: "voxbind.yaml:2"})
 		}
 	}
 	p.Summary.Bind = n
@@ -134,9 +137,13 @@ func TestRenderMarkdownCap(t *testing.T) {
 	if err := RenderMarkdown(&b, p); err != nil {
 		t.Fatal(err)
 	}
-	out := b.String()
+	// plan --detailed-exitcode ends it with the drift line.
+	out := b.String() + "\n" + DriftLine(p) + "\n"
 	if len(out) >= markdownCap {
 		t.Fatalf("markdown is %d characters, want < %d", len(out), markdownCap)
+	}
+	if !strings.HasSuffix(out, "\nDrift: 20000 to change, 1000 ignored (soonest exception ends 2026-12-31).\n") {
+		t.Errorf("markdown does not end with the drift line:\n%s", out[len(out)-300:])
 	}
 	if !strings.HasPrefix(out, "#### voxbind plan for account 42\n\n**Plan: 20000 to bind, 0 to rebind, 0 to unbind, 0 unchanged.**\n") {
 		t.Errorf("summary does not come first:\n%.300s", out)
@@ -155,8 +162,8 @@ func TestRenderMarkdownCap(t *testing.T) {
 	if got := rows + oneLine + more; got != n {
 		t.Errorf("table rows + one-line changes + count = %d, want %d", got, n)
 	}
-	if !strings.Contains(out, "more blocked") || !strings.Contains(out, "more side effects") {
-		t.Errorf("blocked or side effects are not capped")
+	if !strings.Contains(out, "more blocked") || !strings.Contains(out, "more side effects") || !strings.Contains(out, "more ignored") {
+		t.Errorf("blocked, side effects or ignored are not capped")
 	}
 }
 
@@ -217,5 +224,25 @@ func TestRenderWriteErrors(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: no error from a failing writer", name)
 		}
+	}
+}
+
+// TestDriftLine: the line counts the steps and the drift that exceptions
+// hide (not the exceptions without drift), and names the soonest end among
+// those that hide drift.
+func TestDriftLine(t *testing.T) {
+	p := &Plan{Changes: make([]Step, 3)}
+	if got, want := DriftLine(p), "Drift: 3 to change, 0 ignored."; got != want {
+		t.Errorf("DriftLine = %q, want %q", got, want)
+	}
+	p.Ignored = []Ignored{
+		{Until: "2026-12-31", Drift: true},
+		{Until: "2026-12-05", Drift: false},
+		{Until: "2027-02-01", Drift: true},
+		{Until: "2026-12-20", Drift: true},
+	}
+	p.Changes = nil
+	if got, want := DriftLine(p), "Drift: 0 to change, 3 ignored (soonest exception ends 2026-12-20)."; got != want {
+		t.Errorf("DriftLine = %q, want %q", got, want)
 	}
 }
