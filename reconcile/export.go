@@ -71,10 +71,11 @@ func ExportSelection(w io.Writer, current *Current, sel Selection) error {
 		current.Account.ID, Printable(current.Account.Name))
 	if !sel.Empty() {
 		doc.HeadComment = fmt.Sprintf(
-			"Exported by voxbind from account %d (%s): the SIP registrations\n"+
-				"selected by %s (%d of %d), and their current bindings.\n"+
+			"Exported by voxbind from account %d (%s): %d of its %d SIP\n"+
+				"registrations and their current bindings, those selected by\n"+
+				"%s\n"+
 				"`voxbind plan` on this file shows `No changes.`",
-			current.Account.ID, Printable(current.Account.Name), renderSelection(&Plan{Selection: sel.summary()}), len(regs), len(current.Registrations))
+			current.Account.ID, Printable(current.Account.Name), len(regs), len(current.Registrations), renderSelection(&Plan{Selection: sel.summary()}))
 	}
 	addPair(doc, "version", intNode(1))
 	guard := intNode(current.Account.ID)

@@ -535,3 +535,72 @@ func TestExportQuotesYAML11Booleans(t *testing.T) {
 		}
 	}
 }
+
+// TestExportSelection: only the selected registrations are written (app=
+// matches what the account binds), names are chosen against the whole
+// account, the header says it is a selection, the export plans to no
+// changes in the same selection, and a selector matching nothing writes
+// nothing.
+func TestExportSelection(t *testing.T) {
+	current := demoCurrent()
+	// A second "alice" on another proxy keeps alice@pbx.example.com a name;
+	// one on the same proxy in another case would make it an id, even
+	// though the selection holds only one of the two.
+	current.Registrations = append(current.Registrations, Registration{
+		RegistrationRef: RegistrationRef{ID: 3099, SIPUsername: "ALICE", Proxy: "PBX.example.com"}})
+	sel := Selection{}
+	for _, s := range []string{"reg=alice@pbx.example.com", "app=sales"} {
+		x, err := ParseSelector(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sel.Only = append(sel.Only, x)
+	}
+	x, _ := ParseSelector("id=3012")
+	sel.Except = append(sel.Except, x)
+
+	var out bytes.Buffer
+	if err := ExportSelection(&out, &current, sel); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, want := range []string{
+		"(demo): 3 of its 13 SIP\n# registrations and their current bindings, those selected by\n# --only reg=alice@pbx.example.com --only app=sales --except id=3012\n",
+		"# registration 3001\n  - registration_id: 3001\n", // alice: ambiguous in the account
+		"# registration 3004\n  - registration: dave@pbx.example.com\n",
+		"# registration 3008\n  - registration: trunk1@sip.carrier.example\n",
+		"with prune: true,\n# apply would unbind every other bound registration",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("export has no %q:\n%s", want, text)
+		}
+	}
+	for _, absent := range []string{"registration 3099", "registration 3012", "bob@", "fax@"} {
+		if strings.Contains(text, absent) {
+			t.Errorf("export holds %s, which is not selected:\n%s", absent, text)
+		}
+	}
+
+	path := filepath.Join(t.TempDir(), "voxbind.yaml")
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	desired, err := spec.Load([]string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Diff(desired, &current, Options{Selection: sel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Empty() || p.Summary.Unchanged != 3 || p.Selection.Outside != 0 {
+		t.Errorf("plan of the selected export in the same selection: %+v", p)
+	}
+
+	none, _ := ParseSelector("reg=nobody@*")
+	out.Reset()
+	err = ExportSelection(&out, &current, Selection{Only: []Selector{none}})
+	if !errors.Is(err, ErrSelectsNothing) || out.Len() != 0 {
+		t.Errorf("ExportSelection with a selector matching nothing: %v, wrote %d bytes", err, out.Len())
+	}
+}

@@ -245,6 +245,30 @@ func TestReadPlan(t *testing.T) {
 		t.Errorf("saved plan read back (-want +got):\n%s", diff)
 	}
 
+	// A plan made with a selection and exceptions records both, and reads
+	// back the same.
+	scoped := verifyPlan()
+	scoped.Changes[0].IncludedFor = 2
+	scoped.Selection = &PlanSelection{Only: []string{"id=103"}, Except: []string{}, Outside: 1}
+	scoped.Ignored = []Ignored{{Registration: RegistrationRef{ID: 109, SIPUsername: "lab", Proxy: "pbx.example.com"},
+		Reason: "re-patched", Owner: "noc", Until: "2026-12-31", Drift: true, Source: "voxbind.yaml:9"}}
+	saved.Reset()
+	if err := RenderJSON(&saved, scoped, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"included_for_step": 2`, `"selection": {`, `"only": [`, `"outside": 1`, `"ignored": [`, `"until": "2026-12-31"`} {
+		if !strings.Contains(saved.String(), key) {
+			t.Errorf("saved plan has no %s:\n%s", key, saved.String())
+		}
+	}
+	p, err = ReadPlan(saved.Bytes())
+	if err != nil {
+		t.Fatalf("read a saved plan with a selection: %v", err)
+	}
+	if diff := cmp.Diff(scoped, p); diff != "" {
+		t.Errorf("saved plan with a selection read back (-want +got):\n%s", diff)
+	}
+
 	var noPre bytes.Buffer
 	if err := RenderJSON(&noPre, verifyPlan(), false); err != nil {
 		t.Fatal(err)
@@ -277,6 +301,9 @@ func TestReadPlan(t *testing.T) {
 			"side effect on registration 102: it loses user u002, but step 3 binds support / user u001"},
 		{"side effect on another registration", edit(func(p *Plan) { p.SideEffects[0].Registration = verifyRef(0) }),
 			"side effect on registration 101: step 3 records another holder of user u001"},
+		{"included for itself", edit(func(p *Plan) { p.Changes[0].IncludedFor = 1 }), "step 1: included_for_step 1 is not another step of the plan"},
+		{"included for no step", edit(func(p *Plan) { p.Changes[0].IncludedFor = 7 }), "step 1: included_for_step 7 is not another step"},
+		{"negative outside", edit(func(p *Plan) { p.Selection = &PlanSelection{Outside: -1} }), "selection: outside -1"},
 		{"key twice", `{"format_version": 1, "account_id": 42, "account_id": 43, "changes": []}`, `key "account_id" is written twice`},
 		{"key in another case", `{"format_version": 1, "Account_ID": 42, "changes": []}`, `key "Account_ID": keys are lower case`},
 		{"too large", `{"format_version": 1, "account_id": 42, "changes": [], "x": "` + strings.Repeat("a", 2<<20) + `"}`, "larger than 2 MiB"},
