@@ -46,6 +46,7 @@ func TestScripts(t *testing.T) {
 			"exitcode":  cmdExitcode,
 			"freeport":  cmdFreeport,
 			"waitport":  cmdWaitport,
+			"dates":     cmdDates,
 		},
 	})
 }
@@ -194,6 +195,28 @@ func cmdWaitport(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("nothing listens on %s: %v", addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cmdDates rewrites files so that they hold days relative to today (UTC):
+// each {{today}}, {{today+N}} and {{today-N}} becomes that day, as
+// YYYY-MM-DD. Ignore entries need an until near the day the test runs:
+// dates FILE...
+func cmdDates(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: dates FILE...")
+	}
+	re := regexp.MustCompile(`\{\{today([+-][0-9]+)?\}\}`)
+	today := time.Now().UTC()
+	for _, f := range args {
+		out := re.ReplaceAllStringFunc(ts.ReadFile(f), func(m string) string {
+			days := 0
+			if sub := re.FindStringSubmatch(m)[1]; sub != "" {
+				days, _ = strconv.Atoi(strings.TrimPrefix(sub, "+"))
+			}
+			return today.AddDate(0, 0, days).Format(time.DateOnly)
+		})
+		ts.Check(os.WriteFile(ts.MkAbs(f), []byte(out), 0o644))
 	}
 }
 
