@@ -237,6 +237,50 @@ func benchUsersAccount(n int) (*Current, *spec.Spec) {
 	return c, s
 }
 
+// BenchmarkDiff100kScoped plans the same spec with a selection and
+// exceptions: --only reg=sip00*@pbx.example.com (the first 10,000
+// registrations) --only app=app07 --except id=1000003, and 1,000 ignore
+// entries by name, 1,000 by id and 2 patterns. Selections and exceptions
+// must keep planning linear: compare with BenchmarkDiff100k.
+func BenchmarkDiff100kScoped(b *testing.B) {
+	c := benchAccount()
+	s := benchSpec(c)
+	until := time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)
+	for i := range 1000 {
+		s.Ignores = append(s.Ignores,
+			spec.Ignore{Registration: fmt.Sprintf("sip%06d@pbx.example.com", 50000+i), Reason: "by name", Until: until},
+			spec.Ignore{RegistrationID: int64(1000000 + 70000 + i), Reason: "by id", Until: until})
+	}
+	s.Ignores = append(s.Ignores,
+		spec.Ignore{Registration: "sip0999*@*", Reason: "a pattern", Until: until},
+		spec.Ignore{Registration: "sip?????7@PBX.example.com", Reason: "a pattern", Until: until})
+	var opts Options
+	opts.Today = time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
+	for _, only := range []string{"reg=sip00*@pbx.example.com", "app=app07"} {
+		sel, err := ParseSelector(only)
+		if err != nil {
+			b.Fatal(err)
+		}
+		opts.Selection.Only = append(opts.Selection.Only, sel)
+	}
+	except, _ := ParseSelector("id=1000003")
+	opts.Selection.Except = []Selector{except}
+	p, err := Diff(s, c, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := Diff(s, c, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(p.Changes)), "steps")
+	b.ReportMetric(float64(p.Selection.Outside), "outside")
+	b.ReportMetric(float64(len(p.Ignored)), "ignored")
+}
+
 // BenchmarkPlanUsers100k observes (from an in-process fake account),
 // resolves and diffs a spec that binds each of 100,000 registrations to its
 // own user among the 100,000 users of one application. Planning must stay

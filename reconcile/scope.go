@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/voxbind/voxbind/spec"
 )
@@ -240,33 +241,39 @@ func scopeSplit(s string) (user, proxy string) {
 }
 
 // scopeGlob reports whether s matches pattern, in which * matches any run
-// of characters (none included) and ? exactly one; nothing else is
-// special. It backtracks only to the last *, so it takes at most
-// len(pattern)·len(s) steps.
+// of characters (none included) and ? exactly one character (one UTF-8
+// rune); nothing else is special. It backtracks only to the last *, so it
+// takes at most len(pattern)·len(s) steps, and it allocates nothing.
 func scopeGlob(pattern, s string) bool {
-	p, n := []rune(pattern), []rune(s)
-	pi, ni := 0, 0
+	pi, si := 0, 0
 	star, mark := -1, 0
-	for ni < len(n) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == n[ni]):
-			pi++
-			ni++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, ni
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			ni = mark
-		default:
+	for si < len(s) {
+		if pi < len(pattern) {
+			switch c := pattern[pi]; {
+			case c == '*':
+				star, mark = pi, si
+				pi++
+				continue
+			case c == '?':
+				_, n := utf8.DecodeRuneInString(s[si:])
+				pi, si = pi+1, si+n
+				continue
+			case c == s[si]:
+				pi, si = pi+1, si+1
+				continue
+			}
+		}
+		if star < 0 {
 			return false
 		}
+		_, n := utf8.DecodeRuneInString(s[mark:])
+		mark += n
+		pi, si = star+1, mark
 	}
-	for pi < len(p) && p[pi] == '*' {
+	for pi < len(pattern) && pattern[pi] == '*' {
 		pi++
 	}
-	return pi == len(p)
+	return pi == len(pattern)
 }
 
 // planScope is what a selection and the spec's exceptions make of the

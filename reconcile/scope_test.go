@@ -262,6 +262,11 @@ func TestScopeGlob(t *testing.T) {
 		{"lab-?", "lab-1", true},
 		{"lab-?", "lab-12", false},
 		{"lab-?", "lab-é", true}, // ? is one character, not one byte
+		{"?é", "éé", true},
+		{"*?", "é", true},
+		{"*é", "xxé", true},
+		{"*é?", "éxé", false},
+		{"é*", "e", false},
 		{"*-12", "lab-12", true},
 		{"a*b*c", "abc", true},
 		{"a*b*c", "aXbYc", true},
