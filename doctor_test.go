@@ -319,6 +319,7 @@ func TestDoctorSpec(t *testing.T) {
 	other := write("other.yaml", "version: 1\naccount_id: 42\nbindings: []\n")
 	unknown := write("unknown.yaml", "version: 1\nbindings:\n  - registration: nobody@pbx.example.com\n    application: fax\n")
 	broken := write("broken.yaml", "version: 1\nbindngs: []\n")
+	ended := write("ended.yaml", "version: 1\nbindings: []\nignore:\n  - {registration_id: 3010, reason: r, until: 2020-01-01}\n")
 	for _, tt := range []struct {
 		file string
 		code int
@@ -329,6 +330,8 @@ func TestDoctorSpec(t *testing.T) {
 		{other, 1, map[string]string{"spec": "ok", "spec guard": "fail", "spec plan": "-"}, "account_id 42"},
 		{unknown, 1, map[string]string{"spec": "ok", "spec guard": "ok", "spec plan": "fail"}, "nobody@pbx.example.com"},
 		{broken, 1, map[string]string{"spec": "fail", "account": "ok", "spec guard": "-"}, "bindngs"},
+		{ended, 0, map[string]string{"spec": "ok", "spec ignore": "warn", "spec plan": "ok"}, "the first at " + ended + ":4 ended with 2020-01-01"},
+		{good, 0, map[string]string{"spec ignore": "-"}, "1 to bind"},
 	} {
 		t.Run(filepath.Base(tt.file), func(t *testing.T) {
 			code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", tt.file)
