@@ -46,6 +46,7 @@ func FuzzLoad(f *testing.F) {
 		"version: 1\nbindings: &a [*a]\n", "a: &a {<<: *a}\n", "version: 1\nx: &a [*a, *a]\nbindings: *a\n",
 		"\xff\xfe", "version: 1\n\x00", "? [a]\n: b\n", "version: 1\nbindings:\n- {<<: [], registration: a@b, unbound: true}\n",
 		"version: !!int 1\nbindings: !!seq []\n", "version: 1\nbindings:\n- registration: \"a\\u0000@b\"\n  unbound: true\n",
+		"version: 1\nignore:\n- {registration: '*@*', reason: \"a\\tb\", owner: yes, until: 2026-1-2}\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -81,6 +82,9 @@ func FuzzLoad(f *testing.F) {
 		}
 		if diff := cmp.Diff(s.Bindings, again.Bindings, ignorePos, cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("round trip changed the bindings (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(s.Ignores, again.Ignores, cmpopts.IgnoreFields(Ignore{}, "Pos", "KeyPos"), cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("round trip changed the ignore entries (-want +got):\n%s", diff)
 		}
 	})
 }
