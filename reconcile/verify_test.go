@@ -383,7 +383,7 @@ func FuzzReadPlan(f *testing.F) {
 	var saved bytes.Buffer
 	RenderJSON(&saved, verifyPlan(), true)
 	f.Add(saved.Bytes())
-	for _, name := range []string{"mixed.out.json", "blocked-cascade.out.json", "noop-all-unchanged.out.json"} {
+	for _, name := range []string{"mixed.out.json", "blocked-cascade.out.json", "noop-all-unchanged.out.json", "select-chain-both-ways.out.json", "ignore-prune.out.json"} {
 		data, err := os.ReadFile(filepath.Join("../testdata/render", name))
 		if err != nil {
 			f.Fatal(err)
