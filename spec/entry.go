@@ -38,7 +38,6 @@ func (w *walker) entry(item *yaml.Node) {
 	w.entryBuf = w.fields(e, w.entryBuf, 0)
 	b := Binding{Pos: w.pos(item), KeyPos: make(map[string]Pos, len(w.entryBuf))}
 	ok := true // every value of the entry read without error
-	var unboundKey *yaml.Node
 	var present keySet
 	for _, p := range w.entryBuf {
 		k, v := p.key, deref(p.val)
@@ -46,7 +45,10 @@ func (w *walker) entry(item *yaml.Node) {
 		switch k.Value {
 		case "registration":
 			if b.Registration, good = w.nameValue("registration", v); good {
-				good = w.checkRegistration(v)
+				if msg := registrationProblem(v.Value); msg != "" {
+					w.errorf(v, msg)
+					good = false
+				}
 			}
 		case "registration_id":
 			b.RegistrationID, good = w.intValue("registration_id", v)
@@ -65,7 +67,6 @@ func (w *walker) entry(item *yaml.Node) {
 		case "unbound":
 			// unbound: false is the same as no unbound key.
 			b.Unbound, good = w.boolValue("unbound", v)
-			unboundKey = k
 		default:
 			if strings.HasPrefix(k.Value, "x-") {
 				continue
@@ -80,7 +81,7 @@ func (w *walker) entry(item *yaml.Node) {
 	}
 	// A missing key is often one that was misspelled or mistyped above:
 	// "entry has no ..." only when the entry has no other problem.
-	ok = w.checkPairs(&b, present, unboundKey, len(w.l.errs) == before) && ok
+	ok = w.l.checkPairs(&b, present, yamlWords, len(w.l.errs) == before) && ok
 	w.l.spec.Bindings = append(w.l.spec.Bindings, b)
 	if ok {
 		// An entry written as an alias (- *entry) is reported where the
@@ -89,23 +90,38 @@ func (w *walker) entry(item *yaml.Node) {
 	}
 }
 
-// checkRegistration checks the sip_username@proxy form, split at the last '@'.
-func (w *walker) checkRegistration(v *yaml.Node) bool {
-	user, proxy := splitRegistration(v.Value)
-	if len(user) == len(v.Value) {
-		w.errorf(v, "registration "+strconv.Quote(v.Value)+" has no '@': write sip_username@proxy, or give registration_id")
-		return false
+// registrationProblem checks the sip_username@proxy form, split at the
+// last '@', and says what is wrong ("" when nothing is).
+func registrationProblem(reg string) string {
+	user, proxy := splitRegistration(reg)
+	if len(user) == len(reg) {
+		return "registration " + strconv.Quote(reg) + " has no '@': write sip_username@proxy, or give registration_id"
 	}
 	if user == "" || proxy == "" {
-		w.errorf(v, "registration "+strconv.Quote(v.Value)+" needs both parts of sip_username@proxy (split at the last '@'); or give registration_id")
-		return false
+		return "registration " + strconv.Quote(reg) + " needs both parts of sip_username@proxy (split at the last '@'); or give registration_id"
 	}
-	return true
+	return ""
+}
+
+// entryWords are the messages about a missing key, which a YAML entry and
+// a CSV row put differently.
+type entryWords struct {
+	noRegistration string
+	noTarget       string
+	unboundWith    string // followed by the targets written
+	removeUnbound  string
+}
+
+var yamlWords = entryWords{
+	noRegistration: "entry has no registration: add registration: sip_username@proxy, or registration_id: ID",
+	noTarget:       "entry has no target: add application (or application_id), or unbound: true",
+	unboundWith:    "unbound: true together with ",
+	removeUnbound:  "remove unbound, or remove ",
 }
 
 // checkPairs enforces the spec's one-of rules for one entry.
 // Missing keys are reported only when reportMissing is set.
-func (w *walker) checkPairs(b *Binding, present keySet, unboundKey *yaml.Node, reportMissing bool) bool {
+func (l *loader) checkPairs(b *Binding, present keySet, words entryWords, reportMissing bool) bool {
 	ok := true
 	has := func(k string) bool { return present&(1<<keyIndex(k)) != 0 }
 	later := func(a, c string) (string, string) {
@@ -117,7 +133,7 @@ func (w *walker) checkPairs(b *Binding, present keySet, unboundKey *yaml.Node, r
 	}
 	both := func(a, c string) {
 		second, first := later(a, c)
-		w.l.errorf(b.KeyPos[second], second+" and "+first+" are both set (also at "+b.KeyPos[first].String()+"): keep one of the two")
+		l.errorf(b.KeyPos[second], second+" and "+first+" are both set (also at "+b.KeyPos[first].String()+"): keep one of the two")
 		ok = false
 	}
 
@@ -126,7 +142,7 @@ func (w *walker) checkPairs(b *Binding, present keySet, unboundKey *yaml.Node, r
 		both("registration", "registration_id")
 	case !has("registration") && !has("registration_id"):
 		if reportMissing {
-			w.l.errorf(b.Pos, "entry has no registration: add registration: sip_username@proxy, or registration_id: ID")
+			l.errorf(b.Pos, words.noRegistration)
 		}
 		ok = false
 	}
@@ -139,7 +155,7 @@ func (w *walker) checkPairs(b *Binding, present keySet, unboundKey *yaml.Node, r
 	}
 	if b.Unbound {
 		if len(targets) > 0 {
-			w.l.errorf(w.pos(unboundKey), "unbound: true together with "+joinAnd(targets)+": an unbound registration has no target; remove unbound, or remove "+joinAnd(targets))
+			l.errorf(b.KeyPos["unbound"], words.unboundWith+joinAnd(targets)+": an unbound registration has no target; "+words.removeUnbound+joinAnd(targets))
 			ok = false
 		}
 		return ok
@@ -155,10 +171,12 @@ func (w *walker) checkPairs(b *Binding, present keySet, unboundKey *yaml.Node, r
 	case has("application") && has("application_id"):
 		both("application", "application_id")
 	case !has("application") && !has("application_id"):
-		if len(sub) > 0 {
-			w.l.errorf(b.KeyPos[sub[0]], sub[0]+" needs the application it belongs to: add application (or application_id)")
-		} else if reportMissing {
-			w.l.errorf(b.Pos, "entry has no target: add application (or application_id), or unbound: true")
+		switch {
+		case !reportMissing:
+		case len(sub) > 0:
+			l.errorf(b.KeyPos[sub[0]], sub[0]+" needs the application it belongs to: add application (or application_id)")
+		default:
+			l.errorf(b.Pos, words.noTarget)
 		}
 		ok = false
 	}
@@ -173,10 +191,10 @@ func (w *walker) checkPairs(b *Binding, present keySet, unboundKey *yaml.Node, r
 		} else {
 			msg += "a registration goes to a rule or to a user, not both; keep one"
 		}
-		w.l.errorf(b.KeyPos[second], msg)
+		l.errorf(b.KeyPos[second], msg)
 		ok = false
 	default:
-		w.l.errorf(b.Pos, joinAnd(sub)+" are all set: a registration goes to one rule or one user; keep one")
+		l.errorf(b.Pos, joinAnd(sub)+" are all set: a registration goes to one rule or one user; keep one")
 		ok = false
 	}
 	return ok

@@ -18,8 +18,9 @@ import (
 )
 
 // Load reads the spec files named by paths: each path is a
-// file, or a directory standing for every *.yaml and *.yml file directly
-// inside it, in name order (dot files are skipped, as a shell glob would).
+// file, or a directory standing for every *.yaml, *.yml and *.csv file
+// directly inside it, in name order (dot files are skipped, as a shell glob
+// would). A file whose name ends in .csv is read as CSV, any other as YAML.
 // A file named twice is read once. It checks everything that needs no live
 // account and returns every problem at once as Errors, sorted, with a nil
 // Spec; on success the bindings of all files are in load order. Ignore
@@ -60,7 +61,7 @@ func LoadWith(paths []string, opts Options) (*Spec, error) {
 			continue
 		}
 		total += int64(len(data))
-		l.file(f, data)
+		l.load(f, data)
 	}
 	return l.result()
 }
@@ -100,7 +101,7 @@ func readLimited(path string, limit int64) ([]byte, error) {
 // loadBytes loads one file's contents; the fuzz target and benchmarks use it.
 func loadBytes(name string, data []byte) (*Spec, error) {
 	l := newLoader()
-	l.file(name, data)
+	l.load(name, data)
 	return l.result()
 }
 
@@ -151,7 +152,7 @@ func expand(paths []string) (files []string, errs Errors) {
 		for _, e := range entries {
 			name := e.Name()
 			yamlFile := strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
-			if strings.HasPrefix(name, ".") || !(yamlFile || strings.HasSuffix(name, ".csv")) {
+			if strings.HasPrefix(name, ".") || !(yamlFile || isCSV(name)) {
 				continue
 			}
 			full := filepath.Join(p, name)
@@ -163,14 +164,14 @@ func expand(paths []string) (files []string, errs Errors) {
 				errs = append(errs, &Error{Pos: Pos{File: full}, Msg: msg})
 				continue
 			}
-			if skip || !yamlFile {
-				continue // *.csv: readable; CSV specs are not read yet
+			if skip {
+				continue
 			}
 			add(full)
 			n++
 		}
 		if n == 0 {
-			errs = append(errs, &Error{Pos: Pos{File: p}, Msg: "directory has no *.yaml or *.yml file: put the spec there, or pass the file itself with -f"})
+			errs = append(errs, &Error{Pos: Pos{File: p}, Msg: "directory has no *.yaml, *.yml or *.csv file: put the spec there, or pass the file itself with -f"})
 		}
 	}
 	return files, errs
@@ -245,7 +246,16 @@ func (l *loader) errorf(pos Pos, msg string) {
 	l.errs = append(l.errs, &Error{Pos: pos, Msg: msg})
 }
 
-// file loads one file's bytes into the spec.
+// load reads one file's bytes into the spec, as CSV or as YAML by its name.
+func (l *loader) load(name string, data []byte) {
+	if isCSV(name) {
+		l.csvFile(name, data)
+	} else {
+		l.file(name, data)
+	}
+}
+
+// file loads one YAML file's bytes into the spec.
 func (l *loader) file(name string, data []byte) {
 	l.spec.Files = append(l.spec.Files, name)
 	if pos, msg := checkUTF8(name, data); msg != "" {
@@ -301,12 +311,7 @@ func secrets(name string, root *yaml.Node) Errors {
 	walk = func(n *yaml.Node) {
 		if n.Kind == yaml.ScalarNode {
 			if m := secretLike.FindString(n.Value); m != "" {
-				what := "a JWT, an API token"
-				if strings.HasPrefix(m, "-----BEGIN") {
-					what = "a PEM key or certificate"
-				}
-				errs = append(errs, &Error{Pos: Pos{File: name, Line: max(n.Line, 1), Col: max(n.Column, 1)},
-					Msg: "this value looks like " + what + " (not shown): a spec never holds keys or tokens; remove it, and replace the key or token if the file was shared"})
+				errs = append(errs, &Error{Pos: Pos{File: name, Line: max(n.Line, 1), Col: max(n.Column, 1)}, Msg: secretMessage(m)})
 			}
 			return
 		}
@@ -316,6 +321,15 @@ func secrets(name string, root *yaml.Node) Errors {
 	}
 	walk(root)
 	return errs
+}
+
+// secretMessage reports a value that secretLike matched, without the value.
+func secretMessage(match string) string {
+	what := "a JWT, an API token"
+	if strings.HasPrefix(match, "-----BEGIN") {
+		what = "a PEM key or certificate"
+	}
+	return "this value looks like " + what + " (not shown): a spec never holds keys or tokens; remove it, and replace the key or token if the file was shared"
 }
 
 // parseYAML decodes one file into its root node, turning yaml.v3's errors

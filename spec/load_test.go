@@ -22,7 +22,8 @@ const (
 	badDir  = "../testdata/spec/bad"
 )
 
-// cases lists the spec cases of dir: every *.yaml file and every directory.
+// cases lists the spec cases of dir: every *.yaml and *.csv file and every
+// directory.
 func cases(t testing.TB, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
@@ -31,7 +32,7 @@ func cases(t testing.TB, dir string) []string {
 	}
 	var names []string
 	for _, e := range entries {
-		if e.IsDir() || strings.HasSuffix(e.Name(), ".yaml") {
+		if e.IsDir() || strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".csv") {
 			names = append(names, e.Name())
 		}
 	}
@@ -75,7 +76,7 @@ func TestBad(t *testing.T) {
 				}
 			}
 			got := err.Error() + "\n"
-			golden := filepath.Join(strings.TrimSuffix(name, ".yaml") + ".golden")
+			golden := strings.TrimSuffix(strings.TrimSuffix(name, ".yaml"), ".csv") + ".golden"
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
@@ -139,6 +140,18 @@ func TestGoodRoundTrip(t *testing.T) {
 			if diff := cmp.Diff(out.String(), out2.String()); diff != "" {
 				t.Errorf("Write is not stable (-want +got):\n%s", diff)
 			}
+
+			var csvOut bytes.Buffer
+			if err := WriteCSV(&csvOut, s.Bindings, nil); err != nil {
+				t.Fatal(err)
+			}
+			fromCSV, err := loadBytes("rewritten.csv", csvOut.Bytes())
+			if err != nil {
+				t.Fatalf("loading the spec rewritten as CSV: %v\n%s", err, csvOut.String())
+			}
+			if diff := cmp.Diff(s.Bindings, fromCSV.Bindings, ignorePos, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("bindings changed in the CSV round trip (-want +got):\n%s\n%s", diff, csvOut.String())
+			}
 		})
 	}
 }
@@ -190,6 +203,32 @@ func TestLoadValues(t *testing.T) {
 			Version:  1,
 			Bindings: []Binding{{Registration: "alice@pbx.example.com", Application: "support"}},
 		}},
+		{"sheet.csv", &Spec{
+			Version: 1,
+			Bindings: []Binding{
+				{Registration: "alice@pbx.example.com", Application: "support", User: "alice"},
+				{Registration: "1001@pbx.example.com", Application: "2024", User: "1001"},
+				{Registration: "fax@pbx.example.com", Unbound: true},
+				{Registration: "semi;colon@pbx.example.com", Application: "support", Rule: `say "hi"`},
+				{Registration: "trunk1@sip.carrier.example", Application: "sales", Rule: "inbound-sales"},
+			},
+		}},
+		{"ids.csv", &Spec{
+			Version: 1,
+			Bindings: []Binding{
+				{RegistrationID: 16, ApplicationID: 1000, UserID: 9},
+				{RegistrationID: 17, Unbound: true},
+				{RegistrationID: 18, Application: "support, main", RuleID: 12},
+			},
+		}},
+		{"mixed", &Spec{
+			Version: 1, AccountID: 1234567, Prune: true,
+			Bindings: []Binding{
+				{Registration: "alice@pbx.example.com", Application: "support", User: "alice"},
+				{Registration: "dave@pbx.example.com", Application: "sales", User: "dave"},
+				{Registration: "fax@pbx.example.com", Unbound: true},
+			},
+		}},
 		{"multi", &Spec{
 			Version: 1, AccountID: 1234567, Prune: true,
 			Bindings: []Binding{
@@ -230,6 +269,40 @@ func TestLoadPositions(t *testing.T) {
 	}
 	if got := s.Bindings[0].SIPUsername() + " " + s.Bindings[0].Proxy(); got != "alice pbx.example.com" {
 		t.Errorf("split = %q", got)
+	}
+}
+
+// TestLoadCSVPositions: a CSV binding is at its row (the header is row 1;
+// a line break inside quotes does not start a row), column 1, and each
+// value at its column's position in the header.
+func TestLoadCSVPositions(t *testing.T) {
+	file := filepath.Join(goodDir, "sheet.csv")
+	s, err := Load([]string{file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Pos{}
+	for _, b := range s.Bindings {
+		got[b.Registration] = b.Pos
+		got[b.Registration+" user"] = b.KeyPos["user"]
+		got[b.Registration+" unbound"] = b.KeyPos["unbound"]
+	}
+	want := map[string]Pos{
+		"alice@pbx.example.com":              {File: file, Line: 2, Col: 1},
+		"alice@pbx.example.com user":         {File: file, Line: 2, Col: 4},
+		"1001@pbx.example.com":               {File: file, Line: 3, Col: 1},
+		"fax@pbx.example.com":                {File: file, Line: 5, Col: 1},
+		"fax@pbx.example.com unbound":        {File: file, Line: 5, Col: 5},
+		"semi;colon@pbx.example.com unbound": {File: file, Line: 6, Col: 5},
+		"trunk1@sip.carrier.example":         {File: file, Line: 7, Col: 1},
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s at %v, want %v", k, got[k], w)
+		}
+	}
+	if got := s.Bindings[1].Pos.Short(); got != file+":3" {
+		t.Errorf("plan source %q, want %s:3", got, file)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +158,9 @@ func schemaAgreesWithLoad(t *testing.T, sch *jsonschema.Schema) {
 		for _, name := range cases(t, dir) {
 			id := group + "/" + name
 			seen[id] = true
+			if slices.ContainsFunc(caseFiles(t, filepath.Join(dir, name)), isCSV) {
+				continue // the schema is for YAML files; CSV has its own tests
+			}
 			t.Run(id, func(t *testing.T) {
 				path := filepath.Join(dir, name)
 				_, loadErr := Load([]string{path})

@@ -100,3 +100,86 @@ func yamlName(s string) string {
 }
 
 func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+
+// WriteCSV prints bindings as a CSV spec file that Load reads back to the
+// same bindings: a header, then one row per binding, separated by commas,
+// with LF line ends and no byte-order mark. The columns are registration,
+// application, rule, user and unbound, each followed by its _id column
+// when a binding uses one. notes, when not nil, adds an x-note column (one
+// note per binding; Load ignores it).
+//
+// A cell is quoted when it holds a separator (, or ;), a quote or a line
+// break, or starts or ends with a blank. Loading refuses line breaks in
+// names and ids, so the caller gives only names without them.
+func WriteCSV(w io.Writer, bindings []Binding, notes []string) error {
+	used := map[string]bool{"registration": true, "application": true, "rule": true, "user": true, "unbound": true}
+	for i := range bindings {
+		b := &bindings[i]
+		used["registration_id"] = used["registration_id"] || b.RegistrationID != 0
+		used["application_id"] = used["application_id"] || b.ApplicationID != 0
+		used["rule_id"] = used["rule_id"] || b.RuleID != 0
+		used["user_id"] = used["user_id"] || b.UserID != 0
+	}
+	var cols []string
+	for _, k := range entryKeys {
+		if used[k] {
+			cols = append(cols, k)
+		}
+	}
+	if notes != nil {
+		cols = append(cols, "x-note")
+	}
+	bw := bufio.NewWriter(w)
+	bw.WriteString(strings.Join(cols, ",") + "\n")
+	id := func(v int64) string {
+		if v == 0 {
+			return ""
+		}
+		return strconv.FormatInt(v, 10)
+	}
+	for i := range bindings {
+		b := &bindings[i]
+		for j, c := range cols {
+			if j > 0 {
+				bw.WriteByte(',')
+			}
+			var v string
+			switch c {
+			case "registration":
+				v = b.Registration
+			case "registration_id":
+				v = id(b.RegistrationID)
+			case "application":
+				v = b.Application
+			case "application_id":
+				v = id(b.ApplicationID)
+			case "rule":
+				v = b.Rule
+			case "rule_id":
+				v = id(b.RuleID)
+			case "user":
+				v = b.User
+			case "user_id":
+				v = id(b.UserID)
+			case "unbound":
+				if b.Unbound {
+					v = "true"
+				}
+			case "x-note":
+				v = notes[i]
+			}
+			bw.WriteString(csvQuote(v))
+		}
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
+}
+
+// csvQuote writes a cell plain when Load reads it back as written, and
+// quoted (a quote inside doubled) otherwise.
+func csvQuote(s string) string {
+	if s == "" || (!strings.ContainsAny(s, ",;\"\r\n") && !isBlank(s[0]) && !isBlank(s[len(s)-1])) {
+		return s
+	}
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}

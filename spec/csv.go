@@ -1,0 +1,511 @@
+package spec
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// isCSV reports whether a spec file is read as CSV: its name ends in .csv,
+// in any case (spreadsheets on Windows may write .CSV).
+func isCSV(name string) bool { return strings.EqualFold(filepath.Ext(name), ".csv") }
+
+// csvFile loads one CSV spec file: a header row naming the columns, then
+// one binding entry per row, with the rules of a YAML entry. Positions are
+// ROW:COL as a spreadsheet shows them: the header is row 1, a line break
+// inside a quoted cell does not start a row, and COL is the column's
+// position in the header.
+func (l *loader) csvFile(name string, data []byte) {
+	l.spec.Files = append(l.spec.Files, name)
+	r, ok := l.newCSVReader(name, data)
+	if !ok || r.secrets() {
+		return
+	}
+	cols, headerOK, ok := r.header()
+	if !ok {
+		return
+	}
+	if rows := bytes.Count(data, []byte{'\n'}); rows > 0 {
+		if len(l.regs) == 0 && len(l.regIDs) == 0 {
+			l.regs = make(map[string]Pos, rows)
+		}
+		if cap(l.spec.Bindings)-len(l.spec.Bindings) < rows {
+			grown := make([]Binding, len(l.spec.Bindings), len(l.spec.Bindings)+rows)
+			copy(grown, l.spec.Bindings)
+			l.spec.Bindings = grown
+		}
+	}
+	for {
+		cells, good, more := r.next()
+		if !more {
+			return
+		}
+		if good {
+			r.entry(cols, cells, headerOK)
+		}
+	}
+}
+
+// csvReader reads the rows of one CSV file (RFC 4180: cells separated by
+// the separator, optionally quoted with '"', a quote inside quotes
+// doubled; rows end at CRLF, LF or CR).
+type csvReader struct {
+	l    *loader
+	file string
+	s    string
+	sep  byte
+	i    int // where the next row starts
+	row  int // the row last read, 1-based
+	// checkText is set when the file holds bytes that are not UTF-8 text
+	// (invalid UTF-8, NUL): each cell is then checked and located.
+	checkText bool
+	quiet     bool // reading for secrets only: report nothing else
+	cells     []csvCell
+}
+
+// csvCell is one cell as read: its value, and whether it was quoted.
+type csvCell struct {
+	val    string
+	quoted bool
+}
+
+// csvColumn is one column of the header.
+type csvColumn struct {
+	key     string // the entry key it holds; "" for an ignored or unnamed column
+	unnamed bool   // no name in the header: its cells must be empty
+}
+
+func (r *csvReader) pos(row, col int) Pos { return Pos{File: r.file, Line: row, Col: col} }
+
+func (r *csvReader) errorf(row, col int, msg string) {
+	if !r.quiet {
+		r.l.errorf(r.pos(row, col), msg)
+	}
+}
+
+// newCSVReader checks the file's encoding, drops a UTF-8 byte-order mark
+// and chooses the separator from the header line.
+func (l *loader) newCSVReader(name string, data []byte) (*csvReader, bool) {
+	r := &csvReader{l: l, file: name}
+	const saveAs = "save the sheet as \"CSV UTF-8 (Comma delimited)\" (in Excel: File > Save As), or convert the file to UTF-8"
+	switch {
+	case bytes.HasPrefix(data, []byte{0xFF, 0xFE}), bytes.HasPrefix(data, []byte{0xFE, 0xFF}),
+		len(data) >= 2 && (data[0] == 0 || data[1] == 0):
+		r.errorf(1, 1, "the file is UTF-16 text (as Excel writes \"Unicode Text\" and \"CSV UTF-16\"), and voxbind reads UTF-8 only: "+saveAs)
+		return nil, false
+	}
+	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
+	r.checkText = !utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0
+	r.s = string(data)
+	if strings.TrimSpace(r.s) == "" {
+		r.errorf(1, 1, "empty file: a CSV spec starts with a header row naming its columns, such as registration,application,user")
+		return nil, false
+	}
+	line := r.s
+	if end := strings.IndexAny(line, "\r\n"); end >= 0 {
+		line = line[:end]
+	}
+	r.sep = ','
+	switch {
+	case strings.IndexByte(line, ',') >= 0:
+	case strings.IndexByte(line, ';') >= 0:
+		r.sep = ';'
+	case strings.IndexByte(line, '\t') >= 0:
+		r.errorf(1, 1, "the header is separated by tabs: voxbind reads CSV, with , or ; between cells; save the sheet as \"CSV UTF-8 (Comma delimited)\", not as tab-separated text")
+		return nil, false
+	}
+	return r, true
+}
+
+// next reads the next row. good is false when the row could not be read
+// (the problem is reported); more is false at the end of the file.
+func (r *csvReader) next() (cells []csvCell, good, more bool) {
+	s := r.s
+	i := r.i
+	if i >= len(s) {
+		return nil, false, false
+	}
+	r.row++
+	r.cells = r.cells[:0]
+	for {
+		col := len(r.cells) + 1
+		if i < len(s) && s[i] == '"' {
+			start := i + 1
+			escaped := false
+			for i = start; ; {
+				j := strings.IndexByte(s[i:], '"')
+				if j < 0 {
+					r.errorf(r.row, col, "this quoted cell is never closed: add the closing quote (a quote inside quotes is written twice: \"\")")
+					r.i = len(s)
+					return nil, false, true
+				}
+				i += j + 1
+				if i < len(s) && s[i] == '"' {
+					escaped = true
+					i++
+					continue
+				}
+				break
+			}
+			val := s[start : i-1]
+			if escaped {
+				val = strings.ReplaceAll(val, `""`, `"`)
+			}
+			r.cells = append(r.cells, csvCell{val: val, quoted: true})
+			switch {
+			case i >= len(s):
+				r.i = i
+				return r.cells, true, true
+			case s[i] == r.sep:
+				i++
+				continue
+			case s[i] == '\n' || s[i] == '\r':
+				r.i = lineEnd(s, i)
+				return r.cells, true, true
+			}
+			r.errorf(r.row, col, "text after the closing quote of this cell: quote the whole cell, and write a quote inside it twice (\"a \"\"b\"\" c\")")
+			r.i = r.skipLine(i)
+			return nil, false, true
+		}
+		j := i
+		for j < len(s) && s[j] != r.sep && s[j] != '\n' && s[j] != '\r' {
+			if s[j] == '"' {
+				r.errorf(r.row, col, "a quote inside a cell that does not start with one: quote the whole cell, and write the quote twice (\"a \"\"b\"\" c\")")
+				r.i = r.skipLine(j)
+				return nil, false, true
+			}
+			j++
+		}
+		r.cells = append(r.cells, csvCell{val: s[i:j]})
+		if j < len(s) && s[j] == r.sep {
+			i = j + 1
+			continue
+		}
+		r.i = lineEnd(s, j)
+		return r.cells, true, true
+	}
+}
+
+// skipLine returns where the row after the line holding i starts.
+func (r *csvReader) skipLine(i int) int {
+	for i < len(r.s) && r.s[i] != '\n' && r.s[i] != '\r' {
+		i++
+	}
+	return lineEnd(r.s, i)
+}
+
+// lineEnd returns the offset after the line break at i (CRLF, LF or CR).
+func lineEnd(s string, i int) int {
+	switch {
+	case i >= len(s):
+		return len(s)
+	case s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n':
+		return i + 2
+	}
+	return i + 1
+}
+
+// secrets reports every cell that looks like a private key or a token, by
+// position only, and then nothing else of the file: every other message
+// could echo the value. Most files hold neither marker and are not read
+// twice.
+func (r *csvReader) secrets() bool {
+	if !strings.Contains(r.s, "-----BEGIN ") && !strings.Contains(r.s, "eyJ") {
+		return false
+	}
+	var found []*Error
+	r.quiet = true
+	for {
+		cells, _, more := r.next()
+		if !more {
+			break
+		}
+		for j, c := range cells {
+			if m := secretLike.FindString(c.val); m != "" {
+				found = append(found, &Error{Pos: r.pos(r.row, j+1), Msg: secretMessage(m)})
+			}
+		}
+	}
+	r.quiet = false
+	r.i, r.row = 0, 0
+	r.l.errs = append(r.l.errs, found...)
+	return len(found) > 0
+}
+
+// header reads row 1. headerOK is false when a column is in error: rows are
+// then still checked, but not for missing cells (the misspelled column is
+// the likely cause). ok is false when no row can be read.
+func (r *csvReader) header() (cols []csvColumn, headerOK, ok bool) {
+	cells, good, more := r.next()
+	if !more || !good {
+		return nil, false, false
+	}
+	known := 0
+	dataLike, unknown := false, false
+	first := map[string]int{}
+	var errs []*Error // reported unless the row turns out to be data
+	errorf := func(col int, msg string) { errs = append(errs, &Error{Pos: r.pos(1, col), Msg: msg}) }
+	for j, c := range cells {
+		name := strings.TrimSpace(c.val)
+		lower := strings.ToLower(name)
+		col := csvColumn{}
+		switch {
+		case name == "":
+			col.unnamed = true
+		case strings.HasPrefix(lower, "x-"):
+			known++
+		case isEntryKey(lower):
+			known++
+			if k, dup := first[lower]; dup {
+				errorf(j+1, "column "+lower+" appears twice (also column "+strconv.Itoa(k)+"): keep one of the two")
+				break
+			}
+			first[lower] = j + 1
+			col.key = lower
+		case isTopKey(lower):
+			known++
+			errorf(j+1, lower+" is a setting of a YAML spec file, not a CSV column: remove the column, and set "+lower+" in a YAML file read in the same run (-f both files, or -f their directory)")
+		default:
+			if strings.Contains(name, "@") || plainDecimal(strings.TrimLeft(name, "0")) {
+				dataLike = true
+			}
+			msg := "unknown column " + strconv.Quote(name)
+			if other := strings.IndexAny(name, ",;\t|"); other >= 0 {
+				msg += ": it holds " + strconv.Quote(name[other:other+1]) + ", but this file's cells are separated by " + strconv.Quote(string(r.sep)) + " (the separator is , or, when the header has no comma, ;): use one separator throughout"
+			} else if s := suggest(name, entryKeys); s != "" {
+				msg += ": did you mean \"" + s + "\"?"
+			} else {
+				msg += ": the columns are " + strings.Join(entryKeys, ", ") + " (and x-* for your own notes)"
+			}
+			errorf(j+1, msg)
+			unknown = true
+		}
+		cols = append(cols, col)
+	}
+	if known == 0 && dataLike {
+		r.errorf(1, 1, "the first row must be a header naming the columns, but it looks like data: insert a header row such as registration,application,user above it")
+		return nil, false, false
+	}
+	has := func(keys ...string) bool {
+		for _, k := range keys {
+			if first[k] > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	if unknown {
+		// A misspelled column is the likely cause of a missing one.
+	} else if !has("registration", "registration_id") {
+		errorf(1, "the header has no registration or registration_id column: add one (a header reads, for example, registration,application,user)")
+	}
+	if unknown {
+	} else if !has("application", "application_id", "unbound") {
+		errorf(1, "the header has no application, application_id or unbound column: add application (or application_id), or unbound for registrations bound to nothing")
+	} else if !has("application", "application_id") {
+		for _, k := range entryKeys[4:8] {
+			if has(k) {
+				errorf(first[k], "column "+k+" needs an application or application_id column: a rule or user belongs to an application")
+			}
+		}
+	}
+	r.l.errs = append(r.l.errs, errs...)
+	return cols, len(errs) == 0, true
+}
+
+func isEntryKey(k string) bool {
+	for _, e := range entryKeys {
+		if e == k {
+			return true
+		}
+	}
+	return false
+}
+
+func isTopKey(k string) bool {
+	for _, t := range topKeys {
+		if t == k {
+			return true
+		}
+	}
+	return k == "ignore"
+}
+
+var csvWords = entryWords{
+	noRegistration: "row has no registration: fill in its registration cell (sip_username@proxy) or its registration_id cell",
+	noTarget:       "row has no target: fill in application (or application_id), or set unbound to true",
+	unboundWith:    "unbound is true together with ",
+	removeUnbound:  "empty the unbound cell, or empty ",
+}
+
+// entry reads one row after the header as a binding entry.
+func (r *csvReader) entry(cols []csvColumn, cells []csvCell, headerOK bool) {
+	blank := true
+	for _, c := range cells {
+		if c.val != "" {
+			blank = false
+			break
+		}
+	}
+	if blank {
+		return // an empty row, as spreadsheets leave them
+	}
+	if len(cells) != len(cols) {
+		r.ragged(cols, cells)
+		return
+	}
+	l := r.l
+	before := len(l.errs)
+	b := Binding{Pos: r.pos(r.row, 1), KeyPos: make(map[string]Pos, 4)}
+	var present keySet
+	ok := true
+	for j, c := range cells {
+		col := cols[j]
+		if r.checkText && !r.text(j+1, c.val) {
+			ok = false
+			continue
+		}
+		switch {
+		case col.unnamed && c.val != "":
+			r.errorf(r.row, j+1, "this cell is in a column without a name: name the column in the header (start the name with x- for your own notes), or empty the cell")
+			ok = false
+			continue
+		case col.key == "" || c.val == "":
+			continue // an ignored column, or an absent key
+		}
+		if msg := cellProblem(c); msg != "" {
+			r.errorf(r.row, j+1, col.key+" "+msg)
+			ok = false
+			continue
+		}
+		pos := r.pos(r.row, j+1)
+		var msg string
+		switch col.key {
+		case "registration":
+			b.Registration = c.val
+			msg = registrationProblem(c.val)
+		case "registration_id":
+			b.RegistrationID, msg = csvID("registration_id", c.val)
+		case "application":
+			b.Application = c.val
+		case "application_id":
+			b.ApplicationID, msg = csvID("application_id", c.val)
+		case "rule":
+			b.Rule = c.val
+		case "rule_id":
+			b.RuleID, msg = csvID("rule_id", c.val)
+		case "user":
+			b.User = c.val
+		case "user_id":
+			b.UserID, msg = csvID("user_id", c.val)
+		case "unbound":
+			switch {
+			case strings.EqualFold(c.val, "true"):
+				b.Unbound = true
+			case strings.EqualFold(c.val, "false"):
+			default:
+				msg = "unbound must be true, false or empty, not " + strconv.Quote(c.val)
+			}
+		}
+		b.KeyPos[col.key] = pos
+		present |= 1 << keyIndex(col.key)
+		if msg != "" {
+			l.errorf(pos, msg)
+			ok = false
+		}
+	}
+	ok = l.checkPairs(&b, present, csvWords, headerOK && len(l.errs) == before) && ok
+	l.spec.Bindings = append(l.spec.Bindings, b)
+	if ok {
+		l.checkDuplicates(&b, false)
+	}
+}
+
+// ragged reports a row whose cells do not line up with the header's
+// columns, with a hint when the row uses the other separator.
+func (r *csvReader) ragged(cols []csvColumn, cells []csvCell) {
+	n, want := len(cells), len(cols)
+	msg := "this row has " + plainPlural(n, "cell") + ", the header " + plainPlural(want, "column")
+	other := byte(';')
+	if r.sep == ';' {
+		other = ','
+	}
+	switch {
+	case n < want && n == 1 && strings.IndexByte(cells[0].val, other) >= 0:
+		msg += ": the row seems separated by " + strconv.Quote(string(other)) + ", the header by " + strconv.Quote(string(r.sep)) + "; use one separator throughout"
+	case n < want:
+		msg += ": add the missing cells (an empty cell is written as nothing between two separators)"
+	default:
+		msg += ": remove the extra cells, or quote a cell that holds " + strconv.Quote(string(r.sep))
+	}
+	r.errorf(r.row, min(n, want)+1, msg)
+}
+
+func plainPlural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// text checks a cell of a file that holds bytes other than UTF-8 text.
+func (r *csvReader) text(col int, val string) bool {
+	if i := strings.IndexByte(val, 0); i >= 0 {
+		r.errorf(r.row, col, "this cell holds a NUL byte: a CSV spec is UTF-8 text; save the sheet as \"CSV UTF-8 (Comma delimited)\"")
+		return false
+	}
+	if !utf8.ValidString(val) {
+		bad := val[0]
+		for i := 0; i < len(val); {
+			c, size := utf8.DecodeRuneInString(val[i:])
+			if c == utf8.RuneError && size <= 1 {
+				bad = val[i]
+				break
+			}
+			i += size
+		}
+		r.errorf(r.row, col, fmt.Sprintf("invalid UTF-8 (byte 0x%02X) in this cell: the file was saved in another encoding (Excel's plain \"CSV\" uses the computer's code page); save the sheet as \"CSV UTF-8 (Comma delimited)\"", bad))
+		return false
+	}
+	return true
+}
+
+// cellProblem says what is wrong with a cell's text as a name or id: a
+// line break, or blanks around an unquoted value that are more likely a
+// slip than part of a name.
+func cellProblem(c csvCell) string {
+	if strings.ContainsAny(c.val, "\r\n") {
+		return "holds a line break (inside quotes): a name or an id is one line; remove the line break"
+	}
+	if !c.quoted && (isBlank(c.val[0]) || isBlank(c.val[len(c.val)-1])) {
+		return strconv.Quote(c.val) + " starts or ends with a blank: remove it, or quote the cell if the blank is part of the name"
+	}
+	return ""
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' }
+
+// csvID reads an id cell: a plain decimal integer of 1 or more. It says
+// how to write a spreadsheet's other forms (leading zeros, 3321.0).
+func csvID(key, v string) (int64, string) {
+	if plainDecimal(v) {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return n, ""
+		}
+		return 0, key + " " + v + " is too large for an id"
+	}
+	if digits := strings.TrimLeft(v, "0"); digits != v && plainDecimal(digits) {
+		return 0, key + " " + v + " has leading zeros: write " + digits
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		if f >= 1 && f < 1e15 && f == math.Trunc(f) {
+			return 0, key + " " + v + " is not a plain decimal number: write " + strconv.FormatInt(int64(f), 10) + " (format the column as text in the spreadsheet)"
+		}
+		return 0, key + " must be a positive integer id, not " + v
+	}
+	return 0, key + " must be an integer id, not " + strconv.Quote(v) + ": to give a name, use the " + strings.TrimSuffix(key, "_id") + " column instead"
+}
