@@ -21,7 +21,7 @@ import (
 // and verifies. With --plan it executes a saved plan instead, after
 // checking that the account still is what the plan was made from.
 type ApplyCmd struct {
-	Files       []string      `name:"file" short:"f" sep:"none" xor:"source" placeholder:"PATH" help:"Spec file, or a directory of *.yaml/*.yml files; repeat for several (default: voxbind.yaml)."`
+	Files       []string      `name:"file" short:"f" sep:"none" xor:"source" placeholder:"PATH" help:"Spec file, or a directory of *.yaml, *.yml and *.csv files; repeat for several (default: voxbind.yaml)."`
 	Plan        string        `name:"plan" xor:"source" placeholder:"FILE" help:"Apply exactly this plan, saved by 'voxbind plan --out FILE', without asking; refused if the account changed since."`
 	AutoApprove bool          `name:"auto-approve" help:"Apply without asking (needed when stdin is not a terminal)."`
 	Parallelism int           `default:"4" placeholder:"N" help:"Run at most N steps at once (at least 1; default: 4)."`

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 	"unicode"
@@ -15,6 +17,7 @@ import (
 // bindings: the starting point for adopting voxbind on an existing account.
 type ExportCmd struct {
 	Out     string        `help:"Write the spec to FILE instead of stdout. FILE is replaced atomically (a complete old or new file, never half of one)." placeholder:"FILE"`
+	Output  string        `short:"o" enum:"yaml,csv" default:"yaml" placeholder:"FORMAT" help:"Spec format: yaml or csv (a CSV spec holds no account_id guard)."`
 	Rate    float64       `help:"Never send more than N requests per second (default: no ceiling)." placeholder:"N"`
 	Timeout time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 5m), then stop with exit 1 (default: no limit)."`
 
@@ -31,6 +34,10 @@ func (c *ExportCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 	}
 	if strings.ContainsFunc(c.Schema, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 		return fmt.Errorf("--schema %q: a modeline ends at the first blank, so REF cannot hold blanks or control characters; percent-encode them (%%20 for a space)", c.Schema)
+	}
+	format, err := c.format()
+	if err != nil {
+		return err
 	}
 	sel, err := c.Scope.selection()
 	if err != nil {
@@ -56,10 +63,15 @@ func (c *ExportCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 		return err
 	}
 	var buf bytes.Buffer
-	if c.Schema != "" {
-		fmt.Fprintf(&buf, "# yaml-language-server: $schema=%s\n", c.Schema)
+	if format == "csv" {
+		err = reconcile.ExportCSVSelection(&buf, current, sel)
+	} else {
+		if c.Schema != "" {
+			fmt.Fprintf(&buf, "# yaml-language-server: $schema=%s\n", c.Schema)
+		}
+		err = reconcile.ExportSelection(&buf, current, sel)
 	}
-	if err := reconcile.ExportSelection(&buf, current, sel); err != nil {
+	if err != nil {
 		return err
 	}
 	if c.Out == "" {
@@ -74,5 +86,24 @@ func (c *ExportCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 		what = "the selected registrations"
 	}
 	fmt.Fprintf(stdio.Err, "Wrote %s of account %d to %s.\n", what, current.Account.ID, c.Out)
+	if format == "csv" {
+		fmt.Fprintf(stdio.Err, "A CSV spec has no account_id guard: to keep one, put \"version: 1\" and \"account_id: %d\" in a YAML file beside it and plan with -f on both (or on their directory).\n", current.Account.ID)
+	}
 	return nil
+}
+
+// format checks -o against --out: voxbind reads a file named *.csv as
+// CSV and any other as YAML, so a spec written under the other kind of
+// name would not read back.
+func (c *ExportCmd) format() (string, error) {
+	outCSV := c.Out != "" && strings.EqualFold(filepath.Ext(c.Out), ".csv")
+	switch {
+	case c.Out != "" && outCSV && c.Output != "csv":
+		return "", fmt.Errorf("--out %s: a file named *.csv is read as CSV, so write it with -o csv (or name the file .yaml); nothing was written", c.Out)
+	case c.Out != "" && !outCSV && c.Output == "csv":
+		return "", fmt.Errorf("-o csv with --out %s: voxbind reads a file as CSV only when its name ends in .csv; name the file .csv (or use -o yaml); nothing was written", c.Out)
+	case c.Output == "csv" && c.Schema != "":
+		return "", errors.New("--schema writes a YAML modeline and has no place in a CSV spec: leave it out with -o csv; nothing was written")
+	}
+	return c.Output, nil
 }

@@ -18,7 +18,7 @@ import (
 // PlanCmd shows the BindSipRegistration calls that would make the account
 // equal the spec, and writes nothing to the account.
 type PlanCmd struct {
-	Files            []string      `name:"file" short:"f" sep:"none" default:"voxbind.yaml" placeholder:"PATH" help:"Spec file, or a directory of *.yaml/*.yml files; repeat for several."`
+	Files            []string      `name:"file" short:"f" sep:"none" default:"voxbind.yaml" placeholder:"PATH" help:"Spec file, or a directory of *.yaml, *.yml and *.csv files; repeat for several."`
 	Out              string        `placeholder:"FILE" help:"Also save the plan as JSON with each step's precondition, for 'apply --plan FILE'. Not written when a change is blocked."`
 	DetailedExitcode bool          `name:"detailed-exitcode" help:"Exit 2 when there are changes (0: none, 1: error); text and markdown end with a Drift: line."`
 	Output           string        `short:"o" enum:"text,json,markdown" default:"text" placeholder:"FORMAT" help:"Output format: text, json or markdown."`

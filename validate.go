@@ -11,7 +11,7 @@ import (
 // ValidateCmd checks spec files offline: it reads no credentials and opens
 // no connection, so it fits a pre-commit hook or the first CI step.
 type ValidateCmd struct {
-	Files  []string `name:"file" short:"f" sep:"none" default:"voxbind.yaml" placeholder:"PATH" help:"Spec file, or a directory of *.yaml/*.yml files; repeat for several."`
+	Files  []string `name:"file" short:"f" sep:"none" default:"voxbind.yaml" placeholder:"PATH" help:"Spec file, or a directory of *.yaml, *.yml and *.csv files; repeat for several."`
 	Strict bool     `help:"Also fail on ignore entries that have ended (otherwise a warning)."`
 }
 

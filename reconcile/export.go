@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/voxbind/voxbind/spec"
 )
 
 // Export writes a spec that asks for exactly the bindings of
@@ -33,34 +35,19 @@ func Export(w io.Writer, current *Current) error {
 // to hold once, but the account twice, is written as an id. A selector
 // that matches no registration is an error wrapping ErrSelectsNothing.
 func ExportSelection(w io.Writer, current *Current, sel Selection) error {
-	outside, err := sel.outside(current, nil)
+	regs, err := exportOrder(current, sel)
 	if err != nil {
 		return err
 	}
-	n := newNamer(current)
-
-	var regs []Registration
-	for i, r := range current.Registrations {
-		if outside == nil || !outside[i] {
-			regs = append(regs, r)
-		}
-	}
-	slices.SortFunc(regs, func(a, b Registration) int {
-		return cmp.Or(
-			cmp.Compare(strings.ToLower(a.Proxy), strings.ToLower(b.Proxy)),
-			cmp.Compare(strings.ToLower(a.SIPUsername), strings.ToLower(b.SIPUsername)),
-			cmp.Compare(a.Proxy, b.Proxy),
-			cmp.Compare(a.SIPUsername, b.SIPUsername),
-			cmp.Compare(a.ID, b.ID),
-		)
-	})
-
+	n := newNamer(current, false)
 	bindings := &yaml.Node{Kind: yaml.SequenceNode}
 	for _, r := range regs {
-		entry, err := n.entry(r)
+		b, err := n.binding(r)
 		if err != nil {
 			return err
 		}
+		entry := exportYAMLEntry(&b)
+		entry.HeadComment = exportNote(r)
 		bindings.Content = append(bindings.Content, entry)
 	}
 
@@ -105,16 +92,120 @@ func ExportSelection(w io.Writer, current *Current, sel Selection) error {
 	return nil
 }
 
+// ExportCSV writes the same bindings as Export as a CSV spec: the columns
+// registration, application, rule, user and unbound (each followed by its
+// _id column when some row needs an id), then x-note with what Export puts
+// in each entry's comment. A CSV spec holds no account_id guard and no
+// prune setting.
+//
+// A file like this is opened in spreadsheets, which run a cell that starts
+// with =, +, - or @ as a formula and mangle control characters, so such a
+// name is written as its id instead; every name still reads back exactly.
+func ExportCSV(w io.Writer, current *Current) error {
+	return ExportCSVSelection(w, current, Selection{})
+}
+
+// ExportCSVSelection is ExportCSV limited to the registrations in sel, as
+// ExportSelection is for Export: names are chosen against the whole
+// account, and a selector that matches no registration is an error
+// wrapping ErrSelectsNothing.
+func ExportCSVSelection(w io.Writer, current *Current, sel Selection) error {
+	regs, err := exportOrder(current, sel)
+	if err != nil {
+		return err
+	}
+	n := newNamer(current, true)
+	bindings := make([]spec.Binding, 0, len(regs))
+	notes := make([]string, 0, len(regs))
+	for _, r := range regs {
+		b, err := n.binding(r)
+		if err != nil {
+			return err
+		}
+		bindings = append(bindings, b)
+		notes = append(notes, exportNote(r))
+	}
+	if err := spec.WriteCSV(w, bindings, notes); err != nil {
+		return fmt.Errorf("export: write spec: %w", err)
+	}
+	return nil
+}
+
+// exportOrder is the registrations of current that sel selects, sorted by
+// proxy, then username (case-insensitively, then exactly), then id.
+func exportOrder(current *Current, sel Selection) ([]Registration, error) {
+	outside, err := sel.outside(current, nil)
+	if err != nil {
+		return nil, err
+	}
+	var regs []Registration
+	for i, r := range current.Registrations {
+		if outside == nil || !outside[i] {
+			regs = append(regs, r)
+		}
+	}
+	slices.SortFunc(regs, func(a, b Registration) int {
+		return cmp.Or(
+			cmp.Compare(strings.ToLower(a.Proxy), strings.ToLower(b.Proxy)),
+			cmp.Compare(strings.ToLower(a.SIPUsername), strings.ToLower(b.SIPUsername)),
+			cmp.Compare(a.Proxy, b.Proxy),
+			cmp.Compare(a.SIPUsername, b.SIPUsername),
+			cmp.Compare(a.ID, b.ID),
+		)
+	})
+	return regs, nil
+}
+
+// exportNote says which registration an entry is, and whether it is frozen.
+func exportNote(r Registration) string {
+	note := fmt.Sprintf("registration %d", r.ID)
+	if r.Deactivated {
+		note += " (frozen: deactivated, voxbind never changes it)"
+	}
+	return note
+}
+
+// exportYAMLEntry is the YAML mapping of one binding, keys in spec order.
+func exportYAMLEntry(b *spec.Binding) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode}
+	name := func(key, v string) {
+		if v != "" {
+			addPair(m, key, strNode(v))
+		}
+	}
+	id := func(key string, v int64) {
+		if v != 0 {
+			addPair(m, key, intNode(v))
+		}
+	}
+	name("registration", b.Registration)
+	id("registration_id", b.RegistrationID)
+	if b.Unbound {
+		addPair(m, "unbound", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
+		return m
+	}
+	name("application", b.Application)
+	id("application_id", b.ApplicationID)
+	name("rule", b.Rule)
+	id("rule_id", b.RuleID)
+	name("user", b.User)
+	id("user_id", b.UserID)
+	return m
+}
+
 // namer chooses, for each object, a name that identifies it or else its id.
 type namer struct {
 	current *Current
 	apps    map[int64]Application
 	// regKeys counts registrations by their case-folded sip_username@proxy.
 	regKeys map[string]int
+	// sheet: names are for a spreadsheet, and one that it would run or
+	// mangle is given as an id (see ExportCSV).
+	sheet bool
 }
 
-func newNamer(current *Current) *namer {
-	n := &namer{current: current, apps: map[int64]Application{}, regKeys: map[string]int{}}
+func newNamer(current *Current, sheet bool) *namer {
+	n := &namer{current: current, apps: map[int64]Application{}, regKeys: map[string]int{}, sheet: sheet}
 	for _, a := range current.Applications {
 		n.apps[a.ID] = a
 	}
@@ -126,45 +217,63 @@ func newNamer(current *Current) *namer {
 
 func regKey(user, proxy string) string { return strings.ToLower(user) + "@" + strings.ToLower(proxy) }
 
-// entry is the binding entry for one registration, with its id comment.
-func (n *namer) entry(r Registration) (*yaml.Node, error) {
-	m := &yaml.Node{Kind: yaml.MappingNode}
-	m.HeadComment = fmt.Sprintf("registration %d", r.ID)
-	if r.Deactivated {
-		m.HeadComment += " (frozen: deactivated, voxbind never changes it)"
+// usable reports whether a name may be written: not empty, and, for a
+// spreadsheet, no formula and no control character.
+func (n *namer) usable(name string) bool {
+	if name == "" {
+		return false
 	}
+	if !n.sheet {
+		return true
+	}
+	if strings.IndexByte("=+-@", name[0]) >= 0 {
+		return false
+	}
+	return !strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
 
+// binding is the entry that asks for r's current target.
+func (n *namer) binding(r Registration) (spec.Binding, error) {
+	var b spec.Binding
 	// The spec splits `registration` at its last '@', so a proxy holding an
 	// '@' (or an empty part) cannot be written by name.
 	if r.SIPUsername != "" && r.Proxy != "" && !strings.Contains(r.Proxy, "@") &&
-		n.regKeys[regKey(r.SIPUsername, r.Proxy)] == 1 {
-		addPair(m, "registration", strNode(r.SIPUsername+"@"+r.Proxy))
+		n.regKeys[regKey(r.SIPUsername, r.Proxy)] == 1 && n.usable(r.SIPUsername+"@"+r.Proxy) {
+		b.Registration = r.SIPUsername + "@" + r.Proxy
 	} else {
-		addPair(m, "registration_id", intNode(r.ID))
+		b.RegistrationID = r.ID
 	}
 
 	t := r.Target
 	if t == nil {
-		addPair(m, "unbound", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
-		return m, nil
+		b.Unbound = true
+		return b, nil
 	}
 	if t.Rule != nil && t.User != nil {
-		return nil, fmt.Errorf("export: registration %d (%s@%s) is bound to rule %d and user %d at once, which a spec cannot express",
+		return b, fmt.Errorf("export: registration %d (%s@%s) is bound to rule %d and user %d at once, which a spec cannot express",
 			r.ID, r.SIPUsername, r.Proxy, t.Rule.ID, t.User.ID)
 	}
 	appID := t.Application.ID
 	if name, ok := n.applicationName(appID); ok {
-		addPair(m, "application", strNode(name))
+		b.Application = name
 	} else {
-		addPair(m, "application_id", intNode(appID))
+		b.ApplicationID = appID
 	}
 	switch {
 	case t.Rule != nil:
-		exportMember(m, "rule", n.current.Rules[appID], t.Rule.ID)
+		if name, ok := uniqueName(n.current.Rules[appID], t.Rule.ID); ok && n.usable(name) {
+			b.Rule = name
+		} else {
+			b.RuleID = t.Rule.ID
+		}
 	case t.User != nil:
-		exportMember(m, "user", n.current.Users[appID], t.User.ID)
+		if name, ok := uniqueName(n.current.Users[appID], t.User.ID); ok && n.usable(name) {
+			b.User = name
+		} else {
+			b.UserID = t.User.ID
+		}
 	}
-	return m, nil
+	return b, nil
 }
 
 // applicationName is the short name of application id (the part of its
@@ -178,7 +287,7 @@ func (n *namer) applicationName(id int64) (string, bool) {
 		return "", false
 	}
 	for _, candidate := range []string{shortName(app.Name), app.Name} {
-		if candidate == "" {
+		if !n.usable(candidate) {
 			continue
 		}
 		matches := 0
@@ -198,17 +307,6 @@ func (n *namer) applicationName(id int64) (string, bool) {
 func shortName(full string) string {
 	short, _, _ := strings.Cut(full, ".")
 	return short
-}
-
-// exportMember adds `kind: name` for the rule or user id of list, or
-// `kind_id: id` when its name is not unique there (ASCII
-// case-insensitively), is empty, or the list was not read.
-func exportMember[T Rule | User](m *yaml.Node, kind string, list []T, id int64) {
-	if name, ok := uniqueName(list, id); ok {
-		addPair(m, kind, strNode(name))
-	} else {
-		addPair(m, kind+"_id", intNode(id))
-	}
 }
 
 // uniqueName is the name of id in list when no other entry shares it

@@ -357,17 +357,20 @@ func TestExportWriteError(t *testing.T) {
 
 // randomAccount builds an account whose names collide on purpose: short
 // names shared across applications, names differing only in case, names
-// that look like numbers or booleans, registrations sharing
-// sip_username@proxy, frozen and unbound registrations, and rules and users
-// used as targets. Each user holds at most one registration, as the API
-// guarantees.
+// that look like numbers or booleans, names holding CSV separators, quotes,
+// blanks at the ends, line breaks or a spreadsheet formula, registrations
+// sharing sip_username@proxy, frozen and unbound registrations, and rules
+// and users used as targets. Each user holds at most one registration, as
+// the API guarantees.
 func randomAccount(rng *rand.Rand) Current {
 	pick := func(s []string) string { return s[rng.IntN(len(s))] }
-	appShort := []string{"support", "Support", "sales", "1001", "true", "fax", "null"}
+	appShort := []string{"support", "Support", "sales", "1001", "true", "fax", "null", "a,b", "=1+1"}
 	accounts := []string{"acme", "ACME", "other"}
-	names := []string{"alice", "Alice", "bob", "1001", "007", "yes", "on", "a b", "x: y", "#tag", "-", "inbound-main"}
-	users := []string{"alice", "bob", "Bob", "carol", "1001", "2e3", "yes", "null"}
-	proxies := []string{"pbx.example.com", "PBX.example.com", "sip.carrier.example", "10.0.0.1:5060", "1001"}
+	names := []string{"alice", "Alice", "bob", "1001", "007", "yes", "on", "a b", "x: y", "#tag", "-", "inbound-main",
+		"a,b", "x;y", `say "hi"`, " padded ", "two\nlines", "=HYPERLINK(1)"}
+	sipNames := []string{"alice", "Alice", "bob", "1001", "007", "yes", "a,b", `q"q`, "semi;colon", "+15551234567", " lead"}
+	users := []string{"alice", "bob", "Bob", "carol", "1001", "2e3", "yes", "null", "+15551234567", "0042", `"quoted"`, "c;d"}
+	proxies := []string{"pbx.example.com", "PBX.example.com", "sip.carrier.example", "10.0.0.1:5060", "1001", "p,q.example"}
 
 	c := Current{
 		Account: AccountInfo{ID: 1 + rng.Int64N(1e6), Name: pick(accounts)},
@@ -393,7 +396,7 @@ func randomAccount(rng *rand.Rand) Current {
 	held := map[int64]bool{}
 	for range rng.IntN(25) {
 		r := Registration{
-			RegistrationRef: RegistrationRef{ID: id(), SIPUsername: pick(names[:6]), Proxy: pick(proxies)},
+			RegistrationRef: RegistrationRef{ID: id(), SIPUsername: pick(sipNames), Proxy: pick(proxies)},
 			Deactivated:     rng.IntN(6) == 0,
 		}
 		if rng.IntN(4) > 0 {
@@ -419,10 +422,19 @@ func randomAccount(rng *rand.Rand) Current {
 	return c
 }
 
-// TestExportRoundTrip: for random accounts, the exported spec loads, and
-// planning it against the account (as observed in full, and as Observe
-// reads it for that spec) gives no changes.
+// TestExportRoundTrip: for random accounts, the exported spec, YAML and
+// CSV, loads, and planning it against the account (as observed in full,
+// and as Observe reads it for that spec) gives no changes.
 func TestExportRoundTrip(t *testing.T) {
+	for _, format := range []struct {
+		ext    string
+		export func(io.Writer, *Current) error
+	}{{"yaml", Export}, {"csv", ExportCSV}} {
+		t.Run(format.ext, func(t *testing.T) { exportRoundTrip(t, format.ext, format.export) })
+	}
+}
+
+func exportRoundTrip(t *testing.T, ext string, export func(io.Writer, *Current) error) {
 	n := 300
 	if testing.Short() {
 		n = 50
@@ -432,10 +444,10 @@ func TestExportRoundTrip(t *testing.T) {
 		rng := rand.New(rand.NewPCG(uint64(seed), 7))
 		current := randomAccount(rng)
 		var out bytes.Buffer
-		if err := Export(&out, &current); err != nil {
+		if err := export(&out, &current); err != nil {
 			t.Fatalf("seed %d: Export: %v", seed, err)
 		}
-		path := filepath.Join(dir, fmt.Sprintf("export-%d.yaml", seed))
+		path := filepath.Join(dir, fmt.Sprintf("export-%d.%s", seed, ext))
 		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -602,5 +614,80 @@ func TestExportSelection(t *testing.T) {
 	err = ExportSelection(&out, &current, Selection{Only: []Selector{none}})
 	if !errors.Is(err, ErrSelectsNothing) || out.Len() != 0 {
 		t.Errorf("ExportSelection with a selector matching nothing: %v, wrote %d bytes", err, out.Len())
+	}
+}
+
+const demoExportCSV = `registration,application,rule,user,unbound,x-note
+fax@fax.example.net,fax,fax-in,,,registration 3007
+alice@pbx.example.com,support,,alice,,registration 3001
+bob@pbx.example.com,support,,bob,,registration 3002
+carol@pbx.example.com,,,,true,registration 3003
+conf@pbx.example.com,support,,,,registration 3011
+dave@pbx.example.com,sales,,dave,,registration 3004
+erin@pbx.example.com,,,,true,registration 3005
+frontdesk@pbx.example.com,support,inbound-main,,,registration 3006
+lobby@pbx.example.com,,,,true,registration 3010
+old@pbx.example.com,sales,inbound-sales,,,"registration 3012 (frozen: deactivated, voxbind never changes it)"
+trunk1@sip.carrier.example,sales,inbound-sales,,,registration 3008
+trunk2@sip.carrier.example,,,,true,registration 3009
+`
+
+func TestExportCSVDemo(t *testing.T) {
+	c := demoCurrent()
+	var out bytes.Buffer
+	if err := ExportCSV(&out, &c); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(demoExportCSV, out.String()); diff != "" {
+		t.Errorf("ExportCSV(demo) mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestExportCSVCells: names with separators, quotes and blanks are quoted
+// and read back exactly; names a spreadsheet would run as a formula, or
+// that hold control characters, are written as ids (the YAML export keeps
+// them as names).
+func TestExportCSVCells(t *testing.T) {
+	app := Application{ID: 1, Name: "support.acme.voximplant.com"}
+	formula := Application{ID: 2, Name: "=cmd.acme.voximplant.com"}
+	c := Current{
+		Applications: []Application{app, formula},
+		Rules:        map[int64][]Rule{1: {{ID: 5, ApplicationID: 1, Name: "a,b"}, {ID: 6, ApplicationID: 1, Name: "@SUM(1)"}}},
+		Users: map[int64][]User{1: {
+			{ID: 7, ApplicationID: 1, Name: `say "hi"`}, {ID: 8, ApplicationID: 1, Name: " padded "},
+			{ID: 9, ApplicationID: 1, Name: "+15551234567"}, {ID: 10, ApplicationID: 1, Name: "tab\there"},
+		}},
+	}
+	reg := func(id int64, user string, t *Target) {
+		c.Registrations = append(c.Registrations, Registration{RegistrationRef: RegistrationRef{ID: id, SIPUsername: user, Proxy: "pbx.example.com"}, Target: t})
+	}
+	to := func(a Application, rule, user *Ref) *Target {
+		return &Target{Application: Ref{a.ID, a.Name}, Rule: rule, User: user}
+	}
+	reg(101, "a", to(app, &Ref{5, "a,b"}, nil))
+	reg(102, "b", to(app, &Ref{6, "@SUM(1)"}, nil))
+	reg(103, "c", to(app, nil, &Ref{7, `say "hi"`}))
+	reg(104, "d", to(app, nil, &Ref{8, " padded "}))
+	reg(105, "e", to(app, nil, &Ref{9, "+15551234567"}))
+	reg(106, "f", to(app, nil, &Ref{10, "tab\there"}))
+	reg(107, "-g", to(formula, nil, nil))
+	reg(108, "semi;colon", nil)
+
+	var out bytes.Buffer
+	if err := ExportCSV(&out, &c); err != nil {
+		t.Fatal(err)
+	}
+	want := `registration,registration_id,application,application_id,rule,rule_id,user,user_id,unbound,x-note
+,107,,2,,,,,,registration 107
+a@pbx.example.com,,support,,"a,b",,,,,registration 101
+b@pbx.example.com,,support,,,6,,,,registration 102
+c@pbx.example.com,,support,,,,"say ""hi""",,,registration 103
+d@pbx.example.com,,support,,,," padded ",,,registration 104
+e@pbx.example.com,,support,,,,,9,,registration 105
+f@pbx.example.com,,support,,,,,10,,registration 106
+"semi;colon@pbx.example.com",,,,,,,,true,registration 108
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("ExportCSV (-want +got):\n%s", diff)
 	}
 }
