@@ -29,6 +29,7 @@ type ApplyCmd struct {
 	Force       bool          `xor:"unbind" help:"Apply however many registrations the plan unbinds."`
 	Rate        float64       `placeholder:"N" help:"Never send more than N requests per second (default: no ceiling)."`
 	Timeout     time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 10m): then no new step starts, calls in flight get up to 10s, the summary is printed, exit 1 (default: no limit)."`
+	Full        bool          `help:"List every change of the plan before asking; a plan of more than 100 changes is otherwise grouped by application and action."`
 	Scope       scopeFlags    `embed:""`
 }
 
@@ -103,7 +104,7 @@ func (c *ApplyCmd) runSpec(ctx context.Context, stdio *Stdio, g *Globals, intr *
 	if err != nil {
 		return planPrintSpecErrors(stdio.Err, err)
 	}
-	if err := reconcile.RenderText(stdio.Out, p, !g.NoColor && planIsTerminal(stdio.Out)); err != nil {
+	if err := planRenderText(stdio.Out, p, !g.NoColor && planIsTerminal(stdio.Out), c.Full); err != nil {
 		return fmt.Errorf("write the plan: %w", err)
 	}
 	if err := applyRefuseBlocked(p); err != nil {
@@ -150,7 +151,7 @@ func (c *ApplyCmd) runSaved(ctx context.Context, stdio *Stdio, g *Globals, intr 
 		return fmt.Errorf("plan %s was made for account %d, but voxbind acts on account %d (--account-id, or the key file's account_id); nothing was changed",
 			c.Plan, p.AccountID, current.Account.ID)
 	}
-	if err := reconcile.RenderText(stdio.Out, p, !g.NoColor && planIsTerminal(stdio.Out)); err != nil {
+	if err := planRenderText(stdio.Out, p, !g.NoColor && planIsTerminal(stdio.Out), c.Full); err != nil {
 		return fmt.Errorf("write the plan: %w", err)
 	}
 	if stale := reconcile.Stale(p, current); len(stale) > 0 {

@@ -24,6 +24,7 @@ type PlanCmd struct {
 	Output           string        `short:"o" enum:"text,json,markdown" default:"text" placeholder:"FORMAT" help:"Output format: text, json or markdown."`
 	Rate             float64       `placeholder:"N" help:"Never send more than N requests per second (default: no ceiling)."`
 	Timeout          time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 5m), then stop with exit 1 (default: no limit)."`
+	Full             bool          `help:"List every change in the text plan; a plan of more than 100 changes is otherwise grouped by application and action."`
 	Scope            scopeFlags    `embed:""`
 }
 
@@ -56,7 +57,7 @@ func (c *PlanCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	if err := planRender(stdio.Out, p, c.Output, !g.NoColor && planIsTerminal(stdio.Out)); err != nil {
+	if err := planRender(stdio.Out, p, c.Output, !g.NoColor && planIsTerminal(stdio.Out), c.Full); err != nil {
 		return fmt.Errorf("write the plan: %w", err)
 	}
 	if c.DetailedExitcode && c.Output != "json" {
@@ -136,13 +137,22 @@ func planPrintSpecErrors(stderr io.Writer, err error) error {
 	return exitCode(1, fmt.Errorf("%s in the spec", plural(len(errs), "problem")))
 }
 
-// planRender writes p in the format -o asks for.
-func planRender(w io.Writer, p *reconcile.Plan, format string, color bool) error {
+// planRender writes p in the format -o asks for; full lists every change
+// of a large text plan.
+func planRender(w io.Writer, p *reconcile.Plan, format string, color, full bool) error {
 	switch format {
 	case "json":
 		return reconcile.RenderJSON(w, p, false)
 	case "markdown":
 		return reconcile.RenderMarkdown(w, p)
+	}
+	return planRenderText(w, p, color, full)
+}
+
+// planRenderText writes the text plan, grouped when large unless full.
+func planRenderText(w io.Writer, p *reconcile.Plan, color, full bool) error {
+	if full {
+		return reconcile.RenderTextFull(w, p, color)
 	}
 	return reconcile.RenderText(w, p, color)
 }

@@ -26,11 +26,21 @@ type SandboxCmd struct {
 type SandboxInitCmd struct {
 	Dir      string `arg:"" name:"DIR" help:"Directory to write into; created if missing."`
 	Children int    `placeholder:"N" help:"Also make N child accounts of the demo account, each with its own demo data; the key acts on them with --account-id."`
+	Bulk     int    `placeholder:"N" help:"Make the account of the bulk example instead of the demo account: N phone lines, all unbound, that examples/bulk.yaml and examples/bulk.csv bind (N=520; other sizes: go run ./examples/genbulk -n N)."`
 }
 
 // Run writes the files and says what to do next on stderr.
 func (c *SandboxInitCmd) Run(stdio *Stdio) error {
-	if err := sandbox.Init(c.Dir, c.Children); err != nil {
+	var err error
+	switch {
+	case c.Bulk < 0:
+		return fmt.Errorf("sandbox init: --bulk %d: give the number of phone lines, 1 to %d", c.Bulk, sandbox.MaxBulk)
+	case c.Bulk > 0:
+		err = sandbox.InitBulk(c.Dir, c.Bulk, c.Children)
+	default:
+		err = sandbox.Init(c.Dir, c.Children)
+	}
+	if err != nil {
 		return err
 	}
 	state := filepath.Join(c.Dir, sandbox.StateFile)
@@ -40,13 +50,23 @@ func (c *SandboxInitCmd) Run(stdio *Stdio) error {
 		children = fmt.Sprintf(" with %s (ids %d to %d; act on one with --account-id ID)",
 			plural(c.Children, "child account"), sandbox.DemoAccountID+1, sandbox.DemoAccountID+c.Children)
 	}
-	_, err := fmt.Fprintf(stdio.Err, `sandbox: wrote %s (a new RSA-2048 key, mode 0600) and %s (demo account %d "%s"%s)
-Try it in-process, no credentials needed:
-  voxbind --sandbox %s export
+	what := fmt.Sprintf("demo account %d \"%s\"", sandbox.DemoAccountID, sandbox.DemoAccountName)
+	try, generate := "export", ""
+	if c.Bulk > 0 {
+		what = fmt.Sprintf("account %d \"%s\" of the bulk example: %s, all unbound", sandbox.DemoAccountID, sandbox.DemoAccountName, plural(c.Bulk, "phone line"))
+		try = "plan -f examples/bulk.csv"
+		if c.Bulk != sandboxBulkExample {
+			try = "plan -f bulk.csv"
+			generate = fmt.Sprintf("Write the spec for %s first, in a checkout of voxbind:\n  go run ./examples/genbulk -n %d -o bulk.csv\n", plural(c.Bulk, "line"), c.Bulk)
+		}
+	}
+	_, err = fmt.Fprintf(stdio.Err, `sandbox: wrote %s (a new RSA-2048 key, mode 0600) and %s (%s%s)
+%sTry it in-process, no credentials needed:
+  voxbind --sandbox %s %s
 Or serve it over HTTP and talk to it with the key:
   voxbind sandbox serve --state %s
-  voxbind --credentials %s --endpoint http://127.0.0.1:8080/platform_api/ export
-`, creds, state, sandbox.DemoAccountID, sandbox.DemoAccountName, children, state, state, creds)
+  voxbind --credentials %s --endpoint http://127.0.0.1:8080/platform_api/ %s
+`, creds, state, what, children, generate, state, try, state, creds, try)
 	if err != nil {
 		return err
 	}
@@ -93,6 +113,9 @@ func warnUnignoredKey(w io.Writer, keyFile string) {
 	}
 	fmt.Fprintf(w, "sandbox: warning: %s holds a private key and lies in the git work tree %s, which does not ignore it: %s, or use a directory outside the work tree\n", keyFile, root, fix)
 }
+
+// sandboxBulkExample is the number of lines of examples/bulk.yaml.
+const sandboxBulkExample = 520
 
 // SandboxServeCmd serves a state file over HTTP on loopback.
 type SandboxServeCmd struct {

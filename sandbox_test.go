@@ -224,3 +224,54 @@ func TestGitignoreCoversKeysAndJournals(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkExample runs the bulk example end to end: sandbox init --bulk
+// 520 makes the account examples/bulk.yaml and examples/bulk.csv plan
+// against; each plans 500 binds (the 20 retired lines are unbound already),
+// grouped by application; apply asks after the grouped view and converges,
+// after which both plan No changes.
+func TestBulkExample(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bulk")
+	if code, _, stderr := runCLI(t, "sandbox", "init", "--bulk", "520", dir); code != 0 {
+		t.Fatalf("sandbox init --bulk: exit %d: %s", code, stderr)
+	}
+	state := filepath.Join(dir, sandbox.StateFile)
+	const summary = "Plan: 500 to bind, 0 to rebind, 0 to unbind, 20 unchanged.\n"
+	for _, spec := range []string{"examples/bulk.yaml", "examples/bulk.csv"} {
+		code, stdout, stderr := runCLI(t, "--sandbox", state, "plan", "-f", spec)
+		if code != 0 || !strings.HasSuffix(stdout, summary) {
+			t.Fatalf("plan -f %s: exit %d, stdout ends %q, stderr %s", spec, code, stdout[max(0, len(stdout)-200):], stderr)
+		}
+		for _, group := range []string{"\nsales: + 300 to bind\n", "\nsupport: + 200 to bind\n", "  … and 297 more to bind in sales\n"} {
+			if !strings.Contains(stdout, group) {
+				t.Errorf("plan -f %s: no group %q:\n%s", spec, group, stdout)
+			}
+		}
+		if n := strings.Count(stdout, "  + ["); n != 6 {
+			t.Errorf("plan -f %s shows %d changes, want the first 3 of each of 2 groups", spec, n)
+		}
+	}
+	code, stdout, _ := runCLI(t, "--sandbox", state, "plan", "-f", "examples/bulk.csv", "--full")
+	if n := strings.Count(stdout, "  + ["); code != 0 || n != 500 {
+		t.Errorf("plan --full: exit %d, %d changes shown, want 500", code, n)
+	}
+
+	applyFakeTerminal(t, true, false)
+	var out bytes.Buffer // stdout and stderr together, in order
+	code = run([]string{"--sandbox", state, "apply", "-f", "examples/bulk.csv", "--parallelism", "8"},
+		&Stdio{In: strings.NewReader("yes\n"), Out: &out, Err: &out})
+	got := out.String()
+	grouped := strings.Index(got, "500 changes, grouped")
+	prompt := strings.Index(got, "Type 'yes' to apply 500 changes to account 1000001:")
+	if code != 0 || grouped < 0 || prompt < grouped || strings.Count(got[:prompt], "  + [") != 6 {
+		t.Fatalf("apply: exit %d; want the grouped plan, then the prompt:\n%s", code, got)
+	}
+	if !strings.Contains(got, "Apply: 500 applied, 0 failed, 0 skipped, 500 verified.") {
+		t.Errorf("apply did not converge:\n%s", got[prompt:])
+	}
+	for _, spec := range []string{"examples/bulk.yaml", "examples/bulk.csv"} {
+		if code, stdout, _ := runCLI(t, "--sandbox", state, "plan", "-f", spec); code != 0 || !strings.HasSuffix(stdout, "No changes.\n") {
+			t.Errorf("plan -f %s after apply: exit %d:\n%s", spec, code, stdout)
+		}
+	}
+}

@@ -246,3 +246,133 @@ func TestDriftLine(t *testing.T) {
 		t.Errorf("DriftLine = %q, want %q", got, want)
 	}
 }
+
+// renderMixedPlan is a plan of binds to support, rebinds to sales, unbinds
+// from support, and binds to an application without a name, in that order
+// of steps, each action in a block of its own.
+func renderMixedPlan(binds, rebinds, unbinds, nameless int) *Plan {
+	p := &Plan{FormatVersion: 1, AccountID: 42}
+	support := Ref{ID: 1, Name: "support.acme.voximplant.com"}
+	sales := Ref{ID: 2, Name: "sales.acme.voximplant.com"}
+	add := func(action Action, before, after *Target) {
+		i := len(p.Changes) + 1
+		p.Changes = append(p.Changes, Step{Step: i, Action: action, Before: before, After: after, Reason: ReasonSpec,
+			Registration: RegistrationRef{ID: int64(1000 + i), SIPUsername: fmt.Sprintf("r%d", i), Proxy: "pbx.example.com"},
+			Source:       fmt.Sprintf("phones.csv:%d", i+1)})
+	}
+	for range binds {
+		add(ActionBind, nil, &Target{Application: support})
+	}
+	for range rebinds {
+		add(ActionRebind, &Target{Application: support}, &Target{Application: sales})
+	}
+	for range unbinds {
+		add(ActionUnbind, &Target{Application: support}, nil)
+	}
+	for range nameless {
+		add(ActionBind, nil, &Target{Application: Ref{ID: 9}})
+	}
+	p.Summary = Summary{Bind: binds + nameless, Rebind: rebinds, Unbind: unbinds}
+	return p
+}
+
+// TestRenderTextGrouped: past 100 changes the text plan shows per
+// application and action a count and the first three changes, then the rest
+// counted, capped side effects and blocked changes, and a pointer to the
+// full list before the summary; RenderTextFull shows every change.
+func TestRenderTextGrouped(t *testing.T) {
+	p := renderMixedPlan(60, 30, 15, 5)
+	big := renderBigPlan(30) // 3 side effects and 3 blocked changes per 30
+	for range 5 {
+		p.SideEffects = append(p.SideEffects, big.SideEffects...)
+		p.Blocked = append(p.Blocked, big.Blocked...)
+	}
+	var b bytes.Buffer
+	if err := RenderText(&b, p, false); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	var headers []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, " to bind") || strings.Contains(l, " to rebind") || strings.Contains(l, " to unbind") {
+			headers = append(headers, l)
+		}
+	}
+	if !strings.HasPrefix(out, "voxbind plan for account 42\n\n110 changes, grouped by application and action (the first 3 of each group shown):\n\n") {
+		t.Errorf("no grouping header:\n%.300s", out)
+	}
+	want := []string{
+		"application 9: + 5 to bind",
+		"  … and 2 more to bind in application 9",
+		"sales: ~ 30 to rebind",
+		"  … and 27 more to rebind in sales",
+		"support: + 60 to bind",
+		"  … and 57 more to bind in support",
+		"support: - 15 to unbind",
+		"  … and 12 more to unbind in support",
+		"Plan: 65 to bind, 30 to rebind, 15 to unbind, 0 unchanged.",
+	}
+	if diff := cmp.Diff(want, headers); diff != "" {
+		t.Errorf("groups (-want +got):\n%s\n%s", diff, out)
+	}
+	for _, step := range []string{"+ [1] r1@", "+ [3] r3@", "~ [61] r61@", "~ [63] r63@", "- [91] r91@", "+ [106] r106@"} {
+		if !strings.Contains(out, step) {
+			t.Errorf("first changes of a group: no %q", step)
+		}
+	}
+	if n := strings.Count(out, "phones.csv:"); n != 12 {
+		t.Errorf("%d changes shown, want 3 of each of 4 groups", n)
+	}
+	if n := strings.Count(out, " loses user "); n != 10 || !strings.Contains(out, "  … and 5 more\n") {
+		t.Errorf("%d side effects listed, want 10 and the other 5 counted", n)
+	}
+	if n := strings.Count(out, ": frozen (deactivated"); n != 10 {
+		t.Errorf("%d blocked changes listed, want 10", n)
+	}
+	if !strings.HasSuffix(out, "110 changes, grouped: --full lists every one (voxbind plan -o json gives them as data).\n\n"+
+		"Plan: 65 to bind, 30 to rebind, 15 to unbind, 0 unchanged.\n") {
+		t.Errorf("no pointer to the full list before the summary:\n%s", out[max(0, len(out)-400):])
+	}
+
+	b.Reset()
+	if err := RenderTextFull(&b, p, false); err != nil {
+		t.Fatal(err)
+	}
+	full := b.String()
+	if n := strings.Count(full, "phones.csv:"); n != 110 {
+		t.Errorf("RenderTextFull shows %d changes, want all 110", n)
+	}
+	if strings.Contains(full, "grouped") || strings.Count(full, " loses user ") != 15 || strings.Count(full, ": frozen (deactivated") != 15 {
+		t.Errorf("RenderTextFull groups or caps:\n%s", full)
+	}
+}
+
+// TestRenderTextGroupsPast100: 100 changes are listed one by one, 101 are
+// grouped; many groups show fewer changes each, never none.
+func TestRenderTextGroupsPast100(t *testing.T) {
+	for n, grouped := range map[int]bool{100: false, 101: true} {
+		var b bytes.Buffer
+		if err := RenderText(&b, renderMixedPlan(n, 0, 0, 0), false); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(b.String(), "grouped"); got != grouped {
+			t.Errorf("%d changes: grouped = %v, want %v", n, got, grouped)
+		}
+	}
+	p := renderMixedPlan(0, 0, 0, 0)
+	for app := range 40 {
+		for range 3 {
+			i := len(p.Changes) + 1
+			p.Changes = append(p.Changes, Step{Step: i, Action: ActionBind, Reason: ReasonSpec, Source: fmt.Sprintf("f.csv:%d", i),
+				Registration: RegistrationRef{ID: int64(i), SIPUsername: fmt.Sprintf("r%d", i), Proxy: "p"},
+				After:        &Target{Application: Ref{ID: int64(app + 1), Name: fmt.Sprintf("app%02d", app)}}})
+		}
+	}
+	var b bytes.Buffer
+	if err := RenderText(&b, p, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), "f.csv:"); n != 40 {
+		t.Errorf("40 groups show %d changes, want one each:\n%s", n, b.String())
+	}
+}

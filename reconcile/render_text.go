@@ -2,8 +2,10 @@ package reconcile
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -17,11 +19,34 @@ const (
 	renderReset  = "\x1b[0m"
 )
 
+// LargePlan is the number of changes past which RenderText groups them
+// rather than listing each one: a long list scrolls past the summary and
+// the prompt that follow it.
+const LargePlan = 100
+
 // RenderText writes the plan for a person at a terminal: one
 // block per change marked + bind, ~ rebind, - unbind, then side effects,
 // blocked changes, notes and the summary line. color adds ANSI colours; the
 // caller decides (a terminal, and no --no-color or NO_COLOR).
+//
+// A plan of more than LargePlan changes is shown grouped: per application
+// and action a count and the first changes, the first side effects and
+// blocked changes, and a pointer to the full list. RenderTextFull always
+// shows everything.
 func RenderText(w io.Writer, p *Plan, color bool) error {
+	return renderText(w, p, color, len(p.Changes) <= LargePlan)
+}
+
+// RenderTextFull is RenderText listing every change, however many.
+func RenderTextFull(w io.Writer, p *Plan, color bool) error {
+	return renderText(w, p, color, true)
+}
+
+// renderListed is how many side effects, and blocked changes, a grouped
+// plan lists before it only counts the rest.
+const renderListed = 10
+
+func renderText(w io.Writer, p *Plan, color, full bool) error {
 	bw := bufio.NewWriter(w)
 	paint := func(code, s string) string {
 		if !color {
@@ -36,36 +61,43 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 	if len(p.Changes) > 0 {
 		bw.WriteString("\n")
 	}
-	for _, s := range p.Changes {
-		mark, code := renderMark(s.Action)
-		fmt.Fprintf(bw, "  %s %s\n", paint(code, mark+" ["+strconv.Itoa(s.Step)+"]"),
-			paint(code, renderReg(&s.Registration)))
-		fmt.Fprintf(bw, "        %s -> %s\n", renderTarget(s.Before), renderTarget(s.After))
-		where := Printable(s.Source)
-		if s.Reason == ReasonPrune {
-			where = "prune: not in the spec"
+	if full {
+		for i := range p.Changes {
+			renderStep(bw, &p.Changes[i], paint)
 		}
-		if notes := renderStepNotes(&s); notes != "" {
-			where += " (" + notes + ")"
-		}
-		fmt.Fprintf(bw, "        %s\n", where)
+	} else {
+		renderGroups(bw, p, paint)
+	}
+	listed := len(p.SideEffects)
+	if !full {
+		listed = min(listed, renderListed)
 	}
 	if len(p.SideEffects) > 0 {
 		fmt.Fprintf(bw, "\nSide effects (binding a user takes it from the registration that holds it):\n")
 		later := renderLaterSteps(p)
-		for _, e := range p.SideEffects {
+		for _, e := range p.SideEffects[:listed] {
 			fmt.Fprintf(bw, "  %s %s loses user %s — caused by step %d%s\n",
 				paint(renderYellow, "!"), renderReg(&e.Registration), renderName(e.LosesUser), e.CausedByStep, later[e.Registration.ID])
 		}
+		if n := len(p.SideEffects) - listed; n > 0 {
+			fmt.Fprintf(bw, "  … and %d more\n", n)
+		}
+	}
+	listed = len(p.Blocked)
+	if !full {
+		listed = min(listed, renderListed)
 	}
 	if len(p.Blocked) > 0 {
 		fmt.Fprintf(bw, "\nBlocked (apply refuses this plan until they are resolved):\n")
-		for _, b := range p.Blocked {
+		for _, b := range p.Blocked[:listed] {
 			where := ""
 			if b.Source != "" {
 				where = " at " + Printable(b.Source)
 			}
 			fmt.Fprintf(bw, "  %s %s%s: %s\n", paint(renderRed, "x"), renderReg(&b.Registration), where, renderBlockedReason(b.Reason))
+		}
+		if n := len(p.Blocked) - listed; n > 0 {
+			fmt.Fprintf(bw, "  … and %d more\n", n)
 		}
 	}
 	if len(p.Ignored) > 0 {
@@ -86,6 +118,10 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 	}
 	if n := len(p.Blocked); n > 0 {
 		fmt.Fprintf(bw, "%s\n", paint(renderRed, fmt.Sprintf("%d %s blocked: apply refuses this plan.", n, renderPlural(n, "change is", "changes are"))))
+		notes = true
+	}
+	if !full {
+		fmt.Fprintf(bw, "%d changes, grouped: --full lists every one (voxbind plan -o json gives them as data).\n", len(p.Changes))
 		notes = true
 	}
 	if notes {
@@ -172,6 +208,86 @@ func DriftLine(p *Plan) string {
 		line += " (soonest exception ends " + Printable(soonest) + ")"
 	}
 	return line + "."
+}
+
+// renderStep writes one change's block.
+func renderStep(bw *bufio.Writer, s *Step, paint func(code, s string) string) {
+	mark, code := renderMark(s.Action)
+	fmt.Fprintf(bw, "  %s %s\n", paint(code, mark+" ["+strconv.Itoa(s.Step)+"]"),
+		paint(code, renderReg(&s.Registration)))
+	fmt.Fprintf(bw, "        %s -> %s\n", renderTarget(s.Before), renderTarget(s.After))
+	where := Printable(s.Source)
+	if s.Reason == ReasonPrune {
+		where = "prune: not in the spec"
+	}
+	if notes := renderStepNotes(s); notes != "" {
+		where += " (" + notes + ")"
+	}
+	fmt.Fprintf(bw, "        %s\n", where)
+}
+
+// renderGroup is the changes of one action to one application: the
+// application a bind or rebind goes to, the one an unbind leaves.
+type renderGroup struct {
+	app    string // as renderTarget names it
+	action Action
+	steps  []*Step
+}
+
+// renderGroups writes a large plan's changes grouped by application and
+// action (applications by name, then bind, rebind, unbind), each group with
+// its count and its first changes: three each while there are at most ten
+// groups, fewer past that, and always at least one.
+func renderGroups(bw *bufio.Writer, p *Plan, paint func(code, s string) string) {
+	type key struct {
+		app    int64
+		action Action
+	}
+	index := map[key]*renderGroup{}
+	var groups []*renderGroup
+	for i := range p.Changes {
+		s := &p.Changes[i]
+		t := s.After
+		if s.Action == ActionUnbind {
+			t = s.Before
+		}
+		var k key
+		name := "(no application)"
+		if t != nil {
+			k = key{t.Application.ID, s.Action}
+			name = renderTarget(&Target{Application: t.Application})
+		} else {
+			k = key{0, s.Action}
+		}
+		g := index[k]
+		if g == nil {
+			g = &renderGroup{app: name, action: s.Action}
+			index[k] = g
+			groups = append(groups, g)
+		}
+		g.steps = append(g.steps, s)
+	}
+	order := map[Action]int{ActionBind: 0, ActionRebind: 1, ActionUnbind: 2}
+	slices.SortStableFunc(groups, func(a, b *renderGroup) int {
+		return cmp.Or(
+			cmp.Compare(strings.ToLower(a.app), strings.ToLower(b.app)),
+			cmp.Compare(a.app, b.app),
+			cmp.Compare(order[a.action], order[b.action]),
+		)
+	})
+	sample := max(1, min(3, 30/len(groups)))
+	fmt.Fprintf(bw, "%d changes, grouped by application and action (the first %d of each group shown):\n", len(p.Changes), sample)
+	for _, g := range groups {
+		mark, _ := renderMark(g.action)
+		fmt.Fprintf(bw, "\n%s\n", paint(renderBold, fmt.Sprintf("%s: %s %d to %s", g.app, mark, len(g.steps), g.action)))
+		shown := min(sample, len(g.steps))
+		for _, s := range g.steps[:shown] {
+			renderStep(bw, s, paint)
+		}
+		if n := len(g.steps) - shown; n > 0 {
+			fmt.Fprintf(bw, "  … and %d more to %s in %s\n", n, g.action, g.app)
+		}
+	}
 }
 
 // renderLaterSteps says, for each displaced registration that has a step

@@ -33,6 +33,22 @@ const keyBits = 2048
 // if missing. Existing files are never overwritten: if either file exists,
 // Init writes nothing and says which.
 func Init(dir string, children int) error {
+	return initAccount(dir, children, DemoState)
+}
+
+// InitBulk is Init with the bulk example's account of BulkState, lines
+// lines long, in place of the demo account.
+func InitBulk(dir string, lines, children int) error {
+	if lines < 1 || lines > MaxBulk {
+		return fmt.Errorf("sandbox init: --bulk %d: give 1 to %d lines", lines, MaxBulk)
+	}
+	return initAccount(dir, children, func(pub *rsa.PublicKey, keyID string) (*State, error) {
+		return BulkState(pub, keyID, lines)
+	})
+}
+
+// initAccount writes the key and the account that account returns for it.
+func initAccount(dir string, children int, account func(pub *rsa.PublicKey, keyID string) (*State, error)) error {
 	if children < 0 || children > MaxDemoChildren {
 		return fmt.Errorf("sandbox init: --children %d: give 0 to %d child accounts", children, MaxDemoChildren)
 	}
@@ -52,7 +68,7 @@ func Init(dir string, children int) error {
 		return fmt.Errorf("sandbox init: generate key: %w", err)
 	}
 	keyID := newKeyID()
-	st, err := DemoState(&key.PublicKey, keyID)
+	st, err := account(&key.PublicKey, keyID)
 	if err != nil {
 		return fmt.Errorf("sandbox init: %w", err)
 	}
