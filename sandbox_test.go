@@ -266,7 +266,7 @@ func TestBulkExample(t *testing.T) {
 	if code != 0 || grouped < 0 || prompt < grouped || strings.Count(got[:prompt], "  + [") != 6 {
 		t.Fatalf("apply: exit %d; want the grouped plan, then the prompt:\n%s", code, got)
 	}
-	if !strings.Contains(got, "Apply: 500 applied, 0 failed, 0 skipped, 500 verified.") {
+	if !strings.Contains(got, "Apply: 500 applied, 0 failed, 0 skipped, 0 not started, 0 unknown; 500 verified.") {
 		t.Errorf("apply did not converge:\n%s", got[prompt:])
 	}
 	for _, spec := range []string{"examples/bulk.yaml", "examples/bulk.csv"} {

@@ -77,21 +77,29 @@ func BenchmarkLoad100k(b *testing.B) {
 	}
 }
 
-// BenchmarkLoadCSV100k loads the same 100,000 bindings from a CSV spec.
-// Run it beside BenchmarkLoad100k to compare the formats:
-// go test ./spec -run '^$' -bench 'Load(CSV)?100k$' -benchmem
-func BenchmarkLoadCSV100k(b *testing.B) {
-	path, data := writeBigAs(b, "big.csv", bigCSV(100_000))
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	for b.Loop() {
-		s, err := Load([]string{path})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(s.Bindings) != 100_000 {
-			b.Fatalf("got %d bindings", len(s.Bindings))
-		}
+// BenchmarkLoadFormats100k loads the same 100,000 bindings from a YAML
+// and from a CSV spec, in turns (yaml, csv, yaml, csv with -count), so
+// that both see the same machine:
+// go test ./spec -run '^$' -bench LoadFormats100k -benchmem -count 5
+func BenchmarkLoadFormats100k(b *testing.B) {
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"yaml", bigSpec(100_000)}, {"csv", bigCSV(100_000)}} {
+		b.Run(f.name, func(b *testing.B) {
+			path, data := writeBigAs(b, "big."+f.name, f.data)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				s, err := Load([]string{path})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(s.Bindings) != 100_000 {
+					b.Fatalf("got %d bindings", len(s.Bindings))
+				}
+			}
+		})
 	}
 }
 
