@@ -273,15 +273,7 @@ func (r *csvReader) header() (cols []csvColumn, headerOK, ok bool) {
 			if strings.Contains(name, "@") || plainDecimal(strings.TrimLeft(name, "0")) {
 				dataLike = true
 			}
-			msg := "unknown column " + strconv.Quote(name)
-			if other := strings.IndexAny(name, ",;\t|"); other >= 0 {
-				msg += ": it holds " + strconv.Quote(name[other:other+1]) + ", but this file's cells are separated by " + strconv.Quote(string(r.sep)) + " (the separator is , or, when the header has no comma, ;): use one separator throughout"
-			} else if s := suggest(name, entryKeys); s != "" {
-				msg += ": did you mean \"" + s + "\"?"
-			} else {
-				msg += ": the columns are " + strings.Join(entryKeys, ", ") + " (and x-* for your own notes)"
-			}
-			errorf(j+1, msg)
+			errorf(j+1, unknownColumn(name, r.sep))
 			unknown = true
 		}
 		cols = append(cols, col)
@@ -290,6 +282,32 @@ func (r *csvReader) header() (cols []csvColumn, headerOK, ok bool) {
 		r.errorf(1, 1, "the first row must be a header naming the columns, but it looks like data: insert a header row such as registration,application,user above it")
 		return nil, false, false
 	}
+	if !unknown { // a misspelled column is the likely cause of a missing one
+		for _, e := range missingColumns(first) {
+			errorf(e.Pos.Col, e.Msg)
+		}
+	}
+	r.l.errs = append(r.l.errs, errs...)
+	return cols, len(errs) == 0, true
+}
+
+// unknownColumn says what to write instead of a column name that is no
+// entry key, a setting or an x- column.
+func unknownColumn(name string, sep byte) string {
+	msg := "unknown column " + strconv.Quote(name)
+	if other := strings.IndexAny(name, ",;\t|"); other >= 0 {
+		return msg + ": it holds " + strconv.Quote(name[other:other+1]) + ", but this file's cells are separated by " + strconv.Quote(string(sep)) + " (the separator is , or, when the header has no comma, ;): use one separator throughout"
+	}
+	if s := suggest(name, entryKeys); s != "" {
+		return msg + ": did you mean \"" + s + "\"?"
+	}
+	return msg + ": the columns are " + strings.Join(entryKeys, ", ") + " (and x-* for your own notes)"
+}
+
+// missingColumns checks that a header, whose entry columns are first (by
+// key, the 1-based position), names a registration and a target, and a
+// rule or user only with an application. The errors carry only a column.
+func missingColumns(first map[string]int) []*Error {
 	has := func(keys ...string) bool {
 		for _, k := range keys {
 			if first[k] > 0 {
@@ -298,23 +316,21 @@ func (r *csvReader) header() (cols []csvColumn, headerOK, ok bool) {
 		}
 		return false
 	}
-	if unknown {
-		// A misspelled column is the likely cause of a missing one.
-	} else if !has("registration", "registration_id") {
-		errorf(1, "the header has no registration or registration_id column: add one (a header reads, for example, registration,application,user)")
+	var errs []*Error
+	if !has("registration", "registration_id") {
+		errs = append(errs, &Error{Pos: Pos{Col: 1}, Msg: "the header has no registration or registration_id column: add one (a header reads, for example, registration,application,user)"})
 	}
-	if unknown {
-	} else if !has("application", "application_id", "unbound") {
-		errorf(1, "the header has no application, application_id or unbound column: add application (or application_id), or unbound for registrations bound to nothing")
-	} else if !has("application", "application_id") {
+	switch {
+	case !has("application", "application_id", "unbound"):
+		errs = append(errs, &Error{Pos: Pos{Col: 1}, Msg: "the header has no application, application_id or unbound column: add application (or application_id), or unbound for registrations bound to nothing"})
+	case !has("application", "application_id"):
 		for _, k := range entryKeys[4:8] {
 			if has(k) {
-				errorf(first[k], "column "+k+" needs an application or application_id column: a rule or user belongs to an application")
+				errs = append(errs, &Error{Pos: Pos{Col: first[k]}, Msg: "column " + k + " needs an application or application_id column: a rule or user belongs to an application"})
 			}
 		}
 	}
-	r.l.errs = append(r.l.errs, errs...)
-	return cols, len(errs) == 0, true
+	return errs
 }
 
 func isEntryKey(k string) bool {
@@ -383,34 +399,7 @@ func (r *csvReader) entry(cols []csvColumn, cells []csvCell, headerOK bool) {
 			continue
 		}
 		pos := r.pos(r.row, j+1)
-		var msg string
-		switch col.key {
-		case "registration":
-			b.Registration = c.val
-			msg = registrationProblem(c.val)
-		case "registration_id":
-			b.RegistrationID, msg = csvID("registration_id", c.val)
-		case "application":
-			b.Application = c.val
-		case "application_id":
-			b.ApplicationID, msg = csvID("application_id", c.val)
-		case "rule":
-			b.Rule = c.val
-		case "rule_id":
-			b.RuleID, msg = csvID("rule_id", c.val)
-		case "user":
-			b.User = c.val
-		case "user_id":
-			b.UserID, msg = csvID("user_id", c.val)
-		case "unbound":
-			switch {
-			case strings.EqualFold(c.val, "true"):
-				b.Unbound = true
-			case strings.EqualFold(c.val, "false"):
-			default:
-				msg = "unbound must be true, false or empty, not " + strconv.Quote(c.val)
-			}
-		}
+		msg := setCell(&b, col.key, c.val)
 		b.KeyPos[col.key] = pos
 		present |= 1 << keyIndex(col.key)
 		if msg != "" {
@@ -425,11 +414,44 @@ func (r *csvReader) entry(cols []csvColumn, cells []csvCell, headerOK bool) {
 	}
 }
 
+// setCell sets the key of b that a cell holds and says what is wrong with
+// the value ("" when nothing is).
+func setCell(b *Binding, key, val string) (msg string) {
+	switch key {
+	case "registration":
+		b.Registration = val
+		msg = registrationProblem(val)
+	case "registration_id":
+		b.RegistrationID, msg = csvID(key, val)
+	case "application":
+		b.Application = val
+	case "application_id":
+		b.ApplicationID, msg = csvID(key, val)
+	case "rule":
+		b.Rule = val
+	case "rule_id":
+		b.RuleID, msg = csvID(key, val)
+	case "user":
+		b.User = val
+	case "user_id":
+		b.UserID, msg = csvID(key, val)
+	case "unbound":
+		switch {
+		case strings.EqualFold(val, "true"):
+			b.Unbound = true
+		case strings.EqualFold(val, "false"):
+		default:
+			msg = "unbound must be true, false or empty, not " + strconv.Quote(val)
+		}
+	}
+	return msg
+}
+
 // ragged reports a row whose cells do not line up with the header's
 // columns, with a hint when the row uses the other separator.
 func (r *csvReader) ragged(cols []csvColumn, cells []csvCell) {
 	n, want := len(cells), len(cols)
-	msg := "this row has " + plainPlural(n, "cell") + ", the header " + plainPlural(want, "column")
+	msg := "this row and the header have different numbers of cells (row " + strconv.Itoa(n) + ", header " + strconv.Itoa(want) + ")"
 	other := byte(';')
 	if r.sep == ';' {
 		other = ','
@@ -443,13 +465,6 @@ func (r *csvReader) ragged(cols []csvColumn, cells []csvCell) {
 		msg += ": remove the extra cells, or quote a cell that holds " + strconv.Quote(string(r.sep))
 	}
 	r.errorf(r.row, min(n, want)+1, msg)
-}
-
-func plainPlural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // text checks a cell of a file that holds bytes other than UTF-8 text.
