@@ -568,3 +568,35 @@ func TestLoadWithoutDay(t *testing.T) {
 		t.Errorf("Load judges on today: 9999-12-31 is too far, but it loaded")
 	}
 }
+
+// TestLoadCSVLineEnds: LF, CRLF and CR line ends, with and without a
+// byte-order mark and a last line break, give the same bindings at the
+// same rows.
+func TestLoadCSVLineEnds(t *testing.T) {
+	rows := []string{"registration;user;application", "a@pbx.example.com;1001;support", "", "b@pbx.example.com;;sales"}
+	var want []Binding
+	for _, eol := range []string{"\n", "\r\n", "\r"} {
+		for _, bom := range []string{"", "\xef\xbb\xbf"} {
+			for _, last := range []string{"", eol} {
+				data := bom + strings.Join(rows, eol) + last
+				s, err := loadBytes("t.csv", []byte(data))
+				if err != nil {
+					t.Fatalf("%q: %v", data, err)
+				}
+				got := s.Bindings
+				if len(got) != 2 || got[0].Pos.Line != 2 || got[1].Pos.Line != 4 {
+					t.Fatalf("%q: %+v, want 2 bindings at rows 2 and 4", data, got)
+				}
+				if want == nil {
+					want = got
+				}
+				if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Binding{}, "KeyPos")); diff != "" {
+					t.Errorf("%q (-want +got):\n%s", data, diff)
+				}
+			}
+		}
+	}
+	if want[0].User != "1001" || want[0].Application != "support" || want[1].Application != "sales" || want[1].User != "" {
+		t.Errorf("bindings %+v", want)
+	}
+}
