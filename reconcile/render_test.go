@@ -376,3 +376,60 @@ func TestRenderTextGroupsPast100(t *testing.T) {
 		t.Errorf("40 groups show %d changes, want one each:\n%s", n, b.String())
 	}
 }
+
+// TestRenderTextGroupedScope: a grouped plan keeps what a selection and
+// the spec's exceptions add to a plan listed in full: the selection line,
+// every step included from outside the selection (with its mark, even
+// past the first changes of its group), the ignored registrations (the
+// first 10, the rest counted with the drift they hide) and the sentence
+// about the changes left outside, last.
+func TestRenderTextGroupedScope(t *testing.T) {
+	p := renderMixedPlan(60, 30, 15, 5)
+	p.Selection = &PlanSelection{Only: []string{"app=support"}, Except: []string{"id=1007"}, Outside: 7}
+	p.Changes[49].IncludedFor = 52 // step 50: the 50th bind to support
+	for i := range 12 {
+		p.Ignored = append(p.Ignored, Ignored{
+			Registration: RegistrationRef{ID: int64(5000 + i), SIPUsername: fmt.Sprintf("lab%d", i), Proxy: "pbx.example.com"},
+			Reason:       "re-patched by hand", Until: "2026-12-31", Drift: i%2 == 0, Source: "settings.yaml:4",
+		})
+	}
+	var b bytes.Buffer
+	if err := RenderText(&b, p, false); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"voxbind plan for account 42\nSelection: --only app=support --except id=1007\n\n" +
+			"110 changes, grouped by application and action (the first 3 of each group shown, and every step included from outside the selection):\n",
+		"  + [3] r3@pbx.example.com (1003)\n        (unbound) -> support\n        phones.csv:4\n" +
+			"  + [50] r50@pbx.example.com (1050)\n        (unbound) -> support\n        phones.csv:51 (included: step 52 needs it)\n" +
+			"  … and 56 more to bind in support\n",
+		"\nIgnored (exceptions in the spec: no step until they end):\n" +
+			"  = lab0@pbx.example.com (5000) until 2026-12-31, drift hidden: re-patched by hand (settings.yaml:4)\n" +
+			"  = lab1@pbx.example.com (5001) until 2026-12-31, no drift: re-patched by hand (settings.yaml:4)\n",
+		"  = lab9@pbx.example.com (5009) until 2026-12-31, no drift: re-patched by hand (settings.yaml:4)\n" +
+			"  … and 2 more, 1 of them with drift hidden\n\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("grouped plan has no\n%s\n---\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "  = lab"); n != 10 {
+		t.Errorf("%d ignored registrations listed, want 10", n)
+	}
+	if !strings.HasSuffix(out, "Plan: 65 to bind, 30 to rebind, 15 to unbind, 0 unchanged.\n7 changes outside the selection are not planned.\n") {
+		t.Errorf("the sentence about changes outside the selection is not last:\n%s", out[max(0, len(out)-300):])
+	}
+
+	b.Reset()
+	if err := RenderTextFull(&b, p, false); err != nil {
+		t.Fatal(err)
+	}
+	full := b.String()
+	if n := strings.Count(full, "  = lab"); n != 12 || strings.Contains(full, "… and") {
+		t.Errorf("RenderTextFull lists %d ignored registrations, want all 12:\n%s", n, full)
+	}
+	if !strings.Contains(full, "phones.csv:51 (included: step 52 needs it)\n") || !strings.HasSuffix(full, "7 changes outside the selection are not planned.\n") {
+		t.Errorf("RenderTextFull lost the included mark or the outside sentence:\n%s", full)
+	}
+}

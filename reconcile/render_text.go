@@ -30,9 +30,12 @@ const LargePlan = 100
 // caller decides (a terminal, and no --no-color or NO_COLOR).
 //
 // A plan of more than LargePlan changes is shown grouped: per application
-// and action a count and the first changes, the first side effects and
-// blocked changes, and a pointer to the full list. RenderTextFull always
-// shows everything.
+// and action a count and the first changes (and every step included from
+// outside the selection), the first side effects, blocked changes and
+// ignored registrations, and a pointer to the full list. The selection,
+// the notes, the summary and the sentence about changes outside the
+// selection are as in a plan listed in full. RenderTextFull always shows
+// everything.
 func RenderText(w io.Writer, p *Plan, color bool) error {
 	return renderText(w, p, color, len(p.Changes) <= LargePlan)
 }
@@ -42,8 +45,8 @@ func RenderTextFull(w io.Writer, p *Plan, color bool) error {
 	return renderText(w, p, color, true)
 }
 
-// renderListed is how many side effects, and blocked changes, a grouped
-// plan lists before it only counts the rest.
+// renderListed is how many side effects, blocked changes and ignored
+// registrations a grouped plan lists before it only counts the rest.
 const renderListed = 10
 
 func renderText(w io.Writer, p *Plan, color, full bool) error {
@@ -100,10 +103,23 @@ func renderText(w io.Writer, p *Plan, color, full bool) error {
 			fmt.Fprintf(bw, "  … and %d more\n", n)
 		}
 	}
+	listed = len(p.Ignored)
+	if !full {
+		listed = min(listed, renderListed)
+	}
 	if len(p.Ignored) > 0 {
 		fmt.Fprintf(bw, "\nIgnored (exceptions in the spec: no step until they end):\n")
-		for _, x := range p.Ignored {
+		for _, x := range p.Ignored[:listed] {
 			fmt.Fprintf(bw, "  = %s %s\n", renderReg(&x.Registration), renderIgnored(&x))
+		}
+		if rest := p.Ignored[listed:]; len(rest) > 0 {
+			hidden := 0
+			for _, x := range rest {
+				if x.Drift {
+					hidden++
+				}
+			}
+			fmt.Fprintf(bw, "  … and %d more, %d of them with drift hidden\n", len(rest), hidden)
 		}
 	}
 	bw.WriteString("\n")
@@ -237,7 +253,8 @@ type renderGroup struct {
 // renderGroups writes a large plan's changes grouped by application and
 // action (applications by name, then bind, rebind, unbind), each group with
 // its count and its first changes: three each while there are at most ten
-// groups, fewer past that, and always at least one.
+// groups, fewer past that, and always at least one. Steps included from
+// outside the selection are all shown, with their marks.
 func renderGroups(bw *bufio.Writer, p *Plan, paint func(code, s string) string) {
 	type key struct {
 		app    int64
@@ -276,13 +293,22 @@ func renderGroups(bw *bufio.Writer, p *Plan, paint func(code, s string) string) 
 		)
 	})
 	sample := max(1, min(3, 30/len(groups)))
-	fmt.Fprintf(bw, "%d changes, grouped by application and action (the first %d of each group shown):\n", len(p.Changes), sample)
+	also := ""
+	if slices.ContainsFunc(p.Changes, func(s Step) bool { return s.IncludedFor > 0 }) {
+		also = ", and every step included from outside the selection"
+	}
+	fmt.Fprintf(bw, "%d changes, grouped by application and action (the first %d of each group shown%s):\n", len(p.Changes), sample, also)
 	for _, g := range groups {
 		mark, _ := renderMark(g.action)
 		fmt.Fprintf(bw, "\n%s\n", paint(renderBold, fmt.Sprintf("%s: %s %d to %s", g.app, mark, len(g.steps), g.action)))
-		shown := min(sample, len(g.steps))
-		for _, s := range g.steps[:shown] {
-			renderStep(bw, s, paint)
+		shown := 0
+		for i, s := range g.steps {
+			// A step included from outside the selection is one nobody
+			// selected: it is always shown, whatever its place.
+			if i < sample || s.IncludedFor > 0 {
+				renderStep(bw, s, paint)
+				shown++
+			}
 		}
 		if n := len(g.steps) - shown; n > 0 {
 			fmt.Fprintf(bw, "  … and %d more to %s in %s\n", n, g.action, g.app)
