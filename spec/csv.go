@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -266,7 +267,10 @@ func (r *csvReader) header() (cols []csvColumn, headerOK, ok bool) {
 			}
 			first[lower] = j + 1
 			col.key = lower
-		case isTopKey(lower):
+		case lower == "ignore":
+			known++
+			errorf(j+1, "ignore holds the exceptions of a YAML spec file, not a CSV column: remove the column, and list the exceptions under ignore: in a YAML file read in the same run (-f both files, or -f their directory); each needs a registration, a reason and an until")
+		case slices.Contains(topKeys, lower):
 			known++
 			errorf(j+1, lower+" is a setting of a YAML spec file, not a CSV column: remove the column, and set "+lower+" in a YAML file read in the same run (-f both files, or -f their directory)")
 		default:
@@ -340,15 +344,6 @@ func isEntryKey(k string) bool {
 		}
 	}
 	return false
-}
-
-func isTopKey(k string) bool {
-	for _, t := range topKeys {
-		if t == k {
-			return true
-		}
-	}
-	return k == "ignore"
 }
 
 var csvWords = entryWords{

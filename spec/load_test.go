@@ -600,3 +600,52 @@ func TestLoadCSVLineEnds(t *testing.T) {
 		t.Errorf("bindings %+v", want)
 	}
 }
+
+// TestLoadCSVWithIgnore: a CSV file read with a YAML file that holds
+// ignore entries: the bindings come from the rows, the exceptions from the
+// YAML file, judged on the day LoadWith is given; with Strict an ended
+// exception is an error reported with the CSV file's errors.
+func TestLoadCSVWithIgnore(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	settings := write("00-settings.yaml", "version: 1\nignore:\n"+
+		"  - registration: lab-*@pbx.example.com\n    reason: re-patched by hand\n    until: 2026-12-31\n"+
+		"  - registration_id: 17\n    reason: ended\n    until: 2026-11-27\n")
+	phones := write("phones.csv", "registration,application,user\nlab-1@pbx.example.com,support,alice\ndesk@pbx.example.com,sales,\n")
+	today := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+	s, err := LoadWith([]string{dir}, Options{Today: today})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Bindings) != 2 || s.Bindings[0].Registration != "lab-1@pbx.example.com" || s.Bindings[0].Pos.Short() != phones+":2" {
+		t.Errorf("bindings %+v, want the two rows of %s", s.Bindings, phones)
+	}
+	if len(s.Ignores) != 2 || s.Ignores[0].Registration != "lab-*@pbx.example.com" || s.Ignores[0].Pos.Short() != settings+":3" ||
+		s.Ignores[1].RegistrationID != 17 {
+		t.Errorf("ignores %+v, want the two entries of %s", s.Ignores, settings)
+	}
+	if got := s.Expired(today); len(got) != 1 || got[0].RegistrationID != 17 {
+		t.Errorf("Expired = %+v, want the entry for registration_id 17", got)
+	}
+
+	write("phones.csv", "registration,application,user\nlab-1@pbx.example.com,support,alice\ndesk@pbx.example.com,,bob\n")
+	_, err = LoadWith([]string{dir}, Options{Today: today, Strict: true})
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != 2 {
+		t.Fatalf("strict load: %v, want the ended exception and the CSV row", err)
+	}
+	if got := errs[0].Error(); !strings.HasPrefix(got, settings+":8:12: this exception ended with 2026-11-27") {
+		t.Errorf("first error %q, want the ended exception at its until", got)
+	}
+	if got := errs[1].Error(); !strings.HasPrefix(got, phones+":3:3: user needs the application it belongs to") {
+		t.Errorf("second error %q, want the CSV row at ROW:COL", got)
+	}
+}
