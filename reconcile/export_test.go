@@ -691,3 +691,59 @@ f@pbx.example.com,,support,,,,,10,,registration 106
 		t.Errorf("ExportCSV (-want +got):\n%s", diff)
 	}
 }
+
+// TestExportCSVSelection: export -o csv with a selection writes the rows of
+// the selected registrations only, names them against the whole account
+// (alice, twice on the account, by id), plans to no changes in the same
+// selection, and writes nothing when a selector matches nothing.
+func TestExportCSVSelection(t *testing.T) {
+	current := demoCurrent()
+	current.Registrations = append(current.Registrations, Registration{
+		RegistrationRef: RegistrationRef{ID: 3099, SIPUsername: "ALICE", Proxy: "PBX.example.com"}})
+	var sel Selection
+	for _, s := range []string{"reg=alice@pbx.example.com", "app=sales"} {
+		x, err := ParseSelector(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sel.Only = append(sel.Only, x)
+	}
+	x, _ := ParseSelector("id=3012")
+	sel.Except = append(sel.Except, x)
+
+	var out bytes.Buffer
+	if err := ExportCSVSelection(&out, &current, sel); err != nil {
+		t.Fatal(err)
+	}
+	want := `registration,registration_id,application,rule,user,unbound,x-note
+,3001,support,,alice,,registration 3001
+dave@pbx.example.com,,sales,,dave,,registration 3004
+trunk1@sip.carrier.example,,sales,inbound-sales,,,registration 3008
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("ExportCSVSelection (-want +got):\n%s", diff)
+	}
+
+	path := filepath.Join(t.TempDir(), "phones.csv")
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	desired, err := spec.Load([]string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Diff(desired, &current, Options{Selection: sel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Empty() || p.Summary.Unchanged != 3 || p.Selection.Outside != 0 {
+		t.Errorf("plan of the selected CSV export in the same selection: %+v", p)
+	}
+
+	none, _ := ParseSelector("app=nothing")
+	out.Reset()
+	err = ExportCSVSelection(&out, &current, Selection{Except: []Selector{none}})
+	if !errors.Is(err, ErrSelectsNothing) || out.Len() != 0 {
+		t.Errorf("ExportCSVSelection with a selector matching nothing: %v, wrote %d bytes", err, out.Len())
+	}
+}
