@@ -275,3 +275,77 @@ func TestBulkExample(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkExampleScoped: a plan of more than 100 changes made with a
+// selection and ignore entries is grouped, yet keeps the selection, the
+// ignored registrations, the changes left outside and, with
+// --detailed-exitcode, the drift line; the bindings come from the CSV
+// example, the exceptions from a YAML file beside it. Applied in the same
+// scope, it converges to only the ignored drift, which exits 0.
+func TestBulkExampleScoped(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bulk")
+	if code, _, stderr := runCLI(t, "sandbox", "init", "--bulk", "520", dir); code != 0 {
+		t.Fatalf("sandbox init --bulk: exit %d: %s", code, stderr)
+	}
+	state := filepath.Join(dir, sandbox.StateFile)
+	day := func(days int) string { return time.Now().UTC().AddDate(0, 0, days).Format(time.DateOnly) }
+	settings := filepath.Join(dir, "settings.yaml")
+	if err := os.WriteFile(settings, []byte("version: 1\naccount_id: 1000001\nignore:\n"+
+		"  - registration: trunk0*@sip.carrier.example\n    reason: re-patched by the carrier\n    owner: noc@example.com\n    until: "+day(30)+"\n"+
+		"  - registration: 2001@pbx.example.com\n    reason: desk 2001 moves next week\n    until: "+day(5)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// app=sales selects the 200 odd desk phones and the 100 trunks; 2003
+	// is left out, trunk001-099 and 2001 are ignored: 199 binds remain. The
+	// 200 even desk phones (support) and 2003 are the changes outside.
+	scope := []string{"--sandbox", state, "plan", "-f", "examples/bulk.csv", "-f", settings, "--only", "app=sales", "--except", "reg=2003@*", "--detailed-exitcode"}
+	tail := "Plan: 199 to bind, 0 to rebind, 0 to unbind, 0 unchanged.\n" +
+		"201 changes outside the selection are not planned.\n" +
+		"Drift: 199 to change, 100 ignored (soonest exception ends " + day(5) + ").\n"
+
+	code, out, stderr := runCLI(t, scope...)
+	if code != 2 || stderr != "" {
+		t.Fatalf("plan: exit %d, want 2; stderr %s", code, stderr)
+	}
+	for _, want := range []string{
+		"voxbind plan for account 1000001\nSelection: --only app=sales --except reg=2003@*\n\n" +
+			"199 changes, grouped by application and action (the first 3 of each group shown):\n\nsales: + 199 to bind\n",
+		"  … and 196 more to bind in sales\n",
+		"\nIgnored (exceptions in the spec: no step until they end):\n",
+		"  = 2001@pbx.example.com (3002) until " + day(5) + ", drift hidden: desk 2001 moves next week (" + settings + ":8)\n",
+		"  = trunk001@sip.carrier.example (3021) until " + day(30) + ", drift hidden: re-patched by the carrier (owner noc@example.com; " + settings + ":4)\n",
+		"  … and 90 more, 90 of them with drift hidden\n",
+		"199 changes, grouped: --full lists every one",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("grouped plan has no %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "  = "); n != 10 {
+		t.Errorf("grouped plan lists %d ignored registrations, want 10", n)
+	}
+	if !strings.HasSuffix(out, tail) {
+		t.Errorf("grouped plan ends\n%s\nwant\n%s", out[max(0, len(out)-300):], tail)
+	}
+
+	code, out, _ = runCLI(t, append(scope, "--full")...)
+	if n, m := strings.Count(out, "  + ["), strings.Count(out, "  = "); code != 2 || n != 199 || m != 100 || !strings.HasSuffix(out, tail) {
+		t.Errorf("plan --full: exit %d, %d changes and %d ignored listed, want 199 and 100, and the same end:\n%s", code, n, m, out[max(0, len(out)-300):])
+	}
+	code, out, _ = runCLI(t, append(scope, "-o", "markdown")...)
+	if code != 2 || !strings.Contains(out, "\n201 changes outside the selection are not planned.\n") ||
+		!strings.HasSuffix(out, "\n\nDrift: 199 to change, 100 ignored (soonest exception ends "+day(5)+").\n") {
+		t.Errorf("plan -o markdown: exit %d:\n%s", code, out)
+	}
+
+	apply := []string{"--sandbox", state, "apply", "-f", "examples/bulk.csv", "-f", settings, "--only", "app=sales", "--except", "reg=2003@*", "--auto-approve", "--parallelism", "8"}
+	code, out, stderr = runCLI(t, apply...)
+	if code != 0 || !strings.Contains(out, "199 changes, grouped") || !strings.Contains(out, "201 changes outside the selection are not planned.\n") {
+		t.Fatalf("apply: exit %d:\n%s\n%s", code, out, stderr)
+	}
+	code, out, _ = runCLI(t, scope...)
+	if code != 0 || !strings.HasSuffix(out, "No changes.\n201 changes outside the selection are not planned.\n"+
+		"Drift: 0 to change, 100 ignored (soonest exception ends "+day(5)+").\n") {
+		t.Errorf("plan after apply: exit %d, want 0 (only ignored drift):\n%s", code, out[max(0, len(out)-400):])
+	}
+}
