@@ -548,19 +548,18 @@ func TestExportQuotesYAML11Booleans(t *testing.T) {
 	}
 }
 
-// TestExportSelection: only the selected registrations are written (app=
-// matches what the account binds), names are chosen against the whole
-// account, the header says it is a selection, the export plans to no
-// changes in the same selection, and a selector matching nothing writes
-// nothing.
-func TestExportSelection(t *testing.T) {
+// exportSelectionCase is the account and the selection the selected
+// exports are tested with: the demo account with a second "ALICE", and
+// --only reg=alice@pbx.example.com --only app=sales --except id=3012. A
+// second "alice" on another proxy would keep alice@pbx.example.com a name;
+// one on the same proxy in another case makes it an id, even though the
+// selection holds only one of the two.
+func exportSelectionCase(t *testing.T) (Current, Selection) {
+	t.Helper()
 	current := demoCurrent()
-	// A second "alice" on another proxy keeps alice@pbx.example.com a name;
-	// one on the same proxy in another case would make it an id, even
-	// though the selection holds only one of the two.
 	current.Registrations = append(current.Registrations, Registration{
 		RegistrationRef: RegistrationRef{ID: 3099, SIPUsername: "ALICE", Proxy: "PBX.example.com"}})
-	sel := Selection{}
+	var sel Selection
 	for _, s := range []string{"reg=alice@pbx.example.com", "app=sales"} {
 		x, err := ParseSelector(s)
 		if err != nil {
@@ -570,6 +569,36 @@ func TestExportSelection(t *testing.T) {
 	}
 	x, _ := ParseSelector("id=3012")
 	sel.Except = append(sel.Except, x)
+	return current, sel
+}
+
+// exportPlanInScope writes an exported spec to a file called name (its
+// extension picks YAML or CSV), loads it and plans it against current in
+// sel.
+func exportPlanInScope(t *testing.T, name string, data []byte, current *Current, sel Selection) *Plan {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	desired, err := spec.Load([]string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Diff(desired, current, Options{Selection: sel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestExportSelection: only the selected registrations are written (app=
+// matches what the account binds), names are chosen against the whole
+// account, the header says it is a selection, the export plans to no
+// changes in the same selection, and a selector matching nothing writes
+// nothing.
+func TestExportSelection(t *testing.T) {
+	current, sel := exportSelectionCase(t)
 
 	var out bytes.Buffer
 	if err := ExportSelection(&out, &current, sel); err != nil {
@@ -593,25 +622,13 @@ func TestExportSelection(t *testing.T) {
 		}
 	}
 
-	path := filepath.Join(t.TempDir(), "voxbind.yaml")
-	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	desired, err := spec.Load([]string{path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Diff(desired, &current, Options{Selection: sel})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !p.Empty() || p.Summary.Unchanged != 3 || p.Selection.Outside != 0 {
+	if p := exportPlanInScope(t, "voxbind.yaml", out.Bytes(), &current, sel); !p.Empty() || p.Summary.Unchanged != 3 || p.Selection.Outside != 0 {
 		t.Errorf("plan of the selected export in the same selection: %+v", p)
 	}
 
 	none, _ := ParseSelector("reg=nobody@*")
 	out.Reset()
-	err = ExportSelection(&out, &current, Selection{Only: []Selector{none}})
+	err := ExportSelection(&out, &current, Selection{Only: []Selector{none}})
 	if !errors.Is(err, ErrSelectsNothing) || out.Len() != 0 {
 		t.Errorf("ExportSelection with a selector matching nothing: %v, wrote %d bytes", err, out.Len())
 	}
@@ -697,19 +714,7 @@ f@pbx.example.com,,support,,,,,10,,registration 106
 // (alice, twice on the account, by id), plans to no changes in the same
 // selection, and writes nothing when a selector matches nothing.
 func TestExportCSVSelection(t *testing.T) {
-	current := demoCurrent()
-	current.Registrations = append(current.Registrations, Registration{
-		RegistrationRef: RegistrationRef{ID: 3099, SIPUsername: "ALICE", Proxy: "PBX.example.com"}})
-	var sel Selection
-	for _, s := range []string{"reg=alice@pbx.example.com", "app=sales"} {
-		x, err := ParseSelector(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sel.Only = append(sel.Only, x)
-	}
-	x, _ := ParseSelector("id=3012")
-	sel.Except = append(sel.Except, x)
+	current, sel := exportSelectionCase(t)
 
 	var out bytes.Buffer
 	if err := ExportCSVSelection(&out, &current, sel); err != nil {
@@ -724,25 +729,13 @@ trunk1@sip.carrier.example,,sales,inbound-sales,,,registration 3008
 		t.Errorf("ExportCSVSelection (-want +got):\n%s", diff)
 	}
 
-	path := filepath.Join(t.TempDir(), "phones.csv")
-	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	desired, err := spec.Load([]string{path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Diff(desired, &current, Options{Selection: sel})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !p.Empty() || p.Summary.Unchanged != 3 || p.Selection.Outside != 0 {
+	if p := exportPlanInScope(t, "phones.csv", out.Bytes(), &current, sel); !p.Empty() || p.Summary.Unchanged != 3 || p.Selection.Outside != 0 {
 		t.Errorf("plan of the selected CSV export in the same selection: %+v", p)
 	}
 
 	none, _ := ParseSelector("app=nothing")
 	out.Reset()
-	err = ExportCSVSelection(&out, &current, Selection{Except: []Selector{none}})
+	err := ExportCSVSelection(&out, &current, Selection{Except: []Selector{none}})
 	if !errors.Is(err, ErrSelectsNothing) || out.Len() != 0 {
 		t.Errorf("ExportCSVSelection with a selector matching nothing: %v, wrote %d bytes", err, out.Len())
 	}
