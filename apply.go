@@ -236,7 +236,7 @@ func (c *ApplyCmd) execute(ctx context.Context, stdio *Stdio, intr *interrupts, 
 	if s := acct.Stats(); s.Retries > 0 {
 		fmt.Fprintf(stdio.Err, "The API was slow, busy or unreachable: %d of %d requests were repeats (%d rate-limit answers).\n", s.Retries, s.Requests, s.RateLimited)
 	}
-	if err := reconcile.RenderApplySummary(stdio.Err, p, &res, applied, mismatches, verified); err != nil {
+	if err := reconcile.RenderApplySummary(stdio.Err, p, &res, applied, mismatches, verified, ""); err != nil {
 		return err
 	}
 	switch {

@@ -30,7 +30,8 @@ type ApplyOptions struct {
 	// BeforeCall, when set, is called before each step's call is sent. An
 	// error stops Apply before that call: the step and every step not
 	// started yet end not started, and the error is ApplyResult.Stopped.
-	// (An apply journal writes its intent here.)
+	// So does ctx ending while BeforeCall runs: a step it was called for
+	// may then never start. (An apply journal writes its intent here.)
 	BeforeCall func(Step) error
 	// Progress, when set, is told about every step that ends: applied,
 	// failed, unknown or skipped as it happens, in the order the steps
@@ -348,6 +349,12 @@ func (a *applier) startReady(ctx, calls context.Context) {
 		if a.opts.BeforeCall != nil {
 			if err := a.opts.BeforeCall(*s); err != nil {
 				a.res.Stopped = fmt.Errorf("before the call of step %d: %w", s.Step, err)
+				return
+			}
+			// The hook takes time (a journal syncs to disk): an interrupt
+			// that came meanwhile keeps the step from starting.
+			if ctx.Err() != nil {
+				a.res.Stopped = context.Cause(ctx)
 				return
 			}
 		}

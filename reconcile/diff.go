@@ -124,7 +124,8 @@ type planDraft struct {
 	reg    int32 // index into current.Registrations
 	after  *Target
 	reason Reason
-	entry  *spec.Binding // nil for prune
+	entry  *spec.Binding // nil for prune and undo
+	source string        // where an undo step comes from, "journal:line"
 
 	outside bool // the registration is outside the selection
 
@@ -141,12 +142,13 @@ type planBlocked struct {
 	reg    int32
 	reason string
 	entry  *spec.Binding
+	source string // as planDraft's
 }
 
-// planSource is the "file:line" of an entry, "" for none.
-func planSource(b *spec.Binding) string {
+// planSource is the "file:line" of an entry, else source; "" for neither.
+func planSource(b *spec.Binding, source string) string {
 	if b == nil {
-		return ""
+		return source
 	}
 	return b.Pos.File + ":" + strconv.Itoa(b.Pos.Line)
 }

@@ -17,6 +17,8 @@ import (
 //   - H has a draft (it moves off U): R's draft depends on it, so H leaves
 //     before R arrives and nothing is displaced;
 //   - H is frozen: blocked, as for an exception;
+//   - H's own change is blocked (undo: H changed since the apply): R's
+//     change waits for it, so it is blocked too;
 //   - otherwise H is unmanaged: the API displaces it, a side effect.
 //
 // Each draft binds at most one user and each user is wanted by at most one
@@ -46,7 +48,12 @@ func orderPlan(p *Plan, current *Current, drafts []planDraft, blocked []planBloc
 		}
 	}
 
-	roots := planLink(drafts, regs, holder, scope)
+	pinned := make(map[int32]bool, len(blocked)) // registrations whose change is blocked
+	for _, b := range blocked {
+		pinned[b.reg] = true
+	}
+
+	roots := planLink(drafts, regs, holder, scope, pinned)
 	drafts, roots = planSelect(p, drafts, roots)
 	planSpreadBlocks(drafts, roots, regs)
 	planBreakCycles(drafts)
@@ -56,8 +63,9 @@ func orderPlan(p *Plan, current *Current, drafts []planDraft, blocked []planBloc
 
 // planLink finds, for each draft, the holder of the user it binds, and
 // links it to the holder's draft, blocks it, or records the displacement.
-// It returns the drafts blocked by their holder, from which blocks spread.
-func planLink(drafts []planDraft, regs []Registration, holder map[int64]int32, scope *planScope) (roots []int32) {
+// pinned holds the registrations whose own change is blocked. It returns
+// the drafts blocked by their holder, from which blocks spread.
+func planLink(drafts []planDraft, regs []Registration, holder map[int64]int32, scope *planScope, pinned map[int32]bool) (roots []int32) {
 	stepOf := make([]int32, len(regs))
 	for i := range stepOf {
 		stepOf[i] = -1
@@ -80,6 +88,9 @@ func planLink(drafts []planDraft, regs []Registration, holder map[int64]int32, s
 			drafts[j].dependent = int32(i)
 		case regs[h].Deactivated:
 			d.blocked = fmt.Sprintf("displaces frozen registration %d (%s)", regs[h].ID, planRegName(&regs[h].RegistrationRef))
+			roots = append(roots, int32(i))
+		case pinned[h]:
+			d.blocked = fmt.Sprintf("waits for registration %d (%s), whose change is blocked", regs[h].ID, planRegName(&regs[h].RegistrationRef))
 			roots = append(roots, int32(i))
 		default:
 			d.displaces = h
@@ -204,7 +215,7 @@ func planFill(p *Plan, current *Current, drafts []planDraft, blocked []planBlock
 				h := &regs[drafts[d.includedFor].reg].RegistrationRef
 				reason += fmt.Sprintf("; it is outside the selection, included because registration %d (%s) waits for it", h.ID, planRegName(h))
 			}
-			blocked = append(blocked, planBlocked{reg: d.reg, reason: reason, entry: d.entry})
+			blocked = append(blocked, planBlocked{reg: d.reg, reason: reason, entry: d.entry, source: d.source})
 			continue
 		}
 		s := &p.Changes[d.number-1]
@@ -215,7 +226,7 @@ func planFill(p *Plan, current *Current, drafts []planDraft, blocked []planBlock
 			Before:       reg.Target,
 			After:        d.after,
 			Reason:       d.reason,
-			Source:       planSource(d.entry),
+			Source:       planSource(d.entry, d.source),
 			Precondition: &Precondition{Target: reg.Target},
 		}
 		if d.dep >= 0 {
@@ -258,7 +269,7 @@ func planFill(p *Plan, current *Current, drafts []planDraft, blocked []planBlock
 		return planCompareRegs(&regs[a.reg].RegistrationRef, &regs[b.reg].RegistrationRef)
 	})
 	for _, b := range blocked {
-		p.Blocked = append(p.Blocked, Blocked{Registration: regs[b.reg].RegistrationRef, Reason: b.reason, Source: planSource(b.entry)})
+		p.Blocked = append(p.Blocked, Blocked{Registration: regs[b.reg].RegistrationRef, Reason: b.reason, Source: planSource(b.entry, b.source)})
 	}
 }
 

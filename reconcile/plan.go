@@ -20,6 +20,7 @@ type Reason string
 const (
 	ReasonSpec  Reason = "spec"  // an entry of the spec asked for it
 	ReasonPrune Reason = "prune" // prune: true and no entry lists the registration
+	ReasonUndo  Reason = "undo"  // voxbind undo gives back what an apply changed
 )
 
 // Plan is the typed result of planning: ordered steps, their side effects,
@@ -39,6 +40,10 @@ type Plan struct {
 	// --except: the selectors, and how many changes outside them were not
 	// planned.
 	Selection *PlanSelection `json:"selection,omitempty"`
+	// Journal is, in a plan made by undo, the apply journal it undoes (as
+	// named on the command line); "" in a plan made from a spec. Its
+	// steps' Source is "journal:line" of the record that asks for them.
+	Journal string `json:"journal,omitempty"`
 	// FrozenLeftByPrune counts the bound frozen registrations that prune
 	// leaves alone (they are also in Summary.Unmanaged); text output notes
 	// them. Not part of plan JSON.

@@ -111,7 +111,7 @@ func TestMessagesEscapeAccountData(t *testing.T) {
 		{Step: 2, Status: StepSkipped, Why: "step 1 failed"},
 	}}
 	var b bytes.Buffer
-	if err := RenderApplySummary(&b, p, res, p, []Mismatch{{Step: 1, Registration: p.Changes[0].Registration, Problem: "x"}}, true); err != nil {
+	if err := RenderApplySummary(&b, p, res, p, []Mismatch{{Step: 1, Registration: p.Changes[0].Registration, Problem: "x"}}, true, ""); err != nil {
 		t.Fatal(err)
 	}
 	progressLine(&p.Changes[0], res.Outcomes[0])

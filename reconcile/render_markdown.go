@@ -25,7 +25,7 @@ const (
 // changes one line each, then only their count.
 func RenderMarkdown(w io.Writer, p *Plan) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "#### voxbind plan for account %d\n\n**%s**\n", p.AccountID, renderSummary(p))
+	fmt.Fprintf(&b, "#### %s\n\n**%s**\n", markdownEscape(renderTitle(p)), renderSummary(p))
 	if sel := renderSelection(p); sel != "" {
 		fmt.Fprintf(&b, "\nSelection: %s\n", markdownCode(sel))
 	}
@@ -39,7 +39,7 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 		fmt.Fprintf(&b, "\nprune leaves %d frozen %s alone.\n", n, renderPlural(n, "registration", "registrations"))
 	}
 	if n := p.Summary.Unmanaged; n > 0 {
-		fmt.Fprintf(&b, "\n%d %s left alone.\n", n, renderPlural(n, "registration not in the spec is", "registrations not in the spec are"))
+		fmt.Fprintf(&b, "\n%s\n", renderUnmanaged(p))
 	}
 
 	if len(p.Blocked) > 0 {

@@ -121,8 +121,9 @@ func progressErr(err error) string {
 // When verification was not done (mismatches is nil and verified is
 // false) the line says "not verified"; with differences it counts them
 // ("116 verified, 2 differ"). applied is the plan that was verified
-// (ApplyResult.AppliedPlan).
-func RenderApplySummary(w io.Writer, p *Plan, res *ApplyResult, applied *Plan, mismatches []Mismatch, verified bool) error {
+// (ApplyResult.AppliedPlan). journal, when not "", is the apply journal,
+// named on the line before the last: "Journal: PATH".
+func RenderApplySummary(w io.Writer, p *Plan, res *ApplyResult, applied *Plan, mismatches []Mismatch, verified bool, journal string) error {
 	var b strings.Builder
 	var notStarted []int
 	for i, o := range res.Outcomes {
@@ -147,6 +148,9 @@ func RenderApplySummary(w io.Writer, p *Plan, res *ApplyResult, applied *Plan, m
 		for _, m := range mismatches {
 			fmt.Fprintf(&b, "  %s\n", m)
 		}
+	}
+	if journal != "" {
+		b.WriteString("Journal: " + Printable(journal) + "\n")
 	}
 	b.WriteString("Apply")
 	switch {

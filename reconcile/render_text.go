@@ -57,7 +57,7 @@ func renderText(w io.Writer, p *Plan, color, full bool) error {
 		}
 		return code + s + renderReset
 	}
-	fmt.Fprintf(bw, "%s\n", paint(renderBold, "voxbind plan for account "+strconv.FormatInt(p.AccountID, 10)))
+	fmt.Fprintf(bw, "%s\n", paint(renderBold, renderTitle(p)))
 	if sel := renderSelection(p); sel != "" {
 		fmt.Fprintf(bw, "Selection: %s\n", sel)
 	}
@@ -129,7 +129,7 @@ func renderText(w io.Writer, p *Plan, color, full bool) error {
 		notes = true
 	}
 	if n := p.Summary.Unmanaged; n > 0 {
-		fmt.Fprintf(bw, "%d %s left alone.\n", n, renderPlural(n, "registration not in the spec is", "registrations not in the spec are"))
+		fmt.Fprintf(bw, "%s\n", renderUnmanaged(p))
 		notes = true
 	}
 	if n := len(p.Blocked); n > 0 {
@@ -233,8 +233,11 @@ func renderStep(bw *bufio.Writer, s *Step, paint func(code, s string) string) {
 		paint(code, renderReg(&s.Registration)))
 	fmt.Fprintf(bw, "        %s -> %s\n", renderTarget(s.Before), renderTarget(s.After))
 	where := Printable(s.Source)
-	if s.Reason == ReasonPrune {
+	switch s.Reason {
+	case ReasonPrune:
 		where = "prune: not in the spec"
+	case ReasonUndo:
+		where = "undo: back to before the apply (" + where + ")"
 	}
 	if notes := renderStepNotes(s); notes != "" {
 		where += " (" + notes + ")"
@@ -314,6 +317,26 @@ func renderGroups(bw *bufio.Writer, p *Plan, paint func(code, s string) string) 
 			fmt.Fprintf(bw, "  … and %d more to %s in %s\n", n, g.action, g.app)
 		}
 	}
+}
+
+// renderTitle is the first line of a plan: for which account, and for an
+// undo plan, from which journal.
+func renderTitle(p *Plan) string {
+	title := "voxbind plan for account " + strconv.FormatInt(p.AccountID, 10)
+	if p.Journal != "" {
+		title = "voxbind undo plan for account " + strconv.FormatInt(p.AccountID, 10) + " (journal " + Printable(p.Journal) + ")"
+	}
+	return title
+}
+
+// renderUnmanaged is the note that counts the registrations a plan leaves
+// alone.
+func renderUnmanaged(p *Plan) string {
+	n := p.Summary.Unmanaged
+	if p.Journal != "" {
+		return fmt.Sprintf("%d %s left alone.", n, renderPlural(n, "registration that the apply did not touch is", "registrations that the apply did not touch are"))
+	}
+	return fmt.Sprintf("%d %s left alone.", n, renderPlural(n, "registration not in the spec is", "registrations not in the spec are"))
 }
 
 // renderLaterSteps says, for each displaced registration that has a step

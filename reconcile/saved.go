@@ -16,24 +16,34 @@ var maxPlanSize = MaxPlanSize
 // rules and users of every application that a step of p names together
 // with a rule or a user, so that Stale can check the names p records.
 func ObservePlan(ctx context.Context, acct Account, p *Plan) (*Current, error) {
+	targets := make([]*Target, 0, 2*len(p.Changes))
+	for _, s := range p.Changes {
+		targets = append(targets, s.Before, s.After)
+	}
+	return observeTargets(ctx, acct, targets)
+}
+
+// observeTargets reads the account as Observe does with no spec, plus the
+// rules of every application that one of targets names with a rule, and
+// the users of every one named with a user: what it takes to check those
+// targets' names against the account.
+func observeTargets(ctx context.Context, acct Account, targets []*Target) (*Current, error) {
 	c, err := Observe(ctx, acct, nil)
 	if err != nil {
 		return nil, err
 	}
 	var needRules, needUsers []int64
-	for _, s := range p.Changes {
-		for _, t := range []*Target{s.Before, s.After} {
-			switch {
-			case t == nil:
-			case t.Rule != nil:
-				needRules = append(needRules, t.Application.ID)
-			case t.User != nil:
-				needUsers = append(needUsers, t.Application.ID)
-			}
+	for _, t := range targets {
+		switch {
+		case t == nil:
+		case t.Rule != nil:
+			needRules = append(needRules, t.Application.ID)
+		case t.User != nil:
+			needUsers = append(needUsers, t.Application.ID)
 		}
 	}
-	// Only applications that exist: a plan naming another one is reported
-	// by Stale, not as a failed read.
+	// Only applications that exist: a target naming another one is
+	// reported by the caller, not as a failed read.
 	exists := make(map[int64]bool, len(c.Applications))
 	for _, a := range c.Applications {
 		exists[a.ID] = true

@@ -475,7 +475,7 @@ func TestProgressWriter(t *testing.T) {
 
 	var sum bytes.Buffer
 	applied := res.AppliedPlan(p)
-	if err := RenderApplySummary(&sum, p, &res, applied, nil, true); err != nil {
+	if err := RenderApplySummary(&sum, p, &res, applied, nil, true, ""); err != nil {
 		t.Fatal(err)
 	}
 	want = "Not applied:\n" +
@@ -489,7 +489,7 @@ func TestProgressWriter(t *testing.T) {
 	interrupted := ApplyResult{Outcomes: []StepOutcome{{Step: 1, Status: StepApplied}, {Step: 2, Status: StepNotStarted}, {Step: 3, Status: StepNotStarted}},
 		Applied: 1, NotStarted: 2, Stopped: context.Canceled}
 	sum.Reset()
-	RenderApplySummary(&sum, p, &interrupted, interrupted.AppliedPlan(p), nil, false)
+	RenderApplySummary(&sum, p, &interrupted, interrupted.AppliedPlan(p), nil, false, "")
 	want = "Not applied:\n" +
 		"  not started (interrupted): steps 2, 3\n" +
 		"Apply interrupted: 1 applied, 0 failed, 0 skipped, 2 not started, 0 unknown; not verified.\n"
@@ -500,7 +500,7 @@ func TestProgressWriter(t *testing.T) {
 	sum.Reset()
 	ms := []Mismatch{{Step: 3, Registration: verifyRef(2), Problem: "want support / user u002, found (unbound)"}}
 	ok := ApplyResult{Outcomes: []StepOutcome{{Step: 1, Status: StepApplied}, {Step: 2, Status: StepApplied}, {Step: 3, Status: StepApplied}}, Applied: 3}
-	RenderApplySummary(&sum, p, &ok, p, ms, true)
+	RenderApplySummary(&sum, p, &ok, p, ms, true, "")
 	want = "Verification found 1 difference:\n" +
 		"  step 3: r002@pbx.example.com (103): want support / user u002, found (unbound)\n" +
 		"Apply: 3 applied, 0 failed, 0 skipped, 0 not started, 0 unknown; 2 verified, 1 differs.\n"

@@ -24,6 +24,9 @@ func (e *APIError) Error() string {
 	return s
 }
 
+// APICode is the API's error code; the apply journal records it.
+func (e *APIError) APICode() int { return e.Code }
+
 // Hint says what to check for the authentication and authorization codes,
 // and "" for every other code.
 func (e *APIError) Hint() string {

@@ -1,0 +1,302 @@
+package reconcile
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// JournalVersion is the journal_version of the apply journals this
+// voxbind writes and reads.
+const JournalVersion = 1
+
+// The kinds of journal lines.
+const (
+	journalKindStart  = "start"
+	journalKindIntent = "intent"
+	journalKindResult = "result"
+	journalKindEnd    = "end"
+)
+
+// journalTimeLayout is how the journal writes times: RFC 3339, UTC, to
+// the second.
+const journalTimeLayout = "2006-01-02T15:04:05Z07:00"
+
+// JournalStart is the first line of an apply journal.
+type JournalStart struct {
+	Kind           string `json:"kind"` // "start"
+	JournalVersion int    `json:"journal_version"`
+	AccountID      int64  `json:"account_id"`
+	VoxbindVersion string `json:"voxbind_version"`
+	Started        string `json:"started"` // RFC 3339
+	PlanSteps      int    `json:"plan_steps"`
+}
+
+// JournalIntent is written, and synced to disk, before a step's call is
+// sent: what the call will do, and what it will take from another
+// registration.
+type JournalIntent struct {
+	Kind         string          `json:"kind"` // "intent"
+	Step         int             `json:"step"`
+	Registration RegistrationRef `json:"registration"`
+	Before       *Target         `json:"before"`
+	After        *Target         `json:"after"`
+	// Displaces is the registration this call takes the user from (a side
+	// effect of the plan), with its whole target before; nil for none.
+	Displaces *JournalDisplaced `json:"displaces"`
+
+	// Line is the line of the journal the intent was read from (1-based);
+	// 0 for one not read from a file.
+	Line int `json:"-"`
+}
+
+// JournalDisplaced is a registration that a step's call takes a user from.
+type JournalDisplaced struct {
+	Registration RegistrationRef `json:"registration"`
+	Before       *Target         `json:"before"`
+}
+
+// JournalResult is written after a step's call ended.
+type JournalResult struct {
+	Kind    string        `json:"kind"` // "result"
+	Step    int           `json:"step"`
+	Outcome StepStatus    `json:"outcome"` // applied, failed or unknown
+	Error   *JournalError `json:"error"`   // nil when applied
+}
+
+// JournalError is the error of a failed or unknown call. Code is the
+// API's error code, 0 when the call failed without one (the network, a
+// lost answer).
+type JournalError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// JournalEnd is the last line of a journal whose apply ran to its end
+// (interrupted or not); a journal without one was cut short by a crash.
+type JournalEnd struct {
+	Kind        string `json:"kind"` // "end"
+	Finished    string `json:"finished"`
+	Interrupted bool   `json:"interrupted"` // stopped early: Ctrl-C, --timeout, the breaker
+	// Verified is nil when the account was not read back, else whether
+	// every applied step was found in place.
+	Verified *bool          `json:"verified"`
+	Summary  JournalSummary `json:"summary"`
+}
+
+// JournalSummary counts the outcomes of an apply's steps.
+type JournalSummary struct {
+	Applied    int `json:"applied"`
+	Failed     int `json:"failed"`
+	Skipped    int `json:"skipped"`
+	Unknown    int `json:"unknown"`
+	NotStarted int `json:"not_started"`
+}
+
+// Journal is an apply journal being written: one JSON object per line,
+// each written and synced to disk before the action it records, so that
+// after a crash or kill -9 the file says everything that may have been
+// sent. Its Intent and Result methods are the ApplyOptions hooks.
+//
+// A Journal is used from one goroutine (Apply calls its hooks from its
+// own). The first write error sticks: every later write returns it, so
+// that Intent stops the apply before a call that could not be recorded.
+type Journal struct {
+	path string
+	f    *os.File
+	err  error
+	buf  bytes.Buffer
+	// displaces is, by step number, the registration a step's call takes
+	// a user from, with its target when the plan was made.
+	displaces map[int]*JournalDisplaced
+	// noSync leaves the syncs out: only for tests that make thousands of
+	// journals and crash them by cutting the file, not the machine.
+	noSync bool
+}
+
+// CreateJournal creates the journal file at path (mode 0600); an existing
+// file is never overwritten, since it may be the only record of an
+// earlier apply. Missing directories are created with mode 0700.
+func CreateJournal(path string) (*Journal, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create the journal directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("journal %s exists already: voxbind never overwrites a journal (it may be the only record of an earlier apply); give a new file name: %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create the journal: %w", err)
+	}
+	if err := journalSyncDir(dir); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("create the journal %s: %w", path, err)
+	}
+	return &Journal{path: path, f: f}, nil
+}
+
+// CreateJournalIn creates a journal named after the account and the time,
+// <account_id>-<UTC time as 20261128T061500Z>.jsonl, in dir. Should that
+// name be taken (two applies within one second), it adds -2, -3, ... to
+// the time.
+func CreateJournalIn(dir string, accountID int64, now time.Time) (*Journal, error) {
+	base := strconv.FormatInt(accountID, 10) + "-" + now.UTC().Format("20060102T150405Z")
+	for n := 1; ; n++ {
+		name := base
+		if n > 1 {
+			name += "-" + strconv.Itoa(n)
+		}
+		j, err := CreateJournal(filepath.Join(dir, name+".jsonl"))
+		if err == nil || !errors.Is(err, fs.ErrExist) || n == 100 {
+			return j, err
+		}
+	}
+}
+
+// journalSyncDir makes a new directory entry durable.
+func journalSyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return err
+	}
+	return nil
+}
+
+// Path is where the journal is written.
+func (j *Journal) Path() string { return j.path }
+
+// Start writes the start line for the apply of p. current is the account
+// as read before the apply: each intent records the whole target, read
+// there, of the registration its step displaces (the plan's side effects
+// name only the user it loses).
+func (j *Journal) Start(p *Plan, current *Current, voxbindVersion string, started time.Time) error {
+	regs := verifyRegIndex(current)
+	j.displaces = make(map[int]*JournalDisplaced, len(p.SideEffects))
+	for _, e := range p.SideEffects {
+		// A saved plan's side effect whose registration is gone was
+		// refused as stale; a plan just made names only what it read.
+		if r, ok := regs[e.Registration.ID]; ok {
+			j.displaces[e.CausedByStep] = &JournalDisplaced{Registration: r.RegistrationRef, Before: r.Target}
+		}
+	}
+	return j.write(JournalStart{
+		Kind:           journalKindStart,
+		JournalVersion: JournalVersion,
+		AccountID:      p.AccountID,
+		VoxbindVersion: voxbindVersion,
+		Started:        started.UTC().Format(journalTimeLayout),
+		PlanSteps:      len(p.Changes),
+	})
+}
+
+// Intent records that step s's call is about to be sent; it returns once
+// the line is on disk. It is an ApplyOptions.BeforeCall: an error stops
+// the apply before the call.
+func (j *Journal) Intent(s Step) error {
+	return j.write(JournalIntent{
+		Kind:         journalKindIntent,
+		Step:         s.Step,
+		Registration: s.Registration,
+		Before:       s.Before,
+		After:        s.After,
+		Displaces:    j.displaces[s.Step],
+	})
+}
+
+// Result records how a step's call ended: applied, failed or unknown.
+// Steps that were skipped or never started made no call and get no line.
+// Pass it every ApplyOptions.Progress event; a write error sticks and
+// stops the apply at the next Intent.
+func (j *Journal) Result(ev StepEvent) {
+	o := ev.Outcome
+	switch o.Status {
+	case StepApplied, StepFailed, StepUnknown:
+	default:
+		return
+	}
+	r := JournalResult{Kind: journalKindResult, Step: ev.Step.Step, Outcome: o.Status}
+	if o.Status != StepApplied {
+		r.Error = &JournalError{Code: journalErrorCode(o.Err), Message: progressErr(o.Err)}
+	}
+	j.write(r) // the error sticks
+}
+
+// apiCoder is a Bind error that carries the API's error code (the
+// Voximplant client's *APIError).
+type apiCoder interface{ APICode() int }
+
+func journalErrorCode(err error) int {
+	var c apiCoder
+	if errors.As(err, &c) {
+		return c.APICode()
+	}
+	return 0
+}
+
+// End writes the end line: how the apply ended and whether it was
+// verified (nil: the account was not read back).
+func (j *Journal) End(res *ApplyResult, verified *bool, finished time.Time) error {
+	return j.write(JournalEnd{
+		Kind:        journalKindEnd,
+		Finished:    finished.UTC().Format(journalTimeLayout),
+		Interrupted: res.Stopped != nil,
+		Verified:    verified,
+		Summary: JournalSummary{
+			Applied: res.Applied, Failed: res.Failed, Skipped: res.Skipped,
+			Unknown: res.Unknown, NotStarted: res.NotStarted,
+		},
+	})
+}
+
+// Close closes the file; it returns the first error the journal met.
+func (j *Journal) Close() error {
+	err := j.f.Close()
+	if j.err != nil {
+		return j.err
+	}
+	if err != nil {
+		return fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	return nil
+}
+
+// Err is the first error the journal met, nil when every line is on disk.
+func (j *Journal) Err() error { return j.err }
+
+// write appends one line, in one write, and syncs it to disk.
+func (j *Journal) write(v any) error {
+	if j.err != nil {
+		return j.err
+	}
+	j.buf.Reset()
+	enc := json.NewEncoder(&j.buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil { // Encode ends the line with \n
+		j.err = fmt.Errorf("journal %s: %w", j.path, err)
+		return j.err
+	}
+	if _, err := j.f.Write(j.buf.Bytes()); err != nil {
+		j.err = fmt.Errorf("journal %s: write: %w", j.path, err)
+		return j.err
+	}
+	if j.noSync {
+		return nil
+	}
+	if err := j.f.Sync(); err != nil {
+		j.err = fmt.Errorf("journal %s: sync to disk: %w", j.path, err)
+		return j.err
+	}
+	return nil
+}

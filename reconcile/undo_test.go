@@ -1,0 +1,241 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rogpeppe/go-internal/txtar"
+)
+
+// TestUndoCases runs every undo case of testdata/undo: the account as it
+// is now (current.json), the journal of an apply (journal.jsonl, plus
+// cut.txt appended without its newline: a partial last line), and the
+// expected undo plan (plan.json; go test ./reconcile -update writes it)
+// or error (errors.txt). The plan must also follow the plan invariants,
+// not depend on the order of the registrations, and, executed against
+// the fake, put every touched registration that is not blocked back on
+// the target the journal says it had before the apply; undoing again
+// then has nothing to do.
+func TestUndoCases(t *testing.T) {
+	paths, err := filepath.Glob("../testdata/undo/*.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) < 8 {
+		t.Fatalf("%d undo cases in testdata/undo, want at least 8", len(paths))
+	}
+	for _, path := range paths {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txtar"), func(t *testing.T) {
+			ar, err := txtar.ParseFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			current, _ := planCaseSection(ar, "current.json")
+			journal, _ := planCaseSection(ar, "journal.jsonl")
+			cut, isCut := planCaseSection(ar, "cut.txt")
+			journal = append(slices.Clone(journal), bytes.TrimSuffix(cut, []byte("\n"))...)
+			records, err := ReadJournal(journal)
+			if err != nil {
+				t.Fatalf("ReadJournal: %v", err)
+			}
+			if records.CutShort != isCut {
+				t.Errorf("CutShort = %v, want %v", records.CutShort, isCut)
+			}
+			fake := newFakeAccount(planCaseCurrent(t, current))
+			observed, err := ObserveUndo(context.Background(), fake, records)
+			if err != nil {
+				t.Fatalf("ObserveUndo: %v", err)
+			}
+			p, err := Undo(records, "journal.jsonl", observed)
+
+			want, expectErrors := planCaseSection(ar, "errors.txt")
+			var got []byte
+			switch {
+			case expectErrors && err == nil:
+				t.Fatalf("Undo succeeded, want errors:\n%s", want)
+			case expectErrors:
+				got = []byte(err.Error() + "\n")
+			case err != nil:
+				t.Fatalf("Undo: %v", err)
+			default:
+				var buf bytes.Buffer
+				if err := RenderJSON(&buf, p, false); err != nil {
+					t.Fatal(err)
+				}
+				got = buf.Bytes()
+				want, _ = planCaseSection(ar, "plan.json")
+			}
+			if planUpdating() {
+				planCaseSetSection(ar, map[bool]string{true: "errors.txt", false: "plan.json"}[expectErrors], got)
+				if err := os.WriteFile(path, txtar.Format(ar), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				want = got
+			}
+			if expectErrors {
+				if diff := cmp.Diff(string(want), string(got)); diff != "" {
+					t.Fatalf("error (-want +got):\n%s", diff)
+				}
+				return
+			}
+			var wantV, gotV any
+			if err := json.Unmarshal(want, &wantV); err != nil {
+				t.Fatalf("plan.json: %v (write it with go test ./reconcile -update)", err)
+			}
+			if err := json.Unmarshal(got, &gotV); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(wantV, gotV); diff != "" {
+				t.Errorf("plan (-want +got):\n%s", diff)
+			}
+			undoCheckInvariants(t, observed, p)
+			undoCheckDeterministic(t, records, observed, p)
+			planExecute(t, fake, p)
+			undoCheckRestored(t, records, observed, fake, p)
+		})
+	}
+}
+
+// undoCheckInvariants checks the plan invariants, with the blocked
+// restores of registrations that are gone from the account left out
+// (the invariants count only registrations the account has).
+func undoCheckInvariants(t *testing.T, current *Current, p *Plan) {
+	t.Helper()
+	view := *p
+	view.Blocked = slices.DeleteFunc(slices.Clone(p.Blocked), func(b Blocked) bool {
+		return !slices.ContainsFunc(current.Registrations, func(r Registration) bool { return r.ID == b.Registration.ID })
+	})
+	planCheckInvariants(t, current, &view)
+	for _, s := range p.Changes {
+		if s.Reason != ReasonUndo || !strings.HasPrefix(s.Source, p.Journal+":") {
+			t.Errorf("step %d: reason %q, source %q; want undo and %s:LINE", s.Step, s.Reason, s.Source, p.Journal)
+		}
+	}
+}
+
+// undoCheckDeterministic plans again from the registrations in reverse
+// order and wants the same bytes.
+func undoCheckDeterministic(t *testing.T, j *JournalRecords, current *Current, p *Plan) {
+	t.Helper()
+	shuffled := *current
+	shuffled.Registrations = slices.Clone(current.Registrations)
+	slices.Reverse(shuffled.Registrations)
+	again, err := Undo(j, p.Journal, &shuffled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	RenderJSON(&a, p, true)
+	RenderJSON(&b, again, true)
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Errorf("the undo plan depends on the order of the registrations:\n%s\nvs\n%s", a.Bytes(), b.Bytes())
+	}
+}
+
+// undoCheckRestored checks the fake after the undo plan ran: every
+// registration the journal names (as a step's or as displaced) and the
+// plan does not block holds the earliest before the journal records for
+// it; the plan's side effects are unbound; everything else is as it was.
+// Then undoing again plans nothing, and blocks the same registrations.
+func undoCheckRestored(t *testing.T, j *JournalRecords, before *Current, f *fakeAccount, p *Plan) {
+	t.Helper()
+	restore := map[int64]*Target{}
+	for _, in := range j.Intents {
+		if _, ok := restore[in.Registration.ID]; !ok {
+			restore[in.Registration.ID] = in.Before
+		}
+		if d := in.Displaces; d != nil {
+			if _, ok := restore[d.Registration.ID]; !ok {
+				restore[d.Registration.ID] = d.Before
+			}
+		}
+	}
+	blocked := map[int64]bool{}
+	for _, b := range p.Blocked {
+		blocked[b.Registration.ID] = true
+	}
+	displaced := map[int64]bool{}
+	for _, e := range p.SideEffects {
+		displaced[e.Registration.ID] = true
+	}
+	for i, r := range f.current.Registrations {
+		want := before.Registrations[i].Target
+		if b, touched := restore[r.ID]; touched && !blocked[r.ID] {
+			want = b
+		} else if displaced[r.ID] {
+			want = nil
+		}
+		if !r.Target.Equal(want) {
+			t.Errorf("registration %d ends on %s, want %s", r.ID, renderTarget(r.Target), renderTarget(want))
+		}
+	}
+	observed, err := ObserveUndo(context.Background(), f, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Undo(j, p.Journal, observed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Changes) != 0 {
+		t.Errorf("undoing again plans %d changes:\n%s", len(again.Changes), planFmt(again))
+	}
+	var wantBlocked, gotBlocked []int64
+	for _, b := range p.Blocked {
+		wantBlocked = append(wantBlocked, b.Registration.ID)
+	}
+	for _, b := range again.Blocked {
+		gotBlocked = append(gotBlocked, b.Registration.ID)
+	}
+	if diff := cmp.Diff(wantBlocked, gotBlocked); diff != "" {
+		t.Errorf("blocked when undoing again (-first +again):\n%s", diff)
+	}
+}
+
+// TestUndoEarliestBeforeWins: a registration the journal names twice (here
+// displaced by step 1, then rebound by its own step 2, whose before was
+// recorded from another reading) goes back to the before of the earlier
+// record.
+func TestUndoEarliestBeforeWins(t *testing.T) {
+	c := applyTestCurrent(3)
+	c.Registrations[0].Target = applyUserTarget(1002) // r000: where step 2 left it
+	c.Registrations[1].Target = applyUserTarget(1001) // r001: where step 1 left it
+	j := &JournalRecords{Start: JournalStart{AccountID: 42}, Intents: []JournalIntent{
+		{Step: 1, Line: 2, Registration: c.Registrations[1].RegistrationRef, Before: nil, After: applyUserTarget(1001),
+			Displaces: &JournalDisplaced{Registration: c.Registrations[0].RegistrationRef, Before: applyUserTarget(1001)}},
+		{Step: 2, Line: 3, Registration: c.Registrations[0].RegistrationRef, Before: applyUserTarget(1003), After: applyUserTarget(1002)},
+	}}
+	p, err := Undo(j, "j.jsonl", &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int64]string{}
+	for _, s := range p.Changes {
+		got[s.Registration.ID] = renderTarget(s.After) + " " + s.Source
+	}
+	want := map[int64]string{
+		101: "support / user u000 j.jsonl:2", // the displaced before of line 2, not line 3's u002
+		102: "(unbound) j.jsonl:2",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("restores (-want +got):\n%s\n%s", diff, planFmt(p))
+	}
+}
+
+// TestUndoRefusesAnotherAccount: the error wraps ErrJournalAccount and
+// names both accounts.
+func TestUndoRefusesAnotherAccount(t *testing.T) {
+	c := applyTestCurrent(1)
+	_, err := Undo(&JournalRecords{Start: JournalStart{AccountID: 7}}, "j.jsonl", &c)
+	if !errors.Is(err, ErrJournalAccount) || !strings.Contains(err.Error(), "account 7") || !strings.Contains(err.Error(), "account 42") {
+		t.Errorf("Undo = %v, want ErrJournalAccount naming accounts 7 and 42", err)
+	}
+}
