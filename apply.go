@@ -31,6 +31,7 @@ type ApplyCmd struct {
 	Timeout     time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 10m): then no new step starts, calls in flight get up to 10s, the summary is printed, exit 1 (default: no limit)."`
 	Full        bool          `help:"List every change of the plan before asking; a plan of more than 100 changes is otherwise grouped by application and action."`
 	Scope       scopeFlags    `embed:""`
+	Journal     journalFlags  `embed:""`
 }
 
 // applyStdinIsTerminal reports whether the confirmation can be asked on r;
@@ -47,14 +48,10 @@ var applyStderrIsTerminal = planIsTerminal
 // Run plans (or reads --plan), refuses what must be refused, asks, applies,
 // verifies and prints the summary. Interrupted, it exits 130.
 func (c *ApplyCmd) Run(ctx context.Context, stdio *Stdio, g *Globals, intr *interrupts) error {
-	switch {
-	case c.Parallelism < 1:
-		return fmt.Errorf("--parallelism %d: give at least 1 (the number of steps run at once)", c.Parallelism)
-	case c.Rate < 0:
-		return fmt.Errorf("--rate %g: give a positive number of requests per second, or 0 for no ceiling", c.Rate)
-	case c.MaxUnbind != nil && *c.MaxUnbind < 0:
-		return fmt.Errorf("--max-unbind %d: give 0 or more registrations", *c.MaxUnbind)
-	case c.Plan != "" && c.Scope.given():
+	if err := checkWriteFlags(c.Parallelism, c.Rate, c.MaxUnbind); err != nil {
+		return err
+	}
+	if c.Plan != "" && c.Scope.given() {
 		return fmt.Errorf("--only and --except choose what a new plan covers, but --plan %s applies exactly the steps saved in it (with the selection it was made with): leave them out, or make the plan again with them", c.Plan)
 	}
 	ctx, cancel, err := withTimeout(ctx, c.Timeout)
@@ -68,12 +65,29 @@ func (c *ApplyCmd) Run(ctx context.Context, stdio *Stdio, g *Globals, intr *inte
 	return c.runSpec(ctx, stdio, g, intr)
 }
 
+// checkWriteFlags checks the flags that apply and undo share, before
+// anything is read.
+func checkWriteFlags(parallelism int, rate float64, maxUnbind *int) error {
+	switch {
+	case parallelism < 1:
+		return fmt.Errorf("--parallelism %d: give at least 1 (the number of steps run at once)", parallelism)
+	case rate < 0:
+		return fmt.Errorf("--rate %g: give a positive number of requests per second, or 0 for no ceiling", rate)
+	case maxUnbind != nil && *maxUnbind < 0:
+		return fmt.Errorf("--max-unbind %d: give 0 or more registrations", *maxUnbind)
+	}
+	return nil
+}
+
 // maxUnbind is --max-unbind, or -1 for the default limit.
-func (c *ApplyCmd) maxUnbind() int {
-	if c.MaxUnbind == nil {
+func (c *ApplyCmd) maxUnbind() int { return maxUnbindOrDefault(c.MaxUnbind) }
+
+// maxUnbindOrDefault is a --max-unbind value, or -1 for the default limit.
+func maxUnbindOrDefault(n *int) int {
+	if n == nil {
 		return -1
 	}
-	return *c.MaxUnbind
+	return *n
 }
 
 // runSpec applies the plan made from the spec files.
@@ -121,13 +135,18 @@ func (c *ApplyCmd) runSpec(ctx context.Context, stdio *Stdio, g *Globals, intr *
 			return err
 		}
 	}
-	return c.execute(ctx, stdio, intr, acct, p)
+	return executePlan(ctx, stdio, intr, acct, current, p, c.execution())
+}
+
+// execution is how apply carries out a plan it accepted.
+func (c *ApplyCmd) execution() execution {
+	return execution{parallelism: c.Parallelism, journal: c.Journal}
 }
 
 // runSaved applies a plan saved by plan --out, if the account still is
 // what the plan was made from.
 func (c *ApplyCmd) runSaved(ctx context.Context, stdio *Stdio, g *Globals, intr *interrupts) error {
-	data, err := applyReadPlanFile(c.Plan)
+	data, err := readBounded(c.Plan, "plan", reconcile.MaxPlanSize, "give the file written by voxbind plan --out")
 	if err != nil {
 		return err
 	}
@@ -171,48 +190,81 @@ func (c *ApplyCmd) runSaved(ctx context.Context, stdio *Stdio, g *Globals, intr 
 	if err := reconcile.CheckUnbind(p, current, c.maxUnbind(), c.Force); err != nil {
 		return exitCode(1, err)
 	}
-	return c.execute(ctx, stdio, intr, acct, p)
+	return executePlan(ctx, stdio, intr, acct, current, p, c.execution())
 }
 
-// applyReadPlanFile reads a saved plan, refusing one larger than any plan
-// voxbind writes before reading it whole.
-func applyReadPlanFile(path string) ([]byte, error) {
+// readBounded reads a file that voxbind wrote earlier (a saved plan, a
+// journal), refusing one larger than limit, more than voxbind ever
+// writes, before reading it whole. what names the file in messages;
+// hint says which file to give instead.
+func readBounded(path, what string, limit int, hint string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("read the plan: %w", err)
+		return nil, fmt.Errorf("read the %s: %w", what, err)
 	}
 	defer f.Close()
 	tooLarge := false
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > reconcile.MaxPlanSize {
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > int64(limit) {
 		tooLarge = true
 	}
 	var data []byte
 	if !tooLarge {
-		data, err = io.ReadAll(io.LimitReader(f, reconcile.MaxPlanSize+1))
+		data, err = io.ReadAll(io.LimitReader(f, int64(limit)+1))
 		if err != nil {
-			return nil, fmt.Errorf("read the plan: %w", err)
+			return nil, fmt.Errorf("read the %s: %w", what, err)
 		}
 	}
-	if tooLarge || len(data) > reconcile.MaxPlanSize {
-		return nil, fmt.Errorf("plan %s is larger than %d MiB, more than any plan voxbind writes: give the file written by voxbind plan --out", path, reconcile.MaxPlanSize>>20)
+	if tooLarge || len(data) > limit {
+		return nil, fmt.Errorf("%s %s is larger than %d MiB, more than any %s voxbind writes: %s", what, path, limit>>20, what, hint)
 	}
 	return data, nil
 }
 
-// execute runs the plan, verifies it and prints the summary, whose last
-// line counts every outcome. It exits 0 when every step was applied and
-// verified, 130 when interrupted, and 1 otherwise: a failed, skipped or
-// unknown step, a difference, or a stop by --timeout or the breaker.
-func (c *ApplyCmd) execute(ctx context.Context, stdio *Stdio, intr *interrupts, acct *voximplant.Client, p *reconcile.Plan) error {
-	fmt.Fprintf(stdio.Err, "Applying %s to account %d, %d at a time.\n", plural(len(p.Changes), "change"), p.AccountID, c.Parallelism)
+// execution is what apply and undo need, once a plan is accepted, to
+// carry it out.
+type execution struct {
+	parallelism int
+	journal     journalFlags
+}
+
+// executePlan runs the accepted plan p, made from current, with its
+// journal (unless --no-journal), verifies it and prints the summary,
+// whose last line counts every outcome; the line before it names the
+// journal. A journal that cannot be created stops it before any call. It
+// exits 0 when every step was applied and verified, 130 when
+// interrupted, and 1 otherwise: a failed, skipped or unknown step, a
+// difference, or a stop by --timeout, the breaker or the journal.
+func executePlan(ctx context.Context, stdio *Stdio, intr *interrupts, acct *voximplant.Client, current *reconcile.Current, p *reconcile.Plan, e execution) error {
+	journal, err := e.journal.open(p.AccountID, time.Now())
+	if err != nil {
+		return fmt.Errorf("%w; nothing was changed (--no-journal applies without one)", err)
+	}
+	journalPath := ""
+	if journal != nil {
+		journalPath = journal.Path()
+		fmt.Fprintf(stdio.Err, "Journal: %s\n", journalPath)
+		if err := journal.Start(p, current, version, time.Now()); err != nil {
+			journal.Close()
+			return fmt.Errorf("%w; nothing was changed", err)
+		}
+	}
+	fmt.Fprintf(stdio.Err, "Applying %s to account %d, %d at a time.\n", plural(len(p.Changes), "change"), p.AccountID, e.parallelism)
 	progress := reconcile.NewProgressWriter(stdio.Err, applyStderrIsTerminal(stdio.Err))
-	res := reconcile.Apply(ctx, acct, p, reconcile.ApplyOptions{
-		Parallelism: c.Parallelism,
+	opts := reconcile.ApplyOptions{
+		Parallelism: e.parallelism,
 		Progress:    progress.Step,
 		Stopping:    func(cause error, inFlight int) { progress.Note(stoppingLine(cause, inFlight)) },
 		Unreachable: acct.Unreachable,
 		Quit:        intr.quit,
-	})
+	}
+	if journal != nil {
+		opts.BeforeCall = journal.Intent
+		opts.Progress = func(ev reconcile.StepEvent) {
+			journal.Result(ev)
+			progress.Step(ev)
+		}
+	}
+	res := reconcile.Apply(ctx, acct, p, opts)
 	progress.Finish()
 
 	// An apply that stopped is not verified: the API is gone, time is
@@ -233,10 +285,21 @@ func (c *ApplyCmd) execute(ctx context.Context, stdio *Stdio, intr *interrupts, 
 	if res.Stopped == nil && ctx.Err() != nil {
 		res.Stopped = context.Cause(ctx) // during verification
 	}
+	if journal != nil {
+		var ok *bool
+		if verified {
+			ok = new(bool)
+			*ok = len(mismatches) == 0
+		}
+		journal.End(&res, ok, time.Now())
+		if err := journal.Close(); err != nil && !errors.Is(res.Stopped, err) {
+			fmt.Fprintf(stdio.Err, "voxbind: warning: %v\n", err)
+		}
+	}
 	if s := acct.Stats(); s.Retries > 0 {
 		fmt.Fprintf(stdio.Err, "The API was slow, busy or unreachable: %d of %d requests were repeats (%d rate-limit answers).\n", s.Retries, s.Requests, s.RateLimited)
 	}
-	if err := reconcile.RenderApplySummary(stdio.Err, p, &res, applied, mismatches, verified, ""); err != nil {
+	if err := reconcile.RenderApplySummary(stdio.Err, p, &res, applied, mismatches, verified, journalPath); err != nil {
 		return err
 	}
 	switch {

@@ -41,6 +41,7 @@ type CLI struct {
 	Doctor     DoctorCmd   `cmd:"" help:"Check, without writing anything, that voxbind can work with the account: key, endpoint, clock, roles, size, spec."`
 	Plan       PlanCmd     `cmd:"" help:"Show the calls that would make the account equal the spec; writes nothing."`
 	Apply      ApplyCmd    `cmd:"" help:"Make the account equal the spec: show the plan, ask, apply in parallel, verify."`
+	Undo       UndoCmd     `cmd:"" help:"Take back what an apply changed, from its journal: show the restore, ask, apply it, verify."`
 	Export     ExportCmd   `cmd:"" help:"Write a spec of the account's current bindings (to stdout or --out FILE)."`
 	Schema     SchemaCmd   `cmd:"" help:"Print the JSON Schema of the spec format, for editors."`
 	SandboxCmd SandboxCmd  `cmd:"" name:"sandbox" help:"Run the built-in Voximplant API emulator: a demo account for first use, examples and tests."`

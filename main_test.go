@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,9 +28,26 @@ import (
 // TestMain lets the testscript scripts run `voxbind` as a real process: the
 // test binary re-executes itself as the command.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(journalsElsewhere{m}, map[string]func(){
 		"voxbind": func() { os.Exit(run(os.Args[1:], &Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})) },
 	})
+}
+
+// journalsElsewhere runs the tests with VOXBIND_JOURNAL_DIR set to a
+// temporary directory, so that the applies they run in-process (and the
+// processes they start) keep their journals out of the source tree. The
+// scripts get their own environment, and their journals go to $WORK.
+type journalsElsewhere struct{ m *testing.M }
+
+func (j journalsElsewhere) Run() int {
+	dir, err := os.MkdirTemp("", "voxbind-test-journals-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	os.Setenv(journalDirEnv, dir)
+	return j.m.Run()
 }
 
 // TestScripts runs the end-to-end scripts in testdata/script against the
@@ -47,6 +65,8 @@ func TestScripts(t *testing.T) {
 			"freeport":  cmdFreeport,
 			"waitport":  cmdWaitport,
 			"dates":     cmdDates,
+			"glob":      cmdGlob,
+			"waitlines": cmdWaitlines,
 		},
 	})
 }
@@ -217,6 +237,53 @@ func cmdDates(ts *testscript.TestScript, neg bool, args []string) {
 			return today.AddDate(0, 0, days).Format(time.DateOnly)
 		})
 		ts.Check(os.WriteFile(ts.MkAbs(f), []byte(out), 0o644))
+	}
+}
+
+// cmdGlob sets an environment variable to the one file a pattern
+// matches, relative to $WORK: glob VAR PATTERN. No match, or several, fail.
+func cmdGlob(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: glob VAR PATTERN")
+	}
+	work := ts.Getenv("WORK")
+	matches, err := filepath.Glob(filepath.Join(work, args[1]))
+	ts.Check(err)
+	if len(matches) != 1 {
+		ts.Fatalf("%s matches %d files, want 1: %v", args[1], len(matches), matches)
+	}
+	rel, err := filepath.Rel(work, matches[0])
+	ts.Check(err)
+	ts.Setenv(args[0], rel)
+}
+
+// cmdWaitlines waits up to 20 s until FILE has at least N lines that
+// match REGEXP: waitlines j.jsonl 2 '"kind":"result"'. For a file a
+// background command writes.
+func cmdWaitlines(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: waitlines FILE N REGEXP")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	re, err := regexp.Compile(args[2])
+	ts.Check(err)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		data, _ := os.ReadFile(ts.MkAbs(args[0]))
+		got := 0
+		for _, line := range strings.Split(string(data), "\n") {
+			if re.MatchString(line) {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s has %d lines matching %s after 20 s, want %d:\n%s", args[0], got, args[2], n, data)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -33,7 +33,7 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 		fmt.Fprintf(&b, "\n%s\n", line)
 	}
 	if n := len(p.Blocked); n > 0 {
-		fmt.Fprintf(&b, "\n**%d %s blocked: apply refuses this plan.**\n", n, renderPlural(n, "change is", "changes are"))
+		fmt.Fprintf(&b, "\n**%d %s blocked: %s refuses this plan.**\n", n, renderPlural(n, "change is", "changes are"), renderRefuser(p))
 	}
 	if n := p.FrozenLeftByPrune; n > 0 {
 		fmt.Fprintf(&b, "\nprune leaves %d frozen %s alone.\n", n, renderPlural(n, "registration", "registrations"))

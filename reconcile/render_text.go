@@ -91,7 +91,7 @@ func renderText(w io.Writer, p *Plan, color, full bool) error {
 		listed = min(listed, renderListed)
 	}
 	if len(p.Blocked) > 0 {
-		fmt.Fprintf(bw, "\nBlocked (apply refuses this plan until they are resolved):\n")
+		fmt.Fprintf(bw, "\nBlocked (%s refuses this plan until they are resolved):\n", renderRefuser(p))
 		for _, b := range p.Blocked[:listed] {
 			where := ""
 			if b.Source != "" {
@@ -133,7 +133,7 @@ func renderText(w io.Writer, p *Plan, color, full bool) error {
 		notes = true
 	}
 	if n := len(p.Blocked); n > 0 {
-		fmt.Fprintf(bw, "%s\n", paint(renderRed, fmt.Sprintf("%d %s blocked: apply refuses this plan.", n, renderPlural(n, "change is", "changes are"))))
+		fmt.Fprintf(bw, "%s\n", paint(renderRed, fmt.Sprintf("%d %s blocked: %s refuses this plan.", n, renderPlural(n, "change is", "changes are"), renderRefuser(p))))
 		notes = true
 	}
 	if !full {
@@ -327,6 +327,14 @@ func renderTitle(p *Plan) string {
 		title = "voxbind undo plan for account " + strconv.FormatInt(p.AccountID, 10) + " (journal " + Printable(p.Journal) + ")"
 	}
 	return title
+}
+
+// renderRefuser is the command that refuses a plan with blocked changes.
+func renderRefuser(p *Plan) string {
+	if p.Journal != "" {
+		return "undo"
+	}
+	return "apply"
 }
 
 // renderUnmanaged is the note that counts the registrations a plan leaves
