@@ -21,21 +21,26 @@ const (
 	DefaultBreakerPeriod = 30 * time.Second
 )
 
-// ApplyOptions tune Apply. The hooks (BeforeCall, Progress, Stopping) are
-// called from Apply's own goroutine, one at a time, so they need no
-// locking; a slow hook delays the steps.
+// ApplyOptions tune Apply. The hooks Progress and Stopping are called
+// from Apply's own goroutine, one at a time, so they need no locking; a
+// slow one delays the steps. BeforeCall is called from each step's own
+// goroutine.
 type ApplyOptions struct {
 	// Parallelism bounds the steps in flight; 0 means DefaultParallelism.
 	Parallelism int
-	// BeforeCall, when set, is called before each step's call is sent. An
-	// error stops Apply before that call: the step and every step not
-	// started yet end not started, and the error is ApplyResult.Stopped.
-	// So does ctx ending while BeforeCall runs: a step it was called for
-	// may then never start. (An apply journal writes its intent here.)
+	// BeforeCall, when set, is called in each step's goroutine just
+	// before its call is sent: for steps in flight together, at the same
+	// time, so it must be safe for concurrent use (and it may take its
+	// time without holding up the other steps). An error stops Apply: that
+	// call is not sent, the step and every step not started yet end not
+	// started, and the error is ApplyResult.Stopped. A step whose
+	// BeforeCall returns after Apply stopped is not sent either. (An apply
+	// journal writes its intent here and waits until it is on disk.)
 	BeforeCall func(Step) error
 	// Progress, when set, is told about every step that ends: applied,
 	// failed, unknown or skipped as it happens, in the order the steps
-	// end, and not started at the end.
+	// end, and not started when it is known (a call not sent because
+	// Apply stopped, and the rest at the end).
 	Progress func(StepEvent)
 	// Stopping, when set, is told once when Apply stops starting steps
 	// before the end: why (ApplyResult.Stopped), and how many calls are in
@@ -214,6 +219,9 @@ type applier struct {
 type applyFinished struct {
 	i   int
 	err error
+	// notSent: the call was not sent, because BeforeCall refused (err
+	// says why) or Apply stopped while it ran (err is nil).
+	notSent bool
 }
 
 // newApplier builds the dependency graph, skips the steps whose
@@ -337,7 +345,8 @@ func (a *applier) breakerTicks() (<-chan time.Time, func()) {
 }
 
 // startReady starts ready steps up to the parallelism, unless ctx has
-// ended or BeforeCall refuses, which stops Apply.
+// ended, which stops Apply. Each step's goroutine runs BeforeCall, then
+// the call.
 func (a *applier) startReady(ctx, calls context.Context) {
 	for a.running < a.opts.Parallelism && len(a.ready) > 0 {
 		if ctx.Err() != nil {
@@ -346,27 +355,27 @@ func (a *applier) startReady(ctx, calls context.Context) {
 		}
 		i := a.ready[0]
 		s := &a.p.Changes[i]
-		if a.opts.BeforeCall != nil {
-			if err := a.opts.BeforeCall(*s); err != nil {
-				a.res.Stopped = fmt.Errorf("before the call of step %d: %w", s.Step, err)
-				return
-			}
-			// The hook takes time (a journal syncs to disk): an interrupt
-			// that came meanwhile keeps the step from starting.
-			if ctx.Err() != nil {
-				a.res.Stopped = context.Cause(ctx)
-				return
-			}
-		}
 		a.ready = a.ready[1:]
 		a.running++
 		a.inFlight[i] = true
 		go func() {
+			if a.opts.BeforeCall != nil {
+				if err := a.opts.BeforeCall(*s); err != nil {
+					a.results <- applyFinished{i: i, err: fmt.Errorf("before the call of step %d: %w", s.Step, err), notSent: true}
+					return
+				}
+				// The hook takes time (a journal syncs to disk): Apply
+				// may have stopped meanwhile.
+				if calls.Err() != nil {
+					a.results <- applyFinished{i: i, notSent: true}
+					return
+				}
+			}
 			var err error
 			if berr := a.acct.Bind(calls, s.Registration.ID, s.After); berr != nil {
 				err = &StepError{Step: s.Step, Action: s.Action, Registration: s.Registration, Err: berr}
 			}
-			a.results <- applyFinished{i, err}
+			a.results <- applyFinished{i: i, err: err}
 		}()
 	}
 }
@@ -387,6 +396,11 @@ func (a *applier) settle(r applyFinished) {
 	a.inFlight[r.i] = false
 	step := a.p.Changes[r.i].Step
 	switch {
+	case r.notSent:
+		a.end(r.i, StepOutcome{Status: StepNotStarted})
+		if r.err != nil && a.res.Stopped == nil {
+			a.res.Stopped = r.err
+		}
 	case r.err == nil:
 		a.end(r.i, StepOutcome{Status: StepApplied})
 		for _, d := range a.dependents[r.i] {

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -198,54 +199,89 @@ func TestApplyConvergesThroughFaults(t *testing.T) {
 }
 
 // BenchmarkApply1000 applies 1,000 independent changes against the sandbox
-// with 20 ms of latency and a limit of 100 requests per second that the
-// client is not told. The ideal is 10 s (1,000 calls at 100/s); it reports
-// efficiency = 10 s / wall time and the rate-limit answers (340) received.
+// with 20 ms of latency, without and with the apply journal (each intent
+// written and synced to disk before its call, as apply does; the cost of
+// the journal is the difference between journal=off and journal=on of
+// one run). Under limit=100 the sandbox accepts 100 requests per second
+// and the client is not told: the ideal is 10 s (1,000 calls at 100/s),
+// and efficiency = 10 s / wall time; the rate-limit answers (340)
+// received are counted. Under limit=none the latency and the parallelism
+// alone bound the apply.
 //
 //	go test -run '^$' -bench BenchmarkApply1000 -benchtime 1x ./reconcile/
 func BenchmarkApply1000(b *testing.B) {
 	const n = 1000
-	for _, par := range []int{4, 8, 16} {
-		b.Run(fmt.Sprintf("parallelism=%d", par), func(b *testing.B) {
-			var rateLimited, requests int64
-			var wall time.Duration
-			for range b.N {
-				b.StopTimer()
-				st := applyBigState(b, n, func(int) int { return -1 })
-				desired := &spec.Spec{Version: 1}
-				for i := range n {
-					desired.Bindings = append(desired.Bindings, spec.Binding{RegistrationID: int64(applyBigReg0 + i), ApplicationID: applyBigApp, UserID: int64(applyBigUser0 + i)})
-				}
-				_, client := applySandbox(b, st, sandbox.Options{Latency: 20 * time.Millisecond, Rate: 100})
-				current, err := reconcile.Observe(context.Background(), client(), desired)
-				if err != nil {
-					b.Fatal(err)
-				}
-				p, err := reconcile.Diff(desired, current, reconcile.Options{})
-				if err != nil || len(p.Changes) != n {
-					b.Fatalf("plan: %v, %d changes", err, len(p.Changes))
-				}
-				time.Sleep(time.Second) // let the server's bucket refill after the reads
-				acct := client()        // a fresh client: its limiter knows nothing
-				b.StartTimer()
-
-				start := time.Now()
-				res := reconcile.Apply(context.Background(), acct, p, reconcile.ApplyOptions{Parallelism: par})
-				wall += time.Since(start)
-
-				b.StopTimer()
-				if !res.OK() {
-					b.Fatalf("apply: %d applied, %d failed", res.Applied, res.Failed)
-				}
-				s := acct.Stats()
-				rateLimited += s.RateLimited
-				requests += s.Requests
+	for _, limit := range []float64{100, 0} {
+		for _, par := range []int{4, 8, 16} {
+			for _, journal := range []bool{false, true} {
+				name := fmt.Sprintf("limit=%s/parallelism=%d/journal=%s",
+					map[bool]string{true: "100", false: "none"}[limit > 0], par, map[bool]string{false: "off", true: "on"}[journal])
+				b.Run(name, func(b *testing.B) { benchmarkApply(b, n, limit, par, journal) })
 			}
-			perOp := wall / time.Duration(b.N)
-			b.ReportMetric(perOp.Seconds(), "wall-s/op")
-			b.ReportMetric((10*time.Second).Seconds()/perOp.Seconds(), "efficiency")
-			b.ReportMetric(float64(rateLimited)/float64(b.N), "340s/op")
-			b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
-		})
+		}
 	}
+}
+
+func benchmarkApply(b *testing.B, n int, limit float64, par int, journal bool) {
+	var rateLimited, requests int64
+	var wall time.Duration
+	for run := range b.N {
+		b.StopTimer()
+		st := applyBigState(b, n, func(int) int { return -1 })
+		desired := &spec.Spec{Version: 1}
+		for i := range n {
+			desired.Bindings = append(desired.Bindings, spec.Binding{RegistrationID: int64(applyBigReg0 + i), ApplicationID: applyBigApp, UserID: int64(applyBigUser0 + i)})
+		}
+		_, client := applySandbox(b, st, sandbox.Options{Latency: 20 * time.Millisecond, Rate: limit})
+		current, err := reconcile.Observe(context.Background(), client(), desired)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := reconcile.Diff(desired, current, reconcile.Options{})
+		if err != nil || len(p.Changes) != n {
+			b.Fatalf("plan: %v, %d changes", err, len(p.Changes))
+		}
+		time.Sleep(time.Second) // let the server's bucket refill after the reads
+		acct := client()        // a fresh client: its limiter knows nothing
+		path := filepath.Join(b.TempDir(), fmt.Sprintf("%d.jsonl", run))
+		b.StartTimer()
+
+		start := time.Now()
+		opts := reconcile.ApplyOptions{Parallelism: par}
+		var j *reconcile.Journal
+		if journal {
+			if j, err = reconcile.CreateJournal(path); err != nil {
+				b.Fatal(err)
+			}
+			if err := j.Start(p, current, "bench", start); err != nil {
+				b.Fatal(err)
+			}
+			opts.BeforeCall, opts.Progress = j.Intent, j.Result
+		}
+		res := reconcile.Apply(context.Background(), acct, p, opts)
+		if journal {
+			if err := j.End(&res, nil, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			if err := j.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		wall += time.Since(start)
+
+		b.StopTimer()
+		if !res.OK() {
+			b.Fatalf("apply: %d applied, %d failed", res.Applied, res.Failed)
+		}
+		s := acct.Stats()
+		rateLimited += s.RateLimited
+		requests += s.Requests
+	}
+	perOp := wall / time.Duration(b.N)
+	b.ReportMetric(perOp.Seconds(), "wall-s/op")
+	if limit > 0 {
+		b.ReportMetric(float64(n)/limit/perOp.Seconds(), "efficiency")
+	}
+	b.ReportMetric(float64(rateLimited)/float64(b.N), "340s/op")
+	b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -99,25 +100,36 @@ type JournalSummary struct {
 	NotStarted int `json:"not_started"`
 }
 
-// Journal is an apply journal being written: one JSON object per line,
-// each written and synced to disk before the action it records, so that
-// after a crash or kill -9 the file says everything that may have been
-// sent. Its Intent and Result methods are the ApplyOptions hooks.
+// Journal is an apply journal being written: one JSON object per line.
+// Each intent is on disk (written and synced) before its call is sent,
+// and every other line before the next call after it, so that after a
+// crash or kill -9 the file says everything that may have been sent. Its
+// Intent and Result methods are the ApplyOptions hooks.
 //
-// A Journal is used from one goroutine (Apply calls its hooks from its
-// own). The first write error sticks: every later write returns it, so
+// Steps in flight together write their intents at the same time: one
+// sync puts all the lines written so far on disk, and the intents that
+// wait for it share it (group commit), so that a journal costs about
+// one sync per call in flight, not two syncs per step in a row. The
+// first write or sync error sticks: every later write returns it, so
 // that Intent stops the apply before a call that could not be recorded.
 type Journal struct {
 	path string
 	f    *os.File
-	err  error
-	buf  bytes.Buffer
 	// displaces is, by step number, the registration a step's call takes
-	// a user from, with its target when the plan was made.
+	// a user from, with its target when the plan was made. Set by Start,
+	// read only after.
 	displaces map[int]*JournalDisplaced
 	// noSync leaves the syncs out: only for tests that make thousands of
 	// journals and crash them by cutting the file, not the machine.
 	noSync bool
+
+	mu      sync.Mutex
+	synced  *sync.Cond // broadcast when a sync ends
+	written int64      // lines written so far
+	durable int64      // lines known to be on disk
+	syncing bool       // a sync is running (without mu)
+	err     error
+	buf     bytes.Buffer
 }
 
 // CreateJournal creates the journal file at path (mode 0600); an existing
@@ -140,7 +152,9 @@ func CreateJournal(path string) (*Journal, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("create the journal %s: %w", path, err)
 	}
-	return &Journal{path: path, f: f}, nil
+	j := &Journal{path: path, f: f}
+	j.synced = sync.NewCond(&j.mu)
+	return j, nil
 }
 
 // CreateJournalIn creates a journal named after the account and the time,
@@ -177,10 +191,10 @@ func journalSyncDir(dir string) error {
 // Path is where the journal is written.
 func (j *Journal) Path() string { return j.path }
 
-// Start writes the start line for the apply of p. current is the account
-// as read before the apply: each intent records the whole target, read
-// there, of the registration its step displaces (the plan's side effects
-// name only the user it loses).
+// Start writes the start line for the apply of p, and waits until it is
+// on disk. current is the account as read before the apply: each intent
+// records the whole target, read there, of the registration its step
+// displaces (the plan's side effects name only the user it loses).
 func (j *Journal) Start(p *Plan, current *Current, voxbindVersion string, started time.Time) error {
 	regs := verifyRegIndex(current)
 	j.displaces = make(map[int]*JournalDisplaced, len(p.SideEffects))
@@ -191,7 +205,7 @@ func (j *Journal) Start(p *Plan, current *Current, voxbindVersion string, starte
 			j.displaces[e.CausedByStep] = &JournalDisplaced{Registration: r.RegistrationRef, Before: r.Target}
 		}
 	}
-	return j.write(JournalStart{
+	return j.writeDurable(JournalStart{
 		Kind:           journalKindStart,
 		JournalVersion: JournalVersion,
 		AccountID:      p.AccountID,
@@ -202,10 +216,11 @@ func (j *Journal) Start(p *Plan, current *Current, voxbindVersion string, starte
 }
 
 // Intent records that step s's call is about to be sent; it returns once
-// the line is on disk. It is an ApplyOptions.BeforeCall: an error stops
-// the apply before the call.
+// the line, and every line before it, is on disk. It is an
+// ApplyOptions.BeforeCall (safe for concurrent use): an error stops the
+// apply before the call.
 func (j *Journal) Intent(s Step) error {
-	return j.write(JournalIntent{
+	return j.writeDurable(JournalIntent{
 		Kind:         journalKindIntent,
 		Step:         s.Step,
 		Registration: s.Registration,
@@ -217,8 +232,10 @@ func (j *Journal) Intent(s Step) error {
 
 // Result records how a step's call ended: applied, failed or unknown.
 // Steps that were skipped or never started made no call and get no line.
-// Pass it every ApplyOptions.Progress event; a write error sticks and
-// stops the apply at the next Intent.
+// It does not wait for the disk: the next intent's sync, or the end's,
+// carries the line there before anything else is sent. Pass it every
+// ApplyOptions.Progress event; a write error sticks and stops the apply
+// at the next Intent.
 func (j *Journal) Result(ev StepEvent) {
 	o := ev.Outcome
 	switch o.Status {
@@ -245,10 +262,11 @@ func journalErrorCode(err error) int {
 	return 0
 }
 
-// End writes the end line: how the apply ended and whether it was
-// verified (nil: the account was not read back).
+// End writes the end line, how the apply ended and whether it was
+// verified (nil: the account was not read back), and waits until the
+// journal is on disk.
 func (j *Journal) End(res *ApplyResult, verified *bool, finished time.Time) error {
-	return j.write(JournalEnd{
+	return j.writeDurable(JournalEnd{
 		Kind:        journalKindEnd,
 		Finished:    finished.UTC().Format(journalTimeLayout),
 		Interrupted: res.Stopped != nil,
@@ -263,6 +281,8 @@ func (j *Journal) End(res *ApplyResult, verified *bool, finished time.Time) erro
 // Close closes the file; it returns the first error the journal met.
 func (j *Journal) Close() error {
 	err := j.f.Close()
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	if j.err != nil {
 		return j.err
 	}
@@ -272,31 +292,63 @@ func (j *Journal) Close() error {
 	return nil
 }
 
-// Err is the first error the journal met, nil when every line is on disk.
-func (j *Journal) Err() error { return j.err }
+// writeDurable writes one line and waits until it is on disk.
+func (j *Journal) writeDurable(v any) error {
+	line, err := j.write(v)
+	if err != nil {
+		return err
+	}
+	return j.waitDurable(line)
+}
 
-// write appends one line, in one write, and syncs it to disk.
-func (j *Journal) write(v any) error {
+// write appends one line, in one write, and returns its number.
+func (j *Journal) write(v any) (int64, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	if j.err != nil {
-		return j.err
+		return 0, j.err
 	}
 	j.buf.Reset()
 	enc := json.NewEncoder(&j.buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil { // Encode ends the line with \n
 		j.err = fmt.Errorf("journal %s: %w", j.path, err)
-		return j.err
+		return 0, j.err
 	}
 	if _, err := j.f.Write(j.buf.Bytes()); err != nil {
 		j.err = fmt.Errorf("journal %s: write: %w", j.path, err)
-		return j.err
+		return 0, j.err
 	}
-	if j.noSync {
-		return nil
+	j.written++
+	return j.written, nil
+}
+
+// waitDurable returns once line n is on disk. The first waiter to find
+// no sync running runs one, for every line written so far; the others
+// wait for it, and run the next one if their line came too late for it.
+func (j *Journal) waitDurable(n int64) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for j.durable < n && j.err == nil {
+		if j.syncing {
+			j.synced.Wait()
+			continue
+		}
+		j.syncing = true
+		upTo := j.written
+		j.mu.Unlock()
+		var err error
+		if !j.noSync {
+			err = j.f.Sync()
+		}
+		j.mu.Lock()
+		j.syncing = false
+		if err != nil {
+			j.err = fmt.Errorf("journal %s: sync to disk: %w", j.path, err)
+		} else {
+			j.durable = max(j.durable, upTo)
+		}
+		j.synced.Broadcast()
 	}
-	if err := j.f.Sync(); err != nil {
-		j.err = fmt.Errorf("journal %s: sync to disk: %w", j.path, err)
-		return j.err
-	}
-	return nil
+	return j.err
 }

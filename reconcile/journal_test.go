@@ -192,12 +192,14 @@ func TestJournalWriteFailureStopsApply(t *testing.T) {
 	before := func(s Step) error {
 		if intents++; intents == 2 {
 			// The disk goes away: the file can no longer be written.
-			j.f.Close()
 			ro, err := os.Open(path)
 			if err != nil {
-				t.Fatal(err)
+				t.Error(err)
 			}
+			j.mu.Lock()
+			j.f.Close()
 			j.f = ro
+			j.mu.Unlock()
 		}
 		return j.Intent(s)
 	}

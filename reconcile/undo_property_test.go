@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,10 +192,9 @@ func undoApplyRandom(t *testing.T, rng *rand.Rand, dir string, run int) *undoApp
 	}
 	applyCtx, crash := context.WithCancel(ctx)
 	defer crash()
-	calls := 0
+	var calls atomic.Int64 // BeforeCall runs in the steps' goroutines
 	before := func(s reconcile.Step) error {
-		calls++
-		if calls != crashAt {
+		if calls.Add(1) != int64(crashAt) {
 			return j.Intent(s)
 		}
 		// The crash comes just before this step's intent, or just after.
