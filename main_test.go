@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -339,13 +340,43 @@ func TestCIExamplesUseRealFlags(t *testing.T) {
 				}
 				seen[cmd] = true
 			}
-			for _, want := range []string{"validate", "plan --out", "plan -o", "plan --detailed-exitcode", "apply --plan"} {
+			for _, want := range []string{"validate", "plan --out", "plan -o", "plan --detailed-exitcode", "apply --plan", "apply --journal"} {
 				if !seen[want] {
 					t.Errorf("%s runs no `voxbind %s`", file, want)
 				}
 			}
+			if !keepsArtifact(&doc, "journal.jsonl") {
+				t.Errorf("%s keeps no journal.jsonl as an artifact (path: or paths:)", file)
+			}
 		})
 	}
+}
+
+// keepsArtifact reports whether a CI file names file under a path: key
+// (GitHub's upload-artifact) or in a paths: list (GitLab's artifacts).
+func keepsArtifact(n *yaml.Node, file string) bool {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, v := n.Content[i].Value, n.Content[i+1]
+			if key != "path" && key != "paths" {
+				continue
+			}
+			if v.Kind == yaml.ScalarNode && slices.Contains(strings.Fields(v.Value), file) {
+				return true
+			}
+			for _, c := range v.Content {
+				if c.Value == file {
+					return true
+				}
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if keepsArtifact(c, file) {
+			return true
+		}
+	}
+	return false
 }
 
 // collectVoxbindCommands finds `voxbind ...` command lines in the shell
