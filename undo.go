@@ -23,6 +23,7 @@ type UndoCmd struct {
 	Force       bool          `xor:"unbind" help:"Undo however many registrations it unbinds."`
 	Rate        float64       `placeholder:"N" help:"Never send more than N requests per second (default: no ceiling)."`
 	Timeout     time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 10m): then no new step starts, calls in flight get up to 10s, the summary is printed, exit 1 (default: no limit)."`
+	Scope       scopeFlags    `embed:""`
 	Journal     journalFlags  `embed:""`
 }
 
@@ -30,6 +31,10 @@ type UndoCmd struct {
 // refuses, saves, or asks and applies it. Interrupted, it exits 130.
 func (c *UndoCmd) Run(ctx context.Context, stdio *Stdio, g *Globals, intr *interrupts) error {
 	if err := checkWriteFlags(c.Parallelism, c.Rate, c.MaxUnbind); err != nil {
+		return err
+	}
+	sel, err := c.Scope.selection()
+	if err != nil {
 		return err
 	}
 	ctx, cancel, err := withTimeout(ctx, c.Timeout)
@@ -58,7 +63,7 @@ func (c *UndoCmd) Run(ctx context.Context, stdio *Stdio, g *Globals, intr *inter
 	if err != nil {
 		return err
 	}
-	p, err := reconcile.Undo(j, c.From, current)
+	p, err := reconcile.Undo(j, c.From, current, reconcile.Options{Selection: sel})
 	if err != nil {
 		return fmt.Errorf("%w; nothing was changed", err)
 	}
@@ -72,7 +77,7 @@ func (c *UndoCmd) Run(ctx context.Context, stdio *Stdio, g *Globals, intr *inter
 		if c.Out != "" {
 			msg += "; " + c.Out + " was not written"
 		}
-		return exitCode(1, errors.New(msg+". A registration changed since the apply is left to you: put it back as the apply left it and run undo again, or set the registrations by hand"))
+		return exitCode(1, errors.New(msg+". A registration changed since the apply is left to you: leave it out with --except id=N (with the restores that wait for it), or put it back as the apply left it and run undo again"))
 	}
 	if c.Out != "" {
 		if err := planSave(c.Out, p, reads); err != nil {

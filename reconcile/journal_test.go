@@ -316,7 +316,7 @@ func FuzzReadJournal(f *testing.F) {
 			return
 		}
 		j.Start.AccountID = current.Account.ID
-		if _, err := Undo(j, "j", &current); err != nil {
+		if _, err := Undo(j, "j", &current, Options{}); err != nil {
 			t.Errorf("Undo of an accepted journal: %v", err)
 		}
 	})

@@ -56,9 +56,16 @@ type undoTouch struct {
 // shown as a side effect, and a restore that waits for a blocked one is
 // blocked too.
 //
+// opts.Selection limits the undo to some registrations, as it limits a
+// plan (app= matches the application a registration is bound to now or
+// goes back to): a restore outside it is left out, unless one inside
+// waits for it, and then it is included (or, when it is blocked, shown
+// with the restore that waits for it). opts.Today plays no part.
+//
 // Undo is pure, like Diff. A journal of another account is refused with
-// ErrJournalAccount.
-func Undo(j *JournalRecords, journal string, current *Current) (*Plan, error) {
+// ErrJournalAccount; a selector that matches no registration, with an
+// error wrapping ErrSelectsNothing.
+func Undo(j *JournalRecords, journal string, current *Current, opts Options) (*Plan, error) {
 	if j == nil || current == nil {
 		return nil, errors.New("undo: no journal or no observed account")
 	}
@@ -72,46 +79,151 @@ func Undo(j *JournalRecords, journal string, current *Current) (*Plan, error) {
 		Changes:       []Step{},
 		SideEffects:   []SideEffect{},
 		Blocked:       []Blocked{},
+		Selection:     opts.Selection.summary(),
 		Journal:       journal,
 	}
 	index := make(map[int64]int32, len(current.Registrations))
 	for i := range current.Registrations {
 		index[current.Registrations[i].ID] = int32(i)
 	}
+	touches := undoTouches(j, journal)
+	restore := make([]*Target, len(current.Registrations))
+	touched := make([]bool, len(current.Registrations))
+	for _, t := range touches {
+		if i, ok := index[t.ref.ID]; ok {
+			restore[i], touched[i] = t.before, true
+		}
+	}
+	outside, err := opts.Selection.outside(current, func(i int) *Target { return restore[i] })
+	if err != nil {
+		return nil, err
+	}
+	scope := &planScope{outside: outside}
+
 	x := newUndoNames(current)
 	var drafts []planDraft
 	var blocked []planBlocked
 	var gone []Blocked
-	touches := undoTouches(j, journal)
 	for _, t := range touches {
 		i, ok := index[t.ref.ID]
 		if !ok {
-			gone = append(gone, Blocked{Registration: t.ref, Reason: "the registration no longer exists", Source: t.source})
+			if opts.Selection.undoSelects(t.ref, t.before) {
+				gone = append(gone, Blocked{Registration: t.ref, Reason: "the registration no longer exists", Source: t.source})
+			} else if p.Selection != nil {
+				p.Selection.Outside++
+			}
 			continue
 		}
 		reg := &current.Registrations[i]
+		out := scope.outsideAt(i)
+		block := func(reason string) {
+			blocked = append(blocked, planBlocked{reg: i, source: t.source, reason: reason})
+		}
 		switch after, missing := x.target(t.before); {
 		case reg.Target.Equal(t.before):
-			p.Summary.Unchanged++
+			if !out {
+				p.Summary.Unchanged++
+			}
 		case !slices.ContainsFunc(t.left, reg.Target.Equal):
-			blocked = append(blocked, planBlocked{reg: i, source: t.source,
-				reason: "changed since the apply: now " + renderTarget(reg.Target) + "; before the apply it was " + renderTarget(t.before)})
+			block("changed since the apply: now " + renderTarget(reg.Target) + "; before the apply it was " + renderTarget(t.before))
 		case reg.Deactivated:
-			blocked = append(blocked, planBlocked{reg: i, source: t.source, reason: BlockedFrozen})
+			block(BlockedFrozen)
 		case missing != "":
-			blocked = append(blocked, planBlocked{reg: i, source: t.source,
-				reason: "its target before the apply, " + renderTarget(t.before) + ", cannot be given back: " + missing})
+			block("its target before the apply, " + renderTarget(t.before) + ", cannot be given back: " + missing)
 		default:
-			drafts = append(drafts, planDraft{reg: i, after: after, reason: ReasonUndo, source: t.source})
+			drafts = append(drafts, planDraft{reg: i, after: after, reason: ReasonUndo, source: t.source, outside: out})
 		}
 	}
-	p.Summary.Unmanaged = len(current.Registrations) - (len(touches) - len(gone)) // less those displaced
-	orderPlan(p, current, drafts, blocked, nil)
+	for i := range current.Registrations {
+		if !touched[i] && !scope.outsideAt(int32(i)) {
+			p.Summary.Unmanaged++ // less those displaced
+		}
+	}
+	// Blocked restores outside the selection go in too: a restore inside
+	// that needs a user one of them holds must be blocked, not take it.
+	orderPlan(p, current, drafts, blocked, scope)
+	drafted := make(map[int32]bool, len(drafts))
+	for _, d := range drafts {
+		drafted[d.reg] = true
+	}
+	undoDropOutside(p, current, scope, restore, drafted)
 	if len(gone) > 0 {
 		p.Blocked = append(p.Blocked, gone...)
 		slices.SortFunc(p.Blocked, func(a, b Blocked) int { return planCompareRegs(&a.Registration, &b.Registration) })
 	}
 	return p, nil
+}
+
+// undoDropOutside removes from p.Blocked the blocked restores outside the
+// selection that no blocked restore in p waits for (counting them in
+// p.Selection.Outside), and says of the others which one waits for them.
+// restore is what each registration goes back to; drafted marks the
+// registrations whose restore was a draft for orderPlan, which drops
+// those outside the selection or includes them, saying why.
+func undoDropOutside(p *Plan, current *Current, scope *planScope, restore []*Target, drafted map[int32]bool) {
+	if scope.outside == nil {
+		return
+	}
+	at := make(map[int64]int32, len(current.Registrations))
+	holder := make(map[int64]int32)
+	for i := range current.Registrations {
+		r := &current.Registrations[i]
+		at[r.ID] = int32(i)
+		if r.Target != nil && r.Target.User != nil {
+			holder[r.Target.User.ID] = int32(i)
+		}
+	}
+	// waitedBy[h]: the registration in p.Blocked (kept so far) that needs
+	// a user h holds, found along the chains of blocked restores.
+	kept := map[int32]bool{}
+	waitedBy := map[int32]int32{}
+	var queue []int32
+	for _, b := range p.Blocked {
+		if i := at[b.Registration.ID]; !scope.outsideAt(i) || drafted[i] {
+			kept[i] = true
+			queue = append(queue, i)
+		}
+	}
+	for len(queue) > 0 {
+		i := queue[0]
+		queue = queue[1:]
+		t := restore[i]
+		if t == nil || t.User == nil {
+			continue
+		}
+		if h, ok := holder[t.User.ID]; ok && h != i && !kept[h] {
+			kept[h], waitedBy[h] = true, i
+			queue = append(queue, h)
+		}
+	}
+	out := p.Blocked[:0]
+	for _, b := range p.Blocked {
+		i := at[b.Registration.ID]
+		switch w, waited := waitedBy[i]; {
+		case !kept[i]:
+			p.Selection.Outside++
+			continue
+		case waited && scope.outsideAt(i):
+			h := &current.Registrations[w].RegistrationRef
+			b.Reason += fmt.Sprintf("; it is outside the selection, included because registration %d (%s) waits for it", h.ID, planRegName(h))
+		}
+		out = append(out, b)
+	}
+	p.Blocked = out
+}
+
+// undoSelects reports whether the selection takes in a registration that
+// is gone from the account, by what the journal knows of it.
+func (s Selection) undoSelects(ref RegistrationRef, before *Target) bool {
+	reg := &Registration{RegistrationRef: ref}
+	in := len(s.Only) == 0
+	for k := range s.Only {
+		in = in || s.Only[k].matches(reg, before)
+	}
+	for k := range s.Except {
+		in = in && !s.Except[k].matches(reg, before)
+	}
+	return in
 }
 
 // undoTouches lists the registrations the journal's intents touch, in the

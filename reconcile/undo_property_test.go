@@ -315,7 +315,7 @@ func TestUndoProperties(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := reconcile.Undo(u.records, u.journal, observed)
+			p, err := reconcile.Undo(u.records, u.journal, observed, reconcile.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -340,7 +340,7 @@ func TestUndoProperties(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if q, err := reconcile.Undo(u.records, u.journal, again); err != nil || !q.Empty() || len(q.Blocked) > 0 {
+			if q, err := reconcile.Undo(u.records, u.journal, again, reconcile.Options{}); err != nil || !q.Empty() || len(q.Blocked) > 0 {
 				t.Errorf("a second undo: %v\n%s", err, undoFmt(q))
 			}
 			steps += len(p.Changes)
@@ -426,7 +426,7 @@ func TestUndoBlocksWhatChangedSince(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := reconcile.Undo(u.records, u.journal, observed)
+			p, err := reconcile.Undo(u.records, u.journal, observed, reconcile.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

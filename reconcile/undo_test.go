@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,9 +18,10 @@ import (
 
 // TestUndoCases runs every undo case of testdata/undo: the account as it
 // is now (current.json), the journal of an apply (journal.jsonl, plus
-// cut.txt appended without its newline: a partial last line), and the
-// expected undo plan (plan.json; go test ./reconcile -update writes it)
-// or error (errors.txt). The plan must also follow the plan invariants,
+// cut.txt appended without its newline: a partial last line), perhaps a
+// selection (selection.txt: "--only id=N" and "--except id=N" lines), and
+// the expected undo plan (plan.json; go test ./reconcile -update writes
+// it) or error (errors.txt). The plan must also follow the plan invariants,
 // not depend on the order of the registrations, and, executed against
 // the fake, put every touched registration that is not blocked back on
 // the target the journal says it had before the apply; undoing again
@@ -49,12 +51,13 @@ func TestUndoCases(t *testing.T) {
 			if records.CutShort != isCut {
 				t.Errorf("CutShort = %v, want %v", records.CutShort, isCut)
 			}
+			opts, selected := undoCaseSelection(t, ar)
 			fake := newFakeAccount(planCaseCurrent(t, current))
 			observed, err := ObserveUndo(context.Background(), fake, records)
 			if err != nil {
 				t.Fatalf("ObserveUndo: %v", err)
 			}
-			p, err := Undo(records, "journal.jsonl", observed)
+			p, err := Undo(records, "journal.jsonl", observed, opts)
 
 			want, expectErrors := planCaseSection(ar, "errors.txt")
 			var got []byte
@@ -97,11 +100,46 @@ func TestUndoCases(t *testing.T) {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
 			undoCheckInvariants(t, observed, p)
-			undoCheckDeterministic(t, records, observed, p)
+			undoCheckDeterministic(t, records, observed, p, opts)
 			planExecute(t, fake, p)
-			undoCheckRestored(t, records, observed, fake, p)
+			undoCheckRestored(t, records, observed, fake, p, opts, selected)
 		})
 	}
+}
+
+// undoCaseSelection reads a case's selection.txt, if any: its options, and
+// whether a registration id is in the selection (by the case's own
+// reading of the id= selectors, not the planner's).
+func undoCaseSelection(t *testing.T, ar *txtar.Archive) (Options, func(int64) bool) {
+	t.Helper()
+	text, ok := planCaseSection(ar, "selection.txt")
+	if !ok {
+		return Options{}, func(int64) bool { return true }
+	}
+	var opts Options
+	only, except := map[int64]bool{}, map[int64]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(text)), "\n") {
+		flag, arg, _ := strings.Cut(line, " ")
+		sel, err := ParseSelector(arg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id int64
+		if _, err := fmt.Sscanf(arg, "id=%d", &id); err != nil {
+			t.Fatalf("selection.txt: %q: the cases use id= selectors only", line)
+		}
+		switch flag {
+		case "--only":
+			opts.Selection.Only = append(opts.Selection.Only, sel)
+			only[id] = true
+		case "--except":
+			opts.Selection.Except = append(opts.Selection.Except, sel)
+			except[id] = true
+		default:
+			t.Fatalf("selection.txt: %q", line)
+		}
+	}
+	return opts, func(id int64) bool { return (len(only) == 0 || only[id]) && !except[id] }
 }
 
 // undoCheckInvariants checks the plan invariants, with the blocked
@@ -123,12 +161,12 @@ func undoCheckInvariants(t *testing.T, current *Current, p *Plan) {
 
 // undoCheckDeterministic plans again from the registrations in reverse
 // order and wants the same bytes.
-func undoCheckDeterministic(t *testing.T, j *JournalRecords, current *Current, p *Plan) {
+func undoCheckDeterministic(t *testing.T, j *JournalRecords, current *Current, p *Plan, opts Options) {
 	t.Helper()
 	shuffled := *current
 	shuffled.Registrations = slices.Clone(current.Registrations)
 	slices.Reverse(shuffled.Registrations)
-	again, err := Undo(j, p.Journal, &shuffled)
+	again, err := Undo(j, p.Journal, &shuffled, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,11 +179,12 @@ func undoCheckDeterministic(t *testing.T, j *JournalRecords, current *Current, p
 }
 
 // undoCheckRestored checks the fake after the undo plan ran: every
-// registration the journal names (as a step's or as displaced) and the
-// plan does not block holds the earliest before the journal records for
-// it; the plan's side effects are unbound; everything else is as it was.
-// Then undoing again plans nothing, and blocks the same registrations.
-func undoCheckRestored(t *testing.T, j *JournalRecords, before *Current, f *fakeAccount, p *Plan) {
+// registration the journal names (as a step's or as displaced) that is
+// selected (or has a step: included) and is not blocked holds the
+// earliest before the journal records for it; the plan's side effects are
+// unbound; everything else is as it was. Then undoing again plans
+// nothing, and blocks the same registrations.
+func undoCheckRestored(t *testing.T, j *JournalRecords, before *Current, f *fakeAccount, p *Plan, opts Options, selected func(int64) bool) {
 	t.Helper()
 	restore := map[int64]*Target{}
 	for _, in := range j.Intents {
@@ -166,9 +205,13 @@ func undoCheckRestored(t *testing.T, j *JournalRecords, before *Current, f *fake
 	for _, e := range p.SideEffects {
 		displaced[e.Registration.ID] = true
 	}
+	stepped := map[int64]bool{}
+	for _, s := range p.Changes {
+		stepped[s.Registration.ID] = true
+	}
 	for i, r := range f.current.Registrations {
 		want := before.Registrations[i].Target
-		if b, touched := restore[r.ID]; touched && !blocked[r.ID] {
+		if b, touched := restore[r.ID]; touched && !blocked[r.ID] && (selected(r.ID) || stepped[r.ID]) {
 			want = b
 		} else if displaced[r.ID] {
 			want = nil
@@ -181,7 +224,7 @@ func undoCheckRestored(t *testing.T, j *JournalRecords, before *Current, f *fake
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := Undo(j, p.Journal, observed)
+	again, err := Undo(j, p.Journal, observed, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +256,7 @@ func TestUndoEarliestBeforeWins(t *testing.T) {
 			Displaces: &JournalDisplaced{Registration: c.Registrations[0].RegistrationRef, Before: applyUserTarget(1001)}},
 		{Step: 2, Line: 3, Registration: c.Registrations[0].RegistrationRef, Before: applyUserTarget(1003), After: applyUserTarget(1002)},
 	}}
-	p, err := Undo(j, "j.jsonl", &c)
+	p, err := Undo(j, "j.jsonl", &c, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +277,7 @@ func TestUndoEarliestBeforeWins(t *testing.T) {
 // names both accounts.
 func TestUndoRefusesAnotherAccount(t *testing.T) {
 	c := applyTestCurrent(1)
-	_, err := Undo(&JournalRecords{Start: JournalStart{AccountID: 7}}, "j.jsonl", &c)
+	_, err := Undo(&JournalRecords{Start: JournalStart{AccountID: 7}}, "j.jsonl", &c, Options{})
 	if !errors.Is(err, ErrJournalAccount) || !strings.Contains(err.Error(), "account 7") || !strings.Contains(err.Error(), "account 42") {
 		t.Errorf("Undo = %v, want ErrJournalAccount naming accounts 7 and 42", err)
 	}
