@@ -102,11 +102,11 @@ func (c *UndoCmd) Run(ctx context.Context, stdio *Stdio, g *Globals, intr *inter
 
 // undoDescribe says on stderr what the journal records of its apply:
 //
-//	Journal j.jsonl: an apply of 12 steps to account 1000001, started 2026-11-28T06:15:00Z by voxbind v1.2.3;
+//	j.jsonl records an apply of 12 steps to account 1000001, started 2026-11-28T06:15:00Z by voxbind v1.2.3;
 //	  11 calls recorded: 9 applied, 1 failed, 0 unknown, 1 without a result; it did not end (voxbind was killed or crashed).
 func undoDescribe(w io.Writer, path string, j *reconcile.JournalRecords) {
 	s, n := j.Start, j.Counts()
-	fmt.Fprintf(w, "Journal %s: an apply of %s to account %d, started %s by voxbind %s;\n",
+	fmt.Fprintf(w, "%s records an apply of %s to account %d, started %s by voxbind %s;\n",
 		reconcile.Printable(path), plural(s.PlanSteps, "step"), s.AccountID, reconcile.Printable(s.Started), reconcile.Printable(s.VoxbindVersion))
 	end := "it ran to its end"
 	switch {
