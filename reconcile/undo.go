@@ -82,44 +82,77 @@ func Undo(j *JournalRecords, journal string, current *Current, opts Options) (*P
 		Selection:     opts.Selection.summary(),
 		Journal:       journal,
 	}
-	index := make(map[int64]int32, len(current.Registrations))
-	for i := range current.Registrations {
-		index[current.Registrations[i].ID] = int32(i)
-	}
-	touches := undoTouches(j, journal)
-	restore := make([]*Target, len(current.Registrations))
-	touched := make([]bool, len(current.Registrations))
-	for _, t := range touches {
-		if i, ok := index[t.ref.ID]; ok {
-			restore[i], touched[i] = t.before, true
-		}
-	}
-	outside, err := opts.Selection.outside(current, func(i int) *Target { return restore[i] })
-	if err != nil {
+	u := &undoPlanner{p: p, current: current, names: newSavedIndex(current), touches: undoTouches(j, journal)}
+	if err := u.scope(opts.Selection); err != nil {
 		return nil, err
 	}
-	scope := &planScope{outside: outside}
+	u.classify(opts.Selection)
+	// Blocked restores outside the selection go in too: a restore inside
+	// that needs a user one of them holds must be blocked, not take it.
+	orderPlan(p, current, u.drafts, u.blocked, u.scoped)
+	u.dropOutside()
+	if len(u.gone) > 0 {
+		p.Blocked = append(p.Blocked, u.gone...)
+		slices.SortFunc(p.Blocked, func(a, b Blocked) int { return planCompareRegs(&a.Registration, &b.Registration) })
+	}
+	return p, nil
+}
 
-	x := newUndoNames(current)
-	var drafts []planDraft
-	var blocked []planBlocked
-	var gone []Blocked
-	for _, t := range touches {
-		i, ok := index[t.ref.ID]
+// undoPlanner is the state of one Undo.
+type undoPlanner struct {
+	p       *Plan
+	current *Current
+	names   *savedIndex // the account's objects by id
+	touches []*undoTouch
+	at      map[int64]int32 // registration id → index in current
+	restore []*Target       // by index: the target to go back to
+	touched []bool          // by index
+	scoped  *planScope
+
+	drafts  []planDraft
+	blocked []planBlocked
+	gone    []Blocked // restores of registrations no longer in the account
+}
+
+// scope indexes the touched registrations and finds those outside the
+// selection.
+func (u *undoPlanner) scope(sel Selection) error {
+	regs := u.current.Registrations
+	u.at = make(map[int64]int32, len(regs))
+	for i := range regs {
+		u.at[regs[i].ID] = int32(i)
+	}
+	u.restore, u.touched = make([]*Target, len(regs)), make([]bool, len(regs))
+	for _, t := range u.touches {
+		if i, ok := u.at[t.ref.ID]; ok {
+			u.restore[i], u.touched[i] = t.before, true
+		}
+	}
+	outside, err := sel.outside(u.current, func(i int) *Target { return u.restore[i] })
+	u.scoped = &planScope{outside: outside}
+	return err
+}
+
+// classify sorts each touched registration into a draft, a blocked
+// restore, or one with nothing to do, and counts the plan.
+func (u *undoPlanner) classify(sel Selection) {
+	p := u.p
+	for _, t := range u.touches {
+		i, ok := u.at[t.ref.ID]
 		if !ok {
-			if opts.Selection.undoSelects(t.ref, t.before) {
-				gone = append(gone, Blocked{Registration: t.ref, Reason: "the registration no longer exists", Source: t.source})
+			if sel.undoSelects(t.ref, t.before) {
+				u.gone = append(u.gone, Blocked{Registration: t.ref, Reason: "the registration no longer exists", Source: t.source})
 			} else if p.Selection != nil {
 				p.Selection.Outside++
 			}
 			continue
 		}
-		reg := &current.Registrations[i]
-		out := scope.outsideAt(i)
+		reg := &u.current.Registrations[i]
+		out := u.scoped.outsideAt(i)
 		block := func(reason string) {
-			blocked = append(blocked, planBlocked{reg: i, source: t.source, reason: reason})
+			u.blocked = append(u.blocked, planBlocked{reg: i, source: t.source, reason: reason})
 		}
-		switch after, missing := x.target(t.before); {
+		switch after, missing := undoTarget(u.names, t.before); {
 		case reg.Target.Equal(t.before):
 			if !out {
 				p.Summary.Unchanged++
@@ -131,55 +164,43 @@ func Undo(j *JournalRecords, journal string, current *Current, opts Options) (*P
 		case missing != "":
 			block("its target before the apply, " + renderTarget(t.before) + ", cannot be given back: " + missing)
 		default:
-			drafts = append(drafts, planDraft{reg: i, after: after, reason: ReasonUndo, source: t.source, outside: out})
+			u.drafts = append(u.drafts, planDraft{reg: i, after: after, reason: ReasonUndo, source: t.source, outside: out})
 		}
 	}
-	for i := range current.Registrations {
-		if !touched[i] && !scope.outsideAt(int32(i)) {
+	for i := range u.current.Registrations {
+		if !u.touched[i] && !u.scoped.outsideAt(int32(i)) {
 			p.Summary.Unmanaged++ // less those displaced
 		}
 	}
-	// Blocked restores outside the selection go in too: a restore inside
-	// that needs a user one of them holds must be blocked, not take it.
-	orderPlan(p, current, drafts, blocked, scope)
-	drafted := make(map[int32]bool, len(drafts))
-	for _, d := range drafts {
-		drafted[d.reg] = true
-	}
-	undoDropOutside(p, current, scope, restore, drafted)
-	if len(gone) > 0 {
-		p.Blocked = append(p.Blocked, gone...)
-		slices.SortFunc(p.Blocked, func(a, b Blocked) int { return planCompareRegs(&a.Registration, &b.Registration) })
-	}
-	return p, nil
 }
 
-// undoDropOutside removes from p.Blocked the blocked restores outside the
+// dropOutside removes from p.Blocked the blocked restores outside the
 // selection that no blocked restore in p waits for (counting them in
 // p.Selection.Outside), and says of the others which one waits for them.
-// restore is what each registration goes back to; drafted marks the
-// registrations whose restore was a draft for orderPlan, which drops
-// those outside the selection or includes them, saying why.
-func undoDropOutside(p *Plan, current *Current, scope *planScope, restore []*Target, drafted map[int32]bool) {
-	if scope.outside == nil {
+// A restore outside the selection that was a draft is in p.Blocked only
+// when orderPlan included it, saying why, so it stays.
+func (u *undoPlanner) dropOutside() {
+	if u.scoped.outside == nil {
 		return
 	}
-	at := make(map[int64]int32, len(current.Registrations))
+	p, regs := u.p, u.current.Registrations
+	drafted := make(map[int32]bool, len(u.drafts))
+	for _, d := range u.drafts {
+		drafted[d.reg] = true
+	}
 	holder := make(map[int64]int32)
-	for i := range current.Registrations {
-		r := &current.Registrations[i]
-		at[r.ID] = int32(i)
-		if r.Target != nil && r.Target.User != nil {
-			holder[r.Target.User.ID] = int32(i)
+	for i := range regs {
+		if t := regs[i].Target; t != nil && t.User != nil {
+			holder[t.User.ID] = int32(i)
 		}
 	}
-	// waitedBy[h]: the registration in p.Blocked (kept so far) that needs
-	// a user h holds, found along the chains of blocked restores.
+	// Follow, from each blocked restore kept, the user it needs back to
+	// the registration that holds it: that one is kept too.
 	kept := map[int32]bool{}
 	waitedBy := map[int32]int32{}
 	var queue []int32
 	for _, b := range p.Blocked {
-		if i := at[b.Registration.ID]; !scope.outsideAt(i) || drafted[i] {
+		if i := u.at[b.Registration.ID]; !u.scoped.outsideAt(i) || drafted[i] {
 			kept[i] = true
 			queue = append(queue, i)
 		}
@@ -187,7 +208,7 @@ func undoDropOutside(p *Plan, current *Current, scope *planScope, restore []*Tar
 	for len(queue) > 0 {
 		i := queue[0]
 		queue = queue[1:]
-		t := restore[i]
+		t := u.restore[i]
 		if t == nil || t.User == nil {
 			continue
 		}
@@ -198,13 +219,13 @@ func undoDropOutside(p *Plan, current *Current, scope *planScope, restore []*Tar
 	}
 	out := p.Blocked[:0]
 	for _, b := range p.Blocked {
-		i := at[b.Registration.ID]
+		i := u.at[b.Registration.ID]
 		switch w, waited := waitedBy[i]; {
 		case !kept[i]:
 			p.Selection.Outside++
 			continue
-		case waited && scope.outsideAt(i):
-			h := &current.Registrations[w].RegistrationRef
+		case waited && u.scoped.outsideAt(i):
+			h := &regs[w].RegistrationRef
 			b.Reason += fmt.Sprintf("; it is outside the selection, included because registration %d (%s) waits for it", h.ID, planRegName(h))
 		}
 		out = append(out, b)
@@ -259,37 +280,10 @@ func undoWithoutUser(t *Target) *Target {
 	return &Target{Application: t.Application, Rule: t.Rule}
 }
 
-// undoNames finds what a journalled target names in the account now, by
-// id, so that a restore shows today's names.
-type undoNames struct {
-	current *Current
-	apps    map[int64]string
-	rules   map[int64]Rule
-	users   map[int64]User
-}
-
-func newUndoNames(current *Current) *undoNames {
-	x := &undoNames{current: current, apps: map[int64]string{}, rules: map[int64]Rule{}, users: map[int64]User{}}
-	for _, a := range current.Applications {
-		x.apps[a.ID] = a.Name
-	}
-	for _, list := range current.Rules {
-		for _, r := range list {
-			x.rules[r.ID] = r
-		}
-	}
-	for _, list := range current.Users {
-		for _, u := range list {
-			x.users[u.ID] = u
-		}
-	}
-	return x
-}
-
-// target returns t with the account's names, or what is missing from the
-// account. A rule or user of an application whose members were not read
-// keeps the journal's name.
-func (x *undoNames) target(t *Target) (*Target, string) {
+// undoTarget returns t with the names the account gives its ids now, or
+// says what of it the account no longer has. A rule or user of an
+// application whose members were not read keeps the journal's name.
+func undoTarget(x *savedIndex, t *Target) (*Target, string) {
 	if t == nil {
 		return nil, ""
 	}
@@ -297,29 +291,33 @@ func (x *undoNames) target(t *Target) (*Target, string) {
 	if !ok {
 		return nil, "application " + strconv.FormatInt(t.Application.ID, 10) + " is no longer in the account"
 	}
-	out := &Target{Application: Ref{ID: t.Application.ID, Name: app}}
-	appLabel := Printable(planShortAppName(app))
+	out := &Target{Application: Ref{ID: app.ID, Name: app.Name}}
+	var missing string
 	if t.Rule != nil {
-		out.Rule = &Ref{ID: t.Rule.ID, Name: t.Rule.Name}
-		if _, read := x.current.Rules[t.Application.ID]; read {
-			r, ok := x.rules[t.Rule.ID]
-			if !ok || r.ApplicationID != t.Application.ID {
-				return nil, fmt.Sprintf("rule %d (%s) is no longer in application %s", t.Rule.ID, Printable(t.Rule.Name), appLabel)
-			}
-			out.Rule.Name = r.Name
-		}
+		_, read := x.current.Rules[app.ID]
+		out.Rule, missing = undoMember("rule", t.Rule, app, ruleOf(x.rules[t.Rule.ID]), read)
 	}
 	if t.User != nil {
-		out.User = &Ref{ID: t.User.ID, Name: t.User.Name}
-		if _, read := x.current.Users[t.Application.ID]; read {
-			u, ok := x.users[t.User.ID]
-			if !ok || u.ApplicationID != t.Application.ID {
-				return nil, fmt.Sprintf("user %d (%s) is no longer in application %s", t.User.ID, Printable(t.User.Name), appLabel)
-			}
-			out.User.Name = u.Name
-		}
+		_, read := x.current.Users[app.ID]
+		out.User, missing = undoMember("user", t.User, app, userOf(x.users[t.User.ID]), read)
+	}
+	if missing != "" {
+		return nil, missing
 	}
 	return out, ""
+}
+
+// undoMember is the rule or user ref of app with the account's name (m),
+// or says that app no longer has it; read says whether app's members were
+// read at all.
+func undoMember(kind string, ref *Ref, app *Application, m savedMember, read bool) (*Ref, string) {
+	switch {
+	case !read:
+		return &Ref{ID: ref.ID, Name: ref.Name}, ""
+	case !m.found || m.app != app.ID:
+		return nil, fmt.Sprintf("%s %d (%s) is no longer in application %s", kind, ref.ID, Printable(ref.Name), planAppLabel(app))
+	}
+	return &Ref{ID: ref.ID, Name: m.name}, ""
 }
 
 // JournalCounts is what a journal shows of its apply's calls.

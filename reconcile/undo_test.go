@@ -3,7 +3,6 @@ package reconcile
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -89,16 +88,7 @@ func TestUndoCases(t *testing.T) {
 				}
 				return
 			}
-			var wantV, gotV any
-			if err := json.Unmarshal(want, &wantV); err != nil {
-				t.Fatalf("plan.json: %v (write it with go test ./reconcile -update)", err)
-			}
-			if err := json.Unmarshal(got, &gotV); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(wantV, gotV); diff != "" {
-				t.Errorf("plan (-want +got):\n%s", diff)
-			}
+			planCaseCompareJSON(t, want, got)
 			undoCheckInvariants(t, observed, p)
 			undoCheckDeterministic(t, records, observed, p, opts)
 			planExecute(t, fake, p)
