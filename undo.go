@@ -21,6 +21,7 @@ type UndoCmd struct {
 	Parallelism int           `default:"4" placeholder:"N" help:"Run at most N steps at once (at least 1; default: 4)."`
 	MaxUnbind   *int          `name:"max-unbind" xor:"unbind" placeholder:"N" help:"Refuse an undo that unbinds more than N registrations (default: 10, or 25% of the bound registrations, whichever is larger)."`
 	Force       bool          `xor:"unbind" help:"Undo however many registrations it unbinds."`
+	Full        bool          `help:"List every change of the undo plan before asking; a plan of more than 100 changes is otherwise grouped by application and action."`
 	Rate        float64       `placeholder:"N" help:"Never send more than N requests per second (default: no ceiling)."`
 	Timeout     time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 10m): then no new step starts, calls in flight get up to 10s, the summary is printed, exit 1 (default: no limit)."`
 	Scope       scopeFlags    `embed:""`
@@ -68,7 +69,7 @@ func (c *UndoCmd) Run(ctx context.Context, stdio *Stdio, g *Globals, intr *inter
 		return fmt.Errorf("%w; nothing was changed", err)
 	}
 	undoDescribe(stdio.Err, c.From, j)
-	if err := reconcile.RenderText(stdio.Out, p, !g.NoColor && planIsTerminal(stdio.Out)); err != nil {
+	if err := planRenderText(stdio.Out, p, !g.NoColor && planIsTerminal(stdio.Out), c.Full); err != nil {
 		return fmt.Errorf("write the plan: %w", err)
 	}
 	if n := len(p.Blocked); n > 0 {
