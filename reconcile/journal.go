@@ -101,10 +101,11 @@ type JournalSummary struct {
 }
 
 // Journal is an apply journal being written: one JSON object per line.
-// Each intent is on disk (written and synced) before its call is sent,
-// and every other line before the next call after it, so that after a
-// crash or kill -9 the file says everything that may have been sent. Its
-// Intent and Result methods are the ApplyOptions hooks.
+// Each intent is on disk (written and synced) before its call is sent;
+// a result goes to disk with the next intent's sync, and the end with its
+// own; so that after a crash or kill -9 the file says everything that may
+// have been sent. Its Intent and Result methods are the ApplyOptions
+// hooks.
 //
 // Steps in flight together write their intents at the same time: one
 // sync puts all the lines written so far on disk, and the intents that
@@ -233,9 +234,9 @@ func (j *Journal) Intent(s Step) error {
 // Result records how a step's call ended: applied, failed or unknown.
 // Steps that were skipped or never started made no call and get no line.
 // It does not wait for the disk: the next intent's sync, or the end's,
-// carries the line there before anything else is sent. Pass it every
-// ApplyOptions.Progress event; a write error sticks and stops the apply
-// at the next Intent.
+// carries the line there (undo does not rely on it: it reads the
+// account). Pass it every ApplyOptions.Progress event; a write error
+// sticks and stops the apply at the next Intent.
 func (j *Journal) Result(ev StepEvent) {
 	o := ev.Outcome
 	switch o.Status {
