@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/voximplant"
 )
@@ -68,11 +69,12 @@ func (c *ApplyCmd) Run(ctx context.Context, stdio *Stdio, g *Globals, intr *inte
 // checkWriteFlags checks the flags that apply and undo share, before
 // anything is read.
 func checkWriteFlags(parallelism int, rate float64, maxUnbind *int) error {
+	if err := checkRate(rate); err != nil {
+		return err
+	}
 	switch {
 	case parallelism < 1:
 		return fmt.Errorf("--parallelism %d: give at least 1 (the number of steps run at once)", parallelism)
-	case rate < 0:
-		return fmt.Errorf("--rate %g: give a positive number of requests per second, or 0 for no ceiling", rate)
 	case maxUnbind != nil && *maxUnbind < 0:
 		return fmt.Errorf("--max-unbind %d: give 0 or more registrations", *maxUnbind)
 	}
@@ -176,7 +178,7 @@ func (c *ApplyCmd) runSaved(ctx context.Context, stdio *Stdio, g *Globals, intr 
 	if stale := reconcile.Stale(p, current); len(stale) > 0 {
 		var b strings.Builder
 		fmt.Fprintf(&b, "plan %s is stale or was edited: %s no longer %s the account (it changed since the plan was made, or the file was changed by hand); nothing was changed:",
-			c.Plan, plural(len(stale), "record"), applyPluralVerb(len(stale), "matches", "match"))
+			c.Plan, english.Plural(len(stale), "record"), english.Choose(len(stale), "matches", "match"))
 		for _, s := range stale {
 			b.WriteString("\n  ")
 			b.WriteString(s.String())
@@ -248,7 +250,7 @@ func executePlan(ctx context.Context, stdio *Stdio, intr *interrupts, acct *voxi
 			return fmt.Errorf("%w; nothing was changed", err)
 		}
 	}
-	fmt.Fprintf(stdio.Err, "Applying %s to account %d, %d at a time.\n", plural(len(p.Changes), "change"), p.AccountID, e.parallelism)
+	fmt.Fprintln(stdio.Err, applyingLine(len(p.Changes), p.AccountID, e.parallelism))
 	progress := reconcile.NewProgressWriter(stdio.Err, applyStderrIsTerminal(stdio.Err))
 	opts := reconcile.ApplyOptions{
 		Parallelism: e.parallelism,
@@ -313,6 +315,17 @@ func executePlan(ctx context.Context, stdio *Stdio, intr *interrupts, acct *voxi
 	return nil
 }
 
+// applyingLine is what apply says as it starts the steps:
+// "Applying 12 changes to account 1234567, 4 at a time." (one change, or
+// one at a time, says no more than it means).
+func applyingLine(changes int, account int64, parallelism int) string {
+	line := fmt.Sprintf("Applying %s to account %d", english.Plural(changes, "change"), account)
+	if n := min(changes, parallelism); n > 1 {
+		line += fmt.Sprintf(", %d at a time", n)
+	}
+	return line + "."
+}
+
 // applyRefuseBlocked refuses a plan with blocked changes: apply never
 // writes part of a plan that the spec cannot have in full.
 func applyRefuseBlocked(p *reconcile.Plan) error {
@@ -321,7 +334,7 @@ func applyRefuseBlocked(p *reconcile.Plan) error {
 		return nil
 	}
 	return exitCode(1, fmt.Errorf("%s blocked (see the plan): apply refuses this plan until %s resolved; nothing was changed",
-		plural(n, "change"), applyPluralVerb(n, "it is", "they are")))
+		english.Plural(n, "change"), english.Choose(n, "it is", "they are")))
 }
 
 // applyConfirm asks on the terminal; anything but "yes" cancels. Without a
@@ -331,7 +344,7 @@ func applyConfirm(ctx context.Context, stdio *Stdio, p *reconcile.Plan) error {
 		return exitCode(1, errors.New("stdin is not a terminal, so voxbind cannot ask for confirmation; nothing was changed. "+
 			"Check the plan above and run again with --auto-approve, or save it with 'voxbind plan --out FILE' and run 'voxbind apply --plan FILE'"))
 	}
-	fmt.Fprintf(stdio.Err, "Type 'yes' to apply %d changes to account %d: ", len(p.Changes), p.AccountID)
+	fmt.Fprintf(stdio.Err, "Type 'yes' to apply %s to account %d: ", english.Plural(len(p.Changes), "change"), p.AccountID)
 	answer := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(stdio.In).ReadString('\n')
@@ -356,11 +369,4 @@ func applyClose(closeAccount func() error, stderr io.Writer) {
 	if err := closeAccount(); err != nil {
 		fmt.Fprintf(stderr, "voxbind: warning: close the account: %v\n", err)
 	}
-}
-
-func applyPluralVerb(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/sandbox"
 	"github.com/voxbind/voxbind/spec"
@@ -121,17 +122,17 @@ func (d *doctor) checkSpec(files []string) *spec.Spec {
 	if err != nil {
 		var errs spec.Errors
 		if errors.As(err, &errs) && len(errs) > 0 {
-			d.fail("spec", fmt.Sprintf("%s in %s; the first: %v", plural(len(errs), "problem"), strings.Join(files, ", "), errs[0]),
+			d.fail("spec", fmt.Sprintf("%s in %s; the first: %v", english.Plural(len(errs), "problem"), strings.Join(files, ", "), errs[0]),
 				"run 'voxbind validate "+fileArgs(files)+"' to see every problem with its file:line:col")
 		} else {
 			d.fail("spec", err.Error(), "check the -f paths")
 		}
 		return nil
 	}
-	d.ok("spec", fmt.Sprintf("%s: %s, valid", strings.Join(desired.Files, ", "), plural(len(desired.Bindings), "binding")))
+	d.ok("spec", fmt.Sprintf("%s: %s, valid", strings.Join(desired.Files, ", "), english.Plural(len(desired.Bindings), "binding")))
 	if expired := desired.Expired(d.today); len(expired) > 0 {
 		d.warn("spec ignore", fmt.Sprintf("%s ended and no longer %s; the first at %s ended with %s",
-			plural(len(expired), "exception"), applyPluralVerb(len(expired), "applies", "apply"), expired[0].Pos.Short(), spec.DayString(expired[0].Until)),
+			english.Plural(len(expired), "exception"), english.Choose(len(expired), "applies", "apply"), expired[0].Pos.Short(), spec.DayString(expired[0].Until)),
 			"remove the entries that ended, or give them a later until ('voxbind validate' lists them)")
 	}
 	return desired
@@ -377,9 +378,9 @@ func (d *doctor) checkReads(ctx context.Context, client *voximplant.Client, info
 	}
 	start := client.Stats()
 	regs, errRegs := client.Registrations(ctx)
-	d.read("GetSipRegistrations", errRegs, fmt.Sprintf("%s read", plural(len(regs), "registration")))
+	d.read("GetSipRegistrations", errRegs, fmt.Sprintf("%s read", english.Plural(len(regs), "registration")))
 	apps, errApps := client.Applications(ctx)
-	d.read("GetApplications", errApps, fmt.Sprintf("%s read", plural(len(apps), "application")))
+	d.read("GetApplications", errApps, fmt.Sprintf("%s read", english.Plural(len(apps), "application")))
 	end := client.Stats()
 	listing := voximplant.Stats{Calls: end.Calls - start.Calls, Requests: end.Requests - start.Requests}
 	cur.Registrations, cur.Applications = regs, apps
@@ -472,8 +473,8 @@ func describeSize(c *reconcile.Current) string {
 	for _, us := range c.Users {
 		users += len(us)
 	}
-	return fmt.Sprintf("%s (%d bound, %d frozen), %s, %s, %s", plural(len(c.Registrations), "registration"), bound, frozen,
-		plural(len(c.Applications), "application"), plural(rules, "rule"), plural(users, "user"))
+	return fmt.Sprintf("%s (%d bound, %d frozen), %s, %s, %s", english.Plural(len(c.Registrations), "registration"), bound, frozen,
+		english.Plural(len(c.Applications), "application"), english.Plural(rules, "rule"), english.Plural(users, "user"))
 }
 
 // checkPlan reports the calls a plan makes, and with a spec, whether it
@@ -499,7 +500,7 @@ func (d *doctor) checkPlan(ctx context.Context, client *voximplant.Client, desir
 	if err != nil {
 		var errs spec.Errors
 		if errors.As(err, &errs) && len(errs) > 0 {
-			d.fail("spec plan", fmt.Sprintf("%s when the spec meets the account; the first: %v", plural(len(errs), "problem"), errs[0]),
+			d.fail("spec plan", fmt.Sprintf("%s when the spec meets the account; the first: %v", english.Plural(len(errs), "problem"), errs[0]),
 				"run 'voxbind plan' to see every problem with its file:line")
 			return
 		}
@@ -538,21 +539,21 @@ func (d *doctor) apiBehaviour(client *voximplant.Client) {
 			{pg.CountAbsent, "nothing (no count)"},
 		} {
 			if m.n > 0 {
-				meant = append(meant, fmt.Sprintf("%s in %s", m.what, plural(m.n, "answer")))
+				meant = append(meant, fmt.Sprintf("%s in %s", m.what, english.Plural(m.n, "answer")))
 			}
 		}
 		if whole := pg.Pages - pg.CountIsPage - pg.CountIsTotal - pg.CountOther - pg.CountAbsent; whole > 0 {
-			meant = append(meant, fmt.Sprintf("both in %s that held a whole list", plural(whole, "answer")))
+			meant = append(meant, fmt.Sprintf("both in %s that held a whole list", english.Plural(whole, "answer")))
 		}
 		d.ok("api paging", fmt.Sprintf("%s read; the largest held %d rows (voxbind asks for %d); count meant %s (voxbind pages by the rows it gets, whatever count says)",
-			plural(pg.Pages, "page"), pg.LargestPage, pg.Asked, strings.Join(meant, ", ")))
+			english.Plural(pg.Pages, "page"), pg.LargestPage, pg.Asked, strings.Join(meant, ", ")))
 	}
 	if st.RateLimited == 0 {
-		d.ok("api rate limit", fmt.Sprintf("no rate-limit answers (error 340, HTTP 429) in %s", plural(int(st.Requests), "request")))
+		d.ok("api rate limit", fmt.Sprintf("no rate-limit answers (error 340, HTTP 429) in %s", english.Plural(int(st.Requests), "request")))
 		return
 	}
 	d.ok("api rate limit", fmt.Sprintf("%s in %s; voxbind slowed down by itself to %.0f requests/s",
-		plural(int(st.RateLimited), "rate-limit answer"), plural(int(st.Requests), "request"), st.Rate))
+		english.Plural(int(st.RateLimited), "rate-limit answer"), english.Plural(int(st.Requests), "request"), st.Rate))
 }
 
 // render writes the report as text (one line per check, a fix under each
@@ -581,7 +582,7 @@ func (d *doctor) render(w io.Writer, format string) error {
 			fmt.Fprintf(&b, "%-4s  %-*s  fix: %s\n", "", width, "", c.Fix)
 		}
 	}
-	fmt.Fprintf(&b, "\n%s: %d ok, %s, %d failed.\n", plural(len(d.checks), "check"), d.count("ok"), plural(d.count("warn"), "warning"), d.count("fail"))
+	fmt.Fprintf(&b, "\n%s: %d ok, %s, %d failed.\n", english.Plural(len(d.checks), "check"), d.count("ok"), english.Plural(d.count("warn"), "warning"), d.count("fail"))
 	_, err := io.WriteString(w, b.String())
 	return err
 }

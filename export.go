@@ -29,8 +29,8 @@ type ExportCmd struct {
 
 // Run reads the whole account and writes the spec.
 func (c *ExportCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
-	if c.Rate < 0 {
-		return fmt.Errorf("--rate %v: must be 0 (no ceiling) or more", c.Rate)
+	if err := checkRate(c.Rate); err != nil {
+		return err
 	}
 	if strings.ContainsFunc(c.Schema, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 		return fmt.Errorf("--schema %q: a modeline ends at the first blank, so REF cannot hold blanks or control characters; percent-encode them (%%20 for a space)", c.Schema)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/reconcile"
 )
 
@@ -109,7 +110,7 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 func stoppingLine(cause error, inFlight int) string {
 	wait := ""
 	if inFlight > 0 {
-		wait = fmt.Sprintf("waiting for %s in flight (at most %s)", plural(inFlight, "call"), reconcile.DefaultGrace)
+		wait = fmt.Sprintf("waiting for %s in flight (at most %s)", english.Plural(inFlight, "call"), reconcile.DefaultGrace)
 	}
 	if errors.Is(cause, context.Canceled) {
 		if wait == "" {

@@ -2,10 +2,20 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 
 	"github.com/voxbind/voxbind/internal/atomicfile"
 )
+
+// checkRate checks --rate, the client's ceiling in requests per second,
+// with the same words for every command that takes it.
+func checkRate(rate float64) error {
+	if rate < 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
+		return fmt.Errorf("--rate %g: give a positive number of requests per second, or 0 for no ceiling", rate)
+	}
+	return nil
+}
 
 // readFile is a file a command reads, named for messages.
 type readFile struct {

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/spec"
 )
@@ -32,8 +33,8 @@ type PlanCmd struct {
 // to stderr, all at once, and exit 1; so do blocked changes, after the
 // plan is printed (with -o json stdout still holds the one plan document).
 func (c *PlanCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
-	if c.Rate < 0 {
-		return fmt.Errorf("--rate %g: give a positive number of requests per second, or 0 for no ceiling", c.Rate)
+	if err := checkRate(c.Rate); err != nil {
+		return err
 	}
 	ctx, cancel, err := withTimeout(ctx, c.Timeout)
 	if err != nil {
@@ -66,10 +67,7 @@ func (c *PlanCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 		}
 	}
 	if n := len(p.Blocked); n > 0 {
-		msg := "1 change is blocked: apply refuses this plan until it is resolved"
-		if n > 1 {
-			msg = fmt.Sprintf("%d changes are blocked: apply refuses this plan until they are resolved", n)
-		}
+		msg := fmt.Sprintf("%s blocked: apply refuses this plan until %s resolved", english.Plural(n, "change is", "changes are"), english.Choose(n, "it is", "they are"))
 		if c.Out != "" {
 			msg += "; " + c.Out + " was not written"
 		}
@@ -134,7 +132,7 @@ func planPrintSpecErrors(stderr io.Writer, err error) error {
 	for _, e := range errs {
 		fmt.Fprintln(stderr, e.Error())
 	}
-	return exitCode(1, fmt.Errorf("%s in the spec", plural(len(errs), "problem")))
+	return exitCode(1, fmt.Errorf("%s in the spec", english.Plural(len(errs), "problem")))
 }
 
 // planRender writes p in the format -o asks for; full lists every change

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/sandbox"
 )
 
@@ -48,16 +49,16 @@ func (c *SandboxInitCmd) Run(stdio *Stdio) error {
 	var children string
 	if c.Children > 0 {
 		children = fmt.Sprintf(" with %s (ids %d to %d; act on one with --account-id ID)",
-			plural(c.Children, "child account"), sandbox.DemoAccountID+1, sandbox.DemoAccountID+c.Children)
+			english.Plural(c.Children, "child account"), sandbox.DemoAccountID+1, sandbox.DemoAccountID+c.Children)
 	}
 	what := fmt.Sprintf("demo account %d \"%s\"", sandbox.DemoAccountID, sandbox.DemoAccountName)
 	try, generate := "export", ""
 	if c.Bulk > 0 {
-		what = fmt.Sprintf("account %d \"%s\" of the bulk example: %s, all unbound", sandbox.DemoAccountID, sandbox.DemoAccountName, plural(c.Bulk, "phone line"))
+		what = fmt.Sprintf("account %d \"%s\" of the bulk example: %s, all unbound", sandbox.DemoAccountID, sandbox.DemoAccountName, english.Plural(c.Bulk, "phone line"))
 		try = "plan -f examples/bulk.csv"
 		if c.Bulk != sandboxBulkExample {
 			try = "plan -f bulk.csv"
-			generate = fmt.Sprintf("Write the spec for %s first, in a checkout of voxbind:\n  go run ./examples/genbulk -n %d -o bulk.csv\n", plural(c.Bulk, "line"), c.Bulk)
+			generate = fmt.Sprintf("Write the spec for %s first, in a checkout of voxbind:\n  go run ./examples/genbulk -n %d -o bulk.csv\n", english.Plural(c.Bulk, "line"), c.Bulk)
 		}
 	}
 	_, err = fmt.Fprintf(stdio.Err, `sandbox: wrote %s (a new RSA-2048 key, mode 0600) and %s (%s%s)
@@ -171,7 +172,7 @@ func (c *SandboxServeCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) err
 	acct := srv.Account()
 	fmt.Fprintf(stdio.Err, "sandbox: serving account %d (%s) at %s://%s/platform_api/ from %s\n", acct.ID, acct.Name, scheme, ln.Addr(), c.State)
 	if n := len(srv.State().Children); n > 0 {
-		fmt.Fprintf(stdio.Err, "sandbox: and its %s (its keys act on them with --account-id)\n", plural(n, "child account"))
+		fmt.Fprintf(stdio.Err, "sandbox: and its %s (its keys act on them with --account-id)\n", english.Plural(n, "child account"))
 	}
 	if len(srv.State().Keys) == 0 {
 		fmt.Fprintf(stdio.Err, "sandbox: warning: %s records no keys, so every request will be refused (error 433); 'voxbind sandbox init DIR' writes a key and a state file that accepts it\n", c.State)
@@ -185,7 +186,7 @@ func (c *SandboxServeCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) err
 		return err
 	}
 	s := srv.Stats()
-	fmt.Fprintf(stdio.Err, "sandbox: stopped after %s, %s saved\n", plural(int(s.Requests), "request"), plural(int(s.Writes), "change"))
+	fmt.Fprintf(stdio.Err, "sandbox: stopped after %s, %s saved\n", english.Plural(int(s.Requests), "request"), english.Plural(int(s.Writes), "change"))
 	return srv.Close()
 }
 

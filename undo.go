@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/reconcile"
 )
 
@@ -74,7 +75,7 @@ func (c *UndoCmd) Run(ctx context.Context, stdio *Stdio, g *Globals, intr *inter
 	}
 	if n := len(p.Blocked); n > 0 {
 		msg := fmt.Sprintf("%s blocked (see the plan): undo changes nothing until %s resolved; nothing was changed",
-			plural(n, "restore"), applyPluralVerb(n, "it is", "they are"))
+			english.Plural(n, "restore"), english.Choose(n, "it is", "they are"))
 		if c.Out != "" {
 			msg += "; " + c.Out + " was not written"
 		}
@@ -108,7 +109,7 @@ func (c *UndoCmd) Run(ctx context.Context, stdio *Stdio, g *Globals, intr *inter
 func undoDescribe(w io.Writer, path string, j *reconcile.JournalRecords) {
 	s, n := j.Start, j.Counts()
 	fmt.Fprintf(w, "%s records an apply of %s to account %d, started %s by voxbind %s;\n",
-		reconcile.Printable(path), plural(s.PlanSteps, "step"), s.AccountID, reconcile.Printable(s.Started), reconcile.Printable(s.VoxbindVersion))
+		reconcile.Printable(path), english.Plural(s.PlanSteps, "step"), s.AccountID, reconcile.Printable(s.Started), reconcile.Printable(s.VoxbindVersion))
 	end := "it ran to its end"
 	switch {
 	case j.End == nil:
@@ -117,7 +118,7 @@ func undoDescribe(w io.Writer, path string, j *reconcile.JournalRecords) {
 		end = "it was stopped early"
 	}
 	fmt.Fprintf(w, "  %s recorded: %d applied, %d failed, %d unknown, %d without a result; %s.\n",
-		plural(n.Intents, "call"), n.Applied, n.Failed, n.Unknown, n.NoResult, end)
+		english.Plural(n.Intents, "call"), n.Applied, n.Failed, n.Unknown, n.NoResult, end)
 	if j.CutShort {
 		fmt.Fprintf(w, "voxbind: warning: journal %s ends in a partial line, written when voxbind died; it is read up to line %d, its last complete line\n",
 			reconcile.Printable(path), j.Lines)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/spec"
 )
 
@@ -29,10 +30,10 @@ func (c *ValidateCmd) Run(stdio *Stdio) error {
 		for _, e := range errs {
 			fmt.Fprintln(stdio.Err, e.Error())
 		}
-		return exitCode(1, fmt.Errorf("%s in the spec", plural(len(errs), "problem")))
+		return exitCode(1, fmt.Errorf("%s in the spec", english.Plural(len(errs), "problem")))
 	}
 	warnExpired(stdio.Err, s, today)
-	where := plural(len(s.Files), "file")
+	where := english.Plural(len(s.Files), "file")
 	if len(s.Files) == 1 {
 		where = s.Files[0]
 	}
@@ -44,18 +45,11 @@ func (c *ValidateCmd) Run(stdio *Stdio) error {
 		notes += ", prune: true"
 	}
 	if n := len(s.Ignores); n > 0 {
-		notes += ", " + plural(n, "exception")
+		notes += ", " + english.Plural(n, "exception")
 		if ended := len(s.Expired(today)); ended > 0 {
 			notes += " (" + strconv.Itoa(ended) + " ended)"
 		}
 	}
-	_, err = fmt.Fprintf(stdio.Out, "%s: %s OK%s\n", where, plural(len(s.Bindings), "binding"), notes)
+	_, err = fmt.Fprintf(stdio.Out, "%s: %s OK%s\n", where, english.Plural(len(s.Bindings), "binding"), notes)
 	return err
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
 }

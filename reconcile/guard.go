@@ -3,6 +3,8 @@ package reconcile
 import (
 	"errors"
 	"fmt"
+
+	"github.com/voxbind/voxbind/internal/english"
 )
 
 // The default unbind limit: 10, or 25 % of the registrations
@@ -61,7 +63,7 @@ func CheckUnbind(p *Plan, current *Current, maxUnbind int, force bool) error {
 	if n <= limit {
 		return nil
 	}
-	what := fmt.Sprintf("%d %s", n, guardPlural(n, "registration", "registrations"))
+	what := english.Plural(n, "registration")
 	if displaced > 0 {
 		what += fmt.Sprintf(" (%d by unbind steps, %d displaced by side effects)", steps, displaced)
 	}
@@ -70,8 +72,8 @@ func CheckUnbind(p *Plan, current *Current, maxUnbind int, force bool) error {
 		why = fmt.Sprintf("the limit set by --max-unbind %d", maxUnbind)
 	} else {
 		bound := guardBound(current)
-		why = fmt.Sprintf("the default limit of %d (10, or 25%% of the %d bound %s, whichever is larger)",
-			limit, bound, guardPlural(bound, "registration", "registrations"))
+		why = fmt.Sprintf("the default limit of %d (10, or 25%% of the %s, whichever is larger)",
+			limit, english.Plural(bound, "bound registration"))
 	}
 	return fmt.Errorf("%w: the plan unbinds %s, more than %s; nothing was changed. "+
 		"If that is what you want (an emptied spec with prune: true unbinds everything), check the plan, then run again with --max-unbind %d or --force",
@@ -86,11 +88,4 @@ func guardBound(current *Current) int {
 		}
 	}
 	return n
-}
-
-func guardPlural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/voxbind/voxbind/internal/english"
 )
 
 // Markdown size limits: a GitHub comment holds 65,536 characters; this
@@ -33,10 +35,10 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 		fmt.Fprintf(&b, "\n%s\n", line)
 	}
 	if n := len(p.Blocked); n > 0 {
-		fmt.Fprintf(&b, "\n**%d %s blocked: %s refuses this plan.**\n", n, renderPlural(n, "change is", "changes are"), renderRefuser(p))
+		fmt.Fprintf(&b, "\n**%s blocked: %s refuses this plan.**\n", english.Plural(n, "change is", "changes are"), renderRefuser(p))
 	}
 	if n := p.FrozenLeftByPrune; n > 0 {
-		fmt.Fprintf(&b, "\nprune leaves %d frozen %s alone.\n", n, renderPlural(n, "registration", "registrations"))
+		fmt.Fprintf(&b, "\nprune leaves %s alone.\n", english.Plural(n, "frozen registration"))
 	}
 	if n := p.Summary.Unmanaged; n > 0 {
 		fmt.Fprintf(&b, "\n%s\n", renderUnmanaged(p))

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/voxbind/voxbind/internal/english"
 )
 
 // ProgressWriter shows an apply's progress on stderr: on a terminal one
@@ -141,10 +143,10 @@ func RenderApplySummary(w io.Writer, p *Plan, res *ApplyResult, applied *Plan, m
 		if b.Len() == 0 {
 			b.WriteString("Not applied:\n")
 		}
-		fmt.Fprintf(&b, "  not started (%s): %s %s\n", StopReason(res.Stopped), guardPlural(len(notStarted), "step", "steps"), progressStepList(notStarted))
+		fmt.Fprintf(&b, "  not started (%s): %s %s\n", StopReason(res.Stopped), english.Choose(len(notStarted), "step", "steps"), progressStepList(notStarted))
 	}
 	if len(mismatches) > 0 {
-		fmt.Fprintf(&b, "Verification found %d %s:\n", len(mismatches), guardPlural(len(mismatches), "difference", "differences"))
+		fmt.Fprintf(&b, "Verification found %s:\n", english.Plural(len(mismatches), "difference"))
 		for _, m := range mismatches {
 			fmt.Fprintf(&b, "  %s\n", m)
 		}
@@ -165,7 +167,7 @@ func RenderApplySummary(w io.Writer, p *Plan, res *ApplyResult, applied *Plan, m
 	case !verified:
 		b.WriteString("not verified.\n")
 	case len(mismatches) > 0:
-		fmt.Fprintf(&b, "%d verified, %d %s.\n", VerifiedSteps(applied, mismatches), len(mismatches), guardPlural(len(mismatches), "differs", "differ"))
+		fmt.Fprintf(&b, "%d verified, %s.\n", VerifiedSteps(applied, mismatches), english.Plural(len(mismatches), "differs", "differ"))
 	default:
 		fmt.Fprintf(&b, "%d verified.\n", VerifiedSteps(applied, mismatches))
 	}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/voxbind/voxbind/internal/english"
 )
 
 // ANSI colours for RenderText; the caller decides whether to use them.
@@ -91,7 +93,7 @@ func renderText(w io.Writer, p *Plan, color, full bool) error {
 		listed = min(listed, renderListed)
 	}
 	if len(p.Blocked) > 0 {
-		fmt.Fprintf(bw, "\nBlocked (%s refuses this plan until they are resolved):\n", renderRefuser(p))
+		fmt.Fprintf(bw, "\nBlocked (%s refuses this plan until %s resolved):\n", renderRefuser(p), english.Choose(len(p.Blocked), "it is", "they are"))
 		for _, b := range p.Blocked[:listed] {
 			where := ""
 			if b.Source != "" {
@@ -125,7 +127,7 @@ func renderText(w io.Writer, p *Plan, color, full bool) error {
 	bw.WriteString("\n")
 	notes := false
 	if n := p.FrozenLeftByPrune; n > 0 {
-		fmt.Fprintf(bw, "prune leaves %d frozen %s alone.\n", n, renderPlural(n, "registration", "registrations"))
+		fmt.Fprintf(bw, "prune leaves %s alone.\n", english.Plural(n, "frozen registration"))
 		notes = true
 	}
 	if n := p.Summary.Unmanaged; n > 0 {
@@ -133,7 +135,7 @@ func renderText(w io.Writer, p *Plan, color, full bool) error {
 		notes = true
 	}
 	if n := len(p.Blocked); n > 0 {
-		fmt.Fprintf(bw, "%s\n", paint(renderRed, fmt.Sprintf("%d %s blocked: %s refuses this plan.", n, renderPlural(n, "change is", "changes are"), renderRefuser(p))))
+		fmt.Fprintf(bw, "%s\n", paint(renderRed, english.Plural(n, "change is", "changes are")+" blocked: "+renderRefuser(p)+" refuses this plan."))
 		notes = true
 	}
 	if !full {
@@ -173,7 +175,7 @@ func renderOutside(p *Plan) string {
 		return ""
 	}
 	n := p.Selection.Outside
-	return fmt.Sprintf("%d %s not planned.", n, renderPlural(n, "change outside the selection is", "changes outside the selection are"))
+	return english.Plural(n, "change outside the selection is", "changes outside the selection are") + " not planned."
 }
 
 // renderStepNotes says what a step waits for and why a step outside the
@@ -342,9 +344,9 @@ func renderRefuser(p *Plan) string {
 func renderUnmanaged(p *Plan) string {
 	n := p.Summary.Unmanaged
 	if p.Journal != "" {
-		return fmt.Sprintf("%d %s left alone.", n, renderPlural(n, "registration that the apply did not touch is", "registrations that the apply did not touch are"))
+		return english.Plural(n, "registration that the apply did not touch is", "registrations that the apply did not touch are") + " left alone."
 	}
-	return fmt.Sprintf("%d %s left alone.", n, renderPlural(n, "registration not in the spec is", "registrations not in the spec are"))
+	return english.Plural(n, "registration not in the spec is", "registrations not in the spec are") + " left alone."
 }
 
 // renderLaterSteps says, for each displaced registration that has a step
@@ -367,12 +369,19 @@ func renderLaterSteps(p *Plan) map[int64]string {
 }
 
 // renderSummary is the summary line of a plan.
+//
+// A plan with blocked changes is never "No changes.": its summary counts
+// them, so that the last line does not read as if nothing were wrong.
 func renderSummary(p *Plan) string {
-	if p.Empty() {
+	if p.Empty() && len(p.Blocked) == 0 {
 		return "No changes."
 	}
 	s := p.Summary
-	return fmt.Sprintf("Plan: %d to bind, %d to rebind, %d to unbind, %d unchanged.", s.Bind, s.Rebind, s.Unbind, s.Unchanged)
+	line := fmt.Sprintf("Plan: %d to bind, %d to rebind, %d to unbind, %d unchanged", s.Bind, s.Rebind, s.Unbind, s.Unchanged)
+	if n := len(p.Blocked); n > 0 {
+		line += fmt.Sprintf(", %d blocked", n)
+	}
+	return line + "."
 }
 
 func renderMark(a Action) (mark, color string) {
@@ -429,11 +438,4 @@ func renderBlockedReason(reason string) string {
 		return "frozen (deactivated: its subscription lapsed); voxbind never writes it"
 	}
 	return reason
-}
-
-func renderPlural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

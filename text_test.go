@@ -1,0 +1,75 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/voxbind/voxbind/sandbox"
+)
+
+// TestApplyingLine: one change is "1 change", and "N at a time" appears
+// only when more than one step can run at once.
+func TestApplyingLine(t *testing.T) {
+	for _, tc := range []struct {
+		changes, parallelism int
+		want                 string
+	}{
+		{1, 4, "Applying 1 change to account 7."},
+		{2, 4, "Applying 2 changes to account 7, 2 at a time."},
+		{12, 4, "Applying 12 changes to account 7, 4 at a time."},
+		{12, 1, "Applying 12 changes to account 7."},
+	} {
+		if got := applyingLine(tc.changes, 7, tc.parallelism); got != tc.want {
+			t.Errorf("applyingLine(%d, 7, %d) = %q, want %q", tc.changes, tc.parallelism, got, tc.want)
+		}
+	}
+}
+
+// TestApplyOneChangeWording asks to apply one change: the prompt and the
+// start line say "1 change", not "1 changes" or "4 at a time".
+func TestApplyOneChangeWording(t *testing.T) {
+	dir := initSandbox(t)
+	state := filepath.Join(dir, sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), `version: 1
+bindings:
+  - registration: conf@pbx.example.com
+    unbound: true
+`)
+	applyFakeTerminal(t, true, false)
+	code, _, stderr := applyRun(t, "yes\n", "--sandbox", state, "apply", "-f", spec)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		"Type 'yes' to apply 1 change to account 1000001: ",
+		"Applying 1 change to account 1000001.\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+// TestRateErrorsAgree: every command that takes --rate refuses a bad one
+// with the same words.
+func TestRateErrorsAgree(t *testing.T) {
+	dir := initSandbox(t)
+	state := filepath.Join(dir, sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), "version: 1\nbindings: []\n")
+	for _, rate := range []string{"-2", "NaN", "+Inf"} {
+		want := "voxbind: --rate " + rate + ": give a positive number of requests per second, or 0 for no ceiling\n"
+		for _, cmd := range [][]string{
+			{"plan", "-f", spec},
+			{"apply", "-f", spec, "--auto-approve"},
+			{"export"},
+		} {
+			args := append([]string{"--sandbox", state}, cmd...)
+			args = append(args, "--rate="+rate)
+			code, stdout, stderr := applyRun(t, "", args...)
+			if code != 1 || stderr != want || stdout != "" {
+				t.Errorf("%s --rate=%s: exit %d, stdout %q, stderr %q; want 1 and %q", cmd[0], rate, code, stdout, stderr, want)
+			}
+		}
+	}
+}
