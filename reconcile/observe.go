@@ -2,10 +2,10 @@ package reconcile
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/voxbind/voxbind/spec"
 )
@@ -187,7 +187,7 @@ func ObserveMembers(ctx context.Context, acct Account, c *Current) error {
 
 // observeFetch reads the rules of the applications in rules and the users
 // of those in users, at most observeParallel at a time, into c. The first
-// error (in the order asked) wins and cancels the rest.
+// error to happen wins and cancels the rest.
 func observeFetch(ctx context.Context, acct Account, c *Current, rules, users []int64) error {
 	type job struct {
 		app   int64
@@ -211,48 +211,32 @@ func observeFetch(ctx context.Context, acct Account, c *Current, rules, users []
 	for _, a := range c.Applications {
 		names[a.ID] = a.Name
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make([]error, len(jobs))
 	gotRules := make([][]Rule, len(jobs))
 	gotUsers := make([][]User, len(jobs))
-	sem := make(chan struct{}, observeParallel)
-	var wg sync.WaitGroup
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(observeParallel)
 	for i, j := range jobs {
-		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
-			defer func() { <-sem }()
+		if gctx.Err() != nil {
+			break // a read failed, or ctx ended: start no more
+		}
+		g.Go(func() error {
+			var err error
 			if j.users {
-				gotUsers[i], errs[i] = acct.Users(ctx, j.app)
-				if errs[i] != nil {
-					errs[i] = fmt.Errorf("read users of application %d (%s): %w", j.app, names[j.app], errs[i])
+				if gotUsers[i], err = acct.Users(gctx, j.app); err != nil {
+					return fmt.Errorf("read users of application %d (%s): %w", j.app, names[j.app], err)
 				}
-			} else {
-				gotRules[i], errs[i] = acct.Rules(ctx, j.app)
-				if errs[i] != nil {
-					errs[i] = fmt.Errorf("read rules of application %d (%s): %w", j.app, names[j.app], errs[i])
-				}
+			} else if gotRules[i], err = acct.Rules(gctx, j.app); err != nil {
+				return fmt.Errorf("read rules of application %d (%s): %w", j.app, names[j.app], err)
 			}
-			if errs[i] != nil {
-				cancel()
-			}
+			return nil
 		})
 	}
-	wg.Wait()
-	// Prefer a real error to the cancellations it caused.
-	var first error
-	for _, err := range errs {
-		if err != nil && (first == nil || errors.Is(first, context.Canceled) && !errors.Is(err, context.Canceled)) {
-			first = err
-		}
+	// The first error cancels the others; theirs are cancellations.
+	if err := g.Wait(); err != nil {
+		return err
 	}
-	if first != nil {
-		return first
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	for i, j := range jobs {
 		if j.users {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/voxbind/voxbind/reconcile"
 )
 
@@ -398,36 +400,24 @@ func sequential[T any](ctx context.Context, c *Client, method string, base url.V
 // concurrentPages reads the pages at offsets with bounded parallelism; the
 // first error cancels the rest.
 func concurrentPages[T any](ctx context.Context, c *Client, method string, base url.Values, offsets []int) ([][]T, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	out := make([][]T, len(offsets))
-	sem := make(chan struct{}, max(1, c.pageParallelism))
-	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, c.pageParallelism))
 	for i, off := range offsets {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+		if gctx.Err() != nil {
+			break // a page failed, or ctx ended: ask for no more
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			a, err := page[T](ctx, c, method, base, off)
+		g.Go(func() error {
+			a, err := page[T](gctx, c, method, base, off)
 			if err != nil {
-				once.Do(func() { firstErr = err; cancel() })
-				return
+				return err
 			}
 			out[i] = a.Result
+			return nil
 		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", method, err)
