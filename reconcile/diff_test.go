@@ -232,7 +232,19 @@ func TestPlanCases(t *testing.T) {
 				if !errors.As(pc.err, &errs) && !errors.Is(pc.err, ErrSelectsNothing) {
 					t.Fatalf("Diff error %T is neither spec.Errors nor a selection error: %v", pc.err, pc.err)
 				}
-				got = []byte(pc.err.Error() + "\n")
+				// Spec errors: each line is the error as printed, then
+				// its code. A selection error as printed.
+				var b strings.Builder
+				for _, e := range errs {
+					if e.Code == "" || e.Fix == "" {
+						t.Errorf("error without a code or a fix: %+v", e)
+					}
+					fmt.Fprintf(&b, "%s [%s]\n", e, e.Code)
+				}
+				if errs == nil {
+					b.WriteString(pc.err.Error() + "\n")
+				}
+				got = []byte(b.String())
 			} else {
 				if pc.err != nil {
 					t.Fatalf("Diff: %v", pc.err)

@@ -102,7 +102,7 @@ func TestObserveReadsOthersWhenMissing(t *testing.T) {
 		t.Errorf("reads (-want +got):\n%s", diff)
 	}
 	_, err = Diff(desired, c, Options{})
-	want := `v.yaml:3:5: user "dave" belongs to application sales (sales.acme.voximplant.com), not support (support.acme.voximplant.com)`
+	want := `v.yaml:3:5: user "dave" belongs to application sales (sales.acme.voximplant.com), not support (support.acme.voximplant.com); name the application it belongs to, or pick a user of this one`
 	if err == nil || err.Error() != want {
 		t.Errorf("Diff: %v\nwant %s", err, want)
 	}

@@ -42,8 +42,8 @@ func newSpecResolver(current *Current) *specResolver {
 		regByName: make(map[resolveRegKey]int32, len(current.Registrations)),
 		appByID:   make(map[int64]int32, len(current.Applications)),
 		appByName: make(map[string]int32, 2*len(current.Applications)),
-		rules:     newResolveMembers("rule", current.Rules),
-		users:     newResolveMembers("user", current.Users),
+		rules:     newResolveMembers("rule", spec.CodeUnknownRule, current.Rules),
+		users:     newResolveMembers("user", spec.CodeUnknownUser, current.Users),
 	}
 	for i := range current.Registrations {
 		reg := &current.Registrations[i]
@@ -80,9 +80,9 @@ func (r *specResolver) addAppName(name string, i int32) {
 func resolve(desired *spec.Spec, current *Current) ([]resolvedBinding, error) {
 	r := newSpecResolver(current)
 	if desired.AccountID != 0 && desired.AccountID != current.Account.ID {
-		r.errorf(desired.AccountIDPos,
-			"account_id %d does not match account %d, the one the credentials act on: pass --account-id %d to act on that child account, use that account's key file, or change account_id in the spec",
-			desired.AccountID, current.Account.ID, desired.AccountID)
+		r.errorf(desired.AccountIDPos, spec.CodeAccountMismatch,
+			fmt.Sprintf("pass --account-id %d to act on that child account, use that account's key file, or change account_id in the spec", desired.AccountID),
+			"account_id %d does not match account %d, the one the credentials act on", desired.AccountID, current.Account.ID)
 	}
 	out := make([]resolvedBinding, len(current.Registrations))
 	userOwner := make(map[int64]*spec.Binding, len(desired.Bindings))
@@ -99,13 +99,14 @@ func resolve(desired *spec.Spec, current *Current) ([]resolvedBinding, error) {
 		}
 		if prev := out[reg].entry; prev != nil {
 			ref := &current.Registrations[reg].RegistrationRef
-			r.errorf(b.Pos, "registration %d (%s) is already listed at %s; list each registration once",
-				ref.ID, planRegName(ref), prev.Pos.Short())
+			r.errorf(b.Pos, spec.CodeDuplicateEntry, "list each registration once",
+				"registration %d (%s) is already listed at %s", ref.ID, planRegName(ref), prev.Pos.Short())
 			continue
 		}
 		if target != nil && target.User != nil {
 			if prev, dup := userOwner[target.User.ID]; dup {
-				r.errorf(b.Pos, "user %s (%d) of application %s is also the target of the entry at %s; a user holds one registration at a time",
+				r.errorf(b.Pos, spec.CodeDuplicateUser, "a user holds one registration at a time: bind one of the two elsewhere",
+					"user %s (%d) of application %s is also the target of the entry at %s",
 					Printable(target.User.Name), target.User.ID, Printable(target.Application.Name), prev.Pos.Short())
 				continue
 			}
@@ -119,8 +120,10 @@ func resolve(desired *spec.Spec, current *Current) ([]resolvedBinding, error) {
 	return out, nil
 }
 
-func (r *specResolver) errorf(pos spec.Pos, format string, args ...any) {
-	r.errs = append(r.errs, spec.Errorf(pos, format, args...))
+// errorf records a problem at pos: its code, what to do, and what is
+// wrong (format and args).
+func (r *specResolver) errorf(pos spec.Pos, code spec.Code, fix, format string, args ...any) {
+	r.errs = append(r.errs, spec.NewError(pos, code, fmt.Sprintf(format, args...), fix))
 }
 
 // keyPos is where key was written in b, or the entry itself.
@@ -135,8 +138,8 @@ func (r *specResolver) registration(b *spec.Binding) (int32, bool) {
 	if b.RegistrationID != 0 {
 		i, ok := r.regByID[b.RegistrationID]
 		if !ok {
-			r.errorf(resolveKeyPos(b, "registration_id"), "registration_id %d not found in account %d (voxbind export lists the registrations)",
-				b.RegistrationID, r.current.Account.ID)
+			r.errorf(resolveKeyPos(b, "registration_id"), spec.CodeUnknownRegistration, "check the id: voxbind export lists the registrations",
+				"registration_id %d not found in account %d", b.RegistrationID, r.current.Account.ID)
 		}
 		return i, ok
 	}
@@ -144,8 +147,8 @@ func (r *specResolver) registration(b *spec.Binding) (int32, bool) {
 	i, ok := r.regByName[k]
 	switch {
 	case !ok:
-		r.errorf(resolveKeyPos(b, "registration"), "registration %q not found in account %d: no registration has that sip_username and proxy (voxbind export lists them)",
-			b.Registration, r.current.Account.ID)
+		r.errorf(resolveKeyPos(b, "registration"), spec.CodeUnknownRegistration, "check the spelling: voxbind export lists the registrations",
+			"registration %q not found in account %d: no registration has that sip_username and proxy", b.Registration, r.current.Account.ID)
 		return 0, false
 	case i < 0:
 		var ids []string
@@ -154,8 +157,8 @@ func (r *specResolver) registration(b *spec.Binding) (int32, bool) {
 				ids = append(ids, strconv.FormatInt(reg.ID, 10))
 			}
 		}
-		r.errorf(resolveKeyPos(b, "registration"), "registration %q is ambiguous: registrations %s share that sip_username and proxy; use registration_id instead",
-			b.Registration, strings.Join(ids, ", "))
+		r.errorf(resolveKeyPos(b, "registration"), spec.CodeAmbiguousRegistration, "use registration_id instead",
+			"registration %q is ambiguous: registrations %s share that sip_username and proxy", b.Registration, strings.Join(ids, ", "))
 		return 0, false
 	}
 	return i, true
@@ -190,8 +193,8 @@ func (r *specResolver) application(b *spec.Binding) (*Application, bool) {
 	if b.ApplicationID != 0 {
 		i, ok := r.appByID[b.ApplicationID]
 		if !ok {
-			r.errorf(resolveKeyPos(b, "application_id"), "application_id %d not found in account %d%s",
-				b.ApplicationID, r.current.Account.ID, r.knownApplications())
+			r.errorf(resolveKeyPos(b, "application_id"), spec.CodeUnknownApplication, "check the id, or name the application with application",
+				"application_id %d not found in account %d%s", b.ApplicationID, r.current.Account.ID, r.knownApplications())
 			return nil, false
 		}
 		return &r.current.Applications[i], true
@@ -199,8 +202,8 @@ func (r *specResolver) application(b *spec.Binding) (*Application, bool) {
 	i, ok := r.appByName[resolveFoldASCII(b.Application)]
 	switch {
 	case !ok:
-		r.errorf(resolveKeyPos(b, "application"), "application %q not found in account %d%s",
-			b.Application, r.current.Account.ID, r.knownApplications())
+		r.errorf(resolveKeyPos(b, "application"), spec.CodeUnknownApplication, "check the spelling: the short name or the full name of an application of the account",
+			"application %q not found in account %d%s", b.Application, r.current.Account.ID, r.knownApplications())
 		return nil, false
 	case i < 0:
 		var ids []string
@@ -211,8 +214,8 @@ func (r *specResolver) application(b *spec.Binding) (*Application, bool) {
 				ids = append(ids, fmt.Sprintf("%d (%s)", app.ID, Printable(app.Name)))
 			}
 		}
-		r.errorf(resolveKeyPos(b, "application"), "application %q is ambiguous: it names applications %s; use application_id or the full name",
-			b.Application, strings.Join(ids, ", "))
+		r.errorf(resolveKeyPos(b, "application"), spec.CodeAmbiguousApplication, "use application_id or the full name",
+			"application %q is ambiguous: it names applications %s", b.Application, strings.Join(ids, ", "))
 		return nil, false
 	}
 	return &r.current.Applications[i], true
@@ -250,14 +253,16 @@ type resolveMember struct {
 // resolveMembers indexes the rules, or the users, that were read.
 type resolveMembers struct {
 	kind  string                    // "rule" or "user": the spec's key
+	code  spec.Code                 // the code of an unknown one
 	read  map[int64][]resolveMember // by application id; absent: not read
 	byID  map[int64]*resolveMember
 	names map[int64]map[string]*resolveMember // by application id, built on demand
 }
 
-func newResolveMembers[T Rule | User](kind string, read map[int64][]T) *resolveMembers {
+func newResolveMembers[T Rule | User](kind string, code spec.Code, read map[int64][]T) *resolveMembers {
 	m := &resolveMembers{
 		kind:  kind,
+		code:  code,
 		read:  make(map[int64][]resolveMember, len(read)),
 		byID:  make(map[int64]*resolveMember),
 		names: make(map[int64]map[string]*resolveMember),
@@ -278,7 +283,8 @@ func newResolveMembers[T Rule | User](kind string, read map[int64][]T) *resolveM
 func (r *specResolver) member(b *spec.Binding, app *Application, m *resolveMembers, id int64, name string) (Ref, bool) {
 	idKey, nameKey := m.kind+"_id", m.kind
 	if _, read := m.read[app.ID]; !read {
-		r.errorf(resolveKeyPos(b, resolveWhich(name != "", nameKey, idKey)), "%ss of application %s were not read from the account", m.kind, planAppLabel(app))
+		r.errorf(resolveKeyPos(b, resolveWhich(name != "", nameKey, idKey)), m.code, "run the plan again; if this persists, report it as a bug",
+			"%ss of application %s were not read from the account", m.kind, planAppLabel(app))
 		return Ref{}, false
 	}
 	if id != 0 {
@@ -287,10 +293,10 @@ func (r *specResolver) member(b *spec.Binding, app *Application, m *resolveMembe
 			return Ref{ID: x.ID, Name: x.Name}, true
 		}
 		if ok {
-			r.errorf(resolveKeyPos(b, idKey), "%s %d (%s) belongs to application %s, not %s",
-				idKey, id, Printable(x.Name), r.planAppLabelByID(x.ApplicationID), planAppLabel(app))
+			r.errorf(resolveKeyPos(b, idKey), spec.CodeWrongApplication, "name the application it belongs to, or pick a "+m.kind+" of this one",
+				"%s %d (%s) belongs to application %s, not %s", idKey, id, Printable(x.Name), r.planAppLabelByID(x.ApplicationID), planAppLabel(app))
 		} else {
-			r.errorf(resolveKeyPos(b, idKey), "%s %d not found in application %s", idKey, id, planAppLabel(app))
+			r.errorf(resolveKeyPos(b, idKey), m.code, "check the id", "%s %d not found in application %s", idKey, id, planAppLabel(app))
 		}
 		return Ref{}, false
 	}
@@ -313,12 +319,13 @@ func (r *specResolver) member(b *spec.Binding, app *Application, m *resolveMembe
 		}
 		for _, x := range members {
 			if resolveFoldASCII(x.Name) == folded {
-				r.errorf(resolveKeyPos(b, nameKey), "%s %q belongs to application %s, not %s", m.kind, name, r.planAppLabelByID(other), planAppLabel(app))
+				r.errorf(resolveKeyPos(b, nameKey), spec.CodeWrongApplication, "name the application it belongs to, or pick a "+m.kind+" of this one",
+					"%s %q belongs to application %s, not %s", m.kind, name, r.planAppLabelByID(other), planAppLabel(app))
 				return Ref{}, false
 			}
 		}
 	}
-	r.errorf(resolveKeyPos(b, nameKey), "%s %q not found in application %s", m.kind, name, planAppLabel(app))
+	r.errorf(resolveKeyPos(b, nameKey), m.code, "check the spelling", "%s %q not found in application %s", m.kind, name, planAppLabel(app))
 	return Ref{}, false
 }
 

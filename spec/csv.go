@@ -82,9 +82,9 @@ type csvColumn struct {
 
 func (r *csvReader) pos(row, col int) Pos { return Pos{File: r.file, Line: row, Col: col} }
 
-func (r *csvReader) errorf(row, col int, msg string) {
+func (r *csvReader) errorf(row, col int, code Code, msg, fix string) {
 	if !r.quiet {
-		r.l.errorf(r.pos(row, col), msg)
+		r.l.report(r.pos(row, col), code, msg, fix)
 	}
 }
 
@@ -96,14 +96,14 @@ func (l *loader) newCSVReader(name string, data []byte) (*csvReader, bool) {
 	switch {
 	case bytes.HasPrefix(data, []byte{0xFF, 0xFE}), bytes.HasPrefix(data, []byte{0xFE, 0xFF}),
 		len(data) >= 2 && (data[0] == 0 || data[1] == 0):
-		r.errorf(1, 1, "the file is UTF-16 text (as Excel writes \"Unicode Text\" and \"CSV UTF-16\"), and voxbind reads UTF-8 only: "+saveAs)
+		r.errorf(1, 1, CodeInvalidUTF8, "the file is UTF-16 text (as Excel writes \"Unicode Text\" and \"CSV UTF-16\"), and voxbind reads UTF-8 only", saveAs)
 		return nil, false
 	}
 	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
 	r.checkText = !utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0
 	r.s = string(data)
 	if strings.TrimSpace(r.s) == "" {
-		r.errorf(1, 1, "empty file: a CSV spec starts with a header row naming its columns, such as registration,application,user")
+		r.errorf(1, 1, CodeEmpty, "empty file", "a CSV spec starts with a header row naming its columns, such as registration,application,user")
 		return nil, false
 	}
 	line := r.s
@@ -116,7 +116,7 @@ func (l *loader) newCSVReader(name string, data []byte) (*csvReader, bool) {
 	case strings.IndexByte(line, ';') >= 0:
 		r.sep = ';'
 	case strings.IndexByte(line, '\t') >= 0:
-		r.errorf(1, 1, "the header is separated by tabs: voxbind reads CSV, with , or ; between cells; save the sheet as \"CSV UTF-8 (Comma delimited)\", not as tab-separated text")
+		r.errorf(1, 1, CodeCSVSyntax, "the header is separated by tabs: voxbind reads CSV, with , or ; between cells", "save the sheet as \"CSV UTF-8 (Comma delimited)\", not as tab-separated text")
 		return nil, false
 	}
 	return r, true
@@ -140,7 +140,7 @@ func (r *csvReader) next() (cells []csvCell, good, more bool) {
 			for i = start; ; {
 				j := strings.IndexByte(s[i:], '"')
 				if j < 0 {
-					r.errorf(r.row, col, "this quoted cell is never closed: add the closing quote (a quote inside quotes is written twice: \"\")")
+					r.errorf(r.row, col, CodeCSVSyntax, "this quoted cell is never closed", "add the closing quote (a quote inside quotes is written twice: \"\")")
 					r.i = len(s)
 					return nil, false, true
 				}
@@ -168,14 +168,14 @@ func (r *csvReader) next() (cells []csvCell, good, more bool) {
 				r.i = lineEnd(s, i)
 				return r.cells, true, true
 			}
-			r.errorf(r.row, col, "text after the closing quote of this cell: quote the whole cell, and write a quote inside it twice (\"a \"\"b\"\" c\")")
+			r.errorf(r.row, col, CodeCSVSyntax, "text after the closing quote of this cell", "quote the whole cell, and write a quote inside it twice (\"a \"\"b\"\" c\")")
 			r.i = r.skipLine(i)
 			return nil, false, true
 		}
 		j := i
 		for j < len(s) && s[j] != r.sep && s[j] != '\n' && s[j] != '\r' {
 			if s[j] == '"' {
-				r.errorf(r.row, col, "a quote inside a cell that does not start with one: quote the whole cell, and write the quote twice (\"a \"\"b\"\" c\")")
+				r.errorf(r.row, col, CodeCSVSyntax, "a quote inside a cell that does not start with one", "quote the whole cell, and write the quote twice (\"a \"\"b\"\" c\")")
 				r.i = r.skipLine(j)
 				return nil, false, true
 			}
@@ -227,7 +227,9 @@ func (r *csvReader) secrets() bool {
 		}
 		for j, c := range cells {
 			if m := secretLike.FindString(c.val); m != "" {
-				found = append(found, &Error{Pos: r.pos(r.row, j+1), Msg: secretMessage(m)})
+				e := secretError(m)
+				e.Pos = r.pos(r.row, j+1)
+				found = append(found, e)
 			}
 		}
 	}
@@ -249,7 +251,9 @@ func (r *csvReader) header() (cols []csvColumn, headerOK, ok bool) {
 	dataLike, unknown := false, false
 	first := map[string]int{}
 	var errs []*Error // reported unless the row turns out to be data
-	errorf := func(col int, msg string) { errs = append(errs, &Error{Pos: r.pos(1, col), Msg: msg}) }
+	errorf := func(col int, code Code, msg, fix string) {
+		errs = append(errs, &Error{Pos: r.pos(1, col), Code: code, Msg: msg, Fix: fix})
+	}
 	for j, c := range cells {
 		name := strings.TrimSpace(c.val)
 		lower := strings.ToLower(name)
@@ -262,50 +266,54 @@ func (r *csvReader) header() (cols []csvColumn, headerOK, ok bool) {
 		case isEntryKey(lower):
 			known++
 			if k, dup := first[lower]; dup {
-				errorf(j+1, "column "+lower+" appears twice (also column "+strconv.Itoa(k)+"): keep one of the two")
+				errorf(j+1, CodeDuplicateKey, "column "+lower+" appears twice (also column "+strconv.Itoa(k)+")", "keep one of the two")
 				break
 			}
 			first[lower] = j + 1
 			col.key = lower
 		case lower == "ignore":
 			known++
-			errorf(j+1, "ignore holds the exceptions of a YAML spec file, not a CSV column: remove the column, and list the exceptions under ignore: in a YAML file read in the same run (-f both files, or -f their directory); each needs a registration, a reason and an until")
+			errorf(j+1, CodeMisplacedKey, "ignore holds the exceptions of a YAML spec file, not a CSV column",
+				"remove the column, and list the exceptions under ignore: in a YAML file read in the same run (-f both files, or -f their directory); each needs a registration, a reason and an until")
 		case slices.Contains(topKeys, lower):
 			known++
-			errorf(j+1, lower+" is a setting of a YAML spec file, not a CSV column: remove the column, and set "+lower+" in a YAML file read in the same run (-f both files, or -f their directory)")
+			errorf(j+1, CodeMisplacedKey, lower+" is a setting of a YAML spec file, not a CSV column",
+				"remove the column, and set "+lower+" in a YAML file read in the same run (-f both files, or -f their directory)")
 		default:
 			if strings.Contains(name, "@") || plainDecimal(strings.TrimLeft(name, "0")) {
 				dataLike = true
 			}
-			errorf(j+1, unknownColumn(name, r.sep))
+			msg, fix := unknownColumn(name, r.sep)
+			errorf(j+1, CodeUnknownKey, msg, fix)
 			unknown = true
 		}
 		cols = append(cols, col)
 	}
 	if known == 0 && dataLike {
-		r.errorf(1, 1, "the first row must be a header naming the columns, but it looks like data: insert a header row such as registration,application,user above it")
+		r.errorf(1, 1, CodeCSVHeader, "the first row must be a header naming the columns, but it looks like data", "insert a header row such as registration,application,user above it")
 		return nil, false, false
 	}
 	if !unknown { // a misspelled column is the likely cause of a missing one
 		for _, e := range missingColumns(first) {
-			errorf(e.Pos.Col, e.Msg)
+			errorf(e.Pos.Col, e.Code, e.Msg, e.Fix)
 		}
 	}
 	r.l.errs = append(r.l.errs, errs...)
 	return cols, len(errs) == 0, true
 }
 
-// unknownColumn says what to write instead of a column name that is no
-// entry key, a setting or an x- column.
-func unknownColumn(name string, sep byte) string {
-	msg := "unknown column " + strconv.Quote(name)
+// unknownColumn says what is wrong with a column name that is no entry
+// key, a setting or an x- column, and what to write instead.
+func unknownColumn(name string, sep byte) (msg, fix string) {
+	msg = "unknown column " + strconv.Quote(name)
 	if other := strings.IndexAny(name, ",;\t|"); other >= 0 {
-		return msg + ": it holds " + strconv.Quote(name[other:other+1]) + ", but this file's cells are separated by " + strconv.Quote(string(sep)) + " (the separator is , or, when the header has no comma, ;): use one separator throughout"
+		return msg + ": it holds " + strconv.Quote(name[other:other+1]) + ", but this file's cells are separated by " + strconv.Quote(string(sep)) + " (the separator is , or, when the header has no comma, ;)",
+			"use one separator throughout"
 	}
 	if s := suggest(name, entryKeys); s != "" {
-		return msg + ": did you mean \"" + s + "\"?"
+		return msg, "did you mean \"" + s + "\"?"
 	}
-	return msg + ": the columns are " + strings.Join(entryKeys, ", ") + " (and x-* for your own notes)"
+	return msg, "the columns are " + strings.Join(entryKeys, ", ") + " (and x-* for your own notes)"
 }
 
 // missingColumns checks that a header, whose entry columns are first (by
@@ -322,15 +330,18 @@ func missingColumns(first map[string]int) []*Error {
 	}
 	var errs []*Error
 	if !has("registration", "registration_id") {
-		errs = append(errs, &Error{Pos: Pos{Col: 1}, Msg: "the header has no registration or registration_id column: add one (a header reads, for example, registration,application,user)"})
+		errs = append(errs, &Error{Pos: Pos{Col: 1}, Code: CodeMissingKey, Msg: "the header has no registration or registration_id column",
+			Fix: "add one (a header reads, for example, registration,application,user)"})
 	}
 	switch {
 	case !has("application", "application_id", "unbound"):
-		errs = append(errs, &Error{Pos: Pos{Col: 1}, Msg: "the header has no application, application_id or unbound column: add application (or application_id), or unbound for registrations bound to nothing"})
+		errs = append(errs, &Error{Pos: Pos{Col: 1}, Code: CodeMissingKey, Msg: "the header has no application, application_id or unbound column",
+			Fix: "add application (or application_id), or unbound for registrations bound to nothing"})
 	case !has("application", "application_id"):
 		for _, k := range entryKeys[4:8] {
 			if has(k) {
-				errs = append(errs, &Error{Pos: Pos{Col: first[k]}, Msg: "column " + k + " needs an application or application_id column: a rule or user belongs to an application"})
+				errs = append(errs, &Error{Pos: Pos{Col: first[k]}, Code: CodeMissingKey, Msg: "column " + k + " needs an application or application_id column: a rule or user belongs to an application",
+					Fix: "add an application (or application_id) column"})
 			}
 		}
 	}
@@ -347,10 +358,12 @@ func isEntryKey(k string) bool {
 }
 
 var csvWords = entryWords{
-	noRegistration: "row has no registration: fill in its registration cell (sip_username@proxy) or its registration_id cell",
-	noTarget:       "row has no target: fill in application (or application_id), or set unbound to true",
-	unboundWith:    "unbound is true together with ",
-	removeUnbound:  "empty the unbound cell, or empty ",
+	noRegistration:    "row has no registration",
+	noRegistrationFix: "fill in its registration cell (sip_username@proxy) or its registration_id cell",
+	noTarget:          "row has no target",
+	noTargetFix:       "fill in application (or application_id), or set unbound to true",
+	unboundWith:       "unbound is true together with ",
+	removeUnbound:     "empty the unbound cell, or empty ",
 }
 
 // entry reads one row after the header as a binding entry.
@@ -382,23 +395,24 @@ func (r *csvReader) entry(cols []csvColumn, cells []csvCell, headerOK bool) {
 		}
 		switch {
 		case col.unnamed && c.val != "":
-			r.errorf(r.row, j+1, "this cell is in a column without a name: name the column in the header (start the name with x- for your own notes), or empty the cell")
+			r.errorf(r.row, j+1, CodeCSVHeader, "this cell is in a column without a name", "name the column in the header (start the name with x- for your own notes), or empty the cell")
 			ok = false
 			continue
 		case col.key == "" || c.val == "":
 			continue // an ignored column, or an absent key
 		}
-		if msg := cellProblem(c); msg != "" {
-			r.errorf(r.row, j+1, col.key+" "+msg)
+		if msg, fix := cellProblem(c); msg != "" {
+			r.errorf(r.row, j+1, CodeInvalidValue, col.key+" "+msg, fix)
 			ok = false
 			continue
 		}
 		pos := r.pos(r.row, j+1)
-		msg := setCell(&b, col.key, c.val)
+		e := setCell(&b, col.key, c.val)
 		b.KeyPos[col.key] = pos
 		present |= 1 << keyIndex(col.key)
-		if msg != "" {
-			l.errorf(pos, msg)
+		if e != nil {
+			e.Pos = pos
+			l.errs = append(l.errs, e)
 			ok = false
 		}
 	}
@@ -410,36 +424,36 @@ func (r *csvReader) entry(cols []csvColumn, cells []csvCell, headerOK bool) {
 }
 
 // setCell sets the key of b that a cell holds and says what is wrong with
-// the value ("" when nothing is).
-func setCell(b *Binding, key, val string) (msg string) {
+// the value (nil when nothing is; the caller places it).
+func setCell(b *Binding, key, val string) (e *Error) {
 	switch key {
 	case "registration":
 		b.Registration = val
-		msg = registrationProblem(val)
+		e = registrationProblem(val)
 	case "registration_id":
-		b.RegistrationID, msg = csvID(key, val)
+		b.RegistrationID, e = csvID(key, val)
 	case "application":
 		b.Application = val
 	case "application_id":
-		b.ApplicationID, msg = csvID(key, val)
+		b.ApplicationID, e = csvID(key, val)
 	case "rule":
 		b.Rule = val
 	case "rule_id":
-		b.RuleID, msg = csvID(key, val)
+		b.RuleID, e = csvID(key, val)
 	case "user":
 		b.User = val
 	case "user_id":
-		b.UserID, msg = csvID(key, val)
+		b.UserID, e = csvID(key, val)
 	case "unbound":
 		switch {
 		case strings.EqualFold(val, "true"):
 			b.Unbound = true
 		case strings.EqualFold(val, "false"):
 		default:
-			msg = "unbound must be true, false or empty, not " + strconv.Quote(val)
+			e = &Error{Code: CodeWrongType, Msg: "unbound must be true, false or empty, not " + strconv.Quote(val), Fix: "write true or false, or leave the cell empty"}
 		}
 	}
-	return msg
+	return e
 }
 
 // ragged reports a row whose cells do not line up with the header's
@@ -451,21 +465,23 @@ func (r *csvReader) ragged(cols []csvColumn, cells []csvCell) {
 	if r.sep == ';' {
 		other = ','
 	}
+	var fix string
 	switch {
 	case n < want && n == 1 && strings.IndexByte(cells[0].val, other) >= 0:
-		msg += ": the row seems separated by " + strconv.Quote(string(other)) + ", the header by " + strconv.Quote(string(r.sep)) + "; use one separator throughout"
+		msg += ": the row seems separated by " + strconv.Quote(string(other)) + ", the header by " + strconv.Quote(string(r.sep))
+		fix = "use one separator throughout"
 	case n < want:
-		msg += ": add the missing cells (an empty cell is written as nothing between two separators)"
+		fix = "add the missing cells (an empty cell is written as nothing between two separators)"
 	default:
-		msg += ": remove the extra cells, or quote a cell that holds " + strconv.Quote(string(r.sep))
+		fix = "remove the extra cells, or quote a cell that holds " + strconv.Quote(string(r.sep))
 	}
-	r.errorf(r.row, min(n, want)+1, msg)
+	r.errorf(r.row, min(n, want)+1, CodeCSVSyntax, msg, fix)
 }
 
 // text checks a cell of a file that holds bytes other than UTF-8 text.
 func (r *csvReader) text(col int, val string) bool {
 	if i := strings.IndexByte(val, 0); i >= 0 {
-		r.errorf(r.row, col, "this cell holds a NUL byte: a CSV spec is UTF-8 text; save the sheet as \"CSV UTF-8 (Comma delimited)\"")
+		r.errorf(r.row, col, CodeInvalidUTF8, "this cell holds a NUL byte: a CSV spec is UTF-8 text", "save the sheet as \"CSV UTF-8 (Comma delimited)\"")
 		return false
 	}
 	if !utf8.ValidString(val) {
@@ -478,7 +494,8 @@ func (r *csvReader) text(col int, val string) bool {
 			}
 			i += size
 		}
-		r.errorf(r.row, col, fmt.Sprintf("invalid UTF-8 (byte 0x%02X) in this cell: the file was saved in another encoding (Excel's plain \"CSV\" uses the computer's code page); save the sheet as \"CSV UTF-8 (Comma delimited)\"", bad))
+		r.errorf(r.row, col, CodeInvalidUTF8, fmt.Sprintf("invalid UTF-8 (byte 0x%02X) in this cell: the file was saved in another encoding (Excel's plain \"CSV\" uses the computer's code page)", bad),
+			"save the sheet as \"CSV UTF-8 (Comma delimited)\"")
 		return false
 	}
 	return true
@@ -487,35 +504,37 @@ func (r *csvReader) text(col int, val string) bool {
 // cellProblem says what is wrong with a cell's text as a name or id: a
 // line break, or blanks around an unquoted value that are more likely a
 // slip than part of a name.
-func cellProblem(c csvCell) string {
+func cellProblem(c csvCell) (msg, fix string) {
 	if strings.ContainsAny(c.val, "\r\n") {
-		return "holds a line break (inside quotes): a name or an id is one line; remove the line break"
+		return "holds a line break (inside quotes): a name or an id is one line", "remove the line break"
 	}
 	if !c.quoted && (isBlank(c.val[0]) || isBlank(c.val[len(c.val)-1])) {
-		return strconv.Quote(c.val) + " starts or ends with a blank: remove it, or quote the cell if the blank is part of the name"
+		return strconv.Quote(c.val) + " starts or ends with a blank", "remove it, or quote the cell if the blank is part of the name"
 	}
-	return ""
+	return "", ""
 }
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 
 // csvID reads an id cell: a plain decimal integer of 1 or more. It says
 // how to write a spreadsheet's other forms (leading zeros, 3321.0).
-func csvID(key, v string) (int64, string) {
+func csvID(key, v string) (int64, *Error) {
 	if plainDecimal(v) {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			return n, ""
+			return n, nil
 		}
-		return 0, key + " " + v + " is too large for an id"
+		return 0, &Error{Code: CodeInvalidValue, Msg: key + " " + v + " is too large for an id", Fix: "check the id"}
 	}
 	if digits := strings.TrimLeft(v, "0"); digits != v && plainDecimal(digits) {
-		return 0, key + " " + v + " has leading zeros: write " + digits
+		return 0, &Error{Code: CodeInvalidValue, Msg: key + " " + v + " has leading zeros", Fix: "write " + digits}
 	}
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
 		if f >= 1 && f < 1e15 && f == math.Trunc(f) {
-			return 0, key + " " + v + " is not a plain decimal number: write " + strconv.FormatInt(int64(f), 10) + " (format the column as text in the spreadsheet)"
+			return 0, &Error{Code: CodeInvalidValue, Msg: key + " " + v + " is not a plain decimal number",
+				Fix: "write " + strconv.FormatInt(int64(f), 10) + " (format the column as text in the spreadsheet)"}
 		}
-		return 0, key + " must be a positive integer id, not " + v
+		return 0, &Error{Code: CodeInvalidValue, Msg: key + " must be a positive integer id, not " + v, Fix: "give the id, a whole number of 1 or more"}
 	}
-	return 0, key + " must be an integer id, not " + strconv.Quote(v) + ": to give a name, use the " + strings.TrimSuffix(key, "_id") + " column instead"
+	return 0, &Error{Code: CodeWrongType, Msg: key + " must be an integer id, not " + strconv.Quote(v),
+		Fix: "to give a name, use the " + strings.TrimSuffix(key, "_id") + " column instead"}
 }

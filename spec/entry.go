@@ -31,7 +31,7 @@ func keyIndex(key string) int {
 func (w *walker) entry(item *yaml.Node) {
 	e := deref(item)
 	if e.Kind != yaml.MappingNode {
-		w.errorf(item, "a binding entry is a mapping such as {registration: alice@pbx.example.com, application: support}, not "+describe(e))
+		w.errorf(item, CodeWrongType, "a binding entry is a mapping, not "+describe(e), "write it as {registration: alice@pbx.example.com, application: support}")
 		return
 	}
 	before := len(w.l.errs)
@@ -45,8 +45,8 @@ func (w *walker) entry(item *yaml.Node) {
 		switch k.Value {
 		case "registration":
 			if b.Registration, good = w.nameValue("registration", v); good {
-				if msg := registrationProblem(v.Value); msg != "" {
-					w.errorf(v, msg)
+				if e := registrationProblem(v.Value); e != nil {
+					w.errorf(v, e.Code, e.Msg, e.Fix)
 					good = false
 				}
 			}
@@ -71,7 +71,7 @@ func (w *walker) entry(item *yaml.Node) {
 			if strings.HasPrefix(k.Value, "x-") {
 				continue
 			}
-			w.unknownKey(k, entryKeys, topKeys, "in a binding entry", "is a top-level key: move it out of \"bindings:\" to the top of the file")
+			w.unknownKey(k, entryKeys, topKeys, "in a binding entry", "is a top-level key", "move it out of \"bindings:\" to the top of the file")
 			ok = false
 			continue
 		}
@@ -91,32 +91,36 @@ func (w *walker) entry(item *yaml.Node) {
 }
 
 // registrationProblem checks the sip_username@proxy form, split at the
-// last '@', and says what is wrong ("" when nothing is).
-func registrationProblem(reg string) string {
+// last '@', and says what is wrong (nil when nothing is; the caller places
+// it).
+func registrationProblem(reg string) *Error {
 	user, proxy := splitRegistration(reg)
 	if len(user) == len(reg) {
-		return "registration " + strconv.Quote(reg) + " has no '@': write sip_username@proxy, or give registration_id"
+		return &Error{Code: CodeInvalidValue, Msg: "registration " + strconv.Quote(reg) + " has no '@'", Fix: "write sip_username@proxy, or give registration_id"}
 	}
 	if user == "" || proxy == "" {
-		return "registration " + strconv.Quote(reg) + " needs both parts of sip_username@proxy (split at the last '@'); or give registration_id"
+		return &Error{Code: CodeInvalidValue, Msg: "registration " + strconv.Quote(reg) + " needs both parts of sip_username@proxy (split at the last '@')",
+			Fix: "write both, or give registration_id"}
 	}
-	return ""
+	return nil
 }
 
 // entryWords are the messages about a missing key, which a YAML entry and
-// a CSV row put differently.
+// a CSV row put differently: what is missing, and what to do.
 type entryWords struct {
-	noRegistration string
-	noTarget       string
-	unboundWith    string // followed by the targets written
-	removeUnbound  string
+	noRegistration, noRegistrationFix string
+	noTarget, noTargetFix             string
+	unboundWith                       string // followed by the targets written
+	removeUnbound                     string
 }
 
 var yamlWords = entryWords{
-	noRegistration: "entry has no registration: add registration: sip_username@proxy, or registration_id: ID",
-	noTarget:       "entry has no target: add application (or application_id), or unbound: true",
-	unboundWith:    "unbound: true together with ",
-	removeUnbound:  "remove unbound, or remove ",
+	noRegistration:    "entry has no registration",
+	noRegistrationFix: "add registration: sip_username@proxy, or registration_id: ID",
+	noTarget:          "entry has no target",
+	noTargetFix:       "add application (or application_id), or unbound: true",
+	unboundWith:       "unbound: true together with ",
+	removeUnbound:     "remove unbound, or remove ",
 }
 
 // checkPairs enforces the spec's one-of rules for one entry.
@@ -133,7 +137,7 @@ func (l *loader) checkPairs(b *Binding, present keySet, words entryWords, report
 	}
 	both := func(a, c string) {
 		second, first := later(a, c)
-		l.errorf(b.KeyPos[second], second+" and "+first+" are both set (also at "+b.KeyPos[first].String()+"): keep one of the two")
+		l.report(b.KeyPos[second], CodeConflictingKeys, second+" and "+first+" are both set (also at "+b.KeyPos[first].String()+")", "keep one of the two")
 		ok = false
 	}
 
@@ -142,7 +146,7 @@ func (l *loader) checkPairs(b *Binding, present keySet, words entryWords, report
 		both("registration", "registration_id")
 	case !has("registration") && !has("registration_id"):
 		if reportMissing {
-			l.errorf(b.Pos, words.noRegistration)
+			l.report(b.Pos, CodeMissingKey, words.noRegistration, words.noRegistrationFix)
 		}
 		ok = false
 	}
@@ -155,7 +159,7 @@ func (l *loader) checkPairs(b *Binding, present keySet, words entryWords, report
 	}
 	if b.Unbound {
 		if len(targets) > 0 {
-			l.errorf(b.KeyPos["unbound"], words.unboundWith+joinAnd(targets)+": an unbound registration has no target; "+words.removeUnbound+joinAnd(targets))
+			l.report(b.KeyPos["unbound"], CodeConflictingKeys, words.unboundWith+joinAnd(targets)+": an unbound registration has no target", words.removeUnbound+joinAnd(targets))
 			ok = false
 		}
 		return ok
@@ -174,9 +178,9 @@ func (l *loader) checkPairs(b *Binding, present keySet, words entryWords, report
 		switch {
 		case !reportMissing:
 		case len(sub) > 0:
-			l.errorf(b.KeyPos[sub[0]], sub[0]+" needs the application it belongs to: add application (or application_id)")
+			l.report(b.KeyPos[sub[0]], CodeMissingKey, sub[0]+" needs the application it belongs to", "add application (or application_id)")
 		default:
-			l.errorf(b.Pos, words.noTarget)
+			l.report(b.Pos, CodeMissingKey, words.noTarget, words.noTargetFix)
 		}
 		ok = false
 	}
@@ -185,16 +189,16 @@ func (l *loader) checkPairs(b *Binding, present keySet, words entryWords, report
 	case 0, 1:
 	case 2:
 		second, first := later(sub[0], sub[1])
-		msg := second + " and " + first + " are both set (also at " + b.KeyPos[first].String() + "): "
-		if strings.TrimSuffix(sub[0], "_id") == strings.TrimSuffix(sub[1], "_id") {
-			msg += "keep one of the two"
-		} else {
-			msg += "a registration goes to a rule or to a user, not both; keep one"
+		msg := second + " and " + first + " are both set (also at " + b.KeyPos[first].String() + ")"
+		fix := "keep one of the two"
+		if strings.TrimSuffix(sub[0], "_id") != strings.TrimSuffix(sub[1], "_id") {
+			msg += ": a registration goes to a rule or to a user, not both"
+			fix = "keep one"
 		}
-		l.errorf(b.KeyPos[second], msg)
+		l.report(b.KeyPos[second], CodeConflictingKeys, msg, fix)
 		ok = false
 	default:
-		l.errorf(b.Pos, joinAnd(sub)+" are all set: a registration goes to one rule or one user; keep one")
+		l.report(b.Pos, CodeConflictingKeys, joinAnd(sub)+" are all set: a registration goes to one rule or one user", "keep one")
 		ok = false
 	}
 	return ok
@@ -224,14 +228,14 @@ func (l *loader) checkDuplicates(b *Binding, atEntry bool) {
 		key := registrationKey(b.Registration)
 		pos := at("registration")
 		if first, dup := l.regs[key]; dup {
-			l.errorf(pos, "registration "+b.Registration+" is listed twice (first at "+first.String()+"): remove one of the two entries")
+			l.report(pos, CodeDuplicateEntry, "registration "+b.Registration+" is listed twice (first at "+first.String()+")", "remove one of the two entries")
 		} else {
 			l.regs[key] = pos
 		}
 	} else {
 		pos := at("registration_id")
 		if first, dup := l.regIDs[b.RegistrationID]; dup {
-			l.errorf(pos, "registration_id "+strconv.FormatInt(b.RegistrationID, 10)+" is listed twice (first at "+first.String()+"): remove one of the two entries")
+			l.report(pos, CodeDuplicateEntry, "registration_id "+strconv.FormatInt(b.RegistrationID, 10)+" is listed twice (first at "+first.String()+")", "remove one of the two entries")
 		} else {
 			l.regIDs[b.RegistrationID] = pos
 		}
@@ -251,7 +255,7 @@ func (l *loader) checkDuplicates(b *Binding, atEntry bool) {
 	}
 	pos := at(userField)
 	if first, dup := l.users[k]; dup {
-		l.errorf(pos, userField+" "+who+" of "+app+" is the target of another entry too (at "+first.String()+"): a user holds one registration; remove one of the two entries or pick another user")
+		l.report(pos, CodeDuplicateUser, userField+" "+who+" of "+app+" is the target of another entry too (at "+first.String()+"): a user holds one registration", "remove one of the two entries or pick another user")
 	} else {
 		l.users[k] = pos
 	}

@@ -1,30 +1,85 @@
 package spec
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 )
 
-// Error is one problem in a spec, at the place it was written.
+// Code names a kind of problem in a spec. Codes are stable: scripts and
+// editors match them in the diagnostics that validate, plan and apply
+// write with -o json (docs/diagnostics.md lists every one).
+type Code string
+
+// The codes of problems found in the files alone.
+const (
+	CodeNoSpecFile        Code = "no-spec-file"           // no -f path given, or the path does not exist
+	CodeUnreadable        Code = "unreadable"             // a file or directory that cannot be read as a spec
+	CodeEmptyDirectory    Code = "empty-directory"        // a directory without spec files
+	CodeTooLarge          Code = "too-large"              // past the size limit of a file or a run
+	CodeInvalidUTF8       Code = "invalid-utf8"           // bytes that are not UTF-8
+	CodeInvalidYAML       Code = "invalid-yaml"           // a YAML syntax error
+	CodeTab               Code = "tab-indentation"        // a tab where YAML wants spaces
+	CodeMultipleDocuments Code = "multiple-documents"     // a second document after ---
+	CodeEmpty             Code = "empty-file"             // no spec in the file
+	CodeSecret            Code = "secret"                 // a value that looks like a key or a token
+	CodeWrongType         Code = "wrong-type"             // a value or a node of the wrong kind
+	CodeInvalidValue      Code = "invalid-value"          // an id that is not a positive decimal, an empty name, a malformed registration
+	CodeUnknownKey        Code = "unknown-key"            // a key that does not exist (with the nearest known one)
+	CodeMisplacedKey      Code = "misplaced-key"          // a known key at the wrong level
+	CodeDuplicateKey      Code = "duplicate-key"          // a key twice in one mapping
+	CodeMerge             Code = "merge-key"              // a YAML merge key that cannot be merged
+	CodeVersion           Code = "version"                // a missing or unsupported version
+	CodeConflictingKeys   Code = "conflicting-keys"       // keys that exclude each other: both of a pair, rule with user, unbound with a target
+	CodeMissingKey        Code = "missing-key"            // an entry without its registration or target
+	CodeDuplicateEntry    Code = "duplicate-registration" // one registration listed twice
+	CodeDuplicateUser     Code = "duplicate-user"         // two registrations bound to one user
+	CodeFilesDisagree     Code = "files-disagree"         // account_id or prune set differently in two files
+	CodeInvalidDate       Code = "invalid-date"           // an until that is not a day
+	CodeUntilTooFar       Code = "until-too-far"          // an ignore entry that ends more than 366 days ahead
+	CodeIgnoreEnded       Code = "ignore-ended"           // an ignore entry past its until (an error with validate --strict, else a warning)
+	CodeCSVSyntax         Code = "csv-syntax"             // a CSV row that cannot be read: quotes, cell counts, tabs
+	CodeCSVHeader         Code = "csv-header"             // a CSV header that names no columns, or a cell under an unnamed column
+)
+
+// The codes of problems found when the spec meets the live account.
+const (
+	CodeAccountMismatch       Code = "account-mismatch"       // the account_id guard names another account
+	CodeUnknownRegistration   Code = "unknown-registration"   // no such registration in the account
+	CodeAmbiguousRegistration Code = "ambiguous-registration" // several registrations share sip_username@proxy
+	CodeUnknownApplication    Code = "unknown-application"    // no such application
+	CodeAmbiguousApplication  Code = "ambiguous-application"  // a short name that several applications share
+	CodeUnknownRule           Code = "unknown-rule"           // no such rule in the application
+	CodeUnknownUser           Code = "unknown-user"           // no such user in the application
+	CodeWrongApplication      Code = "wrong-application"      // a rule or user of another application
+)
+
+// Error is one problem in a spec, at the place it was written: what is
+// wrong (Msg) and what to do about it (Fix) apart, so that -o json can
+// give them apart too.
 type Error struct {
-	Pos Pos
-	Msg string
+	Pos  Pos
+	Code Code   // the kind of problem
+	Msg  string // what is wrong
+	Fix  string // what to do; "" when Msg says it all
 }
 
-// Error formats the problem as file:line:col: message.
+// Error formats the problem as file:line:col: message; fix.
 func (e *Error) Error() string {
-	if e.Pos == (Pos{}) {
-		return e.Msg
+	s := e.Msg
+	if e.Fix != "" {
+		s += "; " + e.Fix
 	}
-	return e.Pos.String() + ": " + e.Msg
+	if e.Pos == (Pos{}) {
+		return s
+	}
+	return e.Pos.String() + ": " + s
 }
 
-// Errorf makes an Error at pos. Packages that find problems only with the
-// live account (unknown names, ambiguous registrations) use it so that their
-// errors read and sort like the loader's.
-func Errorf(pos Pos, format string, args ...any) *Error {
-	return &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+// NewError makes an Error at pos. Packages that find problems only with
+// the live account (unknown names, ambiguous registrations) use it so that
+// their errors read and sort like the loader's.
+func NewError(pos Pos, code Code, msg, fix string) *Error {
+	return &Error{Pos: pos, Code: code, Msg: msg, Fix: fix}
 }
 
 // Errors is every problem of a run; a user fixes them all in one pass.
@@ -60,7 +115,7 @@ func (e Errors) Err() error {
 	out := s[:1]
 	for _, err := range s[1:] {
 		last := out[len(out)-1]
-		if err.Pos == last.Pos && err.Msg == last.Msg {
+		if err.Pos == last.Pos && err.Msg == last.Msg && err.Fix == last.Fix {
 			continue
 		}
 		out = append(out, err)

@@ -17,7 +17,7 @@ var ignoreKeys = []string{"registration", "registration_id", "reason", "owner", 
 func (w *walker) ignore(item *yaml.Node) {
 	e := deref(item)
 	if e.Kind != yaml.MappingNode {
-		w.errorf(item, "an ignore entry is a mapping such as {registration: lab-*@pbx.example.com, reason: ..., until: 2026-12-31}, not "+describe(e))
+		w.errorf(item, CodeWrongType, "an ignore entry is a mapping, not "+describe(e), "write it as {registration: lab-*@pbx.example.com, reason: ..., until: 2026-12-31}")
 		return
 	}
 	ig := Ignore{Pos: w.pos(item), KeyPos: map[string]Pos{}}
@@ -45,7 +45,7 @@ func (w *walker) ignore(item *yaml.Node) {
 				continue
 			}
 			w.unknownKey(k, ignoreKeys, entryKeys, "in an ignore entry",
-				"belongs in a binding entry under \"bindings:\"; an ignore entry has registration (or registration_id), reason, owner and until")
+				"belongs in a binding entry under \"bindings:\"", "an ignore entry has registration (or registration_id), reason, owner and until")
 			ok, unknown = false, true
 			continue
 		}
@@ -60,18 +60,18 @@ func (w *walker) ignore(item *yaml.Node) {
 		if posBefore(ig.KeyPos[second], ig.KeyPos[first]) {
 			second, first = first, second
 		}
-		w.l.errorf(ig.KeyPos[second], second+" and "+first+" are both set (also at "+ig.KeyPos[first].String()+"): an ignore entry names a pattern or one id; keep one of the two")
+		w.l.report(ig.KeyPos[second], CodeConflictingKeys, second+" and "+first+" are both set (also at "+ig.KeyPos[first].String()+"): an ignore entry names a pattern or one id", "keep one of the two")
 		ok = false
 	case !hasReg && !hasID && !unknown:
-		w.l.errorf(ig.Pos, "ignore entry has no registration: add registration: PATTERN (sip_username@proxy with * and ?), or registration_id: ID")
+		w.l.report(ig.Pos, CodeMissingKey, "ignore entry has no registration", "add registration: PATTERN (sip_username@proxy with * and ?), or registration_id: ID")
 		ok = false
 	}
 	if _, has := ig.KeyPos["reason"]; !has && !unknown {
-		w.l.errorf(ig.Pos, "ignore entry has no reason: add reason: why voxbind must leave these registrations alone, for whoever reads the plan")
+		w.l.report(ig.Pos, CodeMissingKey, "ignore entry has no reason", "add reason: why voxbind must leave these registrations alone, for whoever reads the plan")
 		ok = false
 	}
 	if _, has := ig.KeyPos["until"]; !has && !unknown {
-		w.l.errorf(ig.Pos, "ignore entry has no until: add until: YYYY-MM-DD, the last day (UTC) the exception holds, at most "+strconv.Itoa(MaxIgnoreDays)+" days ahead")
+		w.l.report(ig.Pos, CodeMissingKey, "ignore entry has no until", "add until: YYYY-MM-DD, the last day (UTC) the exception holds, at most "+strconv.Itoa(MaxIgnoreDays)+" days ahead")
 		ok = false
 	}
 	if ok {
@@ -83,11 +83,11 @@ func (w *walker) ignore(item *yaml.Node) {
 // text, as names do.
 func (w *walker) textValue(key string, v *yaml.Node, hint string) (string, bool) {
 	if v.Kind != yaml.ScalarNode {
-		w.errorf(v, key+" must be text, not "+describe(v))
+		w.errorf(v, CodeWrongType, key+" must be text, not "+describe(v), "write the text on the same line: "+key+": TEXT")
 		return "", false
 	}
 	if strings.TrimSpace(v.Value) == "" || (v.ShortTag() == "!!null" && v.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0) {
-		w.errorf(v, key+" has no text: "+hint)
+		w.errorf(v, CodeInvalidValue, key+" has no text", hint)
 		return "", false
 	}
 	return v.Value, true
@@ -101,10 +101,10 @@ func (w *walker) checkPattern(v *yaml.Node) bool {
 	user, proxy := splitRegistration(v.Value)
 	switch {
 	case len(user) == len(v.Value):
-		w.errorf(v, "registration "+strconv.Quote(v.Value)+" has no '@': write a pattern of sip_username@proxy such as lab-*@pbx.example.com (* matches any characters, ? one), or give registration_id")
+		w.errorf(v, CodeInvalidValue, "registration "+strconv.Quote(v.Value)+" has no '@'", "write a pattern of sip_username@proxy such as lab-*@pbx.example.com (* matches any characters, ? one), or give registration_id")
 		return false
 	case user == "" || proxy == "":
-		w.errorf(v, "registration "+strconv.Quote(v.Value)+" needs both parts of sip_username@proxy (split at the last '@'); write * for any, such as *@pbx.example.com")
+		w.errorf(v, CodeInvalidValue, "registration "+strconv.Quote(v.Value)+" needs both parts of sip_username@proxy (split at the last '@')", "write * for any, such as *@pbx.example.com")
 		return false
 	}
 	return true
@@ -121,7 +121,7 @@ var (
 func (w *walker) dayValue(key string, v *yaml.Node) (time.Time, bool) {
 	const want = "a date such as 2026-12-31 (YYYY-MM-DD, unquoted)"
 	if v.Kind != yaml.ScalarNode {
-		w.errorf(v, key+" must be "+want+", not "+describe(v))
+		w.errorf(v, CodeInvalidDate, key+" must be a date, not "+describe(v), "write "+want)
 		return time.Time{}, false
 	}
 	d, err := parseDay(v.Value)
@@ -129,13 +129,13 @@ func (w *walker) dayValue(key string, v *yaml.Node) (time.Time, bool) {
 	case tag == "!!timestamp" && err == nil:
 		return d, true
 	case tag == "!!timestamp":
-		w.errorf(v, key+" "+v.Value+" has a time of day: an exception holds through whole days (UTC); write the day only, "+datePrefix.FindString(v.Value))
+		w.errorf(v, CodeInvalidDate, key+" "+v.Value+" has a time of day: an exception holds through whole days (UTC)", "write the day only, "+datePrefix.FindString(v.Value))
 	case tag == "!!str" && err == nil:
-		w.errorf(v, key+" must be a date, not the string "+strconv.Quote(v.Value)+": write "+v.Value+" without quotes")
+		w.errorf(v, CodeInvalidDate, key+" must be a date, not the string "+strconv.Quote(v.Value), "write "+v.Value+" without quotes")
 	case tag == "!!str" && datePattern.MatchString(v.Value):
-		w.errorf(v, key+" "+v.Value+" is not a date: no such day in the calendar; write "+want)
+		w.errorf(v, CodeInvalidDate, key+" "+v.Value+" is not a date: no such day in the calendar", "write "+want)
 	default:
-		w.errorf(v, key+" must be "+want+", not "+describe(v))
+		w.errorf(v, CodeInvalidDate, key+" must be a date, not "+describe(v), "write "+want)
 	}
 	return time.Time{}, false
 }
@@ -157,12 +157,12 @@ func (w *walker) checkUntil(v *yaml.Node, until time.Time) bool {
 		return true
 	}
 	if last := today.AddDate(0, 0, MaxIgnoreDays); until.After(last) {
-		w.errorf(v, "until "+DayString(until)+" is more than "+strconv.Itoa(MaxIgnoreDays)+" days after today ("+DayString(today)+
-			"): exceptions are temporary; give "+DayString(last)+" or earlier, and renew the entry if it is still needed then")
+		w.errorf(v, CodeUntilTooFar, "until "+DayString(until)+" is more than "+strconv.Itoa(MaxIgnoreDays)+" days after today ("+DayString(today)+
+			"): exceptions are temporary", "give "+DayString(last)+" or earlier, and renew the entry if it is still needed then")
 		return false
 	}
 	if w.l.opts.Strict && today.After(until) {
-		w.errorf(v, "this exception ended with "+DayString(until)+" (its until) and no longer applies: remove the entry, or give a later until if it is still needed")
+		w.errorf(v, CodeIgnoreEnded, "this exception ended with "+DayString(until)+" (its until) and no longer applies", "remove the entry, or give a later until if it is still needed")
 		return false
 	}
 	return true

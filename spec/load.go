@@ -55,9 +55,10 @@ func LoadWith(paths []string, opts Options) (*Spec, error) {
 	l.errs = errs
 	var total int64
 	for _, f := range files {
-		data, err := readLimited(f, min(MaxFileSize, MaxTotalSize-total))
-		if err != nil {
-			l.errs = append(l.errs, &Error{Pos: Pos{File: f}, Msg: err.Error()})
+		data, e := readLimited(f, min(MaxFileSize, MaxTotalSize-total))
+		if e != nil {
+			e.Pos = Pos{File: f}
+			l.errs = append(l.errs, e)
 			continue
 		}
 		total += int64(len(data))
@@ -75,25 +76,29 @@ const (
 )
 
 // readLimited reads a spec file of at most limit bytes. A non-regular file
-// (a pipe, /dev/stdin) is read too, up to the limit.
-func readLimited(path string, limit int64) ([]byte, error) {
+// (a pipe, /dev/stdin) is read too, up to the limit. The error's Pos is
+// for the caller to set.
+func readLimited(path string, limit int64) ([]byte, *Error) {
+	const fixRead = "check the file's permissions and the path given with -f"
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, errors.New("cannot read the file: " + cause(err).Error())
+		return nil, &Error{Code: CodeUnreadable, Msg: "cannot read the file: " + cause(err).Error(), Fix: fixRead}
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return nil, errors.New("is a directory where a spec file was expected")
+		return nil, &Error{Code: CodeUnreadable, Msg: "is a directory where a spec file was expected", Fix: "give the directory itself with -f, or a file in it"}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, errors.New("cannot read the file: " + cause(err).Error())
+		return nil, &Error{Code: CodeUnreadable, Msg: "cannot read the file: " + cause(err).Error(), Fix: fixRead}
 	}
 	if int64(len(data)) > limit {
 		if limit < MaxFileSize {
-			return nil, fmt.Errorf("the spec files together are larger than %d MiB, voxbind's limit: split the run, or check that -f names the files you meant", MaxTotalSize>>20)
+			return nil, &Error{Code: CodeTooLarge, Msg: fmt.Sprintf("the spec files together are larger than %d MiB, voxbind's limit", MaxTotalSize>>20),
+				Fix: "split the run, or check that -f names the files you meant"}
 		}
-		return nil, fmt.Errorf("larger than %d MiB, voxbind's limit for a spec file: check that -f names a spec file, or split it into several", MaxFileSize>>20)
+		return nil, &Error{Code: CodeTooLarge, Msg: fmt.Sprintf("larger than %d MiB, voxbind's limit for a spec file", MaxFileSize>>20),
+			Fix: "check that -f names a spec file, or split it into several"}
 	}
 	return data, nil
 }
@@ -116,7 +121,7 @@ func cause(err error) error {
 // expand turns the -f arguments into the list of files to read.
 func expand(paths []string) (files []string, errs Errors) {
 	if len(paths) == 0 {
-		return nil, Errors{{Msg: "no spec file given: pass one with -f FILE (files and directories may repeat)"}}
+		return nil, Errors{{Code: CodeNoSpecFile, Msg: "no spec file given", Fix: "pass one with -f FILE (files and directories may repeat)"}}
 	}
 	seen := make(map[string]bool)
 	add := func(f string) {
@@ -132,11 +137,11 @@ func expand(paths []string) (files []string, errs Errors) {
 	for _, p := range paths {
 		fi, err := os.Stat(p)
 		if err != nil {
-			msg := "cannot read: " + cause(err).Error()
+			e := &Error{Pos: Pos{File: p}, Code: CodeUnreadable, Msg: "cannot read: " + cause(err).Error(), Fix: "check the path given with -f and its directories' permissions"}
 			if errors.Is(err, fs.ErrNotExist) {
-				msg = "no such file or directory: check the path given with -f (the default is voxbind.yaml in the current directory)"
+				e.Code, e.Msg, e.Fix = CodeNoSpecFile, "no such file or directory", "check the path given with -f (the default is voxbind.yaml in the current directory)"
 			}
-			errs = append(errs, &Error{Pos: Pos{File: p}, Msg: msg})
+			errs = append(errs, e)
 			continue
 		}
 		if !fi.IsDir() {
@@ -145,7 +150,7 @@ func expand(paths []string) (files []string, errs Errors) {
 		}
 		entries, err := os.ReadDir(p)
 		if err != nil {
-			errs = append(errs, &Error{Pos: Pos{File: p}, Msg: "cannot read the directory: " + cause(err).Error()})
+			errs = append(errs, &Error{Pos: Pos{File: p}, Code: CodeUnreadable, Msg: "cannot read the directory: " + cause(err).Error(), Fix: "check its permissions"})
 			continue
 		}
 		n := 0
@@ -159,9 +164,10 @@ func expand(paths []string) (files []string, errs Errors) {
 			// An entry that looks like a spec but cannot be read is an
 			// error, never skipped: with prune: true in another file, a
 			// skipped file would unbind every registration it lists.
-			skip, msg := unreadableEntry(full)
-			if msg != "" {
-				errs = append(errs, &Error{Pos: Pos{File: full}, Msg: msg})
+			skip, e := unreadableEntry(full)
+			if e != nil {
+				e.Pos = Pos{File: full}
+				errs = append(errs, e)
 				continue
 			}
 			if skip {
@@ -171,7 +177,7 @@ func expand(paths []string) (files []string, errs Errors) {
 			n++
 		}
 		if n == 0 {
-			errs = append(errs, &Error{Pos: Pos{File: p}, Msg: "directory has no *.yaml, *.yml or *.csv file: put the spec there, or pass the file itself with -f"})
+			errs = append(errs, &Error{Pos: Pos{File: p}, Code: CodeEmptyDirectory, Msg: "directory has no *.yaml, *.yml or *.csv file", Fix: "put the spec there, or pass the file itself with -f"})
 		}
 	}
 	return files, errs
@@ -181,25 +187,25 @@ func expand(paths []string) (files []string, errs Errors) {
 // read as one (a dangling or looping link, a device or pipe, no
 // permission). A directory, or a link to one, is skipped: -f DIR reads the
 // files directly inside DIR.
-func unreadableEntry(path string) (skip bool, msg string) {
+func unreadableEntry(path string) (skip bool, e *Error) {
 	const risk = " (a spec file that is skipped could make prune unbind what it lists)"
 	fi, err := os.Stat(path)
 	switch {
 	case err != nil && errors.Is(err, fs.ErrNotExist):
-		return false, "a symbolic link to a file that does not exist: fix or remove the link" + risk
+		return false, &Error{Code: CodeUnreadable, Msg: "a symbolic link to a file that does not exist", Fix: "fix or remove the link" + risk}
 	case err != nil:
-		return false, "cannot read: " + cause(err).Error() + ": fix or remove it" + risk
+		return false, &Error{Code: CodeUnreadable, Msg: "cannot read: " + cause(err).Error(), Fix: "fix or remove it" + risk}
 	case fi.IsDir():
-		return true, ""
+		return true, nil
 	case !fi.Mode().IsRegular():
-		return false, "not a regular file (" + fi.Mode().Type().String() + "): a spec directory holds spec files only"
+		return false, &Error{Code: CodeUnreadable, Msg: "not a regular file (" + fi.Mode().Type().String() + ")", Fix: "a spec directory holds spec files only: move it out"}
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return false, "cannot read: " + cause(err).Error() + ": fix its permissions or remove it" + risk
+		return false, &Error{Code: CodeUnreadable, Msg: "cannot read: " + cause(err).Error(), Fix: "fix its permissions or remove it" + risk}
 	}
 	f.Close()
-	return false, ""
+	return false, nil
 }
 
 // loader collects the files of one run and the checks that span entries
@@ -242,8 +248,8 @@ func (l *loader) result() (*Spec, error) {
 	return &s, nil
 }
 
-func (l *loader) errorf(pos Pos, msg string) {
-	l.errs = append(l.errs, &Error{Pos: pos, Msg: msg})
+func (l *loader) report(pos Pos, code Code, msg, fix string) {
+	l.errs = append(l.errs, &Error{Pos: pos, Code: code, Msg: msg, Fix: fix})
 }
 
 // load reads one file's bytes into the spec, as CSV or as YAML by its name.
@@ -258,8 +264,8 @@ func (l *loader) load(name string, data []byte) {
 // file loads one YAML file's bytes into the spec.
 func (l *loader) file(name string, data []byte) {
 	l.spec.Files = append(l.spec.Files, name)
-	if pos, msg := checkUTF8(name, data); msg != "" {
-		l.errorf(pos, msg)
+	if e := checkUTF8(name, data); e != nil {
+		l.errs = append(l.errs, e)
 		return
 	}
 	root, errs := parseYAML(name, data)
@@ -280,23 +286,24 @@ func (l *loader) file(name string, data []byte) {
 // checkUTF8 finds the first byte that is not UTF-8 and says where it is
 // (yaml.v3 reports such a byte at 1:1). UTF-16 files, which YAML allows
 // with a byte-order mark, are left to the parser.
-func checkUTF8(name string, data []byte) (Pos, string) {
+func checkUTF8(name string, data []byte) *Error {
 	if utf8.Valid(data) || bytes.HasPrefix(data, []byte{0xFE, 0xFF}) || bytes.HasPrefix(data, []byte{0xFF, 0xFE}) {
-		return Pos{}, ""
+		return nil
 	}
 	line, start := 1, 0
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
 		if r == utf8.RuneError && size <= 1 {
 			col := utf8.RuneCount(data[start:i]) + 1
-			return Pos{File: name, Line: line, Col: col}, fmt.Sprintf("invalid UTF-8 (byte 0x%02X): spec files are UTF-8 text; re-save the file as UTF-8", data[i])
+			return &Error{Pos: Pos{File: name, Line: line, Col: col}, Code: CodeInvalidUTF8,
+				Msg: fmt.Sprintf("invalid UTF-8 (byte 0x%02X): spec files are UTF-8 text", data[i]), Fix: "re-save the file as UTF-8"}
 		}
 		if r == '\n' {
 			line, start = line+1, i+1
 		}
 		i += size
 	}
-	return Pos{}, ""
+	return nil
 }
 
 // secretLike matches what must never be in a spec: a PEM block (the
@@ -311,7 +318,9 @@ func secrets(name string, root *yaml.Node) Errors {
 	walk = func(n *yaml.Node) {
 		if n.Kind == yaml.ScalarNode {
 			if m := secretLike.FindString(n.Value); m != "" {
-				errs = append(errs, &Error{Pos: Pos{File: name, Line: max(n.Line, 1), Col: max(n.Column, 1)}, Msg: secretMessage(m)})
+				e := secretError(m)
+				e.Pos = Pos{File: name, Line: max(n.Line, 1), Col: max(n.Column, 1)}
+				errs = append(errs, e)
 			}
 			return
 		}
@@ -323,13 +332,15 @@ func secrets(name string, root *yaml.Node) Errors {
 	return errs
 }
 
-// secretMessage reports a value that secretLike matched, without the value.
-func secretMessage(match string) string {
+// secretError reports a value that secretLike matched, without the value;
+// the caller places it.
+func secretError(match string) *Error {
 	what := "a JWT, an API token"
 	if strings.HasPrefix(match, "-----BEGIN") {
 		what = "a PEM key or certificate"
 	}
-	return "this value looks like " + what + " (not shown): a spec never holds keys or tokens; remove it, and replace the key or token if the file was shared"
+	return &Error{Code: CodeSecret, Msg: "this value looks like " + what + " (not shown): a spec never holds keys or tokens",
+		Fix: "remove it, and replace the key or token if the file was shared"}
 }
 
 // parseYAML decodes one file into its root node, turning yaml.v3's errors
@@ -337,14 +348,14 @@ func secretMessage(match string) string {
 func parseYAML(name string, data []byte) (root *yaml.Node, errs Errors) {
 	defer func() {
 		if r := recover(); r != nil {
-			root, errs = nil, Errors{{Pos: Pos{File: name, Line: 1, Col: 1}, Msg: "invalid YAML: the parser gave up on this file; check it with a YAML linter"}}
+			root, errs = nil, Errors{{Pos: Pos{File: name, Line: 1, Col: 1}, Code: CodeInvalidYAML, Msg: "invalid YAML: the parser gave up on this file", Fix: "check it with a YAML linter"}}
 		}
 	}()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	err := dec.Decode(&doc)
 	if errors.Is(err, io.EOF) {
-		return nil, Errors{{Pos: Pos{File: name, Line: 1, Col: 1}, Msg: "empty file: a spec starts with \"version: 1\" and lists its entries under \"bindings:\""}}
+		return nil, Errors{emptySpec(Pos{File: name, Line: 1, Col: 1}, "empty file")}
 	}
 	if err != nil {
 		return nil, yamlErrors(name, data, err)
@@ -359,16 +370,20 @@ func parseYAML(name string, data []byte) (root *yaml.Node, errs Errors) {
 		if line < 1 {
 			line = 1
 		}
-		return nil, Errors{{Pos: Pos{File: name, Line: line, Col: 1}, Msg: "a second YAML document (after \"---\"): write one spec per file, or split it into several files"}}
+		return nil, Errors{{Pos: Pos{File: name, Line: line, Col: 1}, Code: CodeMultipleDocuments, Msg: "a second YAML document (after \"---\")", Fix: "write one spec per file, or split it into several files"}}
 	}
 	if len(doc.Content) == 0 {
-		return nil, Errors{{Pos: Pos{File: name, Line: 1, Col: 1}, Msg: "empty file: a spec starts with \"version: 1\" and lists its entries under \"bindings:\""}}
+		return nil, Errors{emptySpec(Pos{File: name, Line: 1, Col: 1}, "empty file")}
 	}
 	root = doc.Content[0]
 	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
-		return nil, Errors{{Pos: Pos{File: name, Line: max(root.Line, 1), Col: max(root.Column, 1)}, Msg: "empty document: a spec starts with \"version: 1\" and lists its entries under \"bindings:\""}}
+		return nil, Errors{emptySpec(Pos{File: name, Line: max(root.Line, 1), Col: max(root.Column, 1)}, "empty document")}
 	}
 	return root, nil
+}
+
+func emptySpec(pos Pos, what string) *Error {
+	return &Error{Pos: pos, Code: CodeEmpty, Msg: what, Fix: "a spec starts with \"version: 1\" and lists its entries under \"bindings:\""}
 }
 
 // yamlErrors locates a yaml.v3 syntax error. Tabs in indentation are the
@@ -380,7 +395,7 @@ func yamlErrors(name string, data []byte, err error) Errors {
 	for i, ln := range lines {
 		for j, c := range ln {
 			if c == '\t' {
-				errs = append(errs, &Error{Pos: Pos{File: name, Line: i + 1, Col: j + 1}, Msg: "tab in indentation: YAML indents with spaces only; replace the tab with spaces"})
+				errs = append(errs, &Error{Pos: Pos{File: name, Line: i + 1, Col: j + 1}, Code: CodeTab, Msg: "tab in indentation: YAML indents with spaces only", Fix: "replace the tab with spaces"})
 				break
 			}
 			if c != ' ' {
@@ -409,5 +424,5 @@ func yamlErrors(name string, data []byte, err error) Errors {
 			break
 		}
 	}
-	return Errors{{Pos: Pos{File: name, Line: line, Col: col}, Msg: "invalid YAML: " + msg + "; check the indentation and quoting here or on the line before"}}
+	return Errors{{Pos: Pos{File: name, Line: line, Col: col}, Code: CodeInvalidYAML, Msg: "invalid YAML: " + msg, Fix: "check the indentation and quoting here or on the line before"}}
 }

@@ -46,8 +46,8 @@ func cases(t testing.TB, dir string) []string {
 // naming today do not change with the calendar.
 var testToday = time.Date(2026, 11, 28, 15, 4, 5, 0, time.UTC)
 
-// TestBad loads every bad case and compares the rendered errors with the
-// case's golden file (refresh with go test ./spec -update). Paths in the
+// TestBad loads every bad case and compares the rendered errors, each
+// with its code, with the case's golden file (refresh with go test ./spec -update). Paths in the
 // messages are relative to testdata/spec/bad.
 func TestBad(t *testing.T) {
 	for _, name := range cases(t, badDir) {
@@ -74,8 +74,16 @@ func TestBad(t *testing.T) {
 				if i > 0 && errs.Less(i, i-1) {
 					t.Errorf("errors not sorted: %v before %v", errs[i-1], e)
 				}
+				if e.Code == "" || e.Fix == "" {
+					t.Errorf("error without a code or a fix: %+v", e)
+				}
 			}
-			got := err.Error() + "\n"
+			// Each line is the error as printed, then its code.
+			var b strings.Builder
+			for _, e := range errs {
+				fmt.Fprintf(&b, "%s [%s]\n", e, e.Code)
+			}
+			got := b.String()
 			golden := strings.TrimSuffix(strings.TrimSuffix(name, ".yaml"), ".csv") + ".golden"
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -356,13 +364,13 @@ func TestErrors(t *testing.T) {
 		t.Errorf("nil Errors.Err() is not nil")
 	}
 	errs := Errors{
-		Errorf(Pos{File: "b.yaml", Line: 1, Col: 1}, "unknown user %q", "x"),
-		Errorf(Pos{File: "a.yaml", Line: 10, Col: 3}, "ten"),
-		Errorf(Pos{File: "a.yaml", Line: 2, Col: 9}, "two"),
-		Errorf(Pos{File: "a.yaml", Line: 10, Col: 3}, "ten"),
+		NewError(Pos{File: "b.yaml", Line: 1, Col: 1}, CodeUnknownUser, `unknown user "x"`, "check the spelling"),
+		NewError(Pos{File: "a.yaml", Line: 10, Col: 3}, CodeWrongType, "ten", ""),
+		NewError(Pos{File: "a.yaml", Line: 2, Col: 9}, CodeWrongType, "two", ""),
+		NewError(Pos{File: "a.yaml", Line: 10, Col: 3}, CodeWrongType, "ten", ""),
 	}
 	err := errs.Err()
-	want := "a.yaml:2:9: two\na.yaml:10:3: ten\nb.yaml:1:1: unknown user \"x\""
+	want := "a.yaml:2:9: two\na.yaml:10:3: ten\nb.yaml:1:1: unknown user \"x\"; check the spelling"
 	if err == nil || err.Error() != want {
 		t.Errorf("Err() = %q, want %q", err, want)
 	}
@@ -413,9 +421,9 @@ func TestSuggest(t *testing.T) {
 
 func TestErrorsErrorSorts(t *testing.T) {
 	errs := Errors{
-		Errorf(Pos{File: "a.yaml", Line: 9, Col: 1}, "nine"),
-		Errorf(Pos{File: "a.yaml", Line: 2, Col: 1}, "two"),
-		Errorf(Pos{}, "no place"),
+		NewError(Pos{File: "a.yaml", Line: 9, Col: 1}, CodeWrongType, "nine", ""),
+		NewError(Pos{File: "a.yaml", Line: 2, Col: 1}, CodeWrongType, "two", ""),
+		NewError(Pos{}, CodeNoSpecFile, "no place", ""),
 	}
 	if got, want := errs.Error(), "no place\na.yaml:2:1: two\na.yaml:9:1: nine"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
@@ -519,7 +527,7 @@ func TestIgnoreDays(t *testing.T) {
 	}{
 		{until: "2026-11-28", inForce: true},
 		{until: "2026-11-27", inForce: false},
-		{until: "2026-11-27", strict: true, err: "x.yaml:5:12: this exception ended with 2026-11-27 (its until) and no longer applies: remove the entry, or give a later until if it is still needed"},
+		{until: "2026-11-27", strict: true, err: "x.yaml:5:12: this exception ended with 2026-11-27 (its until) and no longer applies; remove the entry, or give a later until if it is still needed"},
 		{until: "2026-11-28", strict: true, inForce: true},
 		{until: "2027-11-29", inForce: true}, // 366 days after 2026-11-28 (no February 29th between)
 		{until: "2027-11-30", err: "x.yaml:5:12: until 2027-11-30 is more than 366 days after today (2026-11-28): exceptions are temporary; give 2027-11-29 or earlier, and renew the entry if it is still needed then"},

@@ -30,7 +30,7 @@ func (w *walker) pos(n *yaml.Node) Pos {
 
 // errorf reports a problem at n, once: defaults merged into many entries
 // would otherwise repeat their problems for every entry.
-func (w *walker) errorf(n *yaml.Node, msg string) {
+func (w *walker) errorf(n *yaml.Node, code Code, msg, fix string) {
 	k := nodeMsg{n, msg}
 	if w.reported[k] {
 		return
@@ -39,7 +39,7 @@ func (w *walker) errorf(n *yaml.Node, msg string) {
 		w.reported = make(map[nodeMsg]bool)
 	}
 	w.reported[k] = true
-	w.l.errorf(w.pos(n), msg)
+	w.l.report(w.pos(n), code, msg, fix)
 }
 
 type nodeMsg struct {
@@ -100,12 +100,12 @@ func (w *walker) fields(m *yaml.Node, out []pair, depth int) []pair {
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := deref(m.Content[i]), m.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			w.errorf(m.Content[i], "a key must be a plain name, not "+describe(k))
+			w.errorf(m.Content[i], CodeWrongType, "a key must be a plain name, not "+describe(k), "write the key as a plain word such as application")
 			continue
 		}
 		if isMergeKey(k) {
 			if firstMerge != nil {
-				w.errorf(k, "duplicate merge key \"<<\" (first at "+w.pos(firstMerge).String()+"): merge several mappings with one key, <<: [*a, *b]")
+				w.errorf(k, CodeMerge, "duplicate merge key \"<<\" (first at "+w.pos(firstMerge).String()+")", "merge several mappings with one key, <<: [*a, *b]")
 				continue
 			}
 			firstMerge = k
@@ -113,7 +113,7 @@ func (w *walker) fields(m *yaml.Node, out []pair, depth int) []pair {
 			continue
 		}
 		if j := find(k.Value); j >= 0 {
-			w.errorf(k, "duplicate key \""+k.Value+"\" (first at "+w.pos(out[j].key).String()+"): remove one of the two")
+			w.errorf(k, CodeDuplicateKey, "duplicate key \""+k.Value+"\" (first at "+w.pos(out[j].key).String()+")", "remove one of the two")
 			continue
 		}
 		add(pair{k, v})
@@ -161,12 +161,12 @@ func (w *walker) mergeSources(v *yaml.Node) []*yaml.Node {
 			if m := deref(item); m.Kind == yaml.MappingNode {
 				out = append(out, m)
 			} else {
-				w.errorf(item, "a merge key \"<<\" lists mappings, not "+describe(m)+": write <<: [*a, *b] with each anchor on a mapping")
+				w.errorf(item, CodeMerge, "a merge key \"<<\" lists mappings, not "+describe(m), "write <<: [*a, *b] with each anchor on a mapping")
 			}
 		}
 		return out
 	}
-	w.errorf(v, "a merge key \"<<\" needs a mapping, not "+describe(d)+": write <<: *defaults with &defaults on a mapping")
+	w.errorf(v, CodeMerge, "a merge key \"<<\" needs a mapping, not "+describe(d), "write <<: *defaults with &defaults on a mapping")
 	return nil
 }
 
@@ -176,12 +176,12 @@ func (w *walker) mergedFields(m *yaml.Node, depth int) []pair {
 	}
 	if ps, ok := w.merged[m]; ok {
 		if ps == nil {
-			w.errorf(m, "this mapping merges itself (through \"<<\"): remove the merge key that names its own anchor")
+			w.errorf(m, CodeMerge, "this mapping merges itself (through \"<<\")", "remove the merge key that names its own anchor")
 		}
 		return ps
 	}
 	if depth > 32 {
-		w.errorf(m, "merge keys nested more than 32 deep: flatten the defaults")
+		w.errorf(m, CodeMerge, "merge keys nested more than 32 deep", "flatten the defaults")
 		return nil
 	}
 	w.merged[m] = nil
@@ -226,7 +226,7 @@ var topKeys = []string{"version", "account_id", "prune", "bindings", "ignore"}
 func (w *walker) top(root *yaml.Node) {
 	l := w.l
 	if root.Kind != yaml.MappingNode {
-		w.errorf(root, "a spec is a mapping with \"version: 1\" and \"bindings:\", not "+describe(root))
+		w.errorf(root, CodeWrongType, "a spec is a mapping with \"version: 1\" and \"bindings:\", not "+describe(root), "start the file with version: 1 and list the entries under bindings:")
 		return
 	}
 	haveVersion := false
@@ -240,11 +240,11 @@ func (w *walker) top(root *yaml.Node) {
 				continue
 			}
 			if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" && v.Value == "1" {
-				w.errorf(v, "version must be the integer 1, not the string \"1\": write version: 1 without quotes")
+				w.errorf(v, CodeVersion, "version must be the integer 1, not the string \"1\"", "write version: 1 without quotes")
 			} else if v.Kind == yaml.ScalarNode && (v.ShortTag() == "!!int" || v.ShortTag() == "!!float" || v.ShortTag() == "!!str") {
-				w.errorf(v, "unsupported version "+describe(v)+": only version 1 exists; write \"version: 1\"")
+				w.errorf(v, CodeVersion, "unsupported version "+describe(v)+": only version 1 exists", "write \"version: 1\"")
 			} else {
-				w.errorf(v, "version must be 1, not "+describe(v)+"; write \"version: 1\"")
+				w.errorf(v, CodeVersion, "version must be 1, not "+describe(v), "write \"version: 1\"")
 			}
 		case "account_id":
 			id, ok := w.intValue("account_id", v)
@@ -255,7 +255,7 @@ func (w *walker) top(root *yaml.Node) {
 			if l.spec.AccountIDPos.Line == 0 {
 				l.spec.AccountID, l.spec.AccountIDPos = id, pos
 			} else if l.spec.AccountID != id {
-				l.errorf(pos, "account_id "+strconv.FormatInt(id, 10)+" disagrees with account_id "+strconv.FormatInt(l.spec.AccountID, 10)+" at "+l.spec.AccountIDPos.String()+": set the same account_id in every file, or in one file only")
+				l.report(pos, CodeFilesDisagree, "account_id "+strconv.FormatInt(id, 10)+" disagrees with account_id "+strconv.FormatInt(l.spec.AccountID, 10)+" at "+l.spec.AccountIDPos.String(), "set the same account_id in every file, or in one file only")
 			}
 		case "prune":
 			b, ok := w.boolValue("prune", v)
@@ -266,7 +266,7 @@ func (w *walker) top(root *yaml.Node) {
 			if l.spec.PrunePos.Line == 0 {
 				l.spec.Prune, l.spec.PrunePos = b, pos
 			} else if l.spec.Prune != b {
-				l.errorf(pos, "prune: "+strconv.FormatBool(b)+" disagrees with prune: "+strconv.FormatBool(l.spec.Prune)+" at "+l.spec.PrunePos.String()+": set the same prune in every file, or in one file only")
+				l.report(pos, CodeFilesDisagree, "prune: "+strconv.FormatBool(b)+" disagrees with prune: "+strconv.FormatBool(l.spec.Prune)+" at "+l.spec.PrunePos.String(), "set the same prune in every file, or in one file only")
 			}
 		case "bindings":
 			switch {
@@ -284,7 +284,7 @@ func (w *walker) top(root *yaml.Node) {
 					w.entry(item)
 				}
 			default:
-				w.errorf(v, "bindings must be a list of entries, each starting with \"- \", not "+describe(v))
+				w.errorf(v, CodeWrongType, "bindings must be a list of entries, not "+describe(v), "start each entry with \"- \"")
 			}
 		case "ignore":
 			switch {
@@ -294,21 +294,21 @@ func (w *walker) top(root *yaml.Node) {
 					w.ignore(item)
 				}
 			default:
-				w.errorf(v, "ignore must be a list of exceptions, each starting with \"- \", not "+describe(v))
+				w.errorf(v, CodeWrongType, "ignore must be a list of exceptions, not "+describe(v), "start each exception with \"- \"")
 			}
 		default:
 			if strings.HasPrefix(k.Value, "x-") {
 				continue // extension keys hold anchors and notes
 			}
-			w.unknownKey(k, topKeys, entryKeys, "at the top of the spec", "belongs in an entry under \"bindings:\"")
+			w.unknownKey(k, topKeys, entryKeys, "at the top of the spec", "belongs in an entry under \"bindings:\"", "move it into an entry, under bindings:")
 		}
 	}
 	if !haveVersion {
-		w.errorf(root, "missing version: add \"version: 1\" at the top of the file")
+		w.errorf(root, CodeVersion, "missing version", "add \"version: 1\" at the top of the file")
 	}
 }
 
-func (w *walker) unknownKey(k *yaml.Node, known, other []string, where, otherWhere string) {
+func (w *walker) unknownKey(k *yaml.Node, known, other []string, where, otherWhere, otherFix string) {
 	if w.reported[nodeMsg{k, ""}] {
 		return // a merged key already reported for an earlier entry
 	}
@@ -318,17 +318,16 @@ func (w *walker) unknownKey(k *yaml.Node, known, other []string, where, otherWhe
 	w.reported[nodeMsg{k, ""}] = true
 	for _, o := range other {
 		if k.Value == o {
-			w.errorf(k, "\""+k.Value+"\" "+otherWhere)
+			w.errorf(k, CodeMisplacedKey, "\""+k.Value+"\" "+otherWhere, otherFix)
 			return
 		}
 	}
 	msg := "unknown key \"" + k.Value + "\" " + where
+	fix := "the keys are " + strings.Join(known, ", ") + " (and x-* for your own notes and anchors)"
 	if s := suggest(k.Value, known); s != "" {
-		msg += ": did you mean \"" + s + "\"?"
-	} else {
-		msg += ": the keys are " + strings.Join(known, ", ") + " (and x-* for your own notes and anchors)"
+		fix = "did you mean \"" + s + "\"?"
 	}
-	w.errorf(k, msg)
+	w.errorf(k, CodeUnknownKey, msg, fix)
 }
 
 // intValue reads an id: a plain decimal integer of 1 or more. YAML also
@@ -341,25 +340,25 @@ func (w *walker) intValue(key string, v *yaml.Node) (int64, bool) {
 				return n, true
 			}
 		} else if msg := notDecimal(v.Value); msg != "" {
-			w.errorf(v, key+" "+v.Value+" is not a plain decimal number: "+msg)
+			w.errorf(v, CodeInvalidValue, key+" "+v.Value+" is not a plain decimal number", msg)
 			return 0, false
 		}
-		w.errorf(v, key+" must be a positive integer, not "+v.Value)
+		w.errorf(v, CodeInvalidValue, key+" must be a positive integer, not "+v.Value, "give the id, a whole number of 1 or more")
 		return 0, false
 	}
 	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" {
 		if n, err := strconv.ParseInt(v.Value, 10, 64); err == nil && n > 0 {
-			w.errorf(v, key+" must be an integer, not the string "+strconv.Quote(v.Value)+": write "+v.Value+" without quotes")
+			w.errorf(v, CodeWrongType, key+" must be an integer, not the string "+strconv.Quote(v.Value), "write "+v.Value+" without quotes")
 			return 0, false
 		}
-		msg := key + " must be an integer id, not " + describe(v)
+		fix := "give the id, a whole number"
 		if strings.HasSuffix(key, "_id") && key != "account_id" {
-			msg += ": to give a name, use " + strings.TrimSuffix(key, "_id") + " instead"
+			fix = "to give a name, use " + strings.TrimSuffix(key, "_id") + " instead"
 		}
-		w.errorf(v, msg)
+		w.errorf(v, CodeWrongType, key+" must be an integer id, not "+describe(v), fix)
 		return 0, false
 	}
-	w.errorf(v, key+" must be an integer id, not "+describe(v))
+	w.errorf(v, CodeWrongType, key+" must be an integer id, not "+describe(v), "give the id, a whole number")
 	return 0, false
 }
 
@@ -398,7 +397,7 @@ func (w *walker) boolValue(key string, v *yaml.Node) (bool, bool) {
 	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!bool" {
 		return strings.EqualFold(v.Value, "true"), true
 	}
-	w.errorf(v, key+" must be true or false (unquoted), not "+describe(v))
+	w.errorf(v, CodeWrongType, key+" must be true or false (unquoted), not "+describe(v), "write "+key+": true or "+key+": false")
 	return false, false
 }
 
@@ -406,11 +405,11 @@ func (w *walker) boolValue(key string, v *yaml.Node) (bool, bool) {
 // names too, by their literal text: "user: 1001" is the user named 1001.
 func (w *walker) nameValue(key string, v *yaml.Node) (string, bool) {
 	if v.Kind != yaml.ScalarNode {
-		w.errorf(v, key+" must be a name, not "+describe(v))
+		w.errorf(v, CodeWrongType, key+" must be a name, not "+describe(v), "write the name on the same line: "+key+": NAME")
 		return "", false
 	}
 	if v.Value == "" || (v.ShortTag() == "!!null" && v.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0) {
-		w.errorf(v, key+" has no value: write the name, or remove the key")
+		w.errorf(v, CodeInvalidValue, key+" has no value", "write the name, or remove the key")
 		return "", false
 	}
 	return v.Value, true
