@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -328,7 +329,7 @@ func TestClientCorrectsClockSkew(t *testing.T) {
 			c, err := voximplant.New(voximplant.Options{
 				Endpoint:    ts.URL + "/platform_api/",
 				Credentials: voximplant.NewCredentials(st.Account.Email, st.Account.ID, "client-test", key),
-				Debug:       &debug,
+				Logger:      slog.New(slog.NewTextHandler(&debug, nil)),
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -165,15 +166,15 @@ func TestOptionsValidate(t *testing.T) {
 
 func TestLogNamesCallsButNeverTheToken(t *testing.T) {
 	var log strings.Builder
-	e := newEnv(t, demoState(t), Options{Log: &log})
+	e := newEnv(t, demoState(t), Options{Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	mustOK(t, e.call("BindSipRegistration", "sip_registration_id", "3003", "application_id", "10"))
 	e.call("BindSipRegistration", "sip_registration_id", "3012", "bind", "false")
 	e.do(e.multipartRequest("/platform_api/", "cmd", "GetAccountInfo"))
 	got := log.String()
 	for _, want := range []string{
-		"sandbox: BindSipRegistration application_id=10&sip_registration_id=3003 → ok",
-		"sandbox: BindSipRegistration bind=false&sip_registration_id=3012 → error 496",
-		"sandbox: GetAccountInfo cmd=GetAccountInfo → ok",
+		`msg="sandbox request" method=BindSipRegistration params="application_id=10&sip_registration_id=3003" answer=ok`,
+		`msg="sandbox request" method=BindSipRegistration params="bind=false&sip_registration_id=3012" answer="error 496`,
+		`msg="sandbox request" method=GetAccountInfo params="cmd=GetAccountInfo" answer=ok`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("log lacks %q:\n%s", want, got)

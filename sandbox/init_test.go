@@ -23,7 +23,7 @@ func TestInit(t *testing.T) {
 		t.Errorf("credentials.json mode %v, want 0600", fi.Mode().Perm())
 	}
 	var warn strings.Builder
-	cred, err := voximplant.LoadCredentials(credPath, &warn)
+	cred, err := voximplant.LoadCredentials(credPath, func(problem, fix string) { warn.WriteString(problem) })
 	if err != nil {
 		t.Fatal(err)
 	}

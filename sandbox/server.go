@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -40,9 +40,9 @@ type Options struct {
 	// Seed seeds the choice of failures, so that a run can be repeated.
 	// Every value, 0 included, is a seed.
 	Seed int64
-	// Log, when set, gets one line per API request: the method, its
-	// parameters and the answer. Headers (the token) are never logged.
-	Log io.Writer
+	// Logger, when set, gets one debug record per API request: the method,
+	// its parameters and the answer. Headers (the token) are never logged.
+	Logger *slog.Logger
 }
 
 // Validate reports options that make no sense.
@@ -101,8 +101,6 @@ type Server struct {
 	rng     *rand.Rand
 
 	stats counters
-
-	logMu sync.Mutex
 }
 
 // New returns a Server for a copy of state, kept in memory only. It is meant
@@ -336,9 +334,9 @@ func outcome(body any) string {
 	return "ok"
 }
 
-// logf writes one line about a request to Options.Log.
+// logf logs one request at debug level to Options.Logger.
 func (s *Server) logf(method string, r *http.Request, start time.Time, format string, args ...any) {
-	if s.opts.Log == nil {
+	if s.opts.Logger == nil || !s.opts.Logger.Enabled(r.Context(), slog.LevelDebug) {
 		return
 	}
 	if method == "" {
@@ -348,15 +346,9 @@ func (s *Server) logf(method string, r *http.Request, start time.Time, format st
 	if form == nil {
 		form = r.URL.Query()
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "sandbox: %s", method)
-	if q := form.Encode(); q != "" {
-		b.WriteString(" " + q)
-	}
-	fmt.Fprintf(&b, " → %s (%v)\n", fmt.Sprintf(format, args...), s.now().Sub(start).Round(10*time.Microsecond))
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	io.WriteString(s.opts.Log, b.String())
+	s.opts.Logger.LogAttrs(r.Context(), slog.LevelDebug, "sandbox request", slog.String("method", method),
+		slog.String("params", form.Encode()), slog.String("answer", fmt.Sprintf(format, args...)),
+		slog.Duration("duration", s.now().Sub(start).Round(10*time.Microsecond)))
 }
 
 func errorBody(e *apiError) map[string]*apiError { return map[string]*apiError{"error": e} }

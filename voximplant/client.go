@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -30,11 +31,14 @@ const DefaultEndpoint = "https://api.voximplant.com/platform_api/"
 
 // Options configure a Client.
 type Options struct {
-	Endpoint    string        // base URL, "" = DefaultEndpoint; http:// only for loopback hosts
-	Credentials *Credentials  // the service-account key that signs
-	AccountID   int64         // child account to act on; 0 = the key's account
-	Rate        float64       // ceiling in requests per second; 0 = none
-	Debug       io.Writer     // one trace line per HTTP attempt; nil = off
+	Endpoint    string       // base URL, "" = DefaultEndpoint; http:// only for loopback hosts
+	Credentials *Credentials // the service-account key that signs
+	AccountID   int64        // child account to act on; 0 = the key's account
+	Rate        float64      // ceiling in requests per second; 0 = none
+	// Logger gets one debug record per HTTP attempt (method, parameters,
+	// status, time; never the token), an info record per retry and per
+	// clock correction. nil logs nothing.
+	Logger      *slog.Logger
 	HTTPClient  *http.Client  // nil = a client with its own connection pool
 	ReadOnly    bool          // refuse BindSipRegistration without sending it
 	UserAgent   string        // full User-Agent; "" = "voxbind"
@@ -80,8 +84,7 @@ type Client struct {
 	healthMu                  sync.Mutex
 	failingSince              time.Time
 
-	debugMu sync.Mutex
-	debug   io.Writer
+	log *slog.Logger
 
 	// Backoff between attempts: full jitter over base·2^attempt, capped.
 	backoffBase, backoffCap time.Duration
@@ -127,7 +130,7 @@ func New(o Options) (*Client, error) {
 		onRetry:         o.OnRetry,
 		firstBudget:     FirstContactBudget,
 		firstTimeout:    FirstContactTimeout,
-		debug:           o.Debug,
+		log:             o.Logger,
 		backoffBase:     100 * time.Millisecond,
 		backoffCap:      5 * time.Second,
 		now:             time.Now,
@@ -136,6 +139,9 @@ func New(o Options) (*Client, error) {
 		pageParallelism: 4,
 		maxRows:         defaultMaxRows,
 		maxPages:        defaultMaxPages,
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
 	}
 	if c.http == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -310,8 +316,11 @@ func (c *Client) retry(ctx context.Context, start time.Time, method string, atte
 		return fmt.Errorf("gave up after %d attempts in %s (retry budget %s%s): %w",
 			attempt+1, elapsed.Round(time.Millisecond), budget, first, res.err)
 	}
+	ev := RetryEvent{Method: method, Cause: res.cause, Detail: res.detail, Err: res.err, Attempt: attempt + 1, Wait: wait, Budget: budget}
+	c.log.LogAttrs(ctx, slog.LevelInfo, "retry", slog.String("method", method), slog.String("cause", string(res.cause)),
+		slog.String("detail", res.detail), slog.Int("attempt", attempt+1), slog.Duration("wait", wait), slog.Duration("budget", budget))
 	if c.onRetry != nil {
-		c.onRetry(RetryEvent{Method: method, Cause: res.cause, Detail: res.detail, Err: res.err, Attempt: attempt + 1, Wait: wait, Budget: budget})
+		c.onRetry(ev)
 	}
 	if err := c.sleep(ctx, wait); err != nil {
 		return fmt.Errorf("%s: %w; not retried after: %v", method, context.Cause(ctx), res.err)
@@ -350,9 +359,7 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	c.requests.Add(1)
 	status, code := 0, 0
 	defer func() {
-		if c.debug != nil {
-			c.trace(method, form, status, code, res.err, c.now().Sub(sentAt), try)
-		}
+		c.trace(ctx, method, form, status, code, res.err, c.now().Sub(sentAt), try)
 	}()
 
 	token, err := c.tokens.Token()
@@ -446,13 +453,13 @@ func (c *Client) apiFailure(method string, f *wireError, hint time.Duration, sen
 }
 
 // observeClock hands an answer's Date header to the token source (refused:
-// the answer was 455 or 456) and, with --debug, says when tokens move to
-// the server's time. It reports whether the header told the server's time:
+// the answer was 455 or 456) and logs when tokens move to the server's
+// time. It reports whether the header told the server's time:
 // then a refused call is worth one more try, with a token on that time
 // (this answer, or one that came in meanwhile, set it).
 func (c *Client) observeClock(date string, refused bool) bool {
 	offset, changed, ok := c.tokens.observe(date, refused)
-	if changed && c.debug != nil {
+	if changed {
 		var msg string
 		switch {
 		case offset == 0:
@@ -462,9 +469,7 @@ func (c *Client) observeClock(date string, refused bool) bool {
 		default:
 			msg = fmt.Sprintf("this machine's clock is %s ahead of the server's (its Date header); tokens are now issued on the server's time", -offset)
 		}
-		c.debugMu.Lock()
-		fmt.Fprintf(c.debug, "voximplant: %s\n", msg)
-		c.debugMu.Unlock()
+		c.log.Info(msg, slog.Duration("clock_offset", offset))
 	}
 	return ok
 }
@@ -556,31 +561,20 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// trace writes one debug line. Parameters are ids and flags; the
-// Authorization header is never written.
-func (c *Client) trace(method, form string, status, code int, err error, d time.Duration, try int) {
-	var b strings.Builder
-	b.WriteString("voximplant: ")
-	b.WriteString(method)
-	if form != "" {
-		b.WriteByte(' ')
-		b.WriteString(strings.ReplaceAll(form, "&", " "))
+// trace logs one HTTP attempt at debug level. Parameters are ids and
+// flags; the Authorization header is never logged, and an error's text is
+// redacted like every error the client returns.
+func (c *Client) trace(ctx context.Context, method, form string, status, code int, err error, d time.Duration, try int) {
+	if !c.log.Enabled(ctx, slog.LevelDebug) {
+		return
 	}
-	b.WriteString(" -> ")
-	if status == 0 {
-		b.WriteString("status=-")
-	} else {
-		fmt.Fprintf(&b, "status=%d", status)
-	}
+	attrs := []slog.Attr{slog.String("method", method), slog.String("params", strings.ReplaceAll(form, "&", " ")),
+		slog.Int("status", status), slog.Duration("duration", d.Round(100*time.Microsecond)), slog.Int("retry", try)}
 	if code != 0 {
-		fmt.Fprintf(&b, " code=%d", code)
+		attrs = append(attrs, slog.Int("code", code))
 	}
-	fmt.Fprintf(&b, " time=%s retry=%d", d.Round(100*time.Microsecond), try)
 	if err != nil && code == 0 {
-		fmt.Fprintf(&b, " err=%q", err.Error())
+		attrs = append(attrs, slog.String("err", err.Error()))
 	}
-	b.WriteByte('\n')
-	c.debugMu.Lock()
-	defer c.debugMu.Unlock()
-	io.WriteString(c.debug, b.String())
+	c.log.LogAttrs(ctx, slog.LevelDebug, "api request", attrs...)
 }

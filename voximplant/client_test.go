@@ -85,7 +85,7 @@ func TestRequestShape(t *testing.T) {
 		t.Fatalf("server verified %d tokens", len(f.claims))
 	}
 	line := trace.String()
-	if !regexp.MustCompile(`^voximplant: GetAccountInfo -> status=200 time=\S+ retry=0\n$`).MatchString(line) {
+	if !regexp.MustCompile(`^time=\S+ level=DEBUG msg="api request" method=GetAccountInfo params="" status=200 duration=\S+ retry=0\n$`).MatchString(line) {
 		t.Errorf("trace line %q", line)
 	}
 }
@@ -158,8 +158,11 @@ func TestTransientRetried(t *testing.T) {
 			if st.Requests != 2 || st.Retries != 1 || st.Transient != 1 || st.RateLimited != tt.rateLimited || st.Calls != 1 {
 				t.Errorf("stats %+v, want 2 requests, 1 retry, 1 transient, %d rate-limited", st, tt.rateLimited)
 			}
-			if n := strings.Count(trace.String(), "\n"); n != 2 {
-				t.Errorf("trace has %d lines, want one per attempt:\n%s", n, trace)
+			if n := strings.Count(trace.String(), `msg="api request"`); n != 2 {
+				t.Errorf("trace has %d requests, want one per attempt:\n%s", n, trace)
+			}
+			if n := strings.Count(trace.String(), "level=INFO msg=retry method=GetAccountInfo"); n != 1 {
+				t.Errorf("trace has %d retry records, want 1:\n%s", n, trace)
 			}
 			if !strings.Contains(trace.String(), "retry=1") {
 				t.Errorf("trace does not number the retry:\n%s", trace)
@@ -520,7 +523,7 @@ func TestWriteDroppedAfterApplied(t *testing.T) {
 	if f.effects != 1 || f.calls["BindSipRegistration"] != 2 {
 		t.Errorf("%d effects in %d calls, want 1 effect in 2 calls", f.effects, f.calls["BindSipRegistration"])
 	}
-	if !strings.Contains(trace.String(), "BindSipRegistration application_id=77 bind=true sip_registration_id=101 user_id=9 -> status=- ") {
+	if !strings.Contains(trace.String(), `method=BindSipRegistration params="application_id=77 bind=true sip_registration_id=101 user_id=9" status=0 `) {
 		t.Errorf("trace does not show the dropped attempt:\n%s", trace)
 	}
 }

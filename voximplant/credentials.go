@@ -64,8 +64,9 @@ func (c *Credentials) Validate() error {
 
 // LoadCredentials reads a key file {account_email, account_id, key_id,
 // private_key}. An empty path means $VOXIMPLANT_CREDENTIALS. A file that
-// group or others may read earns a warning on warn (nil: no warnings).
-func LoadCredentials(path string, warn io.Writer) (*Credentials, error) {
+// group or others may read earns a call of warn with what is wrong and
+// what to do (nil: no warnings).
+func LoadCredentials(path string, warn func(problem, fix string)) (*Credentials, error) {
 	if path == "" {
 		path = os.Getenv(CredentialsEnv)
 	}
@@ -79,7 +80,7 @@ func LoadCredentials(path string, warn io.Writer) (*Credentials, error) {
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && warn != nil && runtime.GOOS != "windows" {
 		if mode := fi.Mode().Perm(); mode&0o044 != 0 {
-			fmt.Fprintf(warn, "warning: credentials file %s is readable by group or others (mode %04o); run: chmod 600 %s\n", path, mode, path)
+			warn(fmt.Sprintf("credentials file %s is readable by group or others (mode %04o)", path, mode), "run: chmod 600 "+path)
 		}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, 1<<20))

@@ -149,8 +149,9 @@ func TestLoadCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var warn bytes.Buffer
-	c, err := LoadCredentials(private, &warn)
+	var warn strings.Builder
+	warnf := func(problem, fix string) { warn.WriteString(problem + "; " + fix + "\n") }
+	c, err := LoadCredentials(private, warnf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestLoadCredentials(t *testing.T) {
 		t.Errorf("warning for a 0600 file: %q", warn.String())
 	}
 
-	if _, err := LoadCredentials(shared, &warn); err != nil {
+	if _, err := LoadCredentials(shared, warnf); err != nil {
 		t.Fatal(err)
 	}
 	if want := "readable by group or others (mode 0644); run: chmod 600 " + shared; !strings.Contains(warn.String(), want) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -288,7 +289,8 @@ func drop(w http.ResponseWriter) {
 func testClient(t *testing.T, f *fakeServer, mod func(*Options)) (*Client, *syncBuffer) {
 	t.Helper()
 	trace := &syncBuffer{}
-	o := Options{Endpoint: f.endpoint(), Credentials: testCredentials(), Debug: trace, UserAgent: "voxbind/test"}
+	o := Options{Endpoint: f.endpoint(), Credentials: testCredentials(), UserAgent: "voxbind/test",
+		Logger: slog.New(slog.NewTextHandler(trace, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if mod != nil {
 		mod(&o)
 	}
