@@ -333,7 +333,8 @@ func TestApplyInterruptedIsNotOK(t *testing.T) {
 }
 
 // TestProgressWriterNoteAndUnknown: an unknown step is printed above the
-// progress line like a failure, and a note clears the line first.
+// progress line like a failure, and a note clears the line first, then
+// draws it again under the note.
 func TestProgressWriterNoteAndUnknown(t *testing.T) {
 	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, nil})
 	var tty strings.Builder
@@ -345,7 +346,8 @@ func TestProgressWriterNoteAndUnknown(t *testing.T) {
 	pw.Finish()
 	want := "[1/2] applied 1, failed 0, skipped 0" +
 		"\r\x1b[KInterrupted: waiting for 1 call in flight (at most 10s)\n" +
-		"step 1: bind r000@pbx.example.com (101): unknown: BindSipRegistration: connection reset: the outcome is unknown: the answer was lost\n" +
+		"[1/2] applied 1, failed 0, skipped 0" +
+		"\r\x1b[Kstep 1: bind r000@pbx.example.com (101): unknown: BindSipRegistration: connection reset: the outcome is unknown: the answer was lost\n" +
 		"[2/2] applied 1, failed 0, skipped 0, unknown 1\n"
 	if diff := cmp.Diff(want, tty.String()); diff != "" {
 		t.Errorf("terminal progress (-want +got):\n%s", diff)

@@ -10,6 +10,15 @@ import (
 // adds each step's precondition: plan --out saves them for apply --plan;
 // -o json leaves them out.
 func RenderJSON(w io.Writer, p *Plan, withPreconditions bool) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(JSONPlan(p, withPreconditions))
+}
+
+// JSONPlan is the copy of p that RenderJSON encodes; a caller that adds
+// fields to the document embeds it.
+func JSONPlan(p *Plan, withPreconditions bool) *Plan {
 	out := *p
 	out.Changes = make([]Step, len(p.Changes))
 	copy(out.Changes, p.Changes)
@@ -24,8 +33,5 @@ func RenderJSON(w io.Writer, p *Plan, withPreconditions bool) error {
 	if out.Blocked == nil {
 		out.Blocked = []Blocked{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(&out)
+	return &out
 }

@@ -8,30 +8,80 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/voxbind/voxbind/internal/english"
 )
 
-// ProgressWriter shows an apply's progress on stderr: on a terminal one
-// line rewritten in place, "[ 37/120] applied 35, failed 1, skipped 1",
-// with each failure printed above it as it happens; elsewhere (CI logs,
-// files) one plain line per step that ends,
-// "step 3: rebind trunk1@sip.carrier.example (3008): applied".
-// Its Step method is an ApplyOptions.Progress.
+// ProgressWriter shows what a run is doing on stderr. On a terminal it
+// keeps one status line, rewritten in place: the phase ("Reading account
+// 1234567… 2s", "Verifying… 1s"), a retry's wait ("Waiting 1.6s before
+// retrying GetUsers (attempt 2): …"), or an apply's progress with its
+// elapsed time, rate and ETA:
+//
+//	[ 37/120] applied 35, failed 1, skipped 1 · 12s · 3.1 steps/s · about 27s left
+//
+// Each failure, and each Note, is printed above the line as it happens.
+// Elsewhere (CI logs, files) there is no status line: one plain line per
+// step that ends, "step 3: rebind trunk1@sip.carrier.example (3008):
+// applied", and the notes. Its Step method is an ApplyOptions.Progress.
 // It is safe for concurrent use, so that notices from other goroutines
-// (Note) do not tear the progress line.
+// do not tear the line.
 type ProgressWriter struct {
 	w        io.Writer
 	terminal bool
+	now      func() time.Time
 
-	mu    sync.Mutex
-	drawn bool // a progress line is on the screen, without its newline
+	mu         sync.Mutex
+	drawn      bool // a status line is on the screen, without its newline
+	phase      string
+	phaseStart time.Time
+	wait       string
+	waitUntil  time.Time
+	counts     *StepEvent // the apply's latest counts, once a step ended
+	applyStart time.Time
 }
 
 // NewProgressWriter returns a ProgressWriter to w; terminal says whether w
 // is a terminal (the caller decides, the core never asks).
 func NewProgressWriter(w io.Writer, terminal bool) *ProgressWriter {
-	return &ProgressWriter{w: w, terminal: terminal}
+	return &ProgressWriter{w: w, terminal: terminal, now: time.Now}
+}
+
+// Terminal reports whether the writer keeps a status line.
+func (p *ProgressWriter) Terminal() bool { return p.terminal }
+
+// Phase shows, on a terminal, what the run is doing now with the time it
+// has taken so far: "Reading account 1234567", "Verifying". "" clears it.
+func (p *ProgressWriter) Phase(text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phase, p.phaseStart = text, p.now()
+	p.draw()
+}
+
+// Wait shows, on a terminal, that a call waits d before it is retried;
+// once d has passed the line shows the phase or progress again.
+func (p *ProgressWriter) Wait(text string, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.wait, p.waitUntil = text, p.now().Add(d)
+	p.draw()
+}
+
+// StartApply starts the clock of the apply's rate and ETA.
+func (p *ProgressWriter) StartApply() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.applyStart, p.phase = p.now(), ""
+}
+
+// Refresh draws the status line again with the time now; call it every
+// second or so while the run works.
+func (p *ProgressWriter) Refresh() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.draw()
 }
 
 // Step reports one step that ended. Steps that did not start are left to
@@ -46,44 +96,113 @@ func (p *ProgressWriter) Step(ev StepEvent) {
 		fmt.Fprintln(p.w, progressLine(&ev.Step, ev.Outcome))
 		return
 	}
-	var b strings.Builder
-	if p.drawn {
-		b.WriteString("\r\x1b[K")
-	}
 	if ev.Outcome.Status == StepFailed || ev.Outcome.Status == StepUnknown {
-		b.WriteString(progressLine(&ev.Step, ev.Outcome))
-		b.WriteByte('\n')
+		p.above(progressLine(&ev.Step, ev.Outcome))
 	}
-	width := len(strconv.Itoa(ev.Total))
-	fmt.Fprintf(&b, "[%*d/%d] applied %d, failed %d, skipped %d", width, ev.Done, ev.Total, ev.Applied, ev.Failed, ev.Skipped)
-	if ev.Unknown > 0 {
-		fmt.Fprintf(&b, ", unknown %d", ev.Unknown)
+	if p.applyStart.IsZero() {
+		p.applyStart = p.now()
 	}
-	io.WriteString(p.w, b.String())
-	p.drawn = true
+	p.counts, p.wait = &ev, ""
+	p.draw()
 }
 
-// Finish ends the progress line on a terminal, so that what follows starts
-// on a line of its own. Call it once Apply has returned.
+// Finish ends the status line on a terminal: an apply's last progress
+// stays, with its newline; a phase is cleared. What follows starts on a
+// line of its own. Call it once the run's work is done.
 func (p *ProgressWriter) Finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.terminal && p.drawn {
-		io.WriteString(p.w, "\n")
-		p.drawn = false
+	p.phase, p.wait = "", ""
+	if !p.terminal || !p.drawn {
+		return
 	}
+	if p.counts != nil {
+		io.WriteString(p.w, "\n")
+	} else {
+		io.WriteString(p.w, "\r\x1b[K")
+	}
+	p.drawn, p.counts = false, nil
 }
 
 // Note writes one line of its own (a notice, a warning) above the
-// progress line, which the next step draws again.
+// status line, which is drawn again under it.
 func (p *ProgressWriter) Note(line string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.above(line)
+	p.draw()
+}
+
+// above writes line above the status line.
+func (p *ProgressWriter) above(line string) {
 	if p.drawn {
 		line = "\r\x1b[K" + line
 		p.drawn = false
 	}
 	io.WriteString(p.w, line+"\n")
+}
+
+// draw writes the status line for now, on a terminal.
+func (p *ProgressWriter) draw() {
+	if !p.terminal {
+		return
+	}
+	now := p.now()
+	var line string
+	switch {
+	case p.wait != "" && now.Before(p.waitUntil):
+		line = p.wait
+	case p.counts != nil:
+		line = progressCounts(p.counts, now.Sub(p.applyStart))
+	case p.phase != "":
+		line = p.phase + "… " + progressDuration(now.Sub(p.phaseStart))
+	}
+	if line == "" && !p.drawn {
+		return
+	}
+	var b strings.Builder
+	if p.drawn {
+		b.WriteString("\r\x1b[K")
+	}
+	b.WriteString(line)
+	io.WriteString(p.w, b.String())
+	p.drawn = line != ""
+}
+
+// progressCounts is the apply's status line: the counts, then the elapsed
+// time, the rate and the time left at that rate once they mean something.
+func progressCounts(ev *StepEvent, elapsed time.Duration) string {
+	width := len(strconv.Itoa(ev.Total))
+	line := fmt.Sprintf("[%*d/%d] applied %d, failed %d, skipped %d", width, ev.Done, ev.Total, ev.Applied, ev.Failed, ev.Skipped)
+	if ev.Unknown > 0 {
+		line += fmt.Sprintf(", unknown %d", ev.Unknown)
+	}
+	if elapsed < time.Second {
+		return line
+	}
+	rate := float64(ev.Done) / elapsed.Seconds()
+	digits := 1
+	if rate < 1 {
+		digits = 2
+	}
+	line += " · " + progressDuration(elapsed) + " · " + strconv.FormatFloat(rate, 'f', digits, 64) + " steps/s"
+	if left := ev.Total - ev.Done; left > 0 && rate > 0 {
+		line += " · about " + progressDuration(time.Duration(float64(left)/rate*float64(time.Second))) + " left"
+	}
+	return line
+}
+
+// progressDuration is a duration in whole seconds for a person: "7s",
+// "1m05s", "2h03m".
+func progressDuration(d time.Duration) string {
+	s := int(d.Round(time.Second) / time.Second)
+	switch {
+	case s < 60:
+		return strconv.Itoa(s) + "s"
+	case s < 3600:
+		return fmt.Sprintf("%dm%02ds", s/60, s%60)
+	}
+	return fmt.Sprintf("%dh%02dm", s/3600, s%3600/60)
 }
 
 // progressLine is "step 3: rebind trunk1@sip.carrier.example (3008): applied",

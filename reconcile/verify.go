@@ -15,9 +15,9 @@ import (
 type Mismatch struct {
 	// Step is the step that set the registration's target; 0 when the
 	// registration has no step and only had to lose a user (a side effect).
-	Step         int
-	Registration RegistrationRef
-	Problem      string // what is wrong, in words
+	Step         int             `json:"step"`
+	Registration RegistrationRef `json:"registration"`
+	Problem      string          `json:"problem"` // what is wrong, in words
 }
 
 func (m Mismatch) String() string {
