@@ -2,44 +2,47 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/sandbox"
 	"github.com/voxbind/voxbind/voximplant"
 )
 
-// openAccount returns a client for the account the global flags name. With
+// openAccount returns a client for the account the flags name. With
 // --sandbox it starts the emulator in-process on a loopback port, with an
 // ephemeral key, over the state file (which it locks and saves changes
 // to); otherwise it loads the key file (--credentials or
 // $VOXIMPLANT_CREDENTIALS) and talks to --endpoint. rate is the ceiling in
-// requests per second (0 = none). The returned func releases everything.
-func (g *Globals) openAccount(ctx context.Context, rate float64, stderr io.Writer) (*voximplant.Client, func() error, error) {
+// requests per second (0 = none). Retries are told on stderr (the first of
+// each kind) and to onRetry, when set. The returned func releases
+// everything.
+func (f *AccountFlags) openAccount(ctx context.Context, s *session, rate float64, onRetry func(voximplant.RetryEvent)) (*voximplant.Client, func() error, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	var debug io.Writer
-	if g.Debug {
-		debug = stderr
-	}
-	notices := &retryNotices{w: stderr, terminal: planIsTerminal(stderr), seen: map[voximplant.Cause]bool{}}
-	opts := voximplant.Options{Rate: rate, Debug: debug, UserAgent: "voxbind/" + version, OnRetry: notices.retry}
+	notices := newRetryNotices(s)
+	opts := voximplant.Options{Rate: rate, Logger: s.log, UserAgent: "voxbind/" + version, OnRetry: func(e voximplant.RetryEvent) {
+		notices.retry(e)
+		if onRetry != nil {
+			onRetry(e)
+		}
+	}}
 
-	if g.Sandbox != "" {
-		running, err := sandbox.Start(g.Sandbox, sandbox.Options{})
+	if f.Sandbox != "" {
+		running, err := sandbox.Start(f.Sandbox, sandbox.Options{Logger: s.log})
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := sandboxAccountID(running, g.AccountID, g.Sandbox); err != nil {
+		if err := sandboxAccountID(running, f.AccountID, f.Sandbox); err != nil {
 			running.Close()
 			return nil, nil, err
 		}
-		opts.Endpoint, opts.Credentials, opts.AccountID = running.Endpoint, running.Credentials, g.AccountID
+		opts.Endpoint, opts.Credentials, opts.AccountID = running.Endpoint, running.Credentials, f.AccountID
 		client, err := voximplant.New(opts)
 		if err != nil {
 			running.Close()
@@ -48,14 +51,19 @@ func (g *Globals) openAccount(ctx context.Context, rate float64, stderr io.Write
 		return client, running.Close, nil
 	}
 
-	if g.Credentials == "" {
-		return nil, nil, errors.New("no credentials: pass --credentials FILE or set VOXIMPLANT_CREDENTIALS to a service-account key file, or try the built-in emulator with --sandbox STATEFILE (see 'voxbind sandbox init')")
+	if f.Credentials == "" {
+		return nil, nil, failure(codeCredentials, "no credentials",
+			"pass --credentials FILE or set VOXIMPLANT_CREDENTIALS to a service-account key file, or try the built-in emulator with --sandbox STATEFILE (see 'voxbind sandbox init')")
 	}
-	creds, err := loadCredentials(ctx, g.Credentials, stderr)
+	creds, err := loadCredentials(ctx, f.Credentials, func(problem, fix string) { s.warn(codeKeyFileMode, problem, fix) })
 	if err != nil {
-		return nil, nil, err
+		if ctx.Err() != nil {
+			return nil, nil, err
+		}
+		return nil, nil, &codedError{code: codeCredentials, msg: err.Error(),
+			fix: "pass the JSON key file Voximplant gave, unchanged ('voxbind doctor' checks it)", err: err}
 	}
-	opts.Endpoint, opts.Credentials, opts.AccountID = g.Endpoint, creds, g.AccountID
+	opts.Endpoint, opts.Credentials, opts.AccountID = f.Endpoint, creds, f.AccountID
 	client, err := voximplant.New(opts)
 	if err != nil {
 		return nil, nil, err
@@ -88,19 +96,25 @@ func sandboxAccountID(running *sandbox.Running, id int64, path string) error {
 
 // loadCredentials reads the key file, giving up when ctx ends: a path
 // that blocks (a FIFO nobody writes to) must still yield to Ctrl-C. The
-// read goes on in the background, and ends with the process.
-func loadCredentials(ctx context.Context, path string, warn io.Writer) (*voximplant.Credentials, error) {
+// read goes on in the background, and ends with the process. A file that
+// group or others may read is told to warn (nil: not told).
+func loadCredentials(ctx context.Context, path string, warn func(problem, fix string)) (*voximplant.Credentials, error) {
 	type loaded struct {
-		creds *voximplant.Credentials
-		err   error
+		creds        *voximplant.Credentials
+		problem, fix string
+		err          error
 	}
 	done := make(chan loaded, 1)
 	go func() {
-		c, err := voximplant.LoadCredentials(path, warn)
-		done <- loaded{c, err}
+		var l loaded
+		l.creds, l.err = voximplant.LoadCredentials(path, func(problem, fix string) { l.problem, l.fix = problem, fix })
+		done <- l
 	}()
 	select {
 	case l := <-done:
+		if l.problem != "" && warn != nil {
+			warn(l.problem, l.fix)
+		}
 		return l.creds, l.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("credentials file %s: still reading: %w", path, context.Cause(ctx))
@@ -112,26 +126,26 @@ func loadCredentials(ctx context.Context, path string, warn io.Writer) (*voximpl
 //
 //	voxbind: the API is not reachable (connection refused); retrying for up to 2m0s — Ctrl-C to stop
 //
-// Further retries of the same kind stay quiet (--debug traces each one).
-// Its retry method is a voximplant.Options.OnRetry.
+// Further retries of the same kind stay quiet (--log-level info logs each
+// one). On a terminal every wait also shows on the status line. Its retry
+// method is a voximplant.Options.OnRetry.
 type retryNotices struct {
-	w        io.Writer
-	terminal bool // clear apply's progress line first
+	progress *reconcile.ProgressWriter
 
 	mu   sync.Mutex
 	seen map[voximplant.Cause]bool
 }
 
+func newRetryNotices(s *session) *retryNotices {
+	return &retryNotices{progress: s.progressLine(), seen: map[voximplant.Cause]bool{}}
+}
+
 func (n *retryNotices) retry(e voximplant.RetryEvent) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.seen[e.Cause] {
-		return
+	if !n.seen[e.Cause] {
+		n.seen[e.Cause] = true
+		n.progress.Note(fmt.Sprintf("voxbind: %s; retrying for up to %s — Ctrl-C to stop", e.Reason(), e.Budget))
 	}
-	n.seen[e.Cause] = true
-	clear := ""
-	if n.terminal {
-		clear = "\r\x1b[K"
-	}
-	fmt.Fprintf(n.w, "%svoxbind: %s; retrying for up to %s — Ctrl-C to stop\n", clear, e.Reason(), e.Budget)
+	n.progress.Wait(fmt.Sprintf("Waiting %s before retrying %s (attempt %d): %s", e.Wait.Round(10*time.Millisecond), e.Method, e.Attempt+1, e.Reason()), e.Wait)
 }

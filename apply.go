@@ -2,18 +2,22 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"golang.org/x/term"
 
 	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/reconcile"
+	"github.com/voxbind/voxbind/spec"
 	"github.com/voxbind/voxbind/voximplant"
 )
 
@@ -22,18 +26,35 @@ import (
 // and verifies. With --plan it executes a saved plan instead, after
 // checking that the account still is what the plan was made from.
 type ApplyCmd struct {
-	Files       []string      `name:"file" short:"f" sep:"none" xor:"source" placeholder:"PATH" help:"Spec file, or a directory of *.yaml, *.yml and *.csv files; repeat for several (default: voxbind.yaml)."`
-	Plan        string        `name:"plan" xor:"source" placeholder:"FILE" help:"Apply exactly this plan, saved by 'voxbind plan --out FILE', without asking; refused if the account changed since."`
+	Files       []string      `name:"file" short:"f" sep:"none" xor:"source" placeholder:"PATH" predictor:"file" help:"Spec file, or a directory of *.yaml, *.yml and *.csv files; repeat for several (default: voxbind.yaml)."`
+	Plan        string        `name:"plan" xor:"source" placeholder:"FILE" predictor:"file" help:"Apply exactly this plan, saved by 'voxbind plan --out FILE', without asking; refused if the account changed since."`
 	AutoApprove bool          `name:"auto-approve" help:"Apply without asking (needed when stdin is not a terminal)."`
-	Parallelism int           `default:"4" placeholder:"N" help:"Run at most N steps at once (at least 1; default: 4)."`
-	MaxUnbind   *int          `name:"max-unbind" xor:"unbind" placeholder:"N" help:"Refuse a plan that unbinds more than N registrations (default: 10, or 25% of the bound registrations, whichever is larger)."`
-	Force       bool          `xor:"unbind" help:"Apply however many registrations the plan unbinds."`
-	Rate        float64       `placeholder:"N" help:"Never send more than N requests per second (default: no ceiling)."`
-	Timeout     time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 10m): then no new step starts, calls in flight get up to 10s, the summary is printed, exit 1 (default: no limit)."`
+	Parallelism int           `default:"4" env:"VOXBIND_PARALLELISM" placeholder:"N" help:"Run at most N steps at once (at least 1)."`
+	MaxUnbind   *int          `name:"max-unbind" env:"VOXBIND_MAX_UNBIND" placeholder:"N" help:"Refuse a plan that unbinds more than N registrations (default: 10, or 25% of the bound registrations, whichever is larger)."`
+	Force       bool          `help:"Apply however many registrations the plan unbinds (not with --max-unbind; wins over VOXBIND_MAX_UNBIND)."`
+	Rate        float64       `env:"VOXBIND_RATE" placeholder:"N" help:"Never send more than N requests per second (0: no ceiling)."`
+	Timeout     time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 10m): then no new step starts, calls in flight get up to 10s, the summary is printed, exit 1 (0: no limit)."`
+	Output      string        `short:"o" enum:"text,json" default:"text" placeholder:"FORMAT" help:"Output on stdout: text (the plan), or json (JSON Lines: the plan, each step's start and result, retries and rate-limit waits, the summary)."`
 	Full        bool          `help:"List every change of the plan before asking; a plan of more than 100 changes is otherwise grouped by application and action."`
 	Scope       scopeFlags    `embed:""`
 	Journal     journalFlags  `embed:""`
+
+	AccountFlags
+	LogFlags
+	ColorFlags
 }
+
+// Help is the examples under apply's --help.
+func (ApplyCmd) Help() string {
+	return `Examples:
+
+    voxbind apply                                  # plan, ask, apply, verify
+    voxbind plan --out plan.json && voxbind apply --plan plan.json -o json > events.jsonl`
+}
+
+// Validate refuses --max-unbind together with --force on the command
+// line (forceWithMaxUnbind).
+func (c *ApplyCmd) Validate(kctx *kong.Context) error { return forceWithMaxUnbind(kctx, c.Force) }
 
 // applyStdinIsTerminal reports whether the confirmation can be asked on r;
 // tests replace it.
@@ -42,157 +63,214 @@ var applyStdinIsTerminal = func(r io.Reader) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// applyStderrIsTerminal decides between the progress line and plain
+// applyStderrIsTerminal decides between the status line and plain
 // lines; tests replace it.
 var applyStderrIsTerminal = planIsTerminal
 
 // Run plans (or reads --plan), refuses what must be refused, asks, applies,
 // verifies and prints the summary. Interrupted, it exits 130.
-func (c *ApplyCmd) Run(ctx context.Context, stdio *Stdio, g *Globals, intr *interrupts) error {
+func (c *ApplyCmd) Run(ctx context.Context, s *session, intr *interrupts) error {
+	var events *applyEvents
+	if c.Output == "json" {
+		s.diag.json, s.diag.kind = true, "diagnostics"
+		events = newApplyEvents(s.stdio.Out)
+	}
 	if err := checkWriteFlags(c.Parallelism, c.Rate, c.MaxUnbind); err != nil {
 		return err
 	}
 	if c.Plan != "" && c.Scope.given() {
-		return fmt.Errorf("--only and --except choose what a new plan covers, but --plan %s applies exactly the steps saved in it (with the selection it was made with): leave them out, or make the plan again with them", c.Plan)
+		return failure(codeUsage, fmt.Sprintf("--only and --except choose what a new plan covers, but --plan %s applies exactly the steps saved in it (with the selection it was made with)", c.Plan),
+			"leave them out, or make the plan again with them")
 	}
 	ctx, cancel, err := withTimeout(ctx, c.Timeout)
 	if err != nil {
-		return err
+		return failure(codeUsage, err.Error(), "")
 	}
 	defer cancel()
 	if c.Plan != "" {
-		return c.runSaved(ctx, stdio, g, intr)
+		return c.runSaved(ctx, s, intr, events)
 	}
-	return c.runSpec(ctx, stdio, g, intr)
+	return c.runSpec(ctx, s, intr, events)
 }
 
 // checkWriteFlags checks the flags that apply and undo share, before
 // anything is read.
 func checkWriteFlags(parallelism int, rate float64, maxUnbind *int) error {
 	if err := checkRate(rate); err != nil {
-		return err
+		return failure(codeUsage, err.Error(), "")
 	}
 	switch {
 	case parallelism < 1:
-		return fmt.Errorf("--parallelism %d: give at least 1 (the number of steps run at once)", parallelism)
+		return failure(codeUsage, fmt.Sprintf("--parallelism %d: give at least 1 (the number of steps run at once)", parallelism), "")
 	case maxUnbind != nil && *maxUnbind < 0:
-		return fmt.Errorf("--max-unbind %d: give 0 or more registrations", *maxUnbind)
+		return failure(codeUsage, fmt.Sprintf("--max-unbind %d: give 0 or more registrations", *maxUnbind), "")
 	}
 	return nil
 }
 
 // maxUnbind is --max-unbind, or -1 for the default limit.
-func (c *ApplyCmd) maxUnbind() int { return maxUnbindOrDefault(c.MaxUnbind) }
+func (c *ApplyCmd) maxUnbind() int { return maxUnbindOrDefault(c.MaxUnbind, c.Force) }
 
-// maxUnbindOrDefault is a --max-unbind value, or -1 for the default limit.
-func maxUnbindOrDefault(n *int) int {
-	if n == nil {
+// maxUnbindOrDefault is a --max-unbind value, or -1 for the default
+// limit. --force wins over a limit set by VOXBIND_MAX_UNBIND.
+func maxUnbindOrDefault(n *int, force bool) int {
+	if n == nil || force {
 		return -1
 	}
 	return *n
 }
 
+// forceWithMaxUnbind refuses --max-unbind together with --force on the
+// command line (kong's xor would count VOXBIND_MAX_UNBIND as the flag). A
+// limit from the variable gives way to --force: a pipeline sets the
+// variable, a person who means --force says so.
+func forceWithMaxUnbind(kctx *kong.Context, force bool) error {
+	if !force {
+		return nil
+	}
+	for _, p := range kctx.Path {
+		if p.Flag != nil && p.Flag.Name == "max-unbind" {
+			return errors.New("--max-unbind and --force can't be used together")
+		}
+	}
+	return nil
+}
+
+// onRetry is what hears of the client's retries besides the notices.
+func (e *applyEvents) onRetry() func(voximplant.RetryEvent) {
+	if e == nil {
+		return nil
+	}
+	return e.retry
+}
+
 // runSpec applies the plan made from the spec files.
-func (c *ApplyCmd) runSpec(ctx context.Context, stdio *Stdio, g *Globals, intr *interrupts) error {
+func (c *ApplyCmd) runSpec(ctx context.Context, s *session, intr *interrupts, events *applyEvents) error {
 	files := c.Files
 	if len(files) == 0 {
 		files = []string{"voxbind.yaml"}
 	}
 	sel, err := c.Scope.selection()
 	if err != nil {
-		return err
+		return failure(codeUsage, err.Error(), "")
 	}
 	today := runDay()
-	desired, err := loadSpec(files, today, stdio.Err)
+	desired, err := loadSpec(s, files, today)
 	if err != nil {
-		return planPrintSpecErrors(stdio.Err, err)
+		return s.specErrors(err)
 	}
-	acct, closeAccount, err := g.openAccount(ctx, c.Rate, stdio.Err)
+	acct, closeAccount, err := c.openAccount(ctx, s, c.Rate, events.onRetry())
 	if err != nil {
 		return err
 	}
-	defer applyClose(closeAccount, stdio.Err)
-	current, err := reconcile.Observe(ctx, acct, desired)
+	defer closeWarn(s, closeAccount)
+	current, err := observe(ctx, s, acct, desired)
 	if err != nil {
 		return err
 	}
 	p, err := reconcile.Diff(desired, current, reconcile.Options{Selection: sel, Today: today})
 	if err != nil {
-		return planPrintSpecErrors(stdio.Err, err)
+		return s.specErrors(err)
 	}
-	if err := planRenderText(stdio.Out, p, !g.NoColor && planIsTerminal(stdio.Out), c.Full); err != nil {
-		return fmt.Errorf("write the plan: %w", err)
+	if err := c.showPlan(s, p, events); err != nil {
+		return err
 	}
 	if err := applyRefuseBlocked(p); err != nil {
 		return err
 	}
 	if p.Empty() {
-		return nil // RenderText said "No changes."
+		return c.nothingToDo(s, p, events) // the plan said "No changes."
 	}
 	if err := reconcile.CheckUnbind(p, current, c.maxUnbind(), c.Force); err != nil {
-		return exitCode(1, err)
+		return err
 	}
 	if !c.AutoApprove {
-		if err := applyConfirm(ctx, stdio, p); err != nil {
+		if err := applyConfirm(ctx, s.stdio, p); err != nil {
 			return err
 		}
 	}
-	return executePlan(ctx, stdio, intr, acct, current, p, c.execution())
+	return executePlan(ctx, s, intr, acct, current, p, c.execution(events))
 }
 
 // execution is how apply carries out a plan it accepted.
-func (c *ApplyCmd) execution() execution {
-	return execution{parallelism: c.Parallelism, journal: c.Journal}
+func (c *ApplyCmd) execution(events *applyEvents) execution {
+	return execution{parallelism: c.Parallelism, journal: c.Journal, events: events}
 }
 
 // runSaved applies a plan saved by plan --out, if the account still is
 // what the plan was made from.
-func (c *ApplyCmd) runSaved(ctx context.Context, stdio *Stdio, g *Globals, intr *interrupts) error {
+func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, events *applyEvents) error {
 	data, err := readBounded(c.Plan, "plan", reconcile.MaxPlanSize, "give the file written by voxbind plan --out")
 	if err != nil {
 		return err
 	}
 	p, err := reconcile.ReadPlan(data)
 	if err != nil {
-		return fmt.Errorf("plan %s: %w", c.Plan, err)
+		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.Plan, err),
+			fix: "give the file written by voxbind plan --out, unchanged", err: err}
 	}
 	if err := applyRefuseBlocked(p); err != nil {
 		return fmt.Errorf("plan %s: %w", c.Plan, err)
 	}
-	acct, closeAccount, err := g.openAccount(ctx, c.Rate, stdio.Err)
+	acct, closeAccount, err := c.openAccount(ctx, s, c.Rate, events.onRetry())
 	if err != nil {
 		return err
 	}
-	defer applyClose(closeAccount, stdio.Err)
-	current, err := reconcile.ObservePlan(ctx, acct, p)
+	defer closeWarn(s, closeAccount)
+	current, err := func() (*reconcile.Current, error) {
+		defer s.phase(fmt.Sprintf("Reading account %d", acct.AccountID()))()
+		return reconcile.ObservePlan(ctx, acct, p)
+	}()
 	if err != nil {
 		return err
 	}
 	if p.AccountID != current.Account.ID {
-		return fmt.Errorf("plan %s was made for account %d, but voxbind acts on account %d (--account-id, or the key file's account_id); nothing was changed",
-			c.Plan, p.AccountID, current.Account.ID)
+		return failure(string(spec.CodeAccountMismatch),
+			fmt.Sprintf("plan %s was made for account %d, but voxbind acts on account %d (--account-id, or the key file's account_id); nothing was changed", c.Plan, p.AccountID, current.Account.ID),
+			fmt.Sprintf("use the key of account %d, or --account-id %d if it is a child of the key's account", p.AccountID, p.AccountID))
 	}
-	if err := planRenderText(stdio.Out, p, !g.NoColor && planIsTerminal(stdio.Out), c.Full); err != nil {
-		return fmt.Errorf("write the plan: %w", err)
+	if err := c.showPlan(s, p, events); err != nil {
+		return err
 	}
 	if stale := reconcile.Stale(p, current); len(stale) > 0 {
 		var b strings.Builder
 		fmt.Fprintf(&b, "plan %s is stale or was edited: %s no longer %s the account (it changed since the plan was made, or the file was changed by hand); nothing was changed:",
 			c.Plan, english.Plural(len(stale), "record"), english.Choose(len(stale), "matches", "match"))
-		for _, s := range stale {
+		for _, st := range stale {
 			b.WriteString("\n  ")
-			b.WriteString(s.String())
+			b.WriteString(st.String())
 		}
-		b.WriteString("\nmake a new plan with voxbind plan --out FILE, check it, and apply that")
-		return exitCode(1, errors.New(b.String()))
+		return exitCode(1, failure(codeStalePlan, b.String(), "make a new plan with voxbind plan --out FILE, check it, and apply that"))
 	}
 	if p.Empty() {
-		return nil
+		return c.nothingToDo(s, p, events)
 	}
 	if err := reconcile.CheckUnbind(p, current, c.maxUnbind(), c.Force); err != nil {
-		return exitCode(1, err)
+		return err
 	}
-	return executePlan(ctx, stdio, intr, acct, current, p, c.execution())
+	return executePlan(ctx, s, intr, acct, current, p, c.execution(events))
+}
+
+// showPlan prints the plan on stdout: as text, or as the first JSON line.
+func (c *ApplyCmd) showPlan(s *session, p *reconcile.Plan, events *applyEvents) error {
+	if events != nil {
+		events.plan(p, s.diag.diagnostics())
+		return nil
+	}
+	if err := planRenderText(s.stdio.Out, p, c.color(s.stdio.Out), c.Full); err != nil {
+		return fmt.Errorf("write the plan: %w", err)
+	}
+	return nil
+}
+
+// nothingToDo ends an apply whose plan has no changes; -o json still
+// ends with a summary.
+func (c *ApplyCmd) nothingToDo(s *session, p *reconcile.Plan, events *applyEvents) error {
+	if events != nil {
+		events.summary(&reconcile.ApplyResult{}, p, nil, false, "", 0, s.diag.diagnostics())
+		s.diag.written = true
+	}
+	return nil
 }
 
 // readBounded reads a file that voxbind wrote earlier (a saved plan, a
@@ -202,7 +280,7 @@ func (c *ApplyCmd) runSaved(ctx context.Context, stdio *Stdio, g *Globals, intr 
 func readBounded(path, what string, limit int, hint string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("read the %s: %w", what, err)
+		return nil, &codedError{code: codePlanFile, msg: "read the " + what + ": " + err.Error(), fix: hint, err: err}
 	}
 	defer f.Close()
 	tooLarge := false
@@ -213,13 +291,52 @@ func readBounded(path, what string, limit int, hint string) ([]byte, error) {
 	if !tooLarge {
 		data, err = io.ReadAll(io.LimitReader(f, int64(limit)+1))
 		if err != nil {
-			return nil, fmt.Errorf("read the %s: %w", what, err)
+			return nil, &codedError{code: codePlanFile, msg: "read the " + what + ": " + err.Error(), fix: hint, err: err}
 		}
 	}
 	if tooLarge || len(data) > limit {
-		return nil, fmt.Errorf("%s %s is larger than %d MiB, more than any %s voxbind writes: %s", what, path, limit>>20, what, hint)
+		return nil, failure(codePlanFile, fmt.Sprintf("%s %s is larger than %d MiB, more than any %s voxbind writes", what, path, limit>>20, what), hint)
 	}
 	return data, nil
+}
+
+// applyObservers is every party that hears of an apply's steps, composed
+// in one place: the status line, the log, the JSON events. Apply calls
+// each in the order added.
+type applyObservers struct {
+	beforeCall []func(reconcile.Step) error
+	progress   []func(reconcile.StepEvent)
+}
+
+// options sets o's hooks on opts.
+func (o *applyObservers) options(opts *reconcile.ApplyOptions) {
+	opts.BeforeCall = func(st reconcile.Step) error {
+		for _, f := range o.beforeCall {
+			if err := f(st); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	opts.Progress = func(ev reconcile.StepEvent) {
+		for _, f := range o.progress {
+			f(ev)
+		}
+	}
+}
+
+// logStep logs a step's end at info level (a failure at warn).
+func logStep(log *slog.Logger) func(reconcile.StepEvent) {
+	return func(ev reconcile.StepEvent) {
+		level := slog.LevelInfo
+		attrs := []slog.Attr{slog.Int("step", ev.Step.Step), slog.String("action", string(ev.Step.Action)),
+			slog.Int64("registration_id", ev.Step.Registration.ID), slog.String("outcome", string(ev.Outcome.Status))}
+		if ev.Outcome.Err != nil {
+			level = slog.LevelWarn
+			attrs = append(attrs, slog.String("error", stepErrorOf(ev.Outcome.Err).Message))
+		}
+		log.LogAttrs(context.Background(), level, "step", attrs...)
+	}
 }
 
 // execution is what apply and undo need, once a plan is accepted, to
@@ -227,6 +344,7 @@ func readBounded(path, what string, limit int, hint string) ([]byte, error) {
 type execution struct {
 	parallelism int
 	journal     journalFlags
+	events      *applyEvents // -o json; nil for text
 }
 
 // executePlan runs the accepted plan p, made from current, with its
@@ -236,37 +354,47 @@ type execution struct {
 // exits 0 when every step was applied and verified, 130 when
 // interrupted, and 1 otherwise: a failed, skipped or unknown step, a
 // difference, or a stop by --timeout, the breaker or the journal.
-func executePlan(ctx context.Context, stdio *Stdio, intr *interrupts, acct *voximplant.Client, current *reconcile.Current, p *reconcile.Plan, e execution) error {
+func executePlan(ctx context.Context, s *session, intr *interrupts, acct *voximplant.Client, current *reconcile.Current, p *reconcile.Plan, e execution) error {
 	journal, err := e.journal.open(p.AccountID, time.Now())
 	if err != nil {
-		return fmt.Errorf("%w; nothing was changed (--no-journal applies without one)", err)
+		return &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed",
+			fix: "give --journal a new file in a writable directory, or --no-journal to apply without one", err: err}
 	}
 	journalPath := ""
 	if journal != nil {
 		journalPath = journal.Path()
-		fmt.Fprintf(stdio.Err, "Journal: %s\n", journalPath)
+		fmt.Fprintf(s.stdio.Err, "Journal: %s\n", journalPath)
 		if err := journal.Start(p, current, version, time.Now()); err != nil {
 			journal.Close()
-			return fmt.Errorf("%w; nothing was changed", err)
+			return &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed", err: err}
 		}
 	}
-	fmt.Fprintln(stdio.Err, applyingLine(len(p.Changes), p.AccountID, e.parallelism))
-	progress := reconcile.NewProgressWriter(stdio.Err, applyStderrIsTerminal(stdio.Err))
+	fmt.Fprintln(s.stdio.Err, applyingLine(len(p.Changes), p.AccountID, e.parallelism))
+	progress := s.progressLine()
 	opts := reconcile.ApplyOptions{
 		Parallelism: e.parallelism,
-		Progress:    progress.Step,
 		Stopping:    func(cause error, inFlight int) { progress.Note(stoppingLine(cause, inFlight)) },
 		Unreachable: acct.Unreachable,
 		Quit:        intr.quit,
 	}
+	// Everything that hears of the steps, in one place: the journal
+	// first (its intent is durable before the call is sent), then the
+	// status line, the log and the JSON events.
+	var observers applyObservers
 	if journal != nil {
-		opts.BeforeCall = journal.Intent
-		opts.Progress = func(ev reconcile.StepEvent) {
-			journal.Result(ev)
-			progress.Step(ev)
-		}
+		observers.beforeCall = append(observers.beforeCall, journal.Intent)
+		observers.progress = append(observers.progress, journal.Result)
 	}
+	observers.progress = append(observers.progress, progress.Step, logStep(s.log))
+	if e.events != nil {
+		observers.beforeCall = append(observers.beforeCall, e.events.stepStart)
+		observers.progress = append(observers.progress, e.events.stepResult)
+	}
+	observers.options(&opts)
+	progress.StartApply()
+	stopTicking := s.ticking()
 	res := reconcile.Apply(ctx, acct, p, opts)
+	stopTicking()
 	progress.Finish()
 
 	// An apply that stopped is not verified: the API is gone, time is
@@ -276,10 +404,14 @@ func executePlan(ctx context.Context, stdio *Stdio, intr *interrupts, acct *voxi
 	verified := false
 	var readErr error
 	if res.Stopped == nil {
-		current, err := reconcile.Observe(ctx, acct, nil)
+		current, err := func() (*reconcile.Current, error) {
+			defer s.phase(fmt.Sprintf("Verifying: reading account %d back", p.AccountID))()
+			return reconcile.Observe(ctx, acct, nil)
+		}()
 		if err == nil {
 			mismatches = reconcile.Verify(applied, current)
 			verified = true
+			s.log.Info("verified", slog.Int("verified", reconcile.VerifiedSteps(applied, mismatches)), slog.Int("differences", len(mismatches)))
 		} else if ctx.Err() == nil {
 			readErr = err
 		}
@@ -295,24 +427,40 @@ func executePlan(ctx context.Context, stdio *Stdio, intr *interrupts, acct *voxi
 		}
 		journal.End(&res, ok, time.Now())
 		if err := journal.Close(); err != nil && !errors.Is(res.Stopped, err) {
-			fmt.Fprintf(stdio.Err, "voxbind: warning: %v\n", err)
+			s.warn(codeJournal, err.Error(), "")
 		}
 	}
-	if s := acct.Stats(); s.Retries > 0 {
-		fmt.Fprintf(stdio.Err, "The API was slow, busy or unreachable: %d of %d requests were repeats (%d rate-limit answers).\n", s.Retries, s.Requests, s.RateLimited)
+	if st := acct.Stats(); st.Retries > 0 {
+		fmt.Fprintf(s.stdio.Err, "The API was slow, busy or unreachable: %d of %d requests were repeats (%d rate-limit answers).\n", st.Retries, st.Requests, st.RateLimited)
 	}
-	if err := reconcile.RenderApplySummary(stdio.Err, p, &res, applied, mismatches, verified, journalPath); err != nil {
+	var summary bytes.Buffer
+	if err := reconcile.RenderApplySummary(&summary, p, &res, applied, mismatches, verified, journalPath); err != nil {
 		return err
 	}
+	s.stdio.Err.Write(summary.Bytes())
+
 	switch {
 	case errors.Is(res.Stopped, errInterrupted):
-		return exitCode(130, nil)
+		err = exitCode(130, nil)
 	case readErr != nil:
-		return fmt.Errorf("verify: read the account back: %w", readErr)
+		err = fmt.Errorf("verify: read the account back: %w", readErr)
 	case !res.OK() || len(mismatches) > 0:
-		return exitCode(1, nil) // the summary's last line says what
+		lines := strings.Split(strings.TrimSpace(summary.String()), "\n")
+		s.diag.add(Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1],
+			Fix: "see the steps not applied above; voxbind plan shows what is left to do"})
+		err = exitCode(1, nil) // the summary's last line says what
+	default:
+		err = nil
 	}
-	return nil
+	if e.events != nil {
+		diags := s.diag.diagnostics()
+		if readErr != nil {
+			diags = append(diags, diagnosticOf(err))
+		}
+		e.events.summary(&res, applied, mismatches, verified, journalPath, exitStatus(err), diags)
+		s.diag.written = true
+	}
+	return err
 }
 
 // applyingLine is what apply says as it starts the steps:
@@ -333,16 +481,18 @@ func applyRefuseBlocked(p *reconcile.Plan) error {
 	if n == 0 {
 		return nil
 	}
-	return exitCode(1, fmt.Errorf("%s blocked (see the plan): apply refuses this plan until %s resolved; nothing was changed",
-		english.Plural(n, "change"), english.Choose(n, "it is", "they are")))
+	return exitCode(1, failure(codeBlocked,
+		fmt.Sprintf("%s blocked (see the plan): apply refuses this plan until %s resolved; nothing was changed",
+			english.Plural(n, "change"), english.Choose(n, "it is", "they are")),
+		""))
 }
 
 // applyConfirm asks on the terminal; anything but "yes" cancels. Without a
 // terminal on stdin it refuses: a script must say --auto-approve.
 func applyConfirm(ctx context.Context, stdio *Stdio, p *reconcile.Plan) error {
 	if !applyStdinIsTerminal(stdio.In) {
-		return exitCode(1, errors.New("stdin is not a terminal, so voxbind cannot ask for confirmation; nothing was changed. "+
-			"Check the plan above and run again with --auto-approve, or save it with 'voxbind plan --out FILE' and run 'voxbind apply --plan FILE'"))
+		return exitCode(1, failure(codeNotConfirmed, "stdin is not a terminal, so voxbind cannot ask for confirmation; nothing was changed",
+			"check the plan above and run again with --auto-approve, or save it with 'voxbind plan --out FILE' and run 'voxbind apply --plan FILE'"))
 	}
 	fmt.Fprintf(stdio.Err, "Type 'yes' to apply %s to account %d: ", english.Plural(len(p.Changes), "change"), p.AccountID)
 	answer := make(chan string, 1)
@@ -356,17 +506,8 @@ func applyConfirm(ctx context.Context, stdio *Stdio, p *reconcile.Plan) error {
 		return ctx.Err()
 	case a := <-answer:
 		if a != "yes" {
-			return exitCode(1, errors.New("apply cancelled; nothing was changed"))
+			return exitCode(1, failure(codeNotConfirmed, "apply cancelled; nothing was changed", ""))
 		}
 	}
 	return nil
-}
-
-// applyClose closes the account. Every write is complete by then (the
-// sandbox saves each change as it makes it), so a failure to close is a
-// warning, as for plan.
-func applyClose(closeAccount func() error, stderr io.Writer) {
-	if err := closeAccount(); err != nil {
-		fmt.Fprintf(stderr, "voxbind: warning: close the account: %v\n", err)
-	}
 }

@@ -24,8 +24,19 @@ import (
 // the account: the key file, the endpoint, the clock, authentication, the
 // roles that plan and export need, the account's size, and the spec.
 type DoctorCmd struct {
-	Files  []string `name:"file" short:"f" sep:"none" placeholder:"PATH" help:"Spec file or directory to check against the account too (default: voxbind.yaml when it exists); repeat for several."`
+	Files  []string `name:"file" short:"f" sep:"none" placeholder:"PATH" predictor:"file" help:"Spec file or directory to check against the account too (default: voxbind.yaml when it exists); repeat for several."`
 	Output string   `short:"o" enum:"text,json" default:"text" placeholder:"FORMAT" help:"Output format: text, or json to paste into a bug report (it holds nothing secret)."`
+
+	AccountFlags
+	LogFlags
+}
+
+// Help is the examples under doctor's --help.
+func (DoctorCmd) Help() string {
+	return `Examples:
+
+    voxbind doctor --credentials key.json          # first run on a new machine or CI runner
+    voxbind doctor -o json > doctor.json           # attach to a bug report`
 }
 
 // Limits of a doctor run: a wrong endpoint must not keep it waiting for
@@ -53,8 +64,8 @@ type doctorCheck struct {
 
 // doctor collects the checks of one run.
 type doctor struct {
-	g      *Globals
-	stderr io.Writer
+	f      *AccountFlags
+	s      *session
 	checks []doctorCheck
 	spec   []doctorCheck // the spec's own check: reported next to the others about the spec
 	today  time.Time     // the day ignore entries are judged on
@@ -80,10 +91,11 @@ func (d *doctor) count(status string) int {
 // Run checks and prints the report on stdout. It exits 1 when a check
 // failed (warnings are allowed). It never writes to the account: the
 // client it uses is read-only.
-func (c *DoctorCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
-	d := &doctor{g: g, stderr: stdio.Err, today: runDay()}
+func (c *DoctorCmd) Run(ctx context.Context, s *session) error {
+	stdio := s.stdio
+	d := &doctor{f: &c.AccountFlags, s: s, today: runDay()}
 	desired := d.checkSpec(c.Files)
-	creds, endpoint, closeAccount := d.checkKey(g)
+	creds, endpoint, closeAccount := d.checkKey(ctx)
 	defer closeAccount()
 	if endpoint != "" && d.checkEndpoint(ctx, endpoint) && creds != nil {
 		d.checkAccount(ctx, creds, endpoint, desired)
@@ -152,10 +164,11 @@ func fileArgs(files []string) string {
 // checkKey checks the key file (or starts the sandbox for --sandbox) and
 // returns the credentials (nil when unusable), the endpoint to use ("" when
 // there is none to check) and a func that releases what it started.
-func (d *doctor) checkKey(g *Globals) (*voximplant.Credentials, string, func()) {
+func (d *doctor) checkKey(ctx context.Context) (*voximplant.Credentials, string, func()) {
+	g := d.f
 	none := func() {}
 	if g.Sandbox != "" {
-		running, err := sandbox.Start(g.Sandbox, sandbox.Options{})
+		running, err := sandbox.Start(g.Sandbox, sandbox.Options{Logger: d.s.log})
 		if err != nil {
 			d.fail("key file", "--sandbox "+g.Sandbox+": "+err.Error(), "check the state file given to --sandbox")
 			return nil, "", none
@@ -192,14 +205,24 @@ func (d *doctor) checkKey(g *Globals) (*voximplant.Credentials, string, func()) 
 		d.fail("key file", where+" is a directory", "pass the key file itself, not its directory")
 		return nil, g.Endpoint, none
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
+	// Read as every command reads it: a FIFO nobody writes to yields to
+	// Ctrl-C and to the doctor's time limit.
+	rctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	defer cancel()
+	creds, err := loadCredentials(rctx, path, nil)
+	var pe *fs.PathError
+	switch {
+	case err != nil && rctx.Err() != nil:
+		d.fail("key file", where+": "+err.Error(), "a key file is a regular file: pass the JSON key file Voximplant gave")
+		return nil, g.Endpoint, none
+	case errors.As(err, &pe):
 		d.fail("key file", where+": cannot read it: "+unwrapPathError(err), "make it readable by the user that runs voxbind (and by no one else: chmod 600)")
 		return nil, g.Endpoint, none
-	}
-	creds, err := voximplant.ParseCredentials(data)
-	if err != nil {
+	case err != nil:
 		// ParseCredentials names the field at fault and never quotes the key.
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner
+		}
 		d.fail("key file", where+": "+err.Error(), "the file must be the JSON key file Voximplant gave, unchanged; "+getKey)
 		return nil, g.Endpoint, none
 	}
@@ -336,24 +359,21 @@ func (d *doctor) checkAccount(ctx context.Context, creds *voximplant.Credentials
 // authenticate makes the read-only client and checks GetAccountInfo (and,
 // with --account-id, that the key may act on that account).
 func (d *doctor) authenticate(ctx context.Context, creds *voximplant.Credentials, endpoint string) (*voximplant.Client, *voximplant.AccountInfo, bool) {
-	var debug io.Writer
-	if d.g.Debug {
-		debug = d.stderr
-	}
+	notices := newRetryNotices(d.s)
 	client, err := voximplant.New(voximplant.Options{
-		Endpoint: endpoint, Credentials: creds, AccountID: d.g.AccountID, ReadOnly: true,
-		Debug: debug, UserAgent: "voxbind/" + version, Timeout: doctorTimeout, RetryBudget: doctorRetryBudget,
+		Endpoint: endpoint, Credentials: creds, AccountID: d.f.AccountID, ReadOnly: true,
+		Logger: d.s.log, OnRetry: notices.retry, UserAgent: "voxbind/" + version, Timeout: doctorTimeout, RetryBudget: doctorRetryBudget,
 	})
 	if err != nil {
 		d.fail("account", err.Error(), "see the key file and endpoint checks")
 		return nil, nil, false
 	}
-	child := d.g.AccountID != 0 && d.g.AccountID != creds.AccountID
+	child := d.f.AccountID != 0 && d.f.AccountID != creds.AccountID
 	info, err := client.GetAccountInfo(ctx)
 	if err != nil {
 		var apiErr *voximplant.APIError
 		if child && errors.As(err, &apiErr) && apiErr.Code == voximplant.CodeAuthFailed {
-			d.fail("account", fmt.Sprintf("the key of account %d cannot act on account %d: %v", creds.AccountID, d.g.AccountID, err),
+			d.fail("account", fmt.Sprintf("the key of account %d cannot act on account %d: %v", creds.AccountID, d.f.AccountID, err),
 				"--account-id must name the key's own account or one of its child accounts; check the id, or use that account's own key")
 			return nil, nil, false
 		}

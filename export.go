@@ -16,34 +16,46 @@ import (
 // ExportCmd writes a spec that asks for exactly the account's current
 // bindings: the starting point for adopting voxbind on an existing account.
 type ExportCmd struct {
-	Out     string        `help:"Write the spec to FILE instead of stdout. FILE is replaced atomically (a complete old or new file, never half of one)." placeholder:"FILE"`
+	Out     string        `help:"Write the spec to FILE instead of stdout. FILE is replaced atomically (a complete old or new file, never half of one)." placeholder:"FILE" predictor:"file"`
 	Output  string        `short:"o" enum:"yaml,csv" default:"yaml" placeholder:"FORMAT" help:"Spec format: yaml or csv (a CSV spec holds no account_id guard)."`
-	Rate    float64       `help:"Never send more than N requests per second (default: no ceiling)." placeholder:"N"`
-	Timeout time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 5m), then stop with exit 1 (default: no limit)."`
+	Rate    float64       `env:"VOXBIND_RATE" help:"Never send more than N requests per second (0: no ceiling)." placeholder:"N"`
+	Timeout time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 5m), then stop with exit 1 (0: no limit)."`
 
 	// Schema is for editors: yaml-language-server reads the modeline.
 	Schema string `help:"Start the spec with the modeline '# yaml-language-server: $schema=REF', so that editors check it against the schema at REF (a URL, or a path relative to the spec)." placeholder:"REF"`
 
 	Scope scopeFlags `embed:""`
+
+	AccountFlags
+	LogFlags
+}
+
+// Help is the examples under export's --help.
+func (ExportCmd) Help() string {
+	return `Examples:
+
+    voxbind export --out voxbind.yaml              # adopt voxbind on an existing account
+    voxbind export --schema ./voxbind.schema.json > voxbind.yaml`
 }
 
 // Run reads the whole account and writes the spec.
-func (c *ExportCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
+func (c *ExportCmd) Run(ctx context.Context, s *session) error {
+	stdio := s.stdio
 	if err := checkRate(c.Rate); err != nil {
-		return err
+		return failure(codeUsage, err.Error(), "")
 	}
 	if strings.ContainsFunc(c.Schema, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 		return fmt.Errorf("--schema %q: a modeline ends at the first blank, so REF cannot hold blanks or control characters; percent-encode them (%%20 for a space)", c.Schema)
 	}
 	format, err := c.format()
 	if err != nil {
-		return err
+		return failure(codeUsage, err.Error(), "")
 	}
 	sel, err := c.Scope.selection()
 	if err != nil {
-		return err
+		return failure(codeUsage, err.Error(), "")
 	}
-	reads := g.reads()
+	reads := c.reads()
 	if err := checkOut(c.Out, reads); err != nil {
 		return err
 	}
@@ -52,13 +64,16 @@ func (c *ExportCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 		return err
 	}
 	defer cancel()
-	acct, closeAccount, err := g.openAccount(ctx, c.Rate, stdio.Err)
+	acct, closeAccount, err := c.openAccount(ctx, s, c.Rate, nil)
 	if err != nil {
 		return err
 	}
-	defer closeAccount()
+	defer closeWarn(s, closeAccount)
 
-	current, err := reconcile.ObserveBound(ctx, acct)
+	current, err := func() (*reconcile.Current, error) {
+		defer s.phase(fmt.Sprintf("Reading account %d", acct.AccountID()))()
+		return reconcile.ObserveBound(ctx, acct)
+	}()
 	if err != nil {
 		return err
 	}

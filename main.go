@@ -13,17 +13,26 @@ import (
 	"github.com/alecthomas/kong"
 )
 
-// Globals are the flags every command accepts, before or after its name.
-type Globals struct {
-	Credentials string `help:"Service-account key file {account_email, account_id, key_id, private_key}." env:"VOXIMPLANT_CREDENTIALS" placeholder:"FILE"`
-	Endpoint    string `help:"Management API base URL; plain http:// only for loopback hosts." env:"VOXIMPLANT_ENDPOINT" default:"https://api.voximplant.com/platform_api/" placeholder:"URL"`
-	AccountID   int64  `name:"account-id" help:"Act on this child account (the parent's key signs)." env:"VOXIMPLANT_ACCOUNT_ID" placeholder:"ID"`
-	Sandbox     string `help:"Talk to the built-in emulator backed by STATEFILE instead of Voximplant (no network, no credentials)." placeholder:"STATEFILE"`
-	NoColor     bool   `name:"no-color" help:"Never colour output (also: NO_COLOR set to anything)."`
-	Debug       bool   `help:"Trace every API request on stderr (tokens and keys are never shown)."`
-
+// CLI is voxbind's command line: one struct per command, each with Run.
+// The flags every command shares are declared by the commands that use
+// them (globals.go); the root holds only --help and --version.
+type CLI struct {
 	// ShowVersion is --version: it ends voxbind before any command runs.
-	ShowVersion versionFlag `name:"version" help:"Print voxbind's version and exit."`
+	ShowVersion versionFlag `name:"version" group:"global" help:"Print voxbind's version and exit."`
+
+	Validate   ValidateCmd   `cmd:"" help:"Check spec files offline: every problem at once, with file:line:col."`
+	Doctor     DoctorCmd     `cmd:"" help:"Check, without writing anything, that voxbind can work with the account: key, endpoint, clock, roles, size, spec."`
+	Plan       PlanCmd       `cmd:"" help:"Show the calls that would make the account equal the spec; writes nothing."`
+	Apply      ApplyCmd      `cmd:"" help:"Make the account equal the spec: show the plan, ask, apply in parallel, verify."`
+	Undo       UndoCmd       `cmd:"" help:"Take back what an apply changed, from its journal: show the restore, ask, apply it, verify."`
+	Show       ShowCmd       `cmd:"" help:"Render a saved plan (plan --out) or an apply journal for a reviewer, as text, markdown or JSON; needs no credentials."`
+	Export     ExportCmd     `cmd:"" help:"Write a spec of the account's current bindings (to stdout or --out FILE)."`
+	Schema     SchemaCmd     `cmd:"" help:"Print the JSON Schema of the spec format, for editors."`
+	SandboxCmd SandboxCmd    `cmd:"" name:"sandbox" help:"Run the built-in Voximplant API emulator: a demo account for first use, examples and tests."`
+	Version    VersionCmd    `cmd:"" help:"Print voxbind's version, the commit it was built from, and the Go version."`
+	Completion CompletionCmd `cmd:"" help:"Print a shell completion script for bash, zsh or fish."`
+	Man        ManCmd        `cmd:"" help:"Print voxbind's manual page (roff), made from this command line."`
+	Help       HelpCmd       `cmd:"" help:"Show the help of voxbind or of one command."`
 }
 
 // Stdio is where a command reads and writes; tests replace it.
@@ -32,43 +41,6 @@ type Stdio struct {
 	Out io.Writer
 	Err io.Writer
 }
-
-// CLI is voxbind's command line: one struct per command, each with Run.
-type CLI struct {
-	Globals
-
-	Validate   ValidateCmd `cmd:"" help:"Check spec files offline: every problem at once, with file:line:col."`
-	Doctor     DoctorCmd   `cmd:"" help:"Check, without writing anything, that voxbind can work with the account: key, endpoint, clock, roles, size, spec."`
-	Plan       PlanCmd     `cmd:"" help:"Show the calls that would make the account equal the spec; writes nothing."`
-	Apply      ApplyCmd    `cmd:"" help:"Make the account equal the spec: show the plan, ask, apply in parallel, verify."`
-	Undo       UndoCmd     `cmd:"" help:"Take back what an apply changed, from its journal: show the restore, ask, apply it, verify."`
-	Export     ExportCmd   `cmd:"" help:"Write a spec of the account's current bindings (to stdout or --out FILE)."`
-	Schema     SchemaCmd   `cmd:"" help:"Print the JSON Schema of the spec format, for editors."`
-	SandboxCmd SandboxCmd  `cmd:"" name:"sandbox" help:"Run the built-in Voximplant API emulator: a demo account for first use, examples and tests."`
-	Version    VersionCmd  `cmd:"" help:"Print voxbind's version, the commit it was built from, and the Go version."`
-}
-
-// exitError carries an exit code other than 1 up to main.
-type exitError struct {
-	code int
-	err  error // nil: nothing more to print
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
-
-func (e *exitError) Unwrap() error { return e.err }
-
-// ExitCode is the process exit status the error asks for.
-func (e *exitError) ExitCode() int { return e.code }
-
-// exitCode returns err wrapped so that main exits with code; a nil err
-// means that nothing more is printed.
-func exitCode(code int, err error) error { return &exitError{code: code, err: err} }
 
 func main() {
 	os.Exit(run(os.Args[1:], &Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
@@ -83,57 +55,69 @@ func run(args []string, stdio *Stdio) int {
 	stdio = &Stdio{In: stdio.In, Out: stdio.Out, Err: &lockedWriter{w: stdio.Err}}
 
 	var cli CLI
-	parser, err := kong.New(&cli,
-		kong.Name("voxbind"),
-		kong.Description("Keep the SIP-registration bindings of a Voximplant account equal to a YAML spec."),
-		kong.UsageOnError(),
-		kong.Writers(stdio.Out, stdio.Err),
-		kong.Exit(func(code int) { panic(kongExit(code)) }),
+	parser, err := newParser(&cli, stdio,
 		kong.BindTo(ctx, (*context.Context)(nil)),
-		kong.Bind(stdio, intr),
+		kong.Bind(intr),
 	)
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "voxbind: internal error: %v\n", err)
 		return 1
 	}
-	kctx, code, done := parseArgs(parser, args, stdio)
+	if code, done := complete(parser); done {
+		return code
+	}
+	kctx, code, done := parseArgs(parser, hoistGlobals(parser.Model, args), stdio)
 	if done {
 		return code
 	}
-	if _, ok := os.LookupEnv("NO_COLOR"); ok {
-		cli.NoColor = true
-	}
-	err = runCommand(kctx, &cli.Globals)
-	if ctx.Err() != nil {
-		return interrupted(stdio.Err, err)
-	}
-	if err == nil {
-		return 0
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintf(stdio.Err, "voxbind: %v\n", ee.err)
-		}
-		return ee.code
-	}
-	fmt.Fprintf(stdio.Err, "voxbind: %v\n", err)
-	return 1
+	s := newSession(kctx, stdio)
+	kctx.Bind(s)
+	err = runCommand(kctx, s)
+	return s.finish(ctx, err)
+}
+
+// newParser builds the command line parser over cli, writing to stdio.
+// Usage errors and --help return to run through a kongExit panic, so
+// that tests can call run.
+func newParser(cli any, stdio *Stdio, options ...kong.Option) (*kong.Kong, error) {
+	return kong.New(cli, append([]kong.Option{
+		kong.Name("voxbind"),
+		kong.Description("Keep the SIP-registration bindings of a Voximplant account equal to a YAML spec."),
+		kong.UsageOnError(),
+		kong.Writers(stdio.Out, stdio.Err),
+		kong.Exit(func(code int) { panic(kongExit(code)) }),
+		kong.Bind(stdio),
+		kong.ExplicitGroups([]kong.Group{globalGroup}),
+		kong.ValueFormatter(helpValue),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.PostBuild(func(k *kong.Kong) error {
+			if k.Model.HelpFlag != nil {
+				k.Model.HelpFlag.Group = &globalGroup
+			}
+			return nil
+		}),
+	}, options...)...)
 }
 
 // runCommand runs the parsed command and turns a panic into an error, so
 // that a bug ends in one clear line rather than a stack dump (--debug
 // keeps the stack).
-func runCommand(kctx *kong.Context, g *Globals) (err error) {
+func runCommand(kctx *kong.Context, s *session) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			if g.Debug {
-				fmt.Fprintf(os.Stderr, "%s\n", debug.Stack())
+			if c, ok := r.(kongExit); ok { // voxbind help COMMAND
+				if c != 0 {
+					err = exitCode(int(c), nil)
+				}
+				return
 			}
-			err = fmt.Errorf("internal error: %v (a bug in voxbind %s: please report it with the command you ran)", r, version)
+			if s.debug {
+				fmt.Fprintf(s.stdio.Err, "%s\n", debug.Stack())
+			}
+			err = &internalError{fmt.Sprintf("internal error: %v (a bug in voxbind %s: please report it with the command you ran)", r, version)}
 		}
 	}()
-	return kctx.Run(g)
+	return kctx.Run()
 }
 
 // kongExit is what kong.Exit panics with so that --help and usage errors
@@ -152,8 +136,45 @@ func parseArgs(parser *kong.Kong, args []string, stdio *Stdio) (kctx *kong.Conte
 	}()
 	kctx, err := parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stdio.Err, "voxbind: %v (see voxbind --help)\n", err)
+		fmt.Fprintf(stdio.Err, "voxbind: %v (see voxbind %s)\n", usageError(parser.Model, err), helpHint(err))
+		writeUsageDiagnostics(stdio.Out, args, err)
 		return nil, 1, true
 	}
 	return kctx, 0, false
+}
+
+// exitError carries an exit code other than 1 up to main.
+type exitError struct {
+	code     int
+	err      error // nil: nothing more to print
+	reported bool  // the run's diagnostics hold it already (spec errors, one by one)
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// ExitCode is the process exit status the error asks for.
+func (e *exitError) ExitCode() int { return e.code }
+
+// exitCode returns err wrapped so that main exits with code; a nil err
+// means that nothing more is printed.
+func exitCode(code int, err error) error { return &exitError{code: code, err: err} }
+
+// exitStatus is the exit status for a command's error: 0 for nil, the
+// code an exitError asks for, else 1.
+func exitStatus(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
 }

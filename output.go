@@ -2,20 +2,10 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
 
 	"github.com/voxbind/voxbind/internal/atomicfile"
 )
-
-// checkRate checks --rate, the client's ceiling in requests per second,
-// with the same words for every command that takes it.
-func checkRate(rate float64) error {
-	if rate < 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
-		return fmt.Errorf("--rate %g: give a positive number of requests per second, or 0 for no ceiling", rate)
-	}
-	return nil
-}
 
 // readFile is a file a command reads, named for messages.
 type readFile struct {
@@ -25,15 +15,15 @@ type readFile struct {
 
 // reads lists the files every command that talks to an account reads
 // (the sandbox state or the key file), plus the spec files given.
-func (g *Globals) reads(specFiles ...string) []readFile {
+func (f *AccountFlags) reads(specFiles ...string) []readFile {
 	var out []readFile
-	for _, f := range specFiles {
-		out = append(out, readFile{f, "the spec file"})
+	for _, file := range specFiles {
+		out = append(out, readFile{file, "the spec file"})
 	}
-	if g.Sandbox != "" {
-		out = append(out, readFile{g.Sandbox, "the sandbox state"})
-	} else if g.Credentials != "" {
-		out = append(out, readFile{g.Credentials, "the credentials file"})
+	if f.Sandbox != "" {
+		out = append(out, readFile{f.Sandbox, "the sandbox state"})
+	} else if f.Credentials != "" {
+		out = append(out, readFile{f.Credentials, "the credentials file"})
 	}
 	return out
 }

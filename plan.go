@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,70 +13,90 @@ import (
 	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/spec"
+	"github.com/voxbind/voxbind/voximplant"
 )
 
 // PlanCmd shows the BindSipRegistration calls that would make the account
 // equal the spec, and writes nothing to the account.
 type PlanCmd struct {
-	Files            []string      `name:"file" short:"f" sep:"none" default:"voxbind.yaml" placeholder:"PATH" help:"Spec file, or a directory of *.yaml, *.yml and *.csv files; repeat for several."`
-	Out              string        `placeholder:"FILE" help:"Also save the plan as JSON with each step's precondition, for 'apply --plan FILE'. Not written when a change is blocked."`
+	Files            []string      `name:"file" short:"f" sep:"none" default:"voxbind.yaml" placeholder:"PATH" predictor:"file" help:"Spec file, or a directory of *.yaml, *.yml and *.csv files; repeat for several."`
+	Out              string        `placeholder:"FILE" predictor:"file" help:"Also save the plan as JSON with each step's precondition, for 'apply --plan FILE'. Not written when a change is blocked."`
 	DetailedExitcode bool          `name:"detailed-exitcode" help:"Exit 2 when there are changes (0: none, 1: error); text and markdown end with a Drift: line."`
 	Output           string        `short:"o" enum:"text,json,markdown" default:"text" placeholder:"FORMAT" help:"Output format: text, json or markdown."`
-	Rate             float64       `placeholder:"N" help:"Never send more than N requests per second (default: no ceiling)."`
-	Timeout          time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 5m), then stop with exit 1 (default: no limit)."`
+	Rate             float64       `env:"VOXBIND_RATE" placeholder:"N" help:"Never send more than N requests per second (0: no ceiling)."`
+	Timeout          time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 5m), then stop with exit 1 (0: no limit)."`
 	Full             bool          `help:"List every change in the text plan; a plan of more than 100 changes is otherwise grouped by application and action."`
 	Scope            scopeFlags    `embed:""`
+
+	AccountFlags
+	LogFlags
+	ColorFlags
+}
+
+// Help is the examples under plan's --help.
+func (PlanCmd) Help() string {
+	return `Examples:
+
+    voxbind plan --detailed-exitcode               # exit 2 on drift, for a nightly check
+    voxbind plan -o markdown --out plan.json > plan.md`
 }
 
 // Run plans and prints the plan on stdout. Spec and resolution problems go
 // to stderr, all at once, and exit 1; so do blocked changes, after the
-// plan is printed (with -o json stdout still holds the one plan document).
-func (c *PlanCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
+// plan is printed (with -o json stdout still holds the one plan document,
+// its diagnostics included).
+func (c *PlanCmd) Run(ctx context.Context, s *session) error {
+	s.diag.json = c.Output == "json"
 	if err := checkRate(c.Rate); err != nil {
-		return err
+		return failure(codeUsage, err.Error(), "")
 	}
 	ctx, cancel, err := withTimeout(ctx, c.Timeout)
 	if err != nil {
-		return err
+		return failure(codeUsage, err.Error(), "")
 	}
 	defer cancel()
 	sel, err := c.Scope.selection()
 	if err != nil {
-		return err
+		return failure(codeUsage, err.Error(), "")
 	}
 	today := runDay()
-	desired, err := loadSpec(c.Files, today, stdio.Err)
+	desired, err := loadSpec(s, c.Files, today)
 	if err != nil {
-		return planPrintSpecErrors(stdio.Err, err)
+		return s.specErrors(err)
 	}
-	reads := g.reads(desired.Files...)
+	reads := c.reads(desired.Files...)
 	if err := checkOut(c.Out, reads); err != nil {
 		return err
 	}
-	p, err := makePlan(ctx, g, desired, reconcile.Options{Selection: sel, Today: today}, c.Rate, stdio.Err)
+	p, err := makePlan(ctx, s, &c.AccountFlags, desired, reconcile.Options{Selection: sel, Today: today}, c.Rate)
 	if err != nil {
 		return err
 	}
-	if err := planRender(stdio.Out, p, c.Output, !g.NoColor && planIsTerminal(stdio.Out), c.Full); err != nil {
-		return fmt.Errorf("write the plan: %w", err)
-	}
-	if c.DetailedExitcode && c.Output != "json" {
-		if err := planDriftLine(stdio.Out, p, c.Output == "markdown"); err != nil {
-			return fmt.Errorf("write the plan: %w", err)
-		}
-	}
+	var blocked error
 	if n := len(p.Blocked); n > 0 {
 		msg := fmt.Sprintf("%s blocked: apply refuses this plan until %s resolved", english.Plural(n, "change is", "changes are"), english.Choose(n, "it is", "they are"))
 		if c.Out != "" {
 			msg += "; " + c.Out + " was not written"
 		}
-		return exitCode(1, errors.New(msg))
+		blocked = failure(codeBlocked, msg, "see the blocked changes in the plan: a frozen registration is never written")
+		s.diag.add(diagnosticOf(blocked))
+	}
+	if err := planRender(s, p, c.Output, c.color(s.stdio.Out), c.Full); err != nil {
+		return fmt.Errorf("write the plan: %w", err)
+	}
+	if c.DetailedExitcode && c.Output != "json" {
+		if err := planDriftLine(s.stdio.Out, p, c.Output == "markdown"); err != nil {
+			return fmt.Errorf("write the plan: %w", err)
+		}
+	}
+	if blocked != nil {
+		return &exitError{code: 1, err: blocked, reported: true}
 	}
 	if c.Out != "" {
 		if err := planSave(c.Out, p, reads); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdio.Err, "Saved the plan to %s; apply exactly it with: voxbind apply --plan %s\n", c.Out, c.Out)
+		fmt.Fprintf(s.stdio.Err, "Saved the plan to %s; apply exactly it with: voxbind apply --plan %s\n", c.Out, c.Out)
 	}
 	if c.DetailedExitcode && !p.Empty() {
 		return exitCode(2, nil)
@@ -87,25 +106,21 @@ func (c *PlanCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
 
 // makePlan reads the account and plans. Resolution problems are printed
 // on stderr and return an exit-1 error.
-func makePlan(ctx context.Context, g *Globals, desired *spec.Spec, opts reconcile.Options, rate float64, stderr io.Writer) (*reconcile.Plan, error) {
-	acct, closeAccount, err := g.openAccount(ctx, rate, stderr)
+func makePlan(ctx context.Context, s *session, f *AccountFlags, desired *spec.Spec, opts reconcile.Options, rate float64) (*reconcile.Plan, error) {
+	acct, closeAccount, err := f.openAccount(ctx, s, rate, nil)
 	if err != nil {
 		return nil, err
 	}
 	// plan writes nothing, so a failure to close (the sandbox saving its
 	// state, say) cannot spoil the plan: a warning, not an error.
-	defer func() {
-		if cerr := closeAccount(); cerr != nil {
-			fmt.Fprintf(stderr, "voxbind: warning: close the account: %v\n", cerr)
-		}
-	}()
-	current, err := reconcile.Observe(ctx, acct, desired)
+	defer closeWarn(s, closeAccount)
+	current, err := observe(ctx, s, acct, desired)
 	if err != nil {
 		return nil, err
 	}
 	p, err := reconcile.Diff(desired, current, opts)
 	if err != nil {
-		return nil, planPrintSpecErrors(stderr, err)
+		return nil, s.specErrors(err)
 	}
 	return p, nil
 }
@@ -121,26 +136,42 @@ func planDriftLine(w io.Writer, p *reconcile.Plan, markdown bool) error {
 	return err
 }
 
-// planPrintSpecErrors prints spec.Errors one per line (file:line:col: message)
-// and returns the error that makes the command exit 1; other errors are
-// returned as they are.
-func planPrintSpecErrors(stderr io.Writer, err error) error {
-	var errs spec.Errors
-	if !errors.As(err, &errs) {
-		return err
+// observe reads the account for desired (nil: everything) with the
+// reading shown on the status line.
+func observe(ctx context.Context, s *session, acct *voximplant.Client, desired *spec.Spec) (*reconcile.Current, error) {
+	done := s.phase(fmt.Sprintf("Reading account %d", acct.AccountID()))
+	defer done()
+	start := time.Now()
+	current, err := reconcile.Observe(ctx, acct, desired)
+	if err == nil {
+		s.log.Info("read the account", "account_id", current.Account.ID, "registrations", len(current.Registrations),
+			"applications", len(current.Applications), "duration", time.Since(start))
 	}
-	for _, e := range errs {
-		fmt.Fprintln(stderr, e.Error())
-	}
-	return exitCode(1, fmt.Errorf("%s in the spec", english.Plural(len(errs), "problem")))
+	return current, err
 }
 
-// planRender writes p in the format -o asks for; full lists every change
-// of a large text plan.
-func planRender(w io.Writer, p *reconcile.Plan, format string, color, full bool) error {
+// closeWarn closes the account; a failure is a warning: every write is
+// complete by then (the sandbox saves each change as it makes it).
+func closeWarn(s *session, closeAccount func() error) {
+	if err := closeAccount(); err != nil {
+		s.warn(codeCloseAccount, "close the account: "+err.Error(), "")
+	}
+}
+
+// planJSON is the plan JSON document with the run's diagnostics.
+type planJSON struct {
+	*reconcile.Plan
+	Diagnostics []Diagnostic `json:"diagnostics"`
+}
+
+// planRender writes p in the format -o asks for on stdout; full lists
+// every change of a large text plan.
+func planRender(s *session, p *reconcile.Plan, format string, color, full bool) error {
+	w := s.stdio.Out
 	switch format {
 	case "json":
-		return reconcile.RenderJSON(w, p, false)
+		s.diag.written = true
+		return writeJSON(w, planJSON{reconcile.JSONPlan(p, false), s.diag.diagnostics()}, true)
 	case "markdown":
 		return reconcile.RenderMarkdown(w, p)
 	}

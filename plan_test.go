@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/creack/pty"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/sandbox"
@@ -137,7 +138,8 @@ func TestPlanCmdSpecErrors(t *testing.T) {
 }
 
 // TestPlanCmdResolutionErrors: names unknown to the account are all
-// reported with their locations, and the plan is not printed.
+// reported with their locations, and the plan is not printed; with -o json
+// stdout holds them as diagnostics.
 func TestPlanCmdResolutionErrors(t *testing.T) {
 	state, specFile := planTestSandbox(t, `version: 1
 bindings:
@@ -147,8 +149,28 @@ bindings:
     application: nosuchapp
 `)
 	code, stdout, stderr := runCLI(t, "--sandbox", state, "plan", "-f", specFile, "-o", "json")
-	if code != 1 || stdout != "" {
+	if code != 1 {
 		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	// stdout holds no plan: only the diagnostics document.
+	var doc struct {
+		FormatVersion int          `json:"format_version"`
+		Changes       any          `json:"changes"`
+		Diagnostics   []Diagnostic `json:"diagnostics"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || oneJSONDocument(stdout) != nil {
+		t.Fatalf("stdout is not one JSON document (%v):\n%s", err, stdout)
+	}
+	want := []Diagnostic{
+		{Severity: "error", File: specFile, Line: 3, Col: 5, Code: "unknown-registration",
+			Message: `registration "nobody@pbx.example.com" not found in account 1000001: no registration has that sip_username and proxy`,
+			Fix:     "check the spelling: voxbind export lists the registrations"},
+		{Severity: "error", File: specFile, Line: 6, Col: 5, Code: "unknown-application",
+			Message: `application "nosuchapp" not found in account 1000001 (it has: fax, sales, support)`,
+			Fix:     "check the spelling: the short name or the full name of an application of the account"},
+	}
+	if diff := cmp.Diff(want, doc.Diagnostics); diff != "" || doc.FormatVersion != 1 || doc.Changes != nil {
+		t.Errorf("document: format_version %d, changes %v, diagnostics (-want +got):\n%s", doc.FormatVersion, doc.Changes, diff)
 	}
 	for _, want := range []string{"voxbind.yaml:3:5: registration \"nobody@pbx.example.com\" not found", "voxbind.yaml:6:5: application \"nosuchapp\" not found", "voxbind: 2 problems in the spec"} {
 		if !strings.Contains(stderr, want) {

@@ -25,9 +25,17 @@ type SandboxCmd struct {
 
 // SandboxInitCmd writes a demo account and a key for it.
 type SandboxInitCmd struct {
-	Dir      string `arg:"" name:"DIR" help:"Directory to write into; created if missing."`
+	Dir      string `arg:"" name:"DIR" predictor:"dir" help:"Directory to write into; created if missing."`
 	Children int    `placeholder:"N" help:"Also make N child accounts of the demo account, each with its own demo data; the key acts on them with --account-id."`
 	Bulk     int    `placeholder:"N" help:"Make the account of the bulk example instead of the demo account: N phone lines, all unbound, that examples/bulk.yaml and examples/bulk.csv bind (N=520; other sizes: go run ./examples/genbulk -n N)."`
+}
+
+// Help is the examples under sandbox init's --help.
+func (SandboxInitCmd) Help() string {
+	return `Examples:
+
+    voxbind sandbox init demo && voxbind --sandbox demo/account.json export
+    voxbind sandbox init --children 3 fleet`
 }
 
 // Run writes the files and says what to do next on stderr.
@@ -120,7 +128,7 @@ const sandboxBulkExample = 520
 
 // SandboxServeCmd serves a state file over HTTP on loopback.
 type SandboxServeCmd struct {
-	State     string        `required:"" placeholder:"FILE" help:"Sandbox state file (see 'voxbind sandbox init'); every change is saved to it."`
+	State     string        `required:"" placeholder:"FILE" predictor:"file" help:"Sandbox state file (see 'voxbind sandbox init'); every change is saved to it."`
 	Addr      string        `default:"127.0.0.1:8080" placeholder:"HOST:PORT" help:"Loopback address to listen on (127.0.0.1, ::1 or localhost; port 0 picks a free one)."`
 	Latency   time.Duration `placeholder:"DUR" help:"Delay every request by this much (e.g. 200ms)."`
 	Rate      float64       `placeholder:"N" help:"Accept at most N requests per second from each account; answer the excess with API error 340 (0 = no limit)."`
@@ -128,12 +136,24 @@ type SandboxServeCmd struct {
 	Seed      int64         `default:"1" help:"Seed of the --fail-rate choices, to repeat a run."`
 	ClockSkew time.Duration `name:"clock-skew" placeholder:"DUR" help:"Run the server's clock this far off (5m: ahead; --clock-skew=-5m: behind): its Date header and its token checks, to test clients' clock handling."`
 	TLS       bool          `name:"tls" help:"Serve https with a fresh self-signed certificate, written beside the state file (its path is printed), for clients that only speak https."`
+
+	LogFlags
+}
+
+// Help is the examples under sandbox serve's --help.
+func (SandboxServeCmd) Help() string {
+	return `Examples:
+
+    voxbind sandbox serve --state demo/account.json --log-level debug   # log every request
+    voxbind sandbox serve --state demo/account.json --addr 127.0.0.1:0 --rate 5 --fail-rate 0.1`
 }
 
 // Run serves until ctx is cancelled (SIGINT/SIGTERM), then shuts down:
 // requests in flight finish, the lock is released, and voxbind exits 130
-// like any interrupted command. With --debug every request is logged.
-func (c *SandboxServeCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) error {
+// like any interrupted command. With --log-level debug every request is
+// logged.
+func (c *SandboxServeCmd) Run(ctx context.Context, s *session) error {
+	stdio := s.stdio
 	addr, err := loopbackAddr(c.Addr)
 	if err != nil {
 		return err
@@ -142,9 +162,7 @@ func (c *SandboxServeCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) err
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("sandbox serve: %w", err)
 	}
-	if g.Debug {
-		opts.Log = stdio.Err
-	}
+	opts.Logger = s.log
 	srv, err := sandbox.Open(c.State, opts)
 	if err != nil {
 		return err
@@ -185,8 +203,8 @@ func (c *SandboxServeCmd) Run(ctx context.Context, stdio *Stdio, g *Globals) err
 	if err := sandbox.Serve(ctx, ln, srv); err != nil {
 		return err
 	}
-	s := srv.Stats()
-	fmt.Fprintf(stdio.Err, "sandbox: stopped after %s, %s saved\n", english.Plural(int(s.Requests), "request"), english.Plural(int(s.Writes), "change"))
+	st := srv.Stats()
+	fmt.Fprintf(stdio.Err, "sandbox: stopped after %s, %s saved\n", english.Plural(int(st.Requests), "request"), english.Plural(int(st.Writes), "change"))
 	return srv.Close()
 }
 

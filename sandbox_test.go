@@ -68,7 +68,7 @@ func TestSandboxServe(t *testing.T) {
 	cmd := &SandboxServeCmd{State: state, Addr: "127.0.0.1:0", Seed: 1}
 	done := make(chan error, 1)
 	go func() {
-		done <- cmd.Run(ctx, &Stdio{Err: pw}, &Globals{})
+		done <- cmd.Run(ctx, testSession(&Stdio{Err: pw}))
 		pw.Close()
 	}()
 	lines := bufio.NewScanner(pr)
@@ -122,8 +122,9 @@ func TestOpenAccountWithSandbox(t *testing.T) {
 	dir := initSandbox(t)
 	state := filepath.Join(dir, "account.json")
 	ctx := context.Background()
-	g := &Globals{Sandbox: state, Credentials: "/nonexistent/ignored.json"}
-	client, closeAccount, err := g.openAccount(ctx, 0, io.Discard)
+	g := &AccountFlags{Sandbox: state, Credentials: "/nonexistent/ignored.json"}
+	s := testSession(&Stdio{Err: io.Discard})
+	client, closeAccount, err := g.openAccount(ctx, s, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,11 +156,11 @@ func TestOpenAccountWithSandbox(t *testing.T) {
 	}
 
 	g.AccountID = 42
-	if _, _, err := g.openAccount(ctx, 0, io.Discard); err == nil || !strings.Contains(err.Error(), "--account-id 42") {
+	if _, _, err := g.openAccount(ctx, s, 0, nil); err == nil || !strings.Contains(err.Error(), "--account-id 42") {
 		t.Errorf("child account with --sandbox: %v", err)
 	}
 	g.AccountID = sandbox.DemoAccountID
-	_, closeAccount, err = g.openAccount(ctx, 0, io.Discard)
+	_, closeAccount, err = g.openAccount(ctx, s, 0, nil)
 	if err != nil {
 		t.Fatalf("--account-id of the sandbox's own account: %v", err)
 	}
@@ -173,8 +174,9 @@ func TestOpenAccountWithCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer running.Close()
-	g := &Globals{Credentials: filepath.Join(dir, "credentials.json"), Endpoint: running.Endpoint}
-	client, closeAccount, err := g.openAccount(context.Background(), 5, io.Discard)
+	g := &AccountFlags{Credentials: filepath.Join(dir, "credentials.json"), Endpoint: running.Endpoint}
+	s := testSession(&Stdio{Err: io.Discard})
+	client, closeAccount, err := g.openAccount(context.Background(), s, 5, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +189,7 @@ func TestOpenAccountWithCredentials(t *testing.T) {
 		t.Errorf("info %+v", info)
 	}
 
-	_, _, err = (&Globals{}).openAccount(context.Background(), 0, io.Discard)
+	_, _, err = (&AccountFlags{}).openAccount(context.Background(), s, 0, nil)
 	for _, want := range []string{"--credentials", "VOXIMPLANT_CREDENTIALS", "--sandbox"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("no credentials: %v; want it to mention %s", err, want)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/voxbind/voxbind/reconcile"
@@ -43,26 +42,29 @@ func (f *scopeFlags) given() bool { return len(f.Only)+len(f.Except) > 0 }
 // date, read once per run so that loading the spec and planning agree.
 func runDay() time.Time { return spec.Day(time.Now()) }
 
-// loadSpec loads the spec files as of today and warns on stderr about
-// each ignore entry that has ended: its drift is planned again. Spec
-// problems come back as spec.Errors (see planPrintSpecErrors).
-func loadSpec(files []string, today time.Time, stderr io.Writer) (*spec.Spec, error) {
+// loadSpec loads the spec files as of today and warns about each ignore
+// entry that has ended: its drift is planned again. Spec problems come
+// back as spec.Errors (see session.specErrors).
+func loadSpec(s *session, files []string, today time.Time) (*spec.Spec, error) {
 	desired, err := spec.LoadWith(files, spec.Options{Today: today})
 	if err != nil {
 		return nil, err
 	}
-	warnExpired(stderr, desired, today)
+	warnExpired(s, desired, today)
 	return desired, nil
 }
 
-// warnExpired prints one warning per ignore entry that has ended.
-func warnExpired(stderr io.Writer, desired *spec.Spec, today time.Time) {
+// warnExpired warns once per ignore entry that has ended, at its place in
+// the spec.
+func warnExpired(s *session, desired *spec.Spec, today time.Time) {
 	for _, ig := range desired.Expired(today) {
 		what := ig.Registration
 		if what == "" {
 			what = fmt.Sprintf("registration_id %d", ig.RegistrationID)
 		}
-		fmt.Fprintf(stderr, "voxbind: warning: %s: the ignore entry for %s ended with %s (its until) and no longer applies: its drift is planned as usual; remove the entry, or give a later until\n",
-			ig.Pos.Short(), reconcile.Printable(what), spec.DayString(ig.Until))
+		s.warnAt(ig.Pos, string(spec.CodeIgnoreEnded),
+			fmt.Sprintf("the ignore entry for %s ended with %s (its until) and no longer applies: its drift is planned as usual",
+				reconcile.Printable(what), spec.DayString(ig.Until)),
+			"remove the entry, or give a later until")
 	}
 }

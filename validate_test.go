@@ -35,9 +35,15 @@ func TestValidate(t *testing.T) {
 			stdout: "examples/quickstart.yaml: 8 bindings OK\n",
 		},
 		{
-			name:   "global flags before and after, long flag",
-			args:   []string{"--credentials", "/nonexistent/key.json", "validate", "--file", "examples/bulk.yaml", "--no-color"},
+			name:   "global flags it does not use, before it: ignored; long flag",
+			args:   []string{"--credentials", "/nonexistent/key.json", "--no-color", "validate", "--file", "examples/bulk.yaml"},
 			stdout: "examples/bulk.yaml: 520 bindings OK\n",
+		},
+		{
+			name:       "a global flag it does not use, after it: refused, saying who takes it",
+			args:       []string{"validate", "--file", "examples/bulk.yaml", "--credentials", "/nonexistent/key.json"},
+			code:       1,
+			stderrHave: []string{"voxbind: voxbind validate does not take --credentials; it is a flag of doctor, plan, apply, undo and export (see voxbind help validate)"},
 		},
 		{
 			name:   "directory and file",

@@ -94,6 +94,14 @@ type VersionCmd struct {
 	Output string `short:"o" enum:"text,json" default:"text" placeholder:"FORMAT" help:"Output format: text or json."`
 }
 
+// Help is the examples under version's --help.
+func (VersionCmd) Help() string {
+	return `Examples:
+
+    voxbind version
+    voxbind version -o json   # for a bug report or an inventory`
+}
+
 // Run prints the version.
 func (c *VersionCmd) Run(stdio *Stdio) error {
 	return writeVersion(stdio.Out, c.Output)

@@ -92,8 +92,8 @@ func TestUserAgentCarriesVersion(t *testing.T) {
 	if err := sandbox.Init(dir, 0); err != nil {
 		t.Fatal(err)
 	}
-	g := &Globals{Credentials: filepath.Join(dir, sandbox.CredentialsFile), Endpoint: srv.URL + "/platform_api/"}
-	acct, closeAccount, err := g.openAccount(context.Background(), 0, io.Discard)
+	g := &AccountFlags{Credentials: filepath.Join(dir, sandbox.CredentialsFile), Endpoint: srv.URL + "/platform_api/"}
+	acct, closeAccount, err := g.openAccount(context.Background(), testSession(&Stdio{Err: io.Discard}), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/alecthomas/kong"
+)
+
+// The global flags are declared by the commands that use them, in the
+// groups below, so that a command offers (in its help, its completion
+// and the man page) only the flags it uses: validate takes no
+// credentials. They are still global in the sense users rely on: shown
+// together under their own heading, and allowed before the command name
+// too (hoistGlobals).
+
+// globalGroup heads the global flags in every command's help, after the
+// command's own flags.
+var globalGroup = kong.Group{Key: "global", Title: "Global flags (also before the command name):"}
+
+// AccountFlags say which account to act on and how to reach it: every
+// command that reads or writes an account takes them.
+type AccountFlags struct {
+	Credentials string `group:"global" help:"Service-account key file {account_email, account_id, key_id, private_key}." env:"VOXIMPLANT_CREDENTIALS" placeholder:"FILE" predictor:"file"`
+	Endpoint    string `group:"global" help:"Management API base URL; plain http:// only for loopback hosts." env:"VOXIMPLANT_ENDPOINT" default:"https://api.voximplant.com/platform_api/" placeholder:"URL"`
+	AccountID   int64  `group:"global" name:"account-id" help:"Act on this child account (the parent's key signs)." env:"VOXIMPLANT_ACCOUNT_ID" placeholder:"ID"`
+	Sandbox     string `group:"global" help:"Talk to the built-in emulator backed by STATEFILE instead of Voximplant (no network, no credentials)." placeholder:"STATEFILE" predictor:"file"`
+}
+
+// LogFlags choose the log: records of what voxbind does, on stderr, for
+// debugging and for log collectors. Off unless asked for; the messages
+// for people (progress, warnings, errors) do not depend on it.
+type LogFlags struct {
+	LogLevel  string `group:"global" name:"log-level" enum:"off,debug,info,warn,error" default:"off" env:"VOXBIND_LOG_LEVEL" placeholder:"LEVEL" help:"Log records at this level and above on stderr: debug (every API request), info (retries, steps, phases), warn, error; or off."`
+	LogFormat string `group:"global" name:"log-format" enum:"text,json" default:"text" env:"VOXBIND_LOG_FORMAT" placeholder:"FORMAT" help:"Log records as text (key=value) or json (one object per line)."`
+	Debug     bool   `group:"global" help:"Same as --log-level debug: trace every API request on stderr (tokens and keys are never shown)."`
+}
+
+// logFlags lets run find the log flags of the command it runs.
+func (f *LogFlags) logFlags() *LogFlags { return f }
+
+// ColorFlags are taken by the commands that may colour their output.
+type ColorFlags struct {
+	NoColor bool `group:"global" name:"no-color" help:"Never colour output (also: NO_COLOR set to anything)."`
+}
+
+// color reports whether to colour what goes to w: a terminal, and
+// neither --no-color nor NO_COLOR.
+func (f ColorFlags) color(w io.Writer) bool {
+	if _, ok := os.LookupEnv("NO_COLOR"); ok || f.NoColor {
+		return false
+	}
+	return planIsTerminal(w)
+}
+
+// checkRate checks --rate, the client's ceiling in requests per second,
+// with the same words for every command that takes it.
+func checkRate(rate float64) error {
+	if rate < 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
+		return fmt.Errorf("--rate %g: give a positive number of requests per second, or 0 for no ceiling", rate)
+	}
+	return nil
+}
+
+// hoistGlobals moves the flags written before the command name to just
+// after it ("voxbind --sandbox s.json plan" reads as "voxbind plan
+// --sandbox s.json"): kong knows a flag once it has seen the command that
+// declares it. A global flag written before the name of a command that
+// does not use it is dropped ("voxbind --no-color validate" validates), so
+// that aliases and wrappers that always pass one keep working; written
+// after the name it is refused, like any flag the command does not take
+// (usageError says which commands take it).
+func hoistGlobals(app *kong.Application, args []string) []string {
+	takesValue := map[string]bool{}
+	_ = kong.Visit(app, func(v kong.Visitable, next kong.Next) error {
+		if f, ok := v.(*kong.Flag); ok {
+			takesValue["--"+f.Name] = !f.IsBool() && !f.IsCounter()
+			if f.Short != 0 {
+				takesValue["-"+string(f.Short)] = !f.IsBool() && !f.IsCounter()
+			}
+		}
+		return next(nil)
+	})
+	type leading struct {
+		name   string   // --sandbox, -o
+		tokens []string // the flag and its value
+	}
+	var lead []leading
+	i := 0 // args[:i] are the flags before the command name
+	for i < len(args) {
+		a := args[i]
+		if a == "--" || a == "-" || !strings.HasPrefix(a, "-") {
+			break
+		}
+		start := i
+		i++
+		name, _, hasValue := strings.Cut(a, "=")
+		if !strings.HasPrefix(name, "--") && len(name) > 2 { // -ojson: the value is attached
+			name, hasValue = name[:2], true
+		}
+		if takesValue[name] && !hasValue && i < len(args) {
+			i++
+		}
+		lead = append(lead, leading{name, args[start:i]})
+	}
+	node, j := app.Node, i // args[i:j] name the command
+	for j < len(args) {
+		child := commandChild(node, args[j])
+		if child == nil {
+			break
+		}
+		node, j = child, j+1
+	}
+	if i == 0 || node == app.Node {
+		return args
+	}
+	declared := map[string]bool{}
+	for _, level := range node.AllFlags(false) {
+		for _, f := range level {
+			declared["--"+f.Name] = true
+			if f.Short != 0 {
+				declared["-"+string(f.Short)] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(args))
+	out = append(out, args[i:j]...)
+	for _, l := range lead {
+		if _, global := takesValue[l.name]; global && !declared[l.name] {
+			continue // a global flag this command does not use
+		}
+		out = append(out, l.tokens...)
+	}
+	return append(out, args[j:]...)
+}
+
+func commandChild(n *kong.Node, name string) *kong.Node {
+	for _, c := range n.Children {
+		if c.Type == kong.CommandNode && (c.Name == name || slices.Contains(c.Aliases, name)) {
+			return c
+		}
+	}
+	return nil
+}
+
+var unknownFlag = regexp.MustCompile(`^unknown flag (-[-\w]+)`)
+
+// usageError explains a flag that another command takes but this one
+// does not: "validate does not take --sandbox".
+func usageError(app *kong.Application, err error) error {
+	m := unknownFlag.FindStringSubmatch(err.Error())
+	var pe *kong.ParseError
+	if m == nil || !asParseError(err, &pe) || pe.Context == nil || pe.Context.Selected() == nil {
+		return err
+	}
+	name := strings.TrimLeft(m[1], "-")
+	var takers []string
+	_ = kong.Visit(app, func(v kong.Visitable, next kong.Next) error {
+		if n, ok := v.(*kong.Node); ok && n.Type == kong.CommandNode && !n.Hidden {
+			for _, f := range n.Flags {
+				if f.Name == name || (len(name) == 1 && string(f.Short) == name) {
+					takers = append(takers, n.FullPath()[len(app.Name)+1:])
+					break
+				}
+			}
+		}
+		return next(nil)
+	})
+	if len(takers) == 0 {
+		return err
+	}
+	cmd := pe.Context.Selected().FullPath()
+	return fmt.Errorf("%s does not take %s; it is a flag of %s", cmd, m[1], joinAnd(takers))
+}
+
+func asParseError(err error, pe **kong.ParseError) bool {
+	e, ok := err.(*kong.ParseError)
+	if ok {
+		*pe = e
+	}
+	return ok
+}
+
+// helpHint is the help to point to after a usage error: the command's own
+// when kong got as far as a command.
+func helpHint(err error) string {
+	var pe *kong.ParseError
+	if asParseError(err, &pe) && pe.Context != nil && pe.Context.Selected() != nil {
+		return "help " + strings.TrimPrefix(pe.Context.Selected().FullPath(), "voxbind ")
+	}
+	return "--help"
+}
+
+func joinAnd(s []string) string {
+	if len(s) == 1 {
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// helpValue is the text --help shows for a flag or an argument: its help,
+// then its default and the environment variable that sets it.
+func helpValue(v *kong.Value) string {
+	var notes []string
+	if v.HasDefault && v.Default != "" && !v.IsBool() {
+		notes = append(notes, "default: "+v.Default)
+	}
+	if len(v.Tag.Envs) > 0 {
+		notes = append(notes, "env "+strings.Join(v.Tag.Envs, ", "))
+	}
+	if len(notes) == 0 {
+		return v.Help
+	}
+	suffix := "(" + strings.Join(notes, "; ") + ")"
+	if help, ok := strings.CutSuffix(v.Help, "."); ok {
+		return help + " " + suffix + "."
+	}
+	return strings.TrimSpace(v.Help + " " + suffix)
+}

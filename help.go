@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/alecthomas/kong"
+	mangokong "github.com/alecthomas/mango-kong"
+	"github.com/muesli/roff"
+	posener "github.com/posener/complete"
+	"github.com/willabides/kongplete"
+)
+
+// HelpCmd is "voxbind help [COMMAND]": the same help as --help.
+type HelpCmd struct {
+	Command []string `arg:"" optional:"" name:"COMMAND" predictor:"command" help:"The command to explain, e.g. plan or sandbox serve; none: voxbind itself."`
+}
+
+// Help is the examples under help's --help.
+func (HelpCmd) Help() string {
+	return `Examples:
+
+    voxbind help plan
+    voxbind help sandbox serve`
+}
+
+// Run prints the help by parsing "COMMAND --help".
+func (c *HelpCmd) Run(kctx *kong.Context) error {
+	_, err := kctx.Kong.Parse(append(slices.Clone(c.Command), "--help"))
+	if err != nil {
+		return failure(codeUsage, fmt.Sprintf("no command %q: %v", strings.Join(c.Command, " "), err), "'voxbind help' lists the commands")
+	}
+	return nil
+}
+
+// CompletionCmd prints a shell completion script. The script asks voxbind
+// itself for the completions (kongplete answers from the command line
+// model), so it never goes stale when voxbind is upgraded in place.
+type CompletionCmd struct {
+	Shell string `arg:"" name:"SHELL" enum:"bash,zsh,fish" help:"The shell: bash, zsh or fish."`
+}
+
+// Help is the examples under completion's --help.
+func (CompletionCmd) Help() string {
+	return `Examples:
+
+    source <(voxbind completion bash)                                   # in ~/.bashrc
+    voxbind completion zsh > "${fpath[1]}/_voxbind"                      # or source it in ~/.zshrc
+    voxbind completion fish > ~/.config/fish/completions/voxbind.fish`
+}
+
+// completionScripts are kongplete's installation snippets (its
+// InstallCompletions picks the login shell; this command takes it as an
+// argument): each makes the shell run BIN with COMP_LINE set, and
+// complete answers.
+var completionScripts = map[string]string{
+	"bash": "# bash completion for voxbind: source this file, e.g. from ~/.bashrc.\ncomplete -C BIN voxbind\n",
+	"zsh":  "# zsh completion for voxbind: source this file, e.g. from ~/.zshrc.\nautoload -U +X bashcompinit && bashcompinit\ncomplete -C BIN voxbind\n",
+	"fish": `# fish completion for voxbind: save as ~/.config/fish/completions/voxbind.fish.
+function __complete_voxbind
+    set -lx COMP_LINE (commandline -cp)
+    test -z (commandline -ct)
+    and set COMP_LINE "$COMP_LINE "
+    BIN
+end
+complete -f -c voxbind -a "(__complete_voxbind)"
+`,
+}
+
+// Run prints the script for the shell, naming this voxbind binary.
+func (c *CompletionCmd) Run(s *session) error {
+	bin, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the voxbind binary: %w", err)
+	}
+	if real, err := filepath.EvalSymlinks(bin); err == nil {
+		bin = real
+	}
+	_, err = fmt.Fprint(s.stdio.Out, strings.ReplaceAll(completionScripts[c.Shell], "BIN", shellQuote(bin)))
+	return err
+}
+
+// shellQuote quotes s for bash, zsh and fish alike.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// complete answers a shell's completion request (COMP_LINE is set) from
+// the command line model, and reports whether it did.
+func complete(parser *kong.Kong) (code int, done bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c, ok := r.(kongExit)
+			if !ok {
+				panic(r)
+			}
+			code, done = int(c), true
+		}
+	}()
+	var commands []string
+	_ = kong.Visit(parser.Model, func(v kong.Visitable, next kong.Next) error {
+		if n, ok := v.(*kong.Node); ok && n.Type == kong.CommandNode && !n.Hidden {
+			commands = append(commands, n.Name)
+		}
+		return next(nil)
+	})
+	kongplete.Complete(parser, kongplete.WithPredictors(map[string]posener.Predictor{
+		"file":    posener.PredictFiles("*"),
+		"dir":     posener.PredictDirs("*"),
+		"command": posener.PredictSet(commands...),
+	}))
+	return 0, false
+}
+
+// ManCmd prints voxbind's manual page, generated from the command line
+// model by mango-kong: every command, with its flags and examples.
+type ManCmd struct{}
+
+// Help is the examples under man's --help.
+func (ManCmd) Help() string {
+	return `Examples:
+
+    voxbind man | man -l -
+    voxbind man > /usr/local/share/man/man1/voxbind.1`
+}
+
+// Run writes the page in roff.
+func (ManCmd) Run(kctx *kong.Context, s *session) error {
+	page := mangokong.NewManPage(1, kctx.Model)
+	_, err := fmt.Fprint(s.stdio.Out, page.Build(roff.NewDocument()))
+	return err
+}

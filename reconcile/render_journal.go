@@ -1,0 +1,144 @@
+package reconcile
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// JournalStep is one step of an apply as its journal records it: the
+// intent written before the call, and the result written after it (nil
+// when the process died in between).
+type JournalStep struct {
+	Step         int               `json:"step"`
+	Action       Action            `json:"action"`
+	Registration RegistrationRef   `json:"registration"`
+	Before       *Target           `json:"before"`
+	After        *Target           `json:"after"`
+	Displaces    *JournalDisplaced `json:"displaces"`
+	Outcome      string            `json:"outcome"` // applied, failed, unknown, or "no result"
+	Error        *JournalError     `json:"error"`
+}
+
+// JournalDocument is a journal as one JSON document, for voxbind show
+// -o json: its start, its steps in the order they were sent, and its end
+// (null when the apply did not get that far).
+type JournalDocument struct {
+	Kind     string        `json:"kind"` // "journal"
+	Start    JournalStart  `json:"start"`
+	Steps    []JournalStep `json:"steps"`
+	End      *JournalEnd   `json:"end"`
+	CutShort bool          `json:"cut_short"` // the last line was partial and left out
+}
+
+// journalNoResult is the outcome of a step whose call was sent but whose
+// result was never written: the process died meanwhile.
+const journalNoResult = "no result"
+
+// JournalSteps pairs each intent of j with its result, in the order the
+// intents were written.
+func JournalSteps(j *JournalRecords) []JournalStep {
+	out := make([]JournalStep, 0, len(j.Intents))
+	for _, in := range j.Intents {
+		s := JournalStep{Step: in.Step, Action: journalAction(in.Before, in.After), Registration: in.Registration,
+			Before: in.Before, After: in.After, Displaces: in.Displaces, Outcome: journalNoResult}
+		if r, ok := j.Results[in.Step]; ok {
+			s.Outcome, s.Error = string(r.Outcome), r.Error
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func journalAction(before, after *Target) Action {
+	switch {
+	case before == nil:
+		return ActionBind
+	case after == nil:
+		return ActionUnbind
+	}
+	return ActionRebind
+}
+
+// RenderJournalJSON writes j as one JournalDocument, indented.
+func RenderJournalJSON(w io.Writer, j *JournalRecords) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(JournalDocument{Kind: "journal", Start: j.Start, Steps: JournalSteps(j), End: j.End, CutShort: j.CutShort})
+}
+
+// RenderJournalText writes what an apply did, as its journal records it,
+// for a person: each step sent, with its targets and outcome, and how the
+// apply ended:
+//
+//	~ [3] carol@pbx.example.com (103)
+//	      support / user carol -> sales / user dave
+//	      applied
+func RenderJournalText(w io.Writer, j *JournalRecords) error {
+	bw := bufio.NewWriter(w)
+	for _, s := range JournalSteps(j) {
+		mark, _ := renderMark(s.Action)
+		fmt.Fprintf(bw, "  %s [%d] %s\n", mark, s.Step, renderReg(&s.Registration))
+		fmt.Fprintf(bw, "        %s -> %s\n", renderTarget(s.Before), renderTarget(s.After))
+		if d := s.Displaces; d != nil {
+			fmt.Fprintf(bw, "        takes the user of %s (%s)\n", renderReg(&d.Registration), renderTarget(d.Before))
+		}
+		fmt.Fprintf(bw, "        %s\n", journalOutcome(&s))
+	}
+	fmt.Fprintf(bw, "\n%s\n", journalEnd(j))
+	return bw.Flush()
+}
+
+// RenderJournalMarkdown writes the same as RenderJournalText, as a table
+// for a pull-request comment or an incident note.
+func RenderJournalMarkdown(w io.Writer, j *JournalRecords) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "#### voxbind apply journal for account %d\n\n**%s**\n\n", j.Start.AccountID, markdownEscape(journalEnd(j)))
+	fmt.Fprintf(bw, "| step | registration | before | after | outcome |\n|---|---|---|---|---|\n")
+	for _, s := range JournalSteps(j) {
+		fmt.Fprintf(bw, "| %d | %s | %s | %s | %s |\n", s.Step, markdownReg(&s.Registration),
+			markdownEscape(renderTarget(s.Before)), markdownEscape(renderTarget(s.After)), markdownEscape(journalOutcome(&s)))
+	}
+	return bw.Flush()
+}
+
+func journalOutcome(s *JournalStep) string {
+	out := s.Outcome
+	if s.Outcome == journalNoResult {
+		out = "sent, no result recorded (voxbind died before the answer)"
+	}
+	if e := s.Error; e != nil {
+		out += ": " + Printable(e.Message)
+		if e.Code != 0 && !strings.Contains(e.Message, "api error "+strconv.Itoa(e.Code)) {
+			out += " (api error " + strconv.Itoa(e.Code) + ")"
+		}
+	}
+	return out
+}
+
+// journalEnd says how the apply ended, as its end line records it.
+func journalEnd(j *JournalRecords) string {
+	e := j.End
+	if e == nil {
+		return "The apply did not end: voxbind was killed or crashed after the last line above."
+	}
+	how := "Apply"
+	if e.Interrupted {
+		how = "Apply stopped early"
+	}
+	verified := "not verified"
+	switch {
+	case e.Verified == nil:
+	case *e.Verified:
+		verified = "verified"
+	default:
+		verified = "verification found differences"
+	}
+	s := e.Summary
+	return fmt.Sprintf("%s (finished %s): %d applied, %d failed, %d skipped, %d not started, %d unknown; %s.",
+		how, Printable(e.Finished), s.Applied, s.Failed, s.Skipped, s.NotStarted, s.Unknown, verified)
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/voxbind/voxbind/reconcile"
+)
+
+// ShowCmd renders a saved plan, or an apply journal, for a reviewer: it
+// reads only the file, with no credentials and no network.
+type ShowCmd struct {
+	File   string `arg:"" name:"FILE" predictor:"file" help:"A plan saved by 'voxbind plan --out FILE', or the journal an apply wrote (its Journal: line)."`
+	Output string `short:"o" enum:"text,markdown,json" default:"text" placeholder:"FORMAT" help:"Output format: text, markdown (for a pull-request comment) or json."`
+
+	ColorFlags
+}
+
+// Help is the examples under show's --help.
+func (ShowCmd) Help() string {
+	return `Examples:
+
+    voxbind show plan.json -o markdown > comment.md     # a saved plan, for review
+    voxbind show .voxbind/journal/1234567-20261128T061500Z.jsonl   # what an apply did`
+}
+
+// Run reads the file and renders it on stdout: a saved plan as plan
+// printed it, a journal as the steps it records and how the apply ended.
+func (c *ShowCmd) Run(s *session) error {
+	const what = "give a plan saved by voxbind plan --out, or a journal that apply wrote"
+	data, err := readBounded(c.File, "file", reconcile.MaxJournalSize, what)
+	if err != nil {
+		return err
+	}
+	if bytes.HasPrefix(bytes.TrimSpace(data), []byte(`{"kind":"start"`)) {
+		return c.journal(s, data)
+	}
+	if bytes.HasPrefix(bytes.TrimSpace(data), []byte(`{"kind":`)) {
+		return failure(codePlanFile, c.File+" is JSON Lines (apply -o json events?), neither a saved plan nor an apply journal", what)
+	}
+	if len(data) > reconcile.MaxPlanSize {
+		return failure(codePlanFile, fmt.Sprintf("plan %s is larger than %d MiB, more than any plan voxbind writes", c.File, reconcile.MaxPlanSize>>20), what)
+	}
+	p, err := reconcile.ReadPlan(data)
+	if err != nil {
+		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.File, err), fix: what, err: err}
+	}
+	switch c.Output {
+	case "json": // as plan -o json prints it
+		err = writeJSON(s.stdio.Out, planJSON{reconcile.JSONPlan(p, false), s.diag.diagnostics()}, true)
+	case "markdown":
+		err = reconcile.RenderMarkdown(s.stdio.Out, p)
+	default:
+		err = reconcile.RenderText(s.stdio.Out, p, c.color(s.stdio.Out))
+	}
+	if err != nil {
+		return fmt.Errorf("write the plan: %w", err)
+	}
+	return nil
+}
+
+// journal renders an apply journal: what it records of the apply, then
+// each step with its outcome, then how the apply ended.
+func (c *ShowCmd) journal(s *session, data []byte) error {
+	j, err := reconcile.ReadJournal(data)
+	if err != nil {
+		return &codedError{code: codeJournal, msg: fmt.Sprintf("journal %s: %v", c.File, err), fix: "give the file that apply named on its Journal: line", err: err}
+	}
+	switch c.Output {
+	case "json":
+		err = reconcile.RenderJournalJSON(s.stdio.Out, j)
+	case "markdown":
+		err = reconcile.RenderJournalMarkdown(s.stdio.Out, j)
+	default:
+		if _, err = fmt.Fprintf(s.stdio.Out, "%s\n", journalSummary(c.File, j)); err == nil {
+			err = reconcile.RenderJournalText(s.stdio.Out, j)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("write the journal: %w", err)
+	}
+	if j.CutShort {
+		s.warn(codeJournal, fmt.Sprintf("journal %s ends in a partial line, written when voxbind died; it is shown up to line %d, its last complete line",
+			reconcile.Printable(c.File), j.Lines), "")
+	}
+	return nil
+}
