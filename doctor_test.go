@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -368,5 +369,31 @@ func TestDoctorNeverWrites(t *testing.T) {
 		if len(checks) == 0 {
 			t.Errorf("%+v: no checks", opts)
 		}
+	}
+}
+
+// TestDoctorTellsRetries: doctor's client tells its retries on stderr as
+// every command's does.
+func TestDoctorTellsRetries(t *testing.T) {
+	dir := initSandbox(t)
+	srv, err := sandbox.Open(filepath.Join(dir, sandbox.StateFile), sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var failed atomic.Bool
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" && !failed.Swap(true) {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	var out, errb bytes.Buffer
+	code := run([]string{"doctor", "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", ts.URL + "/platform_api/"},
+		&Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
+	if code != 0 || !strings.Contains(errb.String(), "voxbind: the API is failing (http status 503); retrying for up to ") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
 	}
 }

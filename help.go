@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kong"
 	mangokong "github.com/alecthomas/mango-kong"
@@ -121,7 +124,9 @@ func complete(parser *kong.Kong) (code int, done bool) {
 }
 
 // ManCmd prints voxbind's manual page, generated from the command line
-// model by mango-kong: every command, with its flags and examples.
+// model by mango-kong: every command with its flags (their defaults and
+// environment variables too), then the examples of every command, the
+// environment variables, and the exit statuses.
 type ManCmd struct{}
 
 // Help is the examples under man's --help.
@@ -134,7 +139,68 @@ func (ManCmd) Help() string {
 
 // Run writes the page in roff.
 func (ManCmd) Run(kctx *kong.Context, s *session) error {
-	page := mangokong.NewManPage(1, kctx.Model)
-	_, err := fmt.Fprint(s.stdio.Out, page.Build(roff.NewDocument()))
+	_, err := fmt.Fprint(s.stdio.Out, manPage(kctx.Model))
 	return err
 }
+
+// manPage builds the page. mango-kong lays out each command's help and
+// flags; the examples (each command's Help) go to a section of their own.
+// The roff writer takes text as a format string, so every '%' is doubled.
+func manPage(app *kong.Application) string {
+	esc := func(s string) string { return strings.ReplaceAll(s, "%", "%%") }
+	var examples []string
+	envs := map[string]string{}
+	_ = kong.Visit(app, func(v kong.Visitable, next kong.Next) error {
+		switch n := v.(type) {
+		case *kong.Node:
+			if n.Detail != "" && n.Type == kong.CommandNode {
+				for _, line := range strings.Split(n.Detail, "\n") {
+					if line = strings.TrimSpace(line); strings.HasPrefix(line, "voxbind ") || strings.HasPrefix(line, "source ") {
+						examples = append(examples, esc(manComment.ReplaceAllString(line, " # ")))
+					}
+				}
+			}
+			n.Help, n.Detail = esc(n.Help), ""
+		case *kong.Flag:
+			for _, e := range n.Envs {
+				envs[e] = "--" + n.Name
+			}
+			n.Help = esc(helpValue(n.Value))
+		case *kong.Positional:
+			if n.Flag == nil { // a flag's value is the flag's, escaped above
+				n.Help = esc(n.Help)
+			}
+		}
+		return next(nil)
+	})
+	var env []string
+	for _, e := range slices.Sorted(maps.Keys(envs)) {
+		env = append(env, e+": sets "+envs[e]+" when the flag is not given.")
+	}
+	env = append(env, "NO_COLOR: set to anything, never colour output (as --no-color).")
+	page := mangokong.NewManPage(1, app).
+		WithLongDescription("voxbind reads a YAML spec and the live account through the Voximplant Management API, "+
+			"shows the BindSipRegistration calls that would make the account equal the spec, and applies them on confirmation. "+
+			"Global flags may stand before or after the command name. The reference is in the docs/ directory of voxbind's repository.").
+		WithSection("Examples", strings.Join(examples, "\n")).
+		WithSection("Environment", strings.Join(env, "\n")).
+		WithSection("Exit status", "0: success; for plan --detailed-exitcode, no changes.\n"+
+			"1: any error: a bad spec, an API error, a refusal, a partial apply, a failed verification.\n"+
+			"2: plan --detailed-exitcode only: there are changes.\n"+
+			"130: interrupted (SIGINT or SIGTERM).")
+	// mango-kong's title line repeats the description as the manual's
+	// name and dates the page today; say what it is, dated by the commit.
+	out := page.Build(roff.NewDocument())
+	day := time.Now().UTC().Format("2006-01-02")
+	if t, err := time.Parse(time.RFC3339, date); err == nil {
+		day = t.UTC().Format("2006-01-02")
+	}
+	title := fmt.Sprintf(".TH VOXBIND 1 %q %q %q", day, "voxbind "+version, "voxbind manual")
+	if head, rest, ok := strings.Cut(out, "\n"); ok && strings.HasPrefix(head, ".TH ") {
+		out = title + "\n" + rest
+	}
+	return out
+}
+
+// manComment is the blank run before an example's comment.
+var manComment = regexp.MustCompile(`\s+# `)

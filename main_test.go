@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alecthomas/kong"
 	"github.com/google/go-cmp/cmp"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/voxbind/voxbind/reconcile"
@@ -480,9 +479,7 @@ func shellWords(line string) []string {
 // running anything.
 func parseOnly(args []string) (err error) {
 	var cli CLI
-	parser, err := kong.New(&cli, kong.Name("voxbind"),
-		kong.Writers(io.Discard, io.Discard),
-		kong.Exit(func(code int) { panic(kongExit(code)) }))
+	parser, err := newParser(&cli, &Stdio{Out: io.Discard, Err: io.Discard})
 	if err != nil {
 		return err
 	}
@@ -491,7 +488,7 @@ func parseOnly(args []string) (err error) {
 			err = fmt.Errorf("kong exited with %v", r)
 		}
 	}()
-	_, err = parser.Parse(args)
+	_, err = parser.Parse(hoistGlobals(parser.Model, args))
 	return err
 }
 

@@ -3,10 +3,15 @@
 package main
 
 import (
+	"context"
+	"io"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/voxbind/voxbind/voximplant"
 )
 
 // TestCredentialsFIFOYieldsToCtrlC: a credentials path that blocks (a
@@ -26,5 +31,31 @@ func TestCredentialsFIFOYieldsToCtrlC(t *testing.T) {
 	code, stderr := interruptWhen(t, ready, bin, "--credentials", fifo, "plan", "-f", spec)
 	if code != 130 || stderr != "Interrupted.\n" {
 		t.Errorf("exit %d, stderr %q; want 130 and Interrupted.", code, stderr)
+	}
+}
+
+// TestDoctorKeyFIFO: doctor reads the key file as the other commands do,
+// so a FIFO nobody writes to ends the check when its time is up instead
+// of blocking doctor for good.
+func TestDoctorKeyFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "credentials.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no FIFO: %v", err)
+	}
+	d := &doctor{f: &AccountFlags{Credentials: fifo}, s: testSession(&Stdio{Err: io.Discard})}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	done := make(chan *voximplant.Credentials, 1)
+	go func() {
+		creds, _, _ := d.checkKey(ctx)
+		done <- creds
+	}()
+	select {
+	case creds := <-done:
+		if creds != nil || len(d.checks) != 1 || d.checks[0].Status != "fail" || !strings.Contains(d.checks[0].Detail, "still reading") {
+			t.Errorf("checks %+v", d.checks)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("doctor is still reading the FIFO")
 	}
 }

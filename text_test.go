@@ -73,3 +73,32 @@ func TestRateErrorsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusLines: on a terminal, apply shows reading the account and
+// verifying on the status line, then clears it; elsewhere stderr holds
+// plain lines only, without a carriage return.
+func TestStatusLines(t *testing.T) {
+	state := filepath.Join(initSandbox(t), sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+
+	applyFakeTerminal(t, false, true)
+	code, _, stderr := applyRun(t, "", "--sandbox", state, "apply", "-f", spec, "--auto-approve")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%q", code, stderr)
+	}
+	for _, want := range []string{
+		"Reading account 1000001… 0s\r\x1b[K",
+		"Verifying: reading account 1000001 back… 0s\r\x1b[K",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("terminal stderr lacks %q:\n%q", want, stderr)
+		}
+	}
+
+	applyFakeTerminal(t, false, false)
+	spec = applyWrite(t, spec, "version: 1\nbindings:\n  - registration: conf@pbx.example.com\n    application: support\n")
+	code, _, stderr = applyRun(t, "", "--sandbox", state, "apply", "-f", spec, "--auto-approve")
+	if code != 0 || strings.Contains(stderr, "\r") || strings.Contains(stderr, "\x1b") || strings.Contains(stderr, "Reading account") {
+		t.Errorf("not a terminal: exit %d, stderr %q", code, stderr)
+	}
+}

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/voxbind/voxbind/sandbox"
+)
+
+// cliCommands lists every command path of voxbind's command line, as
+// typed: "plan", "sandbox serve".
+func cliCommands(t *testing.T) [][]string {
+	t.Helper()
+	parser, err := newParser(&CLI{}, &Stdio{Out: io.Discard, Err: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]string
+	_ = kong.Visit(parser.Model, func(v kong.Visitable, next kong.Next) error {
+		if n, ok := v.(*kong.Node); ok && n.Type == kong.CommandNode && len(n.Children) == 0 {
+			out = append(out, strings.Fields(commandPath(n)))
+		}
+		return next(nil)
+	})
+	if len(out) < 12 {
+		t.Fatalf("only %d commands: %v", len(out), out)
+	}
+	return out
+}
+
+// TestHelpLayout checks every command's help: 'voxbind help CMD' prints
+// what 'voxbind CMD --help' does; the command's own flags come first and
+// the global flags last under their heading; defaults and environment
+// variables are shown; every command has an example.
+func TestHelpLayout(t *testing.T) {
+	const heading = "Global flags (also before the command name):"
+	for _, cmd := range cliCommands(t) {
+		name := strings.Join(cmd, " ")
+		code, viaFlag, stderr := runCLI(t, append(slices.Clone(cmd), "--help")...)
+		if code != 0 || stderr != "" {
+			t.Errorf("%s --help: exit %d, stderr %q", name, code, stderr)
+			continue
+		}
+		code, viaHelp, _ := runCLI(t, append([]string{"help"}, cmd...)...)
+		if code != 0 || viaHelp != viaFlag {
+			t.Errorf("voxbind help %s: exit %d, and it differs from --help:\n%s\n---\n%s", name, code, viaHelp, viaFlag)
+		}
+		if !strings.Contains(viaFlag, "Example") {
+			t.Errorf("%s --help has no example:\n%s", name, viaFlag)
+		}
+		own, global, ok := strings.Cut(viaFlag, heading)
+		if !ok {
+			t.Errorf("%s --help has no %q heading:\n%s", name, heading, viaFlag)
+			continue
+		}
+		if i := strings.Index(own, "\nFlags:\n"); i >= 0 {
+			own = own[i:] // the command's own flags, after its examples
+		} else {
+			own = ""
+		}
+		if strings.Contains(own, "--help") || !strings.Contains(global, "--help") {
+			t.Errorf("%s --help: --help is not among the global flags:\n%s", name, viaFlag)
+		}
+		for _, g := range []string{"--credentials", "--sandbox", "--log-level", "--no-color"} {
+			if strings.Contains(own, g) {
+				t.Errorf("%s --help shows the global flag %s before the heading:\n%s", name, g, viaFlag)
+			}
+		}
+	}
+
+	_, validate, _ := runCLI(t, "validate", "--help")
+	for _, unused := range []string{"--credentials", "--endpoint", "--account-id", "--sandbox", "--log-level", "--debug", "--no-color"} {
+		if strings.Contains(validate, unused) {
+			t.Errorf("validate --help offers %s, which validate never uses", unused)
+		}
+	}
+	_, plan, _ := runCLI(t, "plan", "--help")
+	for _, want := range []string{"(default: voxbind.yaml).", "(default: text).", "(env VOXBIND_RATE).", "(env VOXBIND_TIMEOUT).",
+		"(default: https://api.voximplant.com/platform_api/;", "env VOXIMPLANT_ENDPOINT)", "(default: off;", "env VOXBIND_LOG_LEVEL)"} {
+		if !strings.Contains(strings.Join(strings.Fields(plan), " "), want) {
+			t.Errorf("plan --help lacks %q:\n%s", want, plan)
+		}
+	}
+	_, apply, _ := runCLI(t, "apply", "--help")
+	for _, want := range []string{"(default: 4; env VOXBIND_PARALLELISM).", "env VOXBIND_MAX_UNBIND", "env VOXBIND_RATE"} {
+		if !strings.Contains(strings.Join(strings.Fields(apply), " "), want) {
+			t.Errorf("apply --help lacks %q:\n%s", want, apply)
+		}
+	}
+
+	code, stdout, stderr := runCLI(t, "help", "no-such-command")
+	if code != 1 || stdout != "" || !strings.Contains(stderr, `no command "no-such-command"`) {
+		t.Errorf("help no-such-command: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, root, _ := runCLI(t, "help")
+	if _, flag, _ := runCLI(t, "--help"); code != 0 || root != flag || !strings.Contains(root, "Commands:") {
+		t.Errorf("voxbind help: exit %d, and it differs from voxbind --help:\n%s", code, root)
+	}
+}
+
+// TestNoEnvironmentForConsent: the flags that give consent (--auto-approve,
+// --force) have no environment variable; the four a pipeline sets every
+// time do.
+func TestNoEnvironmentForConsent(t *testing.T) {
+	parser, err := newParser(&CLI{}, &Stdio{Out: io.Discard, Err: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs := map[string][]string{}
+	_ = kong.Visit(parser.Model, func(v kong.Visitable, next kong.Next) error {
+		if f, ok := v.(*kong.Flag); ok {
+			envs[f.Name] = append(envs[f.Name], f.Envs...)
+		}
+		return next(nil)
+	})
+	for _, consent := range []string{"auto-approve", "force"} {
+		if len(envs[consent]) > 0 {
+			t.Errorf("--%s has environment variables %v", consent, envs[consent])
+		}
+	}
+	for flag, env := range map[string]string{"parallelism": "VOXBIND_PARALLELISM", "rate": "VOXBIND_RATE",
+		"max-unbind": "VOXBIND_MAX_UNBIND", "timeout": "VOXBIND_TIMEOUT", "log-level": "VOXBIND_LOG_LEVEL", "log-format": "VOXBIND_LOG_FORMAT"} {
+		if !slices.Contains(envs[flag], env) {
+			t.Errorf("--%s: environment %v, want %s", flag, envs[flag], env)
+		}
+	}
+}
+
+// TestGlobalFlagsEitherSide: a global flag works before and after the
+// command name, and gives the same result.
+func TestGlobalFlagsEitherSide(t *testing.T) {
+	state := filepath.Join(initSandbox(t), sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	for _, args := range [][]string{
+		{"--sandbox", state, "--no-color", "plan", "-f", spec},
+		{"--sandbox=" + state, "plan", "--no-color", "-f", spec},
+		{"plan", "-f", spec, "--sandbox", state, "--no-color"},
+		{"--no-color", "plan", "--sandbox", state, "-f", spec},
+	} {
+		code, stdout, stderr := runCLI(t, args...)
+		if code != 0 || !strings.Contains(stdout, "Plan: 1 to bind, 1 to rebind, 1 to unbind, 0 unchanged.") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+	}
+	// sandbox serve takes the log flags, and its own --rate.
+	if got := hoistGlobals(mustModel(t), []string{"--log-level", "debug", "sandbox", "serve", "--rate", "5"}); !slices.Equal(got,
+		[]string{"sandbox", "serve", "--log-level", "debug", "--rate", "5"}) {
+		t.Errorf("hoisted: %q", got)
+	}
+	// A value that looks like a command name stays the flag's value.
+	if got := hoistGlobals(mustModel(t), []string{"--credentials", "plan", "export"}); !slices.Equal(got, []string{"export", "--credentials", "plan"}) {
+		t.Errorf("hoisted: %q", got)
+	}
+}
+
+func mustModel(t *testing.T) *kong.Application {
+	t.Helper()
+	parser, err := newParser(&CLI{}, &Stdio{Out: io.Discard, Err: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parser.Model
+}
+
+// TestEnvironmentDefaults: VOXBIND_PARALLELISM, VOXBIND_RATE and
+// VOXBIND_MAX_UNBIND set what their flags set; a flag on the command line
+// wins, and --force wins over VOXBIND_MAX_UNBIND but not over
+// --max-unbind on the same command line.
+func TestEnvironmentDefaults(t *testing.T) {
+	state := filepath.Join(initSandbox(t), sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+
+	t.Setenv("VOXBIND_RATE", "-3")
+	code, _, stderr := runCLI(t, "--sandbox", state, "plan", "-f", spec)
+	if code != 1 || !strings.Contains(stderr, "--rate -3: give a positive number") {
+		t.Errorf("VOXBIND_RATE=-3: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "--sandbox", state, "plan", "-f", spec, "--rate", "0"); code != 0 {
+		t.Errorf("--rate 0 over VOXBIND_RATE=-3: exit %d, stderr %q", code, stderr)
+	}
+	os.Unsetenv("VOXBIND_RATE") // t.Setenv restores it at the end
+
+	t.Setenv("VOXBIND_MAX_UNBIND", "0")
+	code, _, stderr = runCLI(t, "--sandbox", state, "apply", "-f", spec, "--auto-approve")
+	if code != 1 || !strings.Contains(stderr, "more than the limit set by --max-unbind 0") {
+		t.Errorf("VOXBIND_MAX_UNBIND=0: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "--sandbox", state, "apply", "-f", spec, "--auto-approve", "--force", "--max-unbind", "5")
+	if code != 1 || !strings.Contains(stderr, "--max-unbind and --force can't be used together") {
+		t.Errorf("--force --max-unbind: exit %d, stderr %q", code, stderr)
+	}
+
+	t.Setenv("VOXBIND_PARALLELISM", "1")
+	code, _, stderr = runCLI(t, "--sandbox", state, "apply", "-f", spec, "--auto-approve", "--force")
+	if code != 0 || !strings.Contains(stderr, "Applying 3 changes to account 1000001.\n") {
+		t.Errorf("VOXBIND_PARALLELISM=1 with --force over VOXBIND_MAX_UNBIND: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestCompletion: each shell gets a script that hands completion to this
+// binary, and the binary completes every command and a command's flags.
+func TestCompletion(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		code, stdout, stderr := runCLI(t, "completion", shell)
+		if code != 0 || stderr != "" || !strings.Contains(stdout, "voxbind") {
+			t.Errorf("completion %s: exit %d, stdout %q, stderr %q", shell, code, stdout, stderr)
+		}
+		if shell != "fish" && !strings.Contains(stdout, "complete -C ") {
+			t.Errorf("completion %s does not hand completion to voxbind:\n%s", shell, stdout)
+		}
+	}
+	if code, _, stderr := runCLI(t, "completion", "powershell"); code != 1 || !strings.Contains(stderr, "bash") {
+		t.Errorf("completion powershell: exit %d, stderr %q", code, stderr)
+	}
+
+	complete := func(line string) []string {
+		t.Helper()
+		t.Setenv("COMP_LINE", line)
+		t.Setenv("COMP_POINT", "")
+		code, stdout, stderr := runCLI(t)
+		t.Setenv("COMP_LINE", "")
+		if code != 0 {
+			t.Fatalf("completing %q: exit %d, stderr %q", line, code, stderr)
+		}
+		return strings.Fields(stdout)
+	}
+	got := complete("voxbind ")
+	for _, cmd := range cliCommands(t) {
+		if !slices.Contains(got, cmd[0]) {
+			t.Errorf("completing 'voxbind ' does not offer %s: %q", cmd[0], got)
+		}
+	}
+	if got := complete("voxbind sandbox "); !slices.Contains(got, "serve") || !slices.Contains(got, "init") {
+		t.Errorf("completing 'voxbind sandbox ': %q", got)
+	}
+	if got := complete("voxbind plan --"); !slices.Contains(got, "--detailed-exitcode") || !slices.Contains(got, "--sandbox") {
+		t.Errorf("completing 'voxbind plan --': %q", got)
+	}
+	if got := complete("voxbind validate --"); slices.Contains(got, "--credentials") || !slices.Contains(got, "--file") {
+		t.Errorf("completing 'voxbind validate --' offers what validate does not take, or not its own: %q", got)
+	}
+	if got := complete("voxbind plan -o "); !slices.Equal(sorted(got), []string{"json", "markdown", "text"}) {
+		t.Errorf("completing 'voxbind plan -o ': %q", got)
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+// TestManPage: 'voxbind man' writes a roff page that names every command,
+// and its flags.
+func TestManPage(t *testing.T) {
+	code, page, stderr := runCLI(t, "man")
+	if code != 0 || stderr != "" || !strings.HasPrefix(page, ".") {
+		t.Fatalf("man: exit %d, stderr %q, output starts %.40q", code, stderr, page)
+	}
+	if !strings.Contains(page, ".TH VOXBIND 1") && !strings.Contains(page, ".TH \"VOXBIND\" \"1\"") {
+		t.Errorf("no .TH header for voxbind(1):\n%.300s", page)
+	}
+	if strings.Contains(page, "%!") || !strings.Contains(page, "25% of the bound registrations") {
+		t.Errorf("a %% in a help text did not survive the roff writer")
+	}
+	text := strings.ReplaceAll(page, `\-`, "-")
+	for _, cmd := range cliCommands(t) {
+		if !strings.Contains(text, strings.Join(cmd, " ")) {
+			t.Errorf("the man page does not mention %q", strings.Join(cmd, " "))
+		}
+	}
+	for _, flag := range []string{"--detailed-exitcode", "--auto-approve", "--log-level", "--max-unbind"} {
+		if !strings.Contains(text, flag) {
+			t.Errorf("the man page does not mention %s", flag)
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/voxbind/voxbind/sandbox"
+)
+
+// TestApplyEvents parses a whole apply -o json against a server whose
+// first write fails with HTTP 503 and whose second is answered "rate limit
+// exceeded" (API error 340): stdout is JSON Lines, the plan first, a start
+// and a result per step (the start first), a retry and a rate_limit line
+// as they happen, the summary last with the counts of the results; stderr
+// keeps the lines for people.
+func TestApplyEvents(t *testing.T) {
+	dir := initSandbox(t)
+	state := filepath.Join(dir, sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	srv, err := sandbox.Open(state, sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var writes atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/BindSipRegistration") {
+			switch writes.Add(1) {
+			case 1:
+				http.Error(w, "upstream unavailable", http.StatusServiceUnavailable)
+				return
+			case 2:
+				w.Write([]byte(`{"error":{"code":340,"msg":"Rate limit exceeded, repeat after 0 seconds"}}`))
+				return
+			}
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+
+	code, stdout, stderr := applyRun(t, "", "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", ts.URL+"/platform_api/",
+		"apply", "-f", spec, "--auto-approve", "--parallelism", "1", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	lines := jsonLines(t, stdout)
+	if len(lines) < 2 || lines[0]["kind"] != "plan" || lines[len(lines)-1]["kind"] != "summary" {
+		t.Fatalf("want the plan first and the summary last:\n%s", stdout)
+	}
+	if changes := lines[0]["changes"].([]any); len(changes) != 3 || lines[0]["format_version"] != 1.0 {
+		t.Errorf("plan line: %v", lines[0])
+	}
+	started := map[float64]bool{}
+	results := map[string]int{}
+	kinds := map[string]int{}
+	for i, l := range lines {
+		kind, _ := l["kind"].(string)
+		kinds[kind]++
+		if i > 0 {
+			if ts, ok := l["time"].(string); !ok || !validTime(ts) {
+				t.Errorf("line %d: time %v", i+1, l["time"])
+			}
+		}
+		switch kind {
+		case "step_start":
+			started[l["step"].(float64)] = true
+			if l["registration"].(map[string]any)["id"] == nil || l["action"] == nil {
+				t.Errorf("step_start without its registration or action: %v", l)
+			}
+		case "step_result":
+			if !started[l["step"].(float64)] {
+				t.Errorf("step %v ended before it started", l["step"])
+			}
+			results[l["outcome"].(string)]++
+		case "retry", "rate_limit":
+			if l["method"] != "BindSipRegistration" || l["attempt"] == nil || l["wait_seconds"] == nil {
+				t.Errorf("%s line: %v", kind, l)
+			}
+		case "plan", "summary":
+		default:
+			t.Errorf("line %d: unknown kind %q", i+1, kind)
+		}
+	}
+	if kinds["step_start"] != 3 || kinds["step_result"] != 3 || kinds["retry"] != 1 || kinds["rate_limit"] != 1 || kinds["plan"] != 1 || kinds["summary"] != 1 {
+		t.Errorf("kinds %v; want 3 starts, 3 results, 1 retry, 1 rate_limit, 1 plan, 1 summary:\n%s", kinds, stdout)
+	}
+	sum := lines[len(lines)-1]
+	for k, want := range map[string]any{"applied": float64(results["applied"]), "failed": 0.0, "skipped": 0.0, "not_started": 0.0,
+		"unknown": 0.0, "verified": 3.0, "stopped": nil, "exit_code": 0.0} {
+		if sum[k] != want {
+			t.Errorf("summary %s = %v, want %v", k, sum[k], want)
+		}
+	}
+	if results["applied"] != 3 || len(sum["differences"].([]any)) != 0 || len(sum["diagnostics"].([]any)) != 0 {
+		t.Errorf("results %v, summary %v", results, sum)
+	}
+	for _, want := range []string{"Applying 3 changes to account 1000001.", "Apply: 3 applied, 0 failed, 0 skipped, 0 not started, 0 unknown; 3 verified."} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+func validTime(s string) bool {
+	_, err := time.Parse(time.RFC3339Nano, s)
+	return err == nil
+}
+
+// TestApplyEventsFailedStep: a step the API refuses ends failed with the
+// API's code and message, its dependent is skipped naming it, and the
+// summary counts both and exits 1 with the reason as a diagnostic.
+func TestApplyEventsFailedStep(t *testing.T) {
+	dir := initSandbox(t)
+	state := filepath.Join(dir, sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	srv, err := sandbox.Open(state, sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		if strings.HasSuffix(r.URL.Path, "/BindSipRegistration") && r.Form.Get("sip_registration_id") == "3001" {
+			w.Write([]byte(`{"error":{"code":117,"msg":"Invalid user_id"}}`))
+			return
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	code, stdout, stderr := applyRun(t, "", "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", ts.URL+"/platform_api/",
+		"apply", "-f", spec, "--auto-approve", "-o", "json")
+	if code != 1 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	lines := jsonLines(t, stdout)
+	var failed, skipped map[string]any
+	for _, l := range lines {
+		switch l["outcome"] {
+		case "failed":
+			failed = l
+		case "skipped":
+			skipped = l
+		}
+	}
+	if failed == nil || skipped == nil {
+		t.Fatalf("no failed and skipped results:\n%s", stdout)
+	}
+	if e := failed["error"].(map[string]any); e["code"] != 117.0 || !strings.Contains(e["message"].(string), "Invalid user_id") {
+		t.Errorf("failed step's error: %v", e)
+	}
+	if skipped["caused_by"] != failed["step"] || !strings.Contains(skipped["reason"].(string), "failed") {
+		t.Errorf("skipped step: %v", skipped)
+	}
+	sum := lines[len(lines)-1]
+	if sum["kind"] != "summary" || sum["failed"] != 1.0 || sum["skipped"] != 1.0 || sum["applied"] != 1.0 || sum["exit_code"] != 1.0 {
+		t.Errorf("summary: %v", sum)
+	}
+	diags := sum["diagnostics"].([]any)
+	if len(diags) != 1 || diags[0].(map[string]any)["code"] != codeApplyFailed ||
+		!strings.HasPrefix(diags[0].(map[string]any)["message"].(string), "Apply: 1 applied, 1 failed, 1 skipped") {
+		t.Errorf("summary diagnostics: %v", diags)
+	}
+}
