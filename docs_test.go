@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"maps"
 	"os"
@@ -379,5 +382,48 @@ func TestReadmeIsAFrontDoor(t *testing.T) {
 	}
 	if n := strings.Count(string(data), "\n"); n > 250 {
 		t.Errorf("README.md has %d lines, more than 250: move the reference into docs/ and link to it", n)
+	}
+}
+
+// TestDiagnosticCodesDocumented: every code a diagnostic can carry (the
+// string constants of spec.Code and the code constants of package main)
+// is listed in docs/diagnostics.md, so that a new code cannot ship
+// unexplained.
+func TestDiagnosticCodesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("docs/diagnostics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	for _, file := range []string{"spec/errors.go", "diagnostics.go"} {
+		f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			g, ok := decl.(*ast.GenDecl)
+			if !ok || g.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range g.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, name := range vs.Names {
+					if !strings.HasPrefix(name.Name, "Code") && !strings.HasPrefix(name.Name, "code") {
+						continue
+					}
+					if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						codes = append(codes, strings.Trim(lit.Value, `"`))
+					}
+				}
+			}
+		}
+	}
+	if len(codes) < 40 {
+		t.Fatalf("found only %d codes: %v", len(codes), codes)
+	}
+	for _, c := range codes {
+		if !strings.Contains(string(doc), "`"+c+"`") {
+			t.Errorf("docs/diagnostics.md does not list the code %q", c)
+		}
 	}
 }

@@ -45,11 +45,11 @@ func checkOut(out string, reads []readFile) error {
 			if r.path != out {
 				same = " (" + r.path + ")"
 			}
-			return fmt.Errorf("--out %s is %s%s, which this command reads: write the output to another file; nothing was written", out, r.what, same)
+			return failure(codeOutFile, fmt.Sprintf("--out %s is %s%s, which this command reads", out, r.what, same), "write the output to another file; nothing was written")
 		}
 	}
 	if target.IsDir() {
-		return fmt.Errorf("--out %s is a directory: give a file name; nothing was written", out)
+		return failure(codeOutFile, fmt.Sprintf("--out %s is a directory", out), "give a file name; nothing was written")
 	}
 	return nil
 }
