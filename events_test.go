@@ -166,3 +166,45 @@ func TestApplyEventsFailedStep(t *testing.T) {
 		t.Errorf("summary diagnostics: %v", diags)
 	}
 }
+
+// TestUndoEvents: undo -o json writes the same JSON Lines as apply, and
+// apply's summary names its journal, whose intents are the steps the
+// events started.
+func TestUndoEvents(t *testing.T) {
+	state := filepath.Join(initSandbox(t), sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	journal := filepath.Join(t.TempDir(), "j.jsonl")
+	code, stdout, stderr := applyRun(t, "", "--sandbox", state, "apply", "-f", spec, "--auto-approve", "--journal", journal, "-o", "json")
+	if code != 0 {
+		t.Fatalf("apply: exit %d:\n%s", code, stderr)
+	}
+	lines := jsonLines(t, stdout)
+	if sum := lines[len(lines)-1]; sum["kind"] != "summary" || sum["journal"] != journal {
+		t.Errorf("apply summary: %v; want the journal %s", sum, journal)
+	}
+	started := 0
+	for _, l := range lines {
+		if l["kind"] == "step_start" {
+			started++
+		}
+	}
+	if intents := strings.Count(applyRead(t, journal), `"kind":"intent"`); intents != started || started != 3 {
+		t.Errorf("%d step_start events, %d intents in the journal; want 3 each", started, intents)
+	}
+
+	code, stdout, stderr = applyRun(t, "", "--sandbox", state, "undo", journal, "--auto-approve", "--no-journal", "-o", "json")
+	if code != 0 {
+		t.Fatalf("undo: exit %d:\n%s", code, stderr)
+	}
+	lines = jsonLines(t, stdout)
+	first, last := lines[0], lines[len(lines)-1]
+	if first["kind"] != "plan" || first["journal"] != journal || len(first["changes"].([]any)) != 3 {
+		t.Errorf("undo's first line: %v", first)
+	}
+	if last["kind"] != "summary" || last["applied"] != 3.0 || last["verified"] != 3.0 || last["exit_code"] != 0.0 || last["journal"] != "" {
+		t.Errorf("undo's summary: %v", last)
+	}
+	if !strings.Contains(stderr, "records an apply of 3 steps to account 1000001") {
+		t.Errorf("undo's stderr does not describe the journal:\n%s", stderr)
+	}
+}

@@ -1,0 +1,95 @@
+package reconcile
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// renderJournalCase is a journal of three calls, one that displaced a
+// user, one that failed, and one whose result was never written: the
+// process died, so there is no end line either.
+const renderJournalCase = `{"kind":"start","journal_version":1,"account_id":1000001,"voxbind_version":"v1.2.3","started":"2026-11-28T06:15:00Z","plan_steps":4}
+{"kind":"intent","step":1,"registration":{"id":3001,"sip_username":"alice","proxy":"pbx.example.com"},"before":{"application":{"id":10,"name":"support.demo.voximplant.com"},"rule":null,"user":{"id":200,"name":"alice"}},"after":{"application":{"id":10,"name":"support.demo.voximplant.com"},"rule":null,"user":{"id":201,"name":"bob"}},"displaces":{"registration":{"id":3002,"sip_username":"bob","proxy":"pbx.example.com"},"before":{"application":{"id":10,"name":"support.demo.voximplant.com"},"rule":null,"user":{"id":201,"name":"bob"}}}}
+{"kind":"result","step":1,"outcome":"applied","error":null}
+{"kind":"intent","step":2,"registration":{"id":3005,"sip_username":"erin","proxy":"pbx.example.com"},"before":null,"after":{"application":{"id":11,"name":"sales.demo.voximplant.com"},"rule":null,"user":{"id":999,"name":"ghost"}},"displaces":null}
+{"kind":"result","step":2,"outcome":"failed","error":{"code":117,"message":"Invalid user_id"}}
+{"kind":"intent","step":3,"registration":{"id":3011,"sip_username":"conf","proxy":"pbx.example.com"},"before":{"application":{"id":10,"name":"support.demo.voximplant.com"},"rule":null,"user":null},"after":null,"displaces":null}
+`
+
+func TestRenderJournal(t *testing.T) {
+	j, err := ReadJournal([]byte(renderJournalCase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := RenderJournalText(&b, j); err != nil {
+		t.Fatal(err)
+	}
+	want := `  ~ [1] alice@pbx.example.com (3001)
+        support / user alice -> support / user bob
+        takes the user of bob@pbx.example.com (3002) (support / user bob)
+        applied
+  + [2] erin@pbx.example.com (3005)
+        (unbound) -> sales / user ghost
+        failed: Invalid user_id (api error 117)
+  - [3] conf@pbx.example.com (3011)
+        support -> (unbound)
+        sent, no result recorded (voxbind died before the answer)
+
+The apply did not end: voxbind was killed or crashed after the last line above.
+`
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("text (-want +got):\n%s", diff)
+	}
+
+	b.Reset()
+	if err := RenderJournalMarkdown(&b, j); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"#### voxbind apply journal for account 1000001",
+		"| 2 | erin@pbx.example.com (3005) | (unbound) | sales / user ghost | failed: Invalid user\\_id (api error 117) |",
+	} {
+		if !strings.Contains(b.String(), line) {
+			t.Errorf("markdown lacks %q:\n%s", line, b.String())
+		}
+	}
+
+	b.Reset()
+	if err := RenderJournalJSON(&b, j); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Kind  string `json:"kind"`
+		Steps []struct {
+			Step    int    `json:"step"`
+			Action  string `json:"action"`
+			Outcome string `json:"outcome"`
+		} `json:"steps"`
+		End *json.RawMessage `json:"end"`
+	}
+	if err := json.Unmarshal([]byte(b.String()), &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := []string{}
+	for _, s := range doc.Steps {
+		got = append(got, s.Action+" "+s.Outcome)
+	}
+	if diff := cmp.Diff([]string{"rebind applied", "bind failed", "unbind no result"}, got); diff != "" || doc.Kind != "journal" || doc.End != nil {
+		t.Errorf("json: kind %q, end %v, steps (-want +got):\n%s", doc.Kind, doc.End, diff)
+	}
+
+	// An apply that ended says how.
+	ended := renderJournalCase + `{"kind":"result","step":3,"outcome":"applied","error":null}
+{"kind":"end","finished":"2026-11-28T06:15:02Z","interrupted":true,"verified":null,"summary":{"applied":2,"failed":1,"skipped":1,"unknown":0,"not_started":0}}
+`
+	if j, err = ReadJournal([]byte(ended)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := journalEnd(j), "Apply stopped early (finished 2026-11-28T06:15:02Z): 2 applied, 1 failed, 1 skipped, 0 not started, 0 unknown; not verified."; got != want {
+		t.Errorf("end %q, want %q", got, want)
+	}
+}
