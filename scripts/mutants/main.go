@@ -1,0 +1,430 @@
+// Command mutants measures what the test suite catches: it plants a fixed
+// list of plausible one-line bugs (mutants) in the planner, the applier,
+// verification, the Voximplant client, the spec loader and the sandbox, one
+// at a time, runs the tests of the packages that can see the change, and
+// counts the mutants some test kills.
+//
+//	go run ./scripts/mutants              # every mutant; prints "N killed, M survived, S stale"
+//	go run ./scripts/mutants -only A3,C1  # some of them
+//	go run ./scripts/mutants -list        # the list and which are stale; no test is run
+//
+// Each run works in a temporary copy of the module (the working tree is
+// never changed). A mutant whose original text is no longer in its file,
+// or is there more than once, is reported as STALE: the code moved on and
+// the list needs updating. A mutant that does not compile is INVALID. The
+// exit status is 0 only when every mutant was killed.
+//
+// It is a program rather than a shell script because it must replace
+// exact, multi-character text (quotes, backslashes, regexps) and find the
+// packages that import the mutated one, which Go does without quoting
+// trouble; it is not a test so that `go test ./...` never runs it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Mutant is one planted bug: in File (slash-separated, relative to the
+// module root), the one occurrence of From becomes To.
+type Mutant struct {
+	ID   string // short name, e.g. "P1"
+	File string
+	From string
+	To   string
+	Why  string // the bug, in words
+	// Pending names the issue whose fix brings the test that kills this
+	// mutant, when that fix is not on main yet; a survivor is then
+	// reported as waiting for it.
+	Pending string
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("mutants", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tree := fs.String("tree", ".", "the module to mutate (a copy of it is made)")
+	only := fs.String("only", "", "comma-separated mutant ids to run (default: all)")
+	list := fs.Bool("list", false, "print the mutants and exit")
+	short := fs.Bool("short", false, "run the tests with -short (skips those that build the binary)")
+	timeout := fs.Duration("timeout", 5*time.Minute, "time limit of one mutant's tests")
+	verbose := fs.Bool("v", false, "print the test output of every survivor")
+	onlyPkgs := fs.String("pkgs", "", "comma-separated packages to test instead of those that can see the mutant (./reconcile), for a quick look")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	selected, err := selectMutants(mutants, *only)
+	if err != nil {
+		fmt.Fprintln(stderr, "mutants:", err)
+		return 2
+	}
+	root, err := filepath.Abs(*tree)
+	if err != nil {
+		fmt.Fprintln(stderr, "mutants:", err)
+		return 2
+	}
+	if *list {
+		stale := 0
+		for _, m := range selected {
+			state := "ok"
+			src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(m.File)))
+			if err == nil {
+				_, err = mutate(src, m)
+			}
+			if err != nil {
+				state = "STALE (" + err.Error() + ")"
+				stale++
+			}
+			fmt.Fprintf(stdout, "%-4s %-22s %s: %s\n", m.ID, m.File, m.Why, state)
+		}
+		fmt.Fprintf(stdout, "%d mutants, %d stale\n", len(selected), stale)
+		return 0
+	}
+	work, err := os.MkdirTemp("", "voxbind-mutants-")
+	if err != nil {
+		fmt.Fprintln(stderr, "mutants:", err)
+		return 2
+	}
+	defer os.RemoveAll(work)
+	if err := copyTree(root, work); err != nil {
+		fmt.Fprintln(stderr, "mutants: copy the module:", err)
+		return 2
+	}
+	pkgs, err := listPackages(work)
+	if err != nil {
+		fmt.Fprintln(stderr, "mutants:", err)
+		return 2
+	}
+
+	var tally Tally
+	start := time.Now()
+	for _, m := range selected {
+		targets := affected(pkgs, path.Dir(m.File))
+		if *onlyPkgs != "" {
+			targets = strings.Split(*onlyPkgs, ",")
+		}
+		r := runMutant(work, targets, m, *short, *timeout)
+		tally.Add(r)
+		fmt.Fprintln(stdout, r.Line())
+		if *verbose && r.Status == Survived {
+			fmt.Fprintf(stdout, "%s\n", indent(r.Output))
+		}
+	}
+	fmt.Fprintf(stdout, "\n%s (%s)\n", tally, time.Since(start).Round(time.Second))
+	if tally.Survived+tally.Stale+tally.Invalid > 0 {
+		return 1
+	}
+	return 0
+}
+
+func selectMutants(all []Mutant, only string) ([]Mutant, error) {
+	if only == "" {
+		return all, nil
+	}
+	var out []Mutant
+	for id := range strings.SplitSeq(only, ",") {
+		i := slices.IndexFunc(all, func(m Mutant) bool { return m.ID == strings.TrimSpace(id) })
+		if i < 0 {
+			return nil, fmt.Errorf("no mutant %q (go run ./scripts/mutants -list)", id)
+		}
+		out = append(out, all[i])
+	}
+	return out, nil
+}
+
+// Status is how a mutant's run ended.
+type Status string
+
+// The outcomes of a mutant.
+const (
+	Killed   Status = "KILLED"   // some test failed
+	Survived Status = "SURVIVED" // every test passed
+	Stale    Status = "STALE"    // the original text is not in the file exactly once
+	Invalid  Status = "INVALID"  // the mutated code does not build
+)
+
+// Result is one mutant's outcome.
+type Result struct {
+	Mutant Mutant
+	Status Status
+	By     string // the first failing test, for a killed mutant
+	Detail string // why a mutant is stale or invalid
+	Output string
+	Took   time.Duration
+}
+
+// Line is the one-line report of r.
+func (r Result) Line() string {
+	s := fmt.Sprintf("%-8s %-4s %s: %s", r.Status, r.Mutant.ID, r.Mutant.File, r.Mutant.Why)
+	switch r.Status {
+	case Killed:
+		s += " [" + r.By + ", " + r.Took.Round(time.Second).String() + "]"
+	case Survived:
+		if r.Mutant.Pending != "" {
+			s += " [waits for " + r.Mutant.Pending + "]"
+		}
+	case Stale, Invalid:
+		s += " [" + r.Detail + "]"
+	}
+	return s
+}
+
+// Tally counts outcomes.
+type Tally struct{ Killed, Survived, Stale, Invalid, Pending int }
+
+// Add counts r.
+func (t *Tally) Add(r Result) {
+	switch r.Status {
+	case Killed:
+		t.Killed++
+	case Survived:
+		t.Survived++
+		if r.Mutant.Pending != "" {
+			t.Pending++
+		}
+	case Stale:
+		t.Stale++
+	case Invalid:
+		t.Invalid++
+	}
+}
+
+func (t Tally) String() string {
+	s := fmt.Sprintf("%d killed, %d survived", t.Killed, t.Survived)
+	if t.Pending > 0 {
+		s += fmt.Sprintf(" (%d waiting for another issue's fix)", t.Pending)
+	}
+	s += fmt.Sprintf(", %d stale", t.Stale)
+	if t.Invalid > 0 {
+		s += fmt.Sprintf(", %d invalid", t.Invalid)
+	}
+	if n := t.Killed + t.Survived; n > 0 {
+		s += fmt.Sprintf("; score %.1f %%", 100*float64(t.Killed)/float64(n))
+	}
+	return s
+}
+
+// mutate returns src with m applied, or an error saying why m is stale.
+func mutate(src []byte, m Mutant) ([]byte, error) {
+	switch n := bytes.Count(src, []byte(m.From)); n {
+	case 1:
+		return bytes.Replace(src, []byte(m.From), []byte(m.To), 1), nil
+	case 0:
+		return nil, errors.New("original text not found")
+	default:
+		return nil, fmt.Errorf("original text found %d times", n)
+	}
+}
+
+// runMutant plants m in the copy at work, runs the tests of targets, and
+// puts the file back.
+func runMutant(work string, targets []string, m Mutant, short bool, timeout time.Duration) Result {
+	r := Result{Mutant: m}
+	file := filepath.Join(work, filepath.FromSlash(m.File))
+	orig, err := os.ReadFile(file)
+	if err != nil {
+		r.Status, r.Detail = Stale, "file not found"
+		return r
+	}
+	mutated, err := mutate(orig, m)
+	if err != nil {
+		r.Status, r.Detail = Stale, err.Error()
+		return r
+	}
+	if err := os.WriteFile(file, mutated, 0o644); err != nil {
+		r.Status, r.Detail = Invalid, err.Error()
+		return r
+	}
+	defer os.WriteFile(file, orig, 0o644)
+
+	args := []string{"test", "-count=1", "-failfast", "-timeout", timeout.String()}
+	if short {
+		args = append(args, "-short")
+	}
+	args = append(args, targets...)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = work
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	r.Took = time.Since(start)
+	r.Output = string(out)
+	switch {
+	case err == nil:
+		r.Status = Survived
+	case buildFailed(r.Output):
+		r.Status, r.Detail = Invalid, "does not build: "+firstLine(buildError.FindString(r.Output))
+	default:
+		r.Status, r.By = Killed, failedTest(r.Output)
+	}
+	return r
+}
+
+var (
+	buildError = regexp.MustCompile(`(?m)^[^\s].*\.go:\d+:\d+: .*$`)
+	failLine   = regexp.MustCompile(`(?m)^\s*--- FAIL: (\S+)`)
+	panicLine  = regexp.MustCompile(`(?m)^panic: .*$`)
+)
+
+func buildFailed(out string) bool {
+	return strings.Contains(out, "[build failed]") || strings.Contains(out, "[setup failed]")
+}
+
+// failedTest names the test that killed a mutant: the innermost failing
+// test of the first failing package, a panic, or a timeout.
+func failedTest(out string) string {
+	if m := failLine.FindAllStringSubmatch(out, -1); m != nil {
+		return m[0][1]
+	}
+	if strings.Contains(out, "panic: test timed out") {
+		return "timeout"
+	}
+	if m := panicLine.FindString(out); m != "" {
+		return firstLine(m)
+	}
+	return "go test failed"
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return s
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+}
+
+// Package is what `go list` says about one package of the module.
+type Package struct {
+	ImportPath   string
+	Dir          string
+	Deps         []string
+	TestImports  []string
+	XTestImports []string
+	Module       *struct{ Path, Dir string }
+}
+
+// listPackages lists the module's packages in the copy.
+func listPackages(work string) ([]Package, error) {
+	cmd := exec.Command("go", "list", "-json=ImportPath,Dir,Deps,TestImports,XTestImports,Module", "./...")
+	cmd.Dir = work
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list: %w", err)
+	}
+	var pkgs []Package
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p Package
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("go list: %w", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs, nil
+}
+
+// affected lists, as ./relative patterns, the packages whose tests can see
+// a change in the package at dir (slash-separated, relative to the module
+// root): that package, every package that imports it, and every package
+// whose tests import it, directly or not.
+func affected(pkgs []Package, dir string) []string {
+	if len(pkgs) == 0 {
+		return []string{"./" + dir}
+	}
+	mod := pkgs[0].Module
+	target := mod.Path
+	if dir != "." {
+		target += "/" + dir
+	}
+	deps := map[string][]string{}
+	for _, p := range pkgs {
+		deps[p.ImportPath] = p.Deps
+	}
+	sees := func(imp string) bool { return imp == target || slices.Contains(deps[imp], target) }
+	var out []string
+	for _, p := range pkgs {
+		hit := sees(p.ImportPath)
+		for _, imp := range slices.Concat(p.TestImports, p.XTestImports) {
+			hit = hit || sees(imp)
+		}
+		if !hit {
+			continue
+		}
+		rel, err := filepath.Rel(mod.Dir, p.Dir)
+		if err != nil {
+			rel = p.Dir
+		}
+		if rel == "." {
+			out = append(out, ".")
+		} else {
+			out = append(out, "./"+filepath.ToSlash(rel))
+		}
+	}
+	return out
+}
+
+// copyTree copies the module at src to dst, without version control
+// directories.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		switch {
+		case rel != "." && (d.Name() == ".git" || d.Name() == ".voxbind"):
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil // a worktree's .git file: the copy must not reach the repository
+		case d.IsDir():
+			return os.MkdirAll(to, 0o755)
+		case d.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, to)
+		case !d.Type().IsRegular():
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, data, info.Mode().Perm())
+	})
+}
