@@ -98,7 +98,9 @@ func (f *fakeAccount) Users(_ context.Context, app int64) ([]User, error) {
 	return slices.Clone(f.current.Users[app]), nil
 }
 
-// Bind applies the choices of docs/voximplant-api.md: bind sets exactly the
+// Bind applies the choices of docs/voximplant-api.md: an unknown
+// registration, a target the sandbox would refuse (checkTarget, choice 4)
+// or a frozen registration fails without a change; bind sets exactly the
 // target (choice 1), binding to a user fully unbinds its previous holder
 // (choice 2) and unbind clears everything (choice 3).
 func (f *fakeAccount) Bind(_ context.Context, id int64, target *Target) error {
@@ -114,6 +116,9 @@ func (f *fakeAccount) Bind(_ context.Context, id int64, target *Target) error {
 	if i < 0 {
 		return fmt.Errorf("fake: api error 275: invalid sip_registration_id %d", id)
 	}
+	if err := f.checkTarget(target); err != nil {
+		return err
+	}
 	if f.current.Registrations[i].Deactivated {
 		return fmt.Errorf("fake: api error 496: registration %d is deactivated", id)
 	}
@@ -127,6 +132,37 @@ func (f *fakeAccount) Bind(_ context.Context, id int64, target *Target) error {
 		}
 	}
 	f.current.Registrations[i].Target = cloneTarget(target)
+	return nil
+}
+
+// checkTarget refuses a target as the sandbox does (docs/voximplant-api.md,
+// the emulator's choices): an unknown application 116, a rule that is not
+// one of the application's 147, an unknown user 117, a user of another
+// application 393, a rule and a user together 458. The caller holds f.mu.
+func (f *fakeAccount) checkTarget(t *Target) error {
+	if t == nil {
+		return nil
+	}
+	if !slices.ContainsFunc(f.current.Applications, func(a Application) bool { return a.ID == t.Application.ID }) {
+		return fmt.Errorf("fake: api error 116: invalid application_id %d", t.Application.ID)
+	}
+	if t.Rule != nil && t.User != nil {
+		return fmt.Errorf("fake: api error 458: a rule and a user together")
+	}
+	if t.Rule != nil && !slices.ContainsFunc(f.current.Rules[t.Application.ID], func(r Rule) bool { return r.ID == t.Rule.ID }) {
+		return fmt.Errorf("fake: api error 147: application %d has no rule %d", t.Application.ID, t.Rule.ID)
+	}
+	if t.User != nil {
+		for app, users := range f.current.Users {
+			if slices.ContainsFunc(users, func(u User) bool { return u.ID == t.User.ID }) {
+				if app != t.Application.ID {
+					return fmt.Errorf("fake: api error 393: user %d is not bound to application %d", t.User.ID, t.Application.ID)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("fake: api error 117: invalid user_id %d", t.User.ID)
+	}
 	return nil
 }
 
