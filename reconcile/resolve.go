@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -151,14 +152,19 @@ func (r *specResolver) registration(b *spec.Binding) (int32, bool) {
 			"registration %q not found in account %d: no registration has that sip_username and proxy", b.Registration, r.current.Account.ID)
 		return 0, false
 	case i < 0:
-		var ids []string
+		var ids []int64 // in id order: the message must not depend on the order the account was read in
 		for _, reg := range r.current.Registrations {
 			if resolveFoldASCII(reg.SIPUsername) == k.username && resolveFoldASCII(reg.Proxy) == k.proxy {
-				ids = append(ids, strconv.FormatInt(reg.ID, 10))
+				ids = append(ids, reg.ID)
 			}
 		}
+		slices.Sort(ids)
+		names := make([]string, len(ids))
+		for j, id := range ids {
+			names[j] = strconv.FormatInt(id, 10)
+		}
 		r.errorf(resolveKeyPos(b, "registration"), spec.CodeAmbiguousRegistration, "use registration_id instead",
-			"registration %q is ambiguous: registrations %s share that sip_username and proxy", b.Registration, strings.Join(ids, ", "))
+			"registration %q is ambiguous: registrations %s share that sip_username and proxy", b.Registration, strings.Join(names, ", "))
 		return 0, false
 	}
 	return i, true
@@ -206,13 +212,19 @@ func (r *specResolver) application(b *spec.Binding) (*Application, bool) {
 			"application %q not found in account %d%s", b.Application, r.current.Account.ID, r.knownApplications())
 		return nil, false
 	case i < 0:
-		var ids []string
+		var apps []*Application // in id order, whatever the order they were read in
 		name := resolveFoldASCII(b.Application)
-		for _, app := range r.current.Applications {
+		for j := range r.current.Applications {
+			app := &r.current.Applications[j]
 			full := resolveFoldASCII(app.Name)
 			if full == name || planShortAppName(full) == name {
-				ids = append(ids, fmt.Sprintf("%d (%s)", app.ID, Printable(app.Name)))
+				apps = append(apps, app)
 			}
+		}
+		slices.SortFunc(apps, func(a, b *Application) int { return cmp.Compare(a.ID, b.ID) })
+		ids := make([]string, len(apps))
+		for j, app := range apps {
+			ids[j] = fmt.Sprintf("%d (%s)", app.ID, Printable(app.Name))
 		}
 		r.errorf(resolveKeyPos(b, "application"), spec.CodeAmbiguousApplication, "use application_id or the full name",
 			"application %q is ambiguous: it names applications %s", b.Application, strings.Join(ids, ", "))
