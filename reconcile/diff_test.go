@@ -7,7 +7,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,18 +22,33 @@ import (
 	"github.com/voxbind/voxbind/spec"
 )
 
-// -update rewrites the expected plans under testdata/plan and the golden
-// files under testdata/render. Another test file of the package may
-// register the same flag; whoever comes first owns it.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite expected plans and golden files")
-	}
-}
+// The expectations under testdata are refreshed with two flags, one per
+// kind, so that a planner change cannot rewrite the render goldens behind
+// the expected plans' back (or the reverse):
+//
+//	go test ./reconcile -run TestPlanCases -update-plans     # testdata/plan: plan.json, errors.txt
+//	go test ./reconcile -run TestRenderGolden -update-render # testdata/render
+//
+// An update rewrites only what changed, shows each change, and fails the
+// run: review the change with git diff, then run the tests again.
+var (
+	updatePlans  = flag.Bool("update-plans", false, "rewrite the expected plans and errors of testdata/plan that differ, show the change and fail")
+	updateRender = flag.Bool("update-render", false, "rewrite the golden files of testdata/render that differ, show the change and fail")
+)
 
-func planUpdating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
+// goldenRewrite is what an update flag does with one expectation: when got
+// differs from want it calls write and fails the test with the change, so
+// that an update is never silent and never passes.
+func goldenRewrite(t *testing.T, name string, want, got []byte, write func() error) {
+	t.Helper()
+	if bytes.Equal(want, got) {
+		return
+	}
+	if err := write(); err != nil {
+		t.Fatal(err)
+	}
+	t.Errorf("updated %s (-old +new); review it with git diff and run the tests again:\n%s",
+		name, cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")))
 }
 
 // planCaseAccount is the current.json of a planner case: the account with
@@ -118,12 +135,13 @@ func planCaseCurrent(t *testing.T, data []byte) Current {
 // planCase is one loaded testdata/plan case, planned.
 type planCase struct {
 	desired  *spec.Spec
-	opts     Options
-	oracle   planOracle
+	current  Current // the account of current.json
 	fake     *fakeAccount
 	observed *Current
 	plan     *Plan
 	err      error
+	opts     Options
+	oracle   planOracle
 }
 
 // planCaseToday is the day the planner cases judge ignore entries on,
@@ -151,7 +169,8 @@ func loadPlanCase(t *testing.T, ar *txtar.Archive) planCase {
 		t.Fatalf("spec.yaml does not load: %v", err)
 	}
 	pc.desired = desired
-	pc.fake = newFakeAccount(planCaseCurrent(t, files["current.json"]))
+	pc.current = planCaseCurrent(t, files["current.json"])
+	pc.fake = newFakeAccount(pc.current)
 	pc.observed, err = Observe(context.Background(), pc.fake, desired)
 	if err != nil {
 		t.Fatalf("observe: %v", err)
@@ -197,17 +216,18 @@ func planCaseOptions(t *testing.T, data []byte) (Options, planOracle) {
 }
 
 // TestPlanCases runs every planner case of testdata/plan: the plan (or the
-// errors) must be the expected one, follow the plan invariants, reach the
-// desired state when executed against the fake with exactly the listed
-// side effects, and planning again afterwards must give no changes.
+// errors) must be the expected one and follow the plan invariants; the plan
+// or the errors must not depend on the order of anything in the account or
+// the spec; executed against the fake in several orders that respect its
+// dependencies, it must reach one end state with exactly the listed side
+// effects; and planning again afterwards must give no changes.
 func TestPlanCases(t *testing.T) {
 	paths, err := filepath.Glob("../testdata/plan/*.txtar")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(paths) < 25 {
-		t.Fatalf("%d planner cases in testdata/plan, want at least 25", len(paths))
-	}
+	planCheckCommittedCases(t, paths)
+	rng := rand.New(rand.NewPCG(19, 1))
 	for _, path := range paths {
 		path, err := filepath.Abs(path)
 		if err != nil {
@@ -219,8 +239,11 @@ func TestPlanCases(t *testing.T) {
 				t.Fatal(err)
 			}
 			pc := loadPlanCase(t, ar)
+			section := "plan.json"
 			want, expectErrors := planCaseSection(ar, "errors.txt")
-			if !expectErrors {
+			if expectErrors {
+				section = "errors.txt"
+			} else {
 				want, _ = planCaseSection(ar, "plan.json")
 			}
 			var got []byte
@@ -255,25 +278,26 @@ func TestPlanCases(t *testing.T) {
 				}
 				got = buf.Bytes()
 			}
-			if planUpdating() {
-				planCaseSetSection(ar, map[bool]string{true: "errors.txt", false: "plan.json"}[expectErrors], got)
-				if err := os.WriteFile(path, txtar.Format(ar), 0o644); err != nil {
-					t.Fatal(err)
-				}
+			if *updatePlans {
+				goldenRewrite(t, filepath.Base(path)+" "+section, want, got, func() error {
+					planCaseSetSection(ar, section, got)
+					return os.WriteFile(path, txtar.Format(ar), 0o644)
+				})
 				want = got
 			}
 			if expectErrors {
 				if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")); diff != "" {
 					t.Fatalf("errors (-want +got):\n%s", diff)
 				}
+				planCheckDeterministic(t, rng, pc.desired, pc.observed, pc.opts, nil, pc.err)
 				return
 			}
 			planCaseCompareJSON(t, want, got)
 			planCheckInvariants(t, pc.observed, pc.plan)
 			planCheckScope(t, pc.observed, pc.plan, pc.oracle.scope(pc.observed, pc.desired))
-			planCheckDeterministic(t, pc.desired, pc.observed, pc.opts, pc.plan)
-			planExecute(t, pc.fake, pc.plan)
-			planAgainstItself(t, pc.desired, pc.fake, pc.opts, pc.plan)
+			planCheckDeterministic(t, rng, pc.desired, pc.observed, pc.opts, pc.plan, nil)
+			after := planExecuteOrders(t, rng, pc.current, pc.plan)
+			planAgainstItself(t, pc.desired, after, pc.opts, pc.plan)
 		})
 	}
 }
@@ -284,13 +308,42 @@ func planCaseCompareJSON(t *testing.T, want, got []byte) {
 	t.Helper()
 	var wantV, gotV any
 	if err := json.Unmarshal(want, &wantV); err != nil {
-		t.Fatalf("plan.json: %v (write it with go test ./reconcile -update)", err)
+		t.Fatalf("plan.json: %v (write it with go test ./reconcile -run TestPlanCases -update-plans)", err)
 	}
 	if err := json.Unmarshal(got, &gotV); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(wantV, gotV); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+}
+
+// planCheckCommittedCases fails when a planner case that git tracks is not
+// among the cases found: the floor is the committed count, whatever it
+// is. Outside a git checkout (a copy of the tree) there is nothing to
+// compare with.
+func planCheckCommittedCases(t *testing.T, found []string) {
+	t.Helper()
+	out, err := exec.Command("git", "-C", "..", "ls-files", "--", "testdata/plan/*.txtar").Output()
+	if err != nil {
+		t.Logf("not a git checkout (%v): the committed planner cases are not counted", err)
+		return
+	}
+	committed := strings.Fields(string(out))
+	if len(committed) == 0 {
+		t.Fatal("git tracks no planner case under testdata/plan")
+	}
+	have := map[string]bool{}
+	for _, p := range found {
+		have[filepath.Base(p)] = true
+	}
+	for _, c := range committed {
+		if !have[filepath.Base(c)] {
+			t.Errorf("committed planner case %s was not found by the test", c)
+		}
+	}
+	if len(found) < len(committed) {
+		t.Errorf("%d planner cases found, %d committed", len(found), len(committed))
 	}
 }
 
@@ -361,7 +414,7 @@ func planCheckInvariants(t *testing.T, current *Current, p *Plan) {
 		if s.Before.Equal(s.After) {
 			t.Errorf("step %d changes nothing", s.Step)
 		}
-		if want := planAction(s.Before, s.After); s.Action != want {
+		if want := planExpectedAction(s.Before, s.After); s.Action != want {
 			t.Errorf("step %d: action %s, want %s", s.Step, s.Action, want)
 		}
 		var wantHolder *RegistrationRef
@@ -410,27 +463,76 @@ func planCheckInvariants(t *testing.T, current *Current, p *Plan) {
 	}
 }
 
-// planCheckDeterministic plans again from the registrations in reverse
-// order and wants the same bytes.
-func planCheckDeterministic(t *testing.T, desired *spec.Spec, current *Current, opts Options, p *Plan) {
+// planCheckDeterministic plans again from the account and the spec with
+// their lists reversed and twice shuffled (applications, each
+// application's rules and users, registrations, spec entries) and wants
+// the same plan, byte for byte, or the same errors. Entries stay in order
+// when a spec lists something twice: which of two entries is the second
+// one is the spec's order by nature.
+func planCheckDeterministic(t *testing.T, rng *rand.Rand, desired *spec.Spec, current *Current, opts Options, p *Plan, perr error) {
 	t.Helper()
-	shuffled := *current
-	shuffled.Registrations = slices.Clone(current.Registrations)
-	slices.Reverse(shuffled.Registrations)
-	again, err := Diff(desired, &shuffled, opts)
+	want := planOutcome(t, p, perr)
+	keepEntries := perr != nil && (strings.Contains(perr.Error(), "already listed at") || strings.Contains(perr.Error(), "also the target of the entry at"))
+	for k := range 3 {
+		d, c := planShuffled(rng, desired, current, k == 0, keepEntries)
+		again, err := Diff(d, c, opts)
+		if got := planOutcome(t, again, err); got != want {
+			t.Errorf("the outcome depends on the order of the account's lists or the spec's entries:\n%s\nvs\n%s", want, got)
+			return
+		}
+	}
+}
+
+// planOutcome is a plan as saved (with preconditions, and the frozen
+// registrations prune leaves alone), or the errors.
+func planOutcome(t *testing.T, p *Plan, err error) string {
+	t.Helper()
 	if err != nil {
-		t.Fatalf("Diff with registrations reversed: %v", err)
+		return "errors:\n" + err.Error()
 	}
-	var a, b bytes.Buffer
-	if err := RenderJSON(&a, p, true); err != nil {
+	var b bytes.Buffer
+	if err := RenderJSON(&b, p, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := RenderJSON(&b, again, true); err != nil {
-		t.Fatal(err)
+	fmt.Fprintf(&b, "frozen left by prune: %d\n", p.FrozenLeftByPrune)
+	return b.String()
+}
+
+// planShuffled copies desired and current with every list reversed or
+// shuffled; keepEntries leaves the spec's entries in order.
+func planShuffled(rng *rand.Rand, desired *spec.Spec, current *Current, reverse, keepEntries bool) (*spec.Spec, *Current) {
+	mix := func(n int, swap func(i, j int)) {
+		if reverse {
+			for i := 0; i < n/2; i++ {
+				swap(i, n-1-i)
+			}
+			return
+		}
+		rng.Shuffle(n, swap)
 	}
-	if !bytes.Equal(a.Bytes(), b.Bytes()) {
-		t.Errorf("plan depends on the order of the registrations:\n%s\nvs\n%s", a.Bytes(), b.Bytes())
+	d := *desired
+	d.Bindings = slices.Clone(desired.Bindings)
+	if !keepEntries {
+		mix(len(d.Bindings), func(i, j int) { d.Bindings[i], d.Bindings[j] = d.Bindings[j], d.Bindings[i] })
 	}
+	c := *current
+	c.Registrations = slices.Clone(current.Registrations)
+	mix(len(c.Registrations), func(i, j int) { c.Registrations[i], c.Registrations[j] = c.Registrations[j], c.Registrations[i] })
+	c.Applications = slices.Clone(current.Applications)
+	mix(len(c.Applications), func(i, j int) { c.Applications[i], c.Applications[j] = c.Applications[j], c.Applications[i] })
+	c.Rules = make(map[int64][]Rule, len(current.Rules))
+	for app, rules := range current.Rules {
+		rules = slices.Clone(rules)
+		mix(len(rules), func(i, j int) { rules[i], rules[j] = rules[j], rules[i] })
+		c.Rules[app] = rules
+	}
+	c.Users = make(map[int64][]User, len(current.Users))
+	for app, users := range current.Users {
+		users = slices.Clone(users)
+		mix(len(users), func(i, j int) { users[i], users[j] = users[j], users[i] })
+		c.Users[app] = users
+	}
+	return &d, &c
 }
 
 // planDisplacement is one registration losing a user, and the step whose

@@ -7,7 +7,8 @@ package reconcile
 var RandomAccount = planRandomAccount
 
 // RandomSpec lists a random subset of an account's registrations with
-// random targets; it also returns the target it asks of each.
+// random targets; it also returns the target it asks of each, and the
+// "file:line" of the entry that asks it.
 var RandomSpec = planRandomSpec
 
 // JournalWithoutSync stops j from syncing its lines to disk: for tests

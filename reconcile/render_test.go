@@ -20,7 +20,7 @@ var renderGoldenAll = map[string]bool{"mixed": true, "blocked-cascade": true, "n
 
 // TestRenderGolden renders the plans of the testdata/plan cases and
 // compares them with testdata/render (refresh with go test ./reconcile
-// -update).
+// -run TestRenderGolden -update-render).
 func TestRenderGolden(t *testing.T) {
 	paths, err := filepath.Glob("../testdata/plan/*.txtar")
 	if err != nil {
@@ -30,6 +30,7 @@ func TestRenderGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rendered := map[string]bool{}
 	for _, path := range paths {
 		path, _ := filepath.Abs(path)
 		name := strings.TrimSuffix(filepath.Base(path), ".txtar")
@@ -54,6 +55,9 @@ func TestRenderGolden(t *testing.T) {
 				renders[".json"] = func(b *bytes.Buffer) error { return RenderJSON(b, pc.plan, false) }
 				renders[".out.json"] = func(b *bytes.Buffer) error { return RenderJSON(b, pc.plan, true) }
 			}
+			for ext := range renders {
+				rendered[name+ext] = true
+			}
 			for ext, render := range renders {
 				var got bytes.Buffer
 				if err := render(&got); err != nil {
@@ -64,22 +68,31 @@ func TestRenderGolden(t *testing.T) {
 			}
 		})
 	}
+	files, err := os.ReadDir(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !rendered[f.Name()] {
+			t.Errorf("testdata/render/%s is the golden file of no planner case: remove it, or restore its case", f.Name())
+		}
+	}
 }
 
 func renderCompareGolden(t *testing.T, file string, got []byte) {
 	t.Helper()
-	if planUpdating() {
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	want, err := os.ReadFile(file)
+	if *updateRender {
+		goldenRewrite(t, filepath.Base(file), want, got, func() error {
+			if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(file, got, 0o644)
+		})
 		return
 	}
-	want, err := os.ReadFile(file)
 	if err != nil {
-		t.Fatalf("%v (create it with go test ./reconcile -update)", err)
+		t.Fatalf("%v (create it with go test ./reconcile -run TestRenderGolden -update-render)", err)
 	}
 	if diff := cmp.Diff(string(want), string(got)); diff != "" {
 		t.Errorf("%s (-want +got):\n%s", filepath.Base(file), diff)

@@ -131,7 +131,7 @@ func TestPlanScopeProperties(t *testing.T) {
 	var included, halfCycles, ignoredBlocks, ignoredDrift, outside, nothing, steps int
 	for run := range runs {
 		current := planRandomAccount(rng)
-		desired, want := planRandomSpec(rng, &current)
+		desired, want, _ := planRandomSpec(rng, &current)
 		desired.Ignores = planRandomIgnores(rng, &current, today)
 		only, except := planRandomSelectors(rng, &current, want)
 		opts := Options{Today: today}

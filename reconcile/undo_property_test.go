@@ -145,7 +145,7 @@ func undoApplyRandom(t *testing.T, rng *rand.Rand, dir string, run int) *undoApp
 	t.Helper()
 	ctx := context.Background()
 	current := reconcile.RandomAccount(rng)
-	desired, _ := reconcile.RandomSpec(rng, &current)
+	desired, _, _ := reconcile.RandomSpec(rng, &current)
 	var u undoApplied
 	var observed *reconcile.Current
 	var p *reconcile.Plan

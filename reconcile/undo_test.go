@@ -19,12 +19,12 @@ import (
 // is now (current.json), the journal of an apply (journal.jsonl, plus
 // cut.txt appended without its newline: a partial last line), perhaps a
 // selection (selection.txt: "--only id=N" and "--except id=N" lines), and
-// the expected undo plan (plan.json; go test ./reconcile -update writes
-// it) or error (errors.txt). The plan must also follow the plan invariants,
-// not depend on the order of the registrations, and, executed against
-// the fake, put every touched registration that is not blocked back on
-// the target the journal says it had before the apply; undoing again
-// then has nothing to do.
+// the expected undo plan (plan.json; go test ./reconcile -run
+// TestUndoCases -update-plans writes it) or error (errors.txt). The plan
+// must also follow the plan invariants, not depend on the order of the
+// registrations, and, executed against the fake, put every touched
+// registration that is not blocked back on the target the journal says it
+// had before the apply; undoing again then has nothing to do.
 func TestUndoCases(t *testing.T) {
 	paths, err := filepath.Glob("../testdata/undo/*.txtar")
 	if err != nil {
@@ -75,11 +75,12 @@ func TestUndoCases(t *testing.T) {
 				got = buf.Bytes()
 				want, _ = planCaseSection(ar, "plan.json")
 			}
-			if planUpdating() {
-				planCaseSetSection(ar, map[bool]string{true: "errors.txt", false: "plan.json"}[expectErrors], got)
-				if err := os.WriteFile(path, txtar.Format(ar), 0o644); err != nil {
-					t.Fatal(err)
-				}
+			if *updatePlans {
+				section := map[bool]string{true: "errors.txt", false: "plan.json"}[expectErrors]
+				goldenRewrite(t, filepath.Base(path)+" "+section, want, got, func() error {
+					planCaseSetSection(ar, section, got)
+					return os.WriteFile(path, txtar.Format(ar), 0o644)
+				})
 				want = got
 			}
 			if expectErrors {
