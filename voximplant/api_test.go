@@ -95,18 +95,55 @@ func checkLists(t *testing.T, c *Client, f *fakeServer, n int) {
 	if n > 0 && (users[n-1].ApplicationID != 7 || rules[n-1].ApplicationID != 7) {
 		t.Errorf("rules and users must carry their application id")
 	}
-	// Registrations have no total: the minimum is every non-empty page
-	// plus the empty one that ends the list.
+	// Exactly as many requests as the server's pages need, no more.
+	withTotal := wantPagedCalls(f, n, !f.noTotal)
+	for method, want := range map[string]int{
+		"GetSipRegistrations": wantPagedCalls(f, n, false), // never a total
+		"GetApplications":     withTotal,
+		"GetRules":            withTotal,
+		"GetUsers":            withTotal,
+	} {
+		if got := f.calls[method]; got != want {
+			t.Errorf("%s: %d requests for %d rows (page cap %d, short pages %v, total %v), want %d",
+				method, got, n, f.pageCap, f.shortPages, method != "GetSipRegistrations" && !f.noTotal, want)
+		}
+	}
+}
+
+// wantPagedCalls is the number of requests that reading n rows from f
+// takes, worked out from the fake's own paging rules. Without a total, a
+// reader advances by the rows each page returns and stops at the first
+// empty page: every page plus one. With a total, it reads the first page,
+// then every page at a multiple of the first page's size, then once more
+// for each short page's gap; nothing past the total.
+func wantPagedCalls(f *fakeServer, n int, total bool) int {
 	pageCap := f.pageCap
 	if pageCap == 0 {
 		pageCap = 1000
 	}
-	if f.shortPages {
-		pageCap = pageCap/2 + 1
+	pageCap = min(pageCap, 1000) // the client asks for 1000
+	rowsAt := func(offset int) int {
+		size := pageCap
+		if f.shortPages && pageCap > 1 && (offset/pageCap)%2 == 1 {
+			size = pageCap/2 + 1
+		}
+		return max(0, min(size, n-offset))
 	}
-	if max := (n+pageCap-1)/pageCap*2 + 1; f.calls["GetSipRegistrations"] > max {
-		t.Errorf("GetSipRegistrations called %d times for %d rows at %d per page", f.calls["GetSipRegistrations"], n, f.pageCap)
+	if !total || n == 0 {
+		calls := 1
+		for off := 0; rowsAt(off) > 0; off += rowsAt(off) {
+			calls++
+		}
+		return calls
 	}
+	calls := 0
+	for off := 0; off < n; off += pageCap {
+		calls++
+		if rowsAt(off) < min(pageCap, n-off) {
+			calls++ // the gap a short page leaves
+		}
+	}
+	return calls
 }
 
 func TestPagingConcurrentWithTotal(t *testing.T) {

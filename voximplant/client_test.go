@@ -242,6 +242,28 @@ func TestPermanentErrorsNotRetried(t *testing.T) {
 	}
 }
 
+// TestEchoedTokenCut: a proxy that echoes the request's real bearer token
+// in its error pages, first in a transient 502 (traced and retried), then
+// in a final 401: neither the error nor the trace holds any part of it.
+func TestEchoedTokenCut(t *testing.T) {
+	f := newFakeServer(t)
+	f.fault = func(n int64, _ string, w http.ResponseWriter, r *http.Request) bool {
+		receivedTokens.add(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		w.WriteHeader(map[bool]int{true: 502, false: 401}[n == 1])
+		fmt.Fprintf(w, "<p>rejected\n%s</p>", r.Header.Get("Authorization"))
+		return true
+	}
+	c, trace := testClient(t, f, nil)
+	_, err := c.Info(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "http status 401: <p>rejected Bearer [token]</p>") {
+		t.Fatalf("error %v, want the 401 with the token cut out", err)
+	}
+	assertNoSecrets(t, "error", err.Error())
+	if !strings.Contains(trace.String(), "status=502") || !strings.Contains(trace.String(), "retry=1") {
+		t.Errorf("the trace does not show the 502 and the retry:\n%s", trace)
+	}
+}
+
 func TestAuthHints(t *testing.T) {
 	want := map[int]string{
 		100: "check that the key file belongs to this account, that --account-id names a child",

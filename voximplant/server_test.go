@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/voxbind/voxbind/internal/leakcheck"
 )
 
 // testKey is generated once per test binary: RSA generation is slow.
@@ -157,6 +159,7 @@ func (f *fakeServer) auth(r *http.Request) (int, string) {
 	if iat == nil || exp == nil || exp.Sub(iat.Time) > time.Hour {
 		return 454, "Token lifetime too long"
 	}
+	receivedTokens.add(raw)
 	iss, ok := claims["iss"].(float64) // a JSON number, not a string
 	if !ok || int64(iss) != f.account {
 		return 100, "Authorization failed"
@@ -308,15 +311,41 @@ func testClient(t *testing.T, f *fakeServer, mod func(*Options)) (*Client, *sync
 	return c, trace
 }
 
-// assertNoSecrets fails when s holds a token, a PEM key or the key's
-// modulus or private exponent in decimal.
+// receivedTokens holds every bearer token a fake server of this test
+// binary received.
+var receivedTokens tokenSet
+
+type tokenSet struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (ts *tokenSet) add(tok string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.seen == nil {
+		ts.seen = map[string]bool{}
+	}
+	ts.seen[tok] = true
+}
+
+func (ts *tokenSet) all() []string {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	out := make([]string, 0, len(ts.seen))
+	for tok := range ts.seen {
+		out = append(out, tok)
+	}
+	return out
+}
+
+// assertNoSecrets fails when s holds any token a fake server received (or
+// its claims or signature alone), anything shaped like a JWT, or the test
+// key in any form (leakcheck).
 func assertNoSecrets(t *testing.T, what, s string) {
 	t.Helper()
-	k := testKey()
-	for _, secret := range []string{"eyJ", "PRIVATE KEY", k.N.String()[:24], k.D.String()[:24]} {
-		if strings.Contains(s, secret) {
-			t.Errorf("%s contains a secret (%.10q…)", what, secret)
-		}
+	for _, leak := range leakcheck.Find(s, leakcheck.Secrets{Tokens: receivedTokens.all(), Keys: []*rsa.PrivateKey{testKey()}}) {
+		t.Errorf("%s contains a secret: %s", what, leak)
 	}
 }
 
