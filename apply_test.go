@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/voxbind/voxbind/internal/leakcheck"
 	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/sandbox"
 	"github.com/voxbind/voxbind/voximplant"
@@ -629,7 +631,7 @@ func TestApplyInterrupt(t *testing.T) {
 	dir, state, spec := applyBigSandbox(t, n)
 	endpoint, stopServe := applyServe(t, bin, state, "50ms")
 
-	apply, lines, wait := applyStart(t, bin, dir, endpoint, "-f", spec, "--auto-approve", "--parallelism", "2")
+	apply, lines, wait := applyStart(t, bin, dir, endpoint, "-f", spec, "--auto-approve", "--parallelism", "2", "--debug")
 	applyWaitStep(t, lines)
 	if err := apply.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -638,6 +640,14 @@ func TestApplyInterrupt(t *testing.T) {
 	if code != 130 {
 		t.Fatalf("apply after SIGINT: exit %d; want 130:\n%s", code, stderr)
 	}
+	creds, err := voximplant.LoadCredentials(filepath.Join(dir, sandbox.CredentialsFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr, "method=BindSipRegistration") {
+		t.Errorf("--debug traced no write:\n%s", stderr)
+	}
+	assertNoLeaks(t, "apply --debug", stderr, leakcheck.Secrets{Keys: []*rsa.PrivateKey{creds.PrivateKey}})
 	m := regexp.MustCompile(`Apply interrupted: (\d+) applied, 0 failed, 0 skipped, (\d+) not started, 0 unknown; not verified\.\n`).FindStringSubmatch(stderr)
 	if m == nil {
 		t.Fatalf("no interrupted summary on stderr:\n%s", stderr)

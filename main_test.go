@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,7 +22,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/voxbind/voxbind/internal/leakcheck"
 	"github.com/voxbind/voxbind/reconcile"
+	"github.com/voxbind/voxbind/voximplant"
 	"gopkg.in/yaml.v3"
 )
 
@@ -67,6 +70,7 @@ func TestScripts(t *testing.T) {
 			"dates":     cmdDates,
 			"glob":      cmdGlob,
 			"waitlines": cmdWaitlines,
+			"nosecrets": cmdNoSecrets,
 		},
 	})
 }
@@ -182,6 +186,24 @@ func jsonLookup(v any, path string) (string, error) {
 		return "", err
 	}
 	return strings.TrimSuffix(buf.String(), "\n"), nil
+}
+
+// cmdNoSecrets fails when a file (or stdout/stderr) holds anything shaped
+// like a token, a PEM key marker, or, given a key file, any piece of that
+// key: nosecrets stderr sb/credentials.json.
+func cmdNoSecrets(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: nosecrets FILE [KEYFILE]")
+	}
+	var secrets leakcheck.Secrets
+	if len(args) == 2 {
+		creds, err := voximplant.LoadCredentials(ts.MkAbs(args[1]), nil)
+		ts.Check(err)
+		secrets.Keys = []*rsa.PrivateKey{creds.PrivateKey}
+	}
+	if leaks := leakcheck.Find(ts.ReadFile(args[0]), secrets); len(leaks) > 0 {
+		ts.Fatalf("%s contains secrets: %s", args[0], strings.Join(leaks, "; "))
+	}
 }
 
 // cmdFreeport sets an environment variable to a loopback TCP port that was

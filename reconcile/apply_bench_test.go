@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/voxbind/voxbind/internal/leakcheck"
 	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/sandbox"
 	"github.com/voxbind/voxbind/spec"
@@ -62,18 +64,40 @@ func applyBigState(tb testing.TB, n int, bound func(i int) int) *sandbox.State {
 }
 
 // applySandbox serves st with opts over httptest and returns the server
-// and a new client for it.
+// and a new client for it. In tests (not benchmarks) every client traces
+// its requests and the sandbox logs every call, and at the end neither may
+// hold a token the server received or the key (leakcheck).
 func applySandbox(tb testing.TB, st *sandbox.State, opts sandbox.Options) (*sandbox.Server, func() *voximplant.Client) {
 	tb.Helper()
+	_, traced := tb.(*testing.T)
+	var trace, log leakcheck.Sink
+	if traced {
+		opts.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	srv := sandbox.New(st, opts)
-	ts := httptest.NewServer(srv)
-	tb.Cleanup(ts.Close)
+	var tokens leakcheck.Recorder
+	ts := httptest.NewServer(tokens.Wrap(srv))
+	tb.Cleanup(func() {
+		ts.Close()
+		if !traced {
+			return
+		}
+		for what, text := range map[string]string{"client trace": trace.String(), "sandbox log": log.String()} {
+			for _, leak := range leakcheck.Find(text, leakcheck.Secrets{Tokens: tokens.Tokens(), Keys: []*rsa.PrivateKey{applyKey()}}) {
+				tb.Errorf("%s contains a secret: %s", what, leak)
+			}
+		}
+	})
 	return srv, func() *voximplant.Client {
-		c, err := voximplant.New(voximplant.Options{
+		o := voximplant.Options{
 			Endpoint:    ts.URL + "/platform_api/",
 			Credentials: voximplant.NewCredentials(sandbox.DemoAccountEmail, sandbox.DemoAccountID, "bench-key", applyKey()),
 			Timeout:     5 * time.Second,
-		})
+		}
+		if traced {
+			o.Logger = slog.New(slog.NewTextHandler(&trace, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+		c, err := voximplant.New(o)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/voxbind/voxbind/internal/leakcheck"
 	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/sandbox"
 	"github.com/voxbind/voxbind/voximplant"
@@ -32,7 +33,9 @@ var clientKey = sync.OnceValue(func() *rsa.PrivateKey {
 })
 
 // serve starts the demo account with extra unbound registrations behind an
-// httptest server and returns it with a client for it.
+// httptest server and returns it with a client for it. The client traces
+// every request and the sandbox logs every call; at the end of the test
+// neither may hold a token the server received or the key (leakcheck).
 func serve(t *testing.T, extra int, opts sandbox.Options) (*sandbox.Server, *voximplant.Client) {
 	t.Helper()
 	key := clientKey()
@@ -45,12 +48,26 @@ func serve(t *testing.T, extra int, opts sandbox.Options) (*sandbox.Server, *vox
 			ID: int64(20000 + i), SIPUsername: fmt.Sprintf("ext%04d", i), Proxy: "bulk.example.com",
 		})
 	}
+	var trace, log leakcheck.Sink
+	opts.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := sandbox.New(st, opts)
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
+	var tokens leakcheck.Recorder
+	ts := httptest.NewServer(tokens.Wrap(srv))
+	t.Cleanup(func() {
+		ts.Close()
+		for what, text := range map[string]string{"client trace": trace.String(), "sandbox log": log.String()} {
+			for _, leak := range leakcheck.Find(text, leakcheck.Secrets{Tokens: tokens.Tokens(), Keys: []*rsa.PrivateKey{key}}) {
+				t.Errorf("%s contains a secret: %s", what, leak)
+			}
+		}
+		if len(tokens.Tokens()) == 0 || !strings.Contains(trace.String(), `msg="api request"`) || !strings.Contains(log.String(), `msg="sandbox request"`) {
+			t.Errorf("nothing traced or logged: the secrets check checked nothing")
+		}
+	})
 	client, err := voximplant.New(voximplant.Options{
 		Endpoint:    ts.URL + "/platform_api/",
 		Credentials: voximplant.NewCredentials(st.Account.Email, st.Account.ID, "client-test", key),
+		Logger:      slog.New(slog.NewTextHandler(&trace, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -17,8 +17,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 )
 
 // Secrets is what must not appear.
@@ -125,4 +128,57 @@ func containsWindow(s, b64 string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Recorder keeps the bearer token of every request that passes through
+// the handler Wrap returns, so that a test can look for exactly those.
+type Recorder struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+// Wrap returns h, recording each request's bearer token first.
+func (rec *Recorder) Wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && tok != "" {
+			rec.mu.Lock()
+			if rec.seen == nil {
+				rec.seen = map[string]bool{}
+			}
+			rec.seen[tok] = true
+			rec.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Tokens lists the tokens recorded so far.
+func (rec *Recorder) Tokens() []string {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	out := make([]string, 0, len(rec.seen))
+	for tok := range rec.seen {
+		out = append(out, tok)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Sink collects what concurrent writers write (a client's trace, a
+// server's log), for Find.
+type Sink struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *Sink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Sink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -43,8 +43,8 @@ var mutants = []Mutant{
 	{ID: "P18", File: "reconcile/account.go", From: "return t.Application.ID == o.Application.ID && refID(t.Rule) == refID(o.Rule) && refID(t.User) == refID(o.User)",
 		To:  "return t.Application.ID == o.Application.ID && refID(t.User) == refID(o.User)",
 		Why: "targets that differ only in the rule compare equal"},
-	{ID: "P19", File: "reconcile/resolve.go", From: "ids = append(ids, strconv.FormatInt(reg.ID, 10))", To: "ids = append([]string{strconv.FormatInt(reg.ID, 10)}, ids...)",
-		Why: "an ambiguous registration's ids are listed in reverse account order"},
+	{ID: "P19", File: "reconcile/resolve.go", From: "\t\tslices.Sort(ids)\n\t\tnames := make([]string, len(ids))", To: "\t\tnames := make([]string, len(ids))",
+		Why: "an ambiguous registration's ids are listed in the order the account was read in"},
 
 	// The applier.
 	{ID: "A1", File: "reconcile/apply.go", From: "if waiting[d]--; waiting[d] == 0 && !ended[d] {", To: "if waiting[d]--; waiting[d] == 0 {",
