@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -151,7 +152,9 @@ func TestObserveCancelled(t *testing.T) {
 }
 
 // TestObserveBounded: rules and users of many applications are read
-// concurrently, never more than observeParallel at a time.
+// concurrently, observeParallel at a time and never more. Each read waits
+// at a gate that opens once observeParallel reads wait at it together:
+// reads that do not overlap never open it and fail at the deadline.
 func TestObserveBounded(t *testing.T) {
 	c := observeTestAccount()
 	desired := &spec.Spec{Version: 1}
@@ -162,28 +165,34 @@ func TestObserveBounded(t *testing.T) {
 		desired.Bindings = append(desired.Bindings, spec.Binding{Registration: "alice@pbx.example.com", ApplicationID: app.ID, User: "u"})
 	}
 	f := newFakeAccount(c)
-	var inFlight, most atomic.Int32
-	f.failRead = func(string) error { return nil }
-	acct := &observeSlowAccount{fakeAccount: f, inFlight: &inFlight, most: &most}
+	acct := &observeGatedAccount{fakeAccount: f, gate: make(chan struct{}), deadline: time.After(30 * time.Second)}
 	if _, err := Observe(context.Background(), acct, desired); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(observeReads(f)); n != 12 {
 		t.Errorf("%d reads of users, want 12", n)
 	}
-	if m := most.Load(); m > observeParallel {
-		t.Errorf("%d reads at once, want at most %d", m, observeParallel)
+	if m := acct.most.Load(); m != observeParallel {
+		t.Errorf("%d reads at once at most, want exactly %d", m, observeParallel)
+	}
+	if acct.timedOut.Load() {
+		t.Errorf("fewer than %d reads were ever in flight together", observeParallel)
 	}
 }
 
-// observeSlowAccount holds each Users call for a moment and records how
-// many run at once.
-type observeSlowAccount struct {
+// observeGatedAccount holds each Users call until observeParallel calls
+// are in flight together (or the deadline passes), and records how many
+// ran at once.
+type observeGatedAccount struct {
 	*fakeAccount
-	inFlight, most *atomic.Int32
+	inFlight, most atomic.Int32
+	gate           chan struct{}
+	open           sync.Once
+	deadline       <-chan time.Time
+	timedOut       atomic.Bool
 }
 
-func (a *observeSlowAccount) Users(ctx context.Context, app int64) ([]User, error) {
+func (a *observeGatedAccount) Users(ctx context.Context, app int64) ([]User, error) {
 	n := a.inFlight.Add(1)
 	defer a.inFlight.Add(-1)
 	for {
@@ -192,6 +201,14 @@ func (a *observeSlowAccount) Users(ctx context.Context, app int64) ([]User, erro
 			break
 		}
 	}
-	time.Sleep(2 * time.Millisecond) // let the others overlap
+	if n >= observeParallel {
+		a.open.Do(func() { close(a.gate) })
+	}
+	select {
+	case <-a.gate:
+	case <-a.deadline:
+		a.timedOut.Store(true)
+		a.open.Do(func() { close(a.gate) })
+	}
 	return a.fakeAccount.Users(ctx, app)
 }
