@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -404,6 +405,12 @@ func TestApplyPromptOnPseudoTerminal(t *testing.T) {
 			t.Fatal(err)
 		}
 		tty.Close()
+		// A voxbind that hangs (no prompt, or no end after the answer) is
+		// killed after a minute, which ends the reads below: the test
+		// fails instead of hanging.
+		var hung atomic.Bool
+		deadline := time.AfterFunc(time.Minute, func() { hung.Store(true); cmd.Process.Kill() })
+		defer deadline.Stop()
 		go io.Copy(io.Discard, ptmx) // the terminal's echo
 		var stderr bytes.Buffer
 		buf := make([]byte, 4096)
@@ -412,7 +419,7 @@ func TestApplyPromptOnPseudoTerminal(t *testing.T) {
 			stderr.Write(buf[:n])
 			if err != nil {
 				cmd.Wait()
-				t.Fatalf("no prompt: %v:\n%s", err, stderr.String())
+				t.Fatalf("no prompt (killed after a minute: %v): %v:\n%s", hung.Load(), err, stderr.String())
 			}
 		}
 		if line == "^C" {
@@ -422,6 +429,9 @@ func TestApplyPromptOnPseudoTerminal(t *testing.T) {
 		}
 		io.Copy(&stderr, stderrPipe)
 		err = cmd.Wait()
+		if hung.Load() {
+			t.Fatalf("answer %q: voxbind did not end within a minute:\n%s", line, stderr.String())
+		}
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
 			code = ee.ExitCode()

@@ -60,17 +60,18 @@ func TestScripts(t *testing.T) {
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"filemode":  cmdFilemode,
-			"islink":    cmdIsLink,
-			"jsonvalid": cmdJSONValid,
-			"jsonpath":  cmdJSONPath,
-			"exitcode":  cmdExitcode,
-			"freeport":  cmdFreeport,
-			"waitport":  cmdWaitport,
-			"dates":     cmdDates,
-			"glob":      cmdGlob,
-			"waitlines": cmdWaitlines,
-			"nosecrets": cmdNoSecrets,
+			"filemode":   cmdFilemode,
+			"islink":     cmdIsLink,
+			"jsonvalid":  cmdJSONValid,
+			"jsonpath":   cmdJSONPath,
+			"jsonabsent": cmdJSONAbsent,
+			"exitcode":   cmdExitcode,
+			"freeport":   cmdFreeport,
+			"waitport":   cmdWaitport,
+			"dates":      cmdDates,
+			"glob":       cmdGlob,
+			"waitlines":  cmdWaitlines,
+			"nosecrets":  cmdNoSecrets,
 		},
 	})
 }
@@ -132,7 +133,8 @@ func oneJSONDocument(s string) error {
 // cmdJSONPath checks one value of a JSON document: jsonpath FILE PATH REGEXP.
 // PATH is dot-separated object keys and array indexes (summary.bind,
 // changes.0.action); `@len` as the last element is the array's length. The
-// value, encoded as compact JSON, must match REGEXP in full.
+// value, encoded as compact JSON, must match REGEXP in full (with !, must
+// not); the path must exist either way.
 func cmdJSONPath(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 3 {
 		ts.Fatalf("usage: [!] jsonpath FILE PATH REGEXP")
@@ -141,9 +143,8 @@ func cmdJSONPath(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &v))
 	got, err := jsonLookup(v, args[1])
 	if err != nil {
-		if neg {
-			return
-		}
+		// Also negated: a path that is not there (a typo) must not pass.
+		// For "this key is absent", use jsonabsent.
 		ts.Fatalf("%s: %v", args[0], err)
 	}
 	re, err := regexp.Compile(`\A(?:` + args[2] + `)\z`)
@@ -155,6 +156,49 @@ func cmdJSONPath(ts *testscript.TestScript, neg bool, args []string) {
 	case !neg && !ok:
 		ts.Fatalf("%s: %s = %s, want a match for %s", args[0], args[1], got, args[2])
 	}
+}
+
+// cmdJSONAbsent checks that an object of a JSON document lacks a key:
+// jsonabsent FILE PATH.KEY. The object at PATH must exist, so that a typo
+// in PATH fails instead of passing.
+func cmdJSONAbsent(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: jsonabsent FILE PATH.KEY")
+	}
+	if err := jsonAbsent([]byte(ts.ReadFile(args[0])), args[1]); err != nil {
+		ts.Fatalf("%s: %v", args[0], err)
+	}
+}
+
+// jsonAbsent reports an error unless the object at the path's parent
+// exists and lacks its last key.
+func jsonAbsent(doc []byte, path string) error {
+	var v any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		return err
+	}
+	parent, key := "", path
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		parent, key = path[:i], path[i+1:]
+	}
+	obj := v
+	if parent != "" {
+		raw, err := jsonLookup(v, parent)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(raw), &obj); err != nil {
+			return err
+		}
+	}
+	m, ok := obj.(map[string]any)
+	if !ok {
+		return fmt.Errorf("%s is not an object", parent)
+	}
+	if _, has := m[key]; has {
+		return fmt.Errorf("%s is present", path)
+	}
+	return nil
 }
 
 func jsonLookup(v any, path string) (string, error) {
@@ -329,6 +373,29 @@ func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+	}
+}
+
+// TestJSONChecks: jsonabsent and jsonpath fail on a path that is not there,
+// so that a typo cannot pass as "absent" or as "does not match".
+func TestJSONChecks(t *testing.T) {
+	doc := []byte(`{"changes": [{"step": 1, "precondition": null}, {"step": 2}]}`)
+	for path, ok := range map[string]bool{
+		"changes.1.precondition": true,  // absent
+		"changes.0.precondition": false, // present, even if null
+		"changes.9.precondition": false, // no such element
+		"chnages.1.precondition": false, // typo
+		"changes.1.step.x":       false, // not an object
+		"summary":                true,
+	} {
+		if err := jsonAbsent(doc, path); (err == nil) != ok {
+			t.Errorf("jsonAbsent(%s) = %v, want ok %v", path, err, ok)
+		}
+	}
+	var v any
+	json.Unmarshal(doc, &v)
+	if _, err := jsonLookup(v, "changes.1.precondition"); err == nil {
+		t.Error("jsonLookup found a key that is not there")
 	}
 }
 

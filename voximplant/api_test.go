@@ -274,7 +274,13 @@ func TestPagingErrorStopsAll(t *testing.T) {
 			apiError(w, 116, "Invalid application_id")
 			return true
 		default:
-			time.Sleep(50 * time.Millisecond) // the failure comes first
+			// The other pages answer only once the client gives up on
+			// them (or, if it never does, after a long while).
+			select {
+			case <-r.Context().Done():
+				return true
+			case <-time.After(30 * time.Second):
+			}
 		}
 		return false
 	}

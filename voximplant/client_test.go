@@ -481,7 +481,14 @@ func TestCancelDuringBackoff(t *testing.T) {
 	}
 	c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = 2 * time.Hour })
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
+	waiting := make(chan struct{})
+	var once sync.Once
+	sleep := c.sleep
+	c.sleep = func(ctx context.Context, d time.Duration) error {
+		once.Do(func() { close(waiting) })
+		return sleep(ctx, d) // the real wait, which cancellation must end
+	}
+	go func() { <-waiting; cancel() }()
 	done := make(chan error)
 	go func() { done <- c.Bind(ctx, 1, nil) }()
 	select {
