@@ -3,13 +3,17 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/voxbind/voxbind/internal/leakcheck"
 )
@@ -81,6 +85,57 @@ func TestFailRate(t *testing.T) {
 	}
 	if a, b := run(), run(); a != b {
 		t.Errorf("the same seed gave different runs:\n%+v\n%+v", a, b)
+	}
+}
+
+// TestFaultsRepeatPerRequest sends the same calls from 8 goroutines to two
+// servers with the same seed, each call repeated until it is answered: the
+// calls arrive in a different order each time, yet every call meets the
+// same faults on the same attempts. Another seed gives other faults.
+func TestFaultsRepeatPerRequest(t *testing.T) {
+	run := func(seed int64) map[string]string {
+		e := newEnv(t, demoState(t), Options{FailRate: 0.4, Seed: seed})
+		var mu sync.Mutex
+		seen := map[string]string{}
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				client := noRetryClient()
+				for i := range 10 {
+					form := url.Values{"count": {fmt.Sprint(1 + (g*10+i)%7)}, "offset": {fmt.Sprint(g*10 + i)}}
+					var outcomes []string
+					for len(outcomes) < 20 {
+						status, _, err := e.rawCall(client, "GetSipRegistrations", form)
+						if err == nil && status == http.StatusOK {
+							outcomes = append(outcomes, "ok")
+							break
+						}
+						outcomes = append(outcomes, fmt.Sprint(status, err != nil))
+					}
+					mu.Lock()
+					seen[form.Encode()] = strings.Join(outcomes, " ")
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		return seen
+	}
+	first, second := run(11), run(11)
+	if diff := cmp.Diff(first, second); diff != "" {
+		t.Errorf("the same seed gave other faults (-first +second):\n%s", diff)
+	}
+	failed := 0
+	for _, o := range first {
+		if o != "ok" {
+			failed++
+		}
+	}
+	if failed < 10 {
+		t.Errorf("only %d of 80 calls met a fault at fail rate 0.4", failed)
+	}
+	if other := run(12); cmp.Equal(first, other) {
+		t.Errorf("seeds 11 and 12 gave the same faults")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -12,6 +13,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -38,7 +40,10 @@ type Options struct {
 	// after the change took effect and was saved).
 	FailRate float64
 	// Seed seeds the choice of failures, so that a run can be repeated.
-	// Every value, 0 included, is a seed.
+	// Every value, 0 included, is a seed. Whether a request fails, and
+	// how, depends only on the seed, its method and parameters, and how
+	// many times the server received that same call before: a run
+	// repeats even when concurrent requests arrive in another order.
 	Seed int64
 	// Logger, when set, gets one debug record per API request: the method,
 	// its parameters and the answer. Headers (the token) are never logged.
@@ -97,8 +102,8 @@ type Server struct {
 	path  string     // the state file every change is saved to; "" = memory only
 	lock  *fileLock  // held while the server serves path
 
-	faultMu sync.Mutex
-	rng     *rand.Rand
+	faultMu  sync.Mutex
+	attempts map[string]int // method and parameters → requests received
 
 	stats counters
 }
@@ -126,7 +131,6 @@ func newServer(state *State, opts Options) (*Server, error) {
 		now:   func() time.Time { return time.Now().Add(opts.ClockSkew) },
 		keys:  map[string]keyInfo{},
 		state: state.Clone(),
-		rng:   rand.New(rand.NewPCG(uint64(opts.Seed), 0x766f7862696e64)), // "voxbind"
 	}
 	s.buildAccounts()
 	return s, nil
@@ -232,18 +236,31 @@ const (
 	faultDropAfter
 )
 
-func (s *Server) pickFault() (fault, int) {
+// pickFault decides the fault of one request to method with form: a
+// draw seeded by Options.Seed, the call (method and parameters, in a
+// fixed order) and how many times it came before.
+func (s *Server) pickFault(method string, form url.Values) (fault, int) {
 	if s.opts.FailRate <= 0 {
 		return noFault, 0
 	}
+	call := method + "?" + form.Encode()
 	s.faultMu.Lock()
-	defer s.faultMu.Unlock()
-	if s.rng.Float64() >= s.opts.FailRate {
+	if s.attempts == nil {
+		s.attempts = map[string]int{}
+	}
+	attempt := s.attempts[call]
+	s.attempts[call]++
+	s.faultMu.Unlock()
+
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d\x00%s\x00%d", s.opts.Seed, call, attempt)
+	rng := rand.New(rand.NewPCG(h.Sum64(), 0x766f7862696e64)) // "voxbind"
+	if rng.Float64() >= s.opts.FailRate {
 		return noFault, 0
 	}
-	kind := fault(1 + s.rng.IntN(3))
+	kind := fault(1 + rng.IntN(3))
 	status := http.StatusBadGateway
-	if s.rng.IntN(2) == 1 {
+	if rng.IntN(2) == 1 {
 		status = http.StatusServiceUnavailable
 	}
 	return kind, status
@@ -279,7 +296,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Every answer tells the server's time, which ClockSkew may put off.
 	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
-	kind, status := s.pickFault()
+	var kind fault
+	var status int
+	if s.opts.FailRate > 0 {
+		// The fault depends on the call, so its parameters are read
+		// first (handle reads them again from the parsed form).
+		p, _ := parseParams(r)
+		method := name
+		if method == "" {
+			method = p.get("cmd")
+		}
+		kind, status = s.pickFault(method, p.v)
+	}
 	switch kind {
 	case faultHTTP:
 		s.stats.httpErrors.Add(1)

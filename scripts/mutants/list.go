@@ -142,4 +142,8 @@ var mutants = []Mutant{
 		Why: "a rule of another application is accepted"},
 	{ID: "X8", File: "sandbox/params.go", From: "count = min(n, maxCount)", To: "count = n",
 		Why: "a page holds more than 1000 rows"},
+	{ID: "X9", File: "sandbox/server.go", From: "call := method + \"?\" + form.Encode()", To: "call := method",
+		Why: "injected faults depend on the order concurrent calls arrive in"},
+	{ID: "X10", File: "sandbox/server.go", From: "fmt.Fprintf(h, \"%d\\x00%s\\x00%d\", s.opts.Seed, call, attempt)", To: "fmt.Fprintf(h, \"%d\\x00%s\\x00%d\", s.opts.Seed, call, attempt*0)",
+		Why: "a call that meets a fault meets it on every retry"},
 }
