@@ -135,3 +135,33 @@ func TestClockSkew(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenTimeBoundaries checks the JWT time rules at their edges, on a
+// server clock fixed at now: a lifetime of exactly 3600 s is allowed, one
+// second more is 454; iat exactly 30 s ahead is allowed, 31 s is 455; a
+// token whose exp is now has expired (456), one second later it has not.
+func TestTokenTimeBoundaries(t *testing.T) {
+	e := newEnv(t, demoState(t), Options{})
+	now := time.Date(2026, 11, 28, 6, 15, 0, 0, time.UTC)
+	e.srv.now = func() time.Time { return now }
+	n := now.Unix()
+	for _, tt := range []struct {
+		name     string
+		iat, exp int64
+		want     int
+	}{
+		{"lifetime exactly 3600 s", n - 10, n - 10 + 3600, 0},
+		{"lifetime 3601 s", n - 10, n - 10 + 3601, 454},
+		{"iat exactly 30 s ahead", n + 30, n + 600, 0},
+		{"iat 31 s ahead", n + 31, n + 600, 455},
+		{"exp is now", n - 600, n, 456},
+		{"exp a second from now", n - 600, n + 1, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e.token = sign(t, testKeys()[0], testKeyID, jwt.MapClaims{"iss": DemoAccountID, "iat": tt.iat, "exp": tt.exp})
+			if got := e.call("GetAccountInfo").code(); got != tt.want {
+				t.Errorf("code %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
