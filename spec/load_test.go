@@ -15,7 +15,10 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/spec/bad")
+// -update rewrites the golden files under testdata/spec/bad that differ,
+// shows each change and fails the run: review it with git diff, then run
+// the tests again.
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/spec/bad that differ, show the change and fail")
 
 const (
 	goodDir = "../testdata/spec/good"
@@ -85,12 +88,13 @@ func TestBad(t *testing.T) {
 			}
 			got := b.String()
 			golden := strings.TrimSuffix(strings.TrimSuffix(name, ".yaml"), ".csv") + ".golden"
-			if *update {
+			want, err := os.ReadFile(golden)
+			if *update && string(want) != got {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
 				}
+				t.Fatalf("updated %s (-old +new); review it with git diff and run the tests again:\n%s", golden, cmp.Diff(string(want), got))
 			}
-			want, err := os.ReadFile(golden)
 			if err != nil {
 				t.Fatalf("%v (create it with go test ./spec -update)", err)
 			}
