@@ -70,6 +70,9 @@ func TestStale(t *testing.T) {
 		{"frozen", func(c *Current) { c.Registrations[3].Deactivated = true }, []string{
 			"step 3 (r003@pbx.example.com (104)): the registration is now frozen (deactivated: its subscription lapsed); voxbind never writes it",
 		}},
+		{"bound and frozen", func(c *Current) { c.Registrations[0].Deactivated = true }, []string{
+			"step 1 (r000@pbx.example.com (101)): the registration is now frozen (deactivated: its subscription lapsed); voxbind never writes it",
+		}},
 		{"user now held by another", func(c *Current) {
 			c.Registrations[1].Target = nil
 			c.Registrations[2].Target = applyUserTarget(1002)
@@ -222,12 +225,13 @@ func TestUnbindGuard(t *testing.T) {
 	p.SideEffects = []SideEffect{
 		{Registration: verifyRef(20), LosesUser: Ref{ID: 1021}, CausedByStep: 1},
 		{Registration: verifyRef(5), LosesUser: Ref{ID: 1006}, CausedByStep: 1},
+		{Registration: verifyRef(21), LosesUser: Ref{ID: 1022}, CausedByStep: 2},
 	}
-	if s, d := Unbinds(p); s != 10 || d != 1 {
-		t.Errorf("Unbinds = %d steps, %d displaced; want 10, 1", s, d)
+	if s, d := Unbinds(p); s != 10 || d != 2 {
+		t.Errorf("Unbinds = %d steps, %d displaced; want 10, 2", s, d)
 	}
 	err = CheckUnbind(p, bound(8, 0), -1, false)
-	if err == nil || !strings.Contains(err.Error(), "11 registrations (10 by unbind steps, 1 displaced by side effects)") {
+	if err == nil || !strings.Contains(err.Error(), "12 registrations (10 by unbind steps, 2 displaced by side effects)") {
 		t.Errorf("with a side effect: %v", err)
 	}
 }
@@ -290,6 +294,7 @@ func TestReadPlan(t *testing.T) {
 		{"no account", edit(func(p *Plan) { p.AccountID = 0 }), "account_id 0"},
 		{"step twice", edit(func(p *Plan) { p.Changes[1].Step = 1; p.Changes[1].DependsOn = nil }), "step 1: the step number is used twice"},
 		{"later dependency", edit(func(p *Plan) { p.Changes[0].DependsOn = []int{2} }), "step 1: depends on step 2, which is not an earlier step"},
+		{"dependency on itself", edit(func(p *Plan) { p.Changes[1].DependsOn = []int{2} }), "step 2: depends on step 2, which is not an earlier step"},
 		{"registration twice", edit(func(p *Plan) { p.Changes[2].Registration = verifyRef(2) }), "step 3: registration 103 is also changed by step 2"},
 		{"bind without target", edit(func(p *Plan) { p.Changes[2].After = nil }), "step 3: a bind needs an after target"},
 		{"unbind with target", edit(func(p *Plan) { p.Changes[0].After = applyUserTarget(1003) }), "step 1: an unbind must have after: null"},
