@@ -417,6 +417,42 @@ func TestBackoffAndBudget(t *testing.T) {
 	}
 }
 
+// TestRateLimitBacksOffBriefly: a rate-limit answer without a hint is
+// retried after a tenth of the backoff a failure gets (the adaptive
+// limiter does the pacing); a 503 gets the full backoff.
+func TestRateLimitBacksOffBriefly(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		fail func(w http.ResponseWriter)
+		want time.Duration
+	}{
+		{"api 340", func(w http.ResponseWriter) { apiError(w, 340, "Rate limit exceeded") }, 10 * time.Millisecond},
+		{"http 429", func(w http.ResponseWriter) { w.WriteHeader(429) }, 10 * time.Millisecond},
+		{"http 503", func(w http.ResponseWriter) { w.WriteHeader(503) }, 100 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeServer(t)
+			f.fault = func(n int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+				if n == 1 {
+					tt.fail(w)
+					return true
+				}
+				return false
+			}
+			c, _ := testClient(t, f, nil)
+			c.backoffBase, c.backoffCap = 100*time.Millisecond, 5*time.Second
+			fc := withFakeClock(c)
+			c.jitter = func(max time.Duration) time.Duration { return max } // the ceiling of each draw
+			if _, err := c.Info(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]time.Duration{tt.want}, fc.slept); diff != "" {
+				t.Errorf("waits before the retry (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestHintPastBudget(t *testing.T) {
 	f := newFakeServer(t)
 	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
