@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -134,6 +135,24 @@ func TestBindSipRegistration(t *testing.T) {
 				t.Errorf("%d writes counted, want %d", got, min(len(tt.changed), 1))
 			}
 		})
+	}
+}
+
+// TestFrozenUnboundIsNotWritten: a frozen registration that is unbound is
+// not bound either (496), by id, and nothing changes.
+func TestFrozenUnboundIsNotWritten(t *testing.T) {
+	st := demoState(t)
+	i := slices.IndexFunc(st.Registrations, func(r Registration) bool { return r.ID == 3003 })
+	if i < 0 || st.Registrations[i].ApplicationID != 0 {
+		t.Fatalf("the demo's registration 3003 is not there, or not unbound")
+	}
+	st.Registrations[i].Deactivated = true
+	e := newEnv(t, st, Options{})
+	if a := e.call("BindSipRegistration", "sip_registration_id", "3003", "application_id", "10"); a.code() != 496 {
+		t.Errorf("bind a frozen unbound registration: code %d (%+v), want 496", a.code(), a.Error)
+	}
+	if diff := cmp.Diff(bindings(st), bindings(e.srv.State())); diff != "" {
+		t.Errorf("bindings changed (-before +after):\n%s", diff)
 	}
 }
 
