@@ -631,15 +631,16 @@ func applyWaitStep(t *testing.T, lines <-chan string) {
 }
 
 // TestApplyInterrupt runs apply as a real process against `sandbox serve`
-// with latency, sends SIGINT once the first step is reported, and checks
-// that apply stops: exit 130, a summary on stderr, and a state file that
-// is valid, has no user on two registrations, and holds exactly the steps
-// the summary counts as applied.
+// with 200 ms of latency (200 steps, 2 at a time: 20 s, far more than the
+// signal needs to arrive), sends SIGINT once the first step is reported,
+// and checks that apply stops: exit 130, a summary on stderr, and a state
+// file that is valid, has no user on two registrations, and holds exactly
+// the steps the summary counts as applied.
 func TestApplyInterrupt(t *testing.T) {
 	bin := applyBinary(t)
 	const n = 200
 	dir, state, spec := applyBigSandbox(t, n)
-	endpoint, stopServe := applyServe(t, bin, state, "50ms")
+	endpoint, stopServe := applyServe(t, bin, state, "200ms")
 
 	apply, lines, wait := applyStart(t, bin, dir, endpoint, "-f", spec, "--auto-approve", "--parallelism", "2", "--debug")
 	applyWaitStep(t, lines)
