@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -289,9 +288,9 @@ func drop(w http.ResponseWriter) {
 
 // testClient returns a client of f with tracing on; at the end of the test
 // the trace is checked for secrets. Backoff is shortened so tests are fast.
-func testClient(t *testing.T, f *fakeServer, mod func(*Options)) (*Client, *syncBuffer) {
+func testClient(t *testing.T, f *fakeServer, mod func(*Options)) (*Client, *leakcheck.Sink) {
 	t.Helper()
-	trace := &syncBuffer{}
+	trace := &leakcheck.Sink{}
 	o := Options{Endpoint: f.endpoint(), Credentials: testCredentials(), UserAgent: "voxbind/test",
 		Logger: slog.New(slog.NewTextHandler(trace, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if mod != nil {
@@ -348,22 +347,3 @@ func assertNoSecrets(t *testing.T, what, s string) {
 		t.Errorf("%s contains a secret: %s", what, leak)
 	}
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var _ io.Writer = (*syncBuffer)(nil)
