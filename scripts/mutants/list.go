@@ -132,7 +132,7 @@ var mutants = []Mutant{
 		Why: "a token whose exp is now is accepted"},
 	{ID: "X3", File: "sandbox/auth.go", From: "if iat > now+maxClockSkew.Seconds() {", To: "if iat >= now+maxClockSkew.Seconds() {",
 		Why: "a token issued exactly 30 s ahead is refused"},
-	{ID: "X4", File: "sandbox/api.go", From: "tx.set(h, 0, 0, 0) // §9.2: the previous holder loses everything", To: "tx.set(h, app.ID, 0, 0)",
+	{ID: "X4", File: "sandbox/api.go", From: "tx.set(h, 0, 0, 0) // choice 2: the previous holder loses everything", To: "tx.set(h, app.ID, 0, 0)",
 		Why: "a displaced registration keeps an application"},
 	{ID: "X5", File: "sandbox/api.go", From: "if r.Deactivated {", To: "if r.Deactivated && r.ApplicationID != 0 {",
 		Why: "a frozen unbound registration can be bound"},
