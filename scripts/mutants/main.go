@@ -31,11 +31,13 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -113,14 +115,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	// Ctrl-C stops the run: the tests in progress are killed, the file
+	// is put back and the copy removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	var tally Tally
 	start := time.Now()
 	for _, m := range selected {
+		if ctx.Err() != nil {
+			fmt.Fprintf(stdout, "\ninterrupted: %s\n", tally)
+			return 130
+		}
 		targets := affected(pkgs, path.Dir(m.File))
 		if *onlyPkgs != "" {
 			targets = strings.Split(*onlyPkgs, ",")
 		}
-		r := runMutant(work, targets, m, *short, *timeout)
+		r := runMutant(ctx, work, targets, m, *short, *timeout)
+		if ctx.Err() != nil {
+			fmt.Fprintf(stdout, "\ninterrupted during %s: %s\n", m.ID, tally)
+			return 130
+		}
 		tally.Add(r)
 		fmt.Fprintln(stdout, r.Line())
 		if *verbose && r.Status == Survived {
@@ -235,7 +249,7 @@ func mutate(src []byte, m Mutant) ([]byte, error) {
 
 // runMutant plants m in the copy at work, runs the tests of targets, and
 // puts the file back.
-func runMutant(work string, targets []string, m Mutant, short bool, timeout time.Duration) Result {
+func runMutant(ctx context.Context, work string, targets []string, m Mutant, short bool, timeout time.Duration) Result {
 	r := Result{Mutant: m}
 	file := filepath.Join(work, filepath.FromSlash(m.File))
 	orig, err := os.ReadFile(file)
@@ -259,15 +273,19 @@ func runMutant(work string, targets []string, m Mutant, short bool, timeout time
 		args = append(args, "-short")
 	}
 	args = append(args, targets...)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout+time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, timeout+time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = work
+	killGroupOnCancel(cmd) // go test and the test binaries it started
+	cmd.WaitDelay = 10 * time.Second
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	r.Took = time.Since(start)
 	r.Output = string(out)
 	switch {
+	case ctx.Err() != nil && err != nil:
+		r.Status, r.Detail = Invalid, "no result within "+(timeout+time.Minute).String()
 	case err == nil:
 		r.Status = Survived
 	case buildFailed(r.Output):

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,11 +49,11 @@ func TestRunReportsStaleWithoutRunning(t *testing.T) {
 	if err := os.WriteFile(file, []byte("package x\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := runMutant(dir, nil, Mutant{ID: "T1", File: "x.go", From: "func gone()", To: "func other()", Why: "test"}, false, 0)
+	r := runMutant(context.Background(), dir, nil, Mutant{ID: "T1", File: "x.go", From: "func gone()", To: "func other()", Why: "test"}, false, 0)
 	if r.Status != Stale || !strings.Contains(r.Line(), "STALE") || !strings.Contains(r.Line(), "not found") {
 		t.Errorf("result %+v, line %q; want STALE, not found", r, r.Line())
 	}
-	r = runMutant(dir, nil, Mutant{ID: "T2", File: "missing.go", From: "a", To: "b", Why: "test"}, false, 0)
+	r = runMutant(context.Background(), dir, nil, Mutant{ID: "T2", File: "missing.go", From: "a", To: "b", Why: "test"}, false, 0)
 	if r.Status != Stale {
 		t.Errorf("a missing file: %+v, want STALE", r)
 	}
