@@ -51,7 +51,7 @@ var mutants = []Mutant{
 		Why: "a step skipped for an unknown dependency is started once its known one is applied"},
 	{ID: "A2", File: "reconcile/apply.go", From: "return r.Stopped == nil && r.Failed == 0 && r.Unknown == 0 && r.Skipped == 0 && r.NotStarted == 0", To: "return r.Failed == 0 && r.Unknown == 0 && r.Skipped == 0",
 		Why: "ApplyResult.OK() reports an interrupted apply as OK"},
-	{ID: "A3", File: "reconcile/apply.go", From: "waiting[i]++", To: "_ = waiting[i]",
+	{ID: "A3", File: "reconcile/apply.go", From: "a.waiting[i]++", To: "_ = a.waiting[i]",
 		Why: "apply ignores depends_on"},
 	{ID: "A4", File: "reconcile/apply.go", From: "for a.running < a.opts.Parallelism && len(a.ready) > 0 {", To: "for len(a.ready) > 0 {",
 		Why: "apply starts every ready step at once, past --parallelism"},
