@@ -242,15 +242,21 @@ func TestPermanentErrorsNotRetried(t *testing.T) {
 	}
 }
 
-// TestEchoedTokenCut: a proxy that echoes the request's real bearer token
-// in its error pages, first in a transient 502 (traced and retried), then
-// in a final 401: neither the error nor the trace holds any part of it.
+// TestEchoedTokenCut: a proxy that echoes the request's real token in its
+// error pages, first only the token's signature in a transient 502 (traced
+// and retried), then the whole Authorization header in a final 401:
+// neither the error nor the trace holds any part of the token.
 func TestEchoedTokenCut(t *testing.T) {
 	f := newFakeServer(t)
 	f.fault = func(n int64, _ string, w http.ResponseWriter, r *http.Request) bool {
-		receivedTokens.add(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
-		w.WriteHeader(map[bool]int{true: 502, false: 401}[n == 1])
-		fmt.Fprintf(w, "<p>rejected\n%s</p>", r.Header.Get("Authorization"))
+		auth := r.Header.Get("Authorization")
+		if n == 1 {
+			w.WriteHeader(502)
+			fmt.Fprintf(w, "<p>upstream refused signature %s</p>", auth[strings.LastIndexByte(auth, '.')+1:])
+			return true
+		}
+		w.WriteHeader(401)
+		fmt.Fprintf(w, "<p>rejected\n%s</p>", auth)
 		return true
 	}
 	c, trace := testClient(t, f, nil)
@@ -259,8 +265,8 @@ func TestEchoedTokenCut(t *testing.T) {
 		t.Fatalf("error %v, want the 401's page", err)
 	}
 	assertNoSecrets(t, "error", err.Error())
-	if !strings.Contains(trace.String(), "status=502") || !strings.Contains(trace.String(), "retry=1") {
-		t.Errorf("the trace does not show the 502 and the retry:\n%s", trace)
+	if !strings.Contains(trace.String(), "status=502") || !strings.Contains(trace.String(), "upstream refused signature") || !strings.Contains(trace.String(), "retry=1") {
+		t.Errorf("the trace does not show the 502's page and the retry:\n%s", trace)
 	}
 }
 

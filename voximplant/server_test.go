@@ -76,7 +76,7 @@ type fakeServer struct {
 
 func newFakeServer(t *testing.T) *fakeServer {
 	f := &fakeServer{t: t, account: testAccount, rules: map[int64][]RuleInfo{}, users: map[int64][]UserInfo{}, calls: map[string]int{}}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	f.srv = httptest.NewServer(receivedTokens.Wrap(http.HandlerFunc(f.serve)))
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -158,7 +158,6 @@ func (f *fakeServer) auth(r *http.Request) (int, string) {
 	if iat == nil || exp == nil || exp.Sub(iat.Time) > time.Hour {
 		return 454, "Token lifetime too long"
 	}
-	receivedTokens.add(raw)
 	iss, ok := claims["iss"].(float64) // a JSON number, not a string
 	if !ok || int64(iss) != f.account {
 		return 100, "Authorization failed"
@@ -312,38 +311,14 @@ func testClient(t *testing.T, f *fakeServer, mod func(*Options)) (*Client, *leak
 
 // receivedTokens holds every bearer token a fake server of this test
 // binary received.
-var receivedTokens tokenSet
-
-type tokenSet struct {
-	mu   sync.Mutex
-	seen map[string]bool
-}
-
-func (ts *tokenSet) add(tok string) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if ts.seen == nil {
-		ts.seen = map[string]bool{}
-	}
-	ts.seen[tok] = true
-}
-
-func (ts *tokenSet) all() []string {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	out := make([]string, 0, len(ts.seen))
-	for tok := range ts.seen {
-		out = append(out, tok)
-	}
-	return out
-}
+var receivedTokens leakcheck.Recorder
 
 // assertNoSecrets fails when s holds any token a fake server received (or
 // its claims or signature alone), anything shaped like a JWT, or the test
 // key in any form (leakcheck).
 func assertNoSecrets(t *testing.T, what, s string) {
 	t.Helper()
-	for _, leak := range leakcheck.Find(s, leakcheck.Secrets{Tokens: receivedTokens.all(), Keys: []*rsa.PrivateKey{testKey()}}) {
+	for _, leak := range leakcheck.Find(s, leakcheck.Secrets{Tokens: receivedTokens.Tokens(), Keys: []*rsa.PrivateKey{testKey()}}) {
 		t.Errorf("%s contains a secret: %s", what, leak)
 	}
 }
