@@ -21,24 +21,22 @@ func isCSV(name string) bool { return strings.EqualFold(filepath.Ext(name), ".cs
 // inside a quoted cell does not start a row, and COL is the column's
 // position in the header.
 func (l *loader) csvFile(name string, data []byte) {
-	l.spec.Files = append(l.spec.Files, name)
+	l.files = append(l.files, loadedFile{name: name, csv: true, first: len(l.bindings), end: len(l.bindings),
+		ignoreFirst: len(l.ignores), ignoreEnd: len(l.ignores)})
+	rec := &l.files[len(l.files)-1]
+	defer func() { rec.end = len(l.bindings) }()
 	r, ok := l.newCSVReader(name, data)
 	if !ok || r.secrets() {
 		return
 	}
+	rec.read, rec.top = true, Pos{File: name, Line: 1, Col: 1}
 	cols, headerOK, ok := r.header()
 	if !ok {
 		return
 	}
 	if rows := bytes.Count(data, []byte{'\n'}); rows > 0 {
-		if len(l.regs) == 0 && len(l.regIDs) == 0 {
-			l.regs = make(map[string]Pos, rows)
-		}
-		if cap(l.spec.Bindings)-len(l.spec.Bindings) < rows {
-			grown := make([]Binding, len(l.spec.Bindings), len(l.spec.Bindings)+rows)
-			copy(grown, l.spec.Bindings)
-			l.spec.Bindings = grown
-		}
+		l.bindings = slices.Grow(l.bindings, rows)
+		l.flags = slices.Grow(l.flags, rows)
 	}
 	for {
 		cells, good, more := r.next()
@@ -417,10 +415,12 @@ func (r *csvReader) entry(cols []csvColumn, cells []csvCell, headerOK bool) {
 		}
 	}
 	ok = l.checkPairs(&b, present, csvWords, headerOK && len(l.errs) == before) && ok
-	l.spec.Bindings = append(l.spec.Bindings, b)
+	var flags entryFlags
 	if ok {
-		l.checkDuplicates(&b, false)
+		flags = entryChecked
 	}
+	l.bindings = append(l.bindings, b)
+	l.flags = append(l.flags, flags)
 }
 
 // setCell sets the key of b that a cell holds and says what is wrong with

@@ -82,12 +82,15 @@ func (w *walker) entry(item *yaml.Node) {
 	// A missing key is often one that was misspelled or mistyped above:
 	// "entry has no ..." only when the entry has no other problem.
 	ok = w.l.checkPairs(&b, present, yamlWords, len(w.l.errs) == before) && ok
-	w.l.spec.Bindings = append(w.l.spec.Bindings, b)
+	var flags entryFlags
 	if ok {
-		// An entry written as an alias (- *entry) is reported where the
-		// alias stands, not where its anchor does.
-		w.l.checkDuplicates(&b, item.Kind == yaml.AliasNode)
+		flags |= entryChecked
 	}
+	if item.Kind == yaml.AliasNode {
+		flags |= entryAlias
+	}
+	w.l.bindings = append(w.l.bindings, b)
+	w.l.flags = append(w.l.flags, flags)
 }
 
 // registrationProblem checks the sip_username@proxy form, split at the
@@ -211,13 +214,43 @@ func joinAnd(s []string) string {
 	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
-// checkDuplicates reports an entry that lists a registration, or targets a
-// user, that an earlier entry (in this or an earlier file) already does.
-// Registrations compare by sip_username exactly and proxy ASCII
-// case-insensitively; users by application and user name ASCII
-// case-insensitively, or by the same ids. A name and an id cannot be
-// compared offline: the planner checks those against the account.
-func (l *loader) checkDuplicates(b *Binding, atEntry bool) {
+// duplicates finds entries of one account that list a registration, or
+// target a user, that an earlier entry (in this or an earlier file of the
+// account) already does.
+type duplicates struct {
+	l      *loader
+	regs   map[string]Pos // "sip_username@proxy" (proxy lower-cased) → where first listed
+	regIDs map[int64]Pos
+	users  map[userKey]Pos
+}
+
+// userKey identifies a user target as written: application and user each by
+// lower-cased name or by id. Names and ids cannot be compared offline.
+type userKey struct {
+	app    string
+	appID  int64
+	user   string
+	userID int64
+}
+
+func newDuplicates(l *loader, entries int) *duplicates {
+	return &duplicates{
+		l:      l,
+		regs:   make(map[string]Pos, entries),
+		regIDs: make(map[int64]Pos),
+		users:  make(map[userKey]Pos),
+	}
+}
+
+// check reports b when it lists a registration, or targets a user, that
+// an entry checked before did. Registrations compare by sip_username
+// exactly and proxy ASCII case-insensitively; users by application and
+// user name ASCII case-insensitively, or by the same ids. A name and an id
+// cannot be compared offline: the planner checks those against the
+// account. An entry written as an alias (atEntry) is reported where the
+// alias stands, not where its anchor does.
+func (d *duplicates) check(b *Binding, atEntry bool) {
+	l := d.l
 	at := func(key string) Pos {
 		if atEntry {
 			return b.Pos
@@ -227,17 +260,17 @@ func (l *loader) checkDuplicates(b *Binding, atEntry bool) {
 	if b.Registration != "" {
 		key := registrationKey(b.Registration)
 		pos := at("registration")
-		if first, dup := l.regs[key]; dup {
+		if first, dup := d.regs[key]; dup {
 			l.report(pos, CodeDuplicateEntry, "registration "+b.Registration+" is listed twice (first at "+first.String()+")", "remove one of the two entries")
 		} else {
-			l.regs[key] = pos
+			d.regs[key] = pos
 		}
 	} else {
 		pos := at("registration_id")
-		if first, dup := l.regIDs[b.RegistrationID]; dup {
+		if first, dup := d.regIDs[b.RegistrationID]; dup {
 			l.report(pos, CodeDuplicateEntry, "registration_id "+strconv.FormatInt(b.RegistrationID, 10)+" is listed twice (first at "+first.String()+")", "remove one of the two entries")
 		} else {
-			l.regIDs[b.RegistrationID] = pos
+			d.regIDs[b.RegistrationID] = pos
 		}
 	}
 	if b.Unbound || (b.User == "" && b.UserID == 0) {
@@ -254,10 +287,10 @@ func (l *loader) checkDuplicates(b *Binding, atEntry bool) {
 		app = "application_id " + strconv.FormatInt(b.ApplicationID, 10)
 	}
 	pos := at(userField)
-	if first, dup := l.users[k]; dup {
+	if first, dup := d.users[k]; dup {
 		l.report(pos, CodeDuplicateUser, userField+" "+who+" of "+app+" is the target of another entry too (at "+first.String()+"): a user holds one registration", "remove one of the two entries or pick another user")
 	} else {
-		l.users[k] = pos
+		d.users[k] = pos
 	}
 }
 

@@ -33,7 +33,9 @@ const (
 	CodeMissingKey        Code = "missing-key"            // an entry without its registration or target
 	CodeDuplicateEntry    Code = "duplicate-registration" // one registration listed twice
 	CodeDuplicateUser     Code = "duplicate-user"         // two registrations bound to one user
-	CodeFilesDisagree     Code = "files-disagree"         // account_id or prune set differently in two files
+	CodeFilesDisagree     Code = "files-disagree"         // prune set differently in two files of one account
+	CodeFleetAccount      Code = "fleet-account"          // in a run of several accounts, a file that names none (a CSV file: none beside it)
+	CodeSeveralAccounts   Code = "several-accounts"       // files of several accounts where one account is wanted
 	CodeInvalidDate       Code = "invalid-date"           // an until that is not a day
 	CodeUntilTooFar       Code = "until-too-far"          // an ignore entry that ends more than 366 days ahead
 	CodeIgnoreEnded       Code = "ignore-ended"           // an ignore entry past its until (an error with validate --strict, else a warning)

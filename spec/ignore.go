@@ -75,7 +75,7 @@ func (w *walker) ignore(item *yaml.Node) {
 		ok = false
 	}
 	if ok {
-		w.l.spec.Ignores = append(w.l.spec.Ignores, ig)
+		w.l.ignores = append(w.l.ignores, ig)
 	}
 }
 

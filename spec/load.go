@@ -17,15 +17,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Load reads the spec files named by paths: each path is a
-// file, or a directory standing for every *.yaml, *.yml and *.csv file
-// directly inside it, in name order (dot files are skipped, as a shell glob
-// would). A file whose name ends in .csv is read as CSV, any other as YAML.
-// A file named twice is read once. It checks everything that needs no live
-// account and returns every problem at once as Errors, sorted, with a nil
-// Spec; on success the bindings of all files are in load order. Ignore
-// entries are judged on the current UTC day; commands that also plan use
-// LoadWith, so that loading and planning judge them on the same day.
+// Load reads the spec files of one account, as LoadFleet does; files that
+// name several accounts are an error here. Ignore entries are judged on
+// the current UTC day; commands that also plan use LoadFleetWith, so that
+// loading and planning judge them on the same day.
 func Load(paths []string) (*Spec, error) {
 	return LoadWith(paths, Options{Today: time.Now()})
 }
@@ -46,25 +41,52 @@ const MaxIgnoreDays = 366
 
 // LoadWith is Load with the day and strictness given.
 func LoadWith(paths []string, opts Options) (*Spec, error) {
+	return oneAccount(LoadFleetWith(paths, opts))
+}
+
+// oneAccount is the spec of a fleet of one; several accounts are an error.
+func oneAccount(f *Fleet, err error) (*Spec, error) {
+	if err != nil {
+		return nil, err
+	}
+	if f.Several() {
+		return nil, Errors{{Code: CodeSeveralAccounts, Msg: "the spec files name " + f.accountList(), Fix: "give the files of one account"}}
+	}
+	return f.Specs[0], nil
+}
+
+// LoadFleet reads the spec files named by paths: each path is a
+// file, or a directory standing for every *.yaml and *.yml file directly
+// inside it, in name order (dot files are skipped, as a shell glob would).
+// A file named twice is read once. It checks everything that needs no live
+// account, groups the files by their account_id (see Fleet) and returns
+// every problem at once as Errors, sorted, with a nil Fleet; on success
+// each account's bindings are in load order. Ignore entries are judged on
+// the current UTC day.
+func LoadFleet(paths []string) (*Fleet, error) {
+	return LoadFleetWith(paths, Options{Today: time.Now()})
+}
+
+// LoadFleetWith is LoadFleet with the day and strictness given.
+func LoadFleetWith(paths []string, opts Options) (*Fleet, error) {
 	files, errs := expand(paths)
-	l := newLoader()
-	l.opts = opts
+	l := &loader{errs: errs, opts: opts}
 	if !opts.Today.IsZero() {
 		l.opts.Today = Day(opts.Today)
 	}
-	l.errs = errs
 	var total int64
 	for _, f := range files {
 		data, e := readLimited(f, min(MaxFileSize, MaxTotalSize-total))
 		if e != nil {
 			e.Pos = Pos{File: f}
+			l.files = append(l.files, loadedFile{name: f})
 			l.errs = append(l.errs, e)
 			continue
 		}
 		total += int64(len(data))
 		l.load(f, data)
 	}
-	return l.result()
+	return l.fleet()
 }
 
 // Size limits of a spec: a bulk spec of 100,000 entries is about 8 MB, and
@@ -109,6 +131,12 @@ func loadBytes(name string, data []byte) (*Spec, error) {
 	l.load(name, data)
 	return l.result()
 }
+
+func newLoader() *loader { return &loader{} }
+
+// result is the spec of a loader that read the files of one account
+// (loadBytes reads one file).
+func (l *loader) result() (*Spec, error) { return oneAccount(l.fleet()) }
 
 func cause(err error) error {
 	var pe *fs.PathError
@@ -208,51 +236,48 @@ func unreadableEntry(path string) (skip bool, e *Error) {
 	return false, nil
 }
 
-// loader collects the files of one run and the checks that span entries
-// and files.
+// loader collects the files of one run; fleet groups them by account
+// and runs the checks that span entries and files.
 type loader struct {
-	spec Spec
-	errs Errors
-	opts Options // Today is a Day, or zero
-
-	regs   map[string]Pos // "sip_username@proxy" (proxy lower-cased) → where first listed
-	regIDs map[int64]Pos
-	users  map[userKey]Pos
+	files []loadedFile
+	// bindings and ignores hold the entries of every file, in load order;
+	// flags holds, for each binding, how the duplicate checks treat it.
+	bindings []Binding
+	flags    []entryFlags
+	ignores  []Ignore
+	errs     Errors
+	opts     Options // Today is a Day, or zero
 }
 
-// userKey identifies a user target as written: application and user each by
-// lower-cased name or by id. Names and ids cannot be compared offline.
-type userKey struct {
-	app    string
-	appID  int64
-	user   string
-	userID int64
+// loadedFile is what one file says at its top level, and where its entries
+// are in loader.bindings.
+type loadedFile struct {
+	name       string
+	read       bool // its top level was read (no YAML or encoding error)
+	top        Pos  // the file's root node
+	accountID  int64
+	accountPos Pos
+	prune      bool
+	prunePos   Pos  // zero when the file does not set prune
+	csv        bool // a CSV file: it names no account (see loader.fleet)
+	first, end int  // its entries: bindings[first:end]
+	// its ignore entries: ignores[ignoreFirst:ignoreEnd]
+	ignoreFirst, ignoreEnd int
 }
 
-func newLoader() *loader {
-	return &loader{
-		regs:   make(map[string]Pos),
-		regIDs: make(map[int64]Pos),
-		users:  make(map[userKey]Pos),
-	}
-}
+// entryFlags says how the duplicate checks treat one entry.
+type entryFlags uint8
 
-func (l *loader) result() (*Spec, error) {
-	if err := l.errs.Err(); err != nil {
-		return nil, err
-	}
-	if l.spec.Version == 0 {
-		l.spec.Version = 1
-	}
-	s := l.spec
-	return &s, nil
-}
+const (
+	entryChecked entryFlags = 1 << iota // read without error: compared with the others
+	entryAlias                          // written as an alias (- *entry): reported where the alias stands
+)
 
 func (l *loader) report(pos Pos, code Code, msg, fix string) {
 	l.errs = append(l.errs, &Error{Pos: pos, Code: code, Msg: msg, Fix: fix})
 }
 
-// load reads one file's bytes into the spec, as CSV or as YAML by its name.
+// load reads one file's bytes, as CSV or as YAML by its name.
 func (l *loader) load(name string, data []byte) {
 	if isCSV(name) {
 		l.csvFile(name, data)
@@ -261,9 +286,11 @@ func (l *loader) load(name string, data []byte) {
 	}
 }
 
-// file loads one YAML file's bytes into the spec.
+// file loads one YAML file's bytes.
 func (l *loader) file(name string, data []byte) {
-	l.spec.Files = append(l.spec.Files, name)
+	l.files = append(l.files, loadedFile{name: name, first: len(l.bindings), end: len(l.bindings),
+		ignoreFirst: len(l.ignores), ignoreEnd: len(l.ignores)})
+	rec := &l.files[len(l.files)-1]
 	if e := checkUTF8(name, data); e != nil {
 		l.errs = append(l.errs, e)
 		return
@@ -279,8 +306,10 @@ func (l *loader) file(name string, data []byte) {
 		l.errs = append(l.errs, errs...)
 		return
 	}
-	w := walker{l: l, file: name}
+	w := walker{l: l, file: name, rec: rec}
+	rec.read, rec.top = true, w.pos(root)
 	w.top(root)
+	rec.end, rec.ignoreEnd = len(l.bindings), len(l.ignores)
 }
 
 // checkUTF8 finds the first byte that is not UTF-8 and says where it is

@@ -56,12 +56,12 @@ func TestBad(t *testing.T) {
 	for _, name := range cases(t, badDir) {
 		t.Run(name, func(t *testing.T) {
 			t.Chdir(badDir)
-			s, err := LoadWith([]string{name}, Options{Today: testToday})
+			f, err := LoadFleetWith([]string{name}, Options{Today: testToday})
 			if err == nil {
-				t.Fatalf("Load(%s) = %+v, want errors", name, s)
+				t.Fatalf("LoadFleet(%s) = %+v, want errors", name, f)
 			}
-			if s != nil {
-				t.Errorf("Load returned a spec along with errors")
+			if f != nil {
+				t.Errorf("LoadFleet returned a fleet along with errors")
 			}
 			var errs Errors
 			if !errors.As(err, &errs) {

@@ -30,7 +30,7 @@ var schemaCannotJudge = map[string]string{
 	"bad/duplicate_alias.yaml":        "an entry repeated through an alias: a schema checks values, not relations between array items",
 	"bad/duplicate_user.yaml":         "the same user in two entries: a schema checks values, not relations between array items",
 	"bad/duplicate_across_files":      "duplicates across files: a schema sees one file at a time",
-	"bad/disagree_account_id":         "account_id across files: a schema sees one file at a time",
+	"bad/fleet":                       "account_id and prune across files: a schema sees one file at a time",
 	"bad/disagree_prune":              "prune across files: a schema sees one file at a time",
 	"bad/float_id.yaml":               "JSON has one number type: to a schema 3321.0 is the integer 3321, to YAML it is a float",
 	"bad/empty_dir":                   "a directory without spec files: there is no document at all",

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 type walker struct {
 	l    *loader
 	file string
+	rec  *loadedFile // what the file says at its top level
 
 	entryBuf []pair
 	// merged caches the resolved fields of every mapping used as a merge
@@ -236,7 +238,6 @@ func (w *walker) top(root *yaml.Node) {
 		case "version":
 			haveVersion = true
 			if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!int" && v.Value == "1" {
-				l.spec.Version = 1
 				continue
 			}
 			if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" && v.Value == "1" {
@@ -247,39 +248,19 @@ func (w *walker) top(root *yaml.Node) {
 				w.errorf(v, CodeVersion, "version must be 1, not "+describe(v), "write \"version: 1\"")
 			}
 		case "account_id":
-			id, ok := w.intValue("account_id", v)
-			if !ok {
-				continue
-			}
-			pos := w.pos(v)
-			if l.spec.AccountIDPos.Line == 0 {
-				l.spec.AccountID, l.spec.AccountIDPos = id, pos
-			} else if l.spec.AccountID != id {
-				l.report(pos, CodeFilesDisagree, "account_id "+strconv.FormatInt(id, 10)+" disagrees with account_id "+strconv.FormatInt(l.spec.AccountID, 10)+" at "+l.spec.AccountIDPos.String(), "set the same account_id in every file, or in one file only")
+			if id, ok := w.intValue("account_id", v); ok {
+				w.rec.accountID, w.rec.accountPos = id, w.pos(v)
 			}
 		case "prune":
-			b, ok := w.boolValue("prune", v)
-			if !ok {
-				continue
-			}
-			pos := w.pos(v)
-			if l.spec.PrunePos.Line == 0 {
-				l.spec.Prune, l.spec.PrunePos = b, pos
-			} else if l.spec.Prune != b {
-				l.report(pos, CodeFilesDisagree, "prune: "+strconv.FormatBool(b)+" disagrees with prune: "+strconv.FormatBool(l.spec.Prune)+" at "+l.spec.PrunePos.String(), "set the same prune in every file, or in one file only")
+			if b, ok := w.boolValue("prune", v); ok {
+				w.rec.prune, w.rec.prunePos = b, w.pos(v)
 			}
 		case "bindings":
 			switch {
 			case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null":
 			case v.Kind == yaml.SequenceNode:
-				if len(l.regs) == 0 && len(l.regIDs) == 0 {
-					l.regs = make(map[string]Pos, len(v.Content))
-				}
-				if cap(l.spec.Bindings)-len(l.spec.Bindings) < len(v.Content) {
-					grown := make([]Binding, len(l.spec.Bindings), len(l.spec.Bindings)+len(v.Content))
-					copy(grown, l.spec.Bindings)
-					l.spec.Bindings = grown
-				}
+				l.bindings = slices.Grow(l.bindings, len(v.Content))
+				l.flags = slices.Grow(l.flags, len(v.Content))
 				for _, item := range v.Content {
 					w.entry(item)
 				}
