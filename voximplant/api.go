@@ -2,10 +2,12 @@ package voximplant
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -42,6 +44,19 @@ func (c *Client) GetSipRegistrations(ctx context.Context) ([]SIPRegistration, er
 // GetApplications returns every application of the account.
 func (c *Client) GetApplications(ctx context.Context) ([]ApplicationInfo, error) {
 	return list(ctx, c, "GetApplications", url.Values{}, func(a *ApplicationInfo) int64 { return a.ID })
+}
+
+// GetChildrenAccounts returns every child account of the account acted on,
+// in account id order (child_account_id=any: the method needs one of its
+// filters to list anything).
+func (c *Client) GetChildrenAccounts(ctx context.Context) ([]ChildAccount, error) {
+	p := url.Values{"child_account_id": {"any"}, "order_by": {"child_account_id"}}
+	children, err := list(ctx, c, "GetChildrenAccounts", p, func(a *ChildAccount) int64 { return a.AccountID })
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(children, func(a, b ChildAccount) int { return cmp.Compare(a.AccountID, b.AccountID) })
+	return children, nil
 }
 
 // GetRules returns every rule of one application.
@@ -127,13 +142,51 @@ var ErrWrongAccount = errors.New("the API answered for another account")
 func (c *Client) Info(ctx context.Context) (reconcile.AccountInfo, error) {
 	a, err := c.GetAccountInfo(ctx)
 	if err != nil {
-		return reconcile.AccountInfo{}, err
+		return reconcile.AccountInfo{}, c.cannotAct(ctx, err)
 	}
 	if a.AccountID != c.account {
 		return reconcile.AccountInfo{}, fmt.Errorf("GetAccountInfo: %w: voxbind acts on account %d (%s), but the API answered for account %d; nothing was changed: check that --endpoint is the Voximplant API and that the key file is this account's",
 			ErrWrongAccount, c.account, c.accountSource(), a.AccountID)
 	}
 	return reconcile.AccountInfo{ID: a.AccountID, Name: a.AccountName}, nil
+}
+
+// CannotActError is Info's error when the API refuses to let the key act
+// on the account (authorization failed) although it answers the key's own
+// account: the account is neither the key's nor one of its children.
+type CannotActError struct {
+	Key, Account int64
+	Source       string // where the account's id comes from ("--account-id", "fleet/a.yaml:2")
+	Err          error  // the API's refusal
+}
+
+func (e *CannotActError) Error() string {
+	return fmt.Sprintf("the key of account %d cannot act on account %d (%s)", e.Key, e.Account, e.Source)
+}
+
+func (e *CannotActError) Unwrap() error { return e.Err }
+
+// cannotAct turns err, the failure of the first call on a child account,
+// into a *CannotActError when it is an authorization failure and the key
+// works on its own account; otherwise err is returned as it is.
+func (c *Client) cannotAct(ctx context.Context, err error) error {
+	var apiErr *APIError
+	if c.childOf == 0 || !errors.As(err, &apiErr) || apiErr.Code != CodeAuthFailed {
+		return err
+	}
+	own, perr := New(Options{Endpoint: c.endpoint, Credentials: c.creds, HTTPClient: c.http, UserAgent: c.ua,
+		Timeout: c.timeout, RetryBudget: c.budget, ReadOnly: true})
+	if perr != nil {
+		return err
+	}
+	if a, perr := own.GetAccountInfo(ctx); perr != nil || a.AccountID != c.childOf {
+		return err
+	}
+	source := c.source
+	if source == "" {
+		source = "--account-id"
+	}
+	return &CannotActError{Key: c.childOf, Account: c.account, Source: source, Err: err}
 }
 
 // Registrations implements reconcile.Account.

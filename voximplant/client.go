@@ -34,7 +34,10 @@ type Options struct {
 	Endpoint    string       // base URL, "" = DefaultEndpoint; http:// only for loopback hosts
 	Credentials *Credentials // the service-account key that signs
 	AccountID   int64        // child account to act on; 0 = the key's account
-	Rate        float64      // ceiling in requests per second; 0 = none
+	// AccountSource says where AccountID comes from, for messages
+	// ("fleet/a.yaml:2", "the plan plan.json"); "" = --account-id.
+	AccountSource string
+	Rate          float64 // ceiling in requests per second; 0 = none
 	// Logger gets one debug record per HTTP attempt (method, parameters,
 	// status, time; never the token), an info record per retry and per
 	// clock correction. nil logs nothing.
@@ -65,9 +68,11 @@ type Stats struct {
 type Client struct {
 	endpoint string
 	account  int64
-	childOf  int64 // the key's account when acting on a child (--account-id), else 0
+	childOf  int64  // the key's account when acting on a child (--account-id), else 0
+	source   string // where the child's id comes from; "" = --account-id
 	http     *http.Client
 	tokens   *tokenSource
+	creds    *Credentials
 	ua       string
 	timeout  time.Duration
 	budget   time.Duration
@@ -120,8 +125,10 @@ func New(o Options) (*Client, error) {
 		endpoint:        endpoint,
 		account:         account,
 		childOf:         childOf,
+		source:          o.AccountSource,
 		http:            o.HTTPClient,
 		tokens:          newTokenSource(o.Credentials, account),
+		creds:           o.Credentials,
 		ua:              o.UserAgent,
 		timeout:         o.Timeout,
 		budget:          o.RetryBudget,
@@ -212,7 +219,11 @@ func (c *Client) AccountID() int64 { return c.account }
 // accountSource says where the account acted on comes from, for messages.
 func (c *Client) accountSource() string {
 	if c.childOf != 0 {
-		return fmt.Sprintf("--account-id, with the key of account %d", c.childOf)
+		source := c.source
+		if source == "" {
+			source = "--account-id"
+		}
+		return fmt.Sprintf("%s, with the key of account %d", source, c.childOf)
 	}
 	return "the key file's account_id"
 }

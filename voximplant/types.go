@@ -15,6 +15,29 @@ type AccountInfo struct {
 	AccountName string `json:"account_name"`
 }
 
+// ChildAccount is an AccountInfoType as GetChildrenAccounts lists it. An
+// account whose answer leaves out active or frozen is taken as active and
+// not frozen.
+type ChildAccount struct {
+	AccountID    int64  `json:"account_id"`
+	AccountName  string `json:"account_name"`
+	AccountEmail string `json:"account_email"`
+	Active       *bool  `json:"active"`
+	Frozen       *bool  `json:"frozen"`
+}
+
+// Usable reports whether voxbind may work on the child account: active and
+// not frozen. It says why not otherwise ("frozen", "inactive").
+func (a *ChildAccount) Usable() (ok bool, why string) {
+	switch {
+	case a.Frozen != nil && *a.Frozen:
+		return false, "frozen"
+	case a.Active != nil && !*a.Active:
+		return false, "inactive"
+	}
+	return true, ""
+}
+
 // SIPRegistration is a SIPRegistrationType; the application, rule and user
 // fields are set only when the registration is bound.
 type SIPRegistration struct {
