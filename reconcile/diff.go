@@ -38,7 +38,8 @@ func Diff(desired *spec.Spec, current *Current, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	outside, err := opts.Selection.outside(current, func(i int) *Target { return want[i].target })
-	if err != nil {
+	var unmatched *SelectionError
+	if err != nil && (!opts.Fleet || !errors.As(err, &unmatched)) {
 		return nil, err
 	}
 	scope := &planScope{outside: outside, ignored: scopeIgnored(desired.Ignores, opts.Today, current.Registrations)}
@@ -49,6 +50,9 @@ func Diff(desired *spec.Spec, current *Current, opts Options) (*Plan, error) {
 		SideEffects:   []SideEffect{},
 		Blocked:       []Blocked{},
 		Selection:     opts.Selection.summary(),
+	}
+	if unmatched != nil {
+		p.Unmatched = unmatched.Selectors
 	}
 	drafts, blocked := diffClassify(p, desired, current, want, scope)
 	orderPlan(p, current, drafts, blocked, scope)

@@ -66,7 +66,7 @@ func ExportSelection(w io.Writer, current *Current, sel Selection) error {
 	}
 	addPair(doc, "version", intNode(1))
 	guard := intNode(current.Account.ID)
-	guard.LineComment = "guard: plan and apply refuse to act on another account"
+	guard.LineComment = "plan and apply act on this account, and only on it"
 	addPair(doc, "account_id", guard)
 	prune := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "false"}
 	addPair(doc, "prune", prune)

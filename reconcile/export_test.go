@@ -66,7 +66,7 @@ func demoCurrent() Current {
 const demoExport = `# Exported by voxbind from account 1000001 (demo): every SIP registration
 # and its current binding. ` + "`voxbind plan` on this file shows `No changes.`" + `
 version: 1
-account_id: 1000001 # guard: plan and apply refuse to act on another account
+account_id: 1000001 # plan and apply act on this account, and only on it
 # Every registration is listed below, so prune changes nothing today.
 # Set it to true to have apply unbind registrations that no entry lists
 # (for example ones added to the account later).

@@ -22,10 +22,13 @@ var ErrTooManyUnbinds = errors.New("too many unbinds")
 // maxUnbind when it is 0 or more (--max-unbind N), else the default of
 // max(10, ⌈25 % of the registrations bound now⌉).
 func UnbindLimit(current *Current, maxUnbind int) int {
+	return unbindLimit(BoundCount(current), maxUnbind)
+}
+
+func unbindLimit(bound, maxUnbind int) int {
 	if maxUnbind >= 0 {
 		return maxUnbind
 	}
-	bound := guardBound(current)
 	return max(guardMinUnbind, (bound*guardPercentUnbind+99)/100)
 }
 
@@ -54,12 +57,19 @@ func Unbinds(p *Plan) (steps, displaced int) {
 // negative maxUnbind means the default) unless force is set. The error says
 // what tripped, the numbers, and how to override.
 func CheckUnbind(p *Plan, current *Current, maxUnbind int, force bool) error {
+	return CheckUnbindBound(p, BoundCount(current), maxUnbind, force)
+}
+
+// CheckUnbindBound is CheckUnbind for an account that had bound
+// registrations bound when it was read (BoundCount): a fleet keeps that
+// number, not the whole account.
+func CheckUnbindBound(p *Plan, bound, maxUnbind int, force bool) error {
 	if force {
 		return nil
 	}
 	steps, displaced := Unbinds(p)
 	n := steps + displaced
-	limit := UnbindLimit(current, maxUnbind)
+	limit := unbindLimit(bound, maxUnbind)
 	if n <= limit {
 		return nil
 	}
@@ -71,7 +81,6 @@ func CheckUnbind(p *Plan, current *Current, maxUnbind int, force bool) error {
 	if maxUnbind >= 0 {
 		why = fmt.Sprintf("the limit set by --max-unbind %d", maxUnbind)
 	} else {
-		bound := guardBound(current)
 		why = fmt.Sprintf("the default limit of %d (10, or 25%% of the %s, whichever is larger)",
 			limit, english.Plural(bound, "bound registration"))
 	}
@@ -80,7 +89,8 @@ func CheckUnbind(p *Plan, current *Current, maxUnbind int, force bool) error {
 		ErrTooManyUnbinds, what, why, n)
 }
 
-func guardBound(current *Current) int {
+// BoundCount counts the registrations of current that are bound.
+func BoundCount(current *Current) int {
 	n := 0
 	for _, r := range current.Registrations {
 		if r.Target != nil {

@@ -48,6 +48,10 @@ type Plan struct {
 	// leaves alone (they are also in Summary.Unmanaged); text output notes
 	// them. Not part of plan JSON.
 	FrozenLeftByPrune int `json:"-"`
+	// Unmatched lists the selectors (as flags, "--only app=fax") that
+	// match no registration of this account of a fleet (Options.Fleet).
+	// Not part of plan JSON.
+	Unmatched []string `json:"-"`
 }
 
 // Step is one BindSipRegistration call.

@@ -9,9 +9,9 @@ import (
 	"github.com/voxbind/voxbind/internal/english"
 )
 
-// Markdown size limits: a GitHub comment holds 65,536 characters; this
-// stays under 65,000. Sections stop at their budget and say how many items
-// they left out.
+// Markdown size limits: a GitHub comment holds 65,536 characters; a plan
+// stays under 65,000. Within a plan's budget, sections stop at these
+// shares of it and say how many items they left out.
 const (
 	markdownCap        = 65000
 	markdownBlockedEnd = 12000 // blocked changes stop here
@@ -27,21 +27,33 @@ const (
 // changes one line each, then only their count.
 func RenderMarkdown(w io.Writer, p *Plan) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "#### %s\n\n**%s**\n", markdownEscape(renderTitle(p)), renderSummary(p))
+	renderMarkdown(&b, p, "account "+strconv.FormatInt(p.AccountID, 10), markdownCap)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// renderMarkdown appends one account's plan to b, under its title
+// (renderTitle of which), in at most about budget characters.
+func renderMarkdown(b *strings.Builder, p *Plan, which string, budget int) {
+	start := b.Len()
+	end := func(share int) int { return start + budget/markdownCap*share + budget%markdownCap*share/markdownCap }
+	blockedEnd, effectsEnd, ignoredEnd := end(markdownBlockedEnd), end(markdownEffectsEnd), end(markdownIgnoredEnd)
+	tableEnd, linesEnd := end(markdownTableEnd), end(markdownLinesEnd)
+	fmt.Fprintf(b, "#### %s\n\n**%s**\n", markdownEscape(renderTitle(p, which)), renderSummary(p))
 	if sel := renderSelection(p); sel != "" {
-		fmt.Fprintf(&b, "\nSelection: %s\n", markdownCode(sel))
+		fmt.Fprintf(b, "\nSelection: %s\n", markdownCode(sel))
 	}
 	if line := renderOutside(p); line != "" {
-		fmt.Fprintf(&b, "\n%s\n", line)
+		fmt.Fprintf(b, "\n%s\n", line)
 	}
 	if n := len(p.Blocked); n > 0 {
-		fmt.Fprintf(&b, "\n**%s blocked: %s refuses this plan.**\n", english.Plural(n, "change is", "changes are"), renderRefuser(p))
+		fmt.Fprintf(b, "\n**%s blocked: %s refuses this plan.**\n", english.Plural(n, "change is", "changes are"), renderRefuser(p))
 	}
 	if n := p.FrozenLeftByPrune; n > 0 {
-		fmt.Fprintf(&b, "\nprune leaves %s alone.\n", english.Plural(n, "frozen registration"))
+		fmt.Fprintf(b, "\nprune leaves %s alone.\n", english.Plural(n, "frozen registration"))
 	}
 	if n := p.Summary.Unmanaged; n > 0 {
-		fmt.Fprintf(&b, "\n%s\n", renderUnmanaged(p))
+		fmt.Fprintf(b, "\n%s\n", renderUnmanaged(p))
 	}
 
 	if len(p.Blocked) > 0 {
@@ -52,8 +64,8 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 				line += " (" + markdownEscape(x.Source) + ")"
 			}
 			line += "\n"
-			if b.Len()+len(line) > markdownBlockedEnd {
-				fmt.Fprintf(&b, "- …and %d more blocked\n", len(p.Blocked)-i)
+			if b.Len()+len(line) > blockedEnd {
+				fmt.Fprintf(b, "- …and %d more blocked\n", len(p.Blocked)-i)
 				break
 			}
 			b.WriteString(line)
@@ -65,8 +77,8 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 		for i, e := range p.SideEffects {
 			line := fmt.Sprintf("- %s loses user %s — caused by step %d%s\n",
 				markdownReg(&e.Registration), markdownEscape(renderName(e.LosesUser)), e.CausedByStep, markdownEscape(later[e.Registration.ID]))
-			if b.Len()+len(line) > markdownEffectsEnd {
-				fmt.Fprintf(&b, "- …and %d more side effects\n", len(p.SideEffects)-i)
+			if b.Len()+len(line) > effectsEnd {
+				fmt.Fprintf(b, "- …and %d more side effects\n", len(p.SideEffects)-i)
 				break
 			}
 			b.WriteString(line)
@@ -76,8 +88,8 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 		b.WriteString("\n**Ignored** (exceptions in the spec: no step until they end)\n\n")
 		for i, x := range p.Ignored {
 			line := "- " + markdownReg(&x.Registration) + " " + markdownEscape(renderIgnored(&x)) + "\n"
-			if b.Len()+len(line) > markdownIgnoredEnd {
-				fmt.Fprintf(&b, "- …and %d more ignored\n", len(p.Ignored)-i)
+			if b.Len()+len(line) > ignoredEnd {
+				fmt.Fprintf(b, "- …and %d more ignored\n", len(p.Ignored)-i)
 				break
 			}
 			b.WriteString(line)
@@ -99,7 +111,7 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 			row := fmt.Sprintf("| %d | %s %s | %s | %s | %s | %s |\n", s.Step, mark, s.Action,
 				markdownReg(&s.Registration), markdownEscape(renderTarget(s.Before)),
 				markdownEscape(renderTarget(s.After)), markdownEscape(source))
-			if b.Len()+len(row) > markdownTableEnd {
+			if b.Len()+len(row) > tableEnd {
 				break
 			}
 			b.WriteString(row)
@@ -111,15 +123,13 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 			s := &p.Changes[i]
 			mark, _ := renderMark(s.Action)
 			line := "- " + strconv.Itoa(s.Step) + " " + mark + " " + markdownReg(&s.Registration) + "\n"
-			if b.Len()+len(line) > markdownLinesEnd {
-				fmt.Fprintf(&b, "- …and %d more changes (`voxbind plan -o json` lists them all)\n", len(p.Changes)-i)
+			if b.Len()+len(line) > linesEnd {
+				fmt.Fprintf(b, "- …and %d more changes (`voxbind plan -o json` lists them all)\n", len(p.Changes)-i)
 				break
 			}
 			b.WriteString(line)
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 // markdownCode shows s as typed, in a code span (where nothing is markup

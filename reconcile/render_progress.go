@@ -40,12 +40,49 @@ type ProgressWriter struct {
 	waitUntil  time.Time
 	counts     *StepEvent // the apply's latest counts, once a step ended
 	applyStart time.Time
+	fleet      *progressFleet // a fleet apply's counts; nil for one account
+}
+
+// progressFleet counts the steps of every account of a fleet apply, for
+// the one status line.
+type progressFleet struct {
+	accounts, accountsDone int
+	counts                 StepEvent // Done, Total and the outcomes of all accounts
 }
 
 // NewProgressWriter returns a ProgressWriter to w; terminal says whether w
 // is a terminal (the caller decides, the core never asks).
 func NewProgressWriter(w io.Writer, terminal bool) *ProgressWriter {
 	return &ProgressWriter{w: w, terminal: terminal, now: time.Now}
+}
+
+// StartFleet starts the apply of a fleet, steps steps in accounts
+// accounts: each account reports through its own Account func; plain
+// lines name the account, and the status line counts the whole fleet,
+// "[ 370/10000] applied 368, failed 1, skipped 1 · … · 7 of 200 accounts
+// done".
+func (p *ProgressWriter) StartFleet(accounts, steps int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fleet = &progressFleet{accounts: accounts, counts: StepEvent{Total: steps}}
+	p.applyStart, p.phase, p.counts = p.now(), "", nil
+}
+
+// Account returns the ApplyOptions.Progress of one account of a fleet
+// apply: its lines name the account.
+func (p *ProgressWriter) Account(a AccountInfo) func(StepEvent) {
+	prefix := fleetLabel(a) + ": "
+	return func(ev StepEvent) { p.step(ev, prefix) }
+}
+
+// AccountDone counts one account of a fleet apply as done.
+func (p *ProgressWriter) AccountDone() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fleet != nil {
+		p.fleet.accountsDone++
+		p.draw()
+	}
 }
 
 // Terminal reports whether the writer keeps a status line.
@@ -86,18 +123,24 @@ func (p *ProgressWriter) Refresh() {
 
 // Step reports one step that ended. Steps that did not start are left to
 // the summary, which lists them in one line.
-func (p *ProgressWriter) Step(ev StepEvent) {
+func (p *ProgressWriter) Step(ev StepEvent) { p.step(ev, "") }
+
+// step reports one step that ended, its lines starting with prefix.
+func (p *ProgressWriter) step(ev StepEvent, prefix string) {
 	if ev.Outcome.Status == StepNotStarted {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if f := p.fleet; f != nil {
+		ev = f.add(ev)
+	}
 	if !p.terminal {
-		fmt.Fprintln(p.w, progressLine(&ev.Step, ev.Outcome))
+		fmt.Fprintln(p.w, prefix+progressLine(&ev.Step, ev.Outcome))
 		return
 	}
 	if ev.Outcome.Status == StepFailed || ev.Outcome.Status == StepUnknown {
-		p.above(progressLine(&ev.Step, ev.Outcome))
+		p.above(prefix + progressLine(&ev.Step, ev.Outcome))
 	}
 	if p.applyStart.IsZero() {
 		p.applyStart = p.now()
@@ -154,6 +197,9 @@ func (p *ProgressWriter) draw() {
 		line = p.wait
 	case p.counts != nil:
 		line = progressCounts(p.counts, now.Sub(p.applyStart))
+		if f := p.fleet; f != nil {
+			line += fmt.Sprintf(" · %d of %s done", f.accountsDone, english.Plural(f.accounts, "account"))
+		}
 	case p.phase != "":
 		line = p.phase + "… " + progressDuration(now.Sub(p.phaseStart))
 	}
@@ -167,6 +213,25 @@ func (p *ProgressWriter) draw() {
 	b.WriteString(line)
 	io.WriteString(p.w, b.String())
 	p.drawn = line != ""
+}
+
+// add counts the step ev of one account into the fleet's, and returns ev
+// with the fleet's counts.
+func (f *progressFleet) add(ev StepEvent) StepEvent {
+	c := &f.counts
+	c.Done++
+	switch ev.Outcome.Status {
+	case StepApplied:
+		c.Applied++
+	case StepFailed:
+		c.Failed++
+	case StepSkipped:
+		c.Skipped++
+	case StepUnknown:
+		c.Unknown++
+	}
+	ev.Done, ev.Total, ev.Applied, ev.Failed, ev.Skipped, ev.Unknown = c.Done, c.Total, c.Applied, c.Failed, c.Skipped, c.Unknown
+	return ev
 }
 
 // progressCounts is the apply's status line: the counts, then the elapsed

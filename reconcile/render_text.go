@@ -53,13 +53,25 @@ const renderListed = 10
 
 func renderText(w io.Writer, p *Plan, color, full bool) error {
 	bw := bufio.NewWriter(w)
-	paint := func(code, s string) string {
+	renderPlanText(bw, p, color, full, "account "+strconv.FormatInt(p.AccountID, 10))
+	return bw.Flush()
+}
+
+// renderPaint is a function that colours s with an ANSI code, or not.
+func renderPaint(color bool) func(code, s string) string {
+	return func(code, s string) string {
 		if !color {
 			return s
 		}
 		return code + s + renderReset
 	}
-	fmt.Fprintf(bw, "%s\n", paint(renderBold, renderTitle(p)))
+}
+
+// renderPlanText writes one account's plan under its title (renderTitle
+// of which); full lists every change, else they are grouped.
+func renderPlanText(bw *bufio.Writer, p *Plan, color, full bool, which string) {
+	paint := renderPaint(color)
+	fmt.Fprintf(bw, "%s\n", paint(renderBold, renderTitle(p, which)))
 	if sel := renderSelection(p); sel != "" {
 		fmt.Fprintf(bw, "Selection: %s\n", sel)
 	}
@@ -149,7 +161,6 @@ func renderText(w io.Writer, p *Plan, color, full bool) error {
 	if line := renderOutside(p); line != "" {
 		fmt.Fprintf(bw, "%s\n", line)
 	}
-	return bw.Flush()
 }
 
 // renderSelection is the selection a plan was made with, as flags
@@ -323,12 +334,11 @@ func renderGroups(bw *bufio.Writer, p *Plan, paint func(code, s string) string) 
 
 // renderTitle is the first line of a plan: for which account, and for an
 // undo plan, from which journal.
-func renderTitle(p *Plan) string {
-	title := "voxbind plan for account " + strconv.FormatInt(p.AccountID, 10)
+func renderTitle(p *Plan, which string) string {
 	if p.Journal != "" {
-		title = "voxbind undo plan for account " + strconv.FormatInt(p.AccountID, 10) + " (journal " + Printable(p.Journal) + ")"
+		return "voxbind undo plan for " + which + " (journal " + Printable(p.Journal) + ")"
 	}
-	return title
+	return "voxbind plan for " + which
 }
 
 // renderRefuser is the command that refuses a plan with blocked changes.

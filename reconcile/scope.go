@@ -20,6 +20,11 @@ type Options struct {
 	// reads no clock; the command passes the current time. Required when
 	// the spec has ignore entries.
 	Today time.Time
+	// Fleet plans one account of a fleet run: a selector that matches no
+	// registration of this account is no error here (Plan.Unmatched
+	// names it); FleetPlan.SelectsNothing checks that it matches in some
+	// account of the fleet.
+	Fleet bool
 }
 
 // SelectorForms names the accepted selector forms, for messages.
@@ -132,8 +137,9 @@ var ErrSelectsNothing = errors.New("a selector matches no registration")
 
 // outside decides, for every registration of current, whether it is
 // outside the selection; want(i) is what the spec binds registration i to
-// (nil when nothing). It returns nil when the selection is empty, and an
-// error naming every selector that matches no registration at all.
+// (nil when nothing). It returns nil when the selection is empty, and,
+// with the decisions all the same, an error naming every selector that
+// matches no registration at all.
 func (s Selection) outside(current *Current, want func(i int) *Target) ([]bool, error) {
 	if s.Empty() {
 		return nil, nil
@@ -160,19 +166,21 @@ func (s Selection) outside(current *Current, want func(i int) *Target) ([]bool, 
 		}
 		out[i] = !in
 	}
-	var problems []string
+	var e SelectionError
 	for k, ok := range matchedOnly {
 		if !ok {
-			problems = append(problems, s.unmatched("--only", &s.Only[k], current))
+			e.Problems = append(e.Problems, s.unmatched("--only", &s.Only[k], current))
+			e.Selectors = append(e.Selectors, "--only "+s.Only[k].text)
 		}
 	}
 	for k, ok := range matchedExcept {
 		if !ok {
-			problems = append(problems, s.unmatched("--except", &s.Except[k], current))
+			e.Problems = append(e.Problems, s.unmatched("--except", &s.Except[k], current))
+			e.Selectors = append(e.Selectors, "--except "+s.Except[k].text)
 		}
 	}
-	if len(problems) > 0 {
-		return nil, &SelectionError{Problems: problems}
+	if len(e.Problems) > 0 {
+		return out, &e
 	}
 	return out, nil
 }
@@ -180,7 +188,8 @@ func (s Selection) outside(current *Current, want func(i int) *Target) ([]bool, 
 // SelectionError names every selector that matches no registration, and
 // why. It wraps ErrSelectsNothing.
 type SelectionError struct {
-	Problems []string // one per selector: "--only reg=... matches ...; hint"
+	Problems  []string // one per selector: "--only reg=... matches ...; hint"
+	Selectors []string // the selectors, as flags: "--only reg=..."
 }
 
 func (e *SelectionError) Error() string {

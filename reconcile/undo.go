@@ -70,7 +70,7 @@ func Undo(j *JournalRecords, journal string, current *Current, opts Options) (*P
 		return nil, errors.New("undo: no journal or no observed account")
 	}
 	if j.Start.AccountID != current.Account.ID {
-		return nil, fmt.Errorf("%w: journal %s records an apply to account %d, but voxbind acts on account %d (--account-id, or the key file's account_id)",
+		return nil, fmt.Errorf("%w: journal %s records an apply to account %d, but voxbind acts on account %d (--account-id)",
 			ErrJournalAccount, journal, j.Start.AccountID, current.Account.ID)
 	}
 	p := &Plan{
@@ -84,7 +84,11 @@ func Undo(j *JournalRecords, journal string, current *Current, opts Options) (*P
 	}
 	u := &undoPlanner{p: p, current: current, names: newSavedIndex(current), touches: undoTouches(j, journal)}
 	if err := u.scope(opts.Selection); err != nil {
-		return nil, err
+		var unmatched *SelectionError
+		if !opts.Fleet || !errors.As(err, &unmatched) {
+			return nil, err
+		}
+		p.Unmatched = unmatched.Selectors // FleetPlan.SelectsNothing judges it
 	}
 	u.classify(opts.Selection)
 	// Blocked restores outside the selection go in too: a restore inside

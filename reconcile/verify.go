@@ -173,32 +173,78 @@ var ErrPlanFormat = errors.New("not a plan that apply --plan can use")
 // most one step per registration, and each action consistent with its
 // targets. Every problem found is reported, one per line.
 func ReadPlan(data []byte) (*Plan, error) {
+	kind, err := planProbe(data)
+	if err != nil {
+		return nil, err
+	}
+	if kind != "" {
+		return nil, fmt.Errorf("%w: a plan of kind %q, not the plan of one account; read a fleet plan with ReadFleetPlan", ErrPlanFormat, kind)
+	}
+	var p Plan
+	if err := decodeStrict(data, &p); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
+	}
+	if errs := checkPlan(&p); len(errs) > 0 {
+		return nil, fmt.Errorf("%w:\n%w", ErrPlanFormat, errors.Join(errs...))
+	}
+	planNonNil(&p)
+	return &p, nil
+}
+
+// planProbe checks what every saved plan must be before it is decoded:
+// not too large, JSON, this voxbind's format_version, and keys written
+// once each, in lower case. It returns the plan's kind ("" for the plan
+// of one account, FleetKind for a fleet).
+func planProbe(data []byte) (kind string, err error) {
 	if len(data) > maxPlanSize {
-		return nil, fmt.Errorf("%w: larger than %d MiB, more than any plan voxbind writes", ErrPlanFormat, maxPlanSize>>20)
+		return "", fmt.Errorf("%w: larger than %d MiB, more than any plan voxbind writes", ErrPlanFormat, maxPlanSize>>20)
 	}
 	var probe struct {
-		FormatVersion *int `json:"format_version"`
+		FormatVersion *int    `json:"format_version"`
+		Kind          *string `json:"kind"`
 	}
 	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, fmt.Errorf("%w: invalid JSON (%v); write one with voxbind plan --out FILE", ErrPlanFormat, err)
+		return "", fmt.Errorf("%w: invalid JSON (%v); write one with voxbind plan --out FILE", ErrPlanFormat, err)
 	}
 	switch {
 	case probe.FormatVersion == nil:
-		return nil, fmt.Errorf("%w: no format_version; write one with voxbind plan --out FILE", ErrPlanFormat)
+		return "", fmt.Errorf("%w: no format_version; write one with voxbind plan --out FILE", ErrPlanFormat)
 	case *probe.FormatVersion != FormatVersion:
-		return nil, fmt.Errorf("%w: format_version %d, but this voxbind reads format_version %d; make the plan again with this voxbind's plan --out",
+		return "", fmt.Errorf("%w: format_version %d, but this voxbind reads format_version %d; make the plan again with this voxbind's plan --out",
 			ErrPlanFormat, *probe.FormatVersion, FormatVersion)
 	}
 	if err := planKeysExact(data); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
+		return "", fmt.Errorf("%w: %v", ErrPlanFormat, err)
 	}
+	if probe.Kind != nil {
+		return *probe.Kind, nil
+	}
+	return "", nil
+}
+
+// decodeStrict decodes JSON data into v, refusing fields v does not have.
+func decodeStrict(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var p Plan
-	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
-	}
+	return dec.Decode(v)
+}
 
+// planNonNil makes a read plan's missing lists empty.
+func planNonNil(p *Plan) {
+	if p.Changes == nil {
+		p.Changes = []Step{}
+	}
+	if p.SideEffects == nil {
+		p.SideEffects = []SideEffect{}
+	}
+	if p.Blocked == nil {
+		p.Blocked = []Blocked{}
+	}
+}
+
+// checkPlan checks that apply can execute a read plan (see ReadPlan) and
+// returns every problem.
+func checkPlan(p *Plan) []error {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf(format, args...))
@@ -280,19 +326,7 @@ func ReadPlan(data []byte) (*Plan, error) {
 			bad("side effect on registration %d: step %d records another holder of user %s", e.Registration.ID, e.CausedByStep, renderName(e.LosesUser))
 		}
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w:\n%w", ErrPlanFormat, errors.Join(errs...))
-	}
-	if p.Changes == nil {
-		p.Changes = []Step{}
-	}
-	if p.SideEffects == nil {
-		p.SideEffects = []SideEffect{}
-	}
-	if p.Blocked == nil {
-		p.Blocked = []Blocked{}
-	}
-	return &p, nil
+	return errs
 }
 
 // planKeysExact refuses what encoding/json would quietly accept in a plan:
