@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +29,7 @@ type SandboxCmd struct {
 // SandboxInitCmd writes a demo account and a key for it.
 type SandboxInitCmd struct {
 	Dir      string `arg:"" name:"DIR" predictor:"dir" help:"Directory to write into; created if missing."`
-	Children int    `placeholder:"N" help:"Also make N child accounts of the demo account, each with its own demo data; the key acts on them with --account-id."`
+	Children int    `placeholder:"N" help:"Also make N child accounts of the demo account, each with its own demo data; the key acts on them with --account-id or a spec's account_id."`
 	Bulk     int    `placeholder:"N" help:"Make the account of the bulk example instead of the demo account: N phone lines, all unbound, that examples/bulk.yaml and examples/bulk.csv bind (N=520; other sizes: go run ./examples/genbulk -n N)."`
 }
 
@@ -56,7 +59,7 @@ func (c *SandboxInitCmd) Run(stdio *Stdio) error {
 	creds := filepath.Join(c.Dir, sandbox.CredentialsFile)
 	var children string
 	if c.Children > 0 {
-		children = fmt.Sprintf(" with %s (ids %d to %d; act on one with --account-id ID)",
+		children = fmt.Sprintf(" with %s (ids %d to %d; act on one with --account-id ID or a spec's account_id: ID)",
 			english.Plural(c.Children, "child account"), sandbox.DemoAccountID+1, sandbox.DemoAccountID+c.Children)
 	}
 	what := fmt.Sprintf("demo account %d \"%s\"", sandbox.DemoAccountID, sandbox.DemoAccountName)
@@ -128,14 +131,17 @@ const sandboxBulkExample = 520
 
 // SandboxServeCmd serves a state file over HTTP on loopback.
 type SandboxServeCmd struct {
-	State     string        `required:"" placeholder:"FILE" predictor:"file" help:"Sandbox state file (see 'voxbind sandbox init'); every change is saved to it."`
-	Addr      string        `default:"127.0.0.1:8080" placeholder:"HOST:PORT" help:"Loopback address to listen on (127.0.0.1, ::1 or localhost; port 0 picks a free one)."`
-	Latency   time.Duration `placeholder:"DUR" help:"Delay every request by this much (e.g. 200ms)."`
-	Rate      float64       `placeholder:"N" help:"Accept at most N requests per second from each account; answer the excess with API error 340 (0 = no limit)."`
-	FailRate  float64       `name:"fail-rate" placeholder:"P" help:"Fail this fraction (0 to 1) of requests: HTTP 502/503, or the connection dropped before or after handling."`
-	Seed      int64         `default:"1" help:"Seed of the --fail-rate choices, to repeat a run."`
-	ClockSkew time.Duration `name:"clock-skew" placeholder:"DUR" help:"Run the server's clock this far off (5m: ahead; --clock-skew=-5m: behind): its Date header and its token checks, to test clients' clock handling."`
-	TLS       bool          `name:"tls" help:"Serve https with a fresh self-signed certificate, written beside the state file (its path is printed), for clients that only speak https."`
+	State   string        `required:"" placeholder:"FILE" predictor:"file" help:"Sandbox state file (see 'voxbind sandbox init'); every change is saved to it."`
+	Addr    string        `default:"127.0.0.1:8080" placeholder:"HOST:PORT" help:"Loopback address to listen on (127.0.0.1, ::1 or localhost; port 0 picks a free one)."`
+	Latency time.Duration `placeholder:"DUR" help:"Delay every request by this much (e.g. 200ms)."`
+	Rate    float64       `placeholder:"N" help:"Accept at most N requests per second from each account; answer the excess with API error 340 (0 = no limit)."`
+	// Per-account faults, for fleets: one slow or tightly limited child.
+	AccountLatency []string      `name:"account-latency" sep:"none" placeholder:"ID=DUR" help:"Delay the requests of account ID by DUR instead of --latency (repeat for several accounts)."`
+	AccountRate    []string      `name:"account-rate" sep:"none" placeholder:"ID=N" help:"Accept at most N requests per second from account ID instead of --rate (repeat for several accounts)."`
+	FailRate       float64       `name:"fail-rate" placeholder:"P" help:"Fail this fraction (0 to 1) of requests: HTTP 502/503, or the connection dropped before or after handling."`
+	Seed           int64         `default:"1" help:"Seed of the --fail-rate choices, to repeat a run."`
+	ClockSkew      time.Duration `name:"clock-skew" placeholder:"DUR" help:"Run the server's clock this far off (5m: ahead; --clock-skew=-5m: behind): its Date header and its token checks, to test clients' clock handling."`
+	TLS            bool          `name:"tls" help:"Serve https with a fresh self-signed certificate, written beside the state file (its path is printed), for clients that only speak https."`
 
 	LogFlags
 }
@@ -145,7 +151,8 @@ func (SandboxServeCmd) Help() string {
 	return `Examples:
 
     voxbind sandbox serve --state demo/account.json --log-level debug   # log every request
-    voxbind sandbox serve --state demo/account.json --addr 127.0.0.1:0 --rate 5 --fail-rate 0.1`
+    voxbind sandbox serve --state demo/account.json --addr 127.0.0.1:0 --rate 5 --fail-rate 0.1
+    voxbind sandbox serve --state fleet/account.json --rate 20 --account-latency 1000003=500ms   # one slow child`
 }
 
 // Run serves until ctx is cancelled (SIGINT/SIGTERM), then shuts down:
@@ -159,6 +166,12 @@ func (c *SandboxServeCmd) Run(ctx context.Context, s *session) error {
 		return err
 	}
 	opts := sandbox.Options{Latency: c.Latency, Rate: c.Rate, FailRate: c.FailRate, Seed: c.Seed, ClockSkew: c.ClockSkew}
+	if opts.AccountLatency, err = perAccount("--account-latency", "1000002=200ms", c.AccountLatency, time.ParseDuration); err != nil {
+		return err
+	}
+	if opts.AccountRate, err = perAccount("--account-rate", "1000002=5", c.AccountRate, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }); err != nil {
+		return err
+	}
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("sandbox serve: %w", err)
 	}
@@ -190,7 +203,7 @@ func (c *SandboxServeCmd) Run(ctx context.Context, s *session) error {
 	acct := srv.Account()
 	fmt.Fprintf(stdio.Err, "sandbox: serving account %d (%s) at %s://%s/platform_api/ from %s\n", acct.ID, acct.Name, scheme, ln.Addr(), c.State)
 	if n := len(srv.State().Children); n > 0 {
-		fmt.Fprintf(stdio.Err, "sandbox: and its %s (its keys act on them with --account-id)\n", english.Plural(n, "child account"))
+		fmt.Fprintf(stdio.Err, "sandbox: and its %s (its keys act on them with --account-id or a spec's account_id)\n", english.Plural(n, "child account"))
 	}
 	if len(srv.State().Keys) == 0 {
 		fmt.Fprintf(stdio.Err, "sandbox: warning: %s records no keys, so every request will be refused (error 433); 'voxbind sandbox init DIR' writes a key and a state file that accepts it\n", c.State)
@@ -206,6 +219,30 @@ func (c *SandboxServeCmd) Run(ctx context.Context, s *session) error {
 	st := srv.Stats()
 	fmt.Fprintf(stdio.Err, "sandbox: stopped after %s, %s saved\n", english.Plural(int(st.Requests), "request"), english.Plural(int(st.Writes), "change"))
 	return srv.Close()
+}
+
+// perAccount parses the values of a repeatable ID=VALUE flag.
+func perAccount[V any](flag, example string, values []string, parse func(string) (V, error)) (map[int64]V, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	out := make(map[int64]V, len(values))
+	for _, v := range values {
+		idText, valueText, ok := strings.Cut(v, "=")
+		id, err := strconv.ParseInt(idText, 10, 64)
+		if !ok || err != nil || id <= 0 {
+			return nil, fmt.Errorf("sandbox serve: %s %q: write ID=VALUE, the account's id, '=' and its value (e.g. %s %s)", flag, v, flag, example)
+		}
+		if _, dup := out[id]; dup {
+			return nil, fmt.Errorf("sandbox serve: %s: account %d is given twice; give each account once", flag, id)
+		}
+		value, err := parse(valueText)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox serve: %s %q: %v", flag, v, err)
+		}
+		out[id] = value
+	}
+	return out, nil
 }
 
 // loopbackAddr checks that addr is on a loopback interface: the sandbox
@@ -232,6 +269,12 @@ func describeFaults(o sandbox.Options) string {
 	}
 	if o.Rate > 0 {
 		parts = append(parts, fmt.Sprintf("a limit of %g requests/s (error 340)", o.Rate))
+	}
+	for _, id := range slices.Sorted(maps.Keys(o.AccountLatency)) {
+		parts = append(parts, fmt.Sprintf("%v latency for account %d", o.AccountLatency[id], id))
+	}
+	for _, id := range slices.Sorted(maps.Keys(o.AccountRate)) {
+		parts = append(parts, fmt.Sprintf("a limit of %g requests/s for account %d", o.AccountRate[id], id))
 	}
 	if o.FailRate > 0 {
 		parts = append(parts, fmt.Sprintf("%g%% failures (seed %d)", o.FailRate*100, o.Seed))

@@ -351,3 +351,26 @@ func TestBulkExampleScoped(t *testing.T) {
 		t.Errorf("plan after apply: exit %d, want 0 (only ignored drift):\n%s", code, out[max(0, len(out)-400):])
 	}
 }
+
+// TestSandboxServePerAccountFlags: --account-latency and --account-rate
+// take ID=VALUE, each account once; anything else is refused with an
+// example, before the state file is opened.
+func TestSandboxServePerAccountFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--account-rate", "1000002"}, `--account-rate "1000002": write ID=VALUE`},
+		{[]string{"--account-rate", "x=5"}, `--account-rate "x=5": write ID=VALUE`},
+		{[]string{"--account-rate", "1000002=fast"}, `--account-rate "1000002=fast": strconv.ParseFloat`},
+		{[]string{"--account-latency", "1000002=1", "--account-latency", "1000003=2s"}, `--account-latency "1000002=1": time: missing unit`},
+		{[]string{"--account-latency", "1000002=1s", "--account-latency", "1000002=2s"}, "account 1000002 is given twice"},
+		{[]string{"--account-rate", "1000002=-3"}, "rate -3 of account 1000002"},
+	} {
+		args := append([]string{"sandbox", "serve", "--state", "no-such-state.json"}, tt.args...)
+		code, _, stderr := runCLI(t, args...)
+		if code != 1 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 and %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}

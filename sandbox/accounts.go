@@ -23,6 +23,7 @@ type account struct {
 	index  index
 	parent *account      // nil for the top account
 	limit  *rate.Limiter // this account's request rate; nil = none
+	rate   float64       // requests per second limit holds to; 0 = none
 }
 
 // keyInfo is a key the server accepts: whose it is and what it may do.
@@ -39,7 +40,11 @@ func (s *Server) buildAccounts() {
 	s.accounts = map[int64]*account{}
 	var walk func(st *State, parent *account) *account
 	walk = func(st *State, parent *account) *account {
-		a := &account{Server: s, state: st, index: buildIndex(st), parent: parent, limit: newLimiter(s.opts.Rate)}
+		perSecond := s.opts.Rate
+		if r, ok := s.opts.AccountRate[st.Account.ID]; ok {
+			perSecond = r
+		}
+		a := &account{Server: s, state: st, index: buildIndex(st), parent: parent, limit: newLimiter(perSecond), rate: perSecond}
 		s.accounts[st.Account.ID] = a
 		for _, k := range st.Keys {
 			pub, _ := ParsePublicKey(k.PublicKey) // validated before

@@ -287,3 +287,41 @@ func TestRateLimitPerAccount(t *testing.T) {
 	e.token = tokenFor(t, 0, child1)
 	mustOK(t, e.call("GetAccountInfo"))
 }
+
+// TestAccountRateAndLatency: one account's own rate and latency replace
+// the server's for that account only.
+func TestAccountRateAndLatency(t *testing.T) {
+	const slow = 300 * time.Millisecond
+	e := newEnv(t, familyState(t), Options{
+		Rate:           100,
+		AccountRate:    map[int64]float64{child1: 1},
+		AccountLatency: map[int64]time.Duration{child2: slow},
+	})
+	// The top account has the server's rate: two calls at once pass.
+	mustOK(t, e.call("GetAccountInfo"))
+	mustOK(t, e.call("GetAccountInfo"))
+	e.token = tokenFor(t, 0, child1)
+	mustOK(t, e.call("GetAccountInfo"))
+	a := e.call("GetAccountInfo")
+	if a.code() != 340 || !strings.Contains(a.Error.Msg, "1 requests per second for account 1000002") {
+		t.Fatalf("second call of account %d within a second: %+v, want 340 naming its own rate", child1, a.Error)
+	}
+	e.token = tokenFor(t, 0, child2)
+	start := time.Now()
+	mustOK(t, e.call("GetAccountInfo"))
+	if d := time.Since(start); d < slow {
+		t.Errorf("a call of account %d took %v, less than its latency of %v", child2, d, slow)
+	}
+
+	for _, opts := range []Options{
+		{AccountRate: map[int64]float64{42: 1}},
+		{AccountLatency: map[int64]time.Duration{42: time.Second}},
+	} {
+		if _, err := newServer(familyState(t), opts); err == nil || !strings.Contains(err.Error(), "account 42") {
+			t.Errorf("options for an account the state does not have: %v, want an error naming it", err)
+		}
+	}
+	if err := (Options{AccountRate: map[int64]float64{child1: -1}}).Validate(); err == nil {
+		t.Errorf("a negative rate of one account passes Validate")
+	}
+}

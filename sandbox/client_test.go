@@ -387,3 +387,41 @@ func TestClientCorrectsClockSkew(t *testing.T) {
 		})
 	}
 }
+
+// TestClientChildrenAccounts lists the child accounts through the real
+// client, frozen and inactive ones included and marked so, in id order.
+func TestClientChildrenAccounts(t *testing.T) {
+	key := clientKey()
+	st, err := sandbox.DemoState(&key.PublicKey, "client-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sandbox.AddDemoChildren(st, 3); err != nil {
+		t.Fatal(err)
+	}
+	inactive := false
+	st.Children[1].Account.Frozen = true
+	st.Children[2].Account.Active = &inactive
+	ts := httptest.NewServer(sandbox.New(st, sandbox.Options{}))
+	t.Cleanup(ts.Close)
+	client, err := voximplant.New(voximplant.Options{
+		Endpoint:    ts.URL + "/platform_api/",
+		Credentials: voximplant.NewCredentials(st.Account.Email, st.Account.ID, "client-test", key),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	children, err := client.GetChildrenAccounts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range children {
+		ok, why := c.Usable()
+		got = append(got, fmt.Sprintf("%d %s %v %s", c.AccountID, c.AccountName, ok, why))
+	}
+	want := []string{"1000002 demo-child1 true ", "1000003 demo-child2 false frozen", "1000004 demo-child3 false inactive"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("children (-want +got):\n%s", diff)
+	}
+}

@@ -30,6 +30,11 @@ type Options struct {
 	// least 1 and at most 10); the excess is answered with API error 340
 	// and HTTP 200. 0 = no limit.
 	Rate float64
+	// AccountLatency and AccountRate set Latency and Rate for single
+	// accounts (by id; the top account or a child), in place of the
+	// values above: one slow or tightly limited child in a fleet.
+	AccountLatency map[int64]time.Duration
+	AccountRate    map[int64]float64
 	// ClockSkew runs the server's clock this far off the machine's: its
 	// Date header and its token checks use the skewed time.
 	ClockSkew time.Duration
@@ -58,6 +63,16 @@ func (o Options) Validate() error {
 	}
 	if o.Rate < 0 || math.IsNaN(o.Rate) || math.IsInf(o.Rate, 0) {
 		errs = append(errs, fmt.Errorf("rate %v must be 0 (no limit) or a positive number of requests per second", o.Rate))
+	}
+	for _, id := range slices.Sorted(maps.Keys(o.AccountLatency)) {
+		if d := o.AccountLatency[id]; d < 0 {
+			errs = append(errs, fmt.Errorf("latency %v of account %d is negative", d, id))
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(o.AccountRate)) {
+		if r := o.AccountRate[id]; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+			errs = append(errs, fmt.Errorf("rate %v of account %d must be 0 (no limit) or a positive number of requests per second", r, id))
+		}
 	}
 	if !(o.FailRate >= 0 && o.FailRate <= 1) {
 		errs = append(errs, fmt.Errorf("fail rate %v must be between 0 and 1", o.FailRate))
@@ -133,7 +148,37 @@ func newServer(state *State, opts Options) (*Server, error) {
 		state: state.Clone(),
 	}
 	s.buildAccounts()
+	var unknown []error
+	for _, m := range []map[int64]bool{idsOf(opts.AccountLatency), idsOf(opts.AccountRate)} {
+		for _, id := range slices.Sorted(maps.Keys(m)) {
+			if _, ok := s.accounts[id]; !ok {
+				unknown = append(unknown, fmt.Errorf("sandbox options: account %d has no latency or rate of its own to set: the state has no such account", id))
+			}
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, errors.Join(unknown...)
+	}
 	return s, nil
+}
+
+func idsOf[V any](m map[int64]V) map[int64]bool {
+	out := make(map[int64]bool, len(m))
+	for id := range m {
+		out[id] = true
+	}
+	return out
+}
+
+// latency is how long to delay a request: its account's own latency
+// (AccountLatency) or Latency.
+func (s *Server) latency(r *http.Request) time.Duration {
+	if len(s.opts.AccountLatency) > 0 {
+		if d, ok := s.opts.AccountLatency[claimedAccount(r.Header.Get("Authorization"))]; ok {
+			return d
+		}
+	}
+	return s.opts.Latency
 }
 
 // Open locks the state file at path (see Close), loads it and returns a
@@ -285,8 +330,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	name := strings.TrimPrefix(rest, "/")
 
-	if s.opts.Latency > 0 {
-		t := time.NewTimer(s.opts.Latency)
+	if d := s.latency(r); d > 0 {
+		t := time.NewTimer(d)
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
@@ -400,7 +445,7 @@ func (s *Server) handle(r *http.Request, method string) any {
 	}
 	if acct.limit != nil && !acct.limit.Allow() {
 		s.stats.rateLimited.Add(1)
-		return errorBody(errorf(340, "rate limit exceeded: the sandbox accepts %g requests per second for each account", s.opts.Rate))
+		return errorBody(errorf(340, "rate limit exceeded: the sandbox accepts %g requests per second for account %d", acct.rate, acct.state.Account.ID))
 	}
 	m, ok := methods[method]
 	if !ok {
