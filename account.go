@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -10,65 +11,125 @@ import (
 
 	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/sandbox"
+	"github.com/voxbind/voxbind/spec"
 	"github.com/voxbind/voxbind/voximplant"
 )
 
-// openAccount returns a client for the account the flags name. With
-// --sandbox it starts the emulator in-process on a loopback port, with an
-// ephemeral key, over the state file (which it locks and saves changes
-// to); otherwise it loads the key file (--credentials or
-// $VOXIMPLANT_CREDENTIALS) and talks to --endpoint. rate is the ceiling in
-// requests per second (0 = none). Retries are told on stderr (the first of
-// each kind) and to onRetry, when set. The returned func releases
-// everything.
+// openAccount returns a client for the account the flags name
+// (--account-id, else the key's own account); see connect. The returned
+// func releases everything.
 func (f *AccountFlags) openAccount(ctx context.Context, s *session, rate float64, onRetry func(voximplant.RetryEvent)) (*voximplant.Client, func() error, error) {
-	if err := ctx.Err(); err != nil {
+	conn, err := f.connect(ctx, s, rate, onRetry, 1)
+	if err != nil {
 		return nil, nil, err
 	}
+	client, err := conn.client(f.AccountID, "")
+	if err != nil {
+		conn.close()
+		return nil, nil, err
+	}
+	return client, conn.close, nil
+}
+
+// connection reaches the accounts of one run: a client per account, each
+// with its own rate limiter, all signing with the same key and sharing
+// one pool of connections (and, with --sandbox, one emulator).
+type connection struct {
+	opts    voximplant.Options // what every client shares; AccountID is per client
+	running *sandbox.Running   // --sandbox: the emulator this run started
+	path    string             // --sandbox: its state file
+}
+
+// connect prepares the clients of a run. With --sandbox it starts the
+// emulator in-process on a loopback port, with an ephemeral key, over the
+// state file (which it locks and saves changes to); otherwise it loads
+// the key file (--credentials or $VOXIMPLANT_CREDENTIALS) and talks to
+// --endpoint. rate is each client's ceiling in requests per second (0 =
+// none). Retries are told on stderr (the first of each kind) and to
+// onRetry, when set. accounts is how many accounts the run works on at
+// once, to size the pool of connections.
+func (f *AccountFlags) connect(ctx context.Context, s *session, rate float64, onRetry func(voximplant.RetryEvent), accounts int) (*connection, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	notices := newRetryNotices(s)
-	opts := voximplant.Options{Rate: rate, Logger: s.log, UserAgent: "voxbind/" + version, OnRetry: func(e voximplant.RetryEvent) {
+	c := &connection{opts: voximplant.Options{Rate: rate, Logger: s.log, UserAgent: "voxbind/" + version, OnRetry: func(e voximplant.RetryEvent) {
 		notices.retry(e)
 		if onRetry != nil {
 			onRetry(e)
 		}
-	}}
+	}}}
+	if accounts > 1 {
+		// One pool for every account: a step, a page or a verification
+		// read of each account at once.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 8 * accounts
+		c.opts.HTTPClient = &http.Client{Transport: t}
+	}
 
 	if f.Sandbox != "" {
 		running, err := sandbox.Start(f.Sandbox, sandbox.Options{Logger: s.log})
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		if err := sandboxAccountID(running, f.AccountID, f.Sandbox); err != nil {
-			running.Close()
-			return nil, nil, err
-		}
-		opts.Endpoint, opts.Credentials, opts.AccountID = running.Endpoint, running.Credentials, f.AccountID
-		client, err := voximplant.New(opts)
-		if err != nil {
-			running.Close()
-			return nil, nil, err
-		}
-		return client, running.Close, nil
+		c.running, c.path = running, f.Sandbox
+		c.opts.Endpoint, c.opts.Credentials = running.Endpoint, running.Credentials
+		return c, nil
 	}
 
 	if f.Credentials == "" {
-		return nil, nil, failure(codeCredentials, "no credentials",
+		return nil, failure(codeCredentials, "no credentials",
 			"pass --credentials FILE or set VOXIMPLANT_CREDENTIALS to a service-account key file, or try the built-in emulator with --sandbox STATEFILE (see 'voxbind sandbox init')")
 	}
 	creds, err := loadCredentials(ctx, f.Credentials, func(problem, fix string) { s.warn(codeKeyFileMode, problem, fix) })
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		return nil, nil, &codedError{code: codeCredentials, msg: err.Error(),
+		return nil, &codedError{code: codeCredentials, msg: err.Error(),
 			fix: "pass the JSON key file Voximplant gave, unchanged ('voxbind doctor' checks it)", err: err}
 	}
-	opts.Endpoint, opts.Credentials, opts.AccountID = f.Endpoint, creds, f.AccountID
-	client, err := voximplant.New(opts)
-	if err != nil {
-		return nil, nil, err
+	c.opts.Endpoint, c.opts.Credentials = f.Endpoint, creds
+	return c, nil
+}
+
+// keyAccount is the id of the account the key belongs to.
+func (c *connection) keyAccount() int64 { return c.opts.Credentials.AccountID }
+
+// client returns a new client acting on account id (0: the key's own).
+// source says where id comes from, for messages ("" = --account-id; a
+// spec's "file:line", "the plan FILE").
+func (c *connection) client(id int64, source string) (*voximplant.Client, error) {
+	if c.running != nil && source == "" {
+		if err := sandboxAccountID(c.running, id, c.path); err != nil {
+			return nil, err
+		}
 	}
-	return client, func() error { return nil }, nil
+	opts := c.opts
+	opts.AccountID, opts.AccountSource = id, source
+	return voximplant.New(opts)
+}
+
+// close releases the connection: it stops the emulator it started.
+func (c *connection) close() error {
+	if c.running != nil {
+		return c.running.Close()
+	}
+	return nil
+}
+
+// actingOn is the account a run acts on for desired: --account-id, else
+// the spec's account_id, else 0 (the key's own account). source says
+// where it comes from, for messages: "" for --account-id, the spec's
+// "file:line" for its account_id.
+func (f *AccountFlags) actingOn(desired *spec.Spec) (id int64, source string) {
+	switch {
+	case f.AccountID != 0:
+		return f.AccountID, ""
+	case desired != nil && desired.AccountID != 0:
+		return desired.AccountID, desired.AccountIDPos.Short()
+	}
+	return 0, ""
 }
 
 // sandboxAccountID checks that --account-id, when given, names the

@@ -26,18 +26,19 @@ import (
 // and verifies. With --plan it executes a saved plan instead, after
 // checking that the account still is what the plan was made from.
 type ApplyCmd struct {
-	Files       []string      `name:"file" short:"f" sep:"none" xor:"source" placeholder:"PATH" predictor:"file" help:"Spec file, or a directory of *.yaml, *.yml and *.csv files; repeat for several (default: voxbind.yaml)."`
-	Plan        string        `name:"plan" xor:"source" placeholder:"FILE" predictor:"file" help:"Apply exactly this plan, saved by 'voxbind plan --out FILE', without asking; refused if the account changed since."`
-	AutoApprove bool          `name:"auto-approve" help:"Apply without asking (needed when stdin is not a terminal)."`
-	Parallelism int           `default:"4" env:"VOXBIND_PARALLELISM" placeholder:"N" help:"Run at most N steps at once (at least 1)."`
-	MaxUnbind   *int          `name:"max-unbind" env:"VOXBIND_MAX_UNBIND" placeholder:"N" help:"Refuse a plan that unbinds more than N registrations (default: 10, or 25% of the bound registrations, whichever is larger)."`
-	Force       bool          `help:"Apply however many registrations the plan unbinds (not with --max-unbind; wins over VOXBIND_MAX_UNBIND)."`
-	Rate        float64       `env:"VOXBIND_RATE" placeholder:"N" help:"Never send more than N requests per second (0: no ceiling)."`
-	Timeout     time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 10m): then no new step starts, calls in flight get up to 10s, the summary is printed, exit 1 (0: no limit)."`
-	Output      string        `short:"o" enum:"text,json" default:"text" placeholder:"FORMAT" help:"Output on stdout: text (the plan), or json (JSON Lines: the plan, each step's start and result, retries and rate-limit waits, the summary)."`
-	Full        bool          `help:"List every change of the plan before asking; a plan of more than 100 changes is otherwise grouped by application and action."`
-	Scope       scopeFlags    `embed:""`
-	Journal     journalFlags  `embed:""`
+	Files               []string      `name:"file" short:"f" sep:"none" xor:"source" placeholder:"PATH" predictor:"file" help:"Spec file, or a directory of *.yaml, *.yml and *.csv files; repeat for several (default: voxbind.yaml)."`
+	Plan                string        `name:"plan" xor:"source" placeholder:"FILE" predictor:"file" help:"Apply exactly this plan, saved by 'voxbind plan --out FILE', without asking; refused if the account changed since."`
+	AutoApprove         bool          `name:"auto-approve" help:"Apply without asking (needed when stdin is not a terminal)."`
+	Parallelism         int           `default:"4" env:"VOXBIND_PARALLELISM" placeholder:"N" help:"Run at most N steps at once (at least 1); in a fleet run, in each account."`
+	AccountsParallelism int           `name:"accounts-parallelism" default:"4" env:"VOXBIND_ACCOUNTS_PARALLELISM" placeholder:"N" help:"In a fleet run (spec files or a saved plan for several accounts), handle at most N accounts at once."`
+	MaxUnbind           *int          `name:"max-unbind" env:"VOXBIND_MAX_UNBIND" placeholder:"N" help:"Refuse a plan that unbinds more than N registrations (default: 10, or 25% of the bound registrations, whichever is larger)."`
+	Force               bool          `help:"Apply however many registrations the plan unbinds (not with --max-unbind; wins over VOXBIND_MAX_UNBIND)."`
+	Rate                float64       `env:"VOXBIND_RATE" placeholder:"N" help:"Never send more than N requests per second (0: no ceiling); in a fleet run, to each account."`
+	Timeout             time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 10m): then no new step starts, calls in flight get up to 10s, the summary is printed, exit 1 (0: no limit)."`
+	Output              string        `short:"o" enum:"text,json" default:"text" placeholder:"FORMAT" help:"Output on stdout: text (the plan), or json (JSON Lines: the plan, each step's start and result, retries and rate-limit waits, the summary)."`
+	Full                bool          `help:"List every change of the plan before asking; a plan of more than 100 changes is otherwise grouped by application and action."`
+	Scope               scopeFlags    `embed:""`
+	Journal             journalFlags  `embed:""`
 
 	AccountFlags
 	LogFlags
@@ -76,6 +77,9 @@ func (c *ApplyCmd) Run(ctx context.Context, s *session, intr *interrupts) error 
 		events = newApplyEvents(s.stdio.Out)
 	}
 	if err := checkWriteFlags(c.Parallelism, c.Rate, c.MaxUnbind); err != nil {
+		return err
+	}
+	if err := checkAccountsParallelism(c.AccountsParallelism); err != nil {
 		return err
 	}
 	if c.Plan != "" && c.Scope.given() {
@@ -155,20 +159,33 @@ func (c *ApplyCmd) runSpec(ctx context.Context, s *session, intr *interrupts, ev
 		return failure(codeUsage, err.Error(), "")
 	}
 	today := runDay()
-	desired, err := loadSpec(s, files, today)
+	fleet, err := loadSpec(s, files, today)
 	if err != nil {
 		return s.specErrors(err)
 	}
-	acct, closeAccount, err := c.openAccount(ctx, s, c.Rate, events.onRetry())
+	specs, err := c.selectAccounts(fleet)
+	if err != nil {
+		return s.specErrors(err)
+	}
+	opts := reconcile.Options{Selection: sel, Today: today}
+	if fleet.Several() {
+		return c.runFleetSpec(ctx, s, intr, events, specs, opts)
+	}
+	desired := specs[0]
+	conn, err := c.connect(ctx, s, c.Rate, events.onRetry(), 1)
 	if err != nil {
 		return err
 	}
-	defer closeWarn(s, closeAccount)
+	defer closeWarn(s, conn.close)
+	acct, err := conn.client(c.actingOn(desired))
+	if err != nil {
+		return err
+	}
 	current, err := observe(ctx, s, acct, desired)
 	if err != nil {
-		return err
+		return cannotActMessage(err)
 	}
-	p, err := reconcile.Diff(desired, current, reconcile.Options{Selection: sel, Today: today})
+	p, err := reconcile.Diff(desired, current, opts)
 	if err != nil {
 		return s.specErrors(err)
 	}
@@ -185,7 +202,7 @@ func (c *ApplyCmd) runSpec(ctx context.Context, s *session, intr *interrupts, ev
 		return err
 	}
 	if !c.AutoApprove {
-		if err := applyConfirm(ctx, s.stdio, p); err != nil {
+		if err := applyConfirm(ctx, s.stdio, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID))); err != nil {
 			return err
 		}
 	}
@@ -204,6 +221,9 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 	if err != nil {
 		return err
 	}
+	if reconcile.IsFleetPlan(data) {
+		return c.runFleetSaved(ctx, s, intr, events, data)
+	}
 	p, err := reconcile.ReadPlan(data)
 	if err != nil {
 		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.Plan, err),
@@ -212,35 +232,38 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 	if err := applyRefuseBlocked(p); err != nil {
 		return fmt.Errorf("plan %s: %w", c.Plan, err)
 	}
-	acct, closeAccount, err := c.openAccount(ctx, s, c.Rate, events.onRetry())
+	// The plan's account is the one acted on, unless --account-id names
+	// another: then the plan is refused.
+	conn, err := c.connect(ctx, s, c.Rate, events.onRetry(), 1)
 	if err != nil {
 		return err
 	}
-	defer closeWarn(s, closeAccount)
+	defer closeWarn(s, conn.close)
+	id, source := c.AccountID, ""
+	if id == 0 {
+		id, source = p.AccountID, "the plan "+c.Plan
+	}
+	acct, err := conn.client(id, source)
+	if err != nil {
+		return err
+	}
 	current, err := func() (*reconcile.Current, error) {
 		defer s.phase(fmt.Sprintf("Reading account %d", acct.AccountID()))()
 		return reconcile.ObservePlan(ctx, acct, p)
 	}()
 	if err != nil {
-		return err
+		return cannotActMessage(err)
 	}
 	if p.AccountID != current.Account.ID {
 		return failure(string(spec.CodeAccountMismatch),
-			fmt.Sprintf("plan %s was made for account %d, but voxbind acts on account %d (--account-id, or the key file's account_id); nothing was changed", c.Plan, p.AccountID, current.Account.ID),
-			fmt.Sprintf("use the key of account %d, or --account-id %d if it is a child of the key's account", p.AccountID, p.AccountID))
+			fmt.Sprintf("plan %s was made for account %d, but voxbind acts on account %d (--account-id); nothing was changed", c.Plan, p.AccountID, current.Account.ID),
+			fmt.Sprintf("leave out --account-id: a saved plan acts on the account it was made for (%d)", p.AccountID))
 	}
 	if err := c.showPlan(s, p, events); err != nil {
 		return err
 	}
 	if stale := reconcile.Stale(p, current); len(stale) > 0 {
-		var b strings.Builder
-		fmt.Fprintf(&b, "plan %s is stale or was edited: %s no longer %s the account (it changed since the plan was made, or the file was changed by hand); nothing was changed:",
-			c.Plan, english.Plural(len(stale), "record"), english.Choose(len(stale), "matches", "match"))
-		for _, st := range stale {
-			b.WriteString("\n  ")
-			b.WriteString(st.String())
-		}
-		return exitCode(1, failure(codeStalePlan, b.String(), "make a new plan with voxbind plan --out FILE, check it, and apply that"))
+		return exitCode(1, failure(codeStalePlan, applyStaleMessage(c.Plan, "the account", stale), "make a new plan with voxbind plan --out FILE, check it, and apply that"))
 	}
 	if p.Empty() {
 		return c.nothingToDo(s, p, events)
@@ -271,6 +294,19 @@ func (c *ApplyCmd) nothingToDo(s *session, p *reconcile.Plan, events *applyEvent
 		s.diag.written = true
 	}
 	return nil
+}
+
+// applyStaleMessage says which records of a saved plan no longer match
+// account (what), one per line.
+func applyStaleMessage(plan, account string, stale []reconcile.StaleStep) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "plan %s is stale or was edited: %s no longer %s %s (it changed since the plan was made, or the file was changed by hand); nothing was changed:",
+		plan, english.Plural(len(stale), "record"), english.Choose(len(stale), "matches", "match"), account)
+	for _, st := range stale {
+		b.WriteString("\n  ")
+		b.WriteString(st.String())
+	}
+	return b.String()
 }
 
 // readBounded reads a file that voxbind wrote earlier (a saved plan, a
@@ -355,112 +391,170 @@ type execution struct {
 // interrupted, and 1 otherwise: a failed, skipped or unknown step, a
 // difference, or a stop by --timeout, the breaker or the journal.
 func executePlan(ctx context.Context, s *session, intr *interrupts, acct *voximplant.Client, current *reconcile.Current, p *reconcile.Plan, e execution) error {
-	journal, err := e.journal.open(p.AccountID, time.Now())
-	if err != nil {
-		return &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed",
-			fix: "give --journal a new file in a writable directory, or --no-journal to apply without one", err: err}
+	progress := s.progressLine()
+	var stopTicking func()
+	a := applyAccount(ctx, s, intr, acct, current, p, accountRun{
+		execution: e,
+		progress:  progress.Step,
+		stopping:  func(cause error, inFlight int) { progress.Note(stoppingLine(cause, inFlight)) },
+		started: func(journal string) {
+			if journal != "" {
+				fmt.Fprintf(s.stdio.Err, "Journal: %s\n", journal)
+			}
+			fmt.Fprintln(s.stdio.Err, applyingLine(len(p.Changes), p.AccountID, e.parallelism))
+			progress.StartApply()
+			stopTicking = s.ticking()
+		},
+		stepsDone: func() {
+			stopTicking()
+			progress.Finish()
+		},
+		phases: true,
+	})
+	if a.journalErr != nil {
+		return a.journalErr
 	}
-	journalPath := ""
+	if st := a.stats; st.Retries > 0 {
+		fmt.Fprintf(s.stdio.Err, "The API was slow, busy or unreachable: %d of %d requests were repeats (%d rate-limit answers).\n", st.Retries, st.Requests, st.RateLimited)
+	}
+	var summary bytes.Buffer
+	if err := reconcile.RenderApplySummary(&summary, p, &a.res, a.applied, a.mismatches, a.verified, a.journal); err != nil {
+		return err
+	}
+	s.stdio.Err.Write(summary.Bytes())
+
+	var err error
+	switch {
+	case errors.Is(a.res.Stopped, errInterrupted):
+		err = exitCode(130, nil)
+	case a.readErr != nil:
+		err = fmt.Errorf("verify: read the account back: %w", a.readErr)
+	case !a.ok():
+		lines := strings.Split(strings.TrimSpace(summary.String()), "\n")
+		s.diag.add(Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1],
+			Fix: "see the steps not applied above; voxbind plan shows what is left to do"})
+		err = exitCode(1, nil) // the summary's last line says what
+	}
+	if e.events != nil {
+		diags := s.diag.diagnostics()
+		if a.readErr != nil {
+			diags = append(diags, diagnosticOf(err))
+		}
+		e.events.summary(&a.res, a.applied, a.mismatches, a.verified, a.journal, exitStatus(err), diags)
+		s.diag.written = true
+	}
+	return err
+}
+
+// accountRun is how one account's accepted plan is carried out: the
+// run's execution, and who hears of it.
+type accountRun struct {
+	execution
+	progress  func(reconcile.StepEvent)       // the status line (or plain lines) hears of each step
+	stopping  func(cause error, inFlight int) // told when the apply stops starting steps early
+	started   func(journal string)            // told just before the first call, once the journal (its path; "" without one) is on disk
+	stepsDone func()                          // told when the steps are over, before the account is read back
+	phases    bool                            // show reading the account back on the status line
+}
+
+// appliedAccount is what applying one account's plan did.
+type appliedAccount struct {
+	res        reconcile.ApplyResult
+	applied    *reconcile.Plan // the steps that were applied (ApplyResult.AppliedPlan)
+	mismatches []reconcile.Mismatch
+	verified   bool
+	readErr    error // verification could not read the account
+	stats      voximplant.Stats
+	journal    string // the journal's path, "" without one
+	// journalErr says why the journal could not be created or started:
+	// nothing was applied.
+	journalErr error
+}
+
+// ok reports whether every step was applied and verified.
+func (a *appliedAccount) ok() bool {
+	return a.journalErr == nil && a.res.OK() && a.readErr == nil && len(a.mismatches) == 0
+}
+
+// applyAccount runs the accepted plan p, made from current, on acct with
+// its journal (unless --no-journal) and, unless it stopped early, reads
+// the account back and verifies it. Everything that hears of the steps
+// is composed here: the journal first (its intent is durable before the
+// call is sent), then the status line, the log and the JSON events. A
+// journal that cannot be created or started stops it before any call.
+func applyAccount(ctx context.Context, s *session, intr *interrupts, acct *voximplant.Client, current *reconcile.Current, p *reconcile.Plan, r accountRun) *appliedAccount {
+	a := &appliedAccount{}
+	journal, err := r.journal.open(p.AccountID, time.Now())
+	if err != nil {
+		a.journalErr = &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed",
+			fix: "give --journal a new file in a writable directory, or --no-journal to apply without one", err: err}
+		return a
+	}
 	if journal != nil {
-		journalPath = journal.Path()
-		fmt.Fprintf(s.stdio.Err, "Journal: %s\n", journalPath)
+		a.journal = journal.Path()
 		if err := journal.Start(p, current, version, time.Now()); err != nil {
 			journal.Close()
-			return &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed", err: err}
+			a.journalErr = &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed", err: err}
+			return a
 		}
 	}
-	fmt.Fprintln(s.stdio.Err, applyingLine(len(p.Changes), p.AccountID, e.parallelism))
-	progress := s.progressLine()
 	opts := reconcile.ApplyOptions{
-		Parallelism: e.parallelism,
-		Stopping:    func(cause error, inFlight int) { progress.Note(stoppingLine(cause, inFlight)) },
+		Parallelism: r.parallelism,
+		Stopping:    r.stopping,
 		Unreachable: acct.Unreachable,
 		Quit:        intr.quit,
 	}
-	// Everything that hears of the steps, in one place: the journal
-	// first (its intent is durable before the call is sent), then the
-	// status line, the log and the JSON events.
 	var observers applyObservers
 	if journal != nil {
 		observers.beforeCall = append(observers.beforeCall, journal.Intent)
 		observers.progress = append(observers.progress, journal.Result)
 	}
-	observers.progress = append(observers.progress, progress.Step, logStep(s.log))
-	if e.events != nil {
-		observers.beforeCall = append(observers.beforeCall, e.events.stepStart)
-		observers.progress = append(observers.progress, e.events.stepResult)
+	observers.progress = append(observers.progress, r.progress, logStep(s.log))
+	if r.events != nil {
+		observers.beforeCall = append(observers.beforeCall, r.events.stepStart)
+		observers.progress = append(observers.progress, r.events.stepResult)
 	}
 	observers.options(&opts)
-	progress.StartApply()
-	stopTicking := s.ticking()
-	res := reconcile.Apply(ctx, acct, p, opts)
-	stopTicking()
-	progress.Finish()
+	r.started(a.journal)
+	a.res = reconcile.Apply(ctx, acct, p, opts)
+	if r.stepsDone != nil {
+		r.stepsDone()
+	}
 
 	// An apply that stopped is not verified: the API is gone, time is
 	// up, or the user wants out; the next plan shows what is left.
-	applied := res.AppliedPlan(p)
-	var mismatches []reconcile.Mismatch
-	verified := false
-	var readErr error
-	if res.Stopped == nil {
+	a.applied = a.res.AppliedPlan(p)
+	if a.res.Stopped == nil {
 		current, err := func() (*reconcile.Current, error) {
-			defer s.phase(fmt.Sprintf("Verifying: reading account %d back", p.AccountID))()
+			if r.phases {
+				defer s.phase(fmt.Sprintf("Verifying: reading account %d back", p.AccountID))()
+			}
 			return reconcile.Observe(ctx, acct, nil)
 		}()
 		if err == nil {
-			mismatches = reconcile.Verify(applied, current)
-			verified = true
-			s.log.Info("verified", slog.Int("verified", reconcile.VerifiedSteps(applied, mismatches)), slog.Int("differences", len(mismatches)))
+			a.mismatches = reconcile.Verify(a.applied, current)
+			a.verified = true
+			s.log.Info("verified", slog.Int64("account_id", p.AccountID), slog.Int("verified", reconcile.VerifiedSteps(a.applied, a.mismatches)), slog.Int("differences", len(a.mismatches)))
 		} else if ctx.Err() == nil {
-			readErr = err
+			a.readErr = err
 		}
 	}
-	if res.Stopped == nil && ctx.Err() != nil {
-		res.Stopped = context.Cause(ctx) // during verification
+	if a.res.Stopped == nil && ctx.Err() != nil {
+		a.res.Stopped = context.Cause(ctx) // during verification
 	}
 	if journal != nil {
 		var ok *bool
-		if verified {
+		if a.verified {
 			ok = new(bool)
-			*ok = len(mismatches) == 0
+			*ok = len(a.mismatches) == 0
 		}
-		journal.End(&res, ok, time.Now())
-		if err := journal.Close(); err != nil && !errors.Is(res.Stopped, err) {
+		journal.End(&a.res, ok, time.Now())
+		if err := journal.Close(); err != nil && !errors.Is(a.res.Stopped, err) {
 			s.warn(codeJournal, err.Error(), "")
 		}
 	}
-	if st := acct.Stats(); st.Retries > 0 {
-		fmt.Fprintf(s.stdio.Err, "The API was slow, busy or unreachable: %d of %d requests were repeats (%d rate-limit answers).\n", st.Retries, st.Requests, st.RateLimited)
-	}
-	var summary bytes.Buffer
-	if err := reconcile.RenderApplySummary(&summary, p, &res, applied, mismatches, verified, journalPath); err != nil {
-		return err
-	}
-	s.stdio.Err.Write(summary.Bytes())
-
-	switch {
-	case errors.Is(res.Stopped, errInterrupted):
-		err = exitCode(130, nil)
-	case readErr != nil:
-		err = fmt.Errorf("verify: read the account back: %w", readErr)
-	case !res.OK() || len(mismatches) > 0:
-		lines := strings.Split(strings.TrimSpace(summary.String()), "\n")
-		s.diag.add(Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1],
-			Fix: "see the steps not applied above; voxbind plan shows what is left to do"})
-		err = exitCode(1, nil) // the summary's last line says what
-	default:
-		err = nil
-	}
-	if e.events != nil {
-		diags := s.diag.diagnostics()
-		if readErr != nil {
-			diags = append(diags, diagnosticOf(err))
-		}
-		e.events.summary(&res, applied, mismatches, verified, journalPath, exitStatus(err), diags)
-		s.diag.written = true
-	}
-	return err
+	a.stats = acct.Stats()
+	return a
 }
 
 // applyingLine is what apply says as it starts the steps:
@@ -487,14 +581,20 @@ func applyRefuseBlocked(p *reconcile.Plan) error {
 		""))
 }
 
+// applyQuestion is the prompt: "Type 'yes' to apply 12 changes to account
+// 1234567: ", or "… to 3 accounts: " for a fleet.
+func applyQuestion(changes int, what string) string {
+	return fmt.Sprintf("Type 'yes' to apply %s to %s: ", english.Plural(changes, "change"), what)
+}
+
 // applyConfirm asks on the terminal; anything but "yes" cancels. Without a
 // terminal on stdin it refuses: a script must say --auto-approve.
-func applyConfirm(ctx context.Context, stdio *Stdio, p *reconcile.Plan) error {
+func applyConfirm(ctx context.Context, stdio *Stdio, question string) error {
 	if !applyStdinIsTerminal(stdio.In) {
 		return exitCode(1, failure(codeNotConfirmed, "stdin is not a terminal, so voxbind cannot ask for confirmation; nothing was changed",
 			"check the plan above and run again with --auto-approve, or save it with 'voxbind plan --out FILE' and run 'voxbind apply --plan FILE'"))
 	}
-	fmt.Fprintf(stdio.Err, "Type 'yes' to apply %s to account %d: ", english.Plural(len(p.Changes), "change"), p.AccountID)
+	io.WriteString(stdio.Err, question)
 	answer := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(stdio.In).ReadString('\n')

@@ -46,6 +46,7 @@ const (
 	codeOutFile      = "out-file"        // an --out FILE that cannot be written
 	codeApplyFailed  = "apply-failed"    // steps failed, were skipped or unknown, or verification differs
 	codeSelection    = "selects-nothing" // an --only or --except selector that matches no registration
+	codeFleetFailed  = "fleet-failed"    // in a fleet run, some accounts could not be read, planned, applied or exported; the others were
 	codeJournal      = "journal"         // the apply journal cannot be created or written; a warning when it cannot be closed
 	codeKeyFileMode  = "key-file-mode"   // warning: group or others may read the key file
 	codeCloseAccount = "close-account"   // warning: the sandbox state could not be saved on close

@@ -130,7 +130,22 @@ func (d *doctor) checkSpec(files []string) *spec.Spec {
 		}
 		files = []string{"voxbind.yaml"}
 	}
-	desired, err := spec.LoadWith(files, spec.Options{Today: d.today})
+	fleet, err := spec.LoadFleetWith(files, spec.Options{Today: d.today})
+	var desired *spec.Spec
+	switch {
+	case err != nil:
+	case !fleet.Several():
+		desired = fleet.Specs[0] // the guard is checked against the account
+	case d.f.AccountID == 0:
+		d.fail("spec", fmt.Sprintf("%s: the files are for %s, and doctor checks one account at a time", strings.Join(fleet.Files, ", "), spec.AccountList(fleet.AccountIDs())),
+			"pass --account-id ID to check one of them (plan and apply handle them all)")
+		return nil
+	default:
+		var specs []*spec.Spec
+		if specs, err = d.f.selectAccounts(fleet); err == nil {
+			desired = specs[0]
+		}
+	}
 	if err != nil {
 		var errs spec.Errors
 		if errors.As(err, &errs) && len(errs) > 0 {
@@ -341,7 +356,7 @@ func (d *doctor) checkClock(p voximplant.ProbeResult) {
 // reports the account's size, the spec's fit and what the API showed of
 // its behaviour.
 func (d *doctor) checkAccount(ctx context.Context, creds *voximplant.Credentials, endpoint string, desired *spec.Spec) {
-	client, info, ok := d.authenticate(ctx, creds, endpoint)
+	client, info, ok := d.authenticate(ctx, creds, endpoint, desired)
 	if !ok {
 		return
 	}
@@ -356,25 +371,31 @@ func (d *doctor) checkAccount(ctx context.Context, creds *voximplant.Credentials
 	}
 }
 
-// authenticate makes the read-only client and checks GetAccountInfo (and,
-// with --account-id, that the key may act on that account).
-func (d *doctor) authenticate(ctx context.Context, creds *voximplant.Credentials, endpoint string) (*voximplant.Client, *voximplant.AccountInfo, bool) {
+// authenticate makes the read-only client for the account acted on
+// (--account-id, else the spec's account_id, else the key's) and checks
+// GetAccountInfo (and, for another account than the key's, that the key
+// may act on it).
+func (d *doctor) authenticate(ctx context.Context, creds *voximplant.Credentials, endpoint string, desired *spec.Spec) (*voximplant.Client, *voximplant.AccountInfo, bool) {
 	notices := newRetryNotices(d.s)
+	acting, source := d.f.actingOn(desired)
 	client, err := voximplant.New(voximplant.Options{
-		Endpoint: endpoint, Credentials: creds, AccountID: d.f.AccountID, ReadOnly: true,
+		Endpoint: endpoint, Credentials: creds, AccountID: acting, AccountSource: source, ReadOnly: true,
 		Logger: d.s.log, OnRetry: notices.retry, UserAgent: "voxbind/" + version, Timeout: doctorTimeout, RetryBudget: doctorRetryBudget,
 	})
 	if err != nil {
 		d.fail("account", err.Error(), "see the key file and endpoint checks")
 		return nil, nil, false
 	}
-	child := d.f.AccountID != 0 && d.f.AccountID != creds.AccountID
+	child := acting != 0 && acting != creds.AccountID
 	info, err := client.GetAccountInfo(ctx)
 	if err != nil {
 		var apiErr *voximplant.APIError
 		if child && errors.As(err, &apiErr) && apiErr.Code == voximplant.CodeAuthFailed {
-			d.fail("account", fmt.Sprintf("the key of account %d cannot act on account %d: %v", creds.AccountID, d.f.AccountID, err),
-				"--account-id must name the key's own account or one of its child accounts; check the id, or use that account's own key")
+			if source == "" {
+				source = "--account-id"
+			}
+			d.fail("account", fmt.Sprintf("the key of account %d cannot act on account %d (%s): %v", creds.AccountID, acting, source, err),
+				"act on the key's own account or one of its child accounts: check the id, or use that account's own key")
 			return nil, nil, false
 		}
 		d.fail("account", err.Error(), apiFix(err, "run again with --debug to see each request"))
@@ -440,7 +461,7 @@ func (d *doctor) checkGuard(desired *spec.Spec, info *voximplant.AccountInfo) bo
 	switch id := desired.AccountID; {
 	case id != 0 && id != info.AccountID:
 		d.fail("spec guard", fmt.Sprintf("the spec's account_id %d is not account %d, the one these credentials act on", id, info.AccountID),
-			fmt.Sprintf("use the key of account %d, add --account-id %d if it is a child of the key's account, or correct account_id in the spec", id, id))
+			fmt.Sprintf("remove --account-id to act on account %d, use that account's key, or correct account_id in the spec", id))
 		return false
 	case id == 0:
 		d.ok("spec guard", fmt.Sprintf("the spec has no account_id guard (adding 'account_id: %d' makes plan and apply refuse any other account)", info.AccountID))

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,14 +20,15 @@ import (
 // PlanCmd shows the BindSipRegistration calls that would make the account
 // equal the spec, and writes nothing to the account.
 type PlanCmd struct {
-	Files            []string      `name:"file" short:"f" sep:"none" default:"voxbind.yaml" placeholder:"PATH" predictor:"file" help:"Spec file, or a directory of *.yaml, *.yml and *.csv files; repeat for several."`
-	Out              string        `placeholder:"FILE" predictor:"file" help:"Also save the plan as JSON with each step's precondition, for 'apply --plan FILE'. Not written when a change is blocked."`
-	DetailedExitcode bool          `name:"detailed-exitcode" help:"Exit 2 when there are changes (0: none, 1: error); text and markdown end with a Drift: line."`
-	Output           string        `short:"o" enum:"text,json,markdown" default:"text" placeholder:"FORMAT" help:"Output format: text, json or markdown."`
-	Rate             float64       `env:"VOXBIND_RATE" placeholder:"N" help:"Never send more than N requests per second (0: no ceiling)."`
-	Timeout          time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 5m), then stop with exit 1 (0: no limit)."`
-	Full             bool          `help:"List every change in the text plan; a plan of more than 100 changes is otherwise grouped by application and action."`
-	Scope            scopeFlags    `embed:""`
+	Files               []string      `name:"file" short:"f" sep:"none" default:"voxbind.yaml" placeholder:"PATH" predictor:"file" help:"Spec file, or a directory of *.yaml, *.yml and *.csv files; repeat for several."`
+	Out                 string        `placeholder:"FILE" predictor:"file" help:"Also save the plan as JSON with each step's precondition, for 'apply --plan FILE'. Not written when a change is blocked."`
+	DetailedExitcode    bool          `name:"detailed-exitcode" help:"Exit 2 when there are changes (0: none, 1: error); text and markdown end with a Drift: line."`
+	Output              string        `short:"o" enum:"text,json,markdown" default:"text" placeholder:"FORMAT" help:"Output format: text, json or markdown."`
+	Rate                float64       `env:"VOXBIND_RATE" placeholder:"N" help:"Never send more than N requests per second (0: no ceiling); in a fleet run, to each account."`
+	AccountsParallelism int           `name:"accounts-parallelism" default:"4" env:"VOXBIND_ACCOUNTS_PARALLELISM" placeholder:"N" help:"In a fleet run (spec files for several accounts), read and plan at most N accounts at once."`
+	Timeout             time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 5m), then stop with exit 1 (0: no limit)."`
+	Full                bool          `help:"List every change in the text plan; a plan of more than 100 changes is otherwise grouped by application and action."`
+	Scope               scopeFlags    `embed:""`
 
 	AccountFlags
 	LogFlags
@@ -38,17 +40,22 @@ func (PlanCmd) Help() string {
 	return `Examples:
 
     voxbind plan --detailed-exitcode               # exit 2 on drift, for a nightly check
-    voxbind plan -o markdown --out plan.json > plan.md`
+    voxbind plan -o markdown --out plan.json > plan.md
+    voxbind plan -f fleet/ --accounts-parallelism 16   # files for several child accounts: one run`
 }
 
 // Run plans and prints the plan on stdout. Spec and resolution problems go
 // to stderr, all at once, and exit 1; so do blocked changes, after the
 // plan is printed (with -o json stdout still holds the one plan document,
-// its diagnostics included).
+// its diagnostics included). Spec files for several accounts make a
+// fleet run (runFleet).
 func (c *PlanCmd) Run(ctx context.Context, s *session) error {
 	s.diag.json = c.Output == "json"
 	if err := checkRate(c.Rate); err != nil {
 		return failure(codeUsage, err.Error(), "")
+	}
+	if err := checkAccountsParallelism(c.AccountsParallelism); err != nil {
+		return err
 	}
 	ctx, cancel, err := withTimeout(ctx, c.Timeout)
 	if err != nil {
@@ -60,15 +67,23 @@ func (c *PlanCmd) Run(ctx context.Context, s *session) error {
 		return failure(codeUsage, err.Error(), "")
 	}
 	today := runDay()
-	desired, err := loadSpec(s, c.Files, today)
+	fleet, err := loadSpec(s, c.Files, today)
 	if err != nil {
 		return s.specErrors(err)
 	}
-	reads := c.reads(desired.Files...)
+	specs, err := c.selectAccounts(fleet)
+	if err != nil {
+		return s.specErrors(err)
+	}
+	reads := c.reads(fleet.Files...)
 	if err := checkOut(c.Out, reads); err != nil {
 		return err
 	}
-	p, err := makePlan(ctx, s, &c.AccountFlags, desired, reconcile.Options{Selection: sel, Today: today}, c.Rate)
+	opts := reconcile.Options{Selection: sel, Today: today}
+	if fleet.Several() {
+		return c.runFleet(ctx, s, specs, opts, reads)
+	}
+	p, err := makePlan(ctx, s, &c.AccountFlags, specs[0], opts, c.Rate)
 	if err != nil {
 		return err
 	}
@@ -85,7 +100,7 @@ func (c *PlanCmd) Run(ctx context.Context, s *session) error {
 		return fmt.Errorf("write the plan: %w", err)
 	}
 	if c.DetailedExitcode && c.Output != "json" {
-		if err := planDriftLine(s.stdio.Out, p, c.Output == "markdown"); err != nil {
+		if err := planDriftLine(s.stdio.Out, reconcile.DriftLine(p), c.Output == "markdown"); err != nil {
 			return fmt.Errorf("write the plan: %w", err)
 		}
 	}
@@ -104,19 +119,82 @@ func (c *PlanCmd) Run(ctx context.Context, s *session) error {
 	return nil
 }
 
-// makePlan reads the account and plans. Resolution problems are printed
-// on stderr and return an exit-1 error.
+// runFleet plans every account of a fleet run and prints one section per
+// account and the fleet's summary line. It exits 1 when an account could
+// not be planned or has blocked changes (--out is then not written), and
+// with --detailed-exitcode 2 when some account has changes.
+func (c *PlanCmd) runFleet(ctx context.Context, s *session, specs []*spec.Spec, opts reconcile.Options, reads []readFile) error {
+	fc, err := c.openFleetClients(ctx, s, c.Rate, nil, c.AccountsParallelism)
+	if err != nil {
+		return err
+	}
+	defer fc.close(s)
+	f, err := planFleet(ctx, s, fc, specs, opts, c.AccountsParallelism)
+	if err != nil {
+		return err
+	}
+	notWritten := ""
+	if c.Out != "" {
+		notWritten = "; " + c.Out + " was not written"
+	}
+	var refusal error
+	switch sum := f.Summary(); {
+	case fleetFailed(f) != nil:
+		fleetDiagnostics(s, f)
+		var ce *codedError
+		errors.As(fleetFailed(f), &ce)
+		refusal = failure(ce.code, ce.msg+notWritten, ce.fix)
+	case sum.Blocked > 0:
+		refusal = failure(codeBlocked, fmt.Sprintf("%s blocked (see the plan): apply refuses the plans of those accounts until they are resolved%s",
+			english.Plural(sum.Blocked, "change"), notWritten), "see the blocked changes in the plan: a frozen registration is never written")
+	}
+	if refusal != nil {
+		s.diag.add(diagnosticOf(refusal))
+	}
+	if err := fleetRender(s, f, c.Output, c.color(s.stdio.Out), c.Full); err != nil {
+		return fmt.Errorf("write the plan: %w", err)
+	}
+	if c.DetailedExitcode && c.Output != "json" {
+		if err := planDriftLine(s.stdio.Out, reconcile.FleetDriftLine(f), c.Output == "markdown"); err != nil {
+			return fmt.Errorf("write the plan: %w", err)
+		}
+	}
+	if refusal != nil {
+		return &exitError{code: 1, err: refusal, reported: true}
+	}
+	if c.Out != "" {
+		var buf bytes.Buffer
+		if err := reconcile.RenderFleetJSON(&buf, f, true); err != nil {
+			return fmt.Errorf("save the plan to %s: %w", c.Out, err)
+		}
+		if err := writeOut(c.Out, buf.Bytes(), reads); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.stdio.Err, "Saved the plan of %s to %s; apply exactly it with: voxbind apply --plan %s\n", english.Plural(len(f.Accounts), "account"), c.Out, c.Out)
+	}
+	if c.DetailedExitcode && f.Changes() > 0 {
+		return exitCode(2, nil)
+	}
+	return nil
+}
+
+// makePlan reads the account desired is for (see actingOn) and plans.
+// Resolution problems are printed on stderr and return an exit-1 error.
 func makePlan(ctx context.Context, s *session, f *AccountFlags, desired *spec.Spec, opts reconcile.Options, rate float64) (*reconcile.Plan, error) {
-	acct, closeAccount, err := f.openAccount(ctx, s, rate, nil)
+	conn, err := f.connect(ctx, s, rate, nil, 1)
 	if err != nil {
 		return nil, err
 	}
 	// plan writes nothing, so a failure to close (the sandbox saving its
 	// state, say) cannot spoil the plan: a warning, not an error.
-	defer closeWarn(s, closeAccount)
-	current, err := observe(ctx, s, acct, desired)
+	defer closeWarn(s, conn.close)
+	acct, err := conn.client(f.actingOn(desired))
 	if err != nil {
 		return nil, err
+	}
+	current, err := observe(ctx, s, acct, desired)
+	if err != nil {
+		return nil, cannotActMessage(err)
 	}
 	p, err := reconcile.Diff(desired, current, opts)
 	if err != nil {
@@ -126,13 +204,26 @@ func makePlan(ctx context.Context, s *session, f *AccountFlags, desired *spec.Sp
 }
 
 // planDriftLine ends a text or markdown plan with the line a scheduled
-// drift check reads (plan --detailed-exitcode).
-func planDriftLine(w io.Writer, p *reconcile.Plan, markdown bool) error {
+// drift check reads (plan --detailed-exitcode): reconcile.DriftLine or
+// FleetDriftLine.
+func planDriftLine(w io.Writer, line string, markdown bool) error {
 	lead := ""
 	if markdown {
 		lead = "\n"
 	}
-	_, err := fmt.Fprintf(w, "%s%s\n", lead, reconcile.DriftLine(p))
+	_, err := fmt.Fprintf(w, "%s%s\n", lead, line)
+	return err
+}
+
+// cannotActMessage is err, or the key's refusal to act on the account
+// alone when that is what err is (without "read account info: "), as a
+// diagnostic with its code.
+func cannotActMessage(err error) error {
+	var cannot *voximplant.CannotActError
+	if errors.As(err, &cannot) {
+		return &codedError{code: codeCredentials, msg: cannot.Error(),
+			fix: "act on the key's own account or one of its child accounts: check the account_id (or --account-id), or use that account's own key", err: cannot}
+	}
 	return err
 }
 

@@ -42,16 +42,19 @@ func (f *scopeFlags) given() bool { return len(f.Only)+len(f.Except) > 0 }
 // date, read once per run so that loading the spec and planning agree.
 func runDay() time.Time { return spec.Day(time.Now()) }
 
-// loadSpec loads the spec files as of today and warns about each ignore
-// entry that has ended: its drift is planned again. Spec problems come
-// back as spec.Errors (see session.specErrors).
-func loadSpec(s *session, files []string, today time.Time) (*spec.Spec, error) {
-	desired, err := spec.LoadWith(files, spec.Options{Today: today})
+// loadSpec loads the spec files as of today, grouped by account (a
+// fleet of one when they name at most one account_id), and warns about
+// each ignore entry that has ended: its drift is planned again. Spec
+// problems come back as spec.Errors (see session.specErrors).
+func loadSpec(s *session, files []string, today time.Time) (*spec.Fleet, error) {
+	fleet, err := spec.LoadFleetWith(files, spec.Options{Today: today})
 	if err != nil {
 		return nil, err
 	}
-	warnExpired(s, desired, today)
-	return desired, nil
+	for _, desired := range fleet.Specs {
+		warnExpired(s, desired, today)
+	}
+	return fleet, nil
 }
 
 // warnExpired warns once per ignore entry that has ended, at its place in

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -14,20 +17,22 @@ import (
 // UndoCmd gives back what an apply changed, from the journal that apply
 // wrote: it plans a restore of every registration the apply touched,
 // shows it, asks, and applies it like apply does (or, with --out, only
-// saves it for apply --plan).
+// saves it for apply --plan). Several journals, one per account (a fleet
+// apply writes one for each), are undone in one fleet run.
 type UndoCmd struct {
-	From        string        `arg:"" name:"JOURNAL" predictor:"file" help:"The journal of the apply to take back: the file apply named on its Journal: line."`
-	Out         string        `placeholder:"FILE" predictor:"file" help:"Only save the undo plan, with each step's precondition, for 'voxbind apply --plan FILE'; nothing is written to the account. Not written when a restore is blocked."`
-	AutoApprove bool          `name:"auto-approve" help:"Undo without asking (needed when stdin is not a terminal)."`
-	Parallelism int           `default:"4" env:"VOXBIND_PARALLELISM" placeholder:"N" help:"Run at most N steps at once (at least 1)."`
-	MaxUnbind   *int          `name:"max-unbind" env:"VOXBIND_MAX_UNBIND" placeholder:"N" help:"Refuse an undo that unbinds more than N registrations (default: 10, or 25% of the bound registrations, whichever is larger)."`
-	Force       bool          `help:"Undo however many registrations it unbinds (not with --max-unbind; wins over VOXBIND_MAX_UNBIND)."`
-	Full        bool          `help:"List every change of the undo plan before asking; a plan of more than 100 changes is otherwise grouped by application and action."`
-	Rate        float64       `env:"VOXBIND_RATE" placeholder:"N" help:"Never send more than N requests per second (0: no ceiling)."`
-	Timeout     time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 10m): then no new step starts, calls in flight get up to 10s, the summary is printed, exit 1 (0: no limit)."`
-	Output      string        `short:"o" enum:"text,json" default:"text" placeholder:"FORMAT" help:"Output on stdout: text (the undo plan), or json (JSON Lines as apply -o json writes them)."`
-	Scope       scopeFlags    `embed:""`
-	Journal     journalFlags  `embed:""`
+	From                []string      `arg:"" name:"JOURNAL" predictor:"file" help:"The journal of the apply to take back: the file apply named on its Journal: line; several for a fleet apply, one per account."`
+	Out                 string        `placeholder:"FILE" predictor:"file" help:"Only save the undo plan, with each step's precondition, for 'voxbind apply --plan FILE'; nothing is written to the account. Not written when a restore is blocked."`
+	AutoApprove         bool          `name:"auto-approve" help:"Undo without asking (needed when stdin is not a terminal)."`
+	Parallelism         int           `default:"4" env:"VOXBIND_PARALLELISM" placeholder:"N" help:"Run at most N steps at once (at least 1); with several journals, in each account."`
+	AccountsParallelism int           `name:"accounts-parallelism" default:"4" env:"VOXBIND_ACCOUNTS_PARALLELISM" placeholder:"N" help:"With several journals, handle at most N accounts at once."`
+	MaxUnbind           *int          `name:"max-unbind" env:"VOXBIND_MAX_UNBIND" placeholder:"N" help:"Refuse an undo that unbinds more than N registrations (default: 10, or 25% of the bound registrations, whichever is larger)."`
+	Force               bool          `help:"Undo however many registrations it unbinds (not with --max-unbind; wins over VOXBIND_MAX_UNBIND)."`
+	Full                bool          `help:"List every change of the undo plan before asking; a plan of more than 100 changes is otherwise grouped by application and action."`
+	Rate                float64       `env:"VOXBIND_RATE" placeholder:"N" help:"Never send more than N requests per second (0: no ceiling); with several journals, to each account."`
+	Timeout             time.Duration `env:"VOXBIND_TIMEOUT" placeholder:"DUR" help:"Give the whole run at most DUR (e.g. 10m): then no new step starts, calls in flight get up to 10s, the summary is printed, exit 1 (0: no limit)."`
+	Output              string        `short:"o" enum:"text,json" default:"text" placeholder:"FORMAT" help:"Output on stdout: text (the undo plan), or json (JSON Lines as apply -o json writes them)."`
+	Scope               scopeFlags    `embed:""`
+	Journal             journalFlags  `embed:""`
 
 	AccountFlags
 	LogFlags
@@ -39,7 +44,8 @@ func (UndoCmd) Help() string {
 	return `Examples:
 
     voxbind undo .voxbind/journal/1234567-20261128T061500Z.jsonl
-    voxbind undo journal.jsonl --out undo-plan.json     # review it, then: voxbind apply --plan undo-plan.json`
+    voxbind undo journal.jsonl --out undo-plan.json     # review it, then: voxbind apply --plan undo-plan.json
+    voxbind undo .voxbind/journal/1000002-*.jsonl .voxbind/journal/1000003-*.jsonl   # a fleet apply: one per account`
 }
 
 // Validate refuses --max-unbind together with --force on the command
@@ -66,36 +72,49 @@ func (c *UndoCmd) Run(ctx context.Context, s *session, intr *interrupts) error {
 		return failure(codeUsage, err.Error(), "")
 	}
 	defer cancel()
-	data, err := readBounded(c.From, "journal", reconcile.MaxJournalSize, "give the file that apply named on its Journal: line")
+	journals, err := undoReadJournals(c.From)
 	if err != nil {
 		return err
 	}
-	j, err := reconcile.ReadJournal(data)
-	if err != nil {
-		return &codedError{code: codeJournal, msg: fmt.Sprintf("journal %s: %v; nothing was changed", c.From, err),
-			fix: "give the file that apply named on its Journal: line", err: err}
+	reads := c.reads()
+	for _, path := range c.From {
+		reads = append(reads, readFile{path, "the journal"})
 	}
-	reads := append(c.reads(), readFile{c.From, "the journal"})
 	if err := checkOut(c.Out, reads); err != nil {
 		return err
 	}
-	acct, closeAccount, err := c.openAccount(ctx, s, c.Rate, events.onRetry())
+	opts := reconcile.Options{Selection: sel}
+	if len(journals) > 1 {
+		return c.runFleet(ctx, s, intr, events, journals, opts, reads)
+	}
+	path, j := c.From[0], journals[0]
+	// The journal's account is the one acted on, unless --account-id
+	// names another: then the journal is refused.
+	conn, err := c.connect(ctx, s, c.Rate, events.onRetry(), 1)
 	if err != nil {
 		return err
 	}
-	defer closeWarn(s, closeAccount)
+	defer closeWarn(s, conn.close)
+	id, source := c.AccountID, ""
+	if id == 0 {
+		id, source = j.Start.AccountID, "the journal "+path
+	}
+	acct, err := conn.client(id, source)
+	if err != nil {
+		return err
+	}
 	current, err := func() (*reconcile.Current, error) {
 		defer s.phase(fmt.Sprintf("Reading account %d", acct.AccountID()))()
 		return reconcile.ObserveUndo(ctx, acct, j)
 	}()
 	if err != nil {
-		return err
+		return cannotActMessage(err)
 	}
-	p, err := reconcile.Undo(j, c.From, current, reconcile.Options{Selection: sel})
+	p, err := reconcile.Undo(j, path, current, opts)
 	if err != nil {
 		return fmt.Errorf("%w; nothing was changed", err)
 	}
-	undoDescribe(s, c.From, j)
+	undoDescribe(s, path, j)
 	if events != nil {
 		events.plan(p, s.diag.diagnostics())
 	} else if err := planRenderText(s.stdio.Out, p, c.color(s.stdio.Out), c.Full); err != nil {
@@ -132,11 +151,125 @@ func (c *UndoCmd) Run(ctx context.Context, s *session, intr *interrupts) error {
 		return err
 	}
 	if !c.AutoApprove {
-		if err := applyConfirm(ctx, s.stdio, p); err != nil {
+		if err := applyConfirm(ctx, s.stdio, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID))); err != nil {
 			return err
 		}
 	}
 	return executePlan(ctx, s, intr, acct, current, p, execution{parallelism: c.Parallelism, journal: c.Journal, events: events})
+}
+
+// undoReadJournals reads the journals given, in order, refusing two of one
+// account: undo takes the applies of an account back one at a time, the
+// latest first.
+func undoReadJournals(paths []string) ([]*reconcile.JournalRecords, error) {
+	out := make([]*reconcile.JournalRecords, len(paths))
+	of := map[int64]string{}
+	for i, path := range paths {
+		data, err := readBounded(path, "journal", reconcile.MaxJournalSize, "give the file that apply named on its Journal: line")
+		if err != nil {
+			return nil, err
+		}
+		if out[i], err = reconcile.ReadJournal(data); err != nil {
+			return nil, &codedError{code: codeJournal, msg: fmt.Sprintf("journal %s: %v; nothing was changed", path, err),
+				fix: "give the file that apply named on its Journal: line", err: err}
+		}
+		id := out[i].Start.AccountID
+		if first, dup := of[id]; dup {
+			return nil, failure(codeJournal, fmt.Sprintf("journals %s and %s are both of account %d; nothing was changed", first, path, id),
+				"give one journal per account: undo the later apply first, then run undo again with the earlier journal")
+		}
+		of[id] = path
+	}
+	return out, nil
+}
+
+// runFleet undoes several applies, one per account (the journals of a
+// fleet apply), as a fleet run: each account is read and its undo planned
+// on its own, the plans are shown account by account, and they are saved
+// (--out) or applied after one question, as apply does for a fleet.
+// --account-id undoes that account's journal only.
+func (c *UndoCmd) runFleet(ctx context.Context, s *session, intr *interrupts, events *applyEvents, journals []*reconcile.JournalRecords, opts reconcile.Options, reads []readFile) error {
+	if err := checkAccountsParallelism(c.AccountsParallelism); err != nil {
+		return err
+	}
+	apply := &ApplyCmd{AutoApprove: c.AutoApprove, Parallelism: c.Parallelism, AccountsParallelism: c.AccountsParallelism,
+		MaxUnbind: c.MaxUnbind, Force: c.Force, Full: c.Full, Journal: c.Journal, ColorFlags: c.ColorFlags}
+	if err := apply.fleetChecks(events); err != nil {
+		return err
+	}
+	paths := c.From
+	if id := c.AccountID; id != 0 {
+		i := slices.IndexFunc(journals, func(j *reconcile.JournalRecords) bool { return j.Start.AccountID == id })
+		if i < 0 {
+			return failure(codeJournal, fmt.Sprintf("--account-id %d: none of the journals is of account %d; nothing was changed", id, id), "")
+		}
+		journals, paths = journals[i:i+1], paths[i:i+1]
+	}
+	fc, err := c.openFleetClients(ctx, s, c.Rate, nil, c.AccountsParallelism)
+	if err != nil {
+		return err
+	}
+	defer fc.close(s)
+	f := &reconcile.FleetPlan{Accounts: make([]reconcile.FleetAccount, len(journals))}
+	opts.Fleet = true
+	done := s.phase(fmt.Sprintf("Reading %s to plan the undo, %d at a time", english.Plural(len(journals), "account"), min(c.AccountsParallelism, len(journals))))
+	reconcile.ForEachAccount(len(journals), c.AccountsParallelism, func(i int) {
+		f.Accounts[i] = undoAccount(ctx, fc, paths[i], journals[i], opts)
+	})
+	done()
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	if err := f.SelectsNothing(); err != nil {
+		return exitCode(1, err)
+	}
+	for i, j := range journals {
+		undoDescribe(s, paths[i], j)
+	}
+	slices.SortFunc(f.Accounts, func(a, b reconcile.FleetAccount) int { return cmp.Compare(a.Account.ID, b.Account.ID) })
+	if err := reconcile.RenderFleetText(s.stdio.Out, f, c.color(s.stdio.Out), c.Full); err != nil {
+		return fmt.Errorf("write the plan: %w", err)
+	}
+	if c.Out != "" {
+		if err := fleetFailed(f); err != nil {
+			fleetDiagnostics(s, f)
+			return exitCode(1, fmt.Errorf("%w; %s was not written", err, c.Out))
+		}
+		if sum := f.Summary(); sum.Blocked > 0 {
+			return exitCode(1, failure(codeBlocked, fmt.Sprintf("%s blocked (see the plan); %s was not written", english.Plural(sum.Blocked, "restore"), c.Out), ""))
+		}
+		var buf bytes.Buffer
+		if err := reconcile.RenderFleetJSON(&buf, f, true); err != nil {
+			return fmt.Errorf("save the plan to %s: %w", c.Out, err)
+		}
+		if err := writeOut(c.Out, buf.Bytes(), reads); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.stdio.Err, "Saved the undo plan of %s to %s; apply exactly it with: voxbind apply --plan %s\n", english.Plural(len(f.Accounts), "account"), c.Out, c.Out)
+		return nil
+	}
+	return apply.applyFleetPlan(ctx, s, intr, fc, f)
+}
+
+// undoAccount reads the account a journal is of (with the key's token
+// naming it) and plans its undo.
+func undoAccount(ctx context.Context, fc *fleetClients, path string, j *reconcile.JournalRecords, opts reconcile.Options) reconcile.FleetAccount {
+	a := reconcile.FleetAccount{Account: reconcile.AccountInfo{ID: j.Start.AccountID}}
+	acct, err := fc.client(j.Start.AccountID, "the journal "+path)
+	if err != nil {
+		a.Err = err
+		return a
+	}
+	current, err := reconcile.ObserveUndo(ctx, acct, j)
+	if err != nil {
+		a.Err = cannotActMessage(err)
+		return a
+	}
+	a.Account = current.Account
+	if a.Plan, a.Err = reconcile.Undo(j, path, current, opts); a.Err == nil {
+		a.Bound, a.Displaced = reconcile.BoundCount(current), reconcile.DisplacedOf(a.Plan, current)
+	}
+	return a
 }
 
 // undoDescribe says on stderr what the journal records of its apply
