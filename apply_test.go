@@ -676,9 +676,9 @@ func TestApplyInterrupt(t *testing.T) {
 }
 
 // TestGuardAccountFromKey: "the account" is the key's account (or
-// --account-id), not whatever GetAccountInfo answers. A server that
-// answers for another account, the one the spec's account_id names, is
-// refused by plan and apply, nothing written.
+// --account-id, or the spec's account_id), not whatever GetAccountInfo
+// answers. A server that answers for another account is refused by plan
+// and apply, nothing written.
 func TestGuardAccountFromKey(t *testing.T) {
 	dir := initSandbox(t)
 	state := filepath.Join(dir, sandbox.StateFile)
@@ -695,7 +695,7 @@ func TestGuardAccountFromKey(t *testing.T) {
 		srv.ServeHTTP(w, r)
 	}))
 	defer ts.Close()
-	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), "version: 1\naccount_id: 424242\nbindings:\n  - registration: lobby@pbx.example.com\n    application: support\n")
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), "version: 1\nbindings:\n  - registration: lobby@pbx.example.com\n    application: support\n")
 	before := applyRead(t, state)
 	creds := filepath.Join(dir, sandbox.CredentialsFile)
 	for _, cmd := range [][]string{{"plan", "-f", spec}, {"apply", "-f", spec, "--auto-approve"}} {

@@ -125,7 +125,7 @@ func TestNoEnvironmentForConsent(t *testing.T) {
 		}
 	}
 	for flag, env := range map[string]string{"parallelism": "VOXBIND_PARALLELISM", "rate": "VOXBIND_RATE",
-		"max-unbind": "VOXBIND_MAX_UNBIND", "timeout": "VOXBIND_TIMEOUT", "log-level": "VOXBIND_LOG_LEVEL", "log-format": "VOXBIND_LOG_FORMAT"} {
+		"max-unbind": "VOXBIND_MAX_UNBIND", "timeout": "VOXBIND_TIMEOUT", "accounts-parallelism": "VOXBIND_ACCOUNTS_PARALLELISM", "log-level": "VOXBIND_LOG_LEVEL", "log-format": "VOXBIND_LOG_FORMAT"} {
 		if !slices.Contains(envs[flag], env) {
 			t.Errorf("--%s: environment %v, want %s", flag, envs[flag], env)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -323,19 +324,24 @@ func TestDoctorSpec(t *testing.T) {
 	ended := write("ended.yaml", "version: 1\nbindings: []\nignore:\n  - {registration_id: 3010, reason: r, until: 2020-01-01}\n")
 	for _, tt := range []struct {
 		file string
+		args []string
 		code int
 		want map[string]string
 		say  string
 	}{
-		{good, 0, map[string]string{"spec": "ok", "spec guard": "ok", "plan reads": "ok", "spec plan": "ok"}, "1 to bind"},
-		{other, 1, map[string]string{"spec": "ok", "spec guard": "fail", "spec plan": "-"}, "account_id 42"},
-		{unknown, 1, map[string]string{"spec": "ok", "spec guard": "ok", "spec plan": "fail"}, "nobody@pbx.example.com"},
-		{broken, 1, map[string]string{"spec": "fail", "account": "ok", "spec guard": "-"}, "bindngs"},
-		{ended, 0, map[string]string{"spec": "ok", "spec ignore": "warn", "spec plan": "ok"}, "the first at " + ended + ":4 ended with 2020-01-01"},
-		{good, 0, map[string]string{"spec ignore": "-"}, "1 to bind"},
+		{good, nil, 0, map[string]string{"spec": "ok", "spec guard": "ok", "plan reads": "ok", "spec plan": "ok"}, "1 to bind"},
+		// The spec's account_id is the account acted on: account 42 is not
+		// one the key may act on.
+		{other, nil, 1, map[string]string{"spec": "ok", "account": "fail", "spec guard": "-"}, "cannot act on account 42 (" + other + ":2)"},
+		{other, []string{"--account-id", "1000001"}, 1, map[string]string{"spec": "ok", "spec guard": "fail", "spec plan": "-"}, "account_id 42"},
+		{unknown, nil, 1, map[string]string{"spec": "ok", "spec guard": "ok", "spec plan": "fail"}, "nobody@pbx.example.com"},
+		{broken, nil, 1, map[string]string{"spec": "fail", "account": "ok", "spec guard": "-"}, "bindngs"},
+		{ended, nil, 0, map[string]string{"spec": "ok", "spec ignore": "warn", "spec plan": "ok"}, "the first at " + ended + ":4 ended with 2020-01-01"},
+		{good, nil, 0, map[string]string{"spec ignore": "-"}, "1 to bind"},
 	} {
-		t.Run(filepath.Base(tt.file), func(t *testing.T) {
-			code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", tt.file)
+		t.Run(filepath.Base(tt.file)+strings.Join(tt.args, ""), func(t *testing.T) {
+			args := append([]string{"--credentials", s.creds, "--endpoint", s.endpoint, "-f", tt.file}, tt.args...)
+			code, checks := doctorReport(t, args...)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d", code, tt.code)
 			}
@@ -395,5 +401,39 @@ func TestDoctorTellsRetries(t *testing.T) {
 		&Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
 	if code != 0 || !strings.Contains(errb.String(), "voxbind: the API is failing (http status 503); retrying for up to ") {
 		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// TestDoctorFleetSpec: doctor checks one account at a time; spec files for
+// several accounts need --account-id to pick one, which is then the
+// account checked, and the spec's child account_id acts on the child.
+func TestDoctorFleetSpec(t *testing.T) {
+	s := newDoctorServer(t, 2, nil, sandbox.Options{})
+	dir := t.TempDir()
+	for id, reg := range map[int64]string{1000002: "lobby", 1000003: "conf"} {
+		text := fmt.Sprintf("version: 1\naccount_id: %d\nbindings:\n  - registration: %s@pbx.example.com\n    application: fax\n", id, reg)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%d.yaml", id)), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", dir)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	wantStatus(t, checks, map[string]string{"spec": "fail", "account": "ok", "spec guard": "-"})
+	if c := checks["spec"]; !strings.Contains(c.Detail, "2 accounts (1000002, 1000003)") || !strings.Contains(c.Fix, "--account-id") {
+		t.Errorf("spec = %+v", c)
+	}
+	code, checks = doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", dir, "--account-id", "1000003")
+	if code != 0 {
+		t.Errorf("with --account-id: exit %d, want 0", code)
+	}
+	wantStatus(t, checks, map[string]string{"spec": "ok", "child account": "ok", "spec guard": "ok", "spec plan": "ok"})
+	code, checks = doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", filepath.Join(dir, "1000002.yaml"))
+	if code != 0 {
+		t.Errorf("one child's file: exit %d, want 0", code)
+	}
+	if d := checks["account"].Detail; !strings.Contains(d, "account 1000002 (demo-child1)") {
+		t.Errorf("one child's file: the account checked is %q, want the child's", d)
 	}
 }

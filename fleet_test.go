@@ -1,0 +1,264 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/voxbind/voxbind/sandbox"
+)
+
+// fleetTestState makes a sandbox of the demo account with children child
+// accounts and returns its state file; edit, when set, changes the state
+// first.
+func fleetTestState(t *testing.T, children int, edit func(*sandbox.State)) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "sb")
+	if err := sandbox.Init(dir, children); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, sandbox.StateFile)
+	if edit != nil {
+		st, err := sandbox.Load(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(st)
+		data, err := json.MarshalIndent(st, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		applyWrite(t, state, string(data))
+	}
+	return state
+}
+
+// TestFleetApplyGuardPerAccount: the mass-unbind guard holds for each
+// account of a fleet: the account whose plan unbinds too many is refused
+// and named, the others are applied, and the run exits 1.
+func TestFleetApplyGuardPerAccount(t *testing.T) {
+	state := fleetTestState(t, 2, nil)
+	dir := t.TempDir()
+	// Child 1: prune with no bindings unbinds its 7 bound registrations.
+	applyWrite(t, filepath.Join(dir, "a.yaml"), "version: 1\naccount_id: 1000002\nprune: true\nbindings: []\n")
+	applyWrite(t, filepath.Join(dir, "b.yaml"), "version: 1\naccount_id: 1000003\nbindings:\n  - registration: lobby@pbx.example.com\n    application: support\n")
+	code, stdout, stderr := applyRun(t, "", "--sandbox", state, "apply", "-f", dir, "--auto-approve", "--max-unbind", "3")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, "Fleet: 2 accounts, 2 with changes, 0 failed.") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	for _, want := range []string{
+		"voxbind: account 1000002 (demo-child1): refused, nothing is changed in it: too many unbinds: the plan unbinds 7 registrations, more than the limit set by --max-unbind 3",
+		"Applying 1 change to 1 account,",
+		"account 1000003 (demo-child2):\n  Journal: ",
+		".jsonl\n  Apply: 1 applied, 0 failed, 0 skipped, 0 not started, 0 unknown; 1 verified.\n",
+		"Fleet apply: 2 accounts: 1 applied, 0 without changes, 0 failed, 0 stopped, 1 refused, 0 not started.\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+	code, stdout, _ = applyRun(t, "", "--sandbox", state, "plan", "-f", dir)
+	if code != 0 || !strings.Contains(stdout, "Plan: 0 to bind, 0 to rebind, 7 to unbind, 0 unchanged.") || !strings.Contains(stdout, "No changes.") {
+		t.Errorf("after the apply: exit %d, plan:\n%s", code, stdout)
+	}
+}
+
+// TestFleetApplyConfirmOnce: one question for the whole fleet, naming the
+// changes and the accounts; an answer other than yes writes nothing.
+func TestFleetApplyConfirmOnce(t *testing.T) {
+	applyFakeTerminal(t, true, false)
+	state := fleetTestState(t, 2, nil)
+	dir := t.TempDir()
+	applyWrite(t, filepath.Join(dir, "a.yaml"), "version: 1\naccount_id: 1000002\nbindings:\n  - registration: lobby@pbx.example.com\n    application: support\n")
+	applyWrite(t, filepath.Join(dir, "b.yaml"), "version: 1\naccount_id: 1000003\nbindings:\n  - registration: lobby@pbx.example.com\n    application: fax\n  - registration: conf@pbx.example.com\n    unbound: true\n")
+	before := applyRead(t, state)
+	code, _, stderr := applyRun(t, "no\n", "--sandbox", state, "apply", "-f", dir)
+	if code != 1 || strings.Count(stderr, "Type 'yes'") != 1 || !strings.Contains(stderr, "Type 'yes' to apply 3 changes to 2 accounts: ") ||
+		!strings.Contains(stderr, "apply cancelled; nothing was changed") {
+		t.Errorf("exit %d:\n%s", code, stderr)
+	}
+	if applyRead(t, state) != before {
+		t.Error("the state changed after a no")
+	}
+	code, _, stderr = applyRun(t, "yes\n", "--sandbox", state, "apply", "-f", dir)
+	if code != 0 || !strings.HasSuffix(stderr, "Fleet apply: 2 accounts: 2 applied, 0 without changes, 0 failed, 0 stopped, 0 refused, 0 not started.\n") {
+		t.Errorf("exit %d:\n%s", code, stderr)
+	}
+}
+
+// TestExportChildren: export --children skips frozen and inactive
+// children with a note (an earlier file of a skipped child is left as it
+// is), writes one file per other child, and leaves other files in the
+// directory alone.
+func TestExportChildren(t *testing.T) {
+	state := fleetTestState(t, 3, func(st *sandbox.State) {
+		inactive := false
+		st.Children[1].Account.Frozen = true
+		st.Children[2].Account.Active = &inactive
+	})
+	out := filepath.Join(t.TempDir(), "fleet")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	notes := applyWrite(t, filepath.Join(out, "README.txt"), "mine\n")
+	old := applyWrite(t, filepath.Join(out, "1000003.yaml"), "version: 1\naccount_id: 1000003\nbindings: []\n")
+	code, stdout, stderr := applyRun(t, "", "--sandbox", state, "export", "--children", "--out-dir", out)
+	if code != 0 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"account 1000003 (demo-child2) is frozen: skipped; " + old + " from an earlier export is left as it is\n",
+		"account 1000004 (demo-child3) is inactive: skipped\n",
+		"Exporting 1 child account of account 1000001 to " + out + ", 1 at a time.\n",
+		"Exported 1 of 3 child accounts to " + out + ".\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+	if applyRead(t, notes) != "mine\n" || applyRead(t, old) != "version: 1\naccount_id: 1000003\nbindings: []\n" {
+		t.Error("export --children changed a file it did not export")
+	}
+	if _, err := os.Stat(filepath.Join(out, "1000004.yaml")); err == nil {
+		t.Error("an inactive child was exported")
+	}
+	if !strings.Contains(applyRead(t, filepath.Join(out, "1000002.yaml")), "\naccount_id: 1000002 ") {
+		t.Error("the child's file does not name its account_id")
+	}
+}
+
+// TestExportChildrenFlags: --children and --out-dir go together, and
+// neither with --out or --account-id; nothing is read or written.
+func TestExportChildrenFlags(t *testing.T) {
+	state := fleetTestState(t, 1, nil)
+	before := applyRead(t, state)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"export", "--children"}, "--children needs --out-dir DIR"},
+		{[]string{"export", "--out-dir", "x"}, "--out-dir DIR is for --children"},
+		{[]string{"export", "--children", "--out-dir", "x", "--out", "y"}, "give one of the two"},
+		{[]string{"--account-id", "1000002", "export", "--children", "--out-dir", "x"}, "not of --account-id 1000002; leave out --account-id"},
+		{[]string{"export", "--children", "--out-dir", "x", "--accounts-parallelism", "0"}, "--accounts-parallelism 0: give at least 1"},
+	} {
+		code, _, stderr := applyRun(t, "", append([]string{"--sandbox", state}, tt.args...)...)
+		if code != 1 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q, want %q", tt.args, code, stderr, tt.want)
+		}
+	}
+	if _, err := os.Stat("x"); err == nil {
+		t.Error("a refused export created its directory")
+	}
+	if applyRead(t, state) != before {
+		t.Error("the state changed")
+	}
+}
+
+// TestFleetAccountOfOne: a spec whose account_id is a child acts on that
+// child with the parent's key, no --account-id needed; one that names an
+// account the key may not act on is refused at the spec's line, and a
+// saved plan acts on the account it was made for.
+func TestFleetAccountOfOne(t *testing.T) {
+	state := fleetTestState(t, 1, nil)
+	dir := t.TempDir()
+	child := applyWrite(t, filepath.Join(dir, "child.yaml"), "version: 1\naccount_id: 1000002\nbindings:\n  - registration: lobby@pbx.example.com\n    application: fax\n")
+	code, stdout, stderr := applyRun(t, "", "--sandbox", state, "plan", "-f", child, "--out", filepath.Join(dir, "plan.json"))
+	if code != 0 || !strings.HasPrefix(stdout, "voxbind plan for account 1000002\n") || !strings.Contains(stdout, "(103010)") {
+		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	code, _, stderr = applyRun(t, "", "--sandbox", state, "apply", "--plan", filepath.Join(dir, "plan.json"))
+	if code != 0 || !strings.Contains(stderr, "Applying 1 change to account 1000002") {
+		t.Errorf("apply --plan: exit %d:\n%s", code, stderr)
+	}
+	// --account-id naming another account than the plan's is refused.
+	code, _, stderr = applyRun(t, "", "--sandbox", state, "--account-id", "1000001", "apply", "--plan", filepath.Join(dir, "plan.json"))
+	if code != 1 || !strings.Contains(stderr, "plan "+filepath.Join(dir, "plan.json")+" was made for account 1000002, but voxbind acts on account 1000001") {
+		t.Errorf("apply --plan with another --account-id: exit %d:\n%s", code, stderr)
+	}
+}
+
+// TestFleetApplyInterrupt: Ctrl-C during a fleet apply stops every
+// account: no new step starts anywhere, the accounts not reached are not
+// started, each account's summary counts what it did, and voxbind exits
+// 130; the state holds exactly the steps the summaries count as applied.
+func TestFleetApplyInterrupt(t *testing.T) {
+	bin := applyBinary(t)
+	const children = 6
+	dir := filepath.Join(t.TempDir(), "sb")
+	if err := sandbox.Init(dir, children); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, sandbox.StateFile)
+	specs := t.TempDir()
+	for k := 1; k <= children; k++ {
+		applyWrite(t, filepath.Join(specs, fmt.Sprintf("c%d.yaml", k)), fmt.Sprintf(`version: 1
+account_id: %d
+bindings:
+  - {registration: carol@pbx.example.com, application: support, user: carol}
+  - {registration: erin@pbx.example.com, application: sales, user: erin}
+  - {registration: lobby@pbx.example.com, application: fax}
+  - {registration: trunk2@sip.carrier.example, application: sales}
+`, sandbox.DemoAccountID+k))
+	}
+	endpoint, stopServe := applyServe(t, bin, state, "100ms")
+	apply, lines, wait := applyStart(t, bin, dir, endpoint, "-f", specs, "--auto-approve", "--parallelism", "1", "--accounts-parallelism", "2")
+	for line := range lines {
+		if strings.HasPrefix(line, "account ") && strings.Contains(line, ": step ") {
+			break
+		}
+	}
+	if err := apply.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr := wait()
+	if code != 130 {
+		t.Fatalf("exit %d, want 130:\n%s", code, stderr)
+	}
+	m := regexp.MustCompile(`(?m)^Fleet apply interrupted: 6 accounts: (\d+) applied, 0 without changes, 0 failed, (\d+) stopped, 0 refused, (\d+) not started\.$`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no interrupted fleet line:\n%s", stderr)
+	}
+	done, _ := strconv.Atoi(m[1])
+	stopped, _ := strconv.Atoi(m[2])
+	notStarted, _ := strconv.Atoi(m[3])
+	if done+stopped+notStarted != children || notStarted == 0 {
+		t.Errorf("%d applied, %d stopped and %d not started: want %d in all, some not started:\n%s", done, stopped, notStarted, children, stderr)
+	}
+	if want := fmt.Sprintf("Not started (interrupted): %d accounts (", notStarted); notStarted > 1 && !strings.Contains(stderr, want) {
+		t.Errorf("stderr does not say %q:\n%s", want, stderr)
+	}
+	applied := 0
+	for _, m := range regexp.MustCompile(`(?m)^  Apply(?: interrupted)?: (\d+) applied,`).FindAllStringSubmatch(stderr, -1) {
+		n, _ := strconv.Atoi(m[1])
+		applied += n
+	}
+	stopServe()
+	st, err := sandbox.Load(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := 0
+	for _, child := range st.Children {
+		for _, r := range child.Registrations {
+			switch r.SIPUsername {
+			case "carol", "erin", "lobby", "trunk2":
+				if r.ApplicationID != 0 {
+					bound++
+				}
+			}
+		}
+	}
+	if bound != applied {
+		t.Errorf("%d registrations bound in the state, but the summaries say %d applied:\n%s", bound, applied, stderr)
+	}
+}
