@@ -3,7 +3,9 @@ package reconcile
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -157,8 +159,9 @@ func TestFleetPlanRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(f.Accounts, back.Accounts, cmpopts.IgnoreFields(FleetAccount{}, "Bound", "Displaced")); diff != "" {
 		t.Errorf("read back (-want +got):\n%s", diff)
 	}
-	if _, err := ReadPlan(buf.Bytes()); err == nil || !strings.Contains(err.Error(), "fleet plan") {
-		t.Errorf("ReadPlan of a fleet plan: %v, want a refusal saying it is a fleet plan", err)
+	if _, err := ReadPlan(buf.Bytes()); err == nil || !strings.Contains(err.Error(), "a fleet plan (of several accounts), not the plan of one account") ||
+		strings.Contains(err.Error(), "ReadFleetPlan") {
+		t.Errorf("ReadPlan of a fleet plan: %v, want a refusal saying, in words, that it is a fleet plan", err)
 	}
 
 	text := buf.String()
@@ -167,7 +170,8 @@ func TestFleetPlanRoundTrip(t *testing.T) {
 	}{
 		{"twice", `"account_id": 2,`, `"account_id": 1,`, "account 1: the plan has it twice"},
 		{"bad step", `"action": "bind"`, `"action": "move"`, `account 2: step 1: action "move"`},
-		{"no kind", `"kind": "fleet",`, ``, "not a fleet plan"},
+		{"no kind", `"kind": "fleet",`, ``, `not a fleet plan: it has no "kind"`},
+		{"another kind", `"kind": "fleet",`, `"kind": "Fleet",`, `"kind": "Fleet" is not a kind of plan voxbind writes`},
 		{"inner version", `"format_version": 1,
       "account_id": 2`, `"format_version": 2,
       "account_id": 2`, "account 2: format_version 2"},
@@ -194,6 +198,33 @@ func TestFleetPlanRoundTrip(t *testing.T) {
 	}
 	if _, err := ReadFleetPlan(buf.Bytes()); err == nil || !strings.Contains(err.Error(), "1 account (3) could not be planned") {
 		t.Errorf("ReadFleetPlan with a failed account: %v", err)
+	}
+}
+
+// TestReadFleetPlanOrder: a saved fleet plan whose accounts were put in
+// another order by hand is read in account-id order, the order a fleet
+// is shown and applied in.
+func TestReadFleetPlanOrder(t *testing.T) {
+	desired := []*spec.Spec{fleetTestSpec(1, "bob"), fleetTestSpec(2, "alice"), fleetTestSpec(3, "bob")}
+	open := func(_ context.Context, s *spec.Spec) (Account, error) {
+		return newFakeAccount(fleetTestAccount(s.AccountID, "acct")), nil
+	}
+	doc := NewFleetJSON(PlanFleet(context.Background(), desired, open, Options{}, 0, nil), true)
+	slices.Reverse(doc.Accounts)
+	data, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ReadFleetPlan(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, a := range f.Accounts {
+		ids = append(ids, a.Account.ID)
+	}
+	if diff := cmp.Diff([]int64{1, 2, 3}, ids); diff != "" {
+		t.Errorf("accounts read (-want +got):\n%s", diff)
 	}
 }
 

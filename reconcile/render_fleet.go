@@ -2,10 +2,12 @@ package reconcile
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -222,18 +224,30 @@ func IsFleetPlan(data []byte) bool {
 	return probe.Kind != nil
 }
 
+// unknownKind says what is wrong with a saved plan's "kind" (kind "" is
+// no "kind" at all) where a fleet plan was expected, or a kind voxbind
+// never writes.
+func unknownKind(kind string) string {
+	if kind == "" {
+		return fmt.Sprintf("not a fleet plan: it has no \"kind\" (a fleet plan has \"kind\": %q)", FleetKind)
+	}
+	return fmt.Sprintf("\"kind\": %q is not a kind of plan voxbind writes (a fleet plan has \"kind\": %q; the plan of one account has no \"kind\")", Printable(kind), FleetKind)
+}
+
 // ReadFleetPlan decodes a fleet plan saved by plan --out and checks that
 // apply can execute it: kind "fleet", format_version 1, each account at
 // most once, no account that failed to plan, and every account's plan as
 // ReadPlan checks it. Every problem found is reported, one per line,
-// naming its account.
+// naming its account. The accounts are returned in account-id order,
+// whatever their order in the file (a plan edited by hand), since that
+// is the order a fleet is shown and applied in.
 func ReadFleetPlan(data []byte) (*FleetPlan, error) {
 	kind, err := planProbe(data)
 	if err != nil {
 		return nil, err
 	}
 	if kind != FleetKind {
-		return nil, fmt.Errorf("%w: not a fleet plan (\"kind\": %q)", ErrPlanFormat, FleetKind)
+		return nil, fmt.Errorf("%w: %s", ErrPlanFormat, unknownKind(kind))
 	}
 	var in FleetJSON
 	if err := decodeStrict(data, &in); err != nil {
@@ -272,5 +286,6 @@ func ReadFleetPlan(data []byte) (*FleetPlan, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w:\n%w", ErrPlanFormat, errors.Join(errs...))
 	}
+	slices.SortStableFunc(f.Accounts, func(a, b FleetAccount) int { return cmp.Compare(a.Account.ID, b.Account.ID) })
 	return f, nil
 }

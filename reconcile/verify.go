@@ -177,8 +177,12 @@ func ReadPlan(data []byte) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if kind != "" {
-		return nil, fmt.Errorf("%w: a plan of kind %q, not the plan of one account; read a fleet plan with ReadFleetPlan", ErrPlanFormat, kind)
+	switch kind {
+	case "":
+	case FleetKind:
+		return nil, fmt.Errorf("%w: a fleet plan (of several accounts), not the plan of one account", ErrPlanFormat)
+	default:
+		return nil, fmt.Errorf("%w: %s", ErrPlanFormat, unknownKind(kind))
 	}
 	var p Plan
 	if err := decodeStrict(data, &p); err != nil {
