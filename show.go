@@ -24,8 +24,8 @@ func (ShowCmd) Help() string {
     voxbind show .voxbind/journal/1234567-20261128T061500Z.jsonl   # what an apply did`
 }
 
-// Run reads the file and renders it on stdout: a saved plan as plan
-// printed it, a journal as the steps it records and how the apply ended.
+// Run reads the file and renders it on stdout: a saved plan (of one
+// account or of a fleet) as plan printed it, a journal as the steps it records and how the apply ended.
 func (c *ShowCmd) Run(s *session) error {
 	const what = "give a plan saved by voxbind plan --out, or a journal that apply wrote"
 	data, err := readBounded(c.File, "file", reconcile.MaxJournalSize, what)
@@ -41,6 +41,9 @@ func (c *ShowCmd) Run(s *session) error {
 	if len(data) > reconcile.MaxPlanSize {
 		return failure(codePlanFile, fmt.Sprintf("plan %s is larger than %d MiB, more than any plan voxbind writes", c.File, reconcile.MaxPlanSize>>20), what)
 	}
+	if reconcile.IsFleetPlan(data) {
+		return c.fleet(s, data, what)
+	}
 	p, err := reconcile.ReadPlan(data)
 	if err != nil {
 		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.File, err), fix: what, err: err}
@@ -54,6 +57,19 @@ func (c *ShowCmd) Run(s *session) error {
 		err = reconcile.RenderText(s.stdio.Out, p, c.color(s.stdio.Out))
 	}
 	if err != nil {
+		return fmt.Errorf("write the plan: %w", err)
+	}
+	return nil
+}
+
+// fleet renders a saved fleet plan as plan renders the plan of a fleet:
+// one section per account, in account-id order, and the fleet's line.
+func (c *ShowCmd) fleet(s *session, data []byte, what string) error {
+	f, err := reconcile.ReadFleetPlan(data)
+	if err != nil {
+		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.File, err), fix: what, err: err}
+	}
+	if err := fleetRender(s, f, c.Output, c.color(s.stdio.Out), false); err != nil {
 		return fmt.Errorf("write the plan: %w", err)
 	}
 	return nil
