@@ -168,7 +168,7 @@ func (c *ApplyCmd) runSpec(ctx context.Context, s *session, intr *interrupts, ev
 		return s.specErrors(err)
 	}
 	opts := reconcile.Options{Selection: sel, Today: today}
-	if fleet.Several() {
+	if len(specs) > 1 { // --account-id narrows a fleet to the run of one account
 		return c.runFleetSpec(ctx, s, intr, events, specs, opts)
 	}
 	desired := specs[0]
@@ -222,13 +222,33 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 		return err
 	}
 	if reconcile.IsFleetPlan(data) {
-		return c.runFleetSaved(ctx, s, intr, events, data)
+		f, err := reconcile.ReadFleetPlan(data)
+		if err != nil {
+			return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.Plan, err),
+				fix: "give the file written by voxbind plan --out, unchanged", err: err}
+		}
+		if c.AccountID == 0 {
+			return c.runFleetSaved(ctx, s, intr, events, f)
+		}
+		// --account-id applies that account's part of the plan, as the
+		// saved plan of one account.
+		p, err := c.accountOfFleetPlan(f)
+		if err != nil {
+			return err
+		}
+		return c.applySaved(ctx, s, intr, events, p)
 	}
 	p, err := reconcile.ReadPlan(data)
 	if err != nil {
 		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.Plan, err),
 			fix: "give the file written by voxbind plan --out, unchanged", err: err}
 	}
+	return c.applySaved(ctx, s, intr, events, p)
+}
+
+// applySaved applies p, the saved plan of one account, if the account
+// still is what the plan was made from.
+func (c *ApplyCmd) applySaved(ctx context.Context, s *session, intr *interrupts, events *applyEvents, p *reconcile.Plan) error {
 	if err := applyRefuseBlocked(p); err != nil {
 		return fmt.Errorf("plan %s: %w", c.Plan, err)
 	}

@@ -105,31 +105,11 @@ func (c *ApplyCmd) applyFleetPlan(ctx context.Context, s *session, intr *interru
 // account first and refuses the whole plan, naming each account and what
 // changed, when any account is stale, cannot be read, or unbinds too
 // many: nothing is written to any account then. Otherwise it applies
-// exactly the saved steps, without asking. --account-id applies that
-// account's part only.
-func (c *ApplyCmd) runFleetSaved(ctx context.Context, s *session, intr *interrupts, events *applyEvents, data []byte) error {
-	f, err := reconcile.ReadFleetPlan(data)
-	if err != nil {
-		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.Plan, err),
-			fix: "give the file written by voxbind plan --out, unchanged", err: err}
-	}
+// exactly the saved steps, without asking. (With --account-id, runSaved
+// applies that account's part as the plan of one account.)
+func (c *ApplyCmd) runFleetSaved(ctx context.Context, s *session, intr *interrupts, events *applyEvents, f *reconcile.FleetPlan) error {
 	if err := c.fleetChecks(events); err != nil {
 		return err
-	}
-	if id := c.AccountID; id != 0 {
-		var ids []int64
-		var only []reconcile.FleetAccount
-		for _, a := range f.Accounts {
-			ids = append(ids, a.Account.ID)
-			if a.Account.ID == id {
-				only = append(only, a)
-			}
-		}
-		if only == nil {
-			return failure(string(spec.CodeAccountMismatch), fmt.Sprintf("--account-id %d: plan %s has no plan for account %d; it is for %s", id, c.Plan, id, spec.AccountList(ids)),
-				"give one of those accounts, or leave out --account-id to apply them all")
-		}
-		f.Accounts = only
 	}
 	var blocked []int64
 	for _, a := range f.Accounts {
@@ -179,6 +159,20 @@ func (c *ApplyCmd) runFleetSaved(ctx context.Context, s *session, intr *interrup
 		return nil
 	}
 	return c.executeFleet(ctx, s, intr, fc, f, todo, nil)
+}
+
+// accountOfFleetPlan is the part of the saved fleet plan f for the
+// account --account-id names.
+func (c *ApplyCmd) accountOfFleetPlan(f *reconcile.FleetPlan) (*reconcile.Plan, error) {
+	ids := make([]int64, len(f.Accounts))
+	for i, a := range f.Accounts {
+		if a.Account.ID == c.AccountID {
+			return a.Plan, nil
+		}
+		ids[i] = a.Account.ID
+	}
+	return nil, failure(string(spec.CodeAccountMismatch), fmt.Sprintf("--account-id %d: plan %s has no plan for account %d; it is for %s; nothing was changed", c.AccountID, c.Plan, c.AccountID, spec.AccountList(ids)),
+		"give one of those accounts, or leave out --account-id to apply them all")
 }
 
 // checkSaved reads one account of a saved fleet plan and says why its

@@ -80,7 +80,7 @@ func (c *PlanCmd) Run(ctx context.Context, s *session) error {
 		return err
 	}
 	opts := reconcile.Options{Selection: sel, Today: today}
-	if fleet.Several() {
+	if len(specs) > 1 { // --account-id narrows a fleet to the run of one account
 		return c.runFleet(ctx, s, specs, opts, reads)
 	}
 	p, err := makePlan(ctx, s, &c.AccountFlags, specs[0], opts, c.Rate)

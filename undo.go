@@ -12,6 +12,7 @@ import (
 
 	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/reconcile"
+	"github.com/voxbind/voxbind/spec"
 )
 
 // UndoCmd gives back what an apply changed, from the journal that apply
@@ -63,6 +64,9 @@ func (c *UndoCmd) Run(ctx context.Context, s *session, intr *interrupts) error {
 	if err := checkWriteFlags(c.Parallelism, c.Rate, c.MaxUnbind); err != nil {
 		return err
 	}
+	if err := checkAccountsParallelism(c.AccountsParallelism); err != nil {
+		return err
+	}
 	sel, err := c.Scope.selection()
 	if err != nil {
 		return failure(codeUsage, err.Error(), "")
@@ -83,11 +87,26 @@ func (c *UndoCmd) Run(ctx context.Context, s *session, intr *interrupts) error {
 	if err := checkOut(c.Out, reads); err != nil {
 		return err
 	}
+	paths := c.From
+	if id := c.AccountID; id != 0 && len(journals) > 1 {
+		// --account-id undoes that account's journal, as the undo of one
+		// account.
+		i := slices.IndexFunc(journals, func(j *reconcile.JournalRecords) bool { return j.Start.AccountID == id })
+		if i < 0 {
+			ids := make([]int64, len(journals))
+			for k, j := range journals {
+				ids[k] = j.Start.AccountID
+			}
+			return failure(codeJournal, fmt.Sprintf("--account-id %d: none of the journals is of account %d; they are of %s; nothing was changed", id, id, spec.AccountList(ids)),
+				"give one of those accounts, or leave out --account-id to undo them all")
+		}
+		journals, paths = journals[i:i+1], paths[i:i+1]
+	}
 	opts := reconcile.Options{Selection: sel}
 	if len(journals) > 1 {
-		return c.runFleet(ctx, s, intr, events, journals, opts, reads)
+		return c.runFleet(ctx, s, intr, events, journals, paths, opts, reads)
 	}
-	path, j := c.From[0], journals[0]
+	path, j := paths[0], journals[0]
 	// The journal's account is the one acted on, unless --account-id
 	// names another: then the journal is refused.
 	conn, err := c.connect(ctx, s, c.Rate, events.onRetry(), 1)
@@ -186,24 +205,13 @@ func undoReadJournals(paths []string) ([]*reconcile.JournalRecords, error) {
 // runFleet undoes several applies, one per account (the journals of a
 // fleet apply), as a fleet run: each account is read and its undo planned
 // on its own, the plans are shown account by account, and they are saved
-// (--out) or applied after one question, as apply does for a fleet.
-// --account-id undoes that account's journal only.
-func (c *UndoCmd) runFleet(ctx context.Context, s *session, intr *interrupts, events *applyEvents, journals []*reconcile.JournalRecords, opts reconcile.Options, reads []readFile) error {
-	if err := checkAccountsParallelism(c.AccountsParallelism); err != nil {
-		return err
-	}
+// (--out) or applied after one question, as apply does for a fleet;
+// paths are the journals' files.
+func (c *UndoCmd) runFleet(ctx context.Context, s *session, intr *interrupts, events *applyEvents, journals []*reconcile.JournalRecords, paths []string, opts reconcile.Options, reads []readFile) error {
 	apply := &ApplyCmd{AutoApprove: c.AutoApprove, Parallelism: c.Parallelism, AccountsParallelism: c.AccountsParallelism,
 		MaxUnbind: c.MaxUnbind, Force: c.Force, Full: c.Full, Journal: c.Journal, ColorFlags: c.ColorFlags}
 	if err := apply.fleetChecks(events); err != nil {
 		return err
-	}
-	paths := c.From
-	if id := c.AccountID; id != 0 {
-		i := slices.IndexFunc(journals, func(j *reconcile.JournalRecords) bool { return j.Start.AccountID == id })
-		if i < 0 {
-			return failure(codeJournal, fmt.Sprintf("--account-id %d: none of the journals is of account %d; nothing was changed", id, id), "")
-		}
-		journals, paths = journals[i:i+1], paths[i:i+1]
 	}
 	fc, err := c.openFleetClients(ctx, s, c.Rate, nil, c.AccountsParallelism)
 	if err != nil {
