@@ -183,7 +183,7 @@ func (c *ApplyCmd) runSpec(ctx context.Context, s *session, intr *interrupts, ev
 	}
 	current, err := observe(ctx, s, acct, desired)
 	if err != nil {
-		return cannotActMessage(err)
+		return cannotActAt(err, desired)
 	}
 	p, err := reconcile.Diff(desired, current, opts)
 	if err != nil {

@@ -58,7 +58,8 @@ const (
 // apart from what is wrong.
 type codedError struct {
 	code, msg, fix string
-	err            error // the cause, if any
+	err            error    // the cause, if any
+	pos            spec.Pos // where in a spec file, when the problem has a place there
 }
 
 func (e *codedError) Error() string {
@@ -159,6 +160,7 @@ func diagnosticOf(err error) Diagnostic {
 		return specDiagnostic(se, "error")
 	case errors.As(err, &ce):
 		d.Code, d.Message, d.Fix = ce.code, ce.msg, ce.fix
+		d.File, d.Line, d.Col = ce.pos.File, ce.pos.Line, ce.pos.Col
 	case errors.Is(err, errInterrupted):
 		d.Code, d.Fix = codeInterrupted, "run the command again; the next plan shows what is left"
 	case errors.As(err, &te):

@@ -112,9 +112,11 @@ func planFleet(ctx context.Context, s *session, fc *fleetClients, desired []*spe
 	done()
 	for i := range f.Accounts {
 		a := &f.Accounts[i]
-		var cannot *voximplant.CannotActError
-		if errors.As(a.Err, &cannot) {
-			a.Err = cannot // the whole message, without "read account info:"
+		if a.Err != nil {
+			// The key's refusal as a run of this account alone gives it:
+			// the whole message (without "read account info:"), its
+			// code, its fix and the spec's line.
+			a.Err = cannotActAt(a.Err, desired[i])
 		}
 		if a.Account.ID == 0 {
 			a.Account.ID = fc.conn.keyAccount()

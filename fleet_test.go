@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/voxbind/voxbind/sandbox"
 )
 
@@ -260,5 +262,46 @@ bindings:
 	}
 	if bound != applied {
 		t.Errorf("%d registrations bound in the state, but the summaries say %d applied:\n%s", bound, applied, stderr)
+	}
+}
+
+// TestFleetCannotActDiagnostic: an account of a fleet that the key may
+// not act on fails with the diagnostic a run of that account alone gives:
+// code credentials, the fix that says what to do, and the spec's line.
+func TestFleetCannotActDiagnostic(t *testing.T) {
+	state := fleetTestState(t, 1, nil)
+	dir := t.TempDir()
+	applyWrite(t, filepath.Join(dir, "a.yaml"), "version: 1\naccount_id: 1000002\nbindings: []\n")
+	other := applyWrite(t, filepath.Join(dir, "other.yaml"), "version: 1\naccount_id: 424242\nbindings: []\n")
+	diagnostics := func(args ...string) []Diagnostic {
+		t.Helper()
+		code, stdout, stderr := applyRun(t, "", append([]string{"--sandbox", state, "plan", "-o", "json"}, args...)...)
+		var doc struct{ Diagnostics []Diagnostic }
+		if err := json.Unmarshal([]byte(stdout), &doc); code != 1 || err != nil {
+			t.Fatalf("plan %v: exit %d, %v:\n%s%s", args, code, err, stdout, stderr)
+		}
+		return doc.Diagnostics
+	}
+	alone := diagnostics("-f", other)
+	if len(alone) != 1 || alone[0].Code != codeCredentials {
+		t.Fatalf("one account: diagnostics %+v, want one with code %s", alone, codeCredentials)
+	}
+	var inFleet *Diagnostic
+	for _, d := range diagnostics("-f", dir) {
+		if strings.Contains(d.Message, "424242") && d.Code != codeFleetFailed {
+			inFleet = &d
+		}
+	}
+	if inFleet == nil {
+		t.Fatal("the fleet's diagnostics do not name account 424242")
+	}
+	want := alone[0]
+	want.Message = "account 424242: " + want.Message
+	want.File, want.Line, want.Col = other, 2, 13
+	if diff := cmp.Diff(want, *inFleet); diff != "" {
+		t.Errorf("the fleet's diagnostic (-want +got):\n%s", diff)
+	}
+	if alone[0].File != other || alone[0].Line != 2 {
+		t.Errorf("one account: the diagnostic is at %s:%d, want %s:2", alone[0].File, alone[0].Line, other)
 	}
 }

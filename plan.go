@@ -194,7 +194,7 @@ func makePlan(ctx context.Context, s *session, f *AccountFlags, desired *spec.Sp
 	}
 	current, err := observe(ctx, s, acct, desired)
 	if err != nil {
-		return nil, cannotActMessage(err)
+		return nil, cannotActAt(err, desired)
 	}
 	p, err := reconcile.Diff(desired, current, opts)
 	if err != nil {
@@ -223,6 +223,19 @@ func cannotActMessage(err error) error {
 	if errors.As(err, &cannot) {
 		return &codedError{code: codeCredentials, msg: cannot.Error(),
 			fix: "act on the key's own account or one of its child accounts: check the account_id (or --account-id), or use that account's own key", err: cannot}
+	}
+	return err
+}
+
+// cannotActAt is cannotActMessage for a run of the spec desired: when
+// the account the key may not act on is the spec's account_id, the
+// diagnostic points at that line.
+func cannotActAt(err error, desired *spec.Spec) error {
+	err = cannotActMessage(err)
+	var ce *codedError
+	var cannot *voximplant.CannotActError
+	if desired != nil && errors.As(err, &ce) && errors.As(err, &cannot) && cannot.Source == desired.AccountIDPos.Short() {
+		ce.pos = desired.AccountIDPos
 	}
 	return err
 }
