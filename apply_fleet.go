@@ -126,7 +126,7 @@ func (c *ApplyCmd) runFleetSaved(ctx context.Context, s *session, intr *interrup
 	}
 	defer fc.close(s)
 
-	refusals := make([]string, len(f.Accounts))
+	refusals := make([]error, len(f.Accounts))
 	done := s.phase(fmt.Sprintf("Reading %s to check the plan, %d at a time", english.Plural(len(f.Accounts), "account"), min(c.AccountsParallelism, len(f.Accounts))))
 	reconcile.ForEachAccount(len(f.Accounts), c.AccountsParallelism, func(i int) {
 		refusals[i] = c.checkSaved(ctx, fc, &f.Accounts[i])
@@ -138,16 +138,8 @@ func (c *ApplyCmd) runFleetSaved(ctx context.Context, s *session, intr *interrup
 	if err := reconcile.RenderFleetText(s.stdio.Out, f, c.color(s.stdio.Out), c.Full); err != nil {
 		return fmt.Errorf("write the plan: %w", err)
 	}
-	var refused []int64
-	for i, why := range refusals {
-		if why != "" {
-			refused = append(refused, f.Accounts[i].Account.ID)
-			fmt.Fprintf(s.stdio.Err, "voxbind: %s: %s\n", fleetAccountLabel(f.Accounts[i].Account), why)
-		}
-	}
-	if len(refused) > 0 {
-		return exitCode(1, failure(codeStalePlan, fmt.Sprintf("plan %s is refused for %s (above); nothing was changed in any account", c.Plan, spec.AccountList(refused)),
-			"make a new plan with voxbind plan --out FILE, check it, and apply that"))
+	if err := c.savedRefusal(s, f, refusals); err != nil {
+		return err
 	}
 	var todo []int
 	for i, a := range f.Accounts {
@@ -175,25 +167,55 @@ func (c *ApplyCmd) accountOfFleetPlan(f *reconcile.FleetPlan) (*reconcile.Plan, 
 		"give one of those accounts, or leave out --account-id to apply them all")
 }
 
+// savedRefusal names each account of the saved fleet plan f that
+// checkSaved refused (refusals, by account), and returns the refusal of
+// the whole plan, nil when none was refused. When every account was
+// refused for unbinding too many, the fix is --max-unbind or --force: a
+// new plan would unbind as many.
+func (c *ApplyCmd) savedRefusal(s *session, f *reconcile.FleetPlan, refusals []error) error {
+	var refused []int64
+	tooMany, most := 0, 0 // accounts refused by the guard, the most one of them unbinds
+	for i, err := range refusals {
+		if err == nil {
+			continue
+		}
+		refused = append(refused, f.Accounts[i].Account.ID)
+		fmt.Fprintf(s.stdio.Err, "voxbind: %s: %v\n", fleetAccountLabel(f.Accounts[i].Account), err)
+		if errors.Is(err, reconcile.ErrTooManyUnbinds) {
+			steps, displaced := reconcile.Unbinds(f.Accounts[i].Plan)
+			tooMany, most = tooMany+1, max(most, steps+displaced)
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	code, fix := codeStalePlan, "make a new plan with voxbind plan --out FILE, check it, and apply that"
+	switch {
+	case tooMany == len(refused):
+		code, fix = codeMaxUnbind, fmt.Sprintf("if those unbinds are what you want, check the plan, then run again with --max-unbind %d or --force", most)
+	case tooMany > 0:
+		fix += fmt.Sprintf(" (with --max-unbind N or --force if its unbinds are what you want: this one unbinds up to %d in an account)", most)
+	}
+	return exitCode(1, failure(code, fmt.Sprintf("plan %s is refused for %s (above); nothing was changed in any account", c.Plan, spec.AccountList(refused)), fix))
+}
+
 // checkSaved reads one account of a saved fleet plan and says why its
-// part of the plan must be refused, "" when it may be applied.
-func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcile.FleetAccount) string {
+// part of the plan must be refused, nil when it may be applied; a
+// refusal by the mass-unbind guard wraps reconcile.ErrTooManyUnbinds.
+func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcile.FleetAccount) error {
 	acct, err := fc.client(a.Plan.AccountID, "the plan "+c.Plan)
 	if err != nil {
-		return err.Error()
+		return err
 	}
 	current, err := reconcile.ObservePlan(ctx, acct, a.Plan)
 	if err != nil {
-		return "cannot read the account: " + cannotActMessage(err).Error()
+		return fmt.Errorf("cannot read the account: %w", cannotActMessage(err))
 	}
 	a.Account, a.Displaced = current.Account, reconcile.DisplacedOf(a.Plan, current)
 	if stale := reconcile.Stale(a.Plan, current); len(stale) > 0 {
-		return applyStaleMessage(c.Plan, "this account", stale)
+		return errors.New(applyStaleMessage(c.Plan, "this account", stale))
 	}
-	if err := reconcile.CheckUnbind(a.Plan, current, c.maxUnbind(), c.Force); err != nil {
-		return err.Error()
-	}
-	return ""
+	return reconcile.CheckUnbind(a.Plan, current, c.maxUnbind(), c.Force)
 }
 
 // executeFleet applies the plans of the accounts todo (indexes into

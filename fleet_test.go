@@ -305,3 +305,42 @@ func TestFleetCannotActDiagnostic(t *testing.T) {
 		t.Errorf("one account: the diagnostic is at %s:%d, want %s:2", alone[0].File, alone[0].Line, other)
 	}
 }
+
+// TestFleetSavedPlanGuard: the mass-unbind guard holds for each account
+// of a saved fleet plan: one account that unbinds more than the limit
+// refuses the whole plan, nothing is written to any account, and the
+// refusal points to --max-unbind N or --force, which then apply it.
+func TestFleetSavedPlanGuard(t *testing.T) {
+	state := fleetTestState(t, 2, nil)
+	dir := t.TempDir()
+	// Child 1: prune with no bindings unbinds its 7 bound registrations.
+	applyWrite(t, filepath.Join(dir, "a.yaml"), "version: 1\naccount_id: 1000002\nprune: true\nbindings: []\n")
+	applyWrite(t, filepath.Join(dir, "b.yaml"), "version: 1\naccount_id: 1000003\nbindings:\n  - registration: lobby@pbx.example.com\n    application: support\n")
+	saved := filepath.Join(t.TempDir(), "plan.json")
+	if code, _, stderr := applyRun(t, "", "--sandbox", state, "plan", "-f", dir, "--out", saved); code != 0 {
+		t.Fatalf("plan --out: exit %d:\n%s", code, stderr)
+	}
+	before := applyRead(t, state)
+	code, _, stderr := applyRun(t, "", "--sandbox", state, "apply", "--plan", saved, "--max-unbind", "3")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		"voxbind: account 1000002 (demo-child1): too many unbinds: the plan unbinds 7 registrations, more than the limit set by --max-unbind 3",
+		"voxbind: plan " + saved + " is refused for 1 account (1000002) (above); nothing was changed in any account; if those unbinds are what you want, check the plan, then run again with --max-unbind 7 or --force\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "make a new plan") {
+		t.Errorf("the refusal sends the user to make a new plan, which the guard would refuse as well:\n%s", stderr)
+	}
+	if applyRead(t, state) != before {
+		t.Error("the state changed although the plan was refused")
+	}
+	code, _, stderr = applyRun(t, "", "--sandbox", state, "apply", "--plan", saved, "--max-unbind", "7")
+	if code != 0 || !strings.Contains(stderr, "Fleet apply: 2 accounts: 2 applied,") {
+		t.Errorf("with --max-unbind 7: exit %d:\n%s", code, stderr)
+	}
+}
