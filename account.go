@@ -18,7 +18,7 @@ import (
 // openAccount returns a client for the account the flags name
 // (--account-id, else the key's own account); see connect. The returned
 // func releases everything.
-func (f *AccountFlags) openAccount(ctx context.Context, s *session, rate float64, onRetry func(voximplant.RetryEvent)) (*voximplant.Client, func() error, error) {
+func (f *AccountFlags) openAccount(ctx context.Context, s *session, rate float64, onRetry retryHook) (*voximplant.Client, func() error, error) {
 	conn, err := f.connect(ctx, s, rate, onRetry, 1)
 	if err != nil {
 		return nil, nil, err
@@ -35,10 +35,16 @@ func (f *AccountFlags) openAccount(ctx context.Context, s *session, rate float64
 // with its own rate limiter, all signing with the same key and sharing
 // one pool of connections (and, with --sandbox, one emulator).
 type connection struct {
-	opts    voximplant.Options // what every client shares; AccountID is per client
+	opts    voximplant.Options // what every client shares; AccountID and OnRetry are per client
 	running *sandbox.Running   // --sandbox: the emulator this run started
 	path    string             // --sandbox: its state file
+	notices *retryNotices      // the retry notices on stderr, for every client
+	onRetry retryHook          // also told of every retry, when set
 }
+
+// retryHook hears of each call that a client of account is about to
+// repeat (apply -o json's retry and rate_limit events).
+type retryHook func(account int64, e voximplant.RetryEvent)
 
 // connect prepares the clients of a run. With --sandbox it starts the
 // emulator in-process on a loopback port, with an ephemeral key, over the
@@ -46,19 +52,15 @@ type connection struct {
 // the key file (--credentials or $VOXIMPLANT_CREDENTIALS) and talks to
 // --endpoint. rate is each client's ceiling in requests per second (0 =
 // none). Retries are told on stderr (the first of each kind) and to
-// onRetry, when set. accounts is how many accounts the run works on at
-// once, to size the pool of connections.
-func (f *AccountFlags) connect(ctx context.Context, s *session, rate float64, onRetry func(voximplant.RetryEvent), accounts int) (*connection, error) {
+// onRetry, when set, with the account of the client. accounts is how
+// many accounts the run works on at once, to size the pool of
+// connections.
+func (f *AccountFlags) connect(ctx context.Context, s *session, rate float64, onRetry retryHook, accounts int) (*connection, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	notices := newRetryNotices(s)
-	c := &connection{opts: voximplant.Options{Rate: rate, Logger: s.log, UserAgent: "voxbind/" + version, OnRetry: func(e voximplant.RetryEvent) {
-		notices.retry(e)
-		if onRetry != nil {
-			onRetry(e)
-		}
-	}}}
+	c := &connection{opts: voximplant.Options{Rate: rate, Logger: s.log, UserAgent: "voxbind/" + version},
+		notices: newRetryNotices(s), onRetry: onRetry}
 	if accounts > 1 {
 		// One pool for every account: a step, a page or a verification
 		// read of each account at once.
@@ -107,6 +109,16 @@ func (c *connection) client(id int64, source string) (*voximplant.Client, error)
 	}
 	opts := c.opts
 	opts.AccountID, opts.AccountSource = id, source
+	account := id
+	if account == 0 {
+		account = c.keyAccount()
+	}
+	opts.OnRetry = func(e voximplant.RetryEvent) {
+		c.notices.retry(e)
+		if c.onRetry != nil {
+			c.onRetry(account, e)
+		}
+	}
 	return voximplant.New(opts)
 }
 

@@ -141,7 +141,7 @@ func forceWithMaxUnbind(kctx *kong.Context, force bool) error {
 }
 
 // onRetry is what hears of the client's retries besides the notices.
-func (e *applyEvents) onRetry() func(voximplant.RetryEvent) {
+func (e *applyEvents) onRetry() retryHook {
 	if e == nil {
 		return nil
 	}
@@ -531,8 +531,8 @@ func applyAccount(ctx context.Context, s *session, intr *interrupts, acct *voxim
 	}
 	observers.progress = append(observers.progress, r.progress, logStep(s.log))
 	if r.events != nil {
-		observers.beforeCall = append(observers.beforeCall, r.events.stepStart)
-		observers.progress = append(observers.progress, r.events.stepResult)
+		observers.beforeCall = append(observers.beforeCall, r.events.stepStart(p.AccountID))
+		observers.progress = append(observers.progress, r.events.stepResult(p.AccountID))
 	}
 	observers.options(&opts)
 	r.started(a.journal)

@@ -19,15 +19,12 @@ import (
 type fleetRefusal struct {
 	account reconcile.AccountInfo
 	why     string
+	diags   []Diagnostic // the account's own problems, named with it
 }
 
 // fleetChecks refuses what a fleet apply cannot do, before anything is
-// read: one --journal FILE for several accounts, and -o json.
-func (c *ApplyCmd) fleetChecks(events *applyEvents) error {
-	if events != nil {
-		return failure(codeUsage, "-o json gives the events of one account's apply, and these are several accounts",
-			"apply the fleet with text output (voxbind plan -f … -o json gives the fleet's plan as JSON), or apply one account with --account-id ID -o json")
-	}
+// read: one --journal FILE for several accounts.
+func (c *ApplyCmd) fleetChecks() error {
 	if c.Journal.Journal != "" {
 		return failure(codeUsage, fmt.Sprintf("--journal %s names one file, but a fleet run writes a journal for each account; nothing was changed", c.Journal.Journal),
 			fmt.Sprintf("leave it out (they go to $%s, else %s, each named by its account and the time), or give --no-journal", journalDirEnv, journalDefaultDir))
@@ -38,10 +35,10 @@ func (c *ApplyCmd) fleetChecks(events *applyEvents) error {
 // runFleetSpec applies the spec files of a fleet run: it plans every
 // account, prints the fleet plan, and applies it (applyFleetPlan).
 func (c *ApplyCmd) runFleetSpec(ctx context.Context, s *session, intr *interrupts, events *applyEvents, specs []*spec.Spec, opts reconcile.Options) error {
-	if err := c.fleetChecks(events); err != nil {
+	if err := c.fleetChecks(); err != nil {
 		return err
 	}
-	fc, err := c.openFleetClients(ctx, s, c.Rate, nil, c.AccountsParallelism)
+	fc, err := c.openFleetClients(ctx, s, c.Rate, events.onRetry(), c.AccountsParallelism)
 	if err != nil {
 		return err
 	}
@@ -50,43 +47,61 @@ func (c *ApplyCmd) runFleetSpec(ctx context.Context, s *session, intr *interrupt
 	if err != nil {
 		return err
 	}
+	if err := c.showFleetPlan(s, f, events); err != nil {
+		return err
+	}
+	return c.applyFleetPlan(ctx, s, intr, fc, f, events)
+}
+
+// showFleetPlan prints the fleet plan on stdout: as text, or (-o json)
+// as the plan line of each account that was planned.
+func (c *ApplyCmd) showFleetPlan(s *session, f *reconcile.FleetPlan, events *applyEvents) error {
+	if events != nil {
+		for i := range f.Accounts {
+			if f.Accounts[i].Plan != nil {
+				events.fleetPlan(&f.Accounts[i])
+			}
+		}
+		return nil
+	}
 	if err := reconcile.RenderFleetText(s.stdio.Out, f, c.color(s.stdio.Out), c.Full); err != nil {
 		return fmt.Errorf("write the plan: %w", err)
 	}
-	return c.applyFleetPlan(ctx, s, intr, fc, f)
+	return nil
 }
 
 // applyFleetPlan carries out a fleet plan just made (by apply or undo)
 // and printed: it leaves out the accounts it must refuse (not planned,
 // blocked changes, too many unbinds) and names them, asks once for the
 // others (unless --auto-approve), and applies them.
-func (c *ApplyCmd) applyFleetPlan(ctx context.Context, s *session, intr *interrupts, fc *fleetClients, f *reconcile.FleetPlan) error {
+func (c *ApplyCmd) applyFleetPlan(ctx context.Context, s *session, intr *interrupts, fc *fleetClients, f *reconcile.FleetPlan, events *applyEvents) error {
 	var refused []fleetRefusal
 	var todo []int // the accounts to apply, indexes into f.Accounts
 	for i, a := range f.Accounts {
-		switch {
-		case a.Plan == nil:
-			refused = append(refused, fleetRefusal{a.Account, "not planned (its section of the plan says why)"})
-		case len(a.Plan.Blocked) > 0:
-			refused = append(refused, fleetRefusal{a.Account, english.Plural(len(a.Plan.Blocked), "change") + " blocked (see the plan)"})
-		case a.Plan.Empty():
-		default:
-			if err := reconcile.CheckUnbindBound(a.Plan, a.Bound, c.maxUnbind(), c.Force); err != nil {
-				refused = append(refused, fleetRefusal{a.Account, err.Error()})
-				continue
-			}
-			todo = append(todo, i)
+		if a.Plan != nil && len(a.Plan.Blocked) == 0 && a.Plan.Empty() {
+			continue
 		}
+		if r := c.fleetRefuse(&f.Accounts[i]); r != nil {
+			refused = append(refused, *r)
+			continue
+		}
+		todo = append(todo, i)
 	}
-	fleetDiagnostics(s, f)
 	for _, r := range refused {
 		fmt.Fprintf(s.stdio.Err, "voxbind: %s: refused, nothing is changed in it: %s\n", fleetAccountLabel(r.account), r.why)
+		for _, d := range r.diags {
+			s.diag.add(d)
+		}
+		if events != nil {
+			events.refused(r.account, r.why, r.diags)
+		}
 	}
 	if len(todo) == 0 {
 		if len(refused) > 0 {
 			return exitCode(1, failure(codeFleetFailed, fmt.Sprintf("%d of %s refused, and no other account has changes; nothing was changed",
 				len(refused), english.Plural(len(f.Accounts), "account")), ""))
 		}
+		fleetNothingToDo(s, f, events)
 		return nil // every section says "No changes."
 	}
 	if !c.AutoApprove {
@@ -98,7 +113,38 @@ func (c *ApplyCmd) applyFleetPlan(ctx context.Context, s *session, intr *interru
 			return err
 		}
 	}
-	return c.executeFleet(ctx, s, intr, fc, f, todo, refused)
+	return c.executeFleet(ctx, s, intr, fc, f, todo, refused, events)
+}
+
+// fleetRefuse says why the account a of a fleet plan just made must be
+// left out of the apply (not planned, blocked changes, too many
+// unbinds), with its diagnostics; nil when it may be applied.
+func (c *ApplyCmd) fleetRefuse(a *reconcile.FleetAccount) *fleetRefusal {
+	named := func(d Diagnostic) Diagnostic {
+		d.Message = fleetAccountLabel(a.Account) + ": " + d.Message
+		return d
+	}
+	switch {
+	case a.Plan == nil:
+		return &fleetRefusal{a.Account, "not planned (its section of the plan says why)", accountDiagnostics(a)}
+	case len(a.Plan.Blocked) > 0:
+		why := english.Plural(len(a.Plan.Blocked), "change") + " blocked (see the plan)"
+		return &fleetRefusal{a.Account, why, []Diagnostic{named(Diagnostic{Severity: "error", Code: codeBlocked, Message: why,
+			Fix: "see the blocked changes in the plan: a frozen registration is never written"})}}
+	}
+	if err := reconcile.CheckUnbindBound(a.Plan, a.Bound, c.maxUnbind(), c.Force); err != nil {
+		return &fleetRefusal{a.Account, err.Error(), []Diagnostic{named(diagnosticOf(err))}}
+	}
+	return nil
+}
+
+// fleetNothingToDo ends a fleet apply none of whose accounts has
+// changes; -o json still ends with the fleet's summary.
+func fleetNothingToDo(s *session, f *reconcile.FleetPlan, events *applyEvents) {
+	if events != nil {
+		events.fleetSummary(fleetApplyCounts{unchanged: len(f.Accounts)}, len(f.Accounts), nil, 0, s.diag.diagnostics())
+		s.diag.written = true
+	}
 }
 
 // runFleetSaved applies a fleet plan saved by plan --out. It reads every
@@ -108,7 +154,7 @@ func (c *ApplyCmd) applyFleetPlan(ctx context.Context, s *session, intr *interru
 // exactly the saved steps, without asking. (With --account-id, runSaved
 // applies that account's part as the plan of one account.)
 func (c *ApplyCmd) runFleetSaved(ctx context.Context, s *session, intr *interrupts, events *applyEvents, f *reconcile.FleetPlan) error {
-	if err := c.fleetChecks(events); err != nil {
+	if err := c.fleetChecks(); err != nil {
 		return err
 	}
 	var blocked []int64
@@ -120,7 +166,7 @@ func (c *ApplyCmd) runFleetSaved(ctx context.Context, s *session, intr *interrup
 	if len(blocked) > 0 {
 		return exitCode(1, failure(codeBlocked, fmt.Sprintf("plan %s: %s blocked changes: apply refuses this plan until they are resolved; nothing was changed", c.Plan, spec.AccountList(blocked)), ""))
 	}
-	fc, err := c.openFleetClients(ctx, s, c.Rate, nil, c.AccountsParallelism)
+	fc, err := c.openFleetClients(ctx, s, c.Rate, events.onRetry(), c.AccountsParallelism)
 	if err != nil {
 		return err
 	}
@@ -135,8 +181,8 @@ func (c *ApplyCmd) runFleetSaved(ctx context.Context, s *session, intr *interrup
 	if err := ctx.Err(); err != nil {
 		return context.Cause(ctx)
 	}
-	if err := reconcile.RenderFleetText(s.stdio.Out, f, c.color(s.stdio.Out), c.Full); err != nil {
-		return fmt.Errorf("write the plan: %w", err)
+	if err := c.showFleetPlan(s, f, events); err != nil {
+		return err
 	}
 	if err := c.savedRefusal(s, f, refusals); err != nil {
 		return err
@@ -148,9 +194,10 @@ func (c *ApplyCmd) runFleetSaved(ctx context.Context, s *session, intr *interrup
 		}
 	}
 	if len(todo) == 0 {
+		fleetNothingToDo(s, f, events)
 		return nil
 	}
-	return c.executeFleet(ctx, s, intr, fc, f, todo, nil)
+	return c.executeFleet(ctx, s, intr, fc, f, todo, nil, events)
 }
 
 // accountOfFleetPlan is the part of the saved fleet plan f for the
@@ -224,8 +271,9 @@ func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcil
 // verification), then prints each account's summary and the fleet's
 // line (fleetSummary). refused are the accounts left out. When one
 // account's apply finds the API unreachable (the breaker), the accounts
-// not yet started are not started either.
-func (c *ApplyCmd) executeFleet(ctx context.Context, s *session, intr *interrupts, fc *fleetClients, f *reconcile.FleetPlan, todo []int, refused []fleetRefusal) error {
+// not yet started are not started either. With -o json (events), each
+// account's summary line is written as it ends.
+func (c *ApplyCmd) executeFleet(ctx context.Context, s *session, intr *interrupts, fc *fleetClients, f *reconcile.FleetPlan, todo []int, refused []fleetRefusal, events *applyEvents) error {
 	changes := 0
 	for _, i := range todo {
 		changes += len(f.Accounts[i].Plan.Changes)
@@ -247,7 +295,7 @@ func (c *ApplyCmd) executeFleet(ctx context.Context, s *session, intr *interrupt
 			results[k] = &appliedAccount{readErr: err}
 			return
 		}
-		e := execution{parallelism: c.Parallelism, journal: c.Journal}
+		e := execution{parallelism: c.Parallelism, journal: c.Journal, events: events}
 		if fleetCtx.Err() != nil {
 			e.journal.NoJournal = true // stopped before it starts: nothing to journal
 		}
@@ -269,18 +317,50 @@ func (c *ApplyCmd) executeFleet(ctx context.Context, s *session, intr *interrupt
 		}
 		progress.AccountDone()
 		results[k] = r
+		if events != nil {
+			accountSummaryEvent(events, a.Plan, r)
+		}
 	})
 	stopTicking()
 	progress.Finish()
-	return fleetSummary(s, f, todo, results, refused)
+	return fleetSummary(s, f, todo, results, refused, events)
+}
+
+// accountSummaryEvent writes the summary line of one account of a fleet
+// apply, p's: what its apply did, and the exit status and diagnostics
+// that an apply of that account alone would have ended with.
+func accountSummaryEvent(events *applyEvents, p *reconcile.Plan, r *appliedAccount) {
+	applied := r.applied
+	if applied == nil { // nothing was applied: no journal, or no client
+		applied = &reconcile.Plan{AccountID: p.AccountID}
+	}
+	code, diags := 1, []Diagnostic{}
+	switch {
+	case r.journalErr != nil:
+		diags = append(diags, diagnosticOf(r.journalErr))
+	case errors.Is(r.res.Stopped, errInterrupted):
+		code = 130
+	case r.readErr != nil:
+		diags = append(diags, diagnosticOf(fmt.Errorf("verify: read the account back: %w", r.readErr)))
+	case !r.ok() || r.res.Stopped != nil:
+		var b bytes.Buffer
+		reconcile.RenderApplySummary(&b, p, &r.res, r.applied, r.mismatches, r.verified, r.journal)
+		lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+		diags = append(diags, Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1],
+			Fix: "see the steps not applied above; voxbind plan shows what is left to do"})
+	default:
+		code = 0
+	}
+	events.summary(&r.res, applied, r.mismatches, r.verified, r.journal, code, diags)
 }
 
 // fleetSummary prints how the apply of each account of todo ended, in
 // account-id order (the accounts none of whose steps started in one
 // line), the refused accounts, and the fleet's line, always last; and
 // returns the exit status: 130 interrupted, 1 unless every account was
-// applied and verified or had no changes.
-func fleetSummary(s *session, f *reconcile.FleetPlan, todo []int, results []*appliedAccount, refused []fleetRefusal) error {
+// applied and verified or had no changes. With -o json (events), the
+// fleet_summary line is the last on stdout.
+func fleetSummary(s *session, f *reconcile.FleetPlan, todo []int, results []*appliedAccount, refused []fleetRefusal, events *applyEvents) error {
 	stderr := s.stdio.Err
 	var counts fleetApplyCounts
 	counts.refused = len(refused)
@@ -333,15 +413,20 @@ func fleetSummary(s *session, f *reconcile.FleetPlan, todo []int, results []*app
 	}
 	line := counts.line(len(f.Accounts), stopped)
 	fmt.Fprintln(stderr, line)
+	var err error
 	switch {
 	case errors.Is(stopped, errInterrupted):
-		return exitCode(130, nil)
+		err = exitCode(130, nil)
 	case counts.applied+counts.unchanged < len(f.Accounts):
 		s.diag.add(Diagnostic{Severity: "error", Code: codeFleetFailed, Message: line,
 			Fix: "see each account's summary above; voxbind plan shows what is left to do"})
-		return exitCode(1, nil) // the last line says what
+		err = exitCode(1, nil) // the last line says what
 	}
-	return nil
+	if events != nil {
+		events.fleetSummary(counts, len(f.Accounts), stopped, exitStatus(err), s.diag.diagnostics())
+		s.diag.written = true
+	}
+	return err
 }
 
 // fleetApplyCounts counts the accounts of a fleet apply by how they ended.

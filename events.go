@@ -15,9 +15,13 @@ import (
 // object per line, each with its "kind": the plan, a step_start and a
 // step_result per step, a retry or rate_limit line for each call the API
 // client repeats, as they happen, and last the summary (or, when apply
-// refuses or fails before it applies anything, the diagnostics). People
-// keep stderr. It is safe for concurrent use: retries come from the
-// client's goroutines.
+// refuses or fails before it applies anything, the diagnostics). A fleet
+// run writes a plan line per account, a refused line per account left
+// out, the steps of every account as they happen, a summary per account
+// as it ends, and last the fleet_summary. Every line about an account
+// names it (account_id). People keep stderr. It is safe for concurrent
+// use: retries come from the clients' goroutines, and the accounts of a
+// fleet are applied at once.
 type applyEvents struct {
 	mu   sync.Mutex
 	enc  *json.Encoder
@@ -45,10 +49,30 @@ type applyPlanLine struct {
 	Diagnostics []Diagnostic `json:"diagnostics"`
 }
 
+// applyFleetPlanLine is the plan line of one account of a fleet: the
+// account's plan object, as the fleet plan JSON document has it.
+type applyFleetPlanLine struct {
+	Kind string `json:"kind"` // "plan"
+	*reconcile.Plan
+	AccountName string `json:"account_name"`
+}
+
+// applyRefused is written for each account of a fleet that apply leaves
+// out: not planned, blocked changes, too many unbinds.
+type applyRefused struct {
+	Kind        string       `json:"kind"` // "refused"
+	Time        eventTime    `json:"time"`
+	AccountID   int64        `json:"account_id"`
+	AccountName string       `json:"account_name"`
+	Reason      string       `json:"reason"`
+	Diagnostics []Diagnostic `json:"diagnostics"`
+}
+
 // applyStepStart is written just before a step's call is sent.
 type applyStepStart struct {
 	Kind         string                    `json:"kind"` // "step_start"
 	Time         eventTime                 `json:"time"`
+	AccountID    int64                     `json:"account_id"`
 	Step         int                       `json:"step"`
 	Action       reconcile.Action          `json:"action"`
 	Registration reconcile.RegistrationRef `json:"registration"`
@@ -56,15 +80,16 @@ type applyStepStart struct {
 
 // applyStepResult is written when a step ends.
 type applyStepResult struct {
-	Kind     string     `json:"kind"` // "step_result"
-	Time     eventTime  `json:"time"`
-	Step     int        `json:"step"`
-	Outcome  string     `json:"outcome"` // applied, failed, unknown, skipped
-	Error    *stepError `json:"error"`   // failed or unknown: what the call answered
-	Reason   string     `json:"reason,omitempty"`
-	CausedBy int        `json:"caused_by,omitempty"` // skipped: the step that made it impossible
-	Done     int        `json:"done"`
-	Total    int        `json:"total"`
+	Kind      string     `json:"kind"` // "step_result"
+	Time      eventTime  `json:"time"`
+	AccountID int64      `json:"account_id"`
+	Step      int        `json:"step"`
+	Outcome   string     `json:"outcome"` // applied, failed, unknown, skipped
+	Error     *stepError `json:"error"`   // failed or unknown: what the call answered
+	Reason    string     `json:"reason,omitempty"`
+	CausedBy  int        `json:"caused_by,omitempty"` // skipped: the step that made it impossible
+	Done      int        `json:"done"`
+	Total     int        `json:"total"`
 }
 
 // stepError is a step's failure: the API's error code (0 when the failure
@@ -78,6 +103,7 @@ type stepError struct {
 type applyRetry struct {
 	Kind        string    `json:"kind"` // "retry", or "rate_limit" for a rate-limit answer
 	Time        eventTime `json:"time"`
+	AccountID   int64     `json:"account_id"`
 	Method      string    `json:"method"`
 	Cause       string    `json:"cause"`
 	Detail      string    `json:"detail"`
@@ -85,10 +111,12 @@ type applyRetry struct {
 	WaitSeconds float64   `json:"wait_seconds"` // until the next one
 }
 
-// applySummary is the last line of an apply that got to its steps.
+// applySummary is the last line of an apply that got to its steps (in
+// a fleet, the line of each account, as it ends).
 type applySummary struct {
 	Kind        string               `json:"kind"` // "summary"
 	Time        eventTime            `json:"time"`
+	AccountID   int64                `json:"account_id"`
 	Applied     int                  `json:"applied"`
 	Failed      int                  `json:"failed"`
 	Skipped     int                  `json:"skipped"`
@@ -100,6 +128,23 @@ type applySummary struct {
 	Journal     string               `json:"journal"` // the journal's path; "" without one
 	ExitCode    int                  `json:"exit_code"`
 	Diagnostics []Diagnostic         `json:"diagnostics"`
+}
+
+// applyFleetSummary is the last line of a fleet apply: how its accounts
+// ended, counted as the text's last line counts them.
+type applyFleetSummary struct {
+	Kind           string       `json:"kind"` // "fleet_summary"
+	Time           eventTime    `json:"time"`
+	Accounts       int          `json:"accounts"`
+	Applied        int          `json:"applied"`
+	WithoutChanges int          `json:"without_changes"`
+	Failed         int          `json:"failed"`
+	Stopped        int          `json:"stopped"`
+	Refused        int          `json:"refused"`
+	NotStarted     int          `json:"not_started"`
+	StoppedBy      *string      `json:"stopped_by"` // why the fleet stopped early; null: it ran to the end
+	ExitCode       int          `json:"exit_code"`
+	Diagnostics    []Diagnostic `json:"diagnostics"`
 }
 
 func (e *applyEvents) write(v any) {
@@ -116,28 +161,50 @@ func (e *applyEvents) plan(p *reconcile.Plan, diags []Diagnostic) {
 	e.mu.Unlock()
 }
 
-// stepStart is an ApplyOptions.BeforeCall observer.
-func (e *applyEvents) stepStart(s reconcile.Step) error {
-	e.write(applyStepStart{"step_start", eventTime{e.now()}, s.Step, s.Action, s.Registration})
-	return nil
+// fleetPlan writes the plan line of one account of a fleet; the events
+// may follow it.
+func (e *applyEvents) fleetPlan(a *reconcile.FleetAccount) {
+	e.write(applyFleetPlanLine{"plan", reconcile.JSONPlan(a.Plan, false), a.Account.Name})
+	e.mu.Lock()
+	e.open = true
+	e.mu.Unlock()
 }
 
-// stepResult is an ApplyOptions.Progress observer. Steps that never
-// started are counted in the summary, not listed.
-func (e *applyEvents) stepResult(ev reconcile.StepEvent) {
-	o := ev.Outcome
-	if o.Status == reconcile.StepNotStarted {
-		return
+// refused writes the line of an account of a fleet that apply leaves
+// out, with its own diagnostics.
+func (e *applyEvents) refused(a reconcile.AccountInfo, why string, diags []Diagnostic) {
+	if diags == nil {
+		diags = []Diagnostic{}
 	}
-	line := applyStepResult{Kind: "step_result", Time: eventTime{e.now()}, Step: o.Step, Outcome: string(o.Status),
-		Done: ev.Done, Total: ev.Total}
-	switch o.Status {
-	case reconcile.StepFailed, reconcile.StepUnknown:
-		line.Error = stepErrorOf(o.Err)
-	case reconcile.StepSkipped:
-		line.Reason, line.CausedBy = o.Why, o.Cause
+	e.write(applyRefused{"refused", eventTime{e.now()}, a.ID, a.Name, why, diags})
+}
+
+// stepStart is the ApplyOptions.BeforeCall observer of account's steps.
+func (e *applyEvents) stepStart(account int64) func(reconcile.Step) error {
+	return func(s reconcile.Step) error {
+		e.write(applyStepStart{"step_start", eventTime{e.now()}, account, s.Step, s.Action, s.Registration})
+		return nil
 	}
-	e.write(line)
+}
+
+// stepResult is the ApplyOptions.Progress observer of account's steps.
+// Steps that never started are counted in the summary, not listed.
+func (e *applyEvents) stepResult(account int64) func(reconcile.StepEvent) {
+	return func(ev reconcile.StepEvent) {
+		o := ev.Outcome
+		if o.Status == reconcile.StepNotStarted {
+			return
+		}
+		line := applyStepResult{Kind: "step_result", Time: eventTime{e.now()}, AccountID: account, Step: o.Step, Outcome: string(o.Status),
+			Done: ev.Done, Total: ev.Total}
+		switch o.Status {
+		case reconcile.StepFailed, reconcile.StepUnknown:
+			line.Error = stepErrorOf(o.Err)
+		case reconcile.StepSkipped:
+			line.Reason, line.CausedBy = o.Why, o.Cause
+		}
+		e.write(line)
+	}
 }
 
 func stepErrorOf(err error) *stepError {
@@ -156,9 +223,9 @@ func stepErrorOf(err error) *stepError {
 	return out
 }
 
-// retry is a voximplant.Options.OnRetry observer: retries before the plan
-// line (while the account is read) are not events of the apply.
-func (e *applyEvents) retry(r voximplant.RetryEvent) {
+// retry is a retryHook: retries before the plan line (while the account
+// is read) are not events of the apply.
+func (e *applyEvents) retry(account int64, r voximplant.RetryEvent) {
 	e.mu.Lock()
 	open := e.open
 	e.mu.Unlock()
@@ -169,12 +236,13 @@ func (e *applyEvents) retry(r voximplant.RetryEvent) {
 	if r.Cause == voximplant.CauseRateLimited {
 		kind = "rate_limit"
 	}
-	e.write(applyRetry{kind, eventTime{e.now()}, r.Method, string(r.Cause), r.Detail, r.Attempt, r.Wait.Seconds()})
+	e.write(applyRetry{kind, eventTime{e.now()}, account, r.Method, string(r.Cause), r.Detail, r.Attempt, r.Wait.Seconds()})
 }
 
-// summary writes the last line.
+// summary writes the summary line of the apply of applied.AccountID: the
+// last line of the apply of one account.
 func (e *applyEvents) summary(res *reconcile.ApplyResult, applied *reconcile.Plan, mismatches []reconcile.Mismatch, verified bool, journal string, code int, diags []Diagnostic) {
-	line := applySummary{Kind: "summary", Time: eventTime{e.now()}, Applied: res.Applied, Failed: res.Failed, Skipped: res.Skipped,
+	line := applySummary{Kind: "summary", Time: eventTime{e.now()}, AccountID: applied.AccountID, Applied: res.Applied, Failed: res.Failed, Skipped: res.Skipped,
 		NotStarted: res.NotStarted, Unknown: res.Unknown, Differences: mismatches, Journal: journal, ExitCode: code, Diagnostics: diags}
 	if line.Differences == nil {
 		line.Differences = []reconcile.Mismatch{}
@@ -186,6 +254,17 @@ func (e *applyEvents) summary(res *reconcile.ApplyResult, applied *reconcile.Pla
 	if res.Stopped != nil {
 		why := reconcile.StopReason(res.Stopped)
 		line.Stopped = &why
+	}
+	e.write(line)
+}
+
+// fleetSummary writes the last line of a fleet apply.
+func (e *applyEvents) fleetSummary(n fleetApplyCounts, accounts int, stopped error, code int, diags []Diagnostic) {
+	line := applyFleetSummary{Kind: "fleet_summary", Time: eventTime{e.now()}, Accounts: accounts, Applied: n.applied, WithoutChanges: n.unchanged,
+		Failed: n.failed, Stopped: n.stopped, Refused: n.refused, NotStarted: n.notStarted, ExitCode: code, Diagnostics: diags}
+	if stopped != nil {
+		why := reconcile.StopReason(stopped)
+		line.StoppedBy = &why
 	}
 	e.write(line)
 }

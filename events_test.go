@@ -1,9 +1,11 @@
 package main
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -207,4 +209,159 @@ func TestUndoEvents(t *testing.T) {
 	if !strings.Contains(stderr, "records an apply of 3 steps to account 1000001") {
 		t.Errorf("undo's stderr does not describe the journal:\n%s", stderr)
 	}
+}
+
+// TestFleetApplyEvents parses a whole fleet apply -o json, one account of
+// which cannot be planned (a user its application does not have) and one
+// of whose writes is answered "rate limit exceeded": a plan line per
+// account planned, in account-id order; a refused line for the failing
+// account with its spec problem; every step, retry and account summary
+// naming its account; and the fleet_summary last, counting the accounts
+// as the text's last line does. The undo of that apply, from the
+// journals the summaries name, is a fleet run with the same lines.
+func TestFleetApplyEvents(t *testing.T) {
+	state := fleetTestState(t, 3, nil)
+	dir := t.TempDir()
+	applyWrite(t, filepath.Join(dir, "a.yaml"), "version: 1\naccount_id: 1000002\nbindings:\n  - registration: lobby@pbx.example.com\n    application: support\n")
+	applyWrite(t, filepath.Join(dir, "b.yaml"), "version: 1\naccount_id: 1000003\nbindings:\n  - registration: lobby@pbx.example.com\n    application: fax\n  - registration: conf@pbx.example.com\n    unbound: true\n")
+	bad := applyWrite(t, filepath.Join(dir, "c.yaml"), "version: 1\naccount_id: 1000004\nbindings:\n  - registration: carol@pbx.example.com\n    application: support\n    user: nobody\n")
+	srv, err := sandbox.Open(state, sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var writes atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/BindSipRegistration") && writes.Add(1) == 1 {
+			w.Write([]byte(`{"error":{"code":340,"msg":"Rate limit exceeded, repeat after 0 seconds"}}`))
+			return
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	creds := filepath.Join(filepath.Dir(state), sandbox.CredentialsFile)
+
+	code, stdout, stderr := applyRun(t, "", "--credentials", creds, "--endpoint", ts.URL+"/platform_api/",
+		"apply", "-f", dir, "--auto-approve", "-o", "json")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (one account failed):\n%s", code, stderr)
+	}
+	lines := jsonLines(t, stdout)
+	fleetEvents(t, lines, map[int64]int{1000002: 1, 1000003: 2})
+	if kinds := eventKinds(lines); kinds["refused"] != 1 || kinds["rate_limit"] != 1 {
+		t.Errorf("kinds %v; want 1 refused and 1 rate_limit:\n%s", kinds, stdout)
+	}
+	var journals []string
+	for _, l := range lines {
+		switch l["kind"] {
+		case "refused":
+			d := l["diagnostics"].([]any)[0].(map[string]any)
+			if l["account_id"] != 1000004.0 || l["account_name"] != "demo-child3" || !strings.HasPrefix(l["reason"].(string), "not planned") ||
+				d["code"] != "unknown-user" || d["file"] != bad || d["line"] != 6.0 {
+				t.Errorf("refused line: %v", l)
+			}
+		case "rate_limit":
+			if id := l["account_id"]; id != 1000002.0 && id != 1000003.0 {
+				t.Errorf("rate_limit line names account %v: %v", id, l)
+			}
+		case "summary":
+			journals = append(journals, l["journal"].(string))
+		}
+	}
+	sum := lines[len(lines)-1]
+	for k, want := range map[string]any{"accounts": 3.0, "applied": 2.0, "without_changes": 0.0, "failed": 0.0, "stopped": 0.0,
+		"refused": 1.0, "not_started": 0.0, "stopped_by": nil, "exit_code": 1.0} {
+		if sum[k] != want {
+			t.Errorf("fleet_summary %s = %v, want %v", k, sum[k], want)
+		}
+	}
+	var codes []string
+	for _, d := range sum["diagnostics"].([]any) {
+		codes = append(codes, d.(map[string]any)["code"].(string))
+	}
+	if !slices.Contains(codes, "unknown-user") || !slices.Contains(codes, codeFleetFailed) {
+		t.Errorf("fleet_summary diagnostics have codes %v; want unknown-user and %s", codes, codeFleetFailed)
+	}
+	if !strings.Contains(stderr, "Fleet apply: 3 accounts: 2 applied, 0 without changes, 0 failed, 0 stopped, 1 refused, 0 not started.") {
+		t.Errorf("stderr lacks the fleet's line:\n%s", stderr)
+	}
+
+	undo := append([]string{"--credentials", creds, "--endpoint", ts.URL + "/platform_api/", "undo", "--auto-approve", "--no-journal", "-o", "json"}, journals...)
+	code, stdout, stderr = applyRun(t, "", undo...)
+	if code != 0 {
+		t.Fatalf("undo: exit %d:\n%s", code, stderr)
+	}
+	lines = jsonLines(t, stdout)
+	fleetEvents(t, lines, map[int64]int{1000002: 1, 1000003: 2})
+	if sum := lines[len(lines)-1]; sum["applied"] != 2.0 || sum["exit_code"] != 0.0 {
+		t.Errorf("undo's fleet_summary: %v", sum)
+	}
+}
+
+// fleetEvents checks the JSON Lines of a fleet apply of the accounts
+// changes names (with their number of changes): a plan line per account
+// first, in account-id order; a start and a result per step, the start
+// first, and one summary per account, after its steps, each naming its
+// account; the fleet_summary last.
+func fleetEvents(t *testing.T, lines []map[string]any, changes map[int64]int) {
+	t.Helper()
+	if len(lines) == 0 || lines[len(lines)-1]["kind"] != "fleet_summary" {
+		t.Fatalf("the last line is not the fleet_summary: %v", lines)
+	}
+	ids := slices.Sorted(maps.Keys(changes))
+	for i, id := range ids {
+		if l := lines[i]; l["kind"] != "plan" || l["account_id"] != float64(id) || l["account_name"] == "" ||
+			len(l["changes"].([]any)) != changes[id] {
+			t.Errorf("line %d: %v; want the plan of account %d", i+1, l, id)
+		}
+	}
+	type step struct {
+		account int64
+		step    float64
+	}
+	started, ended := map[step]bool{}, map[int64]int{}
+	summaries := map[int64]bool{}
+	for i, l := range lines {
+		id := int64(0)
+		if v, ok := l["account_id"].(float64); ok {
+			id = int64(v)
+		}
+		switch l["kind"] {
+		case "step_start":
+			started[step{id, l["step"].(float64)}] = true
+		case "step_result":
+			if !started[step{id, l["step"].(float64)}] {
+				t.Errorf("line %d: step %v of account %d ended before it started", i+1, l["step"], id)
+			}
+			ended[id]++
+		case "summary":
+			if ended[id] != changes[id] || summaries[id] {
+				t.Errorf("line %d: summary of account %d after %d of its %d steps (or a second one)", i+1, id, ended[id], changes[id])
+			}
+			summaries[id] = true
+			if l["applied"] != float64(changes[id]) || l["exit_code"] != 0.0 {
+				t.Errorf("line %d: summary %v", i+1, l)
+			}
+		case "plan", "refused", "retry", "rate_limit", "fleet_summary":
+		default:
+			t.Errorf("line %d: unknown kind %v", i+1, l["kind"])
+		}
+		if kind := l["kind"]; kind != "fleet_summary" && kind != "plan" {
+			if _, ok := changes[id]; !ok && kind != "refused" {
+				t.Errorf("line %d names account %v, not one applied: %v", i+1, l["account_id"], l)
+			}
+		}
+	}
+	if len(summaries) != len(changes) {
+		t.Errorf("summaries of %d accounts, want %d", len(summaries), len(changes))
+	}
+}
+
+// eventKinds counts the lines of each kind.
+func eventKinds(lines []map[string]any) map[string]int {
+	kinds := map[string]int{}
+	for _, l := range lines {
+		kinds[l["kind"].(string)]++
+	}
+	return kinds
 }

@@ -64,7 +64,7 @@ type fleetClients struct {
 
 // openFleetClients connects for a fleet run of parallelism accounts at a
 // time.
-func (f *AccountFlags) openFleetClients(ctx context.Context, s *session, rate float64, onRetry func(voximplant.RetryEvent), parallelism int) (*fleetClients, error) {
+func (f *AccountFlags) openFleetClients(ctx context.Context, s *session, rate float64, onRetry retryHook, parallelism int) (*fleetClients, error) {
 	conn, err := f.connect(ctx, s, rate, onRetry, parallelism)
 	if err != nil {
 		return nil, err
@@ -132,28 +132,35 @@ func planFleet(ctx context.Context, s *session, fc *fleetClients, desired []*spe
 }
 
 // fleetDiagnostics records, for -o json, why each account that could not
-// be planned failed: its spec problems, or the error, named with the
-// account.
+// be planned failed (accountDiagnostics).
 func fleetDiagnostics(s *session, f *reconcile.FleetPlan) {
-	for _, a := range f.Accounts {
-		if a.Plan != nil {
-			continue
-		}
-		var errs spec.Errors
-		if errors.As(a.Err, &errs) {
-			for _, e := range errs {
-				d := specDiagnostic(e, "error")
-				d.Message = fleetAccountLabel(a.Account) + ": " + d.Message
-				s.diag.add(d)
-			}
-			continue
-		}
-		if a.Err != nil {
-			d := diagnosticOf(a.Err)
-			d.Message = fleetAccountLabel(a.Account) + ": " + d.Message
+	for i := range f.Accounts {
+		for _, d := range accountDiagnostics(&f.Accounts[i]) {
 			s.diag.add(d)
 		}
 	}
+}
+
+// accountDiagnostics is why the account a of a fleet could not be planned,
+// named with the account: its spec problems, or the error; none when it
+// was planned.
+func accountDiagnostics(a *reconcile.FleetAccount) []Diagnostic {
+	if a.Plan != nil || a.Err == nil {
+		return nil
+	}
+	var out []Diagnostic
+	var errs spec.Errors
+	if errors.As(a.Err, &errs) {
+		for _, e := range errs {
+			out = append(out, specDiagnostic(e, "error"))
+		}
+	} else {
+		out = append(out, diagnosticOf(a.Err))
+	}
+	for i := range out {
+		out[i].Message = fleetAccountLabel(a.Account) + ": " + out[i].Message
+	}
+	return out
 }
 
 // fleetFailed is the error of a fleet run some of whose accounts could not

@@ -210,10 +210,10 @@ func undoReadJournals(paths []string) ([]*reconcile.JournalRecords, error) {
 func (c *UndoCmd) runFleet(ctx context.Context, s *session, intr *interrupts, events *applyEvents, journals []*reconcile.JournalRecords, paths []string, opts reconcile.Options, reads []readFile) error {
 	apply := &ApplyCmd{AutoApprove: c.AutoApprove, Parallelism: c.Parallelism, AccountsParallelism: c.AccountsParallelism,
 		MaxUnbind: c.MaxUnbind, Force: c.Force, Full: c.Full, Journal: c.Journal, ColorFlags: c.ColorFlags}
-	if err := apply.fleetChecks(events); err != nil {
+	if err := apply.fleetChecks(); err != nil {
 		return err
 	}
-	fc, err := c.openFleetClients(ctx, s, c.Rate, nil, c.AccountsParallelism)
+	fc, err := c.openFleetClients(ctx, s, c.Rate, events.onRetry(), c.AccountsParallelism)
 	if err != nil {
 		return err
 	}
@@ -235,8 +235,8 @@ func (c *UndoCmd) runFleet(ctx context.Context, s *session, intr *interrupts, ev
 		undoDescribe(s, paths[i], j)
 	}
 	slices.SortFunc(f.Accounts, func(a, b reconcile.FleetAccount) int { return cmp.Compare(a.Account.ID, b.Account.ID) })
-	if err := reconcile.RenderFleetText(s.stdio.Out, f, c.color(s.stdio.Out), c.Full); err != nil {
-		return fmt.Errorf("write the plan: %w", err)
+	if err := apply.showFleetPlan(s, f, events); err != nil {
+		return err
 	}
 	if c.Out != "" {
 		if err := fleetFailed(f); err != nil {
@@ -254,9 +254,13 @@ func (c *UndoCmd) runFleet(ctx context.Context, s *session, intr *interrupts, ev
 			return err
 		}
 		fmt.Fprintf(s.stdio.Err, "Saved the undo plan of %s to %s; apply exactly it with: voxbind apply --plan %s\n", english.Plural(len(f.Accounts), "account"), c.Out, c.Out)
+		if events != nil { // saved, not applied: the summary counts nothing
+			events.fleetSummary(fleetApplyCounts{}, len(f.Accounts), nil, 0, s.diag.diagnostics())
+			s.diag.written = true
+		}
 		return nil
 	}
-	return apply.applyFleetPlan(ctx, s, intr, fc, f)
+	return apply.applyFleetPlan(ctx, s, intr, fc, f, events)
 }
 
 // undoAccount reads the account a journal is of (with the key's token
