@@ -68,6 +68,10 @@ var applyStdinIsTerminal = func(r io.Reader) bool {
 // lines; tests replace it.
 var applyStderrIsTerminal = planIsTerminal
 
+// applyBreakerPeriod is how long every call to an account may fail at
+// transport level before its apply stops (the breaker); tests shorten it.
+var applyBreakerPeriod = reconcile.DefaultBreakerPeriod
+
 // Run plans (or reads --plan), refuses what must be refused, asks, applies,
 // verifies and prints the summary. Interrupted, it exits 130.
 func (c *ApplyCmd) Run(ctx context.Context, s *session, intr *interrupts) error {
@@ -519,10 +523,11 @@ func applyAccount(ctx context.Context, s *session, intr *interrupts, acct *voxim
 		}
 	}
 	opts := reconcile.ApplyOptions{
-		Parallelism: r.parallelism,
-		Stopping:    r.stopping,
-		Unreachable: acct.Unreachable,
-		Quit:        intr.quit,
+		Parallelism:   r.parallelism,
+		Stopping:      r.stopping,
+		Unreachable:   acct.Unreachable,
+		BreakerPeriod: applyBreakerPeriod,
+		Quit:          intr.quit,
 	}
 	var observers applyObservers
 	if journal != nil {

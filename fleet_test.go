@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -342,5 +345,113 @@ func TestFleetSavedPlanGuard(t *testing.T) {
 	code, _, stderr = applyRun(t, "", "--sandbox", state, "apply", "--plan", saved, "--max-unbind", "7")
 	if code != 0 || !strings.Contains(stderr, "Fleet apply: 2 accounts: 2 applied,") {
 		t.Errorf("with --max-unbind 7: exit %d:\n%s", code, stderr)
+	}
+}
+
+// fleetStopServer serves the sandbox state through a handler that lets
+// bind do what it likes with each BindSipRegistration (nil: pass it on)
+// and returns the flags that reach it.
+func fleetStopServer(t *testing.T, state string, bind func(w http.ResponseWriter, r *http.Request) bool) []string {
+	t.Helper()
+	srv, err := sandbox.Open(state, sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/BindSipRegistration") && bind(w, r) {
+			return
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		srv.Close()
+	})
+	return []string{"--credentials", filepath.Join(filepath.Dir(state), sandbox.CredentialsFile), "--endpoint", ts.URL + "/platform_api/"}
+}
+
+// fleetStopSpecs writes a spec file per child of fleetTestState that
+// binds four registrations of the child.
+func fleetStopSpecs(t *testing.T, children int) string {
+	t.Helper()
+	dir := t.TempDir()
+	for k := 1; k <= children; k++ {
+		applyWrite(t, filepath.Join(dir, fmt.Sprintf("c%d.yaml", k)), fmt.Sprintf(`version: 1
+account_id: %d
+bindings:
+  - {registration: carol@pbx.example.com, application: support, user: carol}
+  - {registration: erin@pbx.example.com, application: sales, user: erin}
+  - {registration: lobby@pbx.example.com, application: fax}
+  - {registration: trunk2@sip.carrier.example, application: sales}
+`, sandbox.DemoAccountID+k))
+	}
+	return dir
+}
+
+// TestFleetApplyBreaker: when one account's apply finds the API
+// unreachable for the breaker period, the whole fleet stops: the
+// accounts not yet started are not started (they share the API), and
+// the fleet's line says why.
+func TestFleetApplyBreaker(t *testing.T) {
+	old := applyBreakerPeriod
+	applyBreakerPeriod = 300 * time.Millisecond
+	t.Cleanup(func() { applyBreakerPeriod = old })
+	state := fleetTestState(t, 3, nil)
+	flags := fleetStopServer(t, state, func(w http.ResponseWriter, r *http.Request) bool {
+		http.Error(w, "upstream unavailable", http.StatusServiceUnavailable)
+		return true
+	})
+	start := time.Now()
+	code, _, stderr := applyRun(t, "", append(flags, "apply", "-f", fleetStopSpecs(t, 3), "--auto-approve", "--accounts-parallelism", "1")...)
+	if took := time.Since(start); took > 40*time.Second {
+		t.Errorf("the fleet apply took %v; the breaker should stop it in seconds", took)
+	}
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
+	}
+	for _, re := range []string{
+		`(?m)^Not started \(stopped: the API is unreachable since \d\d:\d\d:\d\d\): 2 accounts \(1000003, 1000004\)$`,
+		`(?m)^Fleet apply stopped \(the API is unreachable since \d\d:\d\d:\d\d\): 3 accounts: 0 applied, 0 without changes, 0 failed, 1 stopped, 0 refused, 2 not started\.$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(stderr) {
+			t.Errorf("stderr does not match %s:\n%s", re, stderr)
+		}
+	}
+}
+
+// TestFleetApplyTimeout: --timeout during a fleet apply stops the whole
+// fleet: no new step starts in the account being applied, the accounts
+// not reached are not started, the fleet's line says why, and voxbind
+// exits 1 (not 130: nobody interrupted it).
+func TestFleetApplyTimeout(t *testing.T) {
+	t.Parallel()
+	state := fleetTestState(t, 3, nil)
+	// Each account takes 4 × 1.5 s; the timeout ends the run in the first.
+	flags := fleetStopServer(t, state, func(w http.ResponseWriter, r *http.Request) bool {
+		select {
+		case <-time.After(1500 * time.Millisecond):
+		case <-r.Context().Done():
+		}
+		return false
+	})
+	start := time.Now()
+	code, _, stderr := applyRun(t, "", append(flags, "apply", "-f", fleetStopSpecs(t, 3), "--auto-approve",
+		"--parallelism", "1", "--accounts-parallelism", "1", "--timeout", "4s")...)
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("apply --timeout 4s took %v", took)
+	}
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
+	}
+	for _, re := range []string{
+		`(?m)^voxbind: stopped: the --timeout of 4s has passed; no more steps start`,
+		`(?m)^account 1000002 \(demo-child1\):\n(?:  .*\n)*  Apply stopped \(the --timeout of 4s has passed\): [1-3] applied, 0 failed, 0 skipped, [1-3] not started, 0 unknown; not verified\.$`,
+		`(?m)^Not started \(stopped: the --timeout of 4s has passed\): 2 accounts \(1000003, 1000004\)$`,
+		`(?m)^Fleet apply stopped \(the --timeout of 4s has passed\): 3 accounts: 0 applied, 0 without changes, 0 failed, 1 stopped, 0 refused, 2 not started\.$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(stderr) {
+			t.Errorf("stderr does not match %s:\n%s", re, stderr)
+		}
 	}
 }
