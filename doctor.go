@@ -69,6 +69,7 @@ type doctor struct {
 	checks []doctorCheck
 	spec   []doctorCheck // the spec's own check: reported next to the others about the spec
 	today  time.Time     // the day ignore entries are judged on
+	fleet  []*spec.Spec  // spec files for several accounts (without --account-id): one spec each
 }
 
 func (d *doctor) add(status, name, detail, fix string) {
@@ -137,8 +138,15 @@ func (d *doctor) checkSpec(files []string) *spec.Spec {
 	case !fleet.Several():
 		desired = fleet.Specs[0] // the guard is checked against the account
 	case d.f.AccountID == 0:
-		d.fail("spec", fmt.Sprintf("%s: the files are for %s, and doctor checks one account at a time", strings.Join(fleet.Files, ", "), spec.AccountList(fleet.AccountIDs())),
-			"pass --account-id ID to check one of them (plan and apply handle them all)")
+		// The key's own account is checked as usual, and then that the
+		// key may act on each account of the fleet (checkFleet).
+		d.fleet = fleet.Specs
+		bindings := 0
+		for _, s := range fleet.Specs {
+			bindings += len(s.Bindings)
+		}
+		d.ok("spec", fmt.Sprintf("%s: %s for %s, valid", doctorFiles(fleet.Files), english.Plural(bindings, "binding"), spec.AccountList(fleet.AccountIDs())))
+		d.warnExpired(fleet.Specs)
 		return nil
 	default:
 		var specs []*spec.Spec
@@ -157,12 +165,29 @@ func (d *doctor) checkSpec(files []string) *spec.Spec {
 		return nil
 	}
 	d.ok("spec", fmt.Sprintf("%s: %s, valid", strings.Join(desired.Files, ", "), english.Plural(len(desired.Bindings), "binding")))
-	if expired := desired.Expired(d.today); len(expired) > 0 {
+	d.warnExpired([]*spec.Spec{desired})
+	return desired
+}
+
+// warnExpired warns of the ignore entries of specs that have ended.
+func (d *doctor) warnExpired(specs []*spec.Spec) {
+	var expired []spec.Ignore
+	for _, s := range specs {
+		expired = append(expired, s.Expired(d.today)...)
+	}
+	if len(expired) > 0 {
 		d.warn("spec ignore", fmt.Sprintf("%s ended and no longer %s; the first at %s ended with %s",
 			english.Plural(len(expired), "exception"), english.Choose(len(expired), "applies", "apply"), expired[0].Pos.Short(), spec.DayString(expired[0].Until)),
 			"remove the entries that ended, or give them a later until ('voxbind validate' lists them)")
 	}
-	return desired
+}
+
+// doctorFiles names the spec files of a check: each of a few, or how many.
+func doctorFiles(files []string) string {
+	if len(files) > 3 {
+		return english.Plural(len(files), "file")
+	}
+	return strings.Join(files, ", ")
 }
 
 func fileArgs(files []string) string {
@@ -366,9 +391,63 @@ func (d *doctor) checkAccount(ctx context.Context, creds *voximplant.Credentials
 	if desired != nil && !d.checkGuard(desired, info) {
 		return
 	}
+	if len(d.fleet) > 0 {
+		d.checkFleet(ctx, creds, endpoint)
+	}
 	if ok {
 		d.checkPlan(ctx, client, desired, listing)
 	}
+}
+
+// checkFleet checks, for spec files of several accounts, that the key may
+// act on each account they name: GetAccountInfo on each, with a read-only
+// client of its own, a few accounts at a time.
+func (d *doctor) checkFleet(ctx context.Context, creds *voximplant.Credentials, endpoint string) {
+	notices := newRetryNotices(d.s)
+	errs := make([]error, len(d.fleet))
+	reconcile.ForEachAccount(len(d.fleet), 0, func(i int) {
+		desired := d.fleet[i]
+		client, err := voximplant.New(voximplant.Options{
+			Endpoint: endpoint, Credentials: creds, AccountID: desired.AccountID, AccountSource: desired.AccountIDPos.Short(), ReadOnly: true,
+			Logger: d.s.log, OnRetry: notices.retry, UserAgent: "voxbind/" + version, Timeout: doctorTimeout, RetryBudget: doctorRetryBudget,
+		})
+		if err == nil {
+			_, err = client.Info(ctx)
+		}
+		errs[i] = err
+	})
+	ids := make([]int64, len(d.fleet))
+	var problems []string
+	var other error // the first failure that is not the key's refusal
+	for i, err := range errs {
+		ids[i] = d.fleet[i].AccountID
+		if err == nil {
+			continue
+		}
+		var cannot *voximplant.CannotActError
+		if errors.As(err, &cannot) {
+			problems = append(problems, cannot.Error())
+			continue
+		}
+		problems = append(problems, fmt.Sprintf("account %d (%s): %v", d.fleet[i].AccountID, d.fleet[i].AccountIDPos.Short(), err))
+		if other == nil {
+			other = err
+		}
+	}
+	if len(problems) == 0 {
+		d.ok("fleet accounts", fmt.Sprintf("the key of account %d may act on each of the %s the spec files name: GetAccountInfo answers for each", creds.AccountID, spec.AccountList(ids)))
+		return
+	}
+	const show = 3
+	detail := fmt.Sprintf("%d of the %s fail: %s", len(problems), spec.AccountList(ids), strings.Join(problems[:min(show, len(problems))], "; "))
+	if len(problems) > show {
+		detail += fmt.Sprintf("; … (%d in all)", len(problems))
+	}
+	fix := "act on the key's own account or its child accounts: check the account_id of those files, or use that account's own key"
+	if other != nil {
+		fix = apiFix(other, "run again with --debug to see each request")
+	}
+	d.fail("fleet accounts", detail, fix)
 }
 
 // authenticate makes the read-only client for the account acted on

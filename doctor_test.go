@@ -404,9 +404,11 @@ func TestDoctorTellsRetries(t *testing.T) {
 	}
 }
 
-// TestDoctorFleetSpec: doctor checks one account at a time; spec files for
-// several accounts need --account-id to pick one, which is then the
-// account checked, and the spec's child account_id acts on the child.
+// TestDoctorFleetSpec: spec files for several accounts are checked as a
+// fleet: the key's own account as usual, every spec valid, and that the
+// key may act on each account they name; --account-id picks one of them,
+// which is then the account checked, and one child's file acts on the
+// child.
 func TestDoctorFleetSpec(t *testing.T) {
 	s := newDoctorServer(t, 2, nil, sandbox.Options{})
 	dir := t.TempDir()
@@ -417,13 +419,36 @@ func TestDoctorFleetSpec(t *testing.T) {
 		}
 	}
 	code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", dir)
-	if code != 1 {
-		t.Errorf("exit %d, want 1", code)
+	if code != 0 {
+		t.Errorf("a valid fleet: exit %d, want 0", code)
 	}
-	wantStatus(t, checks, map[string]string{"spec": "fail", "account": "ok", "spec guard": "-"})
-	if c := checks["spec"]; !strings.Contains(c.Detail, "2 accounts (1000002, 1000003)") || !strings.Contains(c.Fix, "--account-id") {
+	wantStatus(t, checks, map[string]string{"spec": "ok", "account": "ok", "fleet accounts": "ok", "spec guard": "-", "spec plan": "-"})
+	if c := checks["spec"]; !strings.Contains(c.Detail, "2 bindings for 2 accounts (1000002, 1000003), valid") {
 		t.Errorf("spec = %+v", c)
 	}
+	if c := checks["fleet accounts"]; !strings.Contains(c.Detail, "the key of account 1000001 may act on each of the 2 accounts (1000002, 1000003)") {
+		t.Errorf("fleet accounts = %+v", c)
+	}
+
+	// An account the key may not act on fails the fleet's check, naming
+	// its file's line; the specs are valid all the same.
+	other := filepath.Join(dir, "other.yaml")
+	if err := os.WriteFile(other, []byte("version: 1\naccount_id: 424242\nbindings: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, checks = doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", dir)
+	if code != 1 {
+		t.Errorf("a fleet with an account the key may not act on: exit %d, want 1", code)
+	}
+	wantStatus(t, checks, map[string]string{"spec": "ok", "account": "ok", "fleet accounts": "fail"})
+	if c := checks["fleet accounts"]; !strings.Contains(c.Detail, "1 of the 3 accounts (424242, 1000002, 1000003) fail: the key of account 1000001 cannot act on account 424242 ("+other+":2)") ||
+		!strings.Contains(c.Fix, "child accounts") {
+		t.Errorf("fleet accounts = %+v", c)
+	}
+	if err := os.Remove(other); err != nil {
+		t.Fatal(err)
+	}
+
 	code, checks = doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", dir, "--account-id", "1000003")
 	if code != 0 {
 		t.Errorf("with --account-id: exit %d, want 0", code)
