@@ -166,10 +166,10 @@ func (c *SandboxServeCmd) Run(ctx context.Context, s *session) error {
 		return err
 	}
 	opts := sandbox.Options{Latency: c.Latency, Rate: c.Rate, FailRate: c.FailRate, Seed: c.Seed, ClockSkew: c.ClockSkew}
-	if opts.AccountLatency, err = perAccount("--account-latency", "1000002=200ms", c.AccountLatency, time.ParseDuration); err != nil {
+	if opts.AccountLatency, err = perAccount("--account-latency", "1000002=200ms", "a duration with its unit (200ms, 1.5s)", c.AccountLatency, time.ParseDuration); err != nil {
 		return err
 	}
-	if opts.AccountRate, err = perAccount("--account-rate", "1000002=5", c.AccountRate, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }); err != nil {
+	if opts.AccountRate, err = perAccount("--account-rate", "1000002=5", "a number of requests per second (0: no limit)", c.AccountRate, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }); err != nil {
 		return err
 	}
 	if err := opts.Validate(); err != nil {
@@ -221,24 +221,26 @@ func (c *SandboxServeCmd) Run(ctx context.Context, s *session) error {
 	return srv.Close()
 }
 
-// perAccount parses the values of a repeatable ID=VALUE flag.
-func perAccount[V any](flag, example string, values []string, parse func(string) (V, error)) (map[int64]V, error) {
+// perAccount parses the values of a repeatable ID=VALUE flag; what says
+// what a value is, for the message when one is not.
+func perAccount[V any](flag, example, what string, values []string, parse func(string) (V, error)) (map[int64]V, error) {
 	if len(values) == 0 {
 		return nil, nil
 	}
 	out := make(map[int64]V, len(values))
+	usage := fmt.Sprintf("write ID=VALUE, the account's id, '=' and its value (e.g. %s %s)", flag, example)
 	for _, v := range values {
 		idText, valueText, ok := strings.Cut(v, "=")
 		id, err := strconv.ParseInt(idText, 10, 64)
 		if !ok || err != nil || id <= 0 {
-			return nil, fmt.Errorf("sandbox serve: %s %q: write ID=VALUE, the account's id, '=' and its value (e.g. %s %s)", flag, v, flag, example)
+			return nil, fmt.Errorf("sandbox serve: %s %q: %s", flag, v, usage)
 		}
 		if _, dup := out[id]; dup {
 			return nil, fmt.Errorf("sandbox serve: %s: account %d is given twice; give each account once", flag, id)
 		}
 		value, err := parse(valueText)
 		if err != nil {
-			return nil, fmt.Errorf("sandbox serve: %s %q: %v", flag, v, err)
+			return nil, fmt.Errorf("sandbox serve: %s %q: %q is not %s; %s", flag, v, valueText, what, usage)
 		}
 		out[id] = value
 	}
@@ -274,7 +276,11 @@ func describeFaults(o sandbox.Options) string {
 		parts = append(parts, fmt.Sprintf("%v latency for account %d", o.AccountLatency[id], id))
 	}
 	for _, id := range slices.Sorted(maps.Keys(o.AccountRate)) {
-		parts = append(parts, fmt.Sprintf("a limit of %g requests/s for account %d", o.AccountRate[id], id))
+		if r := o.AccountRate[id]; r > 0 {
+			parts = append(parts, fmt.Sprintf("a limit of %g requests/s for account %d", r, id))
+		} else {
+			parts = append(parts, fmt.Sprintf("no limit for account %d", id))
+		}
 	}
 	if o.FailRate > 0 {
 		parts = append(parts, fmt.Sprintf("%g%% failures (seed %d)", o.FailRate*100, o.Seed))

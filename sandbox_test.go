@@ -362,15 +362,27 @@ func TestSandboxServePerAccountFlags(t *testing.T) {
 	}{
 		{[]string{"--account-rate", "1000002"}, `--account-rate "1000002": write ID=VALUE`},
 		{[]string{"--account-rate", "x=5"}, `--account-rate "x=5": write ID=VALUE`},
-		{[]string{"--account-rate", "1000002=fast"}, `--account-rate "1000002=fast": strconv.ParseFloat`},
-		{[]string{"--account-latency", "1000002=1", "--account-latency", "1000003=2s"}, `--account-latency "1000002=1": time: missing unit`},
+		{[]string{"--account-rate", "1000002=fast"}, `--account-rate "1000002=fast": "fast" is not a number of requests per second (0: no limit); write ID=VALUE, the account's id, '=' and its value (e.g. --account-rate 1000002=5)`},
+		{[]string{"--account-rate", "1000002=NaN"}, `rate NaN of account 1000002 must be 0 (no limit) or a positive number`},
+		{[]string{"--account-latency", "1000002=1", "--account-latency", "1000003=2s"}, `--account-latency "1000002=1": "1" is not a duration with its unit (200ms, 1.5s); write ID=VALUE`},
 		{[]string{"--account-latency", "1000002=1s", "--account-latency", "1000002=2s"}, "account 1000002 is given twice"},
 		{[]string{"--account-rate", "1000002=-3"}, "rate -3 of account 1000002"},
 	} {
 		args := append([]string{"sandbox", "serve", "--state", "no-such-state.json"}, tt.args...)
 		code, _, stderr := runCLI(t, args...)
-		if code != 1 || !strings.Contains(stderr, tt.want) {
-			t.Errorf("%v: exit %d, stderr %q; want exit 1 and %q", tt.args, code, stderr, tt.want)
+		if code != 1 || !strings.Contains(stderr, tt.want) || strings.Contains(stderr, "strconv") || strings.Contains(stderr, "time:") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 and %q, in voxbind's words", tt.args, code, stderr, tt.want)
 		}
+	}
+}
+
+// TestSandboxServeFaultsLine: the faults sandbox serve announces say what
+// it does; a rate of 0 for an account is no limit for it, not a limit of
+// 0 requests per second.
+func TestSandboxServeFaultsLine(t *testing.T) {
+	got := describeFaults(sandbox.Options{Rate: 20, AccountRate: map[int64]float64{1000002: 0, 1000003: 5}})
+	want := "a limit of 20 requests/s (error 340), no limit for account 1000002, a limit of 5 requests/s for account 1000003"
+	if got != want {
+		t.Errorf("describeFaults = %q, want %q", got, want)
 	}
 }

@@ -27,15 +27,16 @@ func (ValidateCmd) Help() string {
 
 // validateSummary is validate's JSON document. For files of several
 // accounts (a fleet), accounts has one entry per account and the top
-// level counts the whole.
+// level counts the whole (prune and account_id, which the accounts do
+// not share, are left out).
 type validateSummary struct {
 	FormatVersion int               `json:"format_version"`
 	Valid         bool              `json:"valid"`
 	Files         []string          `json:"files"`
 	Bindings      int               `json:"bindings"`
 	AccountID     int64             `json:"account_id,omitempty"`
-	Prune         bool              `json:"prune"`
-	Exceptions    int               `json:"exceptions"` // ignore entries, ended ones included
+	Prune         *bool             `json:"prune,omitempty"` // nil for a fleet
+	Exceptions    int               `json:"exceptions"`      // ignore entries, ended ones included
 	Accounts      []validateAccount `json:"accounts,omitempty"`
 	Diagnostics   []Diagnostic      `json:"diagnostics"`
 }
@@ -88,7 +89,7 @@ func validateDocument(f *spec.Fleet, diags []Diagnostic) validateSummary {
 	if !f.Several() {
 		d := f.Specs[0]
 		return validateSummary{FormatVersion: 1, Valid: true, Files: d.Files, Bindings: len(d.Bindings),
-			AccountID: d.AccountID, Prune: d.Prune, Exceptions: len(d.Ignores), Diagnostics: diags}
+			AccountID: d.AccountID, Prune: &d.Prune, Exceptions: len(d.Ignores), Diagnostics: diags}
 	}
 	out := validateSummary{FormatVersion: 1, Valid: true, Files: f.Files, Diagnostics: diags}
 	for _, d := range f.Specs {
