@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +112,7 @@ func BenchmarkFleetApply(b *testing.B) {
 		b.Run(fmt.Sprintf("accounts-parallelism=%d", parallelism), func(b *testing.B) {
 			var wall time.Duration
 			var stats sandbox.Stats
+			var fewest, most int // rate-limit answers an account met
 			for b.Loop() {
 				b.StopTimer()
 				srv, endpoint := fb.serve(b, sandbox.Options{Latency: 20 * time.Millisecond, Rate: limit})
@@ -127,6 +130,7 @@ func BenchmarkFleetApply(b *testing.B) {
 					b.Fatalf("stderr does not say %q:\n%s", want, tail(stderr.String(), 2000))
 				}
 				stats = srv.Stats()
+				fewest, most = rateLimitedRange(stderr.String(), children)
 			}
 			calls := float64(stats.Requests-stats.RateLimited) / children
 			waves := math.Ceil(float64(children) / float64(parallelism))
@@ -136,8 +140,27 @@ func BenchmarkFleetApply(b *testing.B) {
 			b.ReportMetric(ideal.Seconds()/wall.Seconds(), "efficiency")
 			b.ReportMetric(calls, "calls/account")
 			b.ReportMetric(float64(stats.RateLimited)/children, "rate-limited/account")
+			b.ReportMetric(float64(fewest), "rate-limited-min/account")
+			b.ReportMetric(float64(most), "rate-limited-max/account")
 		})
 	}
+}
+
+// rateLimitedRange is the fewest and the most rate-limit answers one
+// account of a fleet apply met, read from each account's summary on
+// stderr ("… (N rate-limit answers).", absent for an account that met
+// no retry at all).
+func rateLimitedRange(stderr string, accounts int) (fewest, most int) {
+	counts := regexp.MustCompile(`\((\d+) rate-limit answers?\)\.`).FindAllStringSubmatch(stderr, -1)
+	fewest = math.MaxInt
+	for _, m := range counts {
+		n, _ := strconv.Atoi(m[1])
+		fewest, most = min(fewest, n), max(most, n)
+	}
+	if len(counts) < accounts { // an account without retries says nothing
+		fewest = 0
+	}
+	return fewest, most
 }
 
 // tail is the end of s, at most n bytes.
