@@ -97,8 +97,10 @@ func (fb *fleetBench) serve(b *testing.B, opts sandbox.Options) (*sandbox.Server
 // the client is not told. It reports the wall time, the ideal (each
 // account's calls — reads, binds and verification — at its limit, the
 // accounts in waves of --accounts-parallelism: calls per account ÷ 20 ×
-// ⌈200 ÷ parallelism⌉) and the efficiency (ideal ÷ wall). About 40 s at
-// --accounts-parallelism 16; not part of go test ./...:
+// ⌈200 ÷ parallelism⌉), the efficiency (ideal ÷ wall) and the "rate
+// limit exceeded" answers per account (on average, the fewest, the
+// most). About 32 s at --accounts-parallelism 16; not part of go test
+// ./...:
 //
 //	go test -run '^$' -bench BenchmarkFleetApply -benchtime 1x .
 func BenchmarkFleetApply(b *testing.B) {
