@@ -603,7 +603,7 @@ func applyRefuseBlocked(p *reconcile.Plan) error {
 	return exitCode(1, failure(codeBlocked,
 		fmt.Sprintf("%s blocked (see the plan): apply refuses this plan until %s resolved; nothing was changed",
 			english.Plural(n, "change"), english.Choose(n, "it is", "they are")),
-		""))
+		blockedFix(p.Blocked)))
 }
 
 // applyQuestion is the prompt: "Type 'yes' to apply 12 changes to account

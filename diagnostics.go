@@ -77,6 +77,36 @@ func (e *codedError) Unwrap() error { return e.err }
 // failure makes a codedError.
 func failure(code, msg, fix string) error { return &codedError{code: code, msg: msg, fix: fix} }
 
+// blockedFix says what to do about blocked changes, one clause per kind
+// of reason among them, in the order the kinds first appear.
+func blockedFix(blocked []reconcile.Blocked) string {
+	var clauses []string
+	seen := map[reconcile.BlockCause]bool{}
+	for _, b := range blocked {
+		if seen[b.Cause] {
+			continue
+		}
+		seen[b.Cause] = true
+		if c := blockedClause[b.Cause]; c != "" {
+			clauses = append(clauses, c)
+		}
+	}
+	if len(clauses) == 0 {
+		return "see the blocked changes in the plan: each says why"
+	}
+	return strings.Join(clauses, "; ")
+}
+
+// blockedClause is what to do about one kind of blocked change.
+var blockedClause = map[reconcile.BlockCause]string{
+	reconcile.BlockFrozen:        "a frozen registration (its subscription lapsed) is never written: give its entry the target it has now, or remove the entry",
+	reconcile.BlockFrozenHolder:  "a user that a frozen registration holds stays with it: bind another user",
+	reconcile.BlockIgnoredHolder: "a registration that an ignore entry holds keeps its user while the entry is in force: bind another user, or remove the entry",
+	reconcile.BlockWaits:         "a change that waits for a blocked one is blocked with it: resolve the one it waits for",
+	reconcile.BlockChanged:       "a registration changed since the apply is left to you: leave it out with --except id=N (with the restores that wait for it), or put it back as the apply left it and run undo again",
+	reconcile.BlockGone:          "a registration that no longer exists, or whose target before the apply no longer does, cannot be restored: leave it out with --except id=N",
+}
+
 // report collects a run's diagnostics. A command whose stdout is JSON
 // (-o json) sets json: its document then carries them, and when it fails
 // before writing its document, run writes {"format_version":1,

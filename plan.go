@@ -93,7 +93,7 @@ func (c *PlanCmd) Run(ctx context.Context, s *session) error {
 		if c.Out != "" {
 			msg += "; " + c.Out + " was not written"
 		}
-		blocked = failure(codeBlocked, msg, "see the blocked changes in the plan: a frozen registration is never written")
+		blocked = failure(codeBlocked, msg, blockedFix(p.Blocked))
 		s.diag.add(diagnosticOf(blocked))
 	}
 	if err := planRender(s, p, c.Output, c.color(s.stdio.Out), c.Full); err != nil {
@@ -146,7 +146,7 @@ func (c *PlanCmd) runFleet(ctx context.Context, s *session, specs []*spec.Spec, 
 		refusal = failure(ce.code, ce.msg+notWritten, ce.fix)
 	case sum.Blocked > 0:
 		refusal = failure(codeBlocked, fmt.Sprintf("%s blocked (see the plan): apply refuses the plans of those accounts until they are resolved%s",
-			english.Plural(sum.Blocked, "change"), notWritten), "see the blocked changes in the plan: a frozen registration is never written")
+			english.Plural(sum.Blocked, "change"), notWritten), blockedFix(f.Blocked()))
 	}
 	if refusal != nil {
 		s.diag.add(diagnosticOf(refusal))

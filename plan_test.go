@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/creack/pty"
 	"github.com/google/go-cmp/cmp"
@@ -119,6 +120,90 @@ func TestPlanCmdBlocked(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "blocked") || !strings.Contains(stderr, "was not written") {
 		t.Errorf("stderr:\n%s", stderr)
+	}
+}
+
+// TestPlanCmdBlockedFix: what a blocked plan says to do follows from why
+// its changes are blocked (a frozen registration, a user an ignore entry
+// holds, a change that waits for a blocked one), on stderr and in the JSON
+// diagnostic alike; it never blames a frozen registration that is not
+// there.
+func TestPlanCmdBlockedFix(t *testing.T) {
+	until := time.Now().UTC().AddDate(0, 0, 7).Format(time.DateOnly)
+	const (
+		frozen  = "a frozen registration"
+		ignored = "a registration that an ignore entry holds keeps its user"
+		waits   = "a change that waits for a blocked one is blocked with it"
+	)
+	for name, tt := range map[string]struct {
+		spec     string
+		want     []string
+		wantNone []string
+	}{
+		"frozen": {spec: planTestFrozen, want: []string{frozen}, wantNone: []string{ignored, waits}},
+		"ignored holder and a change waiting for it": {
+			spec: `version: 1
+bindings:
+  - registration: carol@pbx.example.com
+    application: support
+    user: bob
+  - registration: bob@pbx.example.com
+    application: support
+    user: alice
+ignore:
+  - registration: alice@pbx.example.com
+    reason: alice's phone is being replaced
+    until: ` + until + "\n",
+			want:     []string{ignored, waits},
+			wantNone: []string{frozen},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			state, specFile := planTestSandbox(t, tt.spec)
+			code, _, stderr := runCLI(t, "--sandbox", state, "plan", "-f", specFile)
+			code2, stdout, _ := runCLI(t, "--sandbox", state, "plan", "-f", specFile, "-o", "json")
+			if code != 1 || code2 != 1 {
+				t.Fatalf("exit %d and %d with -o json, want 1; stderr:\n%s", code, code2, stderr)
+			}
+			var doc struct{ Diagnostics []Diagnostic }
+			if err := json.Unmarshal([]byte(stdout), &doc); err != nil || len(doc.Diagnostics) != 1 {
+				t.Fatalf("-o json: %v, diagnostics %+v", err, doc.Diagnostics)
+			}
+			fix := doc.Diagnostics[0].Fix
+			for _, w := range tt.want {
+				if !strings.Contains(fix, w) || !strings.Contains(stderr, w) {
+					t.Errorf("the fix does not say %q:\nfix: %s\nstderr: %s", w, fix, stderr)
+				}
+			}
+			for _, w := range tt.wantNone {
+				if strings.Contains(fix, w) || strings.Contains(stderr, w) {
+					t.Errorf("the fix says %q, which is not why the plan is blocked:\nfix: %s\nstderr: %s", w, fix, stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestBlockedFix: every kind of blocked change has its own clause, each
+// said once, in the order the kinds first appear; a plan read from a file
+// (no kind recorded) points at the plan.
+func TestBlockedFix(t *testing.T) {
+	causes := []reconcile.BlockCause{reconcile.BlockFrozen, reconcile.BlockFrozenHolder, reconcile.BlockIgnoredHolder,
+		reconcile.BlockWaits, reconcile.BlockChanged, reconcile.BlockGone}
+	seen := map[string]bool{}
+	for _, c := range causes {
+		fix := blockedFix([]reconcile.Blocked{{Cause: c}, {Cause: c}})
+		if fix == "" || strings.Contains(fix, "; ") || seen[fix] {
+			t.Errorf("cause %d: fix %q: want one clause of its own", c, fix)
+		}
+		seen[fix] = true
+	}
+	both := blockedFix([]reconcile.Blocked{{Cause: reconcile.BlockWaits}, {Cause: reconcile.BlockChanged}, {Cause: reconcile.BlockWaits}})
+	if want := blockedClause[reconcile.BlockWaits] + "; " + blockedClause[reconcile.BlockChanged]; both != want {
+		t.Errorf("blockedFix = %q, want %q", both, want)
+	}
+	if got := blockedFix([]reconcile.Blocked{{Reason: "frozen"}}); !strings.Contains(got, "see the blocked changes") {
+		t.Errorf("blockedFix of a plan read from a file = %q", got)
 	}
 }
 

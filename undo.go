@@ -145,8 +145,7 @@ func (c *UndoCmd) Run(ctx context.Context, s *session, intr *interrupts) error {
 		if c.Out != "" {
 			msg += "; " + c.Out + " was not written"
 		}
-		return exitCode(1, failure(codeBlocked, msg,
-			"a registration changed since the apply is left to you: leave it out with --except id=N (with the restores that wait for it), or put it back as the apply left it and run undo again"))
+		return exitCode(1, failure(codeBlocked, msg, blockedFix(p.Blocked)))
 	}
 	if c.Out != "" {
 		if err := planSave(c.Out, p, reads); err != nil {
@@ -244,7 +243,7 @@ func (c *UndoCmd) runFleet(ctx context.Context, s *session, intr *interrupts, ev
 			return exitCode(1, fmt.Errorf("%w; %s was not written", err, c.Out))
 		}
 		if sum := f.Summary(); sum.Blocked > 0 {
-			return exitCode(1, failure(codeBlocked, fmt.Sprintf("%s blocked (see the plan); %s was not written", english.Plural(sum.Blocked, "restore"), c.Out), ""))
+			return exitCode(1, failure(codeBlocked, fmt.Sprintf("%s blocked (see the plan); %s was not written", english.Plural(sum.Blocked, "restore"), c.Out), blockedFix(f.Blocked())))
 		}
 		var buf bytes.Buffer
 		if err := reconcile.RenderFleetJSON(&buf, f, true); err != nil {

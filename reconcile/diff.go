@@ -88,7 +88,7 @@ func diffClassify(p *Plan, desired *spec.Spec, current *Current, want []resolved
 			if out {
 				outside++
 			} else {
-				blocked = append(blocked, planBlocked{reg: int32(i), reason: BlockedFrozen, entry: w.entry})
+				blocked = append(blocked, planBlocked{reg: int32(i), reason: BlockedFrozen, cause: BlockFrozen, entry: w.entry})
 			}
 		case w.entry != nil:
 			drafts = append(drafts, planDraft{reg: int32(i), after: w.target, reason: ReasonSpec, entry: w.entry, outside: out})
@@ -133,18 +133,20 @@ type planDraft struct {
 
 	outside bool // the registration is outside the selection
 
-	dep         int32  // the draft that must run first, -1 for none
-	dependent   int32  // the draft that waits for this one, -1 for none
-	displaces   int32  // registration this draft takes a user from, -1 for none
-	includedFor int32  // outside the selection, but this draft waits for it; -1 for none
-	blocked     string // non-empty: not a step but a blocked change
-	number      int    // step number, once numbered
+	dep         int32      // the draft that must run first, -1 for none
+	dependent   int32      // the draft that waits for this one, -1 for none
+	displaces   int32      // registration this draft takes a user from, -1 for none
+	includedFor int32      // outside the selection, but this draft waits for it; -1 for none
+	blocked     string     // non-empty: not a step but a blocked change
+	cause       BlockCause // the kind of blocked
+	number      int        // step number, once numbered
 }
 
 // planBlocked is a blocked change before it is sorted into the plan.
 type planBlocked struct {
 	reg    int32
 	reason string
+	cause  BlockCause
 	entry  *spec.Binding
 	source string // as planDraft's
 }

@@ -161,6 +161,17 @@ func (f *FleetPlan) Summary() FleetSummary {
 	return s
 }
 
+// Blocked lists the blocked changes of every planned account.
+func (f *FleetPlan) Blocked() []Blocked {
+	var out []Blocked
+	for _, a := range f.Accounts {
+		if a.Plan != nil {
+			out = append(out, a.Plan.Blocked...)
+		}
+	}
+	return out
+}
+
 // Changes counts the steps of every planned account.
 func (f *FleetPlan) Changes() int {
 	n := 0

@@ -81,16 +81,16 @@ func planLink(drafts []planDraft, regs []Registration, holder map[int64]int32, s
 		}
 		switch j := stepOf[h]; {
 		case scope.ignoredAt(h) != nil:
-			d.blocked = planIgnoredHolder(&regs[h].RegistrationRef, scope.ignoredAt(h))
+			d.blocked, d.cause = planIgnoredHolder(&regs[h].RegistrationRef, scope.ignoredAt(h)), BlockIgnoredHolder
 			roots = append(roots, int32(i))
 		case j >= 0 && drafts[j].dependent < 0:
 			d.dep = j
 			drafts[j].dependent = int32(i)
 		case regs[h].Deactivated:
-			d.blocked = fmt.Sprintf("displaces frozen registration %d (%s)", regs[h].ID, planRegName(&regs[h].RegistrationRef))
+			d.blocked, d.cause = fmt.Sprintf("displaces frozen registration %d (%s)", regs[h].ID, planRegName(&regs[h].RegistrationRef)), BlockFrozenHolder
 			roots = append(roots, int32(i))
 		case pinned[h]:
-			d.blocked = fmt.Sprintf("waits for registration %d (%s), whose change is blocked", regs[h].ID, planRegName(&regs[h].RegistrationRef))
+			d.blocked, d.cause = fmt.Sprintf("waits for registration %d (%s), whose change is blocked", regs[h].ID, planRegName(&regs[h].RegistrationRef)), BlockWaits
 			roots = append(roots, int32(i))
 		default:
 			d.displaces = h
@@ -173,7 +173,7 @@ func planSpreadBlocks(drafts []planDraft, roots []int32, regs []Registration) {
 	for _, i := range roots {
 		for k := drafts[i].dependent; k >= 0 && drafts[k].blocked == ""; k = drafts[k].dependent {
 			h := &regs[drafts[drafts[k].dep].reg].RegistrationRef
-			drafts[k].blocked = fmt.Sprintf("waits for registration %d (%s), whose change is blocked", h.ID, planRegName(h))
+			drafts[k].blocked, drafts[k].cause = fmt.Sprintf("waits for registration %d (%s), whose change is blocked", h.ID, planRegName(h)), BlockWaits
 		}
 	}
 }
@@ -215,7 +215,7 @@ func planFill(p *Plan, current *Current, drafts []planDraft, blocked []planBlock
 				h := &regs[drafts[d.includedFor].reg].RegistrationRef
 				reason += fmt.Sprintf("; it is outside the selection, included because registration %d (%s) waits for it", h.ID, planRegName(h))
 			}
-			blocked = append(blocked, planBlocked{reg: d.reg, reason: reason, entry: d.entry, source: d.source})
+			blocked = append(blocked, planBlocked{reg: d.reg, reason: reason, cause: d.cause, entry: d.entry, source: d.source})
 			continue
 		}
 		s := &p.Changes[d.number-1]
@@ -269,7 +269,7 @@ func planFill(p *Plan, current *Current, drafts []planDraft, blocked []planBlock
 		return planCompareRegs(&regs[a.reg].RegistrationRef, &regs[b.reg].RegistrationRef)
 	})
 	for _, b := range blocked {
-		p.Blocked = append(p.Blocked, Blocked{Registration: regs[b.reg].RegistrationRef, Reason: b.reason, Source: planSource(b.entry, b.source)})
+		p.Blocked = append(p.Blocked, Blocked{Registration: regs[b.reg].RegistrationRef, Reason: b.reason, Source: planSource(b.entry, b.source), Cause: b.cause})
 	}
 }
 

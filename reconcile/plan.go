@@ -96,7 +96,24 @@ type Blocked struct {
 	Registration RegistrationRef `json:"registration"`
 	Reason       string          `json:"reason"` // "frozen"
 	Source       string          `json:"source,omitempty"`
+	// Cause is the kind of Reason, for saying what to do about it. Plans
+	// read back from JSON do not have it.
+	Cause BlockCause `json:"-"`
 }
+
+// BlockCause is why a change is blocked, as far as it decides what a user
+// can do about it.
+type BlockCause int
+
+const (
+	BlockUnknown       BlockCause = iota // not recorded (a plan read from a file)
+	BlockFrozen                          // the registration is frozen
+	BlockFrozenHolder                    // a frozen registration holds the user it binds
+	BlockIgnoredHolder                   // an ignore entry holds the registration that holds the user it binds
+	BlockWaits                           // it waits for a change that is blocked
+	BlockChanged                         // undo: the registration changed since the apply
+	BlockGone                            // undo: the registration, or its target before the apply, no longer exists
+)
 
 // Ignored is a registration that an ignore entry of the spec keeps the
 // plan from touching.

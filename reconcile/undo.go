@@ -145,7 +145,7 @@ func (u *undoPlanner) classify(sel Selection) {
 		i, ok := u.at[t.ref.ID]
 		if !ok {
 			if sel.undoSelects(t.ref, t.before) {
-				u.gone = append(u.gone, Blocked{Registration: t.ref, Reason: "the registration no longer exists", Source: t.source})
+				u.gone = append(u.gone, Blocked{Registration: t.ref, Reason: "the registration no longer exists", Source: t.source, Cause: BlockGone})
 			} else if p.Selection != nil {
 				p.Selection.Outside++
 			}
@@ -153,8 +153,8 @@ func (u *undoPlanner) classify(sel Selection) {
 		}
 		reg := &u.current.Registrations[i]
 		out := u.scoped.outsideAt(i)
-		block := func(reason string) {
-			u.blocked = append(u.blocked, planBlocked{reg: i, source: t.source, reason: reason})
+		block := func(cause BlockCause, reason string) {
+			u.blocked = append(u.blocked, planBlocked{reg: i, source: t.source, reason: reason, cause: cause})
 		}
 		switch after, missing := undoTarget(u.names, t.before); {
 		case reg.Target.Equal(t.before):
@@ -162,11 +162,11 @@ func (u *undoPlanner) classify(sel Selection) {
 				p.Summary.Unchanged++
 			}
 		case !slices.ContainsFunc(t.left, reg.Target.Equal):
-			block("changed since the apply: now " + renderTarget(reg.Target) + "; before the apply it was " + renderTarget(t.before))
+			block(BlockChanged, "changed since the apply: now "+renderTarget(reg.Target)+"; before the apply it was "+renderTarget(t.before))
 		case reg.Deactivated:
-			block(BlockedFrozen)
+			block(BlockFrozen, BlockedFrozen)
 		case missing != "":
-			block("its target before the apply, " + renderTarget(t.before) + ", cannot be given back: " + missing)
+			block(BlockGone, "its target before the apply, "+renderTarget(t.before)+", cannot be given back: "+missing)
 		default:
 			u.drafts = append(u.drafts, planDraft{reg: i, after: after, reason: ReasonUndo, source: t.source, outside: out})
 		}
