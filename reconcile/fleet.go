@@ -224,10 +224,10 @@ func (f *FleetPlan) SelectsNothing() error {
 }
 
 // FleetDriftLine is DriftLine for a fleet: the changes of every planned
-// account, the drift that exceptions hide in them, and when the soonest
-// of those exceptions ends.
+// account, those blocked, the drift that exceptions hide in them, and
+// when the soonest of those exceptions ends.
 func FleetDriftLine(f *FleetPlan) string {
-	all := &Plan{}
+	all := &Plan{Blocked: f.Blocked()}
 	for _, a := range f.Accounts {
 		if a.Plan != nil {
 			all.Changes = append(all.Changes, a.Plan.Changes...)

@@ -258,6 +258,15 @@ func TestDriftLine(t *testing.T) {
 	if got, want := DriftLine(p), "Drift: 0 to change, 3 ignored (soonest exception ends 2026-12-20)."; got != want {
 		t.Errorf("DriftLine = %q, want %q", got, want)
 	}
+	// Blocked changes are drift that apply cannot fix: counted, not hidden.
+	p.Blocked = make([]Blocked, 2)
+	if got, want := DriftLine(p), "Drift: 0 to change, 2 blocked, 3 ignored (soonest exception ends 2026-12-20)."; got != want {
+		t.Errorf("DriftLine = %q, want %q", got, want)
+	}
+	f := &FleetPlan{Accounts: []FleetAccount{{Plan: &Plan{Changes: make([]Step, 1), Blocked: make([]Blocked, 1)}}, {}, {Plan: &Plan{Blocked: make([]Blocked, 2)}}}}
+	if got, want := FleetDriftLine(f), "Drift: 1 to change, 3 blocked, 0 ignored."; got != want {
+		t.Errorf("FleetDriftLine = %q, want %q", got, want)
+	}
 }
 
 // renderMixedPlan is a plan of binds to support, rebinds to sales, unbinds

@@ -218,9 +218,10 @@ func renderIgnored(x *Ignored) string {
 
 // DriftLine is the line a scheduled drift check reads (plan
 // --detailed-exitcode ends text and markdown with it): the changes
-// planned, the drift that exceptions hide, and when the soonest of those
-// exceptions ends, e.g. "Drift: 3 to change, 12 ignored (soonest
-// exception ends 2026-12-31)."
+// planned, the changes blocked (when there are any: drift that apply
+// cannot fix), the drift that exceptions hide, and when the soonest of
+// those exceptions ends, e.g. "Drift: 3 to change, 1 blocked, 12 ignored
+// (soonest exception ends 2026-12-31)."
 func DriftLine(p *Plan) string {
 	ignored, soonest := 0, ""
 	for _, x := range p.Ignored {
@@ -232,7 +233,11 @@ func DriftLine(p *Plan) string {
 			soonest = x.Until
 		}
 	}
-	line := fmt.Sprintf("Drift: %d to change, %d ignored", len(p.Changes), ignored)
+	line := fmt.Sprintf("Drift: %d to change, ", len(p.Changes))
+	if n := len(p.Blocked); n > 0 {
+		line += fmt.Sprintf("%d blocked, ", n)
+	}
+	line += fmt.Sprintf("%d ignored", ignored)
 	if ignored > 0 {
 		line += " (soonest exception ends " + Printable(soonest) + ")"
 	}
