@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -384,5 +387,104 @@ func TestSandboxServeFaultsLine(t *testing.T) {
 	want := "a limit of 20 requests/s (error 340), no limit for account 1000002, a limit of 5 requests/s for account 1000003"
 	if got != want {
 		t.Errorf("describeFaults = %q, want %q", got, want)
+	}
+}
+
+// TestSandboxServeHTTPLog: what net/http's server says about a connection
+// (here a TLS handshake that failed: plain http sent to serve --tls) is a
+// log record like any other. With --log-format json at debug level it is
+// a JSON line, and every line of stderr is JSON or one of serve's own
+// "sandbox: ..." lines for people; with the log off (the default) it is
+// not printed at all.
+func TestSandboxServeHTTPLog(t *testing.T) {
+	bin := applyBinary(t)
+	state := filepath.Join(initSandbox(t), sandbox.StateFile)
+	const handshake = "http: TLS handshake error"
+	for _, tt := range []struct {
+		name string
+		args []string
+		json bool
+	}{
+		{name: "json debug", args: []string{"--log-format", "json", "--log-level", "debug"}, json: true},
+		{name: "log off", args: nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			serve := exec.Command(bin, append([]string{"sandbox", "serve", "--state", state, "--addr", "127.0.0.1:0", "--tls"}, tt.args...)...)
+			stderr, err := serve.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := serve.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { serve.Process.Kill(); serve.Wait() })
+			lines := make(chan string, 100)
+			go func() {
+				for sc := bufio.NewScanner(stderr); sc.Scan(); {
+					lines <- sc.Text()
+				}
+				close(lines)
+			}()
+			var got []string
+			next := func() (string, bool) {
+				select {
+				case l, ok := <-lines:
+					if ok {
+						got = append(got, l)
+					}
+					return l, ok
+				case <-time.After(20 * time.Second):
+					t.Fatalf("no line from serve in 20 s; so far:\n%s", strings.Join(got, "\n"))
+					return "", false
+				}
+			}
+			hostPort := ""
+			for hostPort == "" {
+				l, ok := next()
+				if !ok {
+					t.Fatalf("serve ended without serving:\n%s", strings.Join(got, "\n"))
+				}
+				if m := regexp.MustCompile(`at https://(127\.0\.0\.1:\d+)/platform_api/`).FindStringSubmatch(l); m != nil {
+					hostPort = m[1]
+				}
+			}
+			resp, err := http.Get("http://" + hostPort + "/platform_api/GetAccountInfo")
+			if err != nil {
+				t.Fatalf("plain http to serve --tls: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("plain http to serve --tls: HTTP %d, want 400", resp.StatusCode)
+			}
+			if tt.json {
+				// The record follows the answer: wait for it before stopping.
+				for {
+					l, ok := next()
+					if !ok {
+						t.Fatalf("serve ended before it logged the handshake:\n%s", strings.Join(got, "\n"))
+					}
+					if strings.Contains(l, handshake) {
+						break
+					}
+				}
+			}
+			serve.Process.Signal(os.Interrupt)
+			for _, ok := next(); ok; _, ok = next() {
+			}
+			logged := false
+			for _, l := range got {
+				var rec struct{ Level, Msg string }
+				switch {
+				case strings.HasPrefix(l, "sandbox: "):
+				case tt.json && json.Unmarshal([]byte(l), &rec) == nil:
+					logged = logged || rec.Level == "DEBUG" && strings.HasPrefix(rec.Msg, handshake)
+				default:
+					t.Errorf("stderr line is neither a JSON record nor serve's own: %q", l)
+				}
+			}
+			if tt.json && !logged {
+				t.Errorf("no DEBUG record of the failed handshake:\n%s", strings.Join(got, "\n"))
+			}
+		})
 	}
 }

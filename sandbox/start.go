@@ -6,6 +6,9 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"io"
+	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -69,6 +72,19 @@ func (r *Running) Close() error {
 	return errors.Join(err, r.Server.Close())
 }
 
+// httpLog is where net/http's server writes what it has to say about
+// connections (a TLS handshake that failed, such as plain http sent to
+// serve --tls): debug records of the server's Logger, so that they follow
+// --log-level and --log-format like every other record; nowhere without a
+// Logger. Left alone, net/http would print them on stderr whatever the
+// flags say.
+func (s *Server) httpLog() *log.Logger {
+	if s.opts.Logger == nil {
+		return log.New(io.Discard, "", 0)
+	}
+	return slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug)
+}
+
 // shutdownGrace bounds how long a stopping server waits for requests in
 // flight before it closes their connections.
 const shutdownGrace = 5 * time.Second
@@ -89,6 +105,7 @@ func Serve(ctx context.Context, ln net.Listener, srv *Server) error {
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          srv.httpLog(),
 		ConnState: func(c net.Conn, state http.ConnState) {
 			mu.Lock()
 			defer mu.Unlock()
