@@ -37,8 +37,8 @@ type SandboxInitCmd struct {
 func (SandboxInitCmd) Help() string {
 	return `Examples:
 
-    voxbind sandbox init demo && voxbind --sandbox demo/account.json export
-    voxbind sandbox init --children 3 fleet`
+    voxbind sandbox init sandbox-demo && voxbind --sandbox sandbox-demo/account.json export
+    voxbind sandbox init --children 3 sandbox-fleet`
 }
 
 // Run writes the files and says what to do next on stderr.
@@ -150,9 +150,9 @@ type SandboxServeCmd struct {
 func (SandboxServeCmd) Help() string {
 	return `Examples:
 
-    voxbind sandbox serve --state demo/account.json --log-level debug   # log every request
-    voxbind sandbox serve --state demo/account.json --addr 127.0.0.1:0 --rate 5 --fail-rate 0.1
-    voxbind sandbox serve --state fleet/account.json --rate 20 --account-latency 1000003=500ms   # one slow child`
+    voxbind sandbox serve --state sandbox-demo/account.json --log-level debug   # log every request
+    voxbind sandbox serve --state sandbox-demo/account.json --addr 127.0.0.1:0 --rate 5 --fail-rate 0.1
+    voxbind sandbox serve --state sandbox-fleet/account.json --rate 20 --account-latency 1000003=500ms   # one slow child`
 }
 
 // Run serves until ctx is cancelled (SIGINT/SIGTERM), then shuts down:

@@ -9,12 +9,15 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/sandbox"
@@ -214,18 +217,135 @@ func TestSandboxInitWithoutGit(t *testing.T) {
 	}
 }
 
-// TestGitignoreCoversKeysAndJournals: the sandbox directory the docs use
-// (it holds a private key) and apply's journal directory are never
-// committed from a checkout by accident.
+// TestGitignoreCoversKeysAndJournals: the directories that the docs, the
+// examples and --help tell a user to make in a checkout (each sandbox
+// directory holds a private key; export --out-dir next to a sandbox writes
+// what came from it) and apply's journal directory are never committed
+// from a checkout by accident.
 func TestGitignoreCoversKeysAndJournals(t *testing.T) {
 	data, err := os.ReadFile(".gitignore")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(string(data), "\n")
-	for _, want := range []string{"/sandbox-demo/", ".voxbind/"} {
-		if !slices.Contains(lines, want) {
-			t.Errorf(".gitignore lacks the line %s", want)
+	patterns := strings.Split(string(data), "\n")
+	dirs := map[string]string{".voxbind": "apply's journals"}
+	for where, text := range gitignoreTexts(t) {
+		for _, dir := range suggestedDirs(text) {
+			dirs[dir] = where
+		}
+	}
+	for _, must := range []string{"sandbox-demo", "sandbox-bulk", "sandbox-fleet"} {
+		if dirs[must] == "" {
+			t.Errorf("no doc or help names %s: the checker finds nothing", must)
+		}
+	}
+	for dir, where := range dirs {
+		if !gitignored(patterns, dir) {
+			t.Errorf(".gitignore does not ignore %s/, which %s makes", dir, where)
+		}
+	}
+}
+
+// gitignoreTexts is everything that tells a user what to run: README.md,
+// docs/*.md, the files under examples/, and the --help of every command.
+func gitignoreTexts(t *testing.T) map[string]string {
+	texts := map[string]string{}
+	files, _ := filepath.Glob("docs/*.md")
+	files = append(files, "README.md")
+	filepath.WalkDir("examples", func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, path)
+		}
+		return err
+	})
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts[f] = string(data)
+	}
+	_ = kong.Visit(cliModel(t, &CLI{}), func(v kong.Visitable, next kong.Next) error {
+		if n, ok := v.(*kong.Node); ok && n.Type == kong.CommandNode {
+			path := commandPath(n)
+			_, stdout, _ := runCLI(t, append(strings.Fields(path), "--help")...)
+			texts["voxbind "+path+" --help"] = stdout
+		}
+		return next(nil)
+	})
+	return texts
+}
+
+var (
+	// sandbox init [--children N] [--bulk N] DIR, DIR a name (not a
+	// placeholder such as DIR, nor a shell variable).
+	suggestedInit = regexp.MustCompile(`sandbox init((?: --(?:children|bulk)[ =](?:[0-9N]+|%d))*) ([\w.][\w./-]*)`)
+	// --sandbox DIR/account.json, --state DIR/account.json
+	suggestedState = regexp.MustCompile(`--(?:sandbox|state)[ =]([\w.][\w./-]*)/account\.json`)
+	// --out-dir DIR on a line that runs on a sandbox
+	suggestedOutDir = regexp.MustCompile(`--out-dir[ =]([\w.][\w./-]*)`)
+)
+
+// suggestedDirs lists the top directories of the sandbox directories text
+// tells a user to make, and of the --out-dir directories of commands run
+// on a sandbox.
+func suggestedDirs(text string) []string {
+	var dirs []string
+	add := func(dir string) {
+		dir = strings.TrimPrefix(filepath.Clean(dir), "./")
+		if dir == "DIR" || dir == "." {
+			return
+		}
+		dirs = append(dirs, strings.Split(dir, "/")[0])
+	}
+	for _, line := range strings.Split(text, "\n") {
+		for _, m := range suggestedInit.FindAllStringSubmatch(line, -1) {
+			add(m[2])
+		}
+		for _, m := range suggestedState.FindAllStringSubmatch(line, -1) {
+			add(m[1])
+		}
+		if strings.Contains(line, "--sandbox") {
+			for _, m := range suggestedOutDir.FindAllStringSubmatch(line, -1) {
+				add(m[1])
+			}
+		}
+	}
+	return dirs
+}
+
+// gitignored reports whether a line of .gitignore ignores the directory
+// dir at the top of the checkout. It knows the forms .gitignore uses: a
+// name or glob, anchored with a leading / or not, with a trailing /.
+func gitignored(patterns []string, dir string) bool {
+	for _, p := range patterns {
+		p = strings.TrimSpace(p)
+		if p == "" || strings.HasPrefix(p, "#") {
+			continue
+		}
+		if ok, _ := path.Match(strings.TrimSuffix(strings.TrimPrefix(p, "/"), "/"), dir); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSuggestedDirs checks the checker: it finds the directories of each
+// form and skips placeholders and shell variables.
+func TestSuggestedDirs(t *testing.T) {
+	text := "voxbind sandbox init --bulk 520 bulk-demo\n" +
+		"`sandbox init --children 3 fleet` and `voxbind sandbox init --bulk 520 DIR`\n" +
+		"voxbind --sandbox sb/account.json export --children --out-dir out/specs\n" +
+		"voxbind export --children --out-dir mine/\n" +
+		"voxbind sandbox serve --state ./x/account.json; go run . sandbox init \"$d\"\n" +
+		"`sandbox init --bulk 520` makes"
+	if diff := cmp.Diff([]string{"bulk-demo", "fleet", "sb", "out", "x"}, suggestedDirs(text)); diff != "" {
+		t.Errorf("suggestedDirs (-want +got):\n%s", diff)
+	}
+	patterns := []string{"# x", "/sandbox-*/", ".voxbind/", "/dist/"}
+	for dir, want := range map[string]bool{"sandbox-bulk": true, ".voxbind": true, "dist": true, "fleet": false, "sandbox": false} {
+		if got := gitignored(patterns, dir); got != want {
+			t.Errorf("gitignored(%q) = %v, want %v", dir, got, want)
 		}
 	}
 }
