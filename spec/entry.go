@@ -243,9 +243,10 @@ func newDuplicates(l *loader, entries int) *duplicates {
 }
 
 // check reports b when it lists a registration, or targets a user, that
-// an entry checked before did. Registrations compare by sip_username
-// exactly and proxy ASCII case-insensitively; users by application and
-// user name ASCII case-insensitively, or by the same ids. A name and an id
+// an entry checked before did. Registrations compare by sip_username and
+// proxy ASCII case-insensitively, as plan matches them against the
+// account; users by application and user name ASCII case-insensitively,
+// or by the same ids. A name and an id
 // cannot be compared offline: the planner checks those against the
 // account. An entry written as an alias (atEntry) is reported where the
 // alias stands, not where its anchor does.
@@ -295,14 +296,10 @@ func (d *duplicates) check(b *Binding, atEntry bool) {
 }
 
 // registrationKey is the form two `registration` values are compared in:
-// the proxy part lower-cased, the SIP username as written.
-func registrationKey(reg string) string {
-	at := strings.LastIndexByte(reg, '@')
-	if proxy := lowerASCII(reg[at+1:]); proxy != reg[at+1:] {
-		return reg[:at+1] + proxy
-	}
-	return reg
-}
+// lower-cased (ASCII), SIP username and proxy alike, because plan matches
+// both parts against the account ASCII case-insensitively
+// (ALICE@pbx.example.com and alice@PBX.example.com name one registration).
+func registrationKey(reg string) string { return lowerASCII(reg) }
 
 func lowerASCII(s string) string {
 	for i := 0; i < len(s); i++ {
