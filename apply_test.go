@@ -89,7 +89,7 @@ func TestApplyFlags(t *testing.T) {
 		{[]string{"apply", "-f", spec, "--max-unbind", "3", "--force"}, "can't be used together"},
 		{[]string{"apply", "-f", spec, "--parallelism", "0"}, "--parallelism 0: give at least 1"},
 		{[]string{"apply", "-f", spec, "--max-unbind=-1"}, "--max-unbind -1: give 0 or more"},
-		{[]string{"apply", "-f", spec, "--rate=-2"}, "--rate -2: give a positive number"},
+		{[]string{"apply", "-f", spec, "--rate=-2"}, "--rate -2: give a number of requests per second, at least 0.01"},
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := applyRun(t, "", tt.args...)

@@ -178,7 +178,7 @@ func TestEnvironmentDefaults(t *testing.T) {
 
 	t.Setenv("VOXBIND_RATE", "-3")
 	code, _, stderr := runCLI(t, "--sandbox", state, "plan", "-f", spec)
-	if code != 1 || !strings.Contains(stderr, "--rate -3: give a positive number") {
+	if code != 1 || !strings.Contains(stderr, "--rate -3: give a number of requests per second") {
 		t.Errorf("VOXBIND_RATE=-3: exit %d, stderr %q", code, stderr)
 	}
 	if code, _, stderr := runCLI(t, "--sandbox", state, "plan", "-f", spec, "--rate", "0"); code != 0 {

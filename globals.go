@@ -58,11 +58,16 @@ func (f ColorFlags) color(w io.Writer) bool {
 	return planIsTerminal(w)
 }
 
-// checkRate checks --rate, the client's ceiling in requests per second,
-// with the same words for every command that takes it.
+// minRate is the smallest --rate taken: one request every 100 s. A
+// smaller ceiling would make a run wait practically forever.
+const minRate = 0.01
+
+// checkRate checks --rate, the client's ceiling in requests per second
+// (and sandbox serve's limit, and each of its --account-rate values), with
+// the same words for every command that takes it.
 func checkRate(rate float64) error {
-	if rate < 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
-		return fmt.Errorf("--rate %g: give a positive number of requests per second, or 0 for no ceiling", rate)
+	if rate != 0 && !(rate >= minRate && !math.IsInf(rate, 0)) {
+		return fmt.Errorf("--rate %g: give a number of requests per second, at least %g (one request every %g s), or 0 for no ceiling", rate, minRate, 1/minRate)
 	}
 	return nil
 }

@@ -165,11 +165,20 @@ func (c *SandboxServeCmd) Run(ctx context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
+	if err := checkRate(c.Rate); err != nil {
+		return failure(codeUsage, err.Error(), "")
+	}
 	opts := sandbox.Options{Latency: c.Latency, Rate: c.Rate, FailRate: c.FailRate, Seed: c.Seed, ClockSkew: c.ClockSkew}
 	if opts.AccountLatency, err = perAccount("--account-latency", "1000002=200ms", "a duration with its unit (200ms, 1.5s)", c.AccountLatency, time.ParseDuration); err != nil {
 		return err
 	}
-	if opts.AccountRate, err = perAccount("--account-rate", "1000002=5", "a number of requests per second (0: no limit)", c.AccountRate, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }); err != nil {
+	if opts.AccountRate, err = perAccount("--account-rate", "1000002=5", fmt.Sprintf("a number of requests per second, at least %g, or 0 for no limit", minRate), c.AccountRate, func(s string) (float64, error) {
+		r, err := strconv.ParseFloat(s, 64)
+		if err == nil {
+			err = checkRate(r)
+		}
+		return r, err
+	}); err != nil {
 		return err
 	}
 	if err := opts.Validate(); err != nil {

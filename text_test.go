@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -51,24 +52,27 @@ bindings:
 	}
 }
 
-// TestRateErrorsAgree: every command that takes --rate refuses a bad one
-// with the same words.
+// TestRateErrorsAgree: every command that takes --rate (sandbox serve's
+// limit included) refuses a bad one with the same words, a ceiling below
+// one request every 100 s among them: it would wait practically forever.
 func TestRateErrorsAgree(t *testing.T) {
 	dir := initSandbox(t)
 	state := filepath.Join(dir, sandbox.StateFile)
 	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), "version: 1\nbindings: []\n")
-	for _, rate := range []string{"-2", "NaN", "+Inf"} {
-		want := "voxbind: --rate " + rate + ": give a positive number of requests per second, or 0 for no ceiling\n"
+	journal := filepath.Join(t.TempDir(), "missing.jsonl")
+	for _, rate := range []string{"-2", "NaN", "+Inf", "1e-300", "0.009"} {
+		want := "voxbind: --rate " + rate + ": give a number of requests per second, at least 0.01 (one request every 100 s), or 0 for no ceiling\n"
 		for _, cmd := range [][]string{
-			{"plan", "-f", spec},
-			{"apply", "-f", spec, "--auto-approve"},
-			{"export"},
+			{"--sandbox", state, "plan", "-f", spec},
+			{"--sandbox", state, "apply", "-f", spec, "--auto-approve"},
+			{"--sandbox", state, "undo", journal, "--auto-approve"},
+			{"--sandbox", state, "export"},
+			{"sandbox", "serve", "--state", state, "--addr", "127.0.0.1:0"},
 		} {
-			args := append([]string{"--sandbox", state}, cmd...)
-			args = append(args, "--rate="+rate)
+			args := append(cmd, "--rate="+rate)
 			code, stdout, stderr := applyRun(t, "", args...)
 			if code != 1 || stderr != want || stdout != "" {
-				t.Errorf("%s --rate=%s: exit %d, stdout %q, stderr %q; want 1 and %q", cmd[0], rate, code, stdout, stderr, want)
+				t.Errorf("%s --rate=%s: exit %d, stdout %q, stderr %q; want 1 and %q", strings.Join(cmd[:3], " "), rate, code, stdout, stderr, want)
 			}
 		}
 	}
@@ -100,5 +104,22 @@ func TestStatusLines(t *testing.T) {
 	code, _, stderr = applyRun(t, "", "--sandbox", state, "apply", "-f", spec, "--auto-approve")
 	if code != 0 || strings.Contains(stderr, "\r") || strings.Contains(stderr, "\x1b") || strings.Contains(stderr, "Reading account") {
 		t.Errorf("not a terminal: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestRateBeyondTimeout: when the --rate ceiling would let the next
+// request go only after --timeout, the run ends at the timeout with the
+// timeout's own message and code, not the rate limiter's.
+func TestRateBeyondTimeout(t *testing.T) {
+	state := filepath.Join(initSandbox(t), sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), "version: 1\nbindings: []\n")
+	code, stdout, stderr := runCLI(t, "--sandbox", state, "plan", "-f", spec, "--rate", "0.01", "--timeout", "1s", "-o", "json")
+	var doc struct{ Diagnostics []Diagnostic }
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || len(doc.Diagnostics) != 1 {
+		t.Fatalf("exit %d, stdout %q (%v), stderr %q", code, stdout, err, stderr)
+	}
+	d := doc.Diagnostics[0]
+	if code != 1 || d.Code != codeTimeout || !strings.HasSuffix(d.Message, ": the --timeout of 1s has passed") || strings.Contains(stderr, "rate: Wait") {
+		t.Errorf("exit %d, diagnostic %+v, stderr %q; want 1 and the timeout's message", code, d, stderr)
 	}
 }

@@ -60,8 +60,16 @@ func (a *adaptiveLimiter) rateLimit() rate.Limit {
 }
 
 // Wait blocks until one request may be sent and returns when it was let go.
+// When ctx's deadline comes before that, it waits for the deadline and
+// returns ctx's error: the run then ends as any run that reaches its
+// deadline does, with the deadline's own message (the --timeout that
+// passed), rather than early with the rate package's "would exceed
+// context deadline".
 func (a *adaptiveLimiter) Wait(ctx context.Context) (time.Time, error) {
 	if err := a.lim.Wait(ctx); err != nil {
+		if _, deadline := ctx.Deadline(); deadline && ctx.Err() == nil {
+			<-ctx.Done()
+		}
 		if ctx.Err() != nil {
 			return time.Time{}, ctx.Err()
 		}
