@@ -30,7 +30,7 @@ type SandboxCmd struct {
 type SandboxInitCmd struct {
 	Dir      string `arg:"" name:"DIR" predictor:"dir" help:"Directory to write into; created if missing."`
 	Children int    `placeholder:"N" help:"Also make N child accounts of the demo account, each with its own demo data; the key acts on them with --account-id or a spec's account_id."`
-	Bulk     int    `placeholder:"N" help:"Make the account of the bulk example instead of the demo account: N phone lines, all unbound, that examples/bulk.yaml and examples/bulk.csv bind (N=520; other sizes: go run ./examples/genbulk -n N)."`
+	Bulk     *int   `placeholder:"N" help:"Make the account of the bulk example instead of the demo account: N phone lines, all unbound, that examples/bulk.yaml and examples/bulk.csv bind (N=520; other sizes: go run ./examples/genbulk -n N)."`
 }
 
 // Help is the examples under sandbox init's --help.
@@ -44,12 +44,9 @@ func (SandboxInitCmd) Help() string {
 // Run writes the files and says what to do next on stderr.
 func (c *SandboxInitCmd) Run(stdio *Stdio) error {
 	var err error
-	switch {
-	case c.Bulk < 0:
-		return fmt.Errorf("sandbox init: --bulk %d: give the number of phone lines, 1 to %d", c.Bulk, sandbox.MaxBulk)
-	case c.Bulk > 0:
-		err = sandbox.InitBulk(c.Dir, c.Bulk, c.Children)
-	default:
+	if c.Bulk != nil {
+		err = sandbox.InitBulk(c.Dir, *c.Bulk, c.Children)
+	} else {
 		err = sandbox.Init(c.Dir, c.Children)
 	}
 	if err != nil {
@@ -57,20 +54,23 @@ func (c *SandboxInitCmd) Run(stdio *Stdio) error {
 	}
 	state := filepath.Join(c.Dir, sandbox.StateFile)
 	creds := filepath.Join(c.Dir, sandbox.CredentialsFile)
+	what := fmt.Sprintf("demo account %d \"%s\"", sandbox.DemoAccountID, sandbox.DemoAccountName)
+	with := " with "
+	try, generate := "export", ""
+	if c.Bulk != nil {
+		bulk := *c.Bulk
+		what = fmt.Sprintf("account %d \"%s\" of the bulk example: %s, all unbound", sandbox.DemoAccountID, sandbox.DemoAccountName, english.Plural(bulk, "phone line"))
+		with = "; and "
+		try = "plan -f examples/bulk.csv"
+		if bulk != sandboxBulkExample {
+			try = "plan -f bulk.csv"
+			generate = fmt.Sprintf("Write the spec for %s first, in a checkout of voxbind:\n  go run ./examples/genbulk -n %d -o bulk.csv\n", english.Plural(bulk, "line"), bulk)
+		}
+	}
 	var children string
 	if c.Children > 0 {
-		children = fmt.Sprintf(" with %s (ids %d to %d; act on one with --account-id ID or a spec's account_id: ID)",
-			english.Plural(c.Children, "child account"), sandbox.DemoAccountID+1, sandbox.DemoAccountID+c.Children)
-	}
-	what := fmt.Sprintf("demo account %d \"%s\"", sandbox.DemoAccountID, sandbox.DemoAccountName)
-	try, generate := "export", ""
-	if c.Bulk > 0 {
-		what = fmt.Sprintf("account %d \"%s\" of the bulk example: %s, all unbound", sandbox.DemoAccountID, sandbox.DemoAccountName, english.Plural(c.Bulk, "phone line"))
-		try = "plan -f examples/bulk.csv"
-		if c.Bulk != sandboxBulkExample {
-			try = "plan -f bulk.csv"
-			generate = fmt.Sprintf("Write the spec for %s first, in a checkout of voxbind:\n  go run ./examples/genbulk -n %d -o bulk.csv\n", english.Plural(c.Bulk, "line"), c.Bulk)
-		}
+		children = fmt.Sprintf("%s%s (ids %d to %d; act on one with --account-id ID or a spec's account_id: ID)",
+			with, english.Plural(c.Children, "child account"), sandbox.DemoAccountID+1, sandbox.DemoAccountID+c.Children)
 	}
 	_, err = fmt.Fprintf(stdio.Err, `sandbox: wrote %s (a new RSA-2048 key, mode 0600) and %s (%s%s)
 %sTry it in-process, no credentials needed:

@@ -350,6 +350,29 @@ func TestSuggestedDirs(t *testing.T) {
 	}
 }
 
+// TestSandboxInitBulkRange: --bulk out of range, 0 included, is refused
+// with one message whatever the value, and nothing is written; the line
+// that says what was written separates the bulk account from its child
+// accounts.
+func TestSandboxInitBulkRange(t *testing.T) {
+	for _, n := range []string{"0", "-1", "100001"} {
+		dir := filepath.Join(t.TempDir(), "sandbox-bulk")
+		code, _, stderr := runCLI(t, "sandbox", "init", "--bulk="+n, dir)
+		want := "voxbind: sandbox init: --bulk " + n + ": give the number of phone lines, 1 to 100000\n"
+		if code != 1 || stderr != want {
+			t.Errorf("--bulk %s: exit %d, stderr %q; want 1 and %q", n, code, stderr, want)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("--bulk %s: %s was made (%v)", n, dir, err)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "sandbox-bulk")
+	code, _, stderr := runCLI(t, "sandbox", "init", "--bulk", "26", "--children", "2", dir)
+	if code != 0 || !strings.Contains(stderr, "26 phone lines, all unbound; and 2 child accounts (ids 1000002 to 1000003;") {
+		t.Errorf("--bulk 26 --children 2: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
 // TestBulkExample runs the bulk example end to end: sandbox init --bulk
 // 520 makes the account examples/bulk.yaml and examples/bulk.csv plan
 // against; each plans 500 binds (the 20 retired lines are unbound already),

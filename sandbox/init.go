@@ -40,7 +40,7 @@ func Init(dir string, children int) error {
 // lines long, in place of the demo account.
 func InitBulk(dir string, lines, children int) error {
 	if lines < 1 || lines > MaxBulk {
-		return fmt.Errorf("sandbox init: --bulk %d: give 1 to %d lines", lines, MaxBulk)
+		return fmt.Errorf("sandbox init: --bulk %d: give the number of phone lines, 1 to %d", lines, MaxBulk)
 	}
 	return initAccount(dir, children, func(pub *rsa.PublicKey, keyID string) (*State, error) {
 		return BulkState(pub, keyID, lines)
