@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/voxbind/voxbind/internal/english"
 )
 
 // isCSV reports whether a spec file is read as CSV: its name ends in .csv,
@@ -460,7 +462,7 @@ func setCell(b *Binding, key, val string) (e *Error) {
 // columns, with a hint when the row uses the other separator.
 func (r *csvReader) ragged(cols []csvColumn, cells []csvCell) {
 	n, want := len(cells), len(cols)
-	msg := "this row and the header have different numbers of cells (row " + strconv.Itoa(n) + ", header " + strconv.Itoa(want) + ")"
+	msg := "this row has " + english.Plural(n, "cell") + ", the header has " + strconv.Itoa(want)
 	other := byte(';')
 	if r.sep == ';' {
 		other = ','
