@@ -155,7 +155,7 @@ func TestRenderMarkdownCap(t *testing.T) {
 	if len(out) >= markdownCap {
 		t.Fatalf("markdown is %d characters, want < %d", len(out), markdownCap)
 	}
-	if !strings.HasSuffix(out, "\nDrift: 20000 to change, 1000 ignored (soonest exception ends 2026-12-31).\n") {
+	if !strings.HasSuffix(out, "\nDrift: 20000 to change, 2000 blocked, 1000 ignored (soonest exception ends 2026-12-31).\n") {
 		t.Errorf("markdown does not end with the drift line:\n%s", out[len(out)-300:])
 	}
 	if !strings.HasPrefix(out, "#### voxbind plan for account 42\n\n**Plan: 20000 to bind, 0 to rebind, 0 to unbind, 0 unchanged, 2000 blocked.**\n") {
