@@ -57,15 +57,15 @@ func loadSpec(s *session, files []string, today time.Time) (*spec.Fleet, error) 
 	return fleet, nil
 }
 
-// warnExpired warns once per ignore entry that has ended, at its place in
-// the spec.
+// warnExpired warns once per ignore entry that has ended, at its until
+// (where validate --strict reports the same entry as an error).
 func warnExpired(s *session, desired *spec.Spec, today time.Time) {
 	for _, ig := range desired.Expired(today) {
 		what := ig.Registration
 		if what == "" {
 			what = fmt.Sprintf("registration_id %d", ig.RegistrationID)
 		}
-		s.warnAt(ig.Pos, string(spec.CodeIgnoreEnded),
+		s.warnAt(ig.UntilPos, string(spec.CodeIgnoreEnded),
 			fmt.Sprintf("the ignore entry for %s ended with %s (its until) and no longer applies: its drift is planned as usual",
 				reconcile.Printable(what), spec.DayString(ig.Until)),
 			"remove the entry, or give a later until")

@@ -37,6 +37,7 @@ func (w *walker) ignore(item *yaml.Node) {
 		case "owner":
 			ig.Owner, good = w.textValue("owner", v, "name who to ask about the exception, or remove the key")
 		case "until":
+			ig.UntilPos = w.pos(v)
 			if ig.Until, good = w.dayValue("until", v); good {
 				good = w.checkUntil(v, ig.Until)
 			}

@@ -63,6 +63,10 @@ type Ignore struct {
 	Reason         string
 	Owner          string    // "" when not given
 	Until          time.Time // a day, at 00:00 UTC: the last day the exception holds
+	// UntilPos is where until's date is written: an exception that has
+	// ended is reported there, as a warning or (validate --strict) an
+	// error.
+	UntilPos Pos
 
 	KeyPos map[string]Pos // as in Binding
 }
