@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -302,9 +303,16 @@ func (d *doctor) checkEndpoint(ctx context.Context, endpoint string) bool {
 	pctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 	defer cancel()
 	p := voximplant.Probe(pctx, endpoint, nil)
-	if p.Proxy != nil {
+	var proxyErr *net.OpError
+	switch {
+	case p.Proxy != nil && errors.As(p.Err, &proxyErr) && proxyErr.Op == "proxyconnect":
+		d.fail("proxy", fmt.Sprintf("through %s (from HTTPS_PROXY/HTTP_PROXY), which cannot be used: %v", p.Proxy.Redacted(), proxyErr.Err),
+			"check that the proxy runs and that HTTPS_PROXY/HTTP_PROXY name it right (scheme, host, port, credentials), or list this host in NO_PROXY to connect directly")
+		d.fail("endpoint", p.URL+": no answer: voxbind could not use the proxy", "see the proxy check")
+		return false
+	case p.Proxy != nil:
 		d.ok("proxy", "through "+p.Proxy.Redacted()+" (from HTTPS_PROXY/HTTP_PROXY; NO_PROXY does not exempt this host)")
-	} else {
+	default:
 		d.ok("proxy", "none: a direct connection (no HTTPS_PROXY/HTTP_PROXY applies to this host)")
 	}
 	if p.Err != nil {
@@ -429,7 +437,8 @@ func (d *doctor) checkFleet(ctx context.Context, creds *voximplant.Credentials, 
 			problems = append(problems, cannot.Error())
 			continue
 		}
-		problems = append(problems, fmt.Sprintf("account %d (%s): %v", d.fleet[i].AccountID, d.fleet[i].AccountIDPos.Short(), err))
+		detail, _ := apiAdvice(err)
+		problems = append(problems, fmt.Sprintf("account %d (%s): %s", d.fleet[i].AccountID, d.fleet[i].AccountIDPos.Short(), detail))
 		if other == nil {
 			other = err
 		}
@@ -445,7 +454,7 @@ func (d *doctor) checkFleet(ctx context.Context, creds *voximplant.Credentials, 
 	}
 	fix := "act on the key's own account or its child accounts: check the account_id of those files, or use that account's own key"
 	if other != nil {
-		fix = apiFix(other, "run again with --debug to see each request")
+		_, fix = apiAdvice(other)
 	}
 	d.fail("fleet accounts", detail, fix)
 }
@@ -477,7 +486,7 @@ func (d *doctor) authenticate(ctx context.Context, creds *voximplant.Credentials
 				"act on the key's own account or one of its child accounts: check the id, or use that account's own key")
 			return nil, nil, false
 		}
-		d.fail("account", err.Error(), apiFix(err, "run again with --debug to see each request"))
+		d.failAPI("account", "", err)
 		return nil, nil, false
 	}
 	d.ok("account", fmt.Sprintf("account %d (%s): GetAccountInfo works with key %s", info.AccountID, info.AccountName, creds.KeyID))
@@ -527,7 +536,7 @@ func (d *doctor) checkReads(ctx context.Context, client *voximplant.Client, info
 		return listing, false
 	}
 	if err := reconcile.ObserveMembers(ctx, client, cur); err != nil {
-		d.fail("account size", "reading every application's rules and users failed: "+err.Error(), apiFix(err, "run again with --debug to see each request"))
+		d.failAPI("account size", "reading every application's rules and users failed: ", err)
 		return listing, false
 	}
 	d.ok("account size", describeSize(cur))
@@ -563,18 +572,34 @@ func (d *doctor) read(method string, err error, detail string) {
 			fmt.Sprintf("give the service account one of the roles %s (control panel: service accounts, roles)", voximplant.OneOf(voximplant.MethodRoles[method])))
 		return
 	}
-	d.fail(name, err.Error(), apiFix(err, "run again with --debug to see each request"))
+	d.failAPI(name, "", err)
 }
 
-// apiFix is the hint an API error carries, else fallback.
-func apiFix(err error, fallback string) string {
+// failAPI fails check name with err, prefix before it. An API error's
+// hint is what to do, so it becomes the fix and leaves the detail: the
+// two do not say the same thing twice. The hint of an unknown key id
+// (433) says what happened rather than what to do, so it stays in the
+// detail and the fix says what to do. Other errors get the advice to
+// trace the requests.
+func (d *doctor) failAPI(name, prefix string, err error) {
+	detail, fix := apiAdvice(err)
+	d.fail(name, prefix+detail, fix)
+}
+
+// apiAdvice splits err into what happened and what to do, as failAPI
+// reports them.
+func apiAdvice(err error) (detail, fix string) {
+	detail, fix = err.Error(), "run again with --debug to see each request"
 	var apiErr *voximplant.APIError
 	if errors.As(err, &apiErr) {
-		if h := apiErr.Hint(); h != "" {
-			return h
+		switch h := apiErr.Hint(); {
+		case apiErr.Code == voximplant.CodeInvalidKeyID:
+			fix = "give the key file of a key the service account has now (--credentials or VOXIMPLANT_CREDENTIALS), or make a new key for it (control panel: service accounts)"
+		case h != "":
+			detail, fix = strings.Replace(detail, " ("+h+")", "", 1), h
 		}
 	}
-	return fallback
+	return detail, fix
 }
 
 func describeSize(c *reconcile.Current) string {
@@ -610,7 +635,7 @@ func (d *doctor) checkPlan(ctx context.Context, client *voximplant.Client, desir
 	before := client.Stats()
 	observed, err := reconcile.Observe(ctx, client, desired)
 	if err != nil {
-		d.fail("plan reads", err.Error(), apiFix(err, "run again with --debug to see each request"))
+		d.failAPI("plan reads", "", err)
 		return
 	}
 	after := client.Stats()

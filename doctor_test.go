@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -95,6 +96,9 @@ func doctorReport(t *testing.T, args ...string) (int, map[string]doctorCheck) {
 		}
 		if c.Status != "ok" && c.Fix == "" {
 			t.Errorf("check %q (%s) says nothing to do: %s", c.Name, c.Status, c.Detail)
+		}
+		if c.Fix != "" && strings.Contains(c.Detail, c.Fix) {
+			t.Errorf("check %q: the fix repeats the detail: %s", c.Name, c.Fix)
 		}
 		checks[c.Name] = c
 	}
@@ -208,8 +212,50 @@ func TestDoctorUnknownKeyID(t *testing.T) {
 		t.Errorf("exit %d, want 1", code)
 	}
 	wantStatus(t, checks, map[string]string{"key file": "ok", "endpoint": "ok", "account": "fail", "read GetApplications": "-"})
-	if c := checks["account"]; !strings.Contains(c.Detail, "433") || !strings.Contains(c.Fix, "key_id is unknown") {
+	// The detail says what happened, the fix what to do.
+	if c := checks["account"]; !strings.Contains(c.Detail, "433") || !strings.Contains(c.Detail, "key_id is unknown") ||
+		!strings.Contains(c.Fix, "new key") || strings.Contains(c.Fix, "key_id is unknown") {
 		t.Errorf("account check = %+v", c)
+	}
+}
+
+// TestDoctorProxyUnreachable: when the proxy that HTTPS_PROXY names cannot
+// be used, the proxy check fails and says what to do about the proxy; the
+// endpoint check points at it instead of blaming the endpoint's URL. It
+// runs voxbind as a process: net/http reads the proxy variables once per
+// process.
+func TestDoctorProxyUnreachable(t *testing.T) {
+	bin := applyBinary(t)
+	creds := filepath.Join(initSandbox(t), sandbox.CredentialsFile)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "doctor", "-o", "json", "--credentials", creds, "--endpoint", "https://api.voximplant.com/platform_api/")
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); !strings.HasSuffix(strings.ToLower(name), "_proxy") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "HTTPS_PROXY="+closed)
+	cmd.Dir = t.TempDir() // no voxbind.yaml: no spec check
+	out, _ := cmd.Output()
+	var rep struct{ Checks []doctorCheck }
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("doctor -o json: %v\n%s", err, out)
+	}
+	checks := map[string]doctorCheck{}
+	for _, c := range rep.Checks {
+		checks[c.Name] = c
+	}
+	wantStatus(t, checks, map[string]string{"key file": "ok", "proxy": "fail", "endpoint": "fail", "account": "-"})
+	if c := checks["proxy"]; !strings.Contains(c.Detail, closed) || !strings.Contains(c.Fix, "HTTPS_PROXY") {
+		t.Errorf("proxy check = %+v", c)
+	}
+	if c := checks["endpoint"]; strings.Contains(c.Fix, "base URL") || !strings.Contains(c.Fix, "proxy") {
+		t.Errorf("endpoint check = %+v; want it to point at the proxy, not the URL", c)
 	}
 }
 
