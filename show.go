@@ -10,7 +10,7 @@ import (
 // ShowCmd renders a saved plan, or an apply journal, for a reviewer: it
 // reads only the file, with no credentials and no network.
 type ShowCmd struct {
-	File   string `arg:"" name:"FILE" predictor:"file" help:"A plan saved by 'voxbind plan --out FILE', or the journal an apply wrote (its Journal: line)."`
+	File   string `arg:"" name:"FILE" predictor:"file" help:"A plan saved by 'voxbind plan --out FILE' (or printed by 'plan -o json'), or the journal an apply wrote (its Journal: line)."`
 	Output string `short:"o" enum:"text,markdown,json" default:"text" placeholder:"FORMAT" help:"Output format: text, markdown (for a pull-request comment) or json."`
 
 	ColorFlags
@@ -27,7 +27,7 @@ func (ShowCmd) Help() string {
 // Run reads the file and renders it on stdout: a saved plan (of one
 // account or of a fleet) as plan printed it, a journal as the steps it records and how the apply ended.
 func (c *ShowCmd) Run(s *session) error {
-	const what = "give a plan saved by voxbind plan --out, or a journal that apply wrote"
+	const what = "give a plan (saved by voxbind plan --out, or printed by plan -o json), or a journal that apply wrote"
 	data, err := readBounded(c.File, "file", reconcile.MaxJournalSize, what)
 	if err != nil {
 		return err
@@ -44,7 +44,7 @@ func (c *ShowCmd) Run(s *session) error {
 	if reconcile.IsFleetPlan(data) {
 		return c.fleet(s, data, what)
 	}
-	p, err := reconcile.ReadPlan(data)
+	p, err := reconcile.ReviewPlan(data)
 	if err != nil {
 		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.File, err), fix: what, err: err}
 	}
@@ -65,7 +65,7 @@ func (c *ShowCmd) Run(s *session) error {
 // fleet renders a saved fleet plan as plan renders the plan of a fleet:
 // one section per account, in account-id order, and the fleet's line.
 func (c *ShowCmd) fleet(s *session, data []byte, what string) error {
-	f, err := reconcile.ReadFleetPlan(data)
+	f, err := reconcile.ReviewFleetPlan(data)
 	if err != nil {
 		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.File, err), fix: what, err: err}
 	}

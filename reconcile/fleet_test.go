@@ -201,6 +201,45 @@ func TestFleetPlanRoundTrip(t *testing.T) {
 	}
 }
 
+// TestReviewFleetPlan: voxbind show reads what plan -o json printed for a
+// fleet (no preconditions, the run's diagnostics, an account that could
+// not be planned); apply --plan refuses it.
+func TestReviewFleetPlan(t *testing.T) {
+	desired := []*spec.Spec{fleetTestSpec(1, "bob"), fleetTestSpec(2, "alice"), fleetTestSpec(3, "nobody")}
+	open := func(_ context.Context, s *spec.Spec) (Account, error) {
+		return newFakeAccount(fleetTestAccount(s.AccountID, "acct")), nil
+	}
+	f := PlanFleet(context.Background(), desired, open, Options{}, 0, nil)
+	doc := struct {
+		*FleetJSON
+		Diagnostics []map[string]string `json:"diagnostics"`
+	}{NewFleetJSON(f, false), []map[string]string{{"severity": "error", "code": "fleet-failed"}}}
+	printed, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReviewFleetPlan(printed)
+	if err != nil {
+		t.Fatalf("ReviewFleetPlan of plan -o json: %v\n%s", err, printed)
+	}
+	if len(back.Accounts) != 3 || back.Accounts[2].Plan != nil || back.Accounts[2].Err == nil ||
+		!strings.Contains(back.Accounts[2].Err.Error(), fleetErrLines(f.Accounts[2].Err)[1]) {
+		t.Fatalf("accounts read back: %+v", back.Accounts)
+	}
+	want := f.Accounts[:2]
+	for _, a := range want {
+		for i := range a.Plan.Changes {
+			a.Plan.Changes[i].Precondition = nil
+		}
+	}
+	if diff := cmp.Diff(want, back.Accounts[:2], cmpopts.IgnoreFields(FleetAccount{}, "Bound", "Displaced")); diff != "" {
+		t.Errorf("read back (-want +got):\n%s", diff)
+	}
+	if _, err := ReadFleetPlan(printed); err == nil || !strings.Contains(err.Error(), "have no precondition") && !strings.Contains(err.Error(), "has no precondition") {
+		t.Errorf("ReadFleetPlan of plan -o json: %v, want a refusal for the missing preconditions", err)
+	}
+}
+
 // TestReadFleetPlanOrder: a saved fleet plan whose accounts were put in
 // another order by hand is read in account-id order, the order a fleet
 // is shown and applied in.

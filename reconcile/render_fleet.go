@@ -241,7 +241,18 @@ func unknownKind(kind string) string {
 // naming its account. The accounts are returned in account-id order,
 // whatever their order in the file (a plan edited by hand), since that
 // is the order a fleet is shown and applied in.
-func ReadFleetPlan(data []byte) (*FleetPlan, error) {
+func ReadFleetPlan(data []byte) (*FleetPlan, error) { return readFleetPlan(data, true) }
+
+// ReviewFleetPlan is ReviewPlan for a fleet plan: what ReadFleetPlan
+// reads, and also what plan -o json printed for a fleet, whose steps have
+// no precondition and whose accounts that could not be planned are listed
+// as failed (they come back with their error).
+func ReviewFleetPlan(data []byte) (*FleetPlan, error) { return readFleetPlan(data, false) }
+
+// readFleetPlan is ReadFleetPlan, or ReviewFleetPlan when forApply is
+// false. Either takes the diagnostics that plan -o json adds, and drops
+// them.
+func readFleetPlan(data []byte, forApply bool) (*FleetPlan, error) {
 	kind, err := planProbe(data)
 	if err != nil {
 		return nil, err
@@ -250,19 +261,34 @@ func ReadFleetPlan(data []byte) (*FleetPlan, error) {
 		return nil, fmt.Errorf("%w: %s", ErrPlanFormat, unknownKind(kind))
 	}
 	var in FleetJSON
-	if err := decodeStrict(data, &in); err != nil {
+	doc := struct {
+		*FleetJSON
+		Diagnostics json.RawMessage `json:"diagnostics"`
+	}{FleetJSON: &in}
+	if err := decodeStrict(data, &doc); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
 	}
 	var errs []error
-	if len(in.Failed) > 0 {
+	f := &FleetPlan{Accounts: make([]FleetAccount, 0, len(in.Accounts)+len(in.Failed))}
+	if !forApply {
+		for _, x := range in.Failed {
+			msg := x.Error
+			if len(x.SpecErrors) > 0 {
+				msg += ":\n" + strings.Join(x.SpecErrors, "\n")
+			}
+			f.Accounts = append(f.Accounts, FleetAccount{Account: AccountInfo{ID: x.AccountID, Name: x.AccountName}, Err: errors.New(msg)})
+		}
+	} else if len(in.Failed) > 0 {
 		ids := make([]int64, len(in.Failed))
 		for i, x := range in.Failed {
 			ids[i] = x.AccountID
 		}
 		errs = append(errs, fmt.Errorf("%s could not be planned: apply --plan needs a plan of every account; fix them and make the plan again", spec.AccountList(ids)))
 	}
-	f := &FleetPlan{Accounts: make([]FleetAccount, 0, len(in.Accounts))}
-	seen := make(map[int64]bool, len(in.Accounts))
+	seen := make(map[int64]bool, len(f.Accounts)+len(in.Accounts))
+	for _, a := range f.Accounts {
+		seen[a.Account.ID] = true
+	}
 	for i := range in.Accounts {
 		a := &in.Accounts[i]
 		p := &a.Plan
@@ -274,7 +300,7 @@ func ReadFleetPlan(data []byte) (*FleetPlan, error) {
 			errs = append(errs, fmt.Errorf("%s: the plan has it twice", at))
 		}
 		seen[p.AccountID] = true
-		for _, e := range checkPlan(p) {
+		for _, e := range checkPlan(p, forApply) {
 			errs = append(errs, fmt.Errorf("%s: %w", at, e))
 		}
 		planNonNil(p)

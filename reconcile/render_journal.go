@@ -2,9 +2,11 @@ package reconcile
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -21,11 +23,14 @@ type JournalStep struct {
 	Displaces    *JournalDisplaced `json:"displaces"`
 	Outcome      string            `json:"outcome"` // applied, failed, unknown, or "no result"
 	Error        *JournalError     `json:"error"`
+	// Sent is when the call went out among the apply's calls: 1 for the
+	// first. Steps run several at a time, so this is not always step order.
+	Sent int `json:"sent"`
 }
 
 // JournalDocument is a journal as one JSON document, for voxbind show
-// -o json: its start, its steps in the order they were sent, and its end
-// (null when the apply did not get that far).
+// -o json: its start, its steps in step order, and its end (null when the
+// apply did not get that far).
 type JournalDocument struct {
 	Kind     string        `json:"kind"` // "journal"
 	Start    JournalStart  `json:"start"`
@@ -38,18 +43,19 @@ type JournalDocument struct {
 // result was never written: the process died meanwhile.
 const journalNoResult = "no result"
 
-// JournalSteps pairs each intent of j with its result, in the order the
-// intents were written.
+// JournalSteps pairs each intent of j with its result, in step order (as
+// the plan listed them), each with when its call was sent.
 func JournalSteps(j *JournalRecords) []JournalStep {
 	out := make([]JournalStep, 0, len(j.Intents))
-	for _, in := range j.Intents {
+	for i, in := range j.Intents {
 		s := JournalStep{Step: in.Step, Action: journalAction(in.Before, in.After), Registration: in.Registration,
-			Before: in.Before, After: in.After, Displaces: in.Displaces, Outcome: journalNoResult}
+			Before: in.Before, After: in.After, Displaces: in.Displaces, Outcome: journalNoResult, Sent: i + 1}
 		if r, ok := j.Results[in.Step]; ok {
 			s.Outcome, s.Error = string(r.Outcome), r.Error
 		}
 		out = append(out, s)
 	}
+	slices.SortFunc(out, func(a, b JournalStep) int { return cmp.Compare(a.Step, b.Step) })
 	return out
 }
 

@@ -93,3 +93,45 @@ The apply did not end: voxbind was killed or crashed after the last line above.
 		t.Errorf("end %q, want %q", got, want)
 	}
 }
+
+// TestRenderJournalStepOrder: steps run several at a time, so their calls
+// may go out in another order than the plan's; show lists them in step
+// order, and JSON says when each was sent.
+func TestRenderJournalStepOrder(t *testing.T) {
+	lines := strings.Split(renderJournalCase, "\n")
+	// The calls of steps 3, 2 and 1 went out in that order; 2's result
+	// came last.
+	reordered := strings.Join([]string{lines[0], lines[5], lines[3], lines[1], lines[2], lines[4]}, "\n") + "\n"
+	j, err := ReadJournal([]byte(reordered))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := RenderJournalText(&b, j); err != nil {
+		t.Fatal(err)
+	}
+	one, two, three := strings.Index(b.String(), "[1]"), strings.Index(b.String(), "[2]"), strings.Index(b.String(), "[3]")
+	if one < 0 || !(one < two && two < three) {
+		t.Errorf("text not in step order:\n%s", b.String())
+	}
+	b.Reset()
+	if err := RenderJournalMarkdown(&b, j); err != nil {
+		t.Fatal(err)
+	}
+	if one, three := strings.Index(b.String(), "| 1 |"), strings.Index(b.String(), "| 3 |"); one < 0 || one > three {
+		t.Errorf("markdown not in step order:\n%s", b.String())
+	}
+	b.Reset()
+	if err := RenderJournalJSON(&b, j); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Steps []struct{ Step, Sent int } `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(b.String()), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]struct{ Step, Sent int }{{1, 3}, {2, 2}, {3, 1}}, doc.Steps); diff != "" {
+		t.Errorf("JSON steps (-want +got):\n%s", diff)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/voxbind/voxbind/internal/english"
 )
 
 // Mismatch is a registration that does not hold what an applied plan said
@@ -172,7 +174,17 @@ var ErrPlanFormat = errors.New("not a plan that apply --plan can use")
 // step, steps numbered once each, dependencies on earlier steps only, at
 // most one step per registration, and each action consistent with its
 // targets. Every problem found is reported, one per line.
-func ReadPlan(data []byte) (*Plan, error) {
+func ReadPlan(data []byte) (*Plan, error) { return readPlan(data, true) }
+
+// ReviewPlan decodes a plan for a reviewer (voxbind show): what ReadPlan
+// reads, and also what plan -o json prints, whose steps have no
+// precondition (apply --plan needs them; a reviewer does not). Every
+// other check of ReadPlan holds.
+func ReviewPlan(data []byte) (*Plan, error) { return readPlan(data, false) }
+
+// readPlan is ReadPlan, or ReviewPlan when forApply is false. Either takes
+// the diagnostics that plan -o json adds to the plan, and drops them.
+func readPlan(data []byte, forApply bool) (*Plan, error) {
 	kind, err := planProbe(data)
 	if err != nil {
 		return nil, err
@@ -185,10 +197,14 @@ func ReadPlan(data []byte) (*Plan, error) {
 		return nil, fmt.Errorf("%w: %s", ErrPlanFormat, unknownKind(kind))
 	}
 	var p Plan
-	if err := decodeStrict(data, &p); err != nil {
+	doc := struct {
+		*Plan
+		Diagnostics json.RawMessage `json:"diagnostics"`
+	}{Plan: &p}
+	if err := decodeStrict(data, &doc); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
 	}
-	if errs := checkPlan(&p); len(errs) > 0 {
+	if errs := checkPlan(&p, forApply); len(errs) > 0 {
 		return nil, fmt.Errorf("%w:\n%w", ErrPlanFormat, errors.Join(errs...))
 	}
 	planNonNil(&p)
@@ -247,8 +263,9 @@ func planNonNil(p *Plan) {
 }
 
 // checkPlan checks that apply can execute a read plan (see ReadPlan) and
-// returns every problem.
-func checkPlan(p *Plan) []error {
+// returns every problem; with forApply false, steps without a
+// precondition are no problem (see ReviewPlan).
+func checkPlan(p *Plan, forApply bool) []error {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf(format, args...))
@@ -307,9 +324,9 @@ func checkPlan(p *Plan) []error {
 		}
 		byStep[s.Step] = &p.Changes[i]
 	}
-	if missingPre > 0 {
-		bad("%d of %d steps have no precondition: apply --plan needs the file written by voxbind plan --out FILE (plan -o json leaves preconditions out)",
-			missingPre, len(p.Changes))
+	if missingPre > 0 && forApply {
+		bad("%d of %s %s no precondition: apply --plan needs the file written by voxbind plan --out FILE (plan -o json leaves preconditions out)",
+			missingPre, english.Plural(len(p.Changes), "step"), english.Choose(missingPre, "has", "have"))
 	}
 	for _, s := range p.Changes {
 		if n := s.IncludedFor; n != 0 && (n == s.Step || byStep[n] == nil) {

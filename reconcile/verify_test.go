@@ -3,6 +3,7 @@ package reconcile
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -511,5 +512,59 @@ func TestProgressWriter(t *testing.T) {
 		"Apply: 3 applied, 0 failed, 0 skipped, 0 not started, 0 unknown; 2 verified, 1 differs.\n"
 	if diff := cmp.Diff(want, sum.String()); diff != "" {
 		t.Errorf("summary with a mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestReviewPlan: voxbind show reads what plan -o json prints (steps
+// without preconditions, the run's diagnostics); apply --plan refuses it,
+// counting the steps in words that fit the number.
+func TestReviewPlan(t *testing.T) {
+	printed := func(p *Plan) []byte {
+		var b bytes.Buffer
+		if err := RenderJSON(&b, p, false); err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		doc["diagnostics"] = []any{map[string]any{"severity": "warning", "code": "ignore-ended"}}
+		data, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	want := verifyPlan()
+	got, err := ReviewPlan(printed(want))
+	if err != nil {
+		t.Fatalf("ReviewPlan of plan -o json: %v", err)
+	}
+	for i := range want.Changes {
+		want.Changes[i].Precondition = nil
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ReviewPlan (-want +got):\n%s", diff)
+	}
+	if _, err := ReviewPlan([]byte(`{"format_version": 1, "account_id": 42, "changes": [], "extra": 1}`)); err == nil {
+		t.Error("ReviewPlan took an unknown key")
+	}
+
+	one := verifyPlan()
+	one.Changes, one.SideEffects = one.Changes[:1], nil
+	two := verifyPlan()
+	two.Changes[0].Precondition, two.SideEffects = nil, nil
+	var twoSaved bytes.Buffer
+	if err := RenderJSON(&twoSaved, two, true); err != nil {
+		t.Fatal(err)
+	}
+	for data, want := range map[string]string{
+		string(printed(one)): "1 of 1 step has no precondition",
+		twoSaved.String():    "1 of 3 steps has no precondition",
+		string(printed(two)): "3 of 3 steps have no precondition",
+	} {
+		if _, err := ReadPlan([]byte(data)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ReadPlan = %v, want it to say %q", err, want)
+		}
 	}
 }
