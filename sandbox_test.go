@@ -508,11 +508,12 @@ func TestSandboxServePerAccountFlags(t *testing.T) {
 	}{
 		{[]string{"--account-rate", "1000002"}, `--account-rate "1000002": write ID=VALUE`},
 		{[]string{"--account-rate", "x=5"}, `--account-rate "x=5": write ID=VALUE`},
-		{[]string{"--account-rate", "1000002=fast"}, `--account-rate "1000002=fast": "fast" is not a number of requests per second (0: no limit); write ID=VALUE, the account's id, '=' and its value (e.g. --account-rate 1000002=5)`},
-		{[]string{"--account-rate", "1000002=NaN"}, `rate NaN of account 1000002 must be 0 (no limit) or a positive number`},
+		{[]string{"--account-rate", "1000002=fast"}, `--account-rate "1000002=fast": "fast" is not a number of requests per second, at least 0.01, or 0 for no limit; write ID=VALUE, the account's id, '=' and its value (e.g. --account-rate 1000002=5)`},
+		{[]string{"--account-rate", "1000002=NaN"}, `--account-rate "1000002=NaN": "NaN" is not a number of requests per second, at least 0.01, or 0 for no limit`},
 		{[]string{"--account-latency", "1000002=1", "--account-latency", "1000003=2s"}, `--account-latency "1000002=1": "1" is not a duration with its unit (200ms, 1.5s); write ID=VALUE`},
 		{[]string{"--account-latency", "1000002=1s", "--account-latency", "1000002=2s"}, "account 1000002 is given twice"},
-		{[]string{"--account-rate", "1000002=-3"}, "rate -3 of account 1000002"},
+		{[]string{"--account-rate", "1000002=-3"}, `--account-rate "1000002=-3": "-3" is not a number of requests per second, at least 0.01, or 0 for no limit`},
+		{[]string{"--account-rate", "1000002=0.001"}, `--account-rate "1000002=0.001": "0.001" is not a number of requests per second, at least 0.01, or 0 for no limit`},
 	} {
 		args := append([]string{"sandbox", "serve", "--state", "no-such-state.json"}, tt.args...)
 		code, _, stderr := runCLI(t, args...)
