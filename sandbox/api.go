@@ -400,140 +400,215 @@ func (s *account) application(p params) (ApplicationRecord, bool, *apiError) {
 // The two last forms skip frozen registrations; the first two answer 496
 // for one. Nothing to select by: 485.
 func (s *account) bindSipRegistration(p params) (any, *apiError) {
-	regID, hasReg, e := p.id("sip_registration_id")
+	c, e := parseBindCall(p)
 	if e != nil {
 		return nil, e
-	}
-	ruleID, hasRuleID, e := p.id("rule_id")
-	if e != nil {
-		return nil, e
-	}
-	userID, hasUserID, e := p.id("user_id")
-	if e != nil {
-		return nil, e
-	}
-	if _, _, e := p.id("application_id"); e != nil {
-		return nil, e
-	}
-	bind, _, e := p.boolean("bind", true)
-	if e != nil {
-		return nil, e
-	}
-	ruleName, userName := p.get("rule_name"), p.get("user_name")
-	hasApp := p.has("application_id") || p.has("application_name")
-	hasRule, hasUser := hasRuleID || ruleName != "", hasUserID || userName != ""
-	switch {
-	case p.has("application_id") && p.has("application_name"):
-		return nil, errorf(458, "specify only one of 'application_id' and 'application_name'")
-	case hasRuleID && ruleName != "":
-		return nil, errorf(458, "specify only one of 'rule_id' and 'rule_name'")
-	case hasUserID && userName != "":
-		return nil, errorf(458, "specify only one of 'user_id' and 'user_name'")
-	case hasRule && hasUser:
-		return nil, errorf(458, "specify only one of a rule ('rule_id', 'rule_name') and a user ('user_id', 'user_name'): a registration goes to a rule or to a user")
-	case bind && !hasReg:
-		return nil, errorf(485, "specify the 'sip_registration_id' parameter")
-	case bind && !hasApp:
-		return nil, errorf(485, "specify the 'application_id' or 'application_name' parameter")
-	case hasRule && !hasApp:
-		return nil, errorf(485, "specify the 'application_id' or 'application_name' parameter: a rule belongs to an application")
-	case userName != "" && !hasApp:
-		return nil, errorf(485, "specify the 'application_id' or 'application_name' parameter: user names are unique only within an application")
-	case !bind && !hasReg && !hasUser && !hasApp:
-		return nil, errorf(485, "specify the 'sip_registration_id', a user or an application to unbind")
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-
-	reg := -1 // position of the named registration
-	if hasReg {
-		i, ok := s.index.regs[regID]
-		if !ok {
-			return nil, errorf(275, "invalid sip_registration_id: SIP registration %d does not exist", regID)
-		}
-		reg = i
+	reg, e := s.bindRegistration(c)
+	if e != nil {
+		return nil, e
 	}
 	app, _, e := s.application(p)
 	if e != nil {
 		return nil, e
 	}
-	var rule RuleRecord
-	switch {
-	case hasRuleID:
-		i, ok := s.index.rules[ruleID]
-		if !ok || s.state.Rules[i].ApplicationID != app.ID {
-			return nil, errorf(147, "invalid rule_id: application %d has no rule %d", app.ID, ruleID)
-		}
-		rule = s.state.Rules[i]
-	case ruleName != "":
-		i := indexOf(s.state.Rules, func(r RuleRecord) bool {
-			return r.ApplicationID == app.ID && strings.EqualFold(r.Name, ruleName)
-		})
-		if i < 0 {
-			return nil, errorf(156, "invalid rule_name: application %d has no rule %q", app.ID, ruleName)
-		}
-		rule = s.state.Rules[i]
+	rule, e := s.bindRule(c, app)
+	if e != nil {
+		return nil, e
 	}
-	var user UserRecord
-	switch {
-	case hasUserID:
-		i, ok := s.index.users[userID]
-		if !ok {
-			return nil, errorf(117, "invalid user_id: user %d does not exist", userID)
-		}
-		user = s.state.Users[i]
-		if hasApp && user.ApplicationID != app.ID {
-			return nil, errorf(393, "user %d is not bound to application %d", userID, app.ID)
-		}
-	case userName != "":
-		i := indexOf(s.state.Users, func(u UserRecord) bool {
-			return u.ApplicationID == app.ID && strings.EqualFold(u.Name, userName)
-		})
-		if i < 0 {
-			if indexOf(s.state.Users, func(u UserRecord) bool { return strings.EqualFold(u.Name, userName) }) >= 0 {
-				return nil, errorf(393, "user %q is not bound to application %d", userName, app.ID)
-			}
-			return nil, errorf(117, "invalid user_name: application %d has no user %q", app.ID, userName)
-		}
-		user = s.state.Users[i]
+	user, e := s.bindUser(c, app)
+	if e != nil {
+		return nil, e
 	}
 
 	tx := s.begin()
-	switch {
-	case bind:
-		if e := s.writable(reg); e != nil {
-			return nil, e
-		}
-		if user.ID != 0 {
-			if h, held := s.index.holder[user.ID]; held && h != reg {
-				tx.set(h, 0, 0, 0) // choice 2: the previous holder loses everything
-			}
-		}
-		tx.set(reg, app.ID, rule.ID, user.ID)
-	case hasReg:
-		if e := s.writable(reg); e != nil {
-			return nil, e
-		}
-		tx.set(reg, 0, 0, 0)
-	case hasUser:
-		if h, held := s.index.holder[user.ID]; held {
-			if e := s.writable(h); e != nil {
-				return nil, e
-			}
-			tx.set(h, 0, 0, 0)
-		}
-	default:
-		for i, r := range s.state.Registrations {
-			if r.ApplicationID == app.ID && (!hasRule || r.RuleID == rule.ID) && !r.Deactivated {
-				tx.set(i, 0, 0, 0)
-			}
-		}
+	if c.bind {
+		e = s.bindTo(tx, reg, app.ID, rule.ID, user.ID)
+	} else {
+		e = s.unbindBy(tx, c, reg, app.ID, rule.ID, user.ID)
+	}
+	if e != nil {
+		return nil, e
 	}
 	if err := tx.commit(); err != nil {
 		return nil, errorf(CodeStateNotSaved, "%v", err)
 	}
 	return map[string]int{"result": 1}, nil
+}
+
+// bindCall is a BindSipRegistration call as its parameters state it, read
+// before the lock so that a malformed call costs no lookup.
+type bindCall struct {
+	bind                         bool
+	regID, ruleID, userID        int64
+	hasReg, hasRuleID, hasUserID bool
+	ruleName, userName           string
+	hasApp                       bool
+}
+
+// hasRule reports whether the call names a rule, by id or by name.
+func (c bindCall) hasRule() bool { return c.hasRuleID || c.ruleName != "" }
+
+// hasUser reports whether the call names a user, by id or by name.
+func (c bindCall) hasUser() bool { return c.hasUserID || c.userName != "" }
+
+// parseBindCall reads a BindSipRegistration call and refuses one whose
+// form is wrong (101, 458, 485) before anything is looked up.
+func parseBindCall(p params) (bindCall, *apiError) {
+	var c bindCall
+	var e *apiError
+	if c.regID, c.hasReg, e = p.id("sip_registration_id"); e != nil {
+		return c, e
+	}
+	if c.ruleID, c.hasRuleID, e = p.id("rule_id"); e != nil {
+		return c, e
+	}
+	if c.userID, c.hasUserID, e = p.id("user_id"); e != nil {
+		return c, e
+	}
+	if _, _, e = p.id("application_id"); e != nil {
+		return c, e
+	}
+	if c.bind, _, e = p.boolean("bind", true); e != nil {
+		return c, e
+	}
+	c.ruleName, c.userName = p.get("rule_name"), p.get("user_name")
+	c.hasApp = p.has("application_id") || p.has("application_name")
+	return c, c.checkForm(p)
+}
+
+// checkForm answers 458 for a call that names one thing twice, or both a
+// rule and a user, and 485 for one that lacks what its form needs.
+func (c bindCall) checkForm(p params) *apiError {
+	switch {
+	case p.has("application_id") && p.has("application_name"):
+		return errorf(458, "specify only one of 'application_id' and 'application_name'")
+	case c.hasRuleID && c.ruleName != "":
+		return errorf(458, "specify only one of 'rule_id' and 'rule_name'")
+	case c.hasUserID && c.userName != "":
+		return errorf(458, "specify only one of 'user_id' and 'user_name'")
+	case c.hasRule() && c.hasUser():
+		return errorf(458, "specify only one of a rule ('rule_id', 'rule_name') and a user ('user_id', 'user_name'): a registration goes to a rule or to a user")
+	case c.bind && !c.hasReg:
+		return errorf(485, "specify the 'sip_registration_id' parameter")
+	case c.bind && !c.hasApp:
+		return errorf(485, "specify the 'application_id' or 'application_name' parameter")
+	case c.hasRule() && !c.hasApp:
+		return errorf(485, "specify the 'application_id' or 'application_name' parameter: a rule belongs to an application")
+	case c.userName != "" && !c.hasApp:
+		return errorf(485, "specify the 'application_id' or 'application_name' parameter: user names are unique only within an application")
+	case !c.bind && !c.hasReg && !c.hasUser() && !c.hasApp:
+		return errorf(485, "specify the 'sip_registration_id', a user or an application to unbind")
+	}
+	return nil
+}
+
+// bindRegistration is the position of the registration a call names, or -1
+// for none; an unknown id answers 275. The caller holds s.mu.
+func (s *account) bindRegistration(c bindCall) (int, *apiError) {
+	if !c.hasReg {
+		return -1, nil
+	}
+	i, ok := s.index.regs[c.regID]
+	if !ok {
+		return -1, errorf(275, "invalid sip_registration_id: SIP registration %d does not exist", c.regID)
+	}
+	return i, nil
+}
+
+// bindRule finds the rule a call names within its application (147, 156:
+// none such); no rule named is the zero rule. The caller holds s.mu.
+func (s *account) bindRule(c bindCall, app ApplicationRecord) (RuleRecord, *apiError) {
+	switch {
+	case c.hasRuleID:
+		i, ok := s.index.rules[c.ruleID]
+		if !ok || s.state.Rules[i].ApplicationID != app.ID {
+			return RuleRecord{}, errorf(147, "invalid rule_id: application %d has no rule %d", app.ID, c.ruleID)
+		}
+		return s.state.Rules[i], nil
+	case c.ruleName != "":
+		i := indexOf(s.state.Rules, func(r RuleRecord) bool {
+			return r.ApplicationID == app.ID && strings.EqualFold(r.Name, c.ruleName)
+		})
+		if i < 0 {
+			return RuleRecord{}, errorf(156, "invalid rule_name: application %d has no rule %q", app.ID, c.ruleName)
+		}
+		return s.state.Rules[i], nil
+	}
+	return RuleRecord{}, nil
+}
+
+// bindUser finds the user a call names (117: none such; 393: it is another
+// application's); no user named is the zero user. The caller holds s.mu.
+func (s *account) bindUser(c bindCall, app ApplicationRecord) (UserRecord, *apiError) {
+	switch {
+	case c.hasUserID:
+		i, ok := s.index.users[c.userID]
+		if !ok {
+			return UserRecord{}, errorf(117, "invalid user_id: user %d does not exist", c.userID)
+		}
+		user := s.state.Users[i]
+		if c.hasApp && user.ApplicationID != app.ID {
+			return UserRecord{}, errorf(393, "user %d is not bound to application %d", c.userID, app.ID)
+		}
+		return user, nil
+	case c.userName != "":
+		i := indexOf(s.state.Users, func(u UserRecord) bool {
+			return u.ApplicationID == app.ID && strings.EqualFold(u.Name, c.userName)
+		})
+		if i < 0 {
+			if indexOf(s.state.Users, func(u UserRecord) bool { return strings.EqualFold(u.Name, c.userName) }) >= 0 {
+				return UserRecord{}, errorf(393, "user %q is not bound to application %d", c.userName, app.ID)
+			}
+			return UserRecord{}, errorf(117, "invalid user_name: application %d has no user %q", app.ID, c.userName)
+		}
+		return s.state.Users[i], nil
+	}
+	return UserRecord{}, nil
+}
+
+// bindTo sets registration reg to exactly app, rule and user, taking the
+// user from its other holder (choice 2). The caller holds s.mu.
+func (s *account) bindTo(t *tx, reg int, app, rule, user int64) *apiError {
+	if e := s.writable(reg); e != nil {
+		return e
+	}
+	if user != 0 {
+		if h, held := s.index.holder[user]; held && h != reg {
+			t.set(h, 0, 0, 0) // choice 2: the previous holder loses everything
+		}
+	}
+	t.set(reg, app, rule, user)
+	return nil
+}
+
+// unbindBy unbinds by the first form of the call that applies (choice 3).
+// The caller holds s.mu.
+func (s *account) unbindBy(t *tx, c bindCall, reg int, app, rule, user int64) *apiError {
+	switch {
+	case c.hasReg:
+		if e := s.writable(reg); e != nil {
+			return e
+		}
+		t.set(reg, 0, 0, 0)
+	case c.hasUser():
+		if h, held := s.index.holder[user]; held {
+			if e := s.writable(h); e != nil {
+				return e
+			}
+			t.set(h, 0, 0, 0)
+		}
+	default:
+		for i, r := range s.state.Registrations {
+			if r.ApplicationID == app && (!c.hasRule() || r.RuleID == rule) && !r.Deactivated {
+				t.set(i, 0, 0, 0)
+			}
+		}
+	}
+	return nil
 }
 
 // writable answers 496 for a frozen registration. The caller holds s.mu.
