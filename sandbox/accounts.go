@@ -122,33 +122,62 @@ func (s *account) getChildrenAccounts(p params) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	ids, anyID, hasIDs, e := p.idList("child_account_id", true)
+	q, e := parseChildrenQuery(p)
 	if e != nil {
 		return nil, e
 	}
-	name, email := p.get("child_account_name"), p.get("child_account_email")
-	if !hasIDs && name == "" && email == "" {
-		return nil, errorf(485, "specify the 'child_account_id', 'child_account_name' or 'child_account_email' parameter (child_account_id=any lists every child account)")
-	}
-	active, hasActive, e := p.boolean("active", false)
-	if e != nil {
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.checkChildIDs(q); e != nil {
 		return nil, e
 	}
-	frozen, hasFrozen, e := p.boolean("frozen", false)
-	if e != nil {
-		return nil, e
+	rows := s.matchingChildren(q)
+	total := len(rows)
+	out := []accountInfoType{}
+	for _, a := range pageOf(rows, offset, count) {
+		out = append(out, q.show(a))
 	}
-	ignoreInvalid, _, e := p.boolean("ignore_invalid_accounts", false)
-	if e != nil {
-		return nil, e
+	return list{Result: out, TotalCount: &total, Count: len(out)}, nil
+}
+
+// childrenQuery is every parameter GetChildrenAccounts takes but the page.
+type childrenQuery struct {
+	ids            []int64
+	anyID, hasIDs  bool
+	name, email    string
+	active, frozen boolFilter
+	ignoreInvalid  bool
+	brief, medium  bool
+	sortKey        func(AccountRecord) string // nil: by id only
+}
+
+// parseChildrenQuery reads a GetChildrenAccounts call, refusing one that
+// selects nothing (485) or sorts by an unknown key (496) before the lock.
+func parseChildrenQuery(p params) (childrenQuery, *apiError) {
+	var q childrenQuery
+	var e *apiError
+	if q.ids, q.anyID, q.hasIDs, e = p.idList("child_account_id", true); e != nil {
+		return q, e
 	}
-	brief, _, e := p.boolean("brief_output", false)
-	if e != nil {
-		return nil, e
+	q.name, q.email = p.get("child_account_name"), p.get("child_account_email")
+	if !q.hasIDs && q.name == "" && q.email == "" {
+		return q, errorf(485, "specify the 'child_account_id', 'child_account_name' or 'child_account_email' parameter (child_account_id=any lists every child account)")
 	}
-	medium, _, e := p.boolean("medium_output", false)
-	if e != nil {
-		return nil, e
+	if q.active.want, q.active.set, e = p.boolean("active", false); e != nil {
+		return q, e
+	}
+	if q.frozen.want, q.frozen.set, e = p.boolean("frozen", false); e != nil {
+		return q, e
+	}
+	if q.ignoreInvalid, _, e = p.boolean("ignore_invalid_accounts", false); e != nil {
+		return q, e
+	}
+	if q.brief, _, e = p.boolean("brief_output", false); e != nil {
+		return q, e
+	}
+	if q.medium, _, e = p.boolean("medium_output", false); e != nil {
+		return q, e
 	}
 	order := p.get("order_by")
 	sortKey, ok := map[string]func(AccountRecord) string{
@@ -158,54 +187,65 @@ func (s *account) getChildrenAccounts(p params) (any, *apiError) {
 		"child_account_email": func(a AccountRecord) string { return strings.ToLower(a.Email) },
 	}[order]
 	if !ok {
-		return nil, errorf(496, "the 'order_by' parameter is invalid: %q; use child_account_id, child_account_name or child_account_email", order)
+		return q, errorf(496, "the 'order_by' parameter is invalid: %q; use child_account_id, child_account_name or child_account_email", order)
 	}
+	q.sortKey = sortKey
+	return q, nil
+}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// checkChildIDs answers 496 for a listed id that is not a child, unless
+// the query ignores invalid accounts. The caller holds s.mu.
+func (s *account) checkChildIDs(q childrenQuery) *apiError {
+	if !q.hasIDs || q.anyID || q.ignoreInvalid {
+		return nil
+	}
 	children := map[int64]AccountRecord{}
 	for _, c := range s.state.Children {
 		children[c.Account.ID] = c.Account
 	}
-	if hasIDs && !anyID && !ignoreInvalid {
-		for _, id := range ids {
-			if _, ok := children[id]; !ok {
-				return nil, errorf(496, "the 'child_account_id' parameter is invalid: account %d is not a child of account %d (ignore_invalid_accounts=true skips such ids)", id, s.state.Account.ID)
-			}
+	for _, id := range q.ids {
+		if _, ok := children[id]; !ok {
+			return errorf(496, "the 'child_account_id' parameter is invalid: account %d is not a child of account %d (ignore_invalid_accounts=true skips such ids)", id, s.state.Account.ID)
 		}
 	}
+	return nil
+}
+
+// matchingChildren is the children that pass every filter of q, in q's
+// order (ties by id). The caller holds s.mu.
+func (s *account) matchingChildren(q childrenQuery) []AccountRecord {
 	var rows []AccountRecord
 	for _, c := range s.state.Children {
 		a := c.Account
 		switch {
-		case hasIDs && !anyID && !slices.Contains(ids, a.ID),
-			name != "" && !fragment(a.Name, name),
-			email != "" && !fragment(a.Email, email),
-			hasActive && a.active() != active,
-			hasFrozen && a.Frozen != frozen:
+		case q.hasIDs && !q.anyID && !slices.Contains(q.ids, a.ID),
+			q.name != "" && !fragment(a.Name, q.name),
+			q.email != "" && !fragment(a.Email, q.email),
+			!q.active.pass(a.active()),
+			!q.frozen.pass(a.Frozen):
 			continue
 		}
 		rows = append(rows, a)
 	}
 	slices.SortStableFunc(rows, func(x, y AccountRecord) int {
-		if sortKey != nil {
-			if c := strings.Compare(sortKey(x), sortKey(y)); c != 0 {
+		if q.sortKey != nil {
+			if c := strings.Compare(q.sortKey(x), q.sortKey(y)); c != 0 {
 				return c
 			}
 		}
 		return cmp.Compare(x.ID, y.ID)
 	})
-	total := len(rows)
-	out := []accountInfoType{}
-	for _, a := range pageOf(rows, offset, count) {
-		switch row := showAccount(a); {
-		case brief:
-			out = append(out, accountInfoType{ID: a.ID})
-		case medium:
-			out = append(out, accountInfoType{ID: a.ID, Name: a.Name, Email: a.Email})
-		default:
-			out = append(out, row)
-		}
+	return rows
+}
+
+// show is a child as the query asks to see it: ids only (brief_output),
+// ids, names and emails (medium_output), or in full.
+func (q childrenQuery) show(a AccountRecord) accountInfoType {
+	switch {
+	case q.brief:
+		return accountInfoType{ID: a.ID}
+	case q.medium:
+		return accountInfoType{ID: a.ID, Name: a.Name, Email: a.Email}
 	}
-	return list{Result: out, TotalCount: &total, Count: len(out)}, nil
+	return showAccount(a)
 }
