@@ -37,8 +37,19 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 func renderMarkdown(b *strings.Builder, p *Plan, which string, budget int) {
 	start := b.Len()
 	end := func(share int) int { return start + budget/markdownCap*share + budget%markdownCap*share/markdownCap }
-	blockedEnd, effectsEnd, ignoredEnd := end(markdownBlockedEnd), end(markdownEffectsEnd), end(markdownIgnoredEnd)
-	tableEnd, linesEnd := end(markdownTableEnd), end(markdownLinesEnd)
+	markdownHeader(b, p, which)
+	markdownBlocked(b, p, end(markdownBlockedEnd))
+	markdownSideEffects(b, p, end(markdownEffectsEnd))
+	markdownIgnored(b, p, end(markdownIgnoredEnd))
+	if len(p.Changes) > 0 {
+		listed := markdownTable(b, p.Changes, end(markdownTableEnd))
+		markdownChangeLines(b, p.Changes[listed:], end(markdownLinesEnd))
+	}
+}
+
+// markdownHeader writes the title, the summary and the notes a reviewer
+// should read before any list; they are never cut.
+func markdownHeader(b *strings.Builder, p *Plan, which string) {
 	fmt.Fprintf(b, "#### %s\n\n**%s**\n", markdownEscape(renderTitle(p, which)), renderSummary(p))
 	if sel := renderSelection(p); sel != "" {
 		fmt.Fprintf(b, "\nSelection: %s\n", markdownCode(sel))
@@ -55,80 +66,106 @@ func renderMarkdown(b *strings.Builder, p *Plan, which string, budget int) {
 	if n := p.Summary.Unmanaged; n > 0 {
 		fmt.Fprintf(b, "\n%s\n", renderUnmanaged(p))
 	}
+}
 
-	if len(p.Blocked) > 0 {
-		b.WriteString("\n**Blocked**\n\n")
-		for i, x := range p.Blocked {
-			line := "- " + markdownReg(&x.Registration) + ": " + markdownEscape(renderBlockedReason(x.Reason))
-			if x.Source != "" {
-				line += " (" + markdownEscape(x.Source) + ")"
-			}
-			line += "\n"
-			if b.Len()+len(line) > blockedEnd {
-				fmt.Fprintf(b, "- …and %d more blocked\n", len(p.Blocked)-i)
-				break
-			}
-			b.WriteString(line)
-		}
+// markdownBlocked lists the blocked changes until b reaches end, then
+// counts the rest, so that they never crowd out the changes.
+func markdownBlocked(b *strings.Builder, p *Plan, end int) {
+	if len(p.Blocked) == 0 {
+		return
 	}
-	if len(p.SideEffects) > 0 {
-		b.WriteString("\n**Side effects** (binding a user takes it from the registration that holds it)\n\n")
-		later := renderLaterSteps(p)
-		for i, e := range p.SideEffects {
-			line := fmt.Sprintf("- %s loses user %s — caused by step %d%s\n",
-				markdownReg(&e.Registration), markdownEscape(renderName(e.LosesUser)), e.CausedByStep, markdownEscape(later[e.Registration.ID]))
-			if b.Len()+len(line) > effectsEnd {
-				fmt.Fprintf(b, "- …and %d more side effects\n", len(p.SideEffects)-i)
-				break
-			}
-			b.WriteString(line)
+	b.WriteString("\n**Blocked**\n\n")
+	for i, x := range p.Blocked {
+		line := "- " + markdownReg(&x.Registration) + ": " + markdownEscape(renderBlockedReason(x.Reason))
+		if x.Source != "" {
+			line += " (" + markdownEscape(x.Source) + ")"
 		}
+		line += "\n"
+		if b.Len()+len(line) > end {
+			fmt.Fprintf(b, "- …and %d more blocked\n", len(p.Blocked)-i)
+			break
+		}
+		b.WriteString(line)
 	}
-	if len(p.Ignored) > 0 {
-		b.WriteString("\n**Ignored** (exceptions in the spec: no step until they end)\n\n")
-		for i, x := range p.Ignored {
-			line := "- " + markdownReg(&x.Registration) + " " + markdownEscape(renderIgnored(&x)) + "\n"
-			if b.Len()+len(line) > ignoredEnd {
-				fmt.Fprintf(b, "- …and %d more ignored\n", len(p.Ignored)-i)
-				break
-			}
-			b.WriteString(line)
-		}
+}
+
+// markdownSideEffects lists the side effects until b reaches end, then
+// counts the rest, so that they never crowd out the changes.
+func markdownSideEffects(b *strings.Builder, p *Plan, end int) {
+	if len(p.SideEffects) == 0 {
+		return
 	}
-	if len(p.Changes) > 0 {
-		b.WriteString("\n| step | change | registration | before | after | source |\n|---:|---|---|---|---|---|\n")
-		i := 0
-		for ; i < len(p.Changes); i++ {
-			s := &p.Changes[i]
-			mark, _ := renderMark(s.Action)
-			source := s.Source
-			if s.Reason == ReasonPrune {
-				source = "prune"
-			}
-			if notes := renderStepNotes(s); notes != "" {
-				source += ", " + notes
-			}
-			row := fmt.Sprintf("| %d | %s %s | %s | %s | %s | %s |\n", s.Step, mark, s.Action,
-				markdownReg(&s.Registration), markdownEscape(renderTarget(s.Before)),
-				markdownEscape(renderTarget(s.After)), markdownEscape(source))
-			if b.Len()+len(row) > tableEnd {
-				break
-			}
-			b.WriteString(row)
+	b.WriteString("\n**Side effects** (binding a user takes it from the registration that holds it)\n\n")
+	later := renderLaterSteps(p)
+	for i, e := range p.SideEffects {
+		line := fmt.Sprintf("- %s loses user %s — caused by step %d%s\n",
+			markdownReg(&e.Registration), markdownEscape(renderName(e.LosesUser)), e.CausedByStep, markdownEscape(later[e.Registration.ID]))
+		if b.Len()+len(line) > end {
+			fmt.Fprintf(b, "- …and %d more side effects\n", len(p.SideEffects)-i)
+			break
 		}
-		if i < len(p.Changes) {
-			b.WriteString("\n")
+		b.WriteString(line)
+	}
+}
+
+// markdownIgnored lists the ignored registrations until b reaches end,
+// then counts the rest, so that they never crowd out the changes.
+func markdownIgnored(b *strings.Builder, p *Plan, end int) {
+	if len(p.Ignored) == 0 {
+		return
+	}
+	b.WriteString("\n**Ignored** (exceptions in the spec: no step until they end)\n\n")
+	for i, x := range p.Ignored {
+		line := "- " + markdownReg(&x.Registration) + " " + markdownEscape(renderIgnored(&x)) + "\n"
+		if b.Len()+len(line) > end {
+			fmt.Fprintf(b, "- …and %d more ignored\n", len(p.Ignored)-i)
+			break
 		}
-		for ; i < len(p.Changes); i++ {
-			s := &p.Changes[i]
-			mark, _ := renderMark(s.Action)
-			line := "- " + strconv.Itoa(s.Step) + " " + mark + " " + markdownReg(&s.Registration) + "\n"
-			if b.Len()+len(line) > linesEnd {
-				fmt.Fprintf(b, "- …and %d more changes (`voxbind plan -o json` lists them all)\n", len(p.Changes)-i)
-				break
-			}
-			b.WriteString(line)
+		b.WriteString(line)
+	}
+}
+
+// markdownTable writes the changes as full table rows while they fit
+// before end and returns how many it wrote; the rest go one line each.
+func markdownTable(b *strings.Builder, changes []Step, end int) int {
+	b.WriteString("\n| step | change | registration | before | after | source |\n|---:|---|---|---|---|---|\n")
+	for i := range changes {
+		s := &changes[i]
+		mark, _ := renderMark(s.Action)
+		source := s.Source
+		if s.Reason == ReasonPrune {
+			source = "prune"
 		}
+		if notes := renderStepNotes(s); notes != "" {
+			source += ", " + notes
+		}
+		row := fmt.Sprintf("| %d | %s %s | %s | %s | %s | %s |\n", s.Step, mark, s.Action,
+			markdownReg(&s.Registration), markdownEscape(renderTarget(s.Before)),
+			markdownEscape(renderTarget(s.After)), markdownEscape(source))
+		if b.Len()+len(row) > end {
+			return i
+		}
+		b.WriteString(row)
+	}
+	return len(changes)
+}
+
+// markdownChangeLines writes the changes the table had no room for, one
+// short line each until b reaches end, then only their count.
+func markdownChangeLines(b *strings.Builder, changes []Step, end int) {
+	if len(changes) == 0 {
+		return
+	}
+	b.WriteString("\n")
+	for i := range changes {
+		s := &changes[i]
+		mark, _ := renderMark(s.Action)
+		line := "- " + strconv.Itoa(s.Step) + " " + mark + " " + markdownReg(&s.Registration) + "\n"
+		if b.Len()+len(line) > end {
+			fmt.Fprintf(b, "- …and %d more changes (`voxbind plan -o json` lists them all)\n", len(changes)-i)
+			break
+		}
+		b.WriteString(line)
 	}
 }
 
