@@ -85,58 +85,86 @@ func renderPlanText(bw *bufio.Writer, p *Plan, color, full bool, which string) {
 	} else {
 		renderGroups(bw, p, paint)
 	}
-	listed := len(p.SideEffects)
-	if !full {
-		listed = min(listed, renderListed)
-	}
-	if len(p.SideEffects) > 0 {
-		fmt.Fprintf(bw, "\nSide effects (binding a user takes it from the registration that holds it):\n")
-		later := renderLaterSteps(p)
-		for _, e := range p.SideEffects[:listed] {
-			fmt.Fprintf(bw, "  %s %s loses user %s — caused by step %d%s\n",
-				paint(renderYellow, "!"), renderReg(&e.Registration), renderName(e.LosesUser), e.CausedByStep, later[e.Registration.ID])
-		}
-		if n := len(p.SideEffects) - listed; n > 0 {
-			fmt.Fprintf(bw, "  … and %d more\n", n)
-		}
-	}
-	listed = len(p.Blocked)
-	if !full {
-		listed = min(listed, renderListed)
-	}
-	if len(p.Blocked) > 0 {
-		fmt.Fprintf(bw, "\nBlocked (%s refuses this plan until %s resolved):\n", renderRefuser(p), english.Choose(len(p.Blocked), "it is", "they are"))
-		for _, b := range p.Blocked[:listed] {
-			where := ""
-			if b.Source != "" {
-				where = " at " + Printable(b.Source)
-			}
-			fmt.Fprintf(bw, "  %s %s%s: %s\n", paint(renderRed, "x"), renderReg(&b.Registration), where, renderBlockedReason(b.Reason))
-		}
-		if n := len(p.Blocked) - listed; n > 0 {
-			fmt.Fprintf(bw, "  … and %d more\n", n)
-		}
-	}
-	listed = len(p.Ignored)
-	if !full {
-		listed = min(listed, renderListed)
-	}
-	if len(p.Ignored) > 0 {
-		fmt.Fprintf(bw, "\nIgnored (exceptions in the spec: no step until they end):\n")
-		for _, x := range p.Ignored[:listed] {
-			fmt.Fprintf(bw, "  = %s %s\n", renderReg(&x.Registration), renderIgnored(&x))
-		}
-		if rest := p.Ignored[listed:]; len(rest) > 0 {
-			hidden := 0
-			for _, x := range rest {
-				if x.Drift {
-					hidden++
-				}
-			}
-			fmt.Fprintf(bw, "  … and %d more, %d of them with drift hidden\n", len(rest), hidden)
-		}
-	}
+	renderTextSideEffects(bw, p, paint, renderShown(len(p.SideEffects), full))
+	renderTextBlocked(bw, p, paint, renderShown(len(p.Blocked), full))
+	renderTextIgnored(bw, p, renderShown(len(p.Ignored), full))
 	bw.WriteString("\n")
+	renderTextNotes(bw, p, paint, full)
+	fmt.Fprintf(bw, "%s\n", paint(renderBold, renderSummary(p)))
+	if line := renderOutside(p); line != "" {
+		fmt.Fprintf(bw, "%s\n", line)
+	}
+}
+
+// renderShown is how many of n side effects, blocked changes or ignored
+// registrations a plan lists: all in full, at most renderListed grouped.
+func renderShown(n int, full bool) int {
+	if !full {
+		return min(n, renderListed)
+	}
+	return n
+}
+
+// renderTextSideEffects lists the first listed side effects and counts
+// the rest.
+func renderTextSideEffects(bw *bufio.Writer, p *Plan, paint func(code, s string) string, listed int) {
+	if len(p.SideEffects) == 0 {
+		return
+	}
+	fmt.Fprintf(bw, "\nSide effects (binding a user takes it from the registration that holds it):\n")
+	later := renderLaterSteps(p)
+	for _, e := range p.SideEffects[:listed] {
+		fmt.Fprintf(bw, "  %s %s loses user %s — caused by step %d%s\n",
+			paint(renderYellow, "!"), renderReg(&e.Registration), renderName(e.LosesUser), e.CausedByStep, later[e.Registration.ID])
+	}
+	if n := len(p.SideEffects) - listed; n > 0 {
+		fmt.Fprintf(bw, "  … and %d more\n", n)
+	}
+}
+
+// renderTextBlocked lists the first listed blocked changes, each with
+// where the spec asks for it, and counts the rest.
+func renderTextBlocked(bw *bufio.Writer, p *Plan, paint func(code, s string) string, listed int) {
+	if len(p.Blocked) == 0 {
+		return
+	}
+	fmt.Fprintf(bw, "\nBlocked (%s refuses this plan until %s resolved):\n", renderRefuser(p), english.Choose(len(p.Blocked), "it is", "they are"))
+	for _, b := range p.Blocked[:listed] {
+		where := ""
+		if b.Source != "" {
+			where = " at " + Printable(b.Source)
+		}
+		fmt.Fprintf(bw, "  %s %s%s: %s\n", paint(renderRed, "x"), renderReg(&b.Registration), where, renderBlockedReason(b.Reason))
+	}
+	if n := len(p.Blocked) - listed; n > 0 {
+		fmt.Fprintf(bw, "  … and %d more\n", n)
+	}
+}
+
+// renderTextIgnored lists the first listed ignored registrations and
+// counts the rest, saying how many of those hide drift.
+func renderTextIgnored(bw *bufio.Writer, p *Plan, listed int) {
+	if len(p.Ignored) == 0 {
+		return
+	}
+	fmt.Fprintf(bw, "\nIgnored (exceptions in the spec: no step until they end):\n")
+	for _, x := range p.Ignored[:listed] {
+		fmt.Fprintf(bw, "  = %s %s\n", renderReg(&x.Registration), renderIgnored(&x))
+	}
+	if rest := p.Ignored[listed:]; len(rest) > 0 {
+		hidden := 0
+		for _, x := range rest {
+			if x.Drift {
+				hidden++
+			}
+		}
+		fmt.Fprintf(bw, "  … and %d more, %d of them with drift hidden\n", len(rest), hidden)
+	}
+}
+
+// renderTextNotes writes the notes that go just above the summary line,
+// where a reader looks last, and a blank line after them if there are any.
+func renderTextNotes(bw *bufio.Writer, p *Plan, paint func(code, s string) string, full bool) {
 	notes := false
 	if n := p.FrozenLeftByPrune; n > 0 {
 		fmt.Fprintf(bw, "prune leaves %s alone.\n", english.Plural(n, "frozen registration"))
@@ -156,10 +184,6 @@ func renderPlanText(bw *bufio.Writer, p *Plan, color, full bool, which string) {
 	}
 	if notes {
 		bw.WriteString("\n")
-	}
-	fmt.Fprintf(bw, "%s\n", paint(renderBold, renderSummary(p)))
-	if line := renderOutside(p); line != "" {
-		fmt.Fprintf(bw, "%s\n", line)
 	}
 }
 
