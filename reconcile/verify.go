@@ -273,12 +273,31 @@ func checkPlan(p *Plan, forApply bool) []error {
 	if p.AccountID <= 0 {
 		bad("account_id %d: must be the positive id of the account the plan was made for", p.AccountID)
 	}
-	seen := make(map[int]bool, len(p.Changes))
-	earlier := make(map[int]bool, len(p.Changes)) // steps listed before the one checked
-	byStep := make(map[int]*Step, len(p.Changes))
-	byReg := make(map[int64]int, len(p.Changes))
-	missingPre := 0
-	for i, s := range p.Changes {
+	byStep := checkSteps(p.Changes, bad)
+	if forApply {
+		checkPreconditions(p.Changes, bad)
+	}
+	for _, s := range p.Changes {
+		if n := s.IncludedFor; n != 0 && (n == s.Step || byStep[n] == nil) {
+			bad("step %d: included_for_step %d is not another step of the plan", s.Step, n)
+		}
+	}
+	if sel := p.Selection; sel != nil && sel.Outside < 0 {
+		bad("selection: outside %d: must be 0 or more", sel.Outside)
+	}
+	checkSideEffects(p.SideEffects, byStep, bad)
+	return errs
+}
+
+// checkSteps checks each step's number, registration, targets and order
+// against the steps before it, and returns the steps by number for the
+// checks that refer to them.
+func checkSteps(changes []Step, bad func(format string, args ...any)) map[int]*Step {
+	seen := make(map[int]bool, len(changes))
+	earlier := make(map[int]bool, len(changes)) // steps listed before the one checked
+	byStep := make(map[int]*Step, len(changes))
+	byReg := make(map[int64]int, len(changes))
+	for i, s := range changes {
 		at := "step " + strconv.Itoa(s.Step)
 		if s.Step <= 0 {
 			at = "change " + strconv.Itoa(i+1)
@@ -294,23 +313,7 @@ func checkPlan(p *Plan, forApply bool) []error {
 		} else {
 			byReg[s.Registration.ID] = s.Step
 		}
-		switch s.Action {
-		case ActionBind, ActionRebind:
-			if s.After == nil || s.After.Application.ID <= 0 {
-				bad("%s: a %s needs an after target with an application id", at, s.Action)
-			} else if s.After.Rule != nil && s.After.User != nil {
-				bad("%s: the after target has both a rule and a user", at)
-			}
-		case ActionUnbind:
-			if s.After != nil {
-				bad("%s: an unbind must have after: null", at)
-			}
-		default:
-			bad("%s: action %q: must be bind, rebind or unbind", at, s.Action)
-		}
-		if s.Action == ActionBind && s.Before != nil || (s.Action == ActionRebind || s.Action == ActionUnbind) && s.Before == nil {
-			bad("%s: a %s with before %s: the action does not match its targets", at, s.Action, renderTarget(s.Before))
-		}
+		checkStepTargets(at, &s, bad)
 		for _, d := range s.DependsOn {
 			if d <= 0 || d >= s.Step || !earlier[d] {
 				bad("%s: depends on step %d, which is not an earlier step of the plan", at, d)
@@ -319,24 +322,52 @@ func checkPlan(p *Plan, forApply bool) []error {
 		if s.Step > 0 {
 			earlier[s.Step] = true
 		}
+		byStep[s.Step] = &changes[i]
+	}
+	return byStep
+}
+
+// checkStepTargets checks that a step's action fits its before and after
+// targets, the pair apply checks and writes.
+func checkStepTargets(at string, s *Step, bad func(format string, args ...any)) {
+	switch s.Action {
+	case ActionBind, ActionRebind:
+		if s.After == nil || s.After.Application.ID <= 0 {
+			bad("%s: a %s needs an after target with an application id", at, s.Action)
+		} else if s.After.Rule != nil && s.After.User != nil {
+			bad("%s: the after target has both a rule and a user", at)
+		}
+	case ActionUnbind:
+		if s.After != nil {
+			bad("%s: an unbind must have after: null", at)
+		}
+	default:
+		bad("%s: action %q: must be bind, rebind or unbind", at, s.Action)
+	}
+	if s.Action == ActionBind && s.Before != nil || (s.Action == ActionRebind || s.Action == ActionUnbind) && s.Before == nil {
+		bad("%s: a %s with before %s: the action does not match its targets", at, s.Action, renderTarget(s.Before))
+	}
+}
+
+// checkPreconditions refuses steps without the precondition apply --plan
+// checks each step against (plan -o json leaves it out), in one count.
+func checkPreconditions(changes []Step, bad func(format string, args ...any)) {
+	missing := 0
+	for _, s := range changes {
 		if s.Precondition == nil {
-			missingPre++
+			missing++
 		}
-		byStep[s.Step] = &p.Changes[i]
 	}
-	if missingPre > 0 && forApply {
+	if missing > 0 {
 		bad("%d of %s %s no precondition: apply --plan needs the file written by voxbind plan --out FILE (plan -o json leaves preconditions out)",
-			missingPre, english.Plural(len(p.Changes), "step"), english.Choose(missingPre, "has", "have"))
+			missing, english.Plural(len(changes), "step"), english.Choose(missing, "has", "have"))
 	}
-	for _, s := range p.Changes {
-		if n := s.IncludedFor; n != 0 && (n == s.Step || byStep[n] == nil) {
-			bad("step %d: included_for_step %d is not another step of the plan", s.Step, n)
-		}
-	}
-	if sel := p.Selection; sel != nil && sel.Outside < 0 {
-		bad("selection: outside %d: must be 0 or more", sel.Outside)
-	}
-	for _, e := range p.SideEffects {
+}
+
+// checkSideEffects checks that each side effect names a step that binds
+// the user it loses and, where that step records a holder, this one.
+func checkSideEffects(effects []SideEffect, byStep map[int]*Step, bad func(format string, args ...any)) {
+	for _, e := range effects {
 		s := byStep[e.CausedByStep]
 		switch {
 		case s == nil:
@@ -347,7 +378,6 @@ func checkPlan(p *Plan, forApply bool) []error {
 			bad("side effect on registration %d: step %d records another holder of user %s", e.Registration.ID, e.CausedByStep, renderName(e.LosesUser))
 		}
 	}
-	return errs
 }
 
 // planKeysExact refuses what encoding/json would quietly accept in a plan:
