@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -453,5 +454,17 @@ func TestRenderTextGroupedScope(t *testing.T) {
 	}
 	if !strings.Contains(full, "phones.csv:51 (included: step 52 needs it)\n") || !strings.HasSuffix(full, "7 changes outside the selection are not planned.\n") {
 		t.Errorf("RenderTextFull lost the included mark or the outside sentence:\n%s", full)
+	}
+}
+
+// TestRenderPlanTextGroupedEmpty: the grouped layout of a plan with no
+// changes renders (its sample size does not divide by zero groups).
+func TestRenderPlanTextGroupedEmpty(t *testing.T) {
+	var b strings.Builder
+	bw := bufio.NewWriter(&b)
+	renderPlanText(bw, &Plan{}, false, false, "")
+	bw.Flush()
+	if !strings.Contains(b.String(), "0 changes") {
+		t.Errorf("grouped empty plan:\n%s", b.String())
 	}
 }

@@ -337,7 +337,7 @@ func renderGroups(bw *bufio.Writer, p *Plan, paint func(code, s string) string) 
 			cmp.Compare(order[a.action], order[b.action]),
 		)
 	})
-	sample := max(1, min(3, 30/len(groups)))
+	sample := max(1, min(3, 30/max(1, len(groups))))
 	also := ""
 	if slices.ContainsFunc(p.Changes, func(s Step) bool { return s.IncludedFor > 0 }) {
 		also = ", and every step included from outside the selection"

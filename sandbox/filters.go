@@ -54,15 +54,24 @@ func parseRegistrationFilter(p params) (registrationFilter, *apiError) {
 	}
 	f.username = p.get("sip_username")
 	f.proxies = p.names("proxy")
-	for name, dst := range map[string]*boolFilter{
-		"deactivated": &f.deactivated, "successful": &f.successful, "is_persistent": &f.persistent,
-		"in_progress": &f.inProgress, "is_bound_to_application": &f.bound,
+	// Slices, not maps: with two bad parameters, the same one is refused
+	// on every run.
+	for _, b := range []struct {
+		name string
+		dst  *boolFilter
+	}{
+		{"deactivated", &f.deactivated}, {"successful", &f.successful}, {"is_persistent", &f.persistent},
+		{"in_progress", &f.inProgress}, {"is_bound_to_application", &f.bound},
 	} {
-		if dst.want, dst.set, e = p.boolean(name, false); e != nil {
+		if b.dst.want, b.dst.set, e = p.boolean(b.name, false); e != nil {
 			return f, e
 		}
 	}
-	for kind, dst := range map[string]*refFilter{"application": &f.application, "rule": &f.rule, "user": &f.user} {
+	for _, r := range []struct {
+		kind string
+		dst  *refFilter
+	}{{"application", &f.application}, {"rule", &f.rule}, {"user", &f.user}} {
+		kind, dst := r.kind, r.dst
 		ids, isAny, hasIDs, e := p.idList(kind+"_id", true)
 		if e != nil {
 			return f, e

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -254,5 +255,22 @@ func TestGetRulesAndUsers(t *testing.T) {
 	users := decode[[]userInfoType](t, e.call("GetUsers", "application_id", "11", "user_id", "203"))
 	if len(users) != 1 || users[0].Name != "dave" || users[0].Applications[0].ID != 11 {
 		t.Errorf("users = %+v", users)
+	}
+}
+
+// TestRegistrationFilterRefusalStable: with several bad parameters, the
+// same one is refused on every call (the filters are read in a fixed
+// order, not a map's).
+func TestRegistrationFilterRefusalStable(t *testing.T) {
+	e := newEnv(t, demoState(t), Options{})
+	args := []string{"is_bound_to_application", "maybe", "deactivated", "maybe", "in_progress", "maybe", "user_id", "x", "rule_id", "x"}
+	first := e.call("GetSipRegistrations", args...)
+	if first.Error == nil || !strings.Contains(first.Error.Msg, "deactivated") {
+		t.Fatalf("first refusal: %+v, want it to name deactivated, the first boolean filter", first.Error)
+	}
+	for range 30 {
+		if a := e.call("GetSipRegistrations", args...); a.Error == nil || a.Error.Msg != first.Error.Msg {
+			t.Fatalf("refusal changed between calls: %+v, then %+v", first.Error, a.Error)
+		}
 	}
 }
