@@ -1,7 +1,11 @@
 package main
 
 import (
+	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -84,5 +88,40 @@ func TestRedirectToTheTokenLeaksNothing(t *testing.T) {
 				t.Logf("output:\n%s", all)
 			}
 		})
+	}
+}
+
+// TestKeyBodyInSpecNotShown: a private key's base64 (its PEM body without
+// the BEGIN line, on one line or wrapped) put in a spec's name field, in
+// YAML and in CSV, is a spec error that does not show it: validate and
+// plan (text and JSON) exit 1 and print nothing of the key.
+func TestKeyBodyInSpecNotShown(t *testing.T) {
+	state := filepath.Join(initSandbox(t), sandbox.StateFile)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := base64.StdEncoding.EncodeToString(x509.MarshalPKCS1PrivateKey(key))
+	dir := t.TempDir()
+	specs := map[string]string{
+		"one line.yaml": "version: 1\nbindings:\n  - registration: alice@pbx.example.com\n    application: support\n    user: " + body + "\n",
+		"wrapped.yaml":  "version: 1\nbindings:\n  - registration: alice@pbx.example.com\n    application: support\n    user: |\n      " + body[:64] + "\n      " + body[64:128] + "\n",
+		"one line.csv":  "registration,application,user\nalice@pbx.example.com,support," + body + "\n",
+		"wrapped.csv":   "registration,application,user\nalice@pbx.example.com,support,\"" + body[:64] + "\n" + body[64:128] + "\"\n",
+	}
+	for name, text := range specs {
+		spec := applyWrite(t, filepath.Join(dir, name), text)
+		for _, args := range [][]string{
+			{"validate", "-f", spec},
+			{"validate", "-f", spec, "-o", "json"},
+			{"plan", "-f", spec},
+			{"plan", "-f", spec, "-o", "json"},
+		} {
+			code, stdout, stderr := applyRun(t, "", append([]string{"--sandbox", state}, args...)...)
+			if code != 1 || !strings.Contains(stdout+stderr, "the base64 of a key or a token (not shown)") {
+				t.Errorf("%s: %v: exit %d, want 1 and the value reported as a key:\n%s%s", name, args, code, stdout, stderr)
+			}
+			assertNoLeaks(t, fmt.Sprintf("%s: %v", name, args), stdout+stderr, leakcheck.Secrets{Keys: []*rsa.PrivateKey{key}})
+		}
 	}
 }
