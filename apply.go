@@ -628,7 +628,7 @@ func applyConfirm(ctx context.Context, stdio *Stdio, question string) error {
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(stdio.Err)
-		return ctx.Err()
+		return context.Cause(ctx)
 	case a := <-answer:
 		if a != "yes" {
 			return exitCode(1, failure(codeNotConfirmed, "apply cancelled; nothing was changed", ""))
