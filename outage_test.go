@@ -484,6 +484,20 @@ func TestPlanInterrupted(t *testing.T) {
 	}
 }
 
+// TestDoctorInterrupted: Ctrl-C while doctor waits for the endpoint ends
+// it like plan: "Interrupted." and exit 130, not a report that blames
+// the endpoint for the interrupt.
+func TestDoctorInterrupted(t *testing.T) {
+	bin := applyBinary(t)
+	t.Parallel()
+	dir := initSandbox(t)
+	endpoint, accepted := hangingEndpoint(t)
+	code, stderr := interruptWhen(t, accepted, bin, "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", endpoint, "doctor")
+	if code != 130 || stderr != "Interrupted.\n" {
+		t.Errorf("exit %d, stderr %q; want 130 and Interrupted.", code, stderr)
+	}
+}
+
 // interruptWhen runs voxbind with args, sends SIGINT once ready has a
 // value, and returns its exit status and stderr; it must end within 5 s
 // of the signal.
