@@ -145,7 +145,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "\n%s (%s)\n", tally, time.Since(start).Round(time.Second))
-	if tally.Survived+tally.Stale+tally.Invalid > 0 {
+	if !tally.AllKilled() {
 		return 1
 	}
 	return 0
@@ -224,6 +224,12 @@ func (t *Tally) Add(r Result) {
 	case Invalid:
 		t.Invalid++
 	}
+}
+
+// AllKilled reports whether every mutant counted was killed: a survivor,
+// a flaky, stale or invalid mutant makes the run fail.
+func (t Tally) AllKilled() bool {
+	return t.Survived+t.Flaky+t.Stale+t.Invalid == 0
 }
 
 // String is the total line. A flaky mutant counts as not killed.

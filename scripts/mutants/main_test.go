@@ -171,7 +171,13 @@ func TestOnceFlaky(t *testing.T) {
 	}
 	var tally Tally
 	tally.Add(killed)
+	if !tally.AllKilled() {
+		t.Errorf("a run whose only mutant was killed fails")
+	}
 	tally.Add(flaky)
+	if tally.AllKilled() {
+		t.Errorf("a run with a flaky mutant passes; a flaky mutant is not killed")
+	}
 	if got := tally.String(); got != "1 killed, 0 survived, 1 flaky, 0 stale; score 50.0 %" {
 		t.Errorf("tally %q", got)
 	}
