@@ -56,8 +56,8 @@ type retryHook func(account int64, e voximplant.RetryEvent)
 // many accounts the run works on at once, to size the pool of
 // connections.
 func (f *AccountFlags) connect(ctx context.Context, s *session, rate float64, onRetry retryHook, accounts int) (*connection, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx) // the --timeout or the interrupt, not "context deadline exceeded"
 	}
 	c := &connection{opts: voximplant.Options{Rate: rate, Logger: s.log, UserAgent: "voxbind/" + version},
 		notices: newRetryNotices(s), onRetry: onRetry}

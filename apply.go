@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -334,30 +335,80 @@ func applyStaleMessage(plan, account string, stale []reconcile.StaleStep) string
 }
 
 // readBounded reads a file that voxbind wrote earlier (a saved plan, a
-// journal), refusing one larger than limit, more than voxbind ever
-// writes, before reading it whole. what names the file in messages;
-// hint says which file to give instead.
+// journal), refusing what cannot be one before reading it whole: a file
+// larger than limit, more than voxbind ever writes, and anything but a
+// regular file or a pipe (a device such as /dev/zero, a socket, a
+// directory). A pipe (/dev/stdin, <(…)) is read up to limit while what
+// arrives can be JSON text: it must begin with '{' and hold no NUL byte.
+// what names the file in messages; hint says which file to give instead.
 func readBounded(path, what string, limit int, hint string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &codedError{code: codePlanFile, msg: "read the " + what + ": " + err.Error(), fix: hint, err: err}
 	}
 	defer f.Close()
-	tooLarge := false
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > int64(limit) {
-		tooLarge = true
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, &codedError{code: codePlanFile, msg: "read the " + what + ": " + err.Error(), fix: hint, err: err}
+	}
+	tooLarge := failure(codePlanFile, fmt.Sprintf("%s %s is larger than %d MiB, more than any %s voxbind writes", what, path, limit>>20, what), hint)
+	mode := fi.Mode()
+	switch {
+	case mode.IsRegular():
+		if fi.Size() > int64(limit) {
+			return nil, tooLarge
+		}
+	case mode&fs.ModeNamedPipe == 0:
+		return nil, failure(codePlanFile, fmt.Sprintf("%s %s is %s, not a file voxbind writes", what, path, fileKind(mode)), hint)
 	}
 	var data []byte
-	if !tooLarge {
-		data, err = io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	chunk := make([]byte, 1<<20)
+	for {
+		n, err := f.Read(chunk)
+		if n > 0 {
+			if len(data)+n > limit {
+				return nil, tooLarge
+			}
+			if !mode.IsRegular() && !canBeJSON(data, chunk[:n]) {
+				return nil, failure(codePlanFile, fmt.Sprintf("%s %s is not JSON text, so not a %s voxbind wrote", what, path, what), hint)
+			}
+			data = append(data, chunk[:n]...)
+		}
+		if err == io.EOF {
+			return data, nil
+		}
 		if err != nil {
 			return nil, &codedError{code: codePlanFile, msg: "read the " + what + ": " + err.Error(), fix: hint, err: err}
 		}
 	}
-	if tooLarge || len(data) > limit {
-		return nil, failure(codePlanFile, fmt.Sprintf("%s %s is larger than %d MiB, more than any %s voxbind writes", what, path, limit>>20, what), hint)
+}
+
+// canBeJSON reports whether more, read after data, may still be the JSON
+// text of a plan or a journal: no NUL byte, and '{' first.
+func canBeJSON(data, more []byte) bool {
+	if bytes.IndexByte(more, 0) >= 0 {
+		return false
 	}
-	return data, nil
+	if len(bytes.TrimLeft(data, " \t\r\n")) > 0 {
+		return true // its start was checked
+	}
+	start := bytes.TrimLeft(more, " \t\r\n")
+	return len(start) == 0 || start[0] == '{'
+}
+
+// fileKind names what a file that is not a regular file is, for messages.
+func fileKind(mode fs.FileMode) string {
+	switch {
+	case mode.IsDir():
+		return "a directory"
+	case mode&fs.ModeCharDevice != 0:
+		return "a character device"
+	case mode&fs.ModeDevice != 0:
+		return "a block device"
+	case mode&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a regular file"
 }
 
 // applyObservers is every party that hears of an apply's steps, composed
@@ -628,7 +679,7 @@ func applyConfirm(ctx context.Context, stdio *Stdio, question string) error {
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(stdio.Err)
-		return ctx.Err()
+		return context.Cause(ctx)
 	case a := <-answer:
 		if a != "yes" {
 			return exitCode(1, failure(codeNotConfirmed, "apply cancelled; nothing was changed", ""))

@@ -102,6 +102,11 @@ func (c *DoctorCmd) Run(ctx context.Context, s *session) error {
 	if endpoint != "" && d.checkEndpoint(ctx, endpoint) && creds != nil {
 		d.checkAccount(ctx, creds, endpoint, desired)
 	}
+	if ctx.Err() != nil {
+		// The checks cut short would read as failures; say only that the
+		// run was interrupted, as plan and export do.
+		return context.Cause(ctx)
+	}
 	d.flushSpec()
 	if err := d.render(stdio.Out, c.Output); err != nil {
 		return fmt.Errorf("write the report: %w", err)

@@ -422,6 +422,43 @@ func TestTimeout(t *testing.T) {
 	}
 }
 
+// TestTimeoutAlreadyPassed: a --timeout that has passed before the first
+// request (1ns) is named as the reason by every command that takes it,
+// never as Go's "context deadline exceeded".
+func TestTimeoutAlreadyPassed(t *testing.T) {
+	dir := initSandbox(t)
+	state := filepath.Join(dir, sandbox.StateFile)
+	creds := filepath.Join(dir, sandbox.CredentialsFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	planFile := filepath.Join(t.TempDir(), "plan.json")
+	journal := filepath.Join(t.TempDir(), "journal.jsonl")
+	if code, _, stderr := applyRun(t, "", "--sandbox", state, "plan", "-f", spec, "--out", planFile); code != 0 {
+		t.Fatalf("plan --out: exit %d:\n%s", code, stderr)
+	}
+	if code, _, stderr := applyRun(t, "", "--sandbox", state, "apply", "-f", spec, "--auto-approve", "--journal", journal); code != 0 {
+		t.Fatalf("apply: exit %d:\n%s", code, stderr)
+	}
+	// The HTTP server gets a copy of the state: the in-process sandbox
+	// locks the file it serves.
+	served := applyWrite(t, filepath.Join(t.TempDir(), "account.json"), applyRead(t, state))
+	srv := newSandboxHTTP(t, served, sandbox.Options{})
+	for _, args := range [][]string{
+		{"plan", "-f", spec},
+		{"plan", "-f", spec, "-o", "json"},
+		{"export"},
+		{"apply", "-f", spec, "--auto-approve"},
+		{"apply", "--plan", planFile},
+		{"undo", journal, "--auto-approve"},
+	} {
+		for _, account := range [][]string{{"--sandbox", state}, {"--credentials", creds, "--endpoint", srv.endpoint()}} {
+			code, stdout, stderr := applyRun(t, "", append(append(account, args...), "--timeout", "1ns")...)
+			if code != 1 || !strings.Contains(stdout+stderr, "the --timeout of 1ns has passed") || strings.Contains(stdout+stderr, "deadline exceeded") {
+				t.Errorf("%v %v --timeout 1ns: exit %d; want 1 and the --timeout named:\n%s%s", account[0], args, code, stdout, stderr)
+			}
+		}
+	}
+}
+
 // TestTimeoutFromEnvironment: VOXBIND_TIMEOUT is --timeout.
 func TestTimeoutFromEnvironment(t *testing.T) {
 	dir := initSandbox(t)
@@ -442,6 +479,20 @@ func TestPlanInterrupted(t *testing.T) {
 	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
 	endpoint, accepted := hangingEndpoint(t)
 	code, stderr := interruptWhen(t, accepted, bin, "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", endpoint, "plan", "-f", spec)
+	if code != 130 || stderr != "Interrupted.\n" {
+		t.Errorf("exit %d, stderr %q; want 130 and Interrupted.", code, stderr)
+	}
+}
+
+// TestDoctorInterrupted: Ctrl-C while doctor waits for the endpoint ends
+// it like plan: "Interrupted." and exit 130, not a report that blames
+// the endpoint for the interrupt.
+func TestDoctorInterrupted(t *testing.T) {
+	bin := applyBinary(t)
+	t.Parallel()
+	dir := initSandbox(t)
+	endpoint, accepted := hangingEndpoint(t)
+	code, stderr := interruptWhen(t, accepted, bin, "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", endpoint, "doctor")
 	if code != 130 || stderr != "Interrupted.\n" {
 		t.Errorf("exit %d, stderr %q; want 130 and Interrupted.", code, stderr)
 	}

@@ -213,6 +213,9 @@ type applier struct {
 	done       int   // steps ended so far
 	results    chan applyFinished
 	notified   bool // opts.Stopping was called
+	// stoppedByCtx: res.Stopped is ctx's end (an interrupt, a deadline),
+	// not the breaker's or BeforeCall's.
+	stoppedByCtx bool
 }
 
 // applyFinished is a call's end, sent by its goroutine.
@@ -290,13 +293,16 @@ func (a *applier) run(ctx context.Context) {
 			a.startReady(ctx, calls)
 		}
 		if a.res.Stopped != nil && grace == nil {
+			if a.stoppedByCtx {
+				// ctx itself stopped Apply: only Quit ends the wait. When
+				// something else stopped it, ctx ending now or during
+				// Stopping ends the wait, as a second signal would.
+				done = nil
+			}
 			cancelCalls(a.res.Stopped) // the calls in flight stop retrying
 			a.notifyStopping()
 			grace = time.After(a.opts.Grace)
 			tick = nil
-			if ctx.Err() != nil {
-				done = nil // ctx itself stopped Apply: only Quit ends the wait
-			}
 		}
 		if a.running == 0 {
 			return
@@ -306,7 +312,7 @@ func (a *applier) run(ctx context.Context) {
 			a.settle(r)
 		case <-done:
 			if a.res.Stopped == nil {
-				a.res.Stopped = context.Cause(ctx)
+				a.res.Stopped, a.stoppedByCtx = context.Cause(ctx), true
 				break
 			}
 			// Stopped already (the breaker, BeforeCall): an interrupt
@@ -350,7 +356,7 @@ func (a *applier) breakerTicks() (<-chan time.Time, func()) {
 func (a *applier) startReady(ctx, calls context.Context) {
 	for a.running < a.opts.Parallelism && len(a.ready) > 0 {
 		if ctx.Err() != nil {
-			a.res.Stopped = context.Cause(ctx)
+			a.res.Stopped, a.stoppedByCtx = context.Cause(ctx), true
 			return
 		}
 		i := a.ready[0]

@@ -18,9 +18,10 @@ import (
 // records each Bind's context, to see what the calls were told.
 type stuckAccount struct {
 	*fakeAccount
-	stuck   map[int64]bool
-	release chan struct{}
-	started chan int64
+	stuck    map[int64]bool
+	release  chan struct{}
+	started  chan int64
+	answered chan int64 // each call's registration, once the call returns
 
 	mu    sync.Mutex
 	ctxOf map[int64]context.Context
@@ -28,7 +29,7 @@ type stuckAccount struct {
 
 func newStuckAccount(n int, stuck ...int64) *stuckAccount {
 	a := &stuckAccount{fakeAccount: newFakeAccount(applyTestCurrent(n)), stuck: map[int64]bool{},
-		release: make(chan struct{}), started: make(chan int64, 100), ctxOf: map[int64]context.Context{}}
+		release: make(chan struct{}), started: make(chan int64, 100), answered: make(chan int64, 100), ctxOf: map[int64]context.Context{}}
 	for _, id := range stuck {
 		a.stuck[id] = true
 	}
@@ -43,7 +44,24 @@ func (a *stuckAccount) Bind(ctx context.Context, id int64, t *Target) error {
 	if a.stuck[id] {
 		<-a.release
 	}
+	defer func() { a.answered <- id }()
 	return a.fakeAccount.Bind(ctx, id, t)
+}
+
+// waitAnswered waits until the call of registration id has returned.
+func (a *stuckAccount) waitAnswered(t *testing.T, id int64) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case got := <-a.answered:
+			if got == id {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("the call of registration %d did not return within 30 s", id)
+		}
+	}
 }
 
 func (a *stuckAccount) ctx(id int64) context.Context {
@@ -89,12 +107,7 @@ func TestApplyStopWaitsAtMostGrace(t *testing.T) {
 	<-acct.started
 	// Step 2 (registration 102) answers; step 1 hangs. Interrupt once
 	// step 2 has ended, so that step 1 is the only call in flight.
-	for range 1000 {
-		if acct.fakeAccount.callCount() == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	acct.waitAnswered(t, 102)
 	cancel()
 	res := applyWait(t, done)
 	defer close(acct.release)
@@ -203,12 +216,25 @@ func TestApplyBreaker(t *testing.T) {
 func TestApplyBreakerNotTrippedByShortOutage(t *testing.T) {
 	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, nil})
 	acct := newStuckAccount(2, 101)
-	start := time.Now()
-	done := applyAsync(context.Background(), acct, p, ApplyOptions{Parallelism: 2, BreakerPeriod: time.Hour,
-		Unreachable: func() (time.Time, bool) { return start, true }})
+	looks := make(chan struct{}, 100)
+	// The breaker looks every 50 ms; each time, the outage has just begun.
+	done := applyAsync(context.Background(), acct, p, ApplyOptions{Parallelism: 2, BreakerPeriod: 200 * time.Millisecond,
+		Unreachable: func() (time.Time, bool) {
+			select {
+			case looks <- struct{}{}:
+			default:
+			}
+			return time.Now(), true
+		}})
 	<-acct.started
 	<-acct.started
-	time.Sleep(50 * time.Millisecond) // a few looks at the breaker
+	for range 3 { // a few looks at the breaker while a call hangs
+		select {
+		case <-looks:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the breaker never looked at the account")
+		}
+	}
 	close(acct.release)
 	res := applyWait(t, done)
 	if !res.OK() {
@@ -355,18 +381,17 @@ func TestProgressWriterNoteAndUnknown(t *testing.T) {
 }
 
 // TestApplyInterruptDuringBreakerGrace: once the breaker has stopped
-// Apply, an interrupt ends the wait for the calls in flight at once.
+// Apply, an interrupt ends the wait for the calls in flight at once, also
+// one that comes while Apply says it stopped (Stopping): the interrupt
+// arrives there, every time, not at some moment a scheduler picks.
 func TestApplyInterruptDuringBreakerGrace(t *testing.T) {
 	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, nil})
 	acct := newStuckAccount(2, 101)
 	defer close(acct.release)
 	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
 	done := applyAsync(ctx, acct, p, ApplyOptions{Parallelism: 1, Grace: time.Hour, BreakerPeriod: 40 * time.Millisecond,
 		Unreachable: func() (time.Time, bool) { return time.Now().Add(-time.Hour), true },
-		Stopping:    func(error, int) { close(stopped) }})
-	<-stopped
-	cancel()
+		Stopping:    func(error, int) { cancel() }})
 	res := applyWait(t, done)
 	want := []string{"1 unknown", "2 not started"}
 	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" {

@@ -57,20 +57,15 @@ type applyRecorder struct {
 	inFlight    int
 	maxInFlight int
 	cancelled   int // calls whose context was cancelled when they ended
-	// cancelledSeen counts calls that saw their context end while held
-	// at the gate.
-	cancelledSeen int
-	startedCh     chan int64
-}
-
-func (r *applyRecorder) cancelledNow() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.cancelledSeen
+	startedCh   chan int64
+	// stoppedCh gets the id of each call that saw its context end while
+	// held at the gate.
+	stoppedCh chan int64
 }
 
 func newApplyRecorder(acct Account) *applyRecorder {
-	return &applyRecorder{Account: acct, started: map[int64]int{}, finished: map[int64]int{}, startedCh: make(chan int64, 10000)}
+	return &applyRecorder{Account: acct, started: map[int64]int{}, finished: map[int64]int{},
+		startedCh: make(chan int64, 10000), stoppedCh: make(chan int64, 10000)}
 }
 
 func (r *applyRecorder) Bind(ctx context.Context, id int64, target *Target) error {
@@ -86,9 +81,7 @@ func (r *applyRecorder) Bind(ctx context.Context, id int64, target *Target) erro
 		select {
 		case <-r.gate:
 		case <-ctx.Done():
-			r.mu.Lock()
-			r.cancelledSeen++
-			r.mu.Unlock()
+			r.stoppedCh <- id
 			<-r.gate
 		}
 	}
@@ -408,11 +401,12 @@ func TestApplyCancelLetsCallsInFlightFinish(t *testing.T) {
 	cancel() // the first SIGINT
 	// The calls in flight are told to stop retrying (their context ends),
 	// and their answers are still awaited: both finish, applied.
-	for range 100 {
-		if rec.cancelledNow() == 2 {
-			break
+	for range 2 {
+		select {
+		case <-rec.stoppedCh:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the calls in flight were not told to stop: their context did not end within 30 s")
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	close(rec.gate)
 	res := <-done

@@ -235,8 +235,8 @@ func observeFetch(ctx context.Context, acct Account, c *Current, rules, users []
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
 	}
 	for i, j := range jobs {
 		if j.users {

@@ -142,8 +142,12 @@ func (r *Registration) bound() bool { return r.ApplicationID != 0 }
 // unbind clears the registration's application, rule and user.
 func (r *Registration) unbind() { r.ApplicationID, r.RuleID, r.UserID = 0, 0, 0 }
 
-// Load reads and validates a state file.
+// Load reads and validates a state file. It refuses anything but a
+// regular file before reading it: a device such as /dev/zero never ends.
 func Load(path string) (*State, error) {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("sandbox state %s is not a regular file; give the %s that 'voxbind sandbox init DIR' wrote", path, StateFile)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read sandbox state: %w", err)

@@ -215,7 +215,7 @@ func lineEnd(s string, i int) int {
 // could echo the value. Most files hold neither marker and are not read
 // twice.
 func (r *csvReader) secrets() bool {
-	if !strings.Contains(r.s, "-----BEGIN ") && !strings.Contains(r.s, "eyJ") {
+	if !strings.Contains(r.s, "-----BEGIN ") && !strings.Contains(r.s, "eyJ") && !hasKeyRun(r.s) {
 		return false
 	}
 	var found []*Error
@@ -226,8 +226,8 @@ func (r *csvReader) secrets() bool {
 			break
 		}
 		for j, c := range cells {
-			if m := secretLike.FindString(c.val); m != "" {
-				e := secretError(m)
+			if what := secretKind(c.val); what != "" {
+				e := secretError(what)
 				e.Pos = r.pos(r.row, j+1)
 				found = append(found, e)
 			}

@@ -339,6 +339,59 @@ func checkUTF8(name string, data []byte) *Error {
 // service account's private key) or a JWT (an API token).
 var secretLike = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]+-----|eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
 
+// keyRunMin is the shortest run of base64 that secretKind takes for a key:
+// a line of a PEM block is 64 characters, and no name people write is a
+// single run of 40 letters and digits that mixes upper case, lower case
+// and digits (hyphens, dots, '@' and spaces end a run).
+const keyRunMin = 40
+
+// secretKind says what s looks like when it holds a private key or a
+// token ("a PEM key or certificate", "a JWT, an API token", "the base64
+// of a key or a token": a PEM block's body pasted without its BEGIN
+// line), and "" when it holds neither.
+func secretKind(s string) string {
+	if m := secretLike.FindString(s); m != "" {
+		if strings.HasPrefix(m, "-----BEGIN") {
+			return "a PEM key or certificate"
+		}
+		return "a JWT, an API token"
+	}
+	if hasKeyRun(s) {
+		return "the base64 of a key or a token"
+	}
+	return ""
+}
+
+// hasKeyRun reports whether s holds a run of keyRunMin or more base64
+// characters (letters, digits, '+' and '/') with upper case, lower case
+// and digits in it, as random base64 always has.
+func hasKeyRun(s string) bool {
+	n, upper, lower, digit := 0, false, false, false
+	for i := 0; i <= len(s); i++ {
+		var c byte
+		if i < len(s) {
+			c = s[i]
+		}
+		switch {
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		case 'a' <= c && c <= 'z':
+			lower = true
+		case '0' <= c && c <= '9':
+			digit = true
+		case c == '+' || c == '/':
+		default:
+			if n >= keyRunMin && upper && lower && digit {
+				return true
+			}
+			n, upper, lower, digit = 0, false, false, false
+			continue
+		}
+		n++
+	}
+	return false
+}
+
 // secrets reports every key or value of the tree that looks like a private
 // key or a token, by position only: the value is never shown.
 func secrets(name string, root *yaml.Node) Errors {
@@ -346,8 +399,8 @@ func secrets(name string, root *yaml.Node) Errors {
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
 		if n.Kind == yaml.ScalarNode {
-			if m := secretLike.FindString(n.Value); m != "" {
-				e := secretError(m)
+			if what := secretKind(n.Value); what != "" {
+				e := secretError(what)
 				e.Pos = Pos{File: name, Line: max(n.Line, 1), Col: max(n.Column, 1)}
 				errs = append(errs, e)
 			}
@@ -361,13 +414,9 @@ func secrets(name string, root *yaml.Node) Errors {
 	return errs
 }
 
-// secretError reports a value that secretLike matched, without the value;
-// the caller places it.
-func secretError(match string) *Error {
-	what := "a JWT, an API token"
-	if strings.HasPrefix(match, "-----BEGIN") {
-		what = "a PEM key or certificate"
-	}
+// secretError reports a value that looks like what (secretKind), without
+// the value; the caller places it.
+func secretError(what string) *Error {
 	return &Error{Code: CodeSecret, Msg: "this value looks like " + what + " (not shown): a spec never holds keys or tokens",
 		Fix: "remove it, and replace the key or token if the file was shared"}
 }

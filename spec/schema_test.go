@@ -37,6 +37,7 @@ var schemaCannotJudge = map[string]string{
 	"bad/nondecimal_id.yaml":          "a schema sees the number YAML decoded (0x12D687 is 1234567), not how it was written",
 	"bad/secret_pem.yaml":             "a schema checks types and keys; whether a string holds a key is voxbind's check",
 	"bad/secret_jwt.yaml":             "a schema checks types and keys; whether a string holds a token is voxbind's check",
+	"bad/secret_key_body.yaml":        "a schema checks types and keys; whether a string holds a key is voxbind's check",
 	"bad/invalid_utf8.yaml":           "not UTF-8: the YAML decoder rejects it before a schema sees the data",
 	"bad/unreadable_entries":          "links that cannot be read: there is no document to check",
 	"bad/ignore_until_text.yaml":      "to an editor (YAML 1.2) an unquoted date is text as a quoted one is, and a pattern cannot tell February 30th from a day",

@@ -472,8 +472,8 @@ func concurrentPages[T any](ctx context.Context, c *Client, method string, base 
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", method, err)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%s: %w", method, context.Cause(ctx))
 	}
 	return out, nil
 }

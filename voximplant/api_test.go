@@ -55,6 +55,32 @@ func TestPagingMatrix(t *testing.T) {
 	}
 }
 
+// TestReadRegistrations10kCalls: 10,000 registrations in pages of 1,000,
+// without a total, take exactly 11 requests: the 10 pages and the empty
+// one that ends the list (BenchmarkReadRegistrations10k measures the same
+// read under latency; go test does not run it).
+func TestReadRegistrations10kCalls(t *testing.T) {
+	f := newFakeServer(t)
+	fillServer(f, 10_000)
+	f.pageCap = 1000
+	c, _ := testClient(t, f, nil)
+	c.log = slog.New(slog.DiscardHandler) // one line per request; redaction is tested elsewhere
+	regs, err := c.Registrations(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	for _, r := range regs {
+		seen[r.ID] = true
+	}
+	if len(regs) != 10_000 || len(seen) != 10_000 {
+		t.Errorf("%d registrations (%d different), want 10000", len(regs), len(seen))
+	}
+	if got := f.calls["GetSipRegistrations"]; got != 11 {
+		t.Errorf("%d requests to read 10,000 registrations in pages of 1,000, want 11", got)
+	}
+}
+
 func checkLists(t *testing.T, c *Client, f *fakeServer, n int) {
 	t.Helper()
 	ctx := context.Background()

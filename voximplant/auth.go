@@ -4,6 +4,7 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,7 +43,20 @@ type tokenSource struct {
 	token  string
 	expiry time.Time     // on the server's time
 	offset time.Duration // the server's clock minus this machine's, as used
+	// signed holds the last tokens signed, and pieces every piece of
+	// tokenPiece characters of them, for cut.
+	signed []string
+	pieces map[string]bool
 }
+
+// tokenPiece is the shortest piece of a token that cut finds in a
+// server's text; keptTokens is how many of the last tokens it looks for
+// (a token lasts an hour; a run signs another only past that, or when the
+// clock is corrected).
+const (
+	tokenPiece = 8
+	keptTokens = 4
+)
 
 func newTokenSource(c *Credentials, account int64) *tokenSource {
 	return &tokenSource{keyID: c.KeyID, key: c.PrivateKey, account: account, now: time.Now}
@@ -70,7 +84,60 @@ func (s *tokenSource) Token() (string, error) {
 		return "", fmt.Errorf("sign token with key %s: %w", s.keyID, err)
 	}
 	s.token, s.expiry = signed, exp
+	s.remember(signed)
 	return signed, nil
+}
+
+// remember adds a token just signed to those cut looks for; s.mu is held.
+func (s *tokenSource) remember(token string) {
+	s.signed = append(s.signed, token)
+	if len(s.signed) > keptTokens {
+		s.signed = s.signed[len(s.signed)-keptTokens:]
+	}
+	pieces := make(map[string]bool, len(s.signed)*len(token))
+	for _, tok := range s.signed {
+		for i := 0; i+tokenPiece <= len(tok); i++ {
+			pieces[tok[i:i+tokenPiece]] = true
+		}
+	}
+	s.pieces = pieces
+}
+
+// cut replaces every run of text made of pieces of a token this source
+// signed, tokenPiece characters or more, with "[redacted]": a server
+// knows the tokens it was sent, and may echo them whole or in pieces, in
+// any text (an error message, an error page, a Location header).
+func (s *tokenSource) cut(text string) string {
+	s.mu.Lock()
+	pieces := s.pieces
+	s.mu.Unlock()
+	if len(pieces) == 0 || len(text) < tokenPiece {
+		return text
+	}
+	var secret []bool // secret[i]: byte i belongs to a piece of a token
+	for i := 0; i+tokenPiece <= len(text); i++ {
+		if pieces[text[i:i+tokenPiece]] {
+			if secret == nil {
+				secret = make([]bool, len(text))
+			}
+			for j := i; j < i+tokenPiece; j++ {
+				secret[j] = true
+			}
+		}
+	}
+	if secret == nil {
+		return text
+	}
+	var b strings.Builder
+	for i := 0; i < len(text); i++ {
+		switch {
+		case !secret[i]:
+			b.WriteByte(text[i])
+		case i == 0 || !secret[i-1]:
+			b.WriteString("[redacted]")
+		}
+	}
+	return b.String()
 }
 
 // observe takes the server's clock from an answer's Date header, just

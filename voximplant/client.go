@@ -22,6 +22,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/voxbind/voxbind/reconcile"
 )
@@ -401,7 +402,7 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	date := resp.Header.Get("Date")
 	c.observeClock(date, false)
 	if status >= 300 && status <= 399 {
-		return result{err: redirectError(method, resp)}
+		return result{err: c.redirectError(method, resp)}
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -415,12 +416,13 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	decodeErr := json.Unmarshal(body, out)
 	if decodeErr == nil {
 		if f := out.failure(); f != nil {
+			f.Msg = c.clean(f.Msg)
 			code = f.Code
 			return c.apiFailure(method, f, hint, sentAt, date)
 		}
 	}
 	if status < 200 || status > 299 {
-		herr := &HTTPError{Method: method, Status: status, Body: snippet(body)}
+		herr := &HTTPError{Method: method, Status: status, Body: c.snippet(body)}
 		switch {
 		case status >= 500:
 			c.noteFailure()
@@ -435,7 +437,7 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	}
 	c.limiter.Accepted()
 	if decodeErr != nil || !out.hasResult(body) {
-		return result{err: notAPIAnswer(method, status, resp.Header.Get("Content-Type"), body, decodeErr), answered: true}
+		return result{err: notAPIAnswer(method, status, resp.Header.Get("Content-Type"), c.snippet(body), body, decodeErr), answered: true}
 	}
 	c.noteAnswer()
 	return result{}
@@ -493,19 +495,19 @@ func (c *Client) ClockOffset() time.Duration { return c.tokens.clockOffset() }
 // notAPIAnswer is the error for a successful HTTP answer that is not one
 // of the Management API: an HTML page (a captive portal, a proxy's login,
 // a web site at the wrong URL), or JSON of another shape.
-func notAPIAnswer(method string, status int, contentType string, body []byte, decodeErr error) *EndpointError {
+func notAPIAnswer(method string, status int, contentType, shown string, body []byte, decodeErr error) *EndpointError {
 	e := &EndpointError{Method: method, Err: decodeErr, Fix: checkEndpointURL}
 	trimmed := bytes.TrimSpace(body)
 	switch {
 	case decodeErr == nil:
-		e.Problem = fmt.Sprintf(`the endpoint answered JSON that is not a Management API answer (neither "result" nor "error"): %s`, snippet(body))
+		e.Problem = fmt.Sprintf(`the endpoint answered JSON that is not a Management API answer (neither "result" nor "error"): %s`, shown)
 	case json.Valid(trimmed):
-		e.Problem = fmt.Sprintf("the endpoint answered JSON that is not a Management API answer (%v): %s", decodeErr, snippet(body))
+		e.Problem = fmt.Sprintf("the endpoint answered JSON that is not a Management API answer (%v): %s", decodeErr, shown)
 	case strings.Contains(contentType, "html") || bytes.HasPrefix(trimmed, []byte("<")):
-		e.Problem = fmt.Sprintf("the endpoint answered an HTML page, not the Management API (http status %d: %s)", status, snippet(body))
+		e.Problem = fmt.Sprintf("the endpoint answered an HTML page, not the Management API (http status %d: %s)", status, shown)
 		e.Fix += "; a captive portal or a proxy's login page answers like this too"
 	default:
-		e.Problem = fmt.Sprintf("the endpoint's answer is not JSON, so not the Management API (http status %d: %s)", status, snippet(body))
+		e.Problem = fmt.Sprintf("the endpoint's answer is not JSON, so not the Management API (http status %d: %s)", status, shown)
 	}
 	return e
 }
@@ -517,15 +519,16 @@ func notAPIAnswer(method string, status int, contentType string, body []byte, de
 // answer itself comes back and attempt turns it into redirectError.
 func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// redirectError names where a redirect pointed, without its query (which
-// may carry anything).
-func redirectError(method string, resp *http.Response) error {
+// redirectError names where a redirect pointed: its scheme, host and path,
+// cleaned like any text the server sent (the server knows the token it
+// was sent, and may put it anywhere in the Location), without the query,
+// the fragment and any user name.
+func (c *Client) redirectError(method string, resp *http.Response) error {
 	where := "no Location"
 	if loc, err := resp.Location(); err == nil {
-		loc.RawQuery, loc.Fragment, loc.User = "", "", nil
-		where = "Location " + loc.String()
+		where = "Location " + c.clean(shorten(loc.Scheme+"://"+loc.Host+loc.Path, 4<<10))
 	}
-	return fmt.Errorf("%s: the server answered HTTP %d, a redirect (%s); the Management API never redirects, so voxbind does not follow it: check --endpoint", method, resp.StatusCode, where)
+	return fmt.Errorf("%s: the server answered HTTP %d, a redirect (%s); the Management API never redirects, so voxbind does not follow it: check --endpoint", method, resp.StatusCode, shorten(where, 300))
 }
 
 const maxBody = 64 << 20
@@ -537,11 +540,39 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // snippet is the start of a body for an error message, on one line, with
 // anything that looks like a token or a key cut out.
 func snippet(b []byte) string {
-	s := reconcile.Printable(redact(strings.Join(strings.Fields(string(b)), " ")))
-	if len(s) > 200 {
-		s = s[:200] + "…"
+	return shorten(reconcile.Printable(redact(oneLine(b))), 200)
+}
+
+// snippet is the start of a body the server sent for an error message,
+// cleaned (see clean).
+func (c *Client) snippet(b []byte) string {
+	return shorten(c.clean(oneLine(b)), 200)
+}
+
+// oneLine is the start of b on one line: enough of it for a snippet,
+// however long b is.
+func oneLine(b []byte) string {
+	return strings.Join(strings.Fields(string(b[:min(len(b), 4<<10)])), " ")
+}
+
+// shorten cuts s to at most n bytes (and an ellipsis), at a character
+// boundary.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// clean makes text the server sent fit to show: every piece of a token
+// this client sent, and anything else that looks like a token or a key,
+// is cut out (redact), and control characters are escaped. Every error,
+// trace and journal line that holds the server's words goes through it.
+func (c *Client) clean(s string) string {
+	return reconcile.Printable(c.tokens.cut(redact(s)))
 }
 
 // retryAfter reads a Retry-After header: seconds or an HTTP date.
@@ -560,13 +591,16 @@ func retryAfter(v string, now time.Time) time.Duration {
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
-		return ctx.Err()
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return nil
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return context.Cause(ctx)
 	case <-t.C:
 		return nil
 	}

@@ -130,18 +130,25 @@ func (e *HTTPError) Error() string {
 func (e *HTTPError) Temporary() bool { return e.Status == 429 || e.Status >= 500 }
 
 // Secrets a server (or a proxy's error page) may echo back: the JWT of
-// the request, its Authorization header, a PEM key, or any long base64
-// run that mixes cases and digits (a token's signature, the key's DER). Error messages and traces
-// show "[redacted]" instead.
+// the request, its Authorization header, a PEM key, or any base64url run
+// of 16 characters or more that mixes upper case, lower case and digits
+// (a piece of a token's signature, of the key's DER; "/" ends a run, so
+// that a path such as "8080/platform_api/GetUsers" is not one). Error messages and
+// traces show "[redacted]" instead. The client also cuts every piece of
+// the tokens it sent itself (tokenSource.cut), whatever it looks like.
 var (
 	pemBlock   = regexp.MustCompile(`-----BEGIN[^-]*-----[\s\S]*?(-----END[^-]*-----|$)`)
 	bearer     = regexp.MustCompile(`(?i)\bbearer\s+[A-Za-z0-9._~+/\-]+=*`)
 	jwtLike    = regexp.MustCompile(`eyJ[A-Za-z0-9_\-.]*`)
-	longBase64 = regexp.MustCompile(`[A-Za-z0-9+/_\-]{40,}=*`)
+	longBase64 = regexp.MustCompile(`[A-Za-z0-9+_\-]{16,}=*`)
 )
 
 // redact cuts anything secret-looking out of text that came from the
 // server, before it reaches an error message, a trace or a journal.
+// Sixteen characters is a quarter of a PEM line, and a run of random
+// base64 that long lacks one of the three kinds of character rarely
+// (a digit-free one, the likeliest, about 7 times in 100): the tokens
+// voxbind sent are cut whole by the client, this rule catches the rest.
 func redact(s string) string {
 	if !strings.Contains(s, "-----BEGIN") && !strings.Contains(s, "eyJ") && !strings.Contains(strings.ToLower(s), "bearer") && !longBase64.MatchString(s) {
 		return s

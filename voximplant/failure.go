@@ -121,14 +121,27 @@ func (c *Client) networkError(ctx, actx context.Context, method string, err erro
 			cause: CauseNoAnswer, detail: "no answer within " + within}
 	}
 	if eerr := endpointError(method, err); eerr != nil {
+		eerr.Problem = c.clean(eerr.Problem)
 		return result{err: eerr}
 	}
 	c.noteFailure()
 	var op *net.OpError
 	sent := !(errors.As(err, &op) && op.Op == "dial")
-	return result{err: fmt.Errorf("%s: %w", method, err), transient: true, lost: sent,
-		cause: CauseUnreachable, detail: unreachableDetail(err)}
+	// The text may quote what the server sent ("malformed HTTP response
+	// ..."), so it is cleaned like an answer.
+	return result{err: &cleanError{msg: method + ": " + c.clean(err.Error()), err: err}, transient: true, lost: sent,
+		cause: CauseUnreachable, detail: c.clean(unreachableDetail(err))}
 }
+
+// cleanError shows an error's text cleaned of secrets (Client.clean), and
+// unwraps to the error, whose text is never shown.
+type cleanError struct {
+	msg string
+	err error
+}
+
+func (e *cleanError) Error() string { return e.msg }
+func (e *cleanError) Unwrap() error { return e.err }
 
 // endpointError recognises the network failures that retrying cannot heal.
 func endpointError(method string, err error) *EndpointError {

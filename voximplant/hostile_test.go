@@ -274,3 +274,95 @@ func TestInfoOtherAccount(t *testing.T) {
 		}
 	}
 }
+
+// TestEchoedTokenPiecesCut: a server that echoes the request's token cut
+// into pieces with spaces between (20 characters, as leakcheck looks for,
+// and 10), in an API error, in an error page, and in an answer that is not
+// HTTP at all (which Go's client quotes in its error), gets no piece of it
+// shown, in the error or in the trace.
+func TestEchoedTokenPiecesCut(t *testing.T) {
+	pieces := func(s string, n int) string {
+		var out []string
+		for len(s) > n {
+			out = append(out, s[:n])
+			s = s[n:]
+		}
+		return strings.Join(append(out, s), " ")
+	}
+	echo := func(r *http.Request, n int) string {
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		parts := strings.Split(tok, ".")
+		return fmt.Sprintf("claims %s signature %s", pieces(parts[1], n), pieces(parts[2], n))
+	}
+	for _, tc := range []struct {
+		name  string
+		fault func(w http.ResponseWriter, r *http.Request)
+	}{
+		{"api error, 20-character pieces", func(w http.ResponseWriter, r *http.Request) { apiError(w, 101, echo(r, 20)) }},
+		{"api error, 10-character pieces", func(w http.ResponseWriter, r *http.Request) { apiError(w, 101, echo(r, 10)) }},
+		{"error page", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprintf(w, "<p>%s</p>", echo(r, 20))
+		}},
+		{"not HTTP", func(w http.ResponseWriter, r *http.Request) {
+			conn, buf, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			// Go's client quotes a status line without a space whole.
+			buf.WriteString(strings.ReplaceAll(echo(r, 20), " ", "/") + "\r\n\r\n")
+			buf.Flush()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeServer(t)
+			f.fault = func(n int64, _ string, w http.ResponseWriter, r *http.Request) bool {
+				if n > 1 {
+					return false // a retry is answered
+				}
+				tc.fault(w, r)
+				return true
+			}
+			c, trace := testClient(t, f, nil)
+			_, err := c.GetAccountInfo(context.Background())
+			shown := trace.String()
+			if err != nil {
+				shown += "\n" + err.Error()
+			}
+			if !strings.Contains(shown, "claims [redacted]") && !strings.Contains(shown, "claims/[redacted]") {
+				t.Errorf("the echo is not shown cut: %v\n%s", err, trace)
+			}
+			assertNoSecrets(t, "error and trace", shown)
+			for _, tok := range receivedTokens.Tokens() {
+				sig := tok[strings.LastIndexByte(tok, '.')+1:]
+				for i := 0; i+10 <= len(sig); i += 10 {
+					if strings.Contains(shown, sig[i:i+10]) {
+						t.Errorf("error and trace hold a 10-character piece of a token's signature: %q", sig[i:i+10])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestRedactCutsShortMixedRuns: in text from the server, a base64url run
+// of 16 characters or more that mixes upper case, lower case and digits is
+// cut, whatever token it came from (these are pieces of no token voxbind
+// sent); shorter runs, and runs of one or two kinds, are words and stay.
+func TestRedactCutsShortMixedRuns(t *testing.T) {
+	for in, want := range map[string]string{
+		"sig Tknyrmj_1CDXfxiYRA5- 5-1h5GlW_tP7jC9gM0ir end":  "sig [redacted] [redacted] end",
+		"pieces qGn2rt7LGd70Do3V and 76qSSLH1mHDRWxA-jz":     "pieces [redacted] and [redacted]",
+		"key MIIEpAIBAAKCAQEAxJ8w+Z3k":                       "key [redacted]",
+		"short Tknyrmj1CDXfxiY stays":                        "short Tknyrmj1CDXfxiY stays",
+		"GetSipRegistrations failed":                         "GetSipRegistrations failed",
+		"registration-20260101-north-east":                   "registration-20260101-north-east",
+		"http://127.0.0.1:40337/platform_api/GetAccountInfo": "http://127.0.0.1:40337/platform_api/GetAccountInfo",
+	} {
+		if got := redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -71,7 +71,7 @@ func (a *adaptiveLimiter) Wait(ctx context.Context) (time.Time, error) {
 			<-ctx.Done()
 		}
 		if ctx.Err() != nil {
-			return time.Time{}, ctx.Err()
+			return time.Time{}, context.Cause(ctx)
 		}
 		return time.Time{}, err
 	}

@@ -1,10 +1,6 @@
 package voximplant
 
-import (
-	"encoding/json"
-
-	"github.com/voxbind/voxbind/reconcile"
-)
+import "encoding/json"
 
 // Wire types: the parts of the Management API's answers that voxbind reads
 // (docs/voximplant-api.md). Unknown fields are ignored.
@@ -97,9 +93,9 @@ type status struct {
 	Errors []wireError `json:"errors"`
 }
 
-// failure is the answer's error, its message redacted (a server may echo
-// the request's token or anything else secret in it) and with control
-// characters escaped.
+// failure is the answer's error, its message as the server sent it: the
+// client cleans it (a server may echo the request's token or anything
+// else secret in it) before showing it.
 func (s *status) failure() *wireError {
 	var e *wireError
 	switch {
@@ -110,7 +106,7 @@ func (s *status) failure() *wireError {
 	default:
 		return nil
 	}
-	return &wireError{Code: e.Code, Msg: reconcile.Printable(redact(e.Msg))}
+	return &wireError{Code: e.Code, Msg: e.Msg}
 }
 
 // answer is implemented by every answer type: failure through the

@@ -11,8 +11,11 @@
 // Each run works in a temporary copy of the module (the working tree is
 // never changed). A mutant whose original text is no longer in its file,
 // or is there more than once, is reported as STALE: the code moved on and
-// the list needs updating. A mutant that does not compile is INVALID. The
-// exit status is 0 only when every mutant was killed.
+// the list needs updating. A mutant that does not compile is INVALID. A
+// kill is confirmed before it is counted: the failing test is run again,
+// alone, against the mutant (it must fail) and against the original code
+// (it must pass); a mutant whose failures do not reproduce so is FLAKY,
+// not killed. The exit status is 0 only when every mutant was killed.
 //
 // It is a program rather than a shell script because it must replace
 // exact, multi-character text (quotes, backslashes, regexps) and find the
@@ -142,7 +145,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "\n%s (%s)\n", tally, time.Since(start).Round(time.Second))
-	if tally.Survived+tally.Stale+tally.Invalid > 0 {
+	if !tally.AllKilled() {
 		return 1
 	}
 	return 0
@@ -168,8 +171,9 @@ type Status string
 
 // The outcomes of a mutant.
 const (
-	Killed   Status = "KILLED"   // some test failed
+	Killed   Status = "KILLED"   // a test failed, and fails alone against the mutant only
 	Survived Status = "SURVIVED" // every test passed
+	Flaky    Status = "FLAKY"    // tests failed, but none fails alone against the mutant only
 	Stale    Status = "STALE"    // the original text is not in the file exactly once
 	Invalid  Status = "INVALID"  // the mutated code does not build
 )
@@ -178,8 +182,8 @@ const (
 type Result struct {
 	Mutant Mutant
 	Status Status
-	By     string // the first failing test, for a killed mutant
-	Detail string // why a mutant is stale or invalid
+	By     string // the test that killed the mutant, confirmed alone
+	Detail string // why a mutant is stale, invalid or flaky
 	Output string
 	Took   time.Duration
 }
@@ -194,14 +198,14 @@ func (r Result) Line() string {
 		if r.Mutant.Pending != "" {
 			s += " [waits for " + r.Mutant.Pending + "]"
 		}
-	case Stale, Invalid:
+	case Stale, Invalid, Flaky:
 		s += " [" + r.Detail + "]"
 	}
 	return s
 }
 
 // Tally counts outcomes.
-type Tally struct{ Killed, Survived, Stale, Invalid, Pending int }
+type Tally struct{ Killed, Survived, Flaky, Stale, Invalid, Pending int }
 
 // Add counts r.
 func (t *Tally) Add(r Result) {
@@ -213,6 +217,8 @@ func (t *Tally) Add(r Result) {
 		if r.Mutant.Pending != "" {
 			t.Pending++
 		}
+	case Flaky:
+		t.Flaky++
 	case Stale:
 		t.Stale++
 	case Invalid:
@@ -220,16 +226,26 @@ func (t *Tally) Add(r Result) {
 	}
 }
 
+// AllKilled reports whether every mutant counted was killed: a survivor,
+// a flaky, stale or invalid mutant makes the run fail.
+func (t Tally) AllKilled() bool {
+	return t.Survived+t.Flaky+t.Stale+t.Invalid == 0
+}
+
+// String is the total line. A flaky mutant counts as not killed.
 func (t Tally) String() string {
 	s := fmt.Sprintf("%d killed, %d survived", t.Killed, t.Survived)
 	if t.Pending > 0 {
 		s += fmt.Sprintf(" (%d waiting for another issue's fix)", t.Pending)
 	}
+	if t.Flaky > 0 {
+		s += fmt.Sprintf(", %d flaky", t.Flaky)
+	}
 	s += fmt.Sprintf(", %d stale", t.Stale)
 	if t.Invalid > 0 {
 		s += fmt.Sprintf(", %d invalid", t.Invalid)
 	}
-	if n := t.Killed + t.Survived; n > 0 {
+	if n := t.Killed + t.Survived + t.Flaky; n > 0 {
 		s += fmt.Sprintf("; score %.1f %%", 100*float64(t.Killed)/float64(n))
 	}
 	return s
@@ -283,21 +299,94 @@ func runMutant(ctx context.Context, work string, targets []string, m Mutant, sho
 		stages = [][]string{targets}
 	}
 	start := time.Now()
+	var run testRun
 	for _, pkgs := range stages {
-		r.Status, r.By, r.Detail, r.Output = goTest(ctx, work, pkgs, short, timeout)
-		if r.Status != Survived {
+		run = goTest(ctx, work, pkgs, "", short, timeout)
+		if run.status != Survived {
 			break
+		}
+	}
+	r.Status, r.Detail, r.Output = run.status, run.detail, run.output
+	if r.Status == Killed {
+		r.By, r.Detail = confirmKill(ctx, work, file, orig, mutated, run.failed, short, timeout)
+		if r.By == "" {
+			r.Status = Flaky
 		}
 	}
 	r.Took = time.Since(start)
 	return r
 }
 
-// goTest runs the tests of pkgs in work and says how they ended.
-func goTest(ctx context.Context, work string, pkgs []string, short bool, timeout time.Duration) (status Status, by, detail, output string) {
-	args := []string{"test", "-count=1", "-failfast", "-timeout", timeout.String()}
+// testRun is how one go test ended.
+type testRun struct {
+	status Status
+	failed []failedTest // the tests that failed, leaves first
+	detail string       // why a run is invalid
+	output string       // the tests' output, as go test prints it
+}
+
+// failedTest is a test that failed: its package and its full name
+// (TestX/sub).
+type failedTest struct{ Pkg, Name string }
+
+// maxConfirm is how many failing tests confirmKill tries at most.
+const maxConfirm = 3
+
+// confirmKill reruns the failing tests one at a time, alone: each must
+// fail against the mutant (mutated is in file) and pass against the
+// original code (orig), which rules out a test that failed by chance or
+// fails without the mutant too. It returns the first test confirmed, or
+// "" and what the tries found. file holds the mutant again when it
+// returns.
+func confirmKill(ctx context.Context, work, file string, orig, mutated []byte, failed []failedTest, short bool, timeout time.Duration) (by, detail string) {
+	var tries []string
+	for _, f := range failed[:min(len(failed), maxConfirm)] {
+		if ctx.Err() != nil {
+			return "", "interrupted"
+		}
+		again := goTest(ctx, work, []string{f.Pkg}, runPattern(f.Name), short, timeout)
+		if again.status != Killed {
+			tries = append(tries, f.Name+" passes alone")
+			continue
+		}
+		if err := os.WriteFile(file, orig, 0o644); err != nil {
+			return "", err.Error()
+		}
+		without := goTest(ctx, work, []string{f.Pkg}, runPattern(f.Name), short, timeout)
+		if err := os.WriteFile(file, mutated, 0o644); err != nil {
+			return "", err.Error()
+		}
+		if without.status != Survived {
+			tries = append(tries, f.Name+" fails without the mutant too")
+			continue
+		}
+		return f.Name, ""
+	}
+	if len(tries) == 0 {
+		return "", "go test failed, but no test did"
+	}
+	return "", "failed in the run, but " + strings.Join(tries, "; ")
+}
+
+// runPattern is the -run pattern that selects exactly the test named
+// (TestX/sub: its parent runs, only that subtest of it).
+func runPattern(name string) string {
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	}
+	return strings.Join(parts, "/")
+}
+
+// goTest runs the tests of pkgs in work (only those -run pattern selects,
+// when not "") with -failfast, and says how they ended.
+func goTest(ctx context.Context, work string, pkgs []string, pattern string, short bool, timeout time.Duration) testRun {
+	args := []string{"test", "-json", "-count=1", "-failfast", "-timeout", timeout.String()}
 	if short {
 		args = append(args, "-short")
+	}
+	if pattern != "" {
+		args = append(args, "-run", pattern)
 	}
 	args = append(args, pkgs...)
 	ctx, cancel := context.WithTimeout(ctx, timeout+time.Minute)
@@ -307,41 +396,79 @@ func goTest(ctx context.Context, work string, pkgs []string, short bool, timeout
 	killGroupOnCancel(cmd) // go test and the test binaries it started
 	cmd.WaitDelay = 10 * time.Second
 	out, err := cmd.CombinedOutput()
-	output = string(out)
+	output, failed := readEvents(out)
 	switch {
 	case ctx.Err() != nil && err != nil:
-		return Invalid, "", "no result within " + (timeout + time.Minute).String(), output
+		return testRun{status: Invalid, detail: "no result within " + (timeout + time.Minute).String(), output: output}
 	case err == nil:
-		return Survived, "", "", output
+		return testRun{status: Survived, output: output}
 	case buildFailed(output):
-		return Invalid, "", "does not build: " + firstLine(buildError.FindString(output)), output
+		return testRun{status: Invalid, detail: "does not build: " + firstLine(buildError.FindString(output)), output: output}
 	}
-	return Killed, failedTest(output), "", output
+	return testRun{status: Killed, failed: failed, output: output}
 }
 
-var (
-	buildError = regexp.MustCompile(`(?m)^[^\s].*\.go:\d+:\d+: .*$`)
-	failLine   = regexp.MustCompile(`(?m)^\s*--- FAIL: (\S+)`)
-	panicLine  = regexp.MustCompile(`(?m)^panic: .*$`)
-)
+// testEvent is one line of go test -json.
+type testEvent struct {
+	Action, Package, Test, Output string
+}
+
+// readEvents turns go test -json's output back into the text go test
+// prints, and lists the tests that failed: the innermost ones first, in
+// the order they failed, then the top-level tests they belong to (a
+// subtest may need its siblings to have run). A test that was running
+// when the binary timed out or panicked counts as failed.
+func readEvents(out []byte) (text string, failed []failedTest) {
+	var b strings.Builder
+	var leaves, tops []failedTest
+	add := func(list *[]failedTest, f failedTest) {
+		if !slices.Contains(*list, f) {
+			*list = append(*list, f)
+		}
+	}
+	running := map[string][]string{} // package → tests started and not ended
+	for line := range bytes.Lines(out) {
+		var ev testEvent
+		if !bytes.HasPrefix(line, []byte("{")) || json.Unmarshal(line, &ev) != nil {
+			b.Write(line) // go's own messages, on stderr
+			continue
+		}
+		b.WriteString(ev.Output)
+		switch {
+		case ev.Test == "":
+			if ev.Action == "fail" {
+				// A timeout or a panic ends the binary with tests still
+				// running; their own fail events may never come.
+				for _, name := range running[ev.Package] {
+					add(&leaves, failedTest{ev.Package, name})
+				}
+			}
+		case ev.Action == "run":
+			running[ev.Package] = append(running[ev.Package], ev.Test)
+		case ev.Action == "pass" || ev.Action == "skip" || ev.Action == "fail":
+			running[ev.Package] = slices.DeleteFunc(running[ev.Package], func(n string) bool { return n == ev.Test })
+			if ev.Action == "fail" {
+				add(&leaves, failedTest{ev.Package, ev.Test})
+			}
+		}
+	}
+	// A test fails when a subtest does: keep only the innermost.
+	for _, f := range leaves {
+		inner := slices.ContainsFunc(leaves, func(g failedTest) bool { return g.Pkg == f.Pkg && strings.HasPrefix(g.Name, f.Name+"/") })
+		if !inner {
+			failed = append(failed, f)
+		}
+		if top, _, sub := strings.Cut(f.Name, "/"); sub {
+			add(&tops, failedTest{f.Pkg, top})
+		}
+	}
+	return b.String(), append(failed, tops...)
+}
+
+var buildError = regexp.MustCompile(`(?m)^[^\s].*\.go:\d+:\d+: .*$`)
 
 func buildFailed(out string) bool {
 	return strings.Contains(out, "[build failed]") || strings.Contains(out, "[setup failed]")
-}
-
-// failedTest names the test that killed a mutant: the innermost failing
-// test of the first failing package, a panic, or a timeout.
-func failedTest(out string) string {
-	if m := failLine.FindAllStringSubmatch(out, -1); m != nil {
-		return m[0][1]
-	}
-	if strings.Contains(out, "panic: test timed out") {
-		return "timeout"
-	}
-	if m := panicLine.FindString(out); m != "" {
-		return firstLine(m)
-	}
-	return "go test failed"
 }
 
 func firstLine(s string) string {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMutateNeedsExactlyOneOccurrence(t *testing.T) {
@@ -79,5 +80,105 @@ func TestAffectedFollowsImportsAndTestImports(t *testing.T) {
 	want := []string{".", "./a", "./b", "./c"}
 	if !slices.Equal(got, want) {
 		t.Errorf("affected(b) = %v, want %v", got, want)
+	}
+}
+
+// TestReadEvents: go test -json's events give back the text go test
+// prints and the tests that failed: the innermost first, then their
+// top-level tests; a test still running when its binary timed out counts.
+func TestReadEvents(t *testing.T) {
+	lines := []string{
+		`{"Action":"start","Package":"m/a"}`,
+		`{"Action":"run","Package":"m/a","Test":"TestA"}`,
+		`{"Action":"run","Package":"m/a","Test":"TestA/one"}`,
+		`{"Action":"output","Package":"m/a","Test":"TestA/one","Output":"    a_test.go:9: wrong\n"}`,
+		`{"Action":"fail","Package":"m/a","Test":"TestA/one"}`,
+		`{"Action":"fail","Package":"m/a","Test":"TestA"}`,
+		`{"Action":"run","Package":"m/a","Test":"TestB"}`,
+		`{"Action":"pass","Package":"m/a","Test":"TestB"}`,
+		`{"Action":"fail","Package":"m/a"}`,
+		`# m/c`,
+		`{"Action":"run","Package":"m/b","Test":"TestHang"}`,
+		`{"Action":"run","Package":"m/b","Test":"TestHang/deep"}`,
+		`{"Action":"output","Package":"m/b","Output":"panic: test timed out after 1s\n"}`,
+		`{"Action":"fail","Package":"m/b"}`,
+	}
+	text, failed := readEvents([]byte(strings.Join(lines, "\n") + "\n"))
+	want := []failedTest{{"m/a", "TestA/one"}, {"m/b", "TestHang/deep"}, {"m/a", "TestA"}, {"m/b", "TestHang"}}
+	if !slices.Equal(failed, want) {
+		t.Errorf("failed = %v, want %v", failed, want)
+	}
+	if text != "    a_test.go:9: wrong\n# m/c\npanic: test timed out after 1s\n" {
+		t.Errorf("text = %q", text)
+	}
+	if got := runPattern("TestA/one two.(x)"); got != `^TestA$/^one two\.\(x\)$` {
+		t.Errorf("runPattern = %q", got)
+	}
+}
+
+// TestKillsAreConfirmed runs the runner on a small module of its own: a
+// mutant that a test catches is KILLED by that test, confirmed alone; a
+// mutant that changes nothing, run while a test fails once by chance, is
+// FLAKY, not killed, and the total counts it as not killed.
+func TestKillsAreConfirmed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go test on a module of its own")
+	}
+	dir := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "ran-once")
+	files := map[string]string{
+		"go.mod": "module example.com/m\n\ngo 1.22\n",
+		"x.go":   "package x\n\n// V is one.\nfunc V() int { return 1 }\n",
+		"x_test.go": `package x
+
+import (
+	"os"
+	"testing"
+)
+
+func TestV(t *testing.T) {
+	if V() != 1 {
+		t.Fatal("V() != 1")
+	}
+}
+
+// TestOnceFlaky fails the first time it runs, never again.
+func TestOnceFlaky(t *testing.T) {
+	if _, err := os.Stat(` + "`" + marker + "`" + `); err == nil {
+		return
+	}
+	os.WriteFile(` + "`" + marker + "`" + `, nil, 0o644)
+	t.Fatal("failed by chance")
+}
+`,
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	flaky := runMutant(ctx, dir, []string{"."}, Mutant{ID: "F1", File: "x.go", From: "// V is one.", To: "// V is 1.", Why: "changes a comment"}, false, time.Minute)
+	if flaky.Status != Flaky || !strings.Contains(flaky.Detail, "TestOnceFlaky passes alone") {
+		t.Errorf("a mutant whose only failure does not reproduce: %s, want FLAKY\n%s", flaky.Line(), flaky.Output)
+	}
+	killed := runMutant(ctx, dir, []string{"."}, Mutant{ID: "K1", File: "x.go", From: "return 1", To: "return 2", Why: "V is two"}, false, time.Minute)
+	if killed.Status != Killed || killed.By != "TestV" {
+		t.Errorf("a mutant TestV catches: %s, want KILLED by TestV\n%s", killed.Line(), killed.Output)
+	}
+	if src, err := os.ReadFile(filepath.Join(dir, "x.go")); err != nil || string(src) != files["x.go"] {
+		t.Errorf("x.go after the runs: %q, %v; want it as it was", src, err)
+	}
+	var tally Tally
+	tally.Add(killed)
+	if !tally.AllKilled() {
+		t.Errorf("a run whose only mutant was killed fails")
+	}
+	tally.Add(flaky)
+	if tally.AllKilled() {
+		t.Errorf("a run with a flaky mutant passes; a flaky mutant is not killed")
+	}
+	if got := tally.String(); got != "1 killed, 0 survived, 1 flaky, 0 stale; score 50.0 %" {
+		t.Errorf("tally %q", got)
 	}
 }
