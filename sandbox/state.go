@@ -226,7 +226,20 @@ var roles = []string{"Owner", "Admin", "Developer", "Supervisor", "Accountant", 
 // account, "children[0]." for its first child), and then its children.
 func (st *State) validate(at string, tree *treeNames, errs *[]error) {
 	bad := func(format string, args ...any) { *errs = append(*errs, fmt.Errorf(at+format, args...)) }
+	st.checkAccount(at, tree, bad)
+	st.checkKeys(at, tree, bad)
+	apps := checkApplications(st.Applications, bad)
+	rules := checkMembers("rule", st.Rules, apps, bad)
+	users := checkMembers("user", st.Users, apps, bad)
+	checkRegistrations(st.Registrations, apps, rules, users, bad)
+	for i := range st.Children {
+		st.Children[i].validate(fmt.Sprintf("%schildren[%d].", at, i), tree, errs)
+	}
+}
 
+// checkAccount checks the account record and claims its id and name in
+// the tree, where both must be unique.
+func (st *State) checkAccount(at string, tree *treeNames, bad func(format string, args ...any)) {
 	if st.Account.ID <= 0 {
 		bad("account: id must be a positive number")
 	}
@@ -241,7 +254,11 @@ func (st *State) validate(at string, tree *treeNames, errs *[]error) {
 		bad("account: duplicate account name %q (also %s)", st.Account.Name, other)
 	}
 	tree.names[strings.ToLower(st.Account.Name)] = at + "account"
+}
 
+// checkKeys checks the account's keys and claims their ids in the tree:
+// a key id names one key of the whole file.
+func (st *State) checkKeys(at string, tree *treeNames, bad func(format string, args ...any)) {
 	for i, k := range st.Keys {
 		switch other, dup := tree.keys[k.KeyID]; {
 		case k.KeyID == "":
@@ -259,10 +276,14 @@ func (st *State) validate(at string, tree *treeNames, errs *[]error) {
 			}
 		}
 	}
+}
 
+// checkApplications checks an account's applications and returns the set
+// of their ids, which rules, users and registrations refer to.
+func checkApplications(list []ApplicationRecord, bad func(format string, args ...any)) map[int64]bool {
 	apps := map[int64]bool{}
 	appNames := map[string]int64{}
-	for i, a := range st.Applications {
+	for i, a := range list {
 		if a.ID <= 0 {
 			bad("applications[%d]: id must be a positive number", i)
 		} else if apps[a.ID] {
@@ -277,13 +298,16 @@ func (st *State) validate(at string, tree *treeNames, errs *[]error) {
 		}
 		appNames[strings.ToLower(a.Name)] = a.ID
 	}
+	return apps
+}
 
-	rules := checkMembers("rule", st.Rules, apps, bad)
-	users := checkMembers("user", st.Users, apps, bad)
-
+// checkRegistrations checks an account's registrations against its
+// applications, rules and users: a bound registration goes to one rule or
+// one user of an existing application, and a user holds at most one.
+func checkRegistrations(list []Registration, apps map[int64]bool, rules map[int64]RuleRecord, users map[int64]UserRecord, bad func(format string, args ...any)) {
 	regs := map[int64]bool{}
 	holders := map[int64]int64{} // user id → registration id
-	for i, r := range st.Registrations {
+	for i, r := range list {
 		where := fmt.Sprintf("registrations[%d] (id %d)", i, r.ID)
 		if r.ID <= 0 {
 			bad("registrations[%d]: sip_registration_id must be a positive number", i)
@@ -324,9 +348,6 @@ func (st *State) validate(at string, tree *treeNames, errs *[]error) {
 			}
 			holders[r.UserID] = r.ID
 		}
-	}
-	for i := range st.Children {
-		st.Children[i].validate(fmt.Sprintf("%schildren[%d].", at, i), tree, errs)
 	}
 }
 
