@@ -62,45 +62,26 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// run is the command; it returns the exit status: 0 when every mutant
+// was killed, 1 when one was not, 2 for a bad flag or a failed setup, 130
+// when interrupted.
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("mutants", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	tree := fs.String("tree", ".", "the module to mutate (a copy of it is made)")
-	only := fs.String("only", "", "comma-separated mutant ids to run (default: all)")
-	list := fs.Bool("list", false, "print the mutants and exit")
-	short := fs.Bool("short", false, "run the tests with -short (skips those that build the binary)")
-	timeout := fs.Duration("timeout", 5*time.Minute, "time limit of one mutant's tests")
-	verbose := fs.Bool("v", false, "print the test output of every survivor")
-	onlyPkgs := fs.String("pkgs", "", "comma-separated packages to test instead of those that can see the mutant (./reconcile), for a quick look")
-	if err := fs.Parse(args); err != nil {
+	opts, err := parseFlags(args, stderr)
+	if err != nil {
 		return 2
 	}
-	selected, err := selectMutants(mutants, *only)
+	selected, err := selectMutants(mutants, opts.only)
 	if err != nil {
 		fmt.Fprintln(stderr, "mutants:", err)
 		return 2
 	}
-	root, err := filepath.Abs(*tree)
+	root, err := filepath.Abs(opts.tree)
 	if err != nil {
 		fmt.Fprintln(stderr, "mutants:", err)
 		return 2
 	}
-	if *list {
-		stale := 0
-		for _, m := range selected {
-			state := "ok"
-			src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(m.File)))
-			if err == nil {
-				_, err = mutate(src, m)
-			}
-			if err != nil {
-				state = "STALE (" + err.Error() + ")"
-				stale++
-			}
-			fmt.Fprintf(stdout, "%-4s %-22s %s: %s\n", m.ID, m.File, m.Why, state)
-		}
-		fmt.Fprintf(stdout, "%d mutants, %d stale\n", len(selected), stale)
-		return 0
+	if opts.list {
+		return listMutants(stdout, root, selected)
 	}
 	work, err := os.MkdirTemp("", "voxbind-mutants-")
 	if err != nil {
@@ -117,7 +98,58 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mutants:", err)
 		return 2
 	}
+	return runAll(stdout, work, pkgs, selected, opts)
+}
 
+// options are the flags of one run.
+type options struct {
+	tree, only, pkgs     string
+	list, short, verbose bool
+	timeout              time.Duration
+}
+
+// parseFlags reads the command line; the flag package has already told
+// stderr what is wrong when it returns an error.
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("mutants", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tree := fs.String("tree", ".", "the module to mutate (a copy of it is made)")
+	only := fs.String("only", "", "comma-separated mutant ids to run (default: all)")
+	list := fs.Bool("list", false, "print the mutants and exit")
+	short := fs.Bool("short", false, "run the tests with -short (skips those that build the binary)")
+	timeout := fs.Duration("timeout", 5*time.Minute, "time limit of one mutant's tests")
+	verbose := fs.Bool("v", false, "print the test output of every survivor")
+	onlyPkgs := fs.String("pkgs", "", "comma-separated packages to test instead of those that can see the mutant (./reconcile), for a quick look")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	return options{tree: *tree, only: *only, pkgs: *onlyPkgs, list: *list, short: *short, verbose: *verbose, timeout: *timeout}, nil
+}
+
+// listMutants is -list: it prints the selected mutants of the module at
+// root, each with whether its original text is still there, and runs no
+// test.
+func listMutants(stdout io.Writer, root string, selected []Mutant) int {
+	stale := 0
+	for _, m := range selected {
+		state := "ok"
+		src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(m.File)))
+		if err == nil {
+			_, err = mutate(src, m)
+		}
+		if err != nil {
+			state = "STALE (" + err.Error() + ")"
+			stale++
+		}
+		fmt.Fprintf(stdout, "%-4s %-22s %s: %s\n", m.ID, m.File, m.Why, state)
+	}
+	fmt.Fprintf(stdout, "%d mutants, %d stale\n", len(selected), stale)
+	return 0
+}
+
+// runAll runs the selected mutants one after another in the copy at work,
+// printing a line per mutant and the tally, and returns the exit status.
+func runAll(stdout io.Writer, work string, pkgs []Package, selected []Mutant, opts options) int {
 	// Ctrl-C stops the run: the tests in progress are killed, the file
 	// is put back and the copy removed.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -130,17 +162,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 130
 		}
 		targets := affected(pkgs, path.Dir(m.File))
-		if *onlyPkgs != "" {
-			targets = strings.Split(*onlyPkgs, ",")
+		if opts.pkgs != "" {
+			targets = strings.Split(opts.pkgs, ",")
 		}
-		r := runMutant(ctx, work, targets, m, *short, *timeout)
+		r := runMutant(ctx, work, targets, m, opts.short, opts.timeout)
 		if ctx.Err() != nil {
 			fmt.Fprintf(stdout, "\ninterrupted during %s: %s\n", m.ID, tally)
 			return 130
 		}
 		tally.Add(r)
 		fmt.Fprintln(stdout, r.Line())
-		if *verbose && r.Status == Survived {
+		if opts.verbose && r.Status == Survived {
 			fmt.Fprintf(stdout, "%s\n", indent(r.Output))
 		}
 	}
