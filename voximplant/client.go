@@ -385,14 +385,10 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	}
 	actx, cancel := context.WithTimeout(base, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, c.endpoint+method, strings.NewReader(form))
+	req, err := c.newRequest(actx, method, form, token)
 	if err != nil {
 		return result{err: fmt.Errorf("%s: %w", method, err)}
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.ua)
-	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return c.networkError(ctx, actx, method, err, timeout)
@@ -410,15 +406,37 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody)); err != nil {
 		return c.networkError(ctx, actx, method, err, timeout)
 	}
-	body := buf.Bytes()
+	res, code = c.outcome(method, resp, buf.Bytes(), out, sentAt, date)
+	return res
+}
+
+// newRequest is one attempt's HTTP request: a form POST to the method's
+// URL, with token as its bearer credential.
+func (c *Client) newRequest(ctx context.Context, method, form, token string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint+method, strings.NewReader(form))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.ua)
+	req.Header.Set("Authorization", "Bearer "+token)
+	return req, nil
+}
+
+// outcome is the result of an answer read in full into body, and the API
+// error code it carries (0 if none), for the trace. The API's own verdict
+// comes first; the HTTP status decides only when the body does not carry
+// one.
+func (c *Client) outcome(method string, resp *http.Response, body []byte, out answer, sentAt time.Time, date string) (result, int) {
+	status := resp.StatusCode
 	hint := retryAfter(resp.Header.Get("Retry-After"), c.now())
 
 	decodeErr := json.Unmarshal(body, out)
 	if decodeErr == nil {
 		if f := out.failure(); f != nil {
 			f.Msg = c.clean(f.Msg)
-			code = f.Code
-			return c.apiFailure(method, f, hint, sentAt, date)
+			return c.apiFailure(method, f, hint, sentAt, date), f.Code
 		}
 	}
 	if status < 200 || status > 299 {
@@ -426,21 +444,21 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 		switch {
 		case status >= 500:
 			c.noteFailure()
-			return result{err: herr, transient: true, hint: hint, lost: true, cause: CauseServerError, detail: fmt.Sprintf("http status %d", status)}
+			return result{err: herr, transient: true, hint: hint, lost: true, cause: CauseServerError, detail: fmt.Sprintf("http status %d", status)}, 0
 		case status == http.StatusTooManyRequests:
 			c.noteAnswer()
 			c.rateLimited.Add(1)
 			c.limiter.RateLimited(sentAt)
-			return result{err: herr, transient: true, hint: hint, rateLimited: true, answered: true, cause: CauseRateLimited, detail: "http status 429"}
+			return result{err: herr, transient: true, hint: hint, rateLimited: true, answered: true, cause: CauseRateLimited, detail: "http status 429"}, 0
 		}
-		return result{err: herr, answered: true}
+		return result{err: herr, answered: true}, 0
 	}
 	c.limiter.Accepted()
 	if decodeErr != nil || !out.hasResult(body) {
-		return result{err: notAPIAnswer(method, status, resp.Header.Get("Content-Type"), c.snippet(body), body, decodeErr), answered: true}
+		return result{err: notAPIAnswer(method, status, resp.Header.Get("Content-Type"), c.snippet(body), body, decodeErr), answered: true}, 0
 	}
 	c.noteAnswer()
-	return result{}
+	return result{}, 0
 }
 
 // apiFailure is the result of an error answer of the API: the codes that
