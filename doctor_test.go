@@ -408,6 +408,7 @@ func TestDoctorSpec(t *testing.T) {
 // BindSipRegistration (newDoctorServer checks), and doctor must end with
 // a report, whatever happens.
 func TestDoctorNeverWrites(t *testing.T) {
+	t.Parallel()
 	for _, opts := range []sandbox.Options{
 		{FailRate: 0.3, Seed: 1},
 		{FailRate: 0.3, Seed: 2},

@@ -56,6 +56,7 @@ func (j journalsElsewhere) Run() int {
 // TestScripts runs the end-to-end scripts in testdata/script against the
 // built-in sandbox. One script: go test -run 'TestScripts/^plan_json$' .
 func TestScripts(t *testing.T) {
+	t.Parallel()
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,

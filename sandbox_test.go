@@ -431,6 +431,7 @@ func TestBulkExample(t *testing.T) {
 // example, the exceptions from a YAML file beside it. Applied in the same
 // scope, it converges to only the ignored drift, which exits 0.
 func TestBulkExampleScoped(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "bulk")
 	if code, _, stderr := runCLI(t, "sandbox", "init", "--bulk", "520", dir); code != 0 {
 		t.Fatalf("sandbox init --bulk: exit %d: %s", code, stderr)

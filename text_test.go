@@ -111,6 +111,7 @@ func TestStatusLines(t *testing.T) {
 // request go only after --timeout, the run ends at the timeout with the
 // timeout's own message and code, not the rate limiter's.
 func TestRateBeyondTimeout(t *testing.T) {
+	t.Parallel()
 	state := filepath.Join(initSandbox(t), sandbox.StateFile)
 	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), "version: 1\nbindings: []\n")
 	code, stdout, stderr := runCLI(t, "--sandbox", state, "plan", "-f", spec, "--rate", "0.01", "--timeout", "1s", "-o", "json")

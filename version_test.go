@@ -117,6 +117,7 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds voxbind three times")
 	}
+	t.Parallel()
 	gitPath, err := exec.LookPath("git")
 	if err != nil {
 		t.Skip("git is not installed")
