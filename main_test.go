@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,9 +42,24 @@ func TestMain(m *testing.M) {
 // temporary directory, so that the applies they run in-process (and the
 // processes they start) keep their journals out of the source tree. The
 // scripts get their own environment, and their journals go to $WORK.
+// It also lets at least testsAtOnce parallel tests run at once when
+// -parallel is not given.
 type journalsElsewhere struct{ m *testing.M }
 
+// testsAtOnce is the least number of parallel tests run at once. The
+// slowest tests mostly wait (for the breaker period, the grace of calls in
+// flight, the first-contact budget) while using no CPU; with go test's
+// default of one per core, on a 2-core machine they queue behind one
+// another and behind the scripts, which need the CPU they leave idle.
+const testsAtOnce = 4
+
 func (j journalsElsewhere) Run() int {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		flag.Set("test.parallel", strconv.Itoa(max(runtime.GOMAXPROCS(0), testsAtOnce)))
+	}
 	dir, err := os.MkdirTemp("", "voxbind-test-journals-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
