@@ -42,6 +42,22 @@ func TestListIsWellFormed(t *testing.T) {
 	}
 }
 
+// TestNoMutantIsStale: every mutant's original text is in its file of
+// this module exactly once, so that a refactor that moves the code fails
+// here, in go test, instead of dropping the mutant from the next run.
+func TestNoMutantIsStale(t *testing.T) {
+	for _, m := range mutants {
+		src, err := os.ReadFile(filepath.Join("..", "..", m.File))
+		if err != nil {
+			t.Errorf("%s: %v", m.ID, err)
+			continue
+		}
+		if _, err := mutate(src, m); err != nil {
+			t.Errorf("%s (%s) is stale: %v; point From at the code as it is now", m.ID, m.File, err)
+		}
+	}
+}
+
 // TestRunReportsStaleWithoutRunning: a mutant whose text is gone is
 // reported as stale, and the tree it was asked about is left as it was.
 func TestRunReportsStaleWithoutRunning(t *testing.T) {
