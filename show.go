@@ -80,7 +80,7 @@ func (c *ShowCmd) fleet(s *session, data []byte, what string) error {
 func (c *ShowCmd) journal(s *session, data []byte) error {
 	j, err := reconcile.ReadJournal(data)
 	if err != nil {
-		return &codedError{code: codeJournal, msg: fmt.Sprintf("journal %s: %v", c.File, err), fix: "give the file that apply named on its Journal: line", err: err}
+		return &codedError{code: codeJournal, msg: fmt.Sprintf("journal %s: %v", c.File, err), fix: journalReadFix(err, "show it"), err: err}
 	}
 	switch c.Output {
 	case "json":

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -189,7 +190,7 @@ func undoReadJournals(paths []string) ([]*reconcile.JournalRecords, error) {
 		}
 		if out[i], err = reconcile.ReadJournal(data); err != nil {
 			return nil, &codedError{code: codeJournal, msg: fmt.Sprintf("journal %s: %v; nothing was changed", path, err),
-				fix: "give the file that apply named on its Journal: line", err: err}
+				fix: journalReadFix(err, "undo it"), err: err}
 		}
 		id := out[i].Start.AccountID
 		if first, dup := of[id]; dup {
@@ -199,6 +200,17 @@ func undoReadJournals(paths []string) ([]*reconcile.JournalRecords, error) {
 		of[id] = path
 	}
 	return out, nil
+}
+
+// journalReadFix is the one hint for a journal that ReadJournal refused
+// (do is what the command does with it: "undo it", "show it"): one of
+// another journal_version needs the voxbind that wrote it; anything else
+// is not the file that apply named.
+func journalReadFix(err error, do string) string {
+	if errors.Is(err, reconcile.ErrJournalVersion) {
+		return do + " with the voxbind that wrote it"
+	}
+	return "give the file that apply named on its Journal: line"
 }
 
 // runFleet undoes several applies, one per account (the journals of a

@@ -44,7 +44,8 @@ type JournalRecords struct {
 // step's intent, one intent per step. A last line without its newline
 // was being written when the process died: it is left out (CutShort),
 // and the journal is read up to its last complete line. Every other
-// problem is an error naming its line.
+// problem is an error naming its line. The errors say what is wrong, not
+// what to do: the command that reads the journal says that.
 func ReadJournal(data []byte) (*JournalRecords, error) {
 	if len(data) > MaxJournalSize {
 		return nil, fmt.Errorf("%w: larger than %d MiB, more than any journal voxbind writes", ErrJournalFormat, MaxJournalSize>>20)
@@ -65,7 +66,7 @@ func ReadJournal(data []byte) (*JournalRecords, error) {
 		j.Lines = line
 	}
 	if j.Lines == 0 {
-		return nil, fmt.Errorf("%w: it has no complete line, so not even its start is known; give the file that apply named on its Journal: line", ErrJournalFormat)
+		return nil, fmt.Errorf("%w: it has no complete line, so not even its start is known", ErrJournalFormat)
 	}
 	return j, nil
 }
@@ -78,20 +79,25 @@ func (j *JournalRecords) readLine(line int, text []byte, intents map[int]bool) e
 	var probe struct {
 		Kind           string `json:"kind"`
 		JournalVersion *int   `json:"journal_version"`
+		VoxbindVersion string `json:"voxbind_version"`
 	}
 	if err := json.Unmarshal(text, &probe); err != nil {
 		return fmt.Errorf("not a JSON object (%v)", err)
 	}
 	if line == 1 {
 		if probe.Kind != journalKindStart {
-			return fmt.Errorf("the first line must be the start record (kind %q), not %q; give the file that apply named on its Journal: line", journalKindStart, probe.Kind)
+			return fmt.Errorf("the first line must be the start record (kind %q), not %q", journalKindStart, probe.Kind)
 		}
 		if probe.JournalVersion == nil || *probe.JournalVersion != JournalVersion {
 			v := "none"
 			if probe.JournalVersion != nil {
 				v = strconv.Itoa(*probe.JournalVersion)
 			}
-			return fmt.Errorf("%w %s: this voxbind reads journal_version %d; undo it with the voxbind that wrote it", ErrJournalVersion, v, JournalVersion)
+			by := ""
+			if probe.VoxbindVersion != "" {
+				by = " (written by voxbind " + Printable(probe.VoxbindVersion) + ")"
+			}
+			return fmt.Errorf("%w %s%s: this voxbind reads journal_version %d", ErrJournalVersion, v, by, JournalVersion)
 		}
 	}
 	if err := planKeysExact(text); err != nil {

@@ -274,7 +274,7 @@ func TestReadJournal(t *testing.T) {
 		{"only a partial line", `{"kind":"st`, "no complete line"},
 		{"not JSON", "hello\n", "line 1: not a JSON object"},
 		{"no start", journalTestIntent + "\n", `line 1: the first line must be the start record (kind "start"), not "intent"`},
-		{"version 2", strings.Replace(journalTestStart, `"journal_version":1`, `"journal_version":2`, 1) + "\n", "unknown journal_version 2: this voxbind reads journal_version 1"},
+		{"version 2", strings.Replace(journalTestStart, `"journal_version":1`, `"journal_version":2`, 1) + "\n", "unknown journal_version 2 (written by voxbind v1): this voxbind reads journal_version 1"},
 		{"no version", strings.Replace(journalTestStart, `"journal_version":1,`, ``, 1) + "\n", "unknown journal_version none"},
 		{"no account", strings.Replace(journalTestStart, `"account_id":42`, `"account_id":0`, 1) + "\n", "account_id 0: must be the positive id"},
 		{"unknown key", strings.Replace(journalTestStart, `"plan_steps"`, `"plan_stepz"`, 1) + "\n", `unknown field "plan_stepz"`},
@@ -295,6 +295,10 @@ func TestReadJournal(t *testing.T) {
 			_, err := ReadJournal([]byte(tc.data))
 			if err == nil || !errors.Is(err, ErrJournalFormat) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("ReadJournal = %v; want ErrJournalFormat saying %q", err, tc.want)
+			}
+			// What to do is the command's to say, once (undo, show).
+			if err != nil && (strings.Contains(err.Error(), "give ") || strings.Contains(err.Error(), "with the voxbind that wrote it")) {
+				t.Errorf("ReadJournal = %v; want what is wrong, without a hint", err)
 			}
 		})
 	}
