@@ -87,6 +87,9 @@ func (c *ApplyCmd) Run(ctx context.Context, s *session, intr *interrupts) error 
 	if err := checkAccountsParallelism(c.AccountsParallelism); err != nil {
 		return err
 	}
+	if err := c.Journal.check(); err != nil {
+		return err
+	}
 	if c.Plan != "" && c.Scope.given() {
 		return failure(codeUsage, fmt.Sprintf("--only and --except choose what a new plan covers, but --plan %s applies exactly the steps saved in it (with the selection it was made with)", c.Plan),
 			"leave them out, or make the plan again with them")
@@ -206,17 +209,11 @@ func (c *ApplyCmd) runSpec(ctx context.Context, s *session, intr *interrupts, ev
 	if err := reconcile.CheckUnbind(p, current, c.maxUnbind(), c.Force); err != nil {
 		return err
 	}
-	if !c.AutoApprove {
-		if err := applyConfirm(ctx, s.stdio, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID))); err != nil {
-			return err
-		}
+	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, c.AutoApprove, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID)))
+	if err != nil {
+		return err
 	}
-	return executePlan(ctx, s, intr, acct, current, p, c.execution(events))
-}
-
-// execution is how apply carries out a plan it accepted.
-func (c *ApplyCmd) execution(events *applyEvents) execution {
-	return execution{parallelism: c.Parallelism, journal: c.Journal, events: events}
+	return executePlan(ctx, s, intr, acct, current, p, execution{parallelism: c.Parallelism, journal: journal, events: events})
 }
 
 // runSaved applies a plan saved by plan --out, if the account still is
@@ -296,7 +293,11 @@ func (c *ApplyCmd) applySaved(ctx context.Context, s *session, intr *interrupts,
 	if err := reconcile.CheckUnbind(p, current, c.maxUnbind(), c.Force); err != nil {
 		return err
 	}
-	return executePlan(ctx, s, intr, acct, current, p, c.execution(events))
+	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, true, "")
+	if err != nil {
+		return err
+	}
+	return executePlan(ctx, s, intr, acct, current, p, execution{parallelism: c.Parallelism, journal: journal, events: events})
 }
 
 // showPlan prints the plan on stdout: as text, or as the first JSON line.
@@ -454,14 +455,15 @@ func logStep(log *slog.Logger) func(reconcile.StepEvent) {
 // carry it out.
 type execution struct {
 	parallelism int
-	journal     journalFlags
-	events      *applyEvents // -o json; nil for text
+	journal     *reconcile.Journal // created before the question (askWithJournal); nil with --no-journal
+	events      *applyEvents       // -o json; nil for text
 }
 
 // executePlan runs the accepted plan p, made from current, with its
 // journal (unless --no-journal), verifies it and prints the summary,
 // whose last line counts every outcome; the line before it names the
-// journal. A journal that cannot be created stops it before any call. It
+// journal. A journal whose start cannot be written stops it before any
+// call. It
 // exits 0 when every step was applied and verified, 130 when
 // interrupted, and 1 otherwise: a failed, skipped or unknown step, a
 // difference, or a stop by --timeout, the breaker or the journal.
@@ -541,8 +543,8 @@ type appliedAccount struct {
 	readErr    error // verification could not read the account
 	stats      voximplant.Stats
 	journal    string // the journal's path, "" without one
-	// journalErr says why the journal could not be created or started:
-	// nothing was applied.
+	// journalErr says why the journal could not be started: nothing was
+	// applied.
 	journalErr error
 }
 
@@ -556,15 +558,10 @@ func (a *appliedAccount) ok() bool {
 // the account back and verifies it. Everything that hears of the steps
 // is composed here: the journal first (its intent is durable before the
 // call is sent), then the status line, the log and the JSON events. A
-// journal that cannot be created or started stops it before any call.
+// journal whose start cannot be written stops it before any call.
 func applyAccount(ctx context.Context, s *session, intr *interrupts, acct *voximplant.Client, current *reconcile.Current, p *reconcile.Plan, r accountRun) *appliedAccount {
 	a := &appliedAccount{}
-	journal, err := r.journal.open(p.AccountID, time.Now())
-	if err != nil {
-		a.journalErr = &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed",
-			fix: "give --journal a new file in a writable directory, or --no-journal to apply without one", err: err}
-		return a
-	}
+	journal := r.journal
 	if journal != nil {
 		a.journal = journal.Path()
 		if err := journal.Start(p, current, version, time.Now()); err != nil {

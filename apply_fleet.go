@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/reconcile"
@@ -104,16 +105,21 @@ func (c *ApplyCmd) applyFleetPlan(ctx context.Context, s *session, intr *interru
 		fleetNothingToDo(s, f, events)
 		return nil // every section says "No changes."
 	}
+	journals, err := c.fleetJournals(s, f, todo)
+	if err != nil {
+		return err
+	}
 	if !c.AutoApprove {
 		changes := 0
 		for _, i := range todo {
 			changes += len(f.Accounts[i].Plan.Changes)
 		}
 		if err := applyConfirm(ctx, s.stdio, applyQuestion(changes, english.Plural(len(todo), "account"))); err != nil {
+			fleetDiscardJournals(s, journals)
 			return err
 		}
 	}
-	return c.executeFleet(ctx, s, intr, fc, f, todo, refused, events)
+	return c.executeFleet(ctx, s, intr, fc, f, todo, refused, journals, events)
 }
 
 // fleetRefuse says why the account a of a fleet plan just made must be
@@ -144,6 +150,33 @@ func fleetNothingToDo(s *session, f *reconcile.FleetPlan, events *applyEvents) {
 	if events != nil {
 		events.fleetSummary(fleetApplyCounts{unchanged: len(f.Accounts)}, len(f.Accounts), nil, 0, s.diag.diagnostics())
 		s.diag.written = true
+	}
+}
+
+// fleetJournals creates the journals of the accounts todo (indexes into
+// f.Accounts), one each, before the question: a journal that cannot be
+// created refuses the whole run before anyone answers. The slice is
+// parallel to todo; nil entries with --no-journal.
+func (c *ApplyCmd) fleetJournals(s *session, f *reconcile.FleetPlan, todo []int) ([]*reconcile.Journal, error) {
+	journals := make([]*reconcile.Journal, len(todo))
+	now := time.Now()
+	for k, i := range todo {
+		j, err := c.Journal.create(f.Accounts[i].Plan.AccountID, now)
+		if err != nil {
+			fleetDiscardJournals(s, journals[:k])
+			return nil, err
+		}
+		journals[k] = j
+	}
+	return journals, nil
+}
+
+// fleetDiscardJournals removes the journals of a fleet run that went no
+// further, the last created first (so that a directory made for the
+// first is empty by the time its turn comes).
+func fleetDiscardJournals(s *session, journals []*reconcile.Journal) {
+	for k := len(journals) - 1; k >= 0; k-- {
+		journalDiscard(s, journals[k])
 	}
 }
 
@@ -197,7 +230,11 @@ func (c *ApplyCmd) runFleetSaved(ctx context.Context, s *session, intr *interrup
 		fleetNothingToDo(s, f, events)
 		return nil
 	}
-	return c.executeFleet(ctx, s, intr, fc, f, todo, nil, events)
+	journals, err := c.fleetJournals(s, f, todo)
+	if err != nil {
+		return err
+	}
+	return c.executeFleet(ctx, s, intr, fc, f, todo, nil, journals, events)
 }
 
 // accountOfFleetPlan is the part of the saved fleet plan f for the
@@ -267,13 +304,14 @@ func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcil
 
 // executeFleet applies the plans of the accounts todo (indexes into
 // f.Accounts, in account-id order) --accounts-parallelism at a time, each
-// as one account is applied (with its own journal, steps and
-// verification), then prints each account's summary and the fleet's
-// line (fleetSummary). refused are the accounts left out. When one
-// account's apply finds the API unreachable (the breaker), the accounts
-// not yet started are not started either. With -o json (events), each
-// account's summary line is written as it ends.
-func (c *ApplyCmd) executeFleet(ctx context.Context, s *session, intr *interrupts, fc *fleetClients, f *reconcile.FleetPlan, todo []int, refused []fleetRefusal, events *applyEvents) error {
+// as one account is applied (with its own journal, from journals, which
+// is parallel to todo; its steps and verification), then prints each
+// account's summary and the fleet's line (fleetSummary). refused are the
+// accounts left out. When one account's apply finds the API unreachable
+// (the breaker), the accounts not yet started are not started either,
+// and their journals are removed. With -o json (events), each account's
+// summary line is written as it ends.
+func (c *ApplyCmd) executeFleet(ctx context.Context, s *session, intr *interrupts, fc *fleetClients, f *reconcile.FleetPlan, todo []int, refused []fleetRefusal, journals []*reconcile.Journal, events *applyEvents) error {
 	changes := 0
 	for _, i := range todo {
 		changes += len(f.Accounts[i].Plan.Changes)
@@ -288,16 +326,17 @@ func (c *ApplyCmd) executeFleet(ctx context.Context, s *session, intr *interrupt
 	defer stopFleet(nil)
 	var stopping sync.Once
 	results := make([]*appliedAccount, len(todo))
+	unused := make([]*reconcile.Journal, len(todo)) // of the accounts stopped before they started
 	reconcile.ForEachAccount(len(todo), c.AccountsParallelism, func(k int) {
 		a := &f.Accounts[todo[k]]
 		acct, err := fc.client(a.Account.ID, "")
 		if err != nil { // opened while planning: cannot fail now
-			results[k] = &appliedAccount{readErr: err}
+			results[k], unused[k] = &appliedAccount{readErr: err}, journals[k]
 			return
 		}
-		e := execution{parallelism: c.Parallelism, journal: c.Journal, events: events}
+		e := execution{parallelism: c.Parallelism, journal: journals[k], events: events}
 		if fleetCtx.Err() != nil {
-			e.journal.NoJournal = true // stopped before it starts: nothing to journal
+			unused[k], e.journal = e.journal, nil // stopped before it starts: nothing to journal
 		}
 		r := applyAccount(fleetCtx, s, intr, acct, a.Displaced, a.Plan, accountRun{
 			execution: e,
@@ -323,6 +362,7 @@ func (c *ApplyCmd) executeFleet(ctx context.Context, s *session, intr *interrupt
 	})
 	stopTicking()
 	progress.Finish()
+	fleetDiscardJournals(s, unused)
 	return fleetSummary(s, f, todo, results, refused, events)
 }
 

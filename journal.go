@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -18,22 +22,90 @@ var journalDefaultDir = filepath.Join(".voxbind", "journal")
 
 // journalFlags are --journal and --no-journal, which apply and undo take.
 type journalFlags struct {
-	Journal   string `name:"journal" xor:"journal" placeholder:"FILE" help:"Write the apply journal to FILE, a new file (default: ACCOUNT-TIME.jsonl in $VOXBIND_JOURNAL_DIR, else in .voxbind/journal/)."`
+	Journal   string `name:"journal" xor:"journal" placeholder:"FILE" help:"Write the apply journal to FILE, a new file in a directory that exists (default: ACCOUNT-TIME.jsonl in $VOXBIND_JOURNAL_DIR, else in .voxbind/journal/)."`
 	NoJournal bool   `name:"no-journal" xor:"journal" help:"Write no apply journal (voxbind undo then cannot take this run back)."`
 }
 
-// open creates the journal of a run that writes to account, or returns
-// nil with --no-journal. It never overwrites a file.
-func (f *journalFlags) open(account int64, now time.Time) (*reconcile.Journal, error) {
+// journalFix is the hint for a journal that cannot be created.
+const journalFix = "give --journal a new file in a writable directory, or --no-journal to apply without one"
+
+// check refuses, before anything is read, a --journal FILE that exists
+// already or whose directory does not exist; create catches the rest.
+func (f *journalFlags) check() error {
+	if f.Journal == "" {
+		return nil
+	}
+	if _, err := os.Lstat(f.Journal); err == nil {
+		return failure(codeJournal, fmt.Sprintf("--journal %s exists already, and voxbind never overwrites a journal (it may be the only record of an earlier apply); nothing was changed", f.Journal),
+			"give a new file name")
+	}
+	dir := filepath.Dir(f.Journal)
+	switch fi, err := os.Stat(dir); {
+	case errors.Is(err, fs.ErrNotExist):
+		return failure(codeJournal, fmt.Sprintf("--journal %s: directory %s does not exist; nothing was changed", f.Journal, dir),
+			"create it first, or give a file in a directory that exists")
+	case err == nil && !fi.IsDir():
+		return failure(codeJournal, fmt.Sprintf("--journal %s: %s is not a directory; nothing was changed", f.Journal, dir), journalFix)
+	}
+	return nil
+}
+
+// create creates the journal of a run that will write to account, or
+// returns nil with --no-journal; it never overwrites a file. A --journal
+// FILE goes in a directory that exists; the default directory is created.
+// apply and undo create it before they ask (askWithJournal), so that a
+// journal that cannot be created is refused before the question.
+func (f *journalFlags) create(account int64, now time.Time) (*reconcile.Journal, error) {
+	var j *reconcile.Journal
+	var err error
 	switch {
 	case f.NoJournal:
 		return nil, nil
 	case f.Journal != "":
-		return reconcile.CreateJournal(f.Journal)
+		j, err = reconcile.CreateJournal(f.Journal)
+	default:
+		dir := os.Getenv(journalDirEnv)
+		if dir == "" {
+			dir = journalDefaultDir
+		}
+		j, err = reconcile.CreateJournalIn(dir, account, now)
 	}
-	dir := os.Getenv(journalDirEnv)
-	if dir == "" {
-		dir = journalDefaultDir
+	switch {
+	case err == nil:
+		return j, nil
+	case errors.Is(err, fs.ErrExist):
+		return nil, &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed", fix: "give a new file name", err: err}
+	case errors.Is(err, fs.ErrNotExist) && f.Journal != "":
+		return nil, &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed", fix: "create it first, or give a file in a directory that exists", err: err}
 	}
-	return reconcile.CreateJournalIn(dir, account, now)
+	return nil, &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed", fix: journalFix, err: err}
+}
+
+// journalDiscard removes a journal created for a run that went no further
+// than its question (nil: none).
+func journalDiscard(s *session, j *reconcile.Journal) {
+	if j == nil {
+		return
+	}
+	if err := j.Discard(); err != nil {
+		s.warn(codeJournal, err.Error(), "")
+	}
+}
+
+// askWithJournal creates the journal of a run that will write to account
+// (nil with --no-journal) and then, unless autoApprove, asks question: a
+// journal that cannot be created is refused before anyone answers, and
+// one whose run goes no further is removed again.
+func askWithJournal(ctx context.Context, s *session, f *journalFlags, account int64, autoApprove bool, question string) (*reconcile.Journal, error) {
+	j, err := f.create(account, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if !autoApprove {
+		if err := applyConfirm(ctx, s.stdio, question); err != nil {
+			journalDiscard(s, j)
+			return nil, err
+		}
+	}
+	return j, nil
 }

@@ -68,6 +68,11 @@ func (c *UndoCmd) Run(ctx context.Context, s *session, intr *interrupts) error {
 	if err := checkAccountsParallelism(c.AccountsParallelism); err != nil {
 		return err
 	}
+	if c.Out == "" {
+		if err := c.Journal.check(); err != nil {
+			return err
+		}
+	}
 	sel, err := c.Scope.selection()
 	if err != nil {
 		return failure(codeUsage, err.Error(), "")
@@ -169,12 +174,11 @@ func (c *UndoCmd) Run(ctx context.Context, s *session, intr *interrupts) error {
 	if err := reconcile.CheckUnbind(p, current, maxUnbindOrDefault(c.MaxUnbind, c.Force), c.Force); err != nil {
 		return err
 	}
-	if !c.AutoApprove {
-		if err := applyConfirm(ctx, s.stdio, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID))); err != nil {
-			return err
-		}
+	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, c.AutoApprove, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID)))
+	if err != nil {
+		return err
 	}
-	return executePlan(ctx, s, intr, acct, current, p, execution{parallelism: c.Parallelism, journal: c.Journal, events: events})
+	return executePlan(ctx, s, intr, acct, current, p, execution{parallelism: c.Parallelism, journal: journal, events: events})
 }
 
 // undoReadJournals reads the journals given, in order, refusing two of one

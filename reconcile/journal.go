@@ -123,6 +123,9 @@ type Journal struct {
 	// noSync leaves the syncs out: only for tests that make thousands of
 	// journals and crash them by cutting the file, not the machine.
 	noSync bool
+	// madeDirs are the directories CreateJournalIn made for it, deepest
+	// first: Discard removes them.
+	madeDirs []string
 
 	mu      sync.Mutex
 	synced  *sync.Cond // broadcast when a sync ends
@@ -133,22 +136,23 @@ type Journal struct {
 	buf     bytes.Buffer
 }
 
-// CreateJournal creates the journal file at path (mode 0600); an existing
+// CreateJournal creates the journal file at path (mode 0600) in a
+// directory that exists: a --journal FILE names where the user wants it,
+// and a missing directory is more likely a typo than a wish. An existing
 // file is never overwritten, since it may be the only record of an
-// earlier apply. Missing directories are created with mode 0700.
+// earlier apply: the error then wraps fs.ErrExist (a missing directory,
+// fs.ErrNotExist).
 func CreateJournal(path string) (*Journal, error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create the journal directory: %w", err)
-	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("journal %s exists already: voxbind never overwrites a journal (it may be the only record of an earlier apply); give a new file name: %w", path, err)
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil, &journalPathError{fmt.Sprintf("journal %s exists already, and voxbind never overwrites a journal (it may be the only record of an earlier apply)", path), fs.ErrExist}
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &journalPathError{fmt.Sprintf("create the journal %s: directory %s does not exist", path, filepath.Dir(path)), fs.ErrNotExist}
+	case err != nil:
 		return nil, fmt.Errorf("create the journal: %w", err)
 	}
-	if err := journalSyncDir(dir); err != nil {
+	if err := journalSyncDir(filepath.Dir(path)); err != nil {
 		f.Close()
 		os.Remove(path)
 		return nil, fmt.Errorf("create the journal %s: %w", path, err)
@@ -158,11 +162,26 @@ func CreateJournal(path string) (*Journal, error) {
 	return j, nil
 }
 
+// journalPathError says what is wrong with a journal's path; callers
+// tell which with errors.Is (fs.ErrExist, fs.ErrNotExist).
+type journalPathError struct {
+	msg string
+	is  error
+}
+
+func (e *journalPathError) Error() string { return e.msg }
+func (e *journalPathError) Unwrap() error { return e.is }
+
 // CreateJournalIn creates a journal named after the account and the time,
-// <account_id>-<UTC time as 20261128T061500Z>.jsonl, in dir. Should that
-// name be taken (two applies within one second), it adds -2, -3, ... to
-// the time.
+// <account_id>-<UTC time as 20261128T061500Z>.jsonl, in dir, creating dir
+// and its missing parents (mode 0700): the journals' home, which the user
+// did not name file by file. Should that name be taken (two applies
+// within one second), it adds -2, -3, ... to the time.
 func CreateJournalIn(dir string, accountID int64, now time.Time) (*Journal, error) {
+	made, err := journalMkdirAll(dir)
+	if err != nil {
+		return nil, fmt.Errorf("create the journal directory: %w", err)
+	}
 	base := strconv.FormatInt(accountID, 10) + "-" + now.UTC().Format("20060102T150405Z")
 	for n := 1; ; n++ {
 		name := base
@@ -170,8 +189,43 @@ func CreateJournalIn(dir string, accountID int64, now time.Time) (*Journal, erro
 			name += "-" + strconv.Itoa(n)
 		}
 		j, err := CreateJournal(filepath.Join(dir, name+".jsonl"))
-		if err == nil || !errors.Is(err, fs.ErrExist) || n == 100 {
-			return j, err
+		if err == nil {
+			j.madeDirs = made
+			return j, nil
+		}
+		if !errors.Is(err, fs.ErrExist) || n == 100 {
+			journalRemoveDirs(made)
+			return nil, err
+		}
+	}
+}
+
+// journalMkdirAll creates dir and its missing parents with mode 0700, and
+// returns those it created, dir first, so that Discard can remove them.
+func journalMkdirAll(dir string) ([]string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		journalRemoveDirs(missing)
+		return nil, err
+	}
+	return missing, nil
+}
+
+// journalRemoveDirs removes the directories dirs, deepest first, as long
+// as they are empty.
+func journalRemoveDirs(dirs []string) {
+	for _, d := range dirs {
+		if os.Remove(d) != nil {
+			return
 		}
 	}
 }
@@ -186,6 +240,24 @@ func journalSyncDir(dir string) error {
 	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
 		return err
 	}
+	return nil
+}
+
+// Discard closes and removes a journal that was created but never
+// started, with the directories CreateJournalIn made for it (when empty):
+// the run went no further than its question. A journal with a line in it
+// is a record and stays.
+func (j *Journal) Discard() error {
+	j.mu.Lock()
+	written := j.written
+	j.mu.Unlock()
+	if err := j.Close(); err != nil || written > 0 {
+		return err
+	}
+	if err := os.Remove(j.path); err != nil {
+		return fmt.Errorf("remove the unused journal: %w", err)
+	}
+	journalRemoveDirs(j.madeDirs)
 	return nil
 }
 

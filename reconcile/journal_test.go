@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,7 +73,7 @@ func TestJournalRecordsApply(t *testing.T) {
 		stepOf[s.Registration.ID] = s.Step
 	}
 
-	path := filepath.Join(t.TempDir(), "journal", "j.jsonl")
+	path := filepath.Join(t.TempDir(), "j.jsonl")
 	j, err := CreateJournal(path)
 	if err != nil {
 		t.Fatal(err)
@@ -110,9 +111,6 @@ func TestJournalRecordsApply(t *testing.T) {
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("journal mode: %v %v; want 0600", fi.Mode(), err)
-	}
-	if fi, err := os.Stat(filepath.Dir(path)); err != nil || fi.Mode().Perm() != 0o700 {
-		t.Errorf("journal directory mode: %v %v; want 0700", fi.Mode(), err)
 	}
 
 	app := map[string]any{"id": 1.0, "name": "support.acme.voximplant.com"}
@@ -244,9 +242,62 @@ func TestCreateJournal(t *testing.T) {
 	if data, _ := os.ReadFile(existing); string(data) != "keep" {
 		t.Errorf("the existing file was changed: %q", data)
 	}
-	// A directory that cannot be made: an error.
 	if _, err := CreateJournal(filepath.Join(existing, "x.jsonl")); err == nil {
 		t.Error("CreateJournal under a file succeeded")
+	}
+	if _, err := CreateJournalIn(filepath.Join(existing, "d"), 1, now); err == nil {
+		t.Error("CreateJournalIn under a file succeeded")
+	}
+	// CreateJournal never makes a directory: a --journal FILE's missing
+	// directory is more likely a typo.
+	missing := filepath.Join(t.TempDir(), "no", "such")
+	if _, err := CreateJournal(filepath.Join(missing, "x.jsonl")); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "directory "+missing+" does not exist") {
+		t.Errorf("CreateJournal in a missing directory = %v; want fs.ErrNotExist naming it", err)
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); !os.IsNotExist(err) {
+		t.Errorf("the missing directory was created: %v", err)
+	}
+}
+
+// TestJournalDiscard: a journal created for a run that went no further
+// is removed with the directories made for it; one with a line stays.
+func TestJournalDiscard(t *testing.T) {
+	root := t.TempDir()
+	now := time.Now()
+	j, err := CreateJournalIn(filepath.Join(root, "a", "b"), 1, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := CreateJournalIn(filepath.Join(root, "a", "b"), 2, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last made first: the directories go with the first.
+	if err := k.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "a", "b")); err != nil {
+		t.Errorf("the directory went while a journal was in it: %v", err)
+	}
+	if err := j.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("after Discard, %s holds %v; want nothing", root, entries)
+	}
+
+	l, err := CreateJournal(filepath.Join(root, "kept.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Start(&Plan{AccountID: 1}, &Current{}, "test", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(l.Path()); err != nil {
+		t.Errorf("Discard removed a journal with a line in it: %v", err)
 	}
 }
 

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/voxbind/voxbind/sandbox"
+)
+
+// journalEntries lists what dir holds ("" when dir does not exist).
+func journalEntries(t *testing.T, dir string) string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return strings.Join(names, " ")
+}
+
+// TestJournalBeforeTheQuestion: apply and undo create the journal before
+// they ask, so a journal that cannot be created is refused before anyone
+// types yes (an existing --journal FILE even before the account is
+// read); an answer other than yes leaves no journal behind, nor the
+// directories made for it. The same holds for a fleet's journals.
+func TestJournalBeforeTheQuestion(t *testing.T) {
+	applyFakeTerminal(t, true, false)
+	dir := initSandbox(t)
+	state := filepath.Join(dir, sandbox.StateFile)
+	work := t.TempDir()
+	spec := applyWrite(t, filepath.Join(work, "voxbind.yaml"), applyMoveSpec)
+	existing := applyWrite(t, filepath.Join(work, "existing.jsonl"), "keep")
+	before := applyRead(t, state)
+
+	refusedBeforeAsking := func(t *testing.T, want string, args ...string) {
+		t.Helper()
+		code, _, stderr := applyRun(t, "yes\n", append([]string{"--sandbox", state}, args...)...)
+		if code != 1 || strings.Contains(stderr, "Type 'yes'") || !strings.Contains(stderr, want) || !strings.Contains(stderr, "nothing was changed") {
+			t.Errorf("%v: exit %d; want 1, no question, and %q:\n%s", args, code, want, stderr)
+		}
+		if applyRead(t, state) != before {
+			t.Fatalf("%v: the account changed", args)
+		}
+		if applyRead(t, existing) != "keep" {
+			t.Fatalf("%v: the existing file was changed", args)
+		}
+	}
+	cancelled := func(t *testing.T, args ...string) {
+		t.Helper()
+		code, _, stderr := applyRun(t, "no\n", append([]string{"--sandbox", state}, args...)...)
+		if code != 1 || !strings.Contains(stderr, "Type 'yes'") || !strings.Contains(stderr, "cancelled; nothing was changed") {
+			t.Errorf("%v: exit %d; want 1 after the question:\n%s", args, code, stderr)
+		}
+		if applyRead(t, state) != before {
+			t.Fatalf("%v: the account changed", args)
+		}
+	}
+
+	// apply: an existing --journal FILE, a default directory that cannot
+	// be made (it would be under a file).
+	refusedBeforeAsking(t, "--journal "+existing+" exists already", "apply", "-f", spec, "--journal", existing)
+	t.Setenv(journalDirEnv, filepath.Join(existing, "journals"))
+	refusedBeforeAsking(t, "create the journal directory", "apply", "-f", spec)
+
+	// A no leaves neither the journal nor the directories made for it;
+	// a --journal FILE given is removed again too.
+	home := filepath.Join(work, "home")
+	t.Setenv(journalDirEnv, filepath.Join(home, "a", "b"))
+	cancelled(t, "apply", "-f", spec)
+	if got := journalEntries(t, home); got != "" {
+		t.Errorf("after a no, %s holds %q; want nothing", home, got)
+	}
+	cancelled(t, "apply", "-f", spec, "--journal", filepath.Join(work, "mine.jsonl"))
+	if got := journalEntries(t, work); strings.Contains(got, "mine.jsonl") {
+		t.Errorf("after a no, the journal given is still there: %s", got)
+	}
+
+	// undo: the same, before its question.
+	applied := filepath.Join(work, "applied.jsonl")
+	if code, _, stderr := applyRun(t, "", "--sandbox", state, "apply", "-f", spec, "--auto-approve", "--journal", applied); code != 0 {
+		t.Fatalf("apply: exit %d:\n%s", code, stderr)
+	}
+	before = applyRead(t, state)
+	refusedBeforeAsking(t, "--journal "+existing+" exists already", "undo", applied, "--journal", existing)
+	refusedBeforeAsking(t, "--journal "+applied+" exists already", "undo", applied, "--journal", applied)
+	t.Setenv(journalDirEnv, filepath.Join(existing, "journals"))
+	refusedBeforeAsking(t, "create the journal directory", "undo", applied)
+	t.Setenv(journalDirEnv, filepath.Join(home, "a", "b"))
+	cancelled(t, "undo", applied)
+	if got := journalEntries(t, home); got != "" {
+		t.Errorf("after a no to undo, %s holds %q; want nothing", home, got)
+	}
+
+	// A fleet: one journal per account, all made before the one question.
+	fleet := fleetTestState(t, 2, nil)
+	fdir := t.TempDir()
+	applyWrite(t, filepath.Join(fdir, "a.yaml"), "version: 1\naccount_id: 1000002\nbindings:\n  - registration: lobby@pbx.example.com\n    application: support\n")
+	applyWrite(t, filepath.Join(fdir, "b.yaml"), "version: 1\naccount_id: 1000003\nbindings:\n  - registration: lobby@pbx.example.com\n    application: fax\n")
+	state, before = fleet, applyRead(t, fleet)
+	t.Setenv(journalDirEnv, filepath.Join(existing, "journals"))
+	refusedBeforeAsking(t, "create the journal directory", "apply", "-f", fdir)
+	t.Setenv(journalDirEnv, filepath.Join(home, "a", "b"))
+	cancelled(t, "apply", "-f", fdir)
+	if got := journalEntries(t, home); got != "" {
+		t.Errorf("after a no to a fleet, %s holds %q; want nothing", home, got)
+	}
+	code, _, stderr := applyRun(t, "yes\n", "--sandbox", state, "apply", "-f", fdir)
+	if code != 0 {
+		t.Fatalf("fleet apply: exit %d:\n%s", code, stderr)
+	}
+	if got := journalEntries(t, filepath.Join(home, "a", "b")); strings.Count(got, ".jsonl") != 2 {
+		t.Errorf("after a fleet apply, the journals are %q; want one per account", got)
+	}
+}
