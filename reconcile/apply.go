@@ -21,10 +21,10 @@ const (
 	DefaultBreakerPeriod = 30 * time.Second
 )
 
-// ApplyOptions tune Apply. The hooks Progress and Stopping are called
-// from Apply's own goroutine, one at a time, so they need no locking; a
-// slow one delays the steps. BeforeCall is called from each step's own
-// goroutine.
+// ApplyOptions tune Apply. The hooks Upcoming, Progress and Stopping are
+// called from Apply's own goroutine, one at a time, so they need no
+// locking; a slow one delays the steps. BeforeCall is called from each
+// step's own goroutine.
 type ApplyOptions struct {
 	// Parallelism bounds the steps in flight; 0 means DefaultParallelism.
 	Parallelism int
@@ -35,8 +35,17 @@ type ApplyOptions struct {
 	// call is not sent, the step and every step not started yet end not
 	// started, and the error is ApplyResult.Stopped. A step whose
 	// BeforeCall returns after Apply stopped is not sent either. (An apply
-	// journal writes its intent here and waits until it is on disk.)
+	// journal writes its intent here, unless Upcoming did, and waits
+	// until it is on disk.)
 	BeforeCall func(Step) error
+	// Upcoming, when set, is told of the steps next in line to start,
+	// each at most once and before its BeforeCall, while the calls in
+	// flight run: at any time at most Parallelism steps it was told of
+	// wait for a slot. Such a step's dependencies are all applied, but it
+	// may still never start (Apply stops first). It must not block. (An
+	// apply journal writes the step's intent here and puts it on disk in
+	// the background, so that BeforeCall seldom waits for the disk.)
+	Upcoming func(Step)
 	// Progress, when set, is told about every step that ends: applied,
 	// failed, unknown or skipped as it happens, in the order the steps
 	// end, and not started when it is known (a call not sent because
@@ -208,6 +217,8 @@ type applier struct {
 	dependents [][]int     // dependents[i]: the steps that wait for step i
 	ended      []bool
 	inFlight   []bool
+	told       []bool // opts.Upcoming was told of the step
+	toldQueued int    // steps told of that have not started
 	running    int
 	ready      []int // indexes, kept sorted so steps start in plan order
 	done       int   // steps ended so far
@@ -249,6 +260,7 @@ func newApplier(acct Account, p *Plan, opts ApplyOptions) *applier {
 		dependents: make([][]int, n),
 		ended:      make([]bool, n),
 		inFlight:   make([]bool, n),
+		told:       make([]bool, n),
 		results:    make(chan applyFinished, opts.Parallelism),
 	}
 	for i, s := range p.Changes {
@@ -291,6 +303,9 @@ func (a *applier) run(ctx context.Context) {
 	for {
 		if a.res.Stopped == nil {
 			a.startReady(ctx, calls)
+			if a.res.Stopped == nil {
+				a.tellUpcoming()
+			}
 		}
 		if a.res.Stopped != nil && grace == nil {
 			if a.stoppedByCtx {
@@ -364,6 +379,9 @@ func (a *applier) startReady(ctx, calls context.Context) {
 		a.ready = a.ready[1:]
 		a.running++
 		a.inFlight[i] = true
+		if a.told[i] {
+			a.toldQueued--
+		}
 		go func() {
 			if a.opts.BeforeCall != nil {
 				if err := a.opts.BeforeCall(*s); err != nil {
@@ -383,6 +401,27 @@ func (a *applier) startReady(ctx, calls context.Context) {
 			}
 			a.results <- applyFinished{i: i, err: err}
 		}()
+	}
+}
+
+// tellUpcoming tells opts.Upcoming of the ready steps next in line, in
+// the order they will start, until Parallelism of those it was told of
+// wait: the next round of calls, whose intents a journal then writes
+// while this round is in flight.
+func (a *applier) tellUpcoming() {
+	if a.opts.Upcoming == nil {
+		return
+	}
+	starting := min(max(a.opts.Parallelism-a.running, 0), len(a.ready))
+	for _, i := range a.ready[starting:] {
+		if a.toldQueued >= a.opts.Parallelism {
+			return
+		}
+		if !a.told[i] {
+			a.told[i] = true
+			a.toldQueued++
+			a.opts.Upcoming(a.p.Changes[i])
+		}
 	}
 }
 

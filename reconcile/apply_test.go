@@ -378,6 +378,76 @@ func TestApplyStartsInPlanOrder(t *testing.T) {
 	}
 }
 
+// TestApplyUpcoming: Upcoming is told of steps ahead of their calls,
+// each once, only once their dependencies are applied, and never of more
+// than Parallelism that wait for a slot.
+func TestApplyUpcoming(t *testing.T) {
+	var steps []applyHandStep
+	for i := range 20 {
+		var deps []int
+		if i%4 == 3 {
+			deps = []int{i} // step i+1 waits for step i
+		}
+		steps = append(steps, applyHandStep{i, i, deps})
+	}
+	p := applyHandPlan(steps...)
+	const par = 3
+	var mu sync.Mutex
+	told, started, applied := map[int]int{}, map[int]bool{}, map[int]bool{}
+	var problems []string
+	opts := ApplyOptions{Parallelism: par}
+	opts.Upcoming = func(s Step) {
+		mu.Lock()
+		defer mu.Unlock()
+		told[s.Step]++
+		if started[s.Step] {
+			problems = append(problems, fmt.Sprintf("told of step %d after its BeforeCall", s.Step))
+		}
+		for _, d := range s.DependsOn {
+			if !applied[d] {
+				problems = append(problems, fmt.Sprintf("told of step %d before step %d, its dependency, was applied", s.Step, d))
+			}
+		}
+		waiting := 0
+		for st := range told {
+			if !started[st] {
+				waiting++
+			}
+		}
+		if waiting > 2*par { // par waiting for a slot, par in slots before their BeforeCall
+			problems = append(problems, fmt.Sprintf("%d steps told of wait for their BeforeCall", waiting))
+		}
+	}
+	opts.BeforeCall = func(s Step) error {
+		mu.Lock()
+		defer mu.Unlock()
+		started[s.Step] = true
+		return nil
+	}
+	opts.Progress = func(ev StepEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.Outcome.Status == StepApplied {
+			applied[ev.Step.Step] = true
+		}
+	}
+	rec := newApplyRecorder(newFakeAccount(applyTestCurrent(20)))
+	if res := Apply(context.Background(), rec, p, opts); !res.OK() {
+		t.Fatalf("apply: %v", applyStatuses(res))
+	}
+	for st, n := range told {
+		if n > 1 {
+			problems = append(problems, fmt.Sprintf("told of step %d %d times", st, n))
+		}
+	}
+	if len(told) < 8 {
+		problems = append(problems, fmt.Sprintf("told of only %d of 20 steps ahead of their calls", len(told)))
+	}
+	if len(problems) > 0 {
+		t.Error(strings.Join(problems, "\n"))
+	}
+}
+
 func TestApplyCancelLetsCallsInFlightFinish(t *testing.T) {
 	p := applyHandPlan(
 		applyHandStep{0, 0, nil},
