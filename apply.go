@@ -588,6 +588,9 @@ func applyAccount(ctx context.Context, s *session, intr *interrupts, acct *voxim
 		observers.progress = append(observers.progress, r.events.stepResult(p.AccountID))
 	}
 	observers.options(&opts)
+	if journal != nil {
+		opts.Upcoming = journal.Upcoming // its intents go to disk ahead of the calls
+	}
 	r.started(a.journal)
 	a.res = reconcile.Apply(ctx, acct, p, opts)
 	if r.stepsDone != nil {

@@ -13,6 +13,11 @@ import (
 	"time"
 )
 
+// journalSyncDelay is how long Upcoming waits before it syncs in the
+// background: the steps told of together (a round of calls ending) then
+// share one sync, made once that round's requests are sent.
+const journalSyncDelay = 2 * time.Millisecond
+
 // JournalVersion is the journal_version of the apply journals this
 // voxbind writes and reads.
 const JournalVersion = 1
@@ -41,7 +46,9 @@ type JournalStart struct {
 
 // JournalIntent is written, and synced to disk, before a step's call is
 // sent: what the call will do, and what it will take from another
-// registration.
+// registration. It may be written well before the call, and the call may
+// never be sent (the apply stopped first): an intent says a call may have
+// been sent, never that it was.
 type JournalIntent struct {
 	Kind         string          `json:"kind"` // "intent"
 	Step         int             `json:"step"`
@@ -101,18 +108,22 @@ type JournalSummary struct {
 }
 
 // Journal is an apply journal being written: one JSON object per line.
-// Each intent is on disk (written and synced) before its call is sent;
-// a result goes to disk with the next intent's sync, and the end with its
-// own; so that after a crash or kill -9 the file says everything that may
-// have been sent. Its Intent and Result methods are the ApplyOptions
-// hooks.
+// Its guarantee: every call sent has its intent on disk (written and
+// synced) before it. An intent does not imply a call: intents are written
+// ahead, and a call may never follow (the apply stopped first). A result
+// goes to disk with a later sync, the end with its own; so that after a
+// crash or kill -9 the file names every call that may have been sent. Its
+// Upcoming, Intent and Result methods are the ApplyOptions hooks (Hook
+// sets them).
 //
-// Steps in flight together write their intents at the same time: one
-// sync puts all the lines written so far on disk, and the intents that
-// wait for it share it (group commit), so that a journal costs about
-// one sync per call in flight, not two syncs per step in a row. The
-// first write or sync error sticks: every later write returns it, so
-// that Intent stops the apply before a call that could not be recorded.
+// The disk is kept off the calls' path: Apply tells Upcoming of the
+// steps next in line while the calls in flight run, and their intents
+// are written and synced in the background then, so that when a slot
+// frees, the next step's intent is usually on disk already and Intent
+// returns at once. One sync puts all the lines written so far on disk,
+// and whoever waits for it shares it (group commit). The first write or
+// sync error sticks: every later write returns it, so that Intent stops
+// the apply before a call that could not be recorded.
 type Journal struct {
 	path string
 	f    *os.File
@@ -132,8 +143,12 @@ type Journal struct {
 	written int64      // lines written so far
 	durable int64      // lines known to be on disk
 	syncing bool       // a sync is running (without mu)
-	err     error
-	buf     bytes.Buffer
+	closed  bool
+	// syncSoon: a background sync is due (Upcoming).
+	syncSoon bool
+	intents  map[int]int64 // step → the line of its intent, once written
+	err      error
+	buf      bytes.Buffer
 }
 
 // CreateJournal creates the journal file at path (mode 0600) in a
@@ -157,7 +172,7 @@ func CreateJournal(path string) (*Journal, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("create the journal %s: %w", path, err)
 	}
-	j := &Journal{path: path, f: f}
+	j := &Journal{path: path, f: f, intents: map[int]int64{}}
 	j.synced = sync.NewCond(&j.mu)
 	return j, nil
 }
@@ -288,12 +303,58 @@ func (j *Journal) Start(p *Plan, current *Current, voxbindVersion string, starte
 	})
 }
 
-// Intent records that step s's call is about to be sent; it returns once
-// the line, and every line before it, is on disk. It is an
-// ApplyOptions.BeforeCall (safe for concurrent use): an error stops the
-// apply before the call.
+// Hook sets the journal's hooks on opts: Upcoming, BeforeCall (Intent)
+// and Progress (Result). A caller with hooks of its own calls the
+// journal's first.
+func (j *Journal) Hook(opts *ApplyOptions) {
+	opts.Upcoming, opts.BeforeCall, opts.Progress = j.Upcoming, j.Intent, j.Result
+}
+
+// Upcoming writes the intent of step s, whose call may be sent soon, and
+// puts it on disk in the background. It is an ApplyOptions.Upcoming: it
+// does not wait for the disk; an error sticks and stops the apply at the
+// next Intent.
+func (j *Journal) Upcoming(s Step) {
+	if _, err := j.intent(s); err != nil {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.syncSoon && !j.closed {
+		j.syncSoon = true
+		time.AfterFunc(journalSyncDelay, j.syncBackground)
+	}
+}
+
+// syncBackground puts every line written so far on disk, for Upcoming.
+func (j *Journal) syncBackground() {
+	j.mu.Lock()
+	j.syncSoon = false
+	n := j.written
+	j.mu.Unlock()
+	j.waitDurable(n)
+}
+
+// Intent records that step s's call is about to be sent, unless Upcoming
+// did; it returns once the line, and every line before it, is on disk.
+// It is an ApplyOptions.BeforeCall (safe for concurrent use): an error
+// stops the apply before the call.
 func (j *Journal) Intent(s Step) error {
-	return j.writeDurable(JournalIntent{
+	n, err := j.intent(s)
+	if err != nil {
+		return err
+	}
+	return j.waitDurable(n)
+}
+
+// intent writes step s's intent, once, and returns its line.
+func (j *Journal) intent(s Step) (int64, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if n, ok := j.intents[s.Step]; ok {
+		return n, j.err
+	}
+	n, err := j.writeLocked(JournalIntent{
 		Kind:         journalKindIntent,
 		Step:         s.Step,
 		Registration: s.Registration,
@@ -301,6 +362,10 @@ func (j *Journal) Intent(s Step) error {
 		After:        s.After,
 		Displaces:    j.displaces[s.Step],
 	})
+	if err == nil {
+		j.intents[s.Step] = n
+	}
+	return n, err
 }
 
 // Result records how a step's call ended: applied, failed or unknown.
@@ -353,6 +418,12 @@ func (j *Journal) End(res *ApplyResult, verified *bool, finished time.Time) erro
 
 // Close closes the file; it returns the first error the journal met.
 func (j *Journal) Close() error {
+	j.mu.Lock()
+	j.closed = true // a background wait left over syncs nothing now
+	for j.syncing {
+		j.synced.Wait()
+	}
+	j.mu.Unlock()
 	err := j.f.Close()
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -378,6 +449,11 @@ func (j *Journal) writeDurable(v any) error {
 func (j *Journal) write(v any) (int64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	return j.writeLocked(v)
+}
+
+// writeLocked is write, with j.mu held.
+func (j *Journal) writeLocked(v any) (int64, error) {
 	if j.err != nil {
 		return 0, j.err
 	}
@@ -403,6 +479,9 @@ func (j *Journal) waitDurable(n int64) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for j.durable < n && j.err == nil {
+		if j.closed {
+			return errors.New("journal " + j.path + " is closed")
+		}
 		if j.syncing {
 			j.synced.Wait()
 			continue

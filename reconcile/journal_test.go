@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,6 +170,108 @@ func TestJournalRecordsApply(t *testing.T) {
 	}
 	if c := records.Counts(); c != (JournalCounts{Intents: 4, Applied: 2, Failed: 1, Unknown: 1}) || records.End == nil || records.CutShort {
 		t.Errorf("read back: %+v, end %v, cut short %v", c, records.End, records.CutShort)
+	}
+}
+
+// journalCheckAccount is an Account that checks, at each call, that the
+// call's intent is in the journal file as a whole line and that the
+// journal has synced it; and counts the calls that found an intent
+// written ahead, of a step not sent yet.
+type journalCheckAccount struct {
+	Account
+	j      *Journal
+	stepOf map[int64]int // registration id → step
+
+	mu       sync.Mutex
+	sent     int
+	problems []string
+	ahead    int
+}
+
+func (a *journalCheckAccount) Bind(ctx context.Context, id int64, target *Target) error {
+	a.mu.Lock()
+	a.sent++
+	a.mu.Unlock()
+	step := a.stepOf[id]
+	data, err := os.ReadFile(a.j.path)
+	line := []byte(fmt.Sprintf(`{"kind":"intent","step":%d,`, step))
+	at := bytes.Index(data, line)
+	a.j.mu.Lock()
+	n, written := a.j.intents[step]
+	durable := a.j.durable
+	a.j.mu.Unlock()
+	switch {
+	case err != nil:
+		a.problem(err.Error())
+	case at < 0 || at > 0 && data[at-1] != '\n' || !bytes.Contains(data[at:], []byte("\n")):
+		a.problem(fmt.Sprintf("step %d was sent before its intent was in the journal", step))
+	case !written || durable < n:
+		a.problem(fmt.Sprintf("step %d was sent before its intent was synced to disk", step))
+	}
+	time.Sleep(2 * time.Millisecond) // the call's latency: the next steps' intents are written meanwhile
+	data, _ = os.ReadFile(a.j.path)
+	a.mu.Lock()
+	if bytes.Count(data, []byte(`{"kind":"intent",`)) > a.sent {
+		a.ahead++
+	}
+	a.mu.Unlock()
+	return a.Account.Bind(ctx, id, target)
+}
+
+func (a *journalCheckAccount) problem(p string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.problems = append(a.problems, p)
+}
+
+// TestJournalIntentOnDiskBeforeEachCall: with the journal hooked as apply
+// hooks it (the intents of the next steps written ahead, while the calls
+// before them are in flight), every call sent finds its intent in the
+// file, whole, and synced; and intents are indeed written ahead.
+func TestJournalIntentOnDiskBeforeEachCall(t *testing.T) {
+	const n = 60
+	current := applyTestCurrent(n)
+	desired := &spec.Spec{Version: 1}
+	for i := range n {
+		desired.Bindings = append(desired.Bindings, spec.Binding{RegistrationID: int64(101 + i), ApplicationID: applyTestApp.ID, UserID: int64(1001 + i)})
+	}
+	p, err := Diff(desired, &current, Options{})
+	if err != nil || len(p.Changes) != n {
+		t.Fatalf("plan: %v, %d changes", err, len(p.Changes))
+	}
+	stepOf := map[int64]int{}
+	for _, s := range p.Changes {
+		stepOf[s.Registration.ID] = s.Step
+	}
+	for _, par := range []int{1, 4, 16} {
+		t.Run(fmt.Sprint("parallelism=", par), func(t *testing.T) {
+			j, err := CreateJournal(filepath.Join(t.TempDir(), "j.jsonl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := j.Start(p, &current, "v", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			acct := &journalCheckAccount{Account: newFakeAccount(current), j: j, stepOf: stepOf}
+			opts := ApplyOptions{Parallelism: par}
+			j.Hook(&opts)
+			res := Apply(context.Background(), acct, p, opts)
+			if err := j.End(&res, nil, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if err := j.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if !res.OK() || res.Applied != n {
+				t.Fatalf("apply: %+v", res)
+			}
+			if len(acct.problems) > 0 {
+				t.Errorf("%d of %d calls:\n%s", len(acct.problems), n, strings.Join(acct.problems, "\n"))
+			}
+			if acct.ahead == 0 {
+				t.Errorf("no intent was written ahead of its call")
+			}
+		})
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -91,9 +92,11 @@ func undoSandbox(tb testing.TB, c *reconcile.Current) (*sandbox.Server, *voximpl
 type undoFaults struct {
 	reconcile.Account
 	kind map[int64]int // by registration id
+	sent func(id int64)
 }
 
 func (f undoFaults) Bind(ctx context.Context, id int64, target *reconcile.Target) error {
+	f.sent(id)
 	switch f.kind[id] {
 	case 1:
 		return errors.New("BindSipRegistration: api error 393: refused")
@@ -132,6 +135,7 @@ type undoApplied struct {
 	records *reconcile.JournalRecords
 	crashed bool
 	faults  bool
+	sent    map[int]bool // the steps whose call was sent
 }
 
 // undoApplyRandom makes a random account and spec, plans, and applies
@@ -192,6 +196,10 @@ func undoApplyRandom(t *testing.T, rng *rand.Rand, dir string, run int) *undoApp
 	}
 	applyCtx, crash := context.WithCancel(ctx)
 	defer crash()
+	// The journal is hooked as apply hooks it: the intents of the steps
+	// next in line are written ahead, while the calls before them run.
+	opts := reconcile.ApplyOptions{Parallelism: 1 + rng.IntN(4), Grace: 10 * time.Second}
+	j.Hook(&opts)
 	var calls atomic.Int64 // BeforeCall runs in the steps' goroutines
 	before := func(s reconcile.Step) error {
 		if calls.Add(1) != int64(crashAt) {
@@ -205,9 +213,19 @@ func undoApplyRandom(t *testing.T, rng *rand.Rand, dir string, run int) *undoApp
 		crash()
 		return err
 	}
-	res := reconcile.Apply(applyCtx, undoFaults{u.acct, kind}, p, reconcile.ApplyOptions{
-		Parallelism: 1 + rng.IntN(4), BeforeCall: before, Progress: j.Result, Grace: 10 * time.Second,
-	})
+	opts.BeforeCall = before
+	stepOf := map[int64]int{}
+	for _, s := range p.Changes {
+		stepOf[s.Registration.ID] = s.Step
+	}
+	u.sent = map[int]bool{}
+	var sentMu sync.Mutex
+	sent := func(id int64) {
+		sentMu.Lock()
+		defer sentMu.Unlock()
+		u.sent[stepOf[id]] = true
+	}
+	res := reconcile.Apply(applyCtx, undoFaults{u.acct, kind, sent}, p, opts)
 	if !u.crashed {
 		j.End(&res, nil, time.Now())
 	}
@@ -219,17 +237,18 @@ func undoApplyRandom(t *testing.T, rng *rand.Rand, dir string, run int) *undoApp
 		t.Fatal(err)
 	}
 	if u.crashed {
-		// What a crash leaves: every intent (each was synced before its
-		// call), then any part of what followed.
-		last := strings.LastIndex(string(data), `{"kind":"intent"`)
-		keep := len(data)
-		if last >= 0 {
-			after := last + strings.IndexByte(string(data[last:]), '\n') + 1
-			keep = after + rng.IntN(len(data)-after+1)
-		} else {
-			first := strings.IndexByte(string(data), '\n') + 1
-			keep = first + rng.IntN(len(data)-first+1)
+		// What a crash leaves: the start and the intent of every call
+		// sent (each was synced before its call), then any part of what
+		// followed, intents written ahead of calls never sent included.
+		keep := strings.IndexByte(string(data), '\n') + 1
+		for step := range u.sent {
+			at := strings.Index(string(data), fmt.Sprintf(`{"kind":"intent","step":%d,`, step))
+			if at < 0 {
+				t.Fatalf("step %d was sent without an intent:\n%s", step, data)
+			}
+			keep = max(keep, at+strings.IndexByte(string(data[at:]), '\n')+1)
 		}
+		keep += rng.IntN(len(data) - keep + 1)
 		data = data[:keep]
 		if err := os.WriteFile(u.journal, data, 0o600); err != nil {
 			t.Fatal(err)
@@ -298,7 +317,8 @@ func undoComparable(p *reconcile.Plan) *reconcile.Plan {
 
 // TestUndoProperties: for random accounts and specs (binds, rebinds,
 // unbinds, swaps, chains, unmanaged holders, prune), apply with a journal
-// (sometimes with faults, sometimes crashed at a random step), then undo
+// (sometimes with faults, sometimes crashed at a random step, leaving
+// intents written ahead of calls never sent), then undo
 // from the journal on the sandbox: nothing is blocked, the undo plan is
 // exactly the plan of a spec asking for the journalled befores (the same
 // planner), the account ends equal to how it started for every
@@ -307,7 +327,7 @@ func TestUndoProperties(t *testing.T) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(2026, 1128))
 	dir := t.TempDir()
-	var steps, sideEffects, crashed, cut, faulted, noResult int
+	var steps, sideEffects, crashed, cut, faulted, noResult, ahead int
 	for run := range *undoRuns {
 		u := undoApplyRandom(t, rng, dir, run)
 		ok := t.Run(fmt.Sprint(run), func(t *testing.T) {
@@ -360,10 +380,15 @@ func TestUndoProperties(t *testing.T) {
 			faulted++
 		}
 		noResult += u.records.Counts().NoResult
+		for _, in := range u.records.Intents {
+			if !u.sent[in.Step] {
+				ahead++
+			}
+		}
 	}
-	t.Logf("%d runs: %d undo steps, %d side effects; %d with faults, %d crashed (%d journals cut mid-line, %d intents without a result)",
-		*undoRuns, steps, sideEffects, faulted, crashed, cut, noResult)
-	if *undoRuns >= 500 && (sideEffects < 20 || crashed < 50 || cut < 20 || faulted < 50 || noResult < 20) {
+	t.Logf("%d runs: %d undo steps, %d side effects; %d with faults, %d crashed (%d journals cut mid-line, %d intents without a result, %d of calls never sent)",
+		*undoRuns, steps, sideEffects, faulted, crashed, cut, noResult, ahead)
+	if *undoRuns >= 500 && (sideEffects < 20 || crashed < 50 || cut < 20 || faulted < 50 || noResult < 20 || ahead < 20) {
 		t.Errorf("the runs exercise too little: fix the generator")
 	}
 }

@@ -10,9 +10,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rogpeppe/go-internal/txtar"
+
+	"github.com/voxbind/voxbind/spec"
 )
 
 // TestUndoCases runs every undo case of testdata/undo: the account as it
@@ -271,5 +274,127 @@ func TestUndoRefusesAnotherAccount(t *testing.T) {
 	_, err := Undo(&JournalRecords{Start: JournalStart{AccountID: 7}}, "j.jsonl", &c, Options{})
 	if !errors.Is(err, ErrJournalAccount) || !strings.Contains(err.Error(), "account 7") || !strings.Contains(err.Error(), "account 42") {
 		t.Errorf("Undo = %v, want ErrJournalAccount naming accounts 7 and 42", err)
+	}
+}
+
+// undoKillAccount is the account of an apply killed while its first call
+// is in flight: that call waits until the intent of the next step is in
+// the journal (written ahead, its call not sent), then the journal file
+// is taken as a kill -9 would leave it, the call reaches the account or
+// not (applied), and the apply stops: no other call is sent.
+type undoKillAccount struct {
+	*fakeAccount
+	t       *testing.T
+	journal string
+	next    []byte // the start of the next step's intent line
+	applied bool
+	kill    context.CancelFunc
+
+	sent []int64
+	left []byte // the journal after the kill
+}
+
+func (a *undoKillAccount) Bind(ctx context.Context, id int64, target *Target) error {
+	a.sent = append(a.sent, id) // Parallelism 1: one call at a time
+	if len(a.sent) > 1 {
+		return errors.New("sent after the kill")
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		data, err := os.ReadFile(a.journal)
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		if bytes.Contains(data, a.next) {
+			a.left = data
+			break
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("after 30 s the journal holds no intent of the next step:\n%s", data)
+		}
+	}
+	a.kill()
+	if !a.applied {
+		return fmt.Errorf("connection reset: %w", ErrOutcomeUnknown)
+	}
+	return a.fakeAccount.Bind(ctx, id, target)
+}
+
+// TestUndoAfterKillWithIntentsWrittenAhead: an apply whose journal holds
+// the intent of a step whose call was never sent (written ahead, with the
+// user it would take from an unmanaged registration) is killed; undo from
+// what the kill left gives back only what was changed: the one call sent,
+// if it reached the account, and nothing for the step never sent nor for
+// the registration it would have displaced, which are still at their
+// befores.
+func TestUndoAfterKillWithIntentsWrittenAhead(t *testing.T) {
+	for _, applied := range []bool{true, false} {
+		t.Run(fmt.Sprint("first call applied=", applied), func(t *testing.T) {
+			current := applyTestCurrent(4)
+			current.Registrations[3].Target = applyUserTarget(1004) // r003 holds u003, unmanaged
+			desired := &spec.Spec{Version: 1, Bindings: []spec.Binding{
+				{RegistrationID: 101, ApplicationID: 1, UserID: 1001}, // step 1: sent
+				{RegistrationID: 102, ApplicationID: 1, UserID: 1004}, // step 2: takes u003 from r003; never sent
+			}}
+			p, err := Diff(desired, &current, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Changes) != 2 || p.Changes[0].Registration.ID != 101 || len(p.SideEffects) != 1 || p.SideEffects[0].CausedByStep != 2 {
+				t.Fatalf("the test wants step 1 on r000, step 2 displacing r003:\n%s", planFmt(p))
+			}
+			path := filepath.Join(t.TempDir(), "j.jsonl")
+			j, err := CreateJournal(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := j.Start(p, &current, "v", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			ctx, kill := context.WithCancel(context.Background())
+			defer kill()
+			acct := &undoKillAccount{fakeAccount: newFakeAccount(current), t: t, journal: path,
+				next: []byte(`{"kind":"intent","step":2,`), applied: applied, kill: kill}
+			opts := ApplyOptions{Parallelism: 1}
+			j.Hook(&opts)
+			Apply(ctx, acct, p, opts)
+			j.Close()
+			if len(acct.sent) != 1 {
+				t.Fatalf("calls sent: %v; want only r000's", acct.sent)
+			}
+
+			records, err := ReadJournal(acct.left)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := slices.IndexFunc(records.Intents, func(in JournalIntent) bool { return in.Step == 2 })
+			if c := records.Counts(); c != (JournalCounts{Intents: 2, NoResult: 2}) || records.End != nil || i < 0 || records.Intents[i].Displaces == nil {
+				t.Fatalf("the kill left %+v, end %v; want the intents of both steps, the second with its displacement:\n%s", c, records.End, acct.left)
+			}
+			now := acct.fakeAccount.current
+			u, err := Undo(records, "j.jsonl", &now, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, s := range u.Changes {
+				got = append(got, fmt.Sprintf("%d -> %s", s.Registration.ID, renderTarget(s.After)))
+			}
+			var want []string
+			if applied {
+				want = []string{"101 -> (unbound)"}
+			}
+			if !slices.Equal(got, want) || len(u.Blocked) > 0 || len(u.SideEffects) > 0 || u.Summary.Unchanged != 3-len(want) {
+				t.Errorf("undo: %q, %d unchanged; want %q and the rest unchanged, nothing blocked:\n%s", got, u.Summary.Unchanged, want, planFmt(u))
+			}
+			res := Apply(context.Background(), acct.fakeAccount, u, ApplyOptions{Parallelism: 1})
+			if !res.OK() {
+				t.Fatalf("applying the undo: %+v", res)
+			}
+			for i, r := range acct.fakeAccount.current.Registrations {
+				if !r.Target.Equal(current.Registrations[i].Target) {
+					t.Errorf("after undo %s is %s; before the apply it was %s", r.SIPUsername, renderTarget(r.Target), renderTarget(current.Registrations[i].Target))
+				}
+			}
+		})
 	}
 }
