@@ -312,7 +312,7 @@ func undoDescribe(s *session, path string, j *reconcile.JournalRecords) {
 // journalSummary is what a journal records of its apply, in two lines:
 //
 //	j.jsonl records an apply of 12 steps to account 1000001, started 2026-11-28T06:15:00Z by voxbind v1.2.3;
-//	  11 calls recorded: 9 applied, 1 failed, 0 unknown, 1 without a result; it did not end (voxbind was killed or crashed).
+//	  11 intents recorded: 9 applied, 1 failed, 0 unknown, 1 without a result; it did not end (voxbind was killed or crashed).
 func journalSummary(path string, j *reconcile.JournalRecords) string {
 	st, n := j.Start, j.Counts()
 	end := "it ran to its end"
@@ -324,5 +324,5 @@ func journalSummary(path string, j *reconcile.JournalRecords) string {
 	}
 	return fmt.Sprintf("%s records an apply of %s to account %d, started %s by voxbind %s;\n  %s recorded: %d applied, %d failed, %d unknown, %d without a result; %s.\n",
 		reconcile.Printable(path), english.Plural(st.PlanSteps, "step"), st.AccountID, reconcile.Printable(st.Started), reconcile.Printable(st.VoxbindVersion),
-		english.Plural(n.Intents, "call"), n.Applied, n.Failed, n.Unknown, n.NoResult, end)
+		english.Plural(n.Intents, "intent"), n.Applied, n.Failed, n.Unknown, n.NoResult, end)
 }

@@ -12,8 +12,8 @@ import (
 )
 
 // JournalStep is one step of an apply as its journal records it: the
-// intent written before the call, and the result written after it (nil
-// when the process died in between).
+// intent written before the call, and the result written after it (none
+// when the call was never sent, or the process died before its answer).
 type JournalStep struct {
 	Step         int               `json:"step"`
 	Action       Action            `json:"action"`
@@ -23,8 +23,11 @@ type JournalStep struct {
 	Displaces    *JournalDisplaced `json:"displaces"`
 	Outcome      string            `json:"outcome"` // applied, failed, unknown, or "no result"
 	Error        *JournalError     `json:"error"`
-	// Sent is when the call went out among the apply's calls: 1 for the
-	// first. Steps run several at a time, so this is not always step order.
+	// Sent is the order of its intent among the apply's intents, 1 for
+	// the first: about the order the calls went out in (steps run several
+	// at a time, so this is not always step order, and an intent is
+	// written a little ahead of its call); 0 for a call never sent (no
+	// result in a journal that ended).
 	Sent int `json:"sent"`
 }
 
@@ -39,12 +42,13 @@ type JournalDocument struct {
 	CutShort bool          `json:"cut_short"` // the last line was partial and left out
 }
 
-// journalNoResult is the outcome of a step whose call was sent but whose
-// result was never written: the process died meanwhile.
+// journalNoResult is the outcome of a step whose intent has no result:
+// its call was never sent (intents are written ahead of the calls, and
+// the apply stopped first), or the process died before its answer.
 const journalNoResult = "no result"
 
 // JournalSteps pairs each intent of j with its result, in step order (as
-// the plan listed them), each with when its call was sent.
+// the plan listed them), each with the order of its intent.
 func JournalSteps(j *JournalRecords) []JournalStep {
 	out := make([]JournalStep, 0, len(j.Intents))
 	for i, in := range j.Intents {
@@ -52,6 +56,8 @@ func JournalSteps(j *JournalRecords) []JournalStep {
 			Before: in.Before, After: in.After, Displaces: in.Displaces, Outcome: journalNoResult, Sent: i + 1}
 		if r, ok := j.Results[in.Step]; ok {
 			s.Outcome, s.Error = string(r.Outcome), r.Error
+		} else if j.End != nil {
+			s.Sent = 0 // written ahead, and the apply stopped before its call
 		}
 		out = append(out, s)
 	}
@@ -78,8 +84,8 @@ func RenderJournalJSON(w io.Writer, j *JournalRecords) error {
 }
 
 // RenderJournalText writes what an apply did, as its journal records it,
-// for a person: each step sent, with its targets and outcome, and how the
-// apply ended:
+// for a person: each step with an intent, with its targets and outcome,
+// and how the apply ended:
 //
 //	~ [3] carol@pbx.example.com (103)
 //	      support / user carol -> sales / user dave
@@ -93,7 +99,7 @@ func RenderJournalText(w io.Writer, j *JournalRecords) error {
 		if d := s.Displaces; d != nil {
 			fmt.Fprintf(bw, "        takes the user of %s (%s)\n", renderReg(&d.Registration), renderTarget(d.Before))
 		}
-		fmt.Fprintf(bw, "        %s\n", journalOutcome(&s))
+		fmt.Fprintf(bw, "        %s\n", journalOutcome(&s, j.End != nil))
 	}
 	fmt.Fprintf(bw, "\n%s\n", journalEnd(j))
 	return bw.Flush()
@@ -107,15 +113,21 @@ func RenderJournalMarkdown(w io.Writer, j *JournalRecords) error {
 	fmt.Fprintf(bw, "| step | registration | before | after | outcome |\n|---|---|---|---|---|\n")
 	for _, s := range JournalSteps(j) {
 		fmt.Fprintf(bw, "| %d | %s | %s | %s | %s |\n", s.Step, markdownReg(&s.Registration),
-			markdownEscape(renderTarget(s.Before)), markdownEscape(renderTarget(s.After)), markdownEscape(journalOutcome(&s)))
+			markdownEscape(renderTarget(s.Before)), markdownEscape(renderTarget(s.After)), markdownEscape(journalOutcome(&s, j.End != nil)))
 	}
 	return bw.Flush()
 }
 
-func journalOutcome(s *JournalStep) string {
+// journalOutcome says how a step's call ended; ended: the journal has its
+// end line, so a call sent has its result.
+func journalOutcome(s *JournalStep, ended bool) string {
 	out := s.Outcome
-	if s.Outcome == journalNoResult {
-		out = "sent, no result recorded (voxbind died before the answer)"
+	switch {
+	case s.Outcome != journalNoResult:
+	case ended:
+		out = "not sent (the apply stopped before this call)"
+	default:
+		out = "no result recorded (voxbind died before the answer, or before sending the call)"
 	}
 	if e := s.Error; e != nil {
 		out += ": " + Printable(e.Message)

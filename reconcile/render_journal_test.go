@@ -37,7 +37,7 @@ func TestRenderJournal(t *testing.T) {
         failed: Invalid user_id (api error 117)
   - [3] conf@pbx.example.com (3011)
         support -> (unbound)
-        sent, no result recorded (voxbind died before the answer)
+        no result recorded (voxbind died before the answer, or before sending the call)
 
 The apply did not end: voxbind was killed or crashed after the last line above.
 `
@@ -91,6 +91,24 @@ The apply did not end: voxbind was killed or crashed after the last line above.
 	}
 	if got, want := journalEnd(j), "Apply stopped early (finished 2026-11-28T06:15:02Z): 2 applied, 1 failed, 1 skipped, 0 not started, 0 unknown; not verified."; got != want {
 		t.Errorf("end %q, want %q", got, want)
+	}
+
+	// In a journal that ended, an intent without a result is of a call
+	// never sent: its intent was written ahead, and the apply stopped.
+	notSent := renderJournalCase + `{"kind":"end","finished":"2026-11-28T06:15:02Z","interrupted":true,"verified":null,"summary":{"applied":1,"failed":1,"skipped":0,"unknown":0,"not_started":2}}
+`
+	if j, err = ReadJournal([]byte(notSent)); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	if err := RenderJournalText(&b, j); err != nil {
+		t.Fatal(err)
+	}
+	if want := "        support -> (unbound)\n        not sent (the apply stopped before this call)\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("text lacks %q:\n%s", want, b.String())
+	}
+	if s := JournalSteps(j); s[2].Step != 3 || s[2].Sent != 0 || s[1].Sent != 2 {
+		t.Errorf("sent: %+v; want 0 for step 3, never sent, and 2 for step 2", s)
 	}
 }
 

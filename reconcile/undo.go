@@ -327,8 +327,8 @@ func undoMember(kind string, ref *Ref, app *Application, m savedMember, read boo
 // JournalCounts is what a journal shows of its apply's calls.
 type JournalCounts struct {
 	Intents int // steps whose call was about to be sent
-	// Of those: how the call ended, or no result (the process died
-	// during the call, or before it wrote the result).
+	// Of those: how the call ended, or no result (the call was never
+	// sent, or the process died before its result was written).
 	Applied, Failed, Unknown, NoResult int
 }
 
