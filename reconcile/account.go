@@ -29,7 +29,8 @@ type Account interface {
 	// Cancelling ctx stops retries, but a request already sent may run to
 	// its answer: a write is not abandoned half-way (Apply bounds that
 	// wait). An error that matches ErrOutcomeUnknown says that the call
-	// may have taken effect although no answer said so.
+	// may have taken effect although no answer said so; one that matches
+	// ErrNotSent, that ctx ended before anything was sent.
 	Bind(ctx context.Context, registrationID int64, target *Target) error
 }
 
@@ -38,6 +39,11 @@ type Account interface {
 // settled it: the step is neither applied nor failed, and the next plan
 // shows which.
 var ErrOutcomeUnknown = errors.New("the outcome is unknown: the answer was lost")
+
+// ErrNotSent is matched by a Bind error when ctx ended before the call's
+// first request was sent: nothing reached the account, so the step was
+// not started rather than failed.
+var ErrNotSent = errors.New("the call was not sent")
 
 // AccountInfo identifies the account acted on.
 type AccountInfo struct {

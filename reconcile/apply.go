@@ -395,11 +395,15 @@ func (a *applier) startReady(ctx, calls context.Context) {
 					return
 				}
 			}
-			var err error
-			if berr := a.acct.Bind(calls, s.Registration.ID, s.After); berr != nil {
-				err = &StepError{Step: s.Step, Action: s.Action, Registration: s.Registration, Err: berr}
+			berr := a.acct.Bind(calls, s.Registration.ID, s.After)
+			switch {
+			case berr == nil:
+				a.results <- applyFinished{i: i}
+			case errors.Is(berr, ErrNotSent): // Apply stopped as the call was about to go
+				a.results <- applyFinished{i: i, notSent: true}
+			default:
+				a.results <- applyFinished{i: i, err: &StepError{Step: s.Step, Action: s.Action, Registration: s.Registration, Err: berr}}
 			}
-			a.results <- applyFinished{i: i, err: err}
 		}()
 	}
 }

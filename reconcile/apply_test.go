@@ -510,6 +510,30 @@ func TestApplyCancelledBeforeStartWritesNothing(t *testing.T) {
 	}
 }
 
+// TestApplyInterruptBeforeSendIsNotStarted: a call that an interrupt kept
+// from being sent (its Bind error matches ErrNotSent) ends not started,
+// like the steps after it, not failed: nothing reached the account.
+func TestApplyInterruptBeforeSendIsNotStarted(t *testing.T) {
+	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, nil}, applyHandStep{2, 2, nil})
+	fake := newFakeAccount(applyTestCurrent(3))
+	ctx, cancel := context.WithCancel(context.Background())
+	fake.fail = func(id int64, _ *Target) error {
+		if id == 102 {
+			cancel() // Ctrl-C while step 2 waits its turn to send
+			return fmt.Errorf("BindSipRegistration: %w: %w", context.Cause(ctx), ErrNotSent)
+		}
+		return nil
+	}
+	res := Apply(ctx, fake, p, ApplyOptions{Parallelism: 1})
+	want := []string{"1 applied", "2 not started", "3 not started"}
+	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	if res.Failed != 0 || res.NotStarted != 2 || !errors.Is(res.Stopped, context.Canceled) {
+		t.Errorf("result %+v; want 0 failed, 2 not started, stopped by the interrupt", res)
+	}
+}
+
 func TestApplyImpossibleDependencies(t *testing.T) {
 	p := applyHandPlan(
 		applyHandStep{0, 0, []int{99}}, // not in the plan

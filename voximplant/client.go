@@ -294,8 +294,11 @@ func send[A any, PA interface {
 				continue
 			}
 		}
-		if isWrite && lost {
+		switch {
+		case isWrite && lost:
 			err = &lostError{err}
+		case isWrite && res.cancelled && attempt == 0 && !res.lost:
+			err = &notSentError{err} // ctx ended while it waited its turn
 		}
 		return nil, err
 	}

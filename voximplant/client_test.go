@@ -556,6 +556,45 @@ func TestCancelWhileRateLimited(t *testing.T) {
 	}
 }
 
+// TestWriteCancelledBeforeSent: a write whose context ends while it waits
+// for its turn under the rate ceiling was never sent, and says so
+// (reconcile.ErrNotSent), so that apply counts its step not started; a
+// write cancelled after its request went out does not.
+func TestWriteCancelledBeforeSent(t *testing.T) {
+	f := newFakeServer(t)
+	f.regs = []SIPRegistration{{ID: 101, SIPUsername: "alice", Proxy: "pbx.example.com"}}
+	c, _ := testClient(t, f, func(o *Options) { o.Rate = 0.01 }) // one request per 100 s
+	if _, err := c.Info(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	err := c.Bind(ctx, 101, nil)
+	if !errors.Is(err, reconcile.ErrNotSent) || !errors.Is(err, context.Canceled) || errors.Is(err, reconcile.ErrOutcomeUnknown) {
+		t.Fatalf("error %v, want it to match ErrNotSent and context.Canceled", err)
+	}
+	if n := f.calls["BindSipRegistration"]; n != 0 {
+		t.Errorf("%d BindSipRegistration requests, want none", n)
+	}
+
+	// Sent, refused for now, then cancelled during the backoff: sent.
+	f2 := newFakeServer(t)
+	f2.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		apiError(w, 416, "Repeat after 3600 seconds")
+		return true
+	}
+	c2, _ := testClient(t, f2, func(o *Options) { o.RetryBudget = 2 * time.Hour })
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	sleep := c2.sleep
+	c2.sleep = func(ctx context.Context, d time.Duration) error {
+		cancel2()
+		return sleep(ctx, d)
+	}
+	if err := c2.Bind(ctx2, 1, nil); errors.Is(err, reconcile.ErrNotSent) || !errors.Is(err, context.Canceled) {
+		t.Errorf("after a sent attempt: error %v, want context.Canceled without ErrNotSent", err)
+	}
+}
+
 func TestHintInMessage(t *testing.T) {
 	for msg, want := range map[string]time.Duration{
 		"Repeat after 5 seconds":            5 * time.Second,

@@ -100,6 +100,13 @@ type lostError struct{ err error }
 func (e *lostError) Error() string   { return e.err.Error() }
 func (e *lostError) Unwrap() []error { return []error{e.err, reconcile.ErrOutcomeUnknown} }
 
+// notSentError is the error of a write that ctx ended before its first
+// request went out. It matches reconcile.ErrNotSent.
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string   { return e.err.Error() }
+func (e *notSentError) Unwrap() []error { return []error{e.err, reconcile.ErrNotSent} }
+
 // networkError classifies an exchange that got no complete answer. The
 // caller's cancellation ends a read (a write's attempt is not tied to it);
 // a host that does not exist, a certificate that does not verify and an
