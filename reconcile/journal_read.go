@@ -71,22 +71,51 @@ func ReadJournal(data []byte) (*JournalRecords, error) {
 	return j, nil
 }
 
-// readLine decodes one complete line into j.
+// readLine decodes one complete line into j, refusing what no apply
+// writes: undo must not plan from a journal it misread.
 func (j *JournalRecords) readLine(line int, text []byte, intents map[int]bool) error {
 	if len(text) > maxJournalLine {
 		return fmt.Errorf("longer than %d KiB, longer than any line voxbind writes", maxJournalLine>>10)
 	}
+	kind, err := journalKind(line, text)
+	if err != nil {
+		return err
+	}
+	if err := planKeysExact(text); err != nil {
+		return err
+	}
+	if j.End != nil {
+		return errors.New("a record after the end record")
+	}
+	switch kind {
+	case journalKindStart:
+		return j.readStart(line, text)
+	case journalKindIntent:
+		return j.readIntent(line, text, intents)
+	case journalKindResult:
+		return j.readResult(text, intents)
+	case journalKindEnd:
+		return j.readEnd(text)
+	default:
+		return fmt.Errorf("kind %q: must be start, intent, result or end", kind)
+	}
+}
+
+// journalKind is the kind of record a line holds; on the first line it
+// also checks for a start record of the journal_version this voxbind
+// reads, since nothing after it can be understood otherwise.
+func journalKind(line int, text []byte) (string, error) {
 	var probe struct {
 		Kind           string `json:"kind"`
 		JournalVersion *int   `json:"journal_version"`
 		VoxbindVersion string `json:"voxbind_version"`
 	}
 	if err := json.Unmarshal(text, &probe); err != nil {
-		return fmt.Errorf("not a JSON object (%v)", err)
+		return "", fmt.Errorf("not a JSON object (%v)", err)
 	}
 	if line == 1 {
 		if probe.Kind != journalKindStart {
-			return fmt.Errorf("the first line must be the start record (kind %q), not %q", journalKindStart, probe.Kind)
+			return "", fmt.Errorf("the first line must be the start record (kind %q), not %q", journalKindStart, probe.Kind)
 		}
 		if probe.JournalVersion == nil || *probe.JournalVersion != JournalVersion {
 			v := "none"
@@ -97,64 +126,74 @@ func (j *JournalRecords) readLine(line int, text []byte, intents map[int]bool) e
 			if probe.VoxbindVersion != "" {
 				by = " (written by voxbind " + Printable(probe.VoxbindVersion) + ")"
 			}
-			return fmt.Errorf("%w %s%s: this voxbind reads journal_version %d", ErrJournalVersion, v, by, JournalVersion)
+			return "", fmt.Errorf("%w %s%s: this voxbind reads journal_version %d", ErrJournalVersion, v, by, JournalVersion)
 		}
 	}
-	if err := planKeysExact(text); err != nil {
+	return probe.Kind, nil
+}
+
+// readStart decodes the start record, which only the first line holds:
+// one journal records one apply, on the account it names.
+func (j *JournalRecords) readStart(line int, text []byte) error {
+	if line != 1 {
+		return errors.New("a second start record: one journal records one apply")
+	}
+	if err := journalDecode(text, &j.Start); err != nil {
 		return err
 	}
-	if j.End != nil {
-		return errors.New("a record after the end record")
+	if j.Start.AccountID <= 0 {
+		return fmt.Errorf("account_id %d: must be the positive id of the account the apply acted on", j.Start.AccountID)
 	}
-	switch probe.Kind {
-	case journalKindStart:
-		if line != 1 {
-			return errors.New("a second start record: one journal records one apply")
-		}
-		if err := journalDecode(text, &j.Start); err != nil {
-			return err
-		}
-		if j.Start.AccountID <= 0 {
-			return fmt.Errorf("account_id %d: must be the positive id of the account the apply acted on", j.Start.AccountID)
-		}
-	case journalKindIntent:
-		var in JournalIntent
-		if err := journalDecode(text, &in); err != nil {
-			return err
-		}
-		if err := journalCheckIntent(&in); err != nil {
-			return err
-		}
-		if intents[in.Step] {
-			return fmt.Errorf("a second intent for step %d", in.Step)
-		}
-		intents[in.Step] = true
-		in.Line = line
-		j.Intents = append(j.Intents, in)
-	case journalKindResult:
-		var r JournalResult
-		if err := journalDecode(text, &r); err != nil {
-			return err
-		}
-		switch {
-		case r.Outcome != StepApplied && r.Outcome != StepFailed && r.Outcome != StepUnknown:
-			return fmt.Errorf("outcome %q: must be applied, failed or unknown", r.Outcome)
-		case !intents[r.Step]:
-			return fmt.Errorf("a result for step %d, which has no intent before it", r.Step)
-		}
-		if _, dup := j.Results[r.Step]; dup {
-			return fmt.Errorf("a second result for step %d", r.Step)
-		}
-		j.Results[r.Step] = r
-	case journalKindEnd:
-		var e JournalEnd
-		if err := journalDecode(text, &e); err != nil {
-			return err
-		}
-		j.End = &e
-	default:
-		return fmt.Errorf("kind %q: must be start, intent, result or end", probe.Kind)
+	return nil
+}
+
+// readIntent decodes an intent, at most one per step, and notes its
+// line: the undo plan names it as the source of each restore.
+func (j *JournalRecords) readIntent(line int, text []byte, intents map[int]bool) error {
+	var in JournalIntent
+	if err := journalDecode(text, &in); err != nil {
+		return err
 	}
+	if err := journalCheckIntent(&in); err != nil {
+		return err
+	}
+	if intents[in.Step] {
+		return fmt.Errorf("a second intent for step %d", in.Step)
+	}
+	intents[in.Step] = true
+	in.Line = line
+	j.Intents = append(j.Intents, in)
+	return nil
+}
+
+// readResult decodes a result, at most one per step and only after its
+// step's intent: a result without its intent says nothing undo can use.
+func (j *JournalRecords) readResult(text []byte, intents map[int]bool) error {
+	var r JournalResult
+	if err := journalDecode(text, &r); err != nil {
+		return err
+	}
+	switch {
+	case r.Outcome != StepApplied && r.Outcome != StepFailed && r.Outcome != StepUnknown:
+		return fmt.Errorf("outcome %q: must be applied, failed or unknown", r.Outcome)
+	case !intents[r.Step]:
+		return fmt.Errorf("a result for step %d, which has no intent before it", r.Step)
+	}
+	if _, dup := j.Results[r.Step]; dup {
+		return fmt.Errorf("a second result for step %d", r.Step)
+	}
+	j.Results[r.Step] = r
+	return nil
+}
+
+// readEnd decodes the end record: the apply got that far, and nothing
+// may follow it.
+func (j *JournalRecords) readEnd(text []byte) error {
+	var e JournalEnd
+	if err := journalDecode(text, &e); err != nil {
+		return err
+	}
+	j.End = &e
 	return nil
 }
 
