@@ -14,6 +14,7 @@ import (
 	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/spec"
+	"github.com/voxbind/voxbind/voximplant"
 )
 
 // UndoCmd gives back what an apply changed, from the journal that apply
@@ -62,20 +63,9 @@ func (c *UndoCmd) Run(ctx context.Context, s *session, intr *interrupts) error {
 		s.diag.json, s.diag.kind = true, "diagnostics"
 		events = newApplyEvents(s.stdio.Out)
 	}
-	if err := checkWriteFlags(c.Parallelism, c.Rate, c.MaxUnbind); err != nil {
-		return err
-	}
-	if err := checkAccountsParallelism(c.AccountsParallelism); err != nil {
-		return err
-	}
-	if c.Out == "" {
-		if err := c.Journal.check(); err != nil {
-			return err
-		}
-	}
-	sel, err := c.Scope.selection()
+	sel, err := c.checkFlags()
 	if err != nil {
-		return failure(codeUsage, err.Error(), "")
+		return err
 	}
 	ctx, cancel, err := withTimeout(ctx, c.Timeout)
 	if err != nil {
@@ -93,83 +83,94 @@ func (c *UndoCmd) Run(ctx context.Context, s *session, intr *interrupts) error {
 	if err := checkOut(c.Out, reads); err != nil {
 		return err
 	}
-	paths := c.From
-	if id := c.AccountID; id != 0 && len(journals) > 1 {
-		// --account-id undoes that account's journal, as the undo of one
-		// account.
-		i := slices.IndexFunc(journals, func(j *reconcile.JournalRecords) bool { return j.Start.AccountID == id })
-		if i < 0 {
-			ids := make([]int64, len(journals))
-			for k, j := range journals {
-				ids[k] = j.Start.AccountID
-			}
-			return failure(codeJournal, fmt.Sprintf("--account-id %d: none of the journals is of account %d; they are of %s; nothing was changed", id, id, spec.AccountList(ids)),
-				"give one of those accounts, or leave out --account-id to undo them all")
-		}
-		journals, paths = journals[i:i+1], paths[i:i+1]
+	journals, paths, err := c.chooseAccount(journals)
+	if err != nil {
+		return err
 	}
 	opts := reconcile.Options{Selection: sel}
 	if len(journals) > 1 {
 		return c.runFleet(ctx, s, intr, events, journals, paths, opts, reads)
 	}
-	path, j := paths[0], journals[0]
-	// The journal's account is the one acted on, unless --account-id
-	// names another: then the journal is refused.
+	return c.runAccount(ctx, s, intr, events, paths[0], journals[0], opts, reads)
+}
+
+// checkFlags refuses bad flags before any journal or account is read
+// (--journal only when the undo may be applied, not with --out), and
+// returns the selection of --only and --except.
+func (c *UndoCmd) checkFlags() (reconcile.Selection, error) {
+	if err := checkWriteFlags(c.Parallelism, c.Rate, c.MaxUnbind); err != nil {
+		return reconcile.Selection{}, err
+	}
+	if err := checkAccountsParallelism(c.AccountsParallelism); err != nil {
+		return reconcile.Selection{}, err
+	}
+	if c.Out == "" {
+		if err := c.Journal.check(); err != nil {
+			return reconcile.Selection{}, err
+		}
+	}
+	sel, err := c.Scope.selection()
+	if err != nil {
+		return sel, failure(codeUsage, err.Error(), "")
+	}
+	return sel, nil
+}
+
+// chooseAccount narrows several journals to the one of --account-id, to
+// undo as the undo of one account; it returns the journals to undo and
+// their files, in the order given.
+func (c *UndoCmd) chooseAccount(journals []*reconcile.JournalRecords) ([]*reconcile.JournalRecords, []string, error) {
+	paths := c.From
+	id := c.AccountID
+	if id == 0 || len(journals) <= 1 {
+		return journals, paths, nil
+	}
+	i := slices.IndexFunc(journals, func(j *reconcile.JournalRecords) bool { return j.Start.AccountID == id })
+	if i < 0 {
+		ids := make([]int64, len(journals))
+		for k, j := range journals {
+			ids[k] = j.Start.AccountID
+		}
+		return nil, nil, failure(codeJournal, fmt.Sprintf("--account-id %d: none of the journals is of account %d; they are of %s; nothing was changed", id, id, spec.AccountList(ids)),
+			"give one of those accounts, or leave out --account-id to undo them all")
+	}
+	return journals[i : i+1], paths[i : i+1], nil
+}
+
+// runAccount undoes, on one account, the apply that the journal at path
+// records: the plan is shown, then refused, saved (--out), or asked about
+// and applied, as apply does with a spec.
+func (c *UndoCmd) runAccount(ctx context.Context, s *session, intr *interrupts, events *applyEvents, path string, j *reconcile.JournalRecords, opts reconcile.Options, reads []readFile) error {
 	conn, err := c.connect(ctx, s, c.Rate, events.onRetry(), 1)
 	if err != nil {
 		return err
 	}
 	defer closeWarn(s, conn.close)
-	id, source := c.AccountID, ""
-	if id == 0 {
-		id, source = j.Start.AccountID, "the journal "+path
-	}
-	acct, err := conn.client(id, source)
+	acct, current, err := c.readAccount(ctx, s, conn, path, j)
 	if err != nil {
 		return err
-	}
-	current, err := func() (*reconcile.Current, error) {
-		defer s.phase(fmt.Sprintf("Reading account %d", acct.AccountID()))()
-		return reconcile.ObserveUndo(ctx, acct, j)
-	}()
-	if err != nil {
-		return cannotActMessage(err)
 	}
 	p, err := reconcile.Undo(j, path, current, opts)
 	if err != nil {
 		return fmt.Errorf("%w; nothing was changed", err)
 	}
 	undoDescribe(s, path, j)
-	if events != nil {
-		events.plan(p, s.diag.diagnostics())
-	} else if err := planRenderText(s.stdio.Out, p, c.color(s.stdio.Out), c.Full); err != nil {
-		return fmt.Errorf("write the plan: %w", err)
+	apply := &ApplyCmd{Full: c.Full, ColorFlags: c.ColorFlags}
+	if err := apply.showPlan(s, p, events); err != nil {
+		return err
 	}
-	if n := len(p.Blocked); n > 0 {
-		msg := fmt.Sprintf("%s blocked (see the plan): undo changes nothing until %s resolved; nothing was changed",
-			english.Plural(n, "restore"), english.Choose(n, "it is", "they are"))
-		if c.Out != "" {
-			msg += "; " + c.Out + " was not written"
-		}
-		return exitCode(1, failure(codeBlocked, msg, blockedFix(p.Blocked)))
+	if err := c.refuseBlocked(p); err != nil {
+		return err
 	}
 	if c.Out != "" {
 		if err := planSave(c.Out, p, reads); err != nil {
 			return err
 		}
 		fmt.Fprintf(s.stdio.Err, "Saved the undo plan to %s; apply exactly it with: voxbind apply --plan %s\n", c.Out, c.Out)
-		if events != nil {
-			events.summary(&reconcile.ApplyResult{}, p, nil, false, "", 0, s.diag.diagnostics())
-			s.diag.written = true
-		}
-		return nil
+		return apply.nothingToDo(s, p, events) // saved, not applied: the summary counts nothing
 	}
 	if p.Empty() {
-		if events != nil {
-			events.summary(&reconcile.ApplyResult{}, p, nil, false, "", 0, s.diag.diagnostics())
-			s.diag.written = true
-		}
-		return nil // the plan said "No changes."
+		return apply.nothingToDo(s, p, events) // the plan said "No changes."
 	}
 	if err := reconcile.CheckUnbind(p, current, maxUnbindOrDefault(c.MaxUnbind, c.Force), c.Force); err != nil {
 		return err
@@ -179,6 +180,43 @@ func (c *UndoCmd) Run(ctx context.Context, s *session, intr *interrupts) error {
 		return err
 	}
 	return executePlan(ctx, s, intr, acct, current, p, execution{parallelism: c.Parallelism, journal: journal, events: events})
+}
+
+// readAccount opens the client of the account to undo on and reads what
+// the journal's steps touched there. The journal's account is the one
+// acted on, unless --account-id names another: then the journal is
+// refused.
+func (c *UndoCmd) readAccount(ctx context.Context, s *session, conn *connection, path string, j *reconcile.JournalRecords) (*voximplant.Client, *reconcile.Current, error) {
+	id, source := c.AccountID, ""
+	if id == 0 {
+		id, source = j.Start.AccountID, "the journal "+path
+	}
+	acct, err := conn.client(id, source)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer s.phase(fmt.Sprintf("Reading account %d", acct.AccountID()))()
+	current, err := reconcile.ObserveUndo(ctx, acct, j)
+	if err != nil {
+		return nil, nil, cannotActMessage(err)
+	}
+	return acct, current, nil
+}
+
+// refuseBlocked refuses an undo plan with a blocked restore, before it is
+// saved or asked about: undo changes nothing until every restore can be
+// made.
+func (c *UndoCmd) refuseBlocked(p *reconcile.Plan) error {
+	n := len(p.Blocked)
+	if n == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("%s blocked (see the plan): undo changes nothing until %s resolved; nothing was changed",
+		english.Plural(n, "restore"), english.Choose(n, "it is", "they are"))
+	if c.Out != "" {
+		msg += "; " + c.Out + " was not written"
+	}
+	return exitCode(1, failure(codeBlocked, msg, blockedFix(p.Blocked)))
 }
 
 // undoReadJournals reads the journals given, in order, refusing two of one
