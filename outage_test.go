@@ -347,6 +347,8 @@ func TestPlanFailsFast(t *testing.T) {
 	if dnsAnswersNotFound() {
 		tests = append(tests, struct{ name, endpoint, want string }{"dns", "https://voxbind-test.invalid/platform_api/",
 			`voxbind: read account info: GetAccountInfo: the endpoint's host "voxbind-test.invalid" does not exist (DNS: no such host); check the endpoint URL`})
+	} else {
+		t.Log("this machine's resolver does not answer 'no such host' for a .invalid name: the dns case is left out here (voximplant's TestFailFastDNS covers it)")
 	}
 	for _, tt := range tests {
 		start := time.Now()

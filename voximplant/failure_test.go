@@ -251,6 +251,32 @@ func TestFailFast(t *testing.T) {
 	}
 }
 
+// TestFailFastDNS: a host that the resolver says does not exist ends the
+// call at the first attempt, on any machine: the dialer answers as a
+// resolver would, so the test does not depend on this machine's DNS.
+func TestFailFastDNS(t *testing.T) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = func(_ context.Context, _, addr string) (net.Conn, error) {
+		host, _, _ := net.SplitHostPort(addr)
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}}
+	}
+	var log retryLog
+	c, err := New(Options{Endpoint: "https://api.voximplant.invalid/platform_api/", Credentials: testCredentials(),
+		OnRetry: log.add, HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Info(context.Background())
+	var eerr *EndpointError
+	if !errors.As(err, &eerr) || !strings.Contains(err.Error(), `the endpoint's host "api.voximplant.invalid" does not exist (DNS: no such host)`) ||
+		!strings.Contains(err.Error(), "check the endpoint URL") {
+		t.Fatalf("error %v (%T), want an *EndpointError saying the host does not exist", err, err)
+	}
+	if n := len(log.all()); n != 0 || c.Stats().Requests != 1 {
+		t.Errorf("%d retries, %d requests; want one request, no retry", n, c.Stats().Requests)
+	}
+}
+
 // TestWriteOutcomeUnknown: a write whose answers are all lost is unknown;
 // one that never reached the server (refused) or was answered is not; a
 // read never is.
