@@ -486,6 +486,50 @@ func TestPlanInterrupted(t *testing.T) {
 	}
 }
 
+// TestExportInterrupted: Ctrl-C while export reads the account's
+// registrations (the account info read, the registrations' read held
+// unanswered) ends it like plan: "Interrupted." and exit 130.
+func TestExportInterrupted(t *testing.T) {
+	bin := applyBinary(t)
+	t.Parallel()
+	dir := initSandbox(t)
+	endpoint, reading := heldRead(t, filepath.Join(dir, sandbox.StateFile), "GetSipRegistrations")
+	code, stderr := interruptWhen(t, reading, bin, "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", endpoint, "export")
+	if code != 130 || stderr != "Interrupted.\n" {
+		t.Errorf("exit %d, stderr %q; want 130 and Interrupted.", code, stderr)
+	}
+}
+
+// heldRead serves a sandbox state file over HTTP but holds every call of
+// method unanswered until the client goes away; reading gets a value as
+// each one arrives.
+func heldRead(t *testing.T, state, method string) (endpoint string, reading <-chan struct{}) {
+	t.Helper()
+	srv, err := sandbox.Open(state, sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan struct{}, 100)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/"+method) {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+			io.Copy(io.Discard, r.Body)
+			<-r.Context().Done()
+			return
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		srv.Close()
+	})
+	return ts.URL + "/platform_api/", ch
+}
+
 // TestDoctorInterrupted: Ctrl-C while doctor waits for the endpoint ends
 // it like plan: "Interrupted." and exit 130, not a report that blames
 // the endpoint for the interrupt.
