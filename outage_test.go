@@ -472,17 +472,20 @@ func TestTimeoutFromEnvironment(t *testing.T) {
 	}
 }
 
-// TestPlanInterrupted: Ctrl-C during a plan's reads ends it at once with
-// "Interrupted." and exit 130.
+// TestPlanInterrupted: Ctrl-C (SIGINT) or SIGTERM during a plan's reads
+// ends it at once with "Interrupted." and exit 130: the first SIGTERM is
+// handled as the first Ctrl-C.
 func TestPlanInterrupted(t *testing.T) {
 	bin := applyBinary(t)
 	t.Parallel()
 	dir := initSandbox(t)
 	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
-	endpoint, accepted := hangingEndpoint(t)
-	code, stderr := interruptWhen(t, accepted, bin, "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", endpoint, "plan", "-f", spec)
-	if code != 130 || stderr != "Interrupted.\n" {
-		t.Errorf("exit %d, stderr %q; want 130 and Interrupted.", code, stderr)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		endpoint, accepted := hangingEndpoint(t)
+		code, stderr := signalWhen(t, sig, accepted, bin, "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", endpoint, "plan", "-f", spec)
+		if code != 130 || stderr != "Interrupted.\n" {
+			t.Errorf("%v: exit %d, stderr %q; want 130 and Interrupted.", sig, code, stderr)
+		}
 	}
 }
 
@@ -549,19 +552,25 @@ func TestDoctorInterrupted(t *testing.T) {
 // of the signal.
 func interruptWhen(t *testing.T, ready <-chan struct{}, bin string, args ...string) (int, string) {
 	t.Helper()
+	return signalWhen(t, syscall.SIGINT, ready, bin, args...)
+}
+
+// signalWhen is interruptWhen with another signal.
+func signalWhen(t *testing.T, sig syscall.Signal, ready <-chan struct{}, bin string, args ...string) (int, string) {
+	t.Helper()
 	cmd, _, wait := applyStartCmd(t, bin, args...)
 	select {
 	case <-ready:
 	case <-time.After(30 * time.Second):
 		t.Fatal("voxbind never got ready to be interrupted")
 	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	sent := time.Now()
 	code, stderr := wait()
 	if took := time.Since(sent); took > 5*time.Second {
-		t.Errorf("voxbind took %v to end after Ctrl-C", took)
+		t.Errorf("voxbind took %v to end after %v", took, sig)
 	}
 	return code, stderr
 }
