@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -382,6 +384,50 @@ func TestReadmeIsAFrontDoor(t *testing.T) {
 	}
 	if n := strings.Count(string(data), "\n"); n > 250 {
 		t.Errorf("README.md has %d lines, more than 250: move the reference into docs/ and link to it", n)
+	}
+}
+
+// apacheLicense20 is the SHA-256 of the Apache License 2.0 text, from
+// "Apache License" to its appendix's last "limitations under the
+// License.", with every run of white space made one space: taken from the
+// LICENSE files of other projects (75 copies, all the same), not from
+// ours.
+const apacheLicense20 = "0ffddef9e48f8a09aed5caf2d44f7ba1c1be2d9b8e0a6f693b1635b2d5566645"
+
+// TestLicense: LICENSE is the Apache License 2.0, unchanged, after the
+// copyright line that the README's License section promises.
+func TestLicense(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	license, err := os.ReadFile("LICENSE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section, ok := sectionHeaded(markdownSections(string(readme)), func(h string) bool { return h == "License" })
+	if !ok {
+		t.Fatal("README.md has no section headed License")
+	}
+	if !strings.Contains(section, "Apache License 2.0") {
+		t.Errorf("README.md's License section does not name the Apache License 2.0:\n%s", section)
+	}
+	copyright := regexp.MustCompile(`Copyright \d{4} The voxbind Authors`).FindString(strings.Join(strings.Fields(section), " "))
+	if copyright == "" {
+		t.Fatalf("README.md's License section gives no copyright line (Copyright YEAR The voxbind Authors):\n%s", section)
+	}
+	first, text, _ := strings.Cut(string(license), "\n")
+	if first != copyright {
+		t.Errorf("LICENSE starts with %q; want the README's copyright line %q", first, copyright)
+	}
+	const from, to = "Apache License", "limitations under the License."
+	i, j := strings.Index(text, from), strings.LastIndex(text, to)
+	if i < 0 || j < i || strings.TrimSpace(text[:i]) != "" || strings.TrimSpace(text[j+len(to):]) != "" {
+		t.Fatalf("LICENSE is not the copyright line and then the text of the Apache License 2.0 (from %q to %q) alone", from, to)
+	}
+	sum := sha256.Sum256([]byte(strings.Join(strings.Fields(text[i:j+len(to)]), " ")))
+	if got := hex.EncodeToString(sum[:]); got != apacheLicense20 {
+		t.Errorf("LICENSE's license text has SHA-256 %s (white space made one space); the Apache License 2.0 has %s: restore the text from https://www.apache.org/licenses/LICENSE-2.0.txt", got, apacheLicense20)
 	}
 }
 
