@@ -269,6 +269,46 @@ func TestDocLinksResolve(t *testing.T) {
 	}
 }
 
+// TestNoOutsideReferences: nothing in the repository points the reader to
+// engineering documents kept outside it, which a user of voxbind cannot
+// open: every text file (Go, markdown, YAML, scripts, goldens) is
+// searched for their names and paths, and each hit is named by file and
+// line. The names are built from pieces here, so that this file does not
+// hit itself.
+func TestNoOutsideReferences(t *testing.T) {
+	banned := []string{"CONTRACT" + ".md", ".." + "/shared", "/work" + "/shared"}
+	texts := []string{".go", ".md", ".yaml", ".yml", ".txtar", ".golden", ".txt", ".json", ".csv"}
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == ".git" || d.Name() == "node_modules" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || !slices.Contains(texts, filepath.Ext(path)) {
+			return nil // a symbolic link's target is checked where it lives
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			for _, b := range banned {
+				if strings.Contains(line, b) {
+					t.Errorf("%s:%d: refers to %s, a document outside the repository: write what the reader needs here, or cite docs/", path, i+1, b)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestBrokenLinks checks the checker on a page with good and bad links.
 func TestBrokenLinks(t *testing.T) {
 	dir := t.TempDir()
