@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/rogpeppe/go-internal/txtar"
 
+	"github.com/voxbind/voxbind/internal/tbrecord"
 	"github.com/voxbind/voxbind/spec"
 )
 
@@ -39,7 +41,7 @@ var (
 // goldenRewrite is what an update flag does with one expectation: when got
 // differs from want it calls write and fails the test with the change, so
 // that an update is never silent and never passes.
-func goldenRewrite(t *testing.T, name string, want, got []byte, write func() error) {
+func goldenRewrite(t testing.TB, name string, want, got []byte, write func() error) {
 	t.Helper()
 	if bytes.Equal(want, got) {
 		return
@@ -49,6 +51,40 @@ func goldenRewrite(t *testing.T, name string, want, got []byte, write func() err
 	}
 	t.Errorf("updated %s (-old +new); review it with git diff and run the tests again:\n%s",
 		name, cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")))
+}
+
+// TestGoldenRewrite: what -update-plans and -update-render do with an
+// expectation that differs: rewrite it, fail, and show the change; one
+// that is equal is left alone, and a rewrite that cannot be written
+// fails.
+func TestGoldenRewrite(t *testing.T) {
+	var wrote int
+	write := func() error { wrote++; return nil }
+
+	same := tbrecord.Run(func(tb testing.TB) { goldenRewrite(tb, "same.golden", []byte("a\nb\n"), []byte("a\nb\n"), write) })
+	if wrote != 0 || same.Failed() {
+		t.Errorf("equal: %d writes, failures %q; want no write and no failure", wrote, same.Errors)
+	}
+
+	changed := tbrecord.Run(func(tb testing.TB) {
+		goldenRewrite(tb, "case.golden", []byte("a\nold line\n"), []byte("a\nnew line\n"), write)
+	})
+	if wrote != 1 || !changed.Failed() || changed.Ended || len(changed.Errors) != 1 {
+		t.Fatalf("changed: %d writes, ended %v, failures %q; want one write and one error", wrote, changed.Ended, changed.Errors)
+	}
+	msg := changed.Errors[0]
+	removed := regexp.MustCompile(`(?m)^-[^\n]*old line`)
+	added := regexp.MustCompile(`(?m)^\+[^\n]*new line`)
+	if !strings.Contains(msg, "updated case.golden") || !removed.MatchString(msg) || !added.MatchString(msg) {
+		t.Errorf("changed: the failure does not name the file and show the old line removed and the new one added:\n%s", msg)
+	}
+
+	unwritable := tbrecord.Run(func(tb testing.TB) {
+		goldenRewrite(tb, "case.golden", []byte("old"), []byte("new"), func() error { return errors.New("disk full") })
+	})
+	if !unwritable.Ended || !strings.Contains(strings.Join(unwritable.Errors, "\n"), "disk full") {
+		t.Errorf("unwritable: ended %v, failures %q; want a fatal failure naming the error", unwritable.Ended, unwritable.Errors)
+	}
 }
 
 // planCaseAccount is the current.json of a planner case: the account with

@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/voxbind/voxbind/internal/tbrecord"
 )
 
 // -update rewrites the golden files under testdata/spec/bad that differ,
@@ -89,11 +92,8 @@ func TestBad(t *testing.T) {
 			got := b.String()
 			golden := strings.TrimSuffix(strings.TrimSuffix(name, ".yaml"), ".csv") + ".golden"
 			want, err := os.ReadFile(golden)
-			if *update && string(want) != got {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				t.Fatalf("updated %s (-old +new); review it with git diff and run the tests again:\n%s", golden, cmp.Diff(string(want), got))
+			if *update {
+				updateGolden(t, golden, want, got)
 			}
 			if err != nil {
 				t.Fatalf("%v (create it with go test ./spec -update)", err)
@@ -107,6 +107,50 @@ func TestBad(t *testing.T) {
 
 // ignorePos compares bindings by value: positions differ after a rewrite.
 var ignorePos = cmpopts.IgnoreFields(Binding{}, "Pos", "KeyPos")
+
+// updateGolden is what -update does with a golden file whose errors
+// differ from got: rewrite it and fail the test with the change, so that
+// an update is never silent and never passes.
+func updateGolden(t testing.TB, golden string, want []byte, got string) {
+	t.Helper()
+	if string(want) == got {
+		return
+	}
+	if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Fatalf("updated %s (-old +new); review it with git diff and run the tests again:\n%s", golden, cmp.Diff(string(want), got))
+}
+
+// TestUpdateGolden: -update rewrites a golden file that differs, fails,
+// and shows the change; it leaves an equal one alone.
+func TestUpdateGolden(t *testing.T) {
+	dir := t.TempDir()
+	golden := filepath.Join(dir, "case.golden")
+	old := "a\nold line\n"
+	if err := os.WriteFile(golden, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// An equal golden is not written: its directory does not exist.
+	same := tbrecord.Run(func(tb testing.TB) { updateGolden(tb, filepath.Join(dir, "missing", "x.golden"), []byte(old), old) })
+	if same.Failed() {
+		t.Errorf("equal: failed with %q; want no write and no failure", same.Errors)
+	}
+
+	changed := tbrecord.Run(func(tb testing.TB) { updateGolden(tb, golden, []byte(old), "a\nnew line\n") })
+	if data, err := os.ReadFile(golden); err != nil || string(data) != "a\nnew line\n" {
+		t.Errorf("changed: the golden file holds %q (%v); want it rewritten", data, err)
+	}
+	if !changed.Failed() || len(changed.Errors) != 1 {
+		t.Fatalf("changed: failures %q; want one", changed.Errors)
+	}
+	msg := changed.Errors[0]
+	removed := regexp.MustCompile(`(?m)^-[^\n]*old line`)
+	added := regexp.MustCompile(`(?m)^\+[^\n]*new line`)
+	if !strings.Contains(msg, "updated "+golden) || !removed.MatchString(msg) || !added.MatchString(msg) {
+		t.Errorf("changed: the failure does not name the file and show the old line removed and the new one added:\n%s", msg)
+	}
+}
 
 // TestGoodRoundTrip loads every good case, writes it with Write and loads the
 // output again: the same values must come back, and writing them again must
