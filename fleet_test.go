@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +22,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/voxbind/voxbind/sandbox"
+	"github.com/voxbind/voxbind/spec"
+	"github.com/voxbind/voxbind/voximplant"
 )
 
 // fleetTestState makes a sandbox of the demo account with children child
@@ -452,6 +459,59 @@ func TestFleetApplyTimeout(t *testing.T) {
 	} {
 		if !regexp.MustCompile(re).MatchString(stderr) {
 			t.Errorf("stderr does not match %s:\n%s", re, stderr)
+		}
+	}
+}
+
+// TestFleetRatePerAccount: --rate N in a fleet run is each account's own
+// ceiling, not one shared by all. At --rate 0.01 a client sends its first
+// request at once and its next one 100 s later, so the two accounts'
+// first calls both answering at once shows they do not share a limiter,
+// and a second call of one account being held shows that each is limited.
+func TestFleetRatePerAccount(t *testing.T) {
+	state := fleetTestState(t, 2, nil)
+	var stderr bytes.Buffer
+	s := &session{stdio: &Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &stderr}, log: slog.New(slog.DiscardHandler), start: time.Now()}
+	flags := &AccountFlags{Sandbox: state}
+	const rate = 0.01
+	fc, err := flags.openFleetClients(context.Background(), s, rate, nil, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fc.close(s)
+
+	var clients []*voximplant.Client
+	for _, id := range []int64{1000002, 1000003} {
+		account, err := fc.open(context.Background(), &spec.Spec{AccountID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := account.(*voximplant.Client)
+		// Far below the 100 s a shared limiter would hold the second
+		// account's first request for, and generous for a loaded machine.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		info, err := c.Info(ctx)
+		cancel()
+		if err != nil || info.ID != id {
+			t.Fatalf("account %d: first call: %+v, %v; want an answer at once (its own limiter's first request)", id, info, err)
+		}
+		if got := c.Stats().Rate; got != rate {
+			t.Errorf("account %d: the client's rate is %g, want --rate's %g", id, got, rate)
+		}
+		clients = append(clients, c)
+	}
+	if clients[0] == clients[1] {
+		t.Fatal("both accounts got the same client")
+	}
+	for i, c := range clients {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		_, err := c.Info(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("account %d: a second call within 300ms at --rate %g: %v; want it held by the rate until the deadline", 1000002+i, rate, err)
+		}
+		if st := c.Stats(); st.Requests != 1 {
+			t.Errorf("account %d: %d requests sent, want 1 (the second held back)", 1000002+i, st.Requests)
 		}
 	}
 }
