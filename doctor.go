@@ -702,8 +702,14 @@ func (d *doctor) apiBehaviour(client *voximplant.Client) {
 		d.ok("api rate limit", fmt.Sprintf("no rate-limit answers (error 340, HTTP 429) in %s", english.Plural(int(st.Requests), "request")))
 		return
 	}
-	d.ok("api rate limit", fmt.Sprintf("%s in %s; voxbind slowed down by itself to %.0f requests/s",
-		english.Plural(int(st.RateLimited), "rate-limit answer"), english.Plural(int(st.Requests), "request"), st.Rate))
+	answers := fmt.Sprintf("%s in %s", english.Plural(int(st.RateLimited), "rate-limit answer"), english.Plural(int(st.Requests), "request"))
+	if st.Rate == 0 {
+		// Refused before enough answers came to measure the API's rate
+		// by: the client only backed off (a rate of 0 is no ceiling).
+		d.ok("api rate limit", answers+"; voxbind waited and retried (too few answers yet to learn the API's rate)")
+		return
+	}
+	d.ok("api rate limit", fmt.Sprintf("%s; voxbind slowed down by itself to %.0f requests/s", answers, st.Rate))
 }
 
 // render writes the report as text (one line per check, a fix under each
