@@ -9,7 +9,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -507,5 +511,82 @@ func TestDoctorFleetSpec(t *testing.T) {
 	}
 	if d := checks["account"].Detail; !strings.Contains(d, "account 1000002 (demo-child1)") {
 		t.Errorf("one child's file: the account checked is %q, want the child's", d)
+	}
+}
+
+// TestDoctorCountsRateLimits: the rate-limit answers doctor's reads get
+// are counted in its "api rate limit" check, in text and in -o json, out
+// of the requests it sent; the calls are retried, so the account checks
+// still pass. The server refuses the first attempt of the methods named
+// with the sandbox's own answer to a request over its --rate.
+func TestDoctorCountsRateLimits(t *testing.T) {
+	dir := initSandbox(t)
+	srv, err := sandbox.Open(filepath.Join(dir, sandbox.StateFile), sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	creds := filepath.Join(dir, sandbox.CredentialsFile)
+	for _, tc := range []struct {
+		name   string
+		refuse []string
+		want   *regexp.Regexp
+	}{
+		// GetUsers comes after enough accepted answers for the client to
+		// estimate the API's rate and slow down to it.
+		{"after reads", []string{"GetAccountInfo", "GetUsers"},
+			regexp.MustCompile(`^2 rate-limit answers in (\d+) requests; voxbind slowed down by itself to [1-9]\d* requests/s$`)},
+		// The very first call: too few answers yet to estimate a rate.
+		{"first call", []string{"GetAccountInfo"},
+			regexp.MustCompile(`^1 rate-limit answer in (\d+) requests; voxbind waited and retried`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			requests := 0 // with a token: the client's, not the endpoint probe's
+			refused := map[string]bool{}
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Authorization") != "" {
+					method := path.Base(r.URL.Path)
+					mu.Lock()
+					requests++
+					refuse := slices.Contains(tc.refuse, method) && !refused[method]
+					refused[method] = true
+					mu.Unlock()
+					if refuse {
+						w.Write([]byte(`{"error":{"code":340,"msg":"rate limit exceeded: the sandbox accepts 1 requests per second for account 1000001"}}`))
+						return
+					}
+				}
+				srv.ServeHTTP(w, r)
+			}))
+			defer ts.Close()
+			args := []string{"--credentials", creds, "--endpoint", ts.URL + "/platform_api/"}
+
+			code, checks := doctorReport(t, args...)
+			if code != 0 {
+				t.Errorf("-o json: exit %d, want 0: the refused calls are retried", code)
+			}
+			wantStatus(t, checks, allReads)
+			wantStatus(t, checks, map[string]string{"account": "ok", "account size": "ok", "api rate limit": "ok"})
+			mu.Lock()
+			sent := requests
+			requests = 0
+			clear(refused)
+			mu.Unlock()
+			detail := checks["api rate limit"].Detail
+			if m := tc.want.FindStringSubmatch(detail); m == nil || m[1] != strconv.Itoa(sent) {
+				t.Errorf("-o json: api rate limit says %q; want it to match %s with the %d requests the server got", detail, tc.want, sent)
+			}
+
+			var out, errb bytes.Buffer
+			code = run(append([]string{"doctor"}, args...), &Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
+			line := regexp.MustCompile(`(?m)^ok +api rate limit +(.*)$`).FindStringSubmatch(out.String())
+			if code != 0 || line == nil || !tc.want.MatchString(line[1]) {
+				t.Errorf("text: exit %d; want 0 and an api rate limit line matching %s:\n%s", code, tc.want, out.String())
+			}
+			if !strings.Contains(errb.String(), "voxbind: the API is limiting the request rate (api error 340); retrying for up to ") {
+				t.Errorf("text: stderr does not tell the retry:\n%s", errb.String())
+			}
+		})
 	}
 }
