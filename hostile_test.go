@@ -1,17 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/creack/pty"
 
 	"github.com/voxbind/voxbind/internal/leakcheck"
 	"github.com/voxbind/voxbind/sandbox"
@@ -123,5 +127,100 @@ func TestKeyBodyInSpecNotShown(t *testing.T) {
 			}
 			assertNoLeaks(t, fmt.Sprintf("%s: %v", name, args), stdout+stderr, leakcheck.Secrets{Keys: []*rsa.PrivateKey{key}})
 		}
+	}
+}
+
+// TestHostileNamesAtThePrompt: names read from the account that hold
+// terminal escapes, a bell, a carriage return or a newline (an
+// application's and a user's, the account's own) reach neither stdout nor
+// stderr raw on the way to apply's "Type 'yes'" question: the plan shows
+// them escaped, so none can clear the screen, retitle the terminal or
+// forge a line above the question. Checked with the plan on a buffer and
+// in colour on a pseudo-terminal.
+func TestHostileNamesAtThePrompt(t *testing.T) {
+	const (
+		userName = "bob\x1b[2J\nFORGED-user-line"
+		appName  = "fax\x1b]0;pwned\x07\r\nFORGED-app-line"
+	)
+	state := fleetTestState(t, 0, func(st *sandbox.State) {
+		st.Account.Name = "demo\x1b[8m\nFORGED-account-line"
+		var bob, fax int64
+		for i := range st.Users {
+			if st.Users[i].Name == "bob" {
+				st.Users[i].Name, bob = userName, st.Users[i].ID
+			}
+		}
+		for i := range st.Applications {
+			if st.Applications[i].Name == "fax" {
+				st.Applications[i].Name, fax = appName, st.Applications[i].ID
+			}
+		}
+		for i := range st.Registrations {
+			switch r := &st.Registrations[i]; r.ID {
+			case 3001: // alice@: rebound by the spec, from bob
+				r.UserID = bob
+			case 3002: // bob@: bound to the application only, bob being alice@'s
+				r.RuleID, r.UserID = 0, 0
+			case 3011: // conf@: unbound by the spec, from the application
+				r.ApplicationID, r.RuleID, r.UserID = fax, 0, 0
+			}
+		}
+	})
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	before := applyRead(t, state)
+	applyFakeTerminal(t, true, false)
+
+	check := func(how, stdout, stderr string, colour bool) {
+		t.Helper()
+		if !strings.Contains(stderr, "Type 'yes' to apply 3 changes to account 1000001") {
+			t.Fatalf("%s: no question:\nstdout:\n%q\nstderr:\n%q", how, stdout, stderr)
+		}
+		out := stdout + stderr
+		raw := []string{"\x1b[2J", "\x1b]", "\x07", "\x1b[8m", "\rFORGED", "\nFORGED"}
+		if !colour {
+			raw = append(raw, "\x1b") // no escape at all without colour
+		}
+		for _, r := range raw {
+			if strings.Contains(out, r) {
+				t.Errorf("%s: the output holds %q raw:\n%q", how, r, out)
+			}
+		}
+		for _, want := range []string{`bob\x1b[2J\nFORGED-user-line`, `fax\x1b]0;pwned\x07\r\nFORGED-app-line`} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("%s: the plan does not show %q escaped:\n%q", how, want, stdout)
+			}
+		}
+	}
+
+	code, stdout, stderr := applyRun(t, "no\n", "--sandbox", state, "apply", "-f", spec)
+	if code != 1 {
+		t.Errorf("no: exit %d, want 1", code)
+	}
+	check("plan on a buffer", stdout, stderr, false)
+
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&out, ptmx); close(done) }()
+	var errOut bytes.Buffer
+	code = run([]string{"--sandbox", state, "apply", "-f", spec}, &Stdio{In: strings.NewReader("no\n"), Out: tty, Err: &errOut})
+	tty.Close()
+	<-done
+	if code != 1 {
+		t.Errorf("no, plan on a terminal: exit %d, want 1", code)
+	}
+	// The terminal turns each \n into \r\n; the names' own must not be
+	// among them.
+	stdout = strings.ReplaceAll(out.String(), "\r\n", "\n")
+	if !strings.Contains(stdout, "\x1b[") {
+		t.Errorf("no colour on the terminal: the check would not check the coloured plan:\n%q", stdout)
+	}
+	check("plan in colour on a terminal", stdout, errOut.String(), true)
+	if applyRead(t, state) != before {
+		t.Error("the state changed after a no")
 	}
 }
