@@ -220,5 +220,17 @@ func (n *retryNotices) retry(e voximplant.RetryEvent) {
 		n.seen[e.Cause] = true
 		n.progress.Note(fmt.Sprintf("voxbind: %s; retrying for up to %s — Ctrl-C to stop", e.Reason(), e.Budget))
 	}
-	n.progress.Wait(fmt.Sprintf("Waiting %s before retrying %s (attempt %d): %s", e.Wait.Round(10*time.Millisecond), e.Method, e.Attempt+1, e.Reason()), e.Wait)
+	n.progress.Wait(fmt.Sprintf("Waiting %s before retrying %s (attempt %d): %s", waitText(e.Wait), e.Method, e.Attempt+1, e.Reason()), e.Wait)
+}
+
+// waitText is a retry's wait in words that never read as no wait at all:
+// to the millisecond under a second, to 10 ms above.
+func waitText(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return "less than 1ms"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(10 * time.Millisecond).String()
 }

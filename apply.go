@@ -492,7 +492,7 @@ func executePlan(ctx context.Context, s *session, intr *interrupts, acct *voximp
 		return a.journalErr
 	}
 	if st := a.stats; st.Retries > 0 {
-		fmt.Fprintf(s.stdio.Err, "The API was slow, busy or unreachable: %d of %d requests were repeats (%d rate-limit answers).\n", st.Retries, st.Requests, st.RateLimited)
+		fmt.Fprintln(s.stdio.Err, repeatsLine(st))
 	}
 	var summary bytes.Buffer
 	if err := reconcile.RenderApplySummary(&summary, p, &a.res, a.applied, a.mismatches, a.verified, a.journal); err != nil {
@@ -686,4 +686,12 @@ func applyConfirm(ctx context.Context, stdio *Stdio, question string) error {
 		}
 	}
 	return nil
+}
+
+// repeatsLine says, before the summary, how many of an account's
+// requests were repeats of one the API failed or refused for now.
+func repeatsLine(st voximplant.Stats) string {
+	return fmt.Sprintf("The API was slow, busy or unreachable: %d of %s %s (%s).",
+		st.Retries, english.Plural(int(st.Requests), "request"), english.Choose(int(st.Retries), "was a repeat", "were repeats"),
+		english.Plural(int(st.RateLimited), "rate-limit answer"))
 }

@@ -425,7 +425,7 @@ func fleetSummary(s *session, f *reconcile.FleetPlan, todo []int, results []*app
 			fmt.Fprintf(&b, "voxbind: %v\n", r.readErr)
 		default:
 			if st := r.stats; st.Retries > 0 {
-				fmt.Fprintf(&b, "The API was slow, busy or unreachable: %d of %d requests were repeats (%d rate-limit answers).\n", st.Retries, st.Requests, st.RateLimited)
+				fmt.Fprintln(&b, repeatsLine(st))
 			}
 			if err := reconcile.RenderApplySummary(&b, a.Plan, &r.res, r.applied, r.mismatches, r.verified, r.journal); err != nil {
 				return err

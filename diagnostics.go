@@ -206,6 +206,9 @@ func diagnosticOf(err error) Diagnostic {
 		d.Code, d.Message, d.Fix = codeEndpoint, ep.Method+": "+ep.Problem, ep.Fix
 	case errors.As(err, &ae):
 		d.Code, d.Fix = codeAPIError, ae.Hint()
+		if ae.Code == voximplant.CodeInvalidKeyID {
+			d.Fix = fixUnknownKeyID // its hint says what happened, not what to do
+		}
 	case errors.Is(err, voximplant.ErrWrongAccount):
 		d.Code = codeWrongAccount
 	case errors.As(err, &he):

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/voxbind/voxbind/sandbox"
+	"github.com/voxbind/voxbind/voximplant"
 )
 
 // diagDoc is what a JSON document of validate, plan or apply says about
@@ -179,4 +181,22 @@ func jsonLines(t *testing.T, s string) []map[string]any {
 		out = append(out, m)
 	}
 	return out
+}
+
+// TestAPIErrorDiagnosticFix: an API error's diagnostic says what to do in
+// its fix, also for an unknown key id, whose hint says what happened.
+func TestAPIErrorDiagnosticFix(t *testing.T) {
+	for _, tc := range []struct {
+		code    int
+		wantFix string
+	}{
+		{voximplant.CodeInvalidKeyID, "give the key file of a key the service account has now"},
+		{voximplant.CodeTokenExpired, "sync it with NTP"},
+	} {
+		err := fmt.Errorf("read account info: %w", &voximplant.APIError{Method: "GetAccountInfo", Code: tc.code, Msg: "refused"})
+		d := diagnosticOf(err)
+		if d.Code != codeAPIError || !strings.Contains(d.Fix, tc.wantFix) || strings.Contains(d.Fix, "the key_id is unknown") {
+			t.Errorf("API error %d: diagnostic %+v; want code %s and a fix saying %q", tc.code, d, codeAPIError, tc.wantFix)
+		}
+	}
 }

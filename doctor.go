@@ -591,6 +591,9 @@ func (d *doctor) failAPI(name, prefix string, err error) {
 	d.fail(name, prefix+detail, fix)
 }
 
+// fixUnknownKeyID is what to do about an unknown key id (API error 433).
+const fixUnknownKeyID = "give the key file of a key the service account has now (--credentials or VOXIMPLANT_CREDENTIALS), or make a new key for it (control panel: service accounts)"
+
 // apiAdvice splits err into what happened and what to do, as failAPI
 // reports them.
 func apiAdvice(err error) (detail, fix string) {
@@ -599,7 +602,7 @@ func apiAdvice(err error) (detail, fix string) {
 	if errors.As(err, &apiErr) {
 		switch h := apiErr.Hint(); {
 		case apiErr.Code == voximplant.CodeInvalidKeyID:
-			fix = "give the key file of a key the service account has now (--credentials or VOXIMPLANT_CREDENTIALS), or make a new key for it (control panel: service accounts)"
+			fix = fixUnknownKeyID
 		case h != "":
 			detail, fix = strings.Replace(detail, " ("+h+")", "", 1), h
 		}

@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/voxbind/voxbind/sandbox"
+	"github.com/voxbind/voxbind/voximplant"
 )
 
 // TestApplyingLine: one change is "1 change", and "N at a time" appears
@@ -122,5 +124,34 @@ func TestRateBeyondTimeout(t *testing.T) {
 	d := doc.Diagnostics[0]
 	if code != 1 || d.Code != codeTimeout || !strings.HasSuffix(d.Message, ": the --timeout of 1s has passed") || strings.Contains(stderr, "rate: Wait") {
 		t.Errorf("exit %d, diagnostic %+v, stderr %q; want 1 and the timeout's message", code, d, stderr)
+	}
+}
+
+// TestRepeatsLine: the line before the summary agrees with its numbers.
+func TestRepeatsLine(t *testing.T) {
+	for _, tc := range []struct {
+		st   voximplant.Stats
+		want string
+	}{
+		{voximplant.Stats{Requests: 15, Retries: 1, RateLimited: 1}, "The API was slow, busy or unreachable: 1 of 15 requests was a repeat (1 rate-limit answer)."},
+		{voximplant.Stats{Requests: 80, Retries: 3}, "The API was slow, busy or unreachable: 3 of 80 requests were repeats (0 rate-limit answers)."},
+	} {
+		if got := repeatsLine(tc.st); got != tc.want {
+			t.Errorf("repeatsLine(%+v) =\n%q, want\n%q", tc.st, got, tc.want)
+		}
+	}
+}
+
+// TestWaitText: a retry's wait never reads "0s" when there is one.
+func TestWaitText(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		300 * time.Microsecond:  "less than 1ms",
+		4 * time.Millisecond:    "4ms",
+		1234 * time.Millisecond: "1.23s",
+		2 * time.Minute:         "2m0s",
+	} {
+		if got := waitText(d); got != want {
+			t.Errorf("waitText(%v) = %q, want %q", d, got, want)
+		}
 	}
 }

@@ -80,6 +80,11 @@ func checkParams(method string, p params) *apiError {
 	}
 	sort.Strings(names) // the same parameter is named first every time
 	for _, name := range names {
+		if n := len(p.v[name]); n > 1 {
+			// The API reads one value per parameter: taking the first
+			// and dropping the others would ignore a filter silently.
+			return errorf(101, "invalid arguments: '%s' is given %d times in %s; give it once (a parameter that takes a list takes one value such as 200;203)", name, n, method)
+		}
 		if name == "cmd" || !p.has(name) || slices.Contains(doc.honoured, name) {
 			continue
 		}

@@ -274,3 +274,15 @@ func TestRegistrationFilterRefusalStable(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatedParameterRefused: a parameter given twice is refused, not
+// read as its first value with the others dropped (a filter silently
+// half-applied); the ';' list is the way to give several.
+func TestRepeatedParameterRefused(t *testing.T) {
+	e := newEnv(t, demoState(t), Options{})
+	a := e.call("GetSipRegistrations", "user_id", "200", "user_id", "203")
+	if a.code() != 101 || !strings.Contains(a.Error.Msg, "'user_id' is given 2 times") || !strings.Contains(a.Error.Msg, "200;203") {
+		t.Fatalf("answer %+v; want error 101 naming user_id given twice and the ';' list", a.Error)
+	}
+	mustOK(t, e.call("GetSipRegistrations", "user_id", "200;203"))
+}
