@@ -277,6 +277,15 @@ func TestLoadValues(t *testing.T) {
 				{RegistrationID: 18, Application: "support, main", RuleID: 12},
 			},
 		}},
+		// The header holds both separators: "," wins, so "x-note;a" is one
+		// ignored column and a ';' in a cell is text.
+		{"comma_and_semicolon.csv", &Spec{
+			Version: 1,
+			Bindings: []Binding{
+				{Registration: "alice@pbx.example.com", Application: "support"},
+				{Registration: "semi;colon@pbx.example.com", Application: "sales"},
+			},
+		}},
 		{"mixed", &Spec{
 			Version: 1, AccountID: 1234567, Prune: true,
 			Bindings: []Binding{

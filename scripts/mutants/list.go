@@ -124,6 +124,9 @@ var mutants = []Mutant{
 	{ID: "S8", File: "spec/entry.go", From: "k := userKey{app: lowerASCII(b.Application), appID: b.ApplicationID, user: lowerASCII(b.User), userID: b.UserID}",
 		To:  "k := userKey{app: lowerASCII(b.Application), appID: b.ApplicationID, user: b.User, userID: b.UserID}",
 		Why: "one user named in two cases is not seen as a duplicate"},
+	{ID: "S9", File: "spec/csv.go", From: "\tcase strings.IndexByte(line, ',') >= 0:\n\tcase strings.IndexByte(line, ';') >= 0:\n\t\tr.sep = ';'\n",
+		To:  "\tcase strings.IndexByte(line, ';') >= 0:\n\t\tr.sep = ';'\n\tcase strings.IndexByte(line, ',') >= 0:\n",
+		Why: "a CSV header holding both , and ; is read with ; (checked before ,)"},
 
 	// The sandbox.
 	{ID: "X1", File: "sandbox/auth.go", From: "if exp-iat > maxTokenLifetime.Seconds() {", To: "if exp-iat >= maxTokenLifetime.Seconds() {",
