@@ -103,6 +103,9 @@ func (l *loader) fleet() (*Fleet, error) {
 				if id, ok := l.csvAccount(&f, beside, ids); ok {
 					byAccount[id] = append(byAccount[id], i)
 				}
+			case f.accountID == 0 && f.accountKey:
+				// account_id is written but is not an id: that error,
+				// reported where it stands, is the one to fix.
 			case f.accountID == 0:
 				l.report(f.top, CodeFleetAccount, "no account_id: these spec files are for "+AccountList(ids)+", so every file says which account it is for",
 					"add \"account_id: ID\" at the top of this file")

@@ -257,6 +257,9 @@ type loadedFile struct {
 	top        Pos  // the file's root node
 	accountID  int64
 	accountPos Pos
+	// accountKey: the file writes account_id, valid or not (a value that
+	// is not an id is reported where it stands, and accountID stays 0).
+	accountKey bool
 	prune      bool
 	prunePos   Pos  // zero when the file does not set prune
 	csv        bool // a CSV file: it names no account (see loader.fleet)

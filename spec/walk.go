@@ -248,6 +248,7 @@ func (w *walker) top(root *yaml.Node) {
 				w.errorf(v, CodeVersion, "version must be 1, not "+describe(v), "write \"version: 1\"")
 			}
 		case "account_id":
+			w.rec.accountKey = true
 			if id, ok := w.intValue("account_id", v); ok {
 				w.rec.accountID, w.rec.accountPos = id, w.pos(v)
 			}
