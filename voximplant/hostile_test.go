@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -158,6 +159,47 @@ func TestAPIErrorMessageRedacted(t *testing.T) {
 	}
 	if !strings.HasPrefix(apiErr.Msg, `invalid request\x1b[2J\n: `) {
 		t.Errorf("message %q lost its text, or shows control characters raw", apiErr.Msg)
+	}
+}
+
+// TestEchoedForeignJWTCut: a server that echoes a JWT voxbind did not
+// send (so the client's own cut does not know it) whose signature has no
+// digit, only letters, '-' and '_', gets no piece of it shown: the
+// signature is cut as part of the three-part token, since a digit-free
+// run is no mixed base64 run.
+func TestEchoedForeignJWTCut(t *testing.T) {
+	const sigChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
+	rnd := rand.New(rand.NewPCG(17, 18))
+	sig := make([]byte, 342) // an RS256 signature's length
+	for i := range sig {
+		sig[i] = sigChars[rnd.IntN(len(sigChars))]
+	}
+	tok := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." +
+		base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"another-client","iat":1767225600}`)) + "." + string(sig)
+	if strings.ContainsAny(string(sig), "0123456789") {
+		t.Fatal("the signature holds a digit")
+	}
+	f := newFakeServer(t)
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		apiError(w, 101, "cached token "+tok+" was refused")
+		return true
+	}
+	c, trace := testClient(t, f, nil)
+	_, err := c.GetAccountInfo(context.Background())
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != 101 {
+		t.Fatalf("error %v, want API error 101", err)
+	}
+	if !strings.Contains(apiErr.Msg, "cached token [redacted]") || !strings.HasSuffix(apiErr.Msg, " was refused") {
+		t.Errorf("message %q: want the token cut and the rest kept", apiErr.Msg)
+	}
+	for what, s := range map[string]string{"error": err.Error(), "message": apiErr.Msg, "trace": trace.String()} {
+		for i := 0; i+10 <= len(tok); i++ {
+			if strings.Contains(s, tok[i:i+10]) {
+				t.Errorf("%s holds a 10-character piece of the echoed token, %q: %s", what, tok[i:i+10], s)
+				break
+			}
+		}
 	}
 }
 
