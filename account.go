@@ -218,9 +218,20 @@ func (n *retryNotices) retry(e voximplant.RetryEvent) {
 	defer n.mu.Unlock()
 	if !n.seen[e.Cause] {
 		n.seen[e.Cause] = true
-		n.progress.Note(fmt.Sprintf("voxbind: %s; retrying for up to %s — Ctrl-C to stop", e.Reason(), e.Budget))
+		n.progress.Note(fmt.Sprintf("voxbind: %s; retrying for up to %s — Ctrl-C to stop", e.Reason(), retryFor(e, time.Now())))
 	}
 	n.progress.Wait(fmt.Sprintf("Waiting %s before retrying %s (attempt %d): %s", waitText(e.Wait), e.Method, e.Attempt+1, e.Reason()), e.Wait)
+}
+
+// retryFor is how long a retried call may go on, as of now: its retry
+// budget, unless the run's --timeout ends sooner.
+func retryFor(e voximplant.RetryEvent, now time.Time) string {
+	if !e.Deadline.IsZero() {
+		if left := e.Deadline.Sub(now); left < e.Budget {
+			return waitText(max(left, 0)) + " (the rest of --timeout)"
+		}
+	}
+	return e.Budget.String()
 }
 
 // waitText is a retry's wait in words that never read as no wait at all:

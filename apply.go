@@ -44,6 +44,17 @@ type ApplyCmd struct {
 	AccountFlags
 	LogFlags
 	ColorFlags
+
+	undoing bool // undo runs a fleet's undo plans through apply's code
+}
+
+// unattended says what a script does instead of answering apply's (or,
+// for undo, undo's) question.
+func (c *ApplyCmd) unattended() string {
+	if c.undoing {
+		return undoUnattended
+	}
+	return applyUnattended
 }
 
 // Help is the examples under apply's --help.
@@ -209,7 +220,7 @@ func (c *ApplyCmd) runSpec(ctx context.Context, s *session, intr *interrupts, ev
 	if err := reconcile.CheckUnbind(p, current, c.maxUnbind(), c.Force); err != nil {
 		return err
 	}
-	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, c.AutoApprove, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID)))
+	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, c.AutoApprove, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID)), applyUnattended)
 	if err != nil {
 		return err
 	}
@@ -293,7 +304,7 @@ func (c *ApplyCmd) applySaved(ctx context.Context, s *session, intr *interrupts,
 	if err := reconcile.CheckUnbind(p, current, c.maxUnbind(), c.Force); err != nil {
 		return err
 	}
-	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, true, "")
+	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, true, "", "")
 	if err != nil {
 		return err
 	}
@@ -663,12 +674,19 @@ func applyQuestion(changes int, what string) string {
 	return fmt.Sprintf("Type 'yes' to apply %s to %s: ", english.Plural(changes, "change"), what)
 }
 
+// What a script does instead of answering the question of apply, and of
+// undo.
+const (
+	applyUnattended = "check the plan above and run again with --auto-approve, or save it with 'voxbind plan --out FILE' and run 'voxbind apply --plan FILE'"
+	undoUnattended  = "check the plan above and run again with --auto-approve, or save it with 'voxbind undo JOURNAL --out FILE' and run 'voxbind apply --plan FILE'"
+)
+
 // applyConfirm asks on the terminal; anything but "yes" cancels. Without a
 // terminal on stdin it refuses: a script must say --auto-approve.
-func applyConfirm(ctx context.Context, stdio *Stdio, question string) error {
+// fix is what a script does instead (applyUnattended or undoUnattended).
+func applyConfirm(ctx context.Context, stdio *Stdio, question, fix string) error {
 	if !applyStdinIsTerminal(stdio.In) {
-		return exitCode(1, failure(codeNotConfirmed, "stdin is not a terminal, so voxbind cannot ask for confirmation; nothing was changed",
-			"check the plan above and run again with --auto-approve, or save it with 'voxbind plan --out FILE' and run 'voxbind apply --plan FILE'"))
+		return exitCode(1, failure(codeNotConfirmed, "stdin is not a terminal, so voxbind cannot ask for confirmation; nothing was changed", fix))
 	}
 	io.WriteString(stdio.Err, question)
 	answer := make(chan string, 1)

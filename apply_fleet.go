@@ -114,7 +114,7 @@ func (c *ApplyCmd) applyFleetPlan(ctx context.Context, s *session, intr *interru
 		for _, i := range todo {
 			changes += len(f.Accounts[i].Plan.Changes)
 		}
-		if err := applyConfirm(ctx, s.stdio, applyQuestion(changes, english.Plural(len(todo), "account"))); err != nil {
+		if err := applyConfirm(ctx, s.stdio, applyQuestion(changes, english.Plural(len(todo), "account")), c.unattended()); err != nil {
 			fleetDiscardJournals(s, journals)
 			return err
 		}

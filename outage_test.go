@@ -403,6 +403,18 @@ func TestTimeout(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "voxbind: read account info: GetAccountInfo: the --timeout of 1s has passed\n") {
 		t.Errorf("plan --timeout 1s: exit %d, stderr:\n%s", code, stderr)
 	}
+	// The first retry's notice says how long the retries may go on: the
+	// rest of --timeout, not the 15 s first-contact budget it cuts short.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := "http://" + ln.Addr().String() + "/platform_api/"
+	ln.Close()
+	code, _, stderr = applyRun(t, "", "--credentials", creds, "--endpoint", refused, "plan", "-f", spec, "--timeout", "2s")
+	if code != 1 || !regexp.MustCompile(`retrying for up to (1\.\d+s|2s|\d+ms) \(the rest of --timeout\) — Ctrl-C to stop`).MatchString(stderr) {
+		t.Errorf("plan --timeout 2s against a refused port: exit %d; want the notice to give the rest of --timeout:\n%s", code, stderr)
+	}
 	code, _, stderr = applyRun(t, "", "plan", "--timeout=-1s")
 	if code != 1 || !strings.Contains(stderr, "--timeout -1s: give a positive duration") {
 		t.Errorf("plan --timeout -1s: exit %d, stderr:\n%s", code, stderr)

@@ -155,3 +155,23 @@ func TestWaitText(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryFor: the first retry's notice gives the retry budget, or the
+// rest of --timeout when that ends sooner.
+func TestRetryFor(t *testing.T) {
+	now := time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		deadline time.Time
+		want     string
+	}{
+		{time.Time{}, "15s"},
+		{now.Add(time.Hour), "15s"},
+		{now.Add(1900 * time.Millisecond), "1.9s (the rest of --timeout)"},
+		{now.Add(-time.Second), "less than 1ms (the rest of --timeout)"},
+	} {
+		e := voximplant.RetryEvent{Budget: 15 * time.Second, Deadline: tc.deadline}
+		if got := retryFor(e, now); got != tc.want {
+			t.Errorf("deadline %v: %q, want %q", tc.deadline, got, tc.want)
+		}
+	}
+}

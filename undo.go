@@ -175,7 +175,7 @@ func (c *UndoCmd) runAccount(ctx context.Context, s *session, intr *interrupts, 
 	if err := reconcile.CheckUnbind(p, current, maxUnbindOrDefault(c.MaxUnbind, c.Force), c.Force); err != nil {
 		return err
 	}
-	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, c.AutoApprove, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID)))
+	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, c.AutoApprove, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID)), undoUnattended)
 	if err != nil {
 		return err
 	}
@@ -262,7 +262,7 @@ func journalReadFix(err error, do string) string {
 // paths are the journals' files.
 func (c *UndoCmd) runFleet(ctx context.Context, s *session, intr *interrupts, events *applyEvents, journals []*reconcile.JournalRecords, paths []string, opts reconcile.Options, reads []readFile) error {
 	apply := &ApplyCmd{AutoApprove: c.AutoApprove, Parallelism: c.Parallelism, AccountsParallelism: c.AccountsParallelism,
-		MaxUnbind: c.MaxUnbind, Force: c.Force, Full: c.Full, Journal: c.Journal, ColorFlags: c.ColorFlags}
+		MaxUnbind: c.MaxUnbind, Force: c.Force, Full: c.Full, Journal: c.Journal, ColorFlags: c.ColorFlags, undoing: true}
 	if err := apply.fleetChecks(); err != nil {
 		return err
 	}

@@ -332,6 +332,7 @@ func (c *Client) retry(ctx context.Context, start time.Time, method string, atte
 			attempt+1, elapsed.Round(time.Millisecond), budget, first, res.err)
 	}
 	ev := RetryEvent{Method: method, Cause: res.cause, Detail: res.detail, Err: res.err, Attempt: attempt + 1, Wait: wait, Budget: budget}
+	ev.Deadline, _ = ctx.Deadline()
 	c.log.LogAttrs(ctx, slog.LevelInfo, "retry", slog.String("method", method), slog.String("cause", string(res.cause)),
 		slog.String("detail", res.detail), slog.Int("attempt", attempt+1), slog.Duration("wait", wait), slog.Duration("budget", budget))
 	if c.onRetry != nil {

@@ -49,6 +49,9 @@ type RetryEvent struct {
 	Attempt int           // the attempt that failed: 1 for the first
 	Wait    time.Duration // until the next attempt
 	Budget  time.Duration // how long this call may retry in all
+	// Deadline is when the caller's context ends (zero: it has no
+	// deadline), which may come before the budget is spent.
+	Deadline time.Time
 }
 
 // Reason says what is wrong in words for an operator:
