@@ -208,6 +208,7 @@ func (c *ApplyCmd) runSpec(ctx context.Context, s *session, intr *interrupts, ev
 	if err != nil {
 		return s.specErrors(err)
 	}
+	warnUnmatchedIgnores(s, p)
 	if err := c.showPlan(s, p, events); err != nil {
 		return err
 	}

@@ -128,6 +128,11 @@ func planFleet(ctx context.Context, s *session, fc *fleetClients, desired []*spe
 	if err := f.SelectsNothing(); err != nil {
 		return nil, exitCode(1, err)
 	}
+	for i := range f.Accounts {
+		if p := f.Accounts[i].Plan; p != nil {
+			warnUnmatchedIgnores(s, p)
+		}
+	}
 	return f, nil
 }
 

@@ -200,6 +200,7 @@ func makePlan(ctx context.Context, s *session, f *AccountFlags, desired *spec.Sp
 	if err != nil {
 		return nil, s.specErrors(err)
 	}
+	warnUnmatchedIgnores(s, p)
 	return p, nil
 }
 

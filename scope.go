@@ -71,3 +71,13 @@ func warnExpired(s *session, desired *spec.Spec, today time.Time) {
 			"remove the entry, or give a later until")
 	}
 }
+
+// warnUnmatchedIgnores warns once per ignore entry in force that matches
+// no registration of the account p was planned for, at its registration
+// line: it excepts nothing, and the drift it was meant to hide is
+// planned.
+func warnUnmatchedIgnores(s *session, p *reconcile.Plan) {
+	for _, u := range p.UnmatchedIgnores {
+		s.warnAt(u.Pos, string(spec.CodeIgnoreMatchesNothing), u.Message, u.Fix)
+	}
+}

@@ -42,7 +42,8 @@ func Diff(desired *spec.Spec, current *Current, opts Options) (*Plan, error) {
 	if err != nil && (!opts.Fleet || !errors.As(err, &unmatched)) {
 		return nil, err
 	}
-	scope := &planScope{outside: outside, ignored: scopeIgnored(desired.Ignores, opts.Today, current.Registrations)}
+	ignored := scopeIgnored(desired.Ignores, opts.Today, current.Registrations)
+	scope := &planScope{outside: outside, ignored: ignored}
 	p := &Plan{
 		FormatVersion: FormatVersion,
 		AccountID:     current.Account.ID,
@@ -54,6 +55,7 @@ func Diff(desired *spec.Spec, current *Current, opts Options) (*Plan, error) {
 	if unmatched != nil {
 		p.Unmatched = unmatched.Selectors
 	}
+	p.UnmatchedIgnores = scopeUnmatched(desired.Ignores, opts.Today, current.Registrations, ignored, current.Account.ID)
 	drafts, blocked := diffClassify(p, desired, current, want, scope)
 	orderPlan(p, current, drafts, blocked, scope)
 	return p, nil

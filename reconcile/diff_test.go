@@ -256,7 +256,9 @@ func planCaseOptions(t *testing.T, data []byte) (Options, planOracle) {
 // or the errors must not depend on the order of anything in the account or
 // the spec; executed against the fake in several orders that respect its
 // dependencies, it must reach one end state with exactly the listed side
-// effects; and planning again afterwards must give no changes.
+// effects; and planning again afterwards must give no changes. A case's
+// warnings.txt lists the warnings plan and apply give about its ignore
+// entries (none without one).
 func TestPlanCases(t *testing.T) {
 	paths, err := filepath.Glob("../testdata/plan/*.txtar")
 	if err != nil {
@@ -329,12 +331,36 @@ func TestPlanCases(t *testing.T) {
 				return
 			}
 			planCaseCompareJSON(t, want, got)
+			planCaseCompareWarnings(t, path, ar, pc.plan)
 			planCheckInvariants(t, pc.observed, pc.plan)
 			planCheckScope(t, pc.observed, pc.plan, pc.oracle.scope(pc.observed, pc.desired))
 			planCheckDeterministic(t, rng, pc.desired, pc.observed, pc.opts, pc.plan, nil)
 			after := planExecuteOrders(t, rng, pc.current, pc.plan)
 			planAgainstItself(t, pc.desired, after, pc.opts, pc.plan)
 		})
+	}
+}
+
+// planCaseCompareWarnings compares a case's warnings.txt (none when the
+// case has no such section) with the warnings the plan asks plan and
+// apply to give, one a line as they print them after "voxbind: warning: ".
+func planCaseCompareWarnings(t *testing.T, path string, ar *txtar.Archive, p *Plan) {
+	t.Helper()
+	want, _ := planCaseSection(ar, "warnings.txt")
+	var b strings.Builder
+	for _, u := range p.UnmatchedIgnores {
+		fmt.Fprintf(&b, "%s: %s; %s\n", u.Pos.Short(), u.Message, u.Fix)
+	}
+	got := []byte(b.String())
+	if *updatePlans && (len(got) > 0 || want != nil) {
+		goldenRewrite(t, filepath.Base(path)+" warnings.txt", want, got, func() error {
+			planCaseSetSection(ar, "warnings.txt", got)
+			return os.WriteFile(path, txtar.Format(ar), 0o644)
+		})
+		return
+	}
+	if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -105,6 +106,46 @@ func TestPlanFleet(t *testing.T) {
 	}
 	if n := accounts[1].callCount(); n != 0 {
 		t.Errorf("planning made %d Bind calls", n)
+	}
+}
+
+// TestPlanFleetUnmatchedIgnores: in a fleet, each account's ignore
+// entries are judged against that account alone. Both specs except
+// bob@pbx; account 2 writes the username Bob, so its entry matches
+// nothing there (and is named with its fix), while the same entry of
+// account 1 holds its bob.
+func TestPlanFleetUnmatchedIgnores(t *testing.T) {
+	two := fleetTestAccount(2, "two")
+	two.Registrations[1].SIPUsername = "Bob"
+	accounts := map[int64]*fakeAccount{1: newFakeAccount(fleetTestAccount(1, "one")), 2: newFakeAccount(two)}
+	desired := []*spec.Spec{fleetTestSpec(1, "bob"), fleetTestSpec(2, "bob")}
+	desired[1].Bindings[0].Registration = "Bob@pbx"
+	for _, d := range desired {
+		d.Ignores = []spec.Ignore{{
+			Pos: spec.Pos{File: "fleet.yaml", Line: 7, Col: 5}, KeyPos: map[string]spec.Pos{"registration": {File: "fleet.yaml", Line: 7, Col: 5}},
+			Registration: "bob@pbx", Reason: "re-patched", Until: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC),
+		}}
+	}
+	open := func(_ context.Context, s *spec.Spec) (Account, error) { return accounts[s.AccountID], nil }
+	f := PlanFleet(context.Background(), desired, open, Options{Today: planCaseToday}, 2, nil)
+	for _, a := range f.Accounts {
+		if a.Err != nil {
+			t.Fatalf("account %d: %v", a.Account.ID, a.Err)
+		}
+	}
+	if got := f.Accounts[0].Plan.UnmatchedIgnores; len(got) != 0 {
+		t.Errorf("account 1, whose bob the entry holds: warnings %+v, want none", got)
+	}
+	if n := len(f.Accounts[0].Plan.Ignored); n != 1 {
+		t.Errorf("account 1: %d ignored, want bob", n)
+	}
+	want := []UnmatchedIgnore{{
+		Pos:     spec.Pos{File: "fleet.yaml", Line: 7, Col: 5},
+		Message: "the ignore entry for bob@pbx matches no registration of account 2, so it excepts nothing: registration 3002 (Bob@pbx) differs from it only in the case of its username",
+		Fix:     "usernames in ignore: are compared exactly; write it as Bob@pbx",
+	}}
+	if diff := cmp.Diff(want, f.Accounts[1].Plan.UnmatchedIgnores); diff != "" {
+		t.Errorf("account 2 (-want +got):\n%s", diff)
 	}
 }
 

@@ -52,6 +52,10 @@ type Plan struct {
 	// match no registration of this account of a fleet (Options.Fleet).
 	// Not part of plan JSON.
 	Unmatched []string `json:"-"`
+	// UnmatchedIgnores lists the ignore entries in force that match no
+	// registration of the account, in spec order, with the warning that
+	// plan and apply give about each. Not part of plan JSON.
+	UnmatchedIgnores []UnmatchedIgnore `json:"-"`
 }
 
 // Step is one BindSipRegistration call.

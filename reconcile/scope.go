@@ -3,11 +3,13 @@ package reconcile
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/spec"
 )
 
@@ -367,4 +369,105 @@ func scopeIgnored(ignores []spec.Ignore, today time.Time, regs []Registration) [
 		}
 	}
 	return out
+}
+
+// UnmatchedIgnore is an ignore entry in force that matches no
+// registration of the account: it holds nothing, most often because of a
+// typo (a username whose case differs from the account's), and the drift
+// it was meant to hide is planned. plan and apply warn about each.
+type UnmatchedIgnore struct {
+	Pos     spec.Pos // the entry's registration (or registration_id) key
+	Message string   // what is wrong, naming the pattern and the account
+	Fix     string   // what to do
+}
+
+// scopeUnmatched lists, in spec order, the ignore entries in force on
+// today that match no registration of regs; ignored is what scopeIgnored
+// found (an entry that some registration holds is matched). The match is
+// the planner's own: it only tells, and changes no decision. A pattern
+// whose username differs only in ASCII case from a registration's names
+// that registration.
+func scopeUnmatched(ignores []spec.Ignore, today time.Time, regs []Registration, ignored []*spec.Ignore, account int64) []UnmatchedIgnore {
+	held := map[*spec.Ignore]bool{}
+	for _, ig := range ignored {
+		if ig != nil {
+			held[ig] = true
+		}
+	}
+	var out []UnmatchedIgnore
+	for k := range ignores {
+		ig := &ignores[k]
+		if !ig.InForce(today) || held[ig] || scopeMatchesAny(ig, regs) {
+			continue
+		}
+		out = append(out, scopeUnmatchedEntry(ig, regs, account))
+	}
+	return out
+}
+
+// scopeMatchesAny reports whether ig matches some registration of regs,
+// as scopeIgnored matches them.
+func scopeMatchesAny(ig *spec.Ignore, regs []Registration) bool {
+	if ig.RegistrationID != 0 {
+		return slices.ContainsFunc(regs, func(r Registration) bool { return r.ID == ig.RegistrationID })
+	}
+	pat := newRegPattern(ig.Registration)
+	for i := range regs {
+		if pat.match(&regs[i].RegistrationRef) {
+			return true
+		}
+	}
+	return false
+}
+
+// scopeUnmatchedEntry says why ig, which matches nothing, holds nothing
+// and what to do.
+func scopeUnmatchedEntry(ig *spec.Ignore, regs []Registration, account int64) UnmatchedIgnore {
+	u := UnmatchedIgnore{
+		Pos:     ig.KeyPos["registration"],
+		Message: fmt.Sprintf("the ignore entry for %s matches no registration of account %d, so it excepts nothing", Printable(ig.Registration), account),
+		Fix:     "check it against the account (voxbind export lists every registration), or remove the entry",
+	}
+	if ig.RegistrationID != 0 {
+		u.Pos = ig.KeyPos["registration_id"]
+		u.Message = fmt.Sprintf("the ignore entry for registration_id %d matches no registration of account %d, so it excepts nothing", ig.RegistrationID, account)
+		return u
+	}
+	// The same pattern with its username compared in any case.
+	pat := newRegPattern(ig.Registration)
+	user := resolveFoldASCII(pat.user)
+	var near []RegistrationRef
+	for i := range regs {
+		r := &regs[i].RegistrationRef
+		proxy := resolveFoldASCII(r.Proxy)
+		if pat.literal && resolveFoldASCII(r.SIPUsername) == user && proxy == pat.proxy ||
+			!pat.literal && scopeGlob(user, resolveFoldASCII(r.SIPUsername)) && scopeGlob(pat.proxy, proxy) {
+			near = append(near, *r)
+		}
+	}
+	if len(near) == 0 {
+		return u
+	}
+	slices.SortFunc(near, func(a, b RegistrationRef) int { return planCompareRegs(&a, &b) })
+	first := near[0]
+	name := Printable(first.SIPUsername + "@" + first.Proxy)
+	if len(near) == 1 {
+		u.Message += fmt.Sprintf(": registration %d (%s) differs from it only in the case of its username", first.ID, name)
+	} else {
+		u.Message += fmt.Sprintf(": %s differ from it only in the case of their usernames, such as %d (%s)",
+			english.Plural(len(near), "registration"), first.ID, name)
+	}
+	if !pat.literal {
+		u.Fix = "usernames in ignore: are compared exactly; write the pattern's username in the case the account uses, as in " + name
+		return u
+	}
+	_, proxy := scopeSplit(ig.Registration)
+	var as []string
+	for _, r := range near {
+		if s := Printable(r.SIPUsername + "@" + proxy); !slices.Contains(as, s) {
+			as = append(as, s)
+		}
+	}
+	u.Fix = "usernames in ignore: are compared exactly; write it as " + strings.Join(as, " or ")
+	return u
 }

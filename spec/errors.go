@@ -53,6 +53,7 @@ const (
 	CodeUnknownRule           Code = "unknown-rule"           // no such rule in the application
 	CodeUnknownUser           Code = "unknown-user"           // no such user in the application
 	CodeWrongApplication      Code = "wrong-application"      // a rule or user of another application
+	CodeIgnoreMatchesNothing  Code = "ignore-matches-nothing" // an ignore entry in force that matches no registration of the account (a warning)
 )
 
 // Error is one problem in a spec, at the place it was written: what is

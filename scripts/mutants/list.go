@@ -45,6 +45,10 @@ var mutants = []Mutant{
 		Why: "targets that differ only in the rule compare equal"},
 	{ID: "P19", File: "reconcile/resolve.go", From: "\t\tslices.Sort(ids)\n\t\tnames := make([]string, len(ids))", To: "\t\tnames := make([]string, len(ids))",
 		Why: "an ambiguous registration's ids are listed in the order the account was read in"},
+	{ID: "P20", File: "reconcile/scope.go", From: "resolveFoldASCII(r.Proxy) == p.proxy", To: "r.Proxy == p.proxy",
+		Why: "a reg= selector without wildcards misses a registration whose proxy has capitals on the account"},
+	{ID: "P21", File: "reconcile/scope.go", From: "exact{reg.SIPUsername, resolveFoldASCII(reg.Proxy)}", To: "exact{reg.SIPUsername, reg.Proxy}",
+		Why: "an ignore entry without wildcards misses a registration whose proxy has capitals on the account"},
 
 	// The applier.
 	{ID: "A1", File: "reconcile/apply.go", From: "if a.waiting[d]--; a.waiting[d] == 0 && !a.ended[d] {", To: "if a.waiting[d]--; a.waiting[d] == 0 {",
