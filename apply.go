@@ -178,7 +178,7 @@ func (c *ApplyCmd) runSpec(ctx context.Context, s *session, intr *interrupts, ev
 		return failure(codeUsage, err.Error(), "")
 	}
 	today := runDay()
-	fleet, err := loadSpec(s, files, today)
+	fleet, err := loadSpec(ctx, s, files, today)
 	if err != nil {
 		return s.specErrors(err)
 	}

@@ -96,7 +96,7 @@ func (d *doctor) count(status string) int {
 func (c *DoctorCmd) Run(ctx context.Context, s *session) error {
 	stdio := s.stdio
 	d := &doctor{f: &c.AccountFlags, s: s, today: runDay()}
-	desired := d.checkSpec(c.Files)
+	desired := d.checkSpec(ctx, c.Files)
 	creds, endpoint, closeAccount := d.checkKey(ctx)
 	defer closeAccount()
 	if endpoint != "" && d.checkEndpoint(ctx, endpoint) && creds != nil {
@@ -126,7 +126,7 @@ func (d *doctor) flushSpec() {
 // checkSpec loads the spec given with -f, or voxbind.yaml when it exists;
 // the guard and the names are checked against the account later. Its
 // check is reported with those (flushSpec).
-func (d *doctor) checkSpec(files []string) *spec.Spec {
+func (d *doctor) checkSpec(ctx context.Context, files []string) *spec.Spec {
 	defer func(n int) {
 		d.spec = append(d.spec, d.checks[n:]...)
 		d.checks = d.checks[:n]
@@ -137,7 +137,7 @@ func (d *doctor) checkSpec(files []string) *spec.Spec {
 		}
 		files = []string{"voxbind.yaml"}
 	}
-	fleet, err := spec.LoadFleetWith(files, spec.Options{Today: d.today})
+	fleet, err := loadFleet(ctx, files, spec.Options{Today: d.today})
 	var desired *spec.Spec
 	switch {
 	case err != nil:

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voxbind/voxbind/sandbox"
 	"github.com/voxbind/voxbind/voximplant"
 )
 
@@ -31,6 +32,31 @@ func TestCredentialsFIFOYieldsToCtrlC(t *testing.T) {
 	code, stderr := interruptWhen(t, ready, bin, "--credentials", fifo, "plan", "-f", spec)
 	if code != 130 || stderr != "Interrupted.\n" {
 		t.Errorf("exit %d, stderr %q; want 130 and Interrupted.", code, stderr)
+	}
+}
+
+// TestSpecFIFOYieldsToCtrlC: a -f spec path that blocks (a FIFO nobody
+// writes to, as a stalled <(cmd) is) yields to Ctrl-C in validate, plan
+// and apply: "Interrupted.", exit 130.
+func TestSpecFIFOYieldsToCtrlC(t *testing.T) {
+	bin := applyBinary(t)
+	t.Parallel()
+	state := filepath.Join(initSandbox(t), sandbox.StateFile)
+	for _, args := range [][]string{
+		{"validate"},
+		{"--sandbox", state, "plan"},
+		{"--sandbox", state, "apply", "--auto-approve"},
+	} {
+		fifo := filepath.Join(t.TempDir(), "voxbind.yaml")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Skipf("no FIFO: %v", err)
+		}
+		ready := make(chan struct{})
+		time.AfterFunc(500*time.Millisecond, func() { close(ready) })
+		code, stderr := interruptWhen(t, ready, bin, append(args, "-f", fifo)...)
+		if code != 130 || stderr != "Interrupted.\n" {
+			t.Errorf("%v: exit %d, stderr %q; want 130 and Interrupted.", args, code, stderr)
+		}
 	}
 }
 

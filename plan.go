@@ -67,7 +67,7 @@ func (c *PlanCmd) Run(ctx context.Context, s *session) error {
 		return failure(codeUsage, err.Error(), "")
 	}
 	today := runDay()
-	fleet, err := loadSpec(s, c.Files, today)
+	fleet, err := loadSpec(ctx, s, c.Files, today)
 	if err != nil {
 		return s.specErrors(err)
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/voxbind/voxbind/reconcile"
@@ -46,8 +48,8 @@ func runDay() time.Time { return spec.Day(time.Now()) }
 // fleet of one when they name at most one account_id), and warns about
 // each ignore entry that has ended: its drift is planned again. Spec
 // problems come back as spec.Errors (see session.specErrors).
-func loadSpec(s *session, files []string, today time.Time) (*spec.Fleet, error) {
-	fleet, err := spec.LoadFleetWith(files, spec.Options{Today: today})
+func loadSpec(ctx context.Context, s *session, files []string, today time.Time) (*spec.Fleet, error) {
+	fleet, err := loadFleet(ctx, files, spec.Options{Today: today})
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +57,28 @@ func loadSpec(s *session, files []string, today time.Time) (*spec.Fleet, error) 
 		warnExpired(s, desired, today)
 	}
 	return fleet, nil
+}
+
+// loadFleet reads the spec files, giving up when ctx ends: a -f path
+// that blocks (a FIFO nobody writes to, a stalled <(cmd)) must still
+// yield to Ctrl-C. The read goes on in the background, and ends with the
+// process.
+func loadFleet(ctx context.Context, files []string, opts spec.Options) (*spec.Fleet, error) {
+	type loaded struct {
+		fleet *spec.Fleet
+		err   error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		f, err := spec.LoadFleetWith(files, opts)
+		done <- loaded{f, err}
+	}()
+	select {
+	case l := <-done:
+		return l.fleet, l.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("the spec: still reading %s: %w", strings.Join(files, ", "), context.Cause(ctx))
+	}
 }
 
 // warnExpired warns once per ignore entry that has ended, at its until

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -55,10 +56,10 @@ type validateAccount struct {
 // problems are printed on stderr, every one of them, one per line, and
 // exit 1. With -o json stdout holds one document either way. Ignore
 // entries that have ended are warnings, or with --strict problems.
-func (c *ValidateCmd) Run(s *session) error {
+func (c *ValidateCmd) Run(ctx context.Context, s *session) error {
 	s.diag.json = c.Output == "json"
 	today := runDay()
-	f, err := spec.LoadFleetWith(c.Files, spec.Options{Today: today, Strict: c.Strict})
+	f, err := loadFleet(ctx, c.Files, spec.Options{Today: today, Strict: c.Strict})
 	if err != nil {
 		return s.specErrors(err)
 	}
