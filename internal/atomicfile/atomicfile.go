@@ -65,7 +65,13 @@ func Write(path string, data []byte, o Options) (kept *os.File, err error) {
 	}
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return nil, fmt.Errorf("write %s: %w", path, err)
+		// Name the directory, not the temporary file the reader never
+		// asked for.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("write %s: cannot create a file in the directory %s: %w", path, filepath.Clean(dir), err)
 	}
 	defer func() {
 		if err != nil {

@@ -171,3 +171,13 @@ func TestWriteAdoptKeepsFileOpen(t *testing.T) {
 		t.Error("the kept file is not the one now at the path")
 	}
 }
+
+// TestWriteMissingDirectoryNamed: a target in a directory that does not
+// exist is refused naming that directory, not the temporary file.
+func TestWriteMissingDirectoryNamed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "missing")
+	err := WriteFile(filepath.Join(dir, "p.json"), []byte("x"), 0o644)
+	if err == nil || !strings.Contains(err.Error(), "cannot create a file in the directory "+dir+": no such file or directory") || strings.Contains(err.Error(), ".tmp-") {
+		t.Fatalf("error %v; want it to name the missing directory and not the temporary file", err)
+	}
+}
