@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/voxbind/voxbind/internal/atomicfile"
+	"github.com/voxbind/voxbind/sandbox"
 )
 
 // readFile is a file a command reads, named for messages.
@@ -50,6 +51,11 @@ func checkOut(out string, reads []readFile) error {
 	}
 	if target.IsDir() {
 		return failure(codeOutFile, fmt.Sprintf("--out %s is a directory", out), "give a file name; nothing was written")
+	}
+	if sandbox.LooksLikeState(out) {
+		// Maybe one that 'sandbox serve' has open: replacing it would
+		// destroy that sandbox's account.
+		return failure(codeOutFile, fmt.Sprintf("--out %s is a sandbox state file", out), "write the output to another file; nothing was written")
 	}
 	return nil
 }

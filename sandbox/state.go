@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -431,4 +432,25 @@ func checkMembers[T interface {
 		names[k] = m.ID
 	}
 	return byID
+}
+
+// LooksLikeState reports whether the file at path begins as a state file
+// does (a JSON object whose first key is "account"), reading no more than
+// that: a command about to replace the file can refuse to destroy a
+// sandbox's account, even one another voxbind is serving.
+func LooksLikeState(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	dec := json.NewDecoder(io.LimitReader(f, 4096))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return false
+	}
+	t, err := dec.Token()
+	return err == nil && t == "account"
 }

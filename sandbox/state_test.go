@@ -184,3 +184,33 @@ func TestMarshalRoundTrips(t *testing.T) {
 		t.Errorf("state changed in a round trip:\n%s\n---\n%s", data, again)
 	}
 }
+
+// TestLooksLikeState: a state file is recognised from its first key; a
+// plan, a spec, a directory or a missing file is not one.
+func TestLooksLikeState(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	data, err := demoState(t).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := write("account.json", string(data))
+	for path, want := range map[string]bool{
+		state: true,
+		write("plan.json", `{"format_version": 1, "account": 5}`): false,
+		write("spec.yaml", "version: 1\nbindings: []\n"):          false,
+		write("empty.json", ""):                                   false,
+		dir:                                                       false,
+		filepath.Join(dir, "missing.json"):                        false,
+	} {
+		if got := LooksLikeState(path); got != want {
+			t.Errorf("LooksLikeState(%s) = %v, want %v", path, got, want)
+		}
+	}
+}
