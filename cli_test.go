@@ -281,3 +281,18 @@ func TestManPage(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedValueNamesItsVariable: a value kong refuses names the
+// environment variable it came from when its flag is not on the command
+// line, and only then.
+func TestRefusedValueNamesItsVariable(t *testing.T) {
+	t.Setenv("VOXBIND_LOG_LEVEL", "bogus")
+	code, _, stderr := runCLI(t, "plan")
+	if code != 1 || !strings.Contains(stderr, `--log-level must be one of`) || !strings.Contains(stderr, "(from VOXBIND_LOG_LEVEL)") {
+		t.Errorf("VOXBIND_LOG_LEVEL=bogus: exit %d, stderr %q; want the refusal to name the variable", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "plan", "--log-level", "loud")
+	if code != 1 || strings.Contains(stderr, "(from VOXBIND_LOG_LEVEL)") {
+		t.Errorf("--log-level loud: exit %d, stderr %q; the value came from the command line", code, stderr)
+	}
+}

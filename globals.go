@@ -183,6 +183,41 @@ func usageError(app *kong.Application, err error) error {
 	return fmt.Errorf("%s does not take %s; it is a flag of %s", cmd, m[1], joinAnd(takers))
 }
 
+// refusedFlag finds the flag a refusal of kong's names first: "--log-level
+// must be one of …".
+var refusedFlag = regexp.MustCompile(`^--([a-z][a-z-]*) `)
+
+// fromEnv names the environment variable a refused value came from, when
+// its flag is not on the command line: "--log-level must be one of … (from
+// VOXBIND_LOG_LEVEL)", so that the user looks in the right place.
+func fromEnv(app *kong.Application, args []string, err error) error {
+	m := refusedFlag.FindStringSubmatch(err.Error())
+	if m == nil || strings.Contains(err.Error(), "envar") {
+		return err
+	}
+	flag := "--" + m[1]
+	for _, a := range args {
+		if a == flag || strings.HasPrefix(a, flag+"=") {
+			return err
+		}
+	}
+	var env string
+	_ = kong.Visit(app, func(v kong.Visitable, next kong.Next) error {
+		if f, ok := v.(*kong.Flag); ok && f.Name == m[1] {
+			for _, e := range f.Envs {
+				if os.Getenv(e) != "" {
+					env = e
+				}
+			}
+		}
+		return next(nil)
+	})
+	if env == "" {
+		return err
+	}
+	return fmt.Errorf("%w (from %s)", err, env)
+}
+
 func asParseError(err error, pe **kong.ParseError) bool {
 	e, ok := err.(*kong.ParseError)
 	if ok {

@@ -136,7 +136,7 @@ func parseArgs(parser *kong.Kong, args []string, stdio *Stdio) (kctx *kong.Conte
 	}()
 	kctx, err := parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stdio.Err, "voxbind: %v (see voxbind %s)\n", usageError(parser.Model, err), helpHint(err))
+		fmt.Fprintf(stdio.Err, "voxbind: %v (see voxbind %s)\n", fromEnv(parser.Model, args, usageError(parser.Model, err)), helpHint(err))
 		writeUsageDiagnostics(stdio.Out, args, err)
 		return nil, 1, true
 	}
