@@ -1,0 +1,79 @@
+package spec
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestKeyInSpecNotShown: a private key pasted into a spec, as a PEM block
+// or as its base64 body alone (on one line, or wrapped as a PEM block
+// wraps it), in YAML or CSV, is a spec error at the value's position that
+// never shows the value; a long name that only looks busy is not one. The
+// key is made here, at run time: no key is committed.
+func TestKeyInSpecNotShown(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der := x509.MarshalPKCS1PrivateKey(key)
+	block := strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "RSA " + "PRIVATE KEY", Bytes: der})))
+	body := base64.StdEncoding.EncodeToString(der)
+	const (
+		pemMsg  = "this value looks like a PEM key or certificate (not shown): a spec never holds keys or tokens; remove it, and replace the key or token if the file was shared [secret]"
+		bodyMsg = "this value looks like the base64 of a key or a token (not shown): a spec never holds keys or tokens; remove it, and replace the key or token if the file was shared [secret]"
+	)
+	carol := "  - registration: carol@pbx.example.com\n    application: support-team-of-the-north-east-region-office-2026\n    user: SalesTeamBerlin2024\n"
+	cases := []struct {
+		name, text string
+		want       []string
+	}{
+		// The PEM block as one double-quoted YAML string, its newlines
+		// escaped, as a paste into a name looks.
+		{"pem.yaml",
+			"version: 1\nbindings:\n  - registration: alice@pbx.example.com\n    application: support\n    user: \"" + strings.ReplaceAll(block, "\n", `\n`) + "\"\n" + carol,
+			[]string{"pem.yaml:5:11: " + pemMsg}},
+		{"body.yaml",
+			"version: 1\nbindings:\n  - registration: alice@pbx.example.com\n    application: support\n    user: " + body + "\n" +
+				"  - registration: bob@pbx.example.com\n    application: support\n    rule: |\n      " + body[:64] + "\n      " + body[64:128] + "\n" + carol,
+			[]string{"body.yaml:5:11: " + bodyMsg, "body.yaml:8:11: " + bodyMsg}},
+		{"body.csv",
+			"registration,application,user\nalice@pbx.example.com,support," + body + "\n" +
+				"bob@pbx.example.com,support,\"" + body[:64] + "\n" + body[64:128] + "\"\n" +
+				"carol@pbx.example.com,support-team-of-the-north-east-region-office-2026,SalesTeamBerlin2024\n",
+			[]string{"body.csv:2:3: " + bodyMsg, "body.csv:3:3: " + bodyMsg}},
+	}
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(dir, tc.name), []byte(tc.text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadFleetWith([]string{tc.name}, Options{Today: testToday})
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error %v (%T), want spec errors", err, err)
+			}
+			var got []string
+			for _, e := range errs {
+				got = append(got, e.Error()+" ["+string(e.Code)+"]")
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+			for _, piece := range []string{body[:12], body[64:76], body[len(body)-12:], "PRIVATE KEY"} {
+				if strings.Contains(err.Error(), piece) {
+					t.Errorf("the error shows %q of the key:\n%v", piece, err)
+				}
+			}
+		})
+	}
+}
