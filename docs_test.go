@@ -276,7 +276,10 @@ func TestDocLinksResolve(t *testing.T) {
 // line. The names are built from pieces here, so that this file does not
 // hit itself.
 func TestNoOutsideReferences(t *testing.T) {
-	banned := []string{"CONTRACT" + ".md", ".." + "/shared", "/work" + "/shared"}
+	// The last is the name of an engineering document kept outside; the
+	// repository's own API notes are docs/management-api.md, so that a
+	// reference to one is never taken for the other.
+	banned := []string{"CONTRACT" + ".md", ".." + "/shared", "/work" + "/shared", "voximplant" + "-api.md"}
 	texts := []string{".go", ".md", ".yaml", ".yml", ".txtar", ".golden", ".txt", ".json", ".csv"}
 	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
 		if err != nil {

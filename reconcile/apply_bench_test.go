@@ -188,7 +188,7 @@ func TestApplyConvergesThroughFaults(t *testing.T) {
 	}
 
 	// Exactly the planned effects: the steps' targets, the side effects'
-	// registrations unbound (docs/voximplant-api.md, choice 2), everything else as it was.
+	// registrations unbound (docs/management-api.md, choice 2), everything else as it was.
 	want := before
 	for _, s := range p.Changes {
 		var b [3]int64

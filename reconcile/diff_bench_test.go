@@ -99,7 +99,7 @@ func BenchmarkDiff100k(b *testing.B) {
 }
 
 // benchSIPRegistration mirrors SIPRegistrationType as GetSipRegistrations
-// returns it (docs/voximplant-api.md). It is local: package voximplant
+// returns it (docs/management-api.md). It is local: package voximplant
 // imports reconcile.
 type benchSIPRegistration struct {
 	SIPRegistrationID       int64  `json:"sip_registration_id"`

@@ -606,7 +606,7 @@ type planDisplacement struct {
 }
 
 // planExecute runs the steps in order against the fake (the API's write
-// rules, docs/voximplant-api.md): one call per step, never two
+// rules, docs/management-api.md): one call per step, never two
 // registrations on one user, and the displacements that happen are exactly
 // the listed side effects.
 func planExecute(t *testing.T, f *fakeAccount, p *Plan) {

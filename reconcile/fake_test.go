@@ -8,14 +8,14 @@ import (
 )
 
 // fakeAccount is an in-memory Account that follows the write rules of
-// docs/voximplant-api.md and logs every Bind call. Tests that need the
+// docs/management-api.md and logs every Bind call. Tests that need the
 // HTTP path use the sandbox instead.
 type fakeAccount struct {
 	mu      sync.Mutex
 	current Current
 	calls   []fakeCall
 	// displaced logs every registration that lost its user because another
-	// was bound to it (docs/voximplant-api.md, choice 2), in the order it happened.
+	// was bound to it (docs/management-api.md, choice 2), in the order it happened.
 	displaced []fakeDisplacement
 	// fail, when set, is asked before each Bind; a non-nil error is returned
 	// without changing anything.
@@ -98,7 +98,7 @@ func (f *fakeAccount) Users(_ context.Context, app int64) ([]User, error) {
 	return slices.Clone(f.current.Users[app]), nil
 }
 
-// Bind applies the choices of docs/voximplant-api.md: an unknown
+// Bind applies the choices of docs/management-api.md: an unknown
 // registration, a target the sandbox would refuse (checkTarget, choice 4)
 // or a frozen registration fails without a change; bind sets exactly the
 // target (choice 1), binding to a user fully unbinds its previous holder
@@ -135,7 +135,7 @@ func (f *fakeAccount) Bind(_ context.Context, id int64, target *Target) error {
 	return nil
 }
 
-// checkTarget refuses a target as the sandbox does (docs/voximplant-api.md,
+// checkTarget refuses a target as the sandbox does (docs/management-api.md,
 // the emulator's choices): an unknown application 116, a rule that is not
 // one of the application's 147, an unknown user 117, a user of another
 // application 393, a rule and a user together 458. The caller holds f.mu.

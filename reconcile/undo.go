@@ -269,7 +269,7 @@ func undoTouches(j *JournalRecords, journal string) []*undoTouch {
 	for _, in := range j.Intents {
 		touch(in.Registration, in.Before, in.Line, in.After)
 		if d := in.Displaces; d != nil {
-			// The API unbinds a displaced registration (docs/voximplant-api.md);
+			// The API unbinds a displaced registration (docs/management-api.md);
 			// one that only loses the user keeps the rest of its target.
 			touch(d.Registration, d.Before, in.Line, nil, undoWithoutUser(d.Before))
 		}

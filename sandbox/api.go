@@ -384,7 +384,7 @@ func (s *account) application(p params) (ApplicationRecord, bool, *apiError) {
 	return ApplicationRecord{}, false, nil
 }
 
-// bindSipRegistration follows the rules in docs/voximplant-api.md (binding,
+// bindSipRegistration follows the rules in docs/management-api.md (binding,
 // and the choices where Voximplant documents nothing).
 //
 // bind=true (the default) sets the registration's application, rule and

@@ -11,13 +11,13 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Token lifetime rules (docs/voximplant-api.md, authentication).
+// Token lifetime rules (docs/management-api.md, authentication).
 const (
 	maxTokenLifetime = 3600 * time.Second
 	maxClockSkew     = 30 * time.Second
 )
 
-// authenticate checks the bearer token exactly as docs/voximplant-api.md
+// authenticate checks the bearer token exactly as docs/management-api.md
 // says, in this order: no bearer token 100; not a JWT (three base64url
 // parts, JSON header and claims, numeric iat and exp) 447; unknown kid 433;
 // a signature that is not RS256 by that key 100; exp - iat > 3600 s 454;

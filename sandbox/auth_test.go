@@ -9,7 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// TestAuthentication checks the JWT rules of docs/voximplant-api.md, one
+// TestAuthentication checks the JWT rules of docs/management-api.md, one
 // case per rule and code.
 func TestAuthentication(t *testing.T) {
 	e := newEnv(t, demoState(t), Options{})

@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestBindSipRegistration covers every binding rule of docs/voximplant-api.md
+// TestBindSipRegistration covers every binding rule of docs/management-api.md
 // and its choices 1 to 4: each case starts from the demo account, makes one
 // call, and checks the answer and exactly which registrations changed.
 func TestBindSipRegistration(t *testing.T) {

@@ -78,7 +78,7 @@ func (p params) boolean(name string, def bool) (bool, bool, *apiError) {
 	return false, false, errorf(101, "invalid arguments: the '%s' parameter must be true or false, not %q", name, s)
 }
 
-// Paging as the sandbox does it (docs/voximplant-api.md).
+// Paging as the sandbox does it (docs/management-api.md).
 const (
 	defaultCount = 20
 	maxCount     = 1000

@@ -139,7 +139,7 @@ func TestPaging(t *testing.T) {
 		})
 	}
 
-	// A reader that pages correctly (docs/voximplant-api.md) sees every row once.
+	// A reader that pages correctly (docs/management-api.md) sees every row once.
 	seen := map[int64]bool{}
 	for offset := 0; ; {
 		rows := decode[[]sipRegistrationType](t, e.call("GetSipRegistrations", "count", "300", "offset", strconv.Itoa(offset)))

@@ -262,7 +262,7 @@ func (s *Server) Stats() Stats {
 }
 
 // apiError is an API failure, answered as {"error": {"code", "msg"}} with
-// HTTP 200, as the sandbox chooses (docs/voximplant-api.md).
+// HTTP 200, as the sandbox chooses (docs/management-api.md).
 type apiError struct {
 	Code int    `json:"code"`
 	Msg  string `json:"msg"`

@@ -1,5 +1,5 @@
 // Package sandbox emulates the part of the Voximplant Management API that
-// voxbind uses, following docs/voximplant-api.md: Voximplant's documented
+// voxbind uses, following docs/management-api.md: Voximplant's documented
 // behaviour, and fixed choices where it documents nothing. It serves a JSON state
 // file over HTTP, checks JWTs against the public keys recorded there,
 // persists every change atomically and can inject latency, rate limiting

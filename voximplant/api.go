@@ -342,14 +342,14 @@ func (c *Client) Paging() Paging {
 // Bounds on what one list read may cost, whatever the server answers: a
 // server that lies in total_count, or never answers an empty page, must not
 // make voxbind allocate or request without end. Real accounts are far
-// below both (docs/voximplant-api.md, paging). Client.maxRows and
+// below both (docs/management-api.md, paging). Client.maxRows and
 // Client.maxPages hold them; tests lower them.
 const (
 	defaultMaxRows  = 2_000_000 // rows of one list
 	defaultMaxPages = 20_000    // requests for one list
 )
 
-// list reads every row of a list method (docs/voximplant-api.md, paging): offsets
+// list reads every row of a list method (docs/management-api.md, paging): offsets
 // advance by the rows actually returned, and reading stops at an empty page
 // or once total_count rows are in. The answer's count is never used: servers
 // differ on whether it counts the page or the whole list. With a total, the

@@ -3,7 +3,7 @@
 // an adaptive rate limit. *Client implements reconcile.Account.
 //
 // It is built to what Voximplant documents and stays correct under the
-// behaviour that leaves open (docs/voximplant-api.md).
+// behaviour that leaves open (docs/management-api.md).
 package voximplant
 
 import (

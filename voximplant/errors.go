@@ -81,7 +81,7 @@ func OneOf(names []string) string {
 // Voximplant documents as "try again later").
 func (e *APIError) Temporary() bool { return transientCode(e.Code) }
 
-// Error codes voxbind treats specially (docs/voximplant-api.md).
+// Error codes voxbind treats specially (docs/management-api.md).
 const (
 	CodeAuthFailed     = 100
 	CodeForbidden      = 104

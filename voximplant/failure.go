@@ -115,7 +115,7 @@ func (e *notSentError) Unwrap() []error { return []error{e.err, reconcile.ErrNot
 // a host that does not exist, a certificate that does not verify and an
 // endpoint that does not speak TLS fail at once; anything else (refused,
 // reset, timed out) is transient: every write voxbind makes is idempotent
-// (docs/voximplant-api.md), so repeating one whose answer was lost is safe.
+// (docs/management-api.md), so repeating one whose answer was lost is safe.
 func (c *Client) networkError(ctx, actx context.Context, method string, err error, timeout time.Duration) result {
 	var uerr *url.Error
 	if errors.As(err, &uerr) {

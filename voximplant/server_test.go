@@ -42,7 +42,7 @@ func testCredentials() *Credentials {
 
 // fakeServer is a Management API server for the client's tests: it checks
 // JWTs against the public key, serves pages with a configurable cap and
-// meaning of count, applies BindSipRegistration as docs/voximplant-api.md
+// meaning of count, applies BindSipRegistration as docs/management-api.md
 // says, and lets a test inject faults before or after a request is handled.
 type fakeServer struct {
 	t   *testing.T
@@ -137,7 +137,7 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
-// auth checks the bearer token as docs/voximplant-api.md says.
+// auth checks the bearer token as docs/management-api.md says.
 func (f *fakeServer) auth(r *http.Request) (int, string) {
 	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
@@ -216,7 +216,7 @@ func (f *fakeServer) pageOf(r *http.Request, rows any, withTotal bool) map[strin
 	panic("pageOf: unknown row type")
 }
 
-// bind follows docs/voximplant-api.md for the parameters voxbind sends.
+// bind follows docs/management-api.md for the parameters voxbind sends.
 func (f *fakeServer) bind(r *http.Request) map[string]any {
 	fail := func(code int, msg string) map[string]any {
 		return map[string]any{"error": map[string]any{"code": code, "msg": msg}}

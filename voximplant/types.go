@@ -3,7 +3,7 @@ package voximplant
 import "encoding/json"
 
 // Wire types: the parts of the Management API's answers that voxbind reads
-// (docs/voximplant-api.md). Unknown fields are ignored.
+// (docs/management-api.md). Unknown fields are ignored.
 
 // AccountInfo is the result of GetAccountInfo.
 type AccountInfo struct {
