@@ -52,7 +52,7 @@ const journalNoResult = "no result"
 func JournalSteps(j *JournalRecords) []JournalStep {
 	out := make([]JournalStep, 0, len(j.Intents))
 	for i, in := range j.Intents {
-		s := JournalStep{Step: in.Step, Action: journalAction(in.Before, in.After), Registration: in.Registration,
+		s := JournalStep{Step: in.Step, Action: planAction(in.Before, in.After), Registration: in.Registration,
 			Before: in.Before, After: in.After, Displaces: in.Displaces, Outcome: journalNoResult, Sent: i + 1}
 		if r, ok := j.Results[in.Step]; ok {
 			s.Outcome, s.Error = string(r.Outcome), r.Error
@@ -63,16 +63,6 @@ func JournalSteps(j *JournalRecords) []JournalStep {
 	}
 	slices.SortFunc(out, func(a, b JournalStep) int { return cmp.Compare(a.Step, b.Step) })
 	return out
-}
-
-func journalAction(before, after *Target) Action {
-	switch {
-	case before == nil:
-		return ActionBind
-	case after == nil:
-		return ActionUnbind
-	}
-	return ActionRebind
 }
 
 // RenderJournalJSON writes j as one JournalDocument, indented.
