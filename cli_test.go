@@ -153,6 +153,12 @@ func TestGlobalFlagsEitherSide(t *testing.T) {
 		[]string{"sandbox", "serve", "--log-level", "debug", "--rate", "5"}) {
 		t.Errorf("hoisted: %q", got)
 	}
+	// A global flag the command does not use is dropped on either side of
+	// its name, with its value; anything after "--" is left as it is.
+	if got := hoistGlobals(mustModel(t), []string{"--debug", "show", "p.json", "--sandbox", "s.json", "--no-color", "--", "--debug"}); !slices.Equal(got,
+		[]string{"show", "p.json", "--no-color", "--", "--debug"}) {
+		t.Errorf("hoisted: %q", got)
+	}
 	// A value that looks like a command name stays the flag's value.
 	if got := hoistGlobals(mustModel(t), []string{"--credentials", "plan", "export"}); !slices.Equal(got, []string{"export", "--credentials", "plan"}) {
 		t.Errorf("hoisted: %q", got)

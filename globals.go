@@ -75,43 +75,42 @@ func checkRate(rate float64) error {
 // hoistGlobals moves the flags written before the command name to just
 // after it ("voxbind --sandbox s.json plan" reads as "voxbind plan
 // --sandbox s.json"): kong knows a flag once it has seen the command that
-// declares it. A global flag written before the name of a command that
-// does not use it is dropped ("voxbind --no-color validate" validates), so
-// that aliases and wrappers that always pass one keep working; written
-// after the name it is refused, like any flag the command does not take
-// (usageError says which commands take it).
+// declares it. A global flag given to a command that does not use it is
+// dropped, before the command name or after it ("voxbind validate
+// --no-color" validates), so that aliases and wrappers that always pass
+// one keep working with every command. Any other flag a command does not
+// take is left for kong to refuse (usageError says which commands take it).
 func hoistGlobals(app *kong.Application, args []string) []string {
-	takesValue := map[string]bool{}
+	takesValue, global := map[string]bool{}, map[string]bool{}
 	_ = kong.Visit(app, func(v kong.Visitable, next kong.Next) error {
 		if f, ok := v.(*kong.Flag); ok {
-			takesValue["--"+f.Name] = !f.IsBool() && !f.IsCounter()
+			names := []string{"--" + f.Name}
 			if f.Short != 0 {
-				takesValue["-"+string(f.Short)] = !f.IsBool() && !f.IsCounter()
+				names = append(names, "-"+string(f.Short))
+			}
+			for _, n := range names {
+				takesValue[n] = !f.IsBool() && !f.IsCounter()
+				global[n] = f.Group != nil && f.Group.Key == globalGroup.Key
 			}
 		}
 		return next(nil)
 	})
-	type leading struct {
-		name   string   // --sandbox, -o
-		tokens []string // the flag and its value
-	}
-	var lead []leading
-	i := 0 // args[:i] are the flags before the command name
-	for i < len(args) {
-		a := args[i]
-		if a == "--" || a == "-" || !strings.HasPrefix(a, "-") {
-			break
-		}
-		start := i
-		i++
-		name, _, hasValue := strings.Cut(a, "=")
+	// flag reads the flag that starts at args[i]: its name and the index
+	// just past it (and past its value, when the value is the next word).
+	flag := func(i int) (string, int) {
+		name, _, hasValue := strings.Cut(args[i], "=")
 		if !strings.HasPrefix(name, "--") && len(name) > 2 { // -ojson: the value is attached
 			name, hasValue = name[:2], true
 		}
-		if takesValue[name] && !hasValue && i < len(args) {
-			i++
+		if takesValue[name] && !hasValue && i+1 < len(args) {
+			return name, i + 2
 		}
-		lead = append(lead, leading{name, args[start:i]})
+		return name, i + 1
+	}
+	isFlag := func(a string) bool { return a != "--" && a != "-" && strings.HasPrefix(a, "-") }
+	i := 0 // args[:i] are the flags before the command name
+	for i < len(args) && isFlag(args[i]) {
+		_, i = flag(i)
 	}
 	node, j := app.Node, i // args[i:j] name the command
 	for j < len(args) {
@@ -121,7 +120,7 @@ func hoistGlobals(app *kong.Application, args []string) []string {
 		}
 		node, j = child, j+1
 	}
-	if i == 0 || node == app.Node {
+	if node == app.Node {
 		return args
 	}
 	declared := map[string]bool{}
@@ -135,13 +134,28 @@ func hoistGlobals(app *kong.Application, args []string) []string {
 	}
 	out := make([]string, 0, len(args))
 	out = append(out, args[i:j]...)
-	for _, l := range lead {
-		if _, global := takesValue[l.name]; global && !declared[l.name] {
-			continue // a global flag this command does not use
+	// keep copies the flags of args[from:to], less the global flags this
+	// command does not use; it stops at "--", after which nothing is a flag.
+	keep := func(from, to int) {
+		for k := from; k < to; {
+			if args[k] == "--" {
+				out = append(out, args[k:to]...)
+				return
+			}
+			if !isFlag(args[k]) {
+				out, k = append(out, args[k]), k+1
+				continue
+			}
+			name, next := flag(k)
+			if !global[name] || declared[name] {
+				out = append(out, args[k:next]...)
+			}
+			k = next
 		}
-		out = append(out, l.tokens...)
 	}
-	return append(out, args[j:]...)
+	keep(0, i)
+	keep(j, len(args))
+	return out
 }
 
 func commandChild(n *kong.Node, name string) *kong.Node {

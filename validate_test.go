@@ -40,10 +40,15 @@ func TestValidate(t *testing.T) {
 			stdout: "examples/bulk.yaml: 520 bindings OK\n",
 		},
 		{
-			name:       "a global flag it does not use, after it: refused, saying who takes it",
-			args:       []string{"validate", "--file", "examples/bulk.yaml", "--credentials", "/nonexistent/key.json"},
+			name:   "global flags it does not use, after it: ignored too",
+			args:   []string{"validate", "--file", "examples/bulk.yaml", "--credentials", "/nonexistent/key.json", "--debug", "--no-color"},
+			stdout: "examples/bulk.yaml: 520 bindings OK\n",
+		},
+		{
+			name:       "another command's own flag: refused, saying who takes it",
+			args:       []string{"validate", "--file", "examples/bulk.yaml", "--out", "plan.json"},
 			code:       1,
-			stderrHave: []string{"voxbind: voxbind validate does not take --credentials; it is a flag of doctor, plan, apply, undo and export (see voxbind help validate)"},
+			stderrHave: []string{"voxbind: voxbind validate does not take --out; it is a flag of plan, undo and export (see voxbind help validate)"},
 		},
 		{
 			name:   "directory and file",
