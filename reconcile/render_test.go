@@ -159,7 +159,7 @@ func TestRenderMarkdownCap(t *testing.T) {
 	if !strings.HasSuffix(out, "\nDrift: 20000 to change, 2000 blocked, 1000 ignored (soonest exception ends 2026-12-31).\n") {
 		t.Errorf("markdown does not end with the drift line:\n%s", out[len(out)-300:])
 	}
-	if !strings.HasPrefix(out, "#### voxbind plan for account 42\n\n**Plan: 20000 to bind, 0 to rebind, 0 to unbind, 0 unchanged, 2000 blocked.**\n") {
+	if !strings.HasPrefix(out, "#### voxbind plan for account 42\n\n**Plan: 20000 to bind, 0 to rebind, 0 to unbind, 0 unchanged.**\n") {
 		t.Errorf("summary does not come first:\n%.300s", out)
 	}
 	rows := strings.Count(out, "\n| ") - 1   // minus the header row
@@ -333,7 +333,7 @@ func TestRenderTextGrouped(t *testing.T) {
 		"  … and 57 more to bind in support",
 		"support: - 15 to unbind",
 		"  … and 12 more to unbind in support",
-		"Plan: 65 to bind, 30 to rebind, 15 to unbind, 0 unchanged, 15 blocked.",
+		"Plan: 65 to bind, 30 to rebind, 15 to unbind, 0 unchanged.",
 	}
 	if diff := cmp.Diff(want, headers); diff != "" {
 		t.Errorf("groups (-want +got):\n%s\n%s", diff, out)
@@ -353,7 +353,7 @@ func TestRenderTextGrouped(t *testing.T) {
 		t.Errorf("%d blocked changes listed, want 10", n)
 	}
 	if !strings.HasSuffix(out, "110 changes, grouped: --full lists every one (voxbind plan -o json gives them as data).\n\n"+
-		"Plan: 65 to bind, 30 to rebind, 15 to unbind, 0 unchanged, 15 blocked.\n") {
+		"Plan: 65 to bind, 30 to rebind, 15 to unbind, 0 unchanged.\n") {
 		t.Errorf("no pointer to the full list before the summary:\n%s", out[max(0, len(out)-400):])
 	}
 

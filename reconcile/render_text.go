@@ -407,20 +407,19 @@ func renderLaterSteps(p *Plan) map[int64]string {
 	return later
 }
 
-// renderSummary is the summary line of a plan.
+// renderSummary is the summary line of a plan, always in one of the two
+// shapes scripts match: "Plan: N to bind, N to rebind, N to unbind, N
+// unchanged." or "No changes.".
 //
-// A plan with blocked changes is never "No changes.": its summary counts
-// them, so that the last line does not read as if nothing were wrong.
+// A plan with blocked changes is never "No changes.", so that the last
+// line does not read as if nothing were wrong; the blocked changes are
+// counted on the line just above it.
 func renderSummary(p *Plan) string {
 	if p.Empty() && len(p.Blocked) == 0 {
 		return "No changes."
 	}
 	s := p.Summary
-	line := fmt.Sprintf("Plan: %d to bind, %d to rebind, %d to unbind, %d unchanged", s.Bind, s.Rebind, s.Unbind, s.Unchanged)
-	if n := len(p.Blocked); n > 0 {
-		line += fmt.Sprintf(", %d blocked", n)
-	}
-	return line + "."
+	return fmt.Sprintf("Plan: %d to bind, %d to rebind, %d to unbind, %d unchanged.", s.Bind, s.Rebind, s.Unbind, s.Unchanged)
 }
 
 func renderMark(a Action) (mark, color string) {
