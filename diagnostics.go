@@ -184,6 +184,7 @@ func diagnosticOf(err error) Diagnostic {
 		ne  net.Error
 		te  timeoutError
 		pan *internalError
+		sel *reconcile.SelectionError
 	)
 	switch {
 	case errors.As(err, &se):
@@ -197,8 +198,15 @@ func diagnosticOf(err error) Diagnostic {
 		d.Code, d.Fix = codeTimeout, "give a longer --timeout, or 0 for no limit; the next plan shows what is left"
 	case errors.As(err, &pan):
 		d.Code = codeInternal
-	case errors.Is(err, reconcile.ErrSelectsNothing):
-		d.Code, d.Fix = codeSelection, "check the selector against the account: voxbind export lists every registration"
+	case errors.As(err, &sel):
+		d.Code, d.Message = codeSelection, strings.Join(sel.Problems, "; ")
+		var fixes []string
+		for _, f := range sel.Fixes {
+			if !slices.Contains(fixes, f) {
+				fixes = append(fixes, f)
+			}
+		}
+		d.Fix = strings.Join(fixes, "; ")
 	case errors.Is(err, reconcile.ErrTooManyUnbinds):
 		d.Code = codeMaxUnbind
 		d.Message, d.Fix, _ = strings.Cut(err.Error(), ". ")

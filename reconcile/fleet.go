@@ -212,9 +212,8 @@ func (f *FleetPlan) SelectsNothing() error {
 	var e SelectionError
 	for _, sel := range order {
 		if unmatched[sel] == planned {
-			e.Selectors = append(e.Selectors, sel)
-			e.Problems = append(e.Problems, fmt.Sprintf("%s matches no registration of any of the %d %s planned; check it against the accounts: voxbind export lists every registration",
-				Printable(sel), planned, english.Choose(planned, "account", "accounts")))
+			e.add(sel, fmt.Sprintf("matches no registration of any of the %d %s planned; check it against the accounts: voxbind export lists every registration",
+				planned, english.Choose(planned, "account", "accounts")))
 		}
 	}
 	if len(e.Problems) == 0 {

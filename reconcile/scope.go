@@ -171,15 +171,16 @@ func (s Selection) outside(current *Current, want func(i int) *Target) ([]bool, 
 	var e SelectionError
 	for k, ok := range matchedOnly {
 		if !ok {
-			e.Problems = append(e.Problems, s.unmatched("--only", &s.Only[k], current))
-			e.Selectors = append(e.Selectors, "--only "+s.Only[k].text)
+			e.add("--only "+s.Only[k].text, s.unmatched(&s.Only[k], current))
 		}
 	}
 	for k, ok := range matchedExcept {
 		if !ok {
-			e.Problems = append(e.Problems, s.unmatched("--except", &s.Except[k], current))
-			e.Selectors = append(e.Selectors, "--except "+s.Except[k].text)
+			e.add("--except "+s.Except[k].text, s.unmatched(&s.Except[k], current))
 		}
+	}
+	if len(e.Problems) == 0 && len(out) > 0 && !slices.Contains(out, false) {
+		e.add(s.flags(), s.leavesNothing(current))
 	}
 	if len(e.Problems) > 0 {
 		return out, &e
@@ -187,24 +188,65 @@ func (s Selection) outside(current *Current, want func(i int) *Target) ([]bool, 
 	return out, nil
 }
 
-// SelectionError names every selector that matches no registration, and
-// why. It wraps ErrSelectsNothing.
+// flags is the selection as it was given on the command line: "--only
+// reg=lab-* --except id=3001".
+func (s Selection) flags() string {
+	var b strings.Builder
+	for _, sel := range s.Only {
+		b.WriteString(" --only " + sel.text)
+	}
+	for _, sel := range s.Except {
+		b.WriteString(" --except " + sel.text)
+	}
+	return strings.TrimPrefix(b.String(), " ")
+}
+
+// leavesNothing says why a selection whose selectors each match leaves no
+// registration of current in scope, then "; " and what to do.
+func (s Selection) leavesNothing(current *Current) string {
+	account := strconv.FormatInt(current.Account.ID, 10)
+	if len(s.Only) == 0 {
+		return "takes every registration of account " + account + " out of scope; " + selectionFix
+	}
+	return "leaves no registration of account " + account + " in scope: --except takes out all that --only picks; " + selectionFix
+}
+
+// selectionFix is what to do about a selection that picks nothing.
+const selectionFix = "check the selectors against the account: voxbind export lists every registration"
+
+// SelectionError names every selector that matches no registration (or
+// the selection whose selectors, together, leave none in scope), why, and
+// what to do. It wraps ErrSelectsNothing.
 type SelectionError struct {
-	Problems  []string // one per selector: "--only reg=... matches ...; hint"
+	Problems  []string // one per selector: "--only reg=... matches no registration of account 1"
+	Fixes     []string // what to do, one per problem
 	Selectors []string // the selectors, as flags: "--only reg=..."
 }
 
+// add records that selector (as flags) selects nothing: what says why,
+// before "; " and the fix after it.
+func (e *SelectionError) add(selector, what string) {
+	problem, fix, _ := strings.Cut(what, "; ")
+	e.Problems = append(e.Problems, Printable(selector)+" "+problem)
+	e.Fixes = append(e.Fixes, fix)
+	e.Selectors = append(e.Selectors, selector)
+}
+
 func (e *SelectionError) Error() string {
-	if len(e.Problems) == 1 {
-		return e.Problems[0]
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p + "; " + e.Fixes[i]
 	}
-	return fmt.Sprintf("%d selectors match no registration:\n  %s", len(e.Problems), strings.Join(e.Problems, "\n  "))
+	if len(lines) == 1 {
+		return lines[0]
+	}
+	return fmt.Sprintf("%d selectors match no registration:\n  %s", len(lines), strings.Join(lines, "\n  "))
 }
 
 func (e *SelectionError) Unwrap() error { return ErrSelectsNothing }
 
-// unmatched says why a selector picked nothing and what to do.
-func (s Selection) unmatched(flag string, sel *Selector, current *Current) string {
+// unmatched says why a selector picked nothing, then "; " and what to do.
+func (s Selection) unmatched(sel *Selector, current *Current) string {
 	what := "no registration of account " + strconv.FormatInt(current.Account.ID, 10)
 	hint := "check it against the account: voxbind export lists every registration"
 	if sel.kind == selectApp {
@@ -219,7 +261,7 @@ func (s Selection) unmatched(flag string, sel *Selector, current *Current) strin
 			hint = "the account has no application of that name" + resolveKnownApplications(current.Applications)
 		}
 	}
-	return flag + " " + Printable(sel.text) + " matches " + what + "; " + hint
+	return "matches " + what + "; " + hint
 }
 
 // regPattern matches registrations by sip_username@proxy: * matches any
