@@ -217,10 +217,11 @@ func newNamer(current *Current, sheet bool) *namer {
 
 func regKey(user, proxy string) string { return strings.ToLower(user) + "@" + strings.ToLower(proxy) }
 
-// usable reports whether a name may be written: not empty, and, for a
-// spreadsheet, no formula and no control character.
+// usable reports whether a name may be written: not empty, not what a
+// spec refuses as a key or a token, and, for a spreadsheet, no formula
+// and no control character.
 func (n *namer) usable(name string) bool {
-	if name == "" {
+	if name == "" || spec.LooksLikeSecret(name) {
 		return false
 	}
 	if !n.sheet {

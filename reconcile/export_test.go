@@ -366,10 +366,13 @@ func randomAccount(rng *rand.Rand) Current {
 	pick := func(s []string) string { return s[rng.IntN(len(s))] }
 	appShort := []string{"support", "Support", "sales", "1001", "true", "fax", "null", "a,b", "=1+1"}
 	accounts := []string{"acme", "ACME", "other"}
+	// Names a spec refuses as a key or a token (a run of 64 base64
+	// characters mixing cases and digits, a JWT): export writes ids.
+	const keyLike, tokenLike = "GrandCentralStationReceptionDesk2024MainLobbyNorthWingFloor2Desk7", "eyJhbGciOiJ.eyJzdWIiOiJ.sig"
 	names := []string{"alice", "Alice", "bob", "1001", "007", "yes", "on", "a b", "x: y", "#tag", "-", "inbound-main",
-		"a,b", "x;y", `say "hi"`, " padded ", "two\nlines", "=HYPERLINK(1)"}
-	sipNames := []string{"alice", "Alice", "bob", "1001", "007", "yes", "a,b", `q"q`, "semi;colon", "+15551234567", " lead"}
-	users := []string{"alice", "bob", "Bob", "carol", "1001", "2e3", "yes", "null", "+15551234567", "0042", `"quoted"`, "c;d"}
+		"a,b", "x;y", `say "hi"`, " padded ", "two\nlines", "=HYPERLINK(1)", keyLike}
+	sipNames := []string{"alice", "Alice", "bob", "1001", "007", "yes", "a,b", `q"q`, "semi;colon", "+15551234567", " lead", keyLike}
+	users := []string{"alice", "bob", "Bob", "carol", "1001", "2e3", "yes", "null", "+15551234567", "0042", `"quoted"`, "c;d", tokenLike}
 	proxies := []string{"pbx.example.com", "PBX.example.com", "sip.carrier.example", "10.0.0.1:5060", "1001", "p,q.example"}
 
 	c := Current{

@@ -339,14 +339,21 @@ func checkUTF8(name string, data []byte) *Error {
 }
 
 // secretLike matches what must never be in a spec: a PEM block (the
-// service account's private key) or a JWT (an API token).
-var secretLike = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]+-----|eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
+// service account's private key) or a JWT (an API token: a header and a
+// payload, each the base64url of a JSON object and so starting "eyJ", and
+// a signature), the JWT standing on its own, not inside a longer word.
+var secretLike = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]+-----|(?:^|[^A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.`)
 
 // keyRunMin is the shortest run of base64 that secretKind takes for a key:
 // a line of a PEM block is 64 characters, and no name people write is a
-// single run of 40 letters and digits that mixes upper case, lower case
-// and digits (hyphens, dots, '@' and spaces end a run).
-const keyRunMin = 40
+// single run of 64 letters and digits that mixes upper case, lower case
+// and digits (hyphens, dots, '@' and spaces end a run), while a
+// CamelCase name of 40 or 50 can be.
+const keyRunMin = 64
+
+// LooksLikeSecret reports whether s would be refused in a spec as a
+// private key or a token: export writes such a name as an id instead.
+func LooksLikeSecret(s string) bool { return secretKind(s) != "" }
 
 // secretKind says what s looks like when it holds a private key or a
 // token ("a PEM key or certificate", "a JWT, an API token", "the base64

@@ -30,7 +30,9 @@ func TestKeyInSpecNotShown(t *testing.T) {
 		pemMsg  = "this value looks like a PEM key or certificate (not shown): a spec never holds keys or tokens; remove it, and replace the key or token if the file was shared [secret]"
 		bodyMsg = "this value looks like the base64 of a key or a token (not shown): a spec never holds keys or tokens; remove it, and replace the key or token if the file was shared [secret]"
 	)
-	carol := "  - registration: carol@pbx.example.com\n    application: support-team-of-the-north-east-region-office-2026\n    user: SalesTeamBerlin2024\n"
+	carol := "  - registration: carol@pbx.example.com\n    application: support-team-of-the-north-east-region-office-2026\n    user: SalesTeamBerlin2024\n" +
+		"  - registration: GrandCentralStationReceptionDesk2024MainLobby@pbx.example.com\n    application: support\n    user: mikeyJones.home.office\n" +
+		"  - registration: eyJane.eyJones.example@pbx.example.com\n    application: support\n    user: Xy1Xy1Xy1Xy1Xy1Xy1Xy1Xy1Xy1Xy1Xy1Xy1Xy1Xy1Xy1Xy1Xy1Xy1Xy1Xy1Xy1\n"
 	cases := []struct {
 		name, text string
 		want       []string
