@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/voxbind/voxbind/internal/atomicfile"
@@ -23,7 +25,8 @@ func (f *AccountFlags) reads(specFiles ...string) []readFile {
 	}
 	if f.Sandbox != "" {
 		out = append(out, readFile{f.Sandbox, "the sandbox state"})
-	} else if f.Credentials != "" {
+	}
+	if f.Credentials != "" { // read without --sandbox; with it, still a key
 		out = append(out, readFile{f.Credentials, "the credentials file"})
 	}
 	return out
@@ -57,7 +60,25 @@ func checkOut(out string, reads []readFile) error {
 		// destroy that sandbox's account.
 		return failure(codeOutFile, fmt.Sprintf("--out %s is a sandbox state file", out), "write the output to another file; nothing was written")
 	}
+	if target.Mode().IsRegular() && looksLikeKey(out) {
+		// Some account's key (this command may not read it): replacing it
+		// would lose the key for good.
+		return failure(codeOutFile, fmt.Sprintf("--out %s holds a private key", out), "write the output to another file; nothing was written")
+	}
 	return nil
+}
+
+// looksLikeKey reports whether the file at path holds a private key: a
+// service-account key file (a private_key field) or a PEM block. Only
+// the start of the file is read: a key file is small.
+func looksLikeKey(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head, _ := io.ReadAll(io.LimitReader(f, 64<<10))
+	return bytes.Contains(head, []byte(`"private_key"`)) || bytes.Contains(head, []byte("-----BEGIN "))
 }
 
 // writeOut writes an --out FILE atomically (a complete old or new file,
