@@ -50,6 +50,7 @@ func Diff(desired *spec.Spec, current *Current, opts Options) (*Plan, error) {
 		Changes:       []Step{},
 		SideEffects:   []SideEffect{},
 		Blocked:       []Blocked{},
+		Ignored:       []Ignored{},
 		Selection:     opts.Selection.summary(),
 	}
 	if unmatched != nil {

@@ -34,7 +34,7 @@ type Plan struct {
 	Blocked       []Blocked    `json:"blocked"`
 	// Ignored lists the registrations in the selection that an ignore
 	// entry in force holds: they get no step.
-	Ignored []Ignored `json:"ignored,omitempty"`
+	Ignored []Ignored `json:"ignored"`
 	Summary Summary   `json:"summary"`
 	// Selection is present when the plan was limited with --only or
 	// --except: the selectors, and how many changes outside them were not

@@ -33,5 +33,8 @@ func JSONPlan(p *Plan, withPreconditions bool) *Plan {
 	if out.Blocked == nil {
 		out.Blocked = []Blocked{}
 	}
+	if out.Ignored == nil {
+		out.Ignored = []Ignored{}
+	}
 	return &out
 }

@@ -79,6 +79,7 @@ func Undo(j *JournalRecords, journal string, current *Current, opts Options) (*P
 		Changes:       []Step{},
 		SideEffects:   []SideEffect{},
 		Blocked:       []Blocked{},
+		Ignored:       []Ignored{},
 		Selection:     opts.Selection.summary(),
 		Journal:       journal,
 	}

@@ -260,6 +260,9 @@ func planNonNil(p *Plan) {
 	if p.Blocked == nil {
 		p.Blocked = []Blocked{}
 	}
+	if p.Ignored == nil {
+		p.Ignored = []Ignored{}
+	}
 }
 
 // checkPlan checks that apply can execute a read plan (see ReadPlan) and

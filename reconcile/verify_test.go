@@ -43,6 +43,7 @@ func verifyPlan() *Plan {
 		},
 		SideEffects: []SideEffect{{Registration: r1, LosesUser: Ref{ID: 1002, Name: "u001"}, CausedByStep: 3}},
 		Blocked:     []Blocked{},
+		Ignored:     []Ignored{},
 	}
 }
 
