@@ -54,6 +54,8 @@ func TestCIExamplesInstallPinnedVersion(t *testing.T) {
 		version, file, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 		sums, ok := releases[version]
 		switch {
+		case version == "v5.0.0": // the release server is down
+			http.Error(w, "bad gateway", http.StatusBadGateway)
 		case !ok:
 			http.NotFound(w, r)
 		case file == "checksums.txt":
@@ -83,6 +85,7 @@ func TestCIExamplesInstallPinnedVersion(t *testing.T) {
 		{"a release whose checksum does not match", "v6.6.6", false, "", ""},
 		{"a release whose checksums.txt lacks the archive", "v7.7.7", false, "", ""},
 		{"a commit: go install", commit, true, "voxbind from go install", "install github.com/voxbind/voxbind@" + commit},
+		{"the release server failing: no go install", "v5.0.0", false, "", ""},
 	}
 	for _, file := range []string{"examples/ci/github-actions.yml", "examples/ci/gitlab-ci.yml"} {
 		script := installScript(t, file)
