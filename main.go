@@ -1,5 +1,5 @@
 // Command voxbind keeps the SIP-registration bindings of a Voximplant account
-// equal to a YAML spec kept in git. See README.md and docs/.
+// equal to a spec (YAML or CSV) kept in git. See README.md and docs/.
 package main
 
 import (
@@ -82,7 +82,7 @@ func run(args []string, stdio *Stdio) int {
 func newParser(cli any, stdio *Stdio, options ...kong.Option) (*kong.Kong, error) {
 	return kong.New(cli, append([]kong.Option{
 		kong.Name("voxbind"),
-		kong.Description("Keep the SIP-registration bindings of a Voximplant account equal to a YAML spec."),
+		kong.Description("Keep the SIP-registration bindings of a Voximplant account equal to a spec kept in YAML or CSV files."),
 		kong.UsageOnError(),
 		kong.Writers(stdio.Out, stdio.Err),
 		kong.Exit(func(code int) { panic(kongExit(code)) }),

@@ -112,6 +112,9 @@ func (l *loader) newCSVReader(name string, data []byte) (*csvReader, bool) {
 	}
 	r.sep = ','
 	switch {
+	case strings.IndexByte(line, 0) >= 0: // no header holds a NUL byte: an archive, a program, a workbook
+		r.errorf(1, 1, CodeCSVSyntax, "the file is not text (its first line holds a NUL byte), such as a workbook (.xlsx): voxbind reads CSV text", saveAs)
+		return nil, false
 	case strings.IndexByte(line, ',') >= 0:
 	case strings.IndexByte(line, ';') >= 0:
 		r.sep = ';'
