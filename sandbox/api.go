@@ -446,7 +446,7 @@ type bindCall struct {
 	regID, ruleID, userID        int64
 	hasReg, hasRuleID, hasUserID bool
 	ruleName, userName           string
-	hasApp                       bool
+	hasAppID, hasApp             bool // hasApp: by id or by name
 }
 
 // hasRule reports whether the call names a rule, by id or by name.
@@ -469,22 +469,23 @@ func parseBindCall(p params) (bindCall, *apiError) {
 	if c.userID, c.hasUserID, e = p.id("user_id"); e != nil {
 		return c, e
 	}
-	if _, _, e = p.id("application_id"); e != nil {
+	if _, c.hasAppID, e = p.id("application_id"); e != nil {
 		return c, e
 	}
 	if c.bind, _, e = p.boolean("bind", true); e != nil {
 		return c, e
 	}
 	c.ruleName, c.userName = p.get("rule_name"), p.get("user_name")
-	c.hasApp = p.has("application_id") || p.has("application_name")
+	c.hasApp = c.hasAppID || p.has("application_name")
 	return c, c.checkForm(p)
 }
 
 // checkForm answers 458 for a call that names one thing twice, or both a
-// rule and a user, and 485 for one that lacks what its form needs.
+// rule and a user, and 485 for one that lacks what its form needs. An id
+// of 0 counts as absent here as everywhere (params.id).
 func (c bindCall) checkForm(p params) *apiError {
 	switch {
-	case p.has("application_id") && p.has("application_name"):
+	case c.hasAppID && p.has("application_name"):
 		return errorf(458, "specify only one of 'application_id' and 'application_name'")
 	case c.hasRuleID && c.ruleName != "":
 		return errorf(458, "specify only one of 'rule_id' and 'rule_name'")

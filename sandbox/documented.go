@@ -70,8 +70,8 @@ var documented = map[string]methodParams{
 
 // checkParams refuses (101) a parameter that method does not take and one
 // that asks for something the sandbox does not model. Empty values count
-// as absent (the official Go client sends some parameters empty), and so
-// does cmd, which names the method.
+// as absent (the official Go client sends some parameters empty), as do
+// ids of 0 (params.given), and so does cmd, which names the method.
 func checkParams(method string, p params) *apiError {
 	doc := documented[method]
 	names := make([]string, 0, len(p.v))
@@ -85,7 +85,7 @@ func checkParams(method string, p params) *apiError {
 			// and dropping the others would ignore a filter silently.
 			return errorf(101, "invalid arguments: '%s' is given %d times in %s; give it once (a parameter that takes a list takes one value such as 200;203)", name, n, method)
 		}
-		if name == "cmd" || !p.has(name) || slices.Contains(doc.honoured, name) {
+		if name == "cmd" || !p.given(name) || slices.Contains(doc.honoured, name) {
 			continue
 		}
 		if what, ok := doc.unmodelled[name]; ok {

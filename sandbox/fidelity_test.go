@@ -3,6 +3,8 @@ package sandbox
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -221,4 +223,64 @@ func TestGoClientSendsApplicationIDZero(t *testing.T) {
 	if got := ids(rules, func(r ruleInfoType) int64 { return r.ID }); !cmp.Equal(got, []int64{100, 101}) {
 		t.Errorf("rules %v, want [100 101]", got)
 	}
+}
+
+// TestZeroIDCountsAsAbsent: every id parameter of every method, set to 0,
+// gets the answer and leaves the bindings that leaving it out does (the
+// official Go client sends application_id=0 when it names the application).
+func TestZeroIDCountsAsAbsent(t *testing.T) {
+	calls := []struct {
+		method string
+		args   []string
+	}{
+		{"GetAccountInfo", nil},
+		{"GetSipRegistrations", nil},
+		{"GetSipRegistrations", []string{"application_name", "support"}},
+		{"GetApplications", nil},
+		{"GetRules", nil},
+		{"GetRules", []string{"application_name", "support"}},
+		{"GetUsers", nil},
+		{"GetUsers", []string{"application_name", "sales"}},
+		{"GetChildrenAccounts", nil},
+		{"GetChildrenAccounts", []string{"child_account_name", "demo"}},
+		{"BindSipRegistration", nil},
+		{"BindSipRegistration", []string{"sip_registration_id", "3011"}},
+		{"BindSipRegistration", []string{"sip_registration_id", "3003", "application_name", "support"}},
+		{"BindSipRegistration", []string{"sip_registration_id", "3003", "application_id", "10"}},
+		{"BindSipRegistration", []string{"sip_registration_id", "3003", "rule_id", "100"}},
+		{"BindSipRegistration", []string{"sip_registration_id", "3003", "application_name", "support", "rule_name", "after-hours"}},
+		{"BindSipRegistration", []string{"sip_registration_id", "3003", "application_name", "support", "user_name", "carol"}},
+		{"BindSipRegistration", []string{"bind", "false"}},
+		{"BindSipRegistration", []string{"bind", "false", "sip_registration_id", "3001"}},
+		{"BindSipRegistration", []string{"bind", "false", "application_name", "support"}},
+		{"BindSipRegistration", []string{"bind", "false", "application_id", "10", "rule_id", "100"}},
+		{"BindSipRegistration", []string{"bind", "false", "user_id", "200"}},
+		{"BindSipRegistration", []string{"bind", "false", "application_name", "sales", "user_name", "dave"}},
+	}
+	for _, c := range calls {
+		doc := documented[c.method]
+		params := slices.Concat(doc.honoured, slices.Collect(maps.Keys(doc.unmodelled)))
+		slices.Sort(params)
+		for _, param := range params {
+			if !strings.HasSuffix(param, "_id") || slices.Contains(c.args, param) {
+				continue
+			}
+			t.Run(c.method+" "+strings.Join(c.args, "=")+" "+param, func(t *testing.T) {
+				without, with := newEnv(t, familyState(t), Options{}), newEnv(t, familyState(t), Options{})
+				want := without.call(c.method, c.args...)
+				got := with.call(c.method, append(slices.Clone(c.args), param, "0")...)
+				if !sameAnswer(got, want) {
+					t.Errorf("with %s=0: %s\nwithout it: %s", param, jsonOf(got), jsonOf(want))
+				}
+				if diff := cmp.Diff(bindings(without.srv.State()), bindings(with.srv.State())); diff != "" {
+					t.Errorf("%s=0 changed other bindings than leaving it out (-without +with):\n%s", param, diff)
+				}
+			})
+		}
+	}
+}
+
+func jsonOf(a answer) string {
+	j, _ := json.Marshal(a)
+	return string(j)
 }

@@ -14,6 +14,13 @@ func (p params) get(name string) string { return strings.TrimSpace(p.v.Get(name)
 
 func (p params) has(name string) bool { return p.get(name) != "" }
 
+// given reports whether a parameter asks for anything: it has a value, and
+// for an id (a name ending in _id), a value other than 0, which counts as
+// absent as in id.
+func (p params) given(name string) bool {
+	return p.has(name) && !(strings.HasSuffix(name, "_id") && p.get(name) == "0")
+}
+
 // id reads a positive decimal id. 0 counts as absent: the official Go
 // client sends application_id=0 when it names the application instead.
 func (p params) id(name string) (int64, bool, *apiError) {
