@@ -1,9 +1,11 @@
 package sandbox
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -91,5 +93,62 @@ func TestUnknownMethodNeedsAuthentication(t *testing.T) {
 	e.token = "x.y.z"
 	if got := e.call("DelAccount").code(); got != 447 {
 		t.Errorf("code %d, want 447 before the method is looked at", got)
+	}
+}
+
+// TestRawSemicolonLists: a list joined with a raw ';', as the API's own
+// examples put it in the query string, is one value in the query and in
+// an urlencoded body alike; '&' still separates parameters, and an
+// escaped ';' (%3B) reads the same.
+func TestRawSemicolonLists(t *testing.T) {
+	for _, failRate := range []float64{0, 1e-9} { // with a fail rate, parameters are read before the fault is picked
+		e := newEnv(t, demoState(t), Options{FailRate: failRate})
+		raw := func(method, target, body string) *http.Request {
+			var rd io.Reader
+			if body != "" {
+				rd = strings.NewReader(body)
+			}
+			req, err := http.NewRequest(method, e.ts.URL+target, rd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body != "" {
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			}
+			req.Header.Set("Authorization", "Bearer "+e.token)
+			return req
+		}
+		tests := []struct {
+			name string
+			req  *http.Request
+			want []int64 // registrations expected
+			code int
+		}{
+			{"raw query", raw(http.MethodGet, "/platform_api/GetSipRegistrations?user_id=200;201", ""), []int64{3001, 3002}, 0},
+			{"raw query with cmd", raw(http.MethodGet, "/platform_api/?cmd=GetSipRegistrations&user_name=alice;BOB", ""), []int64{3001, 3002}, 0},
+			{"escaped query", raw(http.MethodGet, "/platform_api/GetSipRegistrations?user_id=200%3B201", ""), []int64{3001, 3002}, 0},
+			{"raw body", raw(http.MethodPost, "/platform_api/GetSipRegistrations", "user_id=200;201"), []int64{3001, 3002}, 0},
+			{"raw body and raw query", raw(http.MethodPost, "/platform_api/GetSipRegistrations?user_id=200;201;203", "proxy=pbx;nowhere&count=2"), []int64{3001, 3002}, 0},
+			{"ampersand still separates", raw(http.MethodGet, "/platform_api/GetSipRegistrations?user_id=200;201&user_name=alice", ""), nil, 458},
+			{"a raw ';' in a bad id", raw(http.MethodPost, "/platform_api/GetSipRegistrations", "user_id=200;x"), nil, 101},
+			{"bad escape refused", raw(http.MethodGet, "/platform_api/GetSipRegistrations?user_id=%zz", ""), nil, 101},
+			{"bad escape in a body refused", raw(http.MethodPost, "/platform_api/GetSipRegistrations", "user_id=%zz;201"), nil, 101},
+			{"body over the limit refused", raw(http.MethodPost, "/platform_api/GetSipRegistrations", "proxy="+strings.Repeat(";", maxForm)), nil, 101},
+		}
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s fail rate %g", tt.name, failRate), func(t *testing.T) {
+				a := e.do(tt.req)
+				if a.code() != tt.code {
+					t.Fatalf("code %d (%+v), want %d", a.code(), a.Error, tt.code)
+				}
+				if tt.code != 0 {
+					return
+				}
+				rows := decode[[]sipRegistrationType](t, a)
+				if got := ids(rows, func(r sipRegistrationType) int64 { return r.ID }); !slices.Equal(got, tt.want) {
+					t.Errorf("registrations %v, want %v", got, tt.want)
+				}
+			})
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -341,12 +342,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Every answer tells the server's time, which ClockSkew may put off.
 	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
+	// Read once: a second ParseForm would answer nil for a request the
+	// first refused, keeping whatever parameters it could read.
+	p, perr := parseParams(r)
 	var kind fault
 	var status int
 	if s.opts.FailRate > 0 {
-		// The fault depends on the call, so its parameters are read
-		// first (handle reads them again from the parsed form).
-		p, _ := parseParams(r)
+		// The fault depends on the call.
 		method := name
 		if method == "" {
 			method = p.get("cmd")
@@ -367,7 +369,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		drop(w)
 		return
 	}
-	body := s.handle(r, strings.TrimPrefix(rest, "/"))
+	body := s.handle(r, name, p, perr)
 	if name == "" {
 		name = r.Form.Get("cmd")
 	}
@@ -426,10 +428,10 @@ func (s *Server) logf(method string, r *http.Request, start time.Time, format st
 
 func errorBody(e *apiError) map[string]*apiError { return map[string]*apiError{"error": e} }
 
-// handle parses, authenticates and runs one API call and returns the body
-// to answer with.
-func (s *Server) handle(r *http.Request, method string) any {
-	p, e := parseParams(r)
+// handle authenticates and runs one API call, its parameters p as
+// parseParams read them (or its refusal e), and returns the body to answer
+// with.
+func (s *Server) handle(r *http.Request, method string, p params, e *apiError) any {
 	if e != nil {
 		return errorBody(e)
 	}
@@ -467,18 +469,42 @@ func (s *Server) handle(r *http.Request, method string) any {
 // maxForm bounds a request body; the API's requests are tiny.
 const maxForm = 1 << 20
 
+// parseParams reads a request's parameters, query and form merged. A raw
+// ';' is part of a value, as in the API's lists (user_id=200;201), in the
+// query and in an urlencoded body alike; Go's parser refuses it as a
+// separator, so it is escaped first (%3B, as a client that escapes sends
+// it). Only '&' separates parameters.
 func parseParams(r *http.Request) (params, *apiError) {
 	r.Body = http.MaxBytesReader(nil, r.Body, maxForm)
+	r.URL.RawQuery = escapeSemicolons(r.URL.RawQuery)
 	var err error
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+	switch mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); {
+	case mt == "multipart/form-data":
 		err = r.ParseMultipartForm(maxForm)
-	} else {
+	case mt == "application/x-www-form-urlencoded" && r.Method == http.MethodPost:
+		if err = escapeBodySemicolons(r); err == nil {
+			err = r.ParseForm()
+		}
+	default:
 		err = r.ParseForm()
 	}
 	if err != nil {
 		return params{}, errorf(101, "invalid arguments: cannot read the request parameters: %v", err)
 	}
 	return params{r.Form}, nil
+}
+
+func escapeSemicolons(s string) string { return strings.ReplaceAll(s, ";", "%3B") }
+
+// escapeBodySemicolons escapes the raw ';' of an urlencoded body, read
+// within maxForm (a larger body is refused as before).
+func escapeBodySemicolons(r *http.Request) error {
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	r.Body = io.NopCloser(strings.NewReader(escapeSemicolons(string(data))))
+	return nil
 }
 
 // drop closes the connection without an answer. Where the connection cannot
