@@ -707,9 +707,9 @@ func (d *doctor) apiBehaviour(client *voximplant.Client) {
 	}
 	answers := fmt.Sprintf("%s in %s", english.Plural(int(st.RateLimited), "rate-limit answer"), english.Plural(int(st.Requests), "request"))
 	if st.Rate == 0 {
-		// Refused before enough answers came to measure the API's rate
-		// by: the client only backed off (a rate of 0 is no ceiling).
-		d.ok("api rate limit", answers+"; voxbind waited and retried (too few answers yet to learn the API's rate)")
+		// Every refusal came too early to measure the API's rate by (a
+		// rate of 0 is no ceiling): the client only backed off.
+		d.ok("api rate limit", answers+"; voxbind backed off and retried each (the API had accepted too few requests, in too short a time, to measure its rate by)")
 		return
 	}
 	d.ok("api rate limit", fmt.Sprintf("%s; voxbind slowed down by itself to %.0f requests/s", answers, st.Rate))

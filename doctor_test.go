@@ -536,9 +536,9 @@ func TestDoctorCountsRateLimits(t *testing.T) {
 		// estimate the API's rate and slow down to it.
 		{"after reads", []string{"GetAccountInfo", "GetUsers"},
 			regexp.MustCompile(`^2 rate-limit answers in (\d+) requests; voxbind slowed down by itself to [1-9]\d* requests/s$`)},
-		// The very first call: too few answers yet to estimate a rate.
+		// The very first call: nothing accepted yet to estimate a rate by.
 		{"first call", []string{"GetAccountInfo"},
-			regexp.MustCompile(`^1 rate-limit answer in (\d+) requests; voxbind waited and retried`)},
+			regexp.MustCompile(`^1 rate-limit answer in (\d+) requests; voxbind backed off and retried each \(the API had accepted too few requests, in too short a time, to measure its rate by\)$`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex

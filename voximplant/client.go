@@ -310,9 +310,10 @@ func send[A any, PA interface {
 func (c *Client) retry(ctx context.Context, start time.Time, method string, attempt int, res result) error {
 	c.transient.Add(1)
 	base := c.backoffBase
-	if res.rateLimited {
+	if res.rateLimited && c.limiter.Rate() > 0 {
 		// The adaptive limiter paces these; a long backoff would only
 		// starve it of the answers it measures the server's rate by.
+		// Until it has a rate, the backoff alone paces them.
 		base /= 10
 	}
 	wait := c.jitter(min(c.backoffCap, base<<min(attempt, 20)))

@@ -424,36 +424,42 @@ func TestBackoffAndBudget(t *testing.T) {
 }
 
 // TestRateLimitBacksOffBriefly: a rate-limit answer without a hint is
-// retried after a tenth of the backoff a failure gets (the adaptive
-// limiter does the pacing); a 503 gets the full backoff.
+// retried after a tenth of the backoff a failure gets while the adaptive
+// limiter has a rate to pace the retries by; before it has one (refused
+// before it could measure the server's rate), after the full backoff, as
+// a 503, so as not to retry many times faster than the server accepts.
 func TestRateLimitBacksOffBriefly(t *testing.T) {
+	ms := time.Millisecond
+	rateLimited := func(w http.ResponseWriter) { apiError(w, 340, "Rate limit exceeded") }
 	for _, tt := range []struct {
 		name string
+		rate float64 // the client's ceiling: a rate from the start
 		fail func(w http.ResponseWriter)
-		want time.Duration
+		want []time.Duration
 	}{
-		{"api 340", func(w http.ResponseWriter) { apiError(w, 340, "Rate limit exceeded") }, 10 * time.Millisecond},
-		{"http 429", func(w http.ResponseWriter) { w.WriteHeader(429) }, 10 * time.Millisecond},
-		{"http 503", func(w http.ResponseWriter) { w.WriteHeader(503) }, 100 * time.Millisecond},
+		{"api 340 paced", 1000, rateLimited, []time.Duration{10 * ms, 20 * ms, 40 * ms}},
+		{"http 429 paced", 1000, func(w http.ResponseWriter) { w.WriteHeader(429) }, []time.Duration{10 * ms, 20 * ms, 40 * ms}},
+		{"api 340 before a rate", 0, rateLimited, []time.Duration{100 * ms, 200 * ms, 400 * ms}},
+		{"http 503", 0, func(w http.ResponseWriter) { w.WriteHeader(503) }, []time.Duration{100 * ms, 200 * ms, 400 * ms}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeServer(t)
 			f.fault = func(n int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
-				if n == 1 {
+				if n <= 3 {
 					tt.fail(w)
 					return true
 				}
 				return false
 			}
-			c, _ := testClient(t, f, nil)
-			c.backoffBase, c.backoffCap = 100*time.Millisecond, 5*time.Second
+			c, _ := testClient(t, f, func(o *Options) { o.Rate = tt.rate })
+			c.backoffBase, c.backoffCap = 100*ms, 5*time.Second
 			fc := withFakeClock(c)
 			c.jitter = func(max time.Duration) time.Duration { return max } // the ceiling of each draw
 			if _, err := c.Info(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff([]time.Duration{tt.want}, fc.slept); diff != "" {
-				t.Errorf("waits before the retry (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tt.want, fc.slept); diff != "" {
+				t.Errorf("waits before the retries (-want +got):\n%s", diff)
 			}
 		})
 	}

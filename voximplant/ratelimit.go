@@ -12,7 +12,9 @@ import (
 // The adaptive limiter is AIMD, as TCP congestion control: Voximplant
 // publishes no request rate, so the client learns it. On a rate-limit answer
 // the rate drops to a little below the rate the server accepted over the
-// last second; every accepted answer raises it a little, so that it hovers
+// last second (for a server that accepts fewer than minSamples a second,
+// over the busy period once it is longer than that); every accepted answer
+// raises it a little, so that it hovers
 // just under the server's limit. The constants were tuned with
 // BenchmarkApplyRateLimited against token buckets (bursts 1, 10, 100) and a
 // fixed window.
@@ -38,6 +40,7 @@ type adaptiveLimiter struct {
 	limit        float64     // current rate; 0 = unlimited
 	accepted     []time.Time // times of accepted answers, the last rateWindow
 	start        time.Time   // first request of the current busy period
+	busyAccepted int         // accepted answers since start
 	lastSent     time.Time
 	lastDecrease time.Time
 	// probing: the last estimate came from less than a second of traffic,
@@ -79,6 +82,7 @@ func (a *adaptiveLimiter) Wait(ctx context.Context) (time.Time, error) {
 	a.mu.Lock()
 	if a.start.IsZero() || now.Sub(a.lastSent) > rateWindow {
 		a.start = now // a busy period begins: rates are measured from here
+		a.busyAccepted = 0
 	}
 	a.lastSent = now
 	a.mu.Unlock()
@@ -93,6 +97,7 @@ func (a *adaptiveLimiter) Accepted() {
 	defer a.mu.Unlock()
 	a.prune(now)
 	a.accepted = append(a.accepted, now)
+	a.busyAccepted++
 	if a.limit <= 0 {
 		return
 	}
@@ -132,6 +137,10 @@ func (a *adaptiveLimiter) RateLimited(sentAt time.Time) bool {
 	}
 	var next float64
 	switch {
+	case n < minSamples && a.limit <= 0 && now.Sub(a.start) > rateWindow:
+		// A server that accepts fewer than minSamples a second: the rate
+		// it accepted since the busy period began, over a second ago.
+		next = rateDecrease * float64(a.busyAccepted) / now.Sub(a.start).Seconds()
 	case n < minSamples && a.limit <= 0:
 		return false // too little accepted to go by; backoff paces the retry
 	case n == 0:

@@ -86,6 +86,47 @@ func TestAdaptiveLimiterYoungWindow(t *testing.T) {
 	}
 }
 
+// TestAdaptiveLimiterSlowServer: a server that accepts fewer than
+// minSamples requests a second never fills the one-second window, so once
+// a busy period is over a second old, a refusal sets the rate to what the
+// server accepted over the whole period, instead of leaving the client
+// unlimited and retrying at the pace of its backoff.
+func TestAdaptiveLimiterSlowServer(t *testing.T) {
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	a := newAdaptiveLimiter(0)
+	a.now = func() time.Time { return now }
+	send := func() time.Time {
+		sent, err := a.Wait(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sent
+	}
+	// The server accepts one request a second; the others are refused.
+	for i := range 4 {
+		send()
+		a.Accepted()
+		now = now.Add(100 * time.Millisecond)
+		for range 9 {
+			sent := send()
+			if lowered := a.RateLimited(sent); lowered {
+				if i == 0 {
+					t.Fatalf("lowered the rate to %g within the first second, from one accepted answer", a.Rate())
+				}
+				if got, want := a.Rate(), rateDecrease*float64(i+1)/now.Sub(a.start).Seconds(); math.Abs(got-want) > 0.01 {
+					t.Fatalf("rate %g, want %g: the busy period's accepted answers over its length", got, want)
+				}
+				if got := a.Rate(); got < rateMin || got > 2 {
+					t.Fatalf("rate %g, want 1 to 2 requests/s for a server that accepts 1", got)
+				}
+				return
+			}
+			now = now.Add(100 * time.Millisecond)
+		}
+	}
+	t.Fatalf("after 4 s of refusals at 1 accepted/s the client is still unlimited (rate %g)", a.Rate())
+}
+
 func TestAdaptiveLimiterCeiling(t *testing.T) {
 	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 	a := newAdaptiveLimiter(20)
