@@ -327,6 +327,10 @@ func (d *doctor) checkEndpoint(ctx context.Context, endpoint string) bool {
 				"check that --endpoint names Voximplant's host; if a proxy inspects TLS, trust its certificate authority (SSL_CERT_FILE=ca.pem); for 'sandbox serve --tls', SSL_CERT_FILE=its .cert.pem")
 			return false
 		}
+		if p.Status != 0 { // an answer voxbind does not use: a redirect
+			d.fail("endpoint", fmt.Sprintf("%s: %v", p.URL, p.Err), fixURL)
+			return false
+		}
 		d.fail("endpoint", fmt.Sprintf("%s: no answer: %v", p.URL, p.Err), fixURL+"; check the network and the proxy settings")
 		return false
 	}

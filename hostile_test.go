@@ -224,3 +224,22 @@ func TestHostileNamesAtThePrompt(t *testing.T) {
 		t.Error("the state changed after a no")
 	}
 }
+
+// TestEndpointWithPasswordRefused: user:password@ in --endpoint is refused
+// before anything is sent, by every command that reaches the API, and the
+// password is printed nowhere, --debug included.
+func TestEndpointWithPasswordRefused(t *testing.T) {
+	dir := initSandbox(t)
+	creds := filepath.Join(dir, sandbox.CredentialsFile)
+	const endpoint = "http://bob:hunter2pass@127.0.0.1:1/platform_api/"
+	for _, args := range [][]string{
+		{"export"},
+		{"--debug", "export"},
+		{"plan", "-f", "examples/quickstart.yaml", "-o", "json"},
+	} {
+		code, stdout, stderr := runCLI(t, append([]string{"--credentials", creds, "--endpoint", endpoint}, args...)...)
+		if code != 1 || !strings.Contains(stdout+stderr, "remove user:password@ from --endpoint") || strings.Contains(stdout+stderr, "hunter2pass") || strings.Contains(stderr, "retrying") {
+			t.Errorf("%v: exit %d; want 1, the endpoint refused at once without the password:\n%s\n%s", args, code, stdout, stderr)
+		}
+	}
+}

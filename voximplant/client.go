@@ -178,6 +178,11 @@ func checkEndpoint(s string) (string, error) {
 	if s == "" {
 		s = DefaultEndpoint
 	}
+	if shown, ok := withoutUserinfo(s); ok {
+		// Checked before parsing, so that no other message (url.Parse's
+		// quotes the whole text) can echo the password.
+		return "", fmt.Errorf("endpoint %q: holds a user name or password (user:password@); the Management API authenticates with the key file's token, never with credentials in the URL: remove user:password@ from --endpoint (or VOXIMPLANT_ENDPOINT)", shown)
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return "", fmt.Errorf("endpoint %q: not a URL: %w", s, err)
@@ -204,6 +209,26 @@ func checkEndpoint(s string) (string, error) {
 		}
 	}
 	return u.String(), nil
+}
+
+// withoutUserinfo returns endpoint s with its user name and password
+// ("user:password@" after the scheme) cut out, and whether it had them. It
+// reads the text as it is, so that it also finds them in a URL that does
+// not parse.
+func withoutUserinfo(s string) (string, bool) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s, false
+	}
+	authority := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority = rest[:i]
+	}
+	at := strings.LastIndexByte(authority, '@')
+	if at < 0 {
+		return s, false
+	}
+	return scheme + "://" + rest[at+1:], true
 }
 
 func loopbackHost(h string) bool {
@@ -547,11 +572,17 @@ func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLa
 // was sent, and may put it anywhere in the Location), without the query,
 // the fragment and any user name.
 func (c *Client) redirectError(method string, resp *http.Response) error {
+	return fmt.Errorf("%s: %s: check --endpoint", method, redirected(resp, c.clean))
+}
+
+// redirected says that resp is a redirect and where it pointed, the
+// Location cleaned by clean (see redirectError).
+func redirected(resp *http.Response, clean func(string) string) string {
 	where := "no Location"
 	if loc, err := resp.Location(); err == nil {
-		where = "Location " + c.clean(shorten(loc.Scheme+"://"+loc.Host+loc.Path, 4<<10))
+		where = "Location " + clean(shorten(loc.Scheme+"://"+loc.Host+loc.Path, 4<<10))
 	}
-	return fmt.Errorf("%s: the server answered HTTP %d, a redirect (%s); the Management API never redirects, so voxbind does not follow it: check --endpoint", method, resp.StatusCode, shorten(where, 300))
+	return fmt.Sprintf("the server answered HTTP %d, a redirect (%s); the Management API never redirects, so voxbind does not follow it", resp.StatusCode, shorten(where, 300))
 }
 
 const maxBody = 64 << 20

@@ -408,3 +408,57 @@ func TestRedactCutsShortMixedRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeRefusesRedirect: doctor's unauthenticated probe does not follow
+// a redirect either: it reports it, naming the Location, and the server
+// redirected to is never contacted.
+func TestProbeRefusesRedirect(t *testing.T) {
+	evil := newCatcher(t)
+	for _, status := range []int{http.StatusFound, http.StatusTemporaryRedirect} {
+		redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, evil.srv.URL+"/platform_api/GetAccountInfo?x=1", status)
+		}))
+		t.Cleanup(redirector.Close)
+		p := Probe(context.Background(), redirector.URL+"/platform_api/", nil)
+		if n := evil.hits.Load(); n != 0 {
+			t.Fatalf("HTTP %d: the probe followed the redirect (%d requests reached its target)", status, n)
+		}
+		want := fmt.Sprintf("HTTP %d, a redirect (Location %s/platform_api/GetAccountInfo)", status, evil.srv.URL)
+		if p.Err == nil || !strings.Contains(p.Err.Error(), want) || p.Status != status {
+			t.Errorf("HTTP %d: probe = status %d, err %v; want an error saying %q", status, p.Status, p.Err, want)
+		}
+		if p.APIAnswer {
+			t.Errorf("HTTP %d: a redirect taken for an API answer", status)
+		}
+	}
+}
+
+// TestEndpointWithPasswordRefused: user:password@ in the endpoint is
+// refused before anything is sent (the Management API takes the key's
+// token, never URL credentials), and the refusal does not echo the
+// password, whatever else is wrong with the URL.
+func TestEndpointWithPasswordRefused(t *testing.T) {
+	for _, endpoint := range []string{
+		"http://bob:hunter2pass@127.0.0.1:1/platform_api/",
+		"https://bob:hunter2pass@api.voximplant.com/platform_api/",
+		"https://hunter2pass@api.voximplant.com/platform_api/",
+		"ftp://bob:hunter2pass@127.0.0.1:1/platform_api/",
+		"http://bob:hunter2pass@api.example.com/platform_api/?q",
+		"https://bob:hunter2pass@[::1/platform_api/",
+	} {
+		_, err := CheckEndpoint(endpoint)
+		if err == nil {
+			t.Errorf("%s: accepted", endpoint)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2pass") {
+			t.Errorf("%s: the error echoes the password: %v", endpoint, err)
+		}
+		if !strings.Contains(err.Error(), "remove user:password@ from --endpoint") {
+			t.Errorf("%s: the error does not say what to do: %v", endpoint, err)
+		}
+		if _, err := New(Options{Endpoint: endpoint, Credentials: testCredentials()}); err == nil || strings.Contains(err.Error(), "hunter2pass") {
+			t.Errorf("%s: New = %v", endpoint, err)
+		}
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/voxbind/voxbind/reconcile"
 )
 
 // CheckEndpoint normalises an endpoint URL the way New does, and refuses
@@ -59,7 +61,7 @@ func (p ProbeResult) TLSError() *tls.CertificateVerificationError {
 // CheckEndpoint first) through hc (nil: a client like the one New makes,
 // which honours the proxy environment variables). A Management API answers
 // it with an authorization error; no token is ever sent and nothing is
-// changed.
+// changed. A redirect is not followed: Err says where it pointed.
 func Probe(ctx context.Context, endpoint string, hc *http.Client) ProbeResult {
 	base, err := checkEndpoint(endpoint)
 	if err != nil {
@@ -68,7 +70,11 @@ func Probe(ctx context.Context, endpoint string, hc *http.Client) ProbeResult {
 	p := ProbeResult{URL: base + "GetAccountInfo"}
 	if hc == nil {
 		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	} else {
+		own := *hc // the caller's client keeps its own redirect policy
+		hc = &own
 	}
+	hc.CheckRedirect = refuseRedirect // as the API client: see refuseRedirect
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL, strings.NewReader(""))
 	if err != nil {
 		p.Err = err
@@ -96,6 +102,10 @@ func Probe(ctx context.Context, endpoint string, hc *http.Client) ProbeResult {
 	p.Status, p.TLS = resp.StatusCode, resp.TLS
 	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
 		p.Date = d
+	}
+	if p.Status >= 300 && p.Status <= 399 {
+		p.Err = errors.New(redirected(resp, func(s string) string { return reconcile.Printable(redact(s)) }))
+		return p
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
