@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -158,8 +157,7 @@ func (r *report) writeDocument(w io.Writer) error {
 // writeJSON writes v as one JSON document: indented, or on one line for
 // JSON Lines.
 func writeJSON(w io.Writer, v any, indent bool) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
+	enc := reconcile.NewJSONEncoder(w)
 	if indent {
 		enc.SetIndent("", "  ")
 	}

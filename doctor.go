@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -723,9 +722,8 @@ func (d *doctor) apiBehaviour(client *voximplant.Client) {
 // failure or warning, a summary) or as one JSON document.
 func (d *doctor) render(w io.Writer, format string) error {
 	if format == "json" {
-		enc := json.NewEncoder(w)
+		enc := reconcile.NewJSONEncoder(w)
 		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
 		return enc.Encode(struct {
 			Checks []doctorCheck `json:"checks"`
 		}{d.checks})

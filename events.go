@@ -30,9 +30,7 @@ type applyEvents struct {
 }
 
 func newApplyEvents(w io.Writer) *applyEvents {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return &applyEvents{enc: enc, now: time.Now}
+	return &applyEvents{enc: reconcile.NewJSONEncoder(w), now: time.Now}
 }
 
 // eventTime is when an event happened, in RFC 3339 with milliseconds, UTC.

@@ -18,6 +18,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/voxbind/voxbind/internal/leakcheck"
+	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/sandbox"
 	"github.com/voxbind/voxbind/voximplant"
 )
@@ -241,5 +242,77 @@ func TestEndpointWithPasswordRefused(t *testing.T) {
 		if code != 1 || !strings.Contains(stdout+stderr, "remove user:password@ from --endpoint") || strings.Contains(stdout+stderr, "hunter2pass") || strings.Contains(stderr, "retrying") {
 			t.Errorf("%v: exit %d; want 1, the endpoint refused at once without the password:\n%s\n%s", args, code, stdout, stderr)
 		}
+	}
+}
+
+// TestJSONEscapesInvisibleCharacters: the C1 controls and the
+// bidirectional-text controls, which encoding/json leaves raw, are
+// written as \uXXXX in every JSON document voxbind writes (plan -o json,
+// a saved plan, show -o json, apply's events, the journal), and the
+// saved plan and the journal read back the very names the account has.
+func TestJSONEscapesInvisibleCharacters(t *testing.T) {
+	const bob = "bob\u009b31m\u202eevil\u2066"
+	state := fleetTestState(t, 0, func(st *sandbox.State) {
+		st.Account.Name = "demo\u009b\u200f"
+		for i := range st.Users {
+			if st.Users[i].Name == "bob" {
+				st.Users[i].Name = bob
+				for j := range st.Registrations {
+					switch r := &st.Registrations[j]; r.ID {
+					case 3001: // alice@, rebound by the spec from bob
+						r.UserID = st.Users[i].ID
+					case 3002: // bob@: the application only, bob being alice@'s
+						r.RuleID, r.UserID = 0, 0
+					}
+				}
+			}
+		}
+	})
+	dir := t.TempDir()
+	spec := applyWrite(t, filepath.Join(dir, "voxbind.yaml"), applyMoveSpec)
+	planFile, journal := filepath.Join(dir, "plan.json"), filepath.Join(dir, "apply.jsonl")
+	check := func(what, doc string) {
+		t.Helper()
+		for _, raw := range []string{"\u009b", "\u202e", "\u2066", "\u200f"} {
+			if strings.Contains(doc, raw) {
+				t.Errorf("%s holds %q raw:\n%s", what, raw, doc)
+			}
+		}
+		if !strings.Contains(doc, `bob\u009b31m\u202eevil\u2066`) {
+			t.Errorf("%s does not hold bob's name escaped:\n%s", what, doc)
+		}
+	}
+	mustRun := func(args ...string) string {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d:\n%s\n%s", args, code, stdout, stderr)
+		}
+		return stdout
+	}
+	check("plan -o json", mustRun("--sandbox", state, "plan", "-f", spec, "-o", "json"))
+	mustRun("--sandbox", state, "plan", "-f", spec, "--out", planFile)
+	check("the saved plan", applyRead(t, planFile))
+	check("show -o json of the plan", mustRun("show", planFile, "-o", "json"))
+	p, err := reconcile.ReadPlan([]byte(applyRead(t, planFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Changes[0].Before.User.Name; got != bob {
+		t.Errorf("the saved plan reads back %q, want %q", got, bob)
+	}
+	check("apply -o json", mustRun("--sandbox", state, "apply", "--plan", planFile, "--auto-approve", "-o", "json", "--journal", journal))
+	check("the journal", applyRead(t, journal))
+	check("show -o json of the journal", mustRun("show", journal, "-o", "json"))
+	j, err := reconcile.ReadJournal([]byte(applyRead(t, journal)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := false
+	for _, in := range j.Intents {
+		read = read || in.Step == 1 && in.Before != nil && in.Before.User != nil && in.Before.User.Name == bob
+	}
+	if !read {
+		t.Errorf("the journal does not read back %q", bob)
 	}
 }

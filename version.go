@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/voxbind/voxbind/reconcile"
 )
 
 // The version, its commit and the commit's date. A release build sets them
@@ -110,7 +111,7 @@ func (c *VersionCmd) Run(stdio *Stdio) error {
 func writeVersion(w io.Writer, format string) error {
 	s := stamp{Version: version, Commit: commit, Date: date, Go: goVersion}
 	if format == "json" {
-		return json.NewEncoder(w).Encode(s)
+		return reconcile.NewJSONEncoder(w).Encode(s)
 	}
 	unknown := func(v string) string {
 		if v == "" {

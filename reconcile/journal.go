@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -458,8 +457,7 @@ func (j *Journal) writeLocked(v any) (int64, error) {
 		return 0, j.err
 	}
 	j.buf.Reset()
-	enc := json.NewEncoder(&j.buf)
-	enc.SetEscapeHTML(false)
+	enc := NewJSONEncoder(&j.buf)
 	if err := enc.Encode(v); err != nil { // Encode ends the line with \n
 		j.err = fmt.Errorf("journal %s: %w", j.path, err)
 		return 0, j.err

@@ -1,7 +1,9 @@
 package reconcile
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -52,4 +54,59 @@ func Printable(s string) string {
 // ("Trojan Source"): marks, embeddings, overrides and isolates.
 func printableBidi(r rune) bool {
 	return r == 0x061C || r == 0x200E || r == 0x200F || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
+}
+
+// NewJSONEncoder returns the encoder every JSON document voxbind writes
+// goes through (plans, saved plans, events, diagnostics, journals, doctor
+// and show reports): no HTML escaping, and the characters that
+// encoding/json leaves raw although they act on a terminal or hide text
+// (the C1 controls U+0080–U+009F and the bidirectional-text controls that
+// Printable escapes) written as \uXXXX. A JSON reader gets the same
+// string back, so a saved plan and a journal read back exactly; a
+// terminal or an editor showing the document shows the escape.
+func NewJSONEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(jsonEscaper{w})
+	enc.SetEscapeHTML(false)
+	return enc
+}
+
+// jsonEscaper escapes, in each Write, what NewJSONEncoder says. Encode
+// writes each document in one Write, so no character is split between
+// two; outside strings an encoded document is ASCII, so every character
+// escaped is inside a string.
+type jsonEscaper struct{ w io.Writer }
+
+func (e jsonEscaper) Write(b []byte) (int, error) {
+	if _, err := e.w.Write(escapeJSONInvisible(b)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// escapeJSONInvisible writes the C1 controls and the bidirectional-text
+// controls of encoded JSON b as \uXXXX; b itself when it has none.
+func escapeJSONInvisible(b []byte) []byte {
+	var out []byte
+	last := 0
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if (r >= 0x80 && r <= 0x9f) || printableBidi(r) {
+			if out == nil {
+				out = make([]byte, 0, len(b)+16)
+			}
+			out = append(out, b[last:i]...)
+			out = fmt.Appendf(out, `\u%04x`, r)
+			last = i + size
+		}
+		i += size
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[last:]...)
 }

@@ -2,7 +2,9 @@ package reconcile
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode"
@@ -125,5 +127,38 @@ func TestMessagesEscapeAccountData(t *testing.T) {
 		if c := rawControls(s.String()); len(c) > 0 {
 			t.Errorf("raw control characters %q in %q", c, s.String())
 		}
+	}
+}
+
+// TestJSONEncoderEscapesInvisible: every C1 control and bidirectional-text
+// control is written as \uXXXX, in keys and values, and decodes back to
+// the same string; other text, ASCII and the rest of Unicode, is written
+// as encoding/json writes it.
+func TestJSONEncoderEscapesInvisible(t *testing.T) {
+	var in []rune
+	for r := rune(0x80); r <= 0x9f; r++ {
+		in = append(in, r)
+	}
+	in = append(in, 0x061c, 0x200e, 0x200f, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069)
+	s := "x" + string(in) + "é☎<&>\u2028"
+	v := map[string]string{s: s}
+	var b bytes.Buffer
+	if err := NewJSONEncoder(&b).Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range in {
+		if strings.ContainsRune(b.String(), r) {
+			t.Errorf("U+%04X written raw: %q", r, b.String())
+		}
+		if !strings.Contains(b.String(), fmt.Sprintf(`\u%04x`, r)) {
+			t.Errorf("U+%04X not written as \\u%04x: %q", r, r, b.String())
+		}
+	}
+	if !strings.Contains(b.String(), `é☎<&>\u2028`) {
+		t.Errorf("other text changed: %q", b.String())
+	}
+	var back map[string]string
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil || back[s] != s {
+		t.Errorf("does not read back: %v, %q", err, back)
 	}
 }

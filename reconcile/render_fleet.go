@@ -181,9 +181,8 @@ type fleetFailureJSON struct {
 // the account's name. withPreconditions adds each step's precondition,
 // for apply --plan.
 func RenderFleetJSON(w io.Writer, f *FleetPlan, withPreconditions bool) error {
-	enc := json.NewEncoder(w)
+	enc := NewJSONEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
 	return enc.Encode(NewFleetJSON(f, withPreconditions))
 }
 

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"bufio"
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -67,9 +66,8 @@ func JournalSteps(j *JournalRecords) []JournalStep {
 
 // RenderJournalJSON writes j as one JournalDocument, indented.
 func RenderJournalJSON(w io.Writer, j *JournalRecords) error {
-	enc := json.NewEncoder(w)
+	enc := NewJSONEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
 	return enc.Encode(JournalDocument{Kind: "journal", Start: j.Start, Steps: JournalSteps(j), End: j.End, CutShort: j.CutShort})
 }
 

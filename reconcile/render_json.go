@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"encoding/json"
 	"io"
 )
 
@@ -10,9 +9,8 @@ import (
 // adds each step's precondition: plan --out saves them for apply --plan;
 // -o json leaves them out.
 func RenderJSON(w io.Writer, p *Plan, withPreconditions bool) error {
-	enc := json.NewEncoder(w)
+	enc := NewJSONEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
 	return enc.Encode(JSONPlan(p, withPreconditions))
 }
 
