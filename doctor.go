@@ -271,7 +271,7 @@ func (d *doctor) checkKey(ctx context.Context) (*voximplant.Credentials, string,
 		d.fail("key file", where+": "+err.Error(), "the file must be the JSON key file Voximplant gave, unchanged; "+getKey)
 		return nil, g.Endpoint, none
 	}
-	detail := fmt.Sprintf("%s: key %s of account %d (%s), RSA %d-bit", where, creds.KeyID, creds.AccountID, creds.AccountEmail, creds.PrivateKey.N.BitLen())
+	detail := fmt.Sprintf("%s: key %s of account %d (%s), RSA %d-bit", where, reconcile.Printable(creds.KeyID), creds.AccountID, reconcile.Printable(creds.AccountEmail), creds.PrivateKey.N.BitLen())
 	if bits := creds.PrivateKey.N.BitLen(); bits < 2048 {
 		d.warn("key file", detail, "the key is shorter than the 2048 bits Voximplant issues: create a new key")
 	} else {
@@ -469,9 +469,10 @@ func (d *doctor) checkFleet(ctx context.Context, creds *voximplant.Credentials, 
 
 // authenticate makes the read-only client for the account acted on
 // (--account-id, else the spec's account_id, else the key's) and checks
-// GetAccountInfo (and, for another account than the key's, that the key
-// may act on it).
-func (d *doctor) authenticate(ctx context.Context, creds *voximplant.Credentials, endpoint string, desired *spec.Spec) (*voximplant.Client, *voximplant.AccountInfo, bool) {
+// GetAccountInfo as plan and export do (Client.Info): it must answer for
+// that account, and for another account than the key's, the key must
+// be allowed to act on it.
+func (d *doctor) authenticate(ctx context.Context, creds *voximplant.Credentials, endpoint string, desired *spec.Spec) (*voximplant.Client, reconcile.AccountInfo, bool) {
 	notices := newRetryNotices(d.s)
 	acting, source := d.f.actingOn(desired)
 	client, err := voximplant.New(voximplant.Options{
@@ -480,26 +481,27 @@ func (d *doctor) authenticate(ctx context.Context, creds *voximplant.Credentials
 	})
 	if err != nil {
 		d.fail("account", err.Error(), "see the key file and endpoint checks")
-		return nil, nil, false
+		return nil, reconcile.AccountInfo{}, false
 	}
 	child := acting != 0 && acting != creds.AccountID
-	info, err := client.GetAccountInfo(ctx)
-	if err != nil {
-		var apiErr *voximplant.APIError
-		if child && errors.As(err, &apiErr) && apiErr.Code == voximplant.CodeAuthFailed {
-			if source == "" {
-				source = "--account-id"
-			}
-			d.fail("account", fmt.Sprintf("the key of account %d cannot act on account %d (%s): %v", creds.AccountID, acting, source, err),
-				"act on the key's own account or one of its child accounts: check the id, or use that account's own key")
-			return nil, nil, false
-		}
+	info, err := client.Info(ctx)
+	var cannot *voximplant.CannotActError
+	switch {
+	case errors.As(err, &cannot):
+		d.fail("account", fmt.Sprintf("%v: %v", cannot, cannot.Err),
+			"act on the key's own account or one of its child accounts: check the id, or use that account's own key")
+		return nil, reconcile.AccountInfo{}, false
+	case errors.Is(err, voximplant.ErrWrongAccount):
+		d.fail("account", err.Error(),
+			"point --endpoint (or VOXIMPLANT_ENDPOINT) at the Management API, https://api.voximplant.com/platform_api/, not at a proxy or copy that answers for another account, and use the key file of the account to act on")
+		return nil, reconcile.AccountInfo{}, false
+	case err != nil:
 		d.failAPI("account", "", err)
-		return nil, nil, false
+		return nil, reconcile.AccountInfo{}, false
 	}
-	d.ok("account", fmt.Sprintf("account %d (%s): GetAccountInfo works with key %s", info.AccountID, info.AccountName, creds.KeyID))
+	d.ok("account", fmt.Sprintf("account %d (%s): GetAccountInfo works with key %s", info.ID, reconcile.Printable(info.Name), reconcile.Printable(creds.KeyID)))
 	if child {
-		d.ok("child account", fmt.Sprintf("the key of account %d may act on its child account %d", creds.AccountID, info.AccountID))
+		d.ok("child account", fmt.Sprintf("the key of account %d may act on its child account %d", creds.AccountID, info.ID))
 	}
 	return client, info, true
 }
@@ -508,9 +510,9 @@ func (d *doctor) authenticate(ctx context.Context, creds *voximplant.Credentials
 // answer, reads every application's rules and users for the account's
 // size. It returns the traffic that reading the registrations and
 // applications took, and whether everything was read.
-func (d *doctor) checkReads(ctx context.Context, client *voximplant.Client, info *voximplant.AccountInfo) (voximplant.Stats, bool) {
+func (d *doctor) checkReads(ctx context.Context, client *voximplant.Client, info reconcile.AccountInfo) (voximplant.Stats, bool) {
 	cur := &reconcile.Current{
-		Account: reconcile.AccountInfo{ID: info.AccountID, Name: info.AccountName},
+		Account: info,
 		Rules:   map[int64][]reconcile.Rule{}, Users: map[int64][]reconcile.User{},
 	}
 	start := client.Stats()
@@ -536,7 +538,7 @@ func (d *doctor) checkReads(ctx context.Context, client *voximplant.Client, info
 			d.ok("read "+m.method, "nothing to read: the account has no applications")
 		default:
 			err := m.read(ctx, apps[0].ID)
-			d.read(m.method, err, fmt.Sprintf("answers (application %d, %s)", apps[0].ID, apps[0].Name))
+			d.read(m.method, err, fmt.Sprintf("answers (application %d, %s)", apps[0].ID, reconcile.Printable(apps[0].Name)))
 			ok = ok && err == nil
 		}
 	}
@@ -553,14 +555,14 @@ func (d *doctor) checkReads(ctx context.Context, client *voximplant.Client, info
 
 // checkGuard checks the spec's account_id guard against the account acted
 // on, and reports whether it holds.
-func (d *doctor) checkGuard(desired *spec.Spec, info *voximplant.AccountInfo) bool {
+func (d *doctor) checkGuard(desired *spec.Spec, info reconcile.AccountInfo) bool {
 	switch id := desired.AccountID; {
-	case id != 0 && id != info.AccountID:
-		d.fail("spec guard", fmt.Sprintf("the spec's account_id %d is not account %d, the one these credentials act on", id, info.AccountID),
+	case id != 0 && id != info.ID:
+		d.fail("spec guard", fmt.Sprintf("the spec's account_id %d is not account %d, the one these credentials act on", id, info.ID),
 			fmt.Sprintf("remove --account-id to act on account %d, use that account's key, or correct account_id in the spec", id))
 		return false
 	case id == 0:
-		d.ok("spec guard", fmt.Sprintf("the spec has no account_id guard (adding 'account_id: %d' makes plan and apply refuse any other account)", info.AccountID))
+		d.ok("spec guard", fmt.Sprintf("the spec has no account_id guard (adding 'account_id: %d' makes plan and apply refuse any other account)", info.ID))
 	default:
 		d.ok("spec guard", fmt.Sprintf("account_id %d is the account acted on", id))
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -588,5 +589,121 @@ func TestDoctorCountsRateLimits(t *testing.T) {
 				t.Errorf("text: stderr does not tell the retry:\n%s", errb.String())
 			}
 		})
+	}
+}
+
+// TestDoctorEscapesAccountData: the names doctor shows come from the
+// account; escape codes, newlines and bidirectional-text controls in them
+// are shown escaped, in text and in JSON.
+func TestDoctorEscapesAccountData(t *testing.T) {
+	const account, app = "demo\u001b[2J\nFAKE\u202e", "fax\u001b]0;x\u0007\r\nFAKE-app\u009b"
+	state := fleetTestState(t, 0, func(st *sandbox.State) {
+		st.Account.Name = account
+		for i := range st.Applications {
+			st.Applications[i].Name = app + strconv.Itoa(i)
+		}
+	})
+	for _, format := range []string{"text", "json"} {
+		code, stdout, stderr := runCLI(t, "--sandbox", state, "doctor", "-o", format)
+		if code != 0 {
+			t.Fatalf("%s: exit %d:\n%s\n%s", format, code, stdout, stderr)
+		}
+		for _, raw := range []string{"\x1b", "\nFAKE", "\rFAKE", "\u202e", "\u009b", "\a"} {
+			if strings.Contains(stdout+stderr, raw) {
+				t.Errorf("%s: the report holds %q raw:\n%q", format, raw, stdout)
+			}
+		}
+		shown := stdout
+		if format == "json" {
+			var rep struct{ Checks []doctorCheck }
+			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				t.Fatal(err)
+			}
+			shown = fmt.Sprint(rep.Checks)
+		}
+		for _, want := range []string{`demo\x1b[2J\nFAKE\u202e`, `fax\x1b]0;x\x07\r\nFAKE-app\x9b`} {
+			if !strings.Contains(shown, want) {
+				t.Errorf("%s: the report does not show %q escaped:\n%s", format, want, shown)
+			}
+		}
+	}
+}
+
+// TestDoctorWrongAccount: when GetAccountInfo answers for another account
+// than the one the key asks for, doctor's account check fails, as plan
+// and export refuse to go on.
+func TestDoctorWrongAccount(t *testing.T) {
+	s := newDoctorServer(t, 0, nil, sandbox.Options{})
+	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		req, _ := http.NewRequest(r.Method, strings.TrimSuffix(s.endpoint, "/platform_api/")+r.URL.Path, bytes.NewReader(body))
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		answer, _ := io.ReadAll(resp.Body)
+		if strings.HasSuffix(r.URL.Path, "/GetAccountInfo") {
+			answer = bytes.ReplaceAll(answer, []byte(`"account_id":1000001`), []byte(`"account_id":424242`))
+		}
+		for k, v := range resp.Header {
+			if k != "Content-Length" {
+				w.Header()[k] = v
+			}
+		}
+		w.WriteHeader(resp.StatusCode)
+		w.Write(answer)
+	}))
+	t.Cleanup(liar.Close)
+	code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", liar.URL+"/platform_api/")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	wantStatus(t, checks, map[string]string{"endpoint": "ok", "account": "fail", "account size": "-"})
+	want := "voxbind acts on account 1000001 (the key file's account_id), but the API answered for account 424242"
+	if c := checks["account"]; !strings.Contains(c.Detail, want) || !strings.Contains(c.Fix, "--endpoint") {
+		t.Errorf("account = %+v; want it to say %q, and a fix about --endpoint", c, want)
+	}
+}
+
+// TestDoctorRefusesRedirect: the endpoint check reports a redirect,
+// naming its Location, and never contacts where it points.
+func TestDoctorRefusesRedirect(t *testing.T) {
+	s := newDoctorServer(t, 0, nil, sandbox.Options{})
+	var contacted atomic.Int64
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		contacted.Add(1)
+		w.Write([]byte(`{"error":{"code":100,"msg":"Authorization failed"}}`))
+	}))
+	t.Cleanup(target.Close)
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+r.URL.Path, http.StatusFound)
+	}))
+	t.Cleanup(redirector.Close)
+	code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", redirector.URL+"/platform_api/")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if n := contacted.Load(); n != 0 {
+		t.Errorf("doctor followed the redirect: %d requests reached its target", n)
+	}
+	wantStatus(t, checks, map[string]string{"endpoint": "fail", "account": "-"})
+	if d := checks["endpoint"].Detail; !strings.Contains(d, "a redirect (Location "+target.URL+"/platform_api/GetAccountInfo)") || strings.Contains(d, "no answer") {
+		t.Errorf("endpoint = %q; want it to name the redirect's Location", d)
+	}
+}
+
+// TestDoctorEndpointWithPassword: user:password@ in --endpoint fails the
+// endpoint check, and the password is printed nowhere.
+func TestDoctorEndpointWithPassword(t *testing.T) {
+	s := newDoctorServer(t, 0, nil, sandbox.Options{})
+	endpoint := strings.Replace(s.endpoint, "http://", "http://bob:hunter2pass@", 1)
+	for _, format := range []string{"text", "json"} {
+		code, stdout, stderr := runCLI(t, "--credentials", s.creds, "--endpoint", endpoint, "doctor", "-o", format)
+		if code != 1 || !strings.Contains(stdout, "remove user:password@ from --endpoint") || strings.Contains(stdout+stderr, "hunter2pass") {
+			t.Errorf("%s: exit %d, want 1 and the endpoint refused without the password:\n%s\n%s", format, code, stdout, stderr)
+		}
 	}
 }
