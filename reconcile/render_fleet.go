@@ -230,7 +230,7 @@ func unknownKind(kind string) string {
 	if kind == "" {
 		return fmt.Sprintf("not a fleet plan: it has no \"kind\" (a fleet plan has \"kind\": %q)", FleetKind)
 	}
-	return fmt.Sprintf("\"kind\": %q is not a kind of plan voxbind writes (a fleet plan has \"kind\": %q; the plan of one account has no \"kind\")", Printable(kind), FleetKind)
+	return fmt.Sprintf("\"kind\": %s is not a kind of plan voxbind writes (a fleet plan has \"kind\": %q; the plan of one account has no \"kind\")", planQuote(kind), FleetKind)
 }
 
 // ReadFleetPlan decodes a fleet plan saved by plan --out and checks that
@@ -265,7 +265,7 @@ func readFleetPlan(data []byte, forApply bool) (*FleetPlan, error) {
 		Diagnostics json.RawMessage `json:"diagnostics"`
 	}{FleetJSON: &in}
 	if err := decodeStrict(data, &doc); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
+		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, planJSONError(err))
 	}
 	var errs []error
 	f := &FleetPlan{Accounts: make([]FleetAccount, 0, len(in.Accounts)+len(in.Failed))}

@@ -103,14 +103,14 @@ func newSavedIndex(current *Current) *savedIndex {
 // writing registration 3005, fails here. stale receives each problem.
 func (x *savedIndex) recorded(s *Step, r *Registration, stale func(format string, args ...any)) {
 	if s.Registration.SIPUsername != r.SIPUsername || s.Registration.Proxy != r.Proxy {
-		stale("the plan names it %s, but registration %d is %s in the account", planRegName(&s.Registration), r.ID, planRegName(&r.RegistrationRef))
+		stale("the plan names it %s, but registration %d is %s in the account", planRegName(planReg(&s.Registration)), r.ID, planRegName(&r.RegistrationRef))
 	}
 	pre := s.Precondition
 	switch {
 	case !s.Before.Equal(pre.Target):
-		stale("the plan shows it before as %s, but its precondition records %s: the plan was edited", renderTarget(s.Before), renderTarget(pre.Target))
+		stale("the plan shows it before as %s, but its precondition records %s: the plan was edited", renderTarget(planTarget(s.Before)), renderTarget(planTarget(pre.Target)))
 	case s.Before.Equal(r.Target) && !savedSameNames(s.Before, r.Target):
-		stale("the plan shows it before as %s, but the account names that target %s", renderTarget(s.Before), renderTarget(r.Target))
+		stale("the plan shows it before as %s, but the account names that target %s", renderTarget(planTarget(s.Before)), renderTarget(r.Target))
 	}
 	if t := s.After; t != nil {
 		app, ok := x.apps[t.Application.ID]
@@ -119,7 +119,7 @@ func (x *savedIndex) recorded(s *Step, r *Registration, stale func(format string
 			stale("application %d of its target is not in the account", t.Application.ID)
 			return
 		case app.Name != t.Application.Name:
-			stale("the plan names application %d %s, but the account names it %s", app.ID, Printable(t.Application.Name), Printable(app.Name))
+			stale("the plan names application %d %s, but the account names it %s", app.ID, Printable(planRef(t.Application).Name), Printable(app.Name))
 		}
 		if t.Rule != nil {
 			x.member("rule", t.Rule, app, ruleOf(x.rules[t.Rule.ID]), stale)
@@ -130,7 +130,7 @@ func (x *savedIndex) recorded(s *Step, r *Registration, stale func(format string
 	}
 	if h := pre.UserHolder; h != nil {
 		if now, ok := x.regs[h.ID]; ok && (now.SIPUsername != h.SIPUsername || now.Proxy != h.Proxy) {
-			stale("the plan names the user's holder %s, but registration %d is %s in the account", planRegName(h), h.ID, planRegName(&now.RegistrationRef))
+			stale("the plan names the user's holder %s, but registration %d is %s in the account", planRegName(planReg(h)), h.ID, planRegName(&now.RegistrationRef))
 		}
 	}
 }
@@ -163,7 +163,7 @@ func (x *savedIndex) member(kind string, ref *Ref, app *Application, m savedMemb
 	case m.app != app.ID:
 		stale("%s %d (%s) belongs to application %d, not to %s as the plan says", kind, ref.ID, Printable(m.name), m.app, planAppLabel(app))
 	case m.name != ref.Name:
-		stale("the plan names %s %d %s, but the account names it %s", kind, ref.ID, Printable(ref.Name), Printable(m.name))
+		stale("the plan names %s %d %s, but the account names it %s", kind, ref.ID, Printable(planRef(*ref).Name), Printable(m.name))
 	}
 }
 
@@ -189,7 +189,7 @@ func (x *savedIndex) sideEffects(p *Plan) []StaleStep {
 	var out []StaleStep
 	for _, e := range p.SideEffects {
 		if r, ok := x.regs[e.Registration.ID]; ok && (r.SIPUsername != e.Registration.SIPUsername || r.Proxy != e.Registration.Proxy) {
-			out = append(out, StaleStep{e.CausedByStep, e.Registration, "side effect: the plan names it " + planRegName(&e.Registration) +
+			out = append(out, StaleStep{e.CausedByStep, e.Registration, "side effect: the plan names it " + planRegName(planReg(&e.Registration)) +
 				", but registration " + strconv.FormatInt(r.ID, 10) + " is " + planRegName(&r.RegistrationRef) + " in the account"})
 		}
 	}

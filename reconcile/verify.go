@@ -8,8 +8,10 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/voxbind/voxbind/internal/english"
+	"github.com/voxbind/voxbind/spec"
 )
 
 // Mismatch is a registration that does not hold what an applied plan said
@@ -89,7 +91,7 @@ type StaleStep struct {
 }
 
 func (s StaleStep) String() string {
-	return "step " + strconv.Itoa(s.Step) + " (" + renderReg(&s.Registration) + "): " + s.Changed
+	return "step " + strconv.Itoa(s.Step) + " (" + renderReg(planReg(&s.Registration)) + "): " + s.Changed
 }
 
 // Stale checks every step of a saved plan against the account as it is now
@@ -202,7 +204,7 @@ func readPlan(data []byte, forApply bool) (*Plan, error) {
 		Diagnostics json.RawMessage `json:"diagnostics"`
 	}{Plan: &p}
 	if err := decodeStrict(data, &doc); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
+		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, planJSONError(err))
 	}
 	if errs := checkPlan(&p, forApply); len(errs) > 0 {
 		return nil, fmt.Errorf("%w:\n%w", ErrPlanFormat, errors.Join(errs...))
@@ -224,7 +226,7 @@ func planProbe(data []byte) (kind string, err error) {
 		Kind          *string `json:"kind"`
 	}
 	if err := json.Unmarshal(data, &probe); err != nil {
-		return "", fmt.Errorf("%w: invalid JSON (%v); write one with voxbind plan --out FILE", ErrPlanFormat, err)
+		return "", fmt.Errorf("%w: invalid JSON (%v); write one with voxbind plan --out FILE", ErrPlanFormat, planJSONError(err))
 	}
 	switch {
 	case probe.FormatVersion == nil:
@@ -234,7 +236,7 @@ func planProbe(data []byte) (kind string, err error) {
 			ErrPlanFormat, *probe.FormatVersion, FormatVersion)
 	}
 	if err := planKeysExact(data); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrPlanFormat, err)
+		return "", fmt.Errorf("%w: %v", ErrPlanFormat, planJSONError(err))
 	}
 	if probe.Kind != nil {
 		return *probe.Kind, nil
@@ -289,7 +291,64 @@ func checkPlan(p *Plan, forApply bool) []error {
 		bad("selection: outside %d: must be 0 or more", sel.Outside)
 	}
 	checkSideEffects(p.SideEffects, byStep, bad)
+	checkPlanText(p, bad)
 	return errs
+}
+
+// checkPlanText refuses a plan whose free text (the spec positions, the
+// reasons, the ignore entries' owners, the selectors: what the spec and
+// the command line put in it, not the account's names, which apply
+// --plan checks against the account) holds what looks like a private key
+// or a token (spec.SecretKind). voxbind refuses such a value in a spec,
+// so no plan it writes holds one: the file was edited, and show or apply
+// would print it. The problem names the step and the field, never the
+// value.
+func checkPlanText(p *Plan, bad func(format string, args ...any)) {
+	refuse := func(at, field, what string) {
+		bad("%s: its %s looks like %s (not shown); no plan voxbind writes holds a key or a token, so the file was edited: make the plan again with voxbind plan --out FILE, and replace the key or token if the file was shared", at, field, what)
+	}
+	check := func(at, field, value string) {
+		if what := spec.SecretKind(value); what != "" {
+			refuse(at, field, what)
+		}
+	}
+	// A file path ("/tmp/TestRun123/voxbind.yaml:5") is checked a
+	// component at a time: '/' is a base64 character, so a whole path is
+	// often a long run of base64 that mixes cases and digits.
+	checkPath := func(at, field, value string) {
+		for _, part := range strings.FieldsFunc(value, func(r rune) bool { return r == '/' || r == '\\' }) {
+			if what := spec.SecretKind(part); what != "" {
+				refuse(at, field, what)
+				return
+			}
+		}
+	}
+	checkPath("the plan", "journal", p.Journal)
+	for _, s := range p.Changes {
+		at := "step " + strconv.Itoa(s.Step)
+		checkPath(at, "source", s.Source)
+		check(at, "reason", string(s.Reason))
+	}
+	for _, b := range p.Blocked {
+		at := "blocked registration " + strconv.FormatInt(b.Registration.ID, 10)
+		check(at, "reason", b.Reason)
+		checkPath(at, "source", b.Source)
+	}
+	for _, ig := range p.Ignored {
+		at := "ignored registration " + strconv.FormatInt(ig.Registration.ID, 10)
+		check(at, "reason", ig.Reason)
+		check(at, "owner", ig.Owner)
+		check(at, "until", ig.Until)
+		checkPath(at, "source", ig.Source)
+	}
+	if sel := p.Selection; sel != nil {
+		for i, v := range sel.Only {
+			check("selection", fmt.Sprintf("only[%d]", i), v)
+		}
+		for i, v := range sel.Except {
+			check("selection", fmt.Sprintf("except[%d]", i), v)
+		}
+	}
 }
 
 // checkSteps checks each step's number, registration, targets and order
@@ -345,10 +404,10 @@ func checkStepTargets(at string, s *Step, bad func(format string, args ...any)) 
 			bad("%s: an unbind must have after: null", at)
 		}
 	default:
-		bad("%s: action %q: must be bind, rebind or unbind", at, s.Action)
+		bad("%s: action %s: must be bind, rebind or unbind", at, planQuote(string(s.Action)))
 	}
 	if s.Action == ActionBind && s.Before != nil || (s.Action == ActionRebind || s.Action == ActionUnbind) && s.Before == nil {
-		bad("%s: a %s with before %s: the action does not match its targets", at, s.Action, renderTarget(s.Before))
+		bad("%s: a %s with before %s: the action does not match its targets", at, s.Action, renderTarget(planTarget(s.Before)))
 	}
 }
 
@@ -376,9 +435,9 @@ func checkSideEffects(effects []SideEffect, byStep map[int]*Step, bad func(forma
 		case s == nil:
 			bad("side effect on registration %d: caused_by_step %d is not a step of the plan", e.Registration.ID, e.CausedByStep)
 		case s.After == nil || s.After.User == nil || s.After.User.ID != e.LosesUser.ID || s.After.User.Name != e.LosesUser.Name:
-			bad("side effect on registration %d: it loses user %s, but step %d binds %s", e.Registration.ID, renderName(e.LosesUser), e.CausedByStep, renderTarget(s.After))
+			bad("side effect on registration %d: it loses user %s, but step %d binds %s", e.Registration.ID, renderName(planRef(e.LosesUser)), e.CausedByStep, renderTarget(planTarget(s.After)))
 		case s.Precondition != nil && (s.Precondition.UserHolder == nil || s.Precondition.UserHolder.ID != e.Registration.ID):
-			bad("side effect on registration %d: step %d records another holder of user %s", e.Registration.ID, e.CausedByStep, renderName(e.LosesUser))
+			bad("side effect on registration %d: step %d records another holder of user %s", e.Registration.ID, e.CausedByStep, renderName(planRef(e.LosesUser)))
 		}
 	}
 }
@@ -390,6 +449,7 @@ func checkSideEffects(effects []SideEffect, byStep map[int]*Step, bad func(forma
 // case.
 func planKeysExact(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // numbers are checked when decoded, not here
 	type frame struct {
 		object bool
 		key    bool // the next string token is a key
@@ -410,10 +470,10 @@ func planKeysExact(data []byte) error {
 		}
 		if k, isKey := tok.(string); isKey && top != nil && top.object && top.key {
 			if k != strings.ToLower(k) {
-				return fmt.Errorf("key %q: keys are lower case (%q)", k, strings.ToLower(k))
+				return fmt.Errorf("key %s: keys are lower case (%s)", planQuote(k), planQuote(strings.ToLower(k)))
 			}
 			if top.seen[k] {
-				return fmt.Errorf("key %q is written twice in one object", k)
+				return fmt.Errorf("key %s is written twice in one object", planQuote(k))
 			}
 			top.seen[k] = true
 			top.key = false
@@ -434,4 +494,83 @@ func planKeysExact(data []byte) error {
 			stack[len(stack)-1].key = true
 		}
 	}
+}
+
+// planQuoteMax is the most characters of a value read from a plan file
+// that a message quotes: a file of 200 MB of one value must not make a
+// message of 200 MB.
+const planQuoteMax = 80
+
+// planQuote quotes a value read from a plan file for a message: escaped
+// (Printable), and past planQuoteMax characters cut, with "…" and its
+// length.
+func planQuote(s string) string {
+	if short, cut := planCut(s); cut {
+		return fmt.Sprintf(`"%s" (%d characters)`, Printable(short), utf8.RuneCountInString(s))
+	}
+	return `"` + Printable(s) + `"`
+}
+
+// planCut returns s cut to planQuoteMax characters and "…", and whether
+// it was longer.
+func planCut(s string) (string, bool) {
+	n := 0
+	for i := range s {
+		if n == planQuoteMax {
+			return s[:i] + "…", true
+		}
+		n++
+	}
+	return s, false
+}
+
+// Names read from a plan file, cut for a message (see planCut).
+func planRef(r Ref) Ref {
+	r.Name, _ = planCut(r.Name)
+	return r
+}
+
+func planRefPtr(r *Ref) *Ref {
+	if r == nil {
+		return nil
+	}
+	c := planRef(*r)
+	return &c
+}
+
+func planTarget(t *Target) *Target {
+	if t == nil {
+		return nil
+	}
+	return &Target{Application: planRef(t.Application), Rule: planRefPtr(t.Rule), User: planRefPtr(t.User)}
+}
+
+func planReg(r *RegistrationRef) *RegistrationRef {
+	c := *r
+	c.SIPUsername, _ = planCut(c.SIPUsername)
+	c.Proxy, _ = planCut(c.Proxy)
+	return &c
+}
+
+// planJSONError is a decoding error of a plan file, with what it quotes
+// from the file (an unknown key, a number) quoted by planQuote.
+func planJSONError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		value := te.Value
+		if kind, literal, ok := strings.Cut(value, " "); ok {
+			value = kind + " " + planQuote(literal)
+		}
+		where := te.Field
+		if te.Struct != "" {
+			where = te.Struct + "." + te.Field
+		}
+		return fmt.Errorf("json: cannot unmarshal %s into Go struct field %s of type %v", value, where, te.Type)
+	}
+	if rest, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if key, uerr := strconv.Unquote(rest); uerr == nil {
+			return fmt.Errorf("json: unknown field %s", planQuote(key))
+		}
+	}
+	return err
 }

@@ -3,7 +3,11 @@ package reconcile
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -567,5 +571,100 @@ func TestReviewPlan(t *testing.T) {
 		if _, err := ReadPlan([]byte(data)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ReadPlan = %v, want it to say %q", err, want)
 		}
+	}
+}
+
+// TestReadPlanQuotesLittle: a message about a plan file quotes at most 80
+// characters of any value taken from it, escaped, with "…" and the
+// value's length: a plan whose action, key, unknown key, kind, number or
+// names are megabytes long gives an error of a line or two.
+func TestReadPlanQuotesLittle(t *testing.T) {
+	long := strings.Repeat("B", 1<<20)
+	edit := func(f func(p *Plan)) string {
+		p := verifyPlan()
+		f(p)
+		var b bytes.Buffer
+		RenderJSON(&b, p, true)
+		return b.String()
+	}
+	const head = `{"format_version": 1, "account_id": 42, "changes": [], `
+	for _, tt := range []struct{ name, data, want string }{
+		{"action", edit(func(p *Plan) { p.Changes[0].Action = Action(long) }), `action "` + long[:80] + `…" (1048576 characters)`},
+		{"action with escapes", edit(func(p *Plan) { p.Changes[0].Action = "\x1b[2J\nPlan: 0" }), `action "\x1b[2J\nPlan: 0"`},
+		{"key in another case", head + `"` + long + `": 1}`, `key "` + long[:80] + `…" (1048576 characters): keys are lower case`},
+		{"key twice", head + `"` + strings.ToLower(long) + `": 1, "` + strings.ToLower(long) + `": 2}`, `key "` + strings.ToLower(long[:80]) + `…" (1048576 characters) is written twice`},
+		{"unknown key", head + `"` + strings.ToLower(long) + `": 1}`, `unknown field "` + strings.ToLower(long[:80]) + `…" (1048576 characters)`},
+		{"kind", `{"format_version": 1, "kind": "` + long + `"}`, `"kind": "` + long[:80] + `…" (1048576 characters) is not a kind`},
+		{"number", `{"format_version": 1, "account_id": 1` + strings.Repeat("0", 1<<20) + `}`, `number "1` + strings.Repeat("0", 79) + `…" (1048577 characters)`},
+		{"number in the probe", `{"format_version": 1` + strings.Repeat("0", 1<<20) + `}`, `(1048577 characters)`},
+		{"before names", edit(func(p *Plan) { p.Changes[2].Before = applyUserTarget(1003); p.Changes[2].Before.User.Name = long }), "user " + long[:80] + "…: the action does not match"},
+		{"side effect names", edit(func(p *Plan) { p.SideEffects[0].LosesUser = Ref{ID: 1003, Name: long} }), "loses user " + long[:80] + "…, but step 3"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadPlan([]byte(tt.data))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tt.want) || len(err.Error()) > 1000 {
+				t.Errorf("ReadPlan = %.300q… (%d bytes); want an error of a line or two saying %.200q", err, len(err.Error()), tt.want)
+			}
+		})
+	}
+}
+
+// TestReadPlanRefusesSecrets: a plan whose free text (a step's source,
+// an ignore entry's owner, a selector…) holds what looks like a key or a
+// token was edited: ReadPlan and ReviewPlan refuse it, naming the step
+// and the field, never the value.
+func TestReadPlanRefusesSecrets(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	// One line of the key's base64, without its BEGIN line; a source is a
+	// path, checked between its slashes, so the line's '/' become '+'.
+	body := strings.ReplaceAll(strings.Split(block, "\n")[1], "/", "+")
+	jwt := "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOjEwMDAwMDF9.c2lnbmF0dXJl"
+	// A path that is a long run of base64 characters (letters, digits and
+	// '/') mixing cases and digits, as go test's temporary directories
+	// are, is no secret.
+	fine := verifyPlan()
+	fine.Changes[0].Source = "/tmp/TestApplyInterruptWaitsForCallsInFlight1389244001/002/Voxbind2026.yaml:5"
+	fine.Journal = "/tmp/TestUndoJournalRun4012345678/001/.voxbind/journal/1000001-20261128T061500Z.jsonl"
+	var saved bytes.Buffer
+	if err := RenderJSON(&saved, fine, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadPlan(saved.Bytes()); err != nil {
+		t.Errorf("a plan with a long path in its sources: %v", err)
+	}
+	for _, tt := range []struct {
+		name   string
+		edit   func(p *Plan)
+		want   string
+		secret string
+	}{
+		{"PEM block in a source", func(p *Plan) { p.Changes[1].Source = block }, "step 2: its source looks like a PEM key or certificate (not shown)", "PRIVATE KEY"},
+		{"key body in a source", func(p *Plan) { p.Changes[0].Source = "voxbind.yaml:" + body }, "step 1: its source looks like the base64 of a key or a token", body[:20]},
+		{"JWT in an owner", func(p *Plan) {
+			p.Ignored = []Ignored{{Registration: verifyRef(8), Reason: "lab", Owner: jwt, Until: "2026-12-31", Source: "voxbind.yaml:9"}}
+		}, "ignored registration 109: its owner looks like a JWT", jwt[:20]},
+		{"JWT in a selector", func(p *Plan) { p.Selection = &PlanSelection{Only: []string{"app=" + jwt}, Except: []string{}} }, "selection: its only[0] looks like a JWT", jwt[:20]},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := verifyPlan()
+			tt.edit(p)
+			var b bytes.Buffer
+			if err := RenderJSON(&b, p, true); err != nil {
+				t.Fatal(err)
+			}
+			for name, read := range map[string]func([]byte) (*Plan, error){"ReadPlan": ReadPlan, "ReviewPlan": ReviewPlan} {
+				_, err := read(b.Bytes())
+				if !errors.Is(err, ErrPlanFormat) || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), tt.secret) {
+					t.Errorf("%s = %v; want ErrPlanFormat saying %q, without the value", name, err, tt.want)
+				}
+			}
+		})
 	}
 }

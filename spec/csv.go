@@ -229,7 +229,7 @@ func (r *csvReader) secrets() bool {
 			break
 		}
 		for j, c := range cells {
-			if what := secretKind(c.val); what != "" {
+			if what := SecretKind(c.val); what != "" {
 				e := secretError(what)
 				e.Pos = r.pos(r.row, j+1)
 				found = append(found, e)

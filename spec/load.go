@@ -344,7 +344,7 @@ func checkUTF8(name string, data []byte) *Error {
 // a signature), the JWT standing on its own, not inside a longer word.
 var secretLike = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]+-----|(?:^|[^A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.`)
 
-// keyRunMin is the shortest run of base64 that secretKind takes for a key:
+// keyRunMin is the shortest run of base64 that SecretKind takes for a key:
 // a line of a PEM block is 64 characters, and no name people write is a
 // single run of 64 letters and digits that mixes upper case, lower case
 // and digits (hyphens, dots, '@' and spaces end a run), while a
@@ -353,13 +353,13 @@ const keyRunMin = 64
 
 // LooksLikeSecret reports whether s would be refused in a spec as a
 // private key or a token: export writes such a name as an id instead.
-func LooksLikeSecret(s string) bool { return secretKind(s) != "" }
+func LooksLikeSecret(s string) bool { return SecretKind(s) != "" }
 
-// secretKind says what s looks like when it holds a private key or a
+// SecretKind says what s looks like when it holds a private key or a
 // token ("a PEM key or certificate", "a JWT, an API token", "the base64
 // of a key or a token": a PEM block's body pasted without its BEGIN
 // line), and "" when it holds neither.
-func secretKind(s string) string {
+func SecretKind(s string) string {
 	if m := secretLike.FindString(s); m != "" {
 		if strings.HasPrefix(m, "-----BEGIN") {
 			return "a PEM key or certificate"
@@ -409,7 +409,7 @@ func secrets(name string, root *yaml.Node) Errors {
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
 		if n.Kind == yaml.ScalarNode {
-			if what := secretKind(n.Value); what != "" {
+			if what := SecretKind(n.Value); what != "" {
 				e := secretError(what)
 				e.Pos = Pos{File: name, Line: max(n.Line, 1), Col: max(n.Column, 1)}
 				errs = append(errs, e)
@@ -424,7 +424,7 @@ func secrets(name string, root *yaml.Node) Errors {
 	return errs
 }
 
-// secretError reports a value that looks like what (secretKind), without
+// secretError reports a value that looks like what (SecretKind), without
 // the value; the caller places it.
 func secretError(what string) *Error {
 	return &Error{Code: CodeSecret, Msg: "this value looks like " + what + " (not shown): a spec never holds keys or tokens",
