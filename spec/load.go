@@ -470,6 +470,50 @@ func parseYAML(name string, data []byte) (root *yaml.Node, errs Errors) {
 	return root, nil
 }
 
+// anchorShown is the most characters of an anchor's name a message shows.
+const anchorShown = 40
+
+// unknownAnchor reports yaml.v3's "unknown anchor 'NAME' referenced",
+// which carries no position, at the first alias *NAME in the file, and
+// shows NAME only when it does not look like a key or a token, cut past
+// anchorShown characters. It returns nil for any other message.
+func unknownAnchor(file string, lines [][]byte, msg string) *Error {
+	rest, ok := strings.CutPrefix(msg, "unknown anchor '")
+	anchor, ok2 := strings.CutSuffix(rest, "' referenced")
+	if !ok || !ok2 || anchor == "" {
+		return nil
+	}
+	pos := Pos{File: file, Line: 1, Col: 1}
+	alias := []byte("*" + anchor)
+find:
+	for i, ln := range lines {
+		for from := 0; ; {
+			j := bytes.Index(ln[from:], alias)
+			if j < 0 {
+				break
+			}
+			j += from
+			end := j + len(alias)
+			before := j == 0 || strings.IndexByte(" \t[{,", ln[j-1]) >= 0
+			after := end == len(ln) || strings.IndexByte(" \t\r]},", ln[end]) >= 0
+			if before && after {
+				pos.Line, pos.Col = i+1, utf8.RuneCount(ln[:j])+1
+				break find
+			}
+			from = j + 1
+		}
+	}
+	fix := "define the anchor (&name) before the alias, or quote the value if the * is meant as text"
+	if what := SecretKind(anchor); what != "" {
+		return &Error{Pos: pos, Code: CodeInvalidYAML, Fix: fix,
+			Msg: "invalid YAML: an alias names an anchor the file does not define, and its name looks like " + what + " (not shown)"}
+	}
+	if utf8.RuneCountInString(anchor) > anchorShown {
+		anchor = string([]rune(anchor)[:anchorShown]) + "…"
+	}
+	return &Error{Pos: pos, Code: CodeInvalidYAML, Fix: fix, Msg: "invalid YAML: unknown anchor '" + anchor + "' referenced"}
+}
+
 func emptySpec(pos Pos, what string) *Error {
 	return &Error{Pos: pos, Code: CodeEmpty, Msg: what, Fix: "a spec starts with \"version: 1\" and lists its entries under \"bindings:\""}
 }
@@ -495,6 +539,9 @@ func yamlErrors(name string, data []byte, err error) Errors {
 		return errs
 	}
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if e := unknownAnchor(name, lines, msg); e != nil {
+		return Errors{e}
+	}
 	line := 1
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if i := strings.IndexByte(rest, ':'); i > 0 {

@@ -79,3 +79,32 @@ func TestKeyInSpecNotShown(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownAnchor: an alias to an anchor the file does not define is
+// reported where the alias is, not at 1:1; its name is shown only when it
+// does not look like a key or a token, and cut past 40 characters.
+func TestUnknownAnchor(t *testing.T) {
+	key := make([]byte, 60)
+	rand.Read(key)
+	secret := strings.NewReplacer("+", "", "/", "", "=", "").Replace(base64.StdEncoding.EncodeToString(key))
+	secret = "Ab1" + secret // upper case, lower case and digits whatever the random bytes
+	long := strings.Repeat("x", 60)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for name, tc := range map[string]struct{ alias, want, hidden string }{
+		"short.yaml":  {"*carol", "short.yaml:5:11: invalid YAML: unknown anchor 'carol' referenced", ""},
+		"secret.yaml": {"*" + secret, "secret.yaml:5:11: invalid YAML: an alias names an anchor the file does not define, and its name looks like the base64 of a key or a token (not shown)", secret[:12]},
+		"long.yaml":   {"[a, " + "*" + long + "]", "long.yaml:5:15: invalid YAML: unknown anchor '" + long[:40] + "…' referenced", long[:41]},
+	} {
+		t.Run(name, func(t *testing.T) {
+			text := "version: 1\nbindings:\n  - registration: alice@pbx.example.com\n    application: support\n    user: " + tc.alias + "\n"
+			if err := os.WriteFile(name, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadFleetWith([]string{name}, Options{Today: testToday})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || tc.hidden != "" && strings.Contains(err.Error(), tc.hidden) {
+				t.Errorf("error = %v; want %q", err, tc.want)
+			}
+		})
+	}
+}
