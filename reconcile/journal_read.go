@@ -111,7 +111,11 @@ func journalKind(line int, text []byte) (string, error) {
 		VoxbindVersion string `json:"voxbind_version"`
 	}
 	if err := json.Unmarshal(text, &probe); err != nil {
-		return "", fmt.Errorf("not a JSON object (%v)", err)
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return "", fmt.Errorf("not a JSON object (%v)", err)
+		}
+		return "", decodeError(err)
 	}
 	if line == 1 {
 		if probe.Kind != journalKindStart {
@@ -138,7 +142,7 @@ func (j *JournalRecords) readStart(line int, text []byte) error {
 	if line != 1 {
 		return errors.New("a second start record: one journal records one apply")
 	}
-	if err := journalDecode(text, &j.Start); err != nil {
+	if err := journalDecode(journalKindStart, text, &j.Start); err != nil {
 		return err
 	}
 	if j.Start.AccountID <= 0 {
@@ -151,7 +155,7 @@ func (j *JournalRecords) readStart(line int, text []byte) error {
 // line: the undo plan names it as the source of each restore.
 func (j *JournalRecords) readIntent(line int, text []byte, intents map[int]bool) error {
 	var in JournalIntent
-	if err := journalDecode(text, &in); err != nil {
+	if err := journalDecode(journalKindIntent, text, &in); err != nil {
 		return err
 	}
 	if err := journalCheckIntent(&in); err != nil {
@@ -170,7 +174,7 @@ func (j *JournalRecords) readIntent(line int, text []byte, intents map[int]bool)
 // step's intent: a result without its intent says nothing undo can use.
 func (j *JournalRecords) readResult(text []byte, intents map[int]bool) error {
 	var r JournalResult
-	if err := journalDecode(text, &r); err != nil {
+	if err := journalDecode(journalKindResult, text, &r); err != nil {
 		return err
 	}
 	switch {
@@ -190,18 +194,21 @@ func (j *JournalRecords) readResult(text []byte, intents map[int]bool) error {
 // may follow it.
 func (j *JournalRecords) readEnd(text []byte) error {
 	var e JournalEnd
-	if err := journalDecode(text, &e); err != nil {
+	if err := journalDecode(journalKindEnd, text, &e); err != nil {
 		return err
 	}
 	j.End = &e
 	return nil
 }
 
-// journalDecode decodes one record, refusing keys it does not know.
-func journalDecode(text []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(text))
-	dec.DisallowUnknownFields()
-	return dec.Decode(v)
+// journalDecode decodes one record of kind (start, intent, ...), refusing
+// keys it does not know: a key or a value that apply does not write means
+// that the journal was edited or damaged.
+func journalDecode(kind string, text []byte, v any) error {
+	if err := decodeStrict(text, v); err != nil {
+		return fmt.Errorf("in the %s record, %w: the journal was edited or damaged", kind, err)
+	}
+	return nil
 }
 
 // journalCheckIntent refuses an intent that no apply writes: undo would

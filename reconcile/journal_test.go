@@ -431,7 +431,12 @@ func TestReadJournal(t *testing.T) {
 		{"version 2", strings.Replace(journalTestStart, `"journal_version":1`, `"journal_version":2`, 1) + "\n", "unknown journal_version 2 (written by voxbind v1): this voxbind reads journal_version 1"},
 		{"no version", strings.Replace(journalTestStart, `"journal_version":1,`, ``, 1) + "\n", "unknown journal_version none"},
 		{"no account", strings.Replace(journalTestStart, `"account_id":42`, `"account_id":0`, 1) + "\n", "account_id 0: must be the positive id"},
-		{"unknown key", strings.Replace(journalTestStart, `"plan_steps"`, `"plan_stepz"`, 1) + "\n", `unknown field "plan_stepz"`},
+		{"unknown key", strings.Replace(journalTestStart, `"plan_steps"`, `"plan_stepz"`, 1) + "\n", `line 1: in the start record, unknown key "plan_stepz": the journal was edited or damaged`},
+		{"not an object", "[1]\n", "line 1: the value is a list, but must be an object"},
+		{"kind a number", journalTestStart + "\n" + `{"kind":5}` + "\n", `line 2: "kind" is a number, but must be a string`},
+		{"account id a string", strings.Replace(journalTestStart, `"account_id":42`, `"account_id":"42"`, 1) + "\n", `line 1: in the start record, "account_id" is a string, but must be a whole number`},
+		{"after a string", journalTestStart + "\n" + strings.Replace(journalTestIntent, `"after":{"application":{"id":1,"name":"a"},"rule":null,"user":null}`, `"after":"x"`, 1) + "\n", `line 2: in the intent record, "after" is a string, but must be an object: the journal was edited or damaged`},
+		{"step a fraction", journalTestStart + "\n" + strings.Replace(journalTestIntent, `"step":1`, `"step":1.5`, 1) + "\n", `line 2: in the intent record, "step" is the number 1.5, but must be a whole number`},
 		{"key twice", strings.Replace(journalTestStart, `"plan_steps":2`, `"plan_steps":2,"plan_steps":3`, 1) + "\n", `key "plan_steps" is written twice`},
 		{"bad line in the middle", journalTestStart + "\n{oops\n" + journalTestIntent + "\n", "line 2: not a JSON object"},
 		{"unknown kind", journalTestStart + "\n" + `{"kind":"note"}` + "\n", `line 2: kind "note": must be`},
@@ -449,6 +454,10 @@ func TestReadJournal(t *testing.T) {
 			_, err := ReadJournal([]byte(tc.data))
 			if err == nil || !errors.Is(err, ErrJournalFormat) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("ReadJournal = %v; want ErrJournalFormat saying %q", err, tc.want)
+			}
+			// The file's words, not Go's.
+			if err != nil && (strings.Contains(err.Error(), "json:") || strings.Contains(err.Error(), "Go ")) {
+				t.Errorf("ReadJournal = %v; want no Go type or package named", err)
 			}
 			// What to do is the command's to say, once (undo, show).
 			if err != nil && (strings.Contains(err.Error(), "give ") || strings.Contains(err.Error(), "with the voxbind that wrote it")) {

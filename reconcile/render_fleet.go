@@ -265,7 +265,7 @@ func readFleetPlan(data []byte, forApply bool) (*FleetPlan, error) {
 		Diagnostics json.RawMessage `json:"diagnostics"`
 	}{FleetJSON: &in}
 	if err := decodeStrict(data, &doc); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, planJSONError(err))
+		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
 	}
 	var errs []error
 	f := &FleetPlan{Accounts: make([]FleetAccount, 0, len(in.Accounts)+len(in.Failed))}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -204,7 +205,7 @@ func readPlan(data []byte, forApply bool) (*Plan, error) {
 		Diagnostics json.RawMessage `json:"diagnostics"`
 	}{Plan: &p}
 	if err := decodeStrict(data, &doc); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, planJSONError(err))
+		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
 	}
 	if errs := checkPlan(&p, forApply); len(errs) > 0 {
 		return nil, fmt.Errorf("%w:\n%w", ErrPlanFormat, errors.Join(errs...))
@@ -226,7 +227,11 @@ func planProbe(data []byte) (kind string, err error) {
 		Kind          *string `json:"kind"`
 	}
 	if err := json.Unmarshal(data, &probe); err != nil {
-		return "", fmt.Errorf("%w: invalid JSON (%v); write one with voxbind plan --out FILE", ErrPlanFormat, planJSONError(err))
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return "", fmt.Errorf("%w: invalid JSON (%v); write one with voxbind plan --out FILE", ErrPlanFormat, err)
+		}
+		return "", fmt.Errorf("%w: %v; write one with voxbind plan --out FILE", ErrPlanFormat, decodeError(err))
 	}
 	switch {
 	case probe.FormatVersion == nil:
@@ -236,7 +241,7 @@ func planProbe(data []byte) (kind string, err error) {
 			ErrPlanFormat, *probe.FormatVersion, FormatVersion)
 	}
 	if err := planKeysExact(data); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrPlanFormat, planJSONError(err))
+		return "", fmt.Errorf("%w: %v", ErrPlanFormat, decodeError(err))
 	}
 	if probe.Kind != nil {
 		return *probe.Kind, nil
@@ -244,11 +249,92 @@ func planProbe(data []byte) (kind string, err error) {
 	return "", nil
 }
 
-// decodeStrict decodes JSON data into v, refusing fields v does not have.
+// decodeStrict decodes JSON data into v, refusing fields v does not have;
+// its errors are in the file's words (decodeError).
 func decodeStrict(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	return dec.Decode(v)
+	return decodeError(dec.Decode(v))
+}
+
+// decodeError says what encoding/json refused in the words of the file it
+// read, not Go's: a value of the wrong kind by its key path and the kind
+// it must be ("changes.step" is a string, but must be a whole number),
+// an unknown key by its name; what it quotes from the file (a key, a
+// number) is quoted by planQuote. Other errors, JSON syntax among them
+// (whose text names no Go type), are returned as they are.
+func decodeError(err error) error {
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &te):
+		var keys []string
+		for _, k := range strings.Split(te.Field, ".") {
+			// Go's names (an embedded struct's type) start in upper
+			// case; the file's keys are lower case.
+			if k != "" && k == strings.ToLower(k) {
+				keys = append(keys, k)
+			}
+		}
+		what := "the value"
+		if len(keys) > 0 {
+			what = strconv.Quote(strings.Join(keys, "."))
+		}
+		return fmt.Errorf("%s is %s, but must be %s", what, jsonValueWords(te.Value), jsonKindWords(te.Type))
+	}
+	if rest, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if key, uerr := strconv.Unquote(rest); uerr == nil {
+			return fmt.Errorf("unknown key %s", planQuote(key))
+		}
+	}
+	return err
+}
+
+// jsonValueWords names the kind of JSON value that encoding/json's
+// UnmarshalTypeError.Value gives ("string", "number 1.5").
+func jsonValueWords(v string) string {
+	switch {
+	case v == "array":
+		return "a list"
+	case v == "object":
+		return "an object"
+	case v == "bool":
+		return "true or false"
+	case strings.HasPrefix(v, "number "):
+		n := strings.TrimPrefix(v, "number ")
+		if _, cut := planCut(n); cut {
+			return "the number " + planQuote(n) // quoted and cut short, with its length
+		}
+		return "the number " + Printable(n)
+	}
+	return "a " + v
+}
+
+// jsonKindWords names the kind of JSON value that decodes into t.
+func jsonKindWords(t reflect.Type) string {
+	if t == nil {
+		return "another kind of value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	}
+	return "another kind of value"
 }
 
 // planNonNil makes a read plan's missing lists empty.
@@ -550,27 +636,4 @@ func planReg(r *RegistrationRef) *RegistrationRef {
 	c.SIPUsername, _ = planCut(c.SIPUsername)
 	c.Proxy, _ = planCut(c.Proxy)
 	return &c
-}
-
-// planJSONError is a decoding error of a plan file, with what it quotes
-// from the file (an unknown key, a number) quoted by planQuote.
-func planJSONError(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		value := te.Value
-		if kind, literal, ok := strings.Cut(value, " "); ok {
-			value = kind + " " + planQuote(literal)
-		}
-		where := te.Field
-		if te.Struct != "" {
-			where = te.Struct + "." + te.Field
-		}
-		return fmt.Errorf("json: cannot unmarshal %s into Go struct field %s of type %v", value, where, te.Type)
-	}
-	if rest, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		if key, uerr := strconv.Unquote(rest); uerr == nil {
-			return fmt.Errorf("json: unknown field %s", planQuote(key))
-		}
-	}
-	return err
 }

@@ -295,7 +295,11 @@ func TestReadPlan(t *testing.T) {
 		{"yaml", "version: 1\n", "invalid JSON"},
 		{"no version", `{"account_id": 42, "changes": []}`, "no format_version"},
 		{"other version", `{"format_version": 2, "account_id": 42, "changes": []}`, "format_version 2, but this voxbind reads format_version 1"},
-		{"unknown key", `{"format_version": 1, "account_id": 42, "changes": [], "extra": 1}`, `unknown field "extra"`},
+		{"unknown key", `{"format_version": 1, "account_id": 42, "changes": [], "extra": 1}`, `unknown key "extra"`},
+		{"not an object", `[1]`, "the value is a list, but must be an object"},
+		{"account id a list", `{"format_version": 1, "account_id": [42], "changes": []}`, `"account_id" is a list, but must be a whole number`},
+		{"step a string", strings.Replace(edit(func(*Plan) {}), `"step": 1,`, `"step": "one",`, 1), `"changes.step" is a string, but must be a whole number`},
+		{"after a string", strings.Replace(edit(func(p *Plan) { p.Changes[2].After = nil }), `"after": null`, `"after": "x"`, 1), `"changes.after" is a string, but must be an object`},
 		{"plan -o json", noPre.String(), "3 of 3 steps have no precondition: apply --plan needs the file written by voxbind plan --out FILE"},
 		{"no account", edit(func(p *Plan) { p.AccountID = 0 }), "account_id 0"},
 		{"step twice", edit(func(p *Plan) { p.Changes[1].Step = 1; p.Changes[1].DependsOn = nil }), "step 1: the step number is used twice"},
@@ -326,6 +330,10 @@ func TestReadPlan(t *testing.T) {
 			_, err := ReadPlan([]byte(tt.data))
 			if !errors.Is(err, ErrPlanFormat) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("ReadPlan = %v; want ErrPlanFormat saying %q", err, tt.want)
+			}
+			// The file's words, not Go's.
+			if err != nil && (strings.Contains(err.Error(), "json:") || strings.Contains(err.Error(), "Go ")) {
+				t.Errorf("ReadPlan = %v; want no Go type or package named", err)
 			}
 		})
 	}
@@ -593,7 +601,7 @@ func TestReadPlanQuotesLittle(t *testing.T) {
 		{"action with escapes", edit(func(p *Plan) { p.Changes[0].Action = "\x1b[2J\nPlan: 0" }), `action "\x1b[2J\nPlan: 0"`},
 		{"key in another case", head + `"` + long + `": 1}`, `key "` + long[:80] + `…" (1048576 characters): keys are lower case`},
 		{"key twice", head + `"` + strings.ToLower(long) + `": 1, "` + strings.ToLower(long) + `": 2}`, `key "` + strings.ToLower(long[:80]) + `…" (1048576 characters) is written twice`},
-		{"unknown key", head + `"` + strings.ToLower(long) + `": 1}`, `unknown field "` + strings.ToLower(long[:80]) + `…" (1048576 characters)`},
+		{"unknown key", head + `"` + strings.ToLower(long) + `": 1}`, `unknown key "` + strings.ToLower(long[:80]) + `…" (1048576 characters)`},
 		{"kind", `{"format_version": 1, "kind": "` + long + `"}`, `"kind": "` + long[:80] + `…" (1048576 characters) is not a kind`},
 		{"number", `{"format_version": 1, "account_id": 1` + strings.Repeat("0", 1<<20) + `}`, `number "1` + strings.Repeat("0", 79) + `…" (1048577 characters)`},
 		{"number in the probe", `{"format_version": 1` + strings.Repeat("0", 1<<20) + `}`, `(1048577 characters)`},
