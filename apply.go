@@ -48,13 +48,13 @@ type ApplyCmd struct {
 	undoing bool // undo runs a fleet's undo plans through apply's code
 }
 
-// unattended says what a script does instead of answering apply's (or,
-// for undo, undo's) question.
-func (c *ApplyCmd) unattended() string {
+// asker is the command that asks: apply, or undo running a fleet's undo
+// plans through apply's code.
+func (c *ApplyCmd) asker() asker {
 	if c.undoing {
-		return undoUnattended
+		return undoAsker
 	}
-	return applyUnattended
+	return applyAsker
 }
 
 // Help is the examples under apply's --help.
@@ -221,7 +221,7 @@ func (c *ApplyCmd) runSpec(ctx context.Context, s *session, intr *interrupts, ev
 	if err := reconcile.CheckUnbind(p, current, c.maxUnbind(), c.Force); err != nil {
 		return err
 	}
-	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, c.AutoApprove, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID)), applyUnattended)
+	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, c.AutoApprove, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID)), applyAsker)
 	if err != nil {
 		return err
 	}
@@ -297,7 +297,7 @@ func (c *ApplyCmd) applySaved(ctx context.Context, s *session, intr *interrupts,
 		return err
 	}
 	if stale := reconcile.Stale(p, current); len(stale) > 0 {
-		return exitCode(1, failure(codeStalePlan, applyStaleMessage(c.Plan, "the account", stale), "make a new plan with voxbind plan --out FILE, check it, and apply that"))
+		return exitCode(1, failure(codeStalePlan, applyStaleMessage(c.Plan, "the account", stale), remakeFix(p)))
 	}
 	if p.Empty() {
 		return c.nothingToDo(s, p, events)
@@ -305,11 +305,27 @@ func (c *ApplyCmd) applySaved(ctx context.Context, s *session, intr *interrupts,
 	if err := reconcile.CheckUnbind(p, current, c.maxUnbind(), c.Force); err != nil {
 		return err
 	}
-	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, true, "", "")
+	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, true, "", applyAsker)
 	if err != nil {
 		return err
 	}
 	return executePlan(ctx, s, intr, acct, current, p, execution{parallelism: c.Parallelism, journal: journal, events: events})
+}
+
+// remakeFix is what to do about saved plans refused as stale: make them
+// again with the command that made them, undo for an undo plan (it
+// records its journal), else plan.
+func remakeFix(plans ...*reconcile.Plan) string {
+	var journals []string
+	for _, p := range plans {
+		if p != nil && p.Journal != "" {
+			journals = append(journals, reconcile.Printable(p.Journal))
+		}
+	}
+	if len(journals) == 0 {
+		return "make a new plan with voxbind plan --out FILE, check it, and apply that"
+	}
+	return "make a new undo plan with voxbind undo " + strings.Join(journals, " ") + " --out FILE, check it, and apply that"
 }
 
 // showPlan prints the plan on stdout: as text, or as the first JSON line.
@@ -675,19 +691,21 @@ func applyQuestion(changes int, what string) string {
 	return fmt.Sprintf("Type 'yes' to apply %s to %s: ", english.Plural(changes, "change"), what)
 }
 
-// What a script does instead of answering the question of apply, and of
-// undo.
-const (
-	applyUnattended = "check the plan above and run again with --auto-approve, or save it with 'voxbind plan --out FILE' and run 'voxbind apply --plan FILE'"
-	undoUnattended  = "check the plan above and run again with --auto-approve, or save it with 'voxbind undo JOURNAL --out FILE' and run 'voxbind apply --plan FILE'"
+// asker is the command that asks before it writes: its name, which a
+// "no" cancels, and what a script does instead of answering.
+type asker struct{ command, unattended string }
+
+var (
+	applyAsker = asker{"apply", "check the plan above and run again with --auto-approve, or save it with 'voxbind plan --out FILE' and run 'voxbind apply --plan FILE'"}
+	undoAsker  = asker{"undo", "check the plan above and run again with --auto-approve, or save it with 'voxbind undo JOURNAL --out FILE' and run 'voxbind apply --plan FILE'"}
 )
 
 // applyConfirm asks on the terminal; anything but "yes" cancels. Without a
-// terminal on stdin it refuses: a script must say --auto-approve.
-// fix is what a script does instead (applyUnattended or undoUnattended).
-func applyConfirm(ctx context.Context, stdio *Stdio, question, fix string) error {
+// terminal on stdin it refuses: a script must say --auto-approve. who is
+// the command asking (applyAsker or undoAsker).
+func applyConfirm(ctx context.Context, stdio *Stdio, question string, who asker) error {
 	if !applyStdinIsTerminal(stdio.In) {
-		return exitCode(1, failure(codeNotConfirmed, "stdin is not a terminal, so voxbind cannot ask for confirmation; nothing was changed", fix))
+		return exitCode(1, failure(codeNotConfirmed, "stdin is not a terminal, so voxbind cannot ask for confirmation; nothing was changed", who.unattended))
 	}
 	io.WriteString(stdio.Err, question)
 	answer := make(chan string, 1)
@@ -701,7 +719,7 @@ func applyConfirm(ctx context.Context, stdio *Stdio, question, fix string) error
 		return context.Cause(ctx)
 	case a := <-answer:
 		if a != "yes" {
-			return exitCode(1, failure(codeNotConfirmed, "apply cancelled; nothing was changed", ""))
+			return exitCode(1, failure(codeNotConfirmed, who.command+" cancelled; nothing was changed", ""))
 		}
 	}
 	return nil

@@ -114,7 +114,7 @@ func (c *ApplyCmd) applyFleetPlan(ctx context.Context, s *session, intr *interru
 		for _, i := range todo {
 			changes += len(f.Accounts[i].Plan.Changes)
 		}
-		if err := applyConfirm(ctx, s.stdio, applyQuestion(changes, english.Plural(len(todo), "account")), c.unattended()); err != nil {
+		if err := applyConfirm(ctx, s.stdio, applyQuestion(changes, english.Plural(len(todo), "account")), c.asker()); err != nil {
 			fleetDiscardJournals(s, journals)
 			return err
 		}
@@ -273,7 +273,11 @@ func (c *ApplyCmd) savedRefusal(s *session, f *reconcile.FleetPlan, refusals []e
 	if len(refused) == 0 {
 		return nil
 	}
-	code, fix := codeStalePlan, "make a new plan with voxbind plan --out FILE, check it, and apply that"
+	plans := make([]*reconcile.Plan, len(f.Accounts))
+	for i, a := range f.Accounts {
+		plans[i] = a.Plan
+	}
+	code, fix := codeStalePlan, remakeFix(plans...)
 	switch {
 	case tooMany == len(refused):
 		code, fix = codeMaxUnbind, fmt.Sprintf("if those unbinds are what you want, check the plan, then run again with --max-unbind %d or --force", most)

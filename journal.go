@@ -95,15 +95,15 @@ func journalDiscard(s *session, j *reconcile.Journal) {
 // askWithJournal creates the journal of a run that will write to account
 // (nil with --no-journal) and then, unless autoApprove, asks question: a
 // journal that cannot be created is refused before anyone answers, and
-// one whose run goes no further is removed again. fix says what a script
-// does instead of answering.
-func askWithJournal(ctx context.Context, s *session, f *journalFlags, account int64, autoApprove bool, question, fix string) (*reconcile.Journal, error) {
+// one whose run goes no further is removed again. who is the command
+// asking.
+func askWithJournal(ctx context.Context, s *session, f *journalFlags, account int64, autoApprove bool, question string, who asker) (*reconcile.Journal, error) {
 	j, err := f.create(account, time.Now())
 	if err != nil {
 		return nil, err
 	}
 	if !autoApprove {
-		if err := applyConfirm(ctx, s.stdio, question, fix); err != nil {
+		if err := applyConfirm(ctx, s.stdio, question, who); err != nil {
 			journalDiscard(s, j)
 			return nil, err
 		}

@@ -56,7 +56,7 @@ func TestJournalBeforeTheQuestion(t *testing.T) {
 	cancelled := func(t *testing.T, args ...string) {
 		t.Helper()
 		code, _, stderr := applyRun(t, "no\n", append([]string{"--sandbox", state}, args...)...)
-		if code != 1 || !strings.Contains(stderr, "Type 'yes'") || !strings.Contains(stderr, "cancelled; nothing was changed") {
+		if code != 1 || !strings.Contains(stderr, "Type 'yes'") || !strings.Contains(stderr, "voxbind: "+args[0]+" cancelled; nothing was changed") {
 			t.Errorf("%v: exit %d; want 1 after the question:\n%s", args, code, stderr)
 		}
 		if applyRead(t, state) != before {

@@ -175,7 +175,7 @@ func (c *UndoCmd) runAccount(ctx context.Context, s *session, intr *interrupts, 
 	if err := reconcile.CheckUnbind(p, current, maxUnbindOrDefault(c.MaxUnbind, c.Force), c.Force); err != nil {
 		return err
 	}
-	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, c.AutoApprove, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID)), undoUnattended)
+	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, c.AutoApprove, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID)), undoAsker)
 	if err != nil {
 		return err
 	}

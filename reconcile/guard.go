@@ -55,7 +55,8 @@ func Unbinds(p *Plan) (steps, displaced int) {
 // CheckUnbind is the mass-unbind guard: it refuses a plan
 // that unbinds more registrations than the limit (see UnbindLimit; a
 // negative maxUnbind means the default) unless force is set. The error says
-// what tripped, the numbers, and how to override.
+// what tripped, the numbers, and how to override; for an undo plan (one
+// with a Journal), in undo's words.
 func CheckUnbind(p *Plan, current *Current, maxUnbind int, force bool) error {
 	return CheckUnbindBound(p, BoundCount(current), maxUnbind, force)
 }
@@ -83,6 +84,11 @@ func CheckUnbindBound(p *Plan, bound, maxUnbind int, force bool) error {
 	} else {
 		why = fmt.Sprintf("the default limit of %d (10, or 25%% of the %s, whichever is larger)",
 			limit, english.Plural(bound, "bound registration"))
+	}
+	if p.Journal != "" { // an undo plan: its unbinds take back what the apply bound
+		return fmt.Errorf("%w: the undo unbinds %s that the apply bound, more than %s; nothing was changed. "+
+			"If that is what you want, review the undo (voxbind undo %s --out FILE, then voxbind show FILE), then run again with --max-unbind %d or --force",
+			ErrTooManyUnbinds, what, why, Printable(p.Journal), n)
 	}
 	return fmt.Errorf("%w: the plan unbinds %s, more than %s; nothing was changed. "+
 		"If that is what you want (an emptied spec with prune: true unbinds everything), check the plan, then run again with --max-unbind %d or --force",

@@ -357,6 +357,18 @@ func TestRenderTextGrouped(t *testing.T) {
 		t.Errorf("no pointer to the full list before the summary:\n%s", out[max(0, len(out)-400):])
 	}
 
+	// An undo plan points to undo's way of saving it, not plan's.
+	b.Reset()
+	undo := *p
+	undo.Journal = "j.jsonl"
+	if err := RenderText(&b, &undo, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "110 changes, grouped: --full lists every one (voxbind undo j.jsonl --out FILE saves them, then voxbind show FILE -o json gives them as data).\n") ||
+		strings.Contains(b.String(), "voxbind plan") {
+		t.Errorf("an undo plan's pointer to the full list names another command:\n%s", b.String()[max(0, b.Len()-400):])
+	}
+
 	b.Reset()
 	if err := RenderTextFull(&b, p, false); err != nil {
 		t.Fatal(err)
@@ -442,6 +454,18 @@ func TestRenderTextGroupedScope(t *testing.T) {
 	}
 	if !strings.HasSuffix(out, "Plan: 65 to bind, 30 to rebind, 15 to unbind, 0 unchanged.\n7 changes outside the selection are not planned.\n") {
 		t.Errorf("the sentence about changes outside the selection is not last:\n%s", out[max(0, len(out)-300):])
+	}
+
+	// An undo plan points to undo's way of saving it, not plan's.
+	b.Reset()
+	undo := *p
+	undo.Journal = "j.jsonl"
+	if err := RenderText(&b, &undo, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "110 changes, grouped: --full lists every one (voxbind undo j.jsonl --out FILE saves them, then voxbind show FILE -o json gives them as data).\n") ||
+		strings.Contains(b.String(), "voxbind plan") {
+		t.Errorf("an undo plan's pointer to the full list names another command:\n%s", b.String()[max(0, b.Len()-400):])
 	}
 
 	b.Reset()

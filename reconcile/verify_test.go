@@ -214,6 +214,19 @@ func TestUnbindGuard(t *testing.T) {
 			t.Errorf("guard message %q does not say %q", err, want)
 		}
 	}
+	// An undo plan's refusal is in undo's words: its unbinds take back
+	// what the apply bound, and its review is undo --out then show.
+	undo := unbinds(16)
+	undo.Journal = "j.jsonl"
+	err = CheckUnbind(undo, c, -1, false)
+	for _, want := range []string{"the undo unbinds 16 registrations that the apply bound", "default limit of 15", "voxbind undo j.jsonl --out FILE, then voxbind show FILE", "--max-unbind 16 or --force", "nothing was changed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("undo's guard message %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "spec") || strings.Contains(err.Error(), "prune") {
+		t.Errorf("undo's guard message %q speaks of a spec", err)
+	}
 	if err := CheckUnbind(unbinds(16), c, -1, true); err != nil {
 		t.Errorf("--force: %v", err)
 	}
