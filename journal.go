@@ -58,6 +58,7 @@ func (f *journalFlags) check() error {
 func (f *journalFlags) create(account int64, now time.Time) (*reconcile.Journal, error) {
 	var j *reconcile.Journal
 	var err error
+	fromEnv := false // the directory is VOXBIND_JOURNAL_DIR's
 	switch {
 	case f.NoJournal:
 		return nil, nil
@@ -67,12 +68,17 @@ func (f *journalFlags) create(account int64, now time.Time) (*reconcile.Journal,
 		dir := os.Getenv(journalDirEnv)
 		if dir == "" {
 			dir = journalDefaultDir
+		} else {
+			fromEnv = true
 		}
 		j, err = reconcile.CreateJournalIn(dir, account, now)
 	}
 	switch {
 	case err == nil:
 		return j, nil
+	case fromEnv:
+		return nil, &codedError{code: codeJournal, msg: fmt.Sprintf("%v (from %s); nothing was changed", err, journalDirEnv), err: err,
+			fix: fmt.Sprintf("set %s to a directory voxbind can create and write in, or unset it for the default %s; or give --journal a new file in a writable directory, or --no-journal to apply without one", journalDirEnv, journalDefaultDir)}
 	case errors.Is(err, fs.ErrExist):
 		return nil, &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed", fix: "give a new file name", err: err}
 	case errors.Is(err, fs.ErrNotExist) && f.Journal != "":
