@@ -301,4 +301,40 @@ func TestRefusedValueNamesItsVariable(t *testing.T) {
 	if code != 1 || strings.Contains(stderr, "(from VOXBIND_LOG_LEVEL)") {
 		t.Errorf("--log-level loud: exit %d, stderr %q; the value came from the command line", code, stderr)
 	}
+
+	// A value kong cannot parse says so in the same shape, in the JSON
+	// diagnostics too.
+	t.Setenv("VOXBIND_LOG_LEVEL", "")
+	t.Setenv("VOXBIND_TIMEOUT", "xyz")
+	code, stdout, stderr := runCLI(t, "plan", "-o", "json")
+	if code != 1 || !strings.Contains(stderr, `invalid duration "xyz" (from VOXBIND_TIMEOUT) (see voxbind help plan)`) || strings.Contains(stderr, "envar") ||
+		!strings.Contains(stdout, `(from VOXBIND_TIMEOUT)`) || strings.Contains(stdout, "envar") {
+		t.Errorf("VOXBIND_TIMEOUT=xyz: exit %d, stdout %q, stderr %q; want (from VOXBIND_TIMEOUT), as for the other refusals", code, stdout, stderr)
+	}
+	t.Setenv("VOXBIND_TIMEOUT", "")
+}
+
+// TestRangeCheckNamesItsVariable: a value of the right type that a
+// command's own checks refuse names the environment variable it came
+// from too, when its flag is not on the command line.
+func TestRangeCheckNamesItsVariable(t *testing.T) {
+	for _, tc := range []struct{ env, value, flag, want string }{
+		{"VOXBIND_TIMEOUT", "-1s", "--timeout", "--timeout -1s: give a positive duration"},
+		{"VOXBIND_RATE", "-3", "--rate", "--rate -3: give a number of requests per second"},
+		{"VOXBIND_PARALLELISM", "0", "--parallelism", "--parallelism 0: give at least 1"},
+		{"VOXBIND_MAX_UNBIND", "-2", "--max-unbind", "--max-unbind -2: give 0 or more registrations"},
+		{"VOXBIND_ACCOUNTS_PARALLELISM", "0", "--accounts-parallelism", "--accounts-parallelism 0: give at least 1"},
+	} {
+		t.Run(tc.env, func(t *testing.T) {
+			t.Setenv(tc.env, tc.value)
+			code, _, stderr := runCLI(t, "apply", "-f", "nowhere.yaml")
+			if code != 1 || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "(from "+tc.env+")") {
+				t.Errorf("%s=%s: exit %d, stderr %q; want %q naming the variable", tc.env, tc.value, code, stderr, tc.want)
+			}
+			code, _, stderr = runCLI(t, "apply", "-f", "nowhere.yaml", tc.flag+"="+tc.value)
+			if code != 1 || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "(from "+tc.env+")") {
+				t.Errorf("%s=%s: exit %d, stderr %q; the value came from the command line", tc.flag, tc.value, code, stderr)
+			}
+		})
+	}
 }

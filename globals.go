@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -197,16 +198,30 @@ func usageError(app *kong.Application, err error) error {
 	return fmt.Errorf("%s does not take %s; it is a flag of %s", cmd, m[1], joinAnd(takers))
 }
 
-// refusedFlag finds the flag a refusal of kong's names first: "--log-level
-// must be one of …".
+// refusedFlag finds the flag a refusal names first: kong's "--log-level
+// must be one of …", a command's "--rate -3: give …".
 var refusedFlag = regexp.MustCompile(`^--([a-z][a-z-]*) `)
+
+// kongEnvar is how kong names the variable of a value it could not parse:
+// (from envar VOXBIND_TIMEOUT="xyz"); the value is in its message already.
+var kongEnvar = regexp.MustCompile(` \(from envar ([A-Za-z_][A-Za-z0-9_]*)="(?:[^"\\]|\\.)*"\)`)
 
 // fromEnv names the environment variable a refused value came from, when
 // its flag is not on the command line: "--log-level must be one of … (from
-// VOXBIND_LOG_LEVEL)", so that the user looks in the right place.
+// VOXBIND_LOG_LEVEL)", "--timeout -1s: give a positive duration … (from
+// VOXBIND_TIMEOUT)", so that the user looks in the right place. It takes
+// kong's usage errors and the errors of a command's own checks of its
+// flags alike, and gives kong's own note on a value it could not parse
+// the same shape.
 func fromEnv(app *kong.Application, args []string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if kongEnvar.MatchString(err.Error()) {
+		return errors.New(kongEnvar.ReplaceAllString(err.Error(), " (from $1)"))
+	}
 	m := refusedFlag.FindStringSubmatch(err.Error())
-	if m == nil || strings.Contains(err.Error(), "envar") {
+	if m == nil {
 		return err
 	}
 	flag := "--" + m[1]
@@ -227,6 +242,12 @@ func fromEnv(app *kong.Application, args []string, err error) error {
 		return next(nil)
 	})
 	if env == "" {
+		return err
+	}
+	// A command's refusal keeps its shape, the note before its fix.
+	var ce *codedError
+	if errors.As(err, &ce) && ce.Error() == err.Error() {
+		ce.msg += " (from " + env + ")"
 		return err
 	}
 	return fmt.Errorf("%w (from %s)", err, env)

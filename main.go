@@ -72,7 +72,7 @@ func run(args []string, stdio *Stdio) int {
 	}
 	s := newSession(kctx, stdio)
 	kctx.Bind(s)
-	err = runCommand(kctx, s)
+	err = fromEnv(parser.Model, args, runCommand(kctx, s))
 	return s.finish(ctx, err)
 }
 
@@ -136,8 +136,9 @@ func parseArgs(parser *kong.Kong, args []string, stdio *Stdio) (kctx *kong.Conte
 	}()
 	kctx, err := parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stdio.Err, "voxbind: %v (see voxbind %s)\n", fromEnv(parser.Model, args, usageError(parser.Model, err)), helpHint(err))
-		writeUsageDiagnostics(stdio.Out, args, err)
+		refused := fromEnv(parser.Model, args, usageError(parser.Model, err))
+		fmt.Fprintf(stdio.Err, "voxbind: %v (see voxbind %s)\n", refused, helpHint(err))
+		writeUsageDiagnostics(stdio.Out, args, refused)
 		return nil, 1, true
 	}
 	return kctx, 0, false
