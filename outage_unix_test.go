@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -83,5 +84,50 @@ func TestDoctorKeyFIFO(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("doctor is still reading the FIFO")
+	}
+}
+
+// TestApplyServerHangs stops `sandbox serve` (SIGSTOP) under a running
+// apply: the server keeps its connections and answers nothing, so every
+// call waits out its 30 s attempt timeout. The API has been unreachable
+// since the server stopped, and that is what apply says; the breaker
+// trips once the first unanswered attempt times out (30 s after the hang,
+// the breaker period), and the calls then waiting to retry end at once.
+func TestApplyServerHangs(t *testing.T) {
+	bin := applyBinary(t)
+	t.Parallel()
+	dir, state, spec := applyBigSandbox(t, 300)
+	endpoint, serve, _ := applyServeProcess(t, bin, state, "20ms")
+	t.Cleanup(func() { serve.Process.Signal(syscall.SIGCONT) }) // before the server is stopped for good
+	_, lines, wait := applyStart(t, bin, dir, endpoint, "-f", spec, "--auto-approve")
+	applyWaitStep(t, lines)
+	if err := serve.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	hung := time.Now()
+	code, stderr := wait()
+	took := time.Since(hung)
+	if code != 1 {
+		t.Fatalf("exit %d; want 1:\n%s", code, stderr)
+	}
+	// The breaker period (30 s) from the hang, then at once; before, the
+	// breaker's clock started 30 s late and apply took some 70 s.
+	if took > 50*time.Second {
+		t.Errorf("apply took %v after the server hung; want the breaker period (30s) plus at most the grace (10s)", took)
+	}
+	m := regexp.MustCompile(`(?m)^voxbind: stopped: the API is unreachable since (\d\d:\d\d:\d\d); no more steps start`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no line saying apply stopped because the API is unreachable:\n%s", stderr)
+	}
+	near := false
+	for d := -2 * time.Second; d <= 2*time.Second; d += time.Second {
+		near = near || hung.Add(d).Format("15:04:05") == m[1]
+	}
+	t.Logf("the server hung at %s; apply said unreachable since %s and ended %v later", hung.Format("15:04:05.000"), m[1], took.Round(100*time.Millisecond))
+	if !near {
+		t.Errorf("unreachable since %s; the server hung at %s", m[1], hung.Format("15:04:05.000"))
+	}
+	if !regexp.MustCompile(`^Apply stopped \(the API is unreachable since \d\d:\d\d:\d\d\): \d+ applied, 0 failed, 0 skipped, \d+ not started, \d+ unknown; not verified\.$`).MatchString(lastLine(stderr)) {
+		t.Errorf("the last line is not the stopped summary:\n%s", stderr)
 	}
 }

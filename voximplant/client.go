@@ -84,11 +84,12 @@ type Client struct {
 
 	// Until the API first answers, calls use the shorter first-contact
 	// limits. failingSince is when the current run of transport-level
-	// failures began (zero: the API answers).
+	// failures began (zero: the API answers); lastAnswer is when the API
+	// last answered.
 	firstBudget, firstTimeout time.Duration
 	answered                  atomic.Bool
 	healthMu                  sync.Mutex
-	failingSince              time.Time
+	failingSince, lastAnswer  time.Time
 
 	log *slog.Logger
 
@@ -421,7 +422,7 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.networkError(ctx, actx, method, err, timeout)
+		return c.networkError(ctx, actx, method, err, sentAt, timeout)
 	}
 	defer resp.Body.Close()
 	status = resp.StatusCode
@@ -434,7 +435,7 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	buf.Reset()
 	defer bufPool.Put(buf)
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody)); err != nil {
-		return c.networkError(ctx, actx, method, err, timeout)
+		return c.networkError(ctx, actx, method, err, sentAt, timeout)
 	}
 	res, code = c.outcome(method, resp, buf.Bytes(), out, sentAt, date)
 	return res
@@ -473,7 +474,7 @@ func (c *Client) outcome(method string, resp *http.Response, body []byte, out an
 		herr := &HTTPError{Method: method, Status: status, Body: c.snippet(body)}
 		switch {
 		case status >= 500:
-			c.noteFailure()
+			c.noteFailure(sentAt)
 			return result{err: herr, transient: true, hint: hint, lost: true, cause: CauseServerError, detail: fmt.Sprintf("http status %d", status)}, 0
 		case status == http.StatusTooManyRequests:
 			c.noteAnswer()

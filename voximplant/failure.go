@@ -116,7 +116,7 @@ func (e *notSentError) Unwrap() []error { return []error{e.err, reconcile.ErrNot
 // endpoint that does not speak TLS fail at once; anything else (refused,
 // reset, timed out) is transient: every write voxbind makes is idempotent
 // (docs/management-api.md), so repeating one whose answer was lost is safe.
-func (c *Client) networkError(ctx, actx context.Context, method string, err error, timeout time.Duration) result {
+func (c *Client) networkError(ctx, actx context.Context, method string, err error, sentAt time.Time, timeout time.Duration) result {
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
 		err = uerr.Err // the URL is the endpoint; the method already names it
@@ -125,7 +125,7 @@ func (c *Client) networkError(ctx, actx context.Context, method string, err erro
 		return result{err: fmt.Errorf("%s: %w", method, context.Cause(ctx)), cancelled: true, lost: true}
 	}
 	if errors.Is(actx.Err(), context.DeadlineExceeded) {
-		c.noteFailure()
+		c.noteFailure(sentAt)
 		within := timeout.Round(time.Millisecond).String()
 		return result{err: fmt.Errorf("%s: no answer within %s", method, within), transient: true, lost: true,
 			cause: CauseNoAnswer, detail: "no answer within " + within}
@@ -134,7 +134,7 @@ func (c *Client) networkError(ctx, actx context.Context, method string, err erro
 		eerr.Problem = c.clean(eerr.Problem)
 		return result{err: eerr}
 	}
-	c.noteFailure()
+	c.noteFailure(sentAt)
 	var op *net.OpError
 	sent := !(errors.As(err, &op) && op.Op == "dial")
 	// The text may quote what the server sent ("malformed HTTP response
@@ -225,26 +225,36 @@ func unreachableDetail(err error) string {
 // noteAnswer records that the API answered: the first-contact budget ends,
 // and the API is reachable.
 func (c *Client) noteAnswer() {
+	now := c.now()
 	c.answered.Store(true)
 	c.healthMu.Lock()
-	c.failingSince = time.Time{}
+	c.failingSince, c.lastAnswer = time.Time{}, now
 	c.healthMu.Unlock()
 }
 
-// noteFailure records an attempt that failed at transport level.
-func (c *Client) noteFailure() {
-	now := c.now()
+// noteFailure records an attempt sent at sentAt that failed at transport
+// level. The API has been unreachable since that request went out, not
+// since its failure showed (an attempt that gets no answer shows it only
+// when it times out, 30 s later), unless an answer came after it was
+// sent: then since that answer. For a refused connection the two times
+// are the same.
+func (c *Client) noteFailure(sentAt time.Time) {
 	c.healthMu.Lock()
-	if c.failingSince.IsZero() {
-		c.failingSince = now
+	defer c.healthMu.Unlock()
+	since := sentAt
+	if since.Before(c.lastAnswer) {
+		since = c.lastAnswer
 	}
-	c.healthMu.Unlock()
+	if c.failingSince.IsZero() || since.Before(c.failingSince) {
+		c.failingSince = since
+	}
 }
 
 // Unreachable reports whether every attempt since some moment has failed
 // at transport level (no connection, no answer, or HTTP 5xx without an
-// API answer), and since when: the signal for apply's circuit breaker. Any
-// answer of the API ends it.
+// API answer), and since when: the time the first of those requests was
+// sent (or the last answer, if it came later). It is the signal for
+// apply's circuit breaker. Any answer of the API ends it.
 func (c *Client) Unreachable() (since time.Time, ok bool) {
 	c.healthMu.Lock()
 	defer c.healthMu.Unlock()

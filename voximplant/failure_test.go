@@ -424,3 +424,61 @@ func TestNullListIsEmpty(t *testing.T) {
 		t.Errorf("Registrations = %v, %v; want none, no error", regs, err)
 	}
 }
+
+// TestUnreachableSinceTheHang: a server that stops answering is
+// unreachable since the first request it left unanswered was sent, not
+// since that request's attempt timed out: the breaker's clock starts
+// when answers stopped. An answer that came meanwhile (to a request sent
+// later) moves the start to that answer.
+func TestUnreachableSinceTheHang(t *testing.T) {
+	f := newFakeServer(t)
+	var hanging atomic.Bool
+	held := make(chan struct{}, 10)
+	f.fault = func(_ int64, _ string, _ http.ResponseWriter, r *http.Request) bool {
+		if !hanging.Load() {
+			return false
+		}
+		held <- struct{}{}
+		<-r.Context().Done()
+		return true
+	}
+	const timeout = time.Second
+	c, _ := testClient(t, f, func(o *Options) { o.Timeout = timeout; o.RetryBudget = timeout })
+	if _, err := c.Info(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	hanging.Store(true)
+	sent := time.Now()
+	if _, err := c.Info(context.Background()); err == nil {
+		t.Fatal("no error from a server that never answers")
+	}
+	since, ok := c.Unreachable()
+	if !ok {
+		t.Fatal("Unreachable() = false after an attempt got no answer")
+	}
+	if d := since.Sub(sent); d < -10*time.Millisecond || d > timeout/2 {
+		t.Errorf("unreachable since %v after the unanswered request was sent; want when it was sent (the attempt timed out %v later)", d, timeout)
+	}
+
+	// A request sent before an answer, and left unanswered: the API was
+	// reachable until that answer.
+	hanging.Store(false)
+	<-held                       // the request above
+	c.Info(context.Background()) // an answer: reachable again
+	hanging.Store(true)
+	first := make(chan error, 1)
+	go func() { _, err := c.Info(context.Background()); first <- err }()
+	<-held
+	hanging.Store(false)
+	if _, err := c.Info(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	answered := time.Now()
+	if err := <-first; err == nil {
+		t.Fatal("the held request was answered")
+	}
+	if since, ok := c.Unreachable(); !ok || since.Before(answered.Add(-10*time.Millisecond)) {
+		t.Errorf("Unreachable() = %v, %v; want since the last answer (%v) at the earliest", since, ok, answered)
+	}
+}
