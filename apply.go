@@ -538,7 +538,10 @@ func executePlan(ctx context.Context, s *session, intr *interrupts, acct *voximp
 		lines := strings.Split(strings.TrimSpace(summary.String()), "\n")
 		s.diag.add(Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1],
 			Fix: "see the steps not applied above; voxbind plan shows what is left to do"})
-		err = exitCode(1, nil) // the summary's last line says what
+		// The summary's last line says what. Stopped by the breaker,
+		// --timeout or the journal, apply ended for that reason, even if
+		// a Ctrl-C then cut short its wait for the calls in flight.
+		err = &exitError{code: 1, endedFirst: a.res.Stopped != nil}
 	}
 	if e.events != nil {
 		diags := s.diag.diagnostics()

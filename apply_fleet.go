@@ -464,7 +464,9 @@ func fleetSummary(s *session, f *reconcile.FleetPlan, todo []int, results []*app
 	case counts.applied+counts.unchanged < len(f.Accounts):
 		s.diag.add(Diagnostic{Severity: "error", Code: codeFleetFailed, Message: line,
 			Fix: "see each account's summary above; voxbind plan shows what is left to do"})
-		err = exitCode(1, nil) // the last line says what
+		// The last line says what; stopped by the breaker or --timeout,
+		// the fleet ended for that reason, even if a Ctrl-C came after.
+		err = &exitError{code: 1, endedFirst: stopped != nil}
 	}
 	if events != nil {
 		events.fleetSummary(counts, len(f.Accounts), stopped, exitStatus(err), s.diag.diagnostics())

@@ -149,6 +149,11 @@ type exitError struct {
 	code     int
 	err      error // nil: nothing more to print
 	reported bool  // the run's diagnostics hold it already (spec errors, one by one)
+	// endedFirst: the command ended for a reason of its own before any
+	// signal came (apply stopped by the breaker, --timeout or its
+	// journal, and said so): a signal that came later does not make its
+	// run an interrupted one.
+	endedFirst bool
 }
 
 func (e *exitError) Error() string {

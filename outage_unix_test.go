@@ -4,7 +4,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -87,31 +90,40 @@ func TestDoctorKeyFIFO(t *testing.T) {
 	}
 }
 
-// TestApplyServerHangs stops `sandbox serve` (SIGSTOP) under a running
-// apply: the server keeps its connections and answers nothing, so every
-// call waits out its 30 s attempt timeout. The API has been unreachable
-// since the server stopped, and that is what apply says; the breaker
-// trips once the first unanswered attempt times out (30 s after the hang,
-// the breaker period), and the calls then waiting to retry end at once.
-func TestApplyServerHangs(t *testing.T) {
+// hangServerUnderApply starts applying n independent changes through
+// `sandbox serve` and stops the server (SIGSTOP) once a step has ended:
+// it keeps its connections and answers nothing. hung is when.
+func hangServerUnderApply(t *testing.T, n int) (apply *exec.Cmd, lines <-chan string, wait func() (int, string), hung time.Time) {
+	t.Helper()
 	bin := applyBinary(t)
 	t.Parallel()
-	dir, state, spec := applyBigSandbox(t, 300)
+	dir, state, spec := applyBigSandbox(t, n)
 	endpoint, serve, _ := applyServeProcess(t, bin, state, "20ms")
 	t.Cleanup(func() { serve.Process.Signal(syscall.SIGCONT) }) // before the server is stopped for good
-	_, lines, wait := applyStart(t, bin, dir, endpoint, "-f", spec, "--auto-approve")
+	apply, lines, wait = applyStart(t, bin, dir, endpoint, "-f", spec, "--auto-approve")
 	applyWaitStep(t, lines)
 	if err := serve.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	hung := time.Now()
+	return apply, lines, wait, time.Now()
+}
+
+// TestApplyServerHangs stops `sandbox serve` under a running apply, so
+// every call waits out its 30 s attempt timeout. The API has been
+// unreachable since the server stopped, and that is what apply says; the
+// breaker trips once the first unanswered attempts time out (30 s after
+// the hang, the breaker period), and the attempts sent by then get the
+// 10 s grace.
+func TestApplyServerHangs(t *testing.T) {
+	_, _, wait, hung := hangServerUnderApply(t, 300)
 	code, stderr := wait()
 	took := time.Since(hung)
 	if code != 1 {
 		t.Fatalf("exit %d; want 1:\n%s", code, stderr)
 	}
-	// The breaker period (30 s) from the hang, then at once; before, the
-	// breaker's clock started 30 s late and apply took some 70 s.
+	// The breaker period (30 s) from the hang, then the grace (10 s);
+	// before, the breaker's clock started 30 s late and apply took some
+	// 70 s.
 	if took > 50*time.Second {
 		t.Errorf("apply took %v after the server hung; want the breaker period (30s) plus at most the grace (10s)", took)
 	}
@@ -119,15 +131,61 @@ func TestApplyServerHangs(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no line saying apply stopped because the API is unreachable:\n%s", stderr)
 	}
+	t.Logf("the server hung at %s; apply said unreachable since %s and ended %v later", hung.Format("15:04:05.000"), m[1], took.Round(100*time.Millisecond))
 	near := false
 	for d := -2 * time.Second; d <= 2*time.Second; d += time.Second {
 		near = near || hung.Add(d).Format("15:04:05") == m[1]
 	}
-	t.Logf("the server hung at %s; apply said unreachable since %s and ended %v later", hung.Format("15:04:05.000"), m[1], took.Round(100*time.Millisecond))
 	if !near {
 		t.Errorf("unreachable since %s; the server hung at %s", m[1], hung.Format("15:04:05.000"))
 	}
 	if !regexp.MustCompile(`^Apply stopped \(the API is unreachable since \d\d:\d\d:\d\d\): \d+ applied, 0 failed, 0 skipped, \d+ not started, \d+ unknown; not verified\.$`).MatchString(lastLine(stderr)) {
 		t.Errorf("the last line is not the stopped summary:\n%s", stderr)
+	}
+}
+
+// TestApplyInterruptAfterBreaker presses Ctrl-C while apply, stopped by
+// the breaker, waits for its calls in flight: the wait ends at once, but
+// the run ended because the API is unreachable, so the exit status (1),
+// the summary's reason and the journal's end all say the breaker; the
+// summary says that Ctrl-C cut the wait short.
+func TestApplyInterruptAfterBreaker(t *testing.T) {
+	apply, lines, wait, _ := hangServerUnderApply(t, 300)
+	waitLine(t, lines, "voxbind: stopped: the API is unreachable since ")
+	if err := apply.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	code, stderr := wait()
+	if took := time.Since(sent); took > 8*time.Second {
+		t.Errorf("apply took %v after Ctrl-C; want at once", took)
+	}
+	if code != 1 {
+		t.Errorf("exit %d; want 1 (the breaker stopped apply before Ctrl-C):\n%s", code, stderr)
+	}
+	if !regexp.MustCompile(`^Apply stopped \(the API is unreachable since \d\d:\d\d:\d\d; the wait for calls in flight was cut short by an interrupt\): \d+ applied, 0 failed, 0 skipped, \d+ not started, [1-9]\d* unknown; not verified\.$`).MatchString(lastLine(stderr)) {
+		t.Errorf("the last line does not say the breaker stopped apply and Ctrl-C cut the wait:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "\nInterrupted") {
+		t.Errorf("voxbind says it was interrupted:\n%s", stderr)
+	}
+	journal := regexp.MustCompile(`(?m)^Journal: (.*)$`).FindStringSubmatch(stderr)
+	if journal == nil {
+		t.Fatalf("no journal named:\n%s", stderr)
+	}
+	data, err := os.ReadFile(journal[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var end struct {
+		Kind        string
+		Interrupted bool
+		Stopped     string
+	}
+	if err := json.Unmarshal([]byte(lastLine(string(data))), &end); err != nil {
+		t.Fatal(err)
+	}
+	if end.Kind != "end" || !strings.HasPrefix(end.Stopped, "stopped: the API is unreachable since ") {
+		t.Errorf("the journal's end line is %+v; want it to say the API is unreachable", end)
 	}
 }

@@ -165,14 +165,14 @@ func (s *session) specErrors(err error) error {
 // returns the exit status. ctx is the run's signal context.
 func (s *session) finish(ctx context.Context, err error) int {
 	var code int
-	if ctx.Err() != nil {
+	var ee *exitError
+	if ctx.Err() != nil && !(errors.As(err, &ee) && ee.endedFirst) {
 		code = interrupted(s.stdio.Err, err)
 		if err == nil || exitStatus(err) != 130 {
 			err = errInterrupted
 		}
 	} else {
 		code = exitStatus(err)
-		var ee *exitError
 		switch {
 		case err == nil:
 		case errors.As(err, &ee) && ee.err == nil:

@@ -135,7 +135,15 @@ type ApplyResult struct {
 	// error. It is set too when ctx ended after the last step had started.
 	// nil: Apply ran to the end.
 	Stopped error
+	// WaitCut is what ended the wait for the calls in flight, once Apply
+	// had stopped, when it was not Stopped itself: an interrupt (ctx's
+	// cause, or ErrQuit) or a deadline that came after the breaker or
+	// BeforeCall stopped Apply. Stopped stays why Apply stopped.
+	WaitCut error
 }
+
+// ErrQuit is ApplyResult.WaitCut when ApplyOptions.Quit ended the wait.
+var ErrQuit = errors.New("told to quit")
 
 // OK reports whether every step was applied and nothing stopped Apply.
 func (r *ApplyResult) OK() bool {
@@ -332,6 +340,7 @@ func (a *applier) run(ctx context.Context) {
 			}
 			// Stopped already (the breaker, BeforeCall): an interrupt
 			// now ends the wait, as a second one would.
+			a.res.WaitCut = context.Cause(ctx)
 			a.abandon(fmt.Errorf("still in flight when %v: %w", context.Cause(ctx), ErrOutcomeUnknown))
 			return
 		case <-tick:
@@ -342,11 +351,14 @@ func (a *applier) run(ctx context.Context) {
 			a.abandon(fmt.Errorf("no answer within %s after apply stopped: %w", a.opts.Grace, ErrOutcomeUnknown))
 			return
 		case <-a.opts.Quit:
-			if a.res.Stopped == nil {
+			switch {
+			case a.res.Stopped == nil:
 				a.res.Stopped = context.Cause(ctx)
-			}
-			if a.res.Stopped == nil {
-				a.res.Stopped = errors.New("told to quit")
+				if a.res.Stopped == nil {
+					a.res.Stopped = ErrQuit
+				}
+			case !errors.Is(a.res.Stopped, context.Canceled):
+				a.res.WaitCut = ErrQuit
 			}
 			a.notifyStopping()
 			a.abandon(fmt.Errorf("still in flight when voxbind quit: %w", ErrOutcomeUnknown))

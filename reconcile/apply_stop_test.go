@@ -401,7 +401,21 @@ func TestApplyInterruptDuringBreakerGrace(t *testing.T) {
 	if !errors.As(res.Stopped, &ue) {
 		t.Errorf("stopped %v; want the breaker's reason kept", res.Stopped)
 	}
+	if !errors.Is(res.WaitCut, context.Canceled) {
+		t.Errorf("wait cut by %v; want the interrupt", res.WaitCut)
+	}
 	if err := res.Outcomes[0].Err; err == nil || !strings.Contains(err.Error(), "still in flight when context canceled") {
 		t.Errorf("step 1: %v", err)
 	}
+	var b strings.Builder
+	RenderApplySummary(&b, p, &res, res.AppliedPlan(p), nil, false, "")
+	if got, want := lastRenderedLine(b.String()), "Apply stopped (the API is unreachable since "+ue.Since.Format("15:04:05")+"; the wait for calls in flight was cut short by an interrupt): 0 applied, 0 failed, 0 skipped, 1 not started, 1 unknown; not verified."; got != want {
+		t.Errorf("last line %q\nwant      %q", got, want)
+	}
+}
+
+// lastRenderedLine is the last line of s, without its newline.
+func lastRenderedLine(s string) string {
+	s = strings.TrimSuffix(s, "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
 }

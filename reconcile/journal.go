@@ -91,6 +91,10 @@ type JournalEnd struct {
 	Kind        string `json:"kind"` // "end"
 	Finished    string `json:"finished"`
 	Interrupted bool   `json:"interrupted"` // stopped early: Ctrl-C, --timeout, the breaker
+	// Stopped says why it stopped early, as the summary does
+	// (StopReason): "interrupted", "stopped: the API is unreachable since
+	// 03:12:09"; "" when it ran to the end.
+	Stopped string `json:"stopped,omitempty"`
 	// Verified is nil when the account was not read back, else whether
 	// every applied step was found in place.
 	Verified *bool          `json:"verified"`
@@ -407,12 +411,21 @@ func (j *Journal) End(res *ApplyResult, verified *bool, finished time.Time) erro
 		Kind:        journalKindEnd,
 		Finished:    finished.UTC().Format(journalTimeLayout),
 		Interrupted: res.Stopped != nil,
+		Stopped:     stopReason(res.Stopped),
 		Verified:    verified,
 		Summary: JournalSummary{
 			Applied: res.Applied, Failed: res.Failed, Skipped: res.Skipped,
 			Unknown: res.Unknown, NotStarted: res.NotStarted,
 		},
 	})
+}
+
+// stopReason is StopReason, "" when the apply was not stopped.
+func stopReason(stopped error) string {
+	if stopped == nil {
+		return ""
+	}
+	return StopReason(stopped)
 }
 
 // Close closes the file; it returns the first error the journal met.

@@ -303,6 +303,7 @@ func progressErr(err error) string {
 //	Apply: 118 applied, 1 failed, 1 skipped, 0 not started, 0 unknown; 118 verified.
 //	Apply interrupted: 35 applied, 0 failed, 0 skipped, 85 not started, 0 unknown; not verified.
 //	Apply stopped (the API is unreachable since 03:12:09): 35 applied, 0 failed, 0 skipped, 83 not started, 2 unknown; not verified.
+//	Apply stopped (the API is unreachable since 03:12:09; the wait for calls in flight was cut short by an interrupt): …
 //
 // When verification was not done (mismatches is nil and verified is
 // false) the line says "not verified"; with differences it counts them
@@ -344,7 +345,7 @@ func RenderApplySummary(w io.Writer, p *Plan, res *ApplyResult, applied *Plan, m
 	case errors.Is(res.Stopped, context.Canceled):
 		b.WriteString(" interrupted")
 	default:
-		b.WriteString(" stopped (" + res.Stopped.Error() + ")")
+		b.WriteString(" stopped (" + res.Stopped.Error() + waitCut(res.WaitCut) + ")")
 	}
 	fmt.Fprintf(&b, ": %d applied, %d failed, %d skipped, %d not started, %d unknown; ", res.Applied, res.Failed, res.Skipped, res.NotStarted, res.Unknown)
 	switch {
@@ -357,6 +358,19 @@ func RenderApplySummary(w io.Writer, p *Plan, res *ApplyResult, applied *Plan, m
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// waitCut says what ended the wait for the calls in flight after
+// something else stopped an apply ("" if nothing did): "; the wait for
+// calls in flight was cut short by an interrupt".
+func waitCut(cut error) string {
+	switch {
+	case cut == nil:
+		return ""
+	case errors.Is(cut, context.Canceled) || errors.Is(cut, ErrQuit):
+		return "; the wait for calls in flight was cut short by an interrupt"
+	}
+	return "; the wait for calls in flight was cut short: " + cut.Error()
 }
 
 // StopReason says in a few words why an apply stopped early:
