@@ -56,8 +56,14 @@ type retryHook func(account int64, e voximplant.RetryEvent)
 // many accounts the run works on at once, to size the pool of
 // connections.
 func (f *AccountFlags) connect(ctx context.Context, s *session, rate float64, onRetry retryHook, accounts int) (*connection, error) {
-	if ctx.Err() != nil {
-		return nil, context.Cause(ctx) // the --timeout or the interrupt, not "context deadline exceeded"
+	if ctx.Err() != nil { // the --timeout or the interrupt, not "context deadline exceeded"
+		switch {
+		case f.Sandbox != "":
+			return nil, endedWhile(ctx, "opening the sandbox "+f.Sandbox)
+		case f.Credentials != "":
+			return nil, endedWhile(ctx, "reading the credentials file "+f.Credentials)
+		}
+		return nil, endedWhile(ctx, "connecting to the API")
 	}
 	c := &connection{opts: voximplant.Options{Rate: rate, Logger: s.log, UserAgent: "voxbind/" + version},
 		notices: newRetryNotices(s), onRetry: onRetry}
@@ -177,6 +183,9 @@ func loadCredentials(ctx context.Context, path string, warn func(problem, fix st
 		problem, fix string
 		err          error
 	}
+	if ctx.Err() != nil { // a --timeout that passed already: say so every time
+		return nil, endedWhile(ctx, "reading the credentials file "+path)
+	}
 	done := make(chan loaded, 1)
 	go func() {
 		var l loaded
@@ -190,7 +199,7 @@ func loadCredentials(ctx context.Context, path string, warn func(problem, fix st
 		}
 		return l.creds, l.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("credentials file %s: still reading: %w", path, context.Cause(ctx))
+		return nil, endedWhile(ctx, "still reading the credentials file "+path)
 	}
 }
 

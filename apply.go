@@ -283,7 +283,8 @@ func (c *ApplyCmd) applySaved(ctx context.Context, s *session, intr *interrupts,
 	}
 	current, err := func() (*reconcile.Current, error) {
 		defer s.phase(fmt.Sprintf("Reading account %d", acct.AccountID()))()
-		return reconcile.ObservePlan(ctx, acct, p)
+		current, err := reconcile.ObservePlan(ctx, acct, p)
+		return current, timedOutWhile(err, fmt.Sprintf("reading account %d", acct.AccountID()))
 	}()
 	if err != nil {
 		return cannotActMessage(err)

@@ -88,7 +88,8 @@ func (c *ExportCmd) Run(ctx context.Context, s *session) error {
 
 	current, err := func() (*reconcile.Current, error) {
 		defer s.phase(fmt.Sprintf("Reading account %d", acct.AccountID()))()
-		return reconcile.ObserveBound(ctx, acct)
+		current, err := reconcile.ObserveBound(ctx, acct)
+		return current, timedOutWhile(err, fmt.Sprintf("reading account %d", acct.AccountID()))
 	}()
 	if err != nil {
 		return err

@@ -93,6 +93,26 @@ func (e timeoutError) Error() string { return "the --timeout of " + e.d.String()
 // Is makes the timeout a deadline for errors.Is.
 func (timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
+// endedWhile is the error of a step that ctx ended, the reason first:
+// "the --timeout of 10s has passed while reading the spec file
+// voxbind.yaml", "interrupted while …". It wraps ctx's cause.
+func endedWhile(ctx context.Context, doing string) error {
+	return fmt.Errorf("%w while %s", context.Cause(ctx), doing)
+}
+
+// timedOutWhile puts the --timeout first in err when it is what ended
+// the step doing: "the --timeout of 1s has passed while reading account
+// 1234567", rather than the call it cut off ("read account info:
+// GetAccountInfo: the --timeout of 1s has passed"). Any other error
+// comes back as it is.
+func timedOutWhile(err error, doing string) error {
+	var te timeoutError
+	if errors.As(err, &te) {
+		return fmt.Errorf("%w while %s", te, doing)
+	}
+	return err
+}
+
 // withTimeout bounds the whole run by --timeout d (0 = no bound).
 func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc, error) {
 	switch {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -400,7 +401,7 @@ func TestTimeout(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("plan --timeout 1s took %v", took)
 	}
-	if code != 1 || !strings.Contains(stderr, "voxbind: read account info: GetAccountInfo: the --timeout of 1s has passed\n") {
+	if code != 1 || !strings.Contains(stderr, "voxbind: the --timeout of 1s has passed while reading account 1000001\n") {
 		t.Errorf("plan --timeout 1s: exit %d, stderr:\n%s", code, stderr)
 	}
 	// The first retry's notice says how long the retries may go on: the
@@ -456,18 +457,32 @@ func TestTimeoutAlreadyPassed(t *testing.T) {
 	// locks the file it serves.
 	served := applyWrite(t, filepath.Join(t.TempDir(), "account.json"), applyRead(t, state))
 	srv := newSandboxHTTP(t, served, sandbox.Options{})
-	for _, args := range [][]string{
-		{"plan", "-f", spec},
-		{"plan", "-f", spec, "-o", "json"},
-		{"export"},
-		{"apply", "-f", spec, "--auto-approve"},
-		{"apply", "--plan", planFile},
-		{"undo", journal, "--auto-approve"},
+	// The deadline first, then what voxbind was doing: the first thing
+	// each command reads (a spec file, the plan file or journal being
+	// read before the account is opened).
+	const passed = "voxbind: the --timeout of 1ns has passed while "
+	for _, c := range []struct {
+		args                 []string
+		sandbox, credentials string // the line with --sandbox, with --credentials
+	}{
+		{[]string{"plan", "-f", spec}, "reading the spec file " + spec, "reading the spec file " + spec},
+		{[]string{"plan", "-f", spec, "-o", "json"}, "reading the spec file " + spec, "reading the spec file " + spec},
+		{[]string{"export"}, "opening the sandbox " + state, "reading the credentials file " + creds},
+		{[]string{"apply", "-f", spec, "--auto-approve"}, "reading the spec file " + spec, "reading the spec file " + spec},
+		{[]string{"apply", "--plan", planFile}, "opening the sandbox " + state, "reading the credentials file " + creds},
+		{[]string{"undo", journal, "--auto-approve"}, "opening the sandbox " + state, "reading the credentials file " + creds},
 	} {
 		for _, account := range [][]string{{"--sandbox", state}, {"--credentials", creds, "--endpoint", srv.endpoint()}} {
-			code, stdout, stderr := applyRun(t, "", append(append(account, args...), "--timeout", "1ns")...)
-			if code != 1 || !strings.Contains(stdout+stderr, "the --timeout of 1ns has passed") || strings.Contains(stdout+stderr, "deadline exceeded") {
-				t.Errorf("%v %v --timeout 1ns: exit %d; want 1 and the --timeout named:\n%s%s", account[0], args, code, stdout, stderr)
+			want := passed + c.sandbox + "\n"
+			if account[0] == "--credentials" {
+				want = passed + c.credentials + "\n"
+			}
+			code, stdout, stderr := applyRun(t, "", append(append(account, c.args...), "--timeout", "1ns")...)
+			if code != 1 || stderr != want {
+				t.Errorf("%v %v --timeout 1ns: exit %d, stderr:\n%s\nwant exit 1, stderr:\n%s", account[0], c.args, code, stderr, want)
+			}
+			if slices.Contains(c.args, "json") && !strings.Contains(stdout, `"message": "`+strings.TrimPrefix(strings.TrimSpace(want), "voxbind: ")+`"`) {
+				t.Errorf("%v %v --timeout 1ns: the diagnostic does not say the same:\n%s", account[0], c.args, stdout)
 			}
 		}
 	}

@@ -248,6 +248,7 @@ func observe(ctx context.Context, s *session, acct *voximplant.Client, desired *
 	defer done()
 	start := time.Now()
 	current, err := reconcile.Observe(ctx, acct, desired)
+	err = timedOutWhile(err, fmt.Sprintf("reading account %d", acct.AccountID()))
 	if err == nil {
 		s.log.Info("read the account", "account_id", current.Account.ID, "registrations", len(current.Registrations),
 			"applications", len(current.Applications), "duration", time.Since(start))

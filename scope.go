@@ -68,6 +68,13 @@ func loadFleet(ctx context.Context, files []string, opts spec.Options) (*spec.Fl
 		fleet *spec.Fleet
 		err   error
 	}
+	what := "the spec file " + strings.Join(files, ", ")
+	if len(files) > 1 {
+		what = "the spec files " + strings.Join(files, ", ")
+	}
+	if ctx.Err() != nil { // a --timeout that passed already: say so every time
+		return nil, endedWhile(ctx, "reading "+what)
+	}
 	done := make(chan loaded, 1)
 	go func() {
 		f, err := spec.LoadFleetWith(files, opts)
@@ -77,7 +84,7 @@ func loadFleet(ctx context.Context, files []string, opts spec.Options) (*spec.Fl
 	case l := <-done:
 		return l.fleet, l.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("the spec: still reading %s: %w", strings.Join(files, ", "), context.Cause(ctx))
+		return nil, endedWhile(ctx, "still reading "+what)
 	}
 }
 

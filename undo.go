@@ -198,7 +198,7 @@ func (c *UndoCmd) readAccount(ctx context.Context, s *session, conn *connection,
 	defer s.phase(fmt.Sprintf("Reading account %d", acct.AccountID()))()
 	current, err := reconcile.ObserveUndo(ctx, acct, j)
 	if err != nil {
-		return nil, nil, cannotActMessage(err)
+		return nil, nil, cannotActMessage(timedOutWhile(err, fmt.Sprintf("reading account %d", acct.AccountID())))
 	}
 	return acct, current, nil
 }
