@@ -122,7 +122,7 @@ func TestRateBeyondTimeout(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q (%v), stderr %q", code, stdout, err, stderr)
 	}
 	d := doc.Diagnostics[0]
-	if code != 1 || d.Code != codeTimeout || !strings.HasSuffix(d.Message, ": the --timeout of 1s has passed") || strings.Contains(stderr, "rate: Wait") {
+	if code != 1 || d.Code != codeTimeout || !strings.HasPrefix(d.Message, "the --timeout of 1s has passed while reading account ") || strings.Contains(stderr, "rate: Wait") {
 		t.Errorf("exit %d, diagnostic %+v, stderr %q; want 1 and the timeout's message", code, d, stderr)
 	}
 }
