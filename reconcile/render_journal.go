@@ -132,8 +132,13 @@ func journalEnd(j *JournalRecords) string {
 	if e == nil {
 		return "The apply did not end: voxbind was killed or crashed after the last line above."
 	}
-	how := "Apply"
-	if e.Interrupted {
+	how, why := "Apply", ""
+	switch {
+	case e.Stopped == "interrupted":
+		how = "Apply interrupted"
+	case strings.HasPrefix(e.Stopped, "stopped: "):
+		how, why = "Apply stopped", Printable(strings.TrimPrefix(e.Stopped, "stopped: "))+"; "
+	case e.Interrupted: // a journal written before the end line said why
 		how = "Apply stopped early"
 	}
 	verified := "not verified"
@@ -145,6 +150,6 @@ func journalEnd(j *JournalRecords) string {
 		verified = "verification found differences"
 	}
 	s := e.Summary
-	return fmt.Sprintf("%s (finished %s): %d applied, %d failed, %d skipped, %d not started, %d unknown; %s.",
-		how, Printable(e.Finished), s.Applied, s.Failed, s.Skipped, s.NotStarted, s.Unknown, verified)
+	return fmt.Sprintf("%s (%sfinished %s): %d applied, %d failed, %d skipped, %d not started, %d unknown; %s.",
+		how, why, Printable(e.Finished), s.Applied, s.Failed, s.Skipped, s.NotStarted, s.Unknown, verified)
 }

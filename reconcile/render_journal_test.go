@@ -92,6 +92,19 @@ The apply did not end: voxbind was killed or crashed after the last line above.
 	if got, want := journalEnd(j), "Apply stopped early (finished 2026-11-28T06:15:02Z): 2 applied, 1 failed, 1 skipped, 0 not started, 0 unknown; not verified."; got != want {
 		t.Errorf("end %q, want %q", got, want)
 	}
+	// An end line that says why it stopped: the reason, as the summary gave it.
+	for stopped, want := range map[string]string{
+		"stopped: the API is unreachable since 06:14:31": "Apply stopped (the API is unreachable since 06:14:31; finished 2026-11-28T06:15:02Z): 2 applied,",
+		"interrupted": "Apply interrupted (finished 2026-11-28T06:15:02Z): 2 applied,",
+	} {
+		withWhy := strings.Replace(ended, `"interrupted":true,`, `"interrupted":true,"stopped":"`+stopped+`",`, 1)
+		if j, err = ReadJournal([]byte(withWhy)); err != nil {
+			t.Fatal(err)
+		}
+		if got := journalEnd(j); !strings.HasPrefix(got, want) {
+			t.Errorf("end %q, want it to start %q", got, want)
+		}
+	}
 
 	// In a journal that ended, an intent without a result is of a call
 	// never sent: its intent was written ahead, and the apply stopped.
