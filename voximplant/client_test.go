@@ -737,3 +737,30 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestRetryHintNeverShortensBackoff: a Retry-After shorter than the
+// backoff does not cut it short; it only lengthens the shorter waits.
+func TestRetryHintNeverShortensBackoff(t *testing.T) {
+	f := newFakeServer(t)
+	f.fault = func(n int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		if n <= 5 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(429)
+			return true
+		}
+		return false
+	}
+	c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = time.Minute })
+	c.backoffBase, c.backoffCap = 100*time.Millisecond, 5*time.Second
+	c.answered.Store(true)
+	fc := withFakeClock(c)
+	c.jitter = func(max time.Duration) time.Duration { return max }
+	if _, err := c.Info(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s := time.Second
+	want := []time.Duration{s, s, s, s, 1600 * time.Millisecond}
+	if diff := cmp.Diff(want, fc.slept); diff != "" {
+		t.Errorf("waits (-want +got):\n%s", diff)
+	}
+}

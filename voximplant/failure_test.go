@@ -482,3 +482,68 @@ func TestUnreachableSinceTheHang(t *testing.T) {
 		t.Errorf("Unreachable() = %v, %v; want since the last answer (%v) at the earliest", since, ok, answered)
 	}
 }
+
+// TestFirstContactBudgetNeverLonger: a retry budget shorter than the
+// first-contact budget applies before the first answer too.
+func TestFirstContactBudgetNeverLonger(t *testing.T) {
+	f := newFakeServer(t)
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool { w.WriteHeader(503); return true }
+	c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = 3 * time.Second })
+	fc := withFakeClock(c)
+	c.backoffBase, c.backoffCap = 100*time.Millisecond, 5*time.Second
+	c.jitter = func(max time.Duration) time.Duration { return max }
+	_, err := c.Info(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "(retry budget 3s") {
+		t.Fatalf("error %v, want it to give up on the retry budget of 3s", err)
+	}
+	if total := fc.total(); total > 3*time.Second {
+		t.Errorf("retried for %v; want at most the retry budget, 3s", total)
+	}
+}
+
+// TestFirstContactTimeoutFloor: before the first answer, an attempt
+// waits no longer than what is left of the first-contact budget, but
+// never less than a tenth of the first-contact timeout.
+func TestFirstContactTimeoutFloor(t *testing.T) {
+	c, err := New(Options{Endpoint: "http://127.0.0.1:1/platform_api/", Credentials: testCredentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := withFakeClock(c)
+	if got := c.attemptTimeout(fc.Now()); got != FirstContactTimeout {
+		t.Errorf("a call just begun: attempts wait %v, want %v", got, FirstContactTimeout)
+	}
+	start := fc.Now().Add(-(FirstContactBudget - time.Millisecond))
+	if got := c.attemptTimeout(start); got != FirstContactTimeout/10 {
+		t.Errorf("1ms of the first-contact budget left: attempts wait %v, want %v", got, FirstContactTimeout/10)
+	}
+}
+
+// TestUnreachableSince: the API is unreachable since the earliest
+// request of the run of failures was sent, however late the failures
+// show, and not before the last answer; an answer ends it.
+func TestUnreachableSince(t *testing.T) {
+	c, err := New(Options{Endpoint: "http://127.0.0.1:1/platform_api/", Credentials: testCredentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := withFakeClock(c)
+	t0 := fc.Now()
+	fc.now = t0.Add(40 * time.Second)
+	c.noteFailure(t0.Add(5 * time.Second)) // sent later, failed first
+	c.noteFailure(t0)
+	c.noteFailure(t0.Add(10 * time.Second))
+	if since, ok := c.Unreachable(); !ok || !since.Equal(t0) {
+		t.Errorf("Unreachable() = %v, %v; want %v, true", since, ok, t0)
+	}
+	c.noteAnswer()
+	if since, ok := c.Unreachable(); ok {
+		t.Errorf("Unreachable() = %v, true after an answer", since)
+	}
+	answered := fc.Now()
+	fc.now = answered.Add(30 * time.Second)
+	c.noteFailure(answered.Add(-time.Second)) // sent before the answer came
+	if since, ok := c.Unreachable(); !ok || !since.Equal(answered) {
+		t.Errorf("Unreachable() = %v, %v; want since the last answer, %v", since, ok, answered)
+	}
+}

@@ -189,3 +189,49 @@ func TestRateLimitAnswersLowerTheRate(t *testing.T) {
 		})
 	}
 }
+
+// TestAdaptiveLimiterRefusalFollowsAcceptedRate: a refusal sets the rate
+// to 95 % of what the server accepted over the last second, lower than
+// the current rate when the server now accepts less, and never higher
+// than the current rate.
+func TestAdaptiveLimiterRefusalFollowsAcceptedRate(t *testing.T) {
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	a := newAdaptiveLimiter(0)
+	a.now = func() time.Time { return now }
+	a.start = now
+	accept := func(n int) {
+		for range n {
+			now = now.Add(time.Second / time.Duration(n))
+			a.Accepted()
+		}
+	}
+	accept(100)
+	if !a.RateLimited(now) {
+		t.Fatal("the first refusal did not lower the rate")
+	}
+	if got := a.Rate(); got < 90 || got > 100 {
+		t.Fatalf("after 100 accepted in a second, then a refusal: %g req/s, want about 95", got)
+	}
+	// The server slows down: 50 accepted in a second, then a refusal.
+	now = now.Add(2 * time.Second)
+	accept(50)
+	if !a.RateLimited(now) {
+		t.Fatal("a refusal after the decrease did not lower the rate")
+	}
+	low := a.Rate()
+	if low < 40 || low > 50 {
+		t.Fatalf("after 50 accepted in a second, then a refusal: %g req/s, want about 47.5", low)
+	}
+	// More accepted than the rate allows (answers of requests sent
+	// before the decrease), then a refusal: the rate does not rise.
+	now = now.Add(2 * time.Second)
+	for range 200 {
+		now = now.Add(time.Second / 200)
+		a.mu.Lock()
+		a.accepted = append(a.accepted, now) // counted, without the climb Accepted adds
+		a.mu.Unlock()
+	}
+	if a.RateLimited(now); a.Rate() > low {
+		t.Errorf("a refusal raised the rate from %g to %g req/s", low, a.Rate())
+	}
+}
