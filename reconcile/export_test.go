@@ -676,6 +676,7 @@ func TestExportCSVCells(t *testing.T) {
 		Users: map[int64][]User{1: {
 			{ID: 7, ApplicationID: 1, Name: `say "hi"`}, {ID: 8, ApplicationID: 1, Name: " padded "},
 			{ID: 9, ApplicationID: 1, Name: "+15551234567"}, {ID: 10, ApplicationID: 1, Name: "tab\there"},
+			{ID: 11, ApplicationID: 1, Name: "bad\x7fname"},
 		}},
 	}
 	reg := func(id int64, user string, t *Target) {
@@ -690,6 +691,7 @@ func TestExportCSVCells(t *testing.T) {
 	reg(104, "d", to(app, nil, &Ref{8, " padded "}))
 	reg(105, "e", to(app, nil, &Ref{9, "+15551234567"}))
 	reg(106, "f", to(app, nil, &Ref{10, "tab\there"}))
+	reg(109, "h", to(app, nil, &Ref{11, "bad\x7fname"}))
 	reg(107, "-g", to(formula, nil, nil))
 	reg(108, "semi;colon", nil)
 
@@ -705,6 +707,7 @@ c@pbx.example.com,,support,,,,"say ""hi""",,,registration 103
 d@pbx.example.com,,support,,,," padded ",,,registration 104
 e@pbx.example.com,,support,,,,,9,,registration 105
 f@pbx.example.com,,support,,,,,10,,registration 106
+h@pbx.example.com,,support,,,,,11,,registration 109
 "semi;colon@pbx.example.com",,,,,,,,true,registration 108
 `
 	if diff := cmp.Diff(want, out.String()); diff != "" {

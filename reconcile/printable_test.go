@@ -17,6 +17,8 @@ func TestPrintable(t *testing.T) {
 		"a\x1b[2Jb":                `a\x1b[2Jb`,
 		"line\nPlan: 0 to bind\r":  `line\nPlan: 0 to bind\r`,
 		"tab\there\x00\x7f":        `tab\there\x00\x7f`,
+		"del\x7fonly":              `del\x7fonly`,
+		"repl \ufffd char":         "repl \ufffd char",
 		"c1\u009bcode":             `c1\x9bcode`,
 		"evil\u202egnp.exe":        `evil\u202egnp.exe`,
 		"isolate\u2066x\u2069":     `isolate\u2066x\u2069`,
