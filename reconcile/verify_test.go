@@ -611,6 +611,7 @@ func TestReadPlanQuotesLittle(t *testing.T) {
 	const head = `{"format_version": 1, "account_id": 42, "changes": [], `
 	for _, tt := range []struct{ name, data, want string }{
 		{"action", edit(func(p *Plan) { p.Changes[0].Action = Action(long) }), `action "` + long[:80] + `…" (1048576 characters)`},
+		{"action in characters", edit(func(p *Plan) { p.Changes[0].Action = Action(strings.Repeat("é", 1000)) }), `action "` + strings.Repeat("é", 80) + `…" (1000 characters)`},
 		{"action with escapes", edit(func(p *Plan) { p.Changes[0].Action = "\x1b[2J\nPlan: 0" }), `action "\x1b[2J\nPlan: 0"`},
 		{"key in another case", head + `"` + long + `": 1}`, `key "` + long[:80] + `…" (1048576 characters): keys are lower case`},
 		{"key twice", head + `"` + strings.ToLower(long) + `": 1, "` + strings.ToLower(long) + `": 2}`, `key "` + strings.ToLower(long[:80]) + `…" (1048576 characters) is written twice`},
@@ -672,6 +673,26 @@ func TestReadPlanRefusesSecrets(t *testing.T) {
 			p.Ignored = []Ignored{{Registration: verifyRef(8), Reason: "lab", Owner: jwt, Until: "2026-12-31", Source: "voxbind.yaml:9"}}
 		}, "ignored registration 109: its owner looks like a JWT", jwt[:20]},
 		{"JWT in a selector", func(p *Plan) { p.Selection = &PlanSelection{Only: []string{"app=" + jwt}, Except: []string{}} }, "selection: its only[0] looks like a JWT", jwt[:20]},
+		{"JWT in an except selector", func(p *Plan) {
+			p.Selection = &PlanSelection{Only: []string{}, Except: []string{"app=x", "user=" + jwt}}
+		}, "selection: its except[1] looks like a JWT", jwt[:20]},
+		{"JWT in a step's reason", func(p *Plan) { p.Changes[2].Reason = Reason(jwt) }, "step 3: its reason looks like a JWT", jwt[:20]},
+		{"key body in the journal", func(p *Plan) { p.Journal = "/tmp/" + body + "/x.jsonl" }, "the plan: its journal looks like the base64 of a key or a token", body[:20]},
+		{"JWT in a blocked reason", func(p *Plan) {
+			p.Blocked = []Blocked{{Registration: verifyRef(8), Reason: jwt, Source: "voxbind.yaml:9"}}
+		}, "blocked registration 109: its reason looks like a JWT", jwt[:20]},
+		{"key body in a blocked source", func(p *Plan) {
+			p.Blocked = []Blocked{{Registration: verifyRef(8), Reason: "frozen", Source: "voxbind.yaml:" + body}}
+		}, "blocked registration 109: its source looks like the base64 of a key or a token", body[:20]},
+		{"JWT in an ignored reason", func(p *Plan) {
+			p.Ignored = []Ignored{{Registration: verifyRef(8), Reason: jwt, Owner: "lab", Until: "2026-12-31", Source: "voxbind.yaml:9"}}
+		}, "ignored registration 109: its reason looks like a JWT", jwt[:20]},
+		{"JWT in an ignored until", func(p *Plan) {
+			p.Ignored = []Ignored{{Registration: verifyRef(8), Reason: "lab", Owner: "lab", Until: jwt, Source: "voxbind.yaml:9"}}
+		}, "ignored registration 109: its until looks like a JWT", jwt[:20]},
+		{"key body in an ignored source", func(p *Plan) {
+			p.Ignored = []Ignored{{Registration: verifyRef(8), Reason: "lab", Owner: "lab", Until: "2026-12-31", Source: "voxbind.yaml:" + body}}
+		}, "ignored registration 109: its source looks like the base64 of a key or a token", body[:20]},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := verifyPlan()
