@@ -126,3 +126,20 @@ func TestRenderFleetWriteErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderFleetTextGroupsPast100: an account's plan of 100 changes is
+// listed one by one in a fleet, as alone; one of 101 is grouped.
+func TestRenderFleetTextGroupsPast100(t *testing.T) {
+	for n, grouped := range map[int]bool{100: false, 101: true} {
+		p := renderMixedPlan(n, 0, 0, 0)
+		p.AccountID = 7001
+		f := &FleetPlan{Accounts: []FleetAccount{{Account: AccountInfo{ID: 7001, Name: "child"}, Plan: p}}}
+		var b bytes.Buffer
+		if err := RenderFleetText(&b, f, false, false); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(b.String(), "grouped"); got != grouped {
+			t.Errorf("%d changes: grouped = %v, want %v", n, got, grouped)
+		}
+	}
+}

@@ -492,3 +492,22 @@ func TestRenderPlanTextGroupedEmpty(t *testing.T) {
 		t.Errorf("grouped empty plan:\n%s", b.String())
 	}
 }
+
+// TestRenderTextIgnoredDriftCount: the ignored registrations a grouped
+// plan does not list are counted with how many of them hide drift.
+func TestRenderTextIgnoredDriftCount(t *testing.T) {
+	p := renderMixedPlan(101, 0, 0, 0)
+	for i := range 13 {
+		p.Ignored = append(p.Ignored, Ignored{
+			Registration: RegistrationRef{ID: int64(5000 + i), SIPUsername: fmt.Sprintf("lab%d", i), Proxy: "pbx.example.com"},
+			Reason:       "lab", Until: "2026-12-31", Drift: i == 11 || i == 12, Source: "settings.yaml:4",
+		})
+	}
+	var b bytes.Buffer
+	if err := RenderText(&b, p, false); err != nil {
+		t.Fatal(err)
+	}
+	if want := "  … and 3 more, 2 of them with drift hidden\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("grouped plan has no %q:\n%s", want, b.String()[max(0, b.Len()-600):])
+	}
+}

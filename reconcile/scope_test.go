@@ -325,3 +325,29 @@ func TestSelectionMatchesNothing(t *testing.T) {
 		t.Errorf("app=sales should match through the spec: %v, %v", outside, err)
 	}
 }
+
+// TestSelectionLeavesNothing: selectors that each match, but together
+// leave no registration in scope, are named as they were given on the
+// command line.
+func TestSelectionLeavesNothing(t *testing.T) {
+	c := &Current{
+		Account:      AccountInfo{ID: 7, Name: "acme"},
+		Applications: []Application{{ID: 77, Name: "support.acme.voximplant.com"}},
+		Registrations: []Registration{
+			{RegistrationRef: RegistrationRef{ID: 101, SIPUsername: "alice", Proxy: "pbx.example.com"}, Target: &Target{Application: Ref{77, "support.acme.voximplant.com"}}},
+		},
+	}
+	only, err := ParseSelector("app=support")
+	if err != nil {
+		t.Fatal(err)
+	}
+	except, err := ParseSelector("id=101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Selection{Only: []Selector{only}, Except: []Selector{except}}.outside(c, nil)
+	want := "--only app=support --except id=101 leaves no registration of account 7 in scope: --except takes out all that --only picks; check the selectors against the account: voxbind export lists every registration"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+}
