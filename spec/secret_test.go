@@ -89,15 +89,24 @@ func TestUnknownAnchor(t *testing.T) {
 	secret := strings.NewReplacer("+", "", "/", "", "=", "").Replace(base64.StdEncoding.EncodeToString(key))
 	secret = "Ab1" + secret // upper case, lower case and digits whatever the random bytes
 	long := strings.Repeat("x", 60)
+	forty := strings.Repeat("x", 40)
 	dir := t.TempDir()
 	t.Chdir(dir)
 	for name, tc := range map[string]struct{ alias, want, hidden string }{
 		"short.yaml":  {"*carol", "short.yaml:5:11: invalid YAML: unknown anchor 'carol' referenced", ""},
 		"secret.yaml": {"*" + secret, "secret.yaml:5:11: invalid YAML: an alias names an anchor the file does not define, and its name looks like the base64 of a key or a token (not shown)", secret[:12]},
 		"long.yaml":   {"[a, " + "*" + long + "]", "long.yaml:5:15: invalid YAML: unknown anchor '" + long[:40] + "…' referenced", long[:41]},
+		"forty.yaml":  {"*" + forty, "forty.yaml:5:11: invalid YAML: unknown anchor '" + forty + "' referenced", "…"},
+		// The column counts characters, not bytes.
+		"accent.yaml": {"[é, *carol]", "accent.yaml:5:15: invalid YAML: unknown anchor 'carol' referenced", ""},
+		// Windows line ends: the \r after the alias ends it.
+		"crlf.yaml": {"*carol", "crlf.yaml:5:11: invalid YAML: unknown anchor 'carol' referenced", ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			text := "version: 1\nbindings:\n  - registration: alice@pbx.example.com\n    application: support\n    user: " + tc.alias + "\n"
+			if name == "crlf.yaml" {
+				text = strings.ReplaceAll(text, "\n", "\r\n")
+			}
 			if err := os.WriteFile(name, []byte(text), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -106,5 +115,24 @@ func TestUnknownAnchor(t *testing.T) {
 				t.Errorf("error = %v; want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestSecretKindKeyRun: a run of 64 or more base64 characters (letters,
+// digits, '+' and '/') mixing upper case, lower case and digits looks
+// like a key or a token; a shorter run, or one without digits, does not.
+func TestSecretKindKeyRun(t *testing.T) {
+	const key = "the base64 of a key or a token"
+	for in, want := range map[string]string{
+		strings.Repeat("Ab1/", 16):               key,
+		strings.Repeat("Ab1+", 16):               key,
+		"x " + strings.Repeat("aB9/", 16) + " y": key,
+		strings.Repeat("Ab1/", 16)[1:]:           "",
+		strings.Repeat("Abc/", 16):               "",
+		strings.Repeat("Ab1.", 16):               "",
+	} {
+		if got := SecretKind(in); got != want {
+			t.Errorf("SecretKind(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
