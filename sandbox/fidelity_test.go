@@ -188,6 +188,29 @@ func TestEveryDocumentedParameterIsHonouredOrRefused(t *testing.T) {
 	mustOK(t, e.call("GetUsers", "with_skills", "false", "return_live_balance", "false"))
 }
 
+// TestGetUsersOrderByName: order_by=user_name sorts users by name
+// whatever its case, as Voximplant does; without it they come in id order.
+func TestGetUsersOrderByName(t *testing.T) {
+	st := demoState(t)
+	st.Users = append(st.Users,
+		UserRecord{ID: 206, ApplicationID: 12, Name: "alice"},
+		UserRecord{ID: 205, ApplicationID: 12, Name: "Bob"})
+	e := newEnv(t, st, Options{})
+	names := func(args ...string) []string {
+		var out []string
+		for _, u := range decode[[]userInfoType](t, e.call("GetUsers", append([]string{"application_id", "12"}, args...)...)) {
+			out = append(out, u.Name)
+		}
+		return out
+	}
+	if got, want := names("order_by", "user_name"), []string{"alice", "Bob"}; !slices.Equal(got, want) {
+		t.Errorf("order_by=user_name: %q, want %q", got, want)
+	}
+	if got, want := names(), []string{"Bob", "alice"}; !slices.Equal(got, want) {
+		t.Errorf("no order_by: %q, want %q (id order)", got, want)
+	}
+}
+
 func sameAnswer(a, b answer) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
