@@ -159,6 +159,16 @@ func TestGlobalFlagsEitherSide(t *testing.T) {
 		[]string{"show", "p.json", "--no-color", "--", "--debug"}) {
 		t.Errorf("hoisted: %q", got)
 	}
+	// A short flag's value may be the next word (-f s.yaml) or attached
+	// (-fs.yaml); the next word is not the command's name.
+	if got := hoistGlobals(mustModel(t), []string{"-f", "s.yaml", "plan", "--sandbox", "x.json"}); !slices.Equal(got,
+		[]string{"plan", "-f", "s.yaml", "--sandbox", "x.json"}) {
+		t.Errorf("hoisted: %q", got)
+	}
+	if got := hoistGlobals(mustModel(t), []string{"-fs.yaml", "plan", "--sandbox", "x.json"}); !slices.Equal(got,
+		[]string{"plan", "-fs.yaml", "--sandbox", "x.json"}) {
+		t.Errorf("hoisted: %q", got)
+	}
 	// A value that looks like a command name stays the flag's value.
 	if got := hoistGlobals(mustModel(t), []string{"--credentials", "plan", "export"}); !slices.Equal(got, []string{"export", "--credentials", "plan"}) {
 		t.Errorf("hoisted: %q", got)

@@ -3,8 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -90,6 +95,7 @@ func TestScripts(t *testing.T) {
 			"glob":       cmdGlob,
 			"waitlines":  cmdWaitlines,
 			"nosecrets":  cmdNoSecrets,
+			"pemkey":     cmdPEMKey,
 		},
 	})
 }
@@ -106,6 +112,19 @@ func cmdFilemode(ts *testscript.TestScript, neg bool, args []string) {
 	if got := fi.Mode().Perm(); got != os.FileMode(want) {
 		ts.Fatalf("%s has mode %#o, want %#o", args[0], got, want)
 	}
+}
+
+// cmdPEMKey writes a fresh private key, made at run time, as a PEM file
+// (no key is ever committed): pemkey FILE.
+func cmdPEMKey(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: pemkey FILE")
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ts.Check(err)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
 }
 
 // cmdIsLink checks that a path is a symbolic link (not replaced by a
