@@ -49,6 +49,20 @@ var mutants = []Mutant{
 		Why: "a reg= selector without wildcards misses a registration whose proxy has capitals on the account"},
 	{ID: "P21", File: "reconcile/scope.go", From: "exact{reg.SIPUsername, resolveFoldASCII(reg.Proxy)}", To: "exact{reg.SIPUsername, reg.Proxy}",
 		Why: "an ignore entry without wildcards misses a registration whose proxy has capitals on the account"},
+	{ID: "P22", File: "reconcile/scope.go", From: "return strings.TrimPrefix(b.String(), \" \")", To: "return b.String()",
+		Why: "a selection that leaves nothing in scope is named with a leading space"},
+
+	// Rendering, export and plain text.
+	{ID: "R1", File: "reconcile/render_fleet.go", From: "full || len(a.Plan.Changes) <= LargePlan", To: "full || len(a.Plan.Changes) < LargePlan",
+		Why: "a fleet groups an account's plan of exactly 100 changes"},
+	{ID: "R2", File: "reconcile/render_text.go", From: "if x.Drift {\n\t\t\t\thidden++", To: "if !x.Drift {\n\t\t\t\thidden++",
+		Why: "the unlisted ignored registrations count those without drift as hiding drift"},
+	{ID: "R3", File: "reconcile/export.go", From: "return !strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f })", To: "return !strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 })",
+		Why: "export writes a name holding DEL instead of its id"},
+	{ID: "R4", File: "reconcile/printable.go", From: "for i < len(s) && s[i] >= 0x20 && s[i] < 0x7f {", To: "for i < len(s) && s[i] >= 0x20 && s[i] <= 0x7f {",
+		Why: "Printable passes a DEL through"},
+	{ID: "R5", File: "reconcile/printable.go", From: "case r == utf8.RuneError && size == 1:", To: "case r == utf8.RuneError:",
+		Why: "Printable escapes a real U+FFFD as an invalid byte"},
 
 	// The applier.
 	{ID: "A1", File: "reconcile/apply.go", From: "if a.waiting[d]--; a.waiting[d] == 0 && !a.ended[d] {", To: "if a.waiting[d]--; a.waiting[d] == 0 {",
@@ -85,6 +99,10 @@ var mutants = []Mutant{
 		Why: "25 % of the bound registrations is rounded down"},
 	{ID: "V8", File: "reconcile/guard.go", From: "if !changed[e.Registration.ID] {", To: "if changed[e.Registration.ID] {",
 		Why: "the guard counts the wrong displaced registrations"},
+	{ID: "V9", File: "reconcile/verify.go", From: "for i, v := range sel.Except {", To: "for i, v := range sel.Only {",
+		Why: "a secret in a plan's except selector is not refused"},
+	{ID: "V10", File: "reconcile/verify.go", From: "return fmt.Sprintf(`\"%s\" (%d characters)`, Printable(short), utf8.RuneCountInString(s))", To: "return fmt.Sprintf(`\"%s\" (%d characters)`, Printable(short), len(s))",
+		Why: "a long value in a plan error is counted in bytes, not characters"},
 
 	// The Voximplant client.
 	{ID: "C1", File: "voximplant/api.go", From: "a, err := page[T](ctx, c, method, base, offset)", To: "page[T](ctx, c, method, base, offset); a, err := page[T](ctx, c, method, base, offset)",
@@ -111,6 +129,16 @@ var mutants = []Mutant{
 		Why: "frozen registrations are read as active"},
 	{ID: "C12", File: "voximplant/errors.go", From: "jwtLike    = regexp.MustCompile(`eyJ[A-Za-z0-9_\\-.]*`)", To: "jwtLike    = regexp.MustCompile(`eyJ[A-Za-z0-9_\\-]*`)",
 		Why: "an echoed JWT is cut only up to its first '.': a signature without digits is left in error messages"},
+	{ID: "C13", File: "voximplant/ratelimit.go", From: "\t\tif a.limit > 0 && next > a.limit {", To: "\t\tif a.limit > 0 && next < a.limit {",
+		Why: "a rate-limit refusal keeps the rate up instead of following the rate the server accepted"},
+	{ID: "C14", File: "voximplant/client.go", From: "if res.hint > wait {", To: "if res.hint > 0 {",
+		Why: "a Retry-After shorter than the backoff cuts it short"},
+	{ID: "C15", File: "voximplant/failure.go", From: "\tif c.failingSince.IsZero() || since.Before(c.failingSince) {\n\t\tc.failingSince = since", To: "\tif true {\n\t\tc.failingSince = since",
+		Why: "every transport failure restarts the time the API has been unreachable since"},
+	{ID: "C16", File: "voximplant/failure.go", From: "\treturn min(c.budget, c.firstBudget)\n}", To: "\treturn c.firstBudget\n}",
+		Why: "before the first answer a retry budget shorter than the first-contact one is ignored"},
+	{ID: "C17", File: "voximplant/failure.go", From: "return max(min(t, left), t/10)", To: "return min(t, left)",
+		Why: "the last attempt of a first contact may wait next to nothing"},
 
 	// The spec loader.
 	{ID: "S1", File: "spec/walk.go", From: "for i := range out {\n\t\t\tif out[i].key.Value == key {", To: "for i := 1; i < len(out); i++ {\n\t\t\tif out[i].key.Value == key {",
@@ -133,6 +161,14 @@ var mutants = []Mutant{
 	{ID: "S9", File: "spec/csv.go", From: "\tcase strings.IndexByte(line, ',') >= 0:\n\tcase strings.IndexByte(line, ';') >= 0:\n\t\tr.sep = ';'\n",
 		To:  "\tcase strings.IndexByte(line, ';') >= 0:\n\t\tr.sep = ';'\n\tcase strings.IndexByte(line, ',') >= 0:\n",
 		Why: "a CSV header holding both , and ; is read with ; (checked before ,)"},
+	{ID: "S10", File: "spec/load.go", From: "if utf8.RuneCountInString(anchor) > anchorShown {", To: "if utf8.RuneCountInString(anchor) >= anchorShown {",
+		Why: "an unknown anchor of exactly 40 characters is cut"},
+	{ID: "S11", File: "spec/load.go", From: "pos.Line, pos.Col = i+1, utf8.RuneCount(ln[:j])+1", To: "pos.Line, pos.Col = i+1, j+1",
+		Why: "an unknown anchor's column counts bytes, not characters"},
+	{ID: "S12", File: "spec/load.go", From: "after := end == len(ln) || strings.IndexByte(\" \\t\\r]},\", ln[end]) >= 0", To: "after := end == len(ln) || strings.IndexByte(\" \\t]},\", ln[end]) >= 0",
+		Why: "with CRLF line ends an unknown anchor is reported at 1:1"},
+	{ID: "S13", File: "spec/load.go", From: "\t\tcase c == '+' || c == '/':", To: "\t\tcase c == '+':",
+		Why: "a '/' breaks a run of base64: a key body with slashes is not seen"},
 
 	// The sandbox.
 	{ID: "X1", File: "sandbox/auth.go", From: "if exp-iat > maxTokenLifetime.Seconds() {", To: "if exp-iat >= maxTokenLifetime.Seconds() {",
@@ -155,4 +191,14 @@ var mutants = []Mutant{
 		Why: "injected faults depend on the order concurrent calls arrive in"},
 	{ID: "X10", File: "sandbox/server.go", From: "fmt.Fprintf(h, \"%d\\x00%s\\x00%d\", s.opts.Seed, call, attempt)", To: "fmt.Fprintf(h, \"%d\\x00%s\\x00%d\", s.opts.Seed, call, attempt*0)",
 		Why: "a call that meets a fault meets it on every retry"},
+	{ID: "X11", File: "sandbox/api.go", From: "if c := strings.Compare(strings.ToLower(x.Name), strings.ToLower(y.Name)); c != 0 {", To: "if c := strings.Compare(x.Name, y.Name); c != 0 {",
+		Why: "GetUsers order_by=user_name sorts capitals first"},
+
+	// The command line.
+	{ID: "M1", File: "globals.go", From: "if !strings.HasPrefix(name, \"--\") && len(name) > 2 {", To: "if !strings.HasPrefix(name, \"--\") && len(name) >= 2 {",
+		Why: "a short flag's value in the next word is taken for the command's name"},
+	{ID: "M2", File: "output.go", From: "return bytes.Contains(head, []byte(`\"private_key\"`)) || bytes.Contains(head, []byte(\"-----BEGIN \"))", To: "return bytes.Contains(head, []byte(`\"private_key\"`))",
+		Why: "--out overwrites a PEM key file"},
+	{ID: "M3", File: "output.go", From: "if fi, err := os.Stat(r.path); err == nil && os.SameFile(target, fi) {", To: "if fi, err := os.Lstat(r.path); err == nil && os.SameFile(target, fi) {",
+		Why: "--out overwrites the spec when the spec is named through a link"},
 }

@@ -1,8 +1,9 @@
 // Command mutants measures what the test suite catches: it plants a fixed
-// list of plausible one-line bugs (mutants) in the planner, the applier,
-// verification, the Voximplant client, the spec loader and the sandbox, one
-// at a time, runs the tests of the packages that can see the change, and
-// counts the mutants some test kills.
+// list of plausible one-line bugs (mutants) in the planner, rendering and
+// export, the applier, verification, the Voximplant client, the spec
+// loader, the sandbox and the command line, one at a time, runs the tests
+// of the packages that can see the change, and counts the mutants some
+// test kills.
 //
 //	go run ./scripts/mutants              # every mutant; prints "N killed, M survived, S stale"
 //	go run ./scripts/mutants -only A3,C1  # some of them
