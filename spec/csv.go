@@ -389,7 +389,7 @@ func (r *csvReader) entry(cols []csvColumn, cells []csvCell, headerOK bool) {
 	before := len(l.errs)
 	b := Binding{Pos: r.pos(r.row, 1), KeyPos: make(map[string]Pos, 4)}
 	var present keySet
-	ok := true
+	ok, regGood := true, false
 	for j, c := range cells {
 		col := cols[j]
 		if r.checkText && !r.text(j+1, c.val) {
@@ -417,10 +417,12 @@ func (r *csvReader) entry(cols []csvColumn, cells []csvCell, headerOK bool) {
 			e.Pos = pos
 			l.errs = append(l.errs, e)
 			ok = false
+		} else if col.key == "registration" || col.key == "registration_id" {
+			regGood = true
 		}
 	}
 	ok = l.checkPairs(&b, present, csvWords, headerOK && len(l.errs) == before) && ok
-	var flags entryFlags
+	flags := registrationFlag(present, regGood)
 	if ok {
 		flags = entryChecked
 	}

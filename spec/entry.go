@@ -37,7 +37,8 @@ func (w *walker) entry(item *yaml.Node) {
 	before := len(w.l.errs)
 	w.entryBuf = w.fields(e, w.entryBuf, 0)
 	b := Binding{Pos: w.pos(item), KeyPos: make(map[string]Pos, len(w.entryBuf))}
-	ok := true // every value of the entry read without error
+	ok := true       // every value of the entry read without error
+	regGood := false // its registration (or registration_id) read without error
 	var present keySet
 	for _, p := range w.entryBuf {
 		k, v := p.key, deref(p.val)
@@ -50,8 +51,10 @@ func (w *walker) entry(item *yaml.Node) {
 					good = false
 				}
 			}
+			regGood = good
 		case "registration_id":
 			b.RegistrationID, good = w.intValue("registration_id", v)
+			regGood = good
 		case "application":
 			b.Application, good = w.nameValue("application", v)
 		case "application_id":
@@ -82,9 +85,9 @@ func (w *walker) entry(item *yaml.Node) {
 	// A missing key is often one that was misspelled or mistyped above:
 	// "entry has no ..." only when the entry has no other problem.
 	ok = w.l.checkPairs(&b, present, yamlWords, len(w.l.errs) == before) && ok
-	var flags entryFlags
+	flags := registrationFlag(present, regGood)
 	if ok {
-		flags |= entryChecked
+		flags = entryChecked
 	}
 	if item.Kind == yaml.AliasNode {
 		flags |= entryAlias
@@ -251,13 +254,33 @@ func newDuplicates(l *loader, entries int) *duplicates {
 // account. An entry written as an alias (atEntry) is reported where the
 // alias stands, not where its anchor does.
 func (d *duplicates) check(b *Binding, atEntry bool) {
-	l := d.l
-	at := func(key string) Pos {
-		if atEntry {
-			return b.Pos
-		}
-		return b.KeyPos[key]
+	d.checkRegistration(b, atEntry)
+	if b.Unbound || (b.User == "" && b.UserID == 0) {
+		return
 	}
+	l, at := d.l, dupPos(b, atEntry)
+	k := userKey{app: lowerASCII(b.Application), appID: b.ApplicationID, user: lowerASCII(b.User), userID: b.UserID}
+	userField := "user"
+	who := b.User
+	if b.User == "" {
+		userField, who = "user_id", strconv.FormatInt(b.UserID, 10)
+	}
+	app := "application " + b.Application
+	if b.Application == "" {
+		app = "application_id " + strconv.FormatInt(b.ApplicationID, 10)
+	}
+	pos := at(userField)
+	if first, dup := d.users[k]; dup {
+		l.report(pos, CodeDuplicateUser, userField+" "+who+" of "+app+" is the target of another entry too (at "+first.String()+"): a user holds one registration", "remove one of the two entries or pick another user")
+	} else {
+		d.users[k] = pos
+	}
+}
+
+// checkRegistration reports b when it lists a registration that an entry
+// checked before did (see check).
+func (d *duplicates) checkRegistration(b *Binding, atEntry bool) {
+	l, at := d.l, dupPos(b, atEntry)
 	if b.Registration != "" {
 		key := registrationKey(b.Registration)
 		pos := at("registration")
@@ -274,24 +297,16 @@ func (d *duplicates) check(b *Binding, atEntry bool) {
 			d.regIDs[b.RegistrationID] = pos
 		}
 	}
-	if b.Unbound || (b.User == "" && b.UserID == 0) {
-		return
-	}
-	k := userKey{app: lowerASCII(b.Application), appID: b.ApplicationID, user: lowerASCII(b.User), userID: b.UserID}
-	userField := "user"
-	who := b.User
-	if b.User == "" {
-		userField, who = "user_id", strconv.FormatInt(b.UserID, 10)
-	}
-	app := "application " + b.Application
-	if b.Application == "" {
-		app = "application_id " + strconv.FormatInt(b.ApplicationID, 10)
-	}
-	pos := at(userField)
-	if first, dup := d.users[k]; dup {
-		l.report(pos, CodeDuplicateUser, userField+" "+who+" of "+app+" is the target of another entry too (at "+first.String()+"): a user holds one registration", "remove one of the two entries or pick another user")
-	} else {
-		d.users[k] = pos
+}
+
+// dupPos places a duplicate: at the key given (an entry written as an
+// alias, atEntry, where the alias stands).
+func dupPos(b *Binding, atEntry bool) func(key string) Pos {
+	return func(key string) Pos {
+		if atEntry {
+			return b.Pos
+		}
+		return b.KeyPos[key]
 	}
 }
 

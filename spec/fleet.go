@@ -208,8 +208,11 @@ func (l *loader) account(id int64, files []int, inFleet bool) *Spec {
 	for _, i := range files {
 		f := &l.files[i]
 		for j := f.first; j < f.end; j++ {
-			if l.flags[j]&entryChecked != 0 {
-				d.check(&l.bindings[j], l.flags[j]&entryAlias != 0)
+			switch alias := l.flags[j]&entryAlias != 0; {
+			case l.flags[j]&entryChecked != 0:
+				d.check(&l.bindings[j], alias)
+			case l.flags[j]&entryRegistration != 0:
+				d.checkRegistration(&l.bindings[j], alias)
 			}
 		}
 	}

@@ -274,7 +274,23 @@ type entryFlags uint8
 const (
 	entryChecked entryFlags = 1 << iota // read without error: compared with the others
 	entryAlias                          // written as an alias (- *entry): reported where the alias stands
+	// entryRegistration: not read without error, but its one registration
+	// (or registration_id) was: compared with the others for that alone,
+	// so that a registration listed twice is reported with the other
+	// errors, not only once they are fixed.
+	entryRegistration
 )
+
+// registrationFlag is entryRegistration when the entry gives exactly one
+// of registration and registration_id (present) and read it without
+// error (regGood).
+func registrationFlag(present keySet, regGood bool) entryFlags {
+	one := present&(1<<keyIndex("registration")) != 0 != (present&(1<<keyIndex("registration_id")) != 0)
+	if one && regGood {
+		return entryRegistration
+	}
+	return 0
+}
 
 func (l *loader) report(pos Pos, code Code, msg, fix string) {
 	l.errs = append(l.errs, &Error{Pos: pos, Code: code, Msg: msg, Fix: fix})
