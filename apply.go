@@ -437,6 +437,8 @@ func fileKind(mode fs.FileMode) string {
 		return "a block device"
 	case mode&fs.ModeSocket != 0:
 		return "a socket"
+	case mode&fs.ModeNamedPipe != 0:
+		return "a named pipe"
 	}
 	return "not a regular file"
 }

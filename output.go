@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/voxbind/voxbind/internal/atomicfile"
@@ -52,15 +51,17 @@ func checkOut(out string, reads []readFile) error {
 			return failure(codeOutFile, fmt.Sprintf("--out %s is %s%s, which this command reads", out, r.what, same), "write the output to another file; nothing was written")
 		}
 	}
-	if target.IsDir() {
-		return failure(codeOutFile, fmt.Sprintf("--out %s is a directory", out), "give a file name; nothing was written")
+	if !target.Mode().IsRegular() {
+		// A directory, a named pipe (which would block the run until some
+		// reader came), a device: voxbind replaces files, nothing else.
+		return failure(codeOutFile, fmt.Sprintf("--out %s is %s", out, fileKind(target.Mode())), "give the name of a file; nothing was written")
 	}
 	if sandbox.LooksLikeState(out) {
 		// Maybe one that 'sandbox serve' has open: replacing it would
 		// destroy that sandbox's account.
 		return failure(codeOutFile, fmt.Sprintf("--out %s is a sandbox state file", out), "write the output to another file; nothing was written")
 	}
-	if target.Mode().IsRegular() && looksLikeKey(out) {
+	if looksLikeKey(out) {
 		// Some account's key (this command may not read it): replacing it
 		// would lose the key for good.
 		return failure(codeOutFile, fmt.Sprintf("--out %s holds a private key", out), "write the output to another file; nothing was written")
@@ -69,16 +70,33 @@ func checkOut(out string, reads []readFile) error {
 }
 
 // looksLikeKey reports whether the file at path holds a private key: a
-// service-account key file (a private_key field) or a PEM block. Only
-// the start of the file is read: a key file is small.
+// service-account key file (a private_key field) or a PEM private key,
+// wherever in the file it stands (a bundle may hold the key last).
 func looksLikeKey(path string) bool {
 	f, err := os.Open(path)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	head, _ := io.ReadAll(io.LimitReader(f, 64<<10))
-	return bytes.Contains(head, []byte(`"private_key"`)) || bytes.Contains(head, []byte("-----BEGIN "))
+	marks := [][]byte{[]byte(`"private_key"`), []byte("PRIVATE KEY-----")}
+	const keep = 16 // longer than a mark less one: a mark cut between two reads is seen whole
+	buf := make([]byte, 64<<10)
+	n := 0 // bytes in buf carried over from the read before
+	for {
+		m, err := f.Read(buf[n:])
+		n += m
+		for _, mark := range marks {
+			if bytes.Contains(buf[:n], mark) {
+				return true
+			}
+		}
+		if err != nil {
+			return false
+		}
+		if n > keep {
+			n = copy(buf, buf[n-keep:n])
+		}
+	}
 }
 
 // writeOut writes an --out FILE atomically (a complete old or new file,
