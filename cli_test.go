@@ -169,6 +169,13 @@ func TestGlobalFlagsEitherSide(t *testing.T) {
 		[]string{"plan", "-fs.yaml", "--sandbox", "x.json"}) {
 		t.Errorf("hoisted: %q", got)
 	}
+	// A flag is read as the command declares it: export's --children is a
+	// switch (sandbox init's takes a number), so --no-color after it is a
+	// flag of its own, not --children's value.
+	if got := hoistGlobals(mustModel(t), []string{"export", "--sandbox", "s.json", "--children", "--no-color", "--out-dir", "d"}); !slices.Equal(got,
+		[]string{"export", "--sandbox", "s.json", "--children", "--out-dir", "d"}) {
+		t.Errorf("hoisted: %q", got)
+	}
 	// A value that looks like a command name stays the flag's value.
 	if got := hoistGlobals(mustModel(t), []string{"--credentials", "plan", "export"}); !slices.Equal(got, []string{"export", "--credentials", "plan"}) {
 		t.Errorf("hoisted: %q", got)

@@ -96,6 +96,10 @@ func hoistGlobals(app *kong.Application, args []string) []string {
 		}
 		return next(nil)
 	})
+	// declared holds the flags of the command, once known, and whether
+	// each takes a value: two commands may give one name to different
+	// flags (export's --children is a switch, sandbox init's a number).
+	declared := map[string]bool{}
 	// flag reads the flag that starts at args[i]: its name and the index
 	// just past it (and past its value, when the value is the next word).
 	flag := func(i int) (string, int) {
@@ -103,7 +107,11 @@ func hoistGlobals(app *kong.Application, args []string) []string {
 		if !strings.HasPrefix(name, "--") && len(name) > 2 { // -ojson: the value is attached
 			name, hasValue = name[:2], true
 		}
-		if takesValue[name] && !hasValue && i+1 < len(args) {
+		takes, ok := declared[name]
+		if !ok {
+			takes = takesValue[name]
+		}
+		if takes && !hasValue && i+1 < len(args) {
 			return name, i + 2
 		}
 		return name, i + 1
@@ -124,12 +132,11 @@ func hoistGlobals(app *kong.Application, args []string) []string {
 	if node == app.Node {
 		return args
 	}
-	declared := map[string]bool{}
 	for _, level := range node.AllFlags(false) {
 		for _, f := range level {
-			declared["--"+f.Name] = true
+			declared["--"+f.Name] = !f.IsBool() && !f.IsCounter()
 			if f.Short != 0 {
-				declared["-"+string(f.Short)] = true
+				declared["-"+string(f.Short)] = !f.IsBool() && !f.IsCounter()
 			}
 		}
 	}
@@ -148,7 +155,7 @@ func hoistGlobals(app *kong.Application, args []string) []string {
 				continue
 			}
 			name, next := flag(k)
-			if !global[name] || declared[name] {
+			if _, ours := declared[name]; ours || !global[name] {
 				out = append(out, args[k:next]...)
 			}
 			k = next
