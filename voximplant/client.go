@@ -215,11 +215,11 @@ func checkEndpoint(s string) (string, error) {
 // withoutUserinfo returns endpoint s with its user name and password
 // ("user:password@" after the scheme) cut out, and whether it had them. It
 // reads the text as it is, so that it also finds them in a URL that does
-// not parse.
+// not parse, and one written without its scheme ("user:pw@host/path").
 func withoutUserinfo(s string) (string, bool) {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		return s, false
+	prefix, rest := "", s
+	if scheme, after, ok := strings.Cut(s, "://"); ok {
+		prefix, rest = scheme+"://", after
 	}
 	authority := rest
 	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
@@ -229,7 +229,7 @@ func withoutUserinfo(s string) (string, bool) {
 	if at < 0 {
 		return s, false
 	}
-	return scheme + "://" + rest[at+1:], true
+	return prefix + rest[at+1:], true
 }
 
 func loopbackHost(h string) bool {

@@ -445,6 +445,8 @@ func TestEndpointWithPasswordRefused(t *testing.T) {
 		"ftp://bob:hunter2pass@127.0.0.1:1/platform_api/",
 		"http://bob:hunter2pass@api.example.com/platform_api/?q",
 		"https://bob:hunter2pass@[::1/platform_api/",
+		"bob:hunter2pass@127.0.0.1:1/platform_api/", // no scheme
+		"hunter2pass@api.voximplant.com",
 	} {
 		_, err := CheckEndpoint(endpoint)
 		if err == nil {
