@@ -56,6 +56,9 @@ type retryHook func(account int64, e voximplant.RetryEvent)
 // many accounts the run works on at once, to size the pool of
 // connections.
 func (f *AccountFlags) connect(ctx context.Context, s *session, rate float64, onRetry retryHook, accounts int) (*connection, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
 	if ctx.Err() != nil { // the --timeout or the interrupt, not "context deadline exceeded"
 		switch {
 		case f.Sandbox != "":
@@ -253,4 +256,13 @@ func waitText(d time.Duration) string {
 		return d.Round(time.Millisecond).String()
 	}
 	return d.Round(10 * time.Millisecond).String()
+}
+
+// check refuses an --account-id that cannot name an account, before the
+// account is contacted.
+func (f *AccountFlags) check() error {
+	if f.AccountID < 0 {
+		return failure(codeUsage, fmt.Sprintf("--account-id %d: give the id of an account, a positive number", f.AccountID), "")
+	}
+	return nil
 }

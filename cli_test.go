@@ -334,6 +334,31 @@ func TestRefusedValueNamesItsVariable(t *testing.T) {
 // TestRangeCheckNamesItsVariable: a value of the right type that a
 // command's own checks refuse names the environment variable it came
 // from too, when its flag is not on the command line.
+// TestNegativeAccountID: an --account-id below 1 is refused before the
+// account is contacted, naming VOXIMPLANT_ACCOUNT_ID when it came from
+// there, by every command that takes it.
+func TestNegativeAccountID(t *testing.T) {
+	state := filepath.Join(initSandbox(t), sandbox.StateFile)
+	const want = "--account-id -5: give the id of an account, a positive number"
+	for _, args := range [][]string{
+		{"plan", "-f", "examples/quickstart.yaml"},
+		{"apply", "-f", "examples/quickstart.yaml", "--auto-approve"},
+		{"export"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			t.Setenv("VOXIMPLANT_ACCOUNT_ID", "-5")
+			code, _, stderr := runCLI(t, append([]string{"--sandbox", state}, args...)...)
+			if code != 1 || !strings.Contains(stderr, want+" (from VOXIMPLANT_ACCOUNT_ID)") {
+				t.Errorf("%q: exit %d, stderr %q; want %q naming the variable", args, code, stderr, want)
+			}
+			code, _, stderr = runCLI(t, append([]string{"--sandbox", state, "--account-id=-5"}, args...)...)
+			if code != 1 || !strings.Contains(stderr, want) || strings.Contains(stderr, "(from ") {
+				t.Errorf("%q --account-id=-5: exit %d, stderr %q", args, code, stderr)
+			}
+		})
+	}
+}
+
 func TestRangeCheckNamesItsVariable(t *testing.T) {
 	for _, tc := range []struct{ env, value, flag, want string }{
 		{"VOXBIND_TIMEOUT", "-1s", "--timeout", "--timeout -1s: give a positive duration"},

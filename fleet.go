@@ -23,6 +23,9 @@ import (
 // account_id, where set, must be that account (the guard), checked before
 // anything is contacted.
 func (f *AccountFlags) selectAccounts(fleet *spec.Fleet) ([]*spec.Spec, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
 	id := f.AccountID
 	if !fleet.Several() {
 		s := fleet.Specs[0]
