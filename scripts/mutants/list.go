@@ -197,7 +197,7 @@ var mutants = []Mutant{
 	// The command line.
 	{ID: "M1", File: "globals.go", From: "if !strings.HasPrefix(name, \"--\") && len(name) > 2 {", To: "if !strings.HasPrefix(name, \"--\") && len(name) >= 2 {",
 		Why: "a short flag's value in the next word is taken for the command's name"},
-	{ID: "M2", File: "output.go", From: "return bytes.Contains(head, []byte(`\"private_key\"`)) || bytes.Contains(head, []byte(\"-----BEGIN \"))", To: "return bytes.Contains(head, []byte(`\"private_key\"`))",
+	{ID: "M2", File: "output.go", From: "marks := [][]byte{[]byte(`\"private_key\"`), []byte(\"PRIVATE KEY-----\")}", To: "marks := [][]byte{[]byte(`\"private_key\"`)}",
 		Why: "--out overwrites a PEM key file"},
 	{ID: "M3", File: "output.go", From: "if fi, err := os.Stat(r.path); err == nil && os.SameFile(target, fi) {", To: "if fi, err := os.Lstat(r.path); err == nil && os.SameFile(target, fi) {",
 		Why: "--out overwrites the spec when the spec is named through a link"},
