@@ -466,6 +466,7 @@ func TestTimeoutAlreadyPassed(t *testing.T) {
 		sandbox, credentials string // the line with --sandbox, with --credentials
 	}{
 		{[]string{"plan", "-f", spec}, "reading the spec file " + spec, "reading the spec file " + spec},
+		{[]string{"plan", "-f", filepath.Dir(spec)}, "reading the spec files in " + filepath.Dir(spec), "reading the spec files in " + filepath.Dir(spec)},
 		{[]string{"plan", "-f", spec, "-o", "json"}, "reading the spec file " + spec, "reading the spec file " + spec},
 		{[]string{"export"}, "opening the sandbox " + state, "reading the credentials file " + creds},
 		{[]string{"apply", "-f", spec, "--auto-approve"}, "reading the spec file " + spec, "reading the spec file " + spec},

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -71,6 +72,8 @@ func loadFleet(ctx context.Context, files []string, opts spec.Options) (*spec.Fl
 	what := "the spec file " + strings.Join(files, ", ")
 	if len(files) > 1 {
 		what = "the spec files " + strings.Join(files, ", ")
+	} else if fi, err := os.Stat(files[0]); err == nil && fi.IsDir() { // a stat never blocks, even on a FIFO
+		what = "the spec files in " + files[0]
 	}
 	if ctx.Err() != nil { // a --timeout that passed already: say so every time
 		return nil, endedWhile(ctx, "reading "+what)
