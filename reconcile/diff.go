@@ -56,6 +56,7 @@ func Diff(desired *spec.Spec, current *Current, opts Options) (*Plan, error) {
 	if unmatched != nil {
 		p.Unmatched = unmatched.Selectors
 	}
+	p.NothingInScope = nothingInScope(outside)
 	p.UnmatchedIgnores = scopeUnmatched(desired.Ignores, opts.Today, current.Registrations, ignored, current.Account.ID)
 	drafts, blocked := diffClassify(p, desired, current, want, scope)
 	orderPlan(p, current, drafts, blocked, scope)

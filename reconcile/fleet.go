@@ -190,18 +190,26 @@ func (s FleetSummary) Line() string {
 }
 
 // SelectsNothing names every selector (--only, --except) that matches no
-// registration of any account that was planned: a typo must not silently
-// select nothing. A selector that matches in some accounts only is fine.
-// It returns nil when there is none, or no account was planned.
+// registration of any account that was planned, and, when each matches
+// somewhere, a selection that leaves no registration in scope in any
+// planned account: a typo must not silently select nothing. A selector
+// that matches in some accounts only is fine, and so is a selection that
+// leaves some account's registrations in scope. It returns nil when there
+// is no such problem, or no account was planned.
 func (f *FleetPlan) SelectsNothing() error {
-	planned := 0
+	planned, empty := 0, 0
 	unmatched := map[string]int{}
 	var order []string
+	var selection *PlanSelection
 	for _, a := range f.Accounts {
 		if a.Plan == nil {
 			continue
 		}
 		planned++
+		selection = a.Plan.Selection
+		if a.Plan.NothingInScope {
+			empty++
+		}
 		for _, sel := range a.Plan.Unmatched {
 			if unmatched[sel] == 0 {
 				order = append(order, sel)
@@ -209,12 +217,15 @@ func (f *FleetPlan) SelectsNothing() error {
 			unmatched[sel]++
 		}
 	}
+	accounts := fmt.Sprintf("of the %d %s planned", planned, english.Choose(planned, "account", "accounts"))
 	var e SelectionError
 	for _, sel := range order {
 		if unmatched[sel] == planned {
-			e.add(sel, fmt.Sprintf("matches no registration of any of the %d %s planned; check it against the accounts: voxbind export lists every registration",
-				planned, english.Choose(planned, "account", "accounts")))
+			e.add(sel, "matches no registration of any "+accounts+"; check it against the accounts: voxbind export lists every registration")
 		}
+	}
+	if len(e.Problems) == 0 && planned > 0 && empty == planned && selection != nil {
+		e.addSelection(selection.flags(), "leaves no registration in scope in any "+accounts+"; check the selectors against the accounts: voxbind export lists every registration")
 	}
 	if len(e.Problems) == 0 {
 		return nil

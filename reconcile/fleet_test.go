@@ -347,3 +347,75 @@ func TestPlanFleetSelection(t *testing.T) {
 		t.Errorf("SelectsNothing = %v, want the one selector that matches nowhere", err)
 	}
 }
+
+// TestPlanFleetSelectionLeavesNothing: a fleet selection whose selectors
+// each match somewhere but that leaves no registration in scope in any
+// account is an error that says so; Plan.Unmatched names only real
+// selectors.
+func TestPlanFleetSelectionLeavesNothing(t *testing.T) {
+	open := func(_ context.Context, s *spec.Spec) (Account, error) {
+		c := fleetTestAccount(s.AccountID, "acct")
+		if s.AccountID == 1 {
+			c.Registrations = append(c.Registrations, Registration{RegistrationRef: RegistrationRef{ID: 3003, SIPUsername: "carol", Proxy: "pbx"}})
+		}
+		return newFakeAccount(c), nil
+	}
+	desired := []*spec.Spec{fleetTestSpec(1, "bob"), fleetTestSpec(2, "bob")}
+	selection := func(only, except []string) Options {
+		var sel Selection
+		for _, text := range only {
+			s, err := ParseSelector(text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sel.Only = append(sel.Only, s)
+		}
+		for _, text := range except {
+			s, err := ParseSelector(text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sel.Except = append(sel.Except, s)
+		}
+		return Options{Selection: sel}
+	}
+	for _, tc := range []struct {
+		only, except []string
+		want         string
+	}{
+		{[]string{"id=3003"}, []string{"id=3003"}, "--only id=3003 --except id=3003 leaves no registration in scope in any of the 2 accounts planned; check the selectors"},
+		{nil, []string{"reg=*@*"}, "--except reg=*@* leaves no registration in scope in any of the 2 accounts planned; check the selectors"},
+	} {
+		f := PlanFleet(context.Background(), desired, open, selection(tc.only, tc.except), 0, nil)
+		for _, a := range f.Accounts {
+			if a.Err != nil {
+				t.Fatalf("%v %v: account %d: %v", tc.only, tc.except, a.Account.ID, a.Err)
+			}
+			if !a.Plan.NothingInScope {
+				t.Errorf("%v %v: account %d: NothingInScope is false", tc.only, tc.except, a.Account.ID)
+			}
+			for _, sel := range a.Plan.Unmatched {
+				if !slices.Contains(append(prefixed("--only ", tc.only), prefixed("--except ", tc.except)...), sel) {
+					t.Errorf("%v %v: account %d: Unmatched holds %q, not a selector", tc.only, tc.except, a.Account.ID, sel)
+				}
+			}
+		}
+		err := f.SelectsNothing()
+		if !errors.Is(err, ErrSelectsNothing) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "matches no registration") {
+			t.Errorf("%v %v: SelectsNothing = %v, want %q", tc.only, tc.except, err, tc.want)
+		}
+	}
+	// A selection that leaves something in scope in one account is fine.
+	f := PlanFleet(context.Background(), desired, open, selection(nil, []string{"id=3003"}), 0, nil)
+	if err := f.SelectsNothing(); err != nil {
+		t.Errorf("SelectsNothing = %v for a selection that leaves registrations in scope", err)
+	}
+}
+
+func prefixed(prefix string, texts []string) []string {
+	out := make([]string, len(texts))
+	for i, s := range texts {
+		out[i] = prefix + s
+	}
+	return out
+}

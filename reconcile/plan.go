@@ -52,6 +52,10 @@ type Plan struct {
 	// match no registration of this account of a fleet (Options.Fleet).
 	// Not part of plan JSON.
 	Unmatched []string `json:"-"`
+	// NothingInScope is set when the plan's selection (--only, --except)
+	// leaves no registration of the account in scope. Not part of plan
+	// JSON.
+	NothingInScope bool `json:"-"`
 	// UnmatchedIgnores lists the ignore entries in force that match no
 	// registration of the account, in spec order, with the warning that
 	// plan and apply give about each. Not part of plan JSON.

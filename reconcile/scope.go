@@ -23,9 +23,11 @@ type Options struct {
 	// the spec has ignore entries.
 	Today time.Time
 	// Fleet plans one account of a fleet run: a selector that matches no
-	// registration of this account is no error here (Plan.Unmatched
-	// names it); FleetPlan.SelectsNothing checks that it matches in some
-	// account of the fleet.
+	// registration of this account, or a selection that leaves none in
+	// scope, is no error here (Plan.Unmatched names the selector,
+	// Plan.NothingInScope tells of the selection); FleetPlan.SelectsNothing
+	// checks that each selector matches in some account of the fleet and
+	// that the selection leaves some registration in scope.
 	Fleet bool
 }
 
@@ -179,8 +181,8 @@ func (s Selection) outside(current *Current, want func(i int) *Target) ([]bool, 
 			e.add("--except "+s.Except[k].text, s.unmatched(&s.Except[k], current))
 		}
 	}
-	if len(e.Problems) == 0 && len(out) > 0 && !slices.Contains(out, false) {
-		e.add(s.flags(), s.leavesNothing(current))
+	if len(e.Problems) == 0 && len(out) > 0 && nothingInScope(out) {
+		e.addSelection(s.flags(), s.leavesNothing(current))
 	}
 	if len(e.Problems) > 0 {
 		return out, &e
@@ -188,15 +190,30 @@ func (s Selection) outside(current *Current, want func(i int) *Target) ([]bool, 
 	return out, nil
 }
 
+// nothingInScope reports whether a selection's decisions (as outside
+// returns them) leave no registration in scope; false for the empty
+// selection (nil).
+func nothingInScope(outside []bool) bool {
+	return outside != nil && !slices.Contains(outside, false)
+}
+
 // flags is the selection as it was given on the command line: "--only
 // reg=lab-* --except id=3001".
 func (s Selection) flags() string {
+	if s.Empty() {
+		return ""
+	}
+	return s.summary().flags()
+}
+
+// flags is the selection as it was given on the command line.
+func (s *PlanSelection) flags() string {
 	var b strings.Builder
 	for _, sel := range s.Only {
-		b.WriteString(" --only " + sel.text)
+		b.WriteString(" --only " + sel)
 	}
 	for _, sel := range s.Except {
-		b.WriteString(" --except " + sel.text)
+		b.WriteString(" --except " + sel)
 	}
 	return strings.TrimPrefix(b.String(), " ")
 }
@@ -218,18 +235,36 @@ const selectionFix = "check the selectors against the account: voxbind export li
 // the selection whose selectors, together, leave none in scope), why, and
 // what to do. It wraps ErrSelectsNothing.
 type SelectionError struct {
-	Problems  []string // one per selector: "--only reg=... matches no registration of account 1"
-	Fixes     []string // what to do, one per problem
-	Selectors []string // the selectors, as flags: "--only reg=..."
+	Problems []string // one per selector: "--only reg=... matches no registration of account 1"
+	Fixes    []string // what to do, one per problem
+	// Selectors lists the selectors that match nothing, as flags
+	// ("--only reg=..."); never the selection as a whole, which
+	// LeavesNothing tells of.
+	Selectors []string
+	// LeavesNothing is set when the selectors each match, but together
+	// leave no registration in scope.
+	LeavesNothing bool
 }
 
 // add records that selector (as flags) selects nothing: what says why,
 // before "; " and the fix after it.
 func (e *SelectionError) add(selector, what string) {
-	problem, fix, _ := strings.Cut(what, "; ")
-	e.Problems = append(e.Problems, Printable(selector)+" "+problem)
-	e.Fixes = append(e.Fixes, fix)
+	e.addProblem(selector, what)
 	e.Selectors = append(e.Selectors, selector)
+}
+
+// addSelection records that the selection (as flags) leaves nothing in
+// scope, though each of its selectors matches: what says why, before "; "
+// and the fix after it.
+func (e *SelectionError) addSelection(flags, what string) {
+	e.addProblem(flags, what)
+	e.LeavesNothing = true
+}
+
+func (e *SelectionError) addProblem(subject, what string) {
+	problem, fix, _ := strings.Cut(what, "; ")
+	e.Problems = append(e.Problems, Printable(subject)+" "+problem)
+	e.Fixes = append(e.Fixes, fix)
 }
 
 func (e *SelectionError) Error() string {

@@ -91,6 +91,7 @@ func Undo(j *JournalRecords, journal string, current *Current, opts Options) (*P
 		}
 		p.Unmatched = unmatched.Selectors // FleetPlan.SelectsNothing judges it
 	}
+	p.NothingInScope = nothingInScope(u.scoped.outside)
 	u.classify(opts.Selection)
 	// Blocked restores outside the selection go in too: a restore inside
 	// that needs a user one of them holds must be blocked, not take it.
