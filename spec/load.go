@@ -356,9 +356,12 @@ func checkUTF8(name string, data []byte) *Error {
 
 // secretLike matches what must never be in a spec: a PEM block (the
 // service account's private key) or a JWT (an API token: a header and a
-// payload, each the base64url of a JSON object and so starting "eyJ", and
-// a signature), the JWT standing on its own, not inside a longer word.
-var secretLike = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]+-----|(?:^|[^A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.`)
+// payload, each the base64url of a JSON object and so starting "eyJ" with
+// 8 or more characters after it, and a signature, which may be cut off).
+// The JWT starts the string or follows a character that is not a letter,
+// a digit or '-': one glued to a word by '_' ("x_eyJ…") is a JWT, one
+// inside a word ("mikeyJones") is not.
+var secretLike = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]+-----|(?:^|[^A-Za-z0-9-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}`)
 
 // keyRunMin is the shortest run of base64 that SecretKind takes for a key:
 // a line of a PEM block is 64 characters, and no name people write is a
@@ -376,16 +379,30 @@ func LooksLikeSecret(s string) bool { return SecretKind(s) != "" }
 // of a key or a token": a PEM block's body pasted without its BEGIN
 // line), and "" when it holds neither.
 func SecretKind(s string) string {
-	if m := secretLike.FindString(s); m != "" {
-		if strings.HasPrefix(m, "-----BEGIN") {
-			return "a PEM key or certificate"
-		}
-		return "a JWT, an API token"
+	if what := MarkedSecretKind(s); what != "" {
+		return what
 	}
 	if hasKeyRun(s) {
 		return "the base64 of a key or a token"
 	}
 	return ""
+}
+
+// MarkedSecretKind is SecretKind without its rule for a long run of
+// base64: it says whether s holds a PEM block ("a PEM key or
+// certificate") or a JWT ("a JWT, an API token"), which their own marks
+// give away, and "" otherwise. It is for text such as a file path, in
+// which a directory or file name of 64 letters and digits mixing cases is
+// a name people write, not a key.
+func MarkedSecretKind(s string) string {
+	m := secretLike.FindString(s)
+	switch {
+	case m == "":
+		return ""
+	case strings.HasPrefix(m, "-----BEGIN"):
+		return "a PEM key or certificate"
+	}
+	return "a JWT, an API token"
 }
 
 // hasKeyRun reports whether s holds a run of keyRunMin or more base64

@@ -45,6 +45,7 @@ func TestKeyInSpecNotShown(t *testing.T) {
 	const (
 		pemMsg  = "this value looks like a PEM key or certificate (not shown): a spec never holds keys or tokens; remove it, and replace the key or token if the file was shared [secret]"
 		bodyMsg = "this value looks like the base64 of a key or a token (not shown): a spec never holds keys or tokens; remove it, and replace the key or token if the file was shared [secret]"
+		jwtMsg  = "this value looks like a JWT, an API token (not shown): a spec never holds keys or tokens; remove it, and replace the key or token if the file was shared [secret]"
 	)
 	carol := "  - registration: carol@pbx.example.com\n    application: support-team-of-the-north-east-region-office-2026\n    user: SalesTeamBerlin2024\n" +
 		"  - registration: GrandCentralStationReceptionDesk2024MainLobby@pbx.example.com\n    application: support\n    user: mikeyJones.home.office\n" +
@@ -62,6 +63,11 @@ func TestKeyInSpecNotShown(t *testing.T) {
 			"version: 1\nbindings:\n  - registration: alice@pbx.example.com\n    application: support\n    user: " + body + "\n" +
 				"  - registration: bob@pbx.example.com\n    application: support\n    rule: |\n      " + line1 + "\n      " + line2 + "\n" + carol,
 			[]string{"body.yaml:5:11: " + bodyMsg, "body.yaml:8:11: " + bodyMsg}},
+		// A JWT glued to a word by '_', and one without its signature.
+		{"jwt.yaml",
+			"version: 1\nbindings:\n  - registration: alice@pbx.example.com\n    application: support\n    user: x_" + jwtHeader + "." + jwtPayload + "." + jwtSig + "\n" +
+				"  - registration: bob@pbx.example.com\n    application: support\n    user: " + jwtHeader + "." + jwtPayload + "\n" + carol,
+			[]string{"jwt.yaml:5:11: " + jwtMsg, "jwt.yaml:8:11: " + jwtMsg}},
 		{"body.csv",
 			"registration,application,user\nalice@pbx.example.com,support," + body + "\n" +
 				"bob@pbx.example.com,support,\"" + line1 + "\n" + line2 + "\"\n" +
@@ -87,7 +93,7 @@ func TestKeyInSpecNotShown(t *testing.T) {
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
-			for _, piece := range []string{body[:12], line1[:12], line2[:12], body[len(body)-12:], "PRIVATE KEY"} {
+			for _, piece := range []string{body[:12], line1[:12], line2[:12], body[len(body)-12:], "PRIVATE KEY", jwtPayload} {
 				if strings.Contains(err.Error(), piece) {
 					t.Errorf("the error shows %q of the key:\n%v", piece, err)
 				}
@@ -134,12 +140,37 @@ func TestUnknownAnchor(t *testing.T) {
 	}
 }
 
+// The parts of a JWT (an API token): header, payload, signature.
+const (
+	jwtHeader  = "eyJhbGciOiJSUzI1NiJ9"
+	jwtPayload = "eyJpc3MiOjEwMDAwMDF9"
+	jwtSig     = "c2lnbmF0dXJl"
+)
+
 // TestSecretKindKeyRun: a run of 64 or more base64 characters (letters,
 // digits, '+' and '/') mixing upper case, lower case and digits looks
 // like a key or a token; a shorter run, or one without digits, does not.
+// A JWT (header and payload of 8 or more characters past "eyJ", the
+// signature optional) is one unless a letter, digit or '-' comes before
+// it.
 func TestSecretKindKeyRun(t *testing.T) {
 	const key = "the base64 of a key or a token"
+	const jwt = "a JWT, an API token"
 	for in, want := range map[string]string{
+		jwtHeader + "." + jwtPayload + "." + jwtSig:        jwt,
+		jwtHeader + "." + jwtPayload:                       jwt,
+		"x_" + jwtHeader + "." + jwtPayload + "." + jwtSig: jwt,
+		"x_" + jwtHeader + "." + jwtPayload:                jwt,
+		"user " + jwtHeader + "." + jwtPayload + "@pbx":    jwt,
+		"x" + jwtHeader + "." + jwtPayload + "." + jwtSig:  "",
+		"x-" + jwtHeader + "." + jwtPayload + "." + jwtSig: "",
+		"9" + jwtHeader + "." + jwtPayload:                 "",
+		"mikeyJones.home.office":                           "",
+		"eyJane.eyJones.example":                           "",
+		"eyJane12.eyJones12.example":                       "",
+		jwtHeader + ".example":                             "",
+		"eyJabcdefgh.eyJabcdefg":                           "",
+
 		strings.Repeat("Ab1/", 16):               key,
 		strings.Repeat("Ab1+", 16):               key,
 		"x " + strings.Repeat("aB9/", 16) + " y": key,
