@@ -385,7 +385,8 @@ func checkPlan(p *Plan, forApply bool) []error {
 // reasons, the ignore entries' owners, the selectors: what the spec and
 // the command line put in it, not the account's names, which apply
 // --plan checks against the account) holds what looks like a private key
-// or a token (spec.SecretKind). voxbind refuses such a value in a spec,
+// or a token (spec.SecretKind; spec.MarkedSecretKind for file paths).
+// voxbind refuses such a value in a spec,
 // so no plan it writes holds one: the file was edited, and show or apply
 // would print it. The problem names the step and the field, never the
 // value.
@@ -398,15 +399,13 @@ func checkPlanText(p *Plan, bad func(format string, args ...any)) {
 			refuse(at, field, what)
 		}
 	}
-	// A file path ("/tmp/TestRun123/voxbind.yaml:5") is checked a
-	// component at a time: '/' is a base64 character, so a whole path is
-	// often a long run of base64 that mixes cases and digits.
+	// A file path ("/tmp/TestRun123/voxbind.yaml:5") is checked for a
+	// PEM block or a JWT only: a directory or file stem of 64 letters and
+	// digits mixing cases is a name people write and voxbind copies into
+	// every plan, not the base64 of a key.
 	checkPath := func(at, field, value string) {
-		for _, part := range strings.FieldsFunc(value, func(r rune) bool { return r == '/' || r == '\\' }) {
-			if what := spec.SecretKind(part); what != "" {
-				refuse(at, field, what)
-				return
-			}
+		if what := spec.MarkedSecretKind(value); what != "" {
+			refuse(at, field, what)
 		}
 	}
 	checkPath("the plan", "journal", p.Journal)

@@ -654,12 +654,20 @@ func TestReadPlanRefusesSecrets(t *testing.T) {
 	fine := verifyPlan()
 	fine.Changes[0].Source = "/tmp/TestApplyInterruptWaitsForCallsInFlight1389244001/002/Voxbind2026.yaml:5"
 	fine.Journal = "/tmp/TestUndoJournalRun4012345678/001/.voxbind/journal/1000001-20261128T061500Z.jsonl"
+	// A directory, or a file stem, of 64 or more letters and digits mixing
+	// cases: a name people write, which a spec may sit under; only a PEM
+	// block or a JWT in a path is refused.
+	fine.Changes[1].Source = "/srv/SalesTeamBerlin2024MainOfficeVoximplantBindingsProductionEnvironmentConfigV2/spec.yaml:7"
+	fine.Changes[2].Source = "specs/SalesTeamBerlin2024MainOfficeVoximplantBindingsProductionEnvironmentConfigV2.yaml:9"
+	fine.Blocked = []Blocked{{Registration: verifyRef(8), Reason: "frozen", Source: "voxbind.yaml:" + body}}
+	fine.Ignored = []Ignored{{Registration: verifyRef(9), Reason: "lab", Owner: "lab", Until: "2026-12-31", Source: "/tmp/" + body + "/voxbind.yaml:9"}}
+	fine.Journal = "/var/SalesTeamBerlin2024MainOfficeVoximplantBindingsProductionEnvironmentConfigV2/.voxbind/journal/1000001-20261128T061500Z.jsonl"
 	var saved bytes.Buffer
 	if err := RenderJSON(&saved, fine, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ReadPlan(saved.Bytes()); err != nil {
-		t.Errorf("a plan with a long path in its sources: %v", err)
+		t.Errorf("a plan with long names in its paths: %v", err)
 	}
 	for _, tt := range []struct {
 		name   string
@@ -668,7 +676,7 @@ func TestReadPlanRefusesSecrets(t *testing.T) {
 		secret string
 	}{
 		{"PEM block in a source", func(p *Plan) { p.Changes[1].Source = block }, "step 2: its source looks like a PEM key or certificate (not shown)", "PRIVATE KEY"},
-		{"key body in a source", func(p *Plan) { p.Changes[0].Source = "voxbind.yaml:" + body }, "step 1: its source looks like the base64 of a key or a token", body[:20]},
+		{"JWT in a source", func(p *Plan) { p.Changes[0].Source = "/tmp/" + jwt + "/voxbind.yaml:3" }, "step 1: its source looks like a JWT", jwt[:20]},
 		{"JWT in an owner", func(p *Plan) {
 			p.Ignored = []Ignored{{Registration: verifyRef(8), Reason: "lab", Owner: jwt, Until: "2026-12-31", Source: "voxbind.yaml:9"}}
 		}, "ignored registration 109: its owner looks like a JWT", jwt[:20]},
@@ -677,22 +685,26 @@ func TestReadPlanRefusesSecrets(t *testing.T) {
 			p.Selection = &PlanSelection{Only: []string{}, Except: []string{"app=x", "user=" + jwt}}
 		}, "selection: its except[1] looks like a JWT", jwt[:20]},
 		{"JWT in a step's reason", func(p *Plan) { p.Changes[2].Reason = Reason(jwt) }, "step 3: its reason looks like a JWT", jwt[:20]},
-		{"key body in the journal", func(p *Plan) { p.Journal = "/tmp/" + body + "/x.jsonl" }, "the plan: its journal looks like the base64 of a key or a token", body[:20]},
+		{"JWT in the journal", func(p *Plan) { p.Journal = "/tmp/x_" + jwt + ".jsonl" }, "the plan: its journal looks like a JWT", jwt[:20]},
+		{"PEM block in the journal", func(p *Plan) { p.Journal = block }, "the plan: its journal looks like a PEM key or certificate", "PRIVATE KEY"},
 		{"JWT in a blocked reason", func(p *Plan) {
 			p.Blocked = []Blocked{{Registration: verifyRef(8), Reason: jwt, Source: "voxbind.yaml:9"}}
 		}, "blocked registration 109: its reason looks like a JWT", jwt[:20]},
-		{"key body in a blocked source", func(p *Plan) {
-			p.Blocked = []Blocked{{Registration: verifyRef(8), Reason: "frozen", Source: "voxbind.yaml:" + body}}
-		}, "blocked registration 109: its source looks like the base64 of a key or a token", body[:20]},
+		{"key body in a blocked reason", func(p *Plan) {
+			p.Blocked = []Blocked{{Registration: verifyRef(8), Reason: "frozen " + body, Source: "voxbind.yaml:9"}}
+		}, "blocked registration 109: its reason looks like the base64 of a key or a token", body[:20]},
+		{"JWT in a blocked source", func(p *Plan) {
+			p.Blocked = []Blocked{{Registration: verifyRef(8), Reason: "frozen", Source: jwt + ".yaml:9"}}
+		}, "blocked registration 109: its source looks like a JWT", jwt[:20]},
 		{"JWT in an ignored reason", func(p *Plan) {
 			p.Ignored = []Ignored{{Registration: verifyRef(8), Reason: jwt, Owner: "lab", Until: "2026-12-31", Source: "voxbind.yaml:9"}}
 		}, "ignored registration 109: its reason looks like a JWT", jwt[:20]},
 		{"JWT in an ignored until", func(p *Plan) {
 			p.Ignored = []Ignored{{Registration: verifyRef(8), Reason: "lab", Owner: "lab", Until: jwt, Source: "voxbind.yaml:9"}}
 		}, "ignored registration 109: its until looks like a JWT", jwt[:20]},
-		{"key body in an ignored source", func(p *Plan) {
-			p.Ignored = []Ignored{{Registration: verifyRef(8), Reason: "lab", Owner: "lab", Until: "2026-12-31", Source: "voxbind.yaml:" + body}}
-		}, "ignored registration 109: its source looks like the base64 of a key or a token", body[:20]},
+		{"PEM block in an ignored source", func(p *Plan) {
+			p.Ignored = []Ignored{{Registration: verifyRef(8), Reason: "lab", Owner: "lab", Until: "2026-12-31", Source: block}}
+		}, "ignored registration 109: its source looks like a PEM key or certificate", "PRIVATE KEY"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := verifyPlan()
