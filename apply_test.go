@@ -265,6 +265,19 @@ func TestApplyTamperedPlan(t *testing.T) {
 					step = s.Step
 				}
 			}
+			// An edit that keeps the summary true to the steps, so that
+			// only the check against the account can catch it.
+			p.Summary.Bind, p.Summary.Rebind, p.Summary.Unbind = 0, 0, 0
+			for _, s := range p.Changes {
+				switch s.Action {
+				case reconcile.ActionBind:
+					p.Summary.Bind++
+				case reconcile.ActionRebind:
+					p.Summary.Rebind++
+				case reconcile.ActionUnbind:
+					p.Summary.Unbind++
+				}
+			}
 			var buf bytes.Buffer
 			if err := reconcile.RenderJSON(&buf, p, true); err != nil {
 				t.Fatal(err)

@@ -268,6 +268,19 @@ func readFleetPlan(data []byte, forApply bool) (*FleetPlan, error) {
 		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
 	}
 	var errs []error
+	// Which accounts have a summary: a missing one and "summary": null
+	// both decode to zero counts.
+	var present struct {
+		Accounts []struct {
+			Summary *Summary `json:"summary"`
+		} `json:"accounts"`
+	}
+	if json.Unmarshal(data, &present) != nil || len(present.Accounts) != len(in.Accounts) {
+		present.Accounts = nil
+	}
+	if in.Summary == nil {
+		errs = append(errs, errNoSummary)
+	}
 	f := &FleetPlan{Accounts: make([]FleetAccount, 0, len(in.Accounts)+len(in.Failed))}
 	if !forApply {
 		for _, x := range in.Failed {
@@ -302,11 +315,35 @@ func readFleetPlan(data []byte, forApply bool) (*FleetPlan, error) {
 		for _, e := range checkPlan(p, forApply) {
 			errs = append(errs, fmt.Errorf("%s: %w", at, e))
 		}
+		if present.Accounts != nil && present.Accounts[i].Summary == nil {
+			errs = append(errs, fmt.Errorf("%s: %w", at, errNoSummary))
+		}
 		planNonNil(p)
 		f.Accounts = append(f.Accounts, FleetAccount{Account: AccountInfo{ID: p.AccountID, Name: a.AccountName}, Plan: p})
 	}
 	if len(in.Accounts) == 0 && len(in.Failed) == 0 {
 		errs = append(errs, errors.New("the plan has no account"))
+	}
+	if in.Summary != nil {
+		var steps FleetSummary
+		for _, a := range in.Accounts {
+			steps.Bind += a.Summary.Bind
+			steps.Rebind += a.Summary.Rebind
+			steps.Unbind += a.Summary.Unbind
+		}
+		for _, c := range []struct {
+			action        Action
+			counted, have int
+		}{
+			{ActionBind, in.Summary.Bind, steps.Bind},
+			{ActionRebind, in.Summary.Rebind, steps.Rebind},
+			{ActionUnbind, in.Summary.Unbind, steps.Unbind},
+		} {
+			if c.counted != c.have {
+				errs = append(errs, fmt.Errorf("the fleet's summary counts %d to %s, but its accounts' plans have %s: the plan was edited; make the plan again with voxbind plan --out FILE",
+					c.counted, c.action, english.Plural(c.have, string(c.action)+" step")))
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w:\n%w", ErrPlanFormat, errors.Join(errs...))

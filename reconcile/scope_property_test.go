@@ -180,6 +180,15 @@ func TestPlanScopeProperties(t *testing.T) {
 			t.Fatalf("run %d: %v", run, err)
 		}
 		ok := t.Run(fmt.Sprint(run), func(t *testing.T) {
+			// What plan --out writes, apply --plan reads: included steps,
+			// selection and summary agree.
+			var saved bytes.Buffer
+			if err := RenderJSON(&saved, p, true); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ReadPlan(saved.Bytes()); err != nil {
+				t.Fatalf("the plan as saved is refused: %v", err)
+			}
 			planCheckInvariants(t, observed, p)
 			planCheckScope(t, observed, p, sc)
 			planCheckOrderFree(t, desired, observed, opts, p)

@@ -342,6 +342,13 @@ func TestUndoProperties(t *testing.T) {
 			if len(p.Blocked) > 0 {
 				t.Fatalf("nothing changed since the apply, yet the undo blocks:\n%s", undoFmt(p))
 			}
+			var saved strings.Builder
+			if err := reconcile.RenderJSON(&saved, p, true); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := reconcile.ReadPlan([]byte(saved.String())); err != nil {
+				t.Fatalf("the undo plan as undo --out saves it is refused: %v", err)
+			}
 			same, err := reconcile.Diff(undoRestoreSpec(u.records), observed, reconcile.Options{})
 			if err != nil {
 				t.Fatal(err)

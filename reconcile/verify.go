@@ -207,7 +207,14 @@ func readPlan(data []byte, forApply bool) (*Plan, error) {
 	if err := decodeStrict(data, &doc); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
 	}
-	if errs := checkPlan(&p, forApply); len(errs) > 0 {
+	errs := checkPlan(&p, forApply)
+	var present struct {
+		Summary *Summary `json:"summary"`
+	}
+	if json.Unmarshal(data, &present) == nil && present.Summary == nil {
+		errs = append(errs, errNoSummary)
+	}
+	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w:\n%w", ErrPlanFormat, errors.Join(errs...))
 	}
 	planNonNil(&p)
@@ -377,8 +384,43 @@ func checkPlan(p *Plan, forApply bool) []error {
 		bad("selection: outside %d: must be 0 or more", sel.Outside)
 	}
 	checkSideEffects(p.SideEffects, byStep, bad)
+	checkSummary(p, bad)
 	checkPlanText(p, bad)
 	return errs
+}
+
+// errNoSummary refuses a plan without its summary (or with "summary":
+// null): every plan voxbind writes has one, and show prints it.
+var errNoSummary = errors.New("no summary: every plan voxbind writes has one, so the plan was edited; make the plan again with voxbind plan --out FILE")
+
+// checkSummary refuses a plan whose summary counts binds, rebinds or
+// unbinds other than its steps: show prints the summary, and apply runs
+// the steps, so a reviewer would approve what is not applied.
+func checkSummary(p *Plan, bad func(format string, args ...any)) {
+	var steps Summary
+	for _, s := range p.Changes {
+		switch s.Action {
+		case ActionBind:
+			steps.Bind++
+		case ActionRebind:
+			steps.Rebind++
+		case ActionUnbind:
+			steps.Unbind++
+		}
+	}
+	for _, c := range []struct {
+		action        Action
+		counted, have int
+	}{
+		{ActionBind, p.Summary.Bind, steps.Bind},
+		{ActionRebind, p.Summary.Rebind, steps.Rebind},
+		{ActionUnbind, p.Summary.Unbind, steps.Unbind},
+	} {
+		if c.counted != c.have {
+			bad("the summary counts %d to %s, but the plan has %s: the plan was edited; make the plan again with voxbind plan --out FILE",
+				c.counted, c.action, english.Plural(c.have, string(c.action)+" step"))
+		}
+	}
 }
 
 // checkPlanText refuses a plan whose free text (the spec positions, the

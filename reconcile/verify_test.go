@@ -10,12 +10,15 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/voxbind/voxbind/spec"
 )
 
 // verifyCurrent is applyTestCurrent(4) with registration 101 on user 1001
@@ -48,6 +51,7 @@ func verifyPlan() *Plan {
 		SideEffects: []SideEffect{{Registration: r1, LosesUser: Ref{ID: 1002, Name: "u001"}, CausedByStep: 3}},
 		Blocked:     []Blocked{},
 		Ignored:     []Ignored{},
+		Summary:     Summary{Bind: 2, Unbind: 1},
 	}
 }
 
@@ -720,5 +724,109 @@ func TestReadPlanRefusesSecrets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReadPlanSummary: a plan whose summary is missing, null, or counts
+// binds, rebinds or unbinds other than its steps was edited: show would
+// print one plan and apply run another. ReadPlan, ReviewPlan and
+// ReadFleetPlan refuse it.
+func TestReadPlanSummary(t *testing.T) {
+	var saved bytes.Buffer
+	if err := RenderJSON(&saved, verifyPlan(), true); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(saved.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		summary any // nil: no summary key
+		want    []string
+	}{
+		{"null", "null", []string{"no summary: every plan voxbind writes has one, so the plan was edited"}},
+		{"missing", nil, []string{"no summary"}},
+		{"zero", map[string]int{"bind": 0, "rebind": 0, "unbind": 0, "unchanged": 0, "unmanaged": 0}, []string{
+			"the summary counts 0 to bind, but the plan has 2 bind steps: the plan was edited",
+			"the summary counts 0 to unbind, but the plan has 1 unbind step: the plan was edited",
+		}},
+		{"rebind", map[string]int{"bind": 2, "rebind": 1, "unbind": 1, "unchanged": 0, "unmanaged": 0}, []string{
+			"the summary counts 1 to rebind, but the plan has 0 rebind steps",
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			edited := maps.Clone(doc)
+			switch tt.summary {
+			case nil:
+				delete(edited, "summary")
+			case "null":
+				edited["summary"] = nil
+			default:
+				edited["summary"] = tt.summary
+			}
+			data, err := json.Marshal(edited)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, read := range map[string]func([]byte) (*Plan, error){"ReadPlan": ReadPlan, "ReviewPlan": ReviewPlan} {
+				_, err := read(data)
+				for _, want := range tt.want {
+					if !errors.Is(err, ErrPlanFormat) || !strings.Contains(err.Error(), want) {
+						t.Errorf("%s = %v; want ErrPlanFormat saying %q", name, err, want)
+					}
+				}
+			}
+		})
+	}
+
+	// A fleet plan: an account's summary, and the fleet's.
+	desired := []*spec.Spec{fleetTestSpec(1, "bob"), fleetTestSpec(2, "alice")}
+	open := func(_ context.Context, s *spec.Spec) (Account, error) {
+		return newFakeAccount(fleetTestAccount(s.AccountID, "acct")), nil
+	}
+	fleet := NewFleetJSON(PlanFleet(context.Background(), desired, open, Options{}, 0, nil), true)
+	data, err := json.Marshal(fleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFleetPlan(data); err != nil {
+		t.Fatalf("ReadFleetPlan of a fleet plan as saved: %v", err)
+	}
+	if fleet.Accounts[0].Summary.Bind+fleet.Accounts[1].Summary.Bind == 0 {
+		t.Fatal("the fleet plans no bind")
+	}
+	for name, tc := range map[string]struct {
+		edit func(doc map[string]any)
+		want string
+	}{
+		"account summary null": {func(doc map[string]any) {
+			doc["accounts"].([]any)[0].(map[string]any)["summary"] = nil
+		}, "account 1: no summary"},
+		"account summary zero": {func(doc map[string]any) {
+			for _, a := range doc["accounts"].([]any) {
+				a.(map[string]any)["summary"] = map[string]int{}
+			}
+			doc["summary"].(map[string]any)["bind"] = 0
+		}, "account 1: the summary counts 0 to bind, but the plan has 1 bind step"},
+		"fleet summary null": {func(doc map[string]any) { doc["summary"] = nil }, "no summary"},
+		"fleet summary edited": {func(doc map[string]any) {
+			doc["summary"].(map[string]any)["unbind"] = 3
+		}, "the fleet's summary counts 3 to unbind, but its accounts' plans have 0 unbind steps"},
+	} {
+		var doc map[string]any
+		if err := json.Unmarshal(data, &doc); err != nil {
+			t.Fatal(err)
+		}
+		tc.edit(doc)
+		edited, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for read, fn := range map[string]func([]byte) (*FleetPlan, error){"ReadFleetPlan": ReadFleetPlan, "ReviewFleetPlan": ReviewFleetPlan} {
+			if _, err := fn(edited); !errors.Is(err, ErrPlanFormat) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: %s = %v; want ErrPlanFormat saying %q", name, read, err, tc.want)
+			}
+		}
 	}
 }
