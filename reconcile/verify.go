@@ -203,15 +203,18 @@ func readPlan(data []byte, forApply bool) (*Plan, error) {
 	doc := struct {
 		*Plan
 		Diagnostics json.RawMessage `json:"diagnostics"`
+		// Summary takes the plan's summary in place of Plan.Summary, to
+		// tell a missing one (or "summary": null) from zero counts.
+		Summary *Summary `json:"summary"`
 	}{Plan: &p}
 	if err := decodeStrict(data, &doc); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
 	}
-	errs := checkPlan(&p, forApply)
-	var present struct {
-		Summary *Summary `json:"summary"`
+	if doc.Summary != nil {
+		p.Summary = *doc.Summary
 	}
-	if json.Unmarshal(data, &present) == nil && present.Summary == nil {
+	errs := checkPlan(&p, forApply)
+	if doc.Summary == nil {
 		errs = append(errs, errNoSummary)
 	}
 	if len(errs) > 0 {
