@@ -325,24 +325,15 @@ func readFleetPlan(data []byte, forApply bool) (*FleetPlan, error) {
 		errs = append(errs, errors.New("the plan has no account"))
 	}
 	if in.Summary != nil {
-		var steps FleetSummary
+		var steps Summary
 		for _, a := range in.Accounts {
 			steps.Bind += a.Summary.Bind
 			steps.Rebind += a.Summary.Rebind
 			steps.Unbind += a.Summary.Unbind
 		}
-		for _, c := range []struct {
-			action        Action
-			counted, have int
-		}{
-			{ActionBind, in.Summary.Bind, steps.Bind},
-			{ActionRebind, in.Summary.Rebind, steps.Rebind},
-			{ActionUnbind, in.Summary.Unbind, steps.Unbind},
-		} {
-			if c.counted != c.have {
-				errs = append(errs, fmt.Errorf("the fleet's summary counts %d to %s, but its accounts' plans have %s: the plan was edited; make the plan again with voxbind plan --out FILE",
-					c.counted, c.action, english.Plural(c.have, string(c.action)+" step")))
-			}
+		fleet := Summary{Bind: in.Summary.Bind, Rebind: in.Summary.Rebind, Unbind: in.Summary.Unbind}
+		for _, m := range summaryMismatches(fleet, steps, "the fleet's summary", "its accounts' plans have") {
+			errs = append(errs, errors.New(m))
 		}
 	}
 	if len(errs) > 0 {

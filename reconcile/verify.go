@@ -411,19 +411,30 @@ func checkSummary(p *Plan, bad func(format string, args ...any)) {
 			steps.Unbind++
 		}
 	}
+	for _, m := range summaryMismatches(p.Summary, steps, "the summary", "the plan has") {
+		bad("%s", m)
+	}
+}
+
+// summaryMismatches says, for each of bind, rebind and unbind whose count
+// in counted (whose summary: "the summary") differs from have (what the
+// steps there are: where, "the plan has"), that the plan was edited.
+func summaryMismatches(counted, have Summary, whose, where string) []string {
+	var out []string
 	for _, c := range []struct {
 		action        Action
 		counted, have int
 	}{
-		{ActionBind, p.Summary.Bind, steps.Bind},
-		{ActionRebind, p.Summary.Rebind, steps.Rebind},
-		{ActionUnbind, p.Summary.Unbind, steps.Unbind},
+		{ActionBind, counted.Bind, have.Bind},
+		{ActionRebind, counted.Rebind, have.Rebind},
+		{ActionUnbind, counted.Unbind, have.Unbind},
 	} {
 		if c.counted != c.have {
-			bad("the summary counts %d to %s, but the plan has %s: the plan was edited; make the plan again with voxbind plan --out FILE",
-				c.counted, c.action, english.Plural(c.have, string(c.action)+" step"))
+			out = append(out, fmt.Sprintf("%s counts %d to %s, but %s %s: the plan was edited; make the plan again with voxbind plan --out FILE",
+				whose, c.counted, c.action, where, english.Plural(c.have, string(c.action)+" step")))
 		}
 	}
+	return out
 }
 
 // checkPlanText refuses a plan whose free text (the spec positions, the
