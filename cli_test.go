@@ -238,6 +238,18 @@ func TestCompletion(t *testing.T) {
 			t.Errorf("completion %s does not hand completion to voxbind:\n%s", shell, stdout)
 		}
 	}
+	// zsh: compinit reads a file in $fpath only if its first line is
+	// "#compdef voxbind"; sourced in a zsh where compinit has not run,
+	// the script must load it before bashcompinit, whose complete needs
+	// compdef. (TestZshCompletionInAStockZsh types a <TAB> into a zsh.)
+	_, zsh, _ := runCLI(t, "completion", "zsh")
+	if first, _, _ := strings.Cut(zsh, "\n"); first != "#compdef voxbind" {
+		t.Errorf("completion zsh: the first line is %q, want #compdef voxbind", first)
+	}
+	guard, bashcompinit := strings.Index(zsh, "(( $+functions[compdef] )) || { autoload -U compinit && compinit }"), strings.Index(zsh, "bashcompinit")
+	if guard < 0 || guard > bashcompinit {
+		t.Errorf("completion zsh does not load compinit, when compdef is missing, before bashcompinit:\n%s", zsh)
+	}
 	if code, _, stderr := runCLI(t, "completion", "powershell"); code != 1 || !strings.Contains(stderr, "bash") {
 		t.Errorf("completion powershell: exit %d, stderr %q", code, stderr)
 	}

@@ -61,7 +61,16 @@ func (CompletionCmd) Help() string {
 // complete answers.
 var completionScripts = map[string]string{
 	"bash": "# bash completion for voxbind: source this file, e.g. from ~/.bashrc.\ncomplete -C BIN voxbind\n",
-	"zsh":  "# zsh completion for voxbind: source this file, e.g. from ~/.zshrc.\nautoload -U +X bashcompinit && bashcompinit\ncomplete -C BIN voxbind\n",
+	"zsh": `#compdef voxbind
+# zsh completion for voxbind: source this file from ~/.zshrc, or save it as
+# _voxbind in a directory of $fpath before compinit runs.
+(( $+functions[compdef] )) || { autoload -U compinit && compinit }
+autoload -U +X bashcompinit && bashcompinit
+complete -C BIN voxbind
+# Saved in $fpath, this file is the completion function that compinit
+# loads on the first <TAB>: it answers that first request too.
+if [[ $funcstack[1] == _voxbind ]]; then _bash_complete -C BIN; fi
+`,
 	"fish": `# fish completion for voxbind: save as ~/.config/fish/completions/voxbind.fish.
 function __complete_voxbind
     set -lx COMP_LINE (commandline -cp)
