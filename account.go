@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -137,6 +138,33 @@ func (c *connection) close() error {
 		return c.running.Close()
 	}
 	return nil
+}
+
+// applyPlanCommand is the command that applies the saved plan in path,
+// for the hint after 'plan --out' and 'undo --out': it repeats the flags
+// of f that were given on the command line (given: by name), so that it
+// works when pasted, and none that came from the environment, which the
+// shell it is pasted into has too. An endpoint that carries a password is
+// not repeated: the hint says --endpoint URL instead.
+func (f *AccountFlags) applyPlanCommand(given map[string]bool, path string) string {
+	cmd := "voxbind apply --plan " + shellQuote(path)
+	if given["sandbox"] {
+		cmd += " --sandbox " + shellQuote(f.Sandbox)
+	}
+	if given["credentials"] {
+		cmd += " --credentials " + shellQuote(f.Credentials)
+	}
+	if given["endpoint"] {
+		endpoint := shellQuote(f.Endpoint)
+		if u, err := url.Parse(f.Endpoint); err != nil || u.User != nil {
+			endpoint = "URL"
+		}
+		cmd += " --endpoint " + endpoint
+	}
+	if given["account-id"] {
+		cmd += " --account-id " + strconv.FormatInt(f.AccountID, 10)
+	}
+	return cmd
 }
 
 // actingOn is the account a run acts on for desired: --account-id, else

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -91,6 +92,65 @@ func TestPlanCmdOut(t *testing.T) {
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".tmp") {
 			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+}
+
+// TestSavedPlanHintWorksWhenPasted: the command that 'plan --out' says
+// applies the saved plan works when pasted into a shell: it repeats
+// --sandbox (a path with a space and a quote in it, quoted), and not the
+// account id or endpoint set in the environment, which the shell has too.
+func TestSavedPlanHintWorksWhenPasted(t *testing.T) {
+	bin := applyBinary(t)
+	dir := filepath.Join(t.TempDir(), "it's here")
+	if err := sandbox.Init(filepath.Join(dir, "sb"), 0); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "sb", sandbox.StateFile)
+	specFile := filepath.Join(dir, "voxbind.yaml")
+	if err := os.WriteFile(specFile, []byte(planTestSwap), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "VOXIMPLANT_ACCOUNT_ID=1000001", "VOXIMPLANT_ENDPOINT=https://env.example.com/platform_api/")
+	cmd := exec.Command(bin, "--sandbox", state, "plan", "-f", specFile, "--out", filepath.Join(dir, "plan 1.json"))
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("plan --out: %v\n%s", err, stderr.String())
+	}
+	_, hint, ok := strings.Cut(strings.TrimSpace(stderr.String()), "; apply exactly it with: ")
+	if !ok {
+		t.Fatalf("no hint after plan --out:\n%s", stderr.String())
+	}
+	if strings.Contains(hint, "--account-id") || strings.Contains(hint, "--endpoint") {
+		t.Errorf("the hint repeats a flag set only in the environment: %s", hint)
+	}
+	pasted := exec.Command("sh", "-c", hint)
+	pasted.Env = append(env, "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := pasted.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Apply: 2 applied, 0 failed") {
+		t.Errorf("the hint, pasted: %s: %v\n%s", hint, err, out)
+	}
+}
+
+// TestApplyPlanCommand: the hint repeats each account flag given on the
+// command line, quoted for a shell, and never an endpoint's password.
+func TestApplyPlanCommand(t *testing.T) {
+	f := AccountFlags{Sandbox: "my sb/account.json", Credentials: "/keys/it's.json", Endpoint: "https://api.example.com/platform_api/", AccountID: 42}
+	all := map[string]bool{"sandbox": true, "credentials": true, "endpoint": true, "account-id": true}
+	for _, tt := range []struct {
+		given map[string]bool
+		f     AccountFlags
+		want  string
+	}{
+		{nil, f, "voxbind apply --plan 'plan 1.json'"},
+		{map[string]bool{"sandbox": true}, f, "voxbind apply --plan 'plan 1.json' --sandbox 'my sb/account.json'"},
+		{all, f, `voxbind apply --plan 'plan 1.json' --sandbox 'my sb/account.json' --credentials '/keys/it'\''s.json' --endpoint 'https://api.example.com/platform_api/' --account-id 42`},
+		{map[string]bool{"endpoint": true}, AccountFlags{Endpoint: "https://me:secret@api.example.com/"}, "voxbind apply --plan 'plan 1.json' --endpoint URL"},
+	} {
+		if got := tt.f.applyPlanCommand(tt.given, "plan 1.json"); got != tt.want {
+			t.Errorf("given %v:\n got %s\nwant %s", tt.given, got, tt.want)
 		}
 	}
 }

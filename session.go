@@ -25,6 +25,7 @@ type session struct {
 	debug bool         // the debug level is on: a panic also prints its stack
 	diag  report
 	start time.Time
+	given map[string]bool // the flags given on the command line (not from the environment), by name
 
 	progress *reconcile.ProgressWriter // made by progressLine
 }
@@ -32,7 +33,12 @@ type session struct {
 // newSession makes the session of the command kctx selected, with the
 // log its LogFlags ask for.
 func newSession(kctx *kong.Context, stdio *Stdio) *session {
-	s := &session{stdio: stdio, log: slog.New(slog.DiscardHandler), start: time.Now()}
+	s := &session{stdio: stdio, log: slog.New(slog.DiscardHandler), start: time.Now(), given: map[string]bool{}}
+	for _, p := range kctx.Path {
+		if p.Flag != nil && !p.Resolved {
+			s.given[p.Flag.Name] = true
+		}
+	}
 	if node := kctx.Selected(); node != nil && node.Target.CanAddr() {
 		if lf, ok := node.Target.Addr().Interface().(interface{ logFlags() *LogFlags }); ok {
 			s.log, s.debug = newLogger(stdio.Err, lf.logFlags())
