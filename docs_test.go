@@ -253,6 +253,27 @@ func sectionHeaded(sections []markdownSection, match func(string) bool) (string,
 	return "", false
 }
 
+// TestSpecValidateExamples: each "$ voxbind validate -f FILE" example in
+// docs/spec.md shows what validate prints for FILE, kept in testdata/docs.
+func TestSpecValidateExamples(t *testing.T) {
+	doc, err := os.ReadFile("docs/spec.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples := regexp.MustCompile("(?m)^```\n\\$ voxbind validate -f (\\S+)\n((?:[^`].*\n)*)```$").FindAllStringSubmatch(string(doc), -1)
+	if len(examples) < 2 {
+		t.Fatalf("docs/spec.md has %d examples of validate's errors, want the YAML and the CSV one", len(examples))
+	}
+	for _, ex := range examples {
+		file, want := ex[1], ex[2]
+		code, stdout, stderr := runCLI(t, "validate", "-f", filepath.Join("testdata", "docs", file))
+		got := strings.ReplaceAll(stderr, filepath.Join("testdata", "docs")+string(filepath.Separator), "")
+		if code != 1 || stdout != "" || got != want {
+			t.Errorf("docs/spec.md: voxbind validate -f %s (testdata/docs/%[1]s): exit %d, stdout %q, and (-doc +printed):\n%s", file, code, stdout, cmp.Diff(want, got))
+		}
+	}
+}
+
 // TestDocLinksResolve: every relative link in README.md and docs/*.md
 // names a file or directory of the repository, and a #fragment names a
 // heading of the linked markdown file (as GitHub makes anchors).
