@@ -38,6 +38,178 @@ func TestCLIReferenceListsEveryCommandAndFlag(t *testing.T) {
 	}
 }
 
+// TestSynopsesAreComplete keeps the synopses from going stale, those of
+// docs/cli.md and the one at the top of each topic file in docs/ (before
+// its first section; later ones show a part, such as a fleet's): in a
+// code block, a line in synopsis notation
+// ("voxbind plan [-f PATH]... [--out FILE]", continued on indented lines)
+// names every flag of its command but the global ones (those lines of
+// one block that name the same command together: "apply -f" and "apply
+// --plan"), a flag only if the command takes it, and each argument, with
+// "..." after one that takes several. A line that shows values ("plan -f
+// fleet/ ...") is an example, not a synopsis.
+func TestSynopsesAreComplete(t *testing.T) {
+	files, err := filepath.Glob("docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := map[string]string{}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[name] = string(b)
+		if i := strings.Index(docs[name], "\n## "); i >= 0 && name != filepath.Join("docs", "cli.md") {
+			docs[name] = docs[name][:i]
+		}
+	}
+	problems, checked := staleSynopses(cliModel(t, &CLI{}), docs)
+	for _, p := range problems {
+		t.Error(p)
+	}
+	if checked < 20 {
+		t.Errorf("only %d synopses found; the checker no longer recognises them", checked)
+	}
+}
+
+// TestStaleSynopses checks the checker on a small command line.
+func TestStaleSynopses(t *testing.T) {
+	var cli struct {
+		Verbose bool `short:"v" group:"global"`
+		Run     struct {
+			Fast  bool     `short:"F"`
+			Slow  bool     ``
+			Where []string `arg:"" name:"WHERE"`
+		} `cmd:""`
+	}
+	doc := "```\nvoxbind run [-F] [--slow] WHERE...\n```\n\n" + // complete
+		"```\nvoxbind run [--fast] WHERE\n    [--gone]\nvoxbind run -v WHERE\n```\n\n" + // one block: --slow missing, WHERE without ..., --gone unknown
+		"```\nvoxbind run --fast here\n```\n" // an example
+	got, checked := staleSynopses(cliModel(t, &cli), map[string]string{"x.md": doc})
+	want := []string{
+		`x.md:6: voxbind run: no "--slow"`,
+		`x.md:6: voxbind run: no "WHERE..."`,
+		`x.md:6: voxbind run: "--gone" is not a flag of voxbind run`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" || checked != 2 {
+		t.Errorf("staleSynopses: %d checked, want 2; (-want +got):\n%s", checked, diff)
+	}
+}
+
+// staleSynopses lists what the synopses in docs (file name to text) miss
+// or name wrongly, and counts the synopses checked (one per command per
+// code block).
+func staleSynopses(app *kong.Application, docs map[string]string) (problems []string, checked int) {
+	commands := map[string]*kong.Node{}
+	_ = kong.Visit(app.Node, func(v kong.Visitable, next kong.Next) error {
+		if n, ok := v.(*kong.Node); ok && n.Type == kong.CommandNode && !n.Hidden {
+			commands[commandPath(n)] = n
+		}
+		return next(nil)
+	})
+	bracketed := regexp.MustCompile(`\[[^\]]*\]`)
+	flagName := regexp.MustCompile(`(?:^|[\s\[|])(--?[a-zA-Z][a-z0-9-]*)`)
+	placeholder := regexp.MustCompile(`^(--?[a-zA-Z][a-z0-9-]*|[A-Z][A-Z0-9_:|=-]*(\.\.\.)?|[a-z]+(\|[a-z]+)+|\.\.\.)$`)
+	for _, name := range slices.Sorted(maps.Keys(docs)) {
+		lines := strings.Split(docs[name], "\n")
+		inFence := false
+		type synopsis struct {
+			line int
+			text string
+		}
+		var block map[string]*synopsis // command path: its synopses in this block
+		var order []string
+		var last *synopsis
+		flush := func() {
+			for _, path := range order {
+				problems = append(problems, checkSynopsis(name, block[path].line, path, commands[path], app, block[path].text, flagName)...)
+				checked++
+			}
+			block, order, last = map[string]*synopsis{}, nil, nil
+		}
+		for i, line := range lines {
+			if strings.HasPrefix(strings.TrimLeft(line, " "), "```") {
+				if inFence {
+					flush()
+				}
+				inFence = !inFence
+				block, order, last = map[string]*synopsis{}, nil, nil
+				continue
+			}
+			if !inFence {
+				continue
+			}
+			if last != nil && strings.HasPrefix(line, " ") && strings.TrimSpace(line) != "" {
+				last.text += " " + strings.TrimSpace(line)
+				continue
+			}
+			last = nil
+			words := strings.Fields(line)
+			if len(words) < 2 || words[0] != "voxbind" {
+				continue
+			}
+			path := ""
+			for k := 2; k <= len(words); k++ {
+				if p := strings.Join(words[1:k], " "); commands[p] != nil {
+					path = p
+				}
+			}
+			if path == "" {
+				continue
+			}
+			rest := strings.Fields(bracketed.ReplaceAllString(strings.Join(words[1+len(strings.Fields(path)):], " "), ""))
+			if !slices.ContainsFunc(rest, func(w string) bool { return !placeholder.MatchString(w) }) {
+				if block[path] == nil {
+					block[path] = &synopsis{line: i + 1}
+					order = append(order, path)
+				}
+				block[path].text += " " + strings.Join(words[1+len(strings.Fields(path)):], " ")
+				last = block[path]
+			}
+		}
+	}
+	return problems, checked
+}
+
+// checkSynopsis lists what the synopsis text of the command n (at
+// file:line) misses or names wrongly.
+func checkSynopsis(file string, line int, path string, n *kong.Node, app *kong.Application, text string, flagName *regexp.Regexp) []string {
+	where := fmt.Sprintf("%s:%d: voxbind %s", file, line, path)
+	named := map[string]bool{}
+	for _, m := range flagName.FindAllStringSubmatch(text, -1) {
+		named[m[1]] = true
+	}
+	var problems []string
+	takes := map[string]bool{}
+	for _, f := range append(slices.Clone(n.Flags), app.Flags...) {
+		long, short := "--"+f.Name, ""
+		if f.Short != 0 {
+			short = "-" + string(f.Short)
+		}
+		takes[long], takes[short] = true, true
+		own := f.Group == nil || f.Group.Key != globalGroup.Key
+		if own && !f.Hidden && !slices.Contains(app.Flags, f) && !named[long] && (short == "" || !named[short]) {
+			problems = append(problems, fmt.Sprintf("%s: no %q", where, long))
+		}
+	}
+	for _, a := range n.Positional {
+		want := a.Name
+		if a.IsCumulative() {
+			want += "..."
+		}
+		if !strings.Contains(text, want) && (a.Enum == "" || !strings.Contains(text, strings.Join(a.EnumSlice(), "|"))) {
+			problems = append(problems, fmt.Sprintf("%s: no %q", where, want))
+		}
+	}
+	for _, flag := range slices.Sorted(maps.Keys(named)) {
+		if !takes[flag] {
+			problems = append(problems, fmt.Sprintf("%s: %q is not a flag of voxbind %s", where, flag, path))
+		}
+	}
+	return problems
+}
+
 // TestUndocumentedCLI checks the checker on a small command line and a
 // reference that forgets a command, a flag, a short flag, an environment
 // variable and an argument, and puts a command's flag in another section.
