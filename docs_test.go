@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -444,6 +445,77 @@ func TestSpecValidateExamples(t *testing.T) {
 			t.Errorf("docs/spec.md: voxbind validate -f %s (testdata/docs/%[1]s): exit %d, stdout %q, and (-doc +printed):\n%s", file, code, stdout, cmp.Diff(want, got))
 		}
 	}
+}
+
+// TestDocJSONExamplesHaveEveryKey: the JSON examples that docs show
+// whole (apply -o json's plan event in diagnostics.md, a fleet's plan and
+// an account's plan in it in fleets.md) have every top-level key voxbind
+// writes, in its order.
+func TestDocJSONExamplesHaveEveryKey(t *testing.T) {
+	state := filepath.Join(initSandbox(t), "account.json")
+	specFile := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	_, events, _ := runCLI(t, "--sandbox", state, "apply", "-f", specFile, "--auto-approve", "--no-journal", "-o", "json")
+	planEvent, _, _ := strings.Cut(events, "\n")
+
+	fleet := t.TempDir()
+	for k, binding := range []string{"[]", "[{registration: lobby@pbx.example.com, application: support, user: nobody}]"} {
+		applyWrite(t, filepath.Join(fleet, fmt.Sprintf("%d.yaml", k)), fmt.Sprintf("version: 1\naccount_id: %d\nbindings: %s\n", 1000002+k, binding))
+	}
+	_, fleetPlan, _ := runCLI(t, "--sandbox", fleetTestState(t, 2, nil), "plan", "-f", fleet, "-o", "json")
+	var fleetDoc struct{ Accounts []json.RawMessage }
+	if err := json.Unmarshal([]byte(fleetPlan), &fleetDoc); err != nil || len(fleetDoc.Accounts) == 0 {
+		t.Fatalf("fleet plan (%v):\n%s", err, fleetPlan)
+	}
+
+	for _, tt := range []struct {
+		doc, example, real string
+	}{
+		{"docs/diagnostics.md", `(?m)^\{"kind":"plan".*$`, planEvent},
+		{"docs/fleets.md", "(?s)```json\n\\{\n  \"format_version\": 1,\n  \"kind\": \"fleet\".*?\n```", fleetPlan},
+		{"docs/fleets.md", `(?m)^    \{"format_version": 1, "account_id": .*\n.*$`, string(fleetDoc.Accounts[0])},
+	} {
+		doc, err := os.ReadFile(tt.doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		example := regexp.MustCompile(tt.example).FindString(string(doc))
+		if example == "" {
+			t.Errorf("%s: no example matching %s", tt.doc, tt.example)
+			continue
+		}
+		keys := jsonTopKeys(t, tt.real)
+		rest := example
+		for _, key := range keys {
+			i := regexp.MustCompile(`"` + key + `": ?`).FindStringIndex(rest)
+			if i == nil {
+				t.Errorf("%s: the example has no %q after the keys before it; voxbind writes %q:\n%s", tt.doc, key, keys, example)
+				break
+			}
+			rest = rest[i[1]:]
+		}
+	}
+}
+
+// jsonTopKeys is the keys of the JSON object doc, in their order.
+func jsonTopKeys(t *testing.T, doc string) []string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(doc))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("not a JSON object (%v): %.200s", err, doc)
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, tok.(string))
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keys
 }
 
 // TestDocLinksResolve: every relative link in README.md and docs/*.md
