@@ -683,6 +683,39 @@ func headingAnchors(doc string) []string {
 	return out
 }
 
+// TestReadmeSaysWhatCIRuns: the README's sentence about .ci/run names
+// every command the script runs (go and npm), and the variable that lets
+// it run without Node.js.
+func TestReadmeSaysWhatCIRuns(t *testing.T) {
+	script, err := os.ReadFile(".ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sentence, ok := strings.Cut(string(readme), "`.ci/run`")
+	if !ok {
+		t.Fatal("README.md does not mention .ci/run")
+	}
+	sentence, _, _ = strings.Cut(sentence, "\n\n")
+	sentence = strings.Join(strings.Fields(sentence), " ")
+	commands := regexp.MustCompile(`(?m)^[^#\n]*?\b(go [a-z]+(?: [a-z]+| \./\.\.\.)?|npm ci)`).FindAllStringSubmatch(string(script), -1)
+	if len(commands) < 4 {
+		t.Fatalf(".ci/run runs only %q: the test no longer reads it", commands)
+	}
+	wants := []string{"VOXBIND_SKIP_CONFORMANCE"}
+	for _, m := range commands {
+		wants = append(wants, m[1])
+	}
+	for _, want := range wants {
+		if !strings.Contains(sentence, want) {
+			t.Errorf("README.md says .ci/run runs %q, without %s (which .ci/run runs or reads)", sentence, want)
+		}
+	}
+}
+
 // TestReadmeIsAFrontDoor: the README stays short; the reference belongs in
 // docs/.
 func TestReadmeIsAFrontDoor(t *testing.T) {
