@@ -533,7 +533,15 @@ func applyServe(t *testing.T, bin, state, latency string) (endpoint string, stop
 // for a test to kill.
 func applyServeProcess(t *testing.T, bin, state, latency string) (endpoint string, serve *exec.Cmd, stop func()) {
 	t.Helper()
-	serve = exec.Command(bin, "sandbox", "serve", "--state", state, "--addr", "127.0.0.1:0", "--latency", latency)
+	return serveProcess(t, bin, "--state", state, "--addr", "127.0.0.1:0", "--latency", latency)
+}
+
+// serveProcess runs `voxbind sandbox serve` with args and returns its
+// endpoint (http or, with --tls, https), its process and a func that
+// stops it, as applyServeProcess does.
+func serveProcess(t *testing.T, bin string, args ...string) (endpoint string, serve *exec.Cmd, stop func()) {
+	t.Helper()
+	serve = exec.Command(bin, append([]string{"sandbox", "serve"}, args...)...)
 	serveErr, err := serve.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -556,7 +564,7 @@ func applyServeProcess(t *testing.T, bin, state, latency string) (endpoint strin
 	}
 	serving := bufio.NewScanner(serveErr)
 	for endpoint == "" && serving.Scan() {
-		if m := regexp.MustCompile(`at (http://\S+/platform_api/)`).FindStringSubmatch(serving.Text()); m != nil {
+		if m := regexp.MustCompile(`at (https?://\S+/platform_api/)`).FindStringSubmatch(serving.Text()); m != nil {
 			endpoint = m[1]
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -532,6 +533,40 @@ func TestSandboxServeFaultsLine(t *testing.T) {
 	want := "a limit of 20 requests/s (error 340), no limit for account 1000002, a limit of 5 requests/s for account 1000003"
 	if got != want {
 		t.Errorf("describeFaults = %q, want %q", got, want)
+	}
+}
+
+// TestSandboxDocTLSExample runs the https example of docs/sandbox.md as
+// written, from the repository's root, against the sandbox it names on
+// the port it names (both made here, the port a free one): the plan ends
+// with its summary line. SSL_CERT_FILE is how Go finds the certificate on
+// Linux only.
+func TestSandboxDocTLSExample(t *testing.T) {
+	bin := applyBinary(t)
+	if runtime.GOOS != "linux" {
+		t.Skip("SSL_CERT_FILE is read on Linux")
+	}
+	doc, err := os.ReadFile("docs/sandbox.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^SSL_CERT_FILE=.*\\\n.*$`).FindString(string(doc))
+	if m == "" {
+		t.Fatal("docs/sandbox.md has no SSL_CERT_FILE=... example")
+	}
+	demo := filepath.Join(t.TempDir(), "sandbox-demo")
+	if err := sandbox.Init(demo, 0); err != nil {
+		t.Fatal(err)
+	}
+	endpoint, _, stop := serveProcess(t, bin, "--state", filepath.Join(demo, sandbox.StateFile), "--tls", "--addr", "127.0.0.1:0")
+	defer stop()
+	hostPort := strings.TrimSuffix(strings.TrimPrefix(endpoint, "https://"), "/platform_api/")
+	line := strings.NewReplacer("sandbox-demo/", demo+"/", "127.0.0.1:8443", hostPort).Replace(m)
+	cmd := exec.Command("sh", "-c", line)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^(Plan: .*|No changes\.)$`).Match(out) {
+		t.Errorf("docs/sandbox.md's https example, run as\n%s\n%v:\n%s", line, err, out)
 	}
 }
 
