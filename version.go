@@ -52,8 +52,14 @@ var pseudoVersion = regexp.MustCompile(`^v\d+\.(?:0\.0-|\d+\.\d+-(?:[^+]*\.)?0\.
 // derives from the git tags when building in a checkout with -buildvcs),
 // the commit and its time from the VCS settings, or else from a
 // pseudo-version, and the Go version that built the binary. "(devel)"
-// (a build without version information) leaves the version "dev".
+// (a build without version information) leaves the version "dev". A
+// date set by the linker flags is shown in UTC, as the others are (git
+// log --format=%cI gives the committer's offset), or as given when it is
+// not RFC 3339.
 func buildStamp(bi *debug.BuildInfo, s stamp) stamp {
+	if t, err := time.Parse(time.RFC3339, s.Date); err == nil {
+		s.Date = t.UTC().Format(time.RFC3339)
+	}
 	if bi == nil {
 		return s
 	}
@@ -125,8 +131,9 @@ func writeVersion(w io.Writer, format string) error {
 }
 
 // versionFlag is --version: it prints what 'voxbind version' prints and
-// ends voxbind with status 0 before the command runs or its flags are
-// checked (a flag kong does not know is still a usage error).
+// ends voxbind with status 0 before the command runs or its flags' values
+// are checked (a flag kong does not know, or a value it cannot parse, is
+// still a usage error).
 type versionFlag bool
 
 // BeforeReset runs while the command line is parsed, before any
