@@ -94,7 +94,7 @@ func (c *ExportCmd) Run(ctx context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	buf, err := c.spec(current, sel, format)
+	buf, written, err := c.spec(current, sel, format)
 	if err != nil {
 		return err
 	}
@@ -105,9 +105,9 @@ func (c *ExportCmd) Run(ctx context.Context, s *session) error {
 	if err := writeOut(c.Out, buf.Bytes(), reads); err != nil {
 		return err
 	}
-	what := fmt.Sprintf("%d registrations", len(current.Registrations))
+	what := english.Plural(written, "registration")
 	if !sel.Empty() {
-		what = "the selected registrations"
+		what = english.Plural(written, "selected registration")
 	}
 	fmt.Fprintf(stdio.Err, "Wrote %s of account %d to %s.\n", what, current.Account.ID, c.Out)
 	if format == "csv" {
@@ -160,21 +160,20 @@ func (c *ExportCmd) childrenFlags(format string) error {
 
 // spec is the exported spec of the registrations of current in sel, in
 // format (yaml, with the --schema modeline, or csv).
-func (c *ExportCmd) spec(current *reconcile.Current, sel reconcile.Selection, format string) (*bytes.Buffer, error) {
-	var buf bytes.Buffer
-	var err error
+func (c *ExportCmd) spec(current *reconcile.Current, sel reconcile.Selection, format string) (buf *bytes.Buffer, registrations int, err error) {
+	buf = new(bytes.Buffer)
 	if format == "csv" {
-		err = reconcile.ExportCSVSelection(&buf, current, sel)
+		registrations, err = reconcile.ExportCSVSelection(buf, current, sel)
 	} else {
 		if c.Schema != "" {
-			fmt.Fprintf(&buf, "# yaml-language-server: $schema=%s\n", c.Schema)
+			fmt.Fprintf(buf, "# yaml-language-server: $schema=%s\n", c.Schema)
 		}
-		err = reconcile.ExportSelection(&buf, current, sel)
+		registrations, err = reconcile.ExportSelection(buf, current, sel)
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return &buf, nil
+	return buf, registrations, nil
 }
 
 // runChildren exports every child account of the key's account into
@@ -255,7 +254,7 @@ func (c *ExportCmd) exportChild(ctx context.Context, s *session, fc *fleetClient
 	if err != nil {
 		return err
 	}
-	buf, err := c.spec(current, reconcile.Selection{}, "yaml")
+	buf, written, err := c.spec(current, reconcile.Selection{}, "yaml")
 	if err != nil {
 		return err
 	}
@@ -263,7 +262,7 @@ func (c *ExportCmd) exportChild(ctx context.Context, s *session, fc *fleetClient
 	if err := writeOut(path, buf.Bytes(), reads); err != nil {
 		return err
 	}
-	s.progressLine().Note(fmt.Sprintf("Wrote %s of %s to %s.", english.Plural(len(current.Registrations), "registration"), fleetAccountLabel(current.Account), path))
+	s.progressLine().Note(fmt.Sprintf("Wrote %s of %s to %s.", english.Plural(written, "registration"), fleetAccountLabel(current.Account), path))
 	return nil
 }
 

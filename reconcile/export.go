@@ -26,7 +26,8 @@ import (
 // a registration is bound to with a rule or a user; a missing list makes
 // the rule or user appear by id. Export does no I/O other than writing w.
 func Export(w io.Writer, current *Current) error {
-	return ExportSelection(w, current, Selection{})
+	_, err := ExportSelection(w, current, Selection{})
+	return err
 }
 
 // ExportSelection is Export limited to the registrations in sel (app=
@@ -34,17 +35,18 @@ func Export(w io.Writer, current *Current) error {
 // chosen against the whole account, so that a name the selection happens
 // to hold once, but the account twice, is written as an id. A selector
 // that matches no registration is an error wrapping ErrSelectsNothing.
-func ExportSelection(w io.Writer, current *Current, sel Selection) error {
+// It returns how many registrations it wrote.
+func ExportSelection(w io.Writer, current *Current, sel Selection) (int, error) {
 	regs, err := exportOrder(current, sel)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	n := newNamer(current, false)
 	bindings := &yaml.Node{Kind: yaml.SequenceNode}
 	for _, r := range regs {
 		b, err := n.binding(r)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		entry := exportYAMLEntry(&b)
 		entry.HeadComment = exportNote(r)
@@ -84,12 +86,12 @@ func ExportSelection(w io.Writer, current *Current, sel Selection) error {
 	enc := yaml.NewEncoder(w)
 	enc.SetIndent(2)
 	if err := enc.Encode(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{doc}}); err != nil {
-		return fmt.Errorf("export: write spec: %w", err)
+		return 0, fmt.Errorf("export: write spec: %w", err)
 	}
 	if err := enc.Close(); err != nil {
-		return fmt.Errorf("export: write spec: %w", err)
+		return 0, fmt.Errorf("export: write spec: %w", err)
 	}
-	return nil
+	return len(regs), nil
 }
 
 // ExportCSV writes the same bindings as Export as a CSV spec: the columns
@@ -102,17 +104,18 @@ func ExportSelection(w io.Writer, current *Current, sel Selection) error {
 // with =, +, - or @ as a formula and mangle control characters, so such a
 // name is written as its id instead; every name still reads back exactly.
 func ExportCSV(w io.Writer, current *Current) error {
-	return ExportCSVSelection(w, current, Selection{})
+	_, err := ExportCSVSelection(w, current, Selection{})
+	return err
 }
 
 // ExportCSVSelection is ExportCSV limited to the registrations in sel, as
 // ExportSelection is for Export: names are chosen against the whole
 // account, and a selector that matches no registration is an error
-// wrapping ErrSelectsNothing.
-func ExportCSVSelection(w io.Writer, current *Current, sel Selection) error {
+// wrapping ErrSelectsNothing. It returns how many registrations it wrote.
+func ExportCSVSelection(w io.Writer, current *Current, sel Selection) (int, error) {
 	regs, err := exportOrder(current, sel)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	n := newNamer(current, true)
 	bindings := make([]spec.Binding, 0, len(regs))
@@ -120,15 +123,15 @@ func ExportCSVSelection(w io.Writer, current *Current, sel Selection) error {
 	for _, r := range regs {
 		b, err := n.binding(r)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		bindings = append(bindings, b)
 		notes = append(notes, exportNote(r))
 	}
 	if err := spec.WriteCSV(w, bindings, notes); err != nil {
-		return fmt.Errorf("export: write spec: %w", err)
+		return 0, fmt.Errorf("export: write spec: %w", err)
 	}
-	return nil
+	return len(regs), nil
 }
 
 // exportOrder is the registrations of current that sel selects, sorted by

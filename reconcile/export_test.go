@@ -604,7 +604,7 @@ func TestExportSelection(t *testing.T) {
 	current, sel := exportSelectionCase(t)
 
 	var out bytes.Buffer
-	if err := ExportSelection(&out, &current, sel); err != nil {
+	if _, err := ExportSelection(&out, &current, sel); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
@@ -631,7 +631,7 @@ func TestExportSelection(t *testing.T) {
 
 	none, _ := ParseSelector("reg=nobody@*")
 	out.Reset()
-	err := ExportSelection(&out, &current, Selection{Only: []Selector{none}})
+	_, err := ExportSelection(&out, &current, Selection{Only: []Selector{none}})
 	if !errors.Is(err, ErrSelectsNothing) || out.Len() != 0 {
 		t.Errorf("ExportSelection with a selector matching nothing: %v, wrote %d bytes", err, out.Len())
 	}
@@ -723,7 +723,7 @@ func TestExportCSVSelection(t *testing.T) {
 	current, sel := exportSelectionCase(t)
 
 	var out bytes.Buffer
-	if err := ExportCSVSelection(&out, &current, sel); err != nil {
+	if _, err := ExportCSVSelection(&out, &current, sel); err != nil {
 		t.Fatal(err)
 	}
 	want := `registration,registration_id,application,rule,user,unbound,x-note
@@ -741,7 +741,7 @@ trunk1@sip.carrier.example,,sales,inbound-sales,,,registration 3008
 
 	none, _ := ParseSelector("app=nothing")
 	out.Reset()
-	err := ExportCSVSelection(&out, &current, Selection{Except: []Selector{none}})
+	_, err := ExportCSVSelection(&out, &current, Selection{Except: []Selector{none}})
 	if !errors.Is(err, ErrSelectsNothing) || out.Len() != 0 {
 		t.Errorf("ExportCSVSelection with a selector matching nothing: %v, wrote %d bytes", err, out.Len())
 	}
