@@ -118,3 +118,39 @@ func TestZshCompletionInAStockZsh(t *testing.T) {
 		})
 	}
 }
+
+// TestManInstallExample runs the line that installs the man page, as
+// docs/install.md, docs/cli.md and 'voxbind man --help' write it, in a
+// fresh directory standing for /usr/local/share: it must make man1
+// itself, and leave the page there.
+func TestManInstallExample(t *testing.T) {
+	bin := applyBinary(t)
+	help, err := exec.Command(bin, "man", "--help").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	install, _ := os.ReadFile("docs/install.md")
+	cli, _ := os.ReadFile("docs/cli.md")
+	for _, doc := range []struct{ name, text string }{{"docs/install.md", string(install)}, {"docs/cli.md", string(cli)}, {"voxbind man --help", string(help)}} {
+		var line string
+		for l := range strings.Lines(doc.text) {
+			if strings.Contains(l, "> /usr/local/share/man/man1/voxbind.1") {
+				line = strings.TrimSpace(l)
+			}
+		}
+		if line == "" {
+			t.Errorf("%s: no line that writes /usr/local/share/man/man1/voxbind.1", doc.name)
+			continue
+		}
+		share := t.TempDir()
+		cmd := exec.Command("sh", "-c", strings.ReplaceAll(line, "/usr/local/share", share))
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: %s: %v\n%s", doc.name, line, err, out)
+			continue
+		}
+		if page, err := os.ReadFile(filepath.Join(share, "man", "man1", "voxbind.1")); err != nil || !bytes.HasPrefix(page, []byte(".")) {
+			t.Errorf("%s: %s did not write the page (%v)", doc.name, line, err)
+		}
+	}
+}

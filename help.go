@@ -143,7 +143,7 @@ func (ManCmd) Help() string {
 	return `Examples:
 
     voxbind man | man -l -
-    voxbind man > /usr/local/share/man/man1/voxbind.1`
+    mkdir -p /usr/local/share/man/man1 && voxbind man > /usr/local/share/man/man1/voxbind.1`
 }
 
 // Run writes the page in roff.
