@@ -294,11 +294,17 @@ func (c *ApplyCmd) applySaved(ctx context.Context, s *session, intr *interrupts,
 			fmt.Sprintf("plan %s was made for account %d, but voxbind acts on account %d (--account-id); nothing was changed", c.Plan, p.AccountID, current.Account.ID),
 			fmt.Sprintf("leave out --account-id: a saved plan acts on the account it was made for (%d)", p.AccountID))
 	}
+	// A plan saved before its account was frozen (or deactivated) is
+	// judged by the account as it is now: its steps are blocked.
+	reconcile.BlockAccount(p, current.Account)
 	if err := c.showPlan(s, p, events); err != nil {
 		return err
 	}
 	if stale := reconcile.Stale(p, current); len(stale) > 0 {
 		return exitCode(1, failure(codeStalePlan, applyStaleMessage(c.Plan, "the account", stale), remakeFix(p)))
+	}
+	if err := applyRefuseBlocked(p); err != nil {
+		return fmt.Errorf("plan %s: %w", c.Plan, err)
 	}
 	if p.Empty() {
 		return c.nothingToDo(s, p, events)

@@ -88,22 +88,9 @@ func (c *ApplyCmd) applyFleetPlan(ctx context.Context, s *session, intr *interru
 		}
 		todo = append(todo, i)
 	}
-	for _, r := range refused {
-		fmt.Fprintf(s.stdio.Err, "voxbind: %s: refused, nothing is changed in it: %s\n", fleetAccountLabel(r.account), r.why)
-		for _, d := range r.diags {
-			s.diag.add(d)
-		}
-		if events != nil {
-			events.refused(r.account, r.why, r.diags)
-		}
-	}
+	c.reportRefused(s, refused, events)
 	if len(todo) == 0 {
-		if len(refused) > 0 {
-			return exitCode(1, failure(codeFleetFailed, fmt.Sprintf("%d of %s refused, and no other account has changes; nothing was changed",
-				len(refused), english.Plural(len(f.Accounts), "account")), ""))
-		}
-		fleetNothingToDo(s, f, events)
-		return nil // every section says "No changes."
+		return c.nothingLeft(s, f, refused, events)
 	}
 	journals, err := c.fleetJournals(s, f, todo)
 	if err != nil {
@@ -122,6 +109,31 @@ func (c *ApplyCmd) applyFleetPlan(ctx context.Context, s *session, intr *interru
 	return c.executeFleet(ctx, s, intr, fc, f, todo, refused, journals, events)
 }
 
+// reportRefused names each account of a fleet apply that is refused,
+// with why, on stderr and in the diagnostics (and -o json events).
+func (c *ApplyCmd) reportRefused(s *session, refused []fleetRefusal, events *applyEvents) {
+	for _, r := range refused {
+		fmt.Fprintf(s.stdio.Err, "voxbind: %s: refused, nothing is changed in it: %s\n", fleetAccountLabel(r.account), r.why)
+		for _, d := range r.diags {
+			s.diag.add(d)
+		}
+		if events != nil {
+			events.refused(r.account, r.why, r.diags)
+		}
+	}
+}
+
+// nothingLeft ends a fleet apply that has no account left to apply:
+// exit 1 when some were refused, else every section says "No changes.".
+func (c *ApplyCmd) nothingLeft(s *session, f *reconcile.FleetPlan, refused []fleetRefusal, events *applyEvents) error {
+	if len(refused) > 0 {
+		return exitCode(1, failure(codeFleetFailed, fmt.Sprintf("%d of %s refused, and no other account has changes; nothing was changed",
+			len(refused), english.Plural(len(f.Accounts), "account")), ""))
+	}
+	fleetNothingToDo(s, f, events)
+	return nil
+}
+
 // fleetRefuse says why the account a of a fleet plan just made must be
 // left out of the apply (not planned, blocked changes, too many
 // unbinds), with its diagnostics; nil when it may be applied.
@@ -134,14 +146,23 @@ func (c *ApplyCmd) fleetRefuse(a *reconcile.FleetAccount) *fleetRefusal {
 	case a.Plan == nil:
 		return &fleetRefusal{a.Account, "not planned (its section of the plan says why)", accountDiagnostics(a)}
 	case len(a.Plan.Blocked) > 0:
-		why := english.Plural(len(a.Plan.Blocked), "change") + " blocked (see the plan)"
-		return &fleetRefusal{a.Account, why, []Diagnostic{named(Diagnostic{Severity: "error", Code: codeBlocked, Message: why,
-			Fix: "see the blocked changes in the plan: a frozen registration is never written"})}}
+		return blockedRefusal(a)
 	}
 	if err := reconcile.CheckUnbindBound(a.Plan, a.Bound, c.maxUnbind(), c.Force); err != nil {
 		return &fleetRefusal{a.Account, err.Error(), []Diagnostic{named(diagnosticOf(err))}}
 	}
 	return nil
+}
+
+// blockedRefusal is the refusal of the account a of a fleet plan whose
+// plan has blocked changes.
+func blockedRefusal(a *reconcile.FleetAccount) *fleetRefusal {
+	why := english.Plural(len(a.Plan.Blocked), "change") + " blocked (see the plan)"
+	if st := a.Plan.AccountState; st != "" {
+		why = "the account is " + st + ": " + why
+	}
+	return &fleetRefusal{a.Account, why, []Diagnostic{{Severity: "error", Code: codeBlocked,
+		Message: fleetAccountLabel(a.Account) + ": " + why, Fix: blockedFix(a.Plan.Blocked)}}}
 }
 
 // fleetNothingToDo ends a fleet apply none of whose accounts has
@@ -220,21 +241,27 @@ func (c *ApplyCmd) runFleetSaved(ctx context.Context, s *session, intr *interrup
 	if err := c.savedRefusal(s, f, refusals); err != nil {
 		return err
 	}
+	// An account frozen or deactivated since the plan was made (checkSaved
+	// blocked its steps) is refused on its own; the others go on.
 	var todo []int
+	var refused []fleetRefusal
 	for i, a := range f.Accounts {
-		if !a.Plan.Empty() {
+		switch {
+		case len(a.Plan.Blocked) > 0:
+			refused = append(refused, *blockedRefusal(&f.Accounts[i]))
+		case !a.Plan.Empty():
 			todo = append(todo, i)
 		}
 	}
+	c.reportRefused(s, refused, events)
 	if len(todo) == 0 {
-		fleetNothingToDo(s, f, events)
-		return nil
+		return c.nothingLeft(s, f, refused, events)
 	}
 	journals, err := c.fleetJournals(s, f, todo)
 	if err != nil {
 		return err
 	}
-	return c.executeFleet(ctx, s, intr, fc, f, todo, nil, journals, events)
+	return c.executeFleet(ctx, s, intr, fc, f, todo, refused, journals, events)
 }
 
 // accountOfFleetPlan is the part of the saved fleet plan f for the
@@ -300,6 +327,9 @@ func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcil
 		return fmt.Errorf("cannot read the account: %w", cannotActMessage(err))
 	}
 	a.Account, a.Displaced = current.Account, reconcile.DisplacedOf(a.Plan, current)
+	// An account frozen or deactivated since the plan was made: its steps
+	// are blocked, and runFleetSaved refuses it alone.
+	reconcile.BlockAccount(a.Plan, current.Account)
 	if stale := reconcile.Stale(a.Plan, current); len(stale) > 0 {
 		return errors.New(applyStaleMessage(c.Plan, "this account", stale))
 	}

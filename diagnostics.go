@@ -103,6 +103,7 @@ var blockedClause = map[reconcile.BlockCause]string{
 	reconcile.BlockIgnoredHolder: "a registration that an ignore entry holds keeps its user while the entry is in force: bind another user, or remove the entry",
 	reconcile.BlockWaits:         "a change that waits for a blocked one is blocked with it: resolve the one it waits for",
 	reconcile.BlockChanged:       "a registration changed since the apply is left to you: leave it out with --except id=N (with the restores that wait for it), or put it back as the apply left it and run undo again",
+	reconcile.BlockAccountState:  "voxbind never writes to a frozen or inactive account: unfreeze (or activate) it in the Voximplant control panel, or leave its spec (for undo, its journal) out of the run",
 	reconcile.BlockGone:          "a registration that no longer exists, or whose target before the apply no longer does, cannot be restored: leave it out with --except id=N",
 }
 

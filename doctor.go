@@ -421,6 +421,7 @@ func (d *doctor) checkAccount(ctx context.Context, creds *voximplant.Credentials
 func (d *doctor) checkFleet(ctx context.Context, creds *voximplant.Credentials, endpoint string) {
 	notices := newRetryNotices(d.s)
 	errs := make([]error, len(d.fleet))
+	infos := make([]reconcile.AccountInfo, len(d.fleet))
 	reconcile.ForEachAccount(len(d.fleet), 0, func(i int) {
 		desired := d.fleet[i]
 		client, err := voximplant.New(voximplant.Options{
@@ -428,10 +429,11 @@ func (d *doctor) checkFleet(ctx context.Context, creds *voximplant.Credentials, 
 			Logger: d.s.log, OnRetry: notices.retry, UserAgent: "voxbind/" + version, Timeout: doctorTimeout, RetryBudget: doctorRetryBudget,
 		})
 		if err == nil {
-			_, err = client.Info(ctx)
+			infos[i], err = client.Info(ctx)
 		}
 		errs[i] = err
 	})
+	d.warnFleetStates(infos)
 	ids := make([]int64, len(d.fleet))
 	var problems []string
 	var other error // the first failure that is not the key's refusal
@@ -465,6 +467,20 @@ func (d *doctor) checkFleet(ctx context.Context, creds *voximplant.Credentials, 
 		_, fix = apiAdvice(other)
 	}
 	d.fail("fleet accounts", detail, fix)
+}
+
+// warnFleetStates warns of the accounts of a fleet (infos, as read; an
+// account not read has a zero id) that are frozen or inactive.
+func (d *doctor) warnFleetStates(infos []reconcile.AccountInfo) {
+	var lines []string
+	for _, a := range infos {
+		if a.ID != 0 && a.State != "" {
+			lines = append(lines, doctorStateLine(a))
+		}
+	}
+	if len(lines) > 0 {
+		d.warn("fleet account state", strings.Join(lines, "; "), doctorStateFix)
+	}
 }
 
 // authenticate makes the read-only client for the account acted on
@@ -503,8 +519,20 @@ func (d *doctor) authenticate(ctx context.Context, creds *voximplant.Credentials
 	if child {
 		d.ok("child account", fmt.Sprintf("the key of account %d may act on its child account %d", creds.AccountID, info.ID))
 	}
+	if info.State != "" {
+		d.warn("account state", doctorStateLine(info), doctorStateFix)
+	}
 	return client, info, true
 }
+
+// doctorStateLine says what a frozen or inactive account means for a run.
+func doctorStateLine(a reconcile.AccountInfo) string {
+	return fmt.Sprintf("%s is %s: plan shows its drift as blocked changes, and apply and undo change nothing in it (a run with changes to it exits 1)",
+		fleetAccountLabel(a), reconcile.Printable(a.State))
+}
+
+// doctorStateFix is what to do about a frozen or inactive account.
+const doctorStateFix = "unfreeze (or activate) it in the Voximplant control panel, or leave its spec out of the run"
 
 // checkReads calls each read method plan and export use, then, when all
 // answer, reads every application's rules and users for the account's

@@ -49,7 +49,17 @@ var ErrNotSent = errors.New("the call was not sent")
 type AccountInfo struct {
 	ID   int64
 	Name string // account_name; full application names end in .<Name>.voximplant.com
+	// State is "" for an account voxbind may write to, else AccountFrozen
+	// or AccountInactive: a plan of it blocks every change (BlockAccount).
+	State string
 }
+
+// The states of an account that voxbind never writes to, as
+// AccountInfo.State and Plan.AccountState give them.
+const (
+	AccountFrozen   = "frozen"   // frozen in the control panel (unpaid, or by Voximplant)
+	AccountInactive = "inactive" // deactivated
+)
 
 // Ref names one object (application, rule or user) by id and name.
 type Ref struct {

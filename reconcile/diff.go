@@ -17,7 +17,8 @@ import (
 // selection get no step, unless a step in it must wait for one of them to
 // leave a user (that step is then included, and says which step needs it);
 // registrations that an ignore entry in force holds get no step at all,
-// and a step that would take a user from one is blocked.
+// and a step that would take a user from one is blocked. When the account
+// is frozen or inactive every change is blocked (BlockAccount).
 //
 // Diff is pure: no I/O, no clock, and the same inputs give the same plan
 // whatever the order of current.Registrations. Spec references that do not
@@ -60,6 +61,7 @@ func Diff(desired *spec.Spec, current *Current, opts Options) (*Plan, error) {
 	p.UnmatchedIgnores = scopeUnmatched(desired.Ignores, opts.Today, current.Registrations, ignored, current.Account.ID)
 	drafts, blocked := diffClassify(p, desired, current, want, scope)
 	orderPlan(p, current, drafts, blocked, scope)
+	BlockAccount(p, current.Account)
 	return p, nil
 }
 
@@ -126,6 +128,34 @@ func diffIgnored(reg *Registration, ig *spec.Ignore, drift bool) Ignored {
 
 // BlockedFrozen is the reason of a change asked of a frozen registration.
 const BlockedFrozen = "frozen"
+
+// BlockedAccount is the reason of a change blocked because its account
+// is in state (AccountFrozen, AccountInactive): "account_frozen",
+// "account_inactive".
+func BlockedAccount(state string) string { return "account_" + state }
+
+// BlockAccount lifts the rule for a frozen registration to the account:
+// when account (as just read) is frozen or inactive, voxbind never writes
+// to it, so every step of p, a plan of that account, becomes a blocked
+// change (reason BlockedAccount, with the step's action and targets, so
+// that the plan still shows the drift), and p is left with no steps, no
+// side effects and no bind, rebind or unbind to count. p records the
+// account's state (AccountState) even when it has no step. Diff and Undo
+// call it; apply --plan calls it on a saved plan with the account as it
+// is when the plan is applied. A usable account leaves p as it is.
+func BlockAccount(p *Plan, account AccountInfo) {
+	if account.State == "" {
+		return
+	}
+	p.AccountState, p.AccountName = account.State, account.Name
+	for _, st := range p.Changes {
+		p.Blocked = append(p.Blocked, Blocked{Registration: st.Registration, Reason: BlockedAccount(account.State), Source: st.Source,
+			Cause: BlockAccountState, Action: st.Action, Before: st.Before, After: st.After})
+	}
+	slices.SortStableFunc(p.Blocked, func(a, b Blocked) int { return planCompareRegs(&a.Registration, &b.Registration) })
+	p.Changes, p.SideEffects = []Step{}, []SideEffect{}
+	p.Summary.Bind, p.Summary.Rebind, p.Summary.Unbind = 0, 0, 0
+}
 
 // planDraft is a step before ordering and numbering.
 type planDraft struct {

@@ -27,11 +27,15 @@ const (
 // what is blocked, and the counts. It is what plan renders, plan --out saves
 // and apply executes.
 type Plan struct {
-	FormatVersion int          `json:"format_version"`
-	AccountID     int64        `json:"account_id"`
-	Changes       []Step       `json:"changes"`
-	SideEffects   []SideEffect `json:"side_effects"`
-	Blocked       []Blocked    `json:"blocked"`
+	FormatVersion int   `json:"format_version"`
+	AccountID     int64 `json:"account_id"`
+	// AccountState is set when the account is frozen or inactive
+	// (AccountFrozen, AccountInactive): voxbind never writes to it, so
+	// every change the plan would make is blocked (BlockAccount).
+	AccountState string       `json:"account_state,omitempty"`
+	Changes      []Step       `json:"changes"`
+	SideEffects  []SideEffect `json:"side_effects"`
+	Blocked      []Blocked    `json:"blocked"`
 	// Ignored lists the registrations in the selection that an ignore
 	// entry in force holds: they get no step.
 	Ignored []Ignored `json:"ignored"`
@@ -44,6 +48,9 @@ type Plan struct {
 	// named on the command line); "" in a plan made from a spec. Its
 	// steps' Source is "journal:line" of the record that asks for them.
 	Journal string `json:"journal,omitempty"`
+	// AccountName is, with AccountState, the account's name as read, for
+	// the note that names it. Not part of plan JSON.
+	AccountName string `json:"-"`
 	// FrozenLeftByPrune counts the bound frozen registrations that prune
 	// leaves alone (they are also in Summary.Unmanaged); text output notes
 	// them. Not part of plan JSON.
@@ -102,8 +109,15 @@ type SideEffect struct {
 // Blocked is a change the spec asks for that voxbind will not make.
 type Blocked struct {
 	Registration RegistrationRef `json:"registration"`
-	Reason       string          `json:"reason"` // "frozen"
+	Reason       string          `json:"reason"` // "frozen", "account_frozen", ...
 	Source       string          `json:"source,omitempty"`
+	// Action, Before and After are the change itself, set when it is
+	// blocked with its whole account (reason "account_frozen" or
+	// "account_inactive"): the step it would be. A nil Before is
+	// unbound, as is a nil After of an unbind.
+	Action Action  `json:"action,omitempty"`
+	Before *Target `json:"before,omitempty"`
+	After  *Target `json:"after,omitempty"`
 	// Cause is the kind of Reason, for saying what to do about it. Plans
 	// read back from JSON do not have it.
 	Cause BlockCause `json:"-"`
@@ -121,6 +135,7 @@ const (
 	BlockWaits                           // it waits for a change that is blocked
 	BlockChanged                         // undo: the registration changed since the apply
 	BlockGone                            // undo: the registration, or its target before the apply, no longer exists
+	BlockAccountState                    // the account is frozen or inactive
 )
 
 // Ignored is a registration that an ignore entry of the spec keeps the

@@ -57,6 +57,9 @@ func markdownHeader(b *strings.Builder, p *Plan, which string) {
 	if line := renderOutside(p); line != "" {
 		fmt.Fprintf(b, "\n%s\n", line)
 	}
+	if note := renderAccountNote(p); note != "" {
+		fmt.Fprintf(b, "\n**%s**\n", markdownEscape(note))
+	}
 	if n := len(p.Blocked); n > 0 {
 		fmt.Fprintf(b, "\n**%s blocked: %s refuses this plan.**\n", english.Plural(n, "change is", "changes are"), renderRefuser(p))
 	}
@@ -76,7 +79,7 @@ func markdownBlocked(b *strings.Builder, p *Plan, end int) {
 	}
 	b.WriteString("\n**Blocked**\n\n")
 	for i, x := range p.Blocked {
-		line := "- " + markdownReg(&x.Registration) + ": " + markdownEscape(renderBlockedReason(x.Reason))
+		line := "- " + markdownReg(&x.Registration) + ": " + markdownEscape(renderBlockedReason(&x))
 		if x.Source != "" {
 			line += " (" + markdownEscape(x.Source) + ")"
 		}

@@ -134,7 +134,7 @@ func renderTextBlocked(bw *bufio.Writer, p *Plan, paint func(code, s string) str
 		if b.Source != "" {
 			where = " at " + Printable(b.Source)
 		}
-		fmt.Fprintf(bw, "  %s %s%s: %s\n", paint(renderRed, "x"), renderReg(&b.Registration), where, renderBlockedReason(b.Reason))
+		fmt.Fprintf(bw, "  %s %s%s: %s\n", paint(renderRed, "x"), renderReg(&b.Registration), where, renderBlockedReason(&b))
 	}
 	if n := len(p.Blocked) - listed; n > 0 {
 		fmt.Fprintf(bw, "  … and %d more\n", n)
@@ -166,6 +166,10 @@ func renderTextIgnored(bw *bufio.Writer, p *Plan, listed int) {
 // where a reader looks last, and a blank line after them if there are any.
 func renderTextNotes(bw *bufio.Writer, p *Plan, paint func(code, s string) string, full bool) {
 	notes := false
+	if note := renderAccountNote(p); note != "" {
+		fmt.Fprintf(bw, "%s\n", paint(renderRed, note))
+		notes = true
+	}
 	if n := p.FrozenLeftByPrune; n > 0 {
 		fmt.Fprintf(bw, "prune leaves %s alone.\n", english.Plural(n, "frozen registration"))
 		notes = true
@@ -475,9 +479,34 @@ func renderSteps(steps []int) string {
 	return strings.Join(parts, ", ")
 }
 
-func renderBlockedReason(reason string) string {
-	if reason == BlockedFrozen {
+// renderBlockedReason says why b is blocked; a change blocked with its
+// account says what the change is too.
+func renderBlockedReason(b *Blocked) string {
+	switch {
+	case b.Reason == BlockedFrozen:
 		return "frozen (deactivated: its subscription lapsed); voxbind never writes it"
+	case b.Cause == BlockAccountState || b.Action != "":
+		state, _ := strings.CutPrefix(b.Reason, "account_")
+		return fmt.Sprintf("%s %s -> %s, not made: the account is %s", b.Action, renderTarget(b.Before), renderTarget(b.After), Printable(state))
 	}
-	return reason
+	return b.Reason
+}
+
+// renderAccountNote is the note on the plan of a frozen or inactive
+// account, "" for another: what it is, that voxbind will not change it,
+// and what to do.
+func renderAccountNote(p *Plan) string {
+	if p.AccountState == "" {
+		return ""
+	}
+	do := "unfreeze it in the Voximplant control panel"
+	if p.AccountState == AccountInactive {
+		do = "activate it in the Voximplant control panel"
+	}
+	out := "leave its spec out of the run"
+	if p.Journal != "" {
+		out = "leave its journal out of the run"
+	}
+	return fmt.Sprintf("%s is %s: voxbind will not change it; %s, or %s.",
+		fleetLabel(AccountInfo{ID: p.AccountID, Name: p.AccountName}), Printable(p.AccountState), do, out)
 }

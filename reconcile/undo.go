@@ -54,7 +54,8 @@ type undoTouch struct {
 // rule, as for plan): a restore that needs a user back waits for the
 // registration that holds it, a cycle is broken with one displacement
 // shown as a side effect, and a restore that waits for a blocked one is
-// blocked too.
+// blocked too. When the account is frozen or inactive every restore is
+// blocked (BlockAccount).
 //
 // opts.Selection limits the undo to some registrations, as it limits a
 // plan (app= matches the application a registration is bound to now or
@@ -101,6 +102,7 @@ func Undo(j *JournalRecords, journal string, current *Current, opts Options) (*P
 		p.Blocked = append(p.Blocked, u.gone...)
 		slices.SortFunc(p.Blocked, func(a, b Blocked) int { return planCompareRegs(&a.Registration, &b.Registration) })
 	}
+	BlockAccount(p, current.Account)
 	return p, nil
 }
 

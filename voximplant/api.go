@@ -22,7 +22,7 @@ const pageSize = 1000
 
 var _ reconcile.Account = (*Client)(nil)
 
-// GetAccountInfo returns the id and name of the account acted on.
+// GetAccountInfo returns the id, name and state of the account acted on.
 func (c *Client) GetAccountInfo(ctx context.Context) (*AccountInfo, error) {
 	a, err := call[objectAnswer[AccountInfo]](ctx, c, "GetAccountInfo", url.Values{})
 	if err != nil {
@@ -148,7 +148,7 @@ func (c *Client) Info(ctx context.Context) (reconcile.AccountInfo, error) {
 		return reconcile.AccountInfo{}, fmt.Errorf("GetAccountInfo: %w: voxbind acts on account %d (%s), but the API answered for account %d; nothing was changed: check that --endpoint is the Voximplant API and that the key file is this account's",
 			ErrWrongAccount, c.account, c.accountSource(), a.AccountID)
 	}
-	return reconcile.AccountInfo{ID: a.AccountID, Name: a.AccountName}, nil
+	return reconcile.AccountInfo{ID: a.AccountID, Name: a.AccountName, State: accountState(a.Active, a.Frozen)}, nil
 }
 
 // CannotActError is Info's error when the API refuses to let the key act

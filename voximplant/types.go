@@ -1,14 +1,21 @@
 package voximplant
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/voxbind/voxbind/reconcile"
+)
 
 // Wire types: the parts of the Management API's answers that voxbind reads
 // (docs/management-api.md). Unknown fields are ignored.
 
-// AccountInfo is the result of GetAccountInfo.
+// AccountInfo is the result of GetAccountInfo. An answer that leaves out
+// active or frozen is taken as active and not frozen.
 type AccountInfo struct {
 	AccountID   int64  `json:"account_id"`
 	AccountName string `json:"account_name"`
+	Active      *bool  `json:"active"`
+	Frozen      *bool  `json:"frozen"`
 }
 
 // ChildAccount is an AccountInfoType as GetChildrenAccounts lists it. An
@@ -25,13 +32,21 @@ type ChildAccount struct {
 // Usable reports whether voxbind may work on the child account: active and
 // not frozen. It says why not otherwise ("frozen", "inactive").
 func (a *ChildAccount) Usable() (ok bool, why string) {
+	why = accountState(a.Active, a.Frozen)
+	return why == "", why
+}
+
+// accountState is "frozen" or "inactive" for an account that voxbind
+// must not write to, "" for one it may: active and not frozen (a field
+// left out is taken as active, not frozen). Frozen wins over inactive.
+func accountState(active, frozen *bool) string {
 	switch {
-	case a.Frozen != nil && *a.Frozen:
-		return false, "frozen"
-	case a.Active != nil && !*a.Active:
-		return false, "inactive"
+	case frozen != nil && *frozen:
+		return reconcile.AccountFrozen
+	case active != nil && !*active:
+		return reconcile.AccountInactive
 	}
-	return true, ""
+	return ""
 }
 
 // SIPRegistration is a SIPRegistrationType; the application, rule and user
