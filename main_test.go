@@ -88,6 +88,7 @@ func TestScripts(t *testing.T) {
 			"jsonvalid":  cmdJSONValid,
 			"jsonpath":   cmdJSONPath,
 			"jsonabsent": cmdJSONAbsent,
+			"jsonset":    cmdJSONSet,
 			"exitcode":   cmdExitcode,
 			"freeport":   cmdFreeport,
 			"waitport":   cmdWaitport,
@@ -236,6 +237,47 @@ func jsonAbsent(doc []byte, path string) error {
 		return fmt.Errorf("%s is present", path)
 	}
 	return nil
+}
+
+// cmdJSONSet sets one value of a JSON file, as a sandbox state edited by
+// hand: jsonset FILE PATH JSON (jsonset sb/account.json
+// children.1.account.frozen true). PATH is as for jsonpath; its last key
+// may be new to its object.
+func cmdJSONSet(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: jsonset FILE PATH JSON")
+	}
+	var doc, value any
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &doc))
+	ts.Check(json.Unmarshal([]byte(args[2]), &value))
+	keys := strings.Split(args[1], ".")
+	v := doc
+	for i, key := range keys {
+		last := i == len(keys)-1
+		switch x := v.(type) {
+		case map[string]any:
+			if last {
+				x[key] = value
+				continue
+			}
+			v = x[key]
+		case []any:
+			n, err := strconv.Atoi(key)
+			if err != nil || n < 0 || n >= len(x) {
+				ts.Fatalf("%s: no element %q in an array of %d", args[1], key, len(x))
+			}
+			if last {
+				x[n] = value
+				continue
+			}
+			v = x[n]
+		default:
+			ts.Fatalf("%s: %q: not an object or array", args[1], key)
+		}
+	}
+	data, err := json.MarshalIndent(doc, "", "  ")
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), append(data, '\n'), 0o644))
 }
 
 func jsonLookup(v any, path string) (string, error) {

@@ -92,8 +92,9 @@ func TestGoldenRewrite(t *testing.T) {
 // given by ids (names are filled in from the lists).
 type planCaseAccount struct {
 	Account struct {
-		ID   int64  `json:"id"`
-		Name string `json:"name"`
+		ID    int64  `json:"id"`
+		Name  string `json:"name"`
+		State string `json:"state"` // "", "frozen" or "inactive"
 	} `json:"account"`
 	Applications []struct {
 		ID   int64  `json:"id"`
@@ -131,7 +132,7 @@ func planCaseCurrent(t *testing.T, data []byte) Current {
 		t.Fatalf("current.json: %v", err)
 	}
 	c := Current{
-		Account: AccountInfo{ID: a.Account.ID, Name: a.Account.Name},
+		Account: AccountInfo{ID: a.Account.ID, Name: a.Account.Name, State: a.Account.State},
 		Rules:   map[int64][]Rule{},
 		Users:   map[int64][]User{},
 	}

@@ -425,3 +425,49 @@ func TestClientChildrenAccounts(t *testing.T) {
 		t.Errorf("children (-want +got):\n%s", diff)
 	}
 }
+
+// TestClientAccountInfoState: GetAccountInfo answers, as the API does,
+// whether the account acted on is active and frozen, for the parent and
+// for each child; the client reads that into the account's state.
+func TestClientAccountInfoState(t *testing.T) {
+	key := clientKey()
+	st, err := sandbox.DemoState(&key.PublicKey, "client-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sandbox.AddDemoChildren(st, 3); err != nil {
+		t.Fatal(err)
+	}
+	inactive := false
+	st.Children[1].Account.Frozen = true
+	st.Children[2].Account.Active = &inactive
+	ts := httptest.NewServer(sandbox.New(st, sandbox.Options{}))
+	t.Cleanup(ts.Close)
+	var got []string
+	for _, id := range []int64{st.Account.ID, 1000002, 1000003, 1000004} {
+		client, err := voximplant.New(voximplant.Options{
+			Endpoint:    ts.URL + "/platform_api/",
+			Credentials: voximplant.NewCredentials(st.Account.Email, st.Account.ID, "client-test", key),
+			AccountID:   id,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := client.GetAccountInfo(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if raw.Active == nil || raw.Frozen == nil {
+			t.Errorf("account %d: GetAccountInfo leaves out active or frozen: %+v", id, raw)
+		}
+		info, err := client.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%d %q", info.ID, info.State))
+	}
+	want := []string{`1000001 ""`, `1000002 ""`, `1000003 "frozen"`, `1000004 "inactive"`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("states (-want +got):\n%s", diff)
+	}
+}

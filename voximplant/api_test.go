@@ -271,6 +271,33 @@ func TestRegistrationMapping(t *testing.T) {
 	}
 }
 
+// TestInfoAccountState: Info reads the account's state from
+// GetAccountInfo's active and frozen; a field left out is active, not
+// frozen; frozen wins over inactive.
+func TestInfoAccountState(t *testing.T) {
+	for _, tt := range []struct {
+		fields map[string]any
+		want   string
+	}{
+		{nil, ""},
+		{map[string]any{"active": true, "frozen": false}, ""},
+		{map[string]any{"frozen": true}, reconcile.AccountFrozen},
+		{map[string]any{"active": false}, reconcile.AccountInactive},
+		{map[string]any{"active": false, "frozen": true}, reconcile.AccountFrozen},
+	} {
+		f := newFakeServer(t)
+		f.accountState = tt.fields
+		c, _ := testClient(t, f, nil)
+		info, err := c.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State != tt.want {
+			t.Errorf("%v: state %q, want %q", tt.fields, info.State, tt.want)
+		}
+	}
+}
+
 // TestReadsSendNoNames: every read lists all rows and leaves name matching
 // to the caller, so the API's fragment filters are never used.
 func TestReadsSendNoNames(t *testing.T) {

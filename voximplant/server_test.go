@@ -49,11 +49,12 @@ type fakeServer struct {
 	srv *httptest.Server
 
 	// Settings; set before the first request.
-	account      int64 // the iss every token must carry
-	pageCap      int   // rows per page at most; 0 = 1000
-	countIsTotal bool  // answer count = total rows instead of rows in the page
-	noTotal      bool  // omit total_count where the API would give it
-	shortPages   bool  // every other page returns fewer rows than it could
+	account      int64          // the iss every token must carry
+	pageCap      int            // rows per page at most; 0 = 1000
+	countIsTotal bool           // answer count = total rows instead of rows in the page
+	noTotal      bool           // omit total_count where the API would give it
+	shortPages   bool           // every other page returns fewer rows than it could
+	accountState map[string]any // fields added to GetAccountInfo's result (active, frozen)
 	latency      time.Duration
 	// fault runs before a request is handled; true means it answered.
 	fault func(n int64, method string, w http.ResponseWriter, r *http.Request) bool
@@ -116,7 +117,11 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 	var out any
 	switch method {
 	case "GetAccountInfo":
-		out = map[string]any{"result": map[string]any{"account_id": f.account, "account_name": "acme", "api_key": "not-for-voxbind"}}
+		result := map[string]any{"account_id": f.account, "account_name": "acme", "api_key": "not-for-voxbind"}
+		for k, v := range f.accountState {
+			result[k] = v
+		}
+		out = map[string]any{"result": result}
 	case "GetSipRegistrations":
 		out = f.pageOf(r, f.regs, false)
 	case "GetApplications":
