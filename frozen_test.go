@@ -111,6 +111,27 @@ func TestFrozenAccountPlan(t *testing.T) {
 		t.Errorf("no changes: exit %d, want 0:\n%s", code, stderr)
 	}
 	frozenSays(t, "plan", stdout, "account 1000003 (demo-child2) is inactive: voxbind will not change it; activate it in the Voximplant control panel", "No changes.")
+
+	// Saved while inactive, applied once active again: the note is gone
+	// (the state is the account's as it is now).
+	saved := filepath.Join(dir, "same.json")
+	if code, _, stderr := applyRun(t, "", "--sandbox", state, "plan", "-f", same, "--out", saved); code != 0 || !strings.Contains(applyRead(t, saved), `"account_state": "inactive"`) {
+		t.Fatalf("plan --out: exit %d:\n%s", code, stderr)
+	}
+	st, err := sandbox.Load(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Children[1].Account.Active = nil
+	data, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyWrite(t, state, string(data))
+	code, stdout, stderr = applyRun(t, "", "--sandbox", state, "apply", "--plan", saved)
+	if code != 0 || strings.Contains(stdout, "inactive") || !strings.Contains(stdout, "No changes.") {
+		t.Errorf("apply --plan once active: exit %d:\n%s%s", code, stdout, stderr)
+	}
 }
 
 // TestFrozenAccountApply: apply -f refuses a frozen account's changes,

@@ -142,12 +142,14 @@ func BlockedAccount(state string) string { return "account_" + state }
 // side effects and no bind, rebind or unbind to count. p records the
 // account's state (AccountState) even when it has no step. Diff and Undo
 // call it; apply --plan calls it on a saved plan with the account as it
-// is when the plan is applied. A usable account leaves p as it is.
+// is when the plan is applied. For a usable account it only clears
+// AccountState (a saved plan's, made while the account was frozen).
 func BlockAccount(p *Plan, account AccountInfo) {
+	p.AccountState = account.State
 	if account.State == "" {
 		return
 	}
-	p.AccountState, p.AccountName = account.State, account.Name
+	p.AccountName = account.Name
 	for _, st := range p.Changes {
 		p.Blocked = append(p.Blocked, Blocked{Registration: st.Registration, Reason: BlockedAccount(account.State), Source: st.Source,
 			Cause: BlockAccountState, Action: st.Action, Before: st.Before, After: st.After})
