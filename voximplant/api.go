@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -38,22 +39,47 @@ func (c *Client) GetAccountInfo(ctx context.Context) (*AccountInfo, error) {
 // method gives no total, so pages are read one after the other until an
 // empty one.
 func (c *Client) GetSipRegistrations(ctx context.Context) ([]SIPRegistration, error) {
-	return list(ctx, c, "GetSipRegistrations", url.Values{}, func(r *SIPRegistration) int64 { return r.ID })
+	return list(ctx, c, "GetSipRegistrations", url.Values{}, rowKey[SIPRegistration]{"sip_registration_id",
+		func(r *SIPRegistration) int64 { return r.ID }, (*SIPRegistration).describe})
+}
+
+// describe is the registration's name and binding, for messages.
+func (r *SIPRegistration) describe() string {
+	s := r.SIPUsername + "@" + r.Proxy
+	switch {
+	case r.ApplicationID == 0:
+		return s + " unbound"
+	case r.RuleID != 0:
+		return fmt.Sprintf("%s bound to application %d rule %d", s, r.ApplicationID, r.RuleID)
+	case r.UserID != 0:
+		return fmt.Sprintf("%s bound to application %d user %d", s, r.ApplicationID, r.UserID)
+	}
+	return fmt.Sprintf("%s bound to application %d", s, r.ApplicationID)
 }
 
 // GetApplications returns every application of the account.
 func (c *Client) GetApplications(ctx context.Context) ([]ApplicationInfo, error) {
-	return list(ctx, c, "GetApplications", url.Values{}, func(a *ApplicationInfo) int64 { return a.ID })
+	return list(ctx, c, "GetApplications", url.Values{}, rowKey[ApplicationInfo]{"application_id",
+		func(a *ApplicationInfo) int64 { return a.ID }, func(a *ApplicationInfo) string { return a.Name }})
 }
 
 // GetChildrenAccounts returns every child account of the account acted on,
 // in account id order (child_account_id=any: the method needs one of its
-// filters to list anything).
+// filters to list anything). An answer that lists the account acted on
+// among its own children is refused whole: to the client, that id (like
+// 0) is the parent, whose spec would be written as a child's.
 func (c *Client) GetChildrenAccounts(ctx context.Context) ([]ChildAccount, error) {
 	p := url.Values{"child_account_id": {"any"}, "order_by": {"child_account_id"}}
-	children, err := list(ctx, c, "GetChildrenAccounts", p, func(a *ChildAccount) int64 { return a.AccountID })
+	children, err := list(ctx, c, "GetChildrenAccounts", p, rowKey[ChildAccount]{"account_id",
+		func(a *ChildAccount) int64 { return a.AccountID }, func(a *ChildAccount) string { return a.AccountName }})
 	if err != nil {
 		return nil, err
+	}
+	for _, a := range children {
+		if a.AccountID == c.account {
+			return nil, fmt.Errorf("GetChildrenAccounts: the answer lists account %d (%s), the account acted on, as its own child: %s",
+				a.AccountID, reconcile.Printable(a.AccountName), notTheAPI)
+		}
 	}
 	slices.SortFunc(children, func(a, b ChildAccount) int { return cmp.Compare(a.AccountID, b.AccountID) })
 	return children, nil
@@ -61,7 +87,8 @@ func (c *Client) GetChildrenAccounts(ctx context.Context) ([]ChildAccount, error
 
 // GetRules returns every rule of one application.
 func (c *Client) GetRules(ctx context.Context, applicationID int64) ([]RuleInfo, error) {
-	rules, err := list(ctx, c, "GetRules", appParams(applicationID), func(r *RuleInfo) int64 { return r.ID })
+	rules, err := list(ctx, c, "GetRules", appParams(applicationID), rowKey[RuleInfo]{"rule_id",
+		func(r *RuleInfo) int64 { return r.ID }, func(r *RuleInfo) string { return r.Name }})
 	if err != nil {
 		return nil, fmt.Errorf("read rules of application %d: %w", applicationID, err)
 	}
@@ -75,7 +102,8 @@ func (c *Client) GetRules(ctx context.Context, applicationID int64) ([]RuleInfo,
 
 // GetUsers returns every user of one application.
 func (c *Client) GetUsers(ctx context.Context, applicationID int64) ([]UserInfo, error) {
-	users, err := list(ctx, c, "GetUsers", appParams(applicationID), func(u *UserInfo) int64 { return u.ID })
+	users, err := list(ctx, c, "GetUsers", appParams(applicationID), rowKey[UserInfo]{"user_id",
+		func(u *UserInfo) int64 { return u.ID }, func(u *UserInfo) string { return u.Name }})
 	if err != nil {
 		return nil, fmt.Errorf("read users of application %d: %w", applicationID, err)
 	}
@@ -276,8 +304,23 @@ func (c *Client) Bind(ctx context.Context, registrationID int64, target *reconci
 	return c.BindSipRegistration(ctx, r)
 }
 
-// page reads the rows at offset.
-func page[T any](ctx context.Context, c *Client, method string, base url.Values, offset int) (*listAnswer[T], error) {
+// rowKey says how the rows of one list method are told apart: by the
+// positive id in field, which id reads; describe names a row in messages.
+type rowKey[T any] struct {
+	field    string
+	id       func(*T) int64
+	describe func(*T) string
+}
+
+// notTheAPI ends the messages about list answers that the Management API
+// never gives.
+const notTheAPI = "the endpoint's answer is not what the Management API sends: check that --endpoint is the Voximplant API, and run again (if it persists, report it to Voximplant support)"
+
+// page reads the rows at offset. A row without a positive id (a null row,
+// one missing its id, or 0 or below) makes the whole read fail: every id
+// voxbind plans, writes or exports must name one object of the account,
+// and rows without one would collapse into one.
+func page[T any](ctx context.Context, c *Client, method string, base url.Values, key rowKey[T], offset int) (*listAnswer[T], error) {
 	p := make(url.Values, len(base)+2)
 	for k, v := range base {
 		p[k] = v
@@ -285,10 +328,21 @@ func page[T any](ctx context.Context, c *Client, method string, base url.Values,
 	p.Set("count", strconv.Itoa(pageSize))
 	p.Set("offset", strconv.Itoa(offset))
 	a, err := call[listAnswer[T]](ctx, c, method, p)
-	if err == nil {
-		c.paging.record(len(a.Result), a.Count, a.TotalCount)
+	if err != nil {
+		return a, err
 	}
-	return a, err
+	c.paging.record(len(a.Result), a.Count, a.TotalCount)
+	for i := range a.Result {
+		if id := key.id(&a.Result[i]); id <= 0 {
+			has := "none"
+			if id < 0 {
+				has = strconv.FormatInt(id, 10)
+			}
+			return nil, fmt.Errorf("%s: a row without a positive %s (row %d of the page at offset %d has %s): %s",
+				method, key.field, i+1, offset, has, notTheAPI)
+		}
+	}
+	return a, nil
 }
 
 // Paging is what the server's list answers showed of the paging that
@@ -356,19 +410,21 @@ const (
 // pages after the first are read concurrently, assuming the first page's
 // size; pages that come back shorter leave gaps, which are then read one
 // after the other. Rows past the total (the list grew while it was read)
-// are kept. Rows are deduplicated by id, first seen wins. Memory grows with
-// the rows received, never with the total the server claims.
-func list[T any](ctx context.Context, c *Client, method string, base url.Values, id func(*T) int64) ([]T, error) {
-	first, err := page[T](ctx, c, method, base, 0)
+// are kept. A row listed twice (pages that overlap) is kept once when both
+// copies are the same, and makes the read fail when they differ: which of
+// the two is the account's cannot be told. Memory grows with the rows
+// received, never with the total the server claims.
+func list[T any](ctx context.Context, c *Client, method string, base url.Values, key rowKey[T]) ([]T, error) {
+	first, err := page(ctx, c, method, base, key, 0)
 	if err != nil {
 		return nil, err
 	}
 	if first.TotalCount == nil || *first.TotalCount < 0 {
-		return sequential(ctx, c, method, base, id, first.Result)
+		return sequential(ctx, c, method, base, key, first.Result)
 	}
 	total, step := *first.TotalCount, int64(len(first.Result))
 	if step == 0 || step >= total {
-		return dedupe(first.Result, id), nil
+		return dedupe(method, first.Result, key)
 	}
 	if total > c.maxRows {
 		return nil, fmt.Errorf("%s: implausible total_count %d (more than %d rows); the server's answer cannot be trusted", method, total, c.maxRows)
@@ -381,7 +437,7 @@ func list[T any](ctx context.Context, c *Client, method string, base url.Values,
 	for off := step; off < total; off += step {
 		offsets = append(offsets, int(off))
 	}
-	pages, err := concurrentPages[T](ctx, c, method, base, offsets)
+	pages, err := concurrentPages(ctx, c, method, base, key, offsets)
 	if err != nil {
 		return nil, err
 	}
@@ -394,7 +450,7 @@ func list[T any](ctx context.Context, c *Client, method string, base url.Values,
 			if requests++; requests > c.maxPages {
 				return nil, fmt.Errorf("%s: more than %d requests to read the list; the server's answers cannot be trusted", method, c.maxPages)
 			}
-			a, err := page[T](ctx, c, method, base, next)
+			a, err := page(ctx, c, method, base, key, next)
 			if err != nil {
 				return nil, err
 			}
@@ -409,41 +465,48 @@ func list[T any](ctx context.Context, c *Client, method string, base url.Values,
 			next = end
 		}
 	}
-	return dedupe(out, id), nil
+	return dedupe(method, out, key)
 }
 
 // sequential reads pages after the first one until an empty page.
-func sequential[T any](ctx context.Context, c *Client, method string, base url.Values, id func(*T) int64, rows []T) ([]T, error) {
+func sequential[T any](ctx context.Context, c *Client, method string, base url.Values, key rowKey[T], rows []T) ([]T, error) {
 	if len(rows) == 0 {
 		return rows, nil
 	}
-	seen := make(map[int64]struct{}, len(rows))
+	d := newDeduper(method, key, len(rows))
 	out := rows[:0]
-	add := func(got []T) (fresh int) {
+	add := func(got []T) (fresh int, err error) {
 		for i := range got {
-			k := id(&got[i])
-			if _, ok := seen[k]; ok {
+			if seen, err := d.seen(&got[i], out); seen || err != nil {
+				if err != nil {
+					return 0, err
+				}
 				continue
 			}
-			seen[k] = struct{}{}
 			out = append(out, got[i])
 			fresh++
 		}
-		return fresh
+		return fresh, nil
 	}
-	add(rows)
+	if _, err := add(rows); err != nil {
+		return nil, err
+	}
 	for offset, requests := len(rows), int64(1); ; requests++ {
 		if requests >= c.maxPages || int64(len(out)) > c.maxRows {
 			return nil, fmt.Errorf("%s: still no empty page after %d requests and %d rows; the server does not end the list", method, requests, len(out))
 		}
-		a, err := page[T](ctx, c, method, base, offset)
+		a, err := page(ctx, c, method, base, key, offset)
 		if err != nil {
 			return nil, err
 		}
 		if len(a.Result) == 0 {
 			return out, nil
 		}
-		if add(a.Result) == 0 {
+		fresh, err := add(a.Result)
+		if err != nil {
+			return nil, err
+		}
+		if fresh == 0 {
 			return nil, fmt.Errorf("%s: the page at offset %d repeats rows already read; the server does not honour offset", method, offset)
 		}
 		offset += len(a.Result)
@@ -452,7 +515,7 @@ func sequential[T any](ctx context.Context, c *Client, method string, base url.V
 
 // concurrentPages reads the pages at offsets with bounded parallelism; the
 // first error cancels the rest.
-func concurrentPages[T any](ctx context.Context, c *Client, method string, base url.Values, offsets []int) ([][]T, error) {
+func concurrentPages[T any](ctx context.Context, c *Client, method string, base url.Values, key rowKey[T], offsets []int) ([][]T, error) {
 	out := make([][]T, len(offsets))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(1, c.pageParallelism))
@@ -461,7 +524,7 @@ func concurrentPages[T any](ctx context.Context, c *Client, method string, base 
 			break // a page failed, or ctx ended: ask for no more
 		}
 		g.Go(func() error {
-			a, err := page[T](gctx, c, method, base, off)
+			a, err := page(gctx, c, method, base, key, off)
 			if err != nil {
 				return err
 			}
@@ -478,16 +541,51 @@ func concurrentPages[T any](ctx context.Context, c *Client, method string, base 
 	return out, nil
 }
 
-func dedupe[T any](rows []T, id func(*T) int64) []T {
-	seen := make(map[int64]struct{}, len(rows))
+// dedupe drops the second copy of each row listed twice, or fails when
+// the copies differ.
+func dedupe[T any](method string, rows []T, key rowKey[T]) ([]T, error) {
+	d := newDeduper(method, key, len(rows))
 	out := rows[:0]
 	for i := range rows {
-		k := id(&rows[i])
-		if _, ok := seen[k]; ok {
-			continue
+		seen, err := d.seen(&rows[i], out)
+		if err != nil {
+			return nil, err
 		}
-		seen[k] = struct{}{}
-		out = append(out, rows[i])
+		if !seen {
+			out = append(out, rows[i])
+		}
 	}
-	return out
+	return out, nil
+}
+
+// deduper remembers where each id was first kept. A server may repeat a
+// row across pages (the list shifted while it was read); the same row
+// twice is harmless, but two different rows with one id are not: one of
+// them is not what the account holds, and keeping either would plan on a
+// guess.
+type deduper[T any] struct {
+	method string
+	key    rowKey[T]
+	at     map[int64]int // id -> index in the rows kept
+}
+
+func newDeduper[T any](method string, key rowKey[T], n int) *deduper[T] {
+	return &deduper[T]{method: method, key: key, at: make(map[int64]int, n)}
+}
+
+// seen reports whether row's id is already among kept (rows kept so far,
+// in the order seen was told of them); if not, row is taken to be kept
+// next, at len(kept).
+func (d *deduper[T]) seen(row *T, kept []T) (bool, error) {
+	id := d.key.id(row)
+	i, ok := d.at[id]
+	if !ok {
+		d.at[id] = len(kept)
+		return false, nil
+	}
+	if first := &kept[i]; !reflect.DeepEqual(*first, *row) {
+		return true, fmt.Errorf("%s: %s %d is listed twice with different content, first %s, then %s; the account changed while it was read, or %s",
+			d.method, d.key.field, id, reconcile.Printable(d.key.describe(first)), reconcile.Printable(d.key.describe(row)), notTheAPI)
+	}
+	return true, nil
 }

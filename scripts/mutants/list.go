@@ -105,7 +105,7 @@ var mutants = []Mutant{
 		Why: "a long value in a plan error is counted in bytes, not characters (0*utf8.UTFMax keeps the import in use)"},
 
 	// The Voximplant client.
-	{ID: "C1", File: "voximplant/api.go", From: "a, err := page[T](ctx, c, method, base, offset)", To: "page[T](ctx, c, method, base, offset); a, err := page[T](ctx, c, method, base, offset)",
+	{ID: "C1", File: "voximplant/api.go", From: "a, err := page(ctx, c, method, base, key, offset)", To: "page(ctx, c, method, base, key, offset); a, err := page(ctx, c, method, base, key, offset)",
 		Why: "every page of a list without a total is requested twice"},
 	{ID: "C2", File: "voximplant/api.go", From: "for off := step; off < total; off += step {", To: "for off := step; off < total; off += (step + 1) / 2 {",
 		Why: "pages of a list with a total overlap: twice the requests"},
