@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/voxbind/voxbind/internal/english"
 )
 
 // The global flags are declared by the commands that use them, in the
@@ -202,7 +204,7 @@ func usageError(app *kong.Application, err error) error {
 		return err
 	}
 	cmd := pe.Context.Selected().FullPath()
-	return fmt.Errorf("%s does not take %s; it is a flag of %s", cmd, m[1], joinAnd(takers))
+	return fmt.Errorf("%s does not take %s; it is a flag of %s", cmd, m[1], english.And(takers))
 }
 
 // refusedFlag finds the flag a refusal names first: kong's "--log-level
@@ -276,13 +278,6 @@ func helpHint(err error) string {
 		return "help " + strings.TrimPrefix(pe.Context.Selected().FullPath(), "voxbind ")
 	}
 	return "--help"
-}
-
-func joinAnd(s []string) string {
-	if len(s) == 1 {
-		return s[0]
-	}
-	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
 // helpValue is the text --help shows for a flag or an argument: its help,

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/voxbind/voxbind/internal/english"
 )
 
 var entryKeys = []string{
@@ -165,7 +167,7 @@ func (l *loader) checkPairs(b *Binding, present keySet, words entryWords, report
 	}
 	if b.Unbound {
 		if len(targets) > 0 {
-			l.report(b.KeyPos["unbound"], CodeConflictingKeys, words.unboundWith+joinAnd(targets)+": an unbound registration has no target", words.removeUnbound+joinAnd(targets))
+			l.report(b.KeyPos["unbound"], CodeConflictingKeys, words.unboundWith+english.And(targets)+": an unbound registration has no target", words.removeUnbound+english.And(targets))
 			ok = false
 		}
 		return ok
@@ -204,17 +206,10 @@ func (l *loader) checkPairs(b *Binding, present keySet, words entryWords, report
 		l.report(b.KeyPos[second], CodeConflictingKeys, msg, fix)
 		ok = false
 	default:
-		l.report(b.Pos, CodeConflictingKeys, joinAnd(sub)+" are all set: a registration goes to one rule or one user", "keep one")
+		l.report(b.Pos, CodeConflictingKeys, english.And(sub)+" are all set: a registration goes to one rule or one user", "keep one")
 		ok = false
 	}
 	return ok
-}
-
-func joinAnd(s []string) string {
-	if len(s) == 1 {
-		return s[0]
-	}
-	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
 // duplicates finds entries of one account that list a registration, or

@@ -3,7 +3,10 @@
 // "1 change is", "2 changes are".
 package english
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Plural is n followed by the noun that agrees with it: "1 change",
 // "0 changes", "3 changes". The plural adds "s" to one unless many gives
@@ -27,4 +30,15 @@ func pluralOf(one string, many []string) string {
 		return many[0]
 	}
 	return one + "s"
+}
+
+// And joins items as a list in words: "a", "a and b", "a, b and c".
+func And(items []string) string {
+	switch len(items) {
+	case 0:
+		return ""
+	case 1:
+		return items[0]
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
