@@ -35,6 +35,7 @@ const (
 	codeHTTPError    = "http-error"      // an HTTP failure without an API answer
 	codeUnreachable  = "unreachable"     // the API did not answer within the retry budget
 	codeWrongAccount = "wrong-account"   // the API answered for another account
+	codeInconsistent = "inconsistent"    // the account as read breaks a rule the API keeps (a user on two registrations)
 	codeTimeout      = "timeout"         // --timeout passed
 	codeInterrupted  = "interrupted"     // SIGINT or SIGTERM
 	codeBlocked      = "blocked"         // the plan has blocked changes
@@ -184,6 +185,7 @@ func diagnosticOf(err error) Diagnostic {
 		te  timeoutError
 		pan *internalError
 		sel *reconcile.SelectionError
+		inc *reconcile.InconsistentError
 	)
 	switch {
 	case errors.As(err, &se):
@@ -206,6 +208,8 @@ func diagnosticOf(err error) Diagnostic {
 			}
 		}
 		d.Fix = strings.Join(fixes, "; ")
+	case errors.As(err, &inc):
+		d.Code, d.Message, d.Fix = codeInconsistent, inc.Message(), inc.Fix()
 	case errors.Is(err, reconcile.ErrTooManyUnbinds):
 		d.Code = codeMaxUnbind
 		d.Message, d.Fix, _ = strings.Cut(err.Error(), ". ")

@@ -545,6 +545,9 @@ func (d *doctor) checkReads(ctx context.Context, client *voximplant.Client, info
 	}
 	start := client.Stats()
 	regs, errRegs := client.Registrations(ctx)
+	if errRegs == nil {
+		errRegs = reconcile.CheckRegistrations(regs) // as every plan, apply and export checks it
+	}
 	d.read("GetSipRegistrations", errRegs, fmt.Sprintf("%s read", english.Plural(len(regs), "registration")))
 	apps, errApps := client.Applications(ctx)
 	d.read("GetApplications", errApps, fmt.Sprintf("%s read", english.Plural(len(apps), "application")))
@@ -632,6 +635,10 @@ const fixUnknownKeyID = "give the key file of a key the service account has now 
 func apiAdvice(err error) (detail, fix string) {
 	detail, fix = err.Error(), "run again with --debug to see each request"
 	var apiErr *voximplant.APIError
+	var inc *reconcile.InconsistentError
+	if errors.As(err, &inc) {
+		return inc.Message(), inc.Fix()
+	}
 	if errors.As(err, &apiErr) {
 		switch h := apiErr.Hint(); {
 		case apiErr.Code == voximplant.CodeInvalidKeyID:

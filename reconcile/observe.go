@@ -1,12 +1,15 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/spec"
 )
 
@@ -33,6 +36,9 @@ func Observe(ctx context.Context, acct Account, desired *spec.Spec) (*Current, e
 	}
 	if c.Registrations, err = acct.Registrations(ctx); err != nil {
 		return nil, fmt.Errorf("read sip registrations: %w", err)
+	}
+	if err := CheckRegistrations(c.Registrations); err != nil {
+		return nil, err
 	}
 	if desired == nil {
 		return c, nil
@@ -85,6 +91,64 @@ func Observe(ctx context.Context, acct Account, desired *spec.Spec) (*Current, e
 		return nil, err
 	}
 	return c, nil
+}
+
+// InconsistentError is the error of a read whose answers break a rule the
+// API keeps, such as a user bound to two registrations at once: nothing
+// can be planned, applied, verified or exported from it.
+type InconsistentError struct {
+	Problems []string // what is inconsistent, one item each
+}
+
+func (e *InconsistentError) Error() string { return e.Message() + ": " + e.Fix() }
+
+// Message says what is inconsistent, without what to do.
+func (e *InconsistentError) Message() string {
+	return "the API's answer is inconsistent: " + strings.Join(e.Problems, "; ") +
+		"; a user holds one registration at a time, so voxbind cannot plan, apply or export safely from this answer"
+}
+
+// Fix says what to do.
+func (e *InconsistentError) Fix() string {
+	return "run again in a minute (the account may have been changing while it was read); if it persists, unbind all but one of them in the Voximplant control panel, or report it to Voximplant support"
+}
+
+// CheckRegistrations refuses registrations as read that bind one user to
+// several registrations at once (an *InconsistentError). The API keeps a
+// user on one registration at a time, and everything after the read
+// relies on it: binding such a user anywhere unbinds every holder, while
+// the plan, the verification and the journal would know of one. Observe
+// checks every read with it.
+func CheckRegistrations(regs []Registration) error {
+	holders := make(map[int64][]int, len(regs))
+	var shared []int64 // users with more than one holder
+	for i := range regs {
+		t := regs[i].Target
+		if t == nil || t.User == nil {
+			continue
+		}
+		u := t.User.ID
+		if holders[u] = append(holders[u], i); len(holders[u]) == 2 {
+			shared = append(shared, u)
+		}
+	}
+	if len(shared) == 0 {
+		return nil
+	}
+	slices.Sort(shared)
+	e := &InconsistentError{Problems: make([]string, len(shared))}
+	for k, u := range shared {
+		at := holders[u]
+		slices.SortFunc(at, func(a, b int) int { return cmp.Compare(regs[a].ID, regs[b].ID) })
+		names := make([]string, len(at))
+		for j, i := range at {
+			names[j] = fmt.Sprintf("%d (%s)", regs[i].ID, planRegName(&regs[i].RegistrationRef))
+		}
+		t := regs[at[0]].Target
+		e.Problems[k] = fmt.Sprintf("user %s (%d) of application %s is bound to registrations %s at once",
+			Printable(t.User.Name), u, Printable(planShortAppName(t.Application.Name)), english.And(names))
+	}
+	return e
 }
 
 // ObserveBound reads the account as Observe does with no spec, plus the

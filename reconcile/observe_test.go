@@ -212,3 +212,42 @@ func (a *observeGatedAccount) Users(ctx context.Context, app int64) ([]User, err
 	}
 	return a.fakeAccount.Users(ctx, app)
 }
+
+// TestObserveUserOnSeveralRegistrations: a read that binds one user to
+// several registrations is refused by Observe (and so by ObserveBound),
+// naming each such user and its registrations in id order, whatever
+// order they were read in. Before, the planner kept only the last holder
+// of each user, so binding the user planned one displacement and made
+// more.
+func TestObserveUserOnSeveralRegistrations(t *testing.T) {
+	c := observeTestAccount()
+	bob := &Target{Application: Ref{77, "support.acme.voximplant.com"}, User: &Ref{10, "bob"}}
+	dave := &Target{Application: Ref{78, "sales.acme.voximplant.com"}, User: &Ref{12, "dave"}}
+	c.Registrations = []Registration{
+		{RegistrationRef: RegistrationRef{107, "bob3", "pbx.example.com"}, Target: bob},
+		{RegistrationRef: RegistrationRef{104, "dave", "pbx.example.com"}, Target: dave},
+		{RegistrationRef: RegistrationRef{102, "bob", "pbx.example.com"}, Target: bob},
+		{RegistrationRef: RegistrationRef{101, "alice", "pbx.example.com"}, Target: &Target{Application: Ref{77, "support.acme.voximplant.com"}, User: &Ref{9, "alice"}}},
+		{RegistrationRef: RegistrationRef{103, "dave2", "pbx.example.com"}, Target: dave, Deactivated: true},
+		{RegistrationRef: RegistrationRef{105, "bob2", "pbx.example.com"}, Target: bob},
+	}
+	want := "the API's answer is inconsistent: " +
+		"user bob (10) of application support is bound to registrations 102 (bob@pbx.example.com), 105 (bob2@pbx.example.com) and 107 (bob3@pbx.example.com) at once; " +
+		"user dave (12) of application sales is bound to registrations 103 (dave2@pbx.example.com) and 104 (dave@pbx.example.com) at once; " +
+		"a user holds one registration at a time, so voxbind cannot plan, apply or export safely from this answer"
+	for name, observe := range map[string]func(Account) (*Current, error){
+		"Observe":      func(a Account) (*Current, error) { return Observe(context.Background(), a, nil) },
+		"ObserveBound": func(a Account) (*Current, error) { return ObserveBound(context.Background(), a) },
+	} {
+		got, err := observe(newFakeAccount(c))
+		var inc *InconsistentError
+		if !errors.As(err, &inc) || inc.Message() != want || !strings.HasSuffix(err.Error(), ": "+inc.Fix()) {
+			t.Errorf("%s: %v, %v\nwant an *InconsistentError: %s", name, got, err, want)
+		}
+	}
+	// Each user on one registration: read as it is.
+	c.Registrations = c.Registrations[1:4]
+	if _, err := Observe(context.Background(), newFakeAccount(c), nil); err != nil {
+		t.Errorf("one holder each: %v", err)
+	}
+}
