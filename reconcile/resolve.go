@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/spec"
 )
 
@@ -43,8 +44,8 @@ func newSpecResolver(current *Current) *specResolver {
 		regByName: make(map[resolveRegKey]int32, len(current.Registrations)),
 		appByID:   make(map[int64]int32, len(current.Applications)),
 		appByName: make(map[string]int32, 2*len(current.Applications)),
-		rules:     newResolveMembers("rule", spec.CodeUnknownRule, current.Rules),
-		users:     newResolveMembers("user", spec.CodeUnknownUser, current.Users),
+		rules:     newResolveMembers("rule", spec.CodeUnknownRule, spec.CodeAmbiguousRule, current.Rules),
+		users:     newResolveMembers("user", spec.CodeUnknownUser, spec.CodeAmbiguousUser, current.Users),
 	}
 	for i := range current.Registrations {
 		reg := &current.Registrations[i]
@@ -264,20 +265,22 @@ type resolveMember struct {
 
 // resolveMembers indexes the rules, or the users, that were read.
 type resolveMembers struct {
-	kind  string                    // "rule" or "user": the spec's key
-	code  spec.Code                 // the code of an unknown one
-	read  map[int64][]resolveMember // by application id; absent: not read
-	byID  map[int64]*resolveMember
-	names map[int64]map[string]*resolveMember // by application id, built on demand
+	kind      string                    // "rule" or "user": the spec's key
+	code      spec.Code                 // the code of an unknown one
+	ambiguous spec.Code                 // the code of a name several share
+	read      map[int64][]resolveMember // by application id; absent: not read
+	byID      map[int64]*resolveMember
+	names     map[int64]map[string]*resolveMember // by application id, built on demand; nil: several share the name
 }
 
-func newResolveMembers[T Rule | User](kind string, code spec.Code, read map[int64][]T) *resolveMembers {
+func newResolveMembers[T Rule | User](kind string, code, ambiguous spec.Code, read map[int64][]T) *resolveMembers {
 	m := &resolveMembers{
-		kind:  kind,
-		code:  code,
-		read:  make(map[int64][]resolveMember, len(read)),
-		byID:  make(map[int64]*resolveMember),
-		names: make(map[int64]map[string]*resolveMember),
+		kind:      kind,
+		code:      code,
+		ambiguous: ambiguous,
+		read:      make(map[int64][]resolveMember, len(read)),
+		byID:      make(map[int64]*resolveMember),
+		names:     make(map[int64]map[string]*resolveMember),
 	}
 	for app, list := range read {
 		members := make([]resolveMember, len(list))
@@ -317,13 +320,22 @@ func (r *specResolver) member(b *spec.Binding, app *Application, m *resolveMembe
 		members := m.read[app.ID]
 		names = make(map[string]*resolveMember, len(members))
 		for i := range members {
-			names[resolveFoldASCII(members[i].Name)] = &members[i]
+			k := resolveFoldASCII(members[i].Name)
+			if _, dup := names[k]; dup {
+				names[k] = nil // ambiguous
+			} else {
+				names[k] = &members[i]
+			}
 		}
 		m.names[app.ID] = names
 	}
 	folded := resolveFoldASCII(name)
-	if x, ok := names[folded]; ok {
+	switch x, ok := names[folded]; {
+	case ok && x != nil:
 		return Ref{ID: x.ID, Name: x.Name}, true
+	case ok:
+		r.ambiguousMember(b, app, m, name)
+		return Ref{}, false
 	}
 	for other, members := range resolveSortedByApp(m.read) {
 		if other == app.ID {
@@ -339,6 +351,28 @@ func (r *specResolver) member(b *spec.Binding, app *Application, m *resolveMembe
 	}
 	r.errorf(resolveKeyPos(b, nameKey), m.code, "check the spelling", "%s %q not found in application %s", m.kind, name, planAppLabel(app))
 	return Ref{}, false
+}
+
+// ambiguousMember records that name is the name of several rules (users)
+// of app, ASCII case-insensitively, as names match: whichever one it
+// picked, voxbind would guess, so it asks for the id. An exact-case match
+// does not win: two entries naming "alice" and "ALICE" are the same user
+// to validate, and export writes the id in this case too.
+func (r *specResolver) ambiguousMember(b *spec.Binding, app *Application, m *resolveMembers, name string) {
+	folded := resolveFoldASCII(name)
+	var same []resolveMember // in id order, whatever the order they were read in
+	for _, x := range m.read[app.ID] {
+		if resolveFoldASCII(x.Name) == folded {
+			same = append(same, x)
+		}
+	}
+	slices.SortFunc(same, func(a, b resolveMember) int { return cmp.Compare(a.ID, b.ID) })
+	ids := make([]string, len(same))
+	for i, x := range same {
+		ids[i] = fmt.Sprintf("%d (%s)", x.ID, Printable(x.Name))
+	}
+	r.errorf(resolveKeyPos(b, m.kind), m.ambiguous, "use "+m.kind+"_id instead",
+		"%s %q is ambiguous: application %s has %ss %s, and names match ignoring case", m.kind, name, planAppLabel(app), m.kind, english.And(ids))
 }
 
 func resolveWhich(first bool, a, b string) string {

@@ -51,7 +51,9 @@ const (
 	CodeUnknownApplication    Code = "unknown-application"    // no such application
 	CodeAmbiguousApplication  Code = "ambiguous-application"  // a short name that several applications share
 	CodeUnknownRule           Code = "unknown-rule"           // no such rule in the application
+	CodeAmbiguousRule         Code = "ambiguous-rule"         // a name that several rules of the application share, ignoring case
 	CodeUnknownUser           Code = "unknown-user"           // no such user in the application
+	CodeAmbiguousUser         Code = "ambiguous-user"         // a name that several users of the application share, ignoring case
 	CodeWrongApplication      Code = "wrong-application"      // a rule or user of another application
 	CodeIgnoreMatchesNothing  Code = "ignore-matches-nothing" // an ignore entry in force that matches no registration of the account (a warning)
 )
