@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -301,7 +302,11 @@ func (c *ApplyCmd) applySaved(ctx context.Context, s *session, intr *interrupts,
 		return err
 	}
 	if stale := reconcile.Stale(p, current); len(stale) > 0 {
-		return exitCode(1, failure(codeStalePlan, applyStaleMessage(c.Plan, "the account", stale), remakeFix(p)))
+		fix := remakeFix(reconcile.MadeSteps(stale) > 0, p)
+		if appliedAlready(p, stale) {
+			fix = doneFix(p)
+		}
+		return exitCode(1, failure(codeStalePlan, applyStaleMessage(c.Plan, "the account", p, stale), fix))
 	}
 	if err := applyRefuseBlocked(p); err != nil {
 		return fmt.Errorf("plan %s: %w", c.Plan, err)
@@ -321,8 +326,27 @@ func (c *ApplyCmd) applySaved(ctx context.Context, s *session, intr *interrupts,
 
 // remakeFix is what to do about saved plans refused as stale: make them
 // again with the command that made them, undo for an undo plan (it
-// records its journal), else plan.
-func remakeFix(plans ...*reconcile.Plan) string {
+// records its journal), else plan. rest is set when some of their changes
+// are made already: the new plan has the rest.
+func remakeFix(rest bool, plans ...*reconcile.Plan) string {
+	kind, command := remakeCommand(plans)
+	if rest {
+		kind += " for the rest"
+	}
+	return "make a new " + kind + " with " + command + " --out FILE, check it, and apply that"
+}
+
+// doneFix is what to do about saved plans refused because every one of
+// their changes is made already: nothing, but the command that made them
+// shows what is left.
+func doneFix(plans ...*reconcile.Plan) string {
+	_, command := remakeCommand(plans)
+	return "nothing is left to apply (" + command + " shows what differs now)"
+}
+
+// remakeCommand is the command that makes plans again: undo with their
+// journals for undo plans, else plan; kind names what it makes.
+func remakeCommand(plans []*reconcile.Plan) (kind, command string) {
 	var journals []string
 	for _, p := range plans {
 		if p != nil && p.Journal != "" {
@@ -330,9 +354,16 @@ func remakeFix(plans ...*reconcile.Plan) string {
 		}
 	}
 	if len(journals) == 0 {
-		return "make a new plan with voxbind plan --out FILE, check it, and apply that"
+		return "plan", "voxbind plan"
 	}
-	return "make a new undo plan with voxbind undo " + strings.Join(journals, " ") + " --out FILE, check it, and apply that"
+	return "undo plan", "voxbind undo " + strings.Join(journals, " ")
+}
+
+// appliedAlready reports whether stale says that every change of the
+// saved plan p is made already, and nothing else.
+func appliedAlready(p *reconcile.Plan, stale []reconcile.StaleStep) bool {
+	made := reconcile.MadeSteps(stale)
+	return made == len(stale) && made == len(p.Changes)
 }
 
 // showPlan prints the plan on stdout: as text, or as the first JSON line.
@@ -357,16 +388,31 @@ func (c *ApplyCmd) nothingToDo(s *session, p *reconcile.Plan, events *applyEvent
 	return nil
 }
 
-// applyStaleMessage says which records of a saved plan no longer match
-// account (what), one per line.
-func applyStaleMessage(plan, account string, stale []reconcile.StaleStep) string {
+// applyStaleMessage says why saved plan p (file plan) is refused for
+// account (what): how many of its changes are made already, in one line,
+// and which other records no longer match, one per line (the first ten).
+// A saved plan is applied whole or not at all, so a plan whose first steps
+// an earlier apply made is refused too.
+func applyStaleMessage(plan, account string, p *reconcile.Plan, stale []reconcile.StaleStep) string {
+	made := reconcile.MadeSteps(stale)
+	others := len(stale) - made
 	var b strings.Builder
-	fmt.Fprintf(&b, "plan %s is stale or was edited: %s no longer %s %s (it changed since the plan was made, or the file was changed by hand); nothing was changed:",
-		plan, english.Plural(len(stale), "record"), english.Choose(len(stale), "matches", "match"), account)
-	for _, st := range stale {
-		b.WriteString("\n  ")
-		b.WriteString(st.String())
+	switch {
+	case appliedAlready(p, stale):
+		fmt.Fprintf(&b, "plan %s was applied already: %s %s to %s %s made, so nothing was changed",
+			plan, english.Choose(made, "its one", "all "+strconv.Itoa(made)+" of its"), english.Choose(made, "change", "changes"), account, english.Choose(made, "is", "are"))
+	case others == 0:
+		fmt.Fprintf(&b, "plan %s is stale: %d of the plan's %s to %s %s already made (an earlier apply of this plan was stopped?); a saved plan is applied whole or not at all, so nothing was changed",
+			plan, made, english.Plural(len(p.Changes), "change"), account, english.Choose(made, "is", "are"))
+	case made == 0:
+		fmt.Fprintf(&b, "plan %s is stale or was edited: %s no longer %s %s (it changed since the plan was made, or the file was changed by hand); nothing was changed:",
+			plan, english.Plural(others, "record"), english.Choose(others, "matches", "match"), account)
+	default:
+		fmt.Fprintf(&b, "plan %s is stale or was edited: %d of the plan's %s to %s %s already made (an earlier apply of this plan was stopped?), and %s no longer %s it (it changed since the plan was made, or the file was changed by hand); nothing was changed:",
+			plan, made, english.Plural(len(p.Changes), "change"), account, english.Choose(made, "is", "are"),
+			english.Plural(others, "other record"), english.Choose(others, "matches", "match"))
 	}
+	reconcile.WriteStaleList(&b, stale)
 	return b.String()
 }
 

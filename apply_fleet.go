@@ -286,12 +286,20 @@ func (c *ApplyCmd) accountOfFleetPlan(f *reconcile.FleetPlan) (*reconcile.Plan, 
 func (c *ApplyCmd) savedRefusal(s *session, f *reconcile.FleetPlan, refusals []error) error {
 	var refused []int64
 	tooMany, most := 0, 0 // accounts refused by the guard, the most one of them unbinds
+	made, done := false, 0 // some refused account has changes made already; accounts with all made
 	for i, err := range refusals {
 		if err == nil {
 			continue
 		}
 		refused = append(refused, f.Accounts[i].Account.ID)
 		fmt.Fprintf(s.stdio.Err, "voxbind: %s: %v\n", fleetAccountLabel(f.Accounts[i].Account), err)
+		var st *staleRefusal
+		if errors.As(err, &st) {
+			made = made || st.made
+			if st.done {
+				done++
+			}
+		}
 		if errors.Is(err, reconcile.ErrTooManyUnbinds) {
 			steps, displaced := reconcile.Unbinds(f.Accounts[i].Plan)
 			tooMany, most = tooMany+1, max(most, steps+displaced)
@@ -304,8 +312,10 @@ func (c *ApplyCmd) savedRefusal(s *session, f *reconcile.FleetPlan, refusals []e
 	for i, a := range f.Accounts {
 		plans[i] = a.Plan
 	}
-	code, fix := codeStalePlan, remakeFix(plans...)
+	code, fix := codeStalePlan, remakeFix(made, plans...)
 	switch {
+	case done == len(refused):
+		fix = doneFix(plans...)
 	case tooMany == len(refused):
 		code, fix = codeMaxUnbind, fmt.Sprintf("if those unbinds are what you want, check the plan, then run again with --max-unbind %d or --force", most)
 	case tooMany > 0:
@@ -331,10 +341,21 @@ func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcil
 	// are blocked, and runFleetSaved refuses it alone.
 	reconcile.BlockAccount(a.Plan, current.Account)
 	if stale := reconcile.Stale(a.Plan, current); len(stale) > 0 {
-		return errors.New(applyStaleMessage(c.Plan, "this account", stale))
+		return &staleRefusal{msg: applyStaleMessage(c.Plan, "this account", a.Plan, stale),
+			made: reconcile.MadeSteps(stale) > 0, done: appliedAlready(a.Plan, stale)}
 	}
 	return reconcile.CheckUnbind(a.Plan, current, c.maxUnbind(), c.Force)
 }
+
+// staleRefusal refuses an account's part of a saved fleet plan as stale;
+// made is set when some of its changes are made already, done when all
+// are and nothing else changed.
+type staleRefusal struct {
+	msg        string
+	made, done bool
+}
+
+func (e *staleRefusal) Error() string { return e.msg }
 
 // executeFleet applies the plans of the accounts todo (indexes into
 // f.Accounts, in account-id order) --accounts-parallelism at a time, each

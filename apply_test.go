@@ -227,6 +227,93 @@ func TestApplyStalePlan(t *testing.T) {
 	}
 }
 
+// applySetBulk binds the bulk registrations i of applyBigSandbox's state
+// for which bind returns true: to their user (as the plan does) when user
+// is set, else to the application alone (a change the plan does not make).
+func applySetBulk(t *testing.T, state string, bind func(i int) (ok, user bool)) {
+	t.Helper()
+	st, err := sandbox.Load(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range st.Registrations {
+		r := &st.Registrations[k]
+		if r.ID < 500000 {
+			continue
+		}
+		i := int(r.ID - 500000)
+		if ok, user := bind(i); ok {
+			r.ApplicationID, r.UserID = 50, 0
+			if user {
+				r.UserID = int64(50000 + i)
+			}
+		}
+	}
+	data, err := st.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyWrite(t, state, string(data))
+}
+
+// TestApplyPlanPartlyMade: a saved plan whose first changes are made, as
+// an earlier apply of it that was stopped leaves it, is refused in one
+// line that counts them and says to plan the rest; records that changed
+// otherwise are listed, the first ten and how many more; a plan made in
+// whole says so. Nothing is written.
+func TestApplyPlanPartlyMade(t *testing.T) {
+	const n = 30
+	_, state, spec := applyBigSandbox(t, n)
+	planFile := applySavePlan(t, state, spec)
+	refused := func(t *testing.T) string {
+		t.Helper()
+		before := applyRead(t, state)
+		code, _, stderr := applyRun(t, "", "--sandbox", state, "apply", "--plan", planFile)
+		if code != 1 {
+			t.Fatalf("exit %d; want 1:\n%s", code, stderr)
+		}
+		if applyRead(t, state) != before {
+			t.Error("the refused plan changed the state")
+		}
+		return stderr
+	}
+
+	t.Run("stopped after 13", func(t *testing.T) {
+		applySetBulk(t, state, func(i int) (bool, bool) { return i < 13, true })
+		stderr := refused(t)
+		want := "voxbind: plan " + planFile + " is stale: 13 of the plan's 30 changes to the account are already made (an earlier apply of this plan was stopped?); " +
+			"a saved plan is applied whole or not at all, so nothing was changed; make a new plan for the rest with voxbind plan --out FILE, check it, and apply that\n"
+		if stderr != want {
+			t.Errorf("stderr:\n%s\nwant:\n%s", stderr, want)
+		}
+	})
+	t.Run("and 12 changed otherwise", func(t *testing.T) {
+		applySetBulk(t, state, func(i int) (bool, bool) { return i >= 13 && i < 25, false })
+		stderr := refused(t)
+		for _, want := range []string{
+			"plan " + planFile + " is stale or was edited: 13 of the plan's 30 changes to the account are already made (an earlier apply of this plan was stopped?), and 12 other records no longer match it",
+			"  step 14 (ext0013@bulk.example.com (500013)): its target changed: (unbound) when planned, now bulk\n",
+			"\n  … and 2 more\n",
+			"make a new plan for the rest with voxbind plan --out FILE",
+		} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stderr does not say %q:\n%s", want, stderr)
+			}
+		}
+		if got := strings.Count(stderr, "\n  step "); got != 10 {
+			t.Errorf("%d records listed; want 10:\n%s", got, stderr)
+		}
+	})
+	t.Run("all made", func(t *testing.T) {
+		applySetBulk(t, state, func(int) (bool, bool) { return true, true })
+		stderr := refused(t)
+		want := "voxbind: plan " + planFile + " was applied already: all 30 of its changes to the account are made, so nothing was changed; nothing is left to apply (voxbind plan shows what differs now)\n"
+		if stderr != want {
+			t.Errorf("stderr:\n%s\nwant:\n%s", stderr, want)
+		}
+	})
+}
+
 // TestApplyTamperedPlan edits a saved plan the ways a reviewer would not
 // notice: the registration shown is another one's name, the before target
 // is not the account's, a target name is changed. apply --plan refuses,

@@ -189,7 +189,7 @@ func (x *savedIndex) sideEffects(p *Plan) []StaleStep {
 	var out []StaleStep
 	for _, e := range p.SideEffects {
 		if r, ok := x.regs[e.Registration.ID]; ok && (r.SIPUsername != e.Registration.SIPUsername || r.Proxy != e.Registration.Proxy) {
-			out = append(out, StaleStep{e.CausedByStep, e.Registration, "side effect: the plan names it " + planRegName(planReg(&e.Registration)) +
+			out = append(out, StaleStep{Step: e.CausedByStep, Registration: e.Registration, Changed: "side effect: the plan names it " + planRegName(planReg(&e.Registration)) +
 				", but registration " + strconv.FormatInt(r.ID, 10) + " is " + planRegName(&r.RegistrationRef) + " in the account"})
 		}
 	}

@@ -89,10 +89,44 @@ type StaleStep struct {
 	Step         int
 	Registration RegistrationRef
 	Changed      string // what changed since the plan was made, in words
+	// Made is set when the change is already made: the registration has
+	// the step's after target, most likely because an earlier apply of
+	// this plan was stopped. Such steps are counted, not listed.
+	Made bool
 }
 
 func (s StaleStep) String() string {
 	return "step " + strconv.Itoa(s.Step) + " (" + renderReg(planReg(&s.Registration)) + "): " + s.Changed
+}
+
+// MadeSteps counts the steps of stale that are already made (Made).
+func MadeSteps(stale []StaleStep) int {
+	n := 0
+	for _, s := range stale {
+		if s.Made {
+			n++
+		}
+	}
+	return n
+}
+
+// WriteStaleList writes the stale records that are not already made, one
+// per line, each on a new line indented by two spaces: the first as many
+// as a plan lists of its blocked changes, then how many more.
+func WriteStaleList(b *strings.Builder, stale []StaleStep) {
+	listed := 0
+	for _, st := range stale {
+		if st.Made {
+			continue
+		}
+		if listed == renderListed {
+			fmt.Fprintf(b, "\n  … and %d more", len(stale)-MadeSteps(stale)-listed)
+			return
+		}
+		b.WriteString("\n  ")
+		b.WriteString(st.String())
+		listed++
+	}
 }
 
 // Stale checks every step of a saved plan against the account as it is now
@@ -105,6 +139,13 @@ func (s StaleStep) String() string {
 // no longer hold; read current with ObservePlan so that rule and user
 // names can be checked. A step may be named more than once, once per
 // problem.
+//
+// A step whose registration already has the step's after target is
+// returned once, as Made, instead of as changed: the change is made, most
+// likely by an earlier apply of this plan that was stopped. What such
+// steps did is then expected of the others: a registration that lost its
+// user to a side effect of one is unbound, and a user that one took from
+// its registration (or that a side effect took) is no longer held there.
 func Stale(p *Plan, current *Current) []StaleStep {
 	x := newSavedIndex(current)
 	regs := x.regs
@@ -115,10 +156,11 @@ func Stale(p *Plan, current *Current) []StaleStep {
 			holder[r.Target.User.ID] = r
 		}
 	}
+	made := stepsMade(p, regs)
 	var out []StaleStep
 	for _, s := range p.Changes {
 		stale := func(format string, args ...any) {
-			out = append(out, StaleStep{s.Step, s.Registration, fmt.Sprintf(format, args...)})
+			out = append(out, StaleStep{Step: s.Step, Registration: s.Registration, Changed: fmt.Sprintf(format, args...)})
 		}
 		pre := s.Precondition
 		if pre == nil {
@@ -134,7 +176,11 @@ func Stale(p *Plan, current *Current) []StaleStep {
 			stale("the registration is now frozen (deactivated: its subscription lapsed); voxbind never writes it")
 		}
 		x.recorded(&s, r, stale)
-		if !r.Target.Equal(pre.Target) {
+		if made.steps[s.Step] {
+			out = append(out, StaleStep{Step: s.Step, Registration: s.Registration, Changed: "already made: its target is now " + renderTarget(r.Target), Made: true})
+			continue
+		}
+		if !r.Target.Equal(pre.Target) && !(r.Target == nil && made.lost(r.ID, pre.Target)) {
 			stale("its target changed: %s when planned, now %s", renderTarget(pre.Target), renderTarget(r.Target))
 		}
 		if s.After == nil || s.After.User == nil {
@@ -152,12 +198,63 @@ func Stale(p *Plan, current *Current) []StaleStep {
 		case was == nil && now != nil:
 			stale("user %s was free when planned, now registration %s holds it", renderName(*u), renderReg(now))
 		case was != nil && now == nil:
-			stale("user %s was held by registration %s when planned, now no other registration holds it", renderName(*u), renderReg(was))
+			if !made.released(was.ID, u.ID) {
+				stale("user %s was held by registration %s when planned, now no other registration holds it", renderName(*u), renderReg(was))
+			}
 		case was != nil && was.ID != now.ID:
 			stale("user %s was held by registration %s when planned, now by %s", renderName(*u), renderReg(was), renderReg(now))
 		}
 	}
 	return append(out, x.sideEffects(p)...)
+}
+
+// madeChanges are the steps of a saved plan that are already made, and
+// what they did to registrations other than their own.
+type madeChanges struct {
+	steps map[int]bool
+	// left maps a registration to the user it no longer holds because of
+	// a made step: its own, or a side effect of one.
+	left map[int64]int64
+}
+
+// stepsMade finds the steps of p whose registration has the step's after
+// target now, while its precondition recorded another.
+func stepsMade(p *Plan, regs map[int64]*Registration) madeChanges {
+	m := madeChanges{steps: make(map[int]bool), left: make(map[int64]int64)}
+	for _, s := range p.Changes {
+		r, ok := regs[s.Registration.ID]
+		if !ok || s.Precondition == nil || s.Precondition.Target.Equal(s.After) || !r.Target.Equal(s.After) {
+			continue
+		}
+		m.steps[s.Step] = true
+		if t := s.Precondition.Target; t != nil && t.User != nil && (s.After == nil || s.After.User == nil || s.After.User.ID != t.User.ID) {
+			m.left[s.Registration.ID] = t.User.ID
+		}
+	}
+	for _, e := range p.SideEffects {
+		if m.steps[e.CausedByStep] {
+			m.left[e.Registration.ID] = e.LosesUser.ID
+		}
+	}
+	return m
+}
+
+// lost reports whether registration id, planned with target planned, lost
+// that target's user to a side effect of a made step (the API leaves such
+// a registration unbound).
+func (m madeChanges) lost(id int64, planned *Target) bool {
+	if planned == nil || planned.User == nil {
+		return false
+	}
+	user, ok := m.left[id]
+	return ok && user == planned.User.ID
+}
+
+// released reports whether registration id let user go in a made step or
+// lost it to the side effect of one.
+func (m madeChanges) released(id, user int64) bool {
+	u, ok := m.left[id]
+	return ok && u == user
 }
 
 func verifyRegIndex(current *Current) map[int64]*Registration {

@@ -94,8 +94,39 @@ func TestStale(t *testing.T) {
 			c.Registrations[0].Target = nil
 			c.Registrations[1].Target = nil
 		}, []string{
-			"step 1 (r000@pbx.example.com (101)): its target changed: support / user u000 when planned, now (unbound)",
-			"step 2 (r002@pbx.example.com (103)): user u000 was held by registration r000@pbx.example.com (101) when planned, now no other registration holds it",
+			// 101 unbound is what step 1 makes: step 2 may then find user u000 free.
+			"step 1 (r000@pbx.example.com (101)): already made: its target is now (unbound)",
+			"step 3 (r003@pbx.example.com (104)): user u001 was held by registration r001@pbx.example.com (102) when planned, now no other registration holds it",
+		}},
+		{"stopped after step 1", func(c *Current) { c.Registrations[0].Target = nil }, []string{
+			"step 1 (r000@pbx.example.com (101)): already made: its target is now (unbound)",
+		}},
+		{"stopped after steps 1 and 3", func(c *Current) {
+			c.Registrations[0].Target = nil
+			c.Registrations[1].Target = nil // the side effect of step 3
+			c.Registrations[3].Target = applyUserTarget(1002)
+		}, []string{
+			"step 1 (r000@pbx.example.com (101)): already made: its target is now (unbound)",
+			"step 3 (r003@pbx.example.com (104)): already made: its target is now support / user u001",
+		}},
+		{"all made", func(c *Current) { *c = verifyApplied() }, []string{
+			"step 1 (r000@pbx.example.com (101)): already made: its target is now (unbound)",
+			"step 2 (r002@pbx.example.com (103)): already made: its target is now support / user u000",
+			"step 3 (r003@pbx.example.com (104)): already made: its target is now support / user u001",
+		}},
+		{"made, and changed besides", func(c *Current) {
+			c.Registrations[0].Target = nil
+			c.Registrations[2].Target = &Target{Application: applyTestApp}
+		}, []string{
+			"step 1 (r000@pbx.example.com (101)): already made: its target is now (unbound)",
+			"step 2 (r002@pbx.example.com (103)): its target changed: (unbound) when planned, now support",
+		}},
+		{"made, and the user taken by another", func(c *Current) {
+			c.Registrations[0].Target = nil
+			c.Registrations[1].Target = applyUserTarget(1001)
+		}, []string{
+			"step 1 (r000@pbx.example.com (101)): already made: its target is now (unbound)",
+			"step 2 (r002@pbx.example.com (103)): user u000 was held by registration r000@pbx.example.com (101) when planned, now by r001@pbx.example.com (102)",
 			"step 3 (r003@pbx.example.com (104)): user u001 was held by registration r001@pbx.example.com (102) when planned, now no other registration holds it",
 		}},
 	}
@@ -123,6 +154,55 @@ func TestStale(t *testing.T) {
 			t.Errorf("a step without precondition: %v; want it named, pointing at plan --out", got)
 		}
 	})
+}
+
+// TestStaleMadeSwap: in a swap, the first step takes the second's user
+// (a side effect). Stopped after the first, the second finds its
+// registration unbound and its user free, as the first step left them:
+// only the first is named, as made.
+func TestStaleMadeSwap(t *testing.T) {
+	r0, r1 := verifyRef(0), verifyRef(1)
+	p := &Plan{
+		FormatVersion: 1, AccountID: 42,
+		Changes: []Step{
+			{Step: 1, Action: ActionRebind, Registration: r0, Before: applyUserTarget(1001), After: applyUserTarget(1002), Reason: ReasonSpec,
+				Precondition: &Precondition{Target: applyUserTarget(1001), UserHolder: &r1}},
+			{Step: 2, Action: ActionRebind, Registration: r1, Before: applyUserTarget(1002), After: applyUserTarget(1001), Reason: ReasonSpec, DependsOn: []int{1},
+				Precondition: &Precondition{Target: applyUserTarget(1002), UserHolder: &r0}},
+		},
+		SideEffects: []SideEffect{{Registration: r1, LosesUser: Ref{ID: 1002, Name: "u001"}, CausedByStep: 1}},
+		Summary:     Summary{Rebind: 2},
+	}
+	c := verifyCurrent()
+	c.Registrations[0].Target = applyUserTarget(1002)
+	c.Registrations[1].Target = nil
+	want := []string{"step 1 (r000@pbx.example.com (101)): already made: its target is now support / user u001"}
+	if diff := cmp.Diff(want, verifyStrings(Stale(p, &c))); diff != "" {
+		t.Errorf("stale steps (-want +got):\n%s", diff)
+	}
+	if got := MadeSteps(Stale(p, &c)); got != 1 {
+		t.Errorf("MadeSteps = %d, want 1", got)
+	}
+}
+
+// TestWriteStaleList: the records not already made, the first ten, then
+// how many more.
+func TestWriteStaleList(t *testing.T) {
+	var stale []StaleStep
+	for i := 1; i <= 14; i++ {
+		stale = append(stale, StaleStep{Step: i, Registration: verifyRef(0), Changed: "x", Made: i%5 == 0})
+	}
+	var b strings.Builder
+	WriteStaleList(&b, stale)
+	lines := strings.Split(b.String(), "\n")
+	if len(lines) != 12 || lines[0] != "" || lines[1] != "  step 1 (r000@pbx.example.com (101)): x" || lines[11] != "  … and 2 more" {
+		t.Errorf("WriteStaleList wrote %q; want a newline, ten records (made ones left out), and \"  … and 2 more\"", b.String())
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "  step 5 ") || strings.HasPrefix(l, "  step 10 ") {
+			t.Errorf("made step listed: %q", l)
+		}
+	}
 }
 
 // verifyApplied is verifyCurrent after verifyPlan ran as planned.
