@@ -285,7 +285,7 @@ func (c *ApplyCmd) accountOfFleetPlan(f *reconcile.FleetPlan) (*reconcile.Plan, 
 // new plan would unbind as many.
 func (c *ApplyCmd) savedRefusal(s *session, f *reconcile.FleetPlan, refusals []error) error {
 	var refused []int64
-	tooMany, most := 0, 0 // accounts refused by the guard, the most one of them unbinds
+	tooMany, most := 0, 0  // accounts refused by the guard, the most one of them unbinds
 	made, done := false, 0 // some refused account has changes made already; accounts with all made
 	for i, err := range refusals {
 		if err == nil {
