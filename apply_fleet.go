@@ -182,7 +182,7 @@ func (c *ApplyCmd) fleetJournals(s *session, f *reconcile.FleetPlan, todo []int)
 	journals := make([]*reconcile.Journal, len(todo))
 	now := time.Now()
 	for k, i := range todo {
-		j, err := c.Journal.create(f.Accounts[i].Plan.AccountID, now)
+		j, err := c.Journal.create(f.Accounts[i].Plan.AccountID, now, true)
 		if err != nil {
 			fleetDiscardJournals(s, journals[:k])
 			return nil, err

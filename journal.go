@@ -29,6 +29,10 @@ type journalFlags struct {
 // journalFix is the hint for a journal that cannot be created.
 const journalFix = "give --journal a new file in a writable directory, or --no-journal to apply without one"
 
+// journalFleetFix is journalFix for a fleet run, which takes no --journal
+// FILE (it writes one journal per account).
+var journalFleetFix = fmt.Sprintf("set %s to a directory voxbind can create and write in, or give --no-journal to apply without journals", journalDirEnv)
+
 // check refuses, before anything is read, a --journal FILE that exists
 // already or whose directory does not exist; create catches the rest.
 func (f *journalFlags) check() error {
@@ -54,8 +58,9 @@ func (f *journalFlags) check() error {
 // returns nil with --no-journal; it never overwrites a file. A --journal
 // FILE goes in a directory that exists; the default directory is created.
 // apply and undo create it before they ask (askWithJournal), so that a
-// journal that cannot be created is refused before the question.
-func (f *journalFlags) create(account int64, now time.Time) (*reconcile.Journal, error) {
+// journal that cannot be created is refused before the question. fleet is
+// set in a fleet run, whose hints cannot offer --journal FILE.
+func (f *journalFlags) create(account int64, now time.Time, fleet bool) (*reconcile.Journal, error) {
 	var j *reconcile.Journal
 	var err error
 	fromEnv := false // the directory is VOXBIND_JOURNAL_DIR's
@@ -73,18 +78,25 @@ func (f *journalFlags) create(account int64, now time.Time) (*reconcile.Journal,
 		}
 		j, err = reconcile.CreateJournalIn(dir, account, now)
 	}
+	fix := journalFix
+	if fleet {
+		fix = journalFleetFix
+	}
 	switch {
 	case err == nil:
 		return j, nil
+	case fromEnv && fleet:
+		return nil, &codedError{code: codeJournal, msg: fmt.Sprintf("%v (from %s); nothing was changed", err, journalDirEnv), err: err,
+			fix: fmt.Sprintf("set %s to a directory voxbind can create and write in, or unset it for the default %s; or give --no-journal to apply without journals", journalDirEnv, journalDefaultDir)}
 	case fromEnv:
 		return nil, &codedError{code: codeJournal, msg: fmt.Sprintf("%v (from %s); nothing was changed", err, journalDirEnv), err: err,
-			fix: fmt.Sprintf("set %s to a directory voxbind can create and write in, or unset it for the default %s; or give --journal a new file in a writable directory, or --no-journal to apply without one", journalDirEnv, journalDefaultDir)}
-	case errors.Is(err, fs.ErrExist):
+			fix: fmt.Sprintf("set %s to a directory voxbind can create and write in, or unset it for the default %s; or %s", journalDirEnv, journalDefaultDir, journalFix)}
+	case errors.Is(err, fs.ErrExist) && !fleet:
 		return nil, &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed", fix: "give a new file name", err: err}
 	case errors.Is(err, fs.ErrNotExist) && f.Journal != "":
 		return nil, &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed", fix: "create it first, or give a file in a directory that exists", err: err}
 	}
-	return nil, &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed", fix: journalFix, err: err}
+	return nil, &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed", fix: fix, err: err}
 }
 
 // journalDiscard removes a journal created for a run that went no further
@@ -104,7 +116,7 @@ func journalDiscard(s *session, j *reconcile.Journal) {
 // one whose run goes no further is removed again. who is the command
 // asking.
 func askWithJournal(ctx context.Context, s *session, f *journalFlags, account int64, autoApprove bool, question string, who asker) (*reconcile.Journal, error) {
-	j, err := f.create(account, time.Now())
+	j, err := f.create(account, time.Now(), false)
 	if err != nil {
 		return nil, err
 	}
