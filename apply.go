@@ -615,6 +615,7 @@ type accountRun struct {
 	execution
 	progress  func(reconcile.StepEvent)       // the status line (or plain lines) hears of each step
 	stopping  func(cause error, inFlight int) // told when the apply stops starting steps early
+	calling   func(reconcile.Step)            // told as a step's call is about to be sent (nil: not told)
 	started   func(journal string)            // told just before the first call, once the journal (its path; "" without one) is on disk
 	stepsDone func()                          // told when the steps are over, before the account is read back
 	phases    bool                            // show reading the account back on the status line
@@ -664,6 +665,9 @@ func applyAccount(ctx context.Context, s *session, intr *interrupts, acct *voxim
 		Quit:          intr.quit,
 	}
 	var observers applyObservers
+	if r.calling != nil {
+		observers.beforeCall = append(observers.beforeCall, func(st reconcile.Step) error { r.calling(st); return nil })
+	}
 	if journal != nil {
 		observers.beforeCall = append(observers.beforeCall, journal.Intent)
 		observers.progress = append(observers.progress, journal.Result)

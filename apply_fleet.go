@@ -380,6 +380,7 @@ func (c *ApplyCmd) executeFleet(ctx context.Context, s *session, intr *interrupt
 	fleetCtx, stopFleet := context.WithCancelCause(ctx)
 	defer stopFleet(nil)
 	var stopping sync.Once
+	calls := fleetCalls{pending: make(map[fleetCall]bool)}
 	results := make([]*appliedAccount, len(todo))
 	unused := make([]*reconcile.Journal, len(todo)) // of the accounts stopped before they started
 	reconcile.ForEachAccount(len(todo), c.AccountsParallelism, func(k int) {
@@ -393,11 +394,18 @@ func (c *ApplyCmd) executeFleet(ctx context.Context, s *session, intr *interrupt
 		if fleetCtx.Err() != nil {
 			unused[k], e.journal = e.journal, nil // stopped before it starts: nothing to journal
 		}
+		accountProgress := progress.Account(a.Account)
 		r := applyAccount(fleetCtx, s, intr, acct, a.Displaced, a.Plan, accountRun{
 			execution: e,
-			progress:  progress.Account(a.Account),
-			stopping: func(cause error, inFlight int) {
-				stopping.Do(func() { progress.Note(stoppingLine(cause, 0)) })
+			progress: func(ev reconcile.StepEvent) {
+				calls.ended(a.Account.ID, ev.Step)
+				accountProgress(ev)
+			},
+			calling: func(st reconcile.Step) { calls.sending(a.Account.ID, st) },
+			// The first account to stop says so for the fleet, with the
+			// calls in flight in every account: the others stop with it.
+			stopping: func(cause error, _ int) {
+				stopping.Do(func() { progress.Note(stoppingLine(cause, calls.inFlight())) })
 			},
 			started: func(journal string) {
 				if journal != "" {
@@ -419,6 +427,38 @@ func (c *ApplyCmd) executeFleet(ctx context.Context, s *session, intr *interrupt
 	progress.Finish()
 	fleetDiscardJournals(s, unused)
 	return fleetSummary(s, f, todo, results, refused, events)
+}
+
+// fleetCalls counts the calls in flight in all the accounts of a fleet
+// apply: a step's call counts from just before it is sent until the step
+// ends.
+type fleetCalls struct {
+	mu      sync.Mutex
+	pending map[fleetCall]bool
+}
+
+// fleetCall is a step of an account of the fleet.
+type fleetCall struct {
+	account int64
+	step    int
+}
+
+func (c *fleetCalls) sending(account int64, st reconcile.Step) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pending[fleetCall{account, st.Step}] = true
+}
+
+func (c *fleetCalls) ended(account int64, st reconcile.Step) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.pending, fleetCall{account, st.Step})
+}
+
+func (c *fleetCalls) inFlight() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
 }
 
 // accountSummaryEvent writes the summary line of one account of a fleet

@@ -378,6 +378,35 @@ func fleetStopServer(t *testing.T, state string, bind func(w http.ResponseWriter
 	return []string{"--credentials", filepath.Join(filepath.Dir(state), sandbox.CredentialsFile), "--endpoint", ts.URL + "/platform_api/"}
 }
 
+// TestFleetApplySecondSignal holds every write of a fleet apply
+// unanswered: the first Ctrl-C says, as for one account, how many calls
+// are in flight, counted across the accounts (two accounts, two steps at
+// a time in each), and the second ends the wait at once with exit 130.
+func TestFleetApplySecondSignal(t *testing.T) {
+	bin := applyBinary(t)
+	t.Parallel()
+	state := fleetTestState(t, 2, nil)
+	srv := newSandboxHTTP(t, state, sandbox.Options{})
+	srv.hold.Store(true)
+	apply, lines, wait := applyStart(t, bin, filepath.Dir(state), srv.endpoint(), "-f", fleetStopSpecs(t, 2), "--auto-approve",
+		"--parallelism", "2", "--accounts-parallelism", "2")
+	waitWrites(t, srv, 4)
+	if err := apply.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if line := waitLine(t, lines, "Interrupted"); line != "Interrupted: waiting for 4 calls in flight (at most 10s); press Ctrl-C again to quit now" {
+		t.Errorf("first signal: %q", line)
+	}
+	apply.Process.Signal(syscall.SIGINT)
+	code, stderr := wait()
+	if code != 130 {
+		t.Errorf("exit %d after two signals; want 130:\n%s", code, stderr)
+	}
+	if got := len(regexp.MustCompile(`(?m)^account \d+ \(demo-child\d\): step \d: .*: unknown: still in flight when voxbind quit`).FindAllString(stderr, -1)); got != 4 {
+		t.Errorf("%d calls reported unknown as still in flight; want 4:\n%s", got, stderr)
+	}
+}
+
 // fleetStopSpecs writes a spec file per child of fleetTestState that
 // binds four registrations of the child.
 func fleetStopSpecs(t *testing.T, children int) string {
@@ -418,6 +447,8 @@ func TestFleetApplyBreaker(t *testing.T) {
 		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
 	}
 	for _, re := range []string{
+		// As for one account: the calls retrying are in flight.
+		`(?m)^voxbind: stopped: the API is unreachable since \d\d:\d\d:\d\d; no more steps start; waiting for [1-4] calls? in flight \(at most 10s\)$`,
 		`(?m)^Not started \(stopped: the API is unreachable since \d\d:\d\d:\d\d\): 2 accounts \(1000003, 1000004\)$`,
 		`(?m)^Fleet apply stopped \(the API is unreachable since \d\d:\d\d:\d\d\): 3 accounts: 0 applied, 0 without changes, 0 failed, 1 stopped, 0 refused, 2 not started\.$`,
 	} {
