@@ -182,7 +182,7 @@ func (d *doctor) warnExpired(specs []*spec.Spec) {
 	}
 	if len(expired) > 0 {
 		d.warn("spec ignore", fmt.Sprintf("%s ended and no longer %s; the first at %s ended with %s",
-			english.Plural(len(expired), "exception"), english.Choose(len(expired), "applies", "apply"), expired[0].Pos.Short(), spec.DayString(expired[0].Until)),
+			english.Plural(len(expired), "exception"), english.Choose(len(expired), "applies", "apply"), expired[0].UntilPos.Short(), spec.DayString(expired[0].Until)),
 			"remove the entries that ended, or give them a later until ('voxbind validate' lists them)")
 	}
 }
@@ -592,12 +592,26 @@ func (d *doctor) checkGuard(desired *spec.Spec, info reconcile.AccountInfo) bool
 		d.fail("spec guard", fmt.Sprintf("the spec's account_id %d is not account %d, the one these credentials act on", id, info.ID),
 			fmt.Sprintf("remove --account-id to act on account %d, use that account's key, or correct account_id in the spec", id))
 		return false
+	case id == 0 && doctorCSVOnly(desired.Files):
+		// A CSV file cannot hold the guard: export says the same.
+		d.ok("spec guard", fmt.Sprintf("the spec has no account_id guard, and a CSV file cannot hold one (to keep one, put 'version: 1' and 'account_id: %d' in a YAML file beside it and give -f both, or their directory: plan and apply then refuse any other account)", info.ID))
 	case id == 0:
 		d.ok("spec guard", fmt.Sprintf("the spec has no account_id guard (adding 'account_id: %d' makes plan and apply refuse any other account)", info.ID))
 	default:
 		d.ok("spec guard", fmt.Sprintf("account_id %d is the account acted on", id))
 	}
 	return true
+}
+
+// doctorCSVOnly reports whether the spec files are all CSV files, none of
+// which can hold an account_id guard.
+func doctorCSVOnly(files []string) bool {
+	for _, f := range files {
+		if !spec.IsCSV(f) {
+			return false
+		}
+	}
+	return len(files) > 0
 }
 
 // read records the check of one read method.

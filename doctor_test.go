@@ -372,7 +372,10 @@ func TestDoctorSpec(t *testing.T) {
 	other := write("other.yaml", "version: 1\naccount_id: 42\nbindings: []\n")
 	unknown := write("unknown.yaml", "version: 1\nbindings:\n  - registration: nobody@pbx.example.com\n    application: fax\n")
 	broken := write("broken.yaml", "version: 1\nbindngs: []\n")
-	ended := write("ended.yaml", "version: 1\nbindings: []\nignore:\n  - {registration_id: 3010, reason: r, until: 2020-01-01}\n")
+	// The entry starts at line 4; its until, where validate and plan name
+	// it, is at line 6.
+	ended := write("ended.yaml", "version: 1\nbindings: []\nignore:\n  - registration_id: 3010\n    reason: r\n    until: 2020-01-01\n")
+	csv := write("lines.csv", "registration,application\nlobby@pbx.example.com,fax\n")
 	for _, tt := range []struct {
 		file string
 		args []string
@@ -387,7 +390,9 @@ func TestDoctorSpec(t *testing.T) {
 		{other, []string{"--account-id", "1000001"}, 1, map[string]string{"spec": "ok", "spec guard": "fail", "spec plan": "-"}, "account_id 42"},
 		{unknown, nil, 1, map[string]string{"spec": "ok", "spec guard": "ok", "spec plan": "fail"}, "nobody@pbx.example.com"},
 		{broken, nil, 1, map[string]string{"spec": "fail", "account": "ok", "spec guard": "-"}, "bindngs"},
-		{ended, nil, 0, map[string]string{"spec": "ok", "spec ignore": "warn", "spec plan": "ok"}, "the first at " + ended + ":4 ended with 2020-01-01"},
+		{ended, nil, 0, map[string]string{"spec": "ok", "spec ignore": "warn", "spec plan": "ok"}, "the first at " + ended + ":6 ended with 2020-01-01"},
+		// A CSV file cannot hold account_id: the hint is export's.
+		{csv, nil, 0, map[string]string{"spec": "ok", "spec guard": "ok", "spec plan": "ok"}, "a CSV file cannot hold one (to keep one, put 'version: 1' and 'account_id: 1000001' in a YAML file beside it"},
 		{good, nil, 0, map[string]string{"spec ignore": "-"}, "1 to bind"},
 	} {
 		t.Run(filepath.Base(tt.file)+strings.Join(tt.args, ""), func(t *testing.T) {

@@ -13,9 +13,9 @@ import (
 	"github.com/voxbind/voxbind/internal/english"
 )
 
-// isCSV reports whether a spec file is read as CSV: its name ends in .csv,
+// IsCSV reports whether a spec file is read as CSV: its name ends in .csv,
 // in any case (spreadsheets on Windows may write .CSV).
-func isCSV(name string) bool { return strings.EqualFold(filepath.Ext(name), ".csv") }
+func IsCSV(name string) bool { return strings.EqualFold(filepath.Ext(name), ".csv") }
 
 // csvFile loads one CSV spec file: a header row naming the columns, then
 // one binding entry per row, with the rules of a YAML entry. Positions are

@@ -185,7 +185,7 @@ func expand(paths []string) (files []string, errs Errors) {
 		for _, e := range entries {
 			name := e.Name()
 			yamlFile := strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
-			if strings.HasPrefix(name, ".") || !(yamlFile || isCSV(name)) {
+			if strings.HasPrefix(name, ".") || !(yamlFile || IsCSV(name)) {
 				continue
 			}
 			full := filepath.Join(p, name)
@@ -298,7 +298,7 @@ func (l *loader) report(pos Pos, code Code, msg, fix string) {
 
 // load reads one file's bytes, as CSV or as YAML by its name.
 func (l *loader) load(name string, data []byte) {
-	if isCSV(name) {
+	if IsCSV(name) {
 		l.csvFile(name, data)
 	} else {
 		l.file(name, data)
