@@ -313,9 +313,12 @@ func (c *ApplyCmd) savedRefusal(s *session, f *reconcile.FleetPlan, refusals []e
 		plans[i] = a.Plan
 	}
 	code, fix := codeStalePlan, remakeFix(made, plans...)
+	kind, _ := remakeCommand(plans)
 	switch {
 	case done == len(refused):
 		fix = doneFix(plans...)
+	case tooMany == len(refused) && kind == "undo plan": // reviewed already
+		code, fix = codeMaxUnbind, fmt.Sprintf("if those unbinds are what you want, run voxbind apply --plan %s --max-unbind %d (or --force)", c.Plan, most)
 	case tooMany == len(refused):
 		code, fix = codeMaxUnbind, fmt.Sprintf("if those unbinds are what you want, check the plan, then run again with --max-unbind %d or --force", most)
 	case tooMany > 0:
@@ -344,7 +347,7 @@ func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcil
 		return &staleRefusal{msg: applyStaleMessage(c.Plan, "this account", a.Plan, stale),
 			made: reconcile.MadeSteps(stale) > 0, done: appliedAlready(a.Plan, stale)}
 	}
-	return reconcile.CheckUnbind(a.Plan, current, c.maxUnbind(), c.Force)
+	return reconcile.CheckSavedUnbind(a.Plan, current, c.maxUnbind(), c.Force, c.Plan)
 }
 
 // staleRefusal refuses an account's part of a saved fleet plan as stale;

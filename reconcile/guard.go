@@ -58,13 +58,26 @@ func Unbinds(p *Plan) (steps, displaced int) {
 // what tripped, the numbers, and how to override; for an undo plan (one
 // with a Journal), in undo's words.
 func CheckUnbind(p *Plan, current *Current, maxUnbind int, force bool) error {
-	return CheckUnbindBound(p, BoundCount(current), maxUnbind, force)
+	return checkUnbind(p, BoundCount(current), maxUnbind, force, "")
+}
+
+// CheckSavedUnbind is CheckUnbind for a plan saved in file, applied with
+// apply --plan: the plan is reviewed already, so the way on for an undo
+// plan is that command again with --max-unbind, not making it again.
+func CheckSavedUnbind(p *Plan, current *Current, maxUnbind int, force bool, file string) error {
+	return checkUnbind(p, BoundCount(current), maxUnbind, force, file)
 }
 
 // CheckUnbindBound is CheckUnbind for an account that had bound
 // registrations bound when it was read (BoundCount): a fleet keeps that
 // number, not the whole account.
 func CheckUnbindBound(p *Plan, bound, maxUnbind int, force bool) error {
+	return checkUnbind(p, bound, maxUnbind, force, "")
+}
+
+// checkUnbind is the guard; saved is the file of a saved plan ("" for a
+// plan just made).
+func checkUnbind(p *Plan, bound, maxUnbind int, force bool, saved string) error {
 	if force {
 		return nil
 	}
@@ -85,7 +98,12 @@ func CheckUnbindBound(p *Plan, bound, maxUnbind int, force bool) error {
 		why = fmt.Sprintf("the default limit of %d (10, or 25%% of the %s, whichever is larger)",
 			limit, english.Plural(bound, "bound registration"))
 	}
-	if p.Journal != "" { // an undo plan: its unbinds take back what the apply bound
+	switch {
+	case p.Journal != "" && saved != "": // a saved undo plan, reviewed already
+		return fmt.Errorf("%w: the undo unbinds %s that the apply bound, more than %s; nothing was changed. "+
+			"If that is what you want, run voxbind apply --plan %s --max-unbind %d (or --force)",
+			ErrTooManyUnbinds, what, why, Printable(saved), n)
+	case p.Journal != "": // an undo plan: its unbinds take back what the apply bound
 		return fmt.Errorf("%w: the undo unbinds %s that the apply bound, more than %s; nothing was changed. "+
 			"If that is what you want, review the undo (voxbind undo %s --out FILE, then voxbind show FILE), then run again with --max-unbind %d or --force",
 			ErrTooManyUnbinds, what, why, Printable(p.Journal), n)
