@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -347,9 +348,11 @@ func (c *Client) retry(ctx context.Context, start time.Time, method string, atte
 		wait = res.hint
 	}
 	budget := c.retryBudget()
-	if elapsed := c.now().Sub(start); elapsed+wait > budget {
+	// wait > budget-elapsed, not elapsed+wait > budget: the sum of a long
+	// wait could overflow into the past.
+	if elapsed := c.now().Sub(start); wait > budget-elapsed {
 		if res.hint > 0 && res.hint == wait {
-			return fmt.Errorf("gave up: the server asks to retry after %s, past the retry budget of %s: %w", wait, budget, res.err)
+			return fmt.Errorf("gave up: the server asks to retry after %s, past the retry budget of %s: %w", hintText(wait), budget, res.err)
 		}
 		var first string
 		if !c.answered.Load() {
@@ -635,13 +638,41 @@ func retryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
+	if d, ok := hintSeconds(strings.TrimSpace(v)); ok {
+		return d
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), maxHint) // Sub saturates at 292 years
 	}
 	return 0
+}
+
+// maxHint is the longest retry hint voxbind takes as said: far past any
+// retry budget, and far from the 292 years a time.Duration holds, so that
+// no sum or product with a hint overflows.
+const maxHint = 365 * 24 * time.Hour
+
+// hintSeconds reads a whole number of seconds of a retry hint, capped at
+// maxHint; a number too large for an int is past the cap too. It reports
+// false when s is not a number of seconds.
+func hintSeconds(s string) (time.Duration, bool) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, false
+	}
+	if err != nil || n > uint64(maxHint/time.Second) {
+		return maxHint, true
+	}
+	return time.Duration(n) * time.Second, true
+}
+
+// hintText says how long a retry hint asks to wait; a capped one is "a
+// year or more", not the year it was cut to.
+func hintText(d time.Duration) string {
+	if d >= maxHint {
+		return "a year or more"
+	}
+	return d.String()
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

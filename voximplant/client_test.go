@@ -764,3 +764,56 @@ func TestRetryHintNeverShortensBackoff(t *testing.T) {
 		t.Errorf("waits (-want +got):\n%s", diff)
 	}
 }
+
+// TestRetryHintBeyondBudget: a retry hint far past the retry budget gives
+// up at once, whatever its size. A number of seconds that overflows a
+// time.Duration once converted, or a date centuries ahead, once made the
+// client sleep for centuries (the budget check overflowed too) or for a
+// few hundred milliseconds (the conversion wrapped around).
+func TestRetryHintBeyondBudget(t *testing.T) {
+	header := func(v string) func(w http.ResponseWriter) {
+		return func(w http.ResponseWriter) { w.Header().Set("Retry-After", v); w.WriteHeader(503) }
+	}
+	message := func(msg string) func(w http.ResponseWriter) {
+		return func(w http.ResponseWriter) { apiError(w, 416, msg) }
+	}
+	for _, tt := range []struct {
+		name string
+		fail func(w http.ResponseWriter)
+		want string
+	}{
+		{"seconds near the largest duration", header("9223372036"), "a year or more"},
+		{"seconds that wrap around", header("18446744074"), "a year or more"},
+		{"seconds of thousands of years", header("99999999999"), "a year or more"},
+		{"seconds past int64", header("99999999999999999999999"), "a year or more"},
+		{"a date in year 9999", header("Fri, 31 Dec 9999 23:59:59 GMT"), "a year or more"},
+		{"a day", header("86400"), "24h0m0s"},
+		{"message near the largest duration", message("Repeat after 9223372036 seconds"), "a year or more"},
+		{"message that overflows to negative", message("Repeat after 9223372037 seconds"), "a year or more"},
+		{"message past int64", message("Repeat after 99999999999999999999999 seconds"), "a year or more"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeServer(t)
+			var fc *fakeClock
+			f.fault = func(n int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+				if n != 1 {
+					return false
+				}
+				fc.mu.Lock()
+				fc.now = fc.now.Add(time.Second) // a slow answer: time has passed in the call
+				fc.mu.Unlock()
+				tt.fail(w)
+				return true
+			}
+			c, _ := testClient(t, f, nil)
+			fc = withFakeClock(c)
+			_, err := c.Info(context.Background())
+			if len(fc.slept) != 0 {
+				t.Errorf("slept %v, want no wait: the hint is past the budget", fc.slept)
+			}
+			if err == nil || !strings.Contains(err.Error(), "gave up: the server asks to retry after "+tt.want+", past the retry budget") {
+				t.Errorf("error %v, want it to say the server asks to retry after %s, past the budget", err, tt.want)
+			}
+		})
+	}
+}

@@ -3,7 +3,6 @@ package voximplant
 import (
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -174,9 +173,6 @@ func retryHint(msg string) time.Duration {
 	if m == nil {
 		return 0
 	}
-	n, err := strconv.Atoi(m[1])
-	if err != nil || n < 0 {
-		return 0
-	}
-	return time.Duration(n) * time.Second
+	d, _ := hintSeconds(m[1])
+	return d
 }
