@@ -410,10 +410,13 @@ const (
 // pages after the first are read concurrently, assuming the first page's
 // size; pages that come back shorter leave gaps, which are then read one
 // after the other. Rows past the total (the list grew while it was read)
-// are kept. A row listed twice (pages that overlap) is kept once when both
-// copies are the same, and makes the read fail when they differ: which of
-// the two is the account's cannot be told. Memory grows with the rows
-// received, never with the total the server claims.
+// are kept. A last page that comes back short is followed the same way, up
+// to the total or an empty page. A first page without rows but with a
+// total above zero contradicts itself and is an error. A row listed twice
+// (pages that overlap) is kept once when both copies are the same, and
+// makes the read fail when they differ: which of the two is the account's
+// cannot be told. Memory grows with the rows received, never with the
+// total the server claims.
 func list[T any](ctx context.Context, c *Client, method string, base url.Values, key rowKey[T]) ([]T, error) {
 	first, err := page(ctx, c, method, base, key, 0)
 	if err != nil {
@@ -423,6 +426,9 @@ func list[T any](ctx context.Context, c *Client, method string, base url.Values,
 		return sequential(ctx, c, method, base, key, first.Result)
 	}
 	total, step := *first.TotalCount, int64(len(first.Result))
+	if step == 0 && total > 0 {
+		return nil, fmt.Errorf("%s: the first page has no rows, but its total_count says %d: the server's answer contradicts itself, so the list cannot be read; try again, and if it persists, report it to Voximplant", method, total)
+	}
 	if step == 0 || step >= total {
 		return dedupe(method, first.Result, key)
 	}
@@ -441,31 +447,56 @@ func list[T any](ctx context.Context, c *Client, method string, base url.Values,
 	if err != nil {
 		return nil, err
 	}
-	requests := int64(1 + len(offsets))
-	out := first.Result
-	next := len(out) // rows [0, next) are in out
+	r := gapReader[T]{c: c, method: method, base: base, key: key, requests: int64(1 + len(offsets)), out: first.Result}
+	r.next = len(r.out)
 	for i, off := range offsets {
-		// A short page left a gap before off: read it one page at a time.
-		for next < off {
-			if requests++; requests > c.maxPages {
-				return nil, fmt.Errorf("%s: more than %d requests to read the list; the server's answers cannot be trusted", method, c.maxPages)
-			}
-			a, err := page(ctx, c, method, base, key, next)
-			if err != nil {
-				return nil, err
-			}
-			if len(a.Result) == 0 {
-				break // the list shrank while it was read
-			}
-			out = append(out, a.Result...)
-			next += len(a.Result)
+		// A short page left a gap before off.
+		if err := r.readTo(ctx, off); err != nil {
+			return nil, err
 		}
-		if end := off + len(pages[i]); end > next {
-			out = append(out, pages[i][max(0, next-off):]...)
-			next = end
+		if end := off + len(pages[i]); end > r.next {
+			r.out = append(r.out, pages[i][max(0, r.next-off):]...)
+			r.next = end
 		}
 	}
-	return dedupe(method, out, key)
+	// A short last page is not the end of the list: the total says where
+	// it ends.
+	if err := r.readTo(ctx, int(total)); err != nil {
+		return nil, err
+	}
+	return dedupe(method, r.out, key)
+}
+
+// gapReader reads the rows that the concurrent pages of a list left out,
+// one page at a time: rows [0, next) are in out.
+type gapReader[T any] struct {
+	c        *Client
+	method   string
+	base     url.Values
+	key      rowKey[T]
+	requests int64 // requests made for the list so far
+	out      []T
+	next     int
+}
+
+// readTo reads pages from next until the row at offset end is in, or a
+// page comes back empty: the list shrank while it was read.
+func (r *gapReader[T]) readTo(ctx context.Context, end int) error {
+	for r.next < end {
+		if r.requests++; r.requests > r.c.maxPages {
+			return fmt.Errorf("%s: more than %d requests to read the list; the server's answers cannot be trusted", r.method, r.c.maxPages)
+		}
+		a, err := page(ctx, r.c, r.method, r.base, r.key, r.next)
+		if err != nil {
+			return err
+		}
+		if len(a.Result) == 0 {
+			return nil
+		}
+		r.out = append(r.out, a.Result...)
+		r.next += len(a.Result)
+	}
+	return nil
 }
 
 // sequential reads pages after the first one until an empty page.

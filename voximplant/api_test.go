@@ -31,7 +31,7 @@ func fillServer(f *fakeServer, n int) {
 // meanings of the answer's count, with and without total_count, and pages
 // that come back shorter than the cap.
 func TestPagingMatrix(t *testing.T) {
-	for _, n := range []int{0, 1, 57, 1003} {
+	for _, n := range []int{0, 1, 57, 80, 1003} { // 80 in pages of 20: a short last page
 		for _, pageCap := range []int{1, 3, 20, 999, 1000} {
 			if pageCap == 1 && n > 100 {
 				continue // one request per row: covered by the smaller lists
@@ -118,7 +118,7 @@ func checkLists(t *testing.T, c *Client, f *fakeServer, n int) {
 			t.Errorf("%s (-want +got):\n%s", name, diff)
 		}
 	}
-	if n > 0 && (users[n-1].ApplicationID != 7 || rules[n-1].ApplicationID != 7) {
+	if n > 0 && len(users) == n && len(rules) == n && (users[n-1].ApplicationID != 7 || rules[n-1].ApplicationID != 7) {
 		t.Errorf("rules and users must carry their application id")
 	}
 	// Exactly as many requests as the server's pages need, no more.
@@ -346,6 +346,72 @@ func TestPagingErrorStopsAll(t *testing.T) {
 	// without cancellation all 10 pages would be asked for.
 	if n := requests.Load(); n > 5 {
 		t.Errorf("%d pages asked for, want at most 5: the failure did not stop the others", n)
+	}
+}
+
+// TestPagingShortLastPage: with a total, a last page that comes back
+// shorter than the first is not the end of the list: the rest is read
+// one page at a time, up to the total.
+func TestPagingShortLastPage(t *testing.T) {
+	f := newFakeServer(t)
+	fillServer(f, 80)
+	f.pageCap, f.shortPages = 20, true // pages at 0, 20, 40, 60: 20, 11, 20, 11 rows
+	c, _ := testClient(t, f, nil)
+	apps, err := c.Applications(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) != 80 || apps[79].ID != 1079 {
+		t.Errorf("%d applications, want 80", len(apps))
+	}
+	// The 4 pages at multiples of 20, the gap after the page at 20, and
+	// the rows after the short page at 60.
+	if got := f.calls["GetApplications"]; got != 6 {
+		t.Errorf("%d GetApplications calls, want 6", got)
+	}
+}
+
+// TestPagingShortLastPageThenEmpty: a list that shrinks after its pages
+// were counted ends at the first empty page, without an error, as it does
+// without a total.
+func TestPagingShortLastPageThenEmpty(t *testing.T) {
+	f := newFakeServer(t)
+	fillServer(f, 30)
+	f.pageCap = 20
+	f.fault = func(_ int64, method string, w http.ResponseWriter, r *http.Request) bool {
+		if r.PostForm.Get("offset") == "20" { // 10 rows were deleted since the first page
+			writeJSON(w, map[string]any{"result": f.apps[20:25], "total_count": 30})
+			return true
+		}
+		if r.PostForm.Get("offset") == "25" {
+			writeJSON(w, map[string]any{"result": []any{}, "total_count": 25})
+			return true
+		}
+		return false
+	}
+	c, _ := testClient(t, f, nil)
+	apps, err := c.Applications(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) != 25 {
+		t.Errorf("%d applications, want the 25 still there", len(apps))
+	}
+}
+
+// TestPagingEmptyFirstPageWithTotal: a first page without rows whose
+// total_count says there are some is an answer that contradicts itself;
+// the read fails instead of returning an empty list.
+func TestPagingEmptyFirstPageWithTotal(t *testing.T) {
+	f := newFakeServer(t)
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		writeJSON(w, map[string]any{"result": []any{}, "total_count": 5})
+		return true
+	}
+	c, _ := testClient(t, f, nil)
+	apps, err := c.Applications(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "GetApplications: the first page has no rows, but its total_count says 5") {
+		t.Errorf("%d applications, error %v; want the contradiction told", len(apps), err)
 	}
 }
 
