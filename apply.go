@@ -500,6 +500,7 @@ func fileKind(mode fs.FileMode) string {
 // each in the order added.
 type applyObservers struct {
 	beforeCall []func(reconcile.Step) error
+	sending    []func(reconcile.Step)
 	progress   []func(reconcile.StepEvent)
 }
 
@@ -512,6 +513,13 @@ func (o *applyObservers) options(opts *reconcile.ApplyOptions) {
 			}
 		}
 		return nil
+	}
+	if len(o.sending) > 0 {
+		opts.Sending = func(st reconcile.Step) {
+			for _, f := range o.sending {
+				f(st)
+			}
+		}
 	}
 	opts.Progress = func(ev reconcile.StepEvent) {
 		for _, f := range o.progress {
@@ -674,7 +682,7 @@ func applyAccount(ctx context.Context, s *session, intr *interrupts, acct *voxim
 	}
 	observers.progress = append(observers.progress, r.progress, logStep(s.log))
 	if r.events != nil {
-		observers.beforeCall = append(observers.beforeCall, r.events.stepStart(p.AccountID))
+		observers.sending = append(observers.sending, r.events.stepStart(p.AccountID))
 		observers.progress = append(observers.progress, r.events.stepResult(p.AccountID))
 	}
 	observers.options(&opts)

@@ -681,11 +681,18 @@ func applyStart(t *testing.T, bin, dir, endpoint string, args ...string) (cmd *e
 // applyStartCmd starts voxbind with args, as applyStart does.
 func applyStartCmd(t *testing.T, bin string, args ...string) (cmd *exec.Cmd, lines <-chan string, wait func() (int, string)) {
 	t.Helper()
+	return applyStartOut(t, bin, io.Discard, args...)
+}
+
+// applyStartOut starts voxbind with args, as applyStart does, its stdout
+// going to stdout.
+func applyStartOut(t *testing.T, bin string, stdout io.Writer, args ...string) (cmd *exec.Cmd, lines <-chan string, wait func() (int, string)) {
+	t.Helper()
 	cmd = exec.Command(bin, args...)
 	pr, pw := io.Pipe()
 	var stderr bytes.Buffer
 	cmd.Stderr = io.MultiWriter(&stderr, pw)
-	cmd.Stdout = io.Discard
+	cmd.Stdout = stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

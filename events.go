@@ -177,11 +177,12 @@ func (e *applyEvents) refused(a reconcile.AccountInfo, why string, diags []Diagn
 	e.write(applyRefused{"refused", eventTime{e.now()}, a.ID, a.Name, why, diags})
 }
 
-// stepStart is the ApplyOptions.BeforeCall observer of account's steps.
-func (e *applyEvents) stepStart(account int64) func(reconcile.Step) error {
-	return func(s reconcile.Step) error {
+// stepStart is the ApplyOptions.Sending observer of account's steps: a
+// step_start is written only for a call that is sent, so every one is
+// followed by its step_result.
+func (e *applyEvents) stepStart(account int64) func(reconcile.Step) {
+	return func(s reconcile.Step) {
 		e.write(applyStepStart{"step_start", eventTime{e.now()}, account, s.Step, s.Action, s.Registration})
-		return nil
 	}
 }
 

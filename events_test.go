@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,6 +107,80 @@ func TestApplyEvents(t *testing.T) {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
+	}
+}
+
+// TestApplyEventsOnlyForCallsSent interrupts an apply whose calls wait
+// their turn under --rate 2, once the first call reached a server that
+// holds it until the interrupt is seen: the steps still waiting were
+// never sent, so they have no step_start (nor a step_result: the summary
+// counts them not started); every step_start is a call the server
+// received, and has its step_result.
+func TestApplyEventsOnlyForCallsSent(t *testing.T) {
+	bin := applyBinary(t)
+	t.Parallel()
+	dir, state, spec := applyBigSandbox(t, 4)
+	planFile := applySavePlan(t, state, spec)
+	sb, err := sandbox.Open(state, sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	var writes atomic.Int32
+	first, release := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/BindSipRegistration") && writes.Add(1) == 1 {
+			close(first)
+			<-release
+		}
+		sb.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	var stdout bytes.Buffer
+	apply, lines, wait := applyStartOut(t, bin, &stdout, "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", srv.URL+"/platform_api/",
+		"apply", "--plan", planFile, "--parallelism", "4", "--rate", "2", "--no-journal", "-o", "json")
+	select {
+	case <-first:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no write reached the server within 30 s")
+	}
+	if err := apply.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, lines, "Interrupted: waiting for ")
+	close(release)
+	code, stderr := wait()
+	if code != 130 {
+		t.Fatalf("exit %d, want 130:\n%s", code, stderr)
+	}
+	received := int(writes.Load())
+	started, results := map[float64]bool{}, map[float64]string{}
+	var sum map[string]any
+	for _, l := range jsonLines(t, stdout.String()) {
+		switch l["kind"] {
+		case "step_start":
+			started[l["step"].(float64)] = true
+		case "step_result":
+			results[l["step"].(float64)] = l["outcome"].(string)
+		case "summary":
+			sum = l
+		}
+	}
+	if len(started) != received {
+		t.Errorf("%d step_start lines, but the server received %d calls:\n%s", len(started), received, stdout.String())
+	}
+	for step := range started {
+		if results[step] != "applied" {
+			t.Errorf("step %v started, its result %q; want applied", step, results[step])
+		}
+	}
+	for step := range results {
+		if !started[step] {
+			t.Errorf("step %v has a step_result but no step_start", step)
+		}
+	}
+	if sum == nil || sum["not_started"] != float64(4-received) || sum["applied"] != float64(received) {
+		t.Errorf("summary %v; want %d not started, %d applied", sum, 4-received, received)
 	}
 }
 

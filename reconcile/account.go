@@ -30,8 +30,28 @@ type Account interface {
 	// its answer: a write is not abandoned half-way (Apply bounds that
 	// wait). An error that matches ErrOutcomeUnknown says that the call
 	// may have taken effect although no answer said so; one that matches
-	// ErrNotSent, that ctx ended before anything was sent.
+	// ErrNotSent, that ctx ended before anything was sent. Just before its
+	// first request leaves (after any wait of its own for its turn, such
+	// as a rate limit), Bind calls Sending(ctx).
 	Bind(ctx context.Context, registrationID int64, target *Target) error
+}
+
+// sendingKey is the context key of the function Sending calls.
+type sendingKey struct{}
+
+// withSending returns ctx carrying f, for Bind to call through Sending.
+func withSending(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, sendingKey{}, f)
+}
+
+// Sending tells Apply that a Bind's call is about to be sent, when ctx is
+// the one Apply gave Bind (ApplyOptions.Sending); otherwise it does
+// nothing. An Account calls it at most once per Bind, after any wait for
+// its turn: a call that never leaves is never told of.
+func Sending(ctx context.Context) {
+	if f, ok := ctx.Value(sendingKey{}).(func()); ok {
+		f()
+	}
 }
 
 // ErrOutcomeUnknown is matched (errors.Is) by a Bind error when the request

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -38,6 +39,14 @@ type ApplyOptions struct {
 	// journal writes its intent here, unless Upcoming did, and waits
 	// until it is on disk.)
 	BeforeCall func(Step) error
+	// Sending, when set, is called in each step's goroutine once its call
+	// is about to be sent: after BeforeCall and after the account's own
+	// wait for its turn (the rate limit), so never for a call that is not
+	// sent; a step told of always ends applied, failed or unknown. It must
+	// be safe for concurrent use, and quick: the call waits for it. (The
+	// JSON events write step_start here. An Account that does not call
+	// Sending(ctx) has it called as its Bind returns.)
+	Sending func(Step)
 	// Upcoming, when set, is told of the steps next in line to start,
 	// each at most once and before its BeforeCall, while the calls in
 	// flight run: at any time at most Parallelism steps it was told of
@@ -407,7 +416,15 @@ func (a *applier) startReady(ctx, calls context.Context) {
 					return
 				}
 			}
-			berr := a.acct.Bind(calls, s.Registration.ID, s.After)
+			bctx, sent := calls, func() {}
+			if a.opts.Sending != nil {
+				sent = sync.OnceFunc(func() { a.opts.Sending(*s) })
+				bctx = withSending(calls, sent)
+			}
+			berr := a.acct.Bind(bctx, s.Registration.ID, s.After)
+			if !errors.Is(berr, ErrNotSent) {
+				sent() // for an Account that does not call Sending
+			}
 			switch {
 			case berr == nil:
 				a.results <- applyFinished{i: i}

@@ -305,6 +305,53 @@ func TestApplyBeforeCall(t *testing.T) {
 	}
 }
 
+// sendingAccount is a fakeAccount whose Bind tells Sending as the
+// Voximplant client does (twice, to show Apply hears it once), except for
+// the registrations in silent, which never tell it, and those in notSent,
+// whose calls end ErrNotSent, as one stopped while it waited its turn.
+type sendingAccount struct {
+	*fakeAccount
+	silent, notSent map[int64]bool
+}
+
+func (a *sendingAccount) Bind(ctx context.Context, id int64, t *Target) error {
+	if a.notSent[id] {
+		return fmt.Errorf("waiting for its turn: %w", ErrNotSent)
+	}
+	if !a.silent[id] {
+		Sending(ctx)
+		Sending(ctx)
+	}
+	return a.fakeAccount.Bind(ctx, id, t)
+}
+
+// TestApplySending: ApplyOptions.Sending hears of each call that is sent,
+// once, before its step ends; never of one that was not sent; and, for an
+// account that does not tell it, as its Bind returns.
+func TestApplySending(t *testing.T) {
+	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, nil}, applyHandStep{2, 2, nil})
+	acct := &sendingAccount{fakeAccount: newFakeAccount(applyTestCurrent(3)), silent: map[int64]bool{102: true}, notSent: map[int64]bool{103: true}}
+	var log []string
+	var mu sync.Mutex
+	Apply(context.Background(), acct, p, ApplyOptions{
+		Parallelism: 1,
+		Sending: func(s Step) {
+			mu.Lock()
+			defer mu.Unlock()
+			log = append(log, fmt.Sprintf("sending %d", s.Step))
+		},
+		Progress: func(ev StepEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			log = append(log, fmt.Sprintf("%d %s", ev.Step.Step, ev.Outcome.Status))
+		},
+	})
+	want := []string{"sending 1", "1 applied", "sending 2", "2 applied", "3 not started"}
+	if diff := cmp.Diff(want, log); diff != "" {
+		t.Errorf("hooks (-want +got):\n%s", diff)
+	}
+}
+
 // TestApplySatisfiedAndMissingDependency: a step that depends on one step
 // of the plan and on one that is not in it is skipped at once, and stays
 // skipped (never called) when the step in the plan is applied.

@@ -402,6 +402,9 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 		}
 		return result{err: fmt.Errorf("%s: %w", method, err)}
 	}
+	if try == 0 {
+		reconcile.Sending(ctx) // its turn has come: apply's step_start
+	}
 	c.requests.Add(1)
 	status, code := 0, 0
 	defer func() {
