@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/spec"
@@ -111,18 +112,27 @@ var blockedClause = map[reconcile.BlockCause]string{
 // report collects a run's diagnostics. A command whose stdout is JSON
 // (-o json) sets json: its document then carries them, and when it fails
 // before writing its document, run writes {"format_version":1,
-// "diagnostics":[…]} in its place.
+// "diagnostics":[…]} in its place. The accounts of a fleet apply add to
+// it from goroutines of their own: the list is behind mu.
 type report struct {
 	json    bool   // stdout is JSON
 	kind    string // set: the "kind" of the diagnostics document (apply's JSON Lines)
 	written bool   // the command wrote its document, diagnostics included
-	list    []Diagnostic
+
+	mu   sync.Mutex
+	list []Diagnostic
 }
 
-func (r *report) add(d Diagnostic) { r.list = append(r.list, d) }
+func (r *report) add(d Diagnostic) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.list = append(r.list, d)
+}
 
 // diagnostics is the list so far, [] rather than null when empty.
 func (r *report) diagnostics() []Diagnostic {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.list == nil {
 		return []Diagnostic{}
 	}

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -200,5 +202,26 @@ func TestAPIErrorDiagnosticFix(t *testing.T) {
 		if d.Code != codeAPIError || !strings.Contains(d.Fix, tc.wantFix) || strings.Contains(d.Fix, "the key_id is unknown") {
 			t.Errorf("API error %d: diagnostic %+v; want code %s and a fix saying %q", tc.code, d, codeAPIError, tc.wantFix)
 		}
+	}
+}
+
+// TestWarningsFromConcurrentAccounts: the accounts of a fleet apply run
+// in goroutines of their own, and each may warn (a journal that could
+// not be closed): every warning is kept, none lost to another's (go test
+// -race reports the unsynchronised append this once was).
+func TestWarningsFromConcurrentAccounts(t *testing.T) {
+	s := testSession(&Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &lockedWriter{w: io.Discard}})
+	const accounts, each = 2, 500
+	var wg sync.WaitGroup
+	for a := range accounts {
+		wg.Go(func() {
+			for i := range each {
+				s.warn(codeJournal, fmt.Sprintf("account %d: journal %d: close: input/output error", a, i), "")
+			}
+		})
+	}
+	wg.Wait()
+	if got := len(s.diag.diagnostics()); got != accounts*each {
+		t.Errorf("%d warnings kept, want %d", got, accounts*each)
 	}
 }
