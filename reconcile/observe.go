@@ -271,9 +271,9 @@ func observeFetch(ctx context.Context, acct Account, c *Current, rules, users []
 	if len(jobs) == 0 {
 		return nil
 	}
-	names := make(map[int64]string, len(c.Applications))
+	names := make(map[int64]string, len(c.Applications)) // for errors: escaped
 	for _, a := range c.Applications {
-		names[a.ID] = a.Name
+		names[a.ID] = Printable(a.Name)
 	}
 	gotRules := make([][]Rule, len(jobs))
 	gotUsers := make([][]User, len(jobs))

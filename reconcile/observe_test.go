@@ -109,6 +109,28 @@ func TestObserveReadsOthersWhenMissing(t *testing.T) {
 	}
 }
 
+// TestObserveErrorNamePrintable: the name of an application whose rules
+// could not be read reaches the error escaped, as every name the server
+// sends does: it cannot clear the screen or forge a line.
+func TestObserveErrorNamePrintable(t *testing.T) {
+	cause := errors.New("api error 100: authorization failed")
+	cur := observeTestAccount()
+	cur.Applications[0].Name = "support\x1b[2J\nvoxbind: all good\r.acme.voximplant.com"
+	f := newFakeAccount(cur)
+	f.failRead = func(r string) error {
+		if r == "rules 77" {
+			return cause
+		}
+		return nil
+	}
+	c := &Current{Applications: cur.Applications, Rules: map[int64][]Rule{}, Users: map[int64][]User{}}
+	err := ObserveMembers(context.Background(), f, c)
+	want := `read rules of application 77 (support\x1b[2J\nvoxbind: all good\r.acme.voximplant.com): ` + cause.Error()
+	if err == nil || err.Error() != want {
+		t.Errorf("error %q\nwant  %q", err, want)
+	}
+}
+
 // TestObserveErrors: a failed read names what was being read and wraps
 // the cause.
 func TestObserveErrors(t *testing.T) {
