@@ -19,13 +19,18 @@ import (
 // context with errInterrupted (reads stop at once; apply starts no new
 // step and waits a little for the calls in flight); the second closes
 // interrupts.quit (apply stops waiting and prints its summary) and, a
-// moment later, ends the process with status 130 whatever it is doing.
+// moment later, has main end the process with status 130 whatever it is
+// doing (quitNow).
 // --timeout ends the context with a timeoutError instead: the same stop,
 // but exit 1.
 
 // quitDelay is how long the second signal leaves the command to print
 // its summary before the process ends.
 const quitDelay = time.Second
+
+// quitNow gets the exit status 130 a moment (quitDelay) after the second
+// signal: main then ends the process, whatever the command is doing.
+var quitNow = make(chan int, 1)
 
 // interrupts is how a command hears the second signal.
 type interrupts struct {
@@ -65,7 +70,10 @@ func signalContext() (ctx context.Context, intr *interrupts, stop func()) {
 		}
 		close(intr.quit)
 		time.Sleep(quitDelay)
-		os.Exit(130)
+		select {
+		case quitNow <- 130:
+		default:
+		}
 	}()
 	return ctx, intr, func() { signal.Stop(ch); close(finished); cancel(nil) }
 }

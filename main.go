@@ -43,7 +43,14 @@ type Stdio struct {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], &Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
+	done := make(chan int, 1)
+	go func() { done <- run(os.Args[1:], &Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}) }()
+	select {
+	case code := <-done:
+		os.Exit(code)
+	case code := <-quitNow: // a second Ctrl-C: the command had its moment to finish
+		os.Exit(code)
+	}
 }
 
 // run parses args, runs the command and returns the exit status.
