@@ -84,44 +84,11 @@ func checkRate(rate float64) error {
 // one keep working with every command. Any other flag a command does not
 // take is left for kong to refuse (usageError says which commands take it).
 func hoistGlobals(app *kong.Application, args []string) []string {
-	takesValue, global := map[string]bool{}, map[string]bool{}
-	_ = kong.Visit(app, func(v kong.Visitable, next kong.Next) error {
-		if f, ok := v.(*kong.Flag); ok {
-			names := []string{"--" + f.Name}
-			if f.Short != 0 {
-				names = append(names, "-"+string(f.Short))
-			}
-			for _, n := range names {
-				takesValue[n] = !f.IsBool() && !f.IsCounter()
-				global[n] = f.Group != nil && f.Group.Key == globalGroup.Key
-			}
-		}
-		return next(nil)
-	})
-	// declared holds the flags of the command, once known, and whether
-	// each takes a value: two commands may give one name to different
-	// flags (export's --children is a switch, sandbox init's a number).
-	declared := map[string]bool{}
-	// flag reads the flag that starts at args[i]: its name and the index
-	// just past it (and past its value, when the value is the next word).
-	flag := func(i int) (string, int) {
-		name, _, hasValue := strings.Cut(args[i], "=")
-		if !strings.HasPrefix(name, "--") && len(name) > 2 { // -ojson: the value is attached
-			name, hasValue = name[:2], true
-		}
-		takes, ok := declared[name]
-		if !ok {
-			takes = takesValue[name]
-		}
-		if takes && !hasValue && i+1 < len(args) {
-			return name, i + 2
-		}
-		return name, i + 1
-	}
-	isFlag := func(a string) bool { return a != "--" && a != "-" && strings.HasPrefix(a, "-") }
+	sc := argScanner{args: args, declared: map[string]bool{}}
+	sc.takesValue, sc.global = appFlags(app)
 	i := 0 // args[:i] are the flags before the command name
-	for i < len(args) && isFlag(args[i]) {
-		_, i = flag(i)
+	for i < len(args) && isFlagArg(args[i]) {
+		_, i = sc.flag(i)
 	}
 	node, j := app.Node, i // args[i:j] name the command
 	for j < len(args) {
@@ -134,37 +101,100 @@ func hoistGlobals(app *kong.Application, args []string) []string {
 	if node == app.Node {
 		return args
 	}
-	for _, level := range node.AllFlags(false) {
-		for _, f := range level {
-			declared["--"+f.Name] = !f.IsBool() && !f.IsCounter()
-			if f.Short != 0 {
-				declared["-"+string(f.Short)] = !f.IsBool() && !f.IsCounter()
-			}
-		}
-	}
+	sc.declared = commandFlags(node)
 	out := make([]string, 0, len(args))
 	out = append(out, args[i:j]...)
-	// keep copies the flags of args[from:to], less the global flags this
-	// command does not use; it stops at "--", after which nothing is a flag.
-	keep := func(from, to int) {
-		for k := from; k < to; {
-			if args[k] == "--" {
-				out = append(out, args[k:to]...)
-				return
+	out = sc.keep(out, 0, i)
+	return sc.keep(out, j, len(args))
+}
+
+// appFlags tells, for every flag name of app (long and short, with their
+// dashes), whether it takes a value, and whether it is a global flag.
+func appFlags(app *kong.Application) (takesValue, global map[string]bool) {
+	takesValue, global = map[string]bool{}, map[string]bool{}
+	_ = kong.Visit(app, func(v kong.Visitable, next kong.Next) error {
+		if f, ok := v.(*kong.Flag); ok {
+			for _, n := range flagNames(f) {
+				takesValue[n] = !f.IsBool() && !f.IsCounter()
+				global[n] = f.Group != nil && f.Group.Key == globalGroup.Key
 			}
-			if !isFlag(args[k]) {
-				out, k = append(out, args[k]), k+1
-				continue
+		}
+		return next(nil)
+	})
+	return takesValue, global
+}
+
+// commandFlags tells, for every flag a command takes (its own and its
+// parents'), whether it takes a value.
+func commandFlags(node *kong.Node) map[string]bool {
+	declared := map[string]bool{}
+	for _, level := range node.AllFlags(false) {
+		for _, f := range level {
+			for _, n := range flagNames(f) {
+				declared[n] = !f.IsBool() && !f.IsCounter()
 			}
-			name, next := flag(k)
-			if _, ours := declared[name]; ours || !global[name] {
-				out = append(out, args[k:next]...)
-			}
-			k = next
 		}
 	}
-	keep(0, i)
-	keep(j, len(args))
+	return declared
+}
+
+// flagNames are the names f is given by on the command line: --name, and
+// -x when it has a short form.
+func flagNames(f *kong.Flag) []string {
+	names := []string{"--" + f.Name}
+	if f.Short != 0 {
+		names = append(names, "-"+string(f.Short))
+	}
+	return names
+}
+
+func isFlagArg(a string) bool { return a != "--" && a != "-" && strings.HasPrefix(a, "-") }
+
+// argScanner reads the flags of a command line for hoistGlobals.
+type argScanner struct {
+	args               []string
+	takesValue, global map[string]bool // every flag of the app, by name
+	// declared holds the flags of the command, once known, and whether
+	// each takes a value: two commands may give one name to different
+	// flags (export's --children is a switch, sandbox init's a number).
+	declared map[string]bool
+}
+
+// flag reads the flag that starts at args[i]: its name and the index
+// just past it (and past its value, when the value is the next word).
+func (sc *argScanner) flag(i int) (string, int) {
+	name, _, hasValue := strings.Cut(sc.args[i], "=")
+	if !strings.HasPrefix(name, "--") && len(name) > 2 { // -ojson: the value is attached
+		name, hasValue = name[:2], true
+	}
+	takes, ok := sc.declared[name]
+	if !ok {
+		takes = sc.takesValue[name]
+	}
+	if takes && !hasValue && i+1 < len(sc.args) {
+		return name, i + 2
+	}
+	return name, i + 1
+}
+
+// keep appends to out the words of args[from:to], less the global flags
+// the command does not use; it stops at "--", after which nothing is a
+// flag.
+func (sc *argScanner) keep(out []string, from, to int) []string {
+	for k := from; k < to; {
+		if sc.args[k] == "--" {
+			return append(out, sc.args[k:to]...)
+		}
+		if !isFlagArg(sc.args[k]) {
+			out, k = append(out, sc.args[k]), k+1
+			continue
+		}
+		name, next := sc.flag(k)
+		if _, ours := sc.declared[name]; ours || !sc.global[name] {
+			out = append(out, sc.args[k:next]...)
+		}
+		k = next
+	}
 	return out
 }
 

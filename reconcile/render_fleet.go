@@ -250,57 +250,99 @@ func ReviewFleetPlan(data []byte) (*FleetPlan, error) { return readFleetPlan(dat
 
 // readFleetPlan is ReadFleetPlan, or ReviewFleetPlan when forApply is
 // false. Either takes the diagnostics that plan -o json adds, and drops
-// them.
+// them. Every problem of the file is reported, not only the first.
 func readFleetPlan(data []byte, forApply bool) (*FleetPlan, error) {
-	kind, err := planProbe(data)
+	in, hasSummary, err := decodeFleetPlan(data)
 	if err != nil {
 		return nil, err
 	}
-	if kind != FleetKind {
-		return nil, fmt.Errorf("%w: %s", ErrPlanFormat, unknownKind(kind))
-	}
-	var in FleetJSON
-	doc := struct {
-		*FleetJSON
-		Diagnostics json.RawMessage `json:"diagnostics"`
-	}{FleetJSON: &in}
-	if err := decodeStrict(data, &doc); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
-	}
 	var errs []error
-	// Which accounts have a summary: a missing one and "summary": null
-	// both decode to zero counts.
-	var present struct {
-		Accounts []struct {
-			Summary *Summary `json:"summary"`
-		} `json:"accounts"`
-	}
-	if json.Unmarshal(data, &present) != nil || len(present.Accounts) != len(in.Accounts) {
-		present.Accounts = nil
-	}
 	if in.Summary == nil {
 		errs = append(errs, errNoSummary)
 	}
 	f := &FleetPlan{Accounts: make([]FleetAccount, 0, len(in.Accounts)+len(in.Failed))}
-	if !forApply {
-		for _, x := range in.Failed {
-			msg := x.Error
-			if len(x.SpecErrors) > 0 {
-				msg += ":\n" + strings.Join(x.SpecErrors, "\n")
-			}
-			f.Accounts = append(f.Accounts, FleetAccount{Account: AccountInfo{ID: x.AccountID, Name: x.AccountName}, Err: errors.New(msg)})
-		}
-	} else if len(in.Failed) > 0 {
+	if forApply && len(in.Failed) > 0 {
 		ids := make([]int64, len(in.Failed))
 		for i, x := range in.Failed {
 			ids[i] = x.AccountID
 		}
 		errs = append(errs, fmt.Errorf("%s could not be planned: apply --plan needs a plan of every account; fix them and make the plan again", spec.AccountList(ids)))
+	} else {
+		f.Accounts = append(f.Accounts, failedFleetAccounts(in.Failed)...)
 	}
-	seen := make(map[int64]bool, len(f.Accounts)+len(in.Accounts))
-	for _, a := range f.Accounts {
+	planned, perrs := plannedFleetAccounts(in, hasSummary, f.Accounts, forApply)
+	f.Accounts = append(f.Accounts, planned...)
+	errs = append(errs, perrs...)
+	if len(in.Accounts) == 0 && len(in.Failed) == 0 {
+		errs = append(errs, errors.New("the plan has no account"))
+	}
+	errs = append(errs, fleetSummaryErrors(in)...)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w:\n%w", ErrPlanFormat, errors.Join(errs...))
+	}
+	slices.SortStableFunc(f.Accounts, func(a, b FleetAccount) int { return cmp.Compare(a.Account.ID, b.Account.ID) })
+	return f, nil
+}
+
+// decodeFleetPlan decodes a fleet plan file strictly, and tells for each
+// of its accounts whether it has a summary: a missing one and "summary":
+// null both decode to zero counts. hasSummary is nil when that cannot be
+// told; then no account is taken to lack one.
+func decodeFleetPlan(data []byte) (in *FleetJSON, hasSummary []bool, err error) {
+	kind, err := planProbe(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if kind != FleetKind {
+		return nil, nil, fmt.Errorf("%w: %s", ErrPlanFormat, unknownKind(kind))
+	}
+	in = new(FleetJSON)
+	doc := struct {
+		*FleetJSON
+		Diagnostics json.RawMessage `json:"diagnostics"`
+	}{FleetJSON: in}
+	if err := decodeStrict(data, &doc); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrPlanFormat, err)
+	}
+	var present struct {
+		Accounts []struct {
+			Summary *Summary `json:"summary"`
+		} `json:"accounts"`
+	}
+	if json.Unmarshal(data, &present) == nil && len(present.Accounts) == len(in.Accounts) {
+		hasSummary = make([]bool, len(present.Accounts))
+		for i, a := range present.Accounts {
+			hasSummary[i] = a.Summary != nil
+		}
+	}
+	return in, hasSummary, nil
+}
+
+// failedFleetAccounts are the accounts a fleet plan lists as not planned,
+// each with its error (and its spec's errors) as the plan says them.
+func failedFleetAccounts(failed []fleetFailureJSON) []FleetAccount {
+	out := make([]FleetAccount, 0, len(failed))
+	for _, x := range failed {
+		msg := x.Error
+		if len(x.SpecErrors) > 0 {
+			msg += ":\n" + strings.Join(x.SpecErrors, "\n")
+		}
+		out = append(out, FleetAccount{Account: AccountInfo{ID: x.AccountID, Name: x.AccountName}, Err: errors.New(msg)})
+	}
+	return out
+}
+
+// plannedFleetAccounts checks the plan of each planned account of in (its
+// format, that no account comes twice, after those in before, its steps,
+// its summary), and returns them with every problem, each naming its
+// account.
+func plannedFleetAccounts(in *FleetJSON, hasSummary []bool, before []FleetAccount, forApply bool) ([]FleetAccount, []error) {
+	var errs []error
+	seen := make(map[int64]bool, len(before)+len(in.Accounts))
+	for _, a := range before {
 		seen[a.Account.ID] = true
 	}
+	out := make([]FleetAccount, 0, len(in.Accounts))
 	for i := range in.Accounts {
 		a := &in.Accounts[i]
 		p := &a.Plan
@@ -315,30 +357,31 @@ func readFleetPlan(data []byte, forApply bool) (*FleetPlan, error) {
 		for _, e := range checkPlan(p, forApply) {
 			errs = append(errs, fmt.Errorf("%s: %w", at, e))
 		}
-		if present.Accounts != nil && present.Accounts[i].Summary == nil {
+		if hasSummary != nil && !hasSummary[i] {
 			errs = append(errs, fmt.Errorf("%s: %w", at, errNoSummary))
 		}
 		planNonNil(p)
-		f.Accounts = append(f.Accounts, FleetAccount{Account: AccountInfo{ID: p.AccountID, Name: a.AccountName}, Plan: p})
+		out = append(out, FleetAccount{Account: AccountInfo{ID: p.AccountID, Name: a.AccountName}, Plan: p})
 	}
-	if len(in.Accounts) == 0 && len(in.Failed) == 0 {
-		errs = append(errs, errors.New("the plan has no account"))
+	return out, errs
+}
+
+// fleetSummaryErrors compares the fleet's summary with the sum of its
+// accounts' summaries: an edited count is an edited plan.
+func fleetSummaryErrors(in *FleetJSON) []error {
+	if in.Summary == nil {
+		return nil
 	}
-	if in.Summary != nil {
-		var steps Summary
-		for _, a := range in.Accounts {
-			steps.Bind += a.Summary.Bind
-			steps.Rebind += a.Summary.Rebind
-			steps.Unbind += a.Summary.Unbind
-		}
-		fleet := Summary{Bind: in.Summary.Bind, Rebind: in.Summary.Rebind, Unbind: in.Summary.Unbind}
-		for _, m := range summaryMismatches(fleet, steps, "the fleet's summary", "its accounts' plans have") {
-			errs = append(errs, errors.New(m))
-		}
+	var steps Summary
+	for _, a := range in.Accounts {
+		steps.Bind += a.Summary.Bind
+		steps.Rebind += a.Summary.Rebind
+		steps.Unbind += a.Summary.Unbind
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w:\n%w", ErrPlanFormat, errors.Join(errs...))
+	fleet := Summary{Bind: in.Summary.Bind, Rebind: in.Summary.Rebind, Unbind: in.Summary.Unbind}
+	var errs []error
+	for _, m := range summaryMismatches(fleet, steps, "the fleet's summary", "its accounts' plans have") {
+		errs = append(errs, errors.New(m))
 	}
-	slices.SortStableFunc(f.Accounts, func(a, b FleetAccount) int { return cmp.Compare(a.Account.ID, b.Account.ID) })
-	return f, nil
+	return errs
 }
