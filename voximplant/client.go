@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -352,7 +350,11 @@ func (c *Client) retry(ctx context.Context, start time.Time, method string, atte
 	// wait could overflow into the past.
 	if elapsed := c.now().Sub(start); wait > budget-elapsed {
 		if res.hint > 0 && res.hint == wait {
-			return fmt.Errorf("gave up: the server asks to retry after %s, past the retry budget of %s: %w", hintText(wait), budget, res.err)
+			after := wait.String()
+			if wait >= maxRetryHint {
+				after += " or more"
+			}
+			return fmt.Errorf("gave up: the server asks to retry after %s, past the retry budget of %s: %w", after, budget, res.err)
 		}
 		var first string
 		if !c.answered.Load() {
@@ -641,41 +643,13 @@ func retryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if d, ok := hintSeconds(strings.TrimSpace(v)); ok {
+	if d := hintSeconds(strings.TrimSpace(v)); d > 0 {
 		return d
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return min(t.Sub(now), maxHint) // Sub saturates at 292 years
+		return min(t.Sub(now), maxRetryHint)
 	}
 	return 0
-}
-
-// maxHint is the longest retry hint voxbind takes as said: far past any
-// retry budget, and far from the 292 years a time.Duration holds, so that
-// no sum or product with a hint overflows.
-const maxHint = 365 * 24 * time.Hour
-
-// hintSeconds reads a whole number of seconds of a retry hint, capped at
-// maxHint; a number too large for an int is past the cap too. It reports
-// false when s is not a number of seconds.
-func hintSeconds(s string) (time.Duration, bool) {
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return 0, false
-	}
-	if err != nil || n > uint64(maxHint/time.Second) {
-		return maxHint, true
-	}
-	return time.Duration(n) * time.Second, true
-}
-
-// hintText says how long a retry hint asks to wait; a capped one is "a
-// year or more", not the year it was cut to.
-func hintText(d time.Duration) string {
-	if d >= maxHint {
-		return "a year or more"
-	}
-	return d.String()
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -782,15 +782,16 @@ func TestRetryHintBeyondBudget(t *testing.T) {
 		fail func(w http.ResponseWriter)
 		want string
 	}{
-		{"seconds near the largest duration", header("9223372036"), "a year or more"},
-		{"seconds that wrap around", header("18446744074"), "a year or more"},
-		{"seconds of thousands of years", header("99999999999"), "a year or more"},
-		{"seconds past int64", header("99999999999999999999999"), "a year or more"},
-		{"a date in year 9999", header("Fri, 31 Dec 9999 23:59:59 GMT"), "a year or more"},
-		{"a day", header("86400"), "24h0m0s"},
-		{"message near the largest duration", message("Repeat after 9223372036 seconds"), "a year or more"},
-		{"message that overflows to negative", message("Repeat after 9223372037 seconds"), "a year or more"},
-		{"message past int64", message("Repeat after 99999999999999999999999 seconds"), "a year or more"},
+		{"seconds near the largest duration", header("9223372036"), "24h0m0s or more"},
+		{"seconds that wrap around", header("18446744074"), "24h0m0s or more"},
+		{"seconds of thousands of years", header("99999999999"), "24h0m0s or more"},
+		{"seconds past int64", header("99999999999999999999999"), "24h0m0s or more"},
+		{"a date in year 9999", header("Fri, 31 Dec 9999 23:59:59 GMT"), "24h0m0s or more"},
+		{"an hour", header("3600"), "1h0m0s"},
+		{"message near the largest duration", message("Repeat after 9223372036 seconds"), "24h0m0s or more"},
+		{"message that overflows to negative", message("Repeat after 9223372037 seconds"), "24h0m0s or more"},
+		{"message past int64", message("Repeat after 99999999999999999999999 seconds"), "24h0m0s or more"},
+		{"message of a day and a second", message("Repeat after 86401 seconds"), "24h0m0s or more"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeServer(t)
