@@ -43,7 +43,7 @@ type Plan struct {
 	// selection (--only, --except) that an ignore entry in force holds:
 	// verification leaves them out like Ignored. Not part of plan JSON.
 	IgnoredOutside []int64 `json:"-"`
-	Summary Summary   `json:"summary"`
+	Summary        Summary `json:"summary"`
 	// Selection is present when the plan was limited with --only or
 	// --except: the selectors, and how many changes outside them were not
 	// planned.
