@@ -466,7 +466,7 @@ func (c *Client) outcome(method string, resp *http.Response, body []byte, out an
 	decodeErr := json.Unmarshal(body, out)
 	if decodeErr == nil {
 		if f := out.failure(); f != nil {
-			f.Msg = c.clean(f.Msg)
+			f.Msg = c.message(f.Msg)
 			return c.apiFailure(method, f, hint, sentAt, date), f.Code
 		}
 	}
@@ -591,6 +591,24 @@ const maxBody = 64 << 20
 // bufPool holds answer buffers: json.Unmarshal copies what it keeps, so a
 // buffer is reused once the answer is decoded.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxMessage is the most bytes of an API error's msg that an error
+// message, a trace or a journal line shows: a server may answer a
+// message of megabytes, and each step's failure repeats it.
+const maxMessage = 300
+
+// message is an API error's msg fit to show: cleaned (see clean), and
+// past maxMessage bytes cut, with "…" and its length in bytes; at most
+// its first 4 KiB are read, however long it is.
+func (c *Client) message(msg string) string {
+	read := msg[:min(len(msg), 4<<10)]
+	cleaned := c.clean(read)
+	short := shorten(cleaned, maxMessage)
+	if short == cleaned && len(read) == len(msg) {
+		return cleaned
+	}
+	return fmt.Sprintf("%s (the message is cut: %d bytes in all)", short, len(msg))
+}
 
 // snippet is the start of a body for an error message, on one line, with
 // anything that looks like a token or a key cut out.

@@ -464,3 +464,31 @@ func TestEndpointWithPasswordRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIErrorMessageCut: an API error whose msg is megabytes long is
+// shown cut to a few hundred bytes, marked as cut with its length; a
+// short one is shown whole.
+func TestAPIErrorMessageCut(t *testing.T) {
+	long := strings.Repeat("A very long error message. ", 200000)
+	for _, tc := range []struct {
+		msg, want string
+		most      int
+	}{
+		{long, "(the message is cut: 5400000 bytes in all)", 400},
+		{"key not found", "GetAccountInfo: api error 101: key not found", 100},
+	} {
+		f := newFakeServer(t)
+		f.fault = func(_ int64, method string, w http.ResponseWriter, r *http.Request) bool {
+			writeJSON(w, map[string]any{"error": map[string]any{"code": 101, "msg": tc.msg}})
+			return true
+		}
+		c, _ := testClient(t, f, nil)
+		_, err := c.GetAccountInfo(context.Background())
+		if err == nil {
+			t.Fatal("GetAccountInfo succeeded")
+		}
+		if msg := err.Error(); len(msg) > tc.most || !strings.Contains(msg, tc.want) {
+			t.Errorf("error of %d bytes, %.500q; want at most %d bytes, with %q", len(msg), msg, tc.most, tc.want)
+		}
+	}
+}
