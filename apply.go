@@ -591,8 +591,12 @@ func executePlan(ctx context.Context, s *session, intr *interrupts, acct *voximp
 		err = fmt.Errorf("verify: read the account back: %w", a.readErr)
 	case !a.ok():
 		lines := strings.Split(strings.TrimSpace(summary.String()), "\n")
-		s.diag.add(Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1],
-			Fix: "see the steps not applied above; voxbind plan shows what is left to do"})
+		fix := "see the steps not applied above; voxbind plan shows what is left to do"
+		var busy *reconcile.BusyError
+		if errors.As(a.res.Stopped, &busy) {
+			fix = "run apply again later, when the API takes calls again; voxbind plan shows what is left to do"
+		}
+		s.diag.add(Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1], Fix: fix})
 		// The summary's last line says what. Stopped by the breaker,
 		// --timeout or the journal, apply ended for that reason, even if
 		// a Ctrl-C then cut short its wait for the calls in flight.

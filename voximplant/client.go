@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -348,15 +349,7 @@ func (c *Client) retry(ctx context.Context, start time.Time, method string, atte
 	}
 	budget := c.retryBudget()
 	if elapsed := c.now().Sub(start); elapsed+wait > budget {
-		if res.hint > 0 && res.hint == wait {
-			return fmt.Errorf("gave up: the server asks to retry after %s, past the retry budget of %s: %w", wait, budget, res.err)
-		}
-		var first string
-		if !c.answered.Load() {
-			first = ", short because the API has not answered yet in this run"
-		}
-		return fmt.Errorf("gave up after %d attempts in %s (retry budget %s%s): %w",
-			attempt+1, elapsed.Round(time.Millisecond), budget, first, res.err)
+		return c.gaveUp(attempt, elapsed, wait, budget, res)
 	}
 	ev := RetryEvent{Method: method, Cause: res.cause, Detail: res.detail, Err: res.err, Attempt: attempt + 1, Wait: wait, Budget: budget}
 	ev.Deadline, _ = ctx.Deadline()
@@ -369,6 +362,34 @@ func (c *Client) retry(ctx context.Context, start time.Time, method string, atte
 		return fmt.Errorf("%s: %w; not retried after: %v", method, context.Cause(ctx), res.err)
 	}
 	return nil
+}
+
+// gaveUp is the error of a call that retries no more: its retry budget
+// would pass during the next wait. When the API itself answered "try
+// later", it matches *reconcile.TryLaterError, so that apply stops
+// starting steps.
+func (c *Client) gaveUp(attempt int, elapsed, wait, budget time.Duration, res result) error {
+	var err error
+	hinted := res.hint > 0 && res.hint == wait
+	if hinted {
+		err = fmt.Errorf("gave up: the server asks to retry after %s, past the retry budget of %s: %w", wait, budget, res.err)
+	} else {
+		var first string
+		if !c.answered.Load() {
+			first = ", short because the API has not answered yet in this run"
+		}
+		err = fmt.Errorf("gave up after %d attempts in %s (retry budget %s%s): %w",
+			attempt+1, elapsed.Round(time.Millisecond), budget, first, res.err)
+	}
+	var apiErr *APIError
+	if !errors.As(res.err, &apiErr) || !apiErr.Temporary() {
+		return err
+	}
+	tl := &reconcile.TryLaterError{Code: apiErr.Code, For: elapsed, Budget: budget, Err: err}
+	if hinted {
+		tl.Wait = wait
+	}
+	return tl
 }
 
 // result is how one attempt ended.

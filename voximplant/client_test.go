@@ -764,3 +764,51 @@ func TestRetryHintNeverShortensBackoff(t *testing.T) {
 		t.Errorf("waits (-want +got):\n%s", diff)
 	}
 }
+
+// TestGaveUpOnTryLater: a call the API answered "try later" until the
+// retry budget was spent, or with a wait past it, matches
+// *reconcile.TryLaterError with the code and how long it tried, so that
+// apply stops starting steps; a server error (HTTP 503) or a final API
+// error does not.
+func TestGaveUpOnTryLater(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		fail     func(w http.ResponseWriter)
+		tryLater bool
+		code     int
+		wait     time.Duration
+	}{
+		{"api 484 to the end", func(w http.ResponseWriter) { apiError(w, 484, "probable resend") }, true, 484, 0},
+		{"api 162 to the end", func(w http.ResponseWriter) { apiError(w, 162, "try again later") }, true, 162, 0},
+		{"api 416 past the budget", func(w http.ResponseWriter) { apiError(w, 416, "Repeat after 600 seconds") }, true, 416, 10 * time.Minute},
+		{"http 503", func(w http.ResponseWriter) { w.WriteHeader(503) }, false, 0, 0},
+		{"api 101", func(w http.ResponseWriter) { apiError(w, 101, "no") }, false, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeServer(t)
+			f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+				tc.fail(w)
+				return true
+			}
+			const budget = 20 * time.Second
+			c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = budget })
+			c.answered.Store(true) // the full budget applies
+			withFakeClock(c)
+			c.jitter = func(max time.Duration) time.Duration { return max }
+			err := c.Bind(context.Background(), 1, nil)
+			var tl *reconcile.TryLaterError
+			if got := errors.As(err, &tl); got != tc.tryLater {
+				t.Fatalf("error %v: a TryLaterError %v, want %v", err, got, tc.tryLater)
+			}
+			if !tc.tryLater {
+				return
+			}
+			if tl.Code != tc.code || tl.Wait != tc.wait || tl.Budget != budget || tl.Error() != err.Error() {
+				t.Errorf("code %d, wait %v, budget %v, text %q; want %d, %v, %v and the call's error", tl.Code, tl.Wait, tl.Budget, tl.Error(), tc.code, tc.wait, budget)
+			}
+			if tc.wait == 0 && tl.For < budget/2 {
+				t.Errorf("tried for %v; want most of the budget", tl.For)
+			}
+		})
+	}
+}
