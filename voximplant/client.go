@@ -455,8 +455,12 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody)); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1)); err != nil {
 		return c.networkError(ctx, actx, method, err, sentAt, timeout)
+	}
+	if buf.Len() > maxBody {
+		return result{err: &EndpointError{Method: method, Fix: checkEndpointURL,
+			Problem: fmt.Sprintf("the answer is larger than %d MiB, the most voxbind reads of one answer (a page of the Management API is far smaller)", maxBody>>20)}, answered: true}
 	}
 	res, code = c.outcome(method, resp, buf.Bytes(), out, sentAt, date)
 	return res
@@ -607,6 +611,7 @@ func redirected(resp *http.Response, clean func(string) string) string {
 	return fmt.Sprintf("the server answered HTTP %d, a redirect (%s); the Management API never redirects, so voxbind does not follow it", resp.StatusCode, shorten(where, 300))
 }
 
+// maxBody is the most bytes voxbind reads of one answer.
 const maxBody = 64 << 20
 
 // bufPool holds answer buffers: json.Unmarshal copies what it keeps, so a

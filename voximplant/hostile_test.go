@@ -492,3 +492,27 @@ func TestAPIErrorMessageCut(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswerTooLarge: an answer past 64 MiB is refused as too large,
+// not as "not JSON" (it is cut where voxbind stops reading).
+func TestAnswerTooLarge(t *testing.T) {
+	f := newFakeServer(t)
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		w.Write([]byte(`{"result": [`))
+		row := []byte(`{"sip_registration_id": 1, "sip_username": "x", "proxy": "p"},`)
+		big := []byte(strings.Repeat(string(row), 1<<14))
+		for n := 0; n <= maxBody; n += len(big) {
+			if _, err := w.Write(big); err != nil {
+				return true
+			}
+		}
+		w.Write([]byte(`{"sip_registration_id": 1}], "total_count": 1}`))
+		return true
+	}
+	c, _ := testClient(t, f, nil)
+	_, err := c.Registrations(context.Background())
+	var ee *EndpointError
+	if !errors.As(err, &ee) || !strings.Contains(err.Error(), "the answer is larger than 64 MiB, the most voxbind reads of one answer") || strings.Contains(err.Error(), "not JSON") {
+		t.Errorf("error %v; want one that says the answer is larger than 64 MiB", err)
+	}
+}
