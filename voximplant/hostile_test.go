@@ -516,3 +516,23 @@ func TestAnswerTooLarge(t *testing.T) {
 		t.Errorf("error %v; want one that says the answer is larger than 64 MiB", err)
 	}
 }
+
+// TestAPIErrorWithoutMessage: an error answer with no message (or no code
+// either) says so, rather than ending in "api error -1: ".
+func TestAPIErrorWithoutMessage(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"error": {}}`:                      "GetAccountInfo: api error 0: the server's error answer has no code and no message",
+		`{"error": {"code": -1, "msg": ""}}`: "GetAccountInfo: api error -1: the server gave no message",
+		`{"error": {"code": 7, "msg": " "}}`: "GetAccountInfo: api error 7: the server gave no message",
+	} {
+		f := newFakeServer(t)
+		f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+			w.Write([]byte(body))
+			return true
+		}
+		c, _ := testClient(t, f, nil)
+		if _, err := c.GetAccountInfo(context.Background()); err == nil || err.Error() != want {
+			t.Errorf("%s: error %v\nwant  %s", body, err, want)
+		}
+	}
+}
