@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -372,7 +371,11 @@ func (c *Client) gaveUp(attempt int, elapsed, wait, budget time.Duration, res re
 	var err error
 	hinted := res.hint > 0 && res.hint == wait
 	if hinted {
-		err = fmt.Errorf("gave up: the server asks to retry after %s, past the retry budget of %s: %w", wait, budget, res.err)
+		after := wait.String()
+		if wait >= maxRetryHint {
+			after += " or more"
+		}
+		err = fmt.Errorf("gave up: the server asks to retry after %s, past the retry budget of %s: %w", after, budget, res.err)
 	} else {
 		var first string
 		if !c.answered.Load() {
@@ -679,11 +682,11 @@ func retryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
+	if d := hintSeconds(strings.TrimSpace(v)); d > 0 {
+		return d
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), maxRetryHint)
 	}
 	return 0
 }

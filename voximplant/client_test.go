@@ -607,6 +607,10 @@ func TestHintInMessage(t *testing.T) {
 		"repeat the request after 1 sec":    time.Second,
 		"Rate limit exceeded":               0,
 		"Please try again after 30 seconds": 30 * time.Second,
+		// Past a time.Duration, and past a day: a day, and so past any budget.
+		"repeat after 9223372037 seconds":          24 * time.Hour,
+		"repeat after 99999999999999999999999 sec": 24 * time.Hour,
+		"repeat after 86401 seconds":               24 * time.Hour,
 	} {
 		if got := retryHint(msg); got != want {
 			t.Errorf("retryHint(%q) = %v, want %v", msg, got, want)
@@ -810,5 +814,39 @@ func TestGaveUpOnTryLater(t *testing.T) {
 				t.Errorf("tried for %v; want most of the budget", tl.For)
 			}
 		})
+	}
+}
+
+// TestHugeRetryAfter: a Retry-After of more seconds than a
+// time.Duration holds is a day, past the budget: the call gives up at
+// once, saying so, instead of an overflowed wait.
+func TestHugeRetryAfter(t *testing.T) {
+	now := time.Now()
+	for v, want := range map[string]time.Duration{
+		"99999999999":          24 * time.Hour,
+		"99999999999999999999": 24 * time.Hour,
+		"120":                  2 * time.Minute,
+		"-5":                   0,
+		"soon":                 0,
+	} {
+		if got := retryAfter(v, now); got != want {
+			t.Errorf("retryAfter(%q) = %v, want %v", v, got, want)
+		}
+	}
+	for name, fail := range map[string]func(http.ResponseWriter){
+		"Retry-After": func(w http.ResponseWriter) { w.Header().Set("Retry-After", "99999999999"); w.WriteHeader(429) },
+		"message":     func(w http.ResponseWriter) { apiError(w, 416, "repeat after 9223372037 seconds") },
+	} {
+		f := newFakeServer(t)
+		f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool { fail(w); return true }
+		c, _ := testClient(t, f, nil)
+		fc := withFakeClock(c)
+		err := c.Bind(context.Background(), 1, nil)
+		if err == nil || !strings.Contains(err.Error(), "gave up: the server asks to retry after 24h0m0s or more, past the retry budget") {
+			t.Errorf("%s: error %v; want it to give up at once on a wait past the budget", name, err)
+		}
+		if len(fc.slept) != 0 || c.Stats().Requests != 1 {
+			t.Errorf("%s: waited %v and sent %d requests; want one request and no wait", name, fc.slept, c.Stats().Requests)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package voximplant
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -182,8 +183,22 @@ func retryHint(msg string) time.Duration {
 	if m == nil {
 		return 0
 	}
-	n, err := strconv.Atoi(m[1])
-	if err != nil || n < 0 {
+	return hintSeconds(m[1])
+}
+
+// maxRetryHint is the longest wait a server's "retry after" is taken
+// as: any longer one (a year, or more seconds than a time.Duration
+// holds) is past every retry budget just the same.
+const maxRetryHint = 24 * time.Hour
+
+// hintSeconds is a wait given as a count of seconds in digits, at most
+// maxRetryHint, 0 when digits is not a count of seconds.
+func hintSeconds(digits string) time.Duration {
+	n, err := strconv.ParseUint(digits, 10, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange), err == nil && n > uint64(maxRetryHint/time.Second):
+		return maxRetryHint
+	case err != nil:
 		return 0
 	}
 	return time.Duration(n) * time.Second
