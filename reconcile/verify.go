@@ -375,6 +375,11 @@ func decodeStrict(data []byte, v any) error {
 	return decodeError(dec.Decode(v))
 }
 
+// JSONProblem is decodeError for JSON that voxbind reads elsewhere (the
+// API's answers): a value of the wrong kind said by its key path and the
+// kind it must be, not in Go's words.
+func JSONProblem(err error) error { return decodeError(err) }
+
 // decodeError says what encoding/json refused in the words of the file it
 // read, not Go's: a value of the wrong kind by its key path and the kind
 // it must be ("changes.step" is a string, but must be a whole number),

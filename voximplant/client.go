@@ -579,7 +579,7 @@ func notAPIAnswer(method string, status int, contentType, shown string, body []b
 	case decodeErr == nil:
 		e.Problem = fmt.Sprintf(`the endpoint answered JSON that is not a Management API answer (neither "result" nor "error"): %s`, shown)
 	case json.Valid(trimmed):
-		e.Problem = fmt.Sprintf("the endpoint answered JSON that is not a Management API answer (%v): %s", decodeErr, shown)
+		e.Problem = fmt.Sprintf("the endpoint answered JSON that is not a Management API answer (%v): %s", answerProblem(decodeErr), shown)
 	case strings.Contains(contentType, "html") || bytes.HasPrefix(trimmed, []byte("<")):
 		e.Problem = fmt.Sprintf("the endpoint answered an HTML page, not the Management API (http status %d: %s)", status, shown)
 		e.Fix += "; a captive portal or a proxy's login page answers like this too"
@@ -587,6 +587,19 @@ func notAPIAnswer(method string, status int, contentType, shown string, body []b
 		e.Problem = fmt.Sprintf("the endpoint's answer is not JSON, so not the Management API (http status %d: %s)", status, shown)
 	}
 	return e
+}
+
+// answerProblem says which key of an answer had a value of the wrong
+// kind, in the answer's words ("result" is an object, but must be a
+// list), not Go's; the embedded status holding "error" is no key.
+func answerProblem(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		c := *te
+		c.Field = strings.TrimPrefix(c.Field, "status.")
+		err = &c
+	}
+	return reconcile.JSONProblem(err)
 }
 
 // refuseRedirect stops the HTTP client at a redirect: the Management API

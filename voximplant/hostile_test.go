@@ -536,3 +536,32 @@ func TestAPIErrorWithoutMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswerOfTheWrongKind: JSON whose values have the wrong kind is
+// refused naming the key and the kinds in plain words, not Go's types.
+func TestAnswerOfTheWrongKind(t *testing.T) {
+	for _, tc := range []struct {
+		method, body, want string
+	}{
+		{"GetSipRegistrations", `{"result": {"sip_registration_id": 1}}`, `("result" is an object, but must be a list)`},
+		{"GetAccountInfo", `{"result": [{"account_id": 1}]}`, `("result" is a list, but must be an object)`},
+		{"GetSipRegistrations", `{"result": [{"sip_registration_id": "1"}], "total_count": 1}`, `("result.sip_registration_id" is a string, but must be a whole number)`},
+		{"GetAccountInfo", `{"error": {"code": "340", "msg": "x"}}`, `("error.code" is a string, but must be a whole number)`},
+	} {
+		f := newFakeServer(t)
+		f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+			w.Write([]byte(tc.body))
+			return true
+		}
+		c, _ := testClient(t, f, nil)
+		var err error
+		if tc.method == "GetAccountInfo" {
+			_, err = c.GetAccountInfo(context.Background())
+		} else {
+			_, err = c.Registrations(context.Background())
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "Go struct") || strings.Contains(err.Error(), "json: cannot") {
+			t.Errorf("%s: error %v; want %s, in plain words", tc.body, err, tc.want)
+		}
+	}
+}
