@@ -465,7 +465,7 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 		return result{err: &EndpointError{Method: method, Fix: checkEndpointURL,
 			Problem: fmt.Sprintf("the answer is larger than %d MiB, the most voxbind reads of one answer (a page of the Management API is far smaller)", maxBody>>20)}, answered: true}
 	}
-	res, code = c.outcome(method, resp, buf.Bytes(), out, sentAt, date)
+	res, code = c.outcome(method, resp, buf.Bytes(), out, sentAt, date, isWrite)
 	return res
 }
 
@@ -487,7 +487,11 @@ func (c *Client) newRequest(ctx context.Context, method, form, token string) (*h
 // error code it carries (0 if none), for the trace. The API's own verdict
 // comes first; the HTTP status decides only when the body does not carry
 // one.
-func (c *Client) outcome(method string, resp *http.Response, body []byte, out answer, sentAt time.Time, date string) (result, int) {
+//
+// A write's answer that does not say whether the call took effect is
+// taken as lost (the step is unknown, not failed): "result": null, and
+// a final error together with a result.
+func (c *Client) outcome(method string, resp *http.Response, body []byte, out answer, sentAt time.Time, date string, isWrite bool) (result, int) {
 	status := resp.StatusCode
 	hint := retryAfter(resp.Header.Get("Retry-After"), c.now())
 
@@ -495,7 +499,16 @@ func (c *Client) outcome(method string, resp *http.Response, body []byte, out an
 	if decodeErr == nil {
 		if f := out.failure(); f != nil {
 			f.Msg = c.message(f.Msg)
-			return c.apiFailure(method, f, hint, sentAt, date), f.Code
+			res := c.apiFailure(method, f, hint, sentAt, date)
+			if isWrite && !res.transient && out.hasResult(body) {
+				res.err = fmt.Errorf("%w; the answer also holds a result, so it does not say whether the call took effect", res.err)
+				res.lost, res.answered = true, false
+			}
+			return res, f.Code
+		}
+		if isWrite && !out.hasResult(body) && nullResult(body) {
+			c.noteAnswer()
+			return result{err: fmt.Errorf(`%s: the API answered "result": null, which says neither that the call took effect nor that it failed`, method), lost: true}, 0
 		}
 	}
 	if status < 200 || status > 299 {
@@ -568,6 +581,17 @@ func (c *Client) observeClock(date string, refused bool) bool {
 // (negative: behind), as the client corrects its tokens for; 0 until an
 // answer showed more than 5 s of difference.
 func (c *Client) ClockOffset() time.Duration { return c.tokens.clockOffset() }
+
+// nullResult reports whether body is a JSON object whose "result" is
+// null.
+func nullResult(body []byte) bool {
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(body, &probe) != nil {
+		return false
+	}
+	r, ok := probe["result"]
+	return ok && string(bytes.TrimSpace(r)) == "null"
+}
 
 // notAPIAnswer is the error for a successful HTTP answer that is not one
 // of the Management API: an HTML page (a captive portal, a proxy's login,

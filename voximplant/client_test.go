@@ -850,3 +850,27 @@ func TestHugeRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestBindAnswerThatSaysNothing: a BindSipRegistration answer that does
+// not say whether the call took effect ("result": null, or a final
+// error together with a result) makes the step unknown, not failed; an
+// error alone is a failure.
+func TestBindAnswerThatSaysNothing(t *testing.T) {
+	for body, unknown := range map[string]bool{
+		`{"result": null}`: true,
+		`{"result": 1, "error": {"code": 101, "msg": "both"}}`: true,
+		`{"error": {"code": 101, "msg": "no"}}`:                false,
+		`{"result": 0}`:                                        false,
+	} {
+		f := newFakeServer(t)
+		f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+			w.Write([]byte(body))
+			return true
+		}
+		c, _ := testClient(t, f, nil)
+		err := c.Bind(context.Background(), 1, nil)
+		if err == nil || errors.Is(err, reconcile.ErrOutcomeUnknown) != unknown {
+			t.Errorf("%s: error %v; want unknown %v", body, err, unknown)
+		}
+	}
+}
