@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,10 +16,11 @@ import (
 )
 
 // alsoUnbindsTrunk serves the sandbox state over HTTP, and each
-// BindSipRegistration it is sent also unbinds trunk1 (3008, bound to
-// sales / rule inbound-sales), as a second call with the same token: an
-// API (or a colleague) that changes more than the plan asked.
-func alsoUnbindsTrunk(t *testing.T, state string) string {
+// BindSipRegistration it is sent also unbinds trunk1 (3008 in the demo
+// account, bound to sales / rule inbound-sales; trunk is its id in a
+// child account), as a second call with the same token: an API (or a
+// colleague) that changes more than the plan asked.
+func alsoUnbindsTrunk(t *testing.T, state string, trunk ...int64) string {
 	t.Helper()
 	srv, err := sandbox.Open(state, sandbox.Options{})
 	if err != nil {
@@ -29,7 +31,11 @@ func alsoUnbindsTrunk(t *testing.T, state string) string {
 		if !strings.HasSuffix(r.URL.Path, "/BindSipRegistration") {
 			return
 		}
-		form := url.Values{"sip_registration_id": {"3008"}, "bind": {"false"}}
+		id := int64(3008)
+		if len(trunk) > 0 {
+			id = trunk[0]
+		}
+		form := url.Values{"sip_registration_id": {strconv.FormatInt(id, 10)}, "bind": {"false"}}
 		other := httptest.NewRequest(http.MethodPost, r.URL.Path, strings.NewReader(form.Encode()))
 		other.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		other.Header.Set("Authorization", r.Header.Get("Authorization"))
@@ -94,5 +100,21 @@ func TestApplyVerifiesEveryRegistration(t *testing.T) {
 		"ignore:\n  - registration: trunk1@sip.carrier.example\n    reason: the carrier team re-patches it\n    until: "+until+"\n")
 	if code, _, stderr := applyRun(t, "", "--credentials", creds, "--endpoint", endpoint, "apply", "-f", ignoring, "--auto-approve"); code != 0 {
 		t.Errorf("apply with trunk1 ignored: exit %d; want 0:\n%s", code, stderr)
+	}
+}
+
+// TestFleetApplyVerifiesEveryRegistration: in a fleet, which keeps each
+// account's registrations by ids only, a registration changed outside
+// the plan fails the account's verification too, named with the names
+// the account read back has.
+func TestFleetApplyVerifiesEveryRegistration(t *testing.T) {
+	t.Parallel()
+	state := fleetTestState(t, 2, nil)
+	endpoint := alsoUnbindsTrunk(t, state, 100000+3008)
+	code, _, stderr := applyRun(t, "", "--credentials", filepath.Join(filepath.Dir(state), sandbox.CredentialsFile), "--endpoint", endpoint,
+		"apply", "-f", fleetStopSpecs(t, 2), "--auto-approve", "--accounts-parallelism", "1")
+	want := "registration 103008 (trunk1@sip.carrier.example) changed outside the plan: was sales / rule inbound-sales, now (unbound) — by this apply or by someone else at the same time"
+	if code != 1 || !strings.Contains(stderr, want) || strings.Count(stderr, "changed outside the plan") != 1 {
+		t.Errorf("fleet apply: exit %d; want 1 and one difference, of child 1's trunk:\n%s", code, stderr)
 	}
 }
