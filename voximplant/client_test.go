@@ -219,7 +219,7 @@ func TestPermanentErrorsNotRetried(t *testing.T) {
 		{"200 not json", func(w http.ResponseWriter) { fmt.Fprint(w, "OK") }, "GetAccountInfo: the endpoint's answer is not JSON, so not the Management API (http status 200: OK); check the endpoint URL", 0},
 		{"200 json of another shape", func(w http.ResponseWriter) { fmt.Fprint(w, `{"status": "ok"}`) }, `GetAccountInfo: the endpoint answered JSON that is not a Management API answer (neither "result" nor "error"): {"status": "ok"}`, 0},
 		{"200 null result", func(w http.ResponseWriter) { fmt.Fprint(w, `{"result": null}`) }, `neither "result" nor "error"`, 0},
-		{"200 json of a wrong type", func(w http.ResponseWriter) { fmt.Fprint(w, `{"result": "yes"}`) }, "GetAccountInfo: the endpoint answered JSON that is not a Management API answer (json: cannot unmarshal string", 0},
+		{"200 json of a wrong type", func(w http.ResponseWriter) { fmt.Fprint(w, `{"result": "yes"}`) }, "GetAccountInfo: the endpoint answered JSON that is not a Management API answer (\"result\" is a string, but must be an object)", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
