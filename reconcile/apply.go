@@ -189,7 +189,8 @@ type BusyError struct {
 
 func (e *BusyError) Error() string {
 	if e.Wait > 0 {
-		return fmt.Sprintf(`the API answered "try later" (code %d) and asks to wait %s, past the retry budget of %s`, e.Code, e.Wait, e.Budget)
+		// The step's error says how long: a wait past a day is cut to a day.
+		return fmt.Sprintf(`the API answered "try later" (code %d) and asks to wait past the retry budget of %s`, e.Code, e.Budget)
 	}
 	return fmt.Sprintf(`the API kept answering "try later" (code %d) for %s`, e.Code, e.For.Round(time.Second))
 }
