@@ -561,7 +561,7 @@ type execution struct {
 func executePlan(ctx context.Context, s *session, intr *interrupts, acct *voximplant.Client, current *reconcile.Current, p *reconcile.Plan, e execution) error {
 	progress := s.progressLine()
 	var stopTicking func()
-	a := applyAccount(ctx, s, intr, acct, current, p, accountRun{
+	a := applyAccount(ctx, s, intr, acct, current, reconcile.BeforeOf(current, true), p, accountRun{
 		execution: e,
 		progress:  progress.Step,
 		stopping:  func(cause error, inFlight int) { progress.Note(stoppingLine(cause, inFlight)) },
@@ -599,8 +599,12 @@ func executePlan(ctx context.Context, s *session, intr *interrupts, acct *voximp
 		err = fmt.Errorf("verify: read the account back: %w", a.readErr)
 	case !a.ok():
 		lines := strings.Split(strings.TrimSpace(summary.String()), "\n")
-		s.diag.add(Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1],
-			Fix: "see the steps not applied above; voxbind plan shows what is left to do"})
+		fix := "see the steps not applied above; voxbind plan shows what is left to do"
+		var busy *reconcile.BusyError
+		if errors.As(a.res.Stopped, &busy) {
+			fix = "run apply again later, when the API takes calls again; voxbind plan shows what is left to do"
+		}
+		s.diag.add(Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1], Fix: fix})
 		// The summary's last line says what. Stopped by the breaker,
 		// --timeout or the journal, apply ended for that reason, even if
 		// a Ctrl-C then cut short its wait for the calls in flight.
@@ -650,11 +654,12 @@ func (a *appliedAccount) ok() bool {
 
 // applyAccount runs the accepted plan p, made from current, on acct with
 // its journal (unless --no-journal) and, unless it stopped early, reads
-// the account back and verifies it. Everything that hears of the steps
+// the account back and verifies it: p's applied steps, and every other
+// registration against before (the account as read before the apply). Everything that hears of the steps
 // is composed here: the journal first (its intent is durable before the
 // call is sent), then the status line, the log and the JSON events. A
 // journal whose start cannot be written stops it before any call.
-func applyAccount(ctx context.Context, s *session, intr *interrupts, acct *voximplant.Client, current *reconcile.Current, p *reconcile.Plan, r accountRun) *appliedAccount {
+func applyAccount(ctx context.Context, s *session, intr *interrupts, acct *voximplant.Client, current *reconcile.Current, before *reconcile.Before, p *reconcile.Plan, r accountRun) *appliedAccount {
 	a := &appliedAccount{}
 	journal := r.journal
 	if journal != nil {
@@ -706,7 +711,7 @@ func applyAccount(ctx context.Context, s *session, intr *interrupts, acct *voxim
 			return reconcile.Observe(ctx, acct, nil)
 		}()
 		if err == nil {
-			a.mismatches = reconcile.Verify(a.applied, current)
+			a.mismatches = append(reconcile.Verify(a.applied, current), reconcile.OutsidePlan(p, before, current)...)
 			a.verified = true
 			s.log.Info("verified", slog.Int64("account_id", p.AccountID), slog.Int("verified", reconcile.VerifiedSteps(a.applied, a.mismatches)), slog.Int("differences", len(a.mismatches)))
 		} else if ctx.Err() == nil {

@@ -339,7 +339,7 @@ func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcil
 	if err != nil {
 		return fmt.Errorf("cannot read the account: %w", cannotActMessage(err))
 	}
-	a.Account, a.Displaced = current.Account, reconcile.DisplacedOf(a.Plan, current)
+	a.Account, a.Displaced, a.Before = current.Account, reconcile.DisplacedOf(a.Plan, current), reconcile.BeforeOf(current, false)
 	// An account frozen or deactivated since the plan was made: its steps
 	// are blocked, and runFleetSaved refuses it alone.
 	reconcile.BlockAccount(a.Plan, current.Account)
@@ -398,7 +398,7 @@ func (c *ApplyCmd) executeFleet(ctx context.Context, s *session, intr *interrupt
 			unused[k], e.journal = e.journal, nil // stopped before it starts: nothing to journal
 		}
 		accountProgress := progress.Account(a.Account)
-		r := applyAccount(fleetCtx, s, intr, acct, a.Displaced, a.Plan, accountRun{
+		r := applyAccount(fleetCtx, s, intr, acct, a.Displaced, a.Before, a.Plan, accountRun{
 			execution: e,
 			progress: func(ev reconcile.StepEvent) {
 				calls.ended(a.Account.ID, ev.Step)

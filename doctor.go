@@ -559,8 +559,8 @@ func (d *doctor) checkReads(ctx context.Context, client *voximplant.Client, info
 		method string
 		read   func(context.Context, int64) error
 	}{
-		{"GetRules", func(ctx context.Context, app int64) error { _, err := client.Rules(ctx, app); return err }},
-		{"GetUsers", func(ctx context.Context, app int64) error { _, err := client.Users(ctx, app); return err }},
+		{"GetRules", func(ctx context.Context, app int64) error { _, err := client.GetRules(ctx, app); return err }},
+		{"GetUsers", func(ctx context.Context, app int64) error { _, err := client.GetUsers(ctx, app); return err }},
 	} {
 		switch {
 		case errApps != nil:

@@ -140,7 +140,8 @@ type ApplyResult struct {
 	Skipped    int
 	NotStarted int
 	// Stopped is why Apply stopped early: the cause of ctx (an interrupt,
-	// a deadline), an *UnreachableError from the breaker, or BeforeCall's
+	// a deadline), an *UnreachableError from the breaker, a *BusyError
+	// after a step the API kept answering "try later", or BeforeCall's
 	// error. It is set too when ctx ended after the last step had started.
 	// nil: Apply ran to the end.
 	Stopped error
@@ -168,6 +169,39 @@ type UnreachableError struct {
 
 func (e *UnreachableError) Error() string {
 	return "the API is unreachable since " + e.Since.Format("15:04:05")
+}
+
+// TryLaterError is matched (errors.As) by a Bind error when the API
+// answered "try later" (an error code that asks to repeat the call
+// later) to every attempt of the call until its retry budget was spent,
+// or asked for a wait past that budget. Apply then stops starting steps
+// (BusyError): the API would answer them the same way.
+type TryLaterError struct {
+	Code int           // the API's error code
+	For  time.Duration // how long the call kept trying
+	// Wait is the wait the API asked for when it was past the retry
+	// budget (Budget); 0 when the budget was spent on attempts.
+	Wait, Budget time.Duration
+	Err          error // the call's error, as it is shown
+}
+
+func (e *TryLaterError) Error() string { return e.Err.Error() }
+func (e *TryLaterError) Unwrap() error { return e.Err }
+
+// BusyError is why Apply stopped after a step whose call the API kept
+// answering "try later" (see TryLaterError).
+type BusyError struct {
+	Code      int
+	For, Wait time.Duration
+	Budget    time.Duration
+}
+
+func (e *BusyError) Error() string {
+	if e.Wait > 0 {
+		// The step's error says how long: a wait past a day is cut to a day.
+		return fmt.Sprintf(`the API answered "try later" (code %d) and asks to wait past the retry budget of %s`, e.Code, e.Budget)
+	}
+	return fmt.Sprintf(`the API kept answering "try later" (code %d) for %s`, e.Code, e.For.Round(time.Second))
 }
 
 // AppliedPlan returns the part of p that Apply carried out: the applied steps
@@ -469,7 +503,12 @@ func (a *applier) notifyStopping() {
 }
 
 // settle records how a call ended and releases or skips its dependents.
+// A call the API kept answering "try later" stops Apply (BusyError).
 func (a *applier) settle(r applyFinished) {
+	var tl *TryLaterError
+	if errors.As(r.err, &tl) && a.res.Stopped == nil {
+		a.res.Stopped = &BusyError{Code: tl.Code, For: tl.For, Wait: tl.Wait, Budget: tl.Budget}
+	}
 	a.running--
 	a.inFlight[r.i] = false
 	step := a.p.Changes[r.i].Step

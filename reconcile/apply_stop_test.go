@@ -466,3 +466,66 @@ func lastRenderedLine(s string) string {
 	s = strings.TrimSuffix(s, "\n")
 	return s[strings.LastIndexByte(s, '\n')+1:]
 }
+
+// TestApplyStopsWhenTheAPIKeepsSayingTryLater: after a step whose call
+// the API kept answering "try later" until its retry budget was spent,
+// Apply starts no new step: the others are not started, and Stopped
+// says why. A step that failed otherwise stops nothing.
+func TestApplyStopsWhenTheAPIKeepsSayingTryLater(t *testing.T) {
+	p := applyHandPlan(
+		applyHandStep{0, 0, nil},
+		applyHandStep{1, 1, nil},
+		applyHandStep{2, 2, nil},
+		applyHandStep{3, 3, nil},
+	)
+	busy := &TryLaterError{Code: 340, For: 2 * time.Minute, Budget: 2 * time.Minute, Err: errors.New("gave up after 40 attempts in 2m0s (retry budget 2m0s): api error 340: rate")}
+	rec := newApplyRecorder(newFakeAccount(applyTestCurrent(4)))
+	rec.fail = func(id int64) error {
+		if id == 102 {
+			return busy
+		}
+		return nil
+	}
+	res := Apply(context.Background(), rec, p, ApplyOptions{Parallelism: 1})
+	want := []string{"1 applied", "2 failed", "3 not started", "4 not started"}
+	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	if got, want := fmt.Sprint(res.Stopped), `the API kept answering "try later" (code 340) for 2m0s`; got != want {
+		t.Errorf("stopped: %q, want %q", got, want)
+	}
+	if got := res.Outcomes[1].Err.Error(); !strings.Contains(got, busy.Err.Error()) {
+		t.Errorf("step 2's error %q; want the call's", got)
+	}
+	var summary strings.Builder
+	if err := RenderApplySummary(&summary, p, &res, res.AppliedPlan(p), nil, false, "j.jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	wantEnd := "  not started (stopped: the API kept answering \"try later\" (code 340) for 2m0s): steps 3, 4\n" +
+		"Run apply again later: the API asks voxbind to wait; voxbind plan shows what is left to do.\n" +
+		"Journal: j.jsonl\n" +
+		"Apply stopped (the API kept answering \"try later\" (code 340) for 2m0s): 1 applied, 1 failed, 0 skipped, 2 not started, 0 unknown; not verified.\n"
+	if !strings.HasSuffix(summary.String(), wantEnd) {
+		t.Errorf("summary:\n%s\nwant it to end with:\n%s", summary.String(), wantEnd)
+	}
+
+	rec = newApplyRecorder(newFakeAccount(applyTestCurrent(4)))
+	rec.fail = func(id int64) error {
+		if id == 102 {
+			return errors.New("api error 101: no")
+		}
+		return nil
+	}
+	res = Apply(context.Background(), rec, p, ApplyOptions{Parallelism: 1})
+	want = []string{"1 applied", "2 failed", "3 applied", "4 applied"}
+	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" || res.Stopped != nil {
+		t.Errorf("a final failure: stopped %v; outcomes (-want +got):\n%s", res.Stopped, diff)
+	}
+
+	// A wait the API asks for past the budget is said instead (the
+	// step's error says how long).
+	stop := &BusyError{Code: 416, Wait: 10 * time.Minute, Budget: 2 * time.Minute}
+	if got, want := stop.Error(), `the API answered "try later" (code 416) and asks to wait past the retry budget of 2m0s`; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+}

@@ -82,6 +82,8 @@ func diffClassify(p *Plan, desired *spec.Spec, current *Current, want []resolved
 			if !out {
 				drift := w.entry != nil && !reg.Target.Equal(w.target) || pruned && !reg.Deactivated
 				p.Ignored = append(p.Ignored, diffIgnored(reg, ig, drift))
+			} else {
+				p.IgnoredOutside = append(p.IgnoredOutside, reg.ID)
 			}
 			continue
 		}

@@ -27,6 +27,9 @@ type FleetAccount struct {
 	// the registrations that the plan's side effects take a user from,
 	// with their whole targets (see DisplacedOf).
 	Displaced *Current
+	// Before is what verification compares the account read back with:
+	// every registration's target as read, by ids (see BeforeOf).
+	Before *Before
 	// Err says why the account could not be read or planned; a
 	// spec.Errors when its spec does not resolve against it.
 	Err error
@@ -58,7 +61,7 @@ func PlanFleet(ctx context.Context, desired []*spec.Spec, open FleetOpener, opts
 	ForEachAccount(len(desired), parallelism, func(i int) {
 		a := &f.Accounts[i]
 		a.Account.ID = desired[i].AccountID
-		a.Plan, a.Bound, a.Displaced, a.Err = planAccount(ctx, desired[i], open, fleetOpts, &a.Account)
+		a.Plan, a.Bound, a.Displaced, a.Before, a.Err = planAccount(ctx, desired[i], open, fleetOpts, &a.Account)
 		if planned != nil {
 			planned(a)
 		}
@@ -68,24 +71,24 @@ func PlanFleet(ctx context.Context, desired []*spec.Spec, open FleetOpener, opts
 
 // planAccount opens, reads and plans one account; info gets its id and
 // name as soon as they are read.
-func planAccount(ctx context.Context, desired *spec.Spec, open FleetOpener, opts Options, info *AccountInfo) (*Plan, int, *Current, error) {
+func planAccount(ctx context.Context, desired *spec.Spec, open FleetOpener, opts Options, info *AccountInfo) (*Plan, int, *Current, *Before, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, 0, nil, context.Cause(ctx)
+		return nil, 0, nil, nil, context.Cause(ctx)
 	}
 	acct, err := open(ctx, desired)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, nil, nil, err
 	}
 	current, err := Observe(ctx, acct, desired)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, nil, nil, err
 	}
 	*info = current.Account
 	p, err := Diff(desired, current, opts)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, nil, nil, err
 	}
-	return p, BoundCount(current), DisplacedOf(p, current), nil
+	return p, BoundCount(current), DisplacedOf(p, current), BeforeOf(current, false), nil
 }
 
 // DisplacedOf is the part of current that an apply journal of p reads

@@ -195,9 +195,9 @@ func TestFleetPlanRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ReadFleetPlan: %v\n%s", err, buf.String())
 	}
-	// Bound and Displaced are read again from the account by apply
-	// --plan, not saved.
-	if diff := cmp.Diff(f.Accounts, back.Accounts, cmpopts.IgnoreFields(FleetAccount{}, "Bound", "Displaced")); diff != "" {
+	// Bound, Displaced and Before are read again from the account by
+	// apply --plan, not saved.
+	if diff := cmp.Diff(f.Accounts, back.Accounts, cmpopts.IgnoreFields(FleetAccount{}, "Bound", "Displaced", "Before")); diff != "" {
 		t.Errorf("read back (-want +got):\n%s", diff)
 	}
 	if _, err := ReadPlan(buf.Bytes()); err == nil || !strings.Contains(err.Error(), "a fleet plan (of several accounts), not the plan of one account") ||
@@ -273,7 +273,7 @@ func TestReviewFleetPlan(t *testing.T) {
 			a.Plan.Changes[i].Precondition = nil
 		}
 	}
-	if diff := cmp.Diff(want, back.Accounts[:2], cmpopts.IgnoreFields(FleetAccount{}, "Bound", "Displaced")); diff != "" {
+	if diff := cmp.Diff(want, back.Accounts[:2], cmpopts.IgnoreFields(FleetAccount{}, "Bound", "Displaced", "Before")); diff != "" {
 		t.Errorf("read back (-want +got):\n%s", diff)
 	}
 	if _, err := ReadFleetPlan(printed); err == nil || !strings.Contains(err.Error(), "have no precondition") && !strings.Contains(err.Error(), "has no precondition") {

@@ -39,7 +39,11 @@ type Plan struct {
 	// Ignored lists the registrations in the selection that an ignore
 	// entry in force holds: they get no step.
 	Ignored []Ignored `json:"ignored"`
-	Summary Summary   `json:"summary"`
+	// IgnoredOutside lists the ids of the registrations outside the
+	// selection (--only, --except) that an ignore entry in force holds:
+	// verification leaves them out like Ignored. Not part of plan JSON.
+	IgnoredOutside []int64 `json:"-"`
+	Summary        Summary `json:"summary"`
 	// Selection is present when the plan was limited with --only or
 	// --except: the selectors, and how many changes outside them were not
 	// planned.

@@ -336,6 +336,10 @@ func RenderApplySummary(w io.Writer, p *Plan, res *ApplyResult, applied *Plan, m
 			fmt.Fprintf(&b, "  %s\n", m)
 		}
 	}
+	var busy *BusyError
+	if errors.As(res.Stopped, &busy) {
+		b.WriteString("Run apply again later: the API asks voxbind to wait; voxbind plan shows what is left to do.\n")
+	}
 	if journal != "" {
 		b.WriteString("Journal: " + Printable(journal) + "\n")
 	}

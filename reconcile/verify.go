@@ -23,9 +23,20 @@ type Mismatch struct {
 	Step         int             `json:"step"`
 	Registration RegistrationRef `json:"registration"`
 	Problem      string          `json:"problem"` // what is wrong, in words
+	// OutsidePlan is true for a registration that no step and no side
+	// effect is for, which changed during the apply (see OutsidePlan);
+	// its Step is 0.
+	OutsidePlan bool `json:"outside_plan"`
 }
 
 func (m Mismatch) String() string {
+	if m.OutsidePlan {
+		s := "registration " + strconv.FormatInt(m.Registration.ID, 10)
+		if m.Registration.SIPUsername != "" || m.Registration.Proxy != "" {
+			s += " (" + planRegName(&m.Registration) + ")"
+		}
+		return s + " " + m.Problem
+	}
 	if m.Step == 0 {
 		return renderReg(&m.Registration) + ": " + m.Problem
 	}
@@ -46,10 +57,10 @@ func Verify(p *Plan, current *Current) []Mismatch {
 		r, ok := regs[s.Registration.ID]
 		switch {
 		case !ok:
-			out = append(out, Mismatch{s.Step, s.Registration, "the registration no longer exists"})
+			out = append(out, Mismatch{Step: s.Step, Registration: s.Registration, Problem: "the registration no longer exists"})
 		case !r.Target.Equal(s.After):
-			out = append(out, Mismatch{s.Step, s.Registration,
-				"want " + renderTarget(s.After) + ", found " + renderTarget(r.Target)})
+			out = append(out, Mismatch{Step: s.Step, Registration: s.Registration,
+				Problem: "want " + renderTarget(s.After) + ", found " + renderTarget(r.Target)})
 		}
 	}
 	for _, e := range p.SideEffects {
@@ -60,7 +71,7 @@ func Verify(p *Plan, current *Current) []Mismatch {
 		if stepOf[e.Registration.ID] {
 			continue // its own step says where it ends up; checked above
 		}
-		out = append(out, Mismatch{0, e.Registration, fmt.Sprintf("still holds user %s, which step %d should have taken from it",
+		out = append(out, Mismatch{Registration: e.Registration, Problem: fmt.Sprintf("still holds user %s, which step %d should have taken from it",
 			renderName(e.LosesUser), e.CausedByStep)})
 	}
 	return out
@@ -363,6 +374,11 @@ func decodeStrict(data []byte, v any) error {
 	dec.DisallowUnknownFields()
 	return decodeError(dec.Decode(v))
 }
+
+// JSONProblem is decodeError for JSON that voxbind reads elsewhere (the
+// API's answers): a value of the wrong kind said by its key path and the
+// kind it must be, not in Go's words.
+func JSONProblem(err error) error { return decodeError(err) }
 
 // decodeError says what encoding/json refused in the words of the file it
 // read, not Go's: a value of the wrong kind by its key path and the kind

@@ -87,10 +87,20 @@ func (c *Client) GetChildrenAccounts(ctx context.Context) ([]ChildAccount, error
 
 // GetRules returns every rule of one application.
 func (c *Client) GetRules(ctx context.Context, applicationID int64) ([]RuleInfo, error) {
+	rules, err := c.rules(ctx, applicationID)
+	if err != nil {
+		return nil, fmt.Errorf("read rules of application %d: %w", applicationID, err)
+	}
+	return rules, nil
+}
+
+// rules is GetRules, with errors that do not say which application:
+// Rules's caller says it, with the application's name.
+func (c *Client) rules(ctx context.Context, applicationID int64) ([]RuleInfo, error) {
 	rules, err := list(ctx, c, "GetRules", appParams(applicationID), rowKey[RuleInfo]{"rule_id",
 		func(r *RuleInfo) int64 { return r.ID }, func(r *RuleInfo) string { return r.Name }})
 	if err != nil {
-		return nil, fmt.Errorf("read rules of application %d: %w", applicationID, err)
+		return nil, err
 	}
 	for i := range rules {
 		if rules[i].ApplicationID == 0 {
@@ -102,10 +112,20 @@ func (c *Client) GetRules(ctx context.Context, applicationID int64) ([]RuleInfo,
 
 // GetUsers returns every user of one application.
 func (c *Client) GetUsers(ctx context.Context, applicationID int64) ([]UserInfo, error) {
+	users, err := c.users(ctx, applicationID)
+	if err != nil {
+		return nil, fmt.Errorf("read users of application %d: %w", applicationID, err)
+	}
+	return users, nil
+}
+
+// users is GetUsers, with errors that do not say which application (see
+// rules).
+func (c *Client) users(ctx context.Context, applicationID int64) ([]UserInfo, error) {
 	users, err := list(ctx, c, "GetUsers", appParams(applicationID), rowKey[UserInfo]{"user_id",
 		func(u *UserInfo) int64 { return u.ID }, func(u *UserInfo) string { return u.Name }})
 	if err != nil {
-		return nil, fmt.Errorf("read users of application %d: %w", applicationID, err)
+		return nil, err
 	}
 	for i := range users {
 		// A user belongs to the one application it was listed under.
@@ -262,9 +282,10 @@ func (c *Client) Applications(ctx context.Context) ([]reconcile.Application, err
 	return out, nil
 }
 
-// Rules implements reconcile.Account.
+// Rules implements reconcile.Account. Its errors do not name the
+// application: the caller names it (reconcile.Observe, with its name).
 func (c *Client) Rules(ctx context.Context, applicationID int64) ([]reconcile.Rule, error) {
-	rules, err := c.GetRules(ctx, applicationID)
+	rules, err := c.rules(ctx, applicationID)
 	if err != nil {
 		return nil, err
 	}
@@ -275,9 +296,10 @@ func (c *Client) Rules(ctx context.Context, applicationID int64) ([]reconcile.Ru
 	return out, nil
 }
 
-// Users implements reconcile.Account.
+// Users implements reconcile.Account; its errors do not name the
+// application (see Rules).
 func (c *Client) Users(ctx context.Context, applicationID int64) ([]reconcile.User, error) {
-	users, err := c.GetUsers(ctx, applicationID)
+	users, err := c.users(ctx, applicationID)
 	if err != nil {
 		return nil, err
 	}

@@ -338,7 +338,7 @@ func TestPagingErrorStopsAll(t *testing.T) {
 		return false
 	}
 	c, _ := testClient(t, f, nil)
-	_, err := c.Users(context.Background(), 7)
+	_, err := c.GetUsers(context.Background(), 7)
 	if err == nil || !strings.Contains(err.Error(), "read users of application 7: GetUsers: api error 116: Invalid application_id") {
 		t.Fatalf("error %v", err)
 	}
@@ -471,5 +471,30 @@ func TestReadOnlyClientNeverBinds(t *testing.T) {
 	}
 	if n := f.n.Load(); n != 0 {
 		t.Errorf("the server got %d requests", n)
+	}
+}
+
+// TestMembersErrorNamesTheApplicationOnce: a failed read of an
+// application's rules or users, through reconcile, names the application
+// once, with its name.
+func TestMembersErrorNamesTheApplicationOnce(t *testing.T) {
+	for _, method := range []string{"GetRules", "GetUsers"} {
+		f := newFakeServer(t)
+		f.fault = func(_ int64, m string, w http.ResponseWriter, _ *http.Request) bool {
+			if m != method {
+				return false
+			}
+			apiError(w, 116, "Invalid application_id")
+			return true
+		}
+		c, _ := testClient(t, f, nil)
+		cur := &reconcile.Current{Applications: []reconcile.Application{{ID: 7, Name: "support.acme.voximplant.com"}},
+			Rules: map[int64][]reconcile.Rule{}, Users: map[int64][]reconcile.User{}}
+		err := reconcile.ObserveMembers(context.Background(), c, cur)
+		what := map[string]string{"GetRules": "rules", "GetUsers": "users"}[method]
+		want := "read " + what + " of application 7 (support.acme.voximplant.com): " + method + ": api error 116: Invalid application_id"
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: error %v\nwant  %s", method, err, want)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -349,19 +350,7 @@ func (c *Client) retry(ctx context.Context, start time.Time, method string, atte
 	// wait > budget-elapsed, not elapsed+wait > budget: the sum of a long
 	// wait could overflow into the past.
 	if elapsed := c.now().Sub(start); wait > budget-elapsed {
-		if res.hint > 0 && res.hint == wait {
-			after := wait.String()
-			if wait >= maxRetryHint {
-				after += " or more"
-			}
-			return fmt.Errorf("gave up: the server asks to retry after %s, past the retry budget of %s: %w", after, budget, res.err)
-		}
-		var first string
-		if !c.answered.Load() {
-			first = ", short because the API has not answered yet in this run"
-		}
-		return fmt.Errorf("gave up after %d attempts in %s (retry budget %s%s): %w",
-			attempt+1, elapsed.Round(time.Millisecond), budget, first, res.err)
+		return c.gaveUp(attempt, elapsed, wait, budget, res)
 	}
 	ev := RetryEvent{Method: method, Cause: res.cause, Detail: res.detail, Err: res.err, Attempt: attempt + 1, Wait: wait, Budget: budget}
 	ev.Deadline, _ = ctx.Deadline()
@@ -374,6 +363,38 @@ func (c *Client) retry(ctx context.Context, start time.Time, method string, atte
 		return fmt.Errorf("%s: %w; not retried after: %v", method, context.Cause(ctx), res.err)
 	}
 	return nil
+}
+
+// gaveUp is the error of a call that retries no more: its retry budget
+// would pass during the next wait. When the API itself answered "try
+// later", it matches *reconcile.TryLaterError, so that apply stops
+// starting steps.
+func (c *Client) gaveUp(attempt int, elapsed, wait, budget time.Duration, res result) error {
+	var err error
+	hinted := res.hint > 0 && res.hint == wait
+	if hinted {
+		after := wait.String()
+		if wait >= maxRetryHint {
+			after += " or more"
+		}
+		err = fmt.Errorf("gave up: the server asks to retry after %s, past the retry budget of %s: %w", after, budget, res.err)
+	} else {
+		var first string
+		if !c.answered.Load() {
+			first = ", short because the API has not answered yet in this run"
+		}
+		err = fmt.Errorf("gave up after %d attempts in %s (retry budget %s%s): %w",
+			attempt+1, elapsed.Round(time.Millisecond), budget, first, res.err)
+	}
+	var apiErr *APIError
+	if !errors.As(res.err, &apiErr) || !apiErr.Temporary() {
+		return err
+	}
+	tl := &reconcile.TryLaterError{Code: apiErr.Code, For: elapsed, Budget: budget, Err: err}
+	if hinted {
+		tl.Wait = wait
+	}
+	return tl
 }
 
 // result is how one attempt ended.
@@ -442,10 +463,14 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody)); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1)); err != nil {
 		return c.networkError(ctx, actx, method, err, sentAt, timeout)
 	}
-	res, code = c.outcome(method, resp, buf.Bytes(), out, sentAt, date)
+	if buf.Len() > maxBody {
+		return result{err: &EndpointError{Method: method, Fix: checkEndpointURL,
+			Problem: fmt.Sprintf("the answer is larger than %d MiB, the most voxbind reads of one answer (a page of the Management API is far smaller)", maxBody>>20)}, answered: true}
+	}
+	res, code = c.outcome(method, resp, buf.Bytes(), out, sentAt, date, isWrite)
 	return res
 }
 
@@ -467,15 +492,28 @@ func (c *Client) newRequest(ctx context.Context, method, form, token string) (*h
 // error code it carries (0 if none), for the trace. The API's own verdict
 // comes first; the HTTP status decides only when the body does not carry
 // one.
-func (c *Client) outcome(method string, resp *http.Response, body []byte, out answer, sentAt time.Time, date string) (result, int) {
+//
+// A write's answer that does not say whether the call took effect is
+// taken as lost (the step is unknown, not failed): "result": null, and
+// a final error together with a result.
+func (c *Client) outcome(method string, resp *http.Response, body []byte, out answer, sentAt time.Time, date string, isWrite bool) (result, int) {
 	status := resp.StatusCode
 	hint := retryAfter(resp.Header.Get("Retry-After"), c.now())
 
 	decodeErr := json.Unmarshal(body, out)
 	if decodeErr == nil {
 		if f := out.failure(); f != nil {
-			f.Msg = c.clean(f.Msg)
-			return c.apiFailure(method, f, hint, sentAt, date), f.Code
+			f.Msg = c.message(f.Msg)
+			res := c.apiFailure(method, f, hint, sentAt, date)
+			if isWrite && !res.transient && out.hasResult(body) {
+				res.err = fmt.Errorf("%w; the answer also holds a result, so it does not say whether the call took effect", res.err)
+				res.lost, res.answered = true, false
+			}
+			return res, f.Code
+		}
+		if isWrite && !out.hasResult(body) && nullResult(body) {
+			c.noteAnswer()
+			return result{err: fmt.Errorf(`%s: the API answered "result": null, which says neither that the call took effect nor that it failed`, method), lost: true}, 0
 		}
 	}
 	if status < 200 || status > 299 {
@@ -549,6 +587,17 @@ func (c *Client) observeClock(date string, refused bool) bool {
 // answer showed more than 5 s of difference.
 func (c *Client) ClockOffset() time.Duration { return c.tokens.clockOffset() }
 
+// nullResult reports whether body is a JSON object whose "result" is
+// null.
+func nullResult(body []byte) bool {
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(body, &probe) != nil {
+		return false
+	}
+	r, ok := probe["result"]
+	return ok && string(bytes.TrimSpace(r)) == "null"
+}
+
 // notAPIAnswer is the error for a successful HTTP answer that is not one
 // of the Management API: an HTML page (a captive portal, a proxy's login,
 // a web site at the wrong URL), or JSON of another shape.
@@ -559,7 +608,7 @@ func notAPIAnswer(method string, status int, contentType, shown string, body []b
 	case decodeErr == nil:
 		e.Problem = fmt.Sprintf(`the endpoint answered JSON that is not a Management API answer (neither "result" nor "error"): %s`, shown)
 	case json.Valid(trimmed):
-		e.Problem = fmt.Sprintf("the endpoint answered JSON that is not a Management API answer (%v): %s", decodeErr, shown)
+		e.Problem = fmt.Sprintf("the endpoint answered JSON that is not a Management API answer (%v): %s", answerProblem(decodeErr), shown)
 	case strings.Contains(contentType, "html") || bytes.HasPrefix(trimmed, []byte("<")):
 		e.Problem = fmt.Sprintf("the endpoint answered an HTML page, not the Management API (http status %d: %s)", status, shown)
 		e.Fix += "; a captive portal or a proxy's login page answers like this too"
@@ -567,6 +616,19 @@ func notAPIAnswer(method string, status int, contentType, shown string, body []b
 		e.Problem = fmt.Sprintf("the endpoint's answer is not JSON, so not the Management API (http status %d: %s)", status, shown)
 	}
 	return e
+}
+
+// answerProblem says which key of an answer had a value of the wrong
+// kind, in the answer's words ("result" is an object, but must be a
+// list), not Go's; the embedded status holding "error" is no key.
+func answerProblem(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		c := *te
+		c.Field = strings.TrimPrefix(c.Field, "status.")
+		err = &c
+	}
+	return reconcile.JSONProblem(err)
 }
 
 // refuseRedirect stops the HTTP client at a redirect: the Management API
@@ -594,11 +656,30 @@ func redirected(resp *http.Response, clean func(string) string) string {
 	return fmt.Sprintf("the server answered HTTP %d, a redirect (%s); the Management API never redirects, so voxbind does not follow it", resp.StatusCode, shorten(where, 300))
 }
 
+// maxBody is the most bytes voxbind reads of one answer.
 const maxBody = 64 << 20
 
 // bufPool holds answer buffers: json.Unmarshal copies what it keeps, so a
 // buffer is reused once the answer is decoded.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxMessage is the most bytes of an API error's msg that an error
+// message, a trace or a journal line shows: a server may answer a
+// message of megabytes, and each step's failure repeats it.
+const maxMessage = 300
+
+// message is an API error's msg fit to show: cleaned (see clean), and
+// past maxMessage bytes cut, with "…" and its length in bytes; at most
+// its first 4 KiB are read, however long it is.
+func (c *Client) message(msg string) string {
+	read := msg[:min(len(msg), 4<<10)]
+	cleaned := c.clean(read)
+	short := shorten(cleaned, maxMessage)
+	if short == cleaned && len(read) == len(msg) {
+		return cleaned
+	}
+	return fmt.Sprintf("%s (the message is cut: %d bytes in all)", short, len(msg))
+}
 
 // snippet is the start of a body for an error message, on one line, with
 // anything that looks like a token or a key cut out.

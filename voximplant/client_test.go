@@ -219,7 +219,7 @@ func TestPermanentErrorsNotRetried(t *testing.T) {
 		{"200 not json", func(w http.ResponseWriter) { fmt.Fprint(w, "OK") }, "GetAccountInfo: the endpoint's answer is not JSON, so not the Management API (http status 200: OK); check the endpoint URL", 0},
 		{"200 json of another shape", func(w http.ResponseWriter) { fmt.Fprint(w, `{"status": "ok"}`) }, `GetAccountInfo: the endpoint answered JSON that is not a Management API answer (neither "result" nor "error"): {"status": "ok"}`, 0},
 		{"200 null result", func(w http.ResponseWriter) { fmt.Fprint(w, `{"result": null}`) }, `neither "result" nor "error"`, 0},
-		{"200 json of a wrong type", func(w http.ResponseWriter) { fmt.Fprint(w, `{"result": "yes"}`) }, "GetAccountInfo: the endpoint answered JSON that is not a Management API answer (json: cannot unmarshal string", 0},
+		{"200 json of a wrong type", func(w http.ResponseWriter) { fmt.Fprint(w, `{"result": "yes"}`) }, "GetAccountInfo: the endpoint answered JSON that is not a Management API answer (\"result\" is a string, but must be an object)", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -607,6 +607,10 @@ func TestHintInMessage(t *testing.T) {
 		"repeat the request after 1 sec":    time.Second,
 		"Rate limit exceeded":               0,
 		"Please try again after 30 seconds": 30 * time.Second,
+		// Past a time.Duration, and past a day: a day, and so past any budget.
+		"repeat after 9223372037 seconds":          24 * time.Hour,
+		"repeat after 99999999999999999999999 sec": 24 * time.Hour,
+		"repeat after 86401 seconds":               24 * time.Hour,
 	} {
 		if got := retryHint(msg); got != want {
 			t.Errorf("retryHint(%q) = %v, want %v", msg, got, want)
@@ -762,6 +766,112 @@ func TestRetryHintNeverShortensBackoff(t *testing.T) {
 	want := []time.Duration{s, s, s, s, 1600 * time.Millisecond}
 	if diff := cmp.Diff(want, fc.slept); diff != "" {
 		t.Errorf("waits (-want +got):\n%s", diff)
+	}
+}
+
+// TestGaveUpOnTryLater: a call the API answered "try later" until the
+// retry budget was spent, or with a wait past it, matches
+// *reconcile.TryLaterError with the code and how long it tried, so that
+// apply stops starting steps; a server error (HTTP 503) or a final API
+// error does not.
+func TestGaveUpOnTryLater(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		fail     func(w http.ResponseWriter)
+		tryLater bool
+		code     int
+		wait     time.Duration
+	}{
+		{"api 484 to the end", func(w http.ResponseWriter) { apiError(w, 484, "probable resend") }, true, 484, 0},
+		{"api 162 to the end", func(w http.ResponseWriter) { apiError(w, 162, "try again later") }, true, 162, 0},
+		{"api 416 past the budget", func(w http.ResponseWriter) { apiError(w, 416, "Repeat after 600 seconds") }, true, 416, 10 * time.Minute},
+		{"http 503", func(w http.ResponseWriter) { w.WriteHeader(503) }, false, 0, 0},
+		{"api 101", func(w http.ResponseWriter) { apiError(w, 101, "no") }, false, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeServer(t)
+			f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+				tc.fail(w)
+				return true
+			}
+			const budget = 20 * time.Second
+			c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = budget })
+			c.answered.Store(true) // the full budget applies
+			withFakeClock(c)
+			c.jitter = func(max time.Duration) time.Duration { return max }
+			err := c.Bind(context.Background(), 1, nil)
+			var tl *reconcile.TryLaterError
+			if got := errors.As(err, &tl); got != tc.tryLater {
+				t.Fatalf("error %v: a TryLaterError %v, want %v", err, got, tc.tryLater)
+			}
+			if !tc.tryLater {
+				return
+			}
+			if tl.Code != tc.code || tl.Wait != tc.wait || tl.Budget != budget || tl.Error() != err.Error() {
+				t.Errorf("code %d, wait %v, budget %v, text %q; want %d, %v, %v and the call's error", tl.Code, tl.Wait, tl.Budget, tl.Error(), tc.code, tc.wait, budget)
+			}
+			if tc.wait == 0 && tl.For < budget/2 {
+				t.Errorf("tried for %v; want most of the budget", tl.For)
+			}
+		})
+	}
+}
+
+// TestHugeRetryAfter: a Retry-After of more seconds than a
+// time.Duration holds is a day, past the budget: the call gives up at
+// once, saying so, instead of an overflowed wait.
+func TestHugeRetryAfter(t *testing.T) {
+	now := time.Now()
+	for v, want := range map[string]time.Duration{
+		"99999999999":          24 * time.Hour,
+		"99999999999999999999": 24 * time.Hour,
+		"120":                  2 * time.Minute,
+		"-5":                   0,
+		"soon":                 0,
+	} {
+		if got := retryAfter(v, now); got != want {
+			t.Errorf("retryAfter(%q) = %v, want %v", v, got, want)
+		}
+	}
+	for name, fail := range map[string]func(http.ResponseWriter){
+		"Retry-After": func(w http.ResponseWriter) { w.Header().Set("Retry-After", "99999999999"); w.WriteHeader(429) },
+		"message":     func(w http.ResponseWriter) { apiError(w, 416, "repeat after 9223372037 seconds") },
+	} {
+		f := newFakeServer(t)
+		f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool { fail(w); return true }
+		c, _ := testClient(t, f, nil)
+		fc := withFakeClock(c)
+		err := c.Bind(context.Background(), 1, nil)
+		if err == nil || !strings.Contains(err.Error(), "gave up: the server asks to retry after 24h0m0s or more, past the retry budget") {
+			t.Errorf("%s: error %v; want it to give up at once on a wait past the budget", name, err)
+		}
+		if len(fc.slept) != 0 || c.Stats().Requests != 1 {
+			t.Errorf("%s: waited %v and sent %d requests; want one request and no wait", name, fc.slept, c.Stats().Requests)
+		}
+	}
+}
+
+// TestBindAnswerThatSaysNothing: a BindSipRegistration answer that does
+// not say whether the call took effect ("result": null, or a final
+// error together with a result) makes the step unknown, not failed; an
+// error alone is a failure.
+func TestBindAnswerThatSaysNothing(t *testing.T) {
+	for body, unknown := range map[string]bool{
+		`{"result": null}`: true,
+		`{"result": 1, "error": {"code": 101, "msg": "both"}}`: true,
+		`{"error": {"code": 101, "msg": "no"}}`:                false,
+		`{"result": 0}`:                                        false,
+	} {
+		f := newFakeServer(t)
+		f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+			w.Write([]byte(body))
+			return true
+		}
+		c, _ := testClient(t, f, nil)
+		err := c.Bind(context.Background(), 1, nil)
+		if err == nil || errors.Is(err, reconcile.ErrOutcomeUnknown) != unknown {
+			t.Errorf("%s: error %v; want unknown %v", body, err, unknown)
+		}
 	}
 }
 

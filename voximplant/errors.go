@@ -18,7 +18,15 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	s := fmt.Sprintf("%s: api error %d: %s", e.Method, e.Code, e.Msg)
+	msg := e.Msg
+	switch {
+	case strings.TrimSpace(msg) != "":
+	case e.Code == 0:
+		msg = "the server's error answer has no code and no message"
+	default:
+		msg = "the server gave no message"
+	}
+	s := fmt.Sprintf("%s: api error %d: %s", e.Method, e.Code, msg)
 	if h := e.Hint(); h != "" {
 		s += " (" + h + ")"
 	}

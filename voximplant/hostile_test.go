@@ -464,3 +464,104 @@ func TestEndpointWithPasswordRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIErrorMessageCut: an API error whose msg is megabytes long is
+// shown cut to a few hundred bytes, marked as cut with its length; a
+// short one is shown whole.
+func TestAPIErrorMessageCut(t *testing.T) {
+	long := strings.Repeat("A very long error message. ", 200000)
+	for _, tc := range []struct {
+		msg, want string
+		most      int
+	}{
+		{long, "(the message is cut: 5400000 bytes in all)", 400},
+		{"key not found", "GetAccountInfo: api error 101: key not found", 100},
+	} {
+		f := newFakeServer(t)
+		f.fault = func(_ int64, method string, w http.ResponseWriter, r *http.Request) bool {
+			writeJSON(w, map[string]any{"error": map[string]any{"code": 101, "msg": tc.msg}})
+			return true
+		}
+		c, _ := testClient(t, f, nil)
+		_, err := c.GetAccountInfo(context.Background())
+		if err == nil {
+			t.Fatal("GetAccountInfo succeeded")
+		}
+		if msg := err.Error(); len(msg) > tc.most || !strings.Contains(msg, tc.want) {
+			t.Errorf("error of %d bytes, %.500q; want at most %d bytes, with %q", len(msg), msg, tc.most, tc.want)
+		}
+	}
+}
+
+// TestAnswerTooLarge: an answer past 64 MiB is refused as too large,
+// not as "not JSON" (it is cut where voxbind stops reading).
+func TestAnswerTooLarge(t *testing.T) {
+	f := newFakeServer(t)
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		w.Write([]byte(`{"result": [`))
+		row := []byte(`{"sip_registration_id": 1, "sip_username": "x", "proxy": "p"},`)
+		big := []byte(strings.Repeat(string(row), 1<<14))
+		for n := 0; n <= maxBody; n += len(big) {
+			if _, err := w.Write(big); err != nil {
+				return true
+			}
+		}
+		w.Write([]byte(`{"sip_registration_id": 1}], "total_count": 1}`))
+		return true
+	}
+	c, _ := testClient(t, f, nil)
+	_, err := c.Registrations(context.Background())
+	var ee *EndpointError
+	if !errors.As(err, &ee) || !strings.Contains(err.Error(), "the answer is larger than 64 MiB, the most voxbind reads of one answer") || strings.Contains(err.Error(), "not JSON") {
+		t.Errorf("error %v; want one that says the answer is larger than 64 MiB", err)
+	}
+}
+
+// TestAPIErrorWithoutMessage: an error answer with no message (or no code
+// either) says so, rather than ending in "api error -1: ".
+func TestAPIErrorWithoutMessage(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"error": {}}`:                      "GetAccountInfo: api error 0: the server's error answer has no code and no message",
+		`{"error": {"code": -1, "msg": ""}}`: "GetAccountInfo: api error -1: the server gave no message",
+		`{"error": {"code": 7, "msg": " "}}`: "GetAccountInfo: api error 7: the server gave no message",
+	} {
+		f := newFakeServer(t)
+		f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+			w.Write([]byte(body))
+			return true
+		}
+		c, _ := testClient(t, f, nil)
+		if _, err := c.GetAccountInfo(context.Background()); err == nil || err.Error() != want {
+			t.Errorf("%s: error %v\nwant  %s", body, err, want)
+		}
+	}
+}
+
+// TestAnswerOfTheWrongKind: JSON whose values have the wrong kind is
+// refused naming the key and the kinds in plain words, not Go's types.
+func TestAnswerOfTheWrongKind(t *testing.T) {
+	for _, tc := range []struct {
+		method, body, want string
+	}{
+		{"GetSipRegistrations", `{"result": {"sip_registration_id": 1}}`, `("result" is an object, but must be a list)`},
+		{"GetAccountInfo", `{"result": [{"account_id": 1}]}`, `("result" is a list, but must be an object)`},
+		{"GetSipRegistrations", `{"result": [{"sip_registration_id": "1"}], "total_count": 1}`, `("result.sip_registration_id" is a string, but must be a whole number)`},
+		{"GetAccountInfo", `{"error": {"code": "340", "msg": "x"}}`, `("error.code" is a string, but must be a whole number)`},
+	} {
+		f := newFakeServer(t)
+		f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+			w.Write([]byte(tc.body))
+			return true
+		}
+		c, _ := testClient(t, f, nil)
+		var err error
+		if tc.method == "GetAccountInfo" {
+			_, err = c.GetAccountInfo(context.Background())
+		} else {
+			_, err = c.Registrations(context.Background())
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "Go struct") || strings.Contains(err.Error(), "json: cannot") {
+			t.Errorf("%s: error %v; want %s, in plain words", tc.body, err, tc.want)
+		}
+	}
+}
