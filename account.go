@@ -141,28 +141,31 @@ func (c *connection) close() error {
 }
 
 // applyPlanCommand is the command that applies the saved plan in path,
-// for the hint after 'plan --out' and 'undo --out': it repeats the flags
-// of f that were given on the command line (given: by name), so that it
-// works when pasted, and none that came from the environment, which the
-// shell it is pasted into has too. An endpoint that carries a password is
-// not repeated: the hint says --endpoint URL instead.
+// for the hint after 'plan --out' and 'undo --out' and for the way on
+// when a saved plan unbinds too many: it repeats the flags of f that were
+// given on the command line (given: by name), so that it works when
+// pasted, and none that came from the environment, which the shell it is
+// pasted into has too. Each value is joined to its flag with '=' and
+// quoted for a shell, so that one beginning with '-' (a plan saved as
+// -p.json) is not taken for a flag. An endpoint that carries a password
+// is not repeated: the hint says --endpoint=URL instead.
 func (f *AccountFlags) applyPlanCommand(given map[string]bool, path string) string {
-	cmd := "voxbind apply --plan " + shellQuote(path)
+	cmd := "voxbind apply --plan=" + shellQuote(path)
 	if given["sandbox"] {
-		cmd += " --sandbox " + shellQuote(f.Sandbox)
+		cmd += " --sandbox=" + shellQuote(f.Sandbox)
 	}
 	if given["credentials"] {
-		cmd += " --credentials " + shellQuote(f.Credentials)
+		cmd += " --credentials=" + shellQuote(f.Credentials)
 	}
 	if given["endpoint"] {
 		endpoint := shellQuote(f.Endpoint)
 		if u, err := url.Parse(f.Endpoint); err != nil || u.User != nil {
 			endpoint = "URL"
 		}
-		cmd += " --endpoint " + endpoint
+		cmd += " --endpoint=" + endpoint
 	}
 	if given["account-id"] {
-		cmd += " --account-id " + strconv.FormatInt(f.AccountID, 10)
+		cmd += " --account-id=" + strconv.FormatInt(f.AccountID, 10)
 	}
 	return cmd
 }

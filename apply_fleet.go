@@ -226,10 +226,11 @@ func (c *ApplyCmd) runFleetSaved(ctx context.Context, s *session, intr *interrup
 	}
 	defer fc.close(s)
 
+	again := c.applyPlanCommand(s.given, c.Plan) // pasted, applies this plan again
 	refusals := make([]error, len(f.Accounts))
 	done := s.phase(fmt.Sprintf("Reading %s to check the plan, %d at a time", english.Plural(len(f.Accounts), "account"), min(c.AccountsParallelism, len(f.Accounts))))
 	reconcile.ForEachAccount(len(f.Accounts), c.AccountsParallelism, func(i int) {
-		refusals[i] = c.checkSaved(ctx, fc, &f.Accounts[i])
+		refusals[i] = c.checkSaved(ctx, fc, &f.Accounts[i], again)
 	})
 	done()
 	if err := ctx.Err(); err != nil {
@@ -318,7 +319,7 @@ func (c *ApplyCmd) savedRefusal(s *session, f *reconcile.FleetPlan, refusals []e
 	case done == len(refused):
 		fix = doneFix(plans...)
 	case tooMany == len(refused) && kind == "undo plan": // reviewed already
-		code, fix = codeMaxUnbind, fmt.Sprintf("if those unbinds are what you want, run voxbind apply --plan %s --max-unbind %d (or --force)", c.Plan, most)
+		code, fix = codeMaxUnbind, fmt.Sprintf("if those unbinds are what you want, run %s --max-unbind %d (or --force)", c.applyPlanCommand(s.given, c.Plan), most)
 	case tooMany == len(refused):
 		code, fix = codeMaxUnbind, fmt.Sprintf("if those unbinds are what you want, check the plan, then run again with --max-unbind %d or --force", most)
 	case tooMany > 0:
@@ -329,8 +330,9 @@ func (c *ApplyCmd) savedRefusal(s *session, f *reconcile.FleetPlan, refusals []e
 
 // checkSaved reads one account of a saved fleet plan and says why its
 // part of the plan must be refused, nil when it may be applied; a
-// refusal by the mass-unbind guard wraps reconcile.ErrTooManyUnbinds.
-func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcile.FleetAccount) error {
+// refusal by the mass-unbind guard wraps reconcile.ErrTooManyUnbinds and
+// says to run again, the command that applies the plan, with --max-unbind.
+func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcile.FleetAccount, again string) error {
 	acct, err := fc.client(a.Plan.AccountID, "the plan "+c.Plan)
 	if err != nil {
 		return err
@@ -347,7 +349,7 @@ func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcil
 		return &staleRefusal{msg: applyStaleMessage(c.Plan, "this account", a.Plan, stale),
 			made: reconcile.MadeSteps(stale) > 0, done: appliedAlready(a.Plan, stale)}
 	}
-	return reconcile.CheckSavedUnbind(a.Plan, current, c.maxUnbind(), c.Force, c.Plan)
+	return reconcile.CheckSavedUnbind(a.Plan, current, c.maxUnbind(), c.Force, again)
 }
 
 // staleRefusal refuses an account's part of a saved fleet plan as stale;

@@ -99,40 +99,109 @@ func TestPlanCmdOut(t *testing.T) {
 // TestSavedPlanHintWorksWhenPasted: the command that 'plan --out' says
 // applies the saved plan works when pasted into a shell: it repeats
 // --sandbox (a path with a space and a quote in it, quoted), and not the
-// account id or endpoint set in the environment, which the shell has too.
+// account id or endpoint set in the environment, which the shell has too;
+// and a plan file whose name begins with '-' is not taken for a flag.
 func TestSavedPlanHintWorksWhenPasted(t *testing.T) {
 	bin := applyBinary(t)
-	dir := filepath.Join(t.TempDir(), "it's here")
-	if err := sandbox.Init(filepath.Join(dir, "sb"), 0); err != nil {
-		t.Fatal(err)
-	}
-	state := filepath.Join(dir, "sb", sandbox.StateFile)
-	specFile := filepath.Join(dir, "voxbind.yaml")
-	if err := os.WriteFile(specFile, []byte(planTestSwap), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), "VOXIMPLANT_ACCOUNT_ID=1000001", "VOXIMPLANT_ENDPOINT=https://env.example.com/platform_api/")
-	cmd := exec.Command(bin, "--sandbox", state, "plan", "-f", specFile, "--out", filepath.Join(dir, "plan 1.json"))
-	cmd.Env = env
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("plan --out: %v\n%s", err, stderr.String())
-	}
-	_, hint, ok := strings.Cut(strings.TrimSpace(stderr.String()), "; apply exactly it with: ")
-	if !ok {
-		t.Fatalf("no hint after plan --out:\n%s", stderr.String())
-	}
-	if strings.Contains(hint, "--account-id") || strings.Contains(hint, "--endpoint") {
-		t.Errorf("the hint repeats a flag set only in the environment: %s", hint)
-	}
-	pasted := exec.Command("sh", "-c", hint)
-	pasted.Env = append(env, "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
-	out, err := pasted.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "Apply: 2 applied, 0 failed") {
-		t.Errorf("the hint, pasted: %s: %v\n%s", hint, err, out)
+	for _, out := range []string{"plan 1.json", "-p.json"} {
+		t.Run(out, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "it's here")
+			if err := sandbox.Init(filepath.Join(dir, "sb"), 0); err != nil {
+				t.Fatal(err)
+			}
+			state := filepath.Join(dir, "sb", sandbox.StateFile)
+			specFile := filepath.Join(dir, "voxbind.yaml")
+			if err := os.WriteFile(specFile, []byte(planTestSwap), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			env := append(os.Environ(), "VOXIMPLANT_ACCOUNT_ID=1000001", "VOXIMPLANT_ENDPOINT=https://env.example.com/platform_api/")
+			cmd := exec.Command(bin, "--sandbox", state, "plan", "-f", specFile, "--out="+out)
+			cmd.Dir, cmd.Env = dir, env
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("plan --out: %v\n%s", err, stderr.String())
+			}
+			_, hint, ok := strings.Cut(strings.TrimSpace(stderr.String()), "; apply exactly it with: ")
+			if !ok {
+				t.Fatalf("no hint after plan --out:\n%s", stderr.String())
+			}
+			if strings.Contains(hint, "--account-id") || strings.Contains(hint, "--endpoint") {
+				t.Errorf("the hint repeats a flag set only in the environment: %s", hint)
+			}
+			pasted := exec.Command("sh", "-c", hint)
+			pasted.Dir = dir
+			pasted.Env = append(env, "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+			got, err := pasted.CombinedOutput()
+			if err != nil || !strings.Contains(string(got), "Apply: 2 applied, 0 failed") {
+				t.Errorf("the hint, pasted: %s: %v\n%s", hint, err, got)
+			}
+		})
 	}
 }
+
+// TestSavedUndoGuardHintWorksWhenPasted: a saved undo plan that unbinds
+// too many is refused with the command that applies it anyway, and that
+// command works when pasted into a shell: the plan file and the sandbox
+// have spaces in their names (quoted), and --sandbox is repeated.
+func TestSavedUndoGuardHintWorksWhenPasted(t *testing.T) {
+	bin := applyBinary(t)
+	dir := t.TempDir()
+	if err := sandbox.Init(filepath.Join(dir, "g b"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "all.yaml"), []byte(planTestBindFour), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, append([]string{"--sandbox", "g b/account.json"}, args...)...)
+		cmd.Dir, cmd.Env = dir, env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("apply", "-f", "all.yaml", "--auto-approve", "--journal", "jg.jsonl"); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	if out, err := run("undo", "jg.jsonl", "--out", "my undo.json"); err != nil {
+		t.Fatalf("undo --out: %v\n%s", err, out)
+	}
+	out, err := run("apply", "--plan", "my undo.json", "--max-unbind", "2")
+	if err == nil {
+		t.Fatalf("apply --plan of an undo plan that unbinds 4 with --max-unbind 2: exit 0\n%s", out)
+	}
+	_, hint, ok := strings.Cut(out, "If that is what you want, run ")
+	hint, _, ok2 := strings.Cut(hint, " (or --force)")
+	if !ok || !ok2 {
+		t.Fatalf("no command in the refusal:\n%s", out)
+	}
+	if want := "voxbind apply --plan='my undo.json' --sandbox='g b/account.json' --max-unbind 4"; hint != want {
+		t.Errorf("the command in the refusal:\n got %s\nwant %s", hint, want)
+	}
+	pasted := exec.Command("sh", "-c", hint)
+	pasted.Dir, pasted.Env = dir, env
+	got, err := pasted.CombinedOutput()
+	if err != nil || !strings.Contains(string(got), "Apply: 4 applied, 0 failed") {
+		t.Errorf("the command, pasted: %s: %v\n%s", hint, err, got)
+	}
+}
+
+// planTestBindFour binds four registrations of the sandbox that are
+// unbound in it: an undo of its apply unbinds four.
+const planTestBindFour = `version: 1
+bindings:
+  - registration: carol@pbx.example.com
+    application: support
+    user: carol
+  - registration: erin@pbx.example.com
+    application: sales
+    user: erin
+  - registration: trunk2@sip.carrier.example
+    application: fax
+  - registration: lobby@pbx.example.com
+    application: support
+    rule: after-hours
+`
 
 // TestApplyPlanCommand: the hint repeats each account flag given on the
 // command line, quoted for a shell, and never an endpoint's password.
@@ -144,10 +213,10 @@ func TestApplyPlanCommand(t *testing.T) {
 		f     AccountFlags
 		want  string
 	}{
-		{nil, f, "voxbind apply --plan 'plan 1.json'"},
-		{map[string]bool{"sandbox": true}, f, "voxbind apply --plan 'plan 1.json' --sandbox 'my sb/account.json'"},
-		{all, f, `voxbind apply --plan 'plan 1.json' --sandbox 'my sb/account.json' --credentials '/keys/it'\''s.json' --endpoint 'https://api.example.com/platform_api/' --account-id 42`},
-		{map[string]bool{"endpoint": true}, AccountFlags{Endpoint: "https://me:secret@api.example.com/"}, "voxbind apply --plan 'plan 1.json' --endpoint URL"},
+		{nil, f, "voxbind apply --plan='plan 1.json'"},
+		{map[string]bool{"sandbox": true}, f, "voxbind apply --plan='plan 1.json' --sandbox='my sb/account.json'"},
+		{all, f, `voxbind apply --plan='plan 1.json' --sandbox='my sb/account.json' --credentials='/keys/it'\''s.json' --endpoint='https://api.example.com/platform_api/' --account-id=42`},
+		{map[string]bool{"endpoint": true}, AccountFlags{Endpoint: "https://me:secret@api.example.com/"}, "voxbind apply --plan='plan 1.json' --endpoint=URL"},
 	} {
 		if got := tt.f.applyPlanCommand(tt.given, "plan 1.json"); got != tt.want {
 			t.Errorf("given %v:\n got %s\nwant %s", tt.given, got, tt.want)

@@ -61,11 +61,14 @@ func CheckUnbind(p *Plan, current *Current, maxUnbind int, force bool) error {
 	return checkUnbind(p, BoundCount(current), maxUnbind, force, "")
 }
 
-// CheckSavedUnbind is CheckUnbind for a plan saved in file, applied with
-// apply --plan: the plan is reviewed already, so the way on for an undo
-// plan is that command again with --max-unbind, not making it again.
-func CheckSavedUnbind(p *Plan, current *Current, maxUnbind int, force bool, file string) error {
-	return checkUnbind(p, BoundCount(current), maxUnbind, force, file)
+// CheckSavedUnbind is CheckUnbind for a saved plan applied with apply
+// --plan: the plan is reviewed already, so the way on for an undo plan is
+// to apply it again with --max-unbind, not to make it again. apply is the
+// command that applies it, as the user would paste it ("voxbind apply
+// --plan='my undo.json' --sandbox=…", quoted for a shell); the refusal
+// adds --max-unbind N to it.
+func CheckSavedUnbind(p *Plan, current *Current, maxUnbind int, force bool, apply string) error {
+	return checkUnbind(p, BoundCount(current), maxUnbind, force, apply)
 }
 
 // CheckUnbindBound is CheckUnbind for an account that had bound
@@ -75,9 +78,9 @@ func CheckUnbindBound(p *Plan, bound, maxUnbind int, force bool) error {
 	return checkUnbind(p, bound, maxUnbind, force, "")
 }
 
-// checkUnbind is the guard; saved is the file of a saved plan ("" for a
-// plan just made).
-func checkUnbind(p *Plan, bound, maxUnbind int, force bool, saved string) error {
+// checkUnbind is the guard; apply is the command that applies a saved
+// plan ("" for a plan just made).
+func checkUnbind(p *Plan, bound, maxUnbind int, force bool, apply string) error {
 	if force {
 		return nil
 	}
@@ -99,10 +102,10 @@ func checkUnbind(p *Plan, bound, maxUnbind int, force bool, saved string) error 
 			limit, english.Plural(bound, "bound registration"))
 	}
 	switch {
-	case p.Journal != "" && saved != "": // a saved undo plan, reviewed already
+	case p.Journal != "" && apply != "": // a saved undo plan, reviewed already
 		return fmt.Errorf("%w: the undo unbinds %s that the apply bound, more than %s; nothing was changed. "+
-			"If that is what you want, run voxbind apply --plan %s --max-unbind %d (or --force)",
-			ErrTooManyUnbinds, what, why, Printable(saved), n)
+			"If that is what you want, run %s --max-unbind %d (or --force)",
+			ErrTooManyUnbinds, what, why, apply, n)
 	case p.Journal != "": // an undo plan: its unbinds take back what the apply bound
 		return fmt.Errorf("%w: the undo unbinds %s that the apply bound, more than %s; nothing was changed. "+
 			"If that is what you want, review the undo (voxbind undo %s --out FILE, then voxbind show FILE), then run again with --max-unbind %d or --force",
