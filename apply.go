@@ -296,12 +296,16 @@ func (c *ApplyCmd) applySaved(ctx context.Context, s *session, intr *interrupts,
 			fmt.Sprintf("leave out --account-id: a saved plan acts on the account it was made for (%d)", p.AccountID))
 	}
 	// A plan saved before its account was frozen (or deactivated) is
-	// judged by the account as it is now: its steps are blocked.
-	reconcile.BlockAccount(p, current.Account)
+	// judged by the account as it is now: its steps not made yet are
+	// blocked, and none is left to be stale.
+	stale := reconcile.Stale(p, current)
+	if reconcile.BlockSavedAccount(p, current) {
+		stale = nil
+	}
 	if err := c.showPlan(s, p, events); err != nil {
 		return err
 	}
-	if stale := reconcile.Stale(p, current); len(stale) > 0 {
+	if len(stale) > 0 {
 		fix := remakeFix(reconcile.MadeSteps(stale) > 0, p)
 		if appliedAlready(p, stale) {
 			fix = doneFix(p)
@@ -755,9 +759,21 @@ func applyRefuseBlocked(p *reconcile.Plan) error {
 		return nil
 	}
 	return exitCode(1, failure(codeBlocked,
-		fmt.Sprintf("%s blocked (see the plan): apply refuses this plan until %s resolved; nothing was changed",
-			english.Plural(n, "change"), english.Choose(n, "it is", "they are")),
+		fmt.Sprintf("%s: apply refuses this plan until %s resolved; nothing was changed",
+			blockedCount(p), english.Choose(n, "it is", "they are")),
 		blockedFix(p.Blocked)))
+}
+
+// blockedCount says how many changes of p are blocked, and how many
+// others are made already (a saved plan applied to an account frozen
+// since an earlier apply of it made them): "2 changes blocked (see the
+// plan; 1 other change of the plan is made already)".
+func blockedCount(p *reconcile.Plan) string {
+	blocked := english.Plural(len(p.Blocked), "change") + " blocked (see the plan"
+	if n := p.MadeAlready; n > 0 {
+		blocked += fmt.Sprintf("; %d other %s of the plan %s made already", n, english.Choose(n, "change", "changes"), english.Choose(n, "is", "are"))
+	}
+	return blocked + ")"
 }
 
 // applyQuestion is the prompt: "Type 'yes' to apply 12 changes to account

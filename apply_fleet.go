@@ -157,7 +157,7 @@ func (c *ApplyCmd) fleetRefuse(a *reconcile.FleetAccount) *fleetRefusal {
 // blockedRefusal is the refusal of the account a of a fleet plan whose
 // plan has blocked changes.
 func blockedRefusal(a *reconcile.FleetAccount) *fleetRefusal {
-	why := english.Plural(len(a.Plan.Blocked), "change") + " blocked (see the plan)"
+	why := blockedCount(a.Plan)
 	if st := a.Plan.AccountState; st != "" {
 		why = "the account is " + st + ": " + why
 	}
@@ -239,11 +239,9 @@ func (c *ApplyCmd) runFleetSaved(ctx context.Context, s *session, intr *interrup
 	if err := c.showFleetPlan(s, f, events); err != nil {
 		return err
 	}
-	if err := c.savedRefusal(s, f, refusals); err != nil {
-		return err
-	}
 	// An account frozen or deactivated since the plan was made (checkSaved
-	// blocked its steps) is refused on its own; the others go on.
+	// blocked its steps) is refused on its own, and named first, also when
+	// the whole plan is refused below; the others go on.
 	var todo []int
 	var refused []fleetRefusal
 	for i, a := range f.Accounts {
@@ -255,6 +253,9 @@ func (c *ApplyCmd) runFleetSaved(ctx context.Context, s *session, intr *interrup
 		}
 	}
 	c.reportRefused(s, refused, events)
+	if err := c.savedRefusal(s, f, refusals); err != nil {
+		return err
+	}
 	if len(todo) == 0 {
 		return c.nothingLeft(s, f, refused, events)
 	}
@@ -283,13 +284,19 @@ func (c *ApplyCmd) accountOfFleetPlan(f *reconcile.FleetPlan) (*reconcile.Plan, 
 // checkSaved refused (refusals, by account), and returns the refusal of
 // the whole plan, nil when none was refused. When every account was
 // refused for unbinding too many, the fix is --max-unbind or --force: a
-// new plan would unbind as many.
+// new plan would unbind as many. Only when every account with changes in
+// the plan has them all made already is nothing left to apply; else a new
+// plan has the rest.
 func (c *ApplyCmd) savedRefusal(s *session, f *reconcile.FleetPlan, refusals []error) error {
 	var refused []int64
 	tooMany, most := 0, 0  // accounts refused by the guard, the most one of them unbinds
 	made, done := false, 0 // some refused account has changes made already; accounts with all made
+	left := 0              // accounts not refused whose changes are still to make (or blocked)
 	for i, err := range refusals {
 		if err == nil {
+			if p := f.Accounts[i].Plan; len(p.Changes) > 0 || len(p.Blocked) > 0 {
+				left++
+			}
 			continue
 		}
 		refused = append(refused, f.Accounts[i].Account.ID)
@@ -316,7 +323,7 @@ func (c *ApplyCmd) savedRefusal(s *session, f *reconcile.FleetPlan, refusals []e
 	code, fix := codeStalePlan, remakeFix(made, plans...)
 	kind, _ := remakeCommand(plans)
 	switch {
-	case done == len(refused):
+	case done == len(refused) && left == 0:
 		fix = doneFix(plans...)
 	case tooMany == len(refused) && kind == "undo plan": // reviewed already
 		code, fix = codeMaxUnbind, fmt.Sprintf("if those unbinds are what you want, run %s --max-unbind %d (or --force)", c.applyPlanCommand(s.given, c.Plan), most)
@@ -343,9 +350,13 @@ func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcil
 	}
 	a.Account, a.Displaced, a.Before = current.Account, reconcile.DisplacedOf(a.Plan, current), reconcile.BeforeOf(current, false)
 	// An account frozen or deactivated since the plan was made: its steps
-	// are blocked, and runFleetSaved refuses it alone.
-	reconcile.BlockAccount(a.Plan, current.Account)
-	if stale := reconcile.Stale(a.Plan, current); len(stale) > 0 {
+	// not made yet are blocked, none is left to be stale, and
+	// runFleetSaved refuses it alone.
+	stale := reconcile.Stale(a.Plan, current)
+	if reconcile.BlockSavedAccount(a.Plan, current) {
+		stale = nil
+	}
+	if len(stale) > 0 {
 		return &staleRefusal{msg: applyStaleMessage(c.Plan, "this account", a.Plan, stale),
 			made: reconcile.MadeSteps(stale) > 0, done: appliedAlready(a.Plan, stale)}
 	}

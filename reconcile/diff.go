@@ -161,6 +161,33 @@ func BlockAccount(p *Plan, account AccountInfo) {
 	p.Summary.Bind, p.Summary.Rebind, p.Summary.Unbind = 0, 0, 0
 }
 
+// BlockSavedAccount is BlockAccount for a saved plan applied later, with
+// current the account as read then, and reports whether it blocked p's
+// steps (p has none left to apply or to find stale). When the account is
+// frozen or inactive, a change of p that it has already (an earlier apply
+// of the plan made it before the account was frozen) is not blocked,
+// since nothing is left to make, but left out and counted in
+// p.MadeAlready; the others are blocked as BlockAccount blocks them. When
+// every change of p is made, none is blocked: p only records the state,
+// and the check for a stale plan says it was applied already, as for an
+// account that is not frozen.
+func BlockSavedAccount(p *Plan, current *Current) (blocked bool) {
+	account := current.Account
+	if account.State == "" {
+		BlockAccount(p, account)
+		return false
+	}
+	made := stepsMade(p, verifyRegIndex(current))
+	if len(p.Changes) > 0 && len(made.steps) == len(p.Changes) {
+		p.AccountState, p.AccountName = account.State, account.Name
+		return false
+	}
+	p.Changes = slices.DeleteFunc(p.Changes, func(st Step) bool { return made.steps[st.Step] })
+	p.MadeAlready = len(made.steps)
+	BlockAccount(p, account)
+	return true
+}
+
 // planDraft is a step before ordering and numbering.
 type planDraft struct {
 	reg    int32 // index into current.Registrations

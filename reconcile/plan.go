@@ -67,6 +67,11 @@ type Plan struct {
 	// leaves no registration of the account in scope. Not part of plan
 	// JSON.
 	NothingInScope bool `json:"-"`
+	// MadeAlready counts, in a saved plan applied to an account frozen or
+	// inactive since (BlockSavedAccount), the changes the account has
+	// already: they are not blocked, and not listed. Not part of plan
+	// JSON.
+	MadeAlready int `json:"-"`
 	// UnmatchedIgnores lists the ignore entries in force that match no
 	// registration of the account, in spec order, with the warning that
 	// plan and apply give about each. Not part of plan JSON.

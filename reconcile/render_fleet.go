@@ -45,18 +45,22 @@ func RenderFleetText(w io.Writer, f *FleetPlan, color, full bool) error {
 	return bw.Flush()
 }
 
-// fleetBlocked says which accounts have blocked changes, "" for none.
+// fleetBlocked says which accounts have blocked changes, and which
+// command refuses their plans (undo for the plans of an undo, else
+// apply), "" for none.
 func fleetBlocked(f *FleetPlan) string {
 	var ids []int64
+	refuser := ""
 	for _, a := range f.Accounts {
 		if a.Plan != nil && len(a.Plan.Blocked) > 0 {
 			ids = append(ids, a.Account.ID)
+			refuser = renderRefuser(a.Plan)
 		}
 	}
 	if len(ids) == 0 {
 		return ""
 	}
-	return "Blocked changes in " + spec.AccountList(ids) + ": apply refuses " + english.Choose(len(ids), "its plan", "their plans") + "."
+	return "Blocked changes in " + spec.AccountList(ids) + ": " + refuser + " refuses " + english.Choose(len(ids), "its plan", "their plans") + "."
 }
 
 // fleetErrLines is why an account has no plan, one line each: "3 problems

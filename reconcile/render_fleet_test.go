@@ -143,3 +143,34 @@ func TestRenderFleetTextGroupsPast100(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderFleetBlockedRefuser: the fleet's line about blocked changes
+// names the command that refuses them, as an account's own plan does:
+// undo for the plans of an undo (they have a journal), apply otherwise.
+func TestRenderFleetBlockedRefuser(t *testing.T) {
+	for journal, want := range map[string]string{
+		"":         "Blocked changes in 1 account (1000003): apply refuses its plan.",
+		"j3.jsonl": "Blocked changes in 1 account (1000003): undo refuses its plan.",
+	} {
+		t.Run("journal="+journal, func(t *testing.T) { // renderTestFleet changes directory until the subtest ends
+			f := renderTestFleet(t)
+			f.Accounts = f.Accounts[:2]
+			for i := range f.Accounts {
+				f.Accounts[i].Plan.Journal = journal
+			}
+			var text, md bytes.Buffer
+			if err := RenderFleetText(&text, f, false, false); err != nil {
+				t.Fatal(err)
+			}
+			if err := RenderFleetMarkdown(&md, f); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(text.String(), "\n"+want+"\n") {
+				t.Errorf("the text does not say %q:\n%s", want, text.String())
+			}
+			if !strings.Contains(md.String(), "**"+want+"**") {
+				t.Errorf("the markdown does not say %q:\n%s", want, md.String())
+			}
+		})
+	}
+}

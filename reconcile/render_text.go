@@ -182,6 +182,10 @@ func renderTextNotes(bw *bufio.Writer, p *Plan, paint func(code, s string) strin
 		fmt.Fprintf(bw, "%s\n", paint(renderRed, english.Plural(n, "change is", "changes are")+" blocked: "+renderRefuser(p)+" refuses this plan."))
 		notes = true
 	}
+	if n := p.MadeAlready; n > 0 {
+		fmt.Fprintf(bw, "%s of the saved plan %s made already: not blocked, nothing to make.\n", english.Plural(n, "other change"), english.Choose(n, "is", "are"))
+		notes = true
+	}
 	if !full {
 		data := "voxbind plan -o json gives them as data"
 		if p.Journal != "" {
