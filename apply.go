@@ -603,12 +603,7 @@ func executePlan(ctx context.Context, s *session, intr *interrupts, acct *voximp
 		err = fmt.Errorf("verify: read the account back: %w", a.readErr)
 	case !a.ok():
 		lines := strings.Split(strings.TrimSpace(summary.String()), "\n")
-		fix := "see the steps not applied above; voxbind plan shows what is left to do"
-		var busy *reconcile.BusyError
-		if errors.As(a.res.Stopped, &busy) {
-			fix = "run apply again later, when the API takes calls again; voxbind plan shows what is left to do"
-		}
-		s.diag.add(Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1], Fix: fix})
+		s.diag.add(Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1], Fix: applyFailedFix(a.res.Stopped)})
 		// The summary's last line says what. Stopped by the breaker,
 		// --timeout or the journal, apply ended for that reason, even if
 		// a Ctrl-C then cut short its wait for the calls in flight.
@@ -623,6 +618,16 @@ func executePlan(ctx context.Context, s *session, intr *interrupts, acct *voximp
 		s.diag.written = true
 	}
 	return err
+}
+
+// applyFailedFix is what to do after an apply that did not apply every
+// step, stopped early for the reason stopped (nil: it ran to the end).
+func applyFailedFix(stopped error) string {
+	var busy *reconcile.BusyError
+	if errors.As(stopped, &busy) {
+		return "run apply again later, when the API takes calls again; voxbind plan shows what is left to do"
+	}
+	return "see the steps not applied above; voxbind plan shows what is left to do"
 }
 
 // accountRun is how one account's accepted plan is carried out: the

@@ -418,9 +418,16 @@ func (c *ApplyCmd) executeFleet(ctx context.Context, s *session, intr *interrupt
 				accountProgress(ev)
 			},
 			calling: func(st reconcile.Step) { calls.sending(a.Account.ID, st) },
-			// The first account to stop says so for the fleet, with the
-			// calls in flight in every account: the others stop with it.
-			stopping: func(cause error, _ int) {
+			// The first account to stop for the whole fleet (Ctrl-C,
+			// --timeout, the breaker) says so for the fleet, with the calls
+			// in flight in every account: the others stop with it. A stop
+			// of this account's own (the API answering it "try later", its
+			// journal) is its own line: the others go on.
+			stopping: func(cause error, inFlight int) {
+				if !stopsTheFleet(cause) {
+					progress.Note(accountStoppingLine(a.Account, cause, inFlight))
+					return
+				}
 				stopping.Do(func() { progress.Note(stoppingLine(cause, calls.inFlight())) })
 			},
 			started: func(journal string) {
@@ -443,6 +450,26 @@ func (c *ApplyCmd) executeFleet(ctx context.Context, s *session, intr *interrupt
 	progress.Finish()
 	fleetDiscardJournals(s, unused)
 	return fleetSummary(s, f, todo, results, refused, events)
+}
+
+// stopsTheFleet reports whether an account's apply stopped for a reason
+// that stops every account of a fleet: an interrupt, --timeout, or the
+// breaker (the API is gone for all). Any other stop (the API answering
+// "try later" to the account, its journal) is the account's own.
+func stopsTheFleet(cause error) bool {
+	var unreachable *reconcile.UnreachableError
+	return errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded) || errors.As(cause, &unreachable)
+}
+
+// accountStoppingLine is what a fleet apply says the moment one account
+// stops starting steps for a reason of its own (stopsTheFleet is false),
+// with that account's calls in flight; the other accounts go on.
+func accountStoppingLine(account reconcile.AccountInfo, cause error, inFlight int) string {
+	line := fleetAccountLabel(account) + ": stopped: " + cause.Error() + "; no more of its steps start (the other accounts go on)"
+	if inFlight > 0 {
+		line += fmt.Sprintf("; waiting for its %s in flight (at most %s)", english.Plural(inFlight, "call"), reconcile.DefaultGrace)
+	}
+	return line
 }
 
 // fleetCalls counts the calls in flight in all the accounts of a fleet
@@ -497,8 +524,7 @@ func accountSummaryEvent(events *applyEvents, p *reconcile.Plan, r *appliedAccou
 		var b bytes.Buffer
 		reconcile.RenderApplySummary(&b, p, &r.res, r.applied, r.mismatches, r.verified, r.journal)
 		lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-		diags = append(diags, Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1],
-			Fix: "see the steps not applied above; voxbind plan shows what is left to do"})
+		diags = append(diags, Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1], Fix: applyFailedFix(r.res.Stopped)})
 	default:
 		code = 0
 	}
@@ -516,14 +542,15 @@ func fleetSummary(s *session, f *reconcile.FleetPlan, todo []int, results []*app
 	var counts fleetApplyCounts
 	counts.refused = len(refused)
 	counts.unchanged = len(f.Accounts) - len(todo) - len(refused)
-	var stopped error      // why accounts stopped early, when some did
+	var stopped error      // why the fleet stopped early (stopsTheFleet), when it did
 	var notStarted []int64 // accounts none of whose steps started
 	for k, i := range todo {
 		a, r := &f.Accounts[i], results[k]
-		if r.res.Stopped != nil {
+		fleetWide := r.res.Stopped != nil && stopsTheFleet(r.res.Stopped)
+		if fleetWide {
 			stopped = r.res.Stopped
 		}
-		if r.res.Stopped != nil && r.res.NotStarted == len(a.Plan.Changes) && r.readErr == nil {
+		if fleetWide && r.res.NotStarted == len(a.Plan.Changes) && r.readErr == nil {
 			notStarted = append(notStarted, a.Account.ID) // listed in one line below
 			continue
 		}
@@ -587,7 +614,7 @@ type fleetApplyCounts struct {
 	applied    int // every step applied and verified
 	unchanged  int // no changes
 	failed     int // a step not applied, a difference, or the account not read back
-	stopped    int // stopped part-way (interrupt, --timeout, the breaker)
+	stopped    int // stopped part-way (interrupt, --timeout, the breaker; or on its own: "try later", its journal)
 	refused    int // not planned, blocked, or too many unbinds
 	notStarted int // stopped before any of its steps started
 }
