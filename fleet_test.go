@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -544,5 +545,141 @@ func TestFleetRatePerAccount(t *testing.T) {
 		if st := c.Stats(); st.Requests != 1 {
 			t.Errorf("account %d: %d requests sent, want 1 (the second held back)", 1000002+i, st.Requests)
 		}
+	}
+}
+
+// tokenIssuer is the account a request's bearer token is issued for
+// (its iss claim), 0 when it has none.
+func tokenIssuer(r *http.Request) int64 {
+	parts := strings.Split(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), ".")
+	if len(parts) != 3 {
+		return 0
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return 0
+	}
+	var claims struct {
+		Iss json.Number `json:"iss"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return 0
+	}
+	id, _ := claims.Iss.Int64()
+	return id
+}
+
+// tryLaterFor answers every BindSipRegistration of account id "try
+// later" for longer than any retry budget, and passes the other accounts'
+// on (a fleetStopServer handler).
+func tryLaterFor(id int64) func(w http.ResponseWriter, r *http.Request) bool {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if tokenIssuer(r) != id {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"error":{"code":416,"msg":"repeat after 9999 seconds"}}`)
+		return true
+	}
+}
+
+// TestFleetApplyTryLaterStopsOneAccount: an account the API keeps
+// answering "try later" stops on its own, in a line that names it; the
+// other accounts go on and are applied, and the fleet did not stop: its
+// last line and fleet_summary carry no stop reason (the account's summary
+// does), and voxbind exits 1 for that account. The account is the last
+// one, whose summary the fleet's line follows.
+func TestFleetApplyTryLaterStopsOneAccount(t *testing.T) {
+	state := fleetTestState(t, 3, nil)
+	flags := fleetStopServer(t, state, tryLaterFor(1000004))
+	code, stdout, stderr := applyRun(t, "", append(flags, "apply", "-f", fleetStopSpecs(t, 3), "--auto-approve",
+		"--parallelism", "1", "-o", "json")...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
+	}
+	stop := `the API answered "try later" (code 416) and asks to wait past the retry budget of 2m0s`
+	for _, want := range []string{
+		"account 1000004 (demo-child3): stopped: " + stop + "; no more of its steps start (the other accounts go on)\n",
+		"account 1000004 (demo-child3):\n",
+		"  Apply stopped (" + stop + "): 0 applied, 1 failed, 0 skipped, 3 not started, 0 unknown; not verified.\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "voxbind: stopped:") {
+		t.Errorf("one account's stop is said for the whole fleet:\n%s", stderr)
+	}
+	if got, want := lastLine(stderr), "Fleet apply: 3 accounts: 2 applied, 0 without changes, 0 failed, 1 stopped, 0 refused, 0 not started."; got != want {
+		t.Errorf("last line %q, want %q", got, want)
+	}
+	var summary struct {
+		Kind      string  `json:"kind"`
+		StoppedBy *string `json:"stopped_by"`
+		ExitCode  int     `json:"exit_code"`
+	}
+	if err := json.Unmarshal([]byte(lastLine(stdout)), &summary); err != nil || summary.Kind != "fleet_summary" {
+		t.Fatalf("last stdout line is not the fleet_summary (%v):\n%s", err, stdout)
+	}
+	if summary.StoppedBy != nil {
+		t.Errorf("fleet_summary stopped_by %q; want null", *summary.StoppedBy)
+	}
+	if summary.ExitCode != 1 {
+		t.Errorf("fleet_summary exit_code %d; want 1", summary.ExitCode)
+	}
+}
+
+// TestFleetApplyTryLaterThenInterrupt: after one account stopped on
+// "try later", a Ctrl-C still stops the fleet as Ctrl-C does: the line
+// that counts the calls in flight in the other accounts, then the
+// summaries, the fleet's line says interrupted, and voxbind exits 130.
+func TestFleetApplyTryLaterThenInterrupt(t *testing.T) {
+	bin := applyBinary(t)
+	t.Parallel()
+	state := fleetTestState(t, 3, nil)
+	tryLater := tryLaterFor(1000004)
+	held, release := make(chan struct{}, 10), make(chan struct{})
+	flags := fleetStopServer(t, state, func(w http.ResponseWriter, r *http.Request) bool {
+		if tryLater(w, r) {
+			return true
+		}
+		held <- struct{}{}
+		<-release
+		return false
+	})
+	var stdout bytes.Buffer
+	apply, lines, wait := applyStartOut(t, bin, &stdout, append(flags, "apply", "-f", fleetStopSpecs(t, 3), "--auto-approve",
+		"--parallelism", "1", "--accounts-parallelism", "3", "-o", "json")...)
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	waitLine(t, lines, "account 1000004 (demo-child3): step 1: ")
+	for range 2 {
+		select {
+		case <-held:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the other accounts' first calls did not reach the server")
+		}
+	}
+	if err := apply.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if line := waitLine(t, lines, "Interrupted"); line != "Interrupted: waiting for 2 calls in flight (at most 10s); press Ctrl-C again to quit now" {
+		t.Errorf("after the signal: %q", line)
+	}
+	close(release)
+	code, stderr := wait()
+	if code != 130 {
+		t.Errorf("exit %d, want 130:\n%s", code, stderr)
+	}
+	if got, want := lastLine(stderr), "Fleet apply interrupted: 3 accounts: 0 applied, 0 without changes, 0 failed, 3 stopped, 0 refused, 0 not started."; got != want {
+		t.Errorf("last line %q, want %q\n%s", got, want, stderr)
+	}
+	if !strings.Contains(lastLine(stdout.String()), `"stopped_by":"interrupted"`) {
+		t.Errorf("fleet_summary does not say interrupted:\n%s", lastLine(stdout.String()))
 	}
 }
