@@ -624,3 +624,30 @@ func TestInterruptedSaysSoOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyStopsOnTooManyRequests: an API that answers HTTP 429 with a
+// Retry-After past the retry budget stops apply as a "try later" code
+// does: no more steps start, and the summary says to run apply again
+// later.
+func TestApplyStopsOnTooManyRequests(t *testing.T) {
+	state := fleetTestState(t, 1, nil)
+	flags := fleetStopServer(t, state, func(w http.ResponseWriter, r *http.Request) bool {
+		w.Header().Set("Retry-After", "600")
+		w.WriteHeader(http.StatusTooManyRequests)
+		return true
+	})
+	code, _, stderr := applyRun(t, "", append(flags, "apply", "-f", filepath.Join(fleetStopSpecs(t, 1), "c1.yaml"), "--auto-approve", "--parallelism", "1")...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
+	}
+	stop := `the API answered "too many requests" (HTTP status 429) and asks to wait past the retry budget of 2m0s`
+	for _, want := range []string{
+		"voxbind: stopped: " + stop + "; no more steps start\n",
+		"Run apply again later: the API asks voxbind to wait; voxbind plan shows what is left to do.\n",
+		"Apply stopped (" + stop + "): 0 applied, 1 failed, 0 skipped, 3 not started, 0 unknown; not verified.\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+}

@@ -173,11 +173,13 @@ func (e *UnreachableError) Error() string {
 
 // TryLaterError is matched (errors.As) by a Bind error when the API
 // answered "try later" (an error code that asks to repeat the call
-// later) to every attempt of the call until its retry budget was spent,
-// or asked for a wait past that budget. Apply then stops starting steps
-// (BusyError): the API would answer them the same way.
+// later, or HTTP status 429 Too Many Requests) to every attempt of the
+// call until its retry budget was spent, or asked for a wait past that
+// budget. Apply then stops starting steps (BusyError): the API would
+// answer them the same way.
 type TryLaterError struct {
-	Code int           // the API's error code
+	Code int           // the API's error code, or the HTTP status when HTTP is set
+	HTTP bool          // Code is the HTTP status 429, not an API error code
 	For  time.Duration // how long the call kept trying
 	// Wait is the wait the API asked for when it was past the retry
 	// budget (Budget); 0 when the budget was spent on attempts.
@@ -192,16 +194,21 @@ func (e *TryLaterError) Unwrap() error { return e.Err }
 // answering "try later" (see TryLaterError).
 type BusyError struct {
 	Code      int
+	HTTP      bool // Code is the HTTP status 429
 	For, Wait time.Duration
 	Budget    time.Duration
 }
 
 func (e *BusyError) Error() string {
+	answer := fmt.Sprintf(`"try later" (code %d)`, e.Code)
+	if e.HTTP {
+		answer = fmt.Sprintf(`"too many requests" (HTTP status %d)`, e.Code)
+	}
 	if e.Wait > 0 {
 		// The step's error says how long: a wait past a day is cut to a day.
-		return fmt.Sprintf(`the API answered "try later" (code %d) and asks to wait past the retry budget of %s`, e.Code, e.Budget)
+		return fmt.Sprintf(`the API answered %s and asks to wait past the retry budget of %s`, answer, e.Budget)
 	}
-	return fmt.Sprintf(`the API kept answering "try later" (code %d) for %s`, e.Code, e.For.Round(time.Second))
+	return fmt.Sprintf(`the API kept answering %s for %s`, answer, e.For.Round(time.Second))
 }
 
 // AppliedPlan returns the part of p that Apply carried out: the applied steps
@@ -507,7 +514,7 @@ func (a *applier) notifyStopping() {
 func (a *applier) settle(r applyFinished) {
 	var tl *TryLaterError
 	if errors.As(r.err, &tl) && a.res.Stopped == nil {
-		a.res.Stopped = &BusyError{Code: tl.Code, For: tl.For, Wait: tl.Wait, Budget: tl.Budget}
+		a.res.Stopped = &BusyError{Code: tl.Code, HTTP: tl.HTTP, For: tl.For, Wait: tl.Wait, Budget: tl.Budget}
 	}
 	a.running--
 	a.inFlight[r.i] = false

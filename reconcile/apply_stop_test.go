@@ -528,4 +528,14 @@ func TestApplyStopsWhenTheAPIKeepsSayingTryLater(t *testing.T) {
 	if got, want := stop.Error(), `the API answered "try later" (code 416) and asks to wait past the retry budget of 2m0s`; got != want {
 		t.Errorf("%q, want %q", got, want)
 	}
+
+	// HTTP 429 is said as such: it is no API error code.
+	for stop, want := range map[*BusyError]string{
+		{Code: 429, HTTP: true, For: 2 * time.Minute}:                            `the API kept answering "too many requests" (HTTP status 429) for 2m0s`,
+		{Code: 429, HTTP: true, Wait: 10 * time.Minute, Budget: 2 * time.Minute}: `the API answered "too many requests" (HTTP status 429) and asks to wait past the retry budget of 2m0s`,
+	} {
+		if got := stop.Error(); got != want {
+			t.Errorf("%q, want %q", got, want)
+		}
+	}
 }

@@ -367,8 +367,9 @@ func (c *Client) retry(ctx context.Context, start time.Time, method string, atte
 
 // gaveUp is the error of a call that retries no more: its retry budget
 // would pass during the next wait. When the API itself answered "try
-// later", it matches *reconcile.TryLaterError, so that apply stops
-// starting steps.
+// later" (a code that says so, or HTTP 429), it matches
+// *reconcile.TryLaterError, so that apply stops starting steps; a
+// server error (5xx) does not: the breaker covers an API that is gone.
 func (c *Client) gaveUp(attempt int, elapsed, wait, budget time.Duration, res result) error {
 	var err error
 	hinted := res.hint > 0 && res.hint == wait
@@ -386,11 +387,17 @@ func (c *Client) gaveUp(attempt int, elapsed, wait, budget time.Duration, res re
 		err = fmt.Errorf("gave up after %d attempts in %s (retry budget %s%s): %w",
 			attempt+1, elapsed.Round(time.Millisecond), budget, first, res.err)
 	}
+	tl := &reconcile.TryLaterError{For: elapsed, Budget: budget, Err: err}
 	var apiErr *APIError
-	if !errors.As(res.err, &apiErr) || !apiErr.Temporary() {
+	var httpErr *HTTPError
+	switch {
+	case errors.As(res.err, &apiErr) && apiErr.Temporary():
+		tl.Code = apiErr.Code
+	case errors.As(res.err, &httpErr) && httpErr.Status == http.StatusTooManyRequests:
+		tl.Code, tl.HTTP = httpErr.Status, true
+	default:
 		return err
 	}
-	tl := &reconcile.TryLaterError{Code: apiErr.Code, For: elapsed, Budget: budget, Err: err}
 	if hinted {
 		tl.Wait = wait
 	}

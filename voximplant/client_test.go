@@ -772,8 +772,9 @@ func TestRetryHintNeverShortensBackoff(t *testing.T) {
 // TestGaveUpOnTryLater: a call the API answered "try later" until the
 // retry budget was spent, or with a wait past it, matches
 // *reconcile.TryLaterError with the code and how long it tried, so that
-// apply stops starting steps; a server error (HTTP 503) or a final API
-// error does not.
+// apply stops starting steps; so does HTTP 429 (Too Many Requests) to
+// the end or with a Retry-After past the budget. A server error (HTTP
+// 503) or a final API error does not.
 func TestGaveUpOnTryLater(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -785,6 +786,11 @@ func TestGaveUpOnTryLater(t *testing.T) {
 		{"api 484 to the end", func(w http.ResponseWriter) { apiError(w, 484, "probable resend") }, true, 484, 0},
 		{"api 162 to the end", func(w http.ResponseWriter) { apiError(w, 162, "try again later") }, true, 162, 0},
 		{"api 416 past the budget", func(w http.ResponseWriter) { apiError(w, 416, "Repeat after 600 seconds") }, true, 416, 10 * time.Minute},
+		{"http 429 to the end", func(w http.ResponseWriter) { w.WriteHeader(429) }, true, 429, 0},
+		{"http 429 past the budget", func(w http.ResponseWriter) {
+			w.Header().Set("Retry-After", "600")
+			w.WriteHeader(429)
+		}, true, 429, 10 * time.Minute},
 		{"http 503", func(w http.ResponseWriter) { w.WriteHeader(503) }, false, 0, 0},
 		{"api 101", func(w http.ResponseWriter) { apiError(w, 101, "no") }, false, 0, 0},
 	} {
@@ -807,8 +813,8 @@ func TestGaveUpOnTryLater(t *testing.T) {
 			if !tc.tryLater {
 				return
 			}
-			if tl.Code != tc.code || tl.Wait != tc.wait || tl.Budget != budget || tl.Error() != err.Error() {
-				t.Errorf("code %d, wait %v, budget %v, text %q; want %d, %v, %v and the call's error", tl.Code, tl.Wait, tl.Budget, tl.Error(), tc.code, tc.wait, budget)
+			if tl.Code != tc.code || tl.HTTP != (tc.code == 429) || tl.Wait != tc.wait || tl.Budget != budget || tl.Error() != err.Error() {
+				t.Errorf("code %d (HTTP %v), wait %v, budget %v, text %q; want %d, %v, %v and the call's error", tl.Code, tl.HTTP, tl.Wait, tl.Budget, tl.Error(), tc.code, tc.wait, budget)
 			}
 			if tc.wait == 0 && tl.For < budget/2 {
 				t.Errorf("tried for %v; want most of the budget", tl.For)
