@@ -173,10 +173,18 @@ func (c *Client) BindSipRegistration(ctx context.Context, r BindRequest) error {
 	if err != nil {
 		return err
 	}
-	if res := bytes.TrimSpace(*a.Result); bytes.Equal(res, []byte("0")) || bytes.Equal(res, []byte("false")) {
+	// 1 (or true) says the call took effect, 0 (or false) that it did
+	// not; any other result ("ok", {}, "0") says neither: the step is
+	// unknown, as for "result": null.
+	switch res := bytes.TrimSpace(*a.Result); string(res) {
+	case "1", "true":
+		return nil
+	case "0", "false":
 		return fmt.Errorf("BindSipRegistration: registration %d: the API answered result %s", r.RegistrationID, res)
+	default:
+		return &lostError{fmt.Errorf("BindSipRegistration: registration %d: the API answered result %s, which says neither that the call took effect (1) nor that it failed (0)",
+			r.RegistrationID, c.snippet(res))}
 	}
-	return nil
 }
 
 // ErrWrongAccount is wrapped by Info's error when the API answers for an

@@ -858,15 +858,24 @@ func TestHugeRetryAfter(t *testing.T) {
 }
 
 // TestBindAnswerThatSaysNothing: a BindSipRegistration answer that does
-// not say whether the call took effect ("result": null, or a final
-// error together with a result) makes the step unknown, not failed; an
-// error alone is a failure.
+// not say whether the call took effect ("result": null, a result other
+// than 1 or true, 0 or false, or a final error together with a result)
+// makes the step unknown, not failed (nor applied); an error alone, or a
+// result of 0 or false, is a failure. TestBindResultTrue has the
+// results that say it took effect.
 func TestBindAnswerThatSaysNothing(t *testing.T) {
 	for body, unknown := range map[string]bool{
 		`{"result": null}`: true,
 		`{"result": 1, "error": {"code": 101, "msg": "both"}}`: true,
 		`{"error": {"code": 101, "msg": "no"}}`:                false,
 		`{"result": 0}`:                                        false,
+		`{"result": false}`:                                    false,
+		`{"result": "ok"}`:                                     true,
+		`{"result": {}}`:                                       true,
+		`{"result": "0"}`:                                      true,
+		`{"result": "1"}`:                                      true,
+		`{"result": 2}`:                                        true,
+		`{"result": []}`:                                       true,
 	} {
 		f := newFakeServer(t)
 		f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
@@ -877,6 +886,22 @@ func TestBindAnswerThatSaysNothing(t *testing.T) {
 		err := c.Bind(context.Background(), 1, nil)
 		if err == nil || errors.Is(err, reconcile.ErrOutcomeUnknown) != unknown {
 			t.Errorf("%s: error %v; want unknown %v", body, err, unknown)
+		}
+	}
+}
+
+// TestBindResultTrue: a BindSipRegistration answer of result 1 or true
+// says the call took effect.
+func TestBindResultTrue(t *testing.T) {
+	for _, body := range []string{`{"result": 1}`, `{"result": true}`, `{"result":1 }`} {
+		f := newFakeServer(t)
+		f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+			w.Write([]byte(body))
+			return true
+		}
+		c, _ := testClient(t, f, nil)
+		if err := c.Bind(context.Background(), 1, nil); err != nil {
+			t.Errorf("%s: error %v; want none", body, err)
 		}
 	}
 }
