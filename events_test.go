@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -108,6 +109,66 @@ func TestApplyEvents(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
 	}
+}
+
+// TestApplyStepStartBeforeTheAnswer: a step's step_start is written as
+// its call is sent, not when its answer comes: the server holds the
+// answer of the one write until step_start is on stdout (or 15 s).
+func TestApplyStepStartBeforeTheAnswer(t *testing.T) {
+	t.Parallel()
+	dir, state, spec := applyBigSandbox(t, 1)
+	sb, err := sandbox.Open(state, sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	stdout := &stepStartSeen{seen: make(chan struct{})}
+	var late atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/BindSipRegistration") {
+			select {
+			case <-stdout.seen:
+			case <-time.After(15 * time.Second):
+				late.Store(true)
+			}
+		}
+		sb.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	var stderr bytes.Buffer
+	code := run([]string{"--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", srv.URL + "/platform_api/",
+		"apply", "-f", spec, "--auto-approve", "--no-journal", "-o", "json"}, &Stdio{In: strings.NewReader(""), Out: stdout, Err: &stderr})
+	if code != 0 {
+		t.Fatalf("exit %d, want 0:\n%s", code, stderr.String())
+	}
+	if late.Load() {
+		t.Errorf("no step_start on stdout while the server held the call's answer 15 s:\n%s", stdout.text())
+	}
+}
+
+// stepStartSeen is a stdout that closes seen once a step_start line is
+// written to it.
+type stepStartSeen struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *stepStartSeen) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if bytes.Contains(w.buf.Bytes(), []byte(`"kind":"step_start"`)) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+func (w *stepStartSeen) text() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 // TestApplyEventsOnlyForCallsSent interrupts an apply whose calls wait

@@ -118,3 +118,27 @@ func TestFleetApplyVerifiesEveryRegistration(t *testing.T) {
 		t.Errorf("fleet apply: exit %d; want 1 and one difference, of child 1's trunk:\n%s", code, stderr)
 	}
 }
+
+// TestApplyVerifyIgnoredOutsideSelection: an ignore entry holds in
+// verification also for a registration outside the --only selection:
+// others manage it, so its change during the apply is no difference.
+func TestApplyVerifyIgnoredOutsideSelection(t *testing.T) {
+	t.Parallel()
+	dir, state, spec := applyBigSandbox(t, 2)
+	data, err := os.ReadFile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().AddDate(0, 0, 30).Format(time.DateOnly)
+	ignoring := applyWrite(t, filepath.Join(dir, "ignoring.yaml"), string(data)+
+		"ignore:\n  - registration: trunk1@sip.carrier.example\n    reason: the carrier team re-patches it\n    until: "+until+"\n")
+	endpoint := alsoUnbindsTrunk(t, state)
+	code, _, stderr := applyRun(t, "", "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "--endpoint", endpoint,
+		"apply", "-f", ignoring, "--only", "reg=*@bulk.example.com", "--auto-approve", "--parallelism", "1")
+	if code != 0 || strings.Contains(stderr, "changed outside the plan") {
+		t.Errorf("apply --only with trunk1 ignored: exit %d; want 0 and no difference:\n%s", code, stderr)
+	}
+	if got, want := lastLine(stderr), "Apply: 2 applied, 0 failed, 0 skipped, 0 not started, 0 unknown; 2 verified."; got != want {
+		t.Errorf("last line %q, want %q", got, want)
+	}
+}

@@ -51,6 +51,8 @@ var mutants = []Mutant{
 		Why: "an ignore entry without wildcards misses a registration whose proxy has capitals on the account"},
 	{ID: "P22", File: "reconcile/scope.go", From: "return strings.TrimPrefix(b.String(), \" \")", To: "return b.String()",
 		Why: "a selection that leaves nothing in scope is named with a leading space"},
+	{ID: "P23", File: "reconcile/diff.go", From: "\t\t\t} else {\n\t\t\t\tp.IgnoredOutside = append(p.IgnoredOutside, reg.ID)\n", To: "\t\t\t} else {\n",
+		Why: "verification reports a change to an ignored registration outside the --only selection"},
 
 	// Rendering, export and plain text.
 	{ID: "R1", File: "reconcile/render_fleet.go", From: "full || len(a.Plan.Changes) <= LargePlan", To: "full || len(a.Plan.Changes) < LargePlan",
@@ -139,6 +141,8 @@ var mutants = []Mutant{
 		Why: "before the first answer a retry budget shorter than the first-contact one is ignored"},
 	{ID: "C17", File: "voximplant/failure.go", From: "return max(min(t, left), t/10)", To: "return min(t, left)",
 		Why: "the last attempt of a first contact may wait next to nothing"},
+	{ID: "C18", File: "voximplant/client.go", From: "\t\treconcile.Sending(ctx) // its turn has come: apply's step_start\n", To: "",
+		Why: "apply -o json writes a step's step_start when its answer comes, not when its call is sent"},
 
 	// The spec loader.
 	{ID: "S1", File: "spec/walk.go", From: "for i := range out {\n\t\t\tif out[i].key.Value == key {", To: "for i := 1; i < len(out); i++ {\n\t\t\tif out[i].key.Value == key {",
@@ -201,4 +205,8 @@ var mutants = []Mutant{
 		Why: "--out overwrites a PEM key file"},
 	{ID: "M3", File: "output.go", From: "if fi, err := os.Stat(r.path); err == nil && os.SameFile(target, fi) {", To: "if fi, err := os.Lstat(r.path); err == nil && os.SameFile(target, fi) {",
 		Why: "--out overwrites the spec when the spec is named through a link"},
+	{ID: "M4", File: "apply_fleet.go", From: "if !stopsTheFleet(cause) {", To: "if false {",
+		Why: "one account's try-later stop is said as the fleet's, and a later Ctrl-C says nothing"},
+	{ID: "M5", File: "apply_fleet.go", From: "fleetWide := r.res.Stopped != nil && stopsTheFleet(r.res.Stopped)", To: "fleetWide := r.res.Stopped != nil",
+		Why: "one account's try-later stop is the fleet's stop reason: its last line, exit status and stopped_by"},
 }
