@@ -93,7 +93,7 @@ var mutants = []Mutant{
 		Why: "a stale plan misses a user taken since"},
 	{ID: "V4", File: "reconcile/verify.go", From: "if r.Deactivated {", To: "if r.Deactivated && r.Target == nil {",
 		Why: "a stale plan misses a bound registration frozen since"},
-	{ID: "V5", File: "reconcile/verify.go", From: "\t\tif s.Precondition == nil {\n\t\t\tmissing++", To: "\t\tif s.Precondition == nil && s.Action != ActionUnbind {\n\t\t\tmissing++",
+	{ID: "V5", File: "reconcile/plan_read.go", From: "\t\tif s.Precondition == nil {\n\t\t\tmissing++", To: "\t\tif s.Precondition == nil && s.Action != ActionUnbind {\n\t\t\tmissing++",
 		Why: "a saved unbind step without a precondition is accepted"},
 	{ID: "V6", File: "reconcile/guard.go", From: "if n <= limit {", To: "if n < limit {",
 		Why: "the unbind guard refuses a plan exactly at the limit"},
@@ -101,9 +101,9 @@ var mutants = []Mutant{
 		Why: "25 % of the bound registrations is rounded down"},
 	{ID: "V8", File: "reconcile/guard.go", From: "if !changed[e.Registration.ID] {", To: "if changed[e.Registration.ID] {",
 		Why: "the guard counts the wrong displaced registrations"},
-	{ID: "V9", File: "reconcile/verify.go", From: "for i, v := range sel.Except {", To: "for i, v := range sel.Only {",
+	{ID: "V9", File: "reconcile/plan_read.go", From: "for i, v := range sel.Except {", To: "for i, v := range sel.Only {",
 		Why: "a secret in a plan's except selector is not refused"},
-	{ID: "V10", File: "reconcile/verify.go", From: "return fmt.Sprintf(`\"%s\" (%d characters)`, Printable(short), utf8.RuneCountInString(s))", To: "return fmt.Sprintf(`\"%s\" (%d characters)`, Printable(short), len(s)+0*utf8.UTFMax)",
+	{ID: "V10", File: "reconcile/plan_read.go", From: "return fmt.Sprintf(`\"%s\" (%d characters)`, Printable(short), utf8.RuneCountInString(s))", To: "return fmt.Sprintf(`\"%s\" (%d characters)`, Printable(short), len(s)+0*utf8.UTFMax)",
 		Why: "a long value in a plan error is counted in bytes, not characters (0*utf8.UTFMax keeps the import in use)"},
 
 	// The Voximplant client.
