@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 
 	"github.com/voxbind/voxbind/internal/atomicfile"
@@ -107,4 +109,83 @@ func writeOut(out string, data []byte, reads []readFile) error {
 		return err
 	}
 	return atomicfile.WriteFile(out, data, 0o644)
+}
+
+// readBounded reads a file that voxbind wrote earlier (a saved plan, a
+// journal), refusing what cannot be one before reading it whole: a file
+// larger than limit, more than voxbind ever writes, and anything but a
+// regular file or a pipe (a device such as /dev/zero, a socket, a
+// directory). A pipe (/dev/stdin, <(…)) is read up to limit while what
+// arrives can be JSON text: it must begin with '{' and hold no NUL byte.
+// what names the file in messages; hint says which file to give instead.
+func readBounded(path, what string, limit int, hint string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &codedError{code: codePlanFile, msg: "read the " + what + ": " + err.Error(), fix: hint, err: err}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, &codedError{code: codePlanFile, msg: "read the " + what + ": " + err.Error(), fix: hint, err: err}
+	}
+	tooLarge := failure(codePlanFile, fmt.Sprintf("%s %s is larger than %d MiB, more than any %s voxbind writes", what, path, limit>>20, what), hint)
+	mode := fi.Mode()
+	switch {
+	case mode.IsRegular():
+		if fi.Size() > int64(limit) {
+			return nil, tooLarge
+		}
+	case mode&fs.ModeNamedPipe == 0:
+		return nil, failure(codePlanFile, fmt.Sprintf("%s %s is %s, not a file voxbind writes", what, path, fileKind(mode)), hint)
+	}
+	var data []byte
+	chunk := make([]byte, 1<<20)
+	for {
+		n, err := f.Read(chunk)
+		if n > 0 {
+			if len(data)+n > limit {
+				return nil, tooLarge
+			}
+			if !mode.IsRegular() && !canBeJSON(data, chunk[:n]) {
+				return nil, failure(codePlanFile, fmt.Sprintf("%s %s is not JSON text, so not a %s voxbind wrote", what, path, what), hint)
+			}
+			data = append(data, chunk[:n]...)
+		}
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return nil, &codedError{code: codePlanFile, msg: "read the " + what + ": " + err.Error(), fix: hint, err: err}
+		}
+	}
+}
+
+// canBeJSON reports whether more, read after data, may still be the JSON
+// text of a plan or a journal: no NUL byte, and '{' first.
+func canBeJSON(data, more []byte) bool {
+	if bytes.IndexByte(more, 0) >= 0 {
+		return false
+	}
+	if len(bytes.TrimLeft(data, " \t\r\n")) > 0 {
+		return true // its start was checked
+	}
+	start := bytes.TrimLeft(more, " \t\r\n")
+	return len(start) == 0 || start[0] == '{'
+}
+
+// fileKind names what a file that is not a regular file is, for messages.
+func fileKind(mode fs.FileMode) string {
+	switch {
+	case mode.IsDir():
+		return "a directory"
+	case mode&fs.ModeCharDevice != 0:
+		return "a character device"
+	case mode&fs.ModeDevice != 0:
+		return "a block device"
+	case mode&fs.ModeSocket != 0:
+		return "a socket"
+	case mode&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	}
+	return "not a regular file"
 }
