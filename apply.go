@@ -129,16 +129,25 @@ func checkWriteFlags(parallelism int, rate float64, maxUnbind *int) error {
 	return nil
 }
 
-// maxUnbind is --max-unbind, or -1 for the default limit.
-func (c *ApplyCmd) maxUnbind() int { return maxUnbindOrDefault(c.MaxUnbind, c.Force) }
+// maxUnbind is the limit --max-unbind or VOXBIND_MAX_UNBIND sets (N
+// -1: the default limit); given, the session's, tells them apart.
+func (c *ApplyCmd) maxUnbind(given map[string]bool) reconcile.MaxUnbind {
+	return maxUnbindOrDefault(c.MaxUnbind, c.Force, given)
+}
 
-// maxUnbindOrDefault is a --max-unbind value, or -1 for the default
-// limit. --force wins over a limit set by VOXBIND_MAX_UNBIND.
-func maxUnbindOrDefault(n *int, force bool) int {
+// maxUnbindOrDefault is the limit a --max-unbind value n sets, or N -1
+// for the default limit; --force wins over a limit set by
+// VOXBIND_MAX_UNBIND. A value not on the command line (given, by flag
+// name) came from VOXBIND_MAX_UNBIND, and the refusal names the variable.
+func maxUnbindOrDefault(n *int, force bool, given map[string]bool) reconcile.MaxUnbind {
 	if n == nil || force {
-		return -1
+		return reconcile.MaxUnbind{N: -1}
 	}
-	return *n
+	m := reconcile.MaxUnbind{N: *n}
+	if !given["max-unbind"] {
+		m.Env = "VOXBIND_MAX_UNBIND"
+	}
+	return m
 }
 
 // forceWithMaxUnbind refuses --max-unbind together with --force on the
@@ -216,7 +225,7 @@ func (c *ApplyCmd) runSpec(ctx context.Context, s *session, intr *interrupts, ev
 	if p.Empty() {
 		return c.nothingToDo(s, p, events) // the plan said "No changes."
 	}
-	if err := reconcile.CheckUnbind(p, current, c.maxUnbind(), c.Force); err != nil {
+	if err := reconcile.CheckUnbind(p, current, c.maxUnbind(s.given), c.Force); err != nil {
 		return err
 	}
 	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, c.AutoApprove, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID)), applyAsker)

@@ -82,7 +82,7 @@ func (c *ApplyCmd) applyFleetPlan(ctx context.Context, s *session, intr *interru
 		if a.Plan != nil && len(a.Plan.Blocked) == 0 && a.Plan.Empty() {
 			continue
 		}
-		if r := c.fleetRefuse(&f.Accounts[i]); r != nil {
+		if r := c.fleetRefuse(&f.Accounts[i], c.maxUnbind(s.given)); r != nil {
 			refused = append(refused, *r)
 			continue
 		}
@@ -136,8 +136,9 @@ func (c *ApplyCmd) nothingLeft(s *session, f *reconcile.FleetPlan, refused []fle
 
 // fleetRefuse says why the account a of a fleet plan just made must be
 // left out of the apply (not planned, blocked changes, too many
-// unbinds), with its diagnostics; nil when it may be applied.
-func (c *ApplyCmd) fleetRefuse(a *reconcile.FleetAccount) *fleetRefusal {
+// unbinds than maxUnbind allows), with its diagnostics; nil when it may
+// be applied.
+func (c *ApplyCmd) fleetRefuse(a *reconcile.FleetAccount, maxUnbind reconcile.MaxUnbind) *fleetRefusal {
 	named := func(d Diagnostic) Diagnostic {
 		d.Message = fleetAccountLabel(a.Account) + ": " + d.Message
 		return d
@@ -148,7 +149,7 @@ func (c *ApplyCmd) fleetRefuse(a *reconcile.FleetAccount) *fleetRefusal {
 	case len(a.Plan.Blocked) > 0:
 		return blockedRefusal(a)
 	}
-	if err := reconcile.CheckUnbindBound(a.Plan, a.Bound, c.maxUnbind(), c.Force); err != nil {
+	if err := reconcile.CheckUnbindBound(a.Plan, a.Bound, maxUnbind, c.Force); err != nil {
 		return &fleetRefusal{a.Account, err.Error(), []Diagnostic{named(diagnosticOf(err))}}
 	}
 	return nil
@@ -227,10 +228,11 @@ func (c *ApplyCmd) runFleetSaved(ctx context.Context, s *session, intr *interrup
 	defer fc.close(s)
 
 	again := c.applyPlanCommand(s.given, c.Plan) // pasted, applies this plan again
+	maxUnbind := c.maxUnbind(s.given)
 	refusals := make([]error, len(f.Accounts))
 	done := s.phase(fmt.Sprintf("Reading %s to check the plan, %d at a time", english.Plural(len(f.Accounts), "account"), min(c.AccountsParallelism, len(f.Accounts))))
 	reconcile.ForEachAccount(len(f.Accounts), c.AccountsParallelism, func(i int) {
-		refusals[i] = c.checkSaved(ctx, fc, &f.Accounts[i], again)
+		refusals[i] = c.checkSaved(ctx, fc, &f.Accounts[i], maxUnbind, again)
 	})
 	done()
 	if err := ctx.Err(); err != nil {
@@ -337,9 +339,10 @@ func (c *ApplyCmd) savedRefusal(s *session, f *reconcile.FleetPlan, refusals []e
 
 // checkSaved reads one account of a saved fleet plan and says why its
 // part of the plan must be refused, nil when it may be applied; a
-// refusal by the mass-unbind guard wraps reconcile.ErrTooManyUnbinds and
-// says to run again, the command that applies the plan, with --max-unbind.
-func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcile.FleetAccount, again string) error {
+// refusal by the mass-unbind guard (its limit maxUnbind) wraps
+// reconcile.ErrTooManyUnbinds and says to run again, the command that
+// applies the plan, with --max-unbind.
+func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcile.FleetAccount, maxUnbind reconcile.MaxUnbind, again string) error {
 	acct, err := fc.client(a.Plan.AccountID, "the plan "+c.Plan)
 	if err != nil {
 		return err
@@ -360,7 +363,7 @@ func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcil
 		return &staleRefusal{msg: applyStaleMessage(c.Plan, "this account", a.Plan, stale),
 			made: reconcile.MadeSteps(stale) > 0, done: appliedAlready(a.Plan, stale)}
 	}
-	return reconcile.CheckSavedUnbind(a.Plan, current, c.maxUnbind(), c.Force, again)
+	return reconcile.CheckSavedUnbind(a.Plan, current, maxUnbind, c.Force, again)
 }
 
 // staleRefusal refuses an account's part of a saved fleet plan as stale;

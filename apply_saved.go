@@ -100,7 +100,7 @@ func (c *ApplyCmd) applySaved(ctx context.Context, s *session, intr *interrupts,
 	if p.Empty() {
 		return c.nothingToDo(s, p, events)
 	}
-	if err := reconcile.CheckSavedUnbind(p, current, c.maxUnbind(), c.Force, c.applyPlanCommand(s.given, c.Plan)); err != nil {
+	if err := reconcile.CheckSavedUnbind(p, current, c.maxUnbind(s.given), c.Force, c.applyPlanCommand(s.given, c.Plan)); err != nil {
 		return err
 	}
 	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, true, "", applyAsker)

@@ -211,7 +211,7 @@ func TestEnvironmentDefaults(t *testing.T) {
 
 	t.Setenv("VOXBIND_MAX_UNBIND", "0")
 	code, _, stderr = runCLI(t, "--sandbox", state, "apply", "-f", spec, "--auto-approve")
-	if code != 1 || !strings.Contains(stderr, "more than the limit set by --max-unbind 0") {
+	if code != 1 || !strings.Contains(stderr, "more than the limit set by VOXBIND_MAX_UNBIND=0;") {
 		t.Errorf("VOXBIND_MAX_UNBIND=0: exit %d, stderr %q", code, stderr)
 	}
 	code, _, stderr = runCLI(t, "--sandbox", state, "apply", "-f", spec, "--auto-approve", "--force", "--max-unbind", "5")

@@ -85,6 +85,31 @@ func TestFleetApplyGuardPerAccount(t *testing.T) {
 	}
 }
 
+// TestFleetApplyGuardNamesTheVariable: an account of a fleet refused by a
+// limit from VOXBIND_MAX_UNBIND is refused naming the variable, not a
+// --max-unbind that is not on the command line.
+func TestFleetApplyGuardNamesTheVariable(t *testing.T) {
+	state := fleetTestState(t, 2, nil)
+	dir := t.TempDir()
+	applyWrite(t, filepath.Join(dir, "a.yaml"), "version: 1\naccount_id: 1000002\nprune: true\nbindings: []\n")
+	applyWrite(t, filepath.Join(dir, "b.yaml"), "version: 1\naccount_id: 1000003\nbindings:\n  - registration: lobby@pbx.example.com\n    application: support\n")
+	saved := filepath.Join(t.TempDir(), "fleet.json")
+	if code, _, stderr := applyRun(t, "", "--sandbox", state, "plan", "-f", dir, "--out", saved); code != 0 {
+		t.Fatalf("plan --out: exit %d:\n%s", code, stderr)
+	}
+	t.Setenv("VOXBIND_MAX_UNBIND", "3")
+	code, _, stderr := applyRun(t, "", "--sandbox", state, "apply", "--plan", saved)
+	want := "voxbind: account 1000002 (demo-child1): too many unbinds: the plan unbinds 7 registrations, more than the limit set by VOXBIND_MAX_UNBIND=3;"
+	if code != 1 || !strings.Contains(stderr, want) || strings.Contains(stderr, "set by --max-unbind") {
+		t.Errorf("apply --plan: exit %d; stderr does not say %q:\n%s", code, want, stderr)
+	}
+	code, _, stderr = applyRun(t, "", "--sandbox", state, "apply", "-f", dir, "--auto-approve")
+	want = "voxbind: account 1000002 (demo-child1): refused, nothing is changed in it: too many unbinds: the plan unbinds 7 registrations, more than the limit set by VOXBIND_MAX_UNBIND=3;"
+	if code != 1 || !strings.Contains(stderr, want) || strings.Contains(stderr, "set by --max-unbind") {
+		t.Errorf("apply -f: exit %d; stderr does not say %q:\n%s", code, want, stderr)
+	}
+}
+
 // TestFleetApplyConfirmOnce: one question for the whole fleet, naming the
 // changes and the accounts; an answer other than yes writes nothing.
 func TestFleetApplyConfirmOnce(t *testing.T) {

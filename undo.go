@@ -172,7 +172,7 @@ func (c *UndoCmd) runAccount(ctx context.Context, s *session, intr *interrupts, 
 	if p.Empty() {
 		return apply.nothingToDo(s, p, events) // the plan said "No changes."
 	}
-	if err := reconcile.CheckUnbind(p, current, maxUnbindOrDefault(c.MaxUnbind, c.Force), c.Force); err != nil {
+	if err := reconcile.CheckUnbind(p, current, maxUnbindOrDefault(c.MaxUnbind, c.Force, s.given), c.Force); err != nil {
 		return err
 	}
 	journal, err := askWithJournal(ctx, s, &c.Journal, p.AccountID, c.AutoApprove, applyQuestion(len(p.Changes), fmt.Sprintf("account %d", p.AccountID)), undoAsker)

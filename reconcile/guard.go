@@ -18,6 +18,24 @@ const (
 // ErrTooManyUnbinds is wrapped by CheckUnbind's refusal.
 var ErrTooManyUnbinds = errors.New("too many unbinds")
 
+// MaxUnbind is the mass-unbind limit the user set: N registrations
+// (negative: none set, the default limit holds), and where it was set,
+// for the refusal to name: Env is the environment variable it came from
+// ("VOXBIND_MAX_UNBIND"), "" for the --max-unbind flag.
+type MaxUnbind struct {
+	N   int
+	Env string
+}
+
+// setBy names where the limit was set, as the user set it:
+// "--max-unbind 1", or "VOXBIND_MAX_UNBIND=1" from the environment.
+func (m MaxUnbind) setBy() string {
+	if m.Env != "" {
+		return fmt.Sprintf("%s=%d", m.Env, m.N)
+	}
+	return fmt.Sprintf("--max-unbind %d", m.N)
+}
+
 // UnbindLimit is the most registrations a plan may unbind without --force:
 // maxUnbind when it is 0 or more (--max-unbind N), else the default of
 // max(10, ⌈25 % of the registrations bound now⌉).
@@ -54,10 +72,11 @@ func Unbinds(p *Plan) (steps, displaced int) {
 
 // CheckUnbind is the mass-unbind guard: it refuses a plan
 // that unbinds more registrations than the limit (see UnbindLimit; a
-// negative maxUnbind means the default) unless force is set. The error says
-// what tripped, the numbers, and how to override; for an undo plan (one
+// negative maxUnbind.N means the default) unless force is set. The error
+// says what tripped (naming the flag or the environment variable that set
+// the limit), the numbers, and how to override; for an undo plan (one
 // with a Journal), in undo's words.
-func CheckUnbind(p *Plan, current *Current, maxUnbind int, force bool) error {
+func CheckUnbind(p *Plan, current *Current, maxUnbind MaxUnbind, force bool) error {
 	return checkUnbind(p, BoundCount(current), maxUnbind, force, "")
 }
 
@@ -67,26 +86,26 @@ func CheckUnbind(p *Plan, current *Current, maxUnbind int, force bool) error {
 // command that applies it, as the user would paste it ("voxbind apply
 // --plan='my undo.json' --sandbox=…", quoted for a shell); the refusal
 // adds --max-unbind N to it.
-func CheckSavedUnbind(p *Plan, current *Current, maxUnbind int, force bool, apply string) error {
+func CheckSavedUnbind(p *Plan, current *Current, maxUnbind MaxUnbind, force bool, apply string) error {
 	return checkUnbind(p, BoundCount(current), maxUnbind, force, apply)
 }
 
 // CheckUnbindBound is CheckUnbind for an account that had bound
 // registrations bound when it was read (BoundCount): a fleet keeps that
 // number, not the whole account.
-func CheckUnbindBound(p *Plan, bound, maxUnbind int, force bool) error {
+func CheckUnbindBound(p *Plan, bound int, maxUnbind MaxUnbind, force bool) error {
 	return checkUnbind(p, bound, maxUnbind, force, "")
 }
 
 // checkUnbind is the guard; apply is the command that applies a saved
 // plan ("" for a plan just made).
-func checkUnbind(p *Plan, bound, maxUnbind int, force bool, apply string) error {
+func checkUnbind(p *Plan, bound int, maxUnbind MaxUnbind, force bool, apply string) error {
 	if force {
 		return nil
 	}
 	steps, displaced := Unbinds(p)
 	n := steps + displaced
-	limit := unbindLimit(bound, maxUnbind)
+	limit := unbindLimit(bound, maxUnbind.N)
 	if n <= limit {
 		return nil
 	}
@@ -95,8 +114,8 @@ func checkUnbind(p *Plan, bound, maxUnbind int, force bool, apply string) error 
 		what += fmt.Sprintf(" (%d by unbind steps, %d displaced by side effects)", steps, displaced)
 	}
 	var why string
-	if maxUnbind >= 0 {
-		why = fmt.Sprintf("the limit set by --max-unbind %d", maxUnbind)
+	if maxUnbind.N >= 0 {
+		why = "the limit set by " + maxUnbind.setBy()
 	} else {
 		why = fmt.Sprintf("the default limit of %d (10, or 25%% of the %s, whichever is larger)",
 			limit, english.Plural(bound, "bound registration"))

@@ -286,10 +286,10 @@ func TestUnbindGuard(t *testing.T) {
 	}
 
 	c := bound(60, 0) // limit 15
-	if err := CheckUnbind(unbinds(15), c, -1, false); err != nil {
+	if err := CheckUnbind(unbinds(15), c, MaxUnbind{N: -1}, false); err != nil {
 		t.Errorf("15 unbinds with a limit of 15: %v", err)
 	}
-	err := CheckUnbind(unbinds(16), c, -1, false)
+	err := CheckUnbind(unbinds(16), c, MaxUnbind{N: -1}, false)
 	if !errors.Is(err, ErrTooManyUnbinds) {
 		t.Fatalf("16 unbinds with a limit of 15: %v; want ErrTooManyUnbinds", err)
 	}
@@ -302,7 +302,7 @@ func TestUnbindGuard(t *testing.T) {
 	// what the apply bound, and its review is undo --out then show.
 	undo := unbinds(16)
 	undo.Journal = "j.jsonl"
-	err = CheckUnbind(undo, c, -1, false)
+	err = CheckUnbind(undo, c, MaxUnbind{N: -1}, false)
 	for _, want := range []string{"the undo unbinds 16 registrations that the apply bound", "default limit of 15", "voxbind undo j.jsonl --out FILE, then voxbind show FILE", "--max-unbind 16 or --force", "nothing was changed"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("undo's guard message %q does not say %q", err, want)
@@ -311,15 +311,21 @@ func TestUnbindGuard(t *testing.T) {
 	if strings.Contains(err.Error(), "spec") || strings.Contains(err.Error(), "prune") {
 		t.Errorf("undo's guard message %q speaks of a spec", err)
 	}
-	if err := CheckUnbind(unbinds(16), c, -1, true); err != nil {
+	if err := CheckUnbind(unbinds(16), c, MaxUnbind{N: -1}, true); err != nil {
 		t.Errorf("--force: %v", err)
 	}
-	if err := CheckUnbind(unbinds(16), c, 16, false); err != nil {
+	if err := CheckUnbind(unbinds(16), c, MaxUnbind{N: 16}, false); err != nil {
 		t.Errorf("--max-unbind 16: %v", err)
 	}
-	err = CheckUnbind(unbinds(3), c, 2, false)
+	err = CheckUnbind(unbinds(3), c, MaxUnbind{N: 2}, false)
 	if err == nil || !strings.Contains(err.Error(), "the limit set by --max-unbind 2") || !strings.Contains(err.Error(), "--max-unbind 3") {
 		t.Errorf("--max-unbind 2 with 3 unbinds: %v", err)
+	}
+	// A limit from the environment is named as the user set it: the
+	// command line has no --max-unbind to look for.
+	err = CheckUnbind(unbinds(3), c, MaxUnbind{N: 2, Env: "VOXBIND_MAX_UNBIND"}, false)
+	if err == nil || !strings.Contains(err.Error(), "the limit set by VOXBIND_MAX_UNBIND=2;") || strings.Contains(err.Error(), "set by --max-unbind") {
+		t.Errorf("VOXBIND_MAX_UNBIND=2 with 3 unbinds: %v", err)
 	}
 
 	// Side effects that leave a registration unbound count; a displaced
@@ -333,7 +339,7 @@ func TestUnbindGuard(t *testing.T) {
 	if s, d := Unbinds(p); s != 10 || d != 2 {
 		t.Errorf("Unbinds = %d steps, %d displaced; want 10, 2", s, d)
 	}
-	err = CheckUnbind(p, bound(8, 0), -1, false)
+	err = CheckUnbind(p, bound(8, 0), MaxUnbind{N: -1}, false)
 	if err == nil || !strings.Contains(err.Error(), "12 registrations (10 by unbind steps, 2 displaced by side effects)") {
 		t.Errorf("with a side effect: %v", err)
 	}
