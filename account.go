@@ -150,15 +150,15 @@ func (c *connection) close() error {
 // -p.json) is not taken for a flag. An endpoint that carries a password
 // is not repeated: the hint says --endpoint=URL instead.
 func (f *AccountFlags) applyPlanCommand(given map[string]bool, path string) string {
-	cmd := "voxbind apply --plan=" + shellQuote(path)
+	cmd := "voxbind apply --plan=" + reconcile.ShellQuote(path)
 	if given["sandbox"] {
-		cmd += " --sandbox=" + shellQuote(f.Sandbox)
+		cmd += " --sandbox=" + reconcile.ShellQuote(f.Sandbox)
 	}
 	if given["credentials"] {
-		cmd += " --credentials=" + shellQuote(f.Credentials)
+		cmd += " --credentials=" + reconcile.ShellQuote(f.Credentials)
 	}
 	if given["endpoint"] {
-		endpoint := shellQuote(f.Endpoint)
+		endpoint := reconcile.ShellQuote(f.Endpoint)
 		if u, err := url.Parse(f.Endpoint); err != nil || u.User != nil {
 			endpoint = "URL"
 		}

@@ -339,7 +339,7 @@ func executePlan(ctx context.Context, s *session, intr *interrupts, acct *voximp
 		err = fmt.Errorf("verify: read the account back: %w", a.readErr)
 	case !a.ok():
 		lines := strings.Split(strings.TrimSpace(summary.String()), "\n")
-		s.diag.add(Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1], Fix: applyFailedFix(a.res.Stopped)})
+		s.diag.add(Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1], Fix: applyFailedFix(p, a.res.Stopped)})
 		// The summary's last line says what. Stopped by the breaker,
 		// --timeout or the journal, apply ended for that reason, even if
 		// a Ctrl-C then cut short its wait for the calls in flight.
@@ -356,12 +356,20 @@ func executePlan(ctx context.Context, s *session, intr *interrupts, acct *voximp
 	return err
 }
 
-// applyFailedFix is what to do after an apply that did not apply every
-// step, stopped early for the reason stopped (nil: it ran to the end).
-func applyFailedFix(stopped error) string {
-	var busy *reconcile.BusyError
-	if errors.As(stopped, &busy) {
+// applyFailedFix is what to do after an apply of p that did not apply
+// every step, stopped early for the reason stopped (nil: it ran to the
+// end). After an undo (p has a Journal) the way on is that undo again,
+// which restores only what is left, not apply or plan.
+func applyFailedFix(p *reconcile.Plan, stopped error) string {
+	var tryLater *reconcile.BusyError
+	busy := errors.As(stopped, &tryLater)
+	switch {
+	case busy && p.Journal != "":
+		return "run " + reconcile.UndoCommand(p) + " again later, when the API takes calls again; it restores only what is left"
+	case busy:
 		return "run apply again later, when the API takes calls again; voxbind plan shows what is left to do"
+	case p.Journal != "":
+		return "see the steps not applied above; " + reconcile.UndoCommand(p) + " again restores only what is left"
 	}
 	return "see the steps not applied above; voxbind plan shows what is left to do"
 }

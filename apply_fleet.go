@@ -527,7 +527,7 @@ func accountSummaryEvent(events *applyEvents, p *reconcile.Plan, r *appliedAccou
 		var b bytes.Buffer
 		reconcile.RenderApplySummary(&b, p, &r.res, r.applied, r.mismatches, r.verified, r.journal)
 		lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-		diags = append(diags, Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1], Fix: applyFailedFix(r.res.Stopped)})
+		diags = append(diags, Diagnostic{Severity: "error", Code: codeApplyFailed, Message: lines[len(lines)-1], Fix: applyFailedFix(p, r.res.Stopped)})
 	default:
 		code = 0
 	}

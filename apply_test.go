@@ -829,3 +829,26 @@ func TestGuardAccountFromKey(t *testing.T) {
 		t.Error("the account changed")
 	}
 }
+
+// TestApplyFailedFix: the fix of an apply that did not apply every step
+// points to what goes on from there: apply and plan after an apply, the
+// undo again (its journal quoted for a shell) after an undo, whatever
+// stopped it.
+func TestApplyFailedFix(t *testing.T) {
+	busy := &reconcile.BusyError{Code: 416, Wait: time.Hour, Budget: 2 * time.Minute}
+	apply, undo := &reconcile.Plan{}, &reconcile.Plan{Journal: "my j.jsonl"}
+	for _, tc := range []struct {
+		p       *reconcile.Plan
+		stopped error
+		want    string
+	}{
+		{apply, busy, "run apply again later, when the API takes calls again; voxbind plan shows what is left to do"},
+		{apply, nil, "see the steps not applied above; voxbind plan shows what is left to do"},
+		{undo, busy, "run voxbind undo 'my j.jsonl' again later, when the API takes calls again; it restores only what is left"},
+		{undo, nil, "see the steps not applied above; voxbind undo 'my j.jsonl' again restores only what is left"},
+	} {
+		if got := applyFailedFix(tc.p, tc.stopped); got != tc.want {
+			t.Errorf("journal %q, stopped %v:\n got %q\nwant %q", tc.p.Journal, tc.stopped, got, tc.want)
+		}
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/voxbind/voxbind/reconcile"
 )
 
 // TestZshCompletionInAStockZsh types "voxbind vali<TAB>--help" into an
@@ -40,7 +42,7 @@ func TestZshCompletionInAStockZsh(t *testing.T) {
 	}
 	for _, tt := range []struct{ name, setup string }{
 		{"sourced", "source <(voxbind completion zsh)"},
-		{"fpath", "fpath=(" + shellQuote(dir) + " $fpath); autoload -U compinit && compinit"},
+		{"fpath", "fpath=(" + reconcile.ShellQuote(dir) + " $fpath); autoload -U compinit && compinit"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ptmx, tty, err := pty.Open()

@@ -15,6 +15,8 @@ import (
 	"github.com/muesli/roff"
 	posener "github.com/posener/complete"
 	"github.com/willabides/kongplete"
+
+	"github.com/voxbind/voxbind/reconcile"
 )
 
 // HelpCmd is "voxbind help [COMMAND]": the same help as --help.
@@ -91,18 +93,8 @@ func (c *CompletionCmd) Run(s *session) error {
 	if real, err := filepath.EvalSymlinks(bin); err == nil {
 		bin = real
 	}
-	_, err = fmt.Fprint(s.stdio.Out, strings.ReplaceAll(completionScripts[c.Shell], "BIN", shellQuote(bin)))
+	_, err = fmt.Fprint(s.stdio.Out, strings.ReplaceAll(completionScripts[c.Shell], "BIN", reconcile.ShellQuote(bin)))
 	return err
-}
-
-// shellQuote quotes s for bash, zsh and fish alike.
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // complete answers a shell's completion request (COMP_LINE is set) from

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -622,6 +623,43 @@ func TestInterruptedSaysSoOnce(t *testing.T) {
 		if code := interrupted(&b, tt.err); code != 130 || b.String() != tt.want {
 			t.Errorf("interrupted(%v) = %d, %q; want 130, %q", tt.err, code, b.String(), tt.want)
 		}
+	}
+}
+
+// TestUndoStopsWhenTheAPIKeepsSayingTryLater: an undo stopped by an API
+// that asks to wait says to run that undo again later, naming its
+// journal quoted for a shell, in the summary and in -o json's fix; not
+// apply, nor plan, which takes a spec.
+func TestUndoStopsWhenTheAPIKeepsSayingTryLater(t *testing.T) {
+	state := fleetTestState(t, 1, nil)
+	journal := filepath.Join(t.TempDir(), "my journal.jsonl")
+	spec := filepath.Join(fleetStopSpecs(t, 1), "c1.yaml")
+	if code, _, stderr := applyRun(t, "", "--sandbox", state, "apply", "-f", spec, "--auto-approve", "--journal", journal); code != 0 {
+		t.Fatalf("apply: exit %d:\n%s", code, stderr)
+	}
+	flags := fleetStopServer(t, state, func(w http.ResponseWriter, r *http.Request) bool {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"error":{"code":416,"msg":"repeat after 9999 seconds"}}`)
+		return true
+	})
+	code, stdout, stderr := applyRun(t, "", append(flags, "undo", journal, "--auto-approve", "--parallelism", "1", "--no-journal", "-o", "json")...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
+	}
+	want := "Run voxbind undo '" + journal + "' again later: the API asks voxbind to wait; the undo restores only what is left.\n"
+	if !strings.Contains(stderr, want) || strings.Contains(stderr, "Run apply") {
+		t.Errorf("stderr does not say %q:\n%s", want, stderr)
+	}
+	var summary struct {
+		Kind        string       `json:"kind"`
+		Diagnostics []Diagnostic `json:"diagnostics"`
+	}
+	if err := json.Unmarshal([]byte(lastLine(stdout)), &summary); err != nil || summary.Kind != "summary" || len(summary.Diagnostics) != 1 {
+		t.Fatalf("last stdout line is not a summary with one diagnostic (%v):\n%s", err, stdout)
+	}
+	wantFix := "run voxbind undo '" + journal + "' again later, when the API takes calls again; it restores only what is left"
+	if got := summary.Diagnostics[0].Fix; got != wantFix {
+		t.Errorf("fix %q\nwant %q", got, wantFix)
 	}
 }
 

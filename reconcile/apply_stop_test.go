@@ -508,6 +508,21 @@ func TestApplyStopsWhenTheAPIKeepsSayingTryLater(t *testing.T) {
 	if !strings.HasSuffix(summary.String(), wantEnd) {
 		t.Errorf("summary:\n%s\nwant it to end with:\n%s", summary.String(), wantEnd)
 	}
+	// After an undo, the way on is that undo again, its journal quoted
+	// for a shell; the last line is apply's, as every undo summary's is.
+	undo := *p
+	undo.Journal = "it's j.jsonl"
+	summary.Reset()
+	if err := RenderApplySummary(&summary, &undo, &res, res.AppliedPlan(&undo), nil, false, "u.jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	wantEnd = "  not started (stopped: the API kept answering \"try later\" (code 340) for 2m0s): steps 3, 4\n" +
+		"Run voxbind undo 'it'\\''s j.jsonl' again later: the API asks voxbind to wait; the undo restores only what is left.\n" +
+		"Journal: u.jsonl\n" +
+		"Apply stopped (the API kept answering \"try later\" (code 340) for 2m0s): 1 applied, 1 failed, 0 skipped, 2 not started, 0 unknown; not verified.\n"
+	if !strings.HasSuffix(summary.String(), wantEnd) {
+		t.Errorf("undo's summary:\n%s\nwant it to end with:\n%s", summary.String(), wantEnd)
+	}
 
 	rec = newApplyRecorder(newFakeAccount(applyTestCurrent(4)))
 	rec.fail = func(id int64) error {

@@ -9,6 +9,18 @@ import (
 	"unicode/utf8"
 )
 
+// ShellQuote quotes s for bash, zsh and fish alike, for a command that
+// the user pastes: a word of letters, digits and /._-+ as it is, anything
+// else in single quotes.
+func ShellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // Printable returns s with every character that could act on a terminal
 // or hide text shown as an escape: control characters (ESC, newline,
 // carriage return, backspace, C1 codes) as \n, \r, \t or \xNN, the

@@ -337,7 +337,11 @@ func RenderApplySummary(w io.Writer, p *Plan, res *ApplyResult, applied *Plan, m
 		}
 	}
 	var busy *BusyError
-	if errors.As(res.Stopped, &busy) {
+	switch {
+	case !errors.As(res.Stopped, &busy):
+	case p.Journal != "": // an undo: the way on is that undo again
+		b.WriteString("Run " + UndoCommand(p) + " again later: the API asks voxbind to wait; the undo restores only what is left.\n")
+	default:
 		b.WriteString("Run apply again later: the API asks voxbind to wait; voxbind plan shows what is left to do.\n")
 	}
 	if journal != "" {
@@ -362,6 +366,13 @@ func RenderApplySummary(w io.Writer, p *Plan, res *ApplyResult, applied *Plan, m
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// UndoCommand is the command that makes the undo plan p again, as the
+// user pastes it: "voxbind undo JOURNAL", the journal quoted for a shell.
+// Run again, it restores only what is not restored yet.
+func UndoCommand(p *Plan) string {
+	return "voxbind undo " + Printable(ShellQuote(p.Journal))
 }
 
 // waitCut says what ended the wait for the calls in flight after
