@@ -226,6 +226,26 @@ func TestEnvironmentDefaults(t *testing.T) {
 	}
 }
 
+// TestEmptyEnvironmentIsUnset: a variable set to the empty string, as a
+// CI system passes one it has no value for, counts as not set: it is
+// neither refused as a value nor taken over a flag.
+func TestEmptyEnvironmentIsUnset(t *testing.T) {
+	state := filepath.Join(initSandbox(t), sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	for _, e := range []string{"VOXBIND_PARALLELISM", "VOXBIND_ACCOUNTS_PARALLELISM", "VOXBIND_RATE",
+		"VOXBIND_MAX_UNBIND", "VOXBIND_TIMEOUT", "VOXIMPLANT_ACCOUNT_ID", "VOXIMPLANT_CREDENTIALS",
+		"VOXIMPLANT_ENDPOINT", "VOXBIND_LOG_LEVEL", "VOXBIND_LOG_FORMAT"} {
+		t.Setenv(e, "")
+	}
+	if code, _, stderr := runCLI(t, "--sandbox", state, "plan", "-f", spec); code != 0 {
+		t.Errorf("plan with every variable empty: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr := runCLI(t, "--sandbox", state, "apply", "-f", spec, "--auto-approve", "--no-journal", "--max-unbind", "0")
+	if code != 1 || !strings.Contains(stderr, "more than the limit set by --max-unbind 0;") {
+		t.Errorf("apply --max-unbind 0 with VOXBIND_MAX_UNBIND empty: exit %d, stderr %q; want the flag's refusal", code, stderr)
+	}
+}
+
 // TestCompletion: each shell gets a script that hands completion to this
 // binary, and the binary completes every command and a command's flags.
 func TestCompletion(t *testing.T) {

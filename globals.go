@@ -292,6 +292,23 @@ func fromEnv(app *kong.Application, args []string, err error) error {
 	return fmt.Errorf("%w (from %s)", err, env)
 }
 
+// dropEmptyEnv unsets every variable of app's flags that is set to the
+// empty string, before the command line is parsed: a CI system passes a
+// variable it has no value for as empty (VOXBIND_RATE: ${{ vars.RATE }}),
+// which means "not set", not a value to refuse.
+func dropEmptyEnv(app *kong.Application) {
+	_ = kong.Visit(app, func(v kong.Visitable, next kong.Next) error {
+		if f, ok := v.(*kong.Flag); ok {
+			for _, e := range f.Envs {
+				if val, set := os.LookupEnv(e); set && val == "" {
+					os.Unsetenv(e)
+				}
+			}
+		}
+		return next(nil)
+	})
+}
+
 func asParseError(err error, pe **kong.ParseError) bool {
 	e, ok := err.(*kong.ParseError)
 	if ok {

@@ -73,6 +73,7 @@ func run(args []string, stdio *Stdio) int {
 	if code, done := complete(parser); done {
 		return code
 	}
+	dropEmptyEnv(parser.Model)
 	kctx, code, done := parseArgs(parser, hoistGlobals(parser.Model, args), stdio)
 	if done {
 		return code
