@@ -136,7 +136,7 @@ func remakeCommand(plans []*reconcile.Plan) (kind, command string) {
 	var journals []string
 	for _, p := range plans {
 		if p != nil && p.Journal != "" {
-			journals = append(journals, reconcile.Printable(p.Journal))
+			journals = append(journals, reconcile.Printable(reconcile.ShellQuote(p.Journal)))
 		}
 	}
 	if len(journals) == 0 {

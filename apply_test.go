@@ -852,3 +852,13 @@ func TestApplyFailedFix(t *testing.T) {
 		}
 	}
 }
+
+// TestRemakeCommandQuotesJournals: the undo that makes a stale undo plan
+// again names its journals quoted for a shell, so that it works when
+// pasted.
+func TestRemakeCommandQuotesJournals(t *testing.T) {
+	kind, cmd := remakeCommand([]*reconcile.Plan{{Journal: "my j.jsonl"}, {Journal: "k.jsonl"}})
+	if kind != "undo plan" || cmd != "voxbind undo 'my j.jsonl' k.jsonl" {
+		t.Errorf("remakeCommand = %q, %q; want undo plan, voxbind undo 'my j.jsonl' k.jsonl", kind, cmd)
+	}
+}

@@ -360,11 +360,11 @@ func TestRenderTextGrouped(t *testing.T) {
 	// An undo plan points to undo's way of saving it, not plan's.
 	b.Reset()
 	undo := *p
-	undo.Journal = "j.jsonl"
+	undo.Journal = "my j.jsonl" // quoted for a shell, to work when pasted
 	if err := RenderText(&b, &undo, false); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), "110 changes, grouped: --full lists every one (voxbind undo j.jsonl --out FILE saves them, then voxbind show FILE -o json gives them as data).\n") ||
+	if !strings.Contains(b.String(), "110 changes, grouped: --full lists every one (voxbind undo 'my j.jsonl' --out FILE saves them, then voxbind show FILE -o json gives them as data).\n") ||
 		strings.Contains(b.String(), "voxbind plan") {
 		t.Errorf("an undo plan's pointer to the full list names another command:\n%s", b.String()[max(0, b.Len()-400):])
 	}

@@ -311,6 +311,12 @@ func TestUnbindGuard(t *testing.T) {
 	if strings.Contains(err.Error(), "spec") || strings.Contains(err.Error(), "prune") {
 		t.Errorf("undo's guard message %q speaks of a spec", err)
 	}
+	// A journal named with a space is quoted for a shell, so that the
+	// command works when pasted.
+	undo.Journal = "my j.jsonl"
+	if err := CheckUnbind(undo, c, MaxUnbind{N: -1}, false); err == nil || !strings.Contains(err.Error(), "voxbind undo 'my j.jsonl' --out FILE") {
+		t.Errorf("undo's guard message %v does not quote the journal 'my j.jsonl'", err)
+	}
 	if err := CheckUnbind(unbinds(16), c, MaxUnbind{N: -1}, true); err != nil {
 		t.Errorf("--force: %v", err)
 	}
