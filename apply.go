@@ -380,7 +380,7 @@ type accountRun struct {
 	execution
 	progress  func(reconcile.StepEvent)       // the status line (or plain lines) hears of each step
 	stopping  func(cause error, inFlight int) // told when the apply stops starting steps early
-	calling   func(reconcile.Step)            // told as a step's call is about to be sent (nil: not told)
+	calling   func(reconcile.Step)            // told as a step starts, before its journal intent and its turn under the rate limit, as a single apply counts its calls in flight (nil: not told)
 	started   func(journal string)            // told just before the first call, once the journal (its path; "" without one) is on disk
 	stepsDone func()                          // told when the steps are over, before the account is read back
 	phases    bool                            // show reading the account back on the status line

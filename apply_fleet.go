@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -323,11 +324,11 @@ func (c *ApplyCmd) savedRefusal(s *session, f *reconcile.FleetPlan, refusals []e
 		plans[i] = a.Plan
 	}
 	code, fix := codeStalePlan, remakeFix(made, plans...)
-	kind, _ := remakeCommand(plans)
+	undo := slices.ContainsFunc(plans, func(p *reconcile.Plan) bool { return p != nil && p.Journal != "" })
 	switch {
 	case done == len(refused) && left == 0:
 		fix = doneFix(plans...)
-	case tooMany == len(refused) && kind == "undo plan": // reviewed already
+	case tooMany == len(refused) && undo: // an undo plan, reviewed already
 		code, fix = codeMaxUnbind, fmt.Sprintf("if those unbinds are what you want, run %s --max-unbind %d (or --force)", c.applyPlanCommand(s.given, c.Plan), most)
 	case tooMany == len(refused):
 		code, fix = codeMaxUnbind, fmt.Sprintf("if those unbinds are what you want, check the plan, then run again with --max-unbind %d or --force", most)

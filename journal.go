@@ -78,19 +78,16 @@ func (f *journalFlags) create(account int64, now time.Time, fleet bool) (*reconc
 		}
 		j, err = reconcile.CreateJournalIn(dir, account, now)
 	}
-	fix := journalFix
+	fix, noJournal := journalFix, journalFix
 	if fleet {
-		fix = journalFleetFix
+		fix, noJournal = journalFleetFix, "give --no-journal to apply without journals"
 	}
 	switch {
 	case err == nil:
 		return j, nil
-	case fromEnv && fleet:
-		return nil, &codedError{code: codeJournal, msg: fmt.Sprintf("%v (from %s); nothing was changed", err, journalDirEnv), err: err,
-			fix: fmt.Sprintf("set %s to a directory voxbind can create and write in, or unset it for the default %s; or give --no-journal to apply without journals", journalDirEnv, journalDefaultDir)}
 	case fromEnv:
 		return nil, &codedError{code: codeJournal, msg: fmt.Sprintf("%v (from %s); nothing was changed", err, journalDirEnv), err: err,
-			fix: fmt.Sprintf("set %s to a directory voxbind can create and write in, or unset it for the default %s; or %s", journalDirEnv, journalDefaultDir, journalFix)}
+			fix: fmt.Sprintf("set %s to a directory voxbind can create and write in, or unset it for the default %s; or %s", journalDirEnv, journalDefaultDir, noJournal)}
 	case errors.Is(err, fs.ErrExist) && !fleet:
 		return nil, &codedError{code: codeJournal, msg: err.Error() + "; nothing was changed", fix: "give a new file name", err: err}
 	case errors.Is(err, fs.ErrNotExist) && f.Journal != "":

@@ -127,8 +127,8 @@ func checkUnbind(p *Plan, bound int, maxUnbind MaxUnbind, force bool, apply stri
 			ErrTooManyUnbinds, what, why, apply, n)
 	case p.Journal != "": // an undo plan: its unbinds take back what the apply bound
 		return fmt.Errorf("%w: the undo unbinds %s that the apply bound, more than %s; nothing was changed. "+
-			"If that is what you want, review the undo (voxbind undo %s --out FILE, then voxbind show FILE), then run again with --max-unbind %d or --force",
-			ErrTooManyUnbinds, what, why, Printable(ShellQuote(p.Journal)), n)
+			"If that is what you want, review the undo (%s --out FILE, then voxbind show FILE), then run again with --max-unbind %d or --force",
+			ErrTooManyUnbinds, what, why, UndoCommand(p), n)
 	}
 	return fmt.Errorf("%w: the plan unbinds %s, more than %s; nothing was changed. "+
 		"If that is what you want (an emptied spec with prune: true unbinds everything), check the plan, then run again with --max-unbind %d or --force",

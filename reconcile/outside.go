@@ -130,11 +130,7 @@ func (n *outsideNames) registration(id int64) *Registration {
 		return nil
 	}
 	if n.regs == nil {
-		n.regs = make(map[int64]*Registration, len(n.before.current.Registrations))
-		for i := range n.before.current.Registrations {
-			r := &n.before.current.Registrations[i]
-			n.regs[r.ID] = r
-		}
+		n.regs = verifyRegIndex(n.before.current)
 	}
 	return n.regs[id]
 }

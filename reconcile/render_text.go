@@ -189,7 +189,7 @@ func renderTextNotes(bw *bufio.Writer, p *Plan, paint func(code, s string) strin
 	if !full {
 		data := "voxbind plan -o json gives them as data"
 		if p.Journal != "" {
-			data = "voxbind undo " + Printable(ShellQuote(p.Journal)) + " --out FILE saves them, then voxbind show FILE -o json gives them as data"
+			data = UndoCommand(p) + " --out FILE saves them, then voxbind show FILE -o json gives them as data"
 		}
 		fmt.Fprintf(bw, "%d changes, grouped: --full lists every one (%s).\n", len(p.Changes), data)
 		notes = true

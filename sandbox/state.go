@@ -140,9 +140,6 @@ type Registration struct {
 // bound reports whether the registration is bound to an application.
 func (r *Registration) bound() bool { return r.ApplicationID != 0 }
 
-// unbind clears the registration's application, rule and user.
-func (r *Registration) unbind() { r.ApplicationID, r.RuleID, r.UserID = 0, 0, 0 }
-
 // Load reads and validates a state file. It refuses anything but a
 // regular file before reading it: a device such as /dev/zero never ends.
 func Load(path string) (*State, error) {
