@@ -356,10 +356,7 @@ func (c *ApplyCmd) checkSaved(ctx context.Context, fc *fleetClients, a *reconcil
 	// An account frozen or deactivated since the plan was made: its steps
 	// not made yet are blocked, none is left to be stale, and
 	// runFleetSaved refuses it alone.
-	stale := reconcile.Stale(a.Plan, current)
-	if reconcile.BlockSavedAccount(a.Plan, current) {
-		stale = nil
-	}
+	stale := reconcile.SavedStale(a.Plan, current)
 	if len(stale) > 0 {
 		return &staleRefusal{msg: applyStaleMessage(c.Plan, "this account", a.Plan, stale),
 			made: reconcile.MadeSteps(stale) > 0, done: appliedAlready(a.Plan, stale)}

@@ -80,10 +80,7 @@ func (c *ApplyCmd) applySaved(ctx context.Context, s *session, intr *interrupts,
 	// A plan saved before its account was frozen (or deactivated) is
 	// judged by the account as it is now: its steps not made yet are
 	// blocked, and none is left to be stale.
-	stale := reconcile.Stale(p, current)
-	if reconcile.BlockSavedAccount(p, current) {
-		stale = nil
-	}
+	stale := reconcile.SavedStale(p, current)
 	if err := c.showPlan(s, p, events); err != nil {
 		return err
 	}

@@ -210,6 +210,18 @@ func Stale(p *Plan, current *Current) []StaleStep {
 	return append(out, x.sideEffects(p)...)
 }
 
+// SavedStale is what apply --plan checks of a saved plan p against the
+// account as it is now: its stale steps (Stale), or none when the account
+// is frozen or inactive since, whose steps not made yet BlockSavedAccount
+// blocks instead (p changes then).
+func SavedStale(p *Plan, current *Current) []StaleStep {
+	stale := Stale(p, current) // before p's made steps are left out
+	if BlockSavedAccount(p, current) {
+		return nil
+	}
+	return stale
+}
+
 // madeChanges are the steps of a saved plan that are already made, and
 // what they did to registrations other than their own.
 type madeChanges struct {
