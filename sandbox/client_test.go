@@ -388,9 +388,11 @@ func TestClientCorrectsClockSkew(t *testing.T) {
 	}
 }
 
-// TestClientChildrenAccounts lists the child accounts through the real
-// client, frozen and inactive ones included and marked so, in id order.
-func TestClientChildrenAccounts(t *testing.T) {
+// childrenServer serves a demo parent with three children, the second
+// frozen and the third inactive, and returns the key that signs for the
+// parent.
+func childrenServer(t *testing.T) (*rsa.PrivateKey, *sandbox.State, *httptest.Server) {
+	t.Helper()
 	key := clientKey()
 	st, err := sandbox.DemoState(&key.PublicKey, "client-test")
 	if err != nil {
@@ -404,6 +406,13 @@ func TestClientChildrenAccounts(t *testing.T) {
 	st.Children[2].Account.Active = &inactive
 	ts := httptest.NewServer(sandbox.New(st, sandbox.Options{}))
 	t.Cleanup(ts.Close)
+	return key, st, ts
+}
+
+// TestClientChildrenAccounts lists the child accounts through the real
+// client, frozen and inactive ones included and marked so, in id order.
+func TestClientChildrenAccounts(t *testing.T) {
+	key, st, ts := childrenServer(t)
 	client, err := voximplant.New(voximplant.Options{
 		Endpoint:    ts.URL + "/platform_api/",
 		Credentials: voximplant.NewCredentials(st.Account.Email, st.Account.ID, "client-test", key),
@@ -430,19 +439,7 @@ func TestClientChildrenAccounts(t *testing.T) {
 // whether the account acted on is active and frozen, for the parent and
 // for each child; the client reads that into the account's state.
 func TestClientAccountInfoState(t *testing.T) {
-	key := clientKey()
-	st, err := sandbox.DemoState(&key.PublicKey, "client-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sandbox.AddDemoChildren(st, 3); err != nil {
-		t.Fatal(err)
-	}
-	inactive := false
-	st.Children[1].Account.Frozen = true
-	st.Children[2].Account.Active = &inactive
-	ts := httptest.NewServer(sandbox.New(st, sandbox.Options{}))
-	t.Cleanup(ts.Close)
+	key, st, ts := childrenServer(t)
 	var got []string
 	for _, id := range []int64{st.Account.ID, 1000002, 1000003, 1000004} {
 		client, err := voximplant.New(voximplant.Options{
