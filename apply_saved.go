@@ -24,6 +24,7 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 			return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.Plan, err),
 				fix: "give the file written by voxbind plan --out, unchanged", err: err}
 		}
+		savedIn(f, c.Plan)
 		if c.AccountID == 0 {
 			return c.runFleetSaved(ctx, s, intr, events, f)
 		}
@@ -40,6 +41,7 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.Plan, err),
 			fix: "give the file written by voxbind plan --out, unchanged", err: err}
 	}
+	p.File = c.Plan
 	return c.applySaved(ctx, s, intr, events, p)
 }
 

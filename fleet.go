@@ -224,6 +224,16 @@ func fleetRender(s *session, f *reconcile.FleetPlan, format string, color, full 
 	return reconcile.RenderFleetText(w, f, color, full)
 }
 
+// savedIn records in each account's plan of f the file the fleet plan
+// was read from (reconcile.Plan.File).
+func savedIn(f *reconcile.FleetPlan, path string) {
+	for _, a := range f.Accounts {
+		if a.Plan != nil {
+			a.Plan.File = path
+		}
+	}
+}
+
 // fleetAccountLabel is "account 1000002 (demo-child1)".
 func fleetAccountLabel(a reconcile.AccountInfo) string {
 	s := fmt.Sprintf("account %d", a.ID)

@@ -405,6 +405,22 @@ func TestBulkExample(t *testing.T) {
 		t.Errorf("plan --full: exit %d, %d changes shown, want 500", code, n)
 	}
 
+	// A saved plan is reviewed grouped too, with a pointer to the file's
+	// own full list (a new plan could differ from it), and in full.
+	saved := filepath.Join(dir, "saved.json")
+	if code, _, stderr := runCLI(t, "--sandbox", state, "plan", "-f", "examples/bulk.csv", "--out", saved); code != 0 {
+		t.Fatalf("plan --out: exit %d: %s", code, stderr)
+	}
+	code, stdout, _ = runCLI(t, "show", saved)
+	if n := strings.Count(stdout, "  + ["); code != 0 || n != 6 ||
+		!strings.Contains(stdout, "500 changes, grouped: --full lists every one (voxbind show "+saved+" -o json gives them as data).\n") {
+		t.Errorf("show of a saved plan of 500 changes: exit %d, %d changes shown, want 6 and the pointer to show -o json:\n%s", code, n, stdout)
+	}
+	code, stdout, stderr := runCLI(t, "show", saved, "--full")
+	if n := strings.Count(stdout, "  + ["); code != 0 || n != 500 {
+		t.Errorf("show --full: exit %d, %d changes shown, want 500: %s", code, n, stderr)
+	}
+
 	applyFakeTerminal(t, true, false)
 	var out bytes.Buffer // stdout and stderr together, in order
 	code = run([]string{"--sandbox", state, "apply", "-f", "examples/bulk.csv", "--parallelism", "8"},

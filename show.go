@@ -12,6 +12,7 @@ import (
 type ShowCmd struct {
 	File   string `arg:"" name:"FILE" predictor:"file" help:"A plan saved by 'voxbind plan --out FILE' (or printed by 'plan -o json'), or the journal an apply wrote (its Journal: line)."`
 	Output string `short:"o" enum:"text,markdown,json" default:"text" placeholder:"FORMAT" help:"Output format: text, markdown (for a pull-request comment) or json."`
+	Full   bool   `help:"List every change of a saved plan in text; a plan of more than 100 changes is otherwise grouped by application and action."`
 
 	ColorFlags
 }
@@ -21,6 +22,7 @@ func (ShowCmd) Help() string {
 	return `Examples:
 
     voxbind show plan.json -o markdown > comment.md     # a saved plan, for review
+    voxbind show plan.json --full                       # every change, however many
     voxbind show .voxbind/journal/1234567-20261128T061500Z.jsonl   # what an apply did`
 }
 
@@ -48,13 +50,14 @@ func (c *ShowCmd) Run(s *session) error {
 	if err != nil {
 		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.File, err), fix: what, err: err}
 	}
+	p.File = c.File
 	switch c.Output {
 	case "json": // as plan -o json prints it
 		err = writeJSON(s.stdio.Out, planJSON{reconcile.JSONPlan(p, false), s.diag.diagnostics()}, true)
 	case "markdown":
 		err = reconcile.RenderMarkdown(s.stdio.Out, p)
 	default:
-		err = reconcile.RenderText(s.stdio.Out, p, c.color(s.stdio.Out))
+		err = planRenderText(s.stdio.Out, p, c.color(s.stdio.Out), c.Full)
 	}
 	if err != nil {
 		return fmt.Errorf("write the plan: %w", err)
@@ -69,7 +72,8 @@ func (c *ShowCmd) fleet(s *session, data []byte, what string) error {
 	if err != nil {
 		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.File, err), fix: what, err: err}
 	}
-	if err := fleetRender(s, f, c.Output, c.color(s.stdio.Out), false); err != nil {
+	savedIn(f, c.File)
+	if err := fleetRender(s, f, c.Output, c.color(s.stdio.Out), c.Full); err != nil {
 		return fmt.Errorf("write the plan: %w", err)
 	}
 	return nil

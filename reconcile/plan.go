@@ -76,6 +76,12 @@ type Plan struct {
 	// registration of the account, in spec order, with the warning that
 	// plan and apply give about each. Not part of plan JSON.
 	UnmatchedIgnores []UnmatchedIgnore `json:"-"`
+	// File is the file a saved plan was read from (show, apply --plan),
+	// as named on the command line: a grouped view points to
+	// `voxbind show FILE` for the full list, not to a new plan of the
+	// account as it is now. "" for a plan made in this run. Not part of
+	// plan JSON.
+	File string `json:"-"`
 }
 
 // Step is one BindSipRegistration call.

@@ -369,6 +369,18 @@ func TestRenderTextGrouped(t *testing.T) {
 		t.Errorf("an undo plan's pointer to the full list names another command:\n%s", b.String()[max(0, b.Len()-400):])
 	}
 
+	// A saved plan (show, apply --plan) points to its own file: a new
+	// plan could differ from it.
+	b.Reset()
+	saved := undo
+	saved.File = "plan 1.json"
+	if err := RenderText(&b, &saved, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "110 changes, grouped: --full lists every one (voxbind show 'plan 1.json' -o json gives them as data).\n") {
+		t.Errorf("a saved plan's pointer to the full list is not its file:\n%s", b.String()[max(0, b.Len()-400):])
+	}
+
 	b.Reset()
 	if err := RenderTextFull(&b, p, false); err != nil {
 		t.Fatal(err)

@@ -188,7 +188,10 @@ func renderTextNotes(bw *bufio.Writer, p *Plan, paint func(code, s string) strin
 	}
 	if !full {
 		data := "voxbind plan -o json gives them as data"
-		if p.Journal != "" {
+		switch {
+		case p.File != "":
+			data = "voxbind show " + ShellQuote(p.File) + " -o json gives them as data"
+		case p.Journal != "":
 			data = UndoCommand(p) + " --out FILE saves them, then voxbind show FILE -o json gives them as data"
 		}
 		fmt.Fprintf(bw, "%d changes, grouped: --full lists every one (%s).\n", len(p.Changes), data)
