@@ -32,7 +32,8 @@ type specResolver struct {
 
 	rules, users *resolveMembers
 
-	errs spec.Errors
+	errs       spec.Errors
+	regMissing int // entries whose registration the account does not have
 }
 
 type resolveRegKey struct{ username, proxy string }
@@ -116,10 +117,27 @@ func resolve(desired *spec.Spec, current *Current) ([]resolvedBinding, error) {
 		}
 		out[reg] = resolvedBinding{entry: b, target: target}
 	}
+	if n := len(desired.Bindings); n > 1 && r.regMissing == n {
+		// A spec for another account: one line that says so, first, above
+		// a "not found" for every entry.
+		first := slices.MinFunc(desired.Bindings, func(a, b spec.Binding) int { return a.Pos.Compare(b.Pos) })
+		r.errorf(first.Pos, spec.CodeUnknownRegistration,
+			"check that the spec is for this account (the credentials, --sandbox or --account-id choose it); voxbind export lists its registrations",
+			"none of the spec's %d registrations is in account %d%s", n, current.Account.ID, resolveAccountName(current))
+	}
 	if len(r.errs) > 0 {
 		return nil, r.errs.Err()
 	}
 	return out, nil
+}
+
+// resolveAccountName is " (NAME)" for a message, or "" when the account's
+// name is not known.
+func resolveAccountName(current *Current) string {
+	if current.Account.Name == "" {
+		return ""
+	}
+	return " (" + Printable(current.Account.Name) + ")"
 }
 
 // errorf records a problem at pos: its code, what to do, and what is
@@ -142,6 +160,7 @@ func (r *specResolver) registration(b *spec.Binding) (int32, bool) {
 		if !ok {
 			r.errorf(resolveKeyPos(b, "registration_id"), spec.CodeUnknownRegistration, "check the id: voxbind export lists the registrations",
 				"registration_id %d not found in account %d", b.RegistrationID, r.current.Account.ID)
+			r.regMissing++
 		}
 		return i, ok
 	}
@@ -151,6 +170,7 @@ func (r *specResolver) registration(b *spec.Binding) (int32, bool) {
 	case !ok:
 		r.errorf(resolveKeyPos(b, "registration"), spec.CodeUnknownRegistration, "check the spelling: voxbind export lists the registrations",
 			"registration %q not found in account %d: no registration has that sip_username and proxy", b.Registration, r.current.Account.ID)
+		r.regMissing++
 		return 0, false
 	case i < 0:
 		var ids []int64 // in id order: the message must not depend on the order the account was read in

@@ -132,14 +132,8 @@ func (e Errors) Len() int      { return len(e) }
 func (e Errors) Swap(i, j int) { e[i], e[j] = e[j], e[i] }
 func (e Errors) Less(i, j int) bool {
 	a, b := e[i], e[j]
-	if a.Pos.File != b.Pos.File {
-		return a.Pos.File < b.Pos.File
-	}
-	if a.Pos.Line != b.Pos.Line {
-		return a.Pos.Line < b.Pos.Line
-	}
-	if a.Pos.Col != b.Pos.Col {
-		return a.Pos.Col < b.Pos.Col
+	if c := a.Pos.Compare(b.Pos); c != 0 {
+		return c < 0
 	}
 	return a.Msg < b.Msg
 }

@@ -4,7 +4,9 @@
 package spec
 
 import (
+	"cmp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -25,6 +27,12 @@ func (p Pos) String() string {
 		return p.File + ":" + strconv.Itoa(p.Line)
 	}
 	return p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col)
+}
+
+// Compare orders positions by file, then line, then column: the order in
+// which problems are listed.
+func (p Pos) Compare(q Pos) int {
+	return cmp.Or(strings.Compare(p.File, q.File), cmp.Compare(p.Line, q.Line), cmp.Compare(p.Col, q.Col))
 }
 
 // Short formats the position as file:line, the form plans show.
