@@ -70,7 +70,7 @@ type AccountInfo struct {
 	ID   int64
 	Name string // account_name; full application names end in .<Name>.voximplant.com
 	// State is "" for an account voxbind may write to, else AccountFrozen
-	// or AccountInactive: a plan of it blocks every change (BlockAccount).
+	// or AccountInactive: a plan of it blocks every change (blockAccount).
 	State string
 }
 

@@ -18,7 +18,7 @@ import (
 // leave a user (that step is then included, and says which step needs it);
 // registrations that an ignore entry in force holds get no step at all,
 // and a step that would take a user from one is blocked. When the account
-// is frozen or inactive every change is blocked (BlockAccount).
+// is frozen or inactive every change is blocked (blockAccount).
 //
 // Diff is pure: no I/O, no clock, and the same inputs give the same plan
 // whatever the order of current.Registrations. Spec references that do not
@@ -61,7 +61,7 @@ func Diff(desired *spec.Spec, current *Current, opts Options) (*Plan, error) {
 	p.UnmatchedIgnores = scopeUnmatched(desired.Ignores, opts.Today, current.Registrations, ignored, current.Account.ID)
 	drafts, blocked := diffClassify(p, desired, current, want, scope)
 	orderPlan(p, current, drafts, blocked, scope)
-	BlockAccount(p, current.Account)
+	blockAccount(p, current.Account)
 	return p, nil
 }
 
@@ -131,29 +131,29 @@ func diffIgnored(reg *Registration, ig *spec.Ignore, drift bool) Ignored {
 // BlockedFrozen is the reason of a change asked of a frozen registration.
 const BlockedFrozen = "frozen"
 
-// BlockedAccount is the reason of a change blocked because its account
+// blockedAccount is the reason of a change blocked because its account
 // is in state (AccountFrozen, AccountInactive): "account_frozen",
 // "account_inactive".
-func BlockedAccount(state string) string { return "account_" + state }
+func blockedAccount(state string) string { return "account_" + state }
 
-// BlockAccount lifts the rule for a frozen registration to the account:
+// blockAccount lifts the rule for a frozen registration to the account:
 // when account (as just read) is frozen or inactive, voxbind never writes
 // to it, so every step of p, a plan of that account, becomes a blocked
-// change (reason BlockedAccount, with the step's action and targets, so
+// change (reason blockedAccount, with the step's action and targets, so
 // that the plan still shows the drift), and p is left with no steps, no
 // side effects and no bind, rebind or unbind to count. p records the
 // account's state (AccountState) even when it has no step. Diff and Undo
 // call it; apply --plan calls it on a saved plan with the account as it
 // is when the plan is applied. For a usable account it only clears
 // AccountState (a saved plan's, made while the account was frozen).
-func BlockAccount(p *Plan, account AccountInfo) {
+func blockAccount(p *Plan, account AccountInfo) {
 	p.AccountState = account.State
 	if account.State == "" {
 		return
 	}
 	p.AccountName = account.Name
 	for _, st := range p.Changes {
-		p.Blocked = append(p.Blocked, Blocked{Registration: st.Registration, Reason: BlockedAccount(account.State), Source: st.Source,
+		p.Blocked = append(p.Blocked, Blocked{Registration: st.Registration, Reason: blockedAccount(account.State), Source: st.Source,
 			Cause: BlockAccountState, Action: st.Action, Before: st.Before, After: st.After})
 	}
 	slices.SortStableFunc(p.Blocked, func(a, b Blocked) int { return planCompareRegs(&a.Registration, &b.Registration) })
@@ -161,20 +161,20 @@ func BlockAccount(p *Plan, account AccountInfo) {
 	p.Summary.Bind, p.Summary.Rebind, p.Summary.Unbind = 0, 0, 0
 }
 
-// BlockSavedAccount is BlockAccount for a saved plan applied later, with
+// blockSavedAccount is blockAccount for a saved plan applied later, with
 // current the account as read then, and reports whether it blocked p's
 // steps (p has none left to apply or to find stale). When the account is
 // frozen or inactive, a change of p that it has already (an earlier apply
 // of the plan made it before the account was frozen) is not blocked,
 // since nothing is left to make, but left out and counted in
-// p.MadeAlready; the others are blocked as BlockAccount blocks them. When
+// p.MadeAlready; the others are blocked as blockAccount blocks them. When
 // every change of p is made, none is blocked: p only records the state,
 // and the check for a stale plan says it was applied already, as for an
 // account that is not frozen.
-func BlockSavedAccount(p *Plan, current *Current) (blocked bool) {
+func blockSavedAccount(p *Plan, current *Current) (blocked bool) {
 	account := current.Account
 	if account.State == "" {
-		BlockAccount(p, account)
+		blockAccount(p, account)
 		return false
 	}
 	made := stepsMade(p, verifyRegIndex(current))
@@ -184,7 +184,7 @@ func BlockSavedAccount(p *Plan, current *Current) (blocked bool) {
 	}
 	p.Changes = slices.DeleteFunc(p.Changes, func(st Step) bool { return made.steps[st.Step] })
 	p.MadeAlready = len(made.steps)
-	BlockAccount(p, account)
+	blockAccount(p, account)
 	return true
 }
 

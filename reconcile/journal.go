@@ -17,9 +17,9 @@ import (
 // share one sync, made once that round's requests are sent.
 const journalSyncDelay = 2 * time.Millisecond
 
-// JournalVersion is the journal_version of the apply journals this
+// journalVersion is the journal_version of the apply journals this
 // voxbind writes and reads.
-const JournalVersion = 1
+const journalVersion = 1
 
 // The kinds of journal lines.
 const (
@@ -298,7 +298,7 @@ func (j *Journal) Start(p *Plan, current *Current, voxbindVersion string, starte
 	}
 	return j.writeDurable(JournalStart{
 		Kind:           journalKindStart,
-		JournalVersion: JournalVersion,
+		JournalVersion: journalVersion,
 		AccountID:      p.AccountID,
 		VoxbindVersion: voxbindVersion,
 		Started:        started.UTC().Format(journalTimeLayout),

@@ -121,7 +121,7 @@ func journalKind(line int, text []byte) (string, error) {
 		if probe.Kind != journalKindStart {
 			return "", fmt.Errorf("the first line must be the start record (kind %q), not %q", journalKindStart, probe.Kind)
 		}
-		if probe.JournalVersion == nil || *probe.JournalVersion != JournalVersion {
+		if probe.JournalVersion == nil || *probe.JournalVersion != journalVersion {
 			v := "none"
 			if probe.JournalVersion != nil {
 				v = strconv.Itoa(*probe.JournalVersion)
@@ -130,7 +130,7 @@ func journalKind(line int, text []byte) (string, error) {
 			if probe.VoxbindVersion != "" {
 				by = " (written by voxbind " + Printable(probe.VoxbindVersion) + ")"
 			}
-			return "", fmt.Errorf("%w %s%s: this voxbind reads journal_version %d", ErrJournalVersion, v, by, JournalVersion)
+			return "", fmt.Errorf("%w %s%s: this voxbind reads journal_version %d", ErrJournalVersion, v, by, journalVersion)
 		}
 	}
 	return probe.Kind, nil

@@ -31,7 +31,7 @@ type Plan struct {
 	AccountID     int64 `json:"account_id"`
 	// AccountState is set when the account is frozen or inactive
 	// (AccountFrozen, AccountInactive): voxbind never writes to it, so
-	// every change the plan would make is blocked (BlockAccount).
+	// every change the plan would make is blocked (blockAccount).
 	AccountState string       `json:"account_state,omitempty"`
 	Changes      []Step       `json:"changes"`
 	SideEffects  []SideEffect `json:"side_effects"`
@@ -68,7 +68,7 @@ type Plan struct {
 	// JSON.
 	NothingInScope bool `json:"-"`
 	// MadeAlready counts, in a saved plan applied to an account frozen or
-	// inactive since (BlockSavedAccount), the changes the account has
+	// inactive since (blockSavedAccount), the changes the account has
 	// already: they are not blocked, and not listed. Not part of plan
 	// JSON.
 	MadeAlready int `json:"-"`

@@ -41,7 +41,7 @@ func readPlan(data []byte, forApply bool) (*Plan, error) {
 	}
 	switch kind {
 	case "":
-	case FleetKind:
+	case fleetKind:
 		return nil, fmt.Errorf("%w: a fleet plan (of several accounts), not the plan of one account", ErrPlanFormat)
 	default:
 		return nil, fmt.Errorf("%w: %s", ErrPlanFormat, unknownKind(kind))
@@ -74,7 +74,7 @@ func readPlan(data []byte, forApply bool) (*Plan, error) {
 // planProbe checks what every saved plan must be before it is decoded:
 // not too large, JSON, this voxbind's format_version, and keys written
 // once each, in lower case. It returns the plan's kind ("" for the plan
-// of one account, FleetKind for a fleet).
+// of one account, fleetKind for a fleet).
 func planProbe(data []byte) (kind string, err error) {
 	if len(data) > maxPlanSize {
 		return "", fmt.Errorf("%w: larger than %d MiB, more than any plan voxbind writes", ErrPlanFormat, maxPlanSize>>20)

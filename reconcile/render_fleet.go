@@ -152,8 +152,8 @@ func RenderFleetMarkdown(w io.Writer, f *FleetPlan) error {
 	return err
 }
 
-// FleetKind is the "kind" of fleet plan JSON.
-const FleetKind = "fleet"
+// fleetKind is the "kind" of fleet plan JSON.
+const fleetKind = "fleet"
 
 // FleetJSON is the fleet plan JSON document (docs/fleets.md); a caller
 // that adds fields to the document embeds it.
@@ -193,7 +193,7 @@ func RenderFleetJSON(w io.Writer, f *FleetPlan, withPreconditions bool) error {
 // NewFleetJSON is the document RenderFleetJSON encodes.
 func NewFleetJSON(f *FleetPlan, withPreconditions bool) *FleetJSON {
 	sum := f.Summary()
-	out := FleetJSON{FormatVersion: FormatVersion, Kind: FleetKind, Accounts: []fleetAccountJSON{}, Failed: []fleetFailureJSON{}, Summary: &sum}
+	out := FleetJSON{FormatVersion: FormatVersion, Kind: fleetKind, Accounts: []fleetAccountJSON{}, Failed: []fleetFailureJSON{}, Summary: &sum}
 	for _, a := range f.Accounts {
 		if a.Plan == nil {
 			fail := fleetFailureJSON{AccountID: a.Account.ID, AccountName: a.Account.Name, Error: "no plan"}
@@ -232,9 +232,9 @@ func IsFleetPlan(data []byte) bool {
 // never writes.
 func unknownKind(kind string) string {
 	if kind == "" {
-		return fmt.Sprintf("not a fleet plan: it has no \"kind\" (a fleet plan has \"kind\": %q)", FleetKind)
+		return fmt.Sprintf("not a fleet plan: it has no \"kind\" (a fleet plan has \"kind\": %q)", fleetKind)
 	}
-	return fmt.Sprintf("\"kind\": %s is not a kind of plan voxbind writes (a fleet plan has \"kind\": %q; the plan of one account has no \"kind\")", planQuote(kind), FleetKind)
+	return fmt.Sprintf("\"kind\": %s is not a kind of plan voxbind writes (a fleet plan has \"kind\": %q; the plan of one account has no \"kind\")", planQuote(kind), fleetKind)
 }
 
 // ReadFleetPlan decodes a fleet plan saved by plan --out and checks that
@@ -297,7 +297,7 @@ func decodeFleetPlan(data []byte) (in *FleetJSON, hasSummary []bool, err error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	if kind != FleetKind {
+	if kind != fleetKind {
 		return nil, nil, fmt.Errorf("%w: %s", ErrPlanFormat, unknownKind(kind))
 	}
 	in = new(FleetJSON)

@@ -30,10 +30,10 @@ type JournalStep struct {
 	Sent int `json:"sent"`
 }
 
-// JournalDocument is a journal as one JSON document, for voxbind show
+// journalDocument is a journal as one JSON document, for voxbind show
 // -o json: its start, its steps in step order, and its end (null when the
 // apply did not get that far).
-type JournalDocument struct {
+type journalDocument struct {
 	Kind     string        `json:"kind"` // "journal"
 	Start    JournalStart  `json:"start"`
 	Steps    []JournalStep `json:"steps"`
@@ -64,11 +64,11 @@ func JournalSteps(j *JournalRecords) []JournalStep {
 	return out
 }
 
-// RenderJournalJSON writes j as one JournalDocument, indented.
+// RenderJournalJSON writes j as one journalDocument, indented.
 func RenderJournalJSON(w io.Writer, j *JournalRecords) error {
 	enc := NewJSONEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(JournalDocument{Kind: "journal", Start: j.Start, Steps: JournalSteps(j), End: j.End, CutShort: j.CutShort})
+	return enc.Encode(journalDocument{Kind: "journal", Start: j.Start, Steps: JournalSteps(j), End: j.End, CutShort: j.CutShort})
 }
 
 // RenderJournalText writes what an apply did, as its journal records it,

@@ -31,8 +31,8 @@ type Options struct {
 	Fleet bool
 }
 
-// SelectorForms names the accepted selector forms, for messages.
-const SelectorForms = "id=N (a registration id), reg=PATTERN (sip_username@proxy with * and ?, such as reg=lab-*@pbx.example.com) or app=NAME (an application's short or full name)"
+// selectorForms names the accepted selector forms, for messages.
+const selectorForms = "id=N (a registration id), reg=PATTERN (sip_username@proxy with * and ?, such as reg=lab-*@pbx.example.com) or app=NAME (an application's short or full name)"
 
 // Selector picks registrations for --only and --except: by id, by a
 // pattern of sip_username@proxy, or by the application the spec or the
@@ -60,9 +60,9 @@ func ParseSelector(s string) (Selector, error) {
 	sel := Selector{text: s}
 	switch {
 	case !ok:
-		return sel, fmt.Errorf("selector %q has no '=': write %s", s, SelectorForms)
+		return sel, fmt.Errorf("selector %q has no '=': write %s", s, selectorForms)
 	case value == "":
-		return sel, fmt.Errorf("selector %q has nothing after '=': write %s", s, SelectorForms)
+		return sel, fmt.Errorf("selector %q has nothing after '=': write %s", s, selectorForms)
 	}
 	switch key {
 	case "id":
@@ -80,7 +80,7 @@ func ParseSelector(s string) (Selector, error) {
 	case "app":
 		sel.kind, sel.app = selectApp, resolveFoldASCII(value)
 	default:
-		return sel, fmt.Errorf("selector %q: unknown kind %q: write %s", s, key, SelectorForms)
+		return sel, fmt.Errorf("selector %q: unknown kind %q: write %s", s, key, selectorForms)
 	}
 	return sel, nil
 }

@@ -55,7 +55,7 @@ type undoTouch struct {
 // registration that holds it, a cycle is broken with one displacement
 // shown as a side effect, and a restore that waits for a blocked one is
 // blocked too. When the account is frozen or inactive every restore is
-// blocked (BlockAccount).
+// blocked (blockAccount).
 //
 // opts.Selection limits the undo to some registrations, as it limits a
 // plan (app= matches the application a registration is bound to now or
@@ -102,7 +102,7 @@ func Undo(j *JournalRecords, journal string, current *Current, opts Options) (*P
 		p.Blocked = append(p.Blocked, u.gone...)
 		slices.SortFunc(p.Blocked, func(a, b Blocked) int { return planCompareRegs(&a.Registration, &b.Registration) })
 	}
-	BlockAccount(p, current.Account)
+	blockAccount(p, current.Account)
 	return p, nil
 }
 

@@ -212,11 +212,11 @@ func Stale(p *Plan, current *Current) []StaleStep {
 
 // SavedStale is what apply --plan checks of a saved plan p against the
 // account as it is now: its stale steps (Stale), or none when the account
-// is frozen or inactive since, whose steps not made yet BlockSavedAccount
+// is frozen or inactive since, whose steps not made yet blockSavedAccount
 // blocks instead (p changes then).
 func SavedStale(p *Plan, current *Current) []StaleStep {
 	stale := Stale(p, current) // before p's made steps are left out
-	if BlockSavedAccount(p, current) {
+	if blockSavedAccount(p, current) {
 		return nil
 	}
 	return stale

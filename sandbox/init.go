@@ -19,9 +19,9 @@ const (
 	StateFile       = "account.json"
 )
 
-// MaxDemoChildren bounds the child accounts Init makes (each has the whole
+// maxDemoChildren bounds the child accounts Init makes (each has the whole
 // demo account's data).
-const MaxDemoChildren = 10000
+const maxDemoChildren = 10000
 
 // keyBits is the size of the RSA keys the sandbox makes, as Voximplant's.
 const keyBits = 2048
@@ -49,8 +49,8 @@ func InitBulk(dir string, lines, children int) error {
 
 // initAccount writes the key and the account that account returns for it.
 func initAccount(dir string, children int, account func(pub *rsa.PublicKey, keyID string) (*State, error)) error {
-	if children < 0 || children > MaxDemoChildren {
-		return fmt.Errorf("sandbox init: --children %d: give 0 to %d child accounts", children, MaxDemoChildren)
+	if children < 0 || children > maxDemoChildren {
+		return fmt.Errorf("sandbox init: --children %d: give 0 to %d child accounts", children, maxDemoChildren)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("sandbox init: %w", err)

@@ -41,7 +41,7 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 // permission bit is refused with ErrReadOnly. With Options.Adopt the
 // renamed file is returned open; otherwise the result is nil.
 func Write(path string, data []byte, o Options) (kept *os.File, err error) {
-	target, err := Resolve(path)
+	target, err := resolve(path)
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
@@ -109,10 +109,10 @@ func Write(path string, data []byte, o Options) (kept *os.File, err error) {
 	return nil, nil
 }
 
-// Resolve follows symbolic links at path to the file they finally name,
+// resolve follows symbolic links at path to the file they finally name,
 // which need not exist yet (a dangling link is written through to create
 // its target). A path that is not a link is returned as it is.
-func Resolve(path string) (string, error) {
+func resolve(path string) (string, error) {
 	for range 40 {
 		fi, err := os.Lstat(path)
 		if errors.Is(err, fs.ErrNotExist) {
