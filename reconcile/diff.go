@@ -45,15 +45,7 @@ func Diff(desired *spec.Spec, current *Current, opts Options) (*Plan, error) {
 	}
 	ignored := scopeIgnored(desired.Ignores, opts.Today, current.Registrations)
 	scope := &planScope{outside: outside, ignored: ignored}
-	p := &Plan{
-		FormatVersion: FormatVersion,
-		AccountID:     current.Account.ID,
-		Changes:       []Step{},
-		SideEffects:   []SideEffect{},
-		Blocked:       []Blocked{},
-		Ignored:       []Ignored{},
-		Selection:     opts.Selection.summary(),
-	}
+	p := newPlan(current.Account.ID, opts.Selection)
 	if unmatched != nil {
 		p.Unmatched = unmatched.Selectors
 	}

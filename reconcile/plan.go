@@ -84,6 +84,21 @@ type Plan struct {
 	File string `json:"-"`
 }
 
+// newPlan is the plan of the account before any step is added, as Diff
+// and Undo start it: its lists are empty, not nil, so that plan JSON
+// shows [] for a plan with nothing in them.
+func newPlan(accountID int64, sel Selection) *Plan {
+	return &Plan{
+		FormatVersion: FormatVersion,
+		AccountID:     accountID,
+		Changes:       []Step{},
+		SideEffects:   []SideEffect{},
+		Blocked:       []Blocked{},
+		Ignored:       []Ignored{},
+		Selection:     sel.summary(),
+	}
+}
+
 // Step is one BindSipRegistration call.
 type Step struct {
 	Step         int             `json:"step"` // 1-based, the order steps are shown in

@@ -74,16 +74,8 @@ func Undo(j *JournalRecords, journal string, current *Current, opts Options) (*P
 		return nil, fmt.Errorf("%w: journal %s records an apply to account %d, but voxbind acts on account %d (--account-id)",
 			ErrJournalAccount, journal, j.Start.AccountID, current.Account.ID)
 	}
-	p := &Plan{
-		FormatVersion: FormatVersion,
-		AccountID:     current.Account.ID,
-		Changes:       []Step{},
-		SideEffects:   []SideEffect{},
-		Blocked:       []Blocked{},
-		Ignored:       []Ignored{},
-		Selection:     opts.Selection.summary(),
-		Journal:       journal,
-	}
+	p := newPlan(current.Account.ID, opts.Selection)
+	p.Journal = journal
 	u := &undoPlanner{p: p, current: current, names: newSavedIndex(current), touches: undoTouches(j, journal)}
 	if err := u.scope(opts.Selection); err != nil {
 		var unmatched *SelectionError
