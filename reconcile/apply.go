@@ -114,7 +114,7 @@ type StepError struct {
 }
 
 func (e *StepError) Error() string {
-	return fmt.Sprintf("step %d: %s registration %d (%s): %v", e.Step, e.Action, e.Registration.ID, planRegName(&e.Registration), e.Err)
+	return fmt.Sprintf("step %d: %s registration %d (%s): %v", e.Step, e.Action, e.Registration.ID, regName(&e.Registration), e.Err)
 }
 
 func (e *StepError) Unwrap() error { return e.Err }

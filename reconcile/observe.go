@@ -142,7 +142,7 @@ func CheckRegistrations(regs []Registration) error {
 		slices.SortFunc(at, func(a, b int) int { return cmp.Compare(regs[a].ID, regs[b].ID) })
 		names := make([]string, len(at))
 		for j, i := range at {
-			names[j] = fmt.Sprintf("%d (%s)", regs[i].ID, planRegName(&regs[i].RegistrationRef))
+			names[j] = fmt.Sprintf("%d (%s)", regs[i].ID, regName(&regs[i].RegistrationRef))
 		}
 		t := regs[at[0]].Target
 		e.Problems[k] = fmt.Sprintf("user %s (%d) of application %s is bound to registrations %s at once",

@@ -87,10 +87,10 @@ func planLink(drafts []planDraft, regs []Registration, holder map[int64]int32, s
 			d.dep = j
 			drafts[j].dependent = int32(i)
 		case regs[h].Deactivated:
-			d.blocked, d.cause = fmt.Sprintf("displaces frozen registration %d (%s)", regs[h].ID, planRegName(&regs[h].RegistrationRef)), BlockFrozenHolder
+			d.blocked, d.cause = fmt.Sprintf("displaces frozen registration %d (%s)", regs[h].ID, regName(&regs[h].RegistrationRef)), BlockFrozenHolder
 			roots = append(roots, int32(i))
 		case pinned[h]:
-			d.blocked, d.cause = fmt.Sprintf("waits for registration %d (%s), whose change is blocked", regs[h].ID, planRegName(&regs[h].RegistrationRef)), BlockWaits
+			d.blocked, d.cause = fmt.Sprintf("waits for registration %d (%s), whose change is blocked", regs[h].ID, regName(&regs[h].RegistrationRef)), BlockWaits
 			roots = append(roots, int32(i))
 		default:
 			d.displaces = h
@@ -103,7 +103,7 @@ func planLink(drafts []planDraft, regs []Registration, holder map[int64]int32, s
 // take the user of a registration that an exception holds.
 func planIgnoredHolder(h *RegistrationRef, ig *spec.Ignore) string {
 	return fmt.Sprintf("displaces registration %d (%s), which the ignore entry at %s holds until %s",
-		h.ID, planRegName(h), Printable(ig.Pos.Short()), spec.DayString(ig.Until))
+		h.ID, regName(h), Printable(ig.Pos.Short()), spec.DayString(ig.Until))
 }
 
 // planSelect keeps the drafts in the selection and, along each one's chain
@@ -173,7 +173,7 @@ func planSpreadBlocks(drafts []planDraft, roots []int32, regs []Registration) {
 	for _, i := range roots {
 		for k := drafts[i].dependent; k >= 0 && drafts[k].blocked == ""; k = drafts[k].dependent {
 			h := &regs[drafts[drafts[k].dep].reg].RegistrationRef
-			drafts[k].blocked, drafts[k].cause = fmt.Sprintf("waits for registration %d (%s), whose change is blocked", h.ID, planRegName(h)), BlockWaits
+			drafts[k].blocked, drafts[k].cause = fmt.Sprintf("waits for registration %d (%s), whose change is blocked", h.ID, regName(h)), BlockWaits
 		}
 	}
 }
@@ -213,7 +213,7 @@ func planFill(p *Plan, current *Current, drafts []planDraft, blocked []planBlock
 			reason := d.blocked
 			if d.includedFor >= 0 {
 				h := &regs[drafts[d.includedFor].reg].RegistrationRef
-				reason += fmt.Sprintf("; it is outside the selection, included because registration %d (%s) waits for it", h.ID, planRegName(h))
+				reason += fmt.Sprintf("; it is outside the selection, included because registration %d (%s) waits for it", h.ID, regName(h))
 			}
 			blocked = append(blocked, planBlocked{reg: d.reg, reason: reason, cause: d.cause, entry: d.entry, source: d.source})
 			continue

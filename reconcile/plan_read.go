@@ -517,7 +517,8 @@ func planCut(s string) (string, bool) {
 	return s, false
 }
 
-// Names read from a plan file, cut for a message (see planCut).
+// planRef, planRefPtr, planTarget and planReg cut the names read from a
+// plan file for a message (see planCut).
 func planRef(r Ref) Ref {
 	r.Name, _ = planCut(r.Name)
 	return r

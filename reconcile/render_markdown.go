@@ -183,8 +183,15 @@ func markdownCode(s string) string {
 }
 
 func markdownReg(r *RegistrationRef) string {
-	return markdownEscape(planRegName(r)) + " (" + strconv.FormatInt(r.ID, 10) + ")"
+	return markdownEscape(regName(r)) + " (" + strconv.FormatInt(r.ID, 10) + ")"
 }
+
+// markdownReplacer escapes what markdown or HTML would read in a name
+// (markdownEscape).
+var markdownReplacer = strings.NewReplacer(
+	`\`, `\\`, "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`,
+	"<", "&lt;", ">", "&gt;", "|", `\|`, "~", `\~`,
+)
 
 // markdownEscape keeps names from being read as markdown or HTML, from
 // breaking a table row, from acting on a terminal (see Printable), and
@@ -192,11 +199,6 @@ func markdownReg(r *RegistrationRef) string {
 // start, or after a character that is not a letter, digit or _) gets a
 // zero-width space after it, so "@org/team" shows as typed but pings no
 // one. "alice@pbx.example.com" is no mention and is left alone.
-var markdownReplacer = strings.NewReplacer(
-	`\`, `\\`, "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`,
-	"<", "&lt;", ">", "&gt;", "|", `\|`, "~", `\~`,
-)
-
 func markdownEscape(s string) string {
 	s = markdownReplacer.Replace(Printable(s))
 	if !strings.Contains(s, "@") {

@@ -449,7 +449,7 @@ func renderMark(a Action) (mark, color string) {
 
 // renderReg is "sip_username@proxy (id)".
 func renderReg(r *RegistrationRef) string {
-	return planRegName(r) + " (" + strconv.FormatInt(r.ID, 10) + ")"
+	return regName(r) + " (" + strconv.FormatInt(r.ID, 10) + ")"
 }
 
 // renderTarget names a target the short way people say it:

@@ -103,7 +103,7 @@ func resolve(desired *spec.Spec, current *Current) ([]resolvedBinding, error) {
 		if prev := out[reg].entry; prev != nil {
 			ref := &current.Registrations[reg].RegistrationRef
 			r.errorf(b.Pos, spec.CodeDuplicateEntry, "list each registration once",
-				"registration %d (%s) is already listed at %s", ref.ID, planRegName(ref), prev.Pos.Short())
+				"registration %d (%s) is already listed at %s", ref.ID, regName(ref), prev.Pos.Short())
 			continue
 		}
 		if target != nil && target.User != nil {
@@ -147,7 +147,7 @@ func (r *specResolver) errorf(pos spec.Pos, code spec.Code, fix, format string, 
 }
 
 // keyPos is where key was written in b, or the entry itself.
-func resolveKeyPos(b *spec.Binding, key string) spec.Pos {
+func keyPos(b *spec.Binding, key string) spec.Pos {
 	if p, ok := b.KeyPos[key]; ok {
 		return p
 	}
@@ -158,7 +158,7 @@ func (r *specResolver) registration(b *spec.Binding) (int32, bool) {
 	if b.RegistrationID != 0 {
 		i, ok := r.regByID[b.RegistrationID]
 		if !ok {
-			r.errorf(resolveKeyPos(b, "registration_id"), spec.CodeUnknownRegistration, "check the id: voxbind export lists the registrations",
+			r.errorf(keyPos(b, "registration_id"), spec.CodeUnknownRegistration, "check the id: voxbind export lists the registrations",
 				"registration_id %d not found in account %d", b.RegistrationID, r.current.Account.ID)
 			r.regMissing++
 		}
@@ -168,7 +168,7 @@ func (r *specResolver) registration(b *spec.Binding) (int32, bool) {
 	i, ok := r.regByName[k]
 	switch {
 	case !ok:
-		r.errorf(resolveKeyPos(b, "registration"), spec.CodeUnknownRegistration, "check the spelling: voxbind export lists the registrations",
+		r.errorf(keyPos(b, "registration"), spec.CodeUnknownRegistration, "check the spelling: voxbind export lists the registrations",
 			"registration %q not found in account %d: no registration has that sip_username and proxy", b.Registration, r.current.Account.ID)
 		r.regMissing++
 		return 0, false
@@ -184,7 +184,7 @@ func (r *specResolver) registration(b *spec.Binding) (int32, bool) {
 		for j, id := range ids {
 			names[j] = strconv.FormatInt(id, 10)
 		}
-		r.errorf(resolveKeyPos(b, "registration"), spec.CodeAmbiguousRegistration, "use registration_id instead",
+		r.errorf(keyPos(b, "registration"), spec.CodeAmbiguousRegistration, "use registration_id instead",
 			"registration %q is ambiguous: registrations %s share that sip_username and proxy", b.Registration, strings.Join(names, ", "))
 		return 0, false
 	}
@@ -220,7 +220,7 @@ func (r *specResolver) application(b *spec.Binding) (*Application, bool) {
 	if b.ApplicationID != 0 {
 		i, ok := r.appByID[b.ApplicationID]
 		if !ok {
-			r.errorf(resolveKeyPos(b, "application_id"), spec.CodeUnknownApplication, "check the id, or name the application with application",
+			r.errorf(keyPos(b, "application_id"), spec.CodeUnknownApplication, "check the id, or name the application with application",
 				"application_id %d not found in account %d%s", b.ApplicationID, r.current.Account.ID, r.knownApplications())
 			return nil, false
 		}
@@ -229,7 +229,7 @@ func (r *specResolver) application(b *spec.Binding) (*Application, bool) {
 	i, ok := r.appByName[resolveFoldASCII(b.Application)]
 	switch {
 	case !ok:
-		r.errorf(resolveKeyPos(b, "application"), spec.CodeUnknownApplication, "check the spelling: the short name or the full name of an application of the account",
+		r.errorf(keyPos(b, "application"), spec.CodeUnknownApplication, "check the spelling: the short name or the full name of an application of the account",
 			"application %q not found in account %d%s", b.Application, r.current.Account.ID, r.knownApplications())
 		return nil, false
 	case i < 0:
@@ -247,7 +247,7 @@ func (r *specResolver) application(b *spec.Binding) (*Application, bool) {
 		for j, app := range apps {
 			ids[j] = fmt.Sprintf("%d (%s)", app.ID, Printable(app.Name))
 		}
-		r.errorf(resolveKeyPos(b, "application"), spec.CodeAmbiguousApplication, "use application_id or the full name",
+		r.errorf(keyPos(b, "application"), spec.CodeAmbiguousApplication, "use application_id or the full name",
 			"application %q is ambiguous: it names applications %s", b.Application, strings.Join(ids, ", "))
 		return nil, false
 	}
@@ -318,8 +318,8 @@ func newResolveMembers[T Rule | User](kind string, code, ambiguous spec.Code, re
 func (r *specResolver) member(b *spec.Binding, app *Application, m *resolveMembers, id int64, name string) (Ref, bool) {
 	idKey, nameKey := m.kind+"_id", m.kind
 	if _, read := m.read[app.ID]; !read {
-		r.errorf(resolveKeyPos(b, resolveWhich(name != "", nameKey, idKey)), m.code, "run the plan again; if this persists, report it as a bug",
-			"%ss of application %s were not read from the account", m.kind, planAppLabel(app))
+		r.errorf(keyPos(b, resolveWhich(name != "", nameKey, idKey)), m.code, "run the plan again; if this persists, report it as a bug",
+			"%ss of application %s were not read from the account", m.kind, appLabel(app))
 		return Ref{}, false
 	}
 	if id != 0 {
@@ -328,10 +328,10 @@ func (r *specResolver) member(b *spec.Binding, app *Application, m *resolveMembe
 			return Ref{ID: x.ID, Name: x.Name}, true
 		}
 		if ok {
-			r.errorf(resolveKeyPos(b, idKey), spec.CodeWrongApplication, "name the application it belongs to, or pick a "+m.kind+" of this one",
-				"%s %d (%s) belongs to application %s, not %s", idKey, id, Printable(x.Name), r.planAppLabelByID(x.ApplicationID), planAppLabel(app))
+			r.errorf(keyPos(b, idKey), spec.CodeWrongApplication, "name the application it belongs to, or pick a "+m.kind+" of this one",
+				"%s %d (%s) belongs to application %s, not %s", idKey, id, Printable(x.Name), r.appLabelByID(x.ApplicationID), appLabel(app))
 		} else {
-			r.errorf(resolveKeyPos(b, idKey), m.code, "check the id", "%s %d not found in application %s", idKey, id, planAppLabel(app))
+			r.errorf(keyPos(b, idKey), m.code, "check the id", "%s %d not found in application %s", idKey, id, appLabel(app))
 		}
 		return Ref{}, false
 	}
@@ -363,13 +363,13 @@ func (r *specResolver) member(b *spec.Binding, app *Application, m *resolveMembe
 		}
 		for _, x := range members {
 			if resolveFoldASCII(x.Name) == folded {
-				r.errorf(resolveKeyPos(b, nameKey), spec.CodeWrongApplication, "name the application it belongs to, or pick a "+m.kind+" of this one",
-					"%s %q belongs to application %s, not %s", m.kind, name, r.planAppLabelByID(other), planAppLabel(app))
+				r.errorf(keyPos(b, nameKey), spec.CodeWrongApplication, "name the application it belongs to, or pick a "+m.kind+" of this one",
+					"%s %q belongs to application %s, not %s", m.kind, name, r.appLabelByID(other), appLabel(app))
 				return Ref{}, false
 			}
 		}
 	}
-	r.errorf(resolveKeyPos(b, nameKey), m.code, "check the spelling", "%s %q not found in application %s", m.kind, name, planAppLabel(app))
+	r.errorf(keyPos(b, nameKey), m.code, "check the spelling", "%s %q not found in application %s", m.kind, name, appLabel(app))
 	return Ref{}, false
 }
 
@@ -391,8 +391,8 @@ func (r *specResolver) ambiguousMember(b *spec.Binding, app *Application, m *res
 	for i, x := range same {
 		ids[i] = fmt.Sprintf("%d (%s)", x.ID, Printable(x.Name))
 	}
-	r.errorf(resolveKeyPos(b, m.kind), m.ambiguous, "use "+m.kind+"_id instead",
-		"%s %q is ambiguous: application %s has %ss %s, and names match ignoring case", m.kind, name, planAppLabel(app), m.kind, english.And(ids))
+	r.errorf(keyPos(b, m.kind), m.ambiguous, "use "+m.kind+"_id instead",
+		"%s %q is ambiguous: application %s has %ss %s, and names match ignoring case", m.kind, name, appLabel(app), m.kind, english.And(ids))
 }
 
 func resolveWhich(first bool, a, b string) string {
@@ -419,16 +419,16 @@ func resolveSortedByApp[T any](m map[int64][]T) func(yield func(int64, []T) bool
 	}
 }
 
-func (r *specResolver) planAppLabelByID(id int64) string {
+func (r *specResolver) appLabelByID(id int64) string {
 	if i, ok := r.appByID[id]; ok {
-		return planAppLabel(&r.current.Applications[i])
+		return appLabel(&r.current.Applications[i])
 	}
 	return strconv.FormatInt(id, 10)
 }
 
 // appLabel names an application the way messages do: "support
 // (support.acme.voximplant.com)", or just the name when it has no dot.
-func planAppLabel(app *Application) string {
+func appLabel(app *Application) string {
 	if short := planShortAppName(app.Name); short != app.Name {
 		return Printable(short + " (" + app.Name + ")")
 	}
@@ -444,8 +444,8 @@ func planShortAppName(full string) string {
 	return full
 }
 
-// registrationName is "sip_username@proxy".
-func planRegName(r *RegistrationRef) string { return Printable(r.SIPUsername + "@" + r.Proxy) }
+// regName is "sip_username@proxy", as messages name a registration.
+func regName(r *RegistrationRef) string { return Printable(r.SIPUsername + "@" + r.Proxy) }
 
 // resolveFoldASCII lower-cases ASCII letters only (names match
 // ASCII case-insensitively) and returns s itself when it has none to fold.

@@ -103,7 +103,7 @@ func newSavedIndex(current *Current) *savedIndex {
 // writing registration 3005, fails here. stale receives each problem.
 func (x *savedIndex) recorded(s *Step, r *Registration, stale func(format string, args ...any)) {
 	if s.Registration.SIPUsername != r.SIPUsername || s.Registration.Proxy != r.Proxy {
-		stale("the plan names it %s, but registration %d is %s in the account", planRegName(planReg(&s.Registration)), r.ID, planRegName(&r.RegistrationRef))
+		stale("the plan names it %s, but registration %d is %s in the account", regName(planReg(&s.Registration)), r.ID, regName(&r.RegistrationRef))
 	}
 	pre := s.Precondition
 	switch {
@@ -130,7 +130,7 @@ func (x *savedIndex) recorded(s *Step, r *Registration, stale func(format string
 	}
 	if h := pre.UserHolder; h != nil {
 		if now, ok := x.regs[h.ID]; ok && (now.SIPUsername != h.SIPUsername || now.Proxy != h.Proxy) {
-			stale("the plan names the user's holder %s, but registration %d is %s in the account", planRegName(planReg(h)), h.ID, planRegName(&now.RegistrationRef))
+			stale("the plan names the user's holder %s, but registration %d is %s in the account", regName(planReg(h)), h.ID, regName(&now.RegistrationRef))
 		}
 	}
 }
@@ -159,9 +159,9 @@ func userOf(u *User) savedMember {
 func (x *savedIndex) member(kind string, ref *Ref, app *Application, m savedMember, stale func(format string, args ...any)) {
 	switch {
 	case !m.found:
-		stale("%s %d of its target is not in application %s", kind, ref.ID, planAppLabel(app))
+		stale("%s %d of its target is not in application %s", kind, ref.ID, appLabel(app))
 	case m.app != app.ID:
-		stale("%s %d (%s) belongs to application %d, not to %s as the plan says", kind, ref.ID, Printable(m.name), m.app, planAppLabel(app))
+		stale("%s %d (%s) belongs to application %d, not to %s as the plan says", kind, ref.ID, Printable(m.name), m.app, appLabel(app))
 	case m.name != ref.Name:
 		stale("the plan names %s %d %s, but the account names it %s", kind, ref.ID, Printable(planRef(*ref).Name), Printable(m.name))
 	}
@@ -189,8 +189,8 @@ func (x *savedIndex) sideEffects(p *Plan) []StaleStep {
 	var out []StaleStep
 	for _, e := range p.SideEffects {
 		if r, ok := x.regs[e.Registration.ID]; ok && (r.SIPUsername != e.Registration.SIPUsername || r.Proxy != e.Registration.Proxy) {
-			out = append(out, StaleStep{Step: e.CausedByStep, Registration: e.Registration, Changed: "side effect: the plan names it " + planRegName(planReg(&e.Registration)) +
-				", but registration " + strconv.FormatInt(r.ID, 10) + " is " + planRegName(&r.RegistrationRef) + " in the account"})
+			out = append(out, StaleStep{Step: e.CausedByStep, Registration: e.Registration, Changed: "side effect: the plan names it " + regName(planReg(&e.Registration)) +
+				", but registration " + strconv.FormatInt(r.ID, 10) + " is " + regName(&r.RegistrationRef) + " in the account"})
 		}
 	}
 	return out

@@ -226,7 +226,7 @@ func (u *undoPlanner) dropOutside() {
 			continue
 		case waited && u.scoped.outsideAt(i):
 			h := &regs[w].RegistrationRef
-			b.Reason += fmt.Sprintf("; it is outside the selection, included because registration %d (%s) waits for it", h.ID, planRegName(h))
+			b.Reason += fmt.Sprintf("; it is outside the selection, included because registration %d (%s) waits for it", h.ID, regName(h))
 		}
 		out = append(out, b)
 	}
@@ -315,7 +315,7 @@ func undoMember(kind string, ref *Ref, app *Application, m savedMember, read boo
 	case !read:
 		return &Ref{ID: ref.ID, Name: ref.Name}, ""
 	case !m.found || m.app != app.ID:
-		return nil, fmt.Sprintf("%s %d (%s) is no longer in application %s", kind, ref.ID, Printable(ref.Name), planAppLabel(app))
+		return nil, fmt.Sprintf("%s %d (%s) is no longer in application %s", kind, ref.ID, Printable(ref.Name), appLabel(app))
 	}
 	return &Ref{ID: ref.ID, Name: m.name}, ""
 }

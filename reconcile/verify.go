@@ -24,7 +24,7 @@ func (m Mismatch) String() string {
 	if m.OutsidePlan {
 		s := "registration " + strconv.FormatInt(m.Registration.ID, 10)
 		if m.Registration.SIPUsername != "" || m.Registration.Proxy != "" {
-			s += " (" + planRegName(&m.Registration) + ")"
+			s += " (" + regName(&m.Registration) + ")"
 		}
 		return s + " " + m.Problem
 	}
