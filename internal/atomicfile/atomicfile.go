@@ -1,7 +1,10 @@
 // Package atomicfile replaces files so that a reader, a crash or a full
 // disk leaves either the whole old file or the whole new one, never a part.
-// Every file voxbind writes (plan --out, export --out, the sandbox's state)
-// goes through it.
+// Every file voxbind replaces goes through it: a plan, an undo plan or an
+// export it saves (--out, export --children's files), the sandbox's state
+// and its TLS certificate. Files voxbind only ever creates new (an apply
+// journal, sandbox init's files) are opened exclusively instead, since an
+// existing one must never be replaced.
 package atomicfile
 
 import (
