@@ -1,6 +1,13 @@
 // Package reconcile turns a desired spec and the observed account into a
 // plan of BindSipRegistration calls, renders it, and applies it.
 //
+// Around that core it holds what an apply needs before and after: the
+// unbind guard, the check of a saved plan against the account as it is
+// now (Stale), the apply journal and the undo plan made from one (Undo),
+// the read-back that verifies an apply (Verify, OutsidePlan), the fleet
+// of accounts planned together (PlanFleet), and export, which writes an
+// account as a spec.
+//
 // The planner is pure: it takes values and returns a Plan. Reading the
 // account and writing to it go through the Account interface, which the
 // Voximplant client implements.
