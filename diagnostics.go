@@ -176,9 +176,10 @@ func writeJSON(w io.Writer, v any, indent bool) error {
 	return enc.Encode(v)
 }
 
-// specDiagnostic is a spec problem as a diagnostic.
-func specDiagnostic(e *spec.Error, severity string) Diagnostic {
-	return Diagnostic{Severity: severity, File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col,
+// specDiagnostic is a spec problem as an error diagnostic (the spec's
+// warnings go through session.warnAt).
+func specDiagnostic(e *spec.Error) Diagnostic {
+	return Diagnostic{Severity: "error", File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col,
 		Code: string(e.Code), Message: e.Msg, Fix: e.Fix}
 }
 
@@ -199,7 +200,7 @@ func diagnosticOf(err error) Diagnostic {
 	)
 	switch {
 	case errors.As(err, &se):
-		return specDiagnostic(se, "error")
+		return specDiagnostic(se)
 	case errors.As(err, &ce):
 		d.Code, d.Message, d.Fix = ce.code, ce.msg, ce.fix
 		d.File, d.Line, d.Col = ce.pos.File, ce.pos.Line, ce.pos.Col

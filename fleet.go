@@ -160,7 +160,7 @@ func accountDiagnostics(a *reconcile.FleetAccount) []Diagnostic {
 	var errs spec.Errors
 	if errors.As(a.Err, &errs) {
 		for _, e := range errs {
-			out = append(out, specDiagnostic(e, "error"))
+			out = append(out, specDiagnostic(e))
 		}
 	} else {
 		out = append(out, diagnosticOf(a.Err))

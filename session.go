@@ -161,7 +161,7 @@ func (s *session) specErrors(err error) error {
 	}
 	for _, e := range errs {
 		fmt.Fprintln(s.stdio.Err, e.Error())
-		s.diag.add(specDiagnostic(e, "error"))
+		s.diag.add(specDiagnostic(e))
 	}
 	return &exitError{code: 1, err: fmt.Errorf("%s in the spec", english.Plural(len(errs), "problem")), reported: true}
 }

@@ -157,7 +157,7 @@ type childrenQuery struct {
 func parseChildrenQuery(p params) (childrenQuery, *apiError) {
 	var q childrenQuery
 	var e *apiError
-	if q.ids, q.anyID, q.hasIDs, e = p.idList("child_account_id", true); e != nil {
+	if q.ids, q.anyID, q.hasIDs, e = p.idList("child_account_id"); e != nil {
 		return q, e
 	}
 	q.name, q.email = p.get("child_account_name"), p.get("child_account_email")

@@ -72,7 +72,7 @@ func parseRegistrationFilter(p params) (registrationFilter, *apiError) {
 		dst  *refFilter
 	}{{"application", &f.application}, {"rule", &f.rule}, {"user", &f.user}} {
 		kind, dst := r.kind, r.dst
-		ids, isAny, hasIDs, e := p.idList(kind+"_id", true)
+		ids, isAny, hasIDs, e := p.idList(kind + "_id")
 		if e != nil {
 			return f, e
 		}

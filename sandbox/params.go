@@ -35,25 +35,21 @@ func (p params) id(name string) (int64, bool, *apiError) {
 	return n, true, nil
 }
 
-// idList reads a ';'-separated list of positive ids, or, where anyOK,
-// the word any (isAny). A lone 0 counts as absent, as for id.
-func (p params) idList(name string, anyOK bool) (ids []int64, isAny, has bool, e *apiError) {
+// idList reads a ';'-separated list of positive ids, or the word any
+// (isAny). A lone 0 counts as absent, as for id.
+func (p params) idList(name string) (ids []int64, isAny, has bool, e *apiError) {
 	s := p.get(name)
 	switch {
 	case s == "" || s == "0":
 		return nil, false, false, nil
-	case anyOK && strings.EqualFold(s, "any"):
+	case strings.EqualFold(s, "any"):
 		return nil, true, true, nil
 	}
 	for _, f := range strings.Split(s, ";") {
 		f = strings.TrimSpace(f)
 		n, err := strconv.ParseInt(f, 10, 64)
 		if err != nil || n <= 0 {
-			want := "positive decimal ids separated by ';'"
-			if anyOK {
-				want += ", or any"
-			}
-			return nil, false, false, errorf(101, "invalid arguments: the '%s' parameter must be %s, not %q", name, want, s)
+			return nil, false, false, errorf(101, "invalid arguments: the '%s' parameter must be positive decimal ids separated by ';', or any, not %q", name, s)
 		}
 		ids = append(ids, n)
 	}
