@@ -90,8 +90,8 @@ func CheckSavedUnbind(p *Plan, current *Current, maxUnbind MaxUnbind, force bool
 	return checkUnbind(p, BoundCount(current), maxUnbind, force, apply)
 }
 
-// CheckUnbindBound is CheckUnbind for an account that had bound
-// registrations bound when it was read (BoundCount): a fleet keeps that
+// CheckUnbindBound is CheckUnbind given the number of registrations that
+// were bound when the account was read (BoundCount): a fleet keeps that
 // number, not the whole account.
 func CheckUnbindBound(p *Plan, bound int, maxUnbind MaxUnbind, force bool) error {
 	return checkUnbind(p, bound, maxUnbind, force, "")
