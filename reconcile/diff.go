@@ -135,9 +135,10 @@ func blockedAccount(state string) string { return "account_" + state }
 // that the plan still shows the drift), and p is left with no steps, no
 // side effects and no bind, rebind or unbind to count. p records the
 // account's state (AccountState) even when it has no step. Diff and Undo
-// call it; apply --plan calls it on a saved plan with the account as it
-// is when the plan is applied. For a usable account it only clears
-// AccountState (a saved plan's, made while the account was frozen).
+// call it; for a saved plan, with the account as it is when the plan is
+// applied, blockSavedAccount does (SavedStale, for apply --plan). For a
+// usable account it only clears AccountState (a saved plan's, made while
+// the account was frozen).
 func blockAccount(p *Plan, account AccountInfo) {
 	p.AccountState = account.State
 	if account.State == "" {
