@@ -170,7 +170,7 @@ func blockSavedAccount(p *Plan, current *Current) (blocked bool) {
 		blockAccount(p, account)
 		return false
 	}
-	made := stepsMade(p, verifyRegIndex(current))
+	made := stepsMade(p, registrationsByID(current))
 	if len(p.Changes) > 0 && len(made.steps) == len(p.Changes) {
 		p.AccountState, p.AccountName = account.State, account.Name
 		return false

@@ -287,7 +287,7 @@ func (j *Journal) Path() string { return j.path }
 // records the whole target, read there, of the registration its step
 // displaces (the plan's side effects name only the user it loses).
 func (j *Journal) Start(p *Plan, current *Current, voxbindVersion string, started time.Time) error {
-	regs := verifyRegIndex(current)
+	regs := registrationsByID(current)
 	j.displaces = make(map[int]*JournalDisplaced, len(p.SideEffects))
 	for _, e := range p.SideEffects {
 		// A saved plan's side effect whose registration is gone was

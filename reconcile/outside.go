@@ -130,7 +130,7 @@ func (n *outsideNames) registration(id int64) *Registration {
 		return nil
 	}
 	if n.regs == nil {
-		n.regs = verifyRegIndex(n.before.current)
+		n.regs = registrationsByID(n.before.current)
 	}
 	return n.regs[id]
 }

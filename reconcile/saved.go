@@ -75,7 +75,7 @@ type savedIndex struct {
 func newSavedIndex(current *Current) *savedIndex {
 	x := &savedIndex{
 		current: current,
-		regs:    verifyRegIndex(current),
+		regs:    registrationsByID(current),
 		apps:    make(map[int64]*Application, len(current.Applications)),
 		rules:   make(map[int64]*Rule),
 		users:   make(map[int64]*User),

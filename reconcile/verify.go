@@ -40,7 +40,7 @@ func (m Mismatch) String() string {
 // hold the user it lost. It returns each difference, in step order, side
 // effects last. After a partial apply, pass ApplyResult.AppliedPlan.
 func Verify(p *Plan, current *Current) []Mismatch {
-	regs := verifyRegIndex(current)
+	regs := registrationsByID(current)
 	var out []Mismatch
 	stepOf := make(map[int64]bool, len(p.Changes))
 	for _, s := range p.Changes {
@@ -271,7 +271,9 @@ func (m madeChanges) released(id, user int64) bool {
 	return ok && u == user
 }
 
-func verifyRegIndex(current *Current) map[int64]*Registration {
+// registrationsByID indexes the registrations of current by id, for
+// verification, the checks of a saved plan and the journal.
+func registrationsByID(current *Current) map[int64]*Registration {
 	m := make(map[int64]*Registration, len(current.Registrations))
 	for i := range current.Registrations {
 		m[current.Registrations[i].ID] = &current.Registrations[i]
