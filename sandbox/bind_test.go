@@ -119,6 +119,7 @@ func TestBindSipRegistration(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := demoState(t)
+			before := bindings(st)
 			e := newEnv(t, st, Options{})
 			a := e.call("BindSipRegistration", tt.args...)
 			if a.code() != tt.code {
@@ -130,7 +131,11 @@ func TestBindSipRegistration(t *testing.T) {
 			if tt.code != 0 && a.Error.Msg == "" {
 				t.Errorf("error %d without a message", tt.code)
 			}
-			want := bindings(st)
+			// The server works on a copy: st is as it was.
+			if diff := cmp.Diff(before, bindings(st)); diff != "" {
+				t.Errorf("the state given to New changed (-before +after):\n%s", diff)
+			}
+			want := maps.Clone(before)
 			maps.Copy(want, tt.changed)
 			after := e.srv.State()
 			if diff := cmp.Diff(want, bindings(after)); diff != "" {
