@@ -104,8 +104,9 @@ func TestStatusLines(t *testing.T) {
 	applyFakeTerminal(t, false, false)
 	spec = applyWrite(t, spec, "version: 1\nbindings:\n  - registration: conf@pbx.example.com\n    application: support\n")
 	code, _, stderr = applyRun(t, "", "--sandbox", state, "apply", "-f", spec, "--auto-approve")
-	if code != 0 || strings.Contains(stderr, "\r") || strings.Contains(stderr, "\x1b") || strings.Contains(stderr, "Reading account") {
-		t.Errorf("not a terminal: exit %d, stderr %q", code, stderr)
+	if code != 0 || strings.Contains(stderr, "\r") || strings.Contains(stderr, "\x1b") || strings.Contains(stderr, "Reading account") ||
+		!strings.Contains(stderr, "\nstep 1: bind conf@pbx.example.com (3011): applied\n") {
+		t.Errorf("not a terminal: exit %d, stderr %q; want the step's plain line", code, stderr)
 	}
 }
 
