@@ -171,6 +171,9 @@ func TestObserveCancelled(t *testing.T) {
 	if _, err := Observe(ctx, f, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
+	if !slices.Equal(f.reads, []string{"info"}) {
+		t.Errorf("reads %q after the context was cancelled by the first; want that one only", f.reads)
+	}
 }
 
 // TestObserveBounded: rules and users of many applications are read
