@@ -387,6 +387,16 @@ func TestPlanHangingServer(t *testing.T) {
 			t.Errorf("exit %d, stderr:\n%s\nwant 1 and %q", code, stderr, want)
 		}
 	}
+	// The second attempt waits only for what is left of the budget, not
+	// another 10 s (which would end the plan after 20 s, well within the
+	// bound above).
+	m := regexp.MustCompile(`no answer within (\S+)\n$`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no last attempt's wait in stderr:\n%s", stderr)
+	}
+	if last, err := time.ParseDuration(m[1]); err != nil || last >= 10*time.Second {
+		t.Errorf("the last attempt waited %s; want what was left of the 15 s budget, under the 10 s of the first", m[1])
+	}
 }
 
 // TestTimeout: --timeout bounds a plan against a server that never
