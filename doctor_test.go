@@ -272,19 +272,24 @@ func TestDoctorWrongEndpoint(t *testing.T) {
 	}
 	closed := "http://" + ln.Addr().String() + "/platform_api/"
 	ln.Close()
-	for name, endpoint := range map[string]string{
-		"not the API's path": strings.TrimSuffix(s.endpoint, "platform_api/") + "api/v2/",
-		"nothing listens":    closed,
-		"plain http far off": "http://api.example.com/platform_api/",
-		"not a URL":          "api.voximplant.com",
+	// Each fails for its own reason: plain http far off is refused, never
+	// sent (a lookup that fails would fail it too).
+	for name, tt := range map[string]struct{ endpoint, detail string }{
+		"not the API's path": {strings.TrimSuffix(s.endpoint, "platform_api/") + "api/v2/", "answers HTTP 404, but not as the Management API"},
+		"nothing listens":    {closed, "no answer"},
+		"plain http far off": {"http://api.example.com/platform_api/", `plain http:// is refused for non-loopback host "api.example.com"`},
+		"not a URL":          {"api.voximplant.com", "no host"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			start := time.Now()
-			code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", endpoint)
+			code, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", tt.endpoint)
 			if code != 1 {
 				t.Errorf("exit %d, want 1", code)
 			}
 			wantStatus(t, checks, map[string]string{"key file": "ok", "endpoint": "fail", "clock": "-", "account": "-"})
+			if d := checks["endpoint"].Detail; !strings.Contains(d, tt.detail) {
+				t.Errorf("endpoint detail %q does not say %q", d, tt.detail)
+			}
 			if !strings.Contains(checks["endpoint"].Fix, "platform_api/") {
 				t.Errorf("endpoint fix %q does not name the right URL", checks["endpoint"].Fix)
 			}
