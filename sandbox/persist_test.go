@@ -145,7 +145,9 @@ func TestSecondServerOfOneFileIsRefused(t *testing.T) {
 
 func TestOpenRefusesBadFilesAndReleasesTheLock(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bad.json")
-	os.WriteFile(path, []byte(`{"account": {"id": 0, "name": "x"}}`), 0o644)
+	if err := os.WriteFile(path, []byte(`{"account": {"id": 0, "name": "x"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), "bad.json") {
 		t.Fatalf("Open(bad) = %v", err)
 	}
@@ -159,4 +161,16 @@ func TestOpenRefusesBadFilesAndReleasesTheLock(t *testing.T) {
 	if _, err := Open(writeState(t), Options{FailRate: 2}); err == nil {
 		t.Error("bad options accepted")
 	}
+
+	// Options that the state turns down (a rate for an account it does
+	// not have) fail Open after the lock is taken: it is released too.
+	good := writeState(t)
+	if _, err := Open(good, Options{AccountRate: map[int64]float64{4242: 1}}); err == nil || !strings.Contains(err.Error(), "account 4242") {
+		t.Fatalf("Open(rate for an unknown account) = %v", err)
+	}
+	s, err := Open(good, Options{})
+	if err != nil {
+		t.Fatalf("the Open refused for its options kept the lock: %v", err)
+	}
+	s.Close()
 }
