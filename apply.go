@@ -358,16 +358,30 @@ func executePlan(ctx context.Context, s *session, intr *interrupts, acct *voximp
 
 // applyFailedFix is what to do after an apply of p that did not apply
 // every step, stopped early for the reason stopped (nil: it ran to the
-// end). After an undo (p has a Journal) the way on is that undo again,
-// which restores only what is left, not apply or plan.
+// end), as the summary's last lines say it. After an undo (p has a
+// Journal) the way on is that undo again, which restores only what is
+// left, not apply or plan.
 func applyFailedFix(p *reconcile.Plan, stopped error) string {
-	var tryLater *reconcile.BusyError
-	busy := errors.As(stopped, &tryLater)
+	again, left := "apply", "voxbind plan shows what is left to do"
+	if p.Journal != "" {
+		again, left = reconcile.UndoCommand(p), "it restores only what is left"
+	}
+	var busy *reconcile.BusyError
+	var key *reconcile.KeyStopError
+	var unreachable *reconcile.UnreachableError
 	switch {
-	case busy && p.Journal != "":
-		return "run " + reconcile.UndoCommand(p) + " again later, when the API takes calls again; it restores only what is left"
-	case busy:
-		return "run apply again later, when the API takes calls again; voxbind plan shows what is left to do"
+	case errors.As(stopped, &busy):
+		return "run " + again + " again later, when the API takes calls again; " + left
+	case errors.As(stopped, &key):
+		fix := "the API refuses the key"
+		if key.Fix != "" {
+			fix += " (" + key.Fix + ")"
+		}
+		return fix + ": fix that first, then run " + again + " again; " + left
+	case errors.As(stopped, &unreachable):
+		return "run " + again + " again once the API answers; " + left
+	case stopped != nil && !errors.Is(stopped, context.Canceled):
+		return "run " + again + " again to finish; " + left
 	case p.Journal != "":
 		return "see the steps not applied above; " + reconcile.UndoCommand(p) + " again restores only what is left"
 	}

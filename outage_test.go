@@ -699,3 +699,146 @@ func TestApplyStopsOnTooManyRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyStopsWhenTheAPIRefusesTheKey: a key deleted (or replaced)
+// while apply runs stops it after the first step the API refused, as
+// "try later" does: the other steps are not started, the summary says
+// why and to fix the key before running apply again, and so do -o json's
+// summary and the journal's end. An undo stopped so says to run that
+// undo again once the key is fixed.
+func TestApplyStopsWhenTheAPIRefusesTheKey(t *testing.T) {
+	state := fleetTestState(t, 1, nil)
+	var binds atomic.Int64
+	flags := fleetStopServer(t, state, func(w http.ResponseWriter, r *http.Request) bool {
+		if binds.Add(1) == 1 {
+			return false // the first step goes through, then the key is gone
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"error":{"code":433,"msg":"invalid key id"}}`)
+		return true
+	})
+	journal := filepath.Join(t.TempDir(), "my journal.jsonl")
+	spec := filepath.Join(fleetStopSpecs(t, 1), "c1.yaml")
+	code, stdout, stderr := applyRun(t, "", append(flags, "apply", "-f", spec, "--auto-approve", "--parallelism", "1", "--journal", journal, "-o", "json")...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
+	}
+	stop := "the API refuses the key: api error 433"
+	hint := "the key_id is unknown: the key was deleted, or the key file is not the one Voximplant issued for this account"
+	for _, want := range []string{
+		"voxbind: stopped: " + stop + "; no more steps start\n",
+		"  not started (stopped: " + stop + "): steps 3, 4\n",
+		"The API refuses the key: " + hint + ". Fix that first, then run apply again; voxbind plan shows what is left to do.\n",
+		"Apply stopped (" + stop + "): 1 applied, 1 failed, 0 skipped, 2 not started, 0 unknown; not verified.\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+	if n := strings.Count(stderr, "api error 433: invalid key id"); n != 2 { // as it fails, and in the summary
+		t.Errorf("the refusal is told %d times, want 2 (one failed step):\n%s", n, stderr)
+	}
+	var summary struct {
+		Kind        string       `json:"kind"`
+		Stopped     *string      `json:"stopped"`
+		Diagnostics []Diagnostic `json:"diagnostics"`
+	}
+	if err := json.Unmarshal([]byte(lastLine(stdout)), &summary); err != nil || summary.Kind != "summary" || len(summary.Diagnostics) != 1 {
+		t.Fatalf("last stdout line is not a summary with one diagnostic (%v):\n%s", err, stdout)
+	}
+	if summary.Stopped == nil || *summary.Stopped != "stopped: "+stop {
+		t.Errorf("summary's stopped %v, want %q", summary.Stopped, "stopped: "+stop)
+	}
+	wantFix := "the API refuses the key (" + hint + "): fix that first, then run apply again; voxbind plan shows what is left to do"
+	if got := summary.Diagnostics[0].Fix; got != wantFix {
+		t.Errorf("fix %q\nwant %q", got, wantFix)
+	}
+	var end struct{ Kind, Stopped string }
+	if err := json.Unmarshal([]byte(lastLine(applyRead(t, journal))), &end); err != nil || end.Kind != "end" || end.Stopped != "stopped: "+stop {
+		t.Errorf("the journal's end line is %+v (%v); want it stopped: %s", end, err, stop)
+	}
+
+	code, _, stderr = applyRun(t, "", append(flags, "undo", journal, "--auto-approve", "--no-journal")...)
+	if code != 1 {
+		t.Fatalf("undo: exit %d, want 1:\n%s", code, stderr)
+	}
+	want := "The API refuses the key: " + hint + ". Fix that first, then run voxbind undo '" + journal + "' again; the undo restores only what is left.\n"
+	if !strings.Contains(stderr, want) || strings.Contains(stderr, "run apply") {
+		t.Errorf("undo's stderr does not say %q:\n%s", want, stderr)
+	}
+}
+
+// TestStoppedUndoSaysToRunItAgain: an undo stopped by the breaker or by
+// --timeout ends saying to run that undo again (its journal quoted for
+// a shell), which restores only what is left, in the summary and in -o
+// json's fix; an apply stopped by the breaker says to run apply again
+// once the API answers, and that plan shows what is left.
+func TestStoppedUndoSaysToRunItAgain(t *testing.T) {
+	old := applyBreakerPeriod
+	applyBreakerPeriod = 300 * time.Millisecond
+	t.Cleanup(func() { applyBreakerPeriod = old })
+	state := fleetTestState(t, 1, nil)
+	journal := filepath.Join(t.TempDir(), "my journal.jsonl")
+	spec := filepath.Join(fleetStopSpecs(t, 1), "c1.yaml")
+	const (
+		pass = iota
+		fail // HTTP 503: the breaker trips
+		slow // answers after 3 s: --timeout 1s passes
+	)
+	var mode atomic.Int32
+	flags := fleetStopServer(t, state, func(w http.ResponseWriter, r *http.Request) bool {
+		switch mode.Load() {
+		case fail:
+			http.Error(w, "upstream unavailable", http.StatusServiceUnavailable)
+			return true
+		case slow:
+			select {
+			case <-time.After(3 * time.Second):
+			case <-r.Context().Done():
+			}
+		}
+		return false
+	})
+	undoAgain := "voxbind undo '" + journal + "' again"
+	for _, tc := range []struct {
+		name, stop string
+		args       []string
+		mode       int32
+		line, fix  string
+	}{
+		{"apply, breaker", "the API is unreachable since", []string{"apply", "-f", spec, "--auto-approve", "--no-journal"}, fail,
+			"Run apply again once the API answers: voxbind plan shows what is left to do.\n",
+			"run apply again once the API answers; voxbind plan shows what is left to do"},
+		{"apply", "", []string{"apply", "-f", spec, "--auto-approve", "--journal", journal}, pass, "", ""},
+		{"undo, breaker", "the API is unreachable since", []string{"undo", journal, "--auto-approve", "--no-journal"}, fail,
+			"Run " + undoAgain + " once the API answers: the undo restores only what is left.\n",
+			"run " + undoAgain + " once the API answers; it restores only what is left"},
+		{"undo, --timeout", "the --timeout of 1s has passed", []string{"undo", journal, "--auto-approve", "--no-journal", "--timeout", "1s"}, slow,
+			"Run " + undoAgain + " to finish: the undo restores only what is left.\n",
+			"run " + undoAgain + " to finish; it restores only what is left"},
+	} {
+		mode.Store(tc.mode)
+		code, stdout, stderr := applyRun(t, "", append(append(flags, tc.args...), "-o", "json")...)
+		if tc.stop == "" {
+			if code != 0 {
+				t.Fatalf("%s: exit %d:\n%s", tc.name, code, stderr)
+			}
+			continue
+		}
+		if code != 1 || !strings.Contains(stderr, "Apply stopped ("+tc.stop) {
+			t.Fatalf("%s: exit %d, want 1 and a stop by %q:\n%s", tc.name, code, tc.stop, stderr)
+		}
+		if !strings.Contains(stderr, tc.line) {
+			t.Errorf("%s: stderr does not say %q:\n%s", tc.name, tc.line, stderr)
+		}
+		var summary struct {
+			Diagnostics []Diagnostic `json:"diagnostics"`
+		}
+		if err := json.Unmarshal([]byte(lastLine(stdout)), &summary); err != nil || len(summary.Diagnostics) != 1 {
+			t.Fatalf("%s: last stdout line is not a summary with one diagnostic (%v):\n%s", tc.name, err, stdout)
+		}
+		if got := summary.Diagnostics[0].Fix; got != tc.fix {
+			t.Errorf("%s: fix %q\nwant %q", tc.name, got, tc.fix)
+		}
+	}
+}

@@ -141,8 +141,8 @@ type ApplyResult struct {
 	NotStarted int
 	// Stopped is why Apply stopped early: the cause of ctx (an interrupt,
 	// a deadline), an *UnreachableError from the breaker, a *BusyError
-	// after a step the API kept answering "try later", or BeforeCall's
-	// error. It is set too when ctx ended after the last step had started.
+	// after a step the API kept answering "try later", a *KeyStopError
+	// after a step whose key the API refused, or BeforeCall's error. It is set too when ctx ended after the last step had started.
 	// nil: Apply ran to the end.
 	Stopped error
 	// WaitCut is what ended the wait for the calls in flight, once Apply
@@ -211,6 +211,36 @@ func (e *BusyError) Error() string {
 	return fmt.Sprintf(`the API kept answering %s for %s`, answer, e.For.Round(time.Second))
 }
 
+// KeyRefusedError is matched (errors.As) by a Bind error when the API
+// refused the call's credentials: the key or its token is no good (the
+// key was deleted or replaced, the token is malformed, this machine's
+// clock is off) or the key may not make the call (its roles). The client
+// has already made the one retry that can heal such an answer (a token
+// on the server's time after "expired" or "issued in the future"). Apply
+// then stops starting steps (KeyStopError): the API would refuse them all
+// the same until the key is fixed.
+type KeyRefusedError struct {
+	Code int // the API's error code
+	// Fix says what is wrong and what to check, in a few words: "the
+	// key_id is unknown: the key was deleted, or …".
+	Fix string
+	Err error // the call's error, as it is shown
+}
+
+func (e *KeyRefusedError) Error() string { return e.Err.Error() }
+func (e *KeyRefusedError) Unwrap() error { return e.Err }
+
+// KeyStopError is why Apply stopped after a step whose call the API
+// refused the key of (see KeyRefusedError).
+type KeyStopError struct {
+	Code int
+	Fix  string
+}
+
+func (e *KeyStopError) Error() string {
+	return fmt.Sprintf("the API refuses the key: api error %d", e.Code)
+}
+
 // AppliedPlan returns the part of p that Apply carried out: the applied steps
 // and the side effects those steps caused. Verify that, not the whole plan,
 // after a partial apply: a step that did not run is reported as failed,
@@ -247,7 +277,9 @@ func (r *ApplyResult) AppliedPlan(p *Plan) *Plan {
 // does not retry: the client does, within its own time budget.
 //
 // Apply stops early when ctx ends (an interrupt, a deadline), when the
-// breaker trips (opts.Unreachable), or when opts.BeforeCall fails. It then
+// breaker trips (opts.Unreachable), when a step's call gave up on an API
+// that kept answering "try later" (TryLaterError) or was refused its key
+// (KeyRefusedError), or when opts.BeforeCall fails. It then
 // starts no new step and cancels the context of the calls in flight,
 // which tells them to stop retrying; a call's request already sent may run
 // to its answer (Account.Bind), for at most opts.Grace, or until opts.Quit
@@ -510,11 +542,17 @@ func (a *applier) notifyStopping() {
 }
 
 // settle records how a call ended and releases or skips its dependents.
-// A call the API kept answering "try later" stops Apply (BusyError).
+// A call the API kept answering "try later" stops Apply (BusyError), and
+// so does one whose key it refused (KeyStopError).
 func (a *applier) settle(r applyFinished) {
 	var tl *TryLaterError
-	if errors.As(r.err, &tl) && a.res.Stopped == nil {
+	var refused *KeyRefusedError
+	switch {
+	case a.res.Stopped != nil:
+	case errors.As(r.err, &tl):
 		a.res.Stopped = &BusyError{Code: tl.Code, HTTP: tl.HTTP, For: tl.For, Wait: tl.Wait, Budget: tl.Budget}
+	case errors.As(r.err, &refused):
+		a.res.Stopped = &KeyStopError{Code: refused.Code, Fix: refused.Fix}
 	}
 	a.running--
 	a.inFlight[r.i] = false

@@ -554,3 +554,48 @@ func TestApplyStopsWhenTheAPIKeepsSayingTryLater(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyStopsWhenTheAPIRefusesTheKey: after a step whose key the API
+// refused, Apply starts no new step, as after "try later": the API would
+// refuse the others the same way. The summary says to fix the key before
+// running apply (or the undo) again.
+func TestApplyStopsWhenTheAPIRefusesTheKey(t *testing.T) {
+	p := applyHandPlan(
+		applyHandStep{0, 0, nil},
+		applyHandStep{1, 1, nil},
+		applyHandStep{2, 2, nil},
+		applyHandStep{3, 3, nil},
+	)
+	refused := &KeyRefusedError{Code: 433, Fix: "the key_id is unknown: the key was deleted", Err: errors.New("BindSipRegistration: api error 433: invalid key id")}
+	rec := newApplyRecorder(newFakeAccount(applyTestCurrent(4)))
+	rec.fail = func(id int64) error {
+		if id == 102 {
+			return refused
+		}
+		return nil
+	}
+	res := Apply(context.Background(), rec, p, ApplyOptions{Parallelism: 1})
+	want := []string{"1 applied", "2 failed", "3 not started", "4 not started"}
+	if diff := cmp.Diff(want, applyStatuses(res)); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	if got, want := fmt.Sprint(res.Stopped), "the API refuses the key: api error 433"; got != want {
+		t.Errorf("stopped: %q, want %q", got, want)
+	}
+	for _, tc := range []struct{ journal, line string }{
+		{"", "The API refuses the key: the key_id is unknown: the key was deleted. Fix that first, then run apply again; voxbind plan shows what is left to do.\n"},
+		{"j.jsonl", "The API refuses the key: the key_id is unknown: the key was deleted. Fix that first, then run voxbind undo j.jsonl again; the undo restores only what is left.\n"},
+	} {
+		q := *p
+		q.Journal = tc.journal
+		var summary strings.Builder
+		if err := RenderApplySummary(&summary, &q, &res, res.AppliedPlan(&q), nil, false, ""); err != nil {
+			t.Fatal(err)
+		}
+		wantEnd := "  not started (stopped: the API refuses the key: api error 433): steps 3, 4\n" + tc.line +
+			"Apply stopped (the API refuses the key: api error 433): 1 applied, 1 failed, 0 skipped, 2 not started, 0 unknown; not verified.\n"
+		if !strings.HasSuffix(summary.String(), wantEnd) {
+			t.Errorf("summary:\n%s\nwant it to end with:\n%s", summary.String(), wantEnd)
+		}
+	}
+}

@@ -336,13 +336,8 @@ func RenderApplySummary(w io.Writer, p *Plan, res *ApplyResult, applied *Plan, m
 			fmt.Fprintf(&b, "  %s\n", m)
 		}
 	}
-	var busy *BusyError
-	switch {
-	case !errors.As(res.Stopped, &busy):
-	case p.Journal != "": // an undo: the way on is that undo again
-		b.WriteString("Run " + UndoCommand(p) + " again later: the API asks voxbind to wait; the undo restores only what is left.\n")
-	default:
-		b.WriteString("Run apply again later: the API asks voxbind to wait; voxbind plan shows what is left to do.\n")
+	if line := wayOn(p, res.Stopped); line != "" {
+		b.WriteString(line + "\n")
 	}
 	if journal != "" {
 		b.WriteString("Journal: " + Printable(journal) + "\n")
@@ -366,6 +361,37 @@ func RenderApplySummary(w io.Writer, p *Plan, res *ApplyResult, applied *Plan, m
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// wayOn is the summary's line that says how to go on after an apply of
+// p that stopped early for the reason stopped: run it again, and when;
+// "" after one that ran to the end or was interrupted (the user stopped
+// it). After an undo (p has a Journal) the way on is that undo again,
+// which restores only what is left, not apply or plan, which take a
+// spec. A key the API refuses is fixed first.
+func wayOn(p *Plan, stopped error) string {
+	again, left := "apply", "voxbind plan shows what is left to do"
+	if p.Journal != "" {
+		again, left = UndoCommand(p), "the undo restores only what is left"
+	}
+	var busy *BusyError
+	var key *KeyStopError
+	var unreachable *UnreachableError
+	switch {
+	case stopped == nil, errors.Is(stopped, context.Canceled), errors.Is(stopped, ErrQuit):
+		return ""
+	case errors.As(stopped, &busy):
+		return "Run " + again + " again later: the API asks voxbind to wait; " + left + "."
+	case errors.As(stopped, &key):
+		fix := "The API refuses the key"
+		if key.Fix != "" {
+			fix += ": " + key.Fix
+		}
+		return fix + ". Fix that first, then run " + again + " again; " + left + "."
+	case errors.As(stopped, &unreachable):
+		return "Run " + again + " again once the API answers: " + left + "."
+	}
+	return "Run " + again + " again to finish: " + left + "."
 }
 
 // UndoCommand is the command that makes the undo plan p again, as the

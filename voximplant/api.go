@@ -318,8 +318,20 @@ func (c *Client) Users(ctx context.Context, applicationID int64) ([]reconcile.Us
 	return out, nil
 }
 
-// Bind implements reconcile.Account: one BindSipRegistration call, ids only.
+// Bind implements reconcile.Account: one BindSipRegistration call, ids
+// only. An answer that refuses the key (after the client's own retry of
+// an expired token) matches *reconcile.KeyRefusedError, so that apply
+// stops starting steps.
 func (c *Client) Bind(ctx context.Context, registrationID int64, target *reconcile.Target) error {
+	err := c.bind(ctx, registrationID, target)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.RefusesKey() {
+		return &reconcile.KeyRefusedError{Code: apiErr.Code, Fix: apiErr.Hint(), Err: err}
+	}
+	return err
+}
+
+func (c *Client) bind(ctx context.Context, registrationID int64, target *reconcile.Target) error {
 	r := BindRequest{RegistrationID: registrationID}
 	if target != nil {
 		r.Bind = true

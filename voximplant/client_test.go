@@ -304,6 +304,30 @@ func TestAuthHints(t *testing.T) {
 		if got := c.Stats().Requests; got != wantRequests {
 			t.Errorf("code %d: %d requests, want %d", code, got, wantRequests)
 		}
+		// Bind's refusal is what stops apply: it matches KeyRefusedError,
+		// with the hint as the fix.
+		var refused *reconcile.KeyRefusedError
+		var apiErr *APIError
+		if !errors.As(err, &refused) || refused.Code != code || !errors.As(err, &apiErr) || refused.Fix != apiErr.Hint() {
+			t.Errorf("code %d: error %#v does not match a KeyRefusedError with the hint", code, err)
+		}
+	}
+	// A refusal the client's retry on the server's time heals stops
+	// nothing; nor does any other error.
+	for code, answers := range map[int]int{CodeTokenExpired: 1, CodeTokenFuture: 1, 117: 10} {
+		f := newFakeServer(t)
+		f.fault = func(n int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+			if n > int64(answers) {
+				return false
+			}
+			apiError(w, code, "no")
+			return true
+		}
+		c, _ := testClient(t, f, nil)
+		var refused *reconcile.KeyRefusedError
+		if err := c.Bind(context.Background(), 1, nil); errors.As(err, &refused) {
+			t.Errorf("code %d answered %d times: %v matches KeyRefusedError", code, answers, err)
+		}
 	}
 }
 

@@ -61,6 +61,17 @@ func (e *APIError) Hint() string {
 	return ""
 }
 
+// RefusesKey reports whether the code says the API refuses the call's
+// key or token, or the key's permission to make the call: the codes
+// Hint explains. No later call with the same key fares better.
+func (e *APIError) RefusesKey() bool {
+	switch e.Code {
+	case CodeAuthFailed, CodeForbidden, CodeInvalidKeyID, CodeInvalidToken, CodeTokenTooLong, CodeTokenFuture, CodeTokenExpired:
+		return true
+	}
+	return false
+}
+
 // MethodRoles are the service-account roles that may call each method
 // voxbind uses. Voximplant documents them for BindSipRegistration and
 // GetSipRegistrations; for the others these are the roles that work with
