@@ -464,10 +464,13 @@ func list[T any](ctx context.Context, c *Client, method string, base url.Values,
 	if err != nil {
 		return nil, err
 	}
-	if first.TotalCount == nil || *first.TotalCount < 0 {
+	if first.TotalCount == nil {
 		return sequential(ctx, c, method, base, key, first.Result)
 	}
 	total, step := *first.TotalCount, int64(len(first.Result))
+	if total < 0 {
+		return nil, fmt.Errorf("%s: implausible total_count %d (a count of rows is never negative); the server's answer cannot be trusted", method, total)
+	}
 	if step == 0 && total > 0 {
 		return nil, fmt.Errorf("%s: the first page has no rows, but its total_count says %d: the server's answer contradicts itself, so the list cannot be read; try again, and if it persists, report it to Voximplant", method, total)
 	}

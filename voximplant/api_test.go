@@ -415,15 +415,27 @@ func TestPagingEmptyFirstPageWithTotal(t *testing.T) {
 	}
 }
 
+// TestPagingImplausibleTotal: a total_count past the bound, or below
+// zero, is refused after the first page, not read as the list's size
+// nor taken for a list without a total.
 func TestPagingImplausibleTotal(t *testing.T) {
-	f := newFakeServer(t)
-	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
-		writeJSON(w, map[string]any{"result": []any{map[string]any{"application_id": 1}}, "total_count": int64(1) << 40})
-		return true
-	}
-	c, _ := testClient(t, f, nil)
-	if _, err := c.GetApplications(context.Background()); err == nil || !strings.Contains(err.Error(), "implausible total_count") {
-		t.Errorf("error %v", err)
+	for total, want := range map[int64]string{
+		1 << 40: "GetApplications: implausible total_count 1099511627776 (more than 2000000 rows)",
+		-5:      "GetApplications: implausible total_count -5 (a count of rows is never negative)",
+	} {
+		f := newFakeServer(t)
+		f.fault = func(_ int64, _ string, w http.ResponseWriter, r *http.Request) bool {
+			rows := []any{map[string]any{"application_id": 1}} // one application, and the total
+			if r.FormValue("offset") != "0" {
+				rows = []any{}
+			}
+			writeJSON(w, map[string]any{"result": rows, "total_count": total})
+			return true
+		}
+		c, _ := testClient(t, f, nil)
+		if apps, err := c.GetApplications(context.Background()); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("total_count %d: %d applications, error %v; want %q", total, len(apps), err, want)
+		}
 	}
 }
 
