@@ -34,12 +34,16 @@ const journalFix = "give --journal a new file in a writable directory, or --no-j
 var journalFleetFix = fmt.Sprintf("set %s to a directory voxbind can create and write in, or give --no-journal to apply without journals", journalDirEnv)
 
 // check refuses, before anything is read, a --journal FILE that exists
-// already or whose directory does not exist; create catches the rest.
+// already (a symbolic link too, even one to nothing: a journal is a new
+// file, never written through a link) or whose directory does not exist;
+// create catches the rest.
 func (f *journalFlags) check() error {
 	if f.Journal == "" {
 		return nil
 	}
-	if _, err := os.Lstat(f.Journal); err == nil {
+	if fi, err := os.Lstat(f.Journal); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return journalLinkFailure(f.Journal)
+	} else if err == nil {
 		return failure(codeJournal, fmt.Sprintf("--journal %s exists already, and voxbind never overwrites a journal (it may be the only record of an earlier apply); nothing was changed", f.Journal),
 			"give a new file name")
 	}
@@ -52,6 +56,26 @@ func (f *journalFlags) check() error {
 		return failure(codeJournal, fmt.Sprintf("--journal %s: %s is not a directory; nothing was changed", f.Journal, dir), journalFix)
 	}
 	return nil
+}
+
+// journalLinkFailure refuses a --journal FILE that is a symbolic link,
+// saying where it points and, for a link to nothing, the path to give
+// instead to put the journal there.
+func journalLinkFailure(path string) error {
+	const never = "and voxbind writes a journal only as a new file, never through a link; nothing was changed"
+	target, err := os.Readlink(path)
+	if err != nil {
+		return failure(codeJournal, fmt.Sprintf("--journal %s is a symbolic link, %s", path, never), "give a new file name")
+	}
+	resolved := target
+	if !filepath.IsAbs(resolved) {
+		resolved = filepath.Join(filepath.Dir(path), target)
+	}
+	if _, err := os.Lstat(resolved); err == nil {
+		return failure(codeJournal, fmt.Sprintf("--journal %s is a symbolic link (to %s), %s", path, reconcile.Printable(target), never), "give a new file name")
+	}
+	return failure(codeJournal, fmt.Sprintf("--journal %s is a symbolic link (to %s, which does not exist), %s", path, reconcile.Printable(target), never),
+		"give a new file name, or the link's target itself: --journal "+reconcile.Printable(reconcile.ShellQuote(resolved)))
 }
 
 // create creates the journal of a run that will write to account, or

@@ -120,3 +120,36 @@ func TestJournalBeforeTheQuestion(t *testing.T) {
 		t.Errorf("after a fleet apply, the journals are %q; want one per account", got)
 	}
 }
+
+// TestJournalSymbolicLink: a --journal FILE that is a symbolic link is
+// refused before anything is read or written, saying where it points;
+// for a link to nothing (which the file system takes as existing, so it
+// was said to "exist already"), with the target to give instead.
+func TestJournalSymbolicLink(t *testing.T) {
+	dir := initSandbox(t)
+	state := filepath.Join(dir, sandbox.StateFile)
+	work := t.TempDir()
+	spec := applyWrite(t, filepath.Join(work, "voxbind.yaml"), applyMoveSpec)
+	dangling, live := filepath.Join(work, "dj.jsonl"), filepath.Join(work, "live.jsonl")
+	if err := os.Symlink("nowhere.jsonl", dangling); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	if err := os.Symlink("voxbind.yaml", live); err != nil {
+		t.Fatal(err)
+	}
+	before, entries := applyRead(t, state), journalEntries(t, work)
+	for _, tc := range []struct{ journal, want string }{
+		{dangling, "voxbind: --journal " + dangling + " is a symbolic link (to nowhere.jsonl, which does not exist), and voxbind writes a journal only as a new file, never through a link; nothing was changed; give a new file name, or the link's target itself: --journal " + filepath.Join(work, "nowhere.jsonl") + "\n"},
+		{live, "voxbind: --journal " + live + " is a symbolic link (to voxbind.yaml), and voxbind writes a journal only as a new file, never through a link; nothing was changed; give a new file name\n"},
+	} {
+		for _, cmd := range [][]string{{"apply", "-f", spec}, {"undo", filepath.Join(work, "any.jsonl")}} {
+			code, _, stderr := applyRun(t, "", append([]string{"--sandbox", state}, append(cmd, "--auto-approve", "--journal", tc.journal)...)...)
+			if code != 1 || stderr != tc.want {
+				t.Errorf("%s --journal %s: exit %d, stderr:\n%s\nwant 1 and:\n%s", cmd[0], tc.journal, code, stderr, tc.want)
+			}
+		}
+	}
+	if applyRead(t, state) != before || journalEntries(t, work) != entries || applyRead(t, live) != applyMoveSpec {
+		t.Errorf("something was written: %s holds %s", work, journalEntries(t, work))
+	}
+}
