@@ -842,3 +842,32 @@ func TestStoppedUndoSaysToRunItAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetApplyKeyRefusedStopsOneAccount: in a fleet, an account whose
+// key the API refuses stops on its own, as for "try later": the other
+// accounts go on.
+func TestFleetApplyKeyRefusedStopsOneAccount(t *testing.T) {
+	state := fleetTestState(t, 2, nil)
+	flags := fleetStopServer(t, state, func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasPrefix(r.FormValue("sip_registration_id"), "1") { // the registrations of account 1000002
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"error":{"code":433,"msg":"invalid key id"}}`)
+		return true
+	})
+	code, _, stderr := applyRun(t, "", append(flags, "apply", "-f", fleetStopSpecs(t, 2), "--auto-approve", "--parallelism", "1", "--accounts-parallelism", "1")...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		": stopped: the API refuses the key: api error 433; no more of its steps start (the other accounts go on)\n",
+		"  Apply stopped (the API refuses the key: api error 433): 0 applied, 1 failed, 0 skipped, 3 not started, 0 unknown; not verified.\n",
+		"  Apply: 4 applied, 0 failed, 0 skipped, 0 not started, 0 unknown; 4 verified.\n",
+		"Fleet apply: 2 accounts: 1 applied, 0 without changes, 0 failed, 1 stopped, 0 refused, 0 not started.\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+}

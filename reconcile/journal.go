@@ -90,7 +90,7 @@ type JournalError struct {
 type JournalEnd struct {
 	Kind        string `json:"kind"` // "end"
 	Finished    string `json:"finished"`
-	Interrupted bool   `json:"interrupted"` // stopped early, whatever stopped it (Stopped says): Ctrl-C, --timeout, the breaker, "try later"
+	Interrupted bool   `json:"interrupted"` // stopped early, whatever stopped it (Stopped says): Ctrl-C, --timeout, the breaker, "try later", a refused key
 	// Stopped says why it stopped early, as the summary does
 	// (StopReason): "interrupted", "stopped: the API is unreachable since
 	// 03:12:09"; "" when it ran to the end.
