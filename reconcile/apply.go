@@ -142,7 +142,8 @@ type ApplyResult struct {
 	// Stopped is why Apply stopped early: the cause of ctx (an interrupt,
 	// a deadline), an *UnreachableError from the breaker, a *BusyError
 	// after a step the API kept answering "try later", a *KeyStopError
-	// after a step whose key the API refused, or BeforeCall's error. It is set too when ctx ended after the last step had started.
+	// after a step whose key the API refused, or BeforeCall's error. It is
+	// set too when ctx ended after the last step had started.
 	// nil: Apply ran to the end.
 	Stopped error
 	// WaitCut is what ended the wait for the calls in flight, once Apply
