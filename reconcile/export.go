@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"io"
@@ -83,12 +84,21 @@ func ExportSelection(w io.Writer, current *Current, sel Selection) (int, error) 
 	}
 	addPair(doc, "bindings", bindings)
 
-	enc := yaml.NewEncoder(w)
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
 	enc.SetIndent(2)
 	if err := enc.Encode(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{doc}}); err != nil {
 		return 0, fmt.Errorf("export: write spec: %w", err)
 	}
 	if err := enc.Close(); err != nil {
+		return 0, fmt.Errorf("export: write spec: %w", err)
+	}
+	// yaml.v3 escapes the C1 controls but writes the bidirectional-text
+	// controls raw, even in a double-quoted scalar. strNode double-quotes
+	// every name holding one, and the comments hold them escaped already,
+	// so each one left is inside a double-quoted scalar, where \uXXXX
+	// reads back as the character, as it does in JSON.
+	if _, err := w.Write(escapeJSONInvisible(out.Bytes())); err != nil {
 		return 0, fmt.Errorf("export: write spec: %w", err)
 	}
 	return len(regs), nil
@@ -101,8 +111,9 @@ func ExportSelection(w io.Writer, current *Current, sel Selection) (int, error) 
 // prune setting.
 //
 // A file like this is opened in spreadsheets, which run a cell that starts
-// with =, +, - or @ as a formula and mangle control characters, so such a
-// name is written as its id instead; every name still reads back exactly.
+// with =, +, - or @ as a formula, mangle control characters and show a
+// bidirectional-text control raw (a CSV has no escapes), so such a name is
+// written as its id instead; every name still reads back exactly.
 func ExportCSV(w io.Writer, current *Current) error {
 	_, err := ExportCSVSelection(w, current, Selection{})
 	return err
@@ -222,7 +233,7 @@ func regKey(user, proxy string) string { return strings.ToLower(user) + "@" + st
 
 // usable reports whether a name may be written: not empty, not what a
 // spec refuses as a key or a token, and, for a spreadsheet, no formula
-// and no control character.
+// and no control or bidirectional-text character.
 func (n *namer) usable(name string) bool {
 	if name == "" || spec.LooksLikeSecret(name) {
 		return false
@@ -233,7 +244,7 @@ func (n *namer) usable(name string) bool {
 	if strings.IndexByte("=+-@", name[0]) >= 0 {
 		return false
 	}
-	return !strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f })
+	return !strings.ContainsFunc(name, invisible)
 }
 
 // binding is the entry that asks for r's current target.
@@ -344,11 +355,16 @@ func intNode(v int64) *yaml.Node {
 // strNode is a string scalar; the encoder quotes it when its plain form
 // would read back as something else (1001, true, null, 1e3, ...). Words
 // that YAML 1.1 reads as booleans (yes, off, ...) are quoted too: yaml.v3
-// keeps them strings, but other tools that read the spec may not.
+// keeps them strings, but other tools that read the spec may not. A name
+// holding a control or bidirectional-text character is double-quoted, so
+// that the character can be written as an escape (see ExportSelection).
 func strNode(s string) *yaml.Node {
 	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
 	switch strings.ToLower(s) {
 	case "y", "n", "yes", "no", "on", "off":
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	if strings.ContainsFunc(s, invisible) {
 		n.Style = yaml.DoubleQuotedStyle
 	}
 	return n

@@ -62,6 +62,10 @@ func Printable(s string) string {
 	return b.String()
 }
 
+// invisible reports the characters that Printable escapes: the control
+// characters and the bidirectional-text controls.
+func invisible(r rune) bool { return unicode.IsControl(r) || printableBidi(r) }
+
 // printableBidi reports the characters that reorder the text around them
 // ("Trojan Source"): marks, embeddings, overrides and isolates.
 func printableBidi(r rune) bool {
