@@ -492,20 +492,36 @@ func (r *csvReader) text(col int, val string) bool {
 		return false
 	}
 	if !utf8.ValidString(val) {
-		bad := val[0]
-		for i := 0; i < len(val); {
+		i := 0
+		for i < len(val) {
 			c, size := utf8.DecodeRuneInString(val[i:])
 			if c == utf8.RuneError && size <= 1 {
-				bad = val[i]
 				break
 			}
 			i += size
 		}
-		r.errorf(r.row, col, CodeInvalidUTF8, fmt.Sprintf("invalid UTF-8 (byte 0x%02X) in this cell: the file was saved in another encoding (Excel's plain \"CSV\" uses the computer's code page)", bad),
+		r.errorf(r.row, col, CodeInvalidUTF8, fmt.Sprintf("invalid UTF-8 (byte 0x%02X) %s: the file was saved in another encoding (Excel's plain \"CSV\" uses the computer's code page)", val[i], whereInCell(val[:i])),
 			"save the sheet as \"CSV UTF-8 (Comma delimited)\"")
 		return false
 	}
 	return true
+}
+
+// whereInCell says where in a cell the character after before is: its
+// place, counted in characters as the spreadsheet shows them, and the
+// text before it. ROW:COL names the cell, not a character, as in every
+// CSV position.
+func whereInCell(before string) string {
+	n := utf8.RuneCountInString(before)
+	if n == 0 {
+		return "at the start of this cell"
+	}
+	const shown = 20
+	if n > shown {
+		runes := []rune(before)
+		before = "..." + string(runes[n-shown:])
+	}
+	return fmt.Sprintf("at character %d of this cell, after %s", n+1, strconv.Quote(before))
 }
 
 // cellProblem says what is wrong with a cell's text as a name or id: a
