@@ -404,7 +404,7 @@ func (r *csvReader) entry(cols []csvColumn, cells []csvCell, headerOK bool) {
 		case col.key == "" || c.val == "":
 			continue // an ignored column, or an absent key
 		}
-		if msg, fix := cellProblem(c); msg != "" {
+		if msg, fix := cellProblem(col.key, c); msg != "" {
 			r.errorf(r.row, j+1, CodeInvalidValue, col.key+" "+msg, fix)
 			ok = false
 			continue
@@ -524,17 +524,32 @@ func whereInCell(before string) string {
 	return fmt.Sprintf("at character %d of this cell, after %s", n+1, strconv.Quote(before))
 }
 
-// cellProblem says what is wrong with a cell's text as a name or id: a
-// line break, or blanks around an unquoted value that are more likely a
-// slip than part of a name.
-func cellProblem(c csvCell) (msg, fix string) {
+// cellProblem says what is wrong with the text of a cell under key as a
+// name or id: a line break, or blanks around an unquoted value that are
+// more likely a slip than part of a name. Only a name may hold a blank
+// at an end, so only a name is told to quote the cell.
+func cellProblem(key string, c csvCell) (msg, fix string) {
 	if strings.ContainsAny(c.val, "\r\n") {
 		return "holds a line break (inside quotes): a name or an id is one line", "remove the line break"
 	}
 	if !c.quoted && (isBlank(c.val[0]) || isBlank(c.val[len(c.val)-1])) {
-		return strconv.Quote(c.val) + " starts or ends with a blank", "remove it, or quote the cell if the blank is part of the name"
+		fix := "remove it, or quote the cell if the blank is part of the name"
+		if !isNameKey(key) {
+			fix = "remove the blanks"
+		}
+		return strconv.Quote(c.val) + " starts or ends with a blank", fix
 	}
 	return "", ""
+}
+
+// isNameKey reports the columns that hold a name, as opposed to an id or
+// unbound.
+func isNameKey(key string) bool {
+	switch key {
+	case "registration", "application", "rule", "user":
+		return true
+	}
+	return false
 }
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' }
@@ -547,6 +562,9 @@ func csvID(key, v string) (int64, *Error) {
 			return n, nil
 		}
 		return 0, &Error{Code: CodeInvalidValue, Msg: key + " " + v + " is too large for an id", Fix: "check the id"}
+	}
+	if trimmed := strings.TrimFunc(v, func(r rune) bool { return r < utf8.RuneSelf && isBlank(byte(r)) }); trimmed != v && plainDecimal(trimmed) {
+		return 0, &Error{Code: CodeInvalidValue, Msg: key + " " + strconv.Quote(v) + " starts or ends with a blank", Fix: "remove the blanks"}
 	}
 	if digits := strings.TrimLeft(v, "0"); digits != v && plainDecimal(digits) {
 		return 0, &Error{Code: CodeInvalidValue, Msg: key + " " + v + " has leading zeros", Fix: "write " + digits}
