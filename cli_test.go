@@ -412,3 +412,70 @@ func TestRangeCheckNamesItsVariable(t *testing.T) {
 		})
 	}
 }
+
+// TestNegativeNumberFlags: a negative number in the word after a numeric
+// flag ("--rate -1", not only "--rate=-1") reaches the command's own check,
+// which says what range the flag takes, instead of kong's "expected float
+// value but got "-1" (short flag)"; the flags that take negative values
+// (--clock-skew, --seed) take them so. Every numeric flag is in the table.
+func TestNegativeNumberFlags(t *testing.T) {
+	state := filepath.Join(initSandbox(t), sandbox.StateFile)
+	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
+	sb := []string{"--sandbox", state}
+	cmd := func(args ...string) []string { return args }
+	tests := []struct {
+		args []string
+		flag string
+		want string
+	}{
+		{cmd("plan", "-f", spec), "--rate", "--rate -1: give a number of requests per second, at least 0.01"},
+		{cmd("plan", "-f", spec), "--timeout", "--timeout -1s: give a positive duration"},
+		{cmd("plan", "-f", spec), "--accounts-parallelism", "--accounts-parallelism -1: give at least 1"},
+		{cmd("plan", "-f", spec), "--account-id", "--account-id -1: give the id of an account, a positive number"},
+		{cmd("apply", "-f", spec), "--parallelism", "--parallelism -1: give at least 1"},
+		{cmd("apply", "-f", spec), "--max-unbind", "--max-unbind -1: give 0 or more registrations"},
+		{cmd("apply", "-f", spec), "--rate", "--rate -1: give a number of requests per second"},
+		{cmd("apply", "-f", spec), "--accounts-parallelism", "--accounts-parallelism -1: give at least 1"},
+		{cmd("undo", "j.jsonl"), "--parallelism", "--parallelism -1: give at least 1"},
+		{cmd("undo", "j.jsonl"), "--max-unbind", "--max-unbind -1: give 0 or more registrations"},
+		{cmd("undo", "j.jsonl"), "--timeout", "--timeout -1s: give a positive duration"},
+		{cmd("export"), "--rate", "--rate -1: give a number of requests per second"},
+		{cmd("export"), "--accounts-parallelism", "--accounts-parallelism -1: give at least 1"},
+		{cmd("sandbox", "init", filepath.Join(t.TempDir(), "d")), "--bulk", "--bulk -1: give the number of phone lines, 1 to 100000"},
+		{cmd("sandbox", "init", filepath.Join(t.TempDir(), "d")), "--children", "--children -1: give 0 to 10000 child accounts"},
+		{cmd("sandbox", "serve", "--state", state), "--rate", "--rate -1: give a number of requests per second"},
+		{cmd("sandbox", "serve", "--state", state), "--latency", "--latency -1s: give a delay of 0 or more"},
+		{cmd("sandbox", "serve", "--state", state), "--fail-rate", "--fail-rate -1: give the fraction of requests to fail, from 0 to 1"},
+		// Negative values these take; --rate -1 after them stops the server
+		// before it listens.
+		{cmd("sandbox", "serve", "--state", state, "--rate", "-1"), "--clock-skew", "--rate -1: give"},
+		{cmd("sandbox", "serve", "--state", state, "--rate", "-1"), "--seed", "--rate -1: give"},
+	}
+	tested := map[string]bool{}
+	for _, tt := range tests {
+		tested[tt.flag] = true
+		value := "-1"
+		if tt.flag == "--timeout" || tt.flag == "--latency" || tt.flag == "--clock-skew" {
+			value = "-1s"
+		}
+		args := append(append(slices.Clone(tt.args), tt.flag, value), sb...)
+		if tt.args[0] == "sandbox" {
+			args = append(slices.Clone(tt.args), tt.flag, value)
+		}
+		code, _, stderr := runCLI(t, args...)
+		if code != 1 || !strings.Contains(stderr, tt.want) || strings.Contains(stderr, "short flag") {
+			t.Errorf("%s: exit %d, stderr %q; want 1 and %q", strings.Join(args, " "), code, stderr, tt.want)
+		}
+	}
+	// doctor reports its checks on stdout: the refusal is there.
+	if _, stdout, _ := runCLI(t, "--sandbox", state, "doctor", "--account-id", "-1"); !strings.Contains(stdout, "--account-id -1 with --sandbox") {
+		t.Errorf("doctor --account-id -1: %q", stdout)
+	}
+
+	_ = kong.Visit(mustModel(t), func(v kong.Visitable, next kong.Next) error {
+		if f, ok := v.(*kong.Flag); ok && isNumber(f.Target.Type()) && !tested["--"+f.Name] {
+			t.Errorf("numeric flag --%s is not in the table", f.Name)
+		}
+		return next(nil)
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -83,6 +84,12 @@ func checkRate(rate float64) error {
 // --no-color" validates), so that aliases and wrappers that always pass
 // one keep working with every command. Any other flag a command does not
 // take is left for kong to refuse (usageError says which commands take it).
+//
+// It also joins a numeric flag to a negative value in the next word
+// ("--rate -1" reads as "--rate=-1"): kong takes a word that starts with
+// '-' for a short flag and refuses the line with its own "perhaps try
+// --rate=\"-1\"", where the command's check of the value says what range
+// it accepts, and --clock-skew -5m means what it says.
 func hoistGlobals(app *kong.Application, args []string) []string {
 	sc := argScanner{args: args, declared: map[string]bool{}}
 	sc.takesValue, sc.global = appFlags(app)
@@ -101,7 +108,7 @@ func hoistGlobals(app *kong.Application, args []string) []string {
 	if node == app.Node {
 		return args
 	}
-	sc.declared = commandFlags(node)
+	sc.declared, sc.numeric = commandFlags(node)
 	out := make([]string, 0, len(args))
 	out = append(out, args[i:j]...)
 	out = sc.keep(out, 0, i)
@@ -125,18 +132,39 @@ func appFlags(app *kong.Application) (takesValue, global map[string]bool) {
 }
 
 // commandFlags tells, for every flag a command takes (its own and its
-// parents'), whether it takes a value.
-func commandFlags(node *kong.Node) map[string]bool {
-	declared := map[string]bool{}
+// parents'), whether it takes a value, and which of them take a number
+// (an integer, a float or a duration).
+func commandFlags(node *kong.Node) (declared, numeric map[string]bool) {
+	declared, numeric = map[string]bool{}, map[string]bool{}
 	for _, level := range node.AllFlags(false) {
 		for _, f := range level {
 			for _, n := range flagNames(f) {
 				declared[n] = !f.IsBool() && !f.IsCounter()
+				numeric[n] = isNumber(f.Target.Type())
 			}
 		}
 	}
-	return declared
+	return declared, numeric
 }
+
+// isNumber reports the types of numeric flags: integers, floats and
+// time.Duration, or a pointer to one (a flag whose absence counts).
+func isNumber(t reflect.Type) bool {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
+}
+
+// negativeNumber matches a word that is a negative number or duration
+// (-1, -0.5, -.5, -5m), not a flag (-o, -f).
+var negativeNumber = regexp.MustCompile(`^-\.?[0-9]`)
 
 // flagNames are the names f is given by on the command line: --name, and
 // -x when it has a short form.
@@ -158,6 +186,7 @@ type argScanner struct {
 	// each takes a value: two commands may give one name to different
 	// flags (export's --children is a switch, sandbox init's a number).
 	declared map[string]bool
+	numeric  map[string]bool // the command's flags that take a number
 }
 
 // flag reads the flag that starts at args[i]: its name and the index
@@ -191,7 +220,11 @@ func (sc *argScanner) keep(out []string, from, to int) []string {
 		}
 		name, next := sc.flag(k)
 		if _, ours := sc.declared[name]; ours || !sc.global[name] {
-			out = append(out, sc.args[k:next]...)
+			words := sc.args[k:next]
+			if len(words) == 2 && sc.numeric[name] && strings.HasPrefix(name, "--") && negativeNumber.MatchString(words[1]) {
+				words = []string{name + "=" + words[1]}
+			}
+			out = append(out, words...)
 		}
 		k = next
 	}

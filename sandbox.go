@@ -140,7 +140,7 @@ type SandboxServeCmd struct {
 	AccountRate    []string      `name:"account-rate" sep:"none" placeholder:"ID=N" help:"Accept at most N requests per second from account ID instead of --rate (repeat for several accounts)."`
 	FailRate       float64       `name:"fail-rate" placeholder:"P" help:"Fail this fraction (0 to 1) of requests: HTTP 502/503, or the connection dropped before or after handling."`
 	Seed           int64         `default:"1" help:"Seed of the --fail-rate choices, to repeat a run."`
-	ClockSkew      time.Duration `name:"clock-skew" placeholder:"DUR" help:"Run the server's clock this far off (5m: ahead; --clock-skew=-5m: behind): its Date header and its token checks, to test clients' clock handling."`
+	ClockSkew      time.Duration `name:"clock-skew" placeholder:"DUR" help:"Run the server's clock this far off (5m: ahead; -5m: behind): its Date header and its token checks, to test clients' clock handling."`
 	TLS            bool          `name:"tls" help:"Serve https with a fresh self-signed certificate, written beside the state file (its path is printed), for clients that only speak https."`
 
 	LogFlags
@@ -167,6 +167,12 @@ func (c *SandboxServeCmd) Run(ctx context.Context, s *session) error {
 	}
 	if err := checkRate(c.Rate); err != nil {
 		return failure(codeUsage, err.Error(), "")
+	}
+	if c.Latency < 0 {
+		return failure(codeUsage, fmt.Sprintf("--latency %v: give a delay of 0 or more, such as 200ms", c.Latency), "")
+	}
+	if !(c.FailRate >= 0 && c.FailRate <= 1) {
+		return failure(codeUsage, fmt.Sprintf("--fail-rate %v: give the fraction of requests to fail, from 0 to 1 (0.1: one in ten)", c.FailRate), "")
 	}
 	opts := sandbox.Options{Latency: c.Latency, Rate: c.Rate, FailRate: c.FailRate, Seed: c.Seed, ClockSkew: c.ClockSkew}
 	if opts.AccountLatency, err = perAccount("--account-latency", "1000002=200ms", "a duration with its unit (200ms, 1.5s)", c.AccountLatency, time.ParseDuration); err != nil {
