@@ -22,7 +22,7 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 		f, err := reconcile.ReadFleetPlan(data)
 		if err != nil {
 			return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.Plan, err),
-				fix: "give the file written by voxbind plan --out, unchanged", err: err}
+				fix: reconcile.PlanFileFix(err, "give the file written by voxbind plan --out, unchanged"), err: err}
 		}
 		savedIn(f, c.Plan)
 		if c.AccountID == 0 {
@@ -39,7 +39,7 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 	p, err := reconcile.ReadPlan(data)
 	if err != nil {
 		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.Plan, err),
-			fix: "give the file written by voxbind plan --out, unchanged", err: err}
+			fix: reconcile.PlanFileFix(err, "give the file written by voxbind plan --out, unchanged"), err: err}
 	}
 	p.File = c.Plan
 	return c.applySaved(ctx, s, intr, events, p)

@@ -48,7 +48,7 @@ func (c *ShowCmd) Run(s *session) error {
 	}
 	p, err := reconcile.ReviewPlan(data)
 	if err != nil {
-		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.File, err), fix: what, err: err}
+		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.File, err), fix: reconcile.PlanFileFix(err, what), err: err}
 	}
 	p.File = c.File
 	switch c.Output {
@@ -70,7 +70,7 @@ func (c *ShowCmd) Run(s *session) error {
 func (c *ShowCmd) fleet(s *session, data []byte, what string) error {
 	f, err := reconcile.ReviewFleetPlan(data)
 	if err != nil {
-		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.File, err), fix: what, err: err}
+		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.File, err), fix: reconcile.PlanFileFix(err, what), err: err}
 	}
 	savedIn(f, c.File)
 	if err := fleetRender(s, f, c.Output, c.color(s.stdio.Out), c.Full); err != nil {

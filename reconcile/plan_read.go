@@ -19,6 +19,24 @@ import (
 // JSON, another format_version, missing preconditions, inconsistent steps).
 var ErrPlanFormat = errors.New("not a plan that apply --plan can use")
 
+// remakeError is the error about a plan of another format_version: the
+// plan is made again with this voxbind, not looked for elsewhere.
+type remakeError struct{ error }
+
+func (e remakeError) Unwrap() error { return e.error }
+
+// PlanFileFix is what to do about err, an error of reading a saved plan
+// (ReadPlan, ReviewPlan, ReadFleetPlan, ReviewFleetPlan): make the plan
+// again when another voxbind wrote it, else fix, the caller's advice on
+// which file to give. The errors hold no advice of their own, so that a
+// message ends in one fix.
+func PlanFileFix(err error, fix string) string {
+	if errors.As(err, new(remakeError)) {
+		return "make the plan again with this voxbind's plan --out"
+	}
+	return fix
+}
+
 // ReadPlan decodes a plan saved by plan --out and checks that apply can
 // execute it: format_version 1, an account id, a precondition on every
 // step, steps numbered once each, dependencies on earlier steps only, at
@@ -86,16 +104,16 @@ func planProbe(data []byte) (kind string, err error) {
 	if err := json.Unmarshal(data, &probe); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return "", fmt.Errorf("%w: invalid JSON (%v); write one with voxbind plan --out FILE", ErrPlanFormat, err)
+			return "", fmt.Errorf("%w: invalid JSON (%v)", ErrPlanFormat, err)
 		}
-		return "", fmt.Errorf("%w: %v; write one with voxbind plan --out FILE", ErrPlanFormat, decodeError(err))
+		return "", fmt.Errorf("%w: %v", ErrPlanFormat, decodeError(err))
 	}
 	switch {
 	case probe.FormatVersion == nil:
-		return "", fmt.Errorf("%w: no format_version; write one with voxbind plan --out FILE", ErrPlanFormat)
+		return "", fmt.Errorf("%w: no format_version", ErrPlanFormat)
 	case *probe.FormatVersion != FormatVersion:
-		return "", fmt.Errorf("%w: format_version %d, but this voxbind reads format_version %d; make the plan again with this voxbind's plan --out",
-			ErrPlanFormat, *probe.FormatVersion, FormatVersion)
+		return "", remakeError{fmt.Errorf("%w: format_version %d, but this voxbind reads format_version %d",
+			ErrPlanFormat, *probe.FormatVersion, FormatVersion)}
 	}
 	if err := planKeysExact(data); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrPlanFormat, decodeError(err))
