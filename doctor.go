@@ -161,10 +161,17 @@ func (d *doctor) checkSpec(ctx context.Context, files []string) *spec.Spec {
 	}
 	if err != nil {
 		var errs spec.Errors
-		if errors.As(err, &errs) && len(errs) > 0 {
+		switch {
+		case errors.As(err, &errs) && len(errs) == 1 && errs[0].Fix != "":
+			// One problem, such as a missing file: its own fix says what
+			// to do, and validate would say nothing more.
+			problem := *errs[0]
+			problem.Fix = ""
+			d.fail("spec", problem.Error(), errs[0].Fix)
+		case errors.As(err, &errs) && len(errs) > 0:
 			d.fail("spec", fmt.Sprintf("%s in %s; the first: %v", english.Plural(len(errs), "problem"), strings.Join(files, ", "), errs[0]),
 				"run 'voxbind validate "+fileArgs(files)+"' to see every problem with its file:line:col")
-		} else {
+		default:
 			d.fail("spec", err.Error(), "check the -f paths")
 		}
 		return nil
@@ -268,7 +275,7 @@ func (d *doctor) checkKey(ctx context.Context) (*voximplant.Credentials, string,
 		if inner := errors.Unwrap(err); inner != nil {
 			err = inner
 		}
-		d.fail("key file", where+": "+err.Error(), "the file must be the JSON key file Voximplant gave, unchanged; "+getKey)
+		d.fail("key file", where+": "+err.Error(), "the file must be the JSON key file Voximplant gave, unchanged; if that file is lost, create a new key for the service account in the Voximplant control panel and pass the JSON file it offers with --credentials FILE or VOXIMPLANT_CREDENTIALS=FILE")
 		return nil, g.Endpoint, none
 	}
 	detail := fmt.Sprintf("%s: key %s of account %d (%s), RSA %d-bit", where, reconcile.Printable(creds.KeyID), creds.AccountID, reconcile.Printable(creds.AccountEmail), creds.PrivateKey.N.BitLen())

@@ -717,3 +717,36 @@ func TestDoctorEndpointWithPassword(t *testing.T) {
 		}
 	}
 }
+
+// TestDoctorFixes: each failed check gives the one fix that fits it. A
+// spec file that does not exist is to be looked for, not validated (the
+// validate hint stays for a spec with several problems); a key file that
+// is not one says "unchanged" once.
+func TestDoctorFixes(t *testing.T) {
+	s := newDoctorServer(t, 0, nil, sandbox.Options{})
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nope.yaml")
+	broken := filepath.Join(dir, "broken.yaml")
+	if err := os.WriteFile(broken, []byte("version: 1\nbindngs: []\nprune: 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ file, detail, fix string }{
+		{missing, missing + ": no such file or directory", "check the path given with -f (the default is voxbind.yaml in the current directory)"},
+		{broken, "2 problems in " + broken + "; the first: " + broken + ":2:1: unknown key", "run 'voxbind validate -f " + broken + "' to see every problem with its file:line:col"},
+	} {
+		_, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", tt.file)
+		c := checks["spec"]
+		if c.Status != "fail" || !strings.HasPrefix(c.Detail, tt.detail) || c.Fix != tt.fix {
+			t.Errorf("-f %s: spec check %+v; want fail, detail %q..., fix %q", tt.file, c, tt.detail, tt.fix)
+		}
+	}
+
+	key := filepath.Join(dir, "key.json")
+	if err := os.WriteFile(key, []byte(`{"account_id": 1, "key_id": "k", "private_key": "x"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, checks := doctorReport(t, "--credentials", key, "--endpoint", s.endpoint)
+	if c := checks["key file"]; c.Status != "fail" || strings.Count(c.Fix, "unchanged") != 1 {
+		t.Errorf("key file check %+v; want fail, and a fix that says unchanged once", c)
+	}
+}
