@@ -511,7 +511,15 @@ func (d *doctor) authenticate(ctx context.Context, creds *voximplant.Credentials
 	var cannot *voximplant.CannotActError
 	switch {
 	case errors.As(err, &cannot):
-		d.fail("account", fmt.Sprintf("%v: %v", cannot, cannot.Err),
+		// The API's own words (the sandbox's say the same again) and the
+		// hint for its code (the fix below) would repeat the line: the
+		// evidence is the code, and that the key's own account answers.
+		detail := cannot.Error()
+		var apiErr *voximplant.APIError
+		if errors.As(cannot.Err, &apiErr) {
+			detail += fmt.Sprintf(": the API refuses %s on it with error %d, and answers it on the key's own account", apiErr.Method, apiErr.Code)
+		}
+		d.fail("account", detail,
 			"act on the key's own account or one of its child accounts: check the id, or use that account's own key")
 		return nil, reconcile.AccountInfo{}, false
 	case errors.Is(err, voximplant.ErrWrongAccount):

@@ -750,3 +750,16 @@ func TestDoctorFixes(t *testing.T) {
 		t.Errorf("key file check %+v; want fail, and a fix that says unchanged once", c)
 	}
 }
+
+// TestDoctorCannotActSaysItOnce: an account the key may not act on fails
+// the account check with one sentence and the API's code, not voxbind's
+// sentence, then the API's message saying it again, then the hint for 100.
+func TestDoctorCannotActSaysItOnce(t *testing.T) {
+	s := newDoctorServer(t, 0, nil, sandbox.Options{})
+	_, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "--account-id", "999")
+	c := checks["account"]
+	want := "the key of account 1000001 cannot act on account 999 (--account-id): the API refuses GetAccountInfo on it with error 100, and answers it on the key's own account"
+	if c.Status != "fail" || c.Detail != want {
+		t.Errorf("account check %+v;\nwant detail %q", c, want)
+	}
+}
