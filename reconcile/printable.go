@@ -24,7 +24,8 @@ func ShellQuote(s string) string {
 // Printable returns s with every character that could act on a terminal
 // or hide text shown as an escape: control characters (ESC, newline,
 // carriage return, backspace, C1 codes) as \n, \r, \t or \xNN, the
-// bidirectional-text controls as \uNNNN, and bytes that are not UTF-8 as
+// bidirectional-text controls and the line and paragraph separators as
+// \uNNNN, and bytes that are not UTF-8 as
 // \xNN. Names read from the account pass through it before they reach a
 // plan, a message or a prompt: a name holding "\x1b[2J" or a newline must
 // not clear the screen or forge a line just above "Type 'yes'".
@@ -52,7 +53,7 @@ func Printable(s string) string {
 			b.WriteString(`\t`)
 		case unicode.IsControl(r):
 			fmt.Fprintf(&b, `\x%02x`, r)
-		case printableBidi(r):
+		case printableHidden(r):
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
 			b.WriteString(s[i : i+size])
@@ -64,12 +65,16 @@ func Printable(s string) string {
 
 // invisible reports the characters that Printable escapes: the control
 // characters and the bidirectional-text controls.
-func invisible(r rune) bool { return unicode.IsControl(r) || printableBidi(r) }
+func invisible(r rune) bool { return unicode.IsControl(r) || printableHidden(r) }
 
-// printableBidi reports the characters that reorder the text around them
-// ("Trojan Source"): marks, embeddings, overrides and isolates.
-func printableBidi(r rune) bool {
-	return r == 0x061C || r == 0x200E || r == 0x200F || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
+// printableHidden reports the characters that are not control characters
+// yet change how the text around them reads: the bidirectional-text
+// controls that reorder it ("Trojan Source": marks, embeddings, overrides
+// and isolates), and the line and paragraph separators U+2028 and U+2029,
+// at which editors and some renderers break a line.
+func printableHidden(r rune) bool {
+	return r == 0x061C || r == 0x200E || r == 0x200F || r == 0x2028 || r == 0x2029 ||
+		(r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
 }
 
 // NewJSONEncoder returns the encoder every JSON document voxbind writes
@@ -111,7 +116,7 @@ func escapeJSONInvisible(b []byte) []byte {
 			continue
 		}
 		r, size := utf8.DecodeRune(b[i:])
-		if (r >= 0x80 && r <= 0x9f) || printableBidi(r) {
+		if (r >= 0x80 && r <= 0x9f) || printableHidden(r) {
 			if out == nil {
 				out = make([]byte, 0, len(b)+16)
 			}

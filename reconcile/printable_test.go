@@ -22,6 +22,7 @@ func TestPrintable(t *testing.T) {
 		"c1\u009bcode":             `c1\x9bcode`,
 		"evil\u202egnp.exe":        `evil\u202egnp.exe`,
 		"isolate\u2066x\u2069":     `isolate\u2066x\u2069`,
+		"line\u2028para\u2029":     `line\u2028para\u2029`,
 		"latin1 \xe9 byte":         `latin1 \xe9 byte`,
 		"emoji 👩‍💻 stays readable": "emoji 👩‍💻 stays readable",
 	} {
@@ -56,7 +57,7 @@ func hostilePlan() *Plan {
 func rawControls(s string) []rune {
 	var out []rune
 	for _, r := range s {
-		if r != '\n' && (unicode.IsControl(r) || printableBidi(r)) {
+		if r != '\n' && (unicode.IsControl(r) || printableHidden(r)) {
 			out = append(out, r)
 		}
 	}
@@ -141,7 +142,7 @@ func TestJSONEncoderEscapesInvisible(t *testing.T) {
 	for r := rune(0x80); r <= 0x9f; r++ {
 		in = append(in, r)
 	}
-	in = append(in, 0x061c, 0x200e, 0x200f, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069)
+	in = append(in, 0x061c, 0x200e, 0x200f, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069, 0x2028, 0x2029)
 	s := "x" + string(in) + "é☎<&>\u2028"
 	v := map[string]string{s: s}
 	var b bytes.Buffer
