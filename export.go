@@ -166,12 +166,12 @@ func (c *ExportCmd) childrenFlags(format string) error {
 func (c *ExportCmd) spec(current *reconcile.Current, sel reconcile.Selection, format string) (buf *bytes.Buffer, registrations int, err error) {
 	buf = new(bytes.Buffer)
 	if format == "csv" {
-		registrations, err = reconcile.ExportCSVSelection(buf, current, sel)
+		registrations, err = reconcile.ExportCSV(buf, current, sel)
 	} else {
 		if c.Schema != "" {
 			fmt.Fprintf(buf, "# yaml-language-server: $schema=%s\n", c.Schema)
 		}
-		registrations, err = reconcile.ExportSelection(buf, current, sel)
+		registrations, err = reconcile.Export(buf, current, sel)
 	}
 	if err != nil {
 		return nil, 0, err

@@ -736,7 +736,7 @@ func TestObserveBoundReadsOnlyWhatIsNeeded(t *testing.T) {
 		t.Errorf("users read (-want +got):\n%s", diff)
 	}
 	var out strings.Builder
-	if err := reconcile.Export(&out, current); err != nil {
+	if _, err := reconcile.Export(&out, current, reconcile.Selection{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"application: app1\n    rule: in\n", "application: app2\n    user: bob\n", "account_id: 5"} {

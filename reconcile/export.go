@@ -14,30 +14,25 @@ import (
 	"github.com/voxbind/voxbind/spec"
 )
 
-// Export writes a spec that asks for exactly the bindings of
-// current: every registration, sorted by proxy then username then id, each
-// under a comment with its id, bound ones to their current target and
-// unbound ones with `unbound: true`. Planning the written spec against
-// current gives no changes.
+// Export writes a spec that asks for exactly the bindings of the
+// registrations of current in sel (all of them for an empty Selection;
+// app= picks what the account binds to that application), sorted by
+// proxy then username then id, each under a comment with its id, bound
+// ones to their current target and unbound ones with `unbound: true`.
+// Planning the written spec against current gives no changes. It returns
+// how many registrations it wrote; a selector that matches no
+// registration is an error wrapping ErrSelectsNothing.
 //
 // Objects are named whenever the name identifies them under the spec's
 // matching rules (ASCII case-insensitive, application short or full name)
 // and by id otherwise, so the output is readable and never ambiguous.
-// current.Rules and current.Users must hold the lists of every application
-// a registration is bound to with a rule or a user; a missing list makes
-// the rule or user appear by id. Export does no I/O other than writing w.
-func Export(w io.Writer, current *Current) error {
-	_, err := ExportSelection(w, current, Selection{})
-	return err
-}
-
-// ExportSelection is Export limited to the registrations in sel (app=
-// picks what the account binds to that application). Names are still
-// chosen against the whole account, so that a name the selection happens
-// to hold once, but the account twice, is written as an id. A selector
-// that matches no registration is an error wrapping ErrSelectsNothing.
-// It returns how many registrations it wrote.
-func ExportSelection(w io.Writer, current *Current, sel Selection) (int, error) {
+// Names are chosen against the whole account, so that a name the
+// selection happens to hold once, but the account twice, is written as an
+// id. current.Rules and current.Users must hold the lists of every
+// application a registration is bound to with a rule or a user; a missing
+// list makes the rule or user appear by id. Export does no I/O other than
+// writing w.
+func Export(w io.Writer, current *Current, sel Selection) (int, error) {
 	regs, err := exportOrder(current, sel)
 	if err != nil {
 		return 0, err
@@ -104,26 +99,18 @@ func ExportSelection(w io.Writer, current *Current, sel Selection) (int, error) 
 	return len(regs), nil
 }
 
-// ExportCSV writes the same bindings as Export as a CSV spec: the columns
-// registration, application, rule, user and unbound (each followed by its
-// _id column when some row needs an id), then x-note with what Export puts
-// in each entry's comment. A CSV spec holds no account_id guard and no
-// prune setting.
+// ExportCSV writes the same bindings as Export, for the same selection,
+// as a CSV spec: the columns registration, application, rule, user and
+// unbound (each followed by its _id column when some row needs an id),
+// then x-note with what Export puts in each entry's comment. A CSV spec
+// holds no account_id guard and no prune setting. It returns how many
+// registrations it wrote.
 //
 // A file like this is opened in spreadsheets, which run a cell that starts
 // with =, +, - or @ as a formula, mangle control characters and show a
 // bidirectional-text control raw (a CSV has no escapes), so such a name is
 // written as its id instead; every name still reads back exactly.
-func ExportCSV(w io.Writer, current *Current) error {
-	_, err := ExportCSVSelection(w, current, Selection{})
-	return err
-}
-
-// ExportCSVSelection is ExportCSV limited to the registrations in sel, as
-// ExportSelection is for Export: names are chosen against the whole
-// account, and a selector that matches no registration is an error
-// wrapping ErrSelectsNothing. It returns how many registrations it wrote.
-func ExportCSVSelection(w io.Writer, current *Current, sel Selection) (int, error) {
+func ExportCSV(w io.Writer, current *Current, sel Selection) (int, error) {
 	regs, err := exportOrder(current, sel)
 	if err != nil {
 		return 0, err
@@ -357,7 +344,7 @@ func intNode(v int64) *yaml.Node {
 // that YAML 1.1 reads as booleans (yes, off, ...) are quoted too: yaml.v3
 // keeps them strings, but other tools that read the spec may not. A name
 // holding a control or bidirectional-text character is double-quoted, so
-// that the character can be written as an escape (see ExportSelection).
+// that the character can be written as an escape (see Export).
 func strNode(s string) *yaml.Node {
 	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
 	switch strings.ToLower(s) {

@@ -120,7 +120,7 @@ bindings:
 func TestExportDemo(t *testing.T) {
 	c := demoCurrent()
 	var out bytes.Buffer
-	if err := Export(&out, &c); err != nil {
+	if _, err := Export(&out, &c, Selection{}); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(demoExport, out.String()); diff != "" {
@@ -140,7 +140,7 @@ type exportedSpec struct {
 func exportAndRead(t *testing.T, c *Current) exportedSpec {
 	t.Helper()
 	var out bytes.Buffer
-	if err := Export(&out, c); err != nil {
+	if _, err := Export(&out, c, Selection{}); err != nil {
 		t.Fatalf("Export: %v", err)
 	}
 	var got exportedSpec
@@ -316,7 +316,7 @@ func TestExportHeader(t *testing.T) {
 func TestExportFrozenComment(t *testing.T) {
 	c := demoCurrent()
 	var out bytes.Buffer
-	if err := Export(&out, &c); err != nil {
+	if _, err := Export(&out, &c, Selection{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -337,7 +337,7 @@ func TestExportRuleAndUserIsAnError(t *testing.T) {
 			Target:          &Target{Application: Ref{1, "s.acme.voximplant.com"}, Rule: &Ref{2, "r"}, User: &Ref{3, "u"}},
 		}},
 	}
-	err := Export(io.Discard, &c)
+	_, err := Export(io.Discard, &c, Selection{})
 	if err == nil || !strings.Contains(err.Error(), "registration 7 (a@p)") {
 		t.Errorf("Export(rule and user) = %v, want an error naming registration 7 (a@p)", err)
 	}
@@ -349,7 +349,7 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk ful
 
 func TestExportWriteError(t *testing.T) {
 	c := demoCurrent()
-	err := Export(failingWriter{}, &c)
+	_, err := Export(failingWriter{}, &c, Selection{})
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("Export(failing writer) = %v, want the write error", err)
 	}
@@ -434,13 +434,13 @@ func randomAccount(rng *rand.Rand) Current {
 func TestExportRoundTrip(t *testing.T) {
 	for _, format := range []struct {
 		ext    string
-		export func(io.Writer, *Current) error
+		export func(io.Writer, *Current, Selection) (int, error)
 	}{{"yaml", Export}, {"csv", ExportCSV}} {
 		t.Run(format.ext, func(t *testing.T) { exportRoundTrip(t, format.ext, format.export) })
 	}
 }
 
-func exportRoundTrip(t *testing.T, ext string, export func(io.Writer, *Current) error) {
+func exportRoundTrip(t *testing.T, ext string, export func(io.Writer, *Current, Selection) (int, error)) {
 	n := 300
 	if testing.Short() {
 		n = 50
@@ -450,7 +450,7 @@ func exportRoundTrip(t *testing.T, ext string, export func(io.Writer, *Current) 
 		rng := rand.New(rand.NewPCG(uint64(seed), 7))
 		current := randomAccount(rng)
 		var out bytes.Buffer
-		if err := export(&out, &current); err != nil {
+		if _, err := export(&out, &current, Selection{}); err != nil {
 			t.Fatalf("seed %d: Export: %v", seed, err)
 		}
 		if i := bytes.IndexFunc(out.Bytes(), func(r rune) bool { return r != '\n' && invisible(r) }); i >= 0 {
@@ -488,7 +488,7 @@ func TestExportDemoRoundTrip(t *testing.T) {
 	current := demoCurrent()
 	path := filepath.Join(t.TempDir(), "voxbind.yaml")
 	var out bytes.Buffer
-	if err := Export(&out, &current); err != nil {
+	if _, err := Export(&out, &current, Selection{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
@@ -529,7 +529,7 @@ func BenchmarkExport(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := Export(io.Discard, &current); err != nil {
+		if _, err := Export(io.Discard, &current, Selection{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -547,7 +547,7 @@ func TestExportQuotesYAML11Booleans(t *testing.T) {
 		}},
 	}
 	var out bytes.Buffer
-	if err := Export(&out, &c); err != nil {
+	if _, err := Export(&out, &c, Selection{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`application: "on"` + "\n", `user: "Yes"` + "\n"} {
@@ -601,16 +601,16 @@ func exportPlanInScope(t *testing.T, name string, data []byte, current *Current,
 	return p
 }
 
-// TestExportSelection: only the selected registrations are written (app=
+// TestExport: only the selected registrations are written (app=
 // matches what the account binds), names are chosen against the whole
 // account, the header says it is a selection, the export plans to no
 // changes in the same selection, and a selector matching nothing writes
 // nothing.
-func TestExportSelection(t *testing.T) {
+func TestExport(t *testing.T) {
 	current, sel := exportSelectionCase(t)
 
 	var out bytes.Buffer
-	if _, err := ExportSelection(&out, &current, sel); err != nil {
+	if _, err := Export(&out, &current, sel); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
@@ -637,9 +637,9 @@ func TestExportSelection(t *testing.T) {
 
 	none, _ := ParseSelector("reg=nobody@*")
 	out.Reset()
-	_, err := ExportSelection(&out, &current, Selection{Only: []Selector{none}})
+	_, err := Export(&out, &current, Selection{Only: []Selector{none}})
 	if !errors.Is(err, ErrSelectsNothing) || out.Len() != 0 {
-		t.Errorf("ExportSelection with a selector matching nothing: %v, wrote %d bytes", err, out.Len())
+		t.Errorf("Export with a selector matching nothing: %v, wrote %d bytes", err, out.Len())
 	}
 }
 
@@ -661,7 +661,7 @@ trunk2@sip.carrier.example,,,,true,registration 3009
 func TestExportCSVDemo(t *testing.T) {
 	c := demoCurrent()
 	var out bytes.Buffer
-	if err := ExportCSV(&out, &c); err != nil {
+	if _, err := ExportCSV(&out, &c, Selection{}); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(demoExportCSV, out.String()); diff != "" {
@@ -702,7 +702,7 @@ func TestExportCSVCells(t *testing.T) {
 	reg(108, "semi;colon", nil)
 
 	var out bytes.Buffer
-	if err := ExportCSV(&out, &c); err != nil {
+	if _, err := ExportCSV(&out, &c, Selection{}); err != nil {
 		t.Fatal(err)
 	}
 	want := `registration,registration_id,application,application_id,rule,rule_id,user,user_id,unbound,x-note
@@ -721,15 +721,15 @@ h@pbx.example.com,,support,,,,,11,,registration 109
 	}
 }
 
-// TestExportCSVSelection: export -o csv with a selection writes the rows of
+// TestExportCSV: export -o csv with a selection writes the rows of
 // the selected registrations only, names them against the whole account
 // (alice, twice on the account, by id), plans to no changes in the same
 // selection, and writes nothing when a selector matches nothing.
-func TestExportCSVSelection(t *testing.T) {
+func TestExportCSV(t *testing.T) {
 	current, sel := exportSelectionCase(t)
 
 	var out bytes.Buffer
-	if _, err := ExportCSVSelection(&out, &current, sel); err != nil {
+	if _, err := ExportCSV(&out, &current, sel); err != nil {
 		t.Fatal(err)
 	}
 	want := `registration,registration_id,application,rule,user,unbound,x-note
@@ -738,7 +738,7 @@ dave@pbx.example.com,,sales,,dave,,registration 3004
 trunk1@sip.carrier.example,,sales,inbound-sales,,,registration 3008
 `
 	if diff := cmp.Diff(want, out.String()); diff != "" {
-		t.Errorf("ExportCSVSelection (-want +got):\n%s", diff)
+		t.Errorf("ExportCSV (-want +got):\n%s", diff)
 	}
 
 	if p := exportPlanInScope(t, "phones.csv", out.Bytes(), &current, sel); !p.Empty() || p.Summary.Unchanged != 3 || p.Selection.Outside != 0 {
@@ -747,8 +747,8 @@ trunk1@sip.carrier.example,,sales,inbound-sales,,,registration 3008
 
 	none, _ := ParseSelector("app=nothing")
 	out.Reset()
-	_, err := ExportCSVSelection(&out, &current, Selection{Except: []Selector{none}})
+	_, err := ExportCSV(&out, &current, Selection{Except: []Selector{none}})
 	if !errors.Is(err, ErrSelectsNothing) || out.Len() != 0 {
-		t.Errorf("ExportCSVSelection with a selector matching nothing: %v, wrote %d bytes", err, out.Len())
+		t.Errorf("ExportCSV with a selector matching nothing: %v, wrote %d bytes", err, out.Len())
 	}
 }
