@@ -313,7 +313,7 @@ func send[A any, PA interface {
 			resynced = true // a token on the server's time, once
 			continue
 		case res.cancelled:
-		case ctx.Err() != nil:
+		case ctx.Err() != nil && res.transient:
 			err = fmt.Errorf("%s: %w; not retried after: %v", method, context.Cause(ctx), res.err)
 		case res.transient:
 			if err = c.retry(ctx, start, method, attempt, res); err == nil {

@@ -407,6 +407,36 @@ func TestStoppedWriteNotRetried(t *testing.T) {
 	}
 }
 
+// TestStoppedWriteFinalAnswer: a final answer to the attempt in flight
+// when ctx is cancelled (the key refused, say, while another step's
+// refusal stopped the apply) is that answer: the call failed, and it
+// would not have been retried anyway, so nothing says "not retried".
+func TestStoppedWriteFinalAnswer(t *testing.T) {
+	f := newFakeServer(t)
+	f.regs = []SIPRegistration{{ID: 101}}
+	arrived := make(chan struct{})
+	release := make(chan struct{})
+	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
+		close(arrived)
+		<-release
+		apiError(w, 433, "Invalid key_id")
+		return true
+	}
+	c, _ := testClient(t, f, nil)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stop := errors.New("the API refuses the key: api error 433")
+	done := make(chan error, 1)
+	go func() { done <- c.Bind(ctx, 101, nil) }()
+	<-arrived
+	cancel(stop)
+	close(release)
+	err := <-done
+	var refused *reconcile.KeyRefusedError
+	if !errors.As(err, &refused) || errors.Is(err, stop) || errors.Is(err, reconcile.ErrOutcomeUnknown) || strings.Contains(err.Error(), "not retried") {
+		t.Errorf("error %q; want the API's own refusal, not the stop's cause", err)
+	}
+}
+
 // TestNullListIsEmpty: a list page whose result is null is an empty page
 // (a server may encode an empty list so), not an answer of another API.
 func TestNullListIsEmpty(t *testing.T) {
