@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,11 +30,9 @@ func TestCredentialsFIFOYieldsToCtrlC(t *testing.T) {
 		t.Skipf("no FIFO: %v", err)
 	}
 	spec := applyWrite(t, filepath.Join(t.TempDir(), "voxbind.yaml"), applyMoveSpec)
-	// Opening the FIFO blocks until a writer comes; give voxbind the time
-	// to get there (it is stuck there for as long as the test lets it).
-	ready := make(chan struct{})
-	time.AfterFunc(500*time.Millisecond, func() { close(ready) })
-	code, stderr := interruptWhen(t, ready, bin, "--credentials", fifo, "plan", "-f", spec)
+	// Opening the FIFO blocks until a writer comes: the signal goes once
+	// voxbind is stuck there.
+	code, stderr := interruptWhen(t, openingFIFO(fifo), bin, "--credentials", fifo, "plan", "-f", spec)
 	if code != 130 || stderr != "Interrupted.\n" {
 		t.Errorf("exit %d, stderr %q; want 130 and Interrupted.", code, stderr)
 	}
@@ -55,13 +54,54 @@ func TestSpecFIFOYieldsToCtrlC(t *testing.T) {
 		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 			t.Skipf("no FIFO: %v", err)
 		}
-		ready := make(chan struct{})
-		time.AfterFunc(500*time.Millisecond, func() { close(ready) })
-		code, stderr := interruptWhen(t, ready, bin, append(args, "-f", fifo)...)
+		code, stderr := interruptWhen(t, openingFIFO(fifo), bin, append(args, "-f", fifo)...)
 		if code != 130 || stderr != "Interrupted.\n" {
 			t.Errorf("%v: exit %d, stderr %q; want 130 and Interrupted.", args, code, stderr)
 		}
 	}
+}
+
+// openingFIFO returns a channel that gets a value once a process whose
+// command line names fifo is blocked opening it, waiting for a writer
+// (its /proc/PID/task/TID/wchan says wait_for_partner, on Linux): it is
+// then past its start, its signals handled, and stuck where the test
+// wants it. A fixed wait instead would let a loaded machine signal a
+// voxbind still starting. Where /proc does not say, or has not said
+// within 10 s, the channel gets its value after half a second.
+func openingFIFO(fifo string) <-chan struct{} {
+	ready := make(chan struct{}, 1)
+	go func() {
+		defer func() { ready <- struct{}{} }()
+		if _, err := os.Stat("/proc/self/task"); err != nil {
+			time.Sleep(500 * time.Millisecond)
+			return
+		}
+		for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(10 * time.Millisecond) {
+			if blockedOpening(fifo) {
+				return
+			}
+		}
+	}()
+	return ready
+}
+
+// blockedOpening reports whether a thread of a process whose command
+// line names path waits in the kernel for a FIFO's other end.
+func blockedOpening(path string) bool {
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, cmdline := range cmdlines {
+		args, err := os.ReadFile(cmdline)
+		if err != nil || !slices.Contains(strings.Split(string(args), "\x00"), path) {
+			continue
+		}
+		wchans, _ := filepath.Glob(filepath.Join(filepath.Dir(cmdline), "task", "*", "wchan"))
+		for _, wchan := range wchans {
+			if w, err := os.ReadFile(wchan); err == nil && string(w) == "wait_for_partner" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // TestDoctorKeyFIFO: doctor reads the key file as the other commands do,
