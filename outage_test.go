@@ -280,7 +280,10 @@ func TestApplySecondSignal(t *testing.T) {
 	second := time.Now()
 	apply.Process.Signal(syscall.SIGINT)
 	code, stderr := wait()
-	if d := time.Since(second); d > 3*time.Second {
+	// voxbind ends within a second of the second signal; seen from here,
+	// on a loaded machine, that took up to 2 s. Well short of the 10 s
+	// grace the first signal began, which the second must cut.
+	if d := time.Since(second); d > 5*time.Second {
 		t.Errorf("apply took %v to end after the second signal; want at once (the grace is 10 s)", d)
 	}
 	if code != 130 {
