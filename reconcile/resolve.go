@@ -119,9 +119,12 @@ func resolve(desired *spec.Spec, current *Current) ([]resolvedBinding, error) {
 	}
 	if n := len(desired.Bindings); n > 1 && r.regMissing == n {
 		// A spec for another account: one line that says so, first, above
-		// a "not found" for every entry.
-		first := slices.MinFunc(desired.Bindings, func(a, b spec.Binding) int { return a.Pos.Compare(b.Pos) })
-		r.errorf(first.Pos, spec.CodeUnknownRegistration,
+		// a "not found" for every entry. It is placed at the line of the
+		// first entry, without a column, so that it sorts before every
+		// problem of that entry.
+		at := slices.MinFunc(desired.Bindings, func(a, b spec.Binding) int { return a.Pos.Compare(b.Pos) }).Pos
+		at.Col = 0
+		r.errorf(at, spec.CodeUnknownRegistration,
 			"check that the spec is for this account (the credentials, --sandbox or --account-id choose it); voxbind export lists its registrations",
 			"none of the spec's %d registrations is in account %d%s", n, current.Account.ID, resolveAccountName(current))
 	}
