@@ -89,11 +89,12 @@ func Export(w io.Writer, current *Current, sel Selection) (int, error) {
 		return 0, fmt.Errorf("export: write spec: %w", err)
 	}
 	// yaml.v3 escapes the C1 controls but writes the bidirectional-text
-	// controls raw, even in a double-quoted scalar. strNode double-quotes
-	// every name holding one, and the comments hold them escaped already,
-	// so each one left is inside a double-quoted scalar, where \uXXXX
-	// reads back as the character, as it does in JSON.
-	if _, err := w.Write(escapeJSONInvisible(out.Bytes())); err != nil {
+	// controls and the other format characters raw, even in a
+	// double-quoted scalar. strNode double-quotes every name holding one,
+	// and the comments hold them escaped already, so each one left is
+	// inside a double-quoted scalar, where its escape reads back as the
+	// character.
+	if _, err := w.Write(escapeInvisible(out.Bytes(), true)); err != nil {
 		return 0, fmt.Errorf("export: write spec: %w", err)
 	}
 	return len(regs), nil

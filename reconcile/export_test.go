@@ -371,7 +371,7 @@ func randomAccount(rng *rand.Rand) Current {
 	// characters mixing cases and digits, a JWT): export writes ids.
 	const keyLike, tokenLike = "GrandCentralStationReceptionDesk2024MainLobbyNorthWingFloor2Desk7", "eyJhbGciOiJ.eyJzdWIiOiJ.sig"
 	names := []string{"alice", "Alice", "bob", "1001", "007", "yes", "on", "a b", "x: y", "#tag", "-", "inbound-main",
-		"a,b", "x;y", `say "hi"`, " padded ", "two\nlines", "=HYPERLINK(1)", keyLike, "after\u202ehours", "nel\u0085here", "line\u2028sep"}
+		"a,b", "x;y", `say "hi"`, " padded ", "two\nlines", "=HYPERLINK(1)", keyLike, "after\u202ehours", "nel\u0085here", "line\u2028sep", "zero\u200bwidth", "tag\U000E0041s"}
 	sipNames := []string{"alice", "Alice", "bob", "1001", "007", "yes", "a,b", `q"q`, "semi;colon", "+15551234567", " lead", keyLike, "al\u2066ice", "c1\u009b2J"}
 	users := []string{"alice", "bob", "Bob", "carol", "1001", "2e3", "yes", "null", "+15551234567", "0042", `"quoted"`, "c;d", tokenLike, "\u061cdave", "eve\u200f"}
 	proxies := []string{"pbx.example.com", "PBX.example.com", "sip.carrier.example", "10.0.0.1:5060", "1001", "p,q.example"}

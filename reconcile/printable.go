@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -24,9 +25,9 @@ func ShellQuote(s string) string {
 // Printable returns s with every character that could act on a terminal
 // or hide text shown as an escape: control characters (ESC, newline,
 // carriage return, backspace, C1 codes) as \n, \r, \t or \xNN, the
-// bidirectional-text controls and the line and paragraph separators as
-// \uNNNN, and bytes that are not UTF-8 as
-// \xNN. Names read from the account pass through it before they reach a
+// format characters and separators printableHidden reports (bidi
+// controls, zero-width spaces, ...) as \uNNNN (\UNNNNNNNN beyond U+FFFF),
+// and bytes that are not UTF-8 as \xNN. Names read from the account pass through it before they reach a
 // plan, a message or a prompt: a name holding "\x1b[2J" or a newline must
 // not clear the screen or forge a line just above "Type 'yes'".
 func Printable(s string) string {
@@ -53,6 +54,8 @@ func Printable(s string) string {
 			b.WriteString(`\t`)
 		case unicode.IsControl(r):
 			fmt.Fprintf(&b, `\x%02x`, r)
+		case printableHidden(r) && r > 0xffff:
+			fmt.Fprintf(&b, `\U%08x`, r)
 		case printableHidden(r):
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
@@ -68,21 +71,31 @@ func Printable(s string) string {
 func invisible(r rune) bool { return unicode.IsControl(r) || printableHidden(r) }
 
 // printableHidden reports the characters that are not control characters
-// yet change how the text around them reads: the bidirectional-text
-// controls that reorder it ("Trojan Source": marks, embeddings, overrides
-// and isolates), and the line and paragraph separators U+2028 and U+2029,
-// at which editors and some renderers break a line.
+// yet change how the text around them reads, or hide in it: the Unicode
+// format characters (category Cf: the bidirectional-text controls that
+// reorder text, "Trojan Source"; zero-width spaces, soft hyphens and the
+// byte order mark, which make two different names look alike; the
+// invisible tag characters) and the line and paragraph separators U+2028
+// and U+2029, at which editors and some renderers break a line. The
+// zero-width joiner and non-joiner are left alone: emoji sequences and
+// several scripts need them to read at all.
 func printableHidden(r rune) bool {
-	return r == 0x061C || r == 0x200E || r == 0x200F || r == 0x2028 || r == 0x2029 ||
-		(r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
+	switch r {
+	case 0x2028, 0x2029:
+		return true
+	case 0x200C, 0x200D:
+		return false
+	}
+	return r > 0x7f && unicode.Is(unicode.Cf, r)
 }
 
 // NewJSONEncoder returns the encoder every JSON document voxbind writes
 // goes through (plans, saved plans, events, diagnostics, journals, doctor
 // and show reports): no HTML escaping, and the characters that
 // encoding/json leaves raw although they act on a terminal or hide text
-// (the C1 controls U+0080–U+009F and the bidirectional-text controls that
-// Printable escapes) written as \uXXXX. A JSON reader gets the same
+// (the C1 controls U+0080–U+009F and the format characters that
+// Printable escapes: bidi controls, zero-width spaces, ...) written as
+// \uXXXX. A JSON reader gets the same
 // string back, so a saved plan and a journal read back exactly; a
 // terminal or an editor showing the document shows the escape.
 func NewJSONEncoder(w io.Writer) *json.Encoder {
@@ -98,15 +111,19 @@ func NewJSONEncoder(w io.Writer) *json.Encoder {
 type jsonEscaper struct{ w io.Writer }
 
 func (e jsonEscaper) Write(b []byte) (int, error) {
-	if _, err := e.w.Write(escapeJSONInvisible(b)); err != nil {
+	if _, err := e.w.Write(escapeInvisible(b, false)); err != nil {
 		return 0, err
 	}
 	return len(b), nil
 }
 
-// escapeJSONInvisible writes the C1 controls and the bidirectional-text
-// controls of encoded JSON b as \uXXXX; b itself when it has none.
-func escapeJSONInvisible(b []byte) []byte {
+// escapeInvisible writes the C1 controls and the characters
+// printableHidden reports, in b, encoded JSON or YAML whose every such
+// character is inside a double-quoted string, as escapes that read back
+// as the character: \uXXXX, and for one beyond U+FFFF a UTF-16 surrogate
+// pair in JSON, \UXXXXXXXX in YAML (which refuses surrogates). It returns
+// b itself when there is none.
+func escapeInvisible(b []byte, yaml bool) []byte {
 	var out []byte
 	last := 0
 	for i := 0; i < len(b); {
@@ -121,7 +138,15 @@ func escapeJSONInvisible(b []byte) []byte {
 				out = make([]byte, 0, len(b)+16)
 			}
 			out = append(out, b[last:i]...)
-			out = fmt.Appendf(out, `\u%04x`, r)
+			switch {
+			case r <= 0xffff:
+				out = fmt.Appendf(out, `\u%04x`, r)
+			case yaml:
+				out = fmt.Appendf(out, `\U%08x`, r)
+			default:
+				hi, lo := utf16.EncodeRune(r)
+				out = fmt.Appendf(out, `\u%04x\u%04x`, hi, lo)
+			}
 			last = i + size
 		}
 		i += size
