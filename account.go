@@ -150,7 +150,13 @@ func (c *connection) close() error {
 // -p.json) is not taken for a flag. An endpoint that carries a password
 // is not repeated: the hint says --endpoint=URL instead.
 func (f *AccountFlags) applyPlanCommand(given map[string]bool, path string) string {
-	cmd := "voxbind apply --plan=" + reconcile.ShellQuote(path)
+	return "voxbind apply --plan=" + reconcile.ShellQuote(path) + f.givenArgs(given)
+}
+
+// givenArgs is the flags of f that were given on the command line, each
+// with a leading blank, as applyPlanCommand repeats them.
+func (f *AccountFlags) givenArgs(given map[string]bool) string {
+	cmd := ""
 	if given["sandbox"] {
 		cmd += " --sandbox=" + reconcile.ShellQuote(f.Sandbox)
 	}

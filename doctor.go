@@ -70,6 +70,7 @@ type doctor struct {
 	spec   []doctorCheck // the spec's own check: reported next to the others about the spec
 	today  time.Time     // the day ignore entries are judged on
 	fleet  []*spec.Spec  // spec files for several accounts (without --account-id): one spec each
+	files  []string      // the spec files given with -f
 }
 
 func (d *doctor) add(status, name, detail, fix string) {
@@ -94,7 +95,7 @@ func (d *doctor) count(status string) int {
 // client it uses is read-only.
 func (c *DoctorCmd) Run(ctx context.Context, s *session) error {
 	stdio := s.stdio
-	d := &doctor{f: &c.AccountFlags, s: s, today: runDay()}
+	d := &doctor{f: &c.AccountFlags, s: s, today: runDay(), files: c.Files}
 	desired := d.checkSpec(ctx, c.Files)
 	creds, endpoint, closeAccount := d.checkKey(ctx)
 	defer closeAccount()
@@ -170,7 +171,7 @@ func (d *doctor) checkSpec(ctx context.Context, files []string) *spec.Spec {
 			d.fail("spec", problem.Error(), errs[0].Fix)
 		case errors.As(err, &errs) && len(errs) > 0:
 			d.fail("spec", fmt.Sprintf("%s in %s; the first: %v", english.Plural(len(errs), "problem"), strings.Join(files, ", "), errs[0]),
-				"run 'voxbind validate "+fileArgs(files)+"' to see every problem with its file:line:col")
+				"to see every problem with its file:line:col, run: voxbind validate "+fileArgs(files))
 		default:
 			d.fail("spec", err.Error(), "check the -f paths")
 		}
@@ -202,13 +203,20 @@ func doctorFiles(files []string) string {
 	return strings.Join(files, ", ")
 }
 
+// fileArgs is the -f arguments that give files, quoted for a shell; a
+// path beginning with '-' is joined to --file so that it is not taken
+// for a flag.
 func fileArgs(files []string) string {
 	var b strings.Builder
 	for i, f := range files {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString("-f " + f)
+		if strings.HasPrefix(f, "-") {
+			b.WriteString("--file=" + reconcile.ShellQuote(f))
+		} else {
+			b.WriteString("-f " + reconcile.ShellQuote(f))
+		}
 	}
 	return b.String()
 }
@@ -721,15 +729,32 @@ func (d *doctor) checkPlan(ctx context.Context, client *voximplant.Client, desir
 	p, err := reconcile.Diff(desired, observed, reconcile.Options{Today: d.today})
 	if err != nil {
 		var errs spec.Errors
-		if errors.As(err, &errs) && len(errs) > 0 {
+		switch {
+		case errors.As(err, &errs) && len(errs) == 1 && errs[0].Fix != "":
+			// One problem (a registration not in the account, say):
+			// its own fix says what to do.
+			problem := *errs[0]
+			problem.Fix = ""
+			d.fail("spec plan", problem.Error(), errs[0].Fix)
+		case errors.As(err, &errs) && len(errs) > 0:
 			d.fail("spec plan", fmt.Sprintf("%s when the spec meets the account; the first: %v", english.Plural(len(errs), "problem"), errs[0]),
-				"run 'voxbind plan' to see every problem with its file:line")
-			return
+				"to see every problem with its file:line, run: "+d.planCommand())
+		default:
+			d.fail("spec plan", err.Error(), "for details, run: "+d.planCommand())
 		}
-		d.fail("spec plan", err.Error(), "run 'voxbind plan' for details")
 		return
 	}
 	d.ok("spec plan", planSummary(p))
+}
+
+// planCommand is the plan command of the spec files and account flags
+// doctor was given, to paste (see applyPlanCommand).
+func (d *doctor) planCommand() string {
+	cmd := "voxbind plan"
+	if len(d.files) > 0 {
+		cmd += " " + fileArgs(d.files)
+	}
+	return cmd + d.f.givenArgs(d.s.given)
 }
 
 // planSummary is a plan's summary in words.

@@ -732,7 +732,7 @@ func TestDoctorFixes(t *testing.T) {
 	}
 	for _, tt := range []struct{ file, detail, fix string }{
 		{missing, missing + ": no such file or directory", "check the path given with -f (the default is voxbind.yaml in the current directory)"},
-		{broken, "2 problems in " + broken + "; the first: " + broken + ":2:1: unknown key", "run 'voxbind validate -f " + broken + "' to see every problem with its file:line:col"},
+		{broken, "2 problems in " + broken + "; the first: " + broken + ":2:1: unknown key", "to see every problem with its file:line:col, run: voxbind validate -f " + broken},
 	} {
 		_, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", tt.file)
 		c := checks["spec"]
@@ -748,6 +748,39 @@ func TestDoctorFixes(t *testing.T) {
 	_, checks := doctorReport(t, "--credentials", key, "--endpoint", s.endpoint)
 	if c := checks["key file"]; c.Status != "fail" || strings.Count(c.Fix, "unchanged") != 1 {
 		t.Errorf("key file check %+v; want fail, and a fix that says unchanged once", c)
+	}
+}
+
+// TestDoctorSpecPlanFixes: a spec that fails to resolve against the
+// account with one problem gives that problem alone and its own fix; with
+// several, the plan command that lists them, with the -f files and the
+// account flags doctor was given, to paste (a bare 'voxbind plan' reads
+// voxbind.yaml, not the files doctor checked).
+func TestDoctorSpecPlanFixes(t *testing.T) {
+	s := newDoctorServer(t, 0, nil, sandbox.Options{})
+	dir := t.TempDir()
+	one := filepath.Join(dir, "one.yaml")
+	two := filepath.Join(dir, "two.yaml")
+	if err := os.WriteFile(one, []byte("version: 1\nbindings:\n  - registration: \"z@y\"\n    unbound: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(two, []byte("version: 1\nbindings:\n  - registration: \"z@y\"\n    unbound: true\n  - registration: \"q@y\"\n    unbound: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ file, detail, fix string }{
+		{one, one + `:3:5: registration "z@y" not found in account 1000001: no registration has that sip_username and proxy`,
+			"check the spelling: voxbind export lists the registrations"},
+		{two, "3 problems when the spec meets the account; the first: " + two + ":3: none of the spec's 2 registrations",
+			"to see every problem with its file:line, run: voxbind plan -f " + two + " --credentials=" + s.creds + " --endpoint='" + s.endpoint + "'"},
+	} {
+		_, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", tt.file)
+		c := checks["spec plan"]
+		if c.Status != "fail" || !strings.HasPrefix(c.Detail, tt.detail) || c.Fix != tt.fix {
+			t.Errorf("-f %s: spec plan check %+v;\nwant fail, detail %q...,\nfix %q", tt.file, c, tt.detail, tt.fix)
+		}
+	}
+	if _, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", one); checks["spec plan"].Detail != one+`:3:5: registration "z@y" not found in account 1000001: no registration has that sip_username and proxy` {
+		t.Errorf("one problem: detail %q; want the problem alone, without its fix", checks["spec plan"].Detail)
 	}
 }
 
