@@ -456,6 +456,10 @@ func setCell(b *Binding, key, val string) (e *Error) {
 		case strings.EqualFold(val, "true"):
 			b.Unbound = true
 		case strings.EqualFold(val, "false"):
+		case trimBlanks(val) != val && (strings.EqualFold(trimBlanks(val), "true") || strings.EqualFold(trimBlanks(val), "false")):
+			// A quoted cell keeps its blanks; an unquoted one is caught
+			// before (cellProblem).
+			e = &Error{Code: CodeInvalidValue, Msg: key + " " + strconv.Quote(val) + " starts or ends with a blank", Fix: "remove the blanks"}
 		default:
 			e = &Error{Code: CodeWrongType, Msg: "unbound must be true, false or empty, not " + strconv.Quote(val), Fix: "write true or false, or leave the cell empty"}
 		}
@@ -554,6 +558,11 @@ func isNameKey(key string) bool {
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 
+// trimBlanks is v without the blanks (spaces and tabs) at its ends.
+func trimBlanks(v string) string {
+	return strings.TrimFunc(v, func(r rune) bool { return r < utf8.RuneSelf && isBlank(byte(r)) })
+}
+
 // csvID reads an id cell: a plain decimal integer of 1 or more. It says
 // how to write a spreadsheet's other forms (leading zeros, 3321.0).
 func csvID(key, v string) (int64, *Error) {
@@ -563,7 +572,7 @@ func csvID(key, v string) (int64, *Error) {
 		}
 		return 0, &Error{Code: CodeInvalidValue, Msg: key + " " + v + " is too large for an id", Fix: "check the id"}
 	}
-	if trimmed := strings.TrimFunc(v, func(r rune) bool { return r < utf8.RuneSelf && isBlank(byte(r)) }); trimmed != v && plainDecimal(trimmed) {
+	if trimmed := trimBlanks(v); trimmed != v && plainDecimal(trimmed) {
 		return 0, &Error{Code: CodeInvalidValue, Msg: key + " " + strconv.Quote(v) + " starts or ends with a blank", Fix: "remove the blanks"}
 	}
 	if digits := strings.TrimLeft(v, "0"); digits != v && plainDecimal(digits) {
