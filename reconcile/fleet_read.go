@@ -149,7 +149,9 @@ func plannedFleetAccounts(in *FleetJSON, hasSummary []bool, before []FleetAccoun
 		p := &a.Plan
 		at := "account " + strconv.FormatInt(p.AccountID, 10)
 		if p.FormatVersion != FormatVersion {
-			errs = append(errs, fmt.Errorf("%s: format_version %d: this voxbind reads %d", at, p.FormatVersion, FormatVersion))
+			// Another voxbind wrote it: made again, as a plan of another
+			// format_version at the top level is (PlanFileFix).
+			errs = append(errs, remakeError{fmt.Errorf("%s: format_version %d, but this voxbind reads format_version %d", at, p.FormatVersion, FormatVersion)})
 		}
 		if seen[p.AccountID] {
 			errs = append(errs, fmt.Errorf("%s: the plan has it twice", at))

@@ -206,16 +206,23 @@ func TestFleetPlanRoundTrip(t *testing.T) {
 	}
 
 	text := buf.String()
+	const given = "the caller's fix"
 	for _, tt := range []struct {
 		name, from, to, want string
+		fix                  string // PlanFileFix of the error
 	}{
-		{"twice", `"account_id": 2,`, `"account_id": 1,`, "account 1: the plan has it twice"},
-		{"bad step", `"action": "bind"`, `"action": "move"`, `account 2: step 1: action "move"`},
-		{"no kind", `"kind": "fleet",`, ``, `not a fleet plan: it has no "kind"`},
-		{"another kind", `"kind": "fleet",`, `"kind": "Fleet",`, `"kind": "Fleet" is not a kind of plan voxbind writes`},
+		{"twice", `"account_id": 2,`, `"account_id": 1,`, "account 1: the plan has it twice", given},
+		{"bad step", `"action": "bind"`, `"action": "move"`, `account 2: step 1: action "move"`, given},
+		{"no kind", `"kind": "fleet",`, ``, `not a fleet plan: it has no "kind"`, given},
+		{"another kind", `"kind": "fleet",`, `"kind": "Fleet",`, `"kind": "Fleet" is not a kind of plan voxbind writes`, given},
+		// One account's plan of another format_version is made again,
+		// as the whole plan of another one is.
 		{"inner version", `"format_version": 1,
       "account_id": 2`, `"format_version": 2,
-      "account_id": 2`, "account 2: format_version 2"},
+      "account_id": 2`, "account 2: format_version 2, but this voxbind reads format_version 1", "make the plan again with this voxbind's plan --out"},
+		{"outer version", `"format_version": 1,
+  "kind": "fleet"`, `"format_version": 2,
+  "kind": "fleet"`, "format_version 2, but this voxbind reads format_version 1", "make the plan again with this voxbind's plan --out"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			i := strings.LastIndex(text, tt.from)
@@ -226,6 +233,9 @@ func TestFleetPlanRoundTrip(t *testing.T) {
 			_, err := ReadFleetPlan([]byte(edited))
 			if err == nil || !errors.Is(err, ErrPlanFormat) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("ReadFleetPlan = %v, want %q", err, tt.want)
+			}
+			if fix := PlanFileFix(err, given); fix != tt.fix {
+				t.Errorf("PlanFileFix = %q, want %q", fix, tt.fix)
 			}
 		})
 	}
