@@ -18,6 +18,13 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 	if err != nil {
 		return err
 	}
+	switch path := reconcile.ShellQuote(c.Plan); {
+	case isJournal(data):
+		return failure(codePlanFile, "plan "+c.Plan+" is the journal of an apply (what it did), not a saved plan",
+			"to take that apply back, run: voxbind undo "+path+c.givenArgs(s.given)+"; to see what it did: voxbind show "+path)
+	case isJSONLines(data):
+		return failure(codePlanFile, "plan "+c.Plan+" is JSON Lines (apply -o json events?), not a saved plan", "give the file written by voxbind plan --out, unchanged")
+	}
 	if reconcile.IsFleetPlan(data) {
 		f, err := reconcile.ReadFleetPlan(data)
 		if err != nil {

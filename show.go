@@ -34,10 +34,10 @@ func (c *ShowCmd) Run(s *session) error {
 	if err != nil {
 		return err
 	}
-	if bytes.HasPrefix(bytes.TrimSpace(data), []byte(`{"kind":"start"`)) {
+	if isJournal(data) {
 		return c.journal(s, data)
 	}
-	if bytes.HasPrefix(bytes.TrimSpace(data), []byte(`{"kind":`)) {
+	if isJSONLines(data) {
 		return failure(codePlanFile, c.File+" is JSON Lines (apply -o json events?), neither a saved plan nor an apply journal", what)
 	}
 	if len(data) > reconcile.MaxPlanSize {
@@ -63,6 +63,19 @@ func (c *ShowCmd) Run(s *session) error {
 		return fmt.Errorf("write the plan: %w", err)
 	}
 	return nil
+}
+
+// isJournal reports whether data is an apply journal: its first line is
+// the start record.
+func isJournal(data []byte) bool {
+	return bytes.HasPrefix(bytes.TrimSpace(data), []byte(`{"kind":"start"`))
+}
+
+// isJSONLines reports whether data looks like JSON Lines that voxbind
+// writes (a journal, apply -o json events) rather than a plan, whose
+// "kind" is never its first key.
+func isJSONLines(data []byte) bool {
+	return bytes.HasPrefix(bytes.TrimSpace(data), []byte(`{"kind":`))
 }
 
 // fleet renders a saved fleet plan as plan renders the plan of a fleet:
