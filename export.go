@@ -51,6 +51,9 @@ func (ExportCmd) Help() string {
 // Run reads the whole account and writes the spec.
 func (c *ExportCmd) Run(ctx context.Context, s *session) error {
 	stdio := s.stdio
+	if err := dashOut(c.Out, "leave out --out to write the spec to stdout"); err != nil {
+		return err
+	}
 	if err := checkRate(c.Rate); err != nil {
 		return failure(codeUsage, err.Error(), "")
 	}

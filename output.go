@@ -33,6 +33,15 @@ func (f *AccountFlags) reads(specFiles ...string) []readFile {
 	return out
 }
 
+// dashOut refuses --out -, which by custom means stdout: voxbind would
+// write a file named "-". fix says where the output can go instead.
+func dashOut(out, fix string) error {
+	if out != "-" {
+		return nil
+	}
+	return failure(codeUsage, `--out - names no file: voxbind does not take "-" for stdout`, fix+"; nothing was written")
+}
+
 // checkOut refuses an --out FILE that is (or links to) a file the command
 // reads: writing it would destroy the input, and the next run would read
 // the output instead. Call it before any work, and writeOut at the end.

@@ -51,6 +51,9 @@ func (PlanCmd) Help() string {
 // fleet run (runFleet).
 func (c *PlanCmd) Run(ctx context.Context, s *session) error {
 	s.diag.json = c.Output == "json"
+	if err := dashOut(c.Out, "give the file to save the plan in, for apply --plan FILE (the plan is printed on stdout too)"); err != nil {
+		return err
+	}
 	if err := checkRate(c.Rate); err != nil {
 		return failure(codeUsage, err.Error(), "")
 	}

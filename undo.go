@@ -63,6 +63,9 @@ func (c *UndoCmd) Run(ctx context.Context, s *session, intr *interrupts) error {
 		s.diag.json, s.diag.kind = true, "diagnostics"
 		events = newApplyEvents(s.stdio.Out)
 	}
+	if err := dashOut(c.Out, "give the file to save the undo plan in, for apply --plan FILE"); err != nil {
+		return err
+	}
 	sel, err := c.checkFlags()
 	if err != nil {
 		return err
