@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -462,9 +463,24 @@ func TestNegativeNumberFlags(t *testing.T) {
 		if tt.args[0] == "sandbox" {
 			args = append(slices.Clone(tt.args), tt.flag, value)
 		}
+		command := tt.args[0]
+		if command == "sandbox" {
+			command += " " + tt.args[1]
+		}
 		code, _, stderr := runCLI(t, args...)
 		if code != 1 || !strings.Contains(stderr, tt.want) || strings.Contains(stderr, "short flag") {
 			t.Errorf("%s: exit %d, stderr %q; want 1 and %q", strings.Join(args, " "), code, stderr, tt.want)
+		}
+		// With -o json, the diagnostic carries a fix: the command's help,
+		// as kong's refusal of a line it cannot parse has.
+		if !slices.Contains([]string{"plan", "apply", "undo"}, command) {
+			continue
+		}
+		_, stdout, _ := runCLI(t, append(args, "-o", "json")...)
+		var doc struct{ Diagnostics []Diagnostic }
+		if err := json.Unmarshal([]byte(stdout), &doc); err != nil || len(doc.Diagnostics) != 1 ||
+			doc.Diagnostics[0].Code != codeUsage || doc.Diagnostics[0].Fix != "see voxbind help "+command {
+			t.Errorf("%s -o json: %v\n%s\nwant one usage diagnostic with the fix 'see voxbind help %s'", strings.Join(args, " "), err, stdout, command)
 		}
 	}
 	// doctor reports its checks on stdout: the refusal is there.

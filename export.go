@@ -61,7 +61,7 @@ func (c *ExportCmd) Run(ctx context.Context, s *session) error {
 		return failure(codeUsage, "--schema '': give REF, the URL of the spec's JSON schema or its path relative to the spec (such as ./voxbind.schema.json), or leave --schema out for no modeline; nothing was written", "")
 	}
 	if strings.ContainsFunc(c.Schema, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-		return fmt.Errorf("--schema %q: a modeline ends at the first blank, so REF cannot hold blanks or control characters; percent-encode them (%%20 for a space)", c.Schema)
+		return failure(codeUsage, fmt.Sprintf("--schema %q: a modeline ends at the first blank, so REF cannot hold blanks or control characters", c.Schema), "percent-encode them (%20 for a space)")
 	}
 	format, err := c.format()
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,12 +21,13 @@ import (
 // once the command line is parsed and binds it, so that a command's Run
 // can take it.
 type session struct {
-	stdio *Stdio
-	log   *slog.Logger // off unless the command takes --log-level and it is set
-	debug bool         // the debug level is on: a panic also prints its stack
-	diag  report
-	start time.Time
-	given map[string]bool // the flags given on the command line (not from the environment), by name
+	stdio   *Stdio
+	log     *slog.Logger // off unless the command takes --log-level and it is set
+	debug   bool         // the debug level is on: a panic also prints its stack
+	diag    report
+	start   time.Time
+	given   map[string]bool // the flags given on the command line (not from the environment), by name
+	command string          // the command run, as 'voxbind help' takes it: "plan", "sandbox serve"
 
 	progress *reconcile.ProgressWriter // made by progressLine
 }
@@ -34,11 +36,16 @@ type session struct {
 // log its LogFlags ask for.
 func newSession(kctx *kong.Context, stdio *Stdio) *session {
 	s := &session{stdio: stdio, log: slog.New(slog.DiscardHandler), start: time.Now(), given: map[string]bool{}}
+	var command []string
 	for _, p := range kctx.Path {
 		if p.Flag != nil && !p.Resolved {
 			s.given[p.Flag.Name] = true
 		}
+		if p.Command != nil {
+			command = append(command, p.Command.Name)
+		}
 	}
+	s.command = strings.Join(command, " ")
 	if node := kctx.Selected(); node != nil && node.Target.CanAddr() {
 		if lf, ok := node.Target.Addr().Interface().(interface{ logFlags() *LogFlags }); ok {
 			s.log, s.debug = newLogger(stdio.Err, lf.logFlags())
@@ -187,6 +194,13 @@ func (s *session) finish(ctx context.Context, err error) int {
 		}
 	}
 	if err != nil {
+		var ce *codedError
+		if errors.As(err, &ce) && ce.code == codeUsage && ce.fix == "" && s.command != "" {
+			// A flag out of its range, whose message says the values it
+			// takes: the diagnostic's fix is the command's help, as for
+			// a line kong cannot parse (the line on stderr is said).
+			ce.fix = "see voxbind help " + s.command
+		}
 		s.diag.fail(err)
 		if err := s.diag.writeDocument(s.stdio.Out); err != nil {
 			fmt.Fprintf(s.stdio.Err, "voxbind: write the diagnostics: %v\n", err)
