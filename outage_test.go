@@ -771,6 +771,71 @@ func TestApplyStopsWhenTheAPIRefusesTheKey(t *testing.T) {
 	}
 }
 
+// TestApplyLostAnswerThenKeyRefused: the first step's call binds the
+// registration but its answer is lost, and the retry's answer refuses
+// the key. That answer says nothing about the first attempt: the step is
+// unknown, not failed, in the summary and in the journal, and the apply
+// stops as after any refused key.
+func TestApplyLostAnswerThenKeyRefused(t *testing.T) {
+	state := fleetTestState(t, 1, nil)
+	srv, err := sandbox.Open(state, sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var binds atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/BindSipRegistration") {
+			srv.ServeHTTP(w, r)
+			return
+		}
+		if binds.Add(1) == 1 {
+			srv.ServeHTTP(httptest.NewRecorder(), r) // it takes effect
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close() // and the answer is lost
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"error":{"code":433,"msg":"invalid key id"}}`)
+	}))
+	t.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		srv.Close()
+	})
+	flags := []string{"--credentials", filepath.Join(filepath.Dir(state), sandbox.CredentialsFile), "--endpoint", ts.URL + "/platform_api/"}
+	journal := filepath.Join(t.TempDir(), "j.jsonl")
+	spec := filepath.Join(fleetStopSpecs(t, 1), "c1.yaml")
+	code, _, stderr := applyRun(t, "", append(flags, "apply", "-f", spec, "--auto-approve", "--parallelism", "1", "--journal", journal)...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		"step 1: bind ",
+		"unknown: BindSipRegistration: api error 433: invalid key id",
+		"the answer to an earlier attempt was lost, and this answer does not say whether that attempt took effect",
+		"Apply stopped (the API refuses the key: api error 433): 0 applied, 0 failed, 0 skipped, 3 not started, 1 unknown; not verified.\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+	var outcome string
+	for _, line := range strings.Split(applyRead(t, journal), "\n") {
+		var r struct {
+			Kind, Outcome string
+			Step          int
+		}
+		if json.Unmarshal([]byte(line), &r) == nil && r.Kind == "result" && r.Step == 1 {
+			outcome = r.Outcome
+		}
+	}
+	if outcome != "unknown" {
+		t.Errorf("the journal's result of step 1 is %q, want unknown:\n%s", outcome, applyRead(t, journal))
+	}
+}
+
 // TestStoppedUndoSaysToRunItAgain: an undo stopped by the breaker or by
 // --timeout ends saying to run that undo again (its journal quoted for
 // a shell), which restores only what is left, in the summary and in -o

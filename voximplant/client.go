@@ -306,7 +306,7 @@ func send[A any, PA interface {
 		if res.err == nil {
 			return (*A)(out), nil
 		}
-		lost = res.lost || lost && !res.answered
+		lost = res.lost || lost && !res.settles
 		err := res.err
 		switch {
 		case res.clockRefused && !resynced && ctx.Err() == nil:
@@ -321,6 +321,8 @@ func send[A any, PA interface {
 			}
 		}
 		switch {
+		case isWrite && lost && !res.lost:
+			err = &lostError{fmt.Errorf("%w; the answer to an earlier attempt was lost, and this answer does not say whether that attempt took effect", err)}
 		case isWrite && lost:
 			err = &lostError{err}
 		case isWrite && res.cancelled && attempt == 0 && !res.lost:
@@ -416,9 +418,14 @@ type result struct {
 	// clockRefused: 455/456 with a Date header to correct the clock by.
 	clockRefused bool
 	// lost: the request may have reached the API and taken effect, but no
-	// answer says so. answered: an answer came that settles an earlier
-	// lost attempt (the API's own, or a refusal on the way).
-	lost, answered bool
+	// answer says so. settles: the API judged the request itself, which
+	// settles an earlier lost attempt (BindSipRegistration sent again is
+	// idempotent: success means done, a final refusal of the request
+	// means the identical earlier attempt was refused too). An answer
+	// that refuses the key, a transient one ("try later", 429, 5xx) and
+	// one that is not the API's own (a proxy's page) say nothing about
+	// the earlier attempt.
+	lost, settles bool
 }
 
 // attempt makes one HTTP request. The answer is parsed whatever the HTTP
@@ -475,7 +482,7 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	}
 	if buf.Len() > maxBody {
 		return result{err: &EndpointError{Method: method, Fix: checkEndpointURL,
-			Problem: fmt.Sprintf("the answer is larger than %d MiB, the most voxbind reads of one answer (a page of the Management API is far smaller)", maxBody>>20)}, answered: true}
+			Problem: fmt.Sprintf("the answer is larger than %d MiB, the most voxbind reads of one answer (a page of the Management API is far smaller)", maxBody>>20)}}
 	}
 	res, code = c.outcome(method, resp, buf.Bytes(), out, sentAt, date, isWrite)
 	return res
@@ -514,7 +521,7 @@ func (c *Client) outcome(method string, resp *http.Response, body []byte, out an
 			res := c.apiFailure(method, f, hint, sentAt, date)
 			if isWrite && !res.transient && out.hasResult(body) {
 				res.err = fmt.Errorf("%w; the answer also holds a result, so it does not say whether the call took effect", res.err)
-				res.lost, res.answered = true, false
+				res.lost, res.settles = true, false
 			}
 			return res, f.Code
 		}
@@ -533,13 +540,13 @@ func (c *Client) outcome(method string, resp *http.Response, body []byte, out an
 			c.noteAnswer()
 			c.rateLimited.Add(1)
 			c.limiter.RateLimited(sentAt)
-			return result{err: herr, transient: true, hint: hint, rateLimited: true, answered: true, cause: CauseRateLimited, detail: "http status 429"}, 0
+			return result{err: herr, transient: true, hint: hint, rateLimited: true, cause: CauseRateLimited, detail: "http status 429"}, 0
 		}
-		return result{err: herr, answered: true}, 0
+		return result{err: herr}, 0
 	}
 	c.limiter.Accepted()
 	if decodeErr != nil || !out.hasResult(body) {
-		return result{err: notAPIAnswer(method, status, resp.Header.Get("Content-Type"), c.snippet(body), body, decodeErr), answered: true}, 0
+		return result{err: notAPIAnswer(method, status, resp.Header.Get("Content-Type"), c.snippet(body), body, decodeErr)}, 0
 	}
 	c.noteAnswer()
 	return result{}, 0
@@ -553,9 +560,9 @@ func (c *Client) apiFailure(method string, f *wireError, hint time.Duration, sen
 	if !apiErr.Temporary() {
 		c.limiter.Accepted()
 		refused := (f.Code == CodeTokenFuture || f.Code == CodeTokenExpired) && c.observeClock(date, true)
-		return result{err: apiErr, answered: true, clockRefused: refused}
+		return result{err: apiErr, settles: !apiErr.RefusesKey(), clockRefused: refused}
 	}
-	res := result{err: apiErr, transient: true, hint: max(hint, retryHint(f.Msg)), answered: true,
+	res := result{err: apiErr, transient: true, hint: max(hint, retryHint(f.Msg)),
 		cause: CauseTryLater, detail: fmt.Sprintf("api error %d", f.Code)}
 	if f.Code == CodeRateLimited {
 		c.rateLimited.Add(1)

@@ -329,6 +329,67 @@ func TestWriteOutcomeUnknown(t *testing.T) {
 	}
 }
 
+// TestLostWriteSettledOnlyByItsOwnAnswer: the first attempt takes effect
+// and its answer is lost; the retry's answer settles the step only when
+// the API judged the request itself. A refusal of the request (393)
+// means the identical first attempt was refused too: failed. A refused
+// key, or answers that only say "try later", say nothing about the
+// first attempt: unknown, and a refused key still stops the apply.
+func TestLostWriteSettledOnlyByItsOwnAnswer(t *testing.T) {
+	tests := []struct {
+		name    string
+		retry   func(w http.ResponseWriter)
+		unknown bool
+		refused bool // the key: reconcile.KeyRefusedError
+	}{
+		{"request refused", func(w http.ResponseWriter) { apiError(w, 393, "Invalid application_id") }, false, false},
+		{"key refused", func(w http.ResponseWriter) { apiError(w, CodeInvalidKeyID, "Invalid key_id") }, true, true},
+		{"role refused", func(w http.ResponseWriter) { apiError(w, CodeForbidden, "Forbidden") }, true, true},
+		{"try later", func(w http.ResponseWriter) { apiError(w, CodeTryLater, "Try again later") }, true, false},
+		{"rate limited", func(w http.ResponseWriter) { w.WriteHeader(http.StatusTooManyRequests) }, true, false},
+		{"a proxy's refusal", func(w http.ResponseWriter) { http.Error(w, "forbidden by policy", http.StatusForbidden) }, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeServer(t)
+			f.regs = []SIPRegistration{{ID: 101}}
+			var binds atomic.Int64
+			f.fault = func(_ int64, method string, w http.ResponseWriter, _ *http.Request) bool {
+				if method != "BindSipRegistration" || binds.Add(1) == 1 {
+					return false // the first attempt reaches the account
+				}
+				tt.retry(w)
+				return true
+			}
+			f.after = func(_ int64, method string, w http.ResponseWriter, _ *http.Request) bool {
+				if method != "BindSipRegistration" {
+					return false
+				}
+				drop(w) // bound, but the answer is lost
+				return true
+			}
+			c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = 300 * time.Millisecond })
+			err := c.Bind(context.Background(), 101, &reconcile.Target{Application: reconcile.Ref{ID: 77}})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := errors.Is(err, reconcile.ErrOutcomeUnknown); got != tt.unknown {
+				t.Errorf("error %v: unknown outcome %v, want %v", err, got, tt.unknown)
+			}
+			var refused *reconcile.KeyRefusedError
+			if got := errors.As(err, &refused); got != tt.refused {
+				t.Errorf("error %v: key refused %v, want %v", err, got, tt.refused)
+			}
+			if says := strings.Contains(err.Error(), "the answer to an earlier attempt was lost"); says != tt.unknown {
+				t.Errorf("error %q: says the earlier answer was lost: %v, want %v", err, says, tt.unknown)
+			}
+			if f.regs[0].ApplicationID != 77 {
+				t.Fatalf("registration %+v: the first attempt did not take effect", f.regs[0])
+			}
+		})
+	}
+}
+
 // TestWriteRunsToItsAnswerAfterCancel: cancelling a write's context stops
 // retries but lets the attempt in flight get its answer; a read's attempt
 // is abandoned at once.
