@@ -358,31 +358,15 @@ func executePlan(ctx context.Context, s *session, intr *interrupts, acct *voximp
 
 // applyFailedFix is what to do after an apply of p that did not apply
 // every step, stopped early for the reason stopped (nil: it ran to the
-// end), as the summary's last lines say it. After an undo (p has a
-// Journal) the way on is that undo again, which restores only what is
-// left, not apply or plan.
+// end): the summary's way on (reconcile.WayOn), in the same words, or
+// when it has none, where to look. After an undo (p has a Journal) the
+// way on is that undo again, which restores only what is left, not
+// apply or plan.
 func applyFailedFix(p *reconcile.Plan, stopped error) string {
-	again, left := "apply", "voxbind plan shows what is left to do"
-	if p.Journal != "" {
-		again, left = reconcile.UndoCommand(p), "it restores only what is left"
+	if fix := reconcile.WayOn(p, stopped); fix != "" {
+		return fix
 	}
-	var busy *reconcile.BusyError
-	var key *reconcile.KeyStopError
-	var unreachable *reconcile.UnreachableError
-	switch {
-	case errors.As(stopped, &busy):
-		return "run " + again + " again later, when the API takes calls again; " + left
-	case errors.As(stopped, &key):
-		fix := "the API refuses the key"
-		if key.Fix != "" {
-			fix += " (" + key.Fix + ")"
-		}
-		return fix + ": fix that first, then run " + again + " again; " + left
-	case errors.As(stopped, &unreachable):
-		return "run " + again + " again once the API answers; " + left
-	case stopped != nil && !errors.Is(stopped, context.Canceled):
-		return "run " + again + " again to finish; " + left
-	case p.Journal != "":
+	if p.Journal != "" {
 		return "see the steps not applied above; " + reconcile.UndoCommand(p) + " again restores only what is left"
 	}
 	return "see the steps not applied above; voxbind plan shows what is left to do"

@@ -597,8 +597,17 @@ func fleetSummary(s *session, f *reconcile.FleetPlan, todo []int, results []*app
 	case errors.Is(stopped, errInterrupted):
 		err = exitCode(130, nil)
 	case counts.applied+counts.unchanged < len(f.Accounts):
-		s.diag.add(Diagnostic{Severity: "error", Code: codeFleetFailed, Message: line,
-			Fix: "see each account's summary above; voxbind plan shows what is left to do"})
+		// After an undo, the way on is that undo again (of every
+		// account's journal), not plan, which takes a spec.
+		fix := "see each account's summary above; voxbind plan shows what is left to do"
+		plans := make([]*reconcile.Plan, len(f.Accounts))
+		for i, a := range f.Accounts {
+			plans[i] = a.Plan
+		}
+		if kind, command := remakeCommand(plans); kind == "undo plan" {
+			fix = "see each account's summary above; run " + command + " again: the undo restores only what is left"
+		}
+		s.diag.add(Diagnostic{Severity: "error", Code: codeFleetFailed, Message: line, Fix: fix})
 		// The last line says what; stopped by the breaker or --timeout,
 		// the fleet ended for that reason, even if a Ctrl-C came after.
 		err = &exitError{code: 1, endedFirst: stopped != nil}

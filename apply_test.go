@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rsa"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -842,13 +843,48 @@ func TestApplyFailedFix(t *testing.T) {
 		stopped error
 		want    string
 	}{
-		{apply, busy, "run apply again later, when the API takes calls again; voxbind plan shows what is left to do"},
+		{apply, busy, "run apply again later: the API asks voxbind to wait; voxbind plan shows what is left to do"},
 		{apply, nil, "see the steps not applied above; voxbind plan shows what is left to do"},
-		{undo, busy, "run voxbind undo 'my j.jsonl' again later, when the API takes calls again; it restores only what is left"},
+		{undo, busy, "run voxbind undo 'my j.jsonl' again later: the API asks voxbind to wait; the undo restores only what is left"},
 		{undo, nil, "see the steps not applied above; voxbind undo 'my j.jsonl' again restores only what is left"},
 	} {
 		if got := applyFailedFix(tc.p, tc.stopped); got != tc.want {
 			t.Errorf("journal %q, stopped %v:\n got %q\nwant %q", tc.p.Journal, tc.stopped, got, tc.want)
+		}
+	}
+
+	// Whatever stopped it, the fix is the summary's way-on line in the
+	// same words; a second Ctrl-C (ErrQuit), like the first, has none.
+	stops := []error{
+		busy,
+		&reconcile.KeyStopError{Code: 433, Fix: "the key_id is unknown: the key was deleted"},
+		&reconcile.KeyStopError{Code: 454, Fix: "the token lifetime exceeds one hour: this is a voxbind bug, please report it", Bug: true},
+		&reconcile.UnreachableError{Since: time.Date(2026, 11, 28, 3, 12, 9, 0, time.UTC), Period: 30 * time.Second},
+		fmt.Errorf("before the call of step 3: %w", &reconcile.JournalWriteError{Path: "j.jsonl", Op: "write", Err: errors.New("file too large")}),
+		fmt.Errorf("the --timeout of 1s has passed: %w", context.DeadlineExceeded),
+		reconcile.ErrQuit,
+	}
+	for _, p := range []*reconcile.Plan{apply, undo} {
+		for _, stopped := range stops {
+			var summary strings.Builder
+			res := reconcile.ApplyResult{Stopped: stopped, NotStarted: 1}
+			if err := reconcile.RenderApplySummary(&summary, p, &res, &reconcile.Plan{}, nil, false, ""); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(summary.String()), "\n")
+			line := ""
+			if len(lines) >= 2 && !strings.HasPrefix(lines[len(lines)-2], "  ") {
+				line = lines[len(lines)-2]
+			}
+			fix := applyFailedFix(p, stopped)
+			switch {
+			case stopped == reconcile.ErrQuit:
+				if line != "" || !strings.HasPrefix(fix, "see the steps not applied above; ") {
+					t.Errorf("journal %q, quit: line %q, fix %q; want no line and the steps not applied", p.Journal, line, fix)
+				}
+			case line == "" || wayOnWords(line+"\n") != fix:
+				t.Errorf("journal %q, stopped %v:\nline %q\nfix  %q\nwant the same words", p.Journal, stopped, line, fix)
+			}
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 
 // journalDirEnv names the directory that apply and undo write their
 // journals to when --journal is not given.
-const journalDirEnv = "VOXBIND_JOURNAL_DIR"
+const journalDirEnv = reconcile.JournalDirEnv
 
 // journalDefaultDir is that directory when the variable is not set,
 // relative to the current directory.

@@ -225,6 +225,10 @@ type KeyRefusedError struct {
 	// Fix says what is wrong and what to check, in a few words: "the
 	// key_id is unknown: the key was deleted, or …".
 	Fix string
+	// Bug: the API refuses a token voxbind made wrong (its lifetime), not
+	// the key: running again meets the same refusal, and the fix is a
+	// report of the bug.
+	Bug bool
 	Err error // the call's error, as it is shown
 }
 
@@ -236,6 +240,7 @@ func (e *KeyRefusedError) Unwrap() error { return e.Err }
 type KeyStopError struct {
 	Code int
 	Fix  string
+	Bug  bool // see KeyRefusedError
 }
 
 func (e *KeyStopError) Error() string {
@@ -553,7 +558,7 @@ func (a *applier) settle(r applyFinished) {
 	case errors.As(r.err, &tl):
 		a.res.Stopped = &BusyError{Code: tl.Code, HTTP: tl.HTTP, For: tl.For, Wait: tl.Wait, Budget: tl.Budget}
 	case errors.As(r.err, &refused):
-		a.res.Stopped = &KeyStopError{Code: refused.Code, Fix: refused.Fix}
+		a.res.Stopped = &KeyStopError{Code: refused.Code, Fix: refused.Fix, Bug: refused.Bug}
 	}
 	a.running--
 	a.inFlight[r.i] = false

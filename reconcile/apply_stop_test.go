@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -596,6 +597,52 @@ func TestApplyStopsWhenTheAPIRefusesTheKey(t *testing.T) {
 			"Apply stopped (the API refuses the key: api error 433): 1 applied, 1 failed, 0 skipped, 2 not started, 0 unknown; not verified.\n"
 		if !strings.HasSuffix(summary.String(), wantEnd) {
 			t.Errorf("summary:\n%s\nwant it to end with:\n%s", summary.String(), wantEnd)
+		}
+	}
+}
+
+// TestWayOnJournalAndBug: an apply stopped because its journal could no
+// longer be written says to make room for the journal before running
+// again (found by the journal's error type, whatever the OS said); one
+// stopped because the API refused a token voxbind made wrong (454) says
+// it is a bug to report, not something to fix and run again.
+func TestWayOnJournalAndBug(t *testing.T) {
+	p := applyHandPlan(applyHandStep{0, 0, nil}, applyHandStep{1, 1, nil})
+	j, err := CreateJournal(filepath.Join(t.TempDir(), "j.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.f.Close() // every write now fails, as on a full disk
+	opts := ApplyOptions{Parallelism: 1}
+	j.Hook(&opts)
+	res := Apply(context.Background(), newApplyRecorder(newFakeAccount(applyTestCurrent(2))), p, opts)
+	var jw *JournalWriteError
+	if !errors.As(res.Stopped, &jw) {
+		t.Fatalf("stopped: %v (%T), want a JournalWriteError", res.Stopped, res.Stopped)
+	}
+	bug := &KeyStopError{Code: 454, Fix: "the token lifetime exceeds one hour: this is a voxbind bug, please report it", Bug: true}
+	for _, tc := range []struct {
+		journal string
+		stopped error
+		line    string
+	}{
+		{"", res.Stopped, "Free space for the journal (or write it elsewhere: --journal FILE, or VOXBIND_JOURNAL_DIR for a fleet), then run apply again; voxbind plan shows what is left to do.\n"},
+		{"u.jsonl", res.Stopped, "Free space for the journal (or write it elsewhere: --journal FILE, or VOXBIND_JOURNAL_DIR for a fleet), then run voxbind undo u.jsonl again; the undo restores only what is left.\n"},
+		{"", bug, "The API refuses the token voxbind made: the token lifetime exceeds one hour: this is a voxbind bug, please report it, with the command you ran; running apply again meets the same refusal.\n"},
+	} {
+		q := *p
+		q.Journal = tc.journal
+		r := res
+		r.Stopped = tc.stopped
+		var summary strings.Builder
+		if err := RenderApplySummary(&summary, &q, &r, r.AppliedPlan(&q), nil, false, ""); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(summary.String(), tc.line) {
+			t.Errorf("summary:\n%s\nlacks:\n%s", summary.String(), tc.line)
+		}
+		if strings.Contains(summary.String(), "to finish") || strings.Contains(summary.String(), "Fix that first") {
+			t.Errorf("summary:\n%s\nsays to run again as if nothing were to fix first, or the bug were the user's", summary.String())
 		}
 	}
 }

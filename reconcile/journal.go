@@ -85,6 +85,26 @@ type JournalError struct {
 	Message string `json:"message"`
 }
 
+// JournalDirEnv is the environment variable that names the directory
+// apply and undo write their journals to when --journal is not given
+// (a fleet run's only way to put them elsewhere).
+const JournalDirEnv = "VOXBIND_JOURNAL_DIR"
+
+// JournalWriteError is matched (errors.As) by the error of a journal
+// that could no longer be written to disk (the disk is full, the file
+// too large): it stops an apply before its next call, and the way on is
+// to make room for the journal first (WayOn).
+type JournalWriteError struct {
+	Path string
+	Op   string // "write", "sync to disk"
+	Err  error
+}
+
+func (e *JournalWriteError) Error() string {
+	return "journal " + e.Path + ": " + e.Op + ": " + e.Err.Error()
+}
+func (e *JournalWriteError) Unwrap() error { return e.Err }
+
 // JournalEnd is the last line of a journal whose apply ran to its end
 // (interrupted or not); a journal without one was cut short by a crash.
 type JournalEnd struct {
@@ -476,7 +496,7 @@ func (j *Journal) writeLocked(v any) (int64, error) {
 		return 0, j.err
 	}
 	if _, err := j.f.Write(j.buf.Bytes()); err != nil {
-		j.err = fmt.Errorf("journal %s: write: %w", j.path, err)
+		j.err = &JournalWriteError{Path: j.path, Op: "write", Err: err}
 		return 0, j.err
 	}
 	j.written++
@@ -507,7 +527,7 @@ func (j *Journal) waitDurable(n int64) error {
 		j.mu.Lock()
 		j.syncing = false
 		if err != nil {
-			j.err = fmt.Errorf("journal %s: sync to disk: %w", j.path, err)
+			j.err = &JournalWriteError{Path: j.path, Op: "sync to disk", Err: err}
 		} else {
 			j.durable = max(j.durable, upTo)
 		}

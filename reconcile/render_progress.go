@@ -336,8 +336,8 @@ func RenderApplySummary(w io.Writer, p *Plan, res *ApplyResult, applied *Plan, m
 			fmt.Fprintf(&b, "  %s\n", m)
 		}
 	}
-	if line := wayOn(p, res.Stopped); line != "" {
-		b.WriteString(line + "\n")
+	if line := WayOn(p, res.Stopped); line != "" {
+		b.WriteString(sentence(line) + "\n")
 	}
 	if journal != "" {
 		b.WriteString("Journal: " + Printable(journal) + "\n")
@@ -363,13 +363,16 @@ func RenderApplySummary(w io.Writer, p *Plan, res *ApplyResult, applied *Plan, m
 	return err
 }
 
-// wayOn is the summary's line that says how to go on after an apply of
-// p that stopped early for the reason stopped: run it again, and when;
-// "" after one that ran to the end or was interrupted (the user stopped
-// it). After an undo (p has a Journal) the way on is that undo again,
-// which restores only what is left, not apply or plan, which take a
-// spec. A key the API refuses is fixed first.
-func wayOn(p *Plan, stopped error) string {
+// WayOn says how to go on after an apply of p that stopped early for
+// the reason stopped: what to fix first, if anything, and what to run
+// again; "" after one that ran to the end or was interrupted (the user
+// stopped it). It is the one wording of both the summary's line (as a
+// sentence: capitalised, with a period) and -o json's fix. After an undo
+// (p has a Journal) the way on is that undo again, which restores only
+// what is left, not apply or plan, which take a spec. A key the API
+// refuses, or a journal that could not be written, is fixed first; a
+// token the API refuses because of voxbind is a bug to report.
+func WayOn(p *Plan, stopped error) string {
 	again, left := "apply", "voxbind plan shows what is left to do"
 	if p.Journal != "" {
 		again, left = UndoCommand(p), "the undo restores only what is left"
@@ -377,21 +380,34 @@ func wayOn(p *Plan, stopped error) string {
 	var busy *BusyError
 	var key *KeyStopError
 	var unreachable *UnreachableError
+	var journal *JournalWriteError
 	switch {
 	case stopped == nil, errors.Is(stopped, context.Canceled), errors.Is(stopped, ErrQuit):
 		return ""
 	case errors.As(stopped, &busy):
-		return "Run " + again + " again later: the API asks voxbind to wait; " + left + "."
+		return "run " + again + " again later: the API asks voxbind to wait; " + left
+	case errors.As(stopped, &key) && key.Bug:
+		return "the API refuses the token voxbind made: " + key.Fix + ", with the command you ran; running " + again + " again meets the same refusal"
 	case errors.As(stopped, &key):
-		fix := "The API refuses the key"
+		fix := "the API refuses the key"
 		if key.Fix != "" {
 			fix += ": " + key.Fix
 		}
-		return fix + ". Fix that first, then run " + again + " again; " + left + "."
+		return fix + ". Fix that first, then run " + again + " again; " + left
+	case errors.As(stopped, &journal):
+		return "free space for the journal (or write it elsewhere: --journal FILE, or " + JournalDirEnv + " for a fleet), then run " + again + " again; " + left
 	case errors.As(stopped, &unreachable):
-		return "Run " + again + " again once the API answers: " + left + "."
+		return "run " + again + " again once the API answers: " + left
 	}
-	return "Run " + again + " again to finish: " + left + "."
+	return "run " + again + " again to finish: " + left
+}
+
+// sentence is s as a sentence of its own: capitalised, with a period.
+func sentence(s string) string {
+	if s == "" {
+		return ""
+	}
+	return strings.ToUpper(s[:1]) + s[1:] + "."
 }
 
 // UndoCommand is the command that makes the undo plan p again, as the

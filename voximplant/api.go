@@ -321,12 +321,12 @@ func (c *Client) Users(ctx context.Context, applicationID int64) ([]reconcile.Us
 // Bind implements reconcile.Account: one BindSipRegistration call, ids
 // only. An answer that refuses the key (after the client's own retry of
 // an expired token) matches *reconcile.KeyRefusedError, so that apply
-// stops starting steps.
+// stops starting steps; 454 (the token's lifetime) is voxbind's own bug.
 func (c *Client) Bind(ctx context.Context, registrationID int64, target *reconcile.Target) error {
 	err := c.bind(ctx, registrationID, target)
 	var apiErr *APIError
 	if errors.As(err, &apiErr) && apiErr.RefusesKey() {
-		return &reconcile.KeyRefusedError{Code: apiErr.Code, Fix: apiErr.Hint(), Err: err}
+		return &reconcile.KeyRefusedError{Code: apiErr.Code, Fix: apiErr.Hint(), Bug: apiErr.Code == CodeTokenTooLong, Err: err}
 	}
 	return err
 }

@@ -311,6 +311,10 @@ func TestAuthHints(t *testing.T) {
 		if !errors.As(err, &refused) || refused.Code != code || !errors.As(err, &apiErr) || refused.Fix != apiErr.Hint() {
 			t.Errorf("code %d: error %#v does not match a KeyRefusedError with the hint", code, err)
 		}
+		// Only a token voxbind made wrong is voxbind's bug to report.
+		if refused != nil && refused.Bug != (code == CodeTokenTooLong) {
+			t.Errorf("code %d: KeyRefusedError.Bug %v", code, refused.Bug)
+		}
 	}
 	// A refusal the client's retry on the server's time heals stops
 	// nothing; nor does any other error.
