@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/sandbox"
 )
 
@@ -368,7 +369,12 @@ func TestFleetApplyEvents(t *testing.T) {
 	}
 	defer srv.Close()
 	var writes atomic.Int32
+	var refuse atomic.Bool // refuse every write's key
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/BindSipRegistration") && refuse.Load() {
+			w.Write([]byte(`{"error":{"code":433,"msg":"invalid key id"}}`))
+			return
+		}
 		if strings.HasSuffix(r.URL.Path, "/BindSipRegistration") && writes.Add(1) == 1 {
 			w.Write([]byte(`{"error":{"code":340,"msg":"Rate limit exceeded, repeat after 0 seconds"}}`))
 			return
@@ -424,6 +430,29 @@ func TestFleetApplyEvents(t *testing.T) {
 	}
 
 	undo := append([]string{"--credentials", creds, "--endpoint", ts.URL + "/platform_api/", "undo", "--auto-approve", "--no-journal", "-o", "json"}, journals...)
+	// An undo that fails says to run that undo again, not plan, which
+	// takes a spec.
+	refuse.Store(true)
+	code, stdout, stderr = applyRun(t, "", undo...)
+	if code != 1 {
+		t.Fatalf("undo, key refused: exit %d, want 1:\n%s", code, stderr)
+	}
+	lines = jsonLines(t, stdout)
+	again := "voxbind undo"
+	for _, j := range journals {
+		again += " " + reconcile.ShellQuote(j)
+	}
+	wantFix := "see each account's summary above; run " + again + " again: the undo restores only what is left"
+	var fixes []string
+	for _, d := range lines[len(lines)-1]["diagnostics"].([]any) {
+		if d := d.(map[string]any); d["code"] == codeFleetFailed {
+			fixes = append(fixes, d["fix"].(string))
+		}
+	}
+	if len(fixes) != 1 || fixes[0] != wantFix {
+		t.Errorf("undo's fleet_summary fixes %q, want %q", fixes, wantFix)
+	}
+	refuse.Store(false)
 	code, stdout, stderr = applyRun(t, "", undo...)
 	if code != 0 {
 		t.Fatalf("undo: exit %d:\n%s", code, stderr)
