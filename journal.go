@@ -59,8 +59,8 @@ func (f *journalFlags) check() error {
 }
 
 // journalLinkFailure refuses a --journal FILE that is a symbolic link,
-// saying where it points and, for a link to nothing, the path to give
-// instead to put the journal there.
+// saying where it points and, for a link to nothing in a directory that
+// exists, the path to give instead to put the journal there.
 func journalLinkFailure(path string) error {
 	const never = "and voxbind writes a journal only as a new file, never through a link; nothing was changed"
 	target, err := os.Readlink(path)
@@ -74,8 +74,13 @@ func journalLinkFailure(path string) error {
 	if _, err := os.Lstat(resolved); err == nil {
 		return failure(codeJournal, fmt.Sprintf("--journal %s is a symbolic link (to %s), %s", path, reconcile.Printable(target), never), "give a new file name")
 	}
-	return failure(codeJournal, fmt.Sprintf("--journal %s is a symbolic link (to %s, which does not exist), %s", path, reconcile.Printable(target), never),
-		"give a new file name, or the link's target itself: --journal "+reconcile.Printable(reconcile.ShellQuote(resolved)))
+	problem := fmt.Sprintf("--journal %s is a symbolic link (to %s, which does not exist), %s", path, reconcile.Printable(target), never)
+	// The target is worth offering only where a journal can be created:
+	// in a directory that exists (check would refuse it otherwise).
+	if fi, err := os.Stat(filepath.Dir(resolved)); err != nil || !fi.IsDir() {
+		return failure(codeJournal, problem, "give a new file name (the link's target is in no directory that exists)")
+	}
+	return failure(codeJournal, problem, "give a new file name, or the link's target itself: --journal "+reconcile.Printable(reconcile.ShellQuote(resolved)))
 }
 
 // create creates the journal of a run that will write to account, or

@@ -134,6 +134,12 @@ func TestJournalSymbolicLink(t *testing.T) {
 	if err := os.Symlink("nowhere.jsonl", dangling); err != nil {
 		t.Skipf("no symbolic links here: %v", err)
 	}
+	// A link to nothing in a directory that does not exist: its target
+	// would be refused too, so it is not offered.
+	noDir := filepath.Join(work, "nd.jsonl")
+	if err := os.Symlink(filepath.Join(work, "missing", "x.jsonl"), noDir); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Symlink("voxbind.yaml", live); err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +147,7 @@ func TestJournalSymbolicLink(t *testing.T) {
 	for _, tc := range []struct{ journal, want string }{
 		{dangling, "voxbind: --journal " + dangling + " is a symbolic link (to nowhere.jsonl, which does not exist), and voxbind writes a journal only as a new file, never through a link; nothing was changed; give a new file name, or the link's target itself: --journal " + filepath.Join(work, "nowhere.jsonl") + "\n"},
 		{live, "voxbind: --journal " + live + " is a symbolic link (to voxbind.yaml), and voxbind writes a journal only as a new file, never through a link; nothing was changed; give a new file name\n"},
+		{noDir, "voxbind: --journal " + noDir + " is a symbolic link (to " + filepath.Join(work, "missing", "x.jsonl") + ", which does not exist), and voxbind writes a journal only as a new file, never through a link; nothing was changed; give a new file name (the link's target is in no directory that exists)\n"},
 	} {
 		for _, cmd := range [][]string{{"apply", "-f", spec}, {"undo", filepath.Join(work, "any.jsonl")}} {
 			code, _, stderr := applyRun(t, "", append([]string{"--sandbox", state}, append(cmd, "--auto-approve", "--journal", tc.journal)...)...)
