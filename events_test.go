@@ -438,8 +438,11 @@ func TestFleetApplyEvents(t *testing.T) {
 		t.Fatalf("undo, key refused: exit %d, want 1:\n%s", code, stderr)
 	}
 	lines = jsonLines(t, stdout)
+	// The command lists the journals in account order (each journal's
+	// name starts with its account's id), whatever order they were given
+	// in: the summaries above come in the order the accounts ended.
 	again := "voxbind undo"
-	for _, j := range journals {
+	for _, j := range slices.SortedFunc(slices.Values(journals), func(a, b string) int { return strings.Compare(filepath.Base(a), filepath.Base(b)) }) {
 		again += " " + reconcile.ShellQuote(j)
 	}
 	wantFix := "see each account's summary above; run " + again + " again: the undo restores only what is left"
