@@ -156,6 +156,16 @@ func (f *AccountFlags) applyPlanCommand(given map[string]bool, path string) stri
 // givenArgs is the flags of f that were given on the command line, each
 // with a leading blank, as applyPlanCommand repeats them.
 func (f *AccountFlags) givenArgs(given map[string]bool) string {
+	cmd := f.connectionArgs(given)
+	if given["account-id"] {
+		cmd += " --account-id=" + strconv.FormatInt(f.AccountID, 10)
+	}
+	return cmd
+}
+
+// connectionArgs is givenArgs without --account-id: the flags for a
+// command that acts on the account its input names (undo of a journal).
+func (f *AccountFlags) connectionArgs(given map[string]bool) string {
 	cmd := ""
 	if given["sandbox"] {
 		cmd += " --sandbox=" + reconcile.ShellQuote(f.Sandbox)
@@ -169,9 +179,6 @@ func (f *AccountFlags) givenArgs(given map[string]bool) string {
 			endpoint = "URL"
 		}
 		cmd += " --endpoint=" + endpoint
-	}
-	if given["account-id"] {
-		cmd += " --account-id=" + strconv.FormatInt(f.AccountID, 10)
 	}
 	return cmd
 }

@@ -18,10 +18,10 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 	if err != nil {
 		return err
 	}
-	switch path := reconcile.ShellQuote(c.Plan); {
+	switch path := reconcile.PathArg(c.Plan); {
 	case isJournal(data):
 		return failure(codePlanFile, "plan "+c.Plan+" is the journal of an apply (what it did), not a saved plan",
-			"to take that apply back, run: voxbind undo "+path+c.givenArgs(s.given)+"; to see what it did: voxbind show "+path)
+			"to take that apply back, run: voxbind undo "+path+c.connectionArgs(s.given)+"; to see what it did: voxbind show "+path)
 	case isJSONLines(data):
 		return failure(codePlanFile, "plan "+c.Plan+" is JSON Lines (apply -o json events?), not a saved plan", "give the file written by voxbind plan --out, unchanged")
 	}
@@ -31,7 +31,7 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 			return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.Plan, err),
 				fix: reconcile.PlanFileFix(err, "give the file written by voxbind plan --out, unchanged"), err: err}
 		}
-		savedIn(f, c.Plan)
+		savedIn(f, c.Plan, c.connectionArgs(s.given))
 		if c.AccountID == 0 {
 			return c.runFleetSaved(ctx, s, intr, events, f)
 		}
@@ -48,7 +48,7 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.Plan, err),
 			fix: reconcile.PlanFileFix(err, "give the file written by voxbind plan --out, unchanged"), err: err}
 	}
-	p.File = c.Plan
+	p.File, p.Flags = c.Plan, c.connectionArgs(s.given)
 	return c.applySaved(ctx, s, intr, events, p)
 }
 
@@ -137,18 +137,21 @@ func doneFix(plans ...*reconcile.Plan) string {
 }
 
 // remakeCommand is the command that makes plans again: undo with their
-// journals for undo plans, else plan; kind names what it makes.
+// journals for undo plans (and the flags that chose the account, as
+// reconcile.UndoCommand has them), else plan; kind names what it makes.
 func remakeCommand(plans []*reconcile.Plan) (kind, command string) {
 	var journals []string
+	flags := ""
 	for _, p := range plans {
 		if p != nil && p.Journal != "" {
-			journals = append(journals, reconcile.Printable(reconcile.ShellQuote(p.Journal)))
+			journals = append(journals, reconcile.Printable(reconcile.PathArg(p.Journal)))
+			flags = p.Flags
 		}
 	}
 	if len(journals) == 0 {
 		return "plan", "voxbind plan"
 	}
-	return "undo plan", "voxbind undo " + strings.Join(journals, " ")
+	return "undo plan", "voxbind undo " + strings.Join(journals, " ") + flags
 }
 
 // appliedAlready reports whether stale says that every change of the

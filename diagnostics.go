@@ -226,6 +226,8 @@ func diagnosticOf(err error) Diagnostic {
 		d.Message, d.Fix, _ = strings.Cut(err.Error(), ". ")
 	case errors.As(err, &ep):
 		d.Code, d.Message, d.Fix = codeEndpoint, ep.Method+": "+ep.Problem, ep.Fix
+	case errors.Is(err, voximplant.ErrEndpointURL):
+		d.Code, d.Fix = codeEndpoint, "give the Management API's URL with --endpoint (or VOXIMPLANT_ENDPOINT), such as "+voximplant.DefaultEndpoint+", or leave it out for that one"
 	case errors.As(err, &ae):
 		d.Code, d.Fix = codeAPIError, ae.Hint()
 		if ae.Code == voximplant.CodeInvalidKeyID {

@@ -118,6 +118,14 @@ func TestPlanJSONDiagnostics(t *testing.T) {
 		t.Errorf("--rate fast: exit %d, diagnostics (-want +got):\n%s", code, diff)
 	}
 
+	// An endpoint that is no URL voxbind sends the token to: code
+	// endpoint, with a fix.
+	code, stdout, _ = runCLI(t, "--credentials", filepath.Join(dir, sandbox.CredentialsFile), "plan", "-f", good, "-o", "json", "--endpoint", "ftp://api.voximplant.com/")
+	d = oneDoc(t, stdout)
+	if diff := cmp.Diff([]string{"error:endpoint"}, codes(d.Diagnostics)); code != 1 || diff != "" || !strings.Contains(d.Diagnostics[0].Fix, "--endpoint") {
+		t.Errorf("ftp endpoint: exit %d, diagnostics (-want +got):\n%s\n%+v", code, diff, d.Diagnostics)
+	}
+
 	// A blocked change: the plan with its fields and the diagnostic.
 	blocked := applyWrite(t, filepath.Join(t.TempDir(), "blocked.yaml"), "version: 1\nbindings:\n  - registration: old@pbx.example.com\n    application: support\n")
 	code, stdout, _ = runCLI(t, "--sandbox", state, "plan", "-f", blocked, "-o", "json")

@@ -445,6 +445,7 @@ func TestFleetApplyEvents(t *testing.T) {
 	for _, j := range slices.SortedFunc(slices.Values(journals), func(a, b string) int { return strings.Compare(filepath.Base(a), filepath.Base(b)) }) {
 		again += " " + reconcile.ShellQuote(j)
 	}
+	again += pastedFlags([]string{"--credentials", creds, "--endpoint", ts.URL + "/platform_api/"})
 	wantFix := "see each account's summary above; run " + again + " again: the undo restores only what is left"
 	var fixes []string
 	for _, d := range lines[len(lines)-1]["diagnostics"].([]any) {

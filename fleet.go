@@ -225,11 +225,12 @@ func fleetRender(s *session, f *reconcile.FleetPlan, format string, color, full 
 }
 
 // savedIn records in each account's plan of f the file the fleet plan
-// was read from (reconcile.Plan.File).
-func savedIn(f *reconcile.FleetPlan, path string) {
+// was read from and the flags that chose the account (reconcile.Plan.File
+// and Flags).
+func savedIn(f *reconcile.FleetPlan, path, flags string) {
 	for _, a := range f.Accounts {
 		if a.Plan != nil {
-			a.Plan.File = path
+			a.Plan.File, a.Plan.Flags = path, flags
 		}
 	}
 }

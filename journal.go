@@ -35,11 +35,15 @@ var journalFleetFix = fmt.Sprintf("set %s to a directory voxbind can create and 
 
 // check refuses, before anything is read, a --journal FILE that exists
 // already (a symbolic link too, even one to nothing: a journal is a new
-// file, never written through a link) or whose directory does not exist;
-// create catches the rest.
+// file, never written through a link) or whose directory does not exist,
+// and "-", which by custom is stdout; create catches the rest.
 func (f *journalFlags) check() error {
-	if f.Journal == "" {
+	switch f.Journal {
+	case "":
 		return nil
+	case "-":
+		return failure(codeJournal, `--journal - names no file: voxbind does not take "-" for stdout, and a journal is a file that undo reads; nothing was changed`,
+			"give a new file name, or leave --journal out for one in $"+journalDirEnv+", else "+journalDefaultDir)
 	}
 	if fi, err := os.Lstat(f.Journal); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		return journalLinkFailure(f.Journal)

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/sandbox"
 )
 
@@ -639,6 +640,17 @@ func TestInterruptedSaysSoOnce(t *testing.T) {
 	}
 }
 
+// pastedFlags is how voxbind repeats flags given as separate words
+// ("--credentials", "c.json", ...) in a command to paste:
+// " --credentials=c.json ...", each value quoted for a shell.
+func pastedFlags(flags []string) string {
+	s := ""
+	for i := 0; i+1 < len(flags); i += 2 {
+		s += " " + flags[i] + "=" + reconcile.ShellQuote(flags[i+1])
+	}
+	return s
+}
+
 // TestUndoStopsWhenTheAPIKeepsSayingTryLater: an undo stopped by an API
 // that asks to wait says to run that undo again later, naming its
 // journal quoted for a shell, in the summary and in -o json's fix; not
@@ -659,7 +671,9 @@ func TestUndoStopsWhenTheAPIKeepsSayingTryLater(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
 	}
-	want := "Run voxbind undo '" + journal + "' again later: the API asks voxbind to wait; the undo restores only what is left.\n"
+	// The command repeats the flags that chose the account, to work as
+	// pasted.
+	want := "Run voxbind undo '" + journal + "'" + pastedFlags(flags) + " again later: the API asks voxbind to wait; the undo restores only what is left.\n"
 	if !strings.Contains(stderr, want) || strings.Contains(stderr, "Run apply") {
 		t.Errorf("stderr does not say %q:\n%s", want, stderr)
 	}
@@ -874,7 +888,7 @@ func TestStoppedUndoSaysToRunItAgain(t *testing.T) {
 		}
 		return false
 	})
-	undoAgain := "voxbind undo '" + journal + "' again"
+	undoAgain := "voxbind undo '" + journal + "'" + pastedFlags(flags) + " again"
 	for _, tc := range []struct {
 		name, stop string
 		args       []string

@@ -85,7 +85,7 @@ func (c *ShowCmd) fleet(s *session, data []byte, what string) error {
 	if err != nil {
 		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.File, err), fix: reconcile.PlanFileFix(err, what), err: err}
 	}
-	savedIn(f, c.File)
+	savedIn(f, c.File, "")
 	if err := fleetRender(s, f, c.Output, c.color(s.stdio.Out), c.Full); err != nil {
 		return fmt.Errorf("write the plan: %w", err)
 	}

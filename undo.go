@@ -157,6 +157,7 @@ func (c *UndoCmd) runAccount(ctx context.Context, s *session, intr *interrupts, 
 	if err != nil {
 		return fmt.Errorf("%w; nothing was changed", err)
 	}
+	p.Flags = c.connectionArgs(s.given)
 	undoDescribe(s, path, j)
 	apply := &ApplyCmd{Full: c.Full, ColorFlags: c.ColorFlags}
 	if err := apply.showPlan(s, p, events); err != nil {
@@ -279,6 +280,9 @@ func (c *UndoCmd) runFleet(ctx context.Context, s *session, intr *interrupts, ev
 	done := s.phase(fmt.Sprintf("Reading %s to plan the undo, %d at a time", english.Plural(len(journals), "account"), min(c.AccountsParallelism, len(journals))))
 	reconcile.ForEachAccount(len(journals), c.AccountsParallelism, func(i int) {
 		f.Accounts[i] = undoAccount(ctx, fc, paths[i], journals[i], opts)
+		if f.Accounts[i].Plan != nil {
+			f.Accounts[i].Plan.Flags = c.connectionArgs(s.given)
+		}
 	})
 	done()
 	if err := ctx.Err(); err != nil {

@@ -82,6 +82,13 @@ type Plan struct {
 	// account as it is now. "" for a plan made in this run. Not part of
 	// plan JSON.
 	File string `json:"-"`
+	// Flags are the flags that chose the account on the command line
+	// (" --sandbox=…", " --credentials=…", " --endpoint=…"), quoted for a
+	// shell: the commands voxbind prints for pasting (UndoCommand) repeat
+	// them, so that they work as pasted. "" when none was given (they
+	// came from the environment, which the shell has too). Not part of
+	// plan JSON.
+	Flags string `json:"-"`
 }
 
 // newPlan is the plan of the account before any step is added, as Diff

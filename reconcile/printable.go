@@ -22,6 +22,16 @@ func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// PathArg is path as an argument of a command to paste: quoted for a
+// shell (ShellQuote), and after "./" when it starts with '-', which the
+// command would take for a flag.
+func PathArg(path string) string {
+	if strings.HasPrefix(path, "-") {
+		path = "./" + path
+	}
+	return ShellQuote(path)
+}
+
 // Printable returns s with every character that could act on a terminal
 // or hide text shown as an escape: control characters (ESC, newline,
 // carriage return, backspace, C1 codes) as \n, \r, \t or \xNN, the

@@ -36,6 +36,27 @@ func TestPrintable(t *testing.T) {
 	}
 }
 
+// TestPathArg: a path to paste is quoted for a shell, and one that
+// starts with '-' is not taken for a flag.
+func TestPathArg(t *testing.T) {
+	for in, want := range map[string]string{
+		"j.jsonl":       "j.jsonl",
+		"my j.jsonl":    "'my j.jsonl'",
+		"-x.jsonl":      "./-x.jsonl",
+		"--force":       "./--force",
+		"/tmp/-x.jsonl": "/tmp/-x.jsonl",
+		"-it's.jsonl":   `'./-it'\''s.jsonl'`,
+	} {
+		if got := PathArg(in); got != want {
+			t.Errorf("PathArg(%q) = %q, want %q", in, got, want)
+		}
+	}
+	p := &Plan{Journal: "-x.jsonl", Flags: " --sandbox=sb/account.json"}
+	if got, want := UndoCommand(p), "voxbind undo ./-x.jsonl --sandbox=sb/account.json"; got != want {
+		t.Errorf("UndoCommand = %q, want %q", got, want)
+	}
+}
+
 // hostilePlan has account data full of terminal escapes, newlines,
 // bidi overrides and mentions in every field a plan shows.
 func hostilePlan() *Plan {

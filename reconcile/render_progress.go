@@ -411,10 +411,11 @@ func sentence(s string) string {
 }
 
 // UndoCommand is the command that makes the undo plan p again, as the
-// user pastes it: "voxbind undo JOURNAL", the journal quoted for a shell.
-// Run again, it restores only what is not restored yet.
+// user pastes it: "voxbind undo JOURNAL" and the flags that chose the
+// account (p.Flags), the journal as PathArg writes it. Run again, it
+// restores only what is not restored yet.
 func UndoCommand(p *Plan) string {
-	return "voxbind undo " + Printable(ShellQuote(p.Journal))
+	return "voxbind undo " + Printable(PathArg(p.Journal)) + p.Flags
 }
 
 // waitCut says what ended the wait for the calls in flight after

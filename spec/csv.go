@@ -456,9 +456,9 @@ func setCell(b *Binding, key, val string) (e *Error) {
 		case strings.EqualFold(val, "true"):
 			b.Unbound = true
 		case strings.EqualFold(val, "false"):
-		case trimBlanks(val) != val && (strings.EqualFold(trimBlanks(val), "true") || strings.EqualFold(trimBlanks(val), "false")):
+		case trimBlanks(val) != val && (trimBlanks(val) == "" || strings.EqualFold(trimBlanks(val), "true") || strings.EqualFold(trimBlanks(val), "false")):
 			// A quoted cell keeps its blanks; an unquoted one is caught
-			// before (cellProblem).
+			// before (cellProblem). A cell of blanks alone is not empty.
 			e = &Error{Code: CodeInvalidValue, Msg: key + " " + strconv.Quote(val) + " starts or ends with a blank", Fix: "remove the blanks"}
 		default:
 			e = &Error{Code: CodeWrongType, Msg: "unbound must be true, false or empty, not " + strconv.Quote(val), Fix: "write true or false, or leave the cell empty"}
@@ -572,7 +572,7 @@ func csvID(key, v string) (int64, *Error) {
 		}
 		return 0, &Error{Code: CodeInvalidValue, Msg: key + " " + v + " is too large for an id", Fix: "check the id"}
 	}
-	if trimmed := trimBlanks(v); trimmed != v && plainDecimal(trimmed) {
+	if trimmed := trimBlanks(v); trimmed != v && (trimmed == "" || plainDecimal(trimmed)) {
 		return 0, &Error{Code: CodeInvalidValue, Msg: key + " " + strconv.Quote(v) + " starts or ends with a blank", Fix: "remove the blanks"}
 	}
 	if digits := strings.TrimLeft(v, "0"); digits != v && plainDecimal(digits) {

@@ -174,7 +174,8 @@ func New(o Options) (*Client, error) {
 }
 
 // checkEndpoint normalises the base URL and refuses plain http to anything
-// but a loopback host: the bearer token would travel in clear.
+// but a loopback host: the bearer token would travel in clear. Its errors
+// match ErrEndpointURL.
 func checkEndpoint(s string) (string, error) {
 	if s == "" {
 		s = DefaultEndpoint
@@ -182,26 +183,26 @@ func checkEndpoint(s string) (string, error) {
 	if shown, ok := withoutUserinfo(s); ok {
 		// Checked before parsing, so that no other message (url.Parse's
 		// quotes the whole text) can echo the password.
-		return "", fmt.Errorf("endpoint %q: holds a user name or password (user:password@); the Management API authenticates with the key file's token, never with credentials in the URL: remove user:password@ from --endpoint (or VOXIMPLANT_ENDPOINT)", shown)
+		return "", endpointURLErrorf("endpoint %q: holds a user name or password (user:password@); the Management API authenticates with the key file's token, never with credentials in the URL: remove user:password@ from --endpoint (or VOXIMPLANT_ENDPOINT)", shown)
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return "", fmt.Errorf("endpoint %q: not a URL: %w", s, err)
+		return "", endpointURLErrorf("endpoint %q: not a URL: %w", s, err)
 	}
 	if u.Host == "" {
-		return "", fmt.Errorf("endpoint %q: no host; expected a URL such as %s", s, DefaultEndpoint)
+		return "", endpointURLErrorf("endpoint %q: no host; expected a URL such as %s", s, DefaultEndpoint)
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !loopbackHost(u.Hostname()) {
-			return "", fmt.Errorf("endpoint %q: plain http:// is refused for non-loopback host %q (the token would travel in clear); use https://", s, u.Hostname())
+			return "", endpointURLErrorf("endpoint %q: plain http:// is refused for non-loopback host %q (the token would travel in clear); use https://", s, u.Hostname())
 		}
 	default:
-		return "", fmt.Errorf("endpoint %q: scheme %q: use https:// (http:// only for a loopback host)", s, u.Scheme)
+		return "", endpointURLErrorf("endpoint %q: scheme %q: use https:// (http:// only for a loopback host)", s, u.Scheme)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("endpoint %q: must not have a query or fragment", s)
+		return "", endpointURLErrorf("endpoint %q: must not have a query or fragment", s)
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
@@ -211,6 +212,22 @@ func checkEndpoint(s string) (string, error) {
 	}
 	return u.String(), nil
 }
+
+// ErrEndpointURL is matched (errors.Is) by the error of an endpoint that
+// is not a URL voxbind sends the token to: not a URL, no host, a scheme
+// other than https (http only for a loopback host), a query, a password.
+var ErrEndpointURL = errors.New("the endpoint is not a URL voxbind can use")
+
+// endpointURLError is an error that matches ErrEndpointURL.
+type endpointURLError struct{ err error }
+
+func endpointURLErrorf(format string, args ...any) error {
+	return &endpointURLError{fmt.Errorf(format, args...)}
+}
+
+func (e *endpointURLError) Error() string        { return e.err.Error() }
+func (e *endpointURLError) Unwrap() error        { return e.err }
+func (e *endpointURLError) Is(target error) bool { return target == ErrEndpointURL }
 
 // withoutUserinfo returns endpoint s with its user name and password
 // ("user:password@" after the scheme) cut out, and whether it had them. It
@@ -321,8 +338,10 @@ func send[A any, PA interface {
 			}
 		}
 		switch {
-		case isWrite && lost && !res.lost:
+		case isWrite && lost && !res.lost && res.replied:
 			err = &lostError{fmt.Errorf("%w; the answer to an earlier attempt was lost, and this answer does not say whether that attempt took effect", err)}
+		case isWrite && lost && !res.lost:
+			err = &lostError{fmt.Errorf("%w; the answer to an earlier attempt was lost, and this attempt did not reach the API to say whether that one took effect", err)}
 		case isWrite && lost:
 			err = &lostError{err}
 		case isWrite && res.cancelled && attempt == 0 && !res.lost:
@@ -426,6 +445,8 @@ type result struct {
 	// one that is not the API's own (a proxy's page) say nothing about
 	// the earlier attempt.
 	lost, settles bool
+	// replied: an HTTP answer came back, whatever it said.
+	replied bool
 }
 
 // attempt makes one HTTP request. The answer is parsed whatever the HTTP
@@ -445,6 +466,7 @@ func (c *Client) attempt(ctx context.Context, method, form string, try int, out 
 	c.requests.Add(1)
 	status, code := 0, 0
 	defer func() {
+		res.replied = status != 0
 		c.trace(ctx, method, form, status, code, res.err, c.now().Sub(sentAt), try)
 	}()
 

@@ -35,8 +35,8 @@ func TestEndpoint(t *testing.T) {
 	for _, tt := range tests {
 		got, err := checkEndpoint(tt.in)
 		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("checkEndpoint(%q) error = %v, want %q", tt.in, err, tt.err)
+			if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.Is(err, ErrEndpointURL) {
+				t.Errorf("checkEndpoint(%q) error = %v, want %q matching ErrEndpointURL", tt.in, err, tt.err)
 			}
 			continue
 		}

@@ -390,6 +390,30 @@ func TestLostWriteSettledOnlyByItsOwnAnswer(t *testing.T) {
 	}
 }
 
+// TestLostWriteThenUnreachable: after a lost answer, retries that never
+// reach the API (the connection is refused) leave the step unknown, and
+// the error does not call a refused connection an answer.
+func TestLostWriteThenUnreachable(t *testing.T) {
+	f := newFakeServer(t)
+	f.regs = []SIPRegistration{{ID: 101}}
+	f.after = func(_ int64, method string, w http.ResponseWriter, _ *http.Request) bool {
+		if method != "BindSipRegistration" {
+			return false
+		}
+		f.srv.Listener.Close() // every retry is refused
+		drop(w)                // bound, but the answer is lost
+		return true
+	}
+	c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = 300 * time.Millisecond })
+	err := c.Bind(context.Background(), 101, &reconcile.Target{Application: reconcile.Ref{ID: 77}})
+	if !errors.Is(err, reconcile.ErrOutcomeUnknown) {
+		t.Fatalf("error %v: want an unknown outcome", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "the answer to an earlier attempt was lost, and this attempt did not reach the API") || strings.Contains(msg, "this answer") {
+		t.Errorf("error %q: want it to say the retry did not reach the API, not call it an answer", msg)
+	}
+}
+
 // TestWriteRunsToItsAnswerAfterCancel: cancelling a write's context stops
 // retries but lets the attempt in flight get its answer; a read's attempt
 // is abandoned at once.
