@@ -779,7 +779,7 @@ func TestApplyStopsWhenTheAPIRefusesTheKey(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("undo: exit %d, want 1:\n%s", code, stderr)
 	}
-	want := "The API refuses the key: " + hint + ". Fix that first, then run voxbind undo '" + journal + "' again; the undo restores only what is left.\n"
+	want := "The API refuses the key: " + hint + ". Fix that first, then run voxbind undo '" + journal + "'" + pastedFlags(flags) + " again; the undo restores only what is left.\n"
 	if !strings.Contains(stderr, want) || strings.Contains(stderr, "run apply") {
 		t.Errorf("undo's stderr does not say %q:\n%s", want, stderr)
 	}
