@@ -462,9 +462,11 @@ func TestWriteRunsToItsAnswerAfterCancel(t *testing.T) {
 	}
 }
 
-// TestStoppedWriteNotRetried: a transient failure of the attempt in flight
-// when ctx is cancelled ends the call, unknown, without another attempt.
-func TestStoppedWriteNotRetried(t *testing.T) {
+// stoppedWrite makes a Bind whose attempt is in flight when its context
+// is cancelled with stop, then answered by answer; it returns the client
+// and the Bind's error.
+func stoppedWrite(t *testing.T, stop error, answer func(w http.ResponseWriter)) (*Client, error) {
+	t.Helper()
 	f := newFakeServer(t)
 	f.regs = []SIPRegistration{{ID: 101}}
 	arrived := make(chan struct{})
@@ -472,18 +474,24 @@ func TestStoppedWriteNotRetried(t *testing.T) {
 	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
 		close(arrived)
 		<-release
-		w.WriteHeader(503)
+		answer(w)
 		return true
 	}
 	c, _ := testClient(t, f, nil)
 	ctx, cancel := context.WithCancelCause(context.Background())
-	stop := errors.New("interrupted")
 	done := make(chan error, 1)
 	go func() { done <- c.Bind(ctx, 101, nil) }()
 	<-arrived
 	cancel(stop)
 	close(release)
-	err := <-done
+	return c, <-done
+}
+
+// TestStoppedWriteNotRetried: a transient failure of the attempt in flight
+// when ctx is cancelled ends the call, unknown, without another attempt.
+func TestStoppedWriteNotRetried(t *testing.T) {
+	stop := errors.New("interrupted")
+	c, err := stoppedWrite(t, stop, func(w http.ResponseWriter) { w.WriteHeader(503) })
 	if !errors.Is(err, stop) || !errors.Is(err, reconcile.ErrOutcomeUnknown) {
 		t.Errorf("error %v; want the stop's cause, unknown outcome", err)
 	}
@@ -500,25 +508,8 @@ func TestStoppedWriteNotRetried(t *testing.T) {
 // refusal stopped the apply) is that answer: the call failed, and it
 // would not have been retried anyway, so nothing says "not retried".
 func TestStoppedWriteFinalAnswer(t *testing.T) {
-	f := newFakeServer(t)
-	f.regs = []SIPRegistration{{ID: 101}}
-	arrived := make(chan struct{})
-	release := make(chan struct{})
-	f.fault = func(_ int64, _ string, w http.ResponseWriter, _ *http.Request) bool {
-		close(arrived)
-		<-release
-		apiError(w, 433, "Invalid key_id")
-		return true
-	}
-	c, _ := testClient(t, f, nil)
-	ctx, cancel := context.WithCancelCause(context.Background())
 	stop := errors.New("the API refuses the key: api error 433")
-	done := make(chan error, 1)
-	go func() { done <- c.Bind(ctx, 101, nil) }()
-	<-arrived
-	cancel(stop)
-	close(release)
-	err := <-done
+	_, err := stoppedWrite(t, stop, func(w http.ResponseWriter) { apiError(w, 433, "Invalid key_id") })
 	var refused *reconcile.KeyRefusedError
 	if !errors.As(err, &refused) || errors.Is(err, stop) || errors.Is(err, reconcile.ErrOutcomeUnknown) || strings.Contains(err.Error(), "not retried") {
 		t.Errorf("error %q; want the API's own refusal, not the stop's cause", err)
