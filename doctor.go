@@ -161,18 +161,7 @@ func (d *doctor) checkSpec(ctx context.Context, files []string) *spec.Spec {
 		}
 	}
 	if err != nil {
-		var errs spec.Errors
-		switch {
-		case errors.As(err, &errs) && len(errs) == 1 && errs[0].Fix != "":
-			// One problem, such as a missing file: its own fix says what
-			// to do, and validate would say nothing more.
-			problem := *errs[0]
-			problem.Fix = ""
-			d.fail("spec", problem.Error(), errs[0].Fix)
-		case errors.As(err, &errs) && len(errs) > 0:
-			d.fail("spec", fmt.Sprintf("%s in %s; the first: %v", english.Plural(len(errs), "problem"), strings.Join(files, ", "), errs[0]),
-				"to see every problem with its file:line:col, run: voxbind validate "+fileArgs(files))
-		default:
+		if !d.failProblems("spec", err, "in "+strings.Join(files, ", "), "to see every problem with its file:line:col, run: voxbind validate "+fileArgs(files)) {
 			d.fail("spec", err.Error(), "check the -f paths")
 		}
 		return nil
@@ -728,23 +717,33 @@ func (d *doctor) checkPlan(ctx context.Context, client *voximplant.Client, desir
 		after.Calls-before.Calls, after.Requests-before.Requests, perChange))
 	p, err := reconcile.Diff(desired, observed, reconcile.Options{Today: d.today})
 	if err != nil {
-		var errs spec.Errors
-		switch {
-		case errors.As(err, &errs) && len(errs) == 1 && errs[0].Fix != "":
-			// One problem (a registration not in the account, say):
-			// its own fix says what to do.
-			problem := *errs[0]
-			problem.Fix = ""
-			d.fail("spec plan", problem.Error(), errs[0].Fix)
-		case errors.As(err, &errs) && len(errs) > 0:
-			d.fail("spec plan", fmt.Sprintf("%s when the spec meets the account; the first: %v", english.Plural(len(errs), "problem"), errs[0]),
-				"to see every problem with its file:line, run: "+d.planCommand())
-		default:
+		if !d.failProblems("spec plan", err, "when the spec meets the account", "to see every problem with its file:line, run: "+d.planCommand()) {
 			d.fail("spec plan", err.Error(), "for details, run: "+d.planCommand())
 		}
 		return
 	}
 	d.ok("spec plan", planSummary(p))
+}
+
+// failProblems fails check name with the spec problems err holds and
+// reports whether it held any. One problem (a missing file, a
+// registration not in the account) is shown alone with its own fix, which
+// says what to do: the command that lists every problem would say nothing
+// more. Several are counted ("3 problems WHERE; the first: …") with fix,
+// the command that lists them all.
+func (d *doctor) failProblems(name string, err error, where, fix string) bool {
+	var errs spec.Errors
+	switch {
+	case !errors.As(err, &errs) || len(errs) == 0:
+		return false
+	case len(errs) == 1 && errs[0].Fix != "":
+		problem := *errs[0]
+		problem.Fix = ""
+		d.fail(name, problem.Error(), errs[0].Fix)
+	default:
+		d.fail(name, fmt.Sprintf("%s %s; the first: %v", english.Plural(len(errs), "problem"), where, errs[0]), fix)
+	}
+	return true
 }
 
 // planCommand is the plan command of the spec files and account flags
