@@ -18,12 +18,12 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 	if err != nil {
 		return err
 	}
-	switch path := reconcile.PathArg(c.Plan); {
+	switch path := reconcile.Printable(reconcile.PathArg(c.Plan)); {
 	case isJournal(data):
-		return failure(codePlanFile, "plan "+c.Plan+" is the journal of an apply (what it did), not a saved plan",
-			"to take that apply back, run: voxbind undo "+path+c.connectionArgs(s.given)+"; to see what it did: voxbind show "+path)
+		return failure(codePlanFile, "plan "+reconcile.Printable(c.Plan)+" is the journal of an apply (what it did), not a saved plan",
+			"to take that apply back, run: voxbind undo "+path+reconcile.Printable(c.connectionArgs(s.given))+"; to see what it did: voxbind show "+path)
 	case isJSONLines(data):
-		return failure(codePlanFile, "plan "+c.Plan+" is JSON Lines (apply -o json events?), not a saved plan", "give the file written by voxbind plan --out, unchanged")
+		return failure(codePlanFile, "plan "+reconcile.Printable(c.Plan)+" is JSON Lines (apply -o json events?), not a saved plan", "give the file written by voxbind plan --out, unchanged")
 	}
 	if reconcile.IsFleetPlan(data) {
 		f, err := reconcile.ReadFleetPlan(data)
@@ -151,7 +151,7 @@ func remakeCommand(plans []*reconcile.Plan) (kind, command string) {
 	if len(journals) == 0 {
 		return "plan", "voxbind plan"
 	}
-	return "undo plan", "voxbind undo " + strings.Join(journals, " ") + flags
+	return "undo plan", "voxbind undo " + strings.Join(journals, " ") + reconcile.Printable(flags)
 }
 
 // appliedAlready reports whether stale says that every change of the

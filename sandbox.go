@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/voxbind/voxbind/internal/english"
+	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/sandbox"
 )
 
@@ -78,13 +79,18 @@ func (c *SandboxInitCmd) Run(stdio *Stdio) error {
 Or serve it over HTTP and talk to it with the key:
   voxbind sandbox serve --state %s
   voxbind --credentials %s --endpoint http://127.0.0.1:8080/platform_api/ %s
-`, creds, state, what, children, generate, state, try, state, creds, try)
+`, creds, state, what, children, generate, pasted(state), try, pasted(state), pasted(creds), try)
 	if err != nil {
 		return err
 	}
 	warnUnignoredKey(stdio.Err, creds)
 	return nil
 }
+
+// pasted is path as an argument of the commands sandbox init prints to
+// paste: quoted for a shell when it must be, after ./ when it starts
+// with '-', its control characters escaped.
+func pasted(path string) string { return reconcile.Printable(reconcile.PathArg(path)) }
 
 // warnUnignoredKey warns when the key file just written lies inside a git
 // work tree that does not ignore it, where one 'git add .' would commit a

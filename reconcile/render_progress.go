@@ -415,7 +415,7 @@ func sentence(s string) string {
 // account (p.Flags), the journal as PathArg writes it. Run again, it
 // restores only what is not restored yet.
 func UndoCommand(p *Plan) string {
-	return "voxbind undo " + Printable(PathArg(p.Journal)) + p.Flags
+	return "voxbind undo " + Printable(PathArg(p.Journal)+p.Flags)
 }
 
 // waitCut says what ended the wait for the calls in flight after
