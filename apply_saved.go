@@ -18,7 +18,7 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 	if err != nil {
 		return err
 	}
-	switch path := reconcile.Printable(reconcile.PathArg(c.Plan)); {
+	switch path := pasted(c.Plan); {
 	case isJournal(data):
 		return failure(codePlanFile, "plan "+reconcile.Printable(c.Plan)+" is the journal of an apply (what it did), not a saved plan",
 			"to take that apply back, run: voxbind undo "+path+reconcile.Printable(c.connectionArgs(s.given))+"; to see what it did: voxbind show "+path)
@@ -144,7 +144,7 @@ func remakeCommand(plans []*reconcile.Plan) (kind, command string) {
 	flags := ""
 	for _, p := range plans {
 		if p != nil && p.Journal != "" {
-			journals = append(journals, reconcile.Printable(reconcile.PathArg(p.Journal)))
+			journals = append(journals, pasted(p.Journal))
 			flags = p.Flags
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/voxbind/voxbind/internal/atomicfile"
+	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/sandbox"
 )
 
@@ -32,6 +33,11 @@ func (f *AccountFlags) reads(specFiles ...string) []readFile {
 	}
 	return out
 }
+
+// pasted is path as an argument of a command voxbind prints to paste:
+// quoted for a shell when it must be, after ./ when it starts with '-',
+// its control characters escaped.
+func pasted(path string) string { return reconcile.Printable(reconcile.PathArg(path)) }
 
 // dashOut refuses --out -, which by custom means stdout: voxbind would
 // write a file named "-". fix says where the output can go instead.

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/voxbind/voxbind/internal/english"
-	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/sandbox"
 )
 
@@ -86,11 +85,6 @@ Or serve it over HTTP and talk to it with the key:
 	warnUnignoredKey(stdio.Err, creds)
 	return nil
 }
-
-// pasted is path as an argument of the commands sandbox init prints to
-// paste: quoted for a shell when it must be, after ./ when it starts
-// with '-', its control characters escaped.
-func pasted(path string) string { return reconcile.Printable(reconcile.PathArg(path)) }
 
 // warnUnignoredKey warns when the key file just written lies inside a git
 // work tree that does not ignore it, where one 'git add .' would commit a
