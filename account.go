@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -223,7 +224,8 @@ func sandboxAccountID(running *sandbox.Running, id int64, path string) error {
 // loadCredentials reads the key file, giving up when ctx ends: a path
 // that blocks (a FIFO nobody writes to) must still yield to Ctrl-C. The
 // read goes on in the background, and ends with the process. A file that
-// group or others may read is told to warn (nil: not told).
+// group or others may read is told to warn, with the chmod to paste (nil:
+// not told).
 func loadCredentials(ctx context.Context, path string, warn func(problem, fix string)) (*voximplant.Credentials, error) {
 	type loaded struct {
 		creds        *voximplant.Credentials
@@ -236,7 +238,10 @@ func loadCredentials(ctx context.Context, path string, warn func(problem, fix st
 	done := make(chan loaded, 1)
 	go func() {
 		var l loaded
-		l.creds, l.err = voximplant.LoadCredentials(path, func(problem, fix string) { l.problem, l.fix = problem, fix })
+		l.creds, l.err = voximplant.LoadCredentials(path, func(read string, mode fs.FileMode) {
+			l.problem = fmt.Sprintf("credentials file %s is readable by group or others (mode %04o)", reconcile.Printable(read), mode)
+			l.fix = "run: chmod 600 " + pasted(read)
+		})
 		done <- l
 	}()
 	select {

@@ -141,7 +141,11 @@ func TestPlanJSONDiagnostics(t *testing.T) {
 
 	// A warning (a key file others may read) travels inside a good plan.
 	srv := newSandboxHTTP(t, state, sandbox.Options{})
-	key := filepath.Join(dir, sandbox.CredentialsFile)
+	// Named with a blank: the warning's fix is a command to paste.
+	key := filepath.Join(dir, "loose key.json")
+	if err := os.Rename(filepath.Join(dir, sandbox.CredentialsFile), key); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Chmod(key, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +154,7 @@ func TestPlanJSONDiagnostics(t *testing.T) {
 	if diff := cmp.Diff([]string{"warning:key-file-mode"}, codes(d.Diagnostics)); code != 0 || diff != "" || len(d.Changes) != 3 {
 		t.Errorf("loose key: exit %d, %d changes, diagnostics (-want +got):\n%s\nstderr: %s", code, len(d.Changes), diff, stderr)
 	}
-	if !strings.Contains(stderr, "voxbind: warning: credentials file "+key+" is readable by group or others (mode 0644); run: chmod 600 "+key) {
+	if !strings.Contains(stderr, "voxbind: warning: credentials file "+key+" is readable by group or others (mode 0644); run: chmod 600 '"+key+"'\n") {
 		t.Errorf("stderr does not warn people: %q", stderr)
 	}
 }

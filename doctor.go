@@ -283,7 +283,7 @@ func (d *doctor) checkKey(ctx context.Context) (*voximplant.Credentials, string,
 	}
 	if runtime.GOOS != "windows" {
 		if mode := fi.Mode().Perm(); mode&0o044 != 0 {
-			d.warn("key file mode", fmt.Sprintf("mode %04o: group or others may read the private key", mode), "chmod 600 "+path)
+			d.warn("key file mode", fmt.Sprintf("mode %04o: group or others may read the private key", mode), "chmod 600 "+pasted(path))
 		} else {
 			d.ok("key file mode", fmt.Sprintf("mode %04o: only its owner may read it", mode))
 		}

@@ -170,7 +170,8 @@ func TestDoctorGood(t *testing.T) {
 func TestDoctorKeyFileProblems(t *testing.T) {
 	s := newDoctorServer(t, 0, nil, sandbox.Options{})
 	t.Setenv("VOXIMPLANT_CREDENTIALS", "")
-	loose := filepath.Join(t.TempDir(), "loose.json")
+	// A blank in the name: the fix is a command to paste, so it quotes it.
+	loose := filepath.Join(t.TempDir(), "loose key.json")
 	data, err := os.ReadFile(s.creds)
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +206,7 @@ func TestDoctorKeyFileProblems(t *testing.T) {
 			}
 		})
 	}
-	if _, checks := doctorReport(t, "--credentials", loose, "--endpoint", s.endpoint); !strings.Contains(checks["key file mode"].Fix, "chmod 600") {
+	if _, checks := doctorReport(t, "--credentials", loose, "--endpoint", s.endpoint); checks["key file mode"].Fix != "chmod 600 '"+loose+"'" {
 		t.Errorf("key file mode fix = %q", checks["key file mode"].Fix)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/voxbind/voxbind/internal/english"
+	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/sandbox"
 )
 
@@ -116,14 +117,31 @@ func warnUnignoredKey(w io.Writer, keyFile string) {
 		abs, _ = filepath.EvalSymlinks(abs)
 		realRoot, _ := filepath.EvalSymlinks(root)
 		if rel, err := filepath.Rel(realRoot, abs); err == nil && !strings.HasPrefix(rel, "..") {
-			line := "/" + name
+			line := "/" + gitignorePattern(name)
 			if rel != "." {
-				line = "/" + filepath.ToSlash(rel) + "/"
+				line = "/" + gitignorePattern(filepath.ToSlash(rel)) + "/"
 			}
-			fix = fmt.Sprintf("add the line %s to %s", line, filepath.Join(root, ".gitignore"))
+			if !strings.ContainsAny(line, "\n\r") {
+				fix = fmt.Sprintf("add the line %s to %s", reconcile.Printable(line), reconcile.Printable(filepath.Join(root, ".gitignore")))
+			}
 		}
 	}
-	fmt.Fprintf(w, "sandbox: warning: %s holds a private key and lies in the git work tree %s, which does not ignore it: %s, or use a directory outside the work tree\n", keyFile, root, fix)
+	fmt.Fprintf(w, "sandbox: warning: %s holds a private key and lies in the git work tree %s, which does not ignore it: %s, or use a directory outside the work tree\n", reconcile.Printable(keyFile), reconcile.Printable(root), fix)
+}
+
+// gitignorePattern is path as a .gitignore pattern that matches it alone:
+// the characters git would take for a wildcard (* ? [ ]) or an escape
+// (\), and trailing blanks, which git drops, after a backslash.
+func gitignorePattern(path string) string {
+	var b strings.Builder
+	trailing := len(strings.TrimRight(path, " "))
+	for i, r := range path {
+		if strings.ContainsRune(`*?[]\`, r) || i >= trailing {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // sandboxBulkExample is the number of lines of examples/bulk.yaml.

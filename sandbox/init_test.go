@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +25,7 @@ func TestInit(t *testing.T) {
 		t.Errorf("credentials.json mode %v, want 0600", fi.Mode().Perm())
 	}
 	var warn strings.Builder
-	cred, err := voximplant.LoadCredentials(credPath, func(problem, fix string) { warn.WriteString(problem) })
+	cred, err := voximplant.LoadCredentials(credPath, func(path string, mode fs.FileMode) { fmt.Fprintf(&warn, "%s %04o", path, mode) })
 	if err != nil {
 		t.Fatal(err)
 	}

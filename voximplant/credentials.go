@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime"
 	"strings"
@@ -64,9 +65,10 @@ func (c *Credentials) Validate() error {
 
 // LoadCredentials reads a key file {account_email, account_id, key_id,
 // private_key}. An empty path means $VOXIMPLANT_CREDENTIALS. A file that
-// group or others may read earns a call of warn with what is wrong and
-// what to do (nil: no warnings).
-func LoadCredentials(path string, warn func(problem, fix string)) (*Credentials, error) {
+// group or others may read earns a call of warn with the path read and
+// its mode (nil: no warnings); the caller words the warning, as it knows
+// how to quote a path for the user to paste.
+func LoadCredentials(path string, warn func(path string, mode fs.FileMode)) (*Credentials, error) {
 	if path == "" {
 		path = os.Getenv(CredentialsEnv)
 	}
@@ -80,7 +82,7 @@ func LoadCredentials(path string, warn func(problem, fix string)) (*Credentials,
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && warn != nil && runtime.GOOS != "windows" {
 		if mode := fi.Mode().Perm(); mode&0o044 != 0 {
-			warn(fmt.Sprintf("credentials file %s is readable by group or others (mode %04o)", path, mode), "run: chmod 600 "+path)
+			warn(path, mode)
 		}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, 1<<20))
