@@ -151,7 +151,7 @@ func (c *connection) close() error {
 // -p.json) is not taken for a flag. An endpoint that carries a password
 // is not repeated: the hint says --endpoint=URL instead.
 func (f *AccountFlags) applyPlanCommand(given map[string]bool, path string) string {
-	return "voxbind apply --plan=" + reconcile.ShellQuote(path) + f.givenArgs(given)
+	return reconcile.Printable("voxbind apply --plan=" + reconcile.ShellQuote(path) + f.givenArgs(given))
 }
 
 // givenArgs is the flags of f that were given on the command line, each

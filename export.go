@@ -115,7 +115,7 @@ func (c *ExportCmd) Run(ctx context.Context, s *session) error {
 	if !sel.Empty() {
 		what = english.Plural(written, "selected registration")
 	}
-	fmt.Fprintf(stdio.Err, "Wrote %s of account %d to %s.\n", what, current.Account.ID, c.Out)
+	fmt.Fprintf(stdio.Err, "Wrote %s of account %d to %s.\n", what, current.Account.ID, reconcile.Printable(c.Out))
 	if format == "csv" {
 		fmt.Fprintf(stdio.Err, "A CSV spec has no account_id guard: to keep one, put \"version: 1\" and \"account_id: %d\" in a YAML file beside it and plan with -f on both (or on their directory).\n", current.Account.ID)
 	}
@@ -243,7 +243,7 @@ func (c *ExportCmd) runChildren(ctx context.Context, s *session, reads []readFil
 				fleetAccountLabel(reconcile.AccountInfo{ID: usable[i].AccountID, Name: usable[i].AccountName}), cannotActMessage(err))
 		}
 	}
-	fmt.Fprintf(stderr, "Exported %d of %s to %s.\n", len(usable)-len(ids), english.Plural(len(children), "child account"), c.OutDir)
+	fmt.Fprintf(stderr, "Exported %d of %s to %s.\n", len(usable)-len(ids), english.Plural(len(children), "child account"), reconcile.Printable(c.OutDir))
 	if len(ids) > 0 {
 		return exitCode(1, failure(codeFleetFailed, fmt.Sprintf("%d of %s could not be exported (%s)", len(ids), english.Plural(len(usable), "child account"), accountIDs(ids)), ""))
 	}

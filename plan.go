@@ -114,7 +114,7 @@ func (c *PlanCmd) Run(ctx context.Context, s *session) error {
 		if err := planSave(c.Out, p, reads); err != nil {
 			return err
 		}
-		fmt.Fprintf(s.stdio.Err, "Saved the plan to %s; apply exactly it with: %s\n", c.Out, c.applyPlanCommand(s.given, c.Out))
+		fmt.Fprintf(s.stdio.Err, "Saved the plan to %s; apply exactly it with: %s\n", reconcile.Printable(c.Out), c.applyPlanCommand(s.given, c.Out))
 	}
 	if c.DetailedExitcode && !p.Empty() {
 		return exitCode(2, nil)
@@ -173,7 +173,7 @@ func (c *PlanCmd) runFleet(ctx context.Context, s *session, specs []*spec.Spec, 
 		if err := writeOut(c.Out, buf.Bytes(), reads); err != nil {
 			return err
 		}
-		fmt.Fprintf(s.stdio.Err, "Saved the plan of %s to %s; apply exactly it with: %s\n", english.Plural(len(f.Accounts), "account"), c.Out, c.applyPlanCommand(s.given, c.Out))
+		fmt.Fprintf(s.stdio.Err, "Saved the plan of %s to %s; apply exactly it with: %s\n", english.Plural(len(f.Accounts), "account"), reconcile.Printable(c.Out), c.applyPlanCommand(s.given, c.Out))
 	}
 	if c.DetailedExitcode && f.Changes() > 0 {
 		return exitCode(2, nil)

@@ -433,3 +433,21 @@ func TestPlanCmdColor(t *testing.T) {
 		t.Errorf("colour in markdown:\n%q", got)
 	}
 }
+
+// TestSavedLinesEscapeTheFileName: the lines that say where a plan or an
+// export was written, and the command to paste after them, show a file
+// name holding an escape sequence escaped: a name must not put an escape
+// on the terminal.
+func TestSavedLinesEscapeTheFileName(t *testing.T) {
+	state, specFile := planTestSandbox(t, planTestSwap)
+	dir := filepath.Dir(specFile)
+	for _, args := range [][]string{
+		{"--sandbox", state, "plan", "-f", specFile, "--out", filepath.Join(dir, "p\x1b[31m.json")},
+		{"--sandbox", state, "export", "--out", filepath.Join(dir, "e\x1b[31m.yaml")},
+	} {
+		code, _, stderr := runCLI(t, args...)
+		if code != 0 || strings.Contains(stderr, "\x1b") || !strings.Contains(stderr, `\x1b[31m.`) {
+			t.Errorf("%s: exit %d, stderr %q, want the name escaped", args[2], code, stderr)
+		}
+	}
+}

@@ -170,7 +170,7 @@ func (c *UndoCmd) runAccount(ctx context.Context, s *session, intr *interrupts, 
 		if err := planSave(c.Out, p, reads); err != nil {
 			return err
 		}
-		fmt.Fprintf(s.stdio.Err, "Saved the undo plan to %s; apply exactly it with: %s\n", c.Out, c.applyPlanCommand(s.given, c.Out))
+		fmt.Fprintf(s.stdio.Err, "Saved the undo plan to %s; apply exactly it with: %s\n", reconcile.Printable(c.Out), c.applyPlanCommand(s.given, c.Out))
 		return apply.nothingToDo(s, p, events) // saved, not applied: the summary counts nothing
 	}
 	if p.Empty() {
@@ -313,7 +313,7 @@ func (c *UndoCmd) runFleet(ctx context.Context, s *session, intr *interrupts, ev
 		if err := writeOut(c.Out, buf.Bytes(), reads); err != nil {
 			return err
 		}
-		fmt.Fprintf(s.stdio.Err, "Saved the undo plan of %s to %s; apply exactly it with: %s\n", english.Plural(len(f.Accounts), "account"), c.Out, c.applyPlanCommand(s.given, c.Out))
+		fmt.Fprintf(s.stdio.Err, "Saved the undo plan of %s to %s; apply exactly it with: %s\n", english.Plural(len(f.Accounts), "account"), reconcile.Printable(c.Out), c.applyPlanCommand(s.given, c.Out))
 		if events != nil { // saved, not applied: the summary counts nothing
 			events.fleetSummary(fleetApplyCounts{}, len(f.Accounts), nil, 0, s.diag.diagnostics())
 			s.diag.written = true

@@ -352,7 +352,7 @@ func TestRenderTextGrouped(t *testing.T) {
 	if n := strings.Count(out, ": frozen (deactivated"); n != 10 {
 		t.Errorf("%d blocked changes listed, want 10", n)
 	}
-	if !strings.HasSuffix(out, "110 changes, grouped: --full lists every one (voxbind plan -o json gives them as data).\n\n"+
+	if !strings.HasSuffix(out, "110 changes, grouped: --full lists every one (-o json gives them as data).\n\n"+
 		"Plan: 65 to bind, 30 to rebind, 15 to unbind, 0 unchanged.\n") {
 		t.Errorf("no pointer to the full list before the summary:\n%s", out[max(0, len(out)-400):])
 	}
@@ -379,6 +379,18 @@ func TestRenderTextGrouped(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "110 changes, grouped: --full lists every one (voxbind show 'plan 1.json' -o json gives them as data).\n") {
 		t.Errorf("a saved plan's pointer to the full list is not its file:\n%s", b.String()[max(0, b.Len()-400):])
+	}
+	// A file named like a flag, or holding an escape, is pasted as a file
+	// and shown escaped.
+	for file, want := range map[string]string{"-big.json": "./-big.json", "e\x1b[31m.json": `'e\x1b[31m.json'`} {
+		b.Reset()
+		saved.File = file
+		if err := RenderText(&b, &saved, false); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), "(voxbind show "+want+" -o json gives them as data).\n") {
+			t.Errorf("the pointer to the full list of %q does not paste as %s:\n%s", file, want, b.String()[max(0, b.Len()-400):])
+		}
 	}
 
 	b.Reset()

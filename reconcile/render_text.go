@@ -187,10 +187,10 @@ func renderTextNotes(bw *bufio.Writer, p *Plan, paint func(code, s string) strin
 		notes = true
 	}
 	if !full {
-		data := "voxbind plan -o json gives them as data"
+		data := "-o json gives them as data"
 		switch {
 		case p.File != "":
-			data = "voxbind show " + ShellQuote(p.File) + " -o json gives them as data"
+			data = "voxbind show " + Printable(PathArg(p.File)) + " -o json gives them as data"
 		case p.Journal != "":
 			data = UndoCommand(p) + " --out FILE saves them, then voxbind show FILE -o json gives them as data"
 		}
