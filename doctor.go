@@ -207,7 +207,7 @@ func fileArgs(files []string) string {
 			b.WriteString("-f " + reconcile.ShellQuote(f))
 		}
 	}
-	return b.String()
+	return reconcile.Printable(b.String())
 }
 
 // checkKey checks the key file (or starts the sandbox for --sandbox) and

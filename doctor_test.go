@@ -783,6 +783,16 @@ func TestDoctorSpecPlanFixes(t *testing.T) {
 	if _, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", one); checks["spec plan"].Detail != one+`:3:5: registration "z@y" not found in account 1000001: no registration has that sip_username and proxy` {
 		t.Errorf("one problem: detail %q; want the problem alone, without its fix", checks["spec plan"].Detail)
 	}
+	// A file name holding an escape sequence is quoted and shown escaped
+	// in the command to paste.
+	odd := filepath.Join(dir, "two\x1b[31m.yaml")
+	if err := os.Rename(two, odd); err != nil {
+		t.Fatal(err)
+	}
+	_, checks := doctorReport(t, "--credentials", s.creds, "--endpoint", s.endpoint, "-f", odd)
+	if fix := checks["spec plan"].Fix; !strings.Contains(fix, " plan -f '"+dir+`/two\x1b[31m.yaml' --credentials=`) {
+		t.Errorf("fix %q; want the file quoted and escaped", fix)
+	}
 }
 
 // TestDoctorCannotActSaysItOnce: an account the key may not act on fails

@@ -121,6 +121,35 @@ func TestJournalBeforeTheQuestion(t *testing.T) {
 	}
 }
 
+// TestJournalLinkToAFlagLikeName: the target offered for a dangling
+// --journal link is a path to paste, after ./ when it starts with '-'
+// ('--journal -t.jsonl', pasted, is taken for a short flag), and the
+// link's own name is shown escaped.
+func TestJournalLinkToAFlagLikeName(t *testing.T) {
+	dir := initSandbox(t)
+	state := filepath.Join(dir, sandbox.StateFile)
+	work := t.TempDir()
+	spec := applyWrite(t, filepath.Join(work, "voxbind.yaml"), applyMoveSpec)
+	t.Chdir(work)
+	link := "l\x1b[31m.jsonl"
+	if err := os.Symlink("-t.jsonl", link); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	code, _, stderr := applyRun(t, "", "--sandbox", state, "apply", "-f", spec, "--auto-approve", "--journal", link)
+	want := `voxbind: --journal l\x1b[31m.jsonl is a symbolic link (to -t.jsonl, which does not exist), and voxbind writes a journal only as a new file, never through a link; nothing was changed; give a new file name, or the link's target itself: --journal ./-t.jsonl` + "\n"
+	if code != 1 || stderr != want {
+		t.Errorf("exit %d, stderr:\n%s\nwant 1 and:\n%s", code, stderr, want)
+	}
+	// A journal that exists already, or in no directory, named escaped.
+	applyWrite(t, "x\x1b[31m.jsonl", "")
+	for _, journal := range []string{"x\x1b[31m.jsonl", "d\x1b[31m/j.jsonl"} {
+		code, _, stderr = applyRun(t, "", "--sandbox", state, "apply", "-f", spec, "--auto-approve", "--journal", journal)
+		if code != 1 || strings.Contains(stderr, "\x1b") || !strings.Contains(stderr, `\x1b[31m`) {
+			t.Errorf("--journal %q: exit %d, stderr %q; want 1 and the name escaped", journal, code, stderr)
+		}
+	}
+}
+
 // TestJournalSymbolicLink: a --journal FILE that is a symbolic link is
 // refused before anything is read or written, saying where it points;
 // for a link to nothing (which the file system takes as existing, so it

@@ -436,18 +436,27 @@ func TestPlanCmdColor(t *testing.T) {
 
 // TestSavedLinesEscapeTheFileName: the lines that say where a plan or an
 // export was written, and the command to paste after them, show a file
-// name holding an escape sequence escaped: a name must not put an escape
-// on the terminal.
+// name holding an escape sequence escaped, as do show's and apply
+// --plan's refusals of a file of events: a name must not put an escape on
+// the terminal.
 func TestSavedLinesEscapeTheFileName(t *testing.T) {
 	state, specFile := planTestSandbox(t, planTestSwap)
 	dir := filepath.Dir(specFile)
+	// apply -o json events, given where a plan belongs: refused, naming
+	// the file.
+	events := filepath.Join(dir, "ev\x1b[31m.jsonl")
+	if err := os.WriteFile(events, []byte("{\"kind\":\"plan\"}\n{\"kind\":\"summary\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{"--sandbox", state, "plan", "-f", specFile, "--out", filepath.Join(dir, "p\x1b[31m.json")},
 		{"--sandbox", state, "export", "--out", filepath.Join(dir, "e\x1b[31m.yaml")},
+		{"show", events},
+		{"--sandbox", state, "apply", "--plan", events},
 	} {
 		code, _, stderr := runCLI(t, args...)
-		if code != 0 || strings.Contains(stderr, "\x1b") || !strings.Contains(stderr, `\x1b[31m.`) {
-			t.Errorf("%s: exit %d, stderr %q, want the name escaped", args[2], code, stderr)
+		if wantCode := map[bool]int{true: 1}[strings.HasSuffix(args[len(args)-1], ".jsonl")]; code != wantCode || strings.Contains(stderr, "\x1b") || !strings.Contains(stderr, `\x1b[31m.`) {
+			t.Errorf("%q: exit %d, stderr %q, want %d and the name escaped", args, code, stderr, wantCode)
 		}
 	}
 }

@@ -832,6 +832,12 @@ func TestGaveUpOnTryLater(t *testing.T) {
 			c, _ := testClient(t, f, func(o *Options) { o.RetryBudget = budget })
 			c.answered.Store(true) // the full budget applies
 			withFakeClock(c)
+			// The client's own waits: the budget is spent in about 14
+			// attempts. The rate limiter keeps real time, and tiny waits
+			// would send thousands of requests; on a loaded machine they
+			// take more than a second, which slows the limiter to one
+			// request a second and the test to hours.
+			c.backoffBase, c.backoffCap = 100*time.Millisecond, 2*time.Second
 			c.jitter = func(max time.Duration) time.Duration { return max }
 			err := c.Bind(context.Background(), 1, nil)
 			var tl *reconcile.TryLaterError
