@@ -114,7 +114,7 @@ func (c *ApplyCmd) applyFleetPlan(ctx context.Context, s *session, intr *interru
 // with why, on stderr and in the diagnostics (and -o json events).
 func (c *ApplyCmd) reportRefused(s *session, refused []fleetRefusal, events *applyEvents) {
 	for _, r := range refused {
-		fmt.Fprintf(s.stdio.Err, "voxbind: %s: refused, nothing is changed in it: %s\n", fleetAccountLabel(r.account), r.why)
+		fmt.Fprintf(s.stdio.Err, "voxbind: %s: refused, nothing is changed in it: %s\n", fleetAccountLabel(r.account), shown(r.why))
 		for _, d := range r.diags {
 			s.diag.add(d)
 		}
@@ -303,7 +303,7 @@ func (c *ApplyCmd) savedRefusal(s *session, f *reconcile.FleetPlan, refusals []e
 			continue
 		}
 		refused = append(refused, f.Accounts[i].Account.ID)
-		fmt.Fprintf(s.stdio.Err, "voxbind: %s: %v\n", fleetAccountLabel(f.Accounts[i].Account), err)
+		fmt.Fprintf(s.stdio.Err, "voxbind: %s: %s\n", fleetAccountLabel(f.Accounts[i].Account), shown(err.Error()))
 		var st *staleRefusal
 		if errors.As(err, &st) {
 			made = made || st.made

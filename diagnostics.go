@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -79,7 +80,8 @@ func (e *codedError) Unwrap() error { return e.err }
 func failure(code, msg, fix string) error { return &codedError{code: code, msg: msg, fix: fix} }
 
 // blockedFix says what to do about blocked changes, one clause per kind
-// of reason among them, in the order the kinds first appear.
+// of reason among them, in the order the kinds first appear. A clause
+// that says to leave registrations out names their ids.
 func blockedFix(blocked []reconcile.Blocked) string {
 	var clauses []string
 	seen := map[reconcile.BlockCause]bool{}
@@ -89,7 +91,7 @@ func blockedFix(blocked []reconcile.Blocked) string {
 		}
 		seen[b.Cause] = true
 		if c := blockedClause[b.Cause]; c != "" {
-			clauses = append(clauses, c)
+			clauses = append(clauses, strings.Replace(c, "--except id=N", exceptArgs(blocked, b.Cause), 1))
 		}
 	}
 	if len(clauses) == 0 {
@@ -107,6 +109,23 @@ var blockedClause = map[reconcile.BlockCause]string{
 	reconcile.BlockChanged:       "a registration changed since the apply is left to you: leave it out with --except id=N (with the restores that wait for it), or put it back as the apply left it and run undo again",
 	reconcile.BlockAccountState:  "voxbind never writes to a frozen or inactive account: unfreeze (or activate) it in the Voximplant control panel, or leave its spec (for undo, its journal) out of the run",
 	reconcile.BlockGone:          "a registration that no longer exists, or whose target before the apply no longer does, cannot be restored: leave it out with --except id=N",
+}
+
+// exceptArgs is the --except flags that leave out the registrations of
+// the changes blocked for cause: one per id, up to five of them; beyond,
+// the form, as the plan lists the ids.
+func exceptArgs(blocked []reconcile.Blocked, cause reconcile.BlockCause) string {
+	var args []string
+	for _, b := range blocked {
+		arg := "--except id=" + strconv.FormatInt(b.Registration.ID, 10)
+		if b.Cause == cause && b.Registration.ID > 0 && !slices.Contains(args, arg) {
+			args = append(args, arg)
+		}
+	}
+	if len(args) == 0 || len(args) > 5 {
+		return "--except id=N"
+	}
+	return strings.Join(args, " ")
 }
 
 // report collects a run's diagnostics. A command whose stdout is JSON

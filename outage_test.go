@@ -741,7 +741,7 @@ func TestApplyStopsWhenTheAPIRefusesTheKey(t *testing.T) {
 		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
 	}
 	stop := "the API refuses the key: api error 433"
-	hint := "the key_id is unknown: the key was deleted, or the key file is not the one Voximplant issued for this account"
+	hint := "the key_id is unknown: the key was deleted, or the key file is not the one Voximplant issued for this account; give the key file of a key the service account has now, or make a new key for it"
 	for _, want := range []string{
 		"voxbind: stopped: " + stop + "; no more steps start\n",
 		"  not started (stopped: " + stop + "): steps 3, 4\n",

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/voxbind/voxbind/internal/atomicfile"
 	"github.com/voxbind/voxbind/reconcile"
@@ -38,6 +39,17 @@ func (f *AccountFlags) reads(specFiles ...string) []readFile {
 // quoted for a shell when it must be, after ./ when it starts with '-',
 // its control characters escaped.
 func pasted(path string) string { return reconcile.Printable(reconcile.PathArg(path)) }
+
+// shown is text for stderr with the control characters of each line
+// escaped (reconcile.Printable), its line breaks kept: errors name files
+// as they were given, and a file name must not act on the terminal.
+func shown(text string) string {
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		lines[i] = reconcile.Printable(l)
+	}
+	return strings.Join(lines, "\n")
+}
 
 // dashOut refuses --out -, which by custom means stdout: voxbind would
 // write a file named "-". fix says where the output can go instead.

@@ -149,6 +149,7 @@ func (s *session) warnAt(pos spec.Pos, code, msg, fix string) {
 	if fix != "" {
 		line += "; " + fix
 	}
+	line = shown(line)
 	if s.progress != nil {
 		s.progress.Note(line)
 	} else {
@@ -167,7 +168,7 @@ func (s *session) specErrors(err error) error {
 		return err
 	}
 	for _, e := range errs {
-		fmt.Fprintln(s.stdio.Err, e.Error())
+		fmt.Fprintln(s.stdio.Err, shown(e.Error()))
 		s.diag.add(specDiagnostic(e))
 	}
 	return &exitError{code: 1, err: fmt.Errorf("%s in the spec", english.Plural(len(errs), "problem")), reported: true}
@@ -190,7 +191,7 @@ func (s *session) finish(ctx context.Context, err error) int {
 		case err == nil:
 		case errors.As(err, &ee) && ee.err == nil:
 		default:
-			fmt.Fprintf(s.stdio.Err, "voxbind: %v\n", err)
+			fmt.Fprintf(s.stdio.Err, "voxbind: %s\n", shown(err.Error()))
 		}
 	}
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 
 	"github.com/voxbind/voxbind/reconcile"
@@ -69,6 +70,16 @@ func (c *ShowCmd) Run(s *session) error {
 // the start record.
 func isJournal(data []byte) bool {
 	return bytes.HasPrefix(bytes.TrimSpace(data), []byte(`{"kind":"start"`))
+}
+
+// isPlan reports whether data is one JSON document with a
+// format_version: a saved plan (of one account or a fleet), or plan -o
+// json's output, rather than a journal.
+func isPlan(data []byte) bool {
+	var probe struct {
+		FormatVersion json.RawMessage `json:"format_version"`
+	}
+	return json.Unmarshal(data, &probe) == nil && probe.FormatVersion != nil
 }
 
 // isJSONLines reports whether data looks like JSON Lines that voxbind

@@ -75,7 +75,7 @@ func (c *UndoCmd) Run(ctx context.Context, s *session, intr *interrupts) error {
 		return failure(codeUsage, err.Error(), "")
 	}
 	defer cancel()
-	journals, err := undoReadJournals(c.From)
+	journals, err := undoReadJournals(c.From, c.connectionArgs(s.given))
 	if err != nil {
 		return err
 	}
@@ -225,14 +225,19 @@ func (c *UndoCmd) refuseBlocked(p *reconcile.Plan) error {
 
 // undoReadJournals reads the journals given, in order, refusing two of one
 // account: undo takes the applies of an account back one at a time, the
-// latest first.
-func undoReadJournals(paths []string) ([]*reconcile.JournalRecords, error) {
+// latest first. A saved plan given instead is refused with the commands
+// that apply it and show it (flags: the account flags given, to repeat).
+func undoReadJournals(paths []string, flags string) ([]*reconcile.JournalRecords, error) {
 	out := make([]*reconcile.JournalRecords, len(paths))
 	of := map[int64]string{}
 	for i, path := range paths {
 		data, err := readBounded(path, "journal", reconcile.MaxJournalSize, "give the file that apply named on its Journal: line")
 		if err != nil {
 			return nil, err
+		}
+		if isPlan(data) {
+			return nil, failure(codeJournal, "journal "+reconcile.Printable(path)+" is a plan (what a plan would change), not the journal of an apply; nothing was changed",
+				"undo takes the file that apply named on its Journal: line; to apply this plan, run: voxbind apply --plan="+pasted(path)+reconcile.Printable(flags)+"; to read it: voxbind show "+pasted(path))
 		}
 		if out[i], err = reconcile.ReadJournal(data); err != nil {
 			return nil, &codedError{code: codeJournal, msg: fmt.Sprintf("journal %s: %v; nothing was changed", path, err),

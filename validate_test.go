@@ -121,3 +121,30 @@ func TestValidateDefaultFile(t *testing.T) {
 		t.Errorf("a,b.yaml: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
+
+// TestErrorsEscapeFileNames: a file name holding an escape sequence (a
+// spec file that a pull request adds to a spec directory, a plan or
+// journal given by name) is shown escaped in every error about it, in
+// the spec's problems as in the error a run ends with: a name must not
+// clear the screen or retitle the window in a CI log.
+func TestErrorsEscapeFileNames(t *testing.T) {
+	dir := t.TempDir()
+	specs := filepath.Join(dir, "specs")
+	if err := os.Mkdir(specs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	odd := "a\x1b]0;pwned\x07\x1b[2J"
+	if err := os.WriteFile(filepath.Join(specs, odd+".yaml"), []byte("version: 1\nbindings:\n  - registration: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"validate", "-f", specs},
+		{"show", filepath.Join(dir, odd+".json")},
+		{"--sandbox", filepath.Join(dir, "none.json"), "undo", filepath.Join(dir, odd+".jsonl")},
+	} {
+		code, _, stderr := runCLI(t, args...)
+		if code != 1 || strings.ContainsAny(stderr, "\x1b\x07") || !strings.Contains(stderr, `a\x1b]0;pwned\x07\x1b[2J`) {
+			t.Errorf("%q: exit %d, stderr %q; want 1 and the name escaped", args, code, stderr)
+		}
+	}
+}

@@ -48,7 +48,7 @@ func (e *APIError) Hint() string {
 		}
 		return "the service account lacks a role for " + e.Method
 	case CodeInvalidKeyID:
-		return "the key_id is unknown: the key was deleted, or the key file is not the one Voximplant issued for this account"
+		return "the key_id is unknown: the key was deleted, or the key file is not the one Voximplant issued for this account; give the key file of a key the service account has now, or make a new key for it"
 	case CodeInvalidToken:
 		return "the token was malformed: check that the key file holds the complete private_key"
 	case CodeTokenTooLong:
