@@ -20,10 +20,10 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 	}
 	switch path := pasted(c.Plan); {
 	case isJournal(data):
-		return failure(codePlanFile, "plan "+reconcile.Printable(c.Plan)+" is the journal of an apply (what it did), not a saved plan",
+		return failure(codePlanFile, "plan "+c.Plan+" is the journal of an apply (what it did), not a saved plan",
 			"to take that apply back, run: voxbind undo "+path+reconcile.Printable(c.connectionArgs(s.given))+"; to see what it did: voxbind show "+path)
 	case isJSONLines(data):
-		return failure(codePlanFile, "plan "+reconcile.Printable(c.Plan)+" is JSON Lines (apply -o json events?), not a saved plan", "give the file written by voxbind plan --out, unchanged")
+		return failure(codePlanFile, "plan "+c.Plan+" is JSON Lines (apply -o json events?), not a saved plan", "give the file written by voxbind plan --out, unchanged")
 	}
 	if reconcile.IsFleetPlan(data) {
 		f, err := reconcile.ReadFleetPlan(data)

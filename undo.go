@@ -236,7 +236,7 @@ func undoReadJournals(paths []string, flags string) ([]*reconcile.JournalRecords
 			return nil, err
 		}
 		if isPlan(data) {
-			return nil, failure(codeJournal, "journal "+reconcile.Printable(path)+" is a plan (what a plan would change), not the journal of an apply; nothing was changed",
+			return nil, failure(codeJournal, "journal "+path+" is a plan (what a plan would change), not the journal of an apply; nothing was changed",
 				"undo takes the file that apply named on its Journal: line; to apply this plan, run: voxbind apply --plan="+pasted(path)+reconcile.Printable(flags)+"; to read it: voxbind show "+pasted(path))
 		}
 		if out[i], err = reconcile.ReadJournal(data); err != nil {
