@@ -307,7 +307,7 @@ func executePlan(ctx context.Context, s *session, intr *interrupts, acct *voximp
 		stopping:  func(cause error, inFlight int) { progress.Note(stoppingLine(cause, inFlight)) },
 		started: func(journal string) {
 			if journal != "" {
-				fmt.Fprintf(s.stdio.Err, "Journal: %s\n", journal)
+				fmt.Fprintf(s.stdio.Err, "Journal: %s\n", reconcile.Printable(journal))
 			}
 			fmt.Fprintln(s.stdio.Err, applyingLine(len(p.Changes), p.AccountID, e.parallelism))
 			progress.StartApply()

@@ -433,7 +433,7 @@ func (c *ApplyCmd) executeFleet(ctx context.Context, s *session, intr *interrupt
 			},
 			started: func(journal string) {
 				if journal != "" {
-					progress.Note(fleetAccountLabel(a.Account) + ": Journal: " + journal)
+					progress.Note(fleetAccountLabel(a.Account) + ": Journal: " + reconcile.Printable(journal))
 				}
 			},
 		})
@@ -559,9 +559,9 @@ func fleetSummary(s *session, f *reconcile.FleetPlan, todo []int, results []*app
 		var b bytes.Buffer
 		switch {
 		case r.journalErr != nil:
-			fmt.Fprintf(&b, "voxbind: %v\n", r.journalErr)
+			fmt.Fprintf(&b, "voxbind: %s\n", shown(r.journalErr.Error()))
 		case r.readErr != nil && r.res.Outcomes == nil:
-			fmt.Fprintf(&b, "voxbind: %v\n", r.readErr)
+			fmt.Fprintf(&b, "voxbind: %s\n", shown(r.readErr.Error()))
 		default:
 			if st := r.stats; st.Retries > 0 {
 				fmt.Fprintln(&b, repeatsLine(st))

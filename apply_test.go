@@ -897,4 +897,10 @@ func TestRemakeCommandQuotesJournals(t *testing.T) {
 	if kind != "undo plan" || cmd != "voxbind undo 'my j.jsonl' k.jsonl" {
 		t.Errorf("remakeCommand = %q, %q; want undo plan, voxbind undo 'my j.jsonl' k.jsonl", kind, cmd)
 	}
+	// With the account flags and the selection the plans were made with.
+	sel := &reconcile.PlanSelection{Except: []string{"id=3021"}}
+	_, cmd = remakeCommand([]*reconcile.Plan{{Journal: "j.jsonl", Flags: " --sandbox=sb/account.json", Selection: sel}, {Journal: "k.jsonl", Flags: " --sandbox=sb/account.json", Selection: sel}})
+	if want := "voxbind undo j.jsonl k.jsonl --sandbox=sb/account.json --except 'id=3021'"; cmd != want {
+		t.Errorf("remakeCommand = %q, want %q", cmd, want)
+	}
 }

@@ -145,7 +145,7 @@ func parseArgs(parser *kong.Kong, args []string, stdio *Stdio) (kctx *kong.Conte
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		refused := fromEnv(parser.Model, args, usageError(parser.Model, err))
-		fmt.Fprintf(stdio.Err, "voxbind: %v (see voxbind %s)\n", refused, helpHint(err))
+		fmt.Fprintf(stdio.Err, "voxbind: %s (see voxbind %s)\n", shown(refused.Error()), helpHint(err))
 		writeUsageDiagnostics(stdio.Out, args, refused)
 		return nil, 1, true
 	}

@@ -458,15 +458,21 @@ func TestSavedLinesEscapeTheFileName(t *testing.T) {
 	if err := os.WriteFile(events, []byte("{\"kind\":\"plan\"}\n{\"kind\":\"summary\"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{
-		{"--sandbox", state, "plan", "-f", specFile, "--out", filepath.Join(dir, "p\x1b[31m.json")},
-		{"--sandbox", state, "export", "--out", filepath.Join(dir, "e\x1b[31m.yaml")},
-		{"show", events},
-		{"--sandbox", state, "apply", "--plan", events},
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--sandbox", state, "plan", "-f", specFile, "--out", filepath.Join(dir, "p\x1b[31m.json")}, 0},
+		{[]string{"--sandbox", state, "export", "--out", filepath.Join(dir, "e\x1b[31m.yaml")}, 0},
+		{[]string{"show", events}, 1},
+		{[]string{"--sandbox", state, "apply", "--plan", events}, 1},
+		{[]string{"--sandbox", state, "apply", "-f", specFile, "--auto-approve", "--journal", filepath.Join(dir, "j\x1b[31m.jsonl")}, 0},
+		{[]string{"sandbox", "init", filepath.Join(dir, "s\x1b[31m.d")}, 0},
+		{[]string{"plan", "\x1b[31m."}, 1}, // a usage error
 	} {
-		code, _, stderr := runCLI(t, args...)
-		if wantCode := map[bool]int{true: 1}[strings.HasSuffix(args[len(args)-1], ".jsonl")]; code != wantCode || strings.Contains(stderr, "\x1b") || !strings.Contains(stderr, `\x1b[31m.`) {
-			t.Errorf("%q: exit %d, stderr %q, want %d and the name escaped", args, code, stderr, wantCode)
+		code, _, stderr := runCLI(t, tc.args...)
+		if code != tc.code || strings.Contains(stderr, "\x1b") || !strings.Contains(stderr, `\x1b[31m.`) {
+			t.Errorf("%q: exit %d, stderr %q, want %d and the name escaped", tc.args, code, stderr, tc.code)
 		}
 	}
 }

@@ -79,7 +79,7 @@ func (c *SandboxInitCmd) Run(stdio *Stdio) error {
 Or serve it over HTTP and talk to it with the key:
   voxbind sandbox serve --state %s
   voxbind --credentials %s --endpoint http://127.0.0.1:8080/platform_api/ %s
-`, creds, state, what, children, generate, pasted(state), try, pasted(state), pasted(creds), try)
+`, reconcile.Printable(creds), reconcile.Printable(state), what, children, generate, pasted(state), try, pasted(state), pasted(creds), try)
 	if err != nil {
 		return err
 	}
@@ -121,8 +121,8 @@ func warnUnignoredKey(w io.Writer, keyFile string) {
 			if rel != "." {
 				line = "/" + gitignorePattern(filepath.ToSlash(rel)) + "/"
 			}
-			if !strings.ContainsAny(line, "\n\r") {
-				fix = fmt.Sprintf("add the line %s to %s", reconcile.Printable(line), reconcile.Printable(filepath.Join(root, ".gitignore")))
+			if reconcile.Printable(line) == line { // else no line that git would read as written
+				fix = fmt.Sprintf("add the line %s to %s", line, reconcile.Printable(filepath.Join(root, ".gitignore")))
 			}
 		}
 	}

@@ -218,6 +218,28 @@ func TestSandboxInitWithoutGit(t *testing.T) {
 	}
 }
 
+// TestSandboxInitGitignoreLine: the line init offers for .gitignore is
+// one git reads as written, or none: a directory named with a tab would
+// be offered as /t\tab/, which git reads as "ttab".
+func TestSandboxInitGitignoreLine(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git here")
+	}
+	repo := t.TempDir()
+	if out, err := exec.Command("git", "-C", repo, "init", "-q").CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v: %s", err, out)
+	}
+	for name, want := range map[string]string{
+		"globs[1]": "add the line /globs\\[1\\]/ to ",
+		"t\tab":    "which does not ignore it: add its directory to .gitignore, or use",
+	} {
+		var errb bytes.Buffer
+		if code := run([]string{"sandbox", "init", filepath.Join(repo, name)}, &Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &errb}); code != 0 || !strings.Contains(errb.String(), want) {
+			t.Errorf("sandbox init %q: exit %d, stderr:\n%s\nwant it to say %q", name, code, errb.String(), want)
+		}
+	}
+}
+
 // TestGitignoreCoversKeysAndJournals: the directories that the docs, the
 // examples and --help tell a user to make in a checkout (each sandbox
 // directory holds a private key; export --out-dir next to a sandbox writes

@@ -149,7 +149,7 @@ func (s *session) warnAt(pos spec.Pos, code, msg, fix string) {
 	if fix != "" {
 		line += "; " + fix
 	}
-	line = shown(line)
+	line = reconcile.Printable(line) // one line, whatever the names in it hold
 	if s.progress != nil {
 		s.progress.Note(line)
 	} else {
@@ -168,7 +168,7 @@ func (s *session) specErrors(err error) error {
 		return err
 	}
 	for _, e := range errs {
-		fmt.Fprintln(s.stdio.Err, shown(e.Error()))
+		fmt.Fprintln(s.stdio.Err, reconcile.Printable(e.Error())) // one line each
 		s.diag.add(specDiagnostic(e))
 	}
 	return &exitError{code: 1, err: fmt.Errorf("%s in the spec", english.Plural(len(errs), "problem")), reported: true}

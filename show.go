@@ -82,6 +82,18 @@ func isPlan(data []byte) bool {
 	return json.Unmarshal(data, &probe) == nil && probe.FormatVersion != nil
 }
 
+// savedPlan reports whether data is a plan that apply --plan takes: one
+// that plan --out or undo --out saved, with what apply checks before each
+// step (plan -o json's output leaves that out).
+func savedPlan(data []byte) bool {
+	if reconcile.IsFleetPlan(data) {
+		_, err := reconcile.ReadFleetPlan(data)
+		return err == nil
+	}
+	_, err := reconcile.ReadPlan(data)
+	return err == nil
+}
+
 // isJSONLines reports whether data looks like JSON Lines that voxbind
 // writes (a journal, apply -o json events) rather than a plan, whose
 // "kind" is never its first key.

@@ -236,8 +236,12 @@ func undoReadJournals(paths []string, flags string) ([]*reconcile.JournalRecords
 			return nil, err
 		}
 		if isPlan(data) {
+			apply := "to apply a plan, save it with voxbind plan --out FILE, then run voxbind apply --plan FILE (plan -o json's output leaves out what apply --plan checks)"
+			if savedPlan(data) {
+				apply = "to apply this plan, run: voxbind apply --plan=" + pasted(path) + reconcile.Printable(flags)
+			}
 			return nil, failure(codeJournal, "journal "+path+" is a plan (what a plan would change), not the journal of an apply; nothing was changed",
-				"undo takes the file that apply named on its Journal: line; to apply this plan, run: voxbind apply --plan="+pasted(path)+reconcile.Printable(flags)+"; to read it: voxbind show "+pasted(path))
+				"undo takes the file that apply named on its Journal: line; "+apply+"; to read it: voxbind show "+pasted(path))
 		}
 		if out[i], err = reconcile.ReadJournal(data); err != nil {
 			return nil, &codedError{code: codeJournal, msg: fmt.Sprintf("journal %s: %v; nothing was changed", path, err),

@@ -137,6 +137,15 @@ func TestErrorsEscapeFileNames(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(specs, odd+".yaml"), []byte("version: 1\nbindings:\n  - registration: x\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A spec problem is one line, whatever its file is named: a line break
+	// in the name cannot forge a line of the log.
+	forged := "b\nvoxbind: validated, no problems"
+	if err := os.WriteFile(filepath.Join(specs, forged+".yaml"), []byte("version: 1\nbindings:\n  - registration: y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, stderr := runCLI(t, "validate", "-f", specs); strings.Contains(stderr, "\nvoxbind: validated") || !strings.Contains(stderr, `b\nvoxbind: validated, no problems.yaml:3:`) {
+		t.Errorf("a file name with a line break: stderr %q; want it escaped", stderr)
+	}
 	for _, args := range [][]string{
 		{"validate", "-f", specs},
 		{"show", filepath.Join(dir, odd+".json")},

@@ -55,6 +55,12 @@ func TestPathArg(t *testing.T) {
 	if got, want := UndoCommand(p), "voxbind undo ./-x.jsonl --sandbox=sb/account.json"; got != want {
 		t.Errorf("UndoCommand = %q, want %q", got, want)
 	}
+	// The selection the undo plan was made with is repeated: without it,
+	// the command makes the plan whose blocked restores it left out.
+	p.Selection = &PlanSelection{Only: []string{"reg=lab-*@pbx"}, Except: []string{"id=3021", "id=3022"}}
+	if got, want := UndoCommand(p), "voxbind undo ./-x.jsonl --sandbox=sb/account.json --only 'reg=lab-*@pbx' --except 'id=3021' --except 'id=3022'"; got != want {
+		t.Errorf("UndoCommand with a selection = %q, want %q", got, want)
+	}
 }
 
 // hostilePlan has account data full of terminal escapes, newlines,

@@ -110,7 +110,7 @@ func RenderFleetMarkdown(w io.Writer, f *FleetPlan) error {
 		}
 		row := fmt.Sprintf("| %d | %s | %s |\n", a.Account.ID, markdownEscape(a.Account.Name), markdownEscape(what))
 		if b.Len()+len(row) > tableEnd {
-			fmt.Fprintf(&b, "\n…and %d more accounts (`voxbind plan -o json` lists them all)\n", len(f.Accounts)-i)
+			fmt.Fprintf(&b, "\n…and %d more accounts (`-o json` lists them all)\n", len(f.Accounts)-i)
 			break
 		}
 		b.WriteString(row)
@@ -142,7 +142,7 @@ func RenderFleetMarkdown(w io.Writer, f *FleetPlan) error {
 		}
 	}
 	if left > 0 {
-		fmt.Fprintf(&b, "\n…and the plans of %d more %s (`voxbind plan -o json` shows them all)\n", left, english.Choose(left, "account", "accounts"))
+		fmt.Fprintf(&b, "\n…and the plans of %d more %s (`-o json` shows them all)\n", left, english.Choose(left, "account", "accounts"))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -105,6 +105,11 @@ func TestRenderFleetMarkdownCap(t *testing.T) {
 	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(l, "…and the plans of ") {
 			fmt.Sscanf(l, "…and the plans of %d", &more)
+			// The pointer is a flag of the command that made the plan: a
+			// bare "voxbind plan" would plan voxbind.yaml instead.
+			if !strings.HasSuffix(l, " more accounts (`-o json` shows them all)") {
+				t.Errorf("pointer to the other plans: %q", l)
+			}
 		}
 	}
 	if shown == 0 || more == 0 || shown+more != accounts {

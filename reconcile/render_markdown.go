@@ -165,7 +165,7 @@ func markdownChangeLines(b *strings.Builder, changes []Step, end int) {
 		mark, _ := renderMark(s.Action)
 		line := "- " + strconv.Itoa(s.Step) + " " + mark + " " + markdownReg(&s.Registration) + "\n"
 		if b.Len()+len(line) > end {
-			fmt.Fprintf(b, "- …and %d more changes (`voxbind plan -o json` lists them all)\n", len(changes)-i)
+			fmt.Fprintf(b, "- …and %d more changes (`-o json` lists them all)\n", len(changes)-i)
 			break
 		}
 		b.WriteString(line)

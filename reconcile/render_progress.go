@@ -412,10 +412,28 @@ func sentence(s string) string {
 
 // UndoCommand is the command that makes the undo plan p again, as the
 // user pastes it: "voxbind undo JOURNAL" and the flags that chose the
-// account (p.Flags), the journal as PathArg writes it. Run again, it
-// restores only what is not restored yet.
+// account (p.Flags) and the registrations (its selection), the journal as
+// PathArg writes it. Run again, it restores only what is not restored
+// yet.
 func UndoCommand(p *Plan) string {
-	return "voxbind undo " + Printable(PathArg(p.Journal)+p.Flags)
+	return "voxbind undo " + Printable(PathArg(p.Journal)+p.Flags) + SelectionArgs(p.Selection)
+}
+
+// SelectionArgs is the --only and --except flags of sel, each after a
+// blank and quoted for a shell, to repeat in a command to paste ("" for
+// none).
+func SelectionArgs(sel *PlanSelection) string {
+	if sel == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, s := range sel.Only {
+		b.WriteString(" --only " + ShellQuote(s))
+	}
+	for _, s := range sel.Except {
+		b.WriteString(" --except " + ShellQuote(s))
+	}
+	return Printable(b.String())
 }
 
 // waitCut says what ended the wait for the calls in flight after

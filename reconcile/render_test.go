@@ -168,6 +168,9 @@ func TestRenderMarkdownCap(t *testing.T) {
 	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(l, "- …and ") && strings.Contains(l, "more changes") {
 			fmt.Sscanf(l, "- …and %d", &more)
+			if !strings.HasSuffix(l, " more changes (`-o json` lists them all)") {
+				t.Errorf("pointer to the other changes: %q", l)
+			}
 		}
 	}
 	if rows <= 0 || oneLine <= 0 || more <= 0 {
@@ -480,14 +483,15 @@ func TestRenderTextGroupedScope(t *testing.T) {
 		t.Errorf("the sentence about changes outside the selection is not last:\n%s", out[max(0, len(out)-300):])
 	}
 
-	// An undo plan points to undo's way of saving it, not plan's.
+	// An undo plan points to undo's way of saving it, not plan's, with
+	// the selection it was made with.
 	b.Reset()
 	undo := *p
 	undo.Journal = "j.jsonl"
 	if err := RenderText(&b, &undo, false); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), "110 changes, grouped: --full lists every one (voxbind undo j.jsonl --out FILE saves them, then voxbind show FILE -o json gives them as data).\n") ||
+	if !strings.Contains(b.String(), "110 changes, grouped: --full lists every one (voxbind undo j.jsonl --only 'app=support' --except 'id=1007' --out FILE saves them, then voxbind show FILE -o json gives them as data).\n") ||
 		strings.Contains(b.String(), "voxbind plan") {
 		t.Errorf("an undo plan's pointer to the full list names another command:\n%s", b.String()[max(0, b.Len()-400):])
 	}
