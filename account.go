@@ -99,7 +99,7 @@ func (f *AccountFlags) connect(ctx context.Context, s *session, rate float64, on
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		return nil, &codedError{code: codeCredentials, msg: err.Error(),
+		return nil, &codedError{code: codeCredentials, msg: escapedError(err),
 			fix: "pass the JSON key file Voximplant gave, unchanged ('voxbind doctor' checks it)", err: err}
 	}
 	c.opts.Endpoint, c.opts.Credentials = f.Endpoint, creds

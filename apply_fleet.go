@@ -22,6 +22,7 @@ type fleetRefusal struct {
 	account reconcile.AccountInfo
 	why     string
 	diags   []Diagnostic // the account's own problems, named with it
+	fix     string       // what to do, when why does not say it
 }
 
 // fleetChecks refuses what a fleet apply cannot do, before anything is
@@ -114,7 +115,11 @@ func (c *ApplyCmd) applyFleetPlan(ctx context.Context, s *session, intr *interru
 // with why, on stderr and in the diagnostics (and -o json events).
 func (c *ApplyCmd) reportRefused(s *session, refused []fleetRefusal, events *applyEvents) {
 	for _, r := range refused {
-		fmt.Fprintf(s.stdio.Err, "voxbind: %s: refused, nothing is changed in it: %s\n", fleetAccountLabel(r.account), shown(r.why))
+		why := r.why
+		if r.fix != "" {
+			why += "; " + r.fix
+		}
+		fmt.Fprintf(s.stdio.Err, "voxbind: %s: refused, nothing is changed in it: %s\n", fleetAccountLabel(r.account), shown(why))
 		for _, d := range r.diags {
 			s.diag.add(d)
 		}
@@ -146,14 +151,36 @@ func (c *ApplyCmd) fleetRefuse(a *reconcile.FleetAccount, maxUnbind reconcile.Ma
 	}
 	switch {
 	case a.Plan == nil:
-		return &fleetRefusal{a.Account, "not planned (its section of the plan says why)", accountDiagnostics(a)}
+		return &fleetRefusal{a.Account, "not planned (its section of the plan says why)", accountDiagnostics(a), ""}
 	case len(a.Plan.Blocked) > 0:
 		return blockedRefusal(a)
 	}
 	if err := reconcile.CheckUnbindBound(a.Plan, a.Bound, maxUnbind, c.Force); err != nil {
-		return &fleetRefusal{a.Account, err.Error(), []Diagnostic{named(diagnosticOf(err))}}
+		return &fleetRefusal{a.Account, err.Error(), []Diagnostic{named(diagnosticOf(err))}, ""}
 	}
 	return nil
+}
+
+// fleetFailedFix is the way on after a fleet apply that did not apply
+// every account: what its refused accounts need first, then the undo
+// again (of every account's journal) after an undo, or plan, which shows
+// what is left.
+func fleetFailedFix(f *reconcile.FleetPlan, refused []fleetRefusal) string {
+	fix, then := "see each account's summary above; ", ""
+	for _, r := range refused {
+		if r.fix != "" {
+			fix += "first, for " + fleetAccountLabel(r.account) + ": " + r.fix + "; "
+			then = "then "
+		}
+	}
+	plans := make([]*reconcile.Plan, len(f.Accounts))
+	for i, a := range f.Accounts {
+		plans[i] = a.Plan
+	}
+	if kind, command := remakeCommand(plans); kind == "undo plan" {
+		return fix + then + "run " + command + " again: the undo restores only what is left"
+	}
+	return fix + then + "voxbind plan shows what is left to do"
 }
 
 // blockedRefusal is the refusal of the account a of a fleet plan whose
@@ -163,8 +190,9 @@ func blockedRefusal(a *reconcile.FleetAccount) *fleetRefusal {
 	if st := a.Plan.AccountState; st != "" {
 		why = "the account is " + st + ": " + why
 	}
+	fix := blockedFix(a.Plan.Blocked)
 	return &fleetRefusal{a.Account, why, []Diagnostic{{Severity: "error", Code: codeBlocked,
-		Message: fleetAccountLabel(a.Account) + ": " + why, Fix: blockedFix(a.Plan.Blocked)}}}
+		Message: fleetAccountLabel(a.Account) + ": " + why, Fix: fix}}, fix}
 }
 
 // fleetNothingToDo ends a fleet apply none of whose accounts has
@@ -597,17 +625,7 @@ func fleetSummary(s *session, f *reconcile.FleetPlan, todo []int, results []*app
 	case errors.Is(stopped, errInterrupted):
 		err = exitCode(130, nil)
 	case counts.applied+counts.unchanged < len(f.Accounts):
-		// After an undo, the way on is that undo again (of every
-		// account's journal), not plan, which takes a spec.
-		fix := "see each account's summary above; voxbind plan shows what is left to do"
-		plans := make([]*reconcile.Plan, len(f.Accounts))
-		for i, a := range f.Accounts {
-			plans[i] = a.Plan
-		}
-		if kind, command := remakeCommand(plans); kind == "undo plan" {
-			fix = "see each account's summary above; run " + command + " again: the undo restores only what is left"
-		}
-		s.diag.add(Diagnostic{Severity: "error", Code: codeFleetFailed, Message: line, Fix: fix})
+		s.diag.add(Diagnostic{Severity: "error", Code: codeFleetFailed, Message: line, Fix: fleetFailedFix(f, refused)})
 		// The last line says what; stopped by the breaker or --timeout,
 		// the fleet ended for that reason, even if a Ctrl-C came after.
 		err = &exitError{code: 1, endedFirst: stopped != nil}

@@ -20,15 +20,15 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 	}
 	switch path := pasted(c.Plan); {
 	case isJournal(data):
-		return failure(codePlanFile, "plan "+c.Plan+" is the journal of an apply (what it did), not a saved plan",
+		return failure(codePlanFile, "plan "+reconcile.Printable(c.Plan)+" is the journal of an apply (what it did), not a saved plan",
 			"to take that apply back, run: voxbind undo "+path+reconcile.Printable(c.connectionArgs(s.given))+"; to see what it did: voxbind show "+path)
 	case isJSONLines(data):
-		return failure(codePlanFile, "plan "+c.Plan+" is JSON Lines (apply -o json events?), not a saved plan", "give the file written by voxbind plan --out, unchanged")
+		return failure(codePlanFile, "plan "+reconcile.Printable(c.Plan)+" is JSON Lines (apply -o json events?), not a saved plan", "give the file written by voxbind plan --out, unchanged")
 	}
 	if reconcile.IsFleetPlan(data) {
 		f, err := reconcile.ReadFleetPlan(data)
 		if err != nil {
-			return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.Plan, err),
+			return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", reconcile.Printable(c.Plan), err),
 				fix: reconcile.PlanFileFix(err, "give the file written by voxbind plan --out, unchanged"), err: err}
 		}
 		savedIn(f, c.Plan, c.connectionArgs(s.given))
@@ -45,7 +45,7 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 	}
 	p, err := reconcile.ReadPlan(data)
 	if err != nil {
-		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.Plan, err),
+		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", reconcile.Printable(c.Plan), err),
 			fix: reconcile.PlanFileFix(err, "give the file written by voxbind plan --out, unchanged"), err: err}
 	}
 	p.File, p.Flags = c.Plan, c.connectionArgs(s.given)
@@ -56,7 +56,7 @@ func (c *ApplyCmd) runSaved(ctx context.Context, s *session, intr *interrupts, e
 // still is what the plan was made from.
 func (c *ApplyCmd) applySaved(ctx context.Context, s *session, intr *interrupts, events *applyEvents, p *reconcile.Plan) error {
 	if err := applyRefuseBlocked(p); err != nil {
-		return fmt.Errorf("plan %s: %w", c.Plan, err)
+		return fmt.Errorf("plan %s: %w", reconcile.Printable(c.Plan), err)
 	}
 	// The plan's account is the one acted on, unless --account-id names
 	// another: then the plan is refused.
@@ -101,7 +101,7 @@ func (c *ApplyCmd) applySaved(ctx context.Context, s *session, intr *interrupts,
 		return exitCode(1, failure(codeStalePlan, applyStaleMessage(c.Plan, "the account", p, stale), fix))
 	}
 	if err := applyRefuseBlocked(p); err != nil {
-		return fmt.Errorf("plan %s: %w", c.Plan, err)
+		return fmt.Errorf("plan %s: %w", reconcile.Printable(c.Plan), err)
 	}
 	if p.Empty() {
 		return c.nothingToDo(s, p, events)

@@ -889,6 +889,24 @@ func TestApplyFailedFix(t *testing.T) {
 	}
 }
 
+// TestFleetFailedFix: after a fleet undo that refused an account for its
+// blocked restores, the way on says what that account needs first; the
+// undo again alone would meet the same refusal.
+func TestFleetFailedFix(t *testing.T) {
+	child := reconcile.AccountInfo{ID: 1000002, Name: "demo-child1"}
+	f := &reconcile.FleetPlan{Accounts: []reconcile.FleetAccount{
+		{Account: child, Plan: &reconcile.Plan{Journal: "j2.jsonl"}},
+		{Account: reconcile.AccountInfo{ID: 1000003}, Plan: &reconcile.Plan{Journal: "j3.jsonl"}},
+	}}
+	if got, want := fleetFailedFix(f, nil), "see each account's summary above; run voxbind undo j2.jsonl j3.jsonl again: the undo restores only what is left"; got != want {
+		t.Errorf("no refusal: %q, want %q", got, want)
+	}
+	refused := []fleetRefusal{{account: child, why: "1 change blocked (see the plan)", fix: "leave it out with --except id=103003"}}
+	if got, want := fleetFailedFix(f, refused), "see each account's summary above; first, for account 1000002 (demo-child1): leave it out with --except id=103003; then run voxbind undo j2.jsonl j3.jsonl again: the undo restores only what is left"; got != want {
+		t.Errorf("a blocked refusal: %q, want %q", got, want)
+	}
+}
+
 // TestRemakeCommandQuotesJournals: the undo that makes a stale undo plan
 // again names its journals quoted for a shell, so that it works when
 // pasted.

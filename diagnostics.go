@@ -91,7 +91,11 @@ func blockedFix(blocked []reconcile.Blocked) string {
 		}
 		seen[b.Cause] = true
 		if c := blockedClause[b.Cause]; c != "" {
-			clauses = append(clauses, strings.Replace(c, "--except id=N", exceptArgs(blocked, b.Cause), 1))
+			args := exceptArgs(blocked, b.Cause)
+			if strings.Count(args, "--except") > 1 {
+				c = strings.Replace(c, "leave it out with", "leave each out with", 1)
+			}
+			clauses = append(clauses, strings.Replace(c, "--except id=N", args, 1))
 		}
 	}
 	if len(clauses) == 0 {

@@ -156,7 +156,7 @@ func TestFrozenAccountApply(t *testing.T) {
 	}
 	frozenSays(t, "stdout", stdout, "account 1000003 (demo-child2) is frozen: voxbind will not change it")
 	frozenSays(t, "stderr", stderr,
-		"voxbind: account 1000003 (demo-child2): refused, nothing is changed in it: the account is frozen: 1 change blocked (see the plan)\n",
+		"voxbind: account 1000003 (demo-child2): refused, nothing is changed in it: the account is frozen: 1 change blocked (see the plan); voxbind never writes to a frozen or inactive account: unfreeze (or activate) it in the Voximplant control panel, or leave its spec (for undo, its journal) out of the run\n",
 		"Fleet apply: 2 accounts: 1 applied, 0 without changes, 0 failed, 0 stopped, 1 refused, 0 not started.\n")
 	if frozenAccount(t, state, 1) != before {
 		t.Error("apply wrote to the frozen account")

@@ -48,16 +48,16 @@ func (f *journalFlags) check() error {
 	if fi, err := os.Lstat(f.Journal); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		return journalLinkFailure(f.Journal)
 	} else if err == nil {
-		return failure(codeJournal, fmt.Sprintf("--journal %s exists already, and voxbind never overwrites a journal (it may be the only record of an earlier apply); nothing was changed", f.Journal),
+		return failure(codeJournal, fmt.Sprintf("--journal %s exists already, and voxbind never overwrites a journal (it may be the only record of an earlier apply); nothing was changed", reconcile.Printable(f.Journal)),
 			"give a new file name")
 	}
 	dir := filepath.Dir(f.Journal)
 	switch fi, err := os.Stat(dir); {
 	case errors.Is(err, fs.ErrNotExist):
-		return failure(codeJournal, fmt.Sprintf("--journal %s: directory %s does not exist; nothing was changed", f.Journal, dir),
+		return failure(codeJournal, fmt.Sprintf("--journal %s: directory %s does not exist; nothing was changed", reconcile.Printable(f.Journal), reconcile.Printable(dir)),
 			"create it first, or give a file in a directory that exists")
 	case err == nil && !fi.IsDir():
-		return failure(codeJournal, fmt.Sprintf("--journal %s: %s is not a directory; nothing was changed", f.Journal, dir), journalFix)
+		return failure(codeJournal, fmt.Sprintf("--journal %s: %s is not a directory; nothing was changed", reconcile.Printable(f.Journal), reconcile.Printable(dir)), journalFix)
 	}
 	return nil
 }
@@ -69,16 +69,16 @@ func journalLinkFailure(path string) error {
 	const never = "and voxbind writes a journal only as a new file, never through a link; nothing was changed"
 	target, err := os.Readlink(path)
 	if err != nil {
-		return failure(codeJournal, fmt.Sprintf("--journal %s is a symbolic link, %s", path, never), "give a new file name")
+		return failure(codeJournal, fmt.Sprintf("--journal %s is a symbolic link, %s", reconcile.Printable(path), never), "give a new file name")
 	}
 	resolved := target
 	if !filepath.IsAbs(resolved) {
 		resolved = filepath.Join(filepath.Dir(path), target)
 	}
 	if _, err := os.Lstat(resolved); err == nil {
-		return failure(codeJournal, fmt.Sprintf("--journal %s is a symbolic link (to %s), %s", path, target, never), "give a new file name")
+		return failure(codeJournal, fmt.Sprintf("--journal %s is a symbolic link (to %s), %s", reconcile.Printable(path), reconcile.Printable(target), never), "give a new file name")
 	}
-	problem := fmt.Sprintf("--journal %s is a symbolic link (to %s, which does not exist), %s", path, target, never)
+	problem := fmt.Sprintf("--journal %s is a symbolic link (to %s, which does not exist), %s", reconcile.Printable(path), reconcile.Printable(target), never)
 	// The target is worth offering only where a journal can be created:
 	// in a directory that exists (check would refuse it otherwise).
 	if fi, err := os.Stat(filepath.Dir(resolved)); err != nil || !fi.IsDir() {

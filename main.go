@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/voxbind/voxbind/reconcile"
 )
 
 // CLI is voxbind's command line: one struct per command, each with Run.
@@ -145,7 +147,7 @@ func parseArgs(parser *kong.Kong, args []string, stdio *Stdio) (kctx *kong.Conte
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		refused := fromEnv(parser.Model, args, usageError(parser.Model, err))
-		fmt.Fprintf(stdio.Err, "voxbind: %s (see voxbind %s)\n", shown(refused.Error()), helpHint(err))
+		fmt.Fprintf(stdio.Err, "voxbind: %s (see voxbind %s)\n", reconcile.Printable(refused.Error()), helpHint(err)) // one line
 		writeUsageDiagnostics(stdio.Out, args, refused)
 		return nil, 1, true
 	}

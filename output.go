@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/voxbind/voxbind/internal/atomicfile"
@@ -49,6 +51,18 @@ func shown(text string) string {
 		lines[i] = reconcile.Printable(l)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// escapedError is err's text with the file name of the *fs.PathError in
+// its chain (an open or a stat that failed) escaped: the name as given
+// may hold a line break, which must not split the line that says so.
+func escapedError(err error) string {
+	text := err.Error()
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path != "" {
+		text = strings.ReplaceAll(text, pe.Path, reconcile.Printable(pe.Path))
+	}
+	return text
 }
 
 // dashOut refuses --out -, which by custom means stdout: voxbind would
@@ -135,8 +149,31 @@ func writeOut(out string, data []byte, reads []readFile) error {
 	if err := checkOut(out, reads); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(out, data, 0o644)
+	if err := atomicfile.WriteFile(out, data, 0o644); err != nil {
+		return &namesShown{err: err, names: []string{out, filepath.Clean(filepath.Dir(out))}}
+	}
+	return nil
 }
+
+// namesShown is err with the file names given escaped in its text, as
+// escapedError escapes the one of an *fs.PathError: a name as given may
+// hold a line break, which must not split the line that says so.
+type namesShown struct {
+	err   error
+	names []string
+}
+
+func (e *namesShown) Error() string {
+	text := escapedError(e.err)
+	for _, name := range e.names {
+		if name != "" {
+			text = strings.ReplaceAll(text, name, reconcile.Printable(name))
+		}
+	}
+	return text
+}
+
+func (e *namesShown) Unwrap() error { return e.err }
 
 // readBounded reads a file that voxbind wrote earlier (a saved plan, a
 // journal), refusing what cannot be one before reading it whole: a file
@@ -148,14 +185,14 @@ func writeOut(out string, data []byte, reads []readFile) error {
 func readBounded(path, what string, limit int, hint string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &codedError{code: codePlanFile, msg: "read the " + what + ": " + err.Error(), fix: hint, err: err}
+		return nil, &codedError{code: codePlanFile, msg: "read the " + what + ": " + escapedError(err), fix: hint, err: err}
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, &codedError{code: codePlanFile, msg: "read the " + what + ": " + err.Error(), fix: hint, err: err}
+		return nil, &codedError{code: codePlanFile, msg: "read the " + what + ": " + escapedError(err), fix: hint, err: err}
 	}
-	tooLarge := failure(codePlanFile, fmt.Sprintf("%s %s is larger than %d MiB, more than any %s voxbind writes", what, path, limit>>20, what), hint)
+	tooLarge := failure(codePlanFile, fmt.Sprintf("%s %s is larger than %d MiB, more than any %s voxbind writes", what, reconcile.Printable(path), limit>>20, what), hint)
 	mode := fi.Mode()
 	switch {
 	case mode.IsRegular():
@@ -163,7 +200,7 @@ func readBounded(path, what string, limit int, hint string) ([]byte, error) {
 			return nil, tooLarge
 		}
 	case mode&fs.ModeNamedPipe == 0:
-		return nil, failure(codePlanFile, fmt.Sprintf("%s %s is %s, not a file voxbind writes", what, path, fileKind(mode)), hint)
+		return nil, failure(codePlanFile, fmt.Sprintf("%s %s is %s, not a file voxbind writes", what, reconcile.Printable(path), fileKind(mode)), hint)
 	}
 	var data []byte
 	chunk := make([]byte, 1<<20)
@@ -174,7 +211,7 @@ func readBounded(path, what string, limit int, hint string) ([]byte, error) {
 				return nil, tooLarge
 			}
 			if !mode.IsRegular() && !canBeJSON(data, chunk[:n]) {
-				return nil, failure(codePlanFile, fmt.Sprintf("%s %s is not JSON text, so not a %s voxbind wrote", what, path, what), hint)
+				return nil, failure(codePlanFile, fmt.Sprintf("%s %s is not JSON text, so not a %s voxbind wrote", what, reconcile.Printable(path), what), hint)
 			}
 			data = append(data, chunk[:n]...)
 		}
@@ -182,7 +219,7 @@ func readBounded(path, what string, limit int, hint string) ([]byte, error) {
 			return data, nil
 		}
 		if err != nil {
-			return nil, &codedError{code: codePlanFile, msg: "read the " + what + ": " + err.Error(), fix: hint, err: err}
+			return nil, &codedError{code: codePlanFile, msg: "read the " + what + ": " + escapedError(err), fix: hint, err: err}
 		}
 	}
 }

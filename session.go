@@ -191,7 +191,7 @@ func (s *session) finish(ctx context.Context, err error) int {
 		case err == nil:
 		case errors.As(err, &ee) && ee.err == nil:
 		default:
-			fmt.Fprintf(s.stdio.Err, "voxbind: %s\n", shown(err.Error()))
+			fmt.Fprintf(s.stdio.Err, "voxbind: %s\n", shown(escapedError(err)))
 		}
 	}
 	if err != nil {

@@ -39,7 +39,7 @@ func (c *ShowCmd) Run(s *session) error {
 		return c.journal(s, data)
 	}
 	if isJSONLines(data) {
-		return failure(codePlanFile, c.File+" is JSON Lines (apply -o json events?), neither a saved plan nor an apply journal", what)
+		return failure(codePlanFile, reconcile.Printable(c.File)+" is JSON Lines (apply -o json events?), neither a saved plan nor an apply journal", what)
 	}
 	if len(data) > reconcile.MaxPlanSize {
 		return failure(codePlanFile, fmt.Sprintf("plan %s is larger than %d MiB, more than any plan voxbind writes", c.File, reconcile.MaxPlanSize>>20), what)
@@ -49,7 +49,7 @@ func (c *ShowCmd) Run(s *session) error {
 	}
 	p, err := reconcile.ReviewPlan(data)
 	if err != nil {
-		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.File, err), fix: reconcile.PlanFileFix(err, what), err: err}
+		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", reconcile.Printable(c.File), err), fix: reconcile.PlanFileFix(err, what), err: err}
 	}
 	p.File = c.File
 	switch c.Output {
@@ -106,7 +106,7 @@ func isJSONLines(data []byte) bool {
 func (c *ShowCmd) fleet(s *session, data []byte, what string) error {
 	f, err := reconcile.ReviewFleetPlan(data)
 	if err != nil {
-		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", c.File, err), fix: reconcile.PlanFileFix(err, what), err: err}
+		return &codedError{code: codePlanFile, msg: fmt.Sprintf("plan %s: %v", reconcile.Printable(c.File), err), fix: reconcile.PlanFileFix(err, what), err: err}
 	}
 	savedIn(f, c.File, "")
 	if err := fleetRender(s, f, c.Output, c.color(s.stdio.Out), c.Full); err != nil {
@@ -120,7 +120,7 @@ func (c *ShowCmd) fleet(s *session, data []byte, what string) error {
 func (c *ShowCmd) journal(s *session, data []byte) error {
 	j, err := reconcile.ReadJournal(data)
 	if err != nil {
-		return &codedError{code: codeJournal, msg: fmt.Sprintf("journal %s: %v", c.File, err), fix: journalReadFix(err, "show it"), err: err}
+		return &codedError{code: codeJournal, msg: fmt.Sprintf("journal %s: %v", reconcile.Printable(c.File), err), fix: journalReadFix(err, "show it"), err: err}
 	}
 	switch c.Output {
 	case "json":

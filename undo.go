@@ -240,16 +240,16 @@ func undoReadJournals(paths []string, flags string) ([]*reconcile.JournalRecords
 			if savedPlan(data) {
 				apply = "to apply this plan, run: voxbind apply --plan=" + pasted(path) + reconcile.Printable(flags)
 			}
-			return nil, failure(codeJournal, "journal "+path+" is a plan (what a plan would change), not the journal of an apply; nothing was changed",
+			return nil, failure(codeJournal, "journal "+reconcile.Printable(path)+" is a plan (what a plan would change), not the journal of an apply; nothing was changed",
 				"undo takes the file that apply named on its Journal: line; "+apply+"; to read it: voxbind show "+pasted(path))
 		}
 		if out[i], err = reconcile.ReadJournal(data); err != nil {
-			return nil, &codedError{code: codeJournal, msg: fmt.Sprintf("journal %s: %v; nothing was changed", path, err),
+			return nil, &codedError{code: codeJournal, msg: fmt.Sprintf("journal %s: %v; nothing was changed", reconcile.Printable(path), err),
 				fix: journalReadFix(err, "undo it"), err: err}
 		}
 		id := out[i].Start.AccountID
 		if first, dup := of[id]; dup {
-			return nil, failure(codeJournal, fmt.Sprintf("journals %s and %s are both of account %d; nothing was changed", first, path, id),
+			return nil, failure(codeJournal, fmt.Sprintf("journals %s and %s are both of account %d; nothing was changed", reconcile.Printable(first), reconcile.Printable(path), id),
 				"give one journal per account: undo the later apply first, then run undo again with the earlier journal")
 		}
 		of[id] = path

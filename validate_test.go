@@ -156,4 +156,28 @@ func TestErrorsEscapeFileNames(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q; want 1 and the name escaped", args, code, stderr)
 		}
 	}
+
+	// A line break in a name given on the command line stays inside the
+	// one line that names it, in the error a run ends with: a file that
+	// cannot be read, written or used.
+	state := filepath.Join(initSandbox(t), "account.json")
+	newline := filepath.Join(dir, "x\nvoxbind: FORGED")
+	journal := filepath.Join(dir, "j\nvoxbind: FORGED.jsonl")
+	if err := os.WriteFile(journal, []byte(`{"kind":"start"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"show", newline},
+		{"--sandbox", state, "undo", newline},
+		{"--credentials", newline, "plan", "-f", filepath.Join("examples", "quickstart.yaml")},
+		{"--sandbox", state, "export", "--out", filepath.Join(newline, "x.yaml")},
+		{"--sandbox", state, "apply", "-f", filepath.Join("examples", "quickstart.yaml"), "--auto-approve", "--journal", journal},
+		{"--sandbox", state, "apply", "--plan", journal},
+		{newline},
+	} {
+		code, _, stderr := runCLI(t, args...)
+		if code != 1 || strings.Contains(stderr, "\nvoxbind: FORGED") || !strings.Contains(stderr, `\nvoxbind: FORGED`) {
+			t.Errorf("%q: exit %d, stderr %q; want 1 and the line break escaped", args, code, stderr)
+		}
+	}
 }
