@@ -166,11 +166,14 @@ func (c *ApplyCmd) fleetRefuse(a *reconcile.FleetAccount, maxUnbind reconcile.Ma
 // again (of every account's journal) after an undo, or plan, which shows
 // what is left.
 func fleetFailedFix(f *reconcile.FleetPlan, refused []fleetRefusal) string {
-	fix, then := "see each account's summary above; ", ""
+	fix, then, except := "see each account's summary above; ", "", ""
 	for _, r := range refused {
 		if r.fix != "" {
 			fix += "first, for " + fleetAccountLabel(r.account) + ": " + r.fix + "; "
 			then = "then "
+		}
+		if strings.Contains(r.fix, "--except id=") && !strings.Contains(r.fix, "--except id=N") {
+			except = " (with those --except flags, to leave them out)"
 		}
 	}
 	plans := make([]*reconcile.Plan, len(f.Accounts))
@@ -178,7 +181,7 @@ func fleetFailedFix(f *reconcile.FleetPlan, refused []fleetRefusal) string {
 		plans[i] = a.Plan
 	}
 	if kind, command := remakeCommand(plans); kind == "undo plan" {
-		return fix + then + "run " + command + " again: the undo restores only what is left"
+		return fix + then + "run " + command + " again" + except + ": the undo restores only what is left"
 	}
 	return fix + then + "voxbind plan shows what is left to do"
 }

@@ -902,7 +902,7 @@ func TestFleetFailedFix(t *testing.T) {
 		t.Errorf("no refusal: %q, want %q", got, want)
 	}
 	refused := []fleetRefusal{{account: child, why: "1 change blocked (see the plan)", fix: "leave it out with --except id=103003"}}
-	if got, want := fleetFailedFix(f, refused), "see each account's summary above; first, for account 1000002 (demo-child1): leave it out with --except id=103003; then run voxbind undo j2.jsonl j3.jsonl again: the undo restores only what is left"; got != want {
+	if got, want := fleetFailedFix(f, refused), "see each account's summary above; first, for account 1000002 (demo-child1): leave it out with --except id=103003; then run voxbind undo j2.jsonl j3.jsonl again (with those --except flags, to leave them out): the undo restores only what is left"; got != want {
 		t.Errorf("a blocked refusal: %q, want %q", got, want)
 	}
 }

@@ -92,8 +92,8 @@ func blockedFix(blocked []reconcile.Blocked) string {
 		seen[b.Cause] = true
 		if c := blockedClause[b.Cause]; c != "" {
 			args := exceptArgs(blocked, b.Cause)
-			if strings.Count(args, "--except") > 1 {
-				c = strings.Replace(c, "leave it out with", "leave each out with", 1)
+			if several := blockedClauses[b.Cause]; several != "" && strings.Count(args, "--except") > 1 {
+				c = several
 			}
 			clauses = append(clauses, strings.Replace(c, "--except id=N", args, 1))
 		}
@@ -113,6 +113,13 @@ var blockedClause = map[reconcile.BlockCause]string{
 	reconcile.BlockChanged:       "a registration changed since the apply is left to you: leave it out with --except id=N (with the restores that wait for it), or put it back as the apply left it and run undo again",
 	reconcile.BlockAccountState:  "voxbind never writes to a frozen or inactive account: unfreeze (or activate) it in the Voximplant control panel, or leave its spec (for undo, its journal) out of the run",
 	reconcile.BlockGone:          "a registration that no longer exists, or whose target before the apply no longer does, cannot be restored: leave it out with --except id=N",
+}
+
+// blockedClauses is blockedClause for the kinds that name the
+// registrations to leave out, when there are several.
+var blockedClauses = map[reconcile.BlockCause]string{
+	reconcile.BlockChanged: "registrations changed since the apply are left to you: leave them out with --except id=N (with the restores that wait for them), or put them back as the apply left them and run undo again",
+	reconcile.BlockGone:    "registrations that no longer exist, or whose targets before the apply no longer do, cannot be restored: leave them out with --except id=N",
 }
 
 // exceptArgs is the --except flags that leave out the registrations of

@@ -828,9 +828,10 @@ func (d *doctor) render(w io.Writer, format string) error {
 		if status == "fail" {
 			status = "FAIL"
 		}
-		fmt.Fprintf(&b, "%-4s  %-*s  %s\n", status, width, c.Name, c.Detail)
+		// One line each, whatever the file names in them hold.
+		fmt.Fprintf(&b, "%-4s  %-*s  %s\n", status, width, c.Name, reconcile.Printable(c.Detail))
 		if c.Fix != "" {
-			fmt.Fprintf(&b, "%-4s  %-*s  fix: %s\n", "", width, "", c.Fix)
+			fmt.Fprintf(&b, "%-4s  %-*s  fix: %s\n", "", width, "", reconcile.Printable(c.Fix))
 		}
 	}
 	fmt.Fprintf(&b, "\n%s: %d ok, %s, %d failed.\n", english.Plural(len(d.checks), "check"), d.count("ok"), english.Plural(d.count("warn"), "warning"), d.count("fail"))

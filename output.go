@@ -53,6 +53,37 @@ func shown(text string) string {
 	return strings.Join(lines, "\n")
 }
 
+// controlNames is the words of words (a command line, file names from
+// the environment), and the values of --flag=value words, that hold a
+// character reconcile.Printable escapes, for escapeNames.
+func controlNames(words []string) []string {
+	var names []string
+	for _, w := range words {
+		if _, value, ok := strings.Cut(w, "="); ok && strings.HasPrefix(w, "--") {
+			w = value
+		}
+		if w != "" && reconcile.Printable(w) != w {
+			names = append(names, w)
+		}
+	}
+	return names
+}
+
+// escapeNames escapes, in text, each of names and the forms a message
+// gives it (cleaned, its directory), as reconcile.Printable does: a file
+// name given on the command line with a line break in it must not split
+// the line of a message that names it, whichever message that is.
+func escapeNames(text string, names []string) string {
+	for _, name := range names {
+		for _, form := range []string{name, filepath.Clean(name), filepath.Dir(name)} {
+			if reconcile.Printable(form) != form {
+				text = strings.ReplaceAll(text, form, reconcile.Printable(form))
+			}
+		}
+	}
+	return text
+}
+
 // escapedError is err's text with the file name of the *fs.PathError in
 // its chain (an open or a stat that failed) escaped: the name as given
 // may hold a line break, which must not split the line that says so.

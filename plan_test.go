@@ -335,7 +335,7 @@ func TestBlockedFix(t *testing.T) {
 	changed := func(id int64) reconcile.Blocked {
 		return reconcile.Blocked{Cause: reconcile.BlockChanged, Registration: reconcile.RegistrationRef{ID: id}}
 	}
-	if got := blockedFix([]reconcile.Blocked{changed(3011), changed(3002), changed(3011)}); !strings.Contains(got, "leave each out with --except id=3011 --except id=3002 (") {
+	if got := blockedFix([]reconcile.Blocked{changed(3011), changed(3002), changed(3011)}); !strings.Contains(got, "registrations changed since the apply are left to you: leave them out with --except id=3011 --except id=3002 (with the restores that wait for them), or put them back") {
 		t.Errorf("blockedFix of two changed registrations = %q; want their ids", got)
 	}
 	if got := blockedFix([]reconcile.Blocked{changed(1), changed(2), changed(3), changed(4), changed(5), changed(6)}); !strings.Contains(got, "leave it out with --except id=N (") {

@@ -222,7 +222,7 @@ func (c *SandboxServeCmd) Run(ctx context.Context, s *session) error {
 		if tlsConfig, err = sandbox.SelfSignedTLS(cert); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdio.Err, "sandbox: TLS certificate (self-signed, new each start) in %s; trust it with SSL_CERT_FILE=%s for voxbind, NODE_EXTRA_CA_CERTS=%s for Node.js\n", cert, cert, cert)
+		fmt.Fprintf(stdio.Err, "sandbox: TLS certificate (self-signed, new each start) in %s; trust it with SSL_CERT_FILE=%s for voxbind, NODE_EXTRA_CA_CERTS=%s for Node.js\n", reconcile.Printable(cert), pasted(cert), pasted(cert))
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -234,12 +234,12 @@ func (c *SandboxServeCmd) Run(ctx context.Context, s *session) error {
 		scheme = "https"
 	}
 	acct := srv.Account()
-	fmt.Fprintf(stdio.Err, "sandbox: serving account %d (%s) at %s://%s/platform_api/ from %s\n", acct.ID, acct.Name, scheme, ln.Addr(), c.State)
+	fmt.Fprintf(stdio.Err, "sandbox: serving account %d (%s) at %s://%s/platform_api/ from %s\n", acct.ID, reconcile.Printable(acct.Name), scheme, ln.Addr(), reconcile.Printable(c.State))
 	if n := len(srv.State().Children); n > 0 {
 		fmt.Fprintf(stdio.Err, "sandbox: and its %s (its keys act on them with --account-id or a spec's account_id)\n", english.Plural(n, "child account"))
 	}
 	if len(srv.State().Keys) == 0 {
-		fmt.Fprintf(stdio.Err, "sandbox: warning: %s records no keys, so every request will be refused (error 433); 'voxbind sandbox init DIR' writes a key and a state file that accepts it\n", c.State)
+		fmt.Fprintf(stdio.Err, "sandbox: warning: %s records no keys, so every request will be refused (error 433); 'voxbind sandbox init DIR' writes a key and a state file that accepts it\n", reconcile.Printable(c.State))
 	}
 	if faults := describeFaults(opts); faults != "" {
 		fmt.Fprintf(stdio.Err, "sandbox: injecting %s\n", faults)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/voxbind/voxbind/internal/english"
 	"github.com/voxbind/voxbind/reconcile"
 	"github.com/voxbind/voxbind/spec"
+	"github.com/voxbind/voxbind/voximplant"
 )
 
 // session is one run of a command: what its parts share. run makes it
@@ -28,6 +30,7 @@ type session struct {
 	start   time.Time
 	given   map[string]bool // the flags given on the command line (not from the environment), by name
 	command string          // the command run, as 'voxbind help' takes it: "plan", "sandbox serve"
+	names   []string        // the words of the command line (and file variables) that hold a control character
 
 	progress *reconcile.ProgressWriter // made by progressLine
 }
@@ -46,6 +49,7 @@ func newSession(kctx *kong.Context, stdio *Stdio) *session {
 		}
 	}
 	s.command = strings.Join(command, " ")
+	s.names = controlNames(append(kctx.Args, os.Getenv(voximplant.CredentialsEnv), os.Getenv(journalDirEnv)))
 	if node := kctx.Selected(); node != nil && node.Target.CanAddr() {
 		if lf, ok := node.Target.Addr().Interface().(interface{ logFlags() *LogFlags }); ok {
 			s.log, s.debug = newLogger(stdio.Err, lf.logFlags())
@@ -191,7 +195,7 @@ func (s *session) finish(ctx context.Context, err error) int {
 		case err == nil:
 		case errors.As(err, &ee) && ee.err == nil:
 		default:
-			fmt.Fprintf(s.stdio.Err, "voxbind: %s\n", shown(escapedError(err)))
+			fmt.Fprintf(s.stdio.Err, "voxbind: %s\n", shown(escapeNames(escapedError(err), s.names)))
 		}
 	}
 	if err != nil {

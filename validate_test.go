@@ -174,10 +174,16 @@ func TestErrorsEscapeFileNames(t *testing.T) {
 		{"--sandbox", state, "apply", "-f", filepath.Join("examples", "quickstart.yaml"), "--auto-approve", "--journal", journal},
 		{"--sandbox", state, "apply", "--plan", journal},
 		{newline},
+		{"--sandbox", newline, "export"},
+		{"--sandbox", state, "export", "--out", newline + ".csv"},
+		{"--sandbox", state, "apply", "--plan", newline, "--only", "id=3003"},
 	} {
 		code, _, stderr := runCLI(t, args...)
 		if code != 1 || strings.Contains(stderr, "\nvoxbind: FORGED") || !strings.Contains(stderr, `\nvoxbind: FORGED`) {
 			t.Errorf("%q: exit %d, stderr %q; want 1 and the line break escaped", args, code, stderr)
 		}
+	}
+	if code, stdout, _ := runCLI(t, "doctor", "--sandbox", newline); code != 1 || strings.Contains(stdout, "\nvoxbind: FORGED") || !strings.Contains(stdout, `\nvoxbind: FORGED`) {
+		t.Errorf("doctor --sandbox %q: exit %d, stdout %q; want 1 and the line break escaped", newline, code, stdout)
 	}
 }
