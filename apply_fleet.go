@@ -119,7 +119,7 @@ func (c *ApplyCmd) reportRefused(s *session, refused []fleetRefusal, events *app
 		if r.fix != "" {
 			why += "; " + r.fix
 		}
-		fmt.Fprintf(s.stdio.Err, "voxbind: %s: refused, nothing is changed in it: %s\n", fleetAccountLabel(r.account), shown(why))
+		fmt.Fprintf(s.stdio.Err, "voxbind: %s: refused, nothing is changed in it: %s\n", fleetAccountLabel(r.account), s.shown(why))
 		for _, d := range r.diags {
 			s.diag.add(d)
 		}
@@ -334,7 +334,7 @@ func (c *ApplyCmd) savedRefusal(s *session, f *reconcile.FleetPlan, refusals []e
 			continue
 		}
 		refused = append(refused, f.Accounts[i].Account.ID)
-		fmt.Fprintf(s.stdio.Err, "voxbind: %s: %s\n", fleetAccountLabel(f.Accounts[i].Account), shown(err.Error()))
+		fmt.Fprintf(s.stdio.Err, "voxbind: %s: %s\n", fleetAccountLabel(f.Accounts[i].Account), s.shown(err.Error()))
 		var st *staleRefusal
 		if errors.As(err, &st) {
 			made = made || st.made
@@ -590,9 +590,9 @@ func fleetSummary(s *session, f *reconcile.FleetPlan, todo []int, results []*app
 		var b bytes.Buffer
 		switch {
 		case r.journalErr != nil:
-			fmt.Fprintf(&b, "voxbind: %s\n", shown(r.journalErr.Error()))
+			fmt.Fprintf(&b, "voxbind: %s\n", s.shown(r.journalErr.Error()))
 		case r.readErr != nil && r.res.Outcomes == nil:
-			fmt.Fprintf(&b, "voxbind: %s\n", shown(r.readErr.Error()))
+			fmt.Fprintf(&b, "voxbind: %s\n", s.shown(r.readErr.Error()))
 		default:
 			if st := r.stats; st.Retries > 0 {
 				fmt.Fprintln(&b, repeatsLine(st))

@@ -240,7 +240,7 @@ func (c *ExportCmd) runChildren(ctx context.Context, s *session, reads []readFil
 		if err != nil {
 			ids = append(ids, usable[i].AccountID)
 			fmt.Fprintf(stderr, "voxbind: %s: %v; its file was not written\n",
-				fleetAccountLabel(reconcile.AccountInfo{ID: usable[i].AccountID, Name: usable[i].AccountName}), shown(cannotActMessage(err).Error()))
+				fleetAccountLabel(reconcile.AccountInfo{ID: usable[i].AccountID, Name: usable[i].AccountName}), s.shown(cannotActMessage(err).Error()))
 		}
 	}
 	fmt.Fprintf(stderr, "Exported %d of %s to %s.\n", len(usable)-len(ids), english.Plural(len(children), "child account"), reconcile.Printable(c.OutDir))

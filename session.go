@@ -163,6 +163,11 @@ func (s *session) warnAt(pos spec.Pos, code, msg, fix string) {
 	s.log.Warn(msg, slog.String("code", code))
 }
 
+// shown is text for stderr: the file names of the command line escaped
+// wherever it names them (escapeNames), then the control characters of
+// each of its lines (the package's shown).
+func (s *session) shown(text string) string { return shown(escapeNames(text, s.names)) }
+
 // specErrors prints spec.Errors one per line (file:line:col: message;
 // fix), records each as a diagnostic and returns the error that makes the
 // command exit 1; other errors are returned as they are.
@@ -195,7 +200,7 @@ func (s *session) finish(ctx context.Context, err error) int {
 		case err == nil:
 		case errors.As(err, &ee) && ee.err == nil:
 		default:
-			fmt.Fprintf(s.stdio.Err, "voxbind: %s\n", shown(escapeNames(escapedError(err), s.names)))
+			fmt.Fprintf(s.stdio.Err, "voxbind: %s\n", s.shown(escapedError(err)))
 		}
 	}
 	if err != nil {

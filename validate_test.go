@@ -183,6 +183,17 @@ func TestErrorsEscapeFileNames(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q; want 1 and the line break escaped", args, code, stderr)
 		}
 	}
+	// A fleet whose journal directory, from the environment, cannot be
+	// made.
+	notDir := filepath.Join(dir, "f\nvoxbind: FORGED")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(journalDirEnv, filepath.Join(notDir, "journals"))
+	fleet := fleetTestState(t, 2, nil)
+	if code, _, stderr := runCLI(t, "--sandbox", fleet, "apply", "-f", fleetStopSpecs(t, 2), "--auto-approve"); code != 1 || strings.Contains(stderr, "\nvoxbind: FORGED") || !strings.Contains(stderr, `\nvoxbind: FORGED`) {
+		t.Errorf("fleet apply with %s=%q: exit %d, stderr %q; want 1 and the line break escaped", journalDirEnv, notDir, code, stderr)
+	}
 	if code, stdout, _ := runCLI(t, "doctor", "--sandbox", newline); code != 1 || strings.Contains(stdout, "\nvoxbind: FORGED") || !strings.Contains(stdout, `\nvoxbind: FORGED`) {
 		t.Errorf("doctor --sandbox %q: exit %d, stdout %q; want 1 and the line break escaped", newline, code, stdout)
 	}
