@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // ErrJournalAccount is wrapped by Undo's refusal of a journal that records
@@ -158,7 +159,7 @@ func (u *undoPlanner) classify(sel Selection) {
 				p.Summary.Unchanged++
 			}
 		case !slices.ContainsFunc(t.left, reg.Target.Equal):
-			block(BlockChanged, "changed since the apply: now "+renderTarget(reg.Target)+"; before the apply it was "+renderTarget(t.before))
+			block(BlockChanged, "changed since the apply: now "+renderTarget(reg.Target)+"; the apply left it "+renderTargets(t.left)+"; before the apply it was "+renderTarget(t.before))
 		case reg.Deactivated:
 			block(BlockFrozen, BlockedFrozen)
 		case missing != "":
@@ -271,6 +272,20 @@ func undoTouches(j *JournalRecords, journal string) []*undoTouch {
 		}
 	}
 	return out
+}
+
+// renderTargets is the targets, each once, in the order given, joined by
+// "or": what the apply may have left a registration with.
+func renderTargets(targets []*Target) string {
+	var seen []*Target
+	var parts []string
+	for _, t := range targets {
+		if !slices.ContainsFunc(seen, t.Equal) {
+			seen = append(seen, t)
+			parts = append(parts, renderTarget(t))
+		}
+	}
+	return strings.Join(parts, " or ")
 }
 
 func undoWithoutUser(t *Target) *Target {

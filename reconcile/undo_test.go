@@ -398,3 +398,23 @@ func TestUndoAfterKillWithIntentsWrittenAhead(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderTargets: what the apply may have left a registration with,
+// each target once, in order: a displaced registration may be unbound
+// or keep its application without the user.
+func TestRenderTargets(t *testing.T) {
+	support := &Target{Application: Ref{ID: 7, Name: "support.acme.voximplant.com"}}
+	carol := &Target{Application: support.Application, User: &Ref{ID: 3, Name: "carol"}}
+	for _, tc := range []struct {
+		targets []*Target
+		want    string
+	}{
+		{[]*Target{carol}, "support / user carol"},
+		{[]*Target{nil, support}, "(unbound) or support"},
+		{[]*Target{carol, nil, carol, support, nil}, "support / user carol or (unbound) or support"},
+	} {
+		if got := renderTargets(tc.targets); got != tc.want {
+			t.Errorf("renderTargets = %q, want %q", got, tc.want)
+		}
+	}
+}
