@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 
 	"github.com/voxbind/voxbind/internal/atomicfile"
 	"github.com/voxbind/voxbind/reconcile"
@@ -54,16 +55,20 @@ func shown(text string) string {
 }
 
 // controlNames is the words of words (a command line, file names from
-// the environment), and the values of --flag=value words, that hold a
-// character reconcile.Printable escapes, for escapeNames.
+// the environment) that hold a character reconcile.Printable escapes,
+// for escapeNames: the value of a --flag=value word, and of a short flag
+// with its value attached (-fFILE), is taken as a word too.
 func controlNames(words []string) []string {
 	var names []string
 	for _, w := range words {
-		if _, value, ok := strings.Cut(w, "="); ok && strings.HasPrefix(w, "--") {
-			w = value
+		if reconcile.Printable(w) == w {
+			continue
 		}
-		if w != "" && reconcile.Printable(w) != w {
-			names = append(names, w)
+		names = append(names, w)
+		if _, value, ok := strings.Cut(w, "="); ok && strings.HasPrefix(w, "--") {
+			names = append(names, value)
+		} else if len(w) > 2 && w[0] == '-' && w[1] != '-' {
+			names = append(names, w[2:])
 		}
 	}
 	return names
@@ -76,8 +81,10 @@ func controlNames(words []string) []string {
 func escapeNames(text string, names []string) string {
 	for _, name := range names {
 		for _, form := range []string{name, filepath.Clean(name), filepath.Dir(name)} {
-			if reconcile.Printable(form) != form {
-				text = strings.ReplaceAll(text, form, reconcile.Printable(form))
+			// A form of control characters alone ("\n", the directory
+			// of "\n/x") would take the message's own line breaks.
+			if printable := reconcile.Printable(form); printable != form && strings.ContainsFunc(form, unicode.IsGraphic) {
+				text = strings.ReplaceAll(text, form, printable)
 			}
 		}
 	}

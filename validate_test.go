@@ -198,3 +198,22 @@ func TestErrorsEscapeFileNames(t *testing.T) {
 		t.Errorf("doctor --sandbox %q: exit %d, stdout %q; want 1 and the line break escaped", newline, code, stdout)
 	}
 }
+
+// TestEscapeNames: the names escapeNames escapes are the command line's
+// words that hold a control character, with the value of --flag=value
+// and of a short flag's attached value (-fFILE); a form of control
+// characters alone (the directory of "\n/account.json") is left, as it
+// would take the message's own line breaks.
+func TestEscapeNames(t *testing.T) {
+	names := controlNames([]string{"plan", "-fs1/x\ny.yaml", "--out=o\nu.json", "--sandbox", "\n/account.json", "--only", "id=1"})
+	for text, want := range map[string]string{
+		"--out s1/link.yaml is the spec file (s1/x\ny.yaml), which this command reads": `--out s1/link.yaml is the spec file (s1/x\ny.yaml), which this command reads`,
+		"write o\nu.json: no space":                                        `write o\nu.json: no space`,
+		"sandbox state \n/account.json does not exist":                     `sandbox state \n/account.json does not exist`,
+		"2 selectors match no registration:\n  --only id=1\n  --only id=2": "2 selectors match no registration:\n  --only id=1\n  --only id=2",
+	} {
+		if got := escapeNames(text, names); got != want {
+			t.Errorf("escapeNames(%q) = %q, want %q", text, got, want)
+		}
+	}
+}

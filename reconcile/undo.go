@@ -35,6 +35,11 @@ type undoTouch struct {
 	before *Target         // its target before the apply: the earliest journalled
 	source string          // "journal:line" of the record that gave before
 	left   []*Target       // what the apply may have left it with
+	// end is what the apply left it with as the journal's results tell:
+	// after a call that was applied, only what that call left; a call
+	// that failed left it as it was; one without a known result, either.
+	// The blocked reason shows it.
+	end []*Target
 }
 
 // Undo plans what gives back the changes of the apply that j records,
@@ -159,7 +164,7 @@ func (u *undoPlanner) classify(sel Selection) {
 				p.Summary.Unchanged++
 			}
 		case !slices.ContainsFunc(t.left, reg.Target.Equal):
-			block(BlockChanged, "changed since the apply: now "+renderTarget(reg.Target)+"; the apply left it "+renderTargets(t.left)+"; before the apply it was "+renderTarget(t.before))
+			block(BlockChanged, "changed since the apply: now "+renderTarget(reg.Target)+"; the apply left it "+renderTargets(t.end)+"; before the apply it was "+renderTarget(t.before))
 		case reg.Deactivated:
 			block(BlockFrozen, BlockedFrozen)
 		case missing != "":
@@ -254,21 +259,29 @@ func (s Selection) undoSelects(ref RegistrationRef, before *Target) bool {
 func undoTouches(j *JournalRecords, journal string) []*undoTouch {
 	var out []*undoTouch
 	byID := map[int64]*undoTouch{}
-	touch := func(ref RegistrationRef, before *Target, line int, left ...*Target) {
+	touch := func(ref RegistrationRef, before *Target, line int, outcome StepStatus, left ...*Target) {
 		t, ok := byID[ref.ID]
 		if !ok {
-			t = &undoTouch{ref: ref, before: before, source: journal + ":" + strconv.Itoa(line)}
+			t = &undoTouch{ref: ref, before: before, source: journal + ":" + strconv.Itoa(line), end: []*Target{before}}
 			byID[ref.ID] = t
 			out = append(out, t)
 		}
 		t.left = append(t.left, left...)
+		switch outcome {
+		case StepApplied:
+			t.end = slices.Clone(left)
+		case StepFailed:
+		default:
+			t.end = append(t.end, left...)
+		}
 	}
 	for _, in := range j.Intents {
-		touch(in.Registration, in.Before, in.Line, in.After)
+		outcome := j.Results[in.Step].Outcome
+		touch(in.Registration, in.Before, in.Line, outcome, in.After)
 		if d := in.Displaces; d != nil {
 			// The API unbinds a displaced registration (docs/management-api.md);
 			// one that only loses the user keeps the rest of its target.
-			touch(d.Registration, d.Before, in.Line, nil, undoWithoutUser(d.Before))
+			touch(d.Registration, d.Before, in.Line, outcome, nil, undoWithoutUser(d.Before))
 		}
 	}
 	return out

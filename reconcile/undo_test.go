@@ -418,3 +418,35 @@ func TestRenderTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestUndoTouchesEnd: what a blocked restore says the apply left a
+// registration with follows the journal's results. In a swap, bob@ is
+// displaced by step 1 and bound again by step 2: applied, step 2 alone
+// left it; failed, the displacement did; without a result, either.
+func TestUndoTouchesEnd(t *testing.T) {
+	support := Ref{ID: 7, Name: "support"}
+	bobUser, aliceUser := &Ref{ID: 2, Name: "bob"}, &Ref{ID: 1, Name: "alice"}
+	aliceReg, bobReg := RegistrationRef{ID: 3001, SIPUsername: "alice"}, RegistrationRef{ID: 3002, SIPUsername: "bob"}
+	bobBefore := &Target{Application: support, User: bobUser}
+	for outcome, want := range map[StepStatus]string{
+		StepApplied: "support / user alice",
+		StepFailed:  "(unbound) or support",
+		StepUnknown: "(unbound) or support or support / user alice",
+	} {
+		j := &JournalRecords{
+			Intents: []JournalIntent{
+				{Step: 1, Registration: aliceReg, Before: &Target{Application: support, User: aliceUser}, After: &Target{Application: support, User: bobUser},
+					Displaces: &JournalDisplaced{Registration: bobReg, Before: bobBefore}, Line: 2},
+				{Step: 2, Registration: bobReg, Before: nil, After: &Target{Application: support, User: aliceUser}, Line: 4},
+			},
+			Results: map[int]JournalResult{1: {Step: 1, Outcome: StepApplied}, 2: {Step: 2, Outcome: outcome}},
+		}
+		for _, touch := range undoTouches(j, "j.jsonl") {
+			if touch.ref.ID == bobReg.ID {
+				if got := renderTargets(touch.end); got != want {
+					t.Errorf("step 2 %s: the apply left bob@ %q, want %q", outcome, got, want)
+				}
+			}
+		}
+	}
+}
