@@ -333,15 +333,29 @@ func runMutant(ctx context.Context, work string, targets []string, m Mutant, sho
 	}
 	start := time.Now()
 	var run testRun
+	var killers []string // the packages whose tests killed it
 	for _, pkgs := range stages {
 		run = goTest(ctx, work, pkgs, "", short, timeout)
 		if run.status != Survived {
+			killers = pkgs
 			break
 		}
 	}
 	r.Status, r.Detail, r.Output = run.status, run.detail, run.output
 	if r.Status == Killed {
 		r.By, r.Detail = confirmKill(ctx, work, file, orig, mutated, run.failed, short, timeout)
+		if r.By == "" && ctx.Err() == nil {
+			// -failfast stopped at the first test to fail, which may
+			// fail against the mutant only now and then; the run
+			// without it lists every test that fails, one of which may
+			// fail every time.
+			all := goTestAll(ctx, work, killers, short, timeout)
+			tried := run.failed[:min(len(run.failed), maxConfirm)]
+			others := slices.DeleteFunc(all.failed, func(f failedTest) bool { return slices.Contains(tried, f) })
+			if len(others) > 0 {
+				r.By, r.Detail = confirmKill(ctx, work, file, orig, mutated, others, short, timeout)
+			}
+		}
 		if r.By == "" {
 			r.Status = Flaky
 		}
@@ -414,7 +428,19 @@ func runPattern(name string) string {
 // goTest runs the tests of pkgs in work (only those -run pattern selects,
 // when not "") with -failfast, and says how they ended.
 func goTest(ctx context.Context, work string, pkgs []string, pattern string, short bool, timeout time.Duration) testRun {
-	args := []string{"test", "-json", "-count=1", "-failfast", "-timeout", timeout.String()}
+	return runGoTest(ctx, work, pkgs, pattern, short, timeout, "-failfast")
+}
+
+// goTestAll runs every test of pkgs in work, on past the first failure,
+// and says how they ended: which tests failed, all of them.
+func goTestAll(ctx context.Context, work string, pkgs []string, short bool, timeout time.Duration) testRun {
+	return runGoTest(ctx, work, pkgs, "", short, timeout)
+}
+
+// runGoTest is go test -json -count=1 on pkgs in work with the flags
+// given.
+func runGoTest(ctx context.Context, work string, pkgs []string, pattern string, short bool, timeout time.Duration, flags ...string) testRun {
+	args := append([]string{"test", "-json", "-count=1", "-timeout", timeout.String()}, flags...)
 	if short {
 		args = append(args, "-short")
 	}

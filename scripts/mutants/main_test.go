@@ -132,6 +132,55 @@ func TestReadEvents(t *testing.T) {
 	}
 }
 
+// TestKillFoundPastAFlakyFirstFailure: when the first test to fail
+// against a mutant (where -failfast stops) does not fail again alone, the
+// tests are run on past it, and a test that fails every time confirms
+// the kill: the mutant is not called flaky for a test that happened to
+// fail first.
+func TestKillFoundPastAFlakyFirstFailure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go test on a module of its own")
+	}
+	dir := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "ran-once")
+	files := map[string]string{
+		"go.mod": "module example.com/m\n\ngo 1.22\n",
+		"x.go":   "package x\n\n// V is one.\nfunc V() int { return 1 }\n",
+		"x_test.go": `package x
+
+import (
+	"os"
+	"testing"
+)
+
+// TestOnceFlaky fails the first time it runs, never again; it runs
+// first.
+func TestOnceFlaky(t *testing.T) {
+	if _, err := os.Stat(` + "`" + marker + "`" + `); err == nil {
+		return
+	}
+	os.WriteFile(` + "`" + marker + "`" + `, nil, 0o644)
+	t.Fatal("failed by chance")
+}
+
+func TestV(t *testing.T) {
+	if V() != 1 {
+		t.Fatal("V() != 1")
+	}
+}
+`,
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := runMutant(context.Background(), dir, []string{"."}, Mutant{ID: "K2", File: "x.go", From: "return 1", To: "return 2", Why: "V is two"}, false, time.Minute)
+	if r.Status != Killed || r.By != "TestV" {
+		t.Errorf("a mutant TestV catches after a flaky first failure: %s, want KILLED by TestV\n%s", r.Line(), r.Output)
+	}
+}
+
 // TestKillsAreConfirmed runs the runner on a small module of its own: a
 // mutant that a test catches is KILLED by that test, confirmed alone; a
 // mutant that changes nothing, run while a test fails once by chance, is
