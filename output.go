@@ -187,31 +187,8 @@ func writeOut(out string, data []byte, reads []readFile) error {
 	if err := checkOut(out, reads); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(out, data, 0o644); err != nil {
-		return &namesShown{err: err, names: []string{out, filepath.Clean(filepath.Dir(out))}}
-	}
-	return nil
+	return atomicfile.WriteFile(out, data, 0o644)
 }
-
-// namesShown is err with the file names given escaped in its text, as
-// escapedError escapes the one of an *fs.PathError: a name as given may
-// hold a line break, which must not split the line that says so.
-type namesShown struct {
-	err   error
-	names []string
-}
-
-func (e *namesShown) Error() string {
-	text := escapedError(e.err)
-	for _, name := range e.names {
-		if name != "" {
-			text = strings.ReplaceAll(text, name, reconcile.Printable(name))
-		}
-	}
-	return text
-}
-
-func (e *namesShown) Unwrap() error { return e.err }
 
 // readBounded reads a file that voxbind wrote earlier (a saved plan, a
 // journal), refusing what cannot be one before reading it whole: a file
