@@ -132,6 +132,48 @@ func TestReadEvents(t *testing.T) {
 	}
 }
 
+// flakyModule writes a small module of its own for the runner: V, which
+// TestV checks, and TestOnceFlaky, which fails the first time it runs and
+// never again, before TestV when flakyFirst (where -failfast stops). It
+// returns the module's directory and x.go as written.
+func flakyModule(t *testing.T, flakyFirst bool) (dir, xgo string) {
+	t.Helper()
+	dir = t.TempDir()
+	marker := filepath.Join(t.TempDir(), "ran-once")
+	testV := `
+func TestV(t *testing.T) {
+	if V() != 1 {
+		t.Fatal("V() != 1")
+	}
+}
+`
+	flaky := `
+// TestOnceFlaky fails the first time it runs, never again.
+func TestOnceFlaky(t *testing.T) {
+	if _, err := os.Stat(` + "`" + marker + "`" + `); err == nil {
+		return
+	}
+	os.WriteFile(` + "`" + marker + "`" + `, nil, 0o644)
+	t.Fatal("failed by chance")
+}
+`
+	tests := testV + flaky
+	if flakyFirst {
+		tests = flaky + testV
+	}
+	xgo = "package x\n\n// V is one.\nfunc V() int { return 1 }\n"
+	for name, text := range map[string]string{
+		"go.mod":    "module example.com/m\n\ngo 1.22\n",
+		"x.go":      xgo,
+		"x_test.go": "package x\n\nimport (\n\t\"os\"\n\t\"testing\"\n)\n" + tests,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, xgo
+}
+
 // TestKillFoundPastAFlakyFirstFailure: when the first test to fail
 // against a mutant (where -failfast stops) does not fail again alone, the
 // tests are run on past it, and a test that fails every time confirms
@@ -141,40 +183,7 @@ func TestKillFoundPastAFlakyFirstFailure(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go test on a module of its own")
 	}
-	dir := t.TempDir()
-	marker := filepath.Join(t.TempDir(), "ran-once")
-	files := map[string]string{
-		"go.mod": "module example.com/m\n\ngo 1.22\n",
-		"x.go":   "package x\n\n// V is one.\nfunc V() int { return 1 }\n",
-		"x_test.go": `package x
-
-import (
-	"os"
-	"testing"
-)
-
-// TestOnceFlaky fails the first time it runs, never again; it runs
-// first.
-func TestOnceFlaky(t *testing.T) {
-	if _, err := os.Stat(` + "`" + marker + "`" + `); err == nil {
-		return
-	}
-	os.WriteFile(` + "`" + marker + "`" + `, nil, 0o644)
-	t.Fatal("failed by chance")
-}
-
-func TestV(t *testing.T) {
-	if V() != 1 {
-		t.Fatal("V() != 1")
-	}
-}
-`,
-	}
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, _ := flakyModule(t, true)
 	r := runMutant(context.Background(), dir, []string{"."}, Mutant{ID: "K2", File: "x.go", From: "return 1", To: "return 2", Why: "V is two"}, false, time.Minute)
 	if r.Status != Killed || r.By != "TestV" {
 		t.Errorf("a mutant TestV catches after a flaky first failure: %s, want KILLED by TestV\n%s", r.Line(), r.Output)
@@ -189,39 +198,7 @@ func TestKillsAreConfirmed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go test on a module of its own")
 	}
-	dir := t.TempDir()
-	marker := filepath.Join(t.TempDir(), "ran-once")
-	files := map[string]string{
-		"go.mod": "module example.com/m\n\ngo 1.22\n",
-		"x.go":   "package x\n\n// V is one.\nfunc V() int { return 1 }\n",
-		"x_test.go": `package x
-
-import (
-	"os"
-	"testing"
-)
-
-func TestV(t *testing.T) {
-	if V() != 1 {
-		t.Fatal("V() != 1")
-	}
-}
-
-// TestOnceFlaky fails the first time it runs, never again.
-func TestOnceFlaky(t *testing.T) {
-	if _, err := os.Stat(` + "`" + marker + "`" + `); err == nil {
-		return
-	}
-	os.WriteFile(` + "`" + marker + "`" + `, nil, 0o644)
-	t.Fatal("failed by chance")
-}
-`,
-	}
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, xgo := flakyModule(t, false)
 	ctx := context.Background()
 	flaky := runMutant(ctx, dir, []string{"."}, Mutant{ID: "F1", File: "x.go", From: "// V is one.", To: "// V is 1.", Why: "changes a comment"}, false, time.Minute)
 	if flaky.Status != Flaky || !strings.Contains(flaky.Detail, "TestOnceFlaky passes alone") {
@@ -231,7 +208,7 @@ func TestOnceFlaky(t *testing.T) {
 	if killed.Status != Killed || killed.By != "TestV" {
 		t.Errorf("a mutant TestV catches: %s, want KILLED by TestV\n%s", killed.Line(), killed.Output)
 	}
-	if src, err := os.ReadFile(filepath.Join(dir, "x.go")); err != nil || string(src) != files["x.go"] {
+	if src, err := os.ReadFile(filepath.Join(dir, "x.go")); err != nil || string(src) != xgo {
 		t.Errorf("x.go after the runs: %q, %v; want it as it was", src, err)
 	}
 	var tally Tally
