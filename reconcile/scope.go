@@ -198,7 +198,7 @@ func nothingInScope(outside []bool) bool {
 }
 
 // flags is the selection as it was given on the command line: "--only
-// reg=lab-* --except id=3001".
+// reg=lab-*@* --except id=3001".
 func (s Selection) flags() string {
 	if s.Empty() {
 		return ""
