@@ -157,11 +157,8 @@ func plannedFleetAccounts(in *FleetJSON, hasSummary []bool, before []FleetAccoun
 			errs = append(errs, fmt.Errorf("%s: the plan has it twice", at))
 		}
 		seen[p.AccountID] = true
-		for _, e := range checkPlan(p, forApply) {
+		for _, e := range checkPlan(p, forApply, hasSummary == nil || hasSummary[i]) {
 			errs = append(errs, fmt.Errorf("%s: %w", at, e))
-		}
-		if hasSummary != nil && !hasSummary[i] {
-			errs = append(errs, fmt.Errorf("%s: %w", at, errNoSummary))
 		}
 		planNonNil(p)
 		out = append(out, FleetAccount{Account: AccountInfo{ID: p.AccountID, Name: a.AccountName}, Plan: p})
@@ -169,17 +166,18 @@ func plannedFleetAccounts(in *FleetJSON, hasSummary []bool, before []FleetAccoun
 	return out, errs
 }
 
-// fleetSummaryErrors compares the fleet's summary with the sum of its
-// accounts' summaries: an edited count is an edited plan.
+// fleetSummaryErrors compares the fleet's summary with the steps of its
+// accounts' plans: an edited count is an edited plan.
 func fleetSummaryErrors(in *FleetJSON) []error {
 	if in.Summary == nil {
 		return nil
 	}
 	var steps Summary
 	for _, a := range in.Accounts {
-		steps.Bind += a.Summary.Bind
-		steps.Rebind += a.Summary.Rebind
-		steps.Unbind += a.Summary.Unbind
+		n := stepCounts(a.Changes)
+		steps.Bind += n.Bind
+		steps.Rebind += n.Rebind
+		steps.Unbind += n.Unbind
 	}
 	fleet := Summary{Bind: in.Summary.Bind, Rebind: in.Summary.Rebind, Unbind: in.Summary.Unbind}
 	var errs []error

@@ -78,10 +78,7 @@ func readPlan(data []byte, forApply bool) (*Plan, error) {
 	if doc.Summary != nil {
 		p.Summary = *doc.Summary
 	}
-	errs := checkPlan(&p, forApply)
-	if doc.Summary == nil {
-		errs = append(errs, errNoSummary)
-	}
+	errs := checkPlan(&p, forApply, doc.Summary != nil)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w:\n%w", ErrPlanFormat, errors.Join(errs...))
 	}
@@ -235,8 +232,10 @@ func planNonNil(p *Plan) {
 
 // checkPlan checks that apply can execute a read plan (see ReadPlan) and
 // returns every problem; with forApply false, steps without a
-// precondition are no problem (see ReviewPlan).
-func checkPlan(p *Plan, forApply bool) []error {
+// precondition are no problem (see ReviewPlan). hasSummary says whether
+// the file gave the plan's summary: without one there are no counts to
+// compare with the steps.
+func checkPlan(p *Plan, forApply, hasSummary bool) []error {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf(format, args...))
@@ -257,7 +256,11 @@ func checkPlan(p *Plan, forApply bool) []error {
 		bad("selection: outside %d: must be 0 or more", sel.Outside)
 	}
 	checkSideEffects(p.SideEffects, byStep, bad)
-	checkSummary(p, bad)
+	if hasSummary {
+		checkSummary(p, bad)
+	} else {
+		errs = append(errs, errNoSummary)
+	}
 	checkPlanText(p, bad)
 	return errs
 }
@@ -270,20 +273,25 @@ var errNoSummary = errors.New("no summary: every plan voxbind writes has one, so
 // unbinds other than its steps: show prints the summary, and apply runs
 // the steps, so a reviewer would approve what is not applied.
 func checkSummary(p *Plan, bad func(format string, args ...any)) {
-	var steps Summary
-	for _, s := range p.Changes {
-		switch s.Action {
-		case ActionBind:
-			steps.Bind++
-		case ActionRebind:
-			steps.Rebind++
-		case ActionUnbind:
-			steps.Unbind++
-		}
-	}
-	for _, m := range summaryMismatches(p.Summary, steps, "the summary", "the plan has") {
+	for _, m := range summaryMismatches(p.Summary, stepCounts(p.Changes), "the summary", "the plan has") {
 		bad("%s", m)
 	}
+}
+
+// stepCounts counts the bind, rebind and unbind steps among steps.
+func stepCounts(steps []Step) Summary {
+	var n Summary
+	for _, s := range steps {
+		switch s.Action {
+		case ActionBind:
+			n.Bind++
+		case ActionRebind:
+			n.Rebind++
+		case ActionUnbind:
+			n.Unbind++
+		}
+	}
+	return n
 }
 
 // summaryMismatches says, for each of bind, rebind and unbind whose count

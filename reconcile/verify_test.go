@@ -868,6 +868,12 @@ func TestReadPlanSummary(t *testing.T) {
 						t.Errorf("%s = %v; want ErrPlanFormat saying %q", name, err, want)
 					}
 				}
+				// Without a summary there are no counts to compare.
+				if tt.summary == nil || tt.summary == "null" {
+					if err != nil && strings.Contains(err.Error(), "the summary counts") {
+						t.Errorf("%s = %v; want no count compared with a summary the plan lacks", name, err)
+					}
+				}
 			}
 		})
 	}
@@ -916,8 +922,12 @@ func TestReadPlanSummary(t *testing.T) {
 			t.Fatal(err)
 		}
 		for read, fn := range map[string]func([]byte) (*FleetPlan, error){"ReadFleetPlan": ReadFleetPlan, "ReviewFleetPlan": ReviewFleetPlan} {
-			if _, err := fn(edited); !errors.Is(err, ErrPlanFormat) || !strings.Contains(err.Error(), tc.want) {
+			_, err := fn(edited)
+			if !errors.Is(err, ErrPlanFormat) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("%s: %s = %v; want ErrPlanFormat saying %q", name, read, err, tc.want)
+			}
+			if name == "account summary null" && strings.Contains(err.Error(), "summary counts") {
+				t.Errorf("%s: %s = %v; want no count compared with a summary the account lacks", name, read, err)
 			}
 		}
 	}
