@@ -91,8 +91,8 @@ func blockedFix(blocked []reconcile.Blocked) string {
 		}
 		seen[b.Cause] = true
 		if c := blockedClause[b.Cause]; c != "" {
-			args := exceptArgs(blocked, b.Cause)
-			if several := blockedClauses[b.Cause]; several != "" && strings.Count(args, "--except") > 1 {
+			args, n := exceptArgs(blocked, b.Cause)
+			if several := blockedClauses[b.Cause]; several != "" && n > 1 {
 				c = several
 			}
 			clauses = append(clauses, strings.Replace(c, "--except id=N", args, 1))
@@ -124,8 +124,9 @@ var blockedClauses = map[reconcile.BlockCause]string{
 
 // exceptArgs is the --except flags that leave out the registrations of
 // the changes blocked for cause: one per id, up to five of them; beyond,
-// the form, as the plan lists the ids.
-func exceptArgs(blocked []reconcile.Blocked, cause reconcile.BlockCause) string {
+// the form, as the plan lists the ids. n is how many registrations
+// there are.
+func exceptArgs(blocked []reconcile.Blocked, cause reconcile.BlockCause) (flags string, n int) {
 	var args []string
 	for _, b := range blocked {
 		arg := "--except id=" + strconv.FormatInt(b.Registration.ID, 10)
@@ -134,9 +135,9 @@ func exceptArgs(blocked []reconcile.Blocked, cause reconcile.BlockCause) string 
 		}
 	}
 	if len(args) == 0 || len(args) > 5 {
-		return "--except id=N"
+		return "--except id=N", len(args)
 	}
-	return strings.Join(args, " ")
+	return strings.Join(args, " "), len(args)
 }
 
 // report collects a run's diagnostics. A command whose stdout is JSON

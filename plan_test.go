@@ -338,8 +338,8 @@ func TestBlockedFix(t *testing.T) {
 	if got := blockedFix([]reconcile.Blocked{changed(3011), changed(3002), changed(3011)}); !strings.Contains(got, "registrations changed since the apply are left to you: leave them out with --except id=3011 --except id=3002 (with the restores that wait for them), or put them back") {
 		t.Errorf("blockedFix of two changed registrations = %q; want their ids", got)
 	}
-	if got := blockedFix([]reconcile.Blocked{changed(1), changed(2), changed(3), changed(4), changed(5), changed(6)}); !strings.Contains(got, "leave it out with --except id=N (") {
-		t.Errorf("blockedFix of six changed registrations = %q; want the form", got)
+	if got := blockedFix([]reconcile.Blocked{changed(1), changed(2), changed(3), changed(4), changed(5), changed(6)}); !strings.Contains(got, "registrations changed since the apply are left to you: leave them out with --except id=N (") {
+		t.Errorf("blockedFix of six changed registrations = %q; want the form, in the plural", got)
 	}
 	if got := blockedFix([]reconcile.Blocked{{Reason: "frozen"}}); !strings.Contains(got, "see the blocked changes") {
 		t.Errorf("blockedFix of a plan read from a file = %q", got)
