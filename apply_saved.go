@@ -137,22 +137,13 @@ func doneFix(plans ...*reconcile.Plan) string {
 }
 
 // remakeCommand is the command that makes plans again: undo with their
-// journals for undo plans (and the flags that chose the account and the
-// registrations, as reconcile.UndoCommand has them), else plan; kind
-// names what it makes.
+// journals for undo plans (reconcile.UndoCommand), else plan; kind names
+// what it makes.
 func remakeCommand(plans []*reconcile.Plan) (kind, command string) {
-	var journals []string
-	flags := ""
-	for _, p := range plans {
-		if p != nil && p.Journal != "" {
-			journals = append(journals, pasted(p.Journal))
-			flags = reconcile.Printable(p.Flags) + reconcile.SelectionArgs(p.Selection)
-		}
+	if command := reconcile.UndoCommand(plans...); command != "" {
+		return "undo plan", command
 	}
-	if len(journals) == 0 {
-		return "plan", "voxbind plan"
-	}
-	return "undo plan", "voxbind undo " + strings.Join(journals, " ") + flags
+	return "plan", "voxbind plan"
 }
 
 // appliedAlready reports whether stale says that every change of the

@@ -41,9 +41,6 @@ func (c *ShowCmd) Run(s *session) error {
 	if isJSONLines(data) {
 		return failure(codePlanFile, reconcile.Printable(c.File)+" is JSON Lines (apply -o json events?), neither a saved plan nor an apply journal", what)
 	}
-	if len(data) > reconcile.MaxPlanSize {
-		return failure(codePlanFile, fmt.Sprintf("plan %s is larger than %d MiB, more than any plan voxbind writes", c.File, reconcile.MaxPlanSize>>20), what)
-	}
 	if reconcile.IsFleetPlan(data) {
 		return c.fleet(s, data, what)
 	}

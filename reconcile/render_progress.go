@@ -410,13 +410,25 @@ func sentence(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:] + "."
 }
 
-// UndoCommand is the command that makes the undo plan p again, as the
-// user pastes it: "voxbind undo JOURNAL" and the flags that chose the
-// account (p.Flags) and the registrations (its selection), the journal as
-// PathArg writes it. Run again, it restores only what is not restored
-// yet.
-func UndoCommand(p *Plan) string {
-	return "voxbind undo " + Printable(PathArg(p.Journal)+p.Flags) + SelectionArgs(p.Selection)
+// UndoCommand is the command that makes the undo plans again, as the
+// user pastes it: "voxbind undo JOURNAL…" with the journal of each plan
+// that has one (as PathArg writes it), and the flags that chose the
+// account (Plan.Flags) and the registrations (the selection), which a
+// run's plans share. Run again, it restores only what is not restored
+// yet. "" when no plan is an undo plan.
+func UndoCommand(plans ...*Plan) string {
+	var journals []string
+	var last *Plan
+	for _, p := range plans {
+		if p != nil && p.Journal != "" {
+			journals = append(journals, PathArg(p.Journal))
+			last = p
+		}
+	}
+	if last == nil {
+		return ""
+	}
+	return "voxbind undo " + Printable(strings.Join(journals, " ")+last.Flags) + SelectionArgs(last.Selection)
 }
 
 // SelectionArgs is the --only and --except flags of sel, each after a
