@@ -31,6 +31,7 @@ func (ShowCmd) Help() string {
 // account or of a fleet) as plan printed it, a journal as the steps it records and how the apply ended.
 func (c *ShowCmd) Run(s *session) error {
 	const what = "give a plan (saved by voxbind plan --out, or printed by plan -o json), or a journal that apply wrote"
+	s.diag.json = c.Output == "json"
 	data, err := readBounded(c.File, "file", reconcile.MaxJournalSize, what)
 	if err != nil {
 		return err
